@@ -1,0 +1,122 @@
+# S3 Gatekeeper - plain GNU make build.
+#
+#   make            build build/gatekeeper
+#   make run        install missing packages, build, start on embedded defaults
+#   make test       unit + end-to-end + fuzz smoke tests
+#   make asan       the whole test suite under ASan + UBSan
+#   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
+#   make bench      gatekeeper vs nginx on loopback, results in BENCHMARKS.md
+#   make format     clang-format the sources
+
+CC      ?= cc
+BUILD   ?= build
+PKGS    := libmicrohttpd openssl sqlite3 inih jansson
+SAN     ?=
+, := ,
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+# Hardening flags, each probed once with the compiler in use.
+probe = $(shell printf 'int main(void){return 0;}' | \
+	$(CC) $(1) -x c -o /dev/null - >/dev/null 2>&1 && echo "$(1)")
+ifeq ($(SAN),)
+HARDEN := $(call probe,-D_FORTIFY_SOURCE=2 -O2) \
+	  $(call probe,-fstack-protector-strong) \
+	  $(call probe,-fstack-clash-protection)
+HARDEN_LD := $(call probe,-pie -fPIE) $(call probe,-Wl$(,)-z$(,)relro$(,)-z$(,)now)
+OPT := -O2
+else
+HARDEN :=
+HARDEN_LD :=
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=$(SAN) -fno-sanitize-recover=all
+endif
+
+WARN   := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith \
+	  -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) -fPIE \
+	      -Isrc -Iinclude $(PKG_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(HARDEN_LD) $(if $(SAN),-fsanitize=$(SAN)) $(LDFLAGS)
+LIBS := $(PKG_LIBS) -lpthread -lm
+
+LIB_SRC  := $(sort $(shell find src -name '*.c' ! -path 'src/main.c'))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+.PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps
+
+all: $(BUILD)/gatekeeper
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libgk.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/gatekeeper: $(BUILD)/obj/src/main.o $(BUILD)/libgk.a
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libgk.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
+		$(BUILD)/libgk.a $(LIBS)
+
+run: deps $(BUILD)/gatekeeper
+	@bash scripts/run.sh $(BUILD)/gatekeeper
+
+unit: $(UNIT_BIN)
+	@bash tests/unit/run.sh $(UNIT_BIN)
+
+e2e: $(BUILD)/gatekeeper
+	GK_BIN=$(abspath $(BUILD)/gatekeeper) /usr/bin/python3 -m pytest -q \
+		-p no:cacheprovider tests/e2e
+
+test: deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5}
+	@$(MAKE) --no-print-directory e2e
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \
+		all unit e2e
+
+FUZZ_BUILD := build-fuzz
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Iinclude $(PKG_CFLAGS) \
+	       -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJ := $(LIB_SRC:%.c=$(FUZZ_BUILD)/obj/%.o)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libgk.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c $(FUZZ_BUILD)/libgk.a
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libgk.a \
+		$(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: $(FUZZ_BIN)
+	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
+
+bench: deps $(BUILD)/gatekeeper
+	@bash tests/bench/run.sh $(BUILD)/gatekeeper
+
+format:
+	clang-format -i $$(find src tests include -name '*.[ch]')
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d

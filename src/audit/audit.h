@@ -1,0 +1,108 @@
+/*
+ * audit.h - the audit folder's whole interface: the record, the writer
+ * thread with group commit, search and retention.
+ *
+ * Strict mode: a caller that grants something submits the record and
+ * answers only after its done-callback reports 0 (the record is committed
+ * in a transaction). A writer thread drains the queue and commits up to
+ * cfg->audit_batch records per transaction, so many requests share one
+ * fsync. If the database cannot be written, every record of the failed
+ * batch gets GK_ERR_UNAVAILABLE and the caller answers 503 for grants.
+ *
+ * Backend: SQLite in WAL mode (synchronous=FULL). Schema in sqlite.c.
+ */
+#ifndef GK_AUDIT_H
+#define GK_AUDIT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/util.h"
+
+struct gk_config;
+
+#define GK_REQID_LEN 32 /* hex chars */
+
+/*
+ * One decision. All strings may be NULL (stored as NULL). audit_submit
+ * copies everything, so the caller may free its strings right after.
+ */
+typedef struct {
+	int64_t time_us;	/* request start, unix µs UTC */
+	char request_id[GK_REQID_LEN + 1];
+	char client_ip[46];	/* text form */
+	uint8_t client_addr[16]; /* IPv4-mapped IPv6, for CIDR search */
+	const char *user_agent;
+	const char *origin;
+	const char *protocol;	/* "v1", "data", "upload", ... */
+	const char *operation;	/* "GET_Object", "PUT_Object", ... */
+	const char *root;
+	const char *path;	/* as requested (decoded) */
+	int status;		/* HTTP status answered */
+	const char *decision;	/* "allow", "deny" or "error" */
+	const char *message;	/* the JSON msg or a short reason */
+	uint64_t bytes;		/* body bytes moved (or planned) */
+	int64_t duration_us;
+} gk_audit_record;
+
+typedef struct gk_audit gk_audit;
+
+/*
+ * Opens (creating if needed) the audit database named by the config and
+ * starts the writer thread. Runs retention pruning once at start and then
+ * hourly.
+ */
+int audit_open(const struct gk_config *cfg, gk_audit **out) GK_WUR;
+/* Drains the queue, commits what is pending, joins the writer; NULL ok. */
+void audit_close(gk_audit *a);
+
+/*
+ * Called exactly once per accepted submission, from the writer thread,
+ * with 0 when the record is committed or GK_ERR_UNAVAILABLE when it could
+ * not be written. Must not block.
+ */
+typedef void (*gk_audit_done_fn)(void *arg, int result);
+
+/*
+ * Queues a copy of rec. Returns 0 (done will be called) or an error
+ * (GK_ERR_NOMEM, GK_ERR_UNAVAILABLE when closing or the queue is full);
+ * then done is never called.
+ */
+int audit_submit(gk_audit *a, const gk_audit_record *rec,
+    gk_audit_done_fn done, void *arg) GK_WUR;
+/* Submits and waits for the commit; returns its result. */
+int audit_write(gk_audit *a, const gk_audit_record *rec) GK_WUR;
+
+/* Filters for search; zero/NULL fields do not filter. */
+typedef struct {
+	int64_t from_us;	/* time >= from (0: none) */
+	int64_t to_us;		/* time < to (0: none) */
+	const char *ip;		/* address or CIDR */
+	const char *operation;
+	int status;		/* 0: any */
+	const char *decision;
+	const char *path_prefix;
+	unsigned limit;		/* 0: 100 */
+} gk_audit_query;
+
+/* A row as read back (strings valid only during the callback). */
+typedef struct {
+	int64_t id;
+	gk_audit_record rec;
+} gk_audit_row;
+
+typedef int (*gk_audit_row_fn)(void *arg, const gk_audit_row *row);
+
+/*
+ * Searches the database at db_path (read-only connection), newest first.
+ * Returns 0, GK_ERR_INVALID (bad filter: *err says which), GK_ERR_IO.
+ * Stops early and returns fn's value if fn returns non-zero.
+ */
+int audit_search(const char *db_path, const gk_audit_query *q,
+    gk_audit_row_fn fn, void *arg, char *err, size_t errlen) GK_WUR;
+
+/* Deletes records older than before_us; *deleted gets the count. */
+int audit_prune(const char *db_path, int64_t before_us,
+    uint64_t *deleted) GK_WUR;
+
+#endif

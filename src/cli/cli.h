@@ -1,0 +1,34 @@
+/*
+ * cli.h - the cli folder's whole interface: one cmd_<verb>() per
+ * subcommand (src/cli/cmd_<verb>.c), registered in main.c's table, and the
+ * few helpers they share.
+ *
+ * Each command takes argv with argv[0] = the verb, prints its own --help,
+ * and returns the process exit status: 0 success, 1 failure, 2 usage.
+ * Errors are one line on stderr: "gatekeeper VERB: problem".
+ */
+#ifndef GK_CLI_H
+#define GK_CLI_H
+
+#include "util/util.h"
+
+struct gk_config;
+
+int cmd_serve(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_check_config(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+
+/* Prints "gatekeeper VERB: message" on stderr. */
+void cli_error(const char *verb, const char *fmt, ...) GK_PRINTF(2, 3);
+/* 1 if argv holds -h or --help. */
+int cli_wants_help(int argc, char **argv);
+/*
+ * Loads the config at path (NULL: $GATEKEEPER_CONFIG, else ./gatekeeper.ini
+ * if it exists, else embedded defaults). Prints the error line itself.
+ */
+int cli_load_config(const char *verb, const char *path, int load_keys,
+    struct gk_config **out) GK_WUR;
+
+#endif

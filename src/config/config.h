@@ -1,0 +1,104 @@
+/*
+ * config.h - the config folder's whole interface: the settings, their
+ * embedded defaults, loading an INI file (libinih), validation and printing
+ * the effective settings with secrets masked.
+ *
+ * The struct is plain data: every other module reads it, nobody but this
+ * folder writes it. Strings are heap copies owned by the config; secrets
+ * (loaded from key files) are wiped by cfg_free().
+ */
+#ifndef GK_CONFIG_H
+#define GK_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/util.h"
+
+#define GK_KEY_LEN 32
+
+typedef struct {
+	uint8_t *p;
+	size_t len;
+} gk_secret;
+
+typedef struct gk_config {
+	char *path;		/* file loaded, or NULL for embedded defaults */
+
+	/* [server] */
+	char *listen;		/* address to bind, default 127.0.0.1 */
+	unsigned port;		/* default 8080 */
+	unsigned threads;	/* 0 = number of cores */
+	unsigned conn_limit;	/* total connections, default 4096 */
+	unsigned per_ip_conn_limit; /* default 64 */
+	unsigned conn_timeout;	/* idle seconds, default 15 */
+	char *public_url;	/* how browsers reach us, default http://listen:port */
+	int demo;		/* serve /demo and /demo/sign (default off) */
+	int log_level;		/* GK_LOG_* */
+
+	/* [gate] */
+	char *id;		/* this gatekeeper's id, default "gatekeeper" */
+	char *data_dir;		/* default ./data */
+	char *keys_dir;		/* default <data_dir>/keys */
+	char *v1_key_file;	/* default <keys_dir>/v1.key */
+	gk_secret v1_key;	/* the shared HMAC secret (file bytes, trimmed) */
+	int64_t max_token_lifetime; /* seconds, default 900, 0 = unlimited */
+	int validate_keys;	/* key/path validation beyond the original, 1 */
+	char *uploads_prefix;	/* default "uploads" */
+	uint64_t max_upload_bytes; /* default 100 MiB */
+	int64_t data_url_ttl;	/* seconds, default 60 */
+	char *internal_key_file; /* default <keys_dir>/internal.key */
+	gk_secret internal_key;	/* HMAC key for data URLs and upload policies */
+
+	/* [store] */
+	char *store_type;	/* "fs" (default) */
+	char *store_dir;	/* default <data_dir>/objects */
+	char *master_key_file;	/* default <keys_dir>/master.key */
+	gk_secret master_key;	/* AES-256-GCM at-rest master key */
+
+	/* [acl] */
+	char *ip_allow;		/* comma/space separated CIDRs */
+	char *ip_deny;
+	int uploads_exempt_ip;	/* default 1 */
+	char *origins;		/* exact origins and ".suffix" domains */
+	int allow_missing_origin; /* default 0 */
+
+	/* [audit] */
+	char *audit_backend;	/* "sqlite" */
+	char *audit_db;		/* default <data_dir>/audit.db */
+	unsigned retention_days; /* default 180, 0 = keep forever */
+	unsigned audit_batch;	/* max records per transaction, default 512 */
+
+	/* [admin] */
+	char *admin_token_file;	/* default <keys_dir>/admin.token */
+	gk_secret admin_token;
+	char *admin_cidrs;	/* default "127.0.0.1/32, ::1/128" */
+} gk_config;
+
+/*
+ * Loads the embedded defaults, then the INI file at path (NULL: defaults
+ * only), then the key files. On failure returns GK_ERR_CONFIG and writes
+ * one line "FILE:LINE: problem" (or "FILE: problem") into err.
+ * Set load_keys to 0 to skip reading key files (for keygen/check-config of
+ * a file whose keys do not exist yet).
+ */
+int cfg_load(const char *path, int load_keys, gk_config **out, char *err,
+    size_t errlen) GK_WUR;
+/* Frees everything and wipes secrets; cfg may be NULL. */
+void cfg_free(gk_config *cfg);
+/* Writes the effective settings as an INI file, secrets masked. */
+void cfg_print(const gk_config *cfg, FILE *fp);
+
+/*
+ * Creates any missing key file the config names (v1 key, internal key,
+ * master key, admin token), mode 0600, directories 0700. Prints one line
+ * per created file to fp (may be NULL). Existing files are kept.
+ */
+int cfg_keygen(const gk_config *cfg, FILE *fp) GK_WUR;
+
+/* Splits a comma/space/newline separated list; calls fn for each item.
+ * Stops and returns fn's non-zero result. */
+int cfg_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
+    void *arg);
+
+#endif

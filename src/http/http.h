@@ -1,0 +1,67 @@
+/*
+ * http.h - the http folder's whole interface: the server (GNU
+ * libmicrohttpd), the request as the gate sees it, replies, and the
+ * streaming multipart/form-data parser used by the upload endpoint.
+ */
+#ifndef GK_HTTP_H
+#define GK_HTTP_H
+
+#include <stdint.h>
+
+#include "util/util.h"
+
+/* ---- multipart/form-data (RFC 7578), streaming ----------------------- */
+
+/*
+ * Limits: boundary 1..70 chars; a part's header block at most
+ * GK_MP_MAX_HEADER bytes; at most GK_MP_MAX_PARTS parts. Anything
+ * malformed or over a limit makes feed/finish return GK_ERR_INVALID (or
+ * GK_ERR_TOO_LARGE); a callback's non-zero return aborts and is returned.
+ * Memory use is bounded by the limits whatever the body size.
+ */
+#define GK_MP_MAX_HEADER 8192
+#define GK_MP_MAX_PARTS 64
+
+typedef struct {
+	/* A part starts: name and filename from Content-Disposition
+	 * (filename empty if absent), content_type may be empty. */
+	int (*part_begin)(void *arg, gk_slice name, gk_slice filename,
+	    gk_slice content_type);
+	/* Body bytes of the current part, in order, in any chunking. */
+	int (*part_data)(void *arg, const uint8_t *p, size_t len);
+	/* The current part ended (its delimiter was seen). */
+	int (*part_end)(void *arg);
+} gk_multipart_cb;
+
+typedef struct gk_multipart gk_multipart;
+
+/*
+ * Creates a parser from the Content-Type header value
+ * ("multipart/form-data; boundary=..."; quoted boundary allowed).
+ * GK_ERR_INVALID if it is not multipart/form-data with a valid boundary.
+ */
+int http_multipart_new(gk_slice content_type, const gk_multipart_cb *cb,
+    void *arg, gk_multipart **out) GK_WUR;
+/* Feeds the next bytes of the body. */
+int http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len) GK_WUR;
+/* End of body: GK_ERR_INVALID unless the closing delimiter was seen. */
+int http_multipart_finish(gk_multipart *m) GK_WUR;
+void http_multipart_free(gk_multipart *m);
+
+/* ---- the server -------------------------------------------------------- */
+
+struct gk_app;
+
+/*
+ * Starts listening on cfg->listen:cfg->port with a thread pool, connection
+ * limits and timeouts, and serves app until http_server_stop.
+ * Prints nothing; returns GK_ERR_IO if the port cannot be bound.
+ */
+typedef struct gk_http gk_http;
+
+int http_server_start(struct gk_app *app, gk_http **out) GK_WUR;
+/* The port actually bound (useful with port 0). */
+unsigned http_server_port(const gk_http *h);
+void http_server_stop(gk_http *h);
+
+#endif

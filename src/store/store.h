@@ -1,0 +1,89 @@
+/*
+ * store.h - the store folder's whole interface: where object bytes live.
+ *
+ * "fs" (fs.c, the embedded default) keeps each object encrypted at rest
+ * with AES-256-GCM in fixed-size chunks under the data directory:
+ *   - a per-object key derived (HKDF-SHA256) from the master key, a random
+ *     per-object salt and the object key name;
+ *   - each chunk's nonce holds its index and its AAD binds the file header
+ *     and a final-chunk flag, so a flipped, dropped, reordered or truncated
+ *     chunk fails authentication (GK_ERR_INTEGRITY) instead of returning
+ *     altered bytes;
+ *   - writes go to a temp file, are fsynced, and become visible only by an
+ *     atomic rename in store_writer_commit, so a crash never shows a half
+ *     object.
+ * Thread safe: any number of readers and writers at once.
+ */
+#ifndef GK_STORE_H
+#define GK_STORE_H
+
+#include <stdint.h>
+
+#include "util/util.h"
+
+struct gk_config;
+
+typedef struct gk_store gk_store;
+typedef struct gk_store_reader gk_store_reader;
+typedef struct gk_store_writer gk_store_writer;
+
+/* Opens the store the config names (creates its directories). */
+int store_open(const struct gk_config *cfg, gk_store **out) GK_WUR;
+void store_free(gk_store *s);
+
+/* ---- reading --------------------------------------------------------- */
+
+/*
+ * Opens an object for reading. *size is the plaintext size, *mtime the
+ * unix seconds it was written. GK_ERR_NOT_FOUND, GK_ERR_INTEGRITY (the
+ * header or size does not authenticate), GK_ERR_IO.
+ */
+int store_get_open(gk_store *s, gk_slice key, gk_store_reader **out,
+    uint64_t *size, int64_t *mtime) GK_WUR;
+/*
+ * Authenticates every chunk overlapping [off, off+len) without returning
+ * bytes: lets the caller answer 5xx before sending a status line.
+ */
+int store_reader_verify(gk_store_reader *r, uint64_t off, uint64_t len) GK_WUR;
+/*
+ * Reads up to max plaintext bytes at off into buf; *got is 0 only at end
+ * of object. Every byte returned has been authenticated.
+ */
+int store_reader_read(gk_store_reader *r, uint64_t off, uint8_t *buf,
+    size_t max, size_t *got) GK_WUR;
+void store_reader_free(gk_store_reader *r);
+
+/* ---- writing --------------------------------------------------------- */
+
+/* Starts a new object (temp file). Writes beyond max_bytes fail. */
+int store_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
+    gk_store_writer **out) GK_WUR;
+/* Appends bytes; GK_ERR_TOO_LARGE past max_bytes. Memory stays bounded. */
+int store_writer_write(gk_store_writer *w, const uint8_t *p, size_t len) GK_WUR;
+/* Seals the last chunk and fsyncs the temp file; not yet visible. */
+int store_writer_finish(gk_store_writer *w) GK_WUR;
+/* Atomically replaces/creates the object (rename + dir fsync). */
+int store_writer_commit(gk_store_writer *w) GK_WUR;
+/* Bytes written so far. */
+uint64_t store_writer_size(const gk_store_writer *w);
+/* Frees; removes the temp file unless committed. NULL ok. */
+void store_writer_free(gk_store_writer *w);
+
+/* ---- listing --------------------------------------------------------- */
+
+/* Called per object; return non-zero to stop. */
+typedef int (*gk_store_list_fn)(void *arg, gk_slice key, uint64_t size,
+    int64_t mtime);
+
+/*
+ * Lists objects whose key starts with prefix and sorts after start_after
+ * (empty: from the start), in byte order, at most max (0: no limit).
+ * Empty (0-byte) objects are left out.
+ */
+int store_list(gk_store *s, gk_slice prefix, gk_slice start_after,
+    unsigned max, gk_store_list_fn fn, void *arg) GK_WUR;
+
+/* Removes an object. GK_ERR_NOT_FOUND if absent. */
+int store_delete(gk_store *s, gk_slice key) GK_WUR;
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * util.h - the util folder's whole interface: errors, slices, bounded
+ * buffers, hex/base64, percent-decoding, UTF-8 checks, checked arithmetic,
+ * time, randomness, constant-time compare and logging.
+ *
+ * Every function that can fail returns 0 or a negative GK_ERR_* code.
+ * Untrusted bytes travel as gk_slice (pointer + length) and are never
+ * assumed to be NUL-terminated.
+ */
+#ifndef GK_UTIL_H
+#define GK_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define GK_WUR __attribute__((warn_unused_result))
+#define GK_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define GK_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- errors ---------------------------------------------------------- */
+
+enum {
+	GK_OK = 0,
+	GK_ERR_INTERNAL = -1,     /* unexpected failure: fail closed */
+	GK_ERR_NOMEM = -2,
+	GK_ERR_INVALID = -3,      /* malformed input */
+	GK_ERR_TOO_LARGE = -4,    /* a cap was hit */
+	GK_ERR_NOT_FOUND = -5,
+	GK_ERR_IO = -6,
+	GK_ERR_AUTH = -7,         /* signature / MAC mismatch */
+	GK_ERR_EXPIRED = -8,
+	GK_ERR_DENIED = -9,
+	GK_ERR_INTEGRITY = -10,   /* stored data failed authentication */
+	GK_ERR_UNAVAILABLE = -11, /* a dependency (audit, store) is down */
+	GK_ERR_CONFIG = -12,
+	GK_ERR_EXISTS = -13,
+	GK_ERR_RANGE = -14,       /* unsatisfiable range */
+};
+
+/* Static English text for a GK_ERR_* code; never NULL. */
+const char *gk_err_str(int err);
+
+/* ---- slices ---------------------------------------------------------- */
+
+typedef struct {
+	const uint8_t *p;
+	size_t len;
+} gk_slice;
+
+#define GK_SLICE_NULL ((gk_slice){ NULL, 0 })
+
+static inline gk_slice
+gk_slice_of(const void *p, size_t len)
+{
+	gk_slice s = { (const uint8_t *)p, len };
+	return s;
+}
+
+/* Slice over a NUL-terminated string (s may be NULL: empty slice). */
+gk_slice gk_slice_str(const char *s);
+/* 1 if the slices hold the same bytes (not constant time). */
+int gk_slice_eq(gk_slice a, gk_slice b);
+/* 1 if a equals the NUL-terminated s. */
+int gk_slice_eq_str(gk_slice a, const char *s);
+/* 1 if a begins with prefix. */
+int gk_slice_has_prefix(gk_slice a, gk_slice prefix);
+/* Newly allocated NUL-terminated copy; NULL on allocation failure or if
+ * the slice holds a NUL byte. Caller frees. */
+char *gk_slice_dup(gk_slice s) GK_WUR;
+
+/* ---- checked arithmetic ---------------------------------------------- */
+
+static inline int GK_WUR
+gk_add_size(size_t a, size_t b, size_t *out)
+{
+	return __builtin_add_overflow(a, b, out) ? GK_ERR_TOO_LARGE : 0;
+}
+
+static inline int GK_WUR
+gk_mul_size(size_t a, size_t b, size_t *out)
+{
+	return __builtin_mul_overflow(a, b, out) ? GK_ERR_TOO_LARGE : 0;
+}
+
+/* ---- bounded growable buffer ----------------------------------------- */
+
+/* A byte buffer that never grows past cap bytes. Always NUL-terminated
+ * after a successful append (the NUL is not counted in len). */
+typedef struct {
+	uint8_t *data;
+	size_t len;
+	size_t alloc;
+	size_t cap;
+} gk_buf;
+
+/* Named caps. */
+#define GK_CAP_JSON_REPLY (4u * 1024 * 1024)
+#define GK_CAP_SMALL (64u * 1024)
+#define GK_CAP_LINE 8192u
+
+void gk_buf_init(gk_buf *b, size_t cap);
+/* Frees the storage and resets to empty; b may be NULL. */
+void gk_buf_release(gk_buf *b);
+void gk_buf_reset(gk_buf *b);
+int gk_buf_append(gk_buf *b, const void *p, size_t len) GK_WUR;
+int gk_buf_append_str(gk_buf *b, const char *s) GK_WUR;
+int gk_buf_printf(gk_buf *b, const char *fmt, ...) GK_PRINTF(2, 3) GK_WUR;
+/* Hands the storage over to the caller (NUL-terminated, may be NULL when
+ * empty) and resets the buffer. */
+char *gk_buf_detach(gk_buf *b, size_t *len_out);
+
+/* ---- encodings ------------------------------------------------------- */
+
+/* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
+void gk_hex_encode(const uint8_t *in, size_t n, char *out);
+/* Decodes exactly 2*out_len hex digits (either case). GK_ERR_INVALID
+ * otherwise. */
+int gk_hex_decode(gk_slice in, uint8_t *out, size_t out_len) GK_WUR;
+
+/* Base64 (standard alphabet, padded) and base64url (no padding).
+ * Encoders write a NUL-terminated string into a gk_buf. */
+int gk_b64_encode(const uint8_t *in, size_t n, gk_buf *out) GK_WUR;
+int gk_b64url_encode(const uint8_t *in, size_t n, gk_buf *out) GK_WUR;
+/* Strict decoders: reject characters outside the alphabet, bad padding
+ * (b64) or any padding (b64url), and non-canonical trailing bits. */
+int gk_b64_decode(gk_slice in, gk_buf *out) GK_WUR;
+int gk_b64url_decode(gk_slice in, gk_buf *out) GK_WUR;
+
+/* Percent-decodes once (a '+' stays '+'). Rejects truncated or non-hex
+ * escapes. Output appended to out. */
+int gk_pct_decode(gk_slice in, gk_buf *out) GK_WUR;
+/* Percent-encodes everything but unreserved characters (A-Z a-z 0-9 - . _ ~)
+ * and, if keep_slash, '/'. Upper-case hex. */
+int gk_pct_encode(gk_slice in, int keep_slash, gk_buf *out) GK_WUR;
+
+/* 1 if s is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+int gk_utf8_valid(gk_slice s);
+
+/* Parses a decimal unsigned integer with no sign, no spaces, no leading
+ * '+'; at most max. GK_ERR_INVALID / GK_ERR_TOO_LARGE. */
+int gk_parse_u64(gk_slice s, uint64_t max, uint64_t *out) GK_WUR;
+
+/* Appends s as a JSON string literal (with quotes, escaped) to out. */
+int gk_json_str(gk_buf *out, gk_slice s) GK_WUR;
+
+/* ---- secrets --------------------------------------------------------- */
+
+/* Constant-time equality of two equal-length secrets; 0 if lengths differ. */
+int gk_ct_eq(const void *a, const void *b, size_t len);
+/* Wipes memory that held a secret. */
+void gk_wipe(void *p, size_t len);
+/* Cryptographically secure random bytes. */
+int gk_random(void *p, size_t len) GK_WUR;
+
+/* ---- time ------------------------------------------------------------ */
+
+/* Wall clock. */
+int64_t gk_now_us(void);
+int64_t gk_now_s(void);
+/* Monotonic clock, microseconds. */
+int64_t gk_mono_us(void);
+/* ISO 8601 UTC: "2026-11-23T16:11:49Z" (out >= 21 bytes) or with
+ * microseconds "2026-11-23T16:11:49.123456Z" (out >= 28 bytes). */
+void gk_time_iso(int64_t unix_s, char *out, size_t out_len);
+void gk_time_iso_us(int64_t unix_us, char *out, size_t out_len);
+/* Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[.ffffff]Z" or a plain unix
+ * seconds integer into unix microseconds. */
+int gk_time_parse(const char *s, int64_t *out_us) GK_WUR;
+/* HTTP-date (IMF-fixdate) for Last-Modified; out >= 30 bytes. */
+void gk_time_http(int64_t unix_s, char *out, size_t out_len);
+
+/* ---- files ----------------------------------------------------------- */
+
+/* Reads a whole small file (at most cap bytes) into out. */
+int gk_file_read(const char *path, size_t cap, gk_buf *out) GK_WUR;
+/* Writes a file atomically (temp + fsync + rename) with the given mode. */
+int gk_file_write_atomic(const char *path, const void *p, size_t len,
+    mode_t mode) GK_WUR;
+/* mkdir -p with mode for each created component. */
+int gk_mkdirs(const char *path, mode_t mode) GK_WUR;
+/* fsync the directory holding path (or path itself if a directory). */
+int gk_fsync_dir(const char *dir) GK_WUR;
+
+/* ---- logging --------------------------------------------------------- */
+
+enum { GK_LOG_ERROR = 0, GK_LOG_WARN, GK_LOG_INFO, GK_LOG_DEBUG };
+
+void gk_log_set_level(int level);
+int gk_log_get_level(void);
+/* Never pass a secret, token or signature to these. */
+void gk_log_at(int level, const char *func, int line, const char *fmt, ...)
+    GK_PRINTF(4, 5);
+
+#define gk_error(...) gk_log_at(GK_LOG_ERROR, __func__, __LINE__, __VA_ARGS__)
+#define gk_warn(...) gk_log_at(GK_LOG_WARN, __func__, __LINE__, __VA_ARGS__)
+#define gk_info(...) gk_log_at(GK_LOG_INFO, __func__, __LINE__, __VA_ARGS__)
+#define gk_debug(...) gk_log_at(GK_LOG_DEBUG, __func__, __LINE__, __VA_ARGS__)
+
+#endif /* GK_UTIL_H */
