@@ -1,0 +1,590 @@
+/* config.c - settings table, INI loading (libinih), key files, printing. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+enum ktype { K_STR, K_UINT, K_I64, K_U64, K_BOOL, K_LEVEL };
+
+struct keyword {
+	const char *section;
+	const char *name;
+	enum ktype type;
+	size_t off;
+	uint64_t min, max;	/* numbers */
+	const char *def;	/* embedded default, as text */
+	int secret_path;	/* a key-file path (printed, never its content) */
+	const char *doc;
+};
+
+#define O(f) offsetof(gk_config, f)
+#define MIB (1024ull * 1024)
+
+static const struct keyword keywords[] = {
+	{ "server", "listen", K_STR, O(listen), 0, 0, "127.0.0.1", 0,
+	    "address to bind" },
+	{ "server", "port", K_UINT, O(port), 0, 65535, "8080", 0,
+	    "TCP port (0 = any free port)" },
+	{ "server", "threads", K_UINT, O(threads), 0, 1024, "0",
+	    0, "worker threads (0 = number of cores)" },
+	{ "server", "conn_limit", K_UINT, O(conn_limit), 1, 1000000, "4096", 0,
+	    "total connections" },
+	{ "server", "per_ip_conn_limit", K_UINT, O(per_ip_conn_limit), 0, 100000,
+	    "64", 0, "connections per client address (0 = no limit)" },
+	{ "server", "conn_timeout", K_UINT, O(conn_timeout), 1, 3600, "15", 0,
+	    "idle connection timeout, seconds" },
+	{ "server", "public_url", K_STR, O(public_url), 0, 0, "", 0,
+	    "URL browsers use to reach the gatekeeper (default http://listen:port)" },
+	{ "server", "demo", K_BOOL, O(demo), 0, 1, "false", 0,
+	    "serve the demo page at /demo (signs requests: never in production)" },
+	{ "server", "log_level", K_LEVEL, O(log_level), 0, 3, "info", 0,
+	    "error, warn, info or debug" },
+
+	{ "gate", "id", K_STR, O(id), 0, 0, "gatekeeper", 0,
+	    "this gatekeeper's id" },
+	{ "gate", "data_dir", K_STR, O(data_dir), 0, 0, "./data", 0,
+	    "where data, keys and the audit live" },
+	{ "gate", "keys_dir", K_STR, O(keys_dir), 0, 0, "", 0,
+	    "key files (default <data_dir>/keys)" },
+	{ "gate", "v1_key_file", K_STR, O(v1_key_file), 0, 0, "", 1,
+	    "v1 shared HMAC secret (default <keys_dir>/v1.key)" },
+	{ "gate", "max_token_lifetime", K_I64, O(max_token_lifetime), 0,
+	    10ull * 365 * 86400, "900", 0,
+	    "longest accepted expires - now, seconds (0 = unlimited, as the original)" },
+	{ "gate", "validate_keys", K_BOOL, O(validate_keys), 0, 1, "true", 0,
+	    "key and path validation beyond the original" },
+	{ "gate", "uploads_prefix", K_STR, O(uploads_prefix), 0, 0, "uploads", 0,
+	    "key prefix uploads go under" },
+	{ "gate", "max_upload_bytes", K_U64, O(max_upload_bytes), 1,
+	    1024ull * 1024 * MIB, "104857600", 0, "largest upload, bytes" },
+	{ "gate", "data_url_ttl", K_I64, O(data_url_ttl), 1, 86400, "60", 0,
+	    "lifetime of data URLs and upload policies, seconds" },
+	{ "gate", "internal_key_file", K_STR, O(internal_key_file), 0, 0, "", 1,
+	    "HMAC key for data URLs and upload policies (default <keys_dir>/internal.key)" },
+
+	{ "store", "type", K_STR, O(store_type), 0, 0, "fs", 0,
+	    "object store: fs" },
+	{ "store", "dir", K_STR, O(store_dir), 0, 0, "", 0,
+	    "fs store directory (default <data_dir>/objects)" },
+	{ "store", "master_key_file", K_STR, O(master_key_file), 0, 0, "", 1,
+	    "AES-256 master key for data at rest (default <keys_dir>/master.key)" },
+
+	{ "acl", "ip_allow", K_STR, O(ip_allow), 0, 0, "127.0.0.0/8, ::1/128", 0,
+	    "CIDRs allowed (outside them: denied)" },
+	{ "acl", "ip_deny", K_STR, O(ip_deny), 0, 0, "", 0,
+	    "CIDRs denied (deny wins)" },
+	{ "acl", "uploads_exempt_ip", K_BOOL, O(uploads_exempt_ip), 0, 1, "true",
+	    0, "uploads skip the IP lists" },
+	{ "acl", "origins", K_STR, O(origins), 0, 0,
+	    "http://127.0.0.1:8080, http://localhost:8080", 0,
+	    "allowed origins: exact, or .domain.suffix, or *" },
+	{ "acl", "allow_missing_origin", K_BOOL, O(allow_missing_origin), 0, 1,
+	    "false", 0, "accept requests without an Origin header" },
+
+	{ "audit", "backend", K_STR, O(audit_backend), 0, 0, "sqlite", 0,
+	    "audit store: sqlite" },
+	{ "audit", "db", K_STR, O(audit_db), 0, 0, "", 0,
+	    "SQLite audit database (default <data_dir>/audit.db)" },
+	{ "audit", "retention_days", K_UINT, O(retention_days), 0, 36500, "180",
+	    0, "prune records older than this (0 = keep forever)" },
+	{ "audit", "batch", K_UINT, O(audit_batch), 1, 100000, "512", 0,
+	    "most records committed in one transaction" },
+
+	{ "admin", "token_file", K_STR, O(admin_token_file), 0, 0, "", 1,
+	    "admin bearer token (default <keys_dir>/admin.token)" },
+	{ "admin", "cidrs", K_STR, O(admin_cidrs), 0, 0, "127.0.0.1/32, ::1/128",
+	    0, "addresses allowed to reach /admin, /healthz, /metrics" },
+};
+
+static const char *levels[] = { "error", "warn", "info", "debug" };
+
+struct load_ctx {
+	gk_config *cfg;
+	uint8_t seen[GK_ARRAY_LEN(keywords)];
+	char msg[256];
+};
+
+static int
+parse_bool(const char *v, int *out)
+{
+	if (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 ||
+	    strcmp(v, "on") == 0 || strcmp(v, "1") == 0)
+		*out = 1;
+	else if (strcmp(v, "false") == 0 || strcmp(v, "no") == 0 ||
+	    strcmp(v, "off") == 0 || strcmp(v, "0") == 0)
+		*out = 0;
+	else
+		return GK_ERR_INVALID;
+	return 0;
+}
+
+/* Sets one keyword from text; writes the problem into msg. */
+static int
+set_value(gk_config *cfg, const struct keyword *k, const char *v, char *msg,
+    size_t msglen)
+{
+	char *p = (char *)cfg + k->off;
+	uint64_t n;
+	int b, i;
+
+	switch (k->type) {
+	case K_STR: {
+		char *copy;
+
+		if (strlen(v) > 4096) {
+			snprintf(msg, msglen, "%s is too long", k->name);
+			return GK_ERR_CONFIG;
+		}
+		if ((copy = strdup(v)) == NULL)
+			return GK_ERR_NOMEM;
+		free(*(char **)p);
+		*(char **)p = copy;
+		return 0;
+	}
+	case K_BOOL:
+		if (parse_bool(v, &b) != 0) {
+			snprintf(msg, msglen, "%s must be true or false", k->name);
+			return GK_ERR_CONFIG;
+		}
+		*(int *)p = b;
+		return 0;
+	case K_LEVEL:
+		for (i = 0; i < (int)GK_ARRAY_LEN(levels); i++) {
+			if (strcmp(v, levels[i]) == 0) {
+				*(int *)p = i;
+				return 0;
+			}
+		}
+		snprintf(msg, msglen, "%s must be error, warn, info or debug",
+		    k->name);
+		return GK_ERR_CONFIG;
+	case K_UINT:
+	case K_I64:
+	case K_U64:
+		if (gk_parse_u64(gk_slice_str(v), k->max, &n) != 0 ||
+		    n < k->min) {
+			snprintf(msg, msglen,
+			    "%s must be a whole number from %llu to %llu", k->name,
+			    (unsigned long long)k->min,
+			    (unsigned long long)k->max);
+			return GK_ERR_CONFIG;
+		}
+		if (k->type == K_UINT)
+			*(unsigned *)p = (unsigned)n;
+		else if (k->type == K_I64)
+			*(int64_t *)p = (int64_t)n;
+		else
+			*(uint64_t *)p = n;
+		return 0;
+	}
+	return GK_ERR_INTERNAL;
+}
+
+static int
+on_ini_line(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct load_ctx *ctx = user;
+	size_t i;
+
+	for (i = 0; i < GK_ARRAY_LEN(keywords); i++) {
+		if (strcmp(keywords[i].section, section) != 0 ||
+		    strcmp(keywords[i].name, name) != 0)
+			continue;
+		if (ctx->seen[i]) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+			    "[%s] %s is set twice", section, name);
+			return 0;
+		}
+		ctx->seen[i] = 1;
+		if (set_value(ctx->cfg, &keywords[i], value, ctx->msg,
+		    sizeof(ctx->msg)) != 0) {
+			if (ctx->msg[0] == '\0')
+				snprintf(ctx->msg, sizeof(ctx->msg),
+				    "out of memory");
+			return 0;
+		}
+		return 1;
+	}
+	snprintf(ctx->msg, sizeof(ctx->msg), "unknown setting [%s] %s",
+	    section, name);
+	return 0;
+}
+
+/* Fills an empty path setting with dir + "/" + leaf. */
+static int
+default_path(char **field, const char *dir, const char *leaf)
+{
+	gk_buf b;
+	int r;
+
+	if (*field != NULL && (*field)[0] != '\0')
+		return 0;
+	gk_buf_init(&b, 8192);
+	if ((r = gk_buf_printf(&b, "%s/%s", dir, leaf)) != 0) {
+		gk_buf_release(&b);
+		return r;
+	}
+	free(*field);
+	*field = gk_buf_detach(&b, NULL);
+	return 0;
+}
+
+static int
+trim_len(const uint8_t *p, size_t len)
+{
+	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' ||
+	    p[len - 1] == ' ' || p[len - 1] == '\t'))
+		len--;
+	return (int)len;
+}
+
+/*
+ * Reads a key file. hex32: the file holds 64 hex digits (32 bytes);
+ * otherwise its trimmed text is the secret (at least 16 bytes).
+ */
+static int
+load_secret(const char *path, int hex32, gk_secret *out, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	gk_buf b;
+	size_t n;
+	int r;
+
+	if (stat(path, &st) != 0) {
+		snprintf(err, errlen, "%s: %s (run 'gatekeeper keygen')", path,
+		    strerror(errno));
+		return GK_ERR_CONFIG;
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen,
+		    "%s: key file is readable by group or others (chmod 600)",
+		    path);
+		return GK_ERR_CONFIG;
+	}
+	if ((r = gk_file_read(path, 4096, &b)) != 0) {
+		snprintf(err, errlen, "%s: cannot read key file: %s", path,
+		    gk_err_str(r));
+		return GK_ERR_CONFIG;
+	}
+	n = (size_t)trim_len(b.data, b.len);
+	if (hex32) {
+		out->p = malloc(GK_KEY_LEN);
+		if (out->p == NULL ||
+		    gk_hex_decode(gk_slice_of(b.data, n), out->p,
+		    GK_KEY_LEN) != 0) {
+			free(out->p);
+			out->p = NULL;
+			snprintf(err, errlen,
+			    "%s: key file must hold 64 hex digits", path);
+			r = GK_ERR_CONFIG;
+			goto out;
+		}
+		out->len = GK_KEY_LEN;
+	} else {
+		if (n < 16 || memchr(b.data, '\0', n) != NULL) {
+			snprintf(err, errlen,
+			    "%s: secret must be at least 16 characters", path);
+			r = GK_ERR_CONFIG;
+			goto out;
+		}
+		if ((out->p = malloc(n)) == NULL) {
+			r = GK_ERR_NOMEM;
+			goto out;
+		}
+		memcpy(out->p, b.data, n);
+		out->len = n;
+	}
+	r = 0;
+out:
+	gk_wipe(b.data, b.len);
+	gk_buf_release(&b);
+	return r;
+}
+
+static void
+free_secret(gk_secret *s)
+{
+	if (s->p != NULL) {
+		gk_wipe(s->p, s->len);
+		free(s->p);
+	}
+	s->p = NULL;
+	s->len = 0;
+}
+
+static int
+validate(gk_config *cfg, char *err, size_t errlen)
+{
+	const char *name = cfg->path ? cfg->path : "(defaults)";
+	size_t i;
+
+	if (strcmp(cfg->store_type, "fs") != 0) {
+		snprintf(err, errlen, "%s: [store] type '%s' is not supported "
+		    "(supported: fs)", name, cfg->store_type);
+		return GK_ERR_CONFIG;
+	}
+	if (strcmp(cfg->audit_backend, "sqlite") != 0) {
+		snprintf(err, errlen, "%s: [audit] backend '%s' is not supported "
+		    "(supported: sqlite)", name, cfg->audit_backend);
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->id[0] == '\0' || strlen(cfg->id) > 128) {
+		snprintf(err, errlen, "%s: [gate] id must be 1 to 128 characters",
+		    name);
+		return GK_ERR_CONFIG;
+	}
+	for (i = 0; cfg->uploads_prefix[i] != '\0'; i++) {
+		char c = cfg->uploads_prefix[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		    c == '.' || c == '/')) {
+			snprintf(err, errlen, "%s: [gate] uploads_prefix may hold "
+			    "only A-Z a-z 0-9 - _ . /", name);
+			return GK_ERR_CONFIG;
+		}
+	}
+	if (cfg->data_dir[0] == '\0') {
+		snprintf(err, errlen, "%s: [gate] data_dir must not be empty",
+		    name);
+		return GK_ERR_CONFIG;
+	}
+	return 0;
+}
+
+int
+cfg_load(const char *path, int load_keys, gk_config **out, char *err,
+    size_t errlen)
+{
+	struct load_ctx ctx;
+	gk_config *cfg;
+	gk_buf url;
+	size_t i;
+	int r = GK_ERR_CONFIG, line;
+
+	err[0] = '\0';
+	memset(&ctx, 0, sizeof(ctx));
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return GK_ERR_NOMEM;
+	}
+	ctx.cfg = cfg;
+	for (i = 0; i < GK_ARRAY_LEN(keywords); i++) {
+		if (set_value(cfg, &keywords[i], keywords[i].def, ctx.msg,
+		    sizeof(ctx.msg)) != 0) {
+			snprintf(err, errlen, "internal: bad default for %s",
+			    keywords[i].name);
+			r = GK_ERR_INTERNAL;
+			goto out;
+		}
+	}
+	if (path != NULL) {
+		if ((cfg->path = strdup(path)) == NULL)
+			goto nomem;
+		line = ini_parse(path, on_ini_line, &ctx);
+		if (line == -1) {
+			snprintf(err, errlen, "%s: cannot open: %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (line == -2)
+			goto nomem;
+		if (line != 0) {
+			snprintf(err, errlen, "%s:%d: %s", path, line,
+			    ctx.msg[0] ? ctx.msg : "syntax error");
+			goto out;
+		}
+	}
+	if (default_path(&cfg->keys_dir, cfg->data_dir, "keys") != 0 ||
+	    default_path(&cfg->v1_key_file, cfg->keys_dir, "v1.key") != 0 ||
+	    default_path(&cfg->internal_key_file, cfg->keys_dir,
+	    "internal.key") != 0 ||
+	    default_path(&cfg->master_key_file, cfg->keys_dir,
+	    "master.key") != 0 ||
+	    default_path(&cfg->admin_token_file, cfg->keys_dir,
+	    "admin.token") != 0 ||
+	    default_path(&cfg->store_dir, cfg->data_dir, "objects") != 0 ||
+	    default_path(&cfg->audit_db, cfg->data_dir, "audit.db") != 0)
+		goto nomem;
+	if (cfg->public_url[0] == '\0') {
+		gk_buf_init(&url, 1024);
+		if (gk_buf_printf(&url, strchr(cfg->listen, ':') ?
+		    "http://[%s]:%u" : "http://%s:%u", cfg->listen,
+		    cfg->port) != 0) {
+			gk_buf_release(&url);
+			goto nomem;
+		}
+		free(cfg->public_url);
+		cfg->public_url = gk_buf_detach(&url, NULL);
+	}
+	if ((r = validate(cfg, err, errlen)) != 0)
+		goto out;
+	if (load_keys) {
+		if ((r = load_secret(cfg->v1_key_file, 0, &cfg->v1_key, err,
+		    errlen)) != 0 ||
+		    (r = load_secret(cfg->internal_key_file, 1,
+		    &cfg->internal_key, err, errlen)) != 0 ||
+		    (r = load_secret(cfg->master_key_file, 1, &cfg->master_key,
+		    err, errlen)) != 0 ||
+		    (r = load_secret(cfg->admin_token_file, 0,
+		    &cfg->admin_token, err, errlen)) != 0)
+			goto out;
+	}
+	*out = cfg;
+	cfg = NULL; /* transferred */
+	r = 0;
+	goto out;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	r = GK_ERR_NOMEM;
+out:
+	cfg_free(cfg);
+	return r;
+}
+
+void
+cfg_free(gk_config *cfg)
+{
+	size_t i;
+
+	if (cfg == NULL)
+		return;
+	for (i = 0; i < GK_ARRAY_LEN(keywords); i++) {
+		if (keywords[i].type == K_STR)
+			free(*(char **)((char *)cfg + keywords[i].off));
+	}
+	free(cfg->path);
+	free_secret(&cfg->v1_key);
+	free_secret(&cfg->internal_key);
+	free_secret(&cfg->master_key);
+	free_secret(&cfg->admin_token);
+	free(cfg);
+}
+
+void
+cfg_print(const gk_config *cfg, FILE *fp)
+{
+	const char *section = "";
+	const char *p;
+	size_t i;
+
+	fprintf(fp, "# effective configuration (%s); secrets are never "
+	    "printed\n", cfg->path ? cfg->path : "embedded defaults");
+	for (i = 0; i < GK_ARRAY_LEN(keywords); i++) {
+		const struct keyword *k = &keywords[i];
+
+		p = (const char *)cfg + k->off;
+		if (strcmp(section, k->section) != 0) {
+			section = k->section;
+			fprintf(fp, "\n[%s]\n", section);
+		}
+		fprintf(fp, "# %s%s\n%s = ", k->doc, k->secret_path ?
+		    " [a secret: its content is never printed]" : "", k->name);
+		switch (k->type) {
+		case K_STR:
+			fprintf(fp, "%s", *(char *const *)p);
+			break;
+		case K_BOOL:
+			fprintf(fp, "%s", *(const int *)p ? "true" : "false");
+			break;
+		case K_LEVEL:
+			fprintf(fp, "%s", levels[*(const int *)p]);
+			break;
+		case K_UINT:
+			fprintf(fp, "%u", *(const unsigned *)p);
+			break;
+		case K_I64:
+			fprintf(fp, "%lld", (long long)*(const int64_t *)p);
+			break;
+		case K_U64:
+			fprintf(fp, "%llu",
+			    (unsigned long long)*(const uint64_t *)p);
+			break;
+		}
+		fputc('\n', fp);
+	}
+}
+
+/* Writes a new key file if absent. */
+static int
+keygen_one(const char *path, FILE *fp, const char *what)
+{
+	uint8_t raw[GK_KEY_LEN];
+	char hex[2 * GK_KEY_LEN + 2];
+	struct stat st;
+	char *dir, *slash;
+	int r;
+
+	if (stat(path, &st) == 0)
+		return 0;
+	if ((dir = strdup(path)) == NULL)
+		return GK_ERR_NOMEM;
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		if ((r = gk_mkdirs(dir, 0700)) != 0) {
+			free(dir);
+			return r;
+		}
+	}
+	free(dir);
+	if ((r = gk_random(raw, sizeof(raw))) != 0)
+		return r;
+	gk_hex_encode(raw, sizeof(raw), hex);
+	hex[2 * GK_KEY_LEN] = '\n';
+	hex[2 * GK_KEY_LEN + 1] = '\0';
+	r = gk_file_write_atomic(path, hex, strlen(hex), 0600);
+	gk_wipe(raw, sizeof(raw));
+	gk_wipe(hex, sizeof(hex));
+	if (r == 0 && fp != NULL)
+		fprintf(fp, "created %s (%s)\n", path, what);
+	return r;
+}
+
+int
+cfg_keygen(const gk_config *cfg, FILE *fp)
+{
+	int r;
+
+	if ((r = keygen_one(cfg->v1_key_file, fp, "v1 shared secret")) != 0 ||
+	    (r = keygen_one(cfg->internal_key_file, fp,
+	    "data URL and upload policy key")) != 0 ||
+	    (r = keygen_one(cfg->master_key_file, fp,
+	    "at-rest master key")) != 0 ||
+	    (r = keygen_one(cfg->admin_token_file, fp, "admin token")) != 0)
+		return r;
+	return 0;
+}
+
+int
+cfg_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
+    void *arg)
+{
+	const char *p = list, *start;
+	int r;
+
+	if (list == NULL)
+		return 0;
+	while (*p != '\0') {
+		while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' ||
+		    *p == '\r')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t' &&
+		    *p != '\n' && *p != '\r')
+			p++;
+		if ((r = fn(arg, gk_slice_of(start, (size_t)(p - start)))) != 0)
+			return r;
+	}
+	return 0;
+}
