@@ -24,10 +24,15 @@
 
 typedef struct {
 	/* A part starts: name and filename from Content-Disposition
-	 * (filename empty if absent), content_type may be empty. */
+	 * (quoted-strings decoded; filename empty if absent; neither holds
+	 * a control byte other than HTAB), content_type is the raw header
+	 * value, trimmed, possibly empty. The slices are valid only during
+	 * the call. */
 	int (*part_begin)(void *arg, gk_slice name, gk_slice filename,
 	    gk_slice content_type);
-	/* Body bytes of the current part, in order, in any chunking. */
+	/* Body bytes of the current part, in order, in any chunking (never
+	 * empty). At most boundary length + 3 bytes are held back at a
+	 * time, while they could still begin a delimiter. */
 	int (*part_data)(void *arg, const uint8_t *p, size_t len);
 	/* The current part ended (its delimiter was seen). */
 	int (*part_end)(void *arg);
@@ -42,9 +47,18 @@ typedef struct gk_multipart gk_multipart;
  */
 int http_multipart_new(gk_slice content_type, const gk_multipart_cb *cb,
     void *arg, gk_multipart **out) GK_WUR;
-/* Feeds the next bytes of the body. */
+/*
+ * Feeds the next bytes of the body (any chunking; len 0 is a no-op).
+ * The preamble and the epilogue are ignored. Headers: CRLF lines only, no
+ * NUL or other control bytes but HTAB, no folding; Content-Disposition
+ * form-data with a name is required, Content-Type optional, each at most
+ * once; other headers ignored. After a delimiter only "--" or optional
+ * spaces/tabs and CRLF may follow. Errors are sticky: every later call
+ * returns the same code.
+ */
 int http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len) GK_WUR;
-/* End of body: GK_ERR_INVALID unless the closing delimiter was seen. */
+/* End of body: GK_ERR_INVALID unless the closing delimiter was seen.
+ * A part left open then gets no part_end. free accepts NULL. */
 int http_multipart_finish(gk_multipart *m) GK_WUR;
 void http_multipart_free(gk_multipart *m);
 

@@ -18,22 +18,32 @@
 
 /*
  * A HMAC-SHA256 key. Each thread keeps its own keyed EVP_MAC_CTX for the
- * key and re-initialises it per message (no re-keying cost). The key bytes
- * are copied; verify_mac_free wipes them.
+ * key (a small per-thread cache, least recently used out) and
+ * re-initialises it per message (no re-keying cost). A gk_mac is immutable
+ * once made and may be shared by any number of threads.
+ *
+ * verify_mac_new copies the key (1..1024 bytes, else GK_ERR_INVALID).
+ * verify_mac_free (NULL allowed) wipes the copy and drops the calling
+ * thread's context at once; other threads drop theirs at their next MAC
+ * or when they exit. It must not race with a MAC using the same key.
  */
 typedef struct gk_mac gk_mac;
 
 int verify_mac_new(const uint8_t *key, size_t key_len, gk_mac **out) GK_WUR;
 void verify_mac_free(gk_mac *m);
-/* MAC over the concatenation of the parts. */
+/* MAC over the concatenation of the parts (a part may be empty).
+ * GK_ERR_INTERNAL if OpenSSL fails; out is then zeroed. */
 int verify_mac_compute(const gk_mac *m, const gk_slice *parts, size_t nparts,
     uint8_t out[GK_MAC_LEN]) GK_WUR;
 
 /*
- * v1: hmac = hex(HMAC-SHA256(shared key, root || sub || op || expires)).
+ * v1: hmac = hex(HMAC-SHA256(shared key, root || sub || op || expires)),
+ * a plain concatenation as the original protocol defines it (the caller
+ * validates each field, since the concatenation has no separators).
  * verify_v1_sign writes 64 lowercase hex digits + NUL into hex_out.
- * verify_v1_check returns 0, GK_ERR_INVALID (hmac is not 64 hex digits)
- * or GK_ERR_AUTH (mismatch), comparing in constant time.
+ * verify_v1_check returns 0, GK_ERR_INVALID (hmac is not exactly 64 hex
+ * digits; either case is accepted) or GK_ERR_AUTH (mismatch), comparing
+ * the 32 decoded bytes in constant time.
  */
 int verify_v1_sign(const gk_mac *m, gk_slice root, gk_slice sub, gk_slice op,
     gk_slice expires, char hex_out[GK_MAC_HEX_LEN + 1]) GK_WUR;
@@ -42,9 +52,13 @@ int verify_v1_check(const gk_mac *m, gk_slice root, gk_slice sub, gk_slice op,
 
 /*
  * Data URLs: /_data/{key}?exp=UNIX&sig=HEX, sig = hex(HMAC(internal key,
- * "gk-data-v1" 0x00 exp 0x00 key)). The key is the decoded object key.
- * verify_data_check returns 0, GK_ERR_INVALID, GK_ERR_AUTH or
- * GK_ERR_EXPIRED (exp < now), checking the MAC before the time.
+ * "gk-data-v1" 0x00 exp 0x00 key)), exp in decimal as it appears in the
+ * URL. The key is the decoded object key (any bytes).
+ * verify_data_sign: exp >= 0 (else GK_ERR_INVALID).
+ * verify_data_check returns 0, GK_ERR_INVALID (sig not 64 hex digits, exp
+ * not a decimal integer <= INT64_MAX), GK_ERR_AUTH or GK_ERR_EXPIRED
+ * (exp < now), checking the MAC before the time. exp_out (may be NULL)
+ * receives exp once the MAC has matched (also when expired), else 0.
  */
 int verify_data_sign(const gk_mac *m, gk_slice key, int64_t exp,
     char hex_out[GK_MAC_HEX_LEN + 1]) GK_WUR;
@@ -58,7 +72,11 @@ int verify_data_check(const gk_mac *m, gk_slice key, gk_slice exp,
  *   {"expiration":"2026-11-23T16:11:49Z","conditions":[
  *     {"bucket":B},["eq","$key",K],["content-length-range",0,MAX],
  *     {"x-amz-server-side-encryption":"AES256"}]}
+ * exactly: these members and conditions in this order, nothing more.
+ * The base64 text is at most GK_POLICY_MAX_B64 bytes.
  */
+#define GK_POLICY_MAX_B64 16384
+
 typedef struct {
 	char *bucket;
 	char *key;		/* exact object key the upload must use */
@@ -66,15 +84,26 @@ typedef struct {
 	uint64_t max_bytes;	/* content-length-range upper bound */
 } gk_upload_policy;
 
-/* Builds the policy; policy_b64 receives the base64 text. */
+/*
+ * Builds the policy. policy_b64 (initialised by the caller, with a cap of
+ * at least the text's size) is reset and receives the base64 text, NUL
+ * terminated; sig_hex the 64 hex digits. bucket: UTF-8 (may be empty);
+ * key: non-empty UTF-8 without NUL; 0 <= expires <= 9999-12-31T23:59:59Z;
+ * max_bytes <= INT64_MAX. GK_ERR_INVALID otherwise, GK_ERR_TOO_LARGE if
+ * the text would exceed GK_POLICY_MAX_B64 or the buffer's cap. On error
+ * policy_b64 is left empty and sig_hex "".
+ */
 int verify_policy_make(const gk_mac *m, const char *bucket, gk_slice key,
     int64_t expires, uint64_t max_bytes, gk_buf *policy_b64,
     char sig_hex[GK_MAC_HEX_LEN + 1]) GK_WUR;
 /*
- * Checks the signature (constant time) before parsing anything, then
- * parses the JSON and checks expiry. Returns 0, GK_ERR_AUTH,
- * GK_ERR_INVALID or GK_ERR_EXPIRED. On success *out is filled (release
- * with verify_policy_release).
+ * Checks the size and the signature (constant time) before decoding or
+ * parsing anything, then decodes (strict base64), parses (duplicate
+ * members rejected), validates the exact structure, and checks expiry
+ * (expired if expiration < now). Returns 0, GK_ERR_AUTH, GK_ERR_INVALID
+ * (too large, signature not 64 hex digits, malformed) or GK_ERR_EXPIRED.
+ * *out is always reset; on success only it is filled (bucket and key
+ * allocated, NUL-free; release with verify_policy_release, NULL allowed).
  */
 int verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
     int64_t now, gk_upload_policy *out) GK_WUR;

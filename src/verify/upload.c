@@ -1,0 +1,222 @@
+/*
+ * upload.c - the gatekeeper's signed upload policies (the same shape as an
+ * S3 POST policy, signed with the internal key instead of SigV4).
+ *
+ * The signature covers the base64 text exactly as sent, so nothing is
+ * decoded or parsed before it has been checked. The JSON must then be
+ * exactly what verify_policy_make writes: the two members, the four
+ * conditions in order, nothing else.
+ */
+#include "verify/verify.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+/* "YYYY-MM-DDTHH:MM:SSZ" can only express years 0000..9999; keep clear of
+ * the years before 1970 as well. */
+#define POLICY_MAX_EXPIRES 253402300799LL /* 9999-12-31T23:59:59Z */
+#define ISO_LEN 20
+
+static const char upload_domain[] = "gk-upload-v1";
+
+static void
+upload_parts(gk_slice policy_b64, gk_slice parts[3])
+{
+	static const uint8_t zero = 0;
+
+	parts[0] = gk_slice_of(upload_domain, sizeof(upload_domain) - 1);
+	parts[1] = gk_slice_of(&zero, 1);
+	parts[2] = policy_b64;
+}
+
+void
+verify_policy_release(gk_upload_policy *p)
+{
+	if (p == NULL)
+		return;
+	free(p->bucket);
+	free(p->key);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+verify_policy_make(const gk_mac *m, const char *bucket, gk_slice key,
+    int64_t expires, uint64_t max_bytes, gk_buf *policy_b64,
+    char sig_hex[GK_MAC_HEX_LEN + 1])
+{
+	json_t *root = NULL;
+	char *text = NULL, iso[32];
+	gk_slice parts[3];
+	uint8_t mac[GK_MAC_LEN];
+	int r = GK_ERR_INTERNAL;
+
+	if (policy_b64 == NULL || sig_hex == NULL || m == NULL)
+		return GK_ERR_INTERNAL;
+	gk_buf_reset(policy_b64);
+	sig_hex[0] = '\0';
+	r = GK_ERR_INVALID;
+	if (bucket == NULL || !gk_utf8_valid(gk_slice_str(bucket)) ||
+	    key.p == NULL || key.len == 0 ||
+	    memchr(key.p, '\0', key.len) != NULL || !gk_utf8_valid(key) ||
+	    expires < 0 || expires > POLICY_MAX_EXPIRES ||
+	    max_bytes > (uint64_t)INT64_MAX)
+		goto out;
+	gk_time_iso(expires, iso, sizeof(iso));
+	if (strlen(iso) != ISO_LEN) {
+		r = GK_ERR_INTERNAL;
+		goto out;
+	}
+	r = GK_ERR_NOMEM;
+	root = json_pack("{s:s, s:[{s:s}, [s, s, s%], [s, i, I], {s:s}]}",
+	    "expiration", iso,
+	    "conditions",
+	    "bucket", bucket,
+	    "eq", "$key", (const char *)key.p, key.len,
+	    "content-length-range", 0, (json_int_t)max_bytes,
+	    "x-amz-server-side-encryption", "AES256");
+	if (root == NULL ||
+	    (text = json_dumps(root, JSON_COMPACT)) == NULL)
+		goto out;
+	if ((r = gk_b64_encode((const uint8_t *)text, strlen(text),
+	    policy_b64)) != 0)
+		goto out;
+	if (policy_b64->len > GK_POLICY_MAX_B64) {
+		r = GK_ERR_TOO_LARGE;
+		goto out;
+	}
+	upload_parts(gk_slice_of(policy_b64->data, policy_b64->len), parts);
+	if ((r = verify_mac_compute(m, parts, GK_ARRAY_LEN(parts), mac)) != 0)
+		goto out;
+	gk_hex_encode(mac, GK_MAC_LEN, sig_hex);
+	r = 0;
+ out:
+	if (r != 0) {
+		gk_buf_reset(policy_b64);
+		sig_hex[0] = '\0';
+	}
+	gk_wipe(mac, sizeof(mac));
+	free(text);
+	json_decref(root);
+	return r;
+}
+
+/* Checks sig_hex against policy_b64 in constant time. */
+static int
+policy_auth(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex)
+{
+	gk_slice parts[3];
+	uint8_t want[GK_MAC_LEN], got[GK_MAC_LEN];
+	int r = GK_ERR_INTERNAL;
+
+	if (sig_hex.p == NULL || sig_hex.len != GK_MAC_HEX_LEN ||
+	    gk_hex_decode(sig_hex, want, GK_MAC_LEN) != 0) {
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	upload_parts(policy_b64, parts);
+	if ((r = verify_mac_compute(m, parts, GK_ARRAY_LEN(parts), got)) != 0)
+		goto out;
+	r = gk_ct_eq(got, want, GK_MAC_LEN) ? 0 : GK_ERR_AUTH;
+ out:
+	gk_wipe(want, sizeof(want));
+	gk_wipe(got, sizeof(got));
+	return r;
+}
+
+/* 1 if the jansson string (s, len) equals lit exactly. */
+static int
+str_is(const char *s, size_t len, const char *lit)
+{
+	return gk_slice_eq_str(gk_slice_of(s, len), lit);
+}
+
+/* Strict "YYYY-MM-DDTHH:MM:SSZ", canonical (what gk_time_iso writes). */
+static int
+parse_expiration(const char *s, size_t len, int64_t *out)
+{
+	char again[32];
+	int64_t us;
+
+	if (len != ISO_LEN || memchr(s, '\0', len) != NULL || s[10] != 'T')
+		return GK_ERR_INVALID;
+	if (gk_time_parse(s, &us) != 0 || us % 1000000 != 0)
+		return GK_ERR_INVALID;
+	us /= 1000000;
+	if (us < 0 || us > POLICY_MAX_EXPIRES)
+		return GK_ERR_INVALID;
+	/* rejects dates timegm() normalised, such as 2026-02-31 */
+	gk_time_iso(us, again, sizeof(again));
+	if (strlen(again) != len || memcmp(again, s, len) != 0)
+		return GK_ERR_INVALID;
+	*out = us;
+	return 0;
+}
+
+int
+verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
+    int64_t now, gk_upload_policy *out)
+{
+	gk_buf json;
+	json_t *root = NULL;
+	json_error_t jerr;
+	const char *exp_s, *bucket, *eq, *dkey, *key, *clr, *sse;
+	size_t exp_len, bucket_len, eq_len, dkey_len, key_len, clr_len,
+	    sse_len;
+	json_int_t lo, hi;
+	int64_t expires = 0;
+	int r = GK_ERR_INTERNAL;
+
+	gk_buf_init(&json, GK_POLICY_MAX_B64);
+	if (out == NULL || m == NULL)
+		return GK_ERR_INTERNAL;
+	memset(out, 0, sizeof(*out));
+	if (policy_b64.len > GK_POLICY_MAX_B64 ||
+	    (policy_b64.p == NULL && policy_b64.len > 0)) {
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	/* the signature first: nothing unauthenticated reaches a parser */
+	if ((r = policy_auth(m, policy_b64, sig_hex)) != 0)
+		goto out;
+	r = GK_ERR_INVALID;
+	if (gk_b64_decode(policy_b64, &json) != 0 || json.len == 0)
+		goto out;
+	root = json_loadb((const char *)json.data, json.len,
+	    JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL)
+		goto out;
+	if (json_unpack_ex(root, &jerr, JSON_STRICT,
+	    "{s:s%, s:[{s:s%}, [s%, s%, s%], [s%, I, I], {s:s%}]}",
+	    "expiration", &exp_s, &exp_len,
+	    "conditions",
+	    "bucket", &bucket, &bucket_len,
+	    &eq, &eq_len, &dkey, &dkey_len, &key, &key_len,
+	    &clr, &clr_len, &lo, &hi,
+	    "x-amz-server-side-encryption", &sse, &sse_len) != 0)
+		goto out;
+	if (!str_is(eq, eq_len, "eq") || !str_is(dkey, dkey_len, "$key") ||
+	    !str_is(clr, clr_len, "content-length-range") ||
+	    !str_is(sse, sse_len, "AES256") ||
+	    lo != 0 || hi < 0 ||
+	    key_len == 0 || memchr(key, '\0', key_len) != NULL ||
+	    memchr(bucket, '\0', bucket_len) != NULL)
+		goto out;
+	if ((r = parse_expiration(exp_s, exp_len, &expires)) != 0)
+		goto out;
+	r = GK_ERR_NOMEM;
+	if ((out->bucket = gk_slice_dup(gk_slice_of(bucket,
+	    bucket_len))) == NULL ||
+	    (out->key = gk_slice_dup(gk_slice_of(key, key_len))) == NULL)
+		goto out;
+	out->expires = expires;
+	out->max_bytes = (uint64_t)hi;
+	r = expires < now ? GK_ERR_EXPIRED : 0;
+ out:
+	if (r != 0)
+		verify_policy_release(out);
+	json_decref(root);
+	gk_buf_release(&json);
+	return r;
+}
