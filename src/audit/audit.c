@@ -1,0 +1,544 @@
+/*
+ * audit.c - the record queue and the writer thread (group commit).
+ *
+ * audit_submit() deep-copies a record into one allocation and appends it
+ * to a bounded FIFO. One writer thread takes up to batch_max records at a
+ * time, inserts them in ONE transaction (one fsync for all), then calls
+ * each record's done callback with 0, or with GK_ERR_UNAVAILABLE for
+ * every record of a batch whose transaction failed. After a failure the
+ * connection is dropped and reopened for the next batch, so the log
+ * recovers by itself when the disk comes back. Between batches the writer
+ * deletes expired rows in small chunks (retention), at start and hourly.
+ *
+ * Locking: a->lock guards the queue and the state flags; done callbacks
+ * run with no lock held. audit_write() waits on its own condition
+ * variable under a->wait_lock.
+ */
+#include "audit/audit_int.h"
+#include "config/config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HOUR_US (3600LL * 1000000)
+#define INIT_LOCK 1u
+#define INIT_WAIT_LOCK 2u
+#define INIT_WAKE 4u
+#define INIT_IDLE 8u
+#define DAY_US (86400LL * 1000000)
+
+struct audit_node {
+	struct audit_node *next;
+	gk_audit_done_fn done;
+	void *arg;
+	gk_audit_record rec;	/* strings point into text[] */
+	char text[];
+};
+
+struct gk_audit {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* writer: work, close, unpause (monotonic) */
+	pthread_cond_t idle;	/* debug waiters: progress */
+	pthread_mutex_t wait_lock; /* audit_write waiters */
+	pthread_t thread;
+	int started;
+	unsigned inited;	/* INIT_* bits: what audit_free destroys */
+
+	/* under lock */
+	struct audit_node *head, *tail;
+	size_t count;
+	size_t queue_max;
+	int closing;
+	int paused;
+	int busy;		/* a batch is being written */
+	int prune_pending;
+	audit_stats stats;
+
+	/* set at open, read-only after */
+	char *path;
+	size_t batch_max;
+	int64_t retention_us;	/* 0: keep forever */
+
+	/* writer thread only */
+	audit_conn *conn;
+	const gk_audit_record **recs; /* batch_max slots */
+	int db_down;		/* last batch failed: log recovery once */
+	int64_t next_prune_mono;
+};
+
+/* ---- records --------------------------------------------------------- */
+
+/* Length of s cut to AUDIT_FIELD_MAX on a UTF-8 character boundary. */
+static size_t
+field_len(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	n = strnlen(s, AUDIT_FIELD_MAX);
+	if (n == AUDIT_FIELD_MAX && s[n] != '\0') {
+		while (n > 0 && ((uint8_t)s[n] & 0xc0) == 0x80)
+			n--;
+	}
+	return n;
+}
+
+static const char *
+put_field(char **cursor, const char *s, size_t n)
+{
+	char *dst = *cursor;
+
+	if (s == NULL)
+		return NULL;
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+	*cursor = dst + n + 1;
+	return dst;
+}
+
+/* One allocation holding the record and copies of all its strings. */
+static int
+node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
+    struct audit_node **out)
+{
+	const char *src[7] = { rec->user_agent, rec->origin, rec->protocol,
+	    rec->operation, rec->root, rec->path, rec->message };
+	size_t len[7], size = sizeof(struct audit_node), i;
+	struct audit_node *n;
+	char *cursor;
+	uint8_t lo[16], hi[16];
+	static const uint8_t zero[16];
+
+	for (i = 0; i < GK_ARRAY_LEN(src); i++) {
+		len[i] = field_len(src[i]);
+		if (src[i] != NULL && (gk_add_size(size, len[i], &size) != 0 ||
+		    gk_add_size(size, 1, &size) != 0))
+			return GK_ERR_TOO_LARGE;
+	}
+	if ((n = malloc(size)) == NULL)
+		return GK_ERR_NOMEM;
+	n->next = NULL;
+	n->done = done;
+	n->arg = arg;
+	n->rec = *rec;
+	n->rec.request_id[sizeof(n->rec.request_id) - 1] = '\0';
+	n->rec.client_ip[sizeof(n->rec.client_ip) - 1] = '\0';
+	/* callers that set only the text address still get CIDR search */
+	if (memcmp(n->rec.client_addr, zero, sizeof(zero)) == 0 &&
+	    n->rec.client_ip[0] != '\0' &&
+	    strchr(n->rec.client_ip, '/') == NULL &&
+	    audit_ip_range(n->rec.client_ip, lo, hi) == 0)
+		memcpy(n->rec.client_addr, lo, sizeof(lo));
+	cursor = n->text;
+	n->rec.user_agent = put_field(&cursor, src[0], len[0]);
+	n->rec.origin = put_field(&cursor, src[1], len[1]);
+	n->rec.protocol = put_field(&cursor, src[2], len[2]);
+	n->rec.operation = put_field(&cursor, src[3], len[3]);
+	n->rec.root = put_field(&cursor, src[4], len[4]);
+	n->rec.path = put_field(&cursor, src[5], len[5]);
+	n->rec.message = put_field(&cursor, src[6], len[6]);
+	*out = n;
+	return 0;
+}
+
+/* ---- writer ---------------------------------------------------------- */
+
+/* Commits a batch; reopens the database first if it was dropped. */
+static int
+write_batch(gk_audit *a, struct audit_node *batch, size_t k)
+{
+	struct audit_node *n;
+	char err[256];
+	size_t i = 0;
+
+	for (n = batch; n != NULL && i < k; n = n->next)
+		a->recs[i++] = &n->rec;
+	if (a->conn != NULL && !audit_conn_same_file(a->conn, a->path)) {
+		/*
+		 * Deleted or replaced under us. Move the WAL into the old
+		 * file first: reopening at the path would discard a WAL left
+		 * behind. Until that works, fail closed.
+		 */
+		if (audit_conn_checkpoint(a->conn) != 0) {
+			if (!a->db_down)
+				gk_error("audit: %s was moved or replaced and "
+				    "its WAL cannot be checkpointed yet; "
+				    "answering 503", a->path);
+			a->db_down = 1;
+			return GK_ERR_UNAVAILABLE;
+		}
+		gk_warn("audit: %s was moved or replaced; reopening", a->path);
+		audit_conn_close(a->conn);
+		a->conn = NULL;
+	}
+	if (a->conn == NULL &&
+	    audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
+		if (!a->db_down)
+			gk_error("audit: cannot open the database (%s); "
+			    "answering 503 until it can be written", err);
+		a->db_down = 1;
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (audit_conn_insert(a->conn, a->recs, i, err, sizeof(err)) != 0) {
+		if (!a->db_down)
+			gk_error("audit: cannot write to %s (%s); answering "
+			    "503 until it can be written", a->path, err);
+		a->db_down = 1;
+		/* start from a fresh connection next time */
+		audit_conn_close(a->conn);
+		a->conn = NULL;
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (a->db_down)
+		gk_info("audit: %s is writable again", a->path);
+	a->db_down = 0;
+	return 0;
+}
+
+/* One retention chunk; returns 1 while more rows may remain. */
+static int
+prune_step(gk_audit *a, uint64_t *deleted)
+{
+	int64_t before = gk_now_us() - a->retention_us;
+	char err[256];
+
+	*deleted = 0;
+	if (a->conn == NULL &&
+	    audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0)
+		return 0; /* the next batch reports it; retry in an hour */
+	if (audit_conn_prune_chunk(a->conn, before, AUDIT_PRUNE_CHUNK,
+	    deleted, err, sizeof(err)) != 0) {
+		gk_warn("audit: retention on %s failed (%s); retrying in an "
+		    "hour", a->path, err);
+		return 0;
+	}
+	return *deleted == AUDIT_PRUNE_CHUNK;
+}
+
+static void
+mono_deadline(int64_t mono_us, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(mono_us / 1000000);
+	ts->tv_nsec = (long)(mono_us % 1000000) * 1000;
+}
+
+static void *
+writer_main(void *p)
+{
+	gk_audit *a = p;
+	struct audit_node *batch, *n, *next;
+	struct timespec ts;
+	uint64_t deleted;
+	size_t k;
+	int res, more, did;
+
+	pthread_mutex_lock(&a->lock);
+	for (;;) {
+		/* writes first, then one retention chunk, then sleep */
+		did = 0;
+		if (a->count > 0 && (!a->paused || a->closing)) {
+			/* take up to batch_max records off the head */
+			batch = a->head;
+			n = batch;
+			for (k = 1; k < a->batch_max && n->next != NULL; k++)
+				n = n->next;
+			a->head = n->next;
+			if (a->head == NULL)
+				a->tail = NULL;
+			n->next = NULL;
+			a->count -= k;
+			a->busy = 1;
+			if (k > a->stats.max_batch)
+				a->stats.max_batch = k;
+			pthread_mutex_unlock(&a->lock);
+
+			res = write_batch(a, batch, k);
+			for (n = batch; n != NULL; n = next) {
+				next = n->next;
+				if (n->done != NULL)
+					n->done(n->arg, res);
+				free(n);
+			}
+
+			pthread_mutex_lock(&a->lock);
+			a->busy = 0;
+			if (res == 0) {
+				a->stats.commits++;
+				a->stats.committed += k;
+			} else {
+				a->stats.failed_batches++;
+				a->stats.failed += k;
+			}
+			pthread_cond_broadcast(&a->idle);
+			did = 1;
+		}
+		/* one retention chunk per batch, so neither starves */
+		if (a->prune_pending && !a->paused && !a->closing) {
+			pthread_mutex_unlock(&a->lock);
+			more = prune_step(a, &deleted);
+			pthread_mutex_lock(&a->lock);
+			a->stats.pruned += deleted;
+			if (!more) {
+				a->prune_pending = 0;
+				a->stats.prune_passes++;
+				a->next_prune_mono = gk_mono_us() + HOUR_US;
+				pthread_cond_broadcast(&a->idle);
+			}
+			did = 1;
+		}
+		if (did)
+			continue;
+		if (a->closing)
+			break;
+		if (a->retention_us > 0 && !a->prune_pending) {
+			if (gk_mono_us() >= a->next_prune_mono) {
+				a->prune_pending = 1;
+				continue;
+			}
+			mono_deadline(a->next_prune_mono, &ts);
+			pthread_cond_timedwait(&a->wake, &a->lock, &ts);
+		} else {
+			pthread_cond_wait(&a->wake, &a->lock);
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	audit_conn_close(a->conn);
+	a->conn = NULL;
+	return NULL;
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+static void
+audit_free(gk_audit *a)
+{
+	struct audit_node *n, *next;
+
+	if (a == NULL)
+		return;
+	for (n = a->head; n != NULL; n = next) {
+		next = n->next;
+		free(n);
+	}
+	audit_conn_close(a->conn);
+	if (a->inited & INIT_WAKE)
+		pthread_cond_destroy(&a->wake);
+	if (a->inited & INIT_IDLE)
+		pthread_cond_destroy(&a->idle);
+	if (a->inited & INIT_LOCK)
+		pthread_mutex_destroy(&a->lock);
+	if (a->inited & INIT_WAIT_LOCK)
+		pthread_mutex_destroy(&a->wait_lock);
+	free(a->recs);
+	free(a->path);
+	free(a);
+}
+
+int
+audit_open(const struct gk_config *cfg, gk_audit **out)
+{
+	gk_audit *a = NULL;
+	pthread_condattr_t attr;
+	char err[256];
+	int64_t keep;
+	size_t slots;
+	int r = GK_ERR_INTERNAL, attr_ok = 0;
+
+	*out = NULL;
+	if (cfg == NULL || cfg->audit_db == NULL || cfg->audit_db[0] == '\0')
+		return GK_ERR_CONFIG;
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return GK_ERR_NOMEM;
+	if (pthread_condattr_init(&attr) != 0)
+		goto out;
+	attr_ok = 1;
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0)
+		goto out;
+	if (pthread_mutex_init(&a->lock, NULL) != 0)
+		goto out;
+	a->inited |= INIT_LOCK;
+	if (pthread_mutex_init(&a->wait_lock, NULL) != 0)
+		goto out;
+	a->inited |= INIT_WAIT_LOCK;
+	if (pthread_cond_init(&a->wake, &attr) != 0)
+		goto out;
+	a->inited |= INIT_WAKE;
+	if (pthread_cond_init(&a->idle, NULL) != 0)
+		goto out;
+	a->inited |= INIT_IDLE;
+
+	a->queue_max = AUDIT_QUEUE_MAX;
+	a->batch_max = cfg->audit_batch == 0 ? AUDIT_BATCH_DEFAULT :
+	    cfg->audit_batch;
+	if (a->batch_max > AUDIT_BATCH_MAX)
+		a->batch_max = AUDIT_BATCH_MAX;
+	if (__builtin_mul_overflow((int64_t)cfg->retention_days, DAY_US,
+	    &keep))
+		keep = 0; /* beyond any clock: the same as keeping forever */
+	a->retention_us = keep;
+	a->prune_pending = keep > 0;
+	if ((a->path = strdup(cfg->audit_db)) == NULL ||
+	    gk_mul_size(a->batch_max, sizeof(*a->recs), &slots) != 0 ||
+	    (a->recs = malloc(slots)) == NULL) {
+		r = GK_ERR_NOMEM;
+		goto out;
+	}
+	if (audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
+		gk_error("audit: cannot open the database (%s)", err);
+		r = GK_ERR_UNAVAILABLE;
+		goto out;
+	}
+	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+		r = GK_ERR_INTERNAL;
+		goto out;
+	}
+	a->started = 1;
+	*out = a;
+	a = NULL; /* transferred */
+	r = 0;
+out:
+	audit_free(a);
+	if (attr_ok)
+		pthread_condattr_destroy(&attr);
+	return r;
+}
+
+void
+audit_close(gk_audit *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->lock);
+	a->closing = 1;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+	if (a->started)
+		pthread_join(a->thread, NULL);
+	audit_free(a);
+}
+
+/* ---- submit / write -------------------------------------------------- */
+
+int
+audit_submit(gk_audit *a, const gk_audit_record *rec,
+    gk_audit_done_fn done, void *arg)
+{
+	struct audit_node *n = NULL;
+	int r = GK_ERR_INTERNAL;
+
+	if (a == NULL || rec == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if ((r = node_new(rec, done, arg, &n)) != 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	if (a->closing || a->count >= a->queue_max) {
+		pthread_mutex_unlock(&a->lock);
+		free(n);
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (a->tail != NULL)
+		a->tail->next = n;
+	else
+		a->head = n;
+	a->tail = n;
+	a->count++;
+	pthread_cond_signal(&a->wake);
+	pthread_cond_broadcast(&a->idle);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
+}
+
+struct waiter {
+	gk_audit *a;
+	pthread_cond_t cond;
+	int finished;
+	int result;
+};
+
+static void
+write_done(void *arg, int result)
+{
+	struct waiter *w = arg;
+	gk_audit *a = w->a;
+
+	pthread_mutex_lock(&a->wait_lock);
+	w->result = result;
+	w->finished = 1;
+	pthread_cond_signal(&w->cond);
+	/* w may be gone as soon as the lock is released */
+	pthread_mutex_unlock(&a->wait_lock);
+}
+
+int
+audit_write(gk_audit *a, const gk_audit_record *rec)
+{
+	struct waiter w;
+	int r = GK_ERR_INTERNAL;
+
+	if (a == NULL)
+		return GK_ERR_UNAVAILABLE;
+	memset(&w, 0, sizeof(w));
+	w.a = a;
+	if (pthread_cond_init(&w.cond, NULL) != 0)
+		return GK_ERR_INTERNAL;
+	if ((r = audit_submit(a, rec, write_done, &w)) != 0)
+		goto out;
+	pthread_mutex_lock(&a->wait_lock);
+	while (!w.finished)
+		pthread_cond_wait(&w.cond, &a->wait_lock);
+	r = w.result;
+	pthread_mutex_unlock(&a->wait_lock);
+out:
+	pthread_cond_destroy(&w.cond);
+	return r;
+}
+
+/* ---- debug hooks ----------------------------------------------------- */
+
+void
+audit_debug_stats(gk_audit *a, audit_stats *out)
+{
+	pthread_mutex_lock(&a->lock);
+	*out = a->stats;
+	out->queued = a->count;
+	pthread_mutex_unlock(&a->lock);
+}
+
+void
+audit_debug_pause(gk_audit *a, int paused)
+{
+	pthread_mutex_lock(&a->lock);
+	a->paused = paused;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void
+audit_debug_wait_queued(gk_audit *a, size_t n)
+{
+	pthread_mutex_lock(&a->lock);
+	while (a->count < n)
+		pthread_cond_wait(&a->idle, &a->lock);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void
+audit_debug_wait_idle(gk_audit *a)
+{
+	pthread_mutex_lock(&a->lock);
+	while (a->count > 0 || a->busy || a->prune_pending)
+		pthread_cond_wait(&a->idle, &a->lock);
+	pthread_mutex_unlock(&a->lock);
+}
+
+void
+audit_debug_set_queue_max(gk_audit *a, size_t max)
+{
+	pthread_mutex_lock(&a->lock);
+	a->queue_max = max != 0 ? max : AUDIT_QUEUE_MAX;
+	pthread_mutex_unlock(&a->lock);
+}

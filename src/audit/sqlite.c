@@ -1,0 +1,700 @@
+/*
+ * sqlite.c - the SQLite backend of the audit log: schema and migrations,
+ * batched inserts, search and retention.
+ *
+ * Schema (PRAGMA user_version = number of steps in schema_steps[]):
+ *
+ *   audit(id INTEGER PRIMARY KEY, time_us INTEGER NOT NULL,
+ *         request_id TEXT, client_ip TEXT, client_addr BLOB,
+ *         user_agent TEXT, origin TEXT, protocol TEXT, operation TEXT,
+ *         root TEXT, path TEXT, status INTEGER, decision TEXT,
+ *         message TEXT, bytes INTEGER, duration_us INTEGER)
+ *
+ * client_addr is always 16 bytes (IPv4-mapped IPv6), so a CIDR is the
+ * byte range client_addr BETWEEN lo AND hi. Every value reaches SQL as a
+ * bound parameter; SQL text is assembled from constant fragments only.
+ */
+#include "audit/audit_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+struct audit_conn {
+	sqlite3 *db;
+	sqlite3_stmt *ins;
+	sqlite3_stmt *prune;
+	dev_t dev;	/* identity of the file opened, to notice a swap */
+	ino_t ino;
+};
+
+/*
+ * Migrations: schema_steps[v] takes a database from version v to v + 1.
+ * Append new steps; never edit a released one.
+ */
+static const char *const schema_steps[] = {
+	/* 0 -> 1: the initial schema */
+	"CREATE TABLE audit("
+	"id INTEGER PRIMARY KEY,"
+	"time_us INTEGER NOT NULL,"
+	"request_id TEXT,"
+	"client_ip TEXT,"
+	"client_addr BLOB,"
+	"user_agent TEXT,"
+	"origin TEXT,"
+	"protocol TEXT,"
+	"operation TEXT,"
+	"root TEXT,"
+	"path TEXT,"
+	"status INTEGER,"
+	"decision TEXT,"
+	"message TEXT,"
+	"bytes INTEGER,"
+	"duration_us INTEGER);"
+	"CREATE INDEX audit_time ON audit(time_us);"
+	"CREATE INDEX audit_addr_time ON audit(client_addr, time_us);"
+	"CREATE INDEX audit_op_time ON audit(operation, time_us);"
+	"CREATE INDEX audit_status_time ON audit(status, time_us);"
+	"CREATE INDEX audit_decision_time ON audit(decision, time_us);"
+	"CREATE INDEX audit_path ON audit(path);",
+};
+
+#define SCHEMA_VERSION ((int64_t)GK_ARRAY_LEN(schema_steps))
+
+static const char insert_sql[] =
+    "INSERT INTO audit(time_us, request_id, client_ip, client_addr,"
+    " user_agent, origin, protocol, operation, root, path, status,"
+    " decision, message, bytes, duration_us)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+    " ?14, ?15)";
+
+static const char prune_sql[] =
+    "DELETE FROM audit WHERE id IN (SELECT id FROM audit"
+    " WHERE time_us < ?1 ORDER BY time_us LIMIT ?2)";
+
+static const char select_sql[] =
+    "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"
+    " origin, protocol, operation, root, path, status, decision, message,"
+    " bytes, duration_us FROM audit WHERE 1";
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    GK_PRINTF(3, 4);
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+	int rc;
+
+	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "%s", msg != NULL ? msg :
+		    sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return GK_ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* Runs a statement that returns one integer (PRAGMA user_version). */
+static int
+query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int r = GK_ERR_UNAVAILABLE;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	*out = sqlite3_column_int64(st, 0);
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Creates the directory holding path (mode 0700) if it is missing. */
+static int
+make_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+	int r;
+
+	if (slash == NULL || slash == path)
+		return 0;
+	if ((dir = strndup(path, (size_t)(slash - path))) == NULL)
+		return GK_ERR_NOMEM;
+	r = gk_mkdirs(dir, 0700);
+	free(dir);
+	return r;
+}
+
+/* Brings the schema to SCHEMA_VERSION inside one write transaction. */
+static int
+migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	char sql[64];
+	int64_t v = -1;
+	int r = GK_ERR_UNAVAILABLE, in_tx = 0;
+
+	if (query_int(db, "PRAGMA user_version", &v) != 0) {
+		set_err(err, errlen, "%s", sqlite3_errmsg(db));
+		goto out;
+	}
+	if (v == SCHEMA_VERSION)
+		return 0;
+	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+		goto out;
+	in_tx = 1;
+	/* again under the write lock: another process may have migrated */
+	if (query_int(db, "PRAGMA user_version", &v) != 0) {
+		set_err(err, errlen, "%s", sqlite3_errmsg(db));
+		goto out;
+	}
+	if (v < 0 || v > SCHEMA_VERSION) {
+		set_err(err, errlen, "schema version %" PRId64 " is not one "
+		    "this program knows (%" PRId64 ")", v, SCHEMA_VERSION);
+		goto out;
+	}
+	for (; v < SCHEMA_VERSION; v++) {
+		if (exec_sql(db, schema_steps[v], err, errlen) != 0)
+			goto out;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%" PRId64,
+	    SCHEMA_VERSION);
+	if (exec_sql(db, sql, err, errlen) != 0 ||
+	    exec_sql(db, "COMMIT", err, errlen) != 0)
+		goto out;
+	in_tx = 0;
+	r = 0;
+out:
+	if (in_tx && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+void
+audit_conn_close(audit_conn *c)
+{
+	if (c == NULL)
+		return;
+	sqlite3_finalize(c->ins);
+	sqlite3_finalize(c->prune);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+int
+audit_conn_open(const char *path, int create, audit_conn **out, char *err,
+    size_t errlen)
+{
+	audit_conn *c = NULL;
+	sqlite3_stmt *st = NULL;
+	struct stat st_file;
+	const unsigned char *mode;
+	int64_t v = -1;
+	int r = GK_ERR_INTERNAL, fd;
+
+	*out = NULL;
+	set_err(err, errlen, "%s", "");
+	if (path == NULL || path[0] == '\0') {
+		set_err(err, errlen, "no audit database configured");
+		return GK_ERR_CONFIG;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return GK_ERR_NOMEM;
+	r = GK_ERR_UNAVAILABLE;
+	if (create) {
+		if (make_parent(path) != 0) {
+			set_err(err, errlen, "cannot create the directory of "
+			    "%s", path);
+			goto out;
+		}
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			set_err(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		close(fd);
+	}
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		set_err(err, errlen, "%s: %s", path, c->db != NULL ?
+		    sqlite3_errmsg(c->db) : "out of memory");
+		goto out;
+	}
+	if (stat(path, &st_file) != 0) {
+		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	c->dev = st_file.st_dev;
+	c->ino = st_file.st_ino;
+	sqlite3_extended_result_codes(c->db, 1);
+	sqlite3_busy_timeout(c->db, AUDIT_BUSY_MS);
+	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	if (exec_sql(c->db, "PRAGMA trusted_schema=OFF", err, errlen) != 0)
+		goto out;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st,
+	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
+		goto out;
+	}
+	mode = sqlite3_column_text(st, 0);
+	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
+		set_err(err, errlen, "%s: cannot switch to WAL mode", path);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (exec_sql(c->db, "PRAGMA synchronous=FULL", err, errlen) != 0)
+		goto out;
+	if (create) {
+		if (migrate(c->db, err, errlen) != 0)
+			goto out;
+	} else if (query_int(c->db, "PRAGMA user_version", &v) != 0 ||
+	    v != SCHEMA_VERSION) {
+		set_err(err, errlen, "%s: not an audit database of schema "
+		    "version %" PRId64, path, SCHEMA_VERSION);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(c->db, insert_sql, -1, &c->ins, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_prepare_v2(c->db, prune_sql, -1, &c->prune, NULL) !=
+	    SQLITE_OK) {
+		set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
+		goto out;
+	}
+	*out = c;
+	c = NULL; /* transferred */
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	audit_conn_close(c);
+	return r;
+}
+
+int
+audit_conn_same_file(const audit_conn *c, const char *path)
+{
+	struct stat st;
+
+	return c != NULL && stat(path, &st) == 0 && st.st_dev == c->dev &&
+	    st.st_ino == c->ino;
+}
+
+int
+audit_conn_checkpoint(audit_conn *c)
+{
+	int log = -1, done = -1;
+
+	if (c == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+	    &log, &done) != SQLITE_OK || log != 0)
+		return GK_ERR_UNAVAILABLE;
+	return 0;
+}
+
+/* Binds a string, NULL (or an empty fixed-size field) as SQL NULL. */
+static int
+bind_str(sqlite3_stmt *st, int i, const char *s, int empty_is_null)
+{
+	if (s == NULL || (empty_is_null && s[0] == '\0'))
+		return sqlite3_bind_null(st, i);
+	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static int
+bind_record(sqlite3_stmt *st, const gk_audit_record *rec)
+{
+	int64_t bytes = rec->bytes > (uint64_t)INT64_MAX ? INT64_MAX :
+	    (int64_t)rec->bytes;
+
+	if (sqlite3_bind_int64(st, 1, rec->time_us) != SQLITE_OK ||
+	    bind_str(st, 2, rec->request_id, 1) != SQLITE_OK ||
+	    bind_str(st, 3, rec->client_ip, 1) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 4, rec->client_addr,
+	    (int)sizeof(rec->client_addr), SQLITE_STATIC) != SQLITE_OK ||
+	    bind_str(st, 5, rec->user_agent, 0) != SQLITE_OK ||
+	    bind_str(st, 6, rec->origin, 0) != SQLITE_OK ||
+	    bind_str(st, 7, rec->protocol, 0) != SQLITE_OK ||
+	    bind_str(st, 8, rec->operation, 0) != SQLITE_OK ||
+	    bind_str(st, 9, rec->root, 0) != SQLITE_OK ||
+	    bind_str(st, 10, rec->path, 0) != SQLITE_OK ||
+	    sqlite3_bind_int(st, 11, rec->status) != SQLITE_OK ||
+	    bind_str(st, 12, rec->decision, 0) != SQLITE_OK ||
+	    bind_str(st, 13, rec->message, 0) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 14, bytes) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 15, rec->duration_us) != SQLITE_OK)
+		return GK_ERR_INTERNAL;
+	return 0;
+}
+
+int
+audit_conn_insert(audit_conn *c, const gk_audit_record *const *recs,
+    size_t n, char *err, size_t errlen)
+{
+	size_t i;
+	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
+
+	set_err(err, errlen, "%s", "");
+	if (c == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if (exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
+		goto out;
+	in_tx = 1;
+	for (i = 0; i < n; i++) {
+		rc = bind_record(c->ins, recs[i]) == 0 ?
+		    sqlite3_step(c->ins) : SQLITE_MISUSE;
+		sqlite3_reset(c->ins);
+		sqlite3_clear_bindings(c->ins);
+		if (rc != SQLITE_DONE) {
+			set_err(err, errlen, "%s", sqlite3_errstr(rc));
+			goto out;
+		}
+	}
+	if (exec_sql(c->db, "COMMIT", err, errlen) != 0)
+		goto out;
+	in_tx = 0;
+	r = 0;
+out:
+	if (in_tx && !sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+int
+audit_conn_prune_chunk(audit_conn *c, int64_t before_us, unsigned max_rows,
+    uint64_t *deleted, char *err, size_t errlen)
+{
+	int r = GK_ERR_UNAVAILABLE, rc;
+
+	*deleted = 0;
+	set_err(err, errlen, "%s", "");
+	if (c == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if ((rc = sqlite3_bind_int64(c->prune, 1, before_us)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_int64(c->prune, 2, (int64_t)max_rows)) !=
+	    SQLITE_OK || (rc = sqlite3_step(c->prune)) != SQLITE_DONE) {
+		set_err(err, errlen, "%s", sqlite3_errstr(rc));
+		goto out;
+	}
+	*deleted = (uint64_t)sqlite3_changes64(c->db);
+	r = 0;
+out:
+	sqlite3_reset(c->prune);
+	sqlite3_clear_bindings(c->prune);
+	return r;
+}
+
+int
+audit_prune(const char *db_path, int64_t before_us, uint64_t *deleted)
+{
+	audit_conn *c = NULL;
+	uint64_t total = 0, n = 0;
+	int r = GK_ERR_INTERNAL;
+
+	if (deleted != NULL)
+		*deleted = 0;
+	if (audit_conn_open(db_path, 0, &c, NULL, 0) != 0) {
+		r = GK_ERR_IO;
+		goto out;
+	}
+	do {
+		if (audit_conn_prune_chunk(c, before_us, AUDIT_PRUNE_CHUNK,
+		    &n, NULL, 0) != 0) {
+			r = GK_ERR_IO;
+			goto out;
+		}
+		total += n;
+	} while (n == AUDIT_PRUNE_CHUNK);
+	r = 0;
+out:
+	if (deleted != NULL)
+		*deleted = total;
+	audit_conn_close(c);
+	return r;
+}
+
+/* ---- addresses ------------------------------------------------------- */
+
+int
+audit_ip_range(const char *s, uint8_t lo[16], uint8_t hi[16])
+{
+	char buf[64];
+	const char *slash;
+	struct in_addr a4;
+	uint8_t addr[16];
+	uint64_t plen;
+	unsigned bits = 128, base, max, i;
+	size_t n, alen;
+
+	if (s == NULL)
+		return GK_ERR_INVALID;
+	n = strnlen(s, sizeof(buf));
+	if (n == 0 || n >= sizeof(buf))
+		return GK_ERR_INVALID;
+	slash = memchr(s, '/', n);
+	alen = slash != NULL ? (size_t)(slash - s) : n;
+	memcpy(buf, s, alen);
+	buf[alen] = '\0';
+	if (inet_pton(AF_INET, buf, &a4) == 1) {
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &a4, 4);
+		base = 96;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, addr) == 1) {
+		base = 0;
+		max = 128;
+	} else {
+		return GK_ERR_INVALID;
+	}
+	if (slash != NULL) {
+		if (gk_parse_u64(gk_slice_of(slash + 1, n - alen - 1), max,
+		    &plen) != 0)
+			return GK_ERR_INVALID;
+		bits = base + (unsigned)plen;
+	}
+	for (i = 0; i < 16; i++) {
+		unsigned keep = bits >= 8 * (i + 1) ? 8 :
+		    (bits > 8 * i ? bits - 8 * i : 0);
+		uint8_t mask = (uint8_t)(0xff00u >> keep);
+
+		lo[i] = addr[i] & mask;
+		hi[i] = (uint8_t)(addr[i] | (uint8_t)~mask);
+	}
+	return 0;
+}
+
+/* ---- search ---------------------------------------------------------- */
+
+/* Copies a text column into a fixed array, cut to fit. */
+static void
+col_fixed(sqlite3_stmt *st, int i, char *dst, size_t dstlen)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+	size_t n;
+
+	dst[0] = '\0';
+	if (t == NULL)
+		return;
+	n = (size_t)sqlite3_column_bytes(st, i);
+	if (n >= dstlen)
+		n = dstlen - 1;
+	memcpy(dst, t, n);
+	dst[n] = '\0';
+}
+
+static const char *
+col_str(sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return NULL;
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+static void
+read_row(sqlite3_stmt *st, gk_audit_row *row)
+{
+	gk_audit_record *rec = &row->rec;
+	const void *blob;
+	int64_t bytes;
+
+	memset(row, 0, sizeof(*row));
+	row->id = sqlite3_column_int64(st, 0);
+	rec->time_us = sqlite3_column_int64(st, 1);
+	col_fixed(st, 2, rec->request_id, sizeof(rec->request_id));
+	col_fixed(st, 3, rec->client_ip, sizeof(rec->client_ip));
+	blob = sqlite3_column_blob(st, 4);
+	if (blob != NULL && sqlite3_column_bytes(st, 4) ==
+	    (int)sizeof(rec->client_addr))
+		memcpy(rec->client_addr, blob, sizeof(rec->client_addr));
+	rec->user_agent = col_str(st, 5);
+	rec->origin = col_str(st, 6);
+	rec->protocol = col_str(st, 7);
+	rec->operation = col_str(st, 8);
+	rec->root = col_str(st, 9);
+	rec->path = col_str(st, 10);
+	rec->status = sqlite3_column_int(st, 11);
+	rec->decision = col_str(st, 12);
+	rec->message = col_str(st, 13);
+	bytes = sqlite3_column_int64(st, 14);
+	rec->bytes = bytes > 0 ? (uint64_t)bytes : 0;
+	rec->duration_us = sqlite3_column_int64(st, 15);
+}
+
+/*
+ * The exclusive upper bound of all strings starting with prefix: the
+ * prefix without trailing 0xff bytes, its last byte plus one. Returns its
+ * length in *n, or 0 when there is no bound (prefix all 0xff).
+ */
+static char *
+prefix_upper(const char *prefix, size_t *n)
+{
+	size_t len = strlen(prefix);
+	char *u;
+
+	while (len > 0 && (uint8_t)prefix[len - 1] == 0xff)
+		len--;
+	*n = len;
+	if (len == 0)
+		return NULL;
+	if ((u = strndup(prefix, len)) == NULL)
+		return NULL;
+	u[len - 1] = (char)((uint8_t)u[len - 1] + 1);
+	return u;
+}
+
+int
+audit_search(const char *db_path, const gk_audit_query *q,
+    gk_audit_row_fn fn, void *arg, char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	gk_buf sql;
+	gk_audit_row row;
+	uint8_t lo[16], hi[16];
+	char *upper = NULL;
+	size_t upper_len = 0;
+	int have_ip = 0, have_prefix = 0, i = 1, rc, r = GK_ERR_INTERNAL;
+
+	set_err(err, errlen, "%s", "");
+	gk_buf_init(&sql, GK_CAP_SMALL);
+	if (db_path == NULL || q == NULL || fn == NULL) {
+		set_err(err, errlen, "missing argument");
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	if (q->ip != NULL && q->ip[0] != '\0') {
+		if (audit_ip_range(q->ip, lo, hi) != 0) {
+			set_err(err, errlen, "bad --ip value");
+			r = GK_ERR_INVALID;
+			goto out;
+		}
+		have_ip = 1;
+	}
+	if (q->status < 0) {
+		set_err(err, errlen, "bad --status value");
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	if (q->path_prefix != NULL && q->path_prefix[0] != '\0') {
+		have_prefix = 1;
+		upper = prefix_upper(q->path_prefix, &upper_len);
+		if (upper == NULL && upper_len != 0) {
+			r = GK_ERR_NOMEM;
+			goto out;
+		}
+	}
+
+	/* constant fragments only; every value is bound below */
+	if (gk_buf_append_str(&sql, select_sql) != 0 ||
+	    (q->from_us != 0 &&
+	    gk_buf_append_str(&sql, " AND time_us >= ?") != 0) ||
+	    (q->to_us != 0 &&
+	    gk_buf_append_str(&sql, " AND time_us < ?") != 0) ||
+	    (have_ip &&
+	    gk_buf_append_str(&sql, " AND client_addr BETWEEN ? AND ?") != 0) ||
+	    (q->operation != NULL &&
+	    gk_buf_append_str(&sql, " AND operation = ?") != 0) ||
+	    (q->status != 0 &&
+	    gk_buf_append_str(&sql, " AND status = ?") != 0) ||
+	    (q->decision != NULL &&
+	    gk_buf_append_str(&sql, " AND decision = ?") != 0) ||
+	    (have_prefix &&
+	    gk_buf_append_str(&sql, " AND path >= ?") != 0) ||
+	    (upper != NULL &&
+	    gk_buf_append_str(&sql, " AND path < ?") != 0) ||
+	    gk_buf_append_str(&sql,
+	    " ORDER BY time_us DESC, id DESC LIMIT ?") != 0)
+		goto out;
+
+	r = GK_ERR_IO;
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		set_err(err, errlen, "cannot open %s: %s", db_path,
+		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(db, AUDIT_BUSY_MS);
+	if (sqlite3_prepare_v2(db, (const char *)sql.data, -1, &st, NULL) !=
+	    SQLITE_OK) {
+		set_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = SQLITE_OK;
+	if (q->from_us != 0 && rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, i++, q->from_us);
+	if (q->to_us != 0 && rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, i++, q->to_us);
+	if (have_ip && rc == SQLITE_OK) {
+		rc = sqlite3_bind_blob(st, i++, lo, 16, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_blob(st, i++, hi, 16, SQLITE_STATIC);
+	}
+	if (q->operation != NULL && rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, i++, q->operation, -1,
+		    SQLITE_STATIC);
+	if (q->status != 0 && rc == SQLITE_OK)
+		rc = sqlite3_bind_int(st, i++, q->status);
+	if (q->decision != NULL && rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, i++, q->decision, -1,
+		    SQLITE_STATIC);
+	if (have_prefix && rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, i++, q->path_prefix, -1,
+		    SQLITE_STATIC);
+	if (upper != NULL && rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, i++, upper, (int)upper_len,
+		    SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, i++,
+		    q->limit != 0 ? (int64_t)q->limit : 100);
+	if (rc != SQLITE_OK) {
+		set_err(err, errlen, "%s: %s", db_path, sqlite3_errstr(rc));
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int fr;
+
+		read_row(st, &row);
+		if ((fr = fn(arg, &row)) != 0) {
+			r = fr;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		set_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(upper);
+	gk_buf_release(&sql);
+	return r;
+}

@@ -1,0 +1,937 @@
+/*
+ * test_audit.c - the audit writer (group commit, fail-closed, drain on
+ * close), the SQLite schema, search filters and retention.
+ *
+ * Group commit is checked without timing: the writer is paused through a
+ * private debug hook while records pile up, so the batch sizes that
+ * follow are known exactly.
+ *
+ * Failures are simulated in ways that also work as root (permission bits
+ * do not stop root): RLIMIT_FSIZE = 0 makes every write(2) to a regular
+ * file fail with EFBIG, like a full disk, while the connection is open;
+ * and the database path is swapped for a directory while the writer has
+ * no connection, so reopening fails until it is put back.
+ */
+#include "t.h"
+#include "audit/audit.h"
+#include "audit/audit_int.h"
+#include "config/config.h"
+#include "util/util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+static char tmpdir[64];
+
+static int
+rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void
+rm_tree(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static char *
+tpath(const char *name)
+{
+	static char buf[8][256];
+	static int k;
+	char *p = buf[k++ % 8];
+
+	snprintf(p, 256, "%s/%s", tmpdir, name);
+	return p;
+}
+
+static gk_config *
+mk_cfg(const char *db, unsigned batch, unsigned retention_days)
+{
+	gk_config *cfg = calloc(1, sizeof(*cfg));
+
+	if (cfg == NULL)
+		abort();
+	cfg->audit_db = db != NULL ? strdup(db) : NULL;
+	cfg->audit_batch = batch;
+	cfg->retention_days = retention_days;
+	return cfg;
+}
+
+static void
+free_cfg(gk_config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	free(cfg->audit_db);
+	free(cfg);
+}
+
+/* A record with an IP set in both forms. */
+static void
+mk_rec(gk_audit_record *r, int64_t t, const char *reqid, const char *ip)
+{
+	struct in_addr a4;
+
+	memset(r, 0, sizeof(*r));
+	r->time_us = t;
+	snprintf(r->request_id, sizeof(r->request_id), "%s", reqid);
+	if (ip != NULL) {
+		snprintf(r->client_ip, sizeof(r->client_ip), "%s", ip);
+		if (inet_pton(AF_INET, ip, &a4) == 1) {
+			r->client_addr[10] = r->client_addr[11] = 0xff;
+			memcpy(r->client_addr + 12, &a4, 4);
+		} else if (inet_pton(AF_INET6, ip, r->client_addr) != 1) {
+			abort();
+		}
+	}
+	r->protocol = "v1";
+	r->operation = "GET_Object";
+	r->root = "root";
+	r->path = "/sub/key";
+	r->status = 302;
+	r->decision = "allow";
+	r->message = "Success";
+}
+
+static int64_t
+sql_int(const char *db_path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	    SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* ---- collecting search results --------------------------------------- */
+
+#define GOT_MAX 2048
+
+struct got {
+	size_t n;
+	int64_t id[GOT_MAX];
+	int64_t time[GOT_MAX];
+	char req[GOT_MAX][GK_REQID_LEN + 1];
+	int stop_with;	/* non-zero: return it after the first row */
+};
+
+static int
+collect(void *arg, const gk_audit_row *row)
+{
+	struct got *g = arg;
+
+	if (g->n < GOT_MAX) {
+		g->id[g->n] = row->id;
+		g->time[g->n] = row->rec.time_us;
+		memcpy(g->req[g->n], row->rec.request_id,
+		    sizeof(g->req[g->n]));
+		g->n++;
+	}
+	return g->stop_with;
+}
+
+/* Runs q and returns the request ids found, joined by ',' (static). */
+static const char *
+found(const char *db, const gk_audit_query *q)
+{
+	static struct got g;
+	static char out[4096];
+	char err[128];
+	size_t i, off = 0;
+	int r;
+
+	memset(&g, 0, sizeof(g));
+	r = audit_search(db, q, collect, &g, err, sizeof(err));
+	if (r != 0) {
+		snprintf(out, sizeof(out), "error %d: %s", r, err);
+		return out;
+	}
+	out[0] = '\0';
+	for (i = 0; i < g.n && off < sizeof(out) - 40; i++)
+		off += (size_t)snprintf(out + off, sizeof(out) - off, "%s%s",
+		    i ? "," : "", g.req[i]);
+	return out;
+}
+
+static size_t
+count_rows(const char *db)
+{
+	static struct got g;
+	gk_audit_query q;
+	char err[128];
+
+	memset(&g, 0, sizeof(g));
+	memset(&q, 0, sizeof(q));
+	q.limit = GOT_MAX;
+	if (audit_search(db, &q, collect, &g, err, sizeof(err)) != 0)
+		return (size_t)-1;
+	return g.n;
+}
+
+/* ---- done callbacks --------------------------------------------------- */
+
+struct tally {
+	pthread_mutex_t mu;
+	unsigned ok, fail;
+};
+
+static void
+tally_done(void *arg, int result)
+{
+	struct tally *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	if (result == 0)
+		t->ok++;
+	else
+		t->fail++;
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void
+test_open_schema(void)
+{
+	const char *db = tpath("new/dir/audit.db");
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	struct stat st;
+	int fd;
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_CHECK(a != NULL);
+	T_EQ_INT(stat(db, &st), 0);
+	T_EQ_INT(st.st_mode & 0777, 0600);
+	T_EQ_INT(stat(tpath("new/dir"), &st), 0);
+	T_CHECK(S_ISDIR(st.st_mode));
+	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 1);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE "
+	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 6);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_journal_mode "
+	    "WHERE journal_mode='wal'"), 1);
+	audit_close(a);
+	audit_close(NULL);
+
+	/* reopening an existing database keeps it */
+	a = NULL;
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	audit_close(a);
+	free_cfg(cfg);
+
+	/* the database's directory is a regular file */
+	fd = open(tpath("plainfile"), O_WRONLY | O_CREAT, 0600);
+	T_CHECK(fd >= 0);
+	close(fd);
+	cfg = mk_cfg(tpath("plainfile/audit.db"), 0, 0);
+	a = (gk_audit *)&a;
+	gk_log_set_level(-1); /* expected errors: keep the output clean */
+	T_EQ_INT(audit_open(cfg, &a), GK_ERR_UNAVAILABLE);
+	gk_log_set_level(GK_LOG_INFO);
+	T_CHECK(a == NULL);
+	free_cfg(cfg);
+
+	cfg = mk_cfg(NULL, 0, 0);
+	T_EQ_INT(audit_open(cfg, &a), GK_ERR_CONFIG);
+	free_cfg(cfg);
+}
+
+struct worker {
+	gk_audit *a;
+	int id;
+	int ok, fail;
+};
+
+static void *
+worker_main(void *p)
+{
+	struct worker *w = p;
+	gk_audit_record rec;
+	char req[GK_REQID_LEN + 1], ip[32];
+	int i;
+
+	for (i = 0; i < 125; i++) {
+		snprintf(req, sizeof(req), "w%d-%d", w->id, i);
+		snprintf(ip, sizeof(ip), "10.%d.0.%d", w->id, i);
+		mk_rec(&rec, 1000000 + w->id * 1000 + i, req, ip);
+		if (audit_write(w->a, &rec) == 0)
+			w->ok++;
+		else
+			w->fail++;
+	}
+	return NULL;
+}
+
+static void
+test_concurrent_writes(void)
+{
+	const char *db = tpath("conc.db");
+	gk_config *cfg = mk_cfg(db, 512, 0);
+	gk_audit *a = NULL;
+	struct worker w[8];
+	pthread_t th[8];
+	audit_stats s;
+	int i, ok = 0, fail = 0;
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	/* hold the writer until all 8 first records are queued */
+	audit_debug_pause(a, 1);
+	for (i = 0; i < 8; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].a = a;
+		w[i].id = i;
+		if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
+			abort();
+	}
+	audit_debug_wait_queued(a, 8);
+	audit_debug_pause(a, 0);
+	for (i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		ok += w[i].ok;
+		fail += w[i].fail;
+	}
+	T_EQ_INT(ok, 1000);
+	T_EQ_INT(fail, 0);
+	/* stats are counted after the callbacks ran */
+	audit_debug_wait_idle(a);
+	audit_debug_stats(a, &s);
+	T_EQ_INT(s.committed, 1000);
+	T_EQ_INT(s.failed, 0);
+	/* the first batch held all 8 waiting writers: at most 993 commits */
+	T_CHECK(s.max_batch >= 8);
+	T_CHECK(s.commits <= 993);
+	audit_close(a);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 1000);
+	T_EQ_INT(sql_int(db, "SELECT count(DISTINCT request_id) FROM audit"),
+	    1000);
+	T_EQ_INT(count_rows(db), 1000);
+out:
+	free_cfg(cfg);
+}
+
+static void
+test_group_commit_exact(void)
+{
+	const char *db = tpath("group.db");
+	gk_config *cfg = mk_cfg(db, 100, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	struct tally t = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	audit_stats s;
+	char req[16];
+	int i, bad = 0;
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	audit_debug_pause(a, 1);
+	for (i = 0; i < 1000; i++) {
+		snprintf(req, sizeof(req), "g%d", i);
+		mk_rec(&rec, 5000 + i, req, "192.0.2.1");
+		if (audit_submit(a, &rec, tally_done, &t) != 0)
+			bad++;
+	}
+	T_EQ_INT(bad, 0);
+	audit_debug_wait_queued(a, 1000);
+	audit_debug_stats(a, &s);
+	T_EQ_INT(s.commits, 0);
+	T_EQ_INT(s.queued, 1000);
+	audit_debug_pause(a, 0);
+	audit_debug_wait_idle(a);
+	audit_debug_stats(a, &s);
+	/* 1000 records, batches of 100: exactly 10 transactions */
+	T_EQ_INT(s.commits, 10);
+	T_EQ_INT(s.committed, 1000);
+	T_EQ_INT(s.max_batch, 100);
+	pthread_mutex_lock(&t.mu);
+	T_EQ_INT(t.ok, 1000);
+	T_EQ_INT(t.fail, 0);
+	pthread_mutex_unlock(&t.mu);
+
+	/* bounded queue */
+	audit_debug_pause(a, 1);
+	audit_debug_set_queue_max(a, 10);
+	for (i = 0; i < 10; i++) {
+		mk_rec(&rec, 9000 + i, "q", NULL);
+		if (audit_submit(a, &rec, tally_done, &t) != 0)
+			bad++;
+	}
+	T_EQ_INT(bad, 0);
+	T_EQ_INT(audit_submit(a, &rec, tally_done, &t), GK_ERR_UNAVAILABLE);
+	T_EQ_INT(audit_submit(NULL, &rec, tally_done, &t),
+	    GK_ERR_UNAVAILABLE);
+	audit_debug_set_queue_max(a, 0);
+	audit_debug_pause(a, 0);
+	audit_debug_wait_idle(a);
+	pthread_mutex_lock(&t.mu);
+	T_EQ_INT(t.ok, 1010);
+	T_EQ_INT(t.fail, 0);
+	pthread_mutex_unlock(&t.mu);
+	audit_close(a);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 1010);
+out:
+	free_cfg(cfg);
+}
+
+static void
+test_close_drains(void)
+{
+	const char *db = tpath("drain.db");
+	gk_config *cfg = mk_cfg(db, 16, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	struct tally t = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	char req[16];
+	int i, bad = 0;
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	audit_debug_pause(a, 1);
+	for (i = 0; i < 50; i++) {
+		snprintf(req, sizeof(req), "d%d", i);
+		mk_rec(&rec, 100 + i, req, "192.0.2.9");
+		if (audit_submit(a, &rec, tally_done, &t) != 0)
+			bad++;
+	}
+	T_EQ_INT(bad, 0);
+	audit_debug_wait_queued(a, 50);
+	/* closed while paused with 50 queued: all must be committed */
+	audit_close(a);
+	T_EQ_INT(t.ok, 50);
+	T_EQ_INT(t.fail, 0);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 50);
+out:
+	free_cfg(cfg);
+}
+
+struct one_row {
+	int n;
+	gk_audit_row row;
+	char ua[AUDIT_FIELD_MAX + 16], origin[64], protocol[16], op[32];
+	char root[32], path[64], decision[16], message[64];
+	int nulls;	/* how many of the string fields were NULL */
+};
+
+static void
+keep(char *dst, size_t n, const char *s, int *nulls)
+{
+	if (s == NULL) {
+		(*nulls)++;
+		dst[0] = '\0';
+		return;
+	}
+	snprintf(dst, n, "%s", s);
+}
+
+static int
+grab(void *arg, const gk_audit_row *row)
+{
+	struct one_row *o = arg;
+
+	o->n++;
+	o->row = *row;
+	o->nulls = 0;
+	keep(o->ua, sizeof(o->ua), row->rec.user_agent, &o->nulls);
+	keep(o->origin, sizeof(o->origin), row->rec.origin, &o->nulls);
+	keep(o->protocol, sizeof(o->protocol), row->rec.protocol, &o->nulls);
+	keep(o->op, sizeof(o->op), row->rec.operation, &o->nulls);
+	keep(o->root, sizeof(o->root), row->rec.root, &o->nulls);
+	keep(o->path, sizeof(o->path), row->rec.path, &o->nulls);
+	keep(o->decision, sizeof(o->decision), row->rec.decision, &o->nulls);
+	keep(o->message, sizeof(o->message), row->rec.message, &o->nulls);
+	return 0;
+}
+
+static void
+test_roundtrip(void)
+{
+	const char *db = tpath("rt.db");
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	gk_audit_query q;
+	static struct one_row o;
+	uint8_t want[16];
+	char err[128], *ua = NULL;
+	size_t i;
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	memset(&rec, 0, sizeof(rec));
+	rec.time_us = 1767225600123456LL;
+	snprintf(rec.request_id, sizeof(rec.request_id), "%s",
+	    "0123456789abcdef0123456789abcdef");
+	snprintf(rec.client_ip, sizeof(rec.client_ip), "%s", "2001:db8::1");
+	T_EQ_INT(inet_pton(AF_INET6, "2001:db8::1", rec.client_addr), 1);
+	rec.user_agent = "Mozilla/5.0 (X11) \xc3\xbcnic\xc3\xb8" "de \"q\", c";
+	rec.origin = "https://app.example.com";
+	rec.protocol = "v2";
+	rec.operation = "PUT_Object";
+	rec.root = "bucket-root";
+	rec.path = "/sub/a b/\xc3\xbc.txt";
+	rec.status = 200;
+	rec.decision = "allow";
+	rec.message = "Success";
+	rec.bytes = 123456789012ULL;
+	rec.duration_us = 4321;
+	T_EQ_INT(audit_write(a, &rec), 0);
+
+	memset(&q, 0, sizeof(q));
+	memset(&o, 0, sizeof(o));
+	T_EQ_INT(audit_search(db, &q, grab, &o, err, sizeof(err)), 0);
+	T_EQ_INT(o.n, 1);
+	T_EQ_INT(o.row.id, 1);
+	T_EQ_INT(o.row.rec.time_us, 1767225600123456LL);
+	T_EQ_STR(o.row.rec.request_id, "0123456789abcdef0123456789abcdef");
+	T_EQ_STR(o.row.rec.client_ip, "2001:db8::1");
+	T_CHECK(memcmp(o.row.rec.client_addr, rec.client_addr, 16) == 0);
+	T_EQ_STR(o.ua, rec.user_agent);
+	T_EQ_STR(o.origin, "https://app.example.com");
+	T_EQ_STR(o.protocol, "v2");
+	T_EQ_STR(o.op, "PUT_Object");
+	T_EQ_STR(o.root, "bucket-root");
+	T_EQ_STR(o.path, "/sub/a b/\xc3\xbc.txt");
+	T_EQ_INT(o.row.rec.status, 200);
+	T_EQ_STR(o.decision, "allow");
+	T_EQ_STR(o.message, "Success");
+	T_CHECK(o.row.rec.bytes == 123456789012ULL);
+	T_EQ_INT(o.row.rec.duration_us, 4321);
+	T_EQ_INT(o.nulls, 0);
+
+	/* NULL strings stay NULL; an IPv4 text address fills client_addr;
+	 * bytes beyond INT64_MAX are clamped */
+	memset(&rec, 0, sizeof(rec));
+	rec.time_us = 1767225600123457LL;
+	snprintf(rec.client_ip, sizeof(rec.client_ip), "%s", "198.51.100.7");
+	rec.bytes = UINT64_MAX;
+	T_EQ_INT(audit_write(a, &rec), 0);
+	memset(&o, 0, sizeof(o));
+	q.limit = 1;
+	T_EQ_INT(audit_search(db, &q, grab, &o, err, sizeof(err)), 0);
+	T_EQ_INT(o.n, 1);
+	T_EQ_INT(o.row.id, 2);
+	T_EQ_INT(o.nulls, 8);
+	T_EQ_STR(o.row.rec.request_id, "");
+	memset(want, 0, sizeof(want));
+	want[10] = want[11] = 0xff;
+	want[12] = 198;
+	want[13] = 51;
+	want[14] = 100;
+	want[15] = 7;
+	T_CHECK(memcmp(o.row.rec.client_addr, want, 16) == 0);
+	T_CHECK(o.row.rec.bytes == (uint64_t)INT64_MAX);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE id = 2 AND "
+	    "request_id IS NULL AND path IS NULL AND user_agent IS NULL"), 1);
+
+	/* an over-long field is cut on a UTF-8 boundary */
+	ua = malloc(1 + 2 * 10000 + 1);
+	if (ua == NULL)
+		abort();
+	ua[0] = 'a';
+	for (i = 0; i < 10000; i++)
+		memcpy(ua + 1 + 2 * i, "\xc3\xa9", 2);
+	ua[1 + 2 * 10000] = '\0';
+	memset(&rec, 0, sizeof(rec));
+	rec.time_us = 1767225600123458LL;
+	rec.user_agent = ua;
+	T_EQ_INT(audit_write(a, &rec), 0);
+	memset(&o, 0, sizeof(o));
+	T_EQ_INT(audit_search(db, &q, grab, &o, err, sizeof(err)), 0);
+	T_EQ_INT(o.row.id, 3);
+	T_EQ_INT(strlen(o.ua), AUDIT_FIELD_MAX - 1);
+	T_CHECK(gk_utf8_valid(gk_slice_str(o.ua)));
+	T_CHECK(memcmp(o.ua, ua, AUDIT_FIELD_MAX - 1) == 0);
+	audit_close(a);
+out:
+	free(ua);
+	free_cfg(cfg);
+}
+
+struct frow {
+	const char *req, *ip, *op, *decision, *path;
+	int status;
+	int64_t t;
+};
+
+#define T0 1700000000000000LL
+
+static const struct frow frows[] = {
+	{ "r0", "10.0.0.1", "GET_Object", "allow", "/a/x", 302, T0 + 0 },
+	{ "r1", "10.0.0.200", "GET_Object", "deny", "/a/y", 403, T0 + 1 },
+	{ "r2", "10.0.1.5", "PUT_Object", "allow", "/b/x", 200, T0 + 2 },
+	{ "r3", "192.168.1.1", "GET_Bucket", "allow", "/a/", 200, T0 + 3 },
+	{ "r4", "2001:db8::1", "GET_Object", "deny", "/ab", 410, T0 + 4 },
+	{ "r5", "2001:db8:0:1::5", "PUT_Object", "error", "/a\xff/z", 500,
+	    T0 + 5 },
+	{ "r6", "2001:db9::1", "GET_Object", "allow", "/c", 302, T0 + 6 },
+	{ "r7", "172.16.0.1", "GET_Object", "allow", "/a_b", 302, T0 + 7 },
+	{ "r8", "172.16.0.2", "GET_Object", "allow", "/d", 302, T0 + 8 },
+	{ "r9", "172.16.0.3", "GET_Object", "allow", "/d", 302, T0 + 8 },
+};
+
+static void
+test_filters(void)
+{
+	const char *db = tpath("filters.db");
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	gk_audit_query q;
+	static struct got g;
+	static const char *bad_ips[] = { "10.0.0.0/33", "::/129",
+	    "1.2.3.4/", "1.2.3.4/x", "abc", "1.2.3.4/-1", "10.0.0.0/8/8",
+	    " 1.2.3.4", "1.2.3.4 ", "1.2.3", "2001:db8::1::2", "/24",
+	    "1.2.3.4/+8" };
+	char err[128];
+	size_t i;
+	int bad = 0;
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	for (i = 0; i < GK_ARRAY_LEN(frows); i++) {
+		mk_rec(&rec, frows[i].t, frows[i].req, frows[i].ip);
+		rec.operation = frows[i].op;
+		rec.decision = frows[i].decision;
+		rec.path = frows[i].path;
+		rec.status = frows[i].status;
+		if (audit_write(a, &rec) != 0)
+			bad++;
+	}
+	T_EQ_INT(bad, 0);
+	audit_close(a);
+
+	/* newest first, ties by id */
+	memset(&q, 0, sizeof(q));
+	T_EQ_STR(found(db, &q), "r9,r8,r7,r6,r5,r4,r3,r2,r1,r0");
+	/* time range: from inclusive, to exclusive */
+	q.from_us = T0 + 2;
+	q.to_us = T0 + 5;
+	T_EQ_STR(found(db, &q), "r4,r3,r2");
+	memset(&q, 0, sizeof(q));
+	q.from_us = T0 + 8;
+	T_EQ_STR(found(db, &q), "r9,r8");
+	memset(&q, 0, sizeof(q));
+	q.to_us = T0 + 1;
+	T_EQ_STR(found(db, &q), "r0");
+
+	/* addresses and CIDRs */
+	memset(&q, 0, sizeof(q));
+	q.ip = "10.0.0.1";
+	T_EQ_STR(found(db, &q), "r0");
+	q.ip = "10.0.0.0/24";
+	T_EQ_STR(found(db, &q), "r1,r0");
+	q.ip = "10.0.0.77/16";	/* host bits ignored */
+	T_EQ_STR(found(db, &q), "r2,r1,r0");
+	q.ip = "0.0.0.0/0";
+	T_EQ_STR(found(db, &q), "r9,r8,r7,r3,r2,r1,r0");
+	q.ip = "::ffff:10.0.0.0/120";
+	T_EQ_STR(found(db, &q), "r1,r0");
+	q.ip = "2001:db8::/32";
+	T_EQ_STR(found(db, &q), "r5,r4");
+	q.ip = "2001:db8::/64";
+	T_EQ_STR(found(db, &q), "r4");
+	q.ip = "2001:DB8:0:1::5";
+	T_EQ_STR(found(db, &q), "r5");
+	q.ip = "::/0";
+	T_EQ_STR(found(db, &q), "r9,r8,r7,r6,r5,r4,r3,r2,r1,r0");
+	q.ip = "172.16.0.0/31";
+	T_EQ_STR(found(db, &q), "r7");
+	q.ip = "172.16.0.2/31";
+	T_EQ_STR(found(db, &q), "r9,r8");
+	q.ip = "10.9.9.9";
+	T_EQ_STR(found(db, &q), "");
+
+	/* operation, status, decision */
+	memset(&q, 0, sizeof(q));
+	q.operation = "PUT_Object";
+	T_EQ_STR(found(db, &q), "r5,r2");
+	memset(&q, 0, sizeof(q));
+	q.status = 200;
+	T_EQ_STR(found(db, &q), "r3,r2");
+	memset(&q, 0, sizeof(q));
+	q.decision = "deny";
+	T_EQ_STR(found(db, &q), "r4,r1");
+	q.decision = "error";
+	T_EQ_STR(found(db, &q), "r5");
+
+	/* path prefix: a byte range, no LIKE wildcards */
+	memset(&q, 0, sizeof(q));
+	q.path_prefix = "/a/";
+	T_EQ_STR(found(db, &q), "r3,r1,r0");
+	q.path_prefix = "/a";
+	T_EQ_STR(found(db, &q), "r7,r5,r4,r3,r1,r0");
+	q.path_prefix = "/a_";
+	T_EQ_STR(found(db, &q), "r7");
+	q.path_prefix = "/a%";
+	T_EQ_STR(found(db, &q), "");
+	q.path_prefix = "/a\xff";
+	T_EQ_STR(found(db, &q), "r5");
+	q.path_prefix = "/d";
+	T_EQ_STR(found(db, &q), "r9,r8");
+
+	/* combined with AND, and limit */
+	memset(&q, 0, sizeof(q));
+	q.ip = "10.0.0.0/8";
+	q.operation = "GET_Object";
+	q.decision = "allow";
+	T_EQ_STR(found(db, &q), "r0");
+	q.status = 403;
+	T_EQ_STR(found(db, &q), "");
+	memset(&q, 0, sizeof(q));
+	q.limit = 3;
+	T_EQ_STR(found(db, &q), "r9,r8,r7");
+	q.operation = "GET_Object";
+	q.path_prefix = "/a";
+	q.limit = 2;
+	T_EQ_STR(found(db, &q), "r7,r4");
+
+	/* bad filters */
+	for (i = 0; i < GK_ARRAY_LEN(bad_ips); i++) {
+		memset(&q, 0, sizeof(q));
+		q.ip = bad_ips[i];
+		err[0] = '\0';
+		memset(&g, 0, sizeof(g));
+		if (audit_search(db, &q, collect, &g, err, sizeof(err)) !=
+		    GK_ERR_INVALID || strcmp(err, "bad --ip value") != 0 ||
+		    g.n != 0) {
+			fprintf(stderr, "bad ip accepted: \"%s\"\n",
+			    bad_ips[i]);
+			bad++;
+		}
+	}
+	T_EQ_INT(bad, 0);
+	memset(&q, 0, sizeof(q));
+	q.status = -1;
+	T_EQ_INT(audit_search(db, &q, collect, &g, err, sizeof(err)),
+	    GK_ERR_INVALID);
+
+	/* the callback stops the search with its value */
+	memset(&q, 0, sizeof(q));
+	memset(&g, 0, sizeof(g));
+	g.stop_with = 7;
+	T_EQ_INT(audit_search(db, &q, collect, &g, err, sizeof(err)), 7);
+	T_EQ_INT(g.n, 1);
+
+	/* missing database: an error, and nothing created */
+	T_EQ_INT(audit_search(tpath("missing.db"), &q, collect, &g, err,
+	    sizeof(err)), GK_ERR_IO);
+	T_CHECK(access(tpath("missing.db"), F_OK) != 0);
+out:
+	free_cfg(cfg);
+}
+
+static void
+test_prune(void)
+{
+	const char *db = tpath("prune.db");
+	gk_config *cfg = mk_cfg(db, 256, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	audit_stats s;
+	int64_t now = gk_now_us(), day = 86400LL * 1000000;
+	uint64_t deleted = 99;
+	char req[16];
+	int i, bad = 0;
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	/* 1200 rows 10 days old (more than one chunk), 3 at 3 days, 2 new */
+	for (i = 0; i < 1200; i++) {
+		snprintf(req, sizeof(req), "old%d", i);
+		mk_rec(&rec, now - 10 * day + i, req, "192.0.2.1");
+		if (audit_submit(a, &rec, NULL, NULL) != 0)
+			bad++;
+	}
+	for (i = 0; i < 3; i++) {
+		snprintf(req, sizeof(req), "mid%d", i);
+		mk_rec(&rec, now - 3 * day + i, req, "192.0.2.1");
+		if (audit_submit(a, &rec, NULL, NULL) != 0)
+			bad++;
+	}
+	for (i = 0; i < 2; i++) {
+		snprintf(req, sizeof(req), "new%d", i);
+		mk_rec(&rec, now + i, req, "192.0.2.1");
+		if (audit_submit(a, &rec, NULL, NULL) != 0)
+			bad++;
+	}
+	T_EQ_INT(bad, 0);
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 1205);
+
+	/* prune by time: only the 10-day-old rows go */
+	T_EQ_INT(audit_prune(db, now - 5 * day, &deleted), 0);
+	T_EQ_INT(deleted, 1200);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 5);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE request_id "
+	    "LIKE 'old%'"), 0);
+	T_EQ_INT(audit_prune(db, now - 5 * day, &deleted), 0);
+	T_EQ_INT(deleted, 0);
+	/* a missing database is an error and is not created */
+	T_EQ_INT(audit_prune(tpath("nope/missing.db"), now, &deleted),
+	    GK_ERR_IO);
+	T_CHECK(access(tpath("nope"), F_OK) != 0);
+
+	/* retention at open: keep 2 days */
+	free_cfg(cfg);
+	cfg = mk_cfg(db, 0, 2);
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	audit_debug_wait_idle(a);
+	audit_debug_stats(a, &s);
+	T_EQ_INT(s.prune_passes, 1);
+	T_EQ_INT(s.pruned, 3);
+	audit_close(a);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 2);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE request_id "
+	    "LIKE 'new%'"), 2);
+out:
+	free_cfg(cfg);
+}
+
+static void
+test_fail_closed(void)
+{
+	const char *db = tpath("fail/audit.db");
+	const char *moved = tpath("fail/audit.db.moved");
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	struct rlimit old, zero;
+	audit_stats s;
+	int lim_ok;
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	mk_rec(&rec, 1, "before", "192.0.2.1");
+	T_EQ_INT(audit_write(a, &rec), 0);
+
+	/* 1. writes fail like a full disk (works as root, too) */
+	lim_ok = getrlimit(RLIMIT_FSIZE, &old) == 0;
+	T_CHECK(lim_ok);
+	zero = old;
+	zero.rlim_cur = 0;
+	signal(SIGXFSZ, SIG_IGN);
+	gk_log_set_level(-1); /* expected errors: keep the output clean */
+	T_EQ_INT(setrlimit(RLIMIT_FSIZE, &zero), 0);
+	mk_rec(&rec, 2, "full1", "192.0.2.1");
+	T_EQ_INT(audit_write(a, &rec), GK_ERR_UNAVAILABLE);
+	mk_rec(&rec, 3, "full2", "192.0.2.1");
+	T_EQ_INT(audit_write(a, &rec), GK_ERR_UNAVAILABLE);
+	if (lim_ok)
+		T_EQ_INT(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+
+	/* 2. the writer dropped its connection; now the path is unusable
+	 * (a directory where the file was), so reopening fails */
+	T_EQ_INT(rename(db, moved), 0);
+	T_EQ_INT(mkdir(db, 0700), 0);
+	mk_rec(&rec, 4, "gone", "192.0.2.1");
+	T_EQ_INT(audit_write(a, &rec), GK_ERR_UNAVAILABLE);
+	audit_debug_wait_idle(a);
+	audit_debug_stats(a, &s);
+	T_EQ_INT(s.failed_batches, 3);
+	T_EQ_INT(s.failed, 3);
+
+	/* 3. the problem removed: writes succeed again */
+	T_EQ_INT(rmdir(db), 0);
+	T_EQ_INT(rename(moved, db), 0);
+	mk_rec(&rec, 5, "after", "192.0.2.1");
+	T_EQ_INT(audit_write(a, &rec), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	mk_rec(&rec, 6, "after2", "192.0.2.1");
+	T_EQ_INT(audit_write(a, &rec), 0);
+
+	/* 4. the file is moved away while the connection is open: the
+	 * writer notices and follows the configured path */
+	T_EQ_INT(rename(db, moved), 0);
+	gk_log_set_level(GK_LOG_ERROR);
+	mk_rec(&rec, 7, "fresh", "192.0.2.1");
+	T_EQ_INT(audit_write(a, &rec), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	audit_close(a);
+	T_EQ_INT(sql_int(moved, "SELECT count(*) FROM audit"), 3);
+	T_EQ_STR(found(moved, &(gk_audit_query){ 0 }), "after2,after,before");
+	T_EQ_STR(found(db, &(gk_audit_query){ 0 }), "fresh");
+	T_EQ_INT(rename(moved, db), 0);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_integrity_check "
+	    "WHERE integrity_check = 'ok'"), 1);
+out:
+	free_cfg(cfg);
+}
+
+static void
+test_ip_range(void)
+{
+	uint8_t lo[16], hi[16];
+	static const uint8_t v4lo[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff, 10, 1, 0, 0 };
+	static const uint8_t v4hi[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0xff, 0xff, 10, 1, 255, 255 };
+	static const uint8_t v6lo[16] = { 0x20, 0x01, 0x0d, 0xb8, 0x80 };
+	static const uint8_t v6hi[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff,
+	    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	    0xff };
+
+	T_EQ_INT(audit_ip_range("10.1.2.3/16", lo, hi), 0);
+	T_CHECK(memcmp(lo, v4lo, 16) == 0 && memcmp(hi, v4hi, 16) == 0);
+	T_EQ_INT(audit_ip_range("2001:db8:8000::/33", lo, hi), 0);
+	T_CHECK(memcmp(lo, v6lo, 16) == 0 && memcmp(hi, v6hi, 16) == 0);
+	T_EQ_INT(audit_ip_range("10.1.2.3", lo, hi), 0);
+	T_CHECK(memcmp(lo, hi, 16) == 0 && lo[15] == 3 && lo[10] == 0xff);
+	T_EQ_INT(audit_ip_range(NULL, lo, hi), GK_ERR_INVALID);
+	T_EQ_INT(audit_ip_range("", lo, hi), GK_ERR_INVALID);
+}
+
+int
+main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/gk_test_audit_XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_ip_range();
+	test_open_schema();
+	test_roundtrip();
+	test_filters();
+	test_concurrent_writes();
+	test_group_commit_exact();
+	test_close_drains();
+	test_prune();
+	test_fail_closed();
+	rm_tree(tmpdir);
+	return T_DONE();
+}
