@@ -8,7 +8,9 @@
  *   - each chunk's nonce holds its index and its AAD binds the file header
  *     and a final-chunk flag, so a flipped, dropped, reordered or truncated
  *     chunk fails authentication (GK_ERR_INTEGRITY) instead of returning
- *     altered bytes;
+ *     altered bytes (the size and mtime header fields, known only at the
+ *     end of a write, are bound by the final chunk, which store_get_open
+ *     always authenticates; fs.c documents the exact format);
  *   - writes go to a temp file, are fsynced, and become visible only by an
  *     atomic rename in store_writer_commit, so a crash never shows a half
  *     object.
@@ -27,7 +29,13 @@ typedef struct gk_store gk_store;
 typedef struct gk_store_reader gk_store_reader;
 typedef struct gk_store_writer gk_store_writer;
 
-/* Opens the store the config names (creates its directories). */
+/*
+ * Opens the store the config names: cfg->store_dir (created 0700, with
+ * objects/, tmp/ and index.db inside) and cfg->master_key (exactly 32
+ * bytes, else GK_ERR_CONFIG; copied, so cfg may be freed afterwards).
+ * Rebuilds index.db from the object headers if it is missing. Removes temp
+ * files older than a day (left by a crash).
+ */
 int store_open(const struct gk_config *cfg, gk_store **out) GK_WUR;
 void store_free(gk_store *s);
 
@@ -35,19 +43,26 @@ void store_free(gk_store *s);
 
 /*
  * Opens an object for reading. *size is the plaintext size, *mtime the
- * unix seconds it was written. GK_ERR_NOT_FOUND, GK_ERR_INTEGRITY (the
- * header or size does not authenticate), GK_ERR_IO.
+ * unix seconds it was written (size and mtime may be NULL). GK_ERR_NOT_FOUND,
+ * GK_ERR_INTEGRITY (the header or size does not authenticate, or the file
+ * holds another key's object), GK_ERR_IO. The reader sees the version that
+ * was current when it was opened, even if it is overwritten or deleted
+ * later. A reader is used by one thread at a time; memory is O(chunk).
  */
 int store_get_open(gk_store *s, gk_slice key, gk_store_reader **out,
     uint64_t *size, int64_t *mtime) GK_WUR;
 /*
  * Authenticates every chunk overlapping [off, off+len) without returning
- * bytes: lets the caller answer 5xx before sending a status line.
+ * bytes: lets the caller answer 5xx before sending a status line. len is
+ * clipped at the end of the object (UINT64_MAX: to the end); off > size is
+ * GK_ERR_RANGE. GK_ERR_INTEGRITY if any chunk fails.
  */
 int store_reader_verify(gk_store_reader *r, uint64_t off, uint64_t len) GK_WUR;
 /*
- * Reads up to max plaintext bytes at off into buf; *got is 0 only at end
- * of object. Every byte returned has been authenticated.
+ * Reads up to max plaintext bytes at off into buf (may cross chunks); *got
+ * is 0 only at or past the end of the object (or when max is 0). Every
+ * byte returned has been authenticated; on error (GK_ERR_INTEGRITY,
+ * GK_ERR_IO) *got is 0 and buf must be ignored.
  */
 int store_reader_read(gk_store_reader *r, uint64_t off, uint8_t *buf,
     size_t max, size_t *got) GK_WUR;
@@ -55,14 +70,24 @@ void store_reader_free(gk_store_reader *r);
 
 /* ---- writing --------------------------------------------------------- */
 
-/* Starts a new object (temp file). Writes beyond max_bytes fail. */
+/*
+ * Starts a new object (temp file). Writes beyond max_bytes fail. key must
+ * be 1..1024 bytes (GK_ERR_INVALID). A writer is used by one thread.
+ */
 int store_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
     gk_store_writer **out) GK_WUR;
-/* Appends bytes; GK_ERR_TOO_LARGE past max_bytes. Memory stays bounded. */
+/*
+ * Appends bytes; GK_ERR_TOO_LARGE past max_bytes. Memory stays bounded (one
+ * chunk). After any error the writer is dead: finish/commit fail, so a short
+ * object can never be committed.
+ */
 int store_writer_write(gk_store_writer *w, const uint8_t *p, size_t len) GK_WUR;
 /* Seals the last chunk and fsyncs the temp file; not yet visible. */
 int store_writer_finish(gk_store_writer *w) GK_WUR;
-/* Atomically replaces/creates the object (rename + dir fsync). */
+/*
+ * Atomically replaces/creates the object (rename + dir fsync), then updates
+ * the listing index. Calls store_writer_finish first if needed.
+ */
 int store_writer_commit(gk_store_writer *w) GK_WUR;
 /* Bytes written so far. */
 uint64_t store_writer_size(const gk_store_writer *w);
@@ -71,14 +96,16 @@ void store_writer_free(gk_store_writer *w);
 
 /* ---- listing --------------------------------------------------------- */
 
-/* Called per object; return non-zero to stop. */
+/* Called per object; return non-zero to stop: a negative GK_ERR_* is
+ * returned by store_list, a positive value stops with 0. */
 typedef int (*gk_store_list_fn)(void *arg, gk_slice key, uint64_t size,
     int64_t mtime);
 
 /*
  * Lists objects whose key starts with prefix and sorts after start_after
  * (empty: from the start), in byte order, at most max (0: no limit).
- * Empty (0-byte) objects are left out.
+ * Empty (0-byte) objects are left out. Served from index.db; fn runs with
+ * no store lock held (it may call into the store).
  */
 int store_list(gk_store *s, gk_slice prefix, gk_slice start_after,
     unsigned max, gk_store_list_fn fn, void *arg) GK_WUR;
