@@ -119,4 +119,8 @@ format:
 clean:
 	rm -rf build build-asan build-fuzz
 
+# the web files are built into the binary (src/gate/demo.c, .incbin)
+$(BUILD)/obj/src/gate/demo.o $(FUZZ_BUILD)/obj/src/gate/demo.o: \
+	web/demo.html web/gatekeeper.js
+
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d

@@ -1,0 +1,107 @@
+/* cmd_serve.c - gatekeeper serve: run the HTTP server. */
+#include "cli.h"
+
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "gate/gate.h"
+#include "http/http.h"
+
+static const char usage_text[] =
+    "usage: gatekeeper serve [--config FILE] [--port N]\n"
+    "\n"
+    "Runs the gatekeeper. Without --config it reads $GATEKEEPER_CONFIG, else\n"
+    "./gatekeeper.ini if present, else the embedded defaults (fs store and\n"
+    "SQLite audit under ./data, 127.0.0.1:8080). The key files must exist:\n"
+    "run 'gatekeeper keygen' first. --port overrides [server] port (0 picks\n"
+    "a free port). Stops cleanly on SIGINT or SIGTERM, committing every\n"
+    "queued audit record. Prints 'listening on URL' once ready.\n";
+
+int
+cmd_serve(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = NULL, *port = NULL;
+	gk_config *cfg = NULL;
+	gk_app *app = NULL;
+	gk_http *http = NULL;
+	sigset_t set;
+	uint64_t p;
+	char err[512];
+	int c, sig, rc = 1, r;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': path = optarg; break;
+		case 'p': port = optarg; break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		default: fputs(usage_text, stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		cli_error("serve", "unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if (cli_load_config("serve", path, 1, &cfg) != 0)
+		return 1;
+	gk_log_set_level(cfg->log_level);
+	if (port != NULL) {
+		if (gk_parse_u64(gk_slice_str(port), 65535, &p) != 0) {
+			cli_error("serve", "--port must be 0 to 65535");
+			cfg_free(cfg);
+			return 2;
+		}
+		cfg->port = (unsigned)p;
+	}
+	/* signals are taken synchronously by this thread only */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if (gate_app_open(cfg, &app, err, sizeof(err)) != 0) {
+		cli_error("serve", "%s", err);
+		return 1;
+	}
+	if ((r = http_server_start(app, &http)) != 0) {
+		cli_error("serve", "cannot listen on %s port %u: %s",
+		    app->cfg->listen, app->cfg->port,
+		    r == GK_ERR_IO ? "address in use or not permitted" :
+		    gk_err_str(r));
+		goto out;
+	}
+	printf("listening on http://%s%s%s:%u (public URL %s)\n",
+	    strchr(app->cfg->listen, ':') ? "[" : "", app->cfg->listen,
+	    strchr(app->cfg->listen, ':') ? "]" : "", http_server_port(http),
+	    app->cfg->public_url);
+	fflush(stdout);
+	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
+	    app->cfg->store_dir, app->cfg->audit_db);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			gk_info("SIGHUP: live reload is not supported yet; "
+			    "restart to apply config changes");
+			continue;
+		}
+		break;
+	}
+	gk_info("stopping");
+	rc = 0;
+out:
+	http_server_stop(http);
+	gate_app_close(app);
+	return rc;
+}

@@ -1,0 +1,198 @@
+/*
+ * gate.h - the gate folder's whole interface: the application (config,
+ * policy, keys, audit, store held together), the request as the HTTP layer
+ * hands it over, the reply the gate decides, and the pipeline:
+ *
+ *   extract (v1 query, data URL, upload form) -> verify (signature,
+ *   lifetime) -> policy (origin, IP lists) -> reply + audit record.
+ *
+ * The HTTP layer commits the audit record before it sends any reply that
+ * grants something (reply.grant), and answers 503 instead if the record
+ * cannot be written. Nothing here knows about libmicrohttpd.
+ */
+#ifndef GK_GATE_H
+#define GK_GATE_H
+
+#include <stdint.h>
+
+#include "audit/audit.h"
+#include "policy/policy.h"
+#include "util/util.h"
+
+struct gk_config;
+struct gk_store;
+struct gk_store_reader;
+struct gk_mac;
+
+/* Counters for /metrics; updated atomically. */
+typedef struct {
+	uint64_t requests;
+	uint64_t granted;
+	uint64_t denied;
+	uint64_t errors;
+	uint64_t audit_failures;
+	uint64_t bytes_out;
+	uint64_t bytes_in;
+} gk_stats;
+
+typedef struct gk_app {
+	struct gk_config *cfg;
+	gk_policy *policy;
+	struct gk_mac *v1_mac;		/* shared v1 secret */
+	struct gk_mac *internal_mac;	/* data URLs, upload policies */
+	gk_audit *audit;
+	struct gk_store *store;
+	gk_stats stats;
+	int64_t started_us;
+} gk_app;
+
+/*
+ * Builds everything the config names (policy, keys, store, audit writer).
+ * Takes ownership of cfg. On failure writes one line into err.
+ */
+int gate_app_open(struct gk_config *cfg, gk_app **out, char *err,
+    size_t errlen) GK_WUR;
+void gate_app_close(gk_app *app);
+
+/* What the HTTP layer saw. Slices point into connection memory. */
+typedef struct {
+	const char *method;	/* "GET", "HEAD", "POST", ... */
+	gk_slice path;		/* raw (still percent-encoded) path */
+	gk_slice query;		/* raw query string, without '?' */
+	int has_origin;
+	gk_slice origin;
+	int has_sec_fetch_site;
+	gk_slice sec_fetch_site;
+	gk_slice user_agent;
+	gk_slice range;		/* Range header, empty if absent */
+	gk_slice accept;
+	gk_slice content_type;
+	gk_slice authorization;
+	gk_addr client;
+	char client_ip[GK_ADDR_STRLEN];
+	char request_id[GK_REQID_LEN + 1];
+	int64_t start_us;	/* wall clock */
+	int64_t start_mono_us;
+} gk_req;
+
+/* The decision. The HTTP layer renders it. */
+typedef struct {
+	int status;
+	const char *content_type;	/* static string */
+	gk_buf body;
+	char *location;			/* Location header, or NULL */
+	char *acao;			/* Access-Control-Allow-Origin */
+	const char *allow;		/* Allow header for 405, static */
+	int grant;			/* 1: send only after audit commit */
+	int audited;			/* 0: no audit record (preflight, ...) */
+	/* streaming an object (status 200/206): */
+	struct gk_store_reader *reader;
+	uint64_t off, len, total;
+	int64_t mtime;
+	char *content_range;		/* 206 and 416 */
+	/* audit fields */
+	const char *protocol;
+	char *operation;
+	char *root;
+	char *path;
+	const char *decision;
+	char *message;
+	uint64_t bytes;
+} gk_reply;
+
+void gate_reply_init(gk_reply *rep);
+/* Frees everything the reply owns (closes a reader still attached). */
+void gate_reply_release(gk_reply *rep);
+/*
+ * Replaces the reply by a JSON error {"msg": msg, "error": true} with the
+ * given status and decision ("deny" or "error"). Keeps audit fields.
+ */
+void gate_reply_error(gk_reply *rep, int status, const char *decision,
+    const char *msg);
+
+/*
+ * Last touches every reply gets: the Access-Control-Allow-Origin value,
+ * the decision when unset, and the /metrics counters.
+ */
+void gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep);
+/* Counts an audit write that failed (for /metrics). */
+void gate_count_audit_failure(gk_app *app);
+
+/* Fills an audit record from request and reply (strings borrowed). */
+void gate_audit_record(const gk_req *req, const gk_reply *rep,
+    gk_audit_record *rec);
+
+/*
+ * Handles a request without a body (GET/HEAD/other methods on every
+ * route but the upload endpoint). Always fills rep (never fails).
+ */
+void gate_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+
+/* 1 if the request is for the upload endpoint (POST /_upload). */
+int gate_is_upload(const gk_req *req);
+
+/*
+ * The upload endpoint: POST /_upload, multipart/form-data with the
+ * fields the v1 PUT_Object answer gave, the file part last. The policy is
+ * verified before the first file byte is written; the object becomes
+ * visible only in gate_upload_commit, after the audit record is durable.
+ */
+typedef struct gate_upload gate_upload;
+
+/* Starts; on a refusal *out is NULL and rep holds the answer. */
+void gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
+    gk_reply *rep);
+/* Feeds body bytes; after the first failure it discards the rest. */
+void gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len);
+/* End of body: fills rep with the decision (grant or refusal). */
+void gate_upload_end(gate_upload *u, gk_reply *rep);
+/* After the audit committed a grant: makes the object visible. On a
+ * failure rep becomes a 500. */
+void gate_upload_commit(gate_upload *u, gk_reply *rep);
+void gate_upload_free(gate_upload *u);
+
+/* ---- parsers of untrusted input (fuzzed) ----------------------------- */
+
+#define GATE_MAX_PARAMS 16
+
+typedef struct {
+	gk_slice name;		/* raw name (decoded) */
+	gk_buf value;		/* decoded value */
+} gate_param;
+
+typedef struct {
+	gate_param p[GATE_MAX_PARAMS];
+	size_t n;
+} gate_params;
+
+/*
+ * Parses an application/x-www-form-urlencoded query ('+' is a space,
+ * %XX decoded once). Names are matched literally. Returns 0,
+ * GK_ERR_INVALID (malformed escape, NUL) or GK_ERR_EXISTS (a repeated
+ * name; *dup names it) or GK_ERR_TOO_LARGE (too many parameters or too
+ * long). Release with gate_params_release.
+ */
+int gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup) GK_WUR;
+void gate_params_release(gate_params *ps);
+/* The decoded value of name, or NULL if absent. */
+const gk_buf *gate_params_get(const gate_params *ps, const char *name);
+
+/*
+ * Object key validation: 1..1024 bytes of valid UTF-8, no NUL, control
+ * characters or backslash, no empty, "." or ".." segment. A trailing '/'
+ * is allowed only when allow_trailing_slash (listing prefixes).
+ */
+int gate_key_valid(gk_slice key, int allow_trailing_slash);
+/* Root segment: [A-Za-z0-9._-]{1,63}, not "." or "..". */
+int gate_root_valid(gk_slice root);
+
+/*
+ * Range header ("bytes=a-b", "bytes=a-", "bytes=-n") against an object of
+ * size total. Returns 0 with *off and *len set, GK_ERR_NOT_FOUND if the header
+ * should be ignored (absent, multiple ranges, other units, malformed), or
+ * GK_ERR_RANGE if unsatisfiable.
+ */
+int gate_range_parse(gk_slice h, uint64_t total, uint64_t *off,
+    uint64_t *len) GK_WUR;
+
+#endif

@@ -1,0 +1,238 @@
+/* parse.c - query strings, object keys, roots and Range headers. */
+#include "gate.h"
+
+#include <string.h>
+
+#define QUERY_MAX 16384
+#define VALUE_MAX 8192
+
+static int
+hexval(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Form decoding: '+' -> ' ', %XX -> byte, once. NUL refused. */
+static int
+form_decode(gk_slice in, gk_buf *out)
+{
+	size_t i;
+	uint8_t c;
+	int hi, lo, r;
+
+	for (i = 0; i < in.len; i++) {
+		c = in.p[i];
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			if (in.len - i < 3)
+				return GK_ERR_INVALID;
+			hi = hexval(in.p[i + 1]);
+			lo = hexval(in.p[i + 2]);
+			if (hi < 0 || lo < 0)
+				return GK_ERR_INVALID;
+			c = (uint8_t)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c == '\0')
+			return GK_ERR_INVALID;
+		if ((r = gk_buf_append(out, &c, 1)) != 0)
+			return r;
+	}
+	return gk_buf_append(out, "", 0);
+}
+
+void
+gate_params_release(gate_params *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->n; i++)
+		gk_buf_release(&ps->p[i].value);
+	ps->n = 0;
+}
+
+int
+gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup)
+{
+	size_t i = 0, j, start, eq;
+	gk_slice name, value;
+	int r = GK_ERR_INTERNAL;
+
+	memset(out, 0, sizeof(*out));
+	*dup = GK_SLICE_NULL;
+	if (query.len > QUERY_MAX)
+		return GK_ERR_TOO_LARGE;
+	while (i < query.len) {
+		start = i;
+		while (i < query.len && query.p[i] != '&')
+			i++;
+		if (i > start) {
+			eq = start;
+			while (eq < i && query.p[eq] != '=')
+				eq++;
+			name = gk_slice_of(query.p + start, eq - start);
+			value = eq < i ? gk_slice_of(query.p + eq + 1,
+			    i - eq - 1) : GK_SLICE_NULL;
+			/* names are plain tokens: no escapes expected */
+			for (j = 0; j < name.len; j++) {
+				if (name.p[j] == '%' || name.p[j] < 0x21 ||
+				    name.p[j] >= 0x7f) {
+					r = GK_ERR_INVALID;
+					goto fail;
+				}
+			}
+			for (j = 0; j < out->n; j++) {
+				if (gk_slice_eq(out->p[j].name, name)) {
+					*dup = name;
+					r = GK_ERR_EXISTS;
+					goto fail;
+				}
+			}
+			if (out->n == GATE_MAX_PARAMS) {
+				r = GK_ERR_TOO_LARGE;
+				goto fail;
+			}
+			out->p[out->n].name = name;
+			gk_buf_init(&out->p[out->n].value, VALUE_MAX);
+			out->n++;
+			if ((r = form_decode(value,
+			    &out->p[out->n - 1].value)) != 0)
+				goto fail;
+		}
+		i++; /* skip '&' */
+	}
+	return 0;
+fail:
+	gate_params_release(out);
+	return r;
+}
+
+const gk_buf *
+gate_params_get(const gate_params *ps, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ps->n; i++) {
+		if (gk_slice_eq_str(ps->p[i].name, name))
+			return &ps->p[i].value;
+	}
+	return NULL;
+}
+
+int
+gate_key_valid(gk_slice key, int allow_trailing_slash)
+{
+	size_t i, seg = 0;
+
+	if (key.len == 0 || key.len > 1024 || !gk_utf8_valid(key))
+		return 0;
+	for (i = 0; i <= key.len; i++) {
+		if (i == key.len || key.p[i] == '/') {
+			size_t n = i - seg;
+			const uint8_t *s = key.p + seg;
+
+			if (n == 0 && !(allow_trailing_slash && i == key.len &&
+			    i > 0))
+				return 0;
+			if ((n == 1 && s[0] == '.') ||
+			    (n == 2 && s[0] == '.' && s[1] == '.'))
+				return 0;
+			seg = i + 1;
+			continue;
+		}
+		if (key.p[i] < 0x20 || key.p[i] == 0x7f || key.p[i] == '\\')
+			return 0;
+	}
+	return 1;
+}
+
+int
+gate_root_valid(gk_slice root)
+{
+	size_t i;
+
+	if (root.len == 0 || root.len > 63)
+		return 0;
+	if (gk_slice_eq_str(root, ".") || gk_slice_eq_str(root, ".."))
+		return 0;
+	for (i = 0; i < root.len; i++) {
+		uint8_t c = root.p[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Parses digits at *i up to a non-digit; fails on none or overflow. */
+static int
+range_num(gk_slice h, size_t *i, uint64_t *out)
+{
+	size_t start = *i;
+
+	while (*i < h.len && h.p[*i] >= '0' && h.p[*i] <= '9')
+		(*i)++;
+	if (*i == start)
+		return GK_ERR_INVALID;
+	return gk_parse_u64(gk_slice_of(h.p + start, *i - start), UINT64_MAX,
+	    out);
+}
+
+int
+gate_range_parse(gk_slice h, uint64_t total, uint64_t *off, uint64_t *len)
+{
+	static const char unit[] = "bytes=";
+	uint64_t a = 0, b = 0;
+	size_t i = sizeof(unit) - 1;
+	int have_a = 0, have_b = 0;
+
+	if (h.len == 0 || h.len > 200 ||
+	    !gk_slice_has_prefix(h, gk_slice_str(unit)))
+		return GK_ERR_NOT_FOUND;
+	if (i < h.len && h.p[i] != '-') {
+		if (range_num(h, &i, &a) != 0)
+			return GK_ERR_NOT_FOUND;
+		have_a = 1;
+	}
+	if (i >= h.len || h.p[i] != '-')
+		return GK_ERR_NOT_FOUND;
+	i++;
+	if (i < h.len) {
+		if (range_num(h, &i, &b) != 0)
+			return GK_ERR_NOT_FOUND;
+		have_b = 1;
+	}
+	if (i != h.len) /* a list of ranges or trailing junk: ignore */
+		return GK_ERR_NOT_FOUND;
+	if (!have_a && !have_b)
+		return GK_ERR_NOT_FOUND;
+	if (!have_a) {
+		/* suffix: the last b bytes */
+		if (b == 0)
+			return GK_ERR_RANGE;
+		if (total == 0)
+			return GK_ERR_RANGE;
+		if (b > total)
+			b = total;
+		*off = total - b;
+		*len = b;
+		return 0;
+	}
+	if (have_b && b < a)
+		return GK_ERR_NOT_FOUND;
+	if (a >= total)
+		return GK_ERR_RANGE;
+	if (!have_b || b >= total)
+		b = total - 1;
+	*off = a;
+	*len = b - a + 1;
+	return 0;
+}

@@ -1,0 +1,284 @@
+/* upload.c - the upload endpoint: POST /_upload with a signed policy. */
+#include "gate.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "verify/verify.h"
+
+#define FIELD_MAX (16u * 1024)
+
+enum part { P_NONE, P_KEY, P_POLICY, P_SIG, P_FILE, P_IGNORED, P_DONE };
+
+struct gate_upload {
+	gk_app *app;
+	const gk_req *req;
+	gk_multipart *mp;
+	enum part part;
+	gk_buf key, policy, sig;
+	gk_upload_policy pol;
+	int have_pol;
+	gk_store_writer *w;
+	int file_seen;
+	int file_done;
+	/* the first refusal wins; the rest of the body is discarded */
+	int status;
+	const char *msg;
+	const char *decision;
+	int committed;
+};
+
+static void
+fail(gate_upload *u, int status, const char *msg)
+{
+	if (u->status != 0)
+		return;
+	u->status = status;
+	u->msg = msg;
+	u->decision = status >= 500 ? "error" : "deny";
+}
+
+/* Checks the policy and opens the object writer, before any file byte. */
+static int
+start_file(gate_upload *u)
+{
+	gk_app *app = u->app;
+	int r;
+
+	if (u->policy.len == 0 || u->sig.len == 0 || u->key.len == 0) {
+		fail(u, 400, "Bad Request: missing 'key', 'policy' or "
+		    "'x-gk-signature' field before the file");
+		return GK_ERR_INVALID;
+	}
+	r = verify_policy_open(app->internal_mac,
+	    gk_slice_of(u->policy.data, u->policy.len),
+	    gk_slice_of(u->sig.data, u->sig.len), gk_now_s(), &u->pol);
+	if (r == GK_ERR_EXPIRED) {
+		fail(u, 410, "Expired");
+		return r;
+	}
+	if (r == GK_ERR_AUTH) {
+		fail(u, 403, "Forbidden: invalid policy signature");
+		return r;
+	}
+	if (r != 0) {
+		fail(u, 400, "Bad Request: invalid policy");
+		return r;
+	}
+	u->have_pol = 1;
+	if (!gk_slice_eq(gk_slice_of(u->key.data, u->key.len),
+	    gk_slice_str(u->pol.key)) ||
+	    strcmp(u->pol.bucket, app->cfg->id) != 0) {
+		fail(u, 403, "Forbidden: key does not match the policy");
+		return GK_ERR_DENIED;
+	}
+	if (!gate_key_valid(gk_slice_str(u->pol.key), 0)) {
+		fail(u, 400, "Bad Request: invalid key");
+		return GK_ERR_INVALID;
+	}
+	if (policy_check_ip(app->policy, &u->req->client, 1) != 0) {
+		fail(u, 403, "Forbidden: ACL");
+		return GK_ERR_DENIED;
+	}
+	r = store_put_begin(app->store, gk_slice_str(u->pol.key),
+	    u->pol.max_bytes, &u->w);
+	if (r != 0) {
+		gk_error("cannot start upload: %s", gk_err_str(r));
+		fail(u, 500, "Internal Exception");
+		return r;
+	}
+	return 0;
+}
+
+static int
+on_begin(void *arg, gk_slice name, gk_slice filename, gk_slice ctype)
+{
+	gate_upload *u = arg;
+
+	(void)filename;
+	(void)ctype;
+	if (u->file_done) {
+		u->part = P_IGNORED; /* fields after the file: ignored, as S3 */
+		return 0;
+	}
+	if (gk_slice_eq_str(name, "file")) {
+		u->file_seen = 1;
+		u->part = P_FILE;
+		return start_file(u);
+	}
+	if (gk_slice_eq_str(name, "key")) {
+		u->part = P_KEY;
+		gk_buf_reset(&u->key);
+	} else if (gk_slice_eq_str(name, "policy")) {
+		u->part = P_POLICY;
+		gk_buf_reset(&u->policy);
+	} else if (gk_slice_eq_str(name, "x-gk-signature")) {
+		u->part = P_SIG;
+		gk_buf_reset(&u->sig);
+	} else {
+		u->part = P_IGNORED;
+	}
+	return 0;
+}
+
+static int
+on_data(void *arg, const uint8_t *p, size_t len)
+{
+	gate_upload *u = arg;
+	gk_buf *b = NULL;
+	int r;
+
+	switch (u->part) {
+	case P_KEY: b = &u->key; break;
+	case P_POLICY: b = &u->policy; break;
+	case P_SIG: b = &u->sig; break;
+	case P_FILE:
+		r = store_writer_write(u->w, p, len);
+		if (r == GK_ERR_TOO_LARGE) {
+			fail(u, 413, "Payload Too Large: the file exceeds the "
+			    "policy's content-length-range");
+			return r;
+		}
+		if (r != 0) {
+			gk_error("upload write failed: %s", gk_err_str(r));
+			fail(u, 500, "Internal Exception");
+		}
+		return r;
+	default:
+		return 0;
+	}
+	if (gk_buf_append(b, p, len) != 0) {
+		fail(u, 400, "Bad Request: form field too long");
+		return GK_ERR_TOO_LARGE;
+	}
+	return 0;
+}
+
+static int
+on_end(void *arg)
+{
+	gate_upload *u = arg;
+
+	if (u->part == P_FILE)
+		u->file_done = 1;
+	u->part = P_NONE;
+	return 0;
+}
+
+static const gk_multipart_cb callbacks = { on_begin, on_data, on_end };
+
+void
+gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
+    gk_reply *rep)
+{
+	gate_upload *u;
+
+	*out = NULL;
+	rep->protocol = "upload";
+	rep->operation = strdup("POST_Upload");
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		gate_reply_error(rep, 500, "error", "Internal Exception");
+		return;
+	}
+	u->app = app;
+	u->req = req;
+	gk_buf_init(&u->key, FIELD_MAX);
+	gk_buf_init(&u->policy, FIELD_MAX);
+	gk_buf_init(&u->sig, FIELD_MAX);
+	if (http_multipart_new(req->content_type, &callbacks, u, &u->mp) != 0)
+		fail(u, 400, "Bad Request: expected multipart/form-data with a "
+		    "boundary");
+	*out = u;
+}
+
+void
+gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
+{
+	int r;
+
+	if (u->status != 0 || u->mp == NULL)
+		return;
+	r = http_multipart_feed(u->mp, p, len);
+	if (r != 0)
+		fail(u, 400, "Bad Request: malformed multipart body");
+}
+
+void
+gate_upload_end(gate_upload *u, gk_reply *rep)
+{
+	char *k;
+	int r;
+
+	if (u->status == 0 && http_multipart_finish(u->mp) != 0)
+		fail(u, 400, "Bad Request: malformed multipart body");
+	if (u->status == 0 && !u->file_seen)
+		fail(u, 400, "Bad Request: missing 'file' field");
+	if (u->status == 0 && (r = store_writer_finish(u->w)) != 0) {
+		gk_error("cannot finish upload: %s", gk_err_str(r));
+		fail(u, 500, "Internal Exception");
+	}
+	if (u->have_pol)
+		rep->path = strdup(u->pol.key);
+	else if (u->key.len > 0)
+		rep->path = gk_slice_dup(gk_slice_of(u->key.data,
+		    u->key.len > 2048 ? 2048 : u->key.len));
+	if (u->status != 0) {
+		gate_reply_error(rep, u->status, u->decision, u->msg);
+		if (u->w != NULL)
+			rep->bytes = store_writer_size(u->w);
+		gate_reply_finish(u->app, u->req, rep);
+		return;
+	}
+	rep->bytes = store_writer_size(u->w);
+	k = u->pol.key;
+	gk_buf_reset(&rep->body);
+	if (gk_buf_append_str(&rep->body, "{\"msg\":\"Success\",\"key\":") != 0 ||
+	    gk_json_str(&rep->body, gk_slice_str(k)) != 0 ||
+	    gk_buf_printf(&rep->body, ",\"size\":%llu,\"error\":false}",
+	    (unsigned long long)rep->bytes) != 0) {
+		gate_reply_error(rep, 500, "error", "Internal Exception");
+		gate_reply_finish(u->app, u->req, rep);
+		return;
+	}
+	rep->status = 201;
+	rep->grant = 1;
+	rep->decision = "allow";
+	free(rep->message);
+	rep->message = strdup("Success");
+	gate_reply_finish(u->app, u->req, rep);
+}
+
+void
+gate_upload_commit(gate_upload *u, gk_reply *rep)
+{
+	int r;
+
+	if (u == NULL || u->w == NULL || u->committed)
+		return;
+	if ((r = store_writer_commit(u->w)) != 0) {
+		gk_error("upload commit failed after its audit record: %s",
+		    gk_err_str(r));
+		gate_reply_error(rep, 500, "error", "Internal Exception");
+		return;
+	}
+	u->committed = 1;
+}
+
+void
+gate_upload_free(gate_upload *u)
+{
+	if (u == NULL)
+		return;
+	http_multipart_free(u->mp);
+	store_writer_free(u->w);
+	if (u->have_pol)
+		verify_policy_release(&u->pol);
+	gk_buf_release(&u->key);
+	gk_buf_release(&u->policy);
+	gk_wipe(u->sig.data, u->sig.len);
+	gk_buf_release(&u->sig);
+	free(u);
+}

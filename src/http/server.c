@@ -1,0 +1,460 @@
+/*
+ * server.c - the HTTP server on GNU libmicrohttpd: a thread pool, limits,
+ * one request state per connection, the audit commit before any grant
+ * (the connection is suspended while the writer thread commits, so many
+ * requests share one transaction), and rendering of gate replies.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "gate/gate.h"
+#include "store/store.h"
+
+#define URI_MAX (16u * 1024)
+#define STREAM_BLOCK (64u * 1024)
+#define DISCARD_MAX (1024u * 1024)
+
+struct gk_http {
+	struct MHD_Daemon *d;
+	gk_app *app;
+	unsigned port;
+	uint8_t id_prefix[8];
+	_Atomic uint64_t id_counter;
+	_Atomic int inflight;	/* connections suspended for the audit */
+};
+
+enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
+
+struct rq {
+	gk_http *h;
+	struct MHD_Connection *conn;
+	_Atomic int state;
+	int audit_result;
+	char *uri;
+	int uri_too_long;
+	size_t discarded;
+	gk_req req;
+	gk_reply rep;
+	gate_upload *up;
+	int is_upload;
+};
+
+static void
+rq_free(struct rq *rq)
+{
+	if (rq == NULL)
+		return;
+	gate_upload_free(rq->up);
+	gate_reply_release(&rq->rep);
+	free(rq->uri);
+	free(rq);
+}
+
+/* MHD hands us the raw URI here, before any unescaping. */
+static void *
+uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	gk_http *h = cls;
+	struct rq *rq;
+	size_t n = strlen(uri);
+
+	if ((rq = calloc(1, sizeof(*rq))) == NULL)
+		return NULL;
+	rq->h = h;
+	rq->conn = conn;
+	gate_reply_init(&rq->rep);
+	if (n > URI_MAX) {
+		rq->uri_too_long = 1;
+		n = 0;
+	}
+	if ((rq->uri = malloc(n + 1)) == NULL) {
+		rq_free(rq);
+		return NULL;
+	}
+	memcpy(rq->uri, uri, n);
+	rq->uri[n] = '\0';
+	return rq;
+}
+
+static void
+completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct rq *rq = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	if (rq != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+	    rq->rep.reader != NULL)
+		gk_warn("request %s ended before the body was sent (code %d)",
+		    rq->req.request_id, (int)toe);
+	rq_free(rq);
+	*con_cls = NULL;
+}
+
+static gk_slice
+header(struct MHD_Connection *conn, const char *name, int *present)
+{
+	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    name);
+
+	if (present != NULL)
+		*present = v != NULL;
+	return gk_slice_str(v);
+}
+
+static void
+fill_req(struct rq *rq, const char *method)
+{
+	gk_req *req = &rq->req;
+	const union MHD_ConnectionInfo *ci;
+	const char *q;
+	uint8_t id[16];
+	uint64_t n;
+
+	req->method = method;
+	req->start_us = gk_now_us();
+	req->start_mono_us = gk_mono_us();
+	q = strchr(rq->uri, '?');
+	if (q != NULL) {
+		req->path = gk_slice_of(rq->uri, (size_t)(q - rq->uri));
+		req->query = gk_slice_str(q + 1);
+	} else {
+		req->path = gk_slice_str(rq->uri);
+	}
+	req->origin = header(rq->conn, "Origin", &req->has_origin);
+	req->sec_fetch_site = header(rq->conn, "Sec-Fetch-Site",
+	    &req->has_sec_fetch_site);
+	req->user_agent = header(rq->conn, "User-Agent", NULL);
+	req->range = header(rq->conn, "Range", NULL);
+	req->accept = header(rq->conn, "Accept", NULL);
+	req->content_type = header(rq->conn, "Content-Type", NULL);
+	req->authorization = header(rq->conn, "Authorization", NULL);
+	ci = MHD_get_connection_info(rq->conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL ||
+	    policy_addr_from_sockaddr(ci->client_addr, &req->client) != 0) {
+		/* unknown peer: the unspecified address, which no allow list
+		 * with sense contains */
+		memset(&req->client, 0, sizeof(req->client));
+	}
+	policy_addr_str(&req->client, req->client_ip, sizeof(req->client_ip));
+	memcpy(id, rq->h->id_prefix, 8);
+	n = atomic_fetch_add_explicit(&rq->h->id_counter, 1,
+	    memory_order_relaxed);
+	memcpy(id + 8, &n, 8);
+	gk_hex_encode(id, sizeof(id), req->request_id);
+}
+
+static int
+add(struct MHD_Response *resp, const char *name, const char *value)
+{
+	return MHD_add_response_header(resp, name, value) == MHD_YES ? 0 :
+	    GK_ERR_INTERNAL;
+}
+
+static ssize_t
+stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct rq *rq = cls;
+	gk_reply *rep = &rq->rep;
+	size_t want, got = 0;
+	int r;
+
+	if (pos >= rep->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	want = max;
+	if (want > rep->len - pos)
+		want = (size_t)(rep->len - pos);
+	r = store_reader_read(rep->reader, rep->off + pos, (uint8_t *)buf,
+	    want, &got);
+	if (r != 0 || got == 0) {
+		gk_error("request %s: object read failed mid-stream: %s",
+		    rq->req.request_id, r ? gk_err_str(r) : "short object");
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	}
+	return (ssize_t)got;
+}
+
+static enum MHD_Result
+send_reply(struct rq *rq)
+{
+	gk_reply *rep = &rq->rep;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char date[40], len[32];
+	size_t blen = 0;
+	char *body;
+	int r = 0;
+
+	if (rep->reader != NULL && (rep->status == 200 || rep->status == 206)) {
+		resp = MHD_create_response_from_callback(rep->len,
+		    STREAM_BLOCK, stream_cb, rq, NULL);
+	} else {
+		body = gk_buf_detach(&rep->body, &blen);
+		resp = MHD_create_response_from_buffer(blen, body ? body : "",
+		    body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+		if (resp == NULL)
+			free(body);
+	}
+	if (resp == NULL)
+		return MHD_NO;
+	if (rep->content_type != NULL)
+		r |= add(resp, "Content-Type", rep->content_type);
+	r |= add(resp, "Access-Control-Allow-Origin",
+	    rep->acao ? rep->acao : "null");
+	r |= add(resp, "Vary", "Origin");
+	r |= add(resp, "Cache-Control", "no-store, must-revalidate");
+	r |= add(resp, "X-Content-Type-Options", "nosniff");
+	r |= add(resp, "Access-Control-Expose-Headers",
+	    "X-Request-Id, Content-Range, Content-Length, Location");
+	if (rq->req.request_id[0] != '\0')
+		r |= add(resp, "X-Request-Id", rq->req.request_id);
+	if (rep->location != NULL)
+		r |= add(resp, "Location", rep->location);
+	if (rep->allow != NULL)
+		r |= add(resp, "Allow", rep->allow);
+	if (rep->content_range != NULL)
+		r |= add(resp, "Content-Range", rep->content_range);
+	if (rep->reader != NULL) {
+		r |= add(resp, "Accept-Ranges", "bytes");
+		gk_time_http(rep->mtime, date, sizeof(date));
+		r |= add(resp, "Last-Modified", date);
+	}
+	if (rep->status == 204 && rep->audited == 0) {
+		/* CORS preflight */
+		r |= add(resp, "Access-Control-Allow-Methods",
+		    "GET, HEAD, POST, OPTIONS");
+		r |= add(resp, "Access-Control-Allow-Headers",
+		    "Authorization, Content-Type, Range");
+		r |= add(resp, "Access-Control-Max-Age", "600");
+	}
+	(void)len;
+	if (r != 0) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(rq->conn, (unsigned)rep->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static void
+audit_done(void *arg, int result)
+{
+	struct rq *rq = arg;
+
+	gk_http *h = rq->h;
+
+	rq->audit_result = result;
+	atomic_store(&rq->state, RQ_AUDITED);
+	MHD_resume_connection(rq->conn);
+	atomic_fetch_sub(&h->inflight, 1);
+}
+
+static enum MHD_Result
+decide(struct rq *rq)
+{
+	gk_app *app = rq->h->app;
+	gk_audit_record rec;
+
+	if (rq->uri_too_long) {
+		gate_reply_error(&rq->rep, 414, "deny", "URI Too Long");
+		rq->rep.protocol = "http";
+		gate_reply_finish(app, &rq->req, &rq->rep);
+	} else if (rq->is_upload) {
+		if (rq->up != NULL)
+			gate_upload_end(rq->up, &rq->rep);
+		else
+			gate_reply_finish(app, &rq->req, &rq->rep);
+	} else {
+		gate_handle(app, &rq->req, &rq->rep);
+	}
+	if (!rq->rep.audited)
+		return send_reply(rq);
+	gate_audit_record(&rq->req, &rq->rep, &rec);
+	rec.user_agent = MHD_lookup_connection_value(rq->conn,
+	    MHD_HEADER_KIND, "User-Agent");
+	rec.origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    "Origin");
+	atomic_store(&rq->state, RQ_WAIT);
+	atomic_fetch_add(&rq->h->inflight, 1);
+	MHD_suspend_connection(rq->conn);
+	if (audit_submit(app->audit, &rec, audit_done, rq) != 0) {
+		rq->audit_result = GK_ERR_UNAVAILABLE;
+		atomic_store(&rq->state, RQ_AUDITED);
+		MHD_resume_connection(rq->conn);
+		atomic_fetch_sub(&rq->h->inflight, 1);
+	}
+	return MHD_YES;
+}
+
+static enum MHD_Result
+answer(struct rq *rq)
+{
+	gk_app *app = rq->h->app;
+
+	if (rq->audit_result != 0) {
+		gate_count_audit_failure(app);
+		if (rq->rep.grant) {
+			gk_error("request %s: audit record not written; "
+			    "refusing the grant", rq->req.request_id);
+			gate_reply_error(&rq->rep, 503, "error",
+			    "Service Unavailable: audit log unavailable");
+		} else {
+			gk_error("request %s: audit record of a refusal not "
+			    "written", rq->req.request_id);
+		}
+	} else if (rq->up != NULL && rq->rep.grant) {
+		gate_upload_commit(rq->up, &rq->rep);
+	}
+	return send_reply(rq);
+}
+
+static enum MHD_Result
+handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct rq *rq = *con_cls;
+
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (rq == NULL)
+		return MHD_NO;
+	switch (atomic_load(&rq->state)) {
+	case RQ_NEW:
+		fill_req(rq, method);
+		rq->is_upload = gate_is_upload(&rq->req);
+		if (rq->is_upload && !rq->uri_too_long)
+			gate_upload_begin(rq->h->app, &rq->req, &rq->up,
+			    &rq->rep);
+		atomic_store(&rq->state, RQ_BODY);
+		return MHD_YES;
+	case RQ_BODY:
+		if (*upload_data_size > 0) {
+			if (rq->up != NULL) {
+				gate_upload_feed(rq->up,
+				    (const uint8_t *)upload_data,
+				    *upload_data_size);
+			} else {
+				rq->discarded += *upload_data_size;
+				if (rq->discarded > DISCARD_MAX)
+					return MHD_NO;
+			}
+			*upload_data_size = 0;
+			return MHD_YES;
+		}
+		return decide(rq);
+	case RQ_WAIT:
+		return MHD_YES;
+	case RQ_AUDITED:
+		return answer(rq);
+	}
+	return MHD_NO;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	gk_debug("libmicrohttpd: %s", msg);
+}
+
+int
+http_server_start(gk_app *app, gk_http **out)
+{
+	const gk_config *cfg = app->cfg;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	const union MHD_DaemonInfo *di;
+	unsigned threads = cfg->threads;
+	unsigned flags;
+	gk_http *h;
+	long ncpu;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, cfg->listen, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)cfg->port);
+		flags = 0;
+	} else if (inet_pton(AF_INET6, cfg->listen, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)cfg->port);
+		flags = MHD_USE_IPv6;
+	} else {
+		gk_error("listen address '%s' is not an IP address", cfg->listen);
+		return GK_ERR_CONFIG;
+	}
+	if (threads == 0) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = ncpu > 0 ? (unsigned)ncpu : 1;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return GK_ERR_NOMEM;
+	h->app = app;
+	if (gk_random(h->id_prefix, sizeof(h->id_prefix)) != 0) {
+		free(h);
+		return GK_ERR_INTERNAL;
+	}
+	flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
+	    handler, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
+	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (h->d == NULL) {
+		free(h);
+		return GK_ERR_IO;
+	}
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di != NULL ? di->port : cfg->port;
+	*out = h;
+	return 0;
+}
+
+unsigned
+http_server_port(const gk_http *h)
+{
+	return h->port;
+}
+
+void
+http_server_stop(gk_http *h)
+{
+	int i;
+
+	if (h == NULL)
+		return;
+	if (h->d != NULL) {
+		/* stop accepting, let suspended requests get their audit
+		 * answer (bounded), then stop */
+		MHD_quiesce_daemon(h->d);
+		for (i = 0; i < 500 && atomic_load(&h->inflight) > 0; i++)
+			usleep(10000);
+		MHD_stop_daemon(h->d);
+	}
+	free(h);
+}

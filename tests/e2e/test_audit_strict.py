@@ -1,0 +1,76 @@
+"""Strict audit: nothing is granted unless its record is committed."""
+import os
+import sqlite3
+import threading
+
+import requests
+
+from conftest import ORIGIN
+
+
+def test_audit_unavailable_means_503(gk):
+    assert gk.get("app", "/a/b", "GET_Object").status_code == 302
+    # another process holds the database's write lock: commits fail
+    db = sqlite3.connect(os.path.join(gk.data, "audit.db"), timeout=0,
+                         isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        r = gk.get("app", "/a/b", "GET_Object")
+        assert r.status_code == 503
+        assert r.json() == {"msg": "Service Unavailable: audit log unavailable",
+                            "error": True}
+        assert "Location" not in r.headers
+        # an upload form is a grant too
+        r = gk.get("app", "/a/b", "PUT_Object")
+        assert r.status_code == 503 and "clientReturn" not in r.text
+        # a refusal is still answered
+        r = gk.get("app", "/a/b", "GET_Object", key=b"wrong-key-wrong-key")
+        assert r.status_code == 401
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    # the store is back: grants resume by themselves
+    r = gk.get("app", "/a/b", "GET_Object")
+    assert r.status_code == 302
+    assert len(gk.audit_for(r)) == 1
+    # no record exists for the refused grants, and none claims a grant
+    assert [row["status"] for row in gk.audit_rows()] == [302, 302]
+
+
+def test_upload_not_visible_without_audit(gk):
+    r = gk.get("app", "/s/f.txt", "PUT_Object")
+    ret = r.json()["clientReturn"]
+    db = sqlite3.connect(os.path.join(gk.data, "audit.db"), timeout=0,
+                         isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        resp = requests.post(ret["url"], data=ret["fields"],
+                             files={"file": ("f.txt", b"data")}, timeout=60)
+        assert resp.status_code == 503
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    lst = gk.get("uploads", "/s/", "GET_Bucket")
+    assert lst.json()["contents"] == []
+
+
+def test_concurrent_grants_all_audited(gk):
+    results = []
+
+    def worker():
+        s = requests.Session()
+        for _ in range(25):
+            r = s.get(gk.url("app", gk.sign("app", "/c/x", "GET_Object")),
+                      headers={"Origin": ORIGIN}, allow_redirects=False,
+                      timeout=30)
+            results.append((r.status_code, r.headers["X-Request-Id"]))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 200
+    assert all(status == 302 for status, _ in results)
+    ids = {row["request_id"] for row in gk.audit_rows()}
+    assert ids == {rid for _, rid in results}

@@ -1,0 +1,190 @@
+"""The command line: help, check-config, keygen, sign, audit search/prune."""
+import csv
+import io
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import BIN, ORIGIN
+
+
+def run(*args, cwd=None, env=None):
+    return subprocess.run([BIN] + list(args), capture_output=True, text=True,
+                          timeout=60, cwd=cwd, env=env)
+
+
+def test_help():
+    p = run("--help")
+    assert p.returncode == 0 and "serve" in p.stdout and "audit" in p.stdout
+    for cmd in ("serve", "keygen", "check-config", "audit", "sign"):
+        p = run(cmd, "--help")
+        assert p.returncode == 0, cmd
+        assert "usage: gatekeeper " + cmd in p.stdout, cmd
+    p = run("frobnicate")
+    assert p.returncode == 2 and "unknown command" in p.stderr
+    p = run()
+    assert p.returncode == 2
+
+
+def test_keygen_files_and_modes(gk_factory):
+    g = gk_factory()
+    keys = os.path.join(g.data, "keys")
+    assert stat.S_IMODE(os.stat(keys).st_mode) == 0o700
+    names = sorted(os.listdir(keys))
+    assert names == ["admin.token", "internal.key", "master.key", "v1.key"]
+    before = {n: open(os.path.join(keys, n)).read() for n in names}
+    for n in names:
+        assert stat.S_IMODE(os.stat(os.path.join(keys, n)).st_mode) == 0o600
+        assert len(before[n].strip()) == 64
+    # a second run keeps every key
+    p = g.run("keygen")
+    assert p.stdout == ""
+    assert before == {n: open(os.path.join(keys, n)).read() for n in names}
+
+
+def test_check_config_prints_masked(gk_factory):
+    g = gk_factory()
+    p = g.run("check-config")
+    assert "[server]" in p.stdout and "max_token_lifetime = 900" in p.stdout
+    for name in ("v1.key", "internal.key", "master.key", "admin.token"):
+        secret = open(os.path.join(g.data, "keys", name)).read().strip()
+        assert secret not in p.stdout
+        assert secret not in p.stderr
+
+
+@pytest.mark.parametrize("body,line,needle", [
+    ("[server]\nport = 99999\n", 2, "port must be a whole number"),
+    ("[server]\nbogus = 1\n", 2, "unknown setting [server] bogus"),
+    ("[server]\nport = 1\nport = 2\n", 3, "set twice"),
+    ("[gate]\nvalidate_keys = maybe\n", 2, "must be true or false"),
+    ("[server]\nthis is not ini\n", 2, ""),
+])
+def test_check_config_errors(tmp_path, body, line, needle):
+    path = tmp_path / "bad.ini"
+    path.write_text(body)
+    p = run("check-config", "--config", str(path))
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("gatekeeper check-config: %s:%d: " % (path, line))
+    assert needle in lines[0]
+
+
+def test_check_config_bad_acl_and_keys(tmp_path):
+    path = tmp_path / "g.ini"
+    path.write_text("[gate]\ndata_dir = %s\n[acl]\nip_allow = 10.0.0.1/8\n" %
+                    (tmp_path / "data"))
+    p = run("check-config", "--config", str(path))
+    assert p.returncode == 1 and "run 'gatekeeper keygen'" in p.stderr
+    assert run("keygen", "--config", str(path)).returncode == 0
+    p = run("check-config", "--config", str(path))
+    assert p.returncode == 1
+    assert "ip_allow" in p.stderr and "10.0.0.1/8" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    # a key file others can read is refused
+    path.write_text("[gate]\ndata_dir = %s\n" % (tmp_path / "data"))
+    key = tmp_path / "data" / "keys" / "master.key"
+    os.chmod(key, 0o644)
+    p = run("check-config", "--config", str(path))
+    assert p.returncode == 1 and "chmod 600" in p.stderr
+    os.chmod(key, 0o600)
+    assert run("check-config", "--config", str(path), "--quiet").returncode == 0
+
+
+def test_sign_v1_url_works(gk):
+    p = gk.run("sign", "v1", "--root", "app", "--path", "/x/y z+.txt",
+               "--op", "GET_Object", "--ttl", "60")
+    url = p.stdout.strip()
+    assert url.startswith(gk.base + "/app?path=%2F") or \
+        url.startswith(gk.base + "/app?path=/")
+    r = requests.get(url, headers={"Origin": ORIGIN}, allow_redirects=False,
+                     timeout=10)
+    assert r.status_code == 302, r.text
+    assert "/_data/app/x/y%20z%2B.txt?" in r.headers["Location"]
+    p = gk.run("sign", "v1", "--root", "app", "--path", "/x/",
+               "--op", "NOPE", check=False)
+    assert p.returncode == 2 and p.stderr.startswith("gatekeeper sign: ")
+
+
+def test_serve_bad_config_one_line(tmp_path):
+    path = tmp_path / "g.ini"
+    path.write_text("[store]\ntype = tape\n")
+    p = run("serve", "--config", str(path))
+    assert p.returncode == 1
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert "type 'tape' is not supported" in p.stderr
+
+
+def test_serve_port_in_use(gk_factory):
+    g = gk_factory().start()
+    g2 = gk_factory(server__port=str(g.port))
+    p = g2.run("serve", check=False)
+    assert p.returncode == 1 and "cannot listen" in p.stderr
+
+
+# -- audit search ------------------------------------------------------------
+
+def make_traffic(g):
+    ok = g.get("app", "/a/b.txt", "GET_Object")
+    bad = g.get("app", "/a/b.txt", "GET_Object", key=b"wrong-key-wrong-key")
+    lst = g.get("app", "/a/", "GET_Bucket")
+    return ok, bad, lst
+
+
+def search(g, *args):
+    p = g.run("audit", "search", *args)
+    return p.stdout
+
+
+def test_audit_search_filters_and_formats(gk):
+    ok, bad, lst = make_traffic(gk)
+    rows = [json.loads(l) for l in search(gk, "--format", "json").splitlines()]
+    assert len(rows) == 3
+    # newest first
+    assert [r["request_id"] for r in rows] == [
+        lst.headers["X-Request-Id"], bad.headers["X-Request-Id"],
+        ok.headers["X-Request-Id"]]
+    deny = [json.loads(l) for l in
+            search(gk, "--format", "json", "--decision", "deny").splitlines()]
+    assert [r["request_id"] for r in deny] == [bad.headers["X-Request-Id"]]
+    assert deny[0]["status"] == 401
+    st = search(gk, "--format", "json", "--status", "302").splitlines()
+    assert len(st) == 1 and json.loads(st[0])["request_id"] == ok.headers["X-Request-Id"]
+    op = search(gk, "--format", "json", "--op", "GET_Bucket").splitlines()
+    assert len(op) == 1
+    assert len(search(gk, "--format", "json", "--ip", "127.0.0.0/8").splitlines()) == 3
+    assert search(gk, "--format", "json", "--ip", "10.0.0.0/8").strip() == ""
+    assert len(search(gk, "--format", "json", "--path-prefix", "/a/b").splitlines()) == 2
+    assert len(search(gk, "--format", "json", "--limit", "1").splitlines()) == 1
+    future = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+    assert search(gk, "--format", "json", "--from", future).strip() == ""
+    assert len(search(gk, "--format", "json", "--to", future).splitlines()) == 3
+    # csv: a header and one line per row
+    c = list(csv.DictReader(io.StringIO(search(gk, "--format", "csv"))))
+    assert len(c) == 3 and c[0]["request_id"] == lst.headers["X-Request-Id"]
+    # table: human readable, one line per row plus a header
+    t = search(gk, "--format", "table")
+    assert ok.headers["X-Request-Id"][:8] in t or "302" in t
+    # bad filters: a clear one-line error
+    p = gk.run("audit", "search", "--ip", "not-an-ip", check=False)
+    assert p.returncode != 0 and len(p.stderr.strip().splitlines()) == 1
+    p = gk.run("audit", "search", "--format", "xml", check=False)
+    assert p.returncode != 0
+
+
+def test_audit_prune(gk):
+    make_traffic(gk)
+    db = sqlite3.connect(os.path.join(gk.data, "audit.db"))
+    old = int((time.time() - 400 * 86400) * 1e6)
+    db.execute("UPDATE audit SET time_us = ? WHERE status = 401", (old,))
+    db.commit()
+    db.close()
+    gk.run("audit", "prune", "--days", "180")
+    statuses = sorted(r["status"] for r in gk.audit_rows())
+    assert statuses == [200, 302]
