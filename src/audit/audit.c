@@ -105,9 +105,10 @@ static int
 node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
     struct audit_node **out)
 {
-	const char *src[7] = { rec->user_agent, rec->origin, rec->protocol,
-	    rec->operation, rec->root, rec->path, rec->message };
-	size_t len[7], size = sizeof(struct audit_node), i;
+	const char *src[12] = { rec->user_agent, rec->origin, rec->protocol,
+	    rec->operation, rec->root, rec->path, rec->message, rec->country,
+	    rec->kid, rec->sub, rec->jti, rec->token_sig };
+	size_t len[12], size = sizeof(struct audit_node), i;
 	struct audit_node *n;
 	char *cursor;
 	uint8_t lo[16], hi[16];
@@ -141,6 +142,11 @@ node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
 	n->rec.root = put_field(&cursor, src[4], len[4]);
 	n->rec.path = put_field(&cursor, src[5], len[5]);
 	n->rec.message = put_field(&cursor, src[6], len[6]);
+	n->rec.country = put_field(&cursor, src[7], len[7]);
+	n->rec.kid = put_field(&cursor, src[8], len[8]);
+	n->rec.sub = put_field(&cursor, src[9], len[9]);
+	n->rec.jti = put_field(&cursor, src[10], len[10]);
+	n->rec.token_sig = put_field(&cursor, src[11], len[11]);
 	*out = n;
 	return 0;
 }

@@ -51,6 +51,11 @@ typedef struct {
 	const char *message;	/* the JSON msg or a short reason */
 	uint64_t bytes;		/* body bytes moved (or planned) */
 	int64_t duration_us;
+	const char *country;	/* ISO 3166 code of the client, if known */
+	const char *kid;	/* v2: the vendor key id */
+	const char *sub;	/* v2: the vendor's user id */
+	const char *jti;	/* v2: the token id */
+	const char *token_sig;	/* v2: the vendor's signature (base64url) */
 } gk_audit_record;
 
 typedef struct gk_audit gk_audit;

@@ -59,13 +59,20 @@ static const char *const schema_steps[] = {
 	"decision TEXT,"
 	"message TEXT,"
 	"bytes INTEGER,"
-	"duration_us INTEGER);"
+	"duration_us INTEGER,"
+	"country TEXT,"
+	"kid TEXT,"
+	"sub TEXT,"
+	"jti TEXT,"
+	"token_sig TEXT);"
 	"CREATE INDEX audit_time ON audit(time_us);"
 	"CREATE INDEX audit_addr_time ON audit(client_addr, time_us);"
 	"CREATE INDEX audit_op_time ON audit(operation, time_us);"
 	"CREATE INDEX audit_status_time ON audit(status, time_us);"
 	"CREATE INDEX audit_decision_time ON audit(decision, time_us);"
-	"CREATE INDEX audit_path ON audit(path);",
+	"CREATE INDEX audit_path ON audit(path);"
+	"CREATE INDEX audit_kid_time ON audit(kid, time_us);"
+	"CREATE INDEX audit_sub_time ON audit(sub, time_us);",
 };
 
 #define SCHEMA_VERSION ((int64_t)GK_ARRAY_LEN(schema_steps))
@@ -73,9 +80,10 @@ static const char *const schema_steps[] = {
 static const char insert_sql[] =
     "INSERT INTO audit(time_us, request_id, client_ip, client_addr,"
     " user_agent, origin, protocol, operation, root, path, status,"
-    " decision, message, bytes, duration_us)"
+    " decision, message, bytes, duration_us, country, kid, sub, jti,"
+    " token_sig)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-    " ?14, ?15)";
+    " ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
 static const char prune_sql[] =
     "DELETE FROM audit WHERE id IN (SELECT id FROM audit"
@@ -84,7 +92,8 @@ static const char prune_sql[] =
 static const char select_sql[] =
     "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"
     " origin, protocol, operation, root, path, status, decision, message,"
-    " bytes, duration_us FROM audit WHERE 1";
+    " bytes, duration_us, country, kid, sub, jti, token_sig"
+    " FROM audit WHERE 1";
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     GK_PRINTF(3, 4);
@@ -348,7 +357,12 @@ bind_record(sqlite3_stmt *st, const gk_audit_record *rec)
 	    bind_str(st, 12, rec->decision, 0) != SQLITE_OK ||
 	    bind_str(st, 13, rec->message, 0) != SQLITE_OK ||
 	    sqlite3_bind_int64(st, 14, bytes) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 15, rec->duration_us) != SQLITE_OK)
+	    sqlite3_bind_int64(st, 15, rec->duration_us) != SQLITE_OK ||
+	    bind_str(st, 16, rec->country, 0) != SQLITE_OK ||
+	    bind_str(st, 17, rec->kid, 0) != SQLITE_OK ||
+	    bind_str(st, 18, rec->sub, 0) != SQLITE_OK ||
+	    bind_str(st, 19, rec->jti, 0) != SQLITE_OK ||
+	    bind_str(st, 20, rec->token_sig, 0) != SQLITE_OK)
 		return GK_ERR_INTERNAL;
 	return 0;
 }
@@ -545,6 +559,11 @@ read_row(sqlite3_stmt *st, gk_audit_row *row)
 	bytes = sqlite3_column_int64(st, 14);
 	rec->bytes = bytes > 0 ? (uint64_t)bytes : 0;
 	rec->duration_us = sqlite3_column_int64(st, 15);
+	rec->country = col_str(st, 16);
+	rec->kid = col_str(st, 17);
+	rec->sub = col_str(st, 18);
+	rec->jti = col_str(st, 19);
+	rec->token_sig = col_str(st, 20);
 }
 
 /*

@@ -222,14 +222,21 @@ fmt_json(gk_buf *b, const gk_audit_row *row)
 	    (r = json_field(b, "decision", rec->decision, 0)) != 0 ||
 	    (r = json_field(b, "message", rec->message, 0)) != 0 ||
 	    (r = gk_buf_printf(b, ",\"bytes\":%" PRIu64 ",\"duration_us\":%"
-	    PRId64 "}\n", rec->bytes, rec->duration_us)) != 0)
+	    PRId64, rec->bytes, rec->duration_us)) != 0 ||
+	    (r = json_field(b, "country", rec->country, 0)) != 0 ||
+	    (r = json_field(b, "kid", rec->kid, 0)) != 0 ||
+	    (r = json_field(b, "sub", rec->sub, 0)) != 0 ||
+	    (r = json_field(b, "jti", rec->jti, 0)) != 0 ||
+	    (r = json_field(b, "token_sig", rec->token_sig, 0)) != 0 ||
+	    (r = gk_buf_append_str(b, "}\n")) != 0)
 		return r;
 	return 0;
 }
 
 static const char csv_header[] =
     "id,time,request_id,client_ip,user_agent,origin,protocol,operation,"
-    "root,path,status,decision,message,bytes,duration_us\n";
+    "root,path,status,decision,message,bytes,duration_us,country,kid,sub,"
+    "jti,token_sig\n";
 
 /* One CSV field: quoted (quotes doubled) when it holds , " CR or LF. */
 static int
@@ -290,7 +297,12 @@ fmt_csv(gk_buf *b, const gk_audit_row *row)
 	    (r = csv_field(b, rec->decision, 0)) != 0 ||
 	    (r = csv_field(b, rec->message, 0)) != 0 ||
 	    (r = csv_field(b, bytes, 0)) != 0 ||
-	    (r = csv_field(b, dur, 1)) != 0)
+	    (r = csv_field(b, dur, 0)) != 0 ||
+	    (r = csv_field(b, rec->country, 0)) != 0 ||
+	    (r = csv_field(b, rec->kid, 0)) != 0 ||
+	    (r = csv_field(b, rec->sub, 0)) != 0 ||
+	    (r = csv_field(b, rec->jti, 0)) != 0 ||
+	    (r = csv_field(b, rec->token_sig, 1)) != 0)
 		return r;
 	return 0;
 }

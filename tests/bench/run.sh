@@ -338,13 +338,14 @@ bench_one() {
 # audit_note ID - how many audit records the scenario's gatekeeper wrote,
 # read from its SQLite database after it stopped.
 audit_note() {
-	local db=$GK_DIR/data/audit.db n
+	local db=$GK_DIR/data/audit.db n mb
 	command -v sqlite3 >/dev/null && [ -f "$db" ] || return 0
 	n=$(sqlite3 "file:$db?mode=ro" 'SELECT count(*) FROM audit' \
 	    2>/dev/null) || return 0
-	NOTES+=("Scenario \`$1\`: the gatekeeper's audit database held $n
-  records after the run (warm-up, measured run and one pre-flight
-  request).")
+	mb=$(du -cm "$db"* | awk 'END { print $1 }')
+	NOTES+=("Scenario \`$1\`: the gatekeeper's audit database (fresh at the
+  start) held $n records, $mb MB, after the run (warm-up, measured run
+  and one pre-flight request).")
 }
 
 # run_scenario LINE - one SCENARIOS line.
@@ -412,7 +413,7 @@ write_report() {
 	local cpu kernel nginx_v wrk_v tmp n
 	cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 	kernel=$(uname -sr)
-	nginx_v=$("$NGINX" -v 2>&1 | sed 's/^nginx version: //')
+	nginx_v=$("$NGINX" -v 2>&1 | sed 's/^nginx version: nginx\///')
 	wrk_v=$(wrk -v 2>&1 | awk 'NR == 1 { print $2 }')
 	tmp=$OUT.tmp.$$
 	{
@@ -442,7 +443,8 @@ is a 302; a run with any other answer or a socket error is refused.
 
 **Machine.** $(nproc) CPUs, $cpu; $kernel; nginx $nginx_v, wrk $wrk_v.
 Measured $(date -u '+%Y-%m-%d %H:%M UTC'); load average before the run
-$LOAD_BEFORE (other work on the machine shows up in the figures).
+(1, 5, 15 min) $LOAD_BEFORE; other work on the machine shows up in the
+figures.
 
 ## Results
 

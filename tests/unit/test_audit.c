@@ -231,7 +231,7 @@ test_open_schema(void)
 	T_CHECK(S_ISDIR(st.st_mode));
 	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 1);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE "
-	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 6);
+	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 8);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode='wal'"), 1);
 	audit_close(a);
@@ -502,7 +502,15 @@ test_roundtrip(void)
 	rec.message = "Success";
 	rec.bytes = 123456789012ULL;
 	rec.duration_us = 4321;
+	rec.country = "NL";
+	rec.kid = "vendor-2026";
+	rec.sub = "user-7";
+	rec.jti = "jti-1";
+	rec.token_sig = "c2lnbmF0dXJl";
 	T_EQ_INT(audit_write(a, &rec), 0);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE id = 1 AND "
+	    "country = 'NL' AND kid = 'vendor-2026' AND sub = 'user-7' AND "
+	    "jti = 'jti-1' AND token_sig = 'c2lnbmF0dXJl'"), 1);
 
 	memset(&q, 0, sizeof(q));
 	memset(&o, 0, sizeof(o));
