@@ -9,8 +9,11 @@ PKGS=(
 	libmicrohttpd-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev
 	libcurl4-openssl-dev libexpat1-dev libmaxminddb-dev libpq-dev
 	python3 python3-pytest python3-requests sqlite3 curl
-	nginx-core wrk
+	nginx-core wrk chromium
 )
+# the browser tests drive Chromium with playwright-core from npm; Debian's
+# npm is only needed where no Node.js is installed already
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

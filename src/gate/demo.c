@@ -1,5 +1,6 @@
 /*
- * demo.c - the browser client (/gatekeeper.js) and, in demo mode only, the
+ * demo.c - static answers: /favicon.ico, /robots.txt, the browser client
+ * (/gatekeeper.js) and, in demo mode only, the
  * demo page (/demo) with its signing endpoint (/demo/sign), which stands in
  * for a vendor's server. The web files are built into the binary.
  */
@@ -110,6 +111,19 @@ gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 
 	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
 		return 0;
+	/* browsers ask for these on their own: not decisions, not audited */
+	if (gk_slice_eq_str(path, "/favicon.ico")) {
+		rep->status = 204;
+		rep->content_type = NULL;
+		rep->audited = 0;
+		return 1;
+	}
+	if (gk_slice_eq_str(path, "/robots.txt")) {
+		static const char robots[] = "User-agent: *\nDisallow: /\n";
+
+		return asset(rep, robots, robots + sizeof(robots) - 1,
+		    "text/plain; charset=utf-8");
+	}
 	if (gk_slice_eq_str(path, "/gatekeeper.js"))
 		return asset(rep, gk_asset_client_js, gk_asset_client_js_end,
 		    "text/javascript; charset=utf-8");

@@ -1,0 +1,43 @@
+// demo.mjs BASE_URL SCREENSHOT
+// A person's flow on the demo page in Debian's Chromium: upload a report,
+// see it listed, open it. Prints one JSON line with what the page showed;
+// exits non-zero on any failure.
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+const [base, shot] = process.argv.slice(2);
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), "gk-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+	executablePath: "/usr/bin/chromium",
+	headless: true,
+	args: ["--no-sandbox", "--disable-gpu", "--disable-quic",
+	    "--no-first-run", "--disable-background-networking",
+	    "--disable-component-update", "--disable-sync"],
+});
+const out = {};
+try {
+	const page = await context.newPage();
+	await page.goto(base + "/demo");
+	const report = path.join(profile, "lab-report.txt");
+	fs.writeFileSync(report, "Lab report: all values normal.\n");
+	await page.setInputFiles("#file", report);
+	await page.click("#upload");
+	await page.waitForSelector("#files li", { timeout: 15000 });
+	out.status_after_upload = await page.textContent("#status");
+	out.listed = await page.$$eval("#files li", (lis) =>
+	    lis.map((li) => li.firstChild.textContent.trim()));
+	const [popup] = await Promise.all([
+		context.waitForEvent("page"),
+		page.click("#files li button"),
+	]);
+	await popup.waitForLoadState();
+	out.opened = (await popup.textContent("body")).trim();
+	out.status_after_view = await page.textContent("#status");
+	await page.screenshot({ path: shot, fullPage: true });
+	console.log(JSON.stringify(out));
+} finally {
+	await context.close();
+	fs.rmSync(profile, { recursive: true, force: true });
+}
