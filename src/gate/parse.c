@@ -6,18 +6,6 @@
 #define QUERY_MAX 16384
 #define VALUE_MAX 8192
 
-static int
-hexval(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Form decoding: '+' -> ' ', %XX -> byte, once. NUL refused. */
 static int
 form_decode(gk_slice in, gk_buf *out)
@@ -33,8 +21,8 @@ form_decode(gk_slice in, gk_buf *out)
 		} else if (c == '%') {
 			if (in.len - i < 3)
 				return GK_ERR_INVALID;
-			hi = hexval(in.p[i + 1]);
-			lo = hexval(in.p[i + 2]);
+			hi = gk_hex_val(in.p[i + 1]);
+			lo = gk_hex_val(in.p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return GK_ERR_INVALID;
 			c = (uint8_t)(hi << 4 | lo);

@@ -194,8 +194,8 @@ gk_hex_encode(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int
-hexval(uint8_t c)
+int
+gk_hex_val(uint8_t c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -215,8 +215,8 @@ gk_hex_decode(gk_slice in, uint8_t *out, size_t out_len)
 	if (out_len > SIZE_MAX / 2 || in.len != out_len * 2)
 		return GK_ERR_INVALID;
 	for (i = 0; i < out_len; i++) {
-		hi = hexval(in.p[2 * i]);
-		lo = hexval(in.p[2 * i + 1]);
+		hi = gk_hex_val(in.p[2 * i]);
+		lo = gk_hex_val(in.p[2 * i + 1]);
 		if (hi < 0 || lo < 0)
 			return GK_ERR_INVALID;
 		out[i] = (uint8_t)(hi << 4 | lo);
@@ -379,8 +379,8 @@ gk_pct_decode(gk_slice in, gk_buf *out)
 		if (c == '%') {
 			if (in.len - i < 3)
 				return GK_ERR_INVALID;
-			hi = hexval(in.p[i + 1]);
-			lo = hexval(in.p[i + 2]);
+			hi = gk_hex_val(in.p[i + 1]);
+			lo = gk_hex_val(in.p[i + 2]);
 			if (hi < 0 || lo < 0)
 				return GK_ERR_INVALID;
 			c = (uint8_t)(hi << 4 | lo);

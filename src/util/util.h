@@ -115,6 +115,8 @@ char *gk_buf_detach(gk_buf *b, size_t *len_out);
 
 /* Lowercase hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void gk_hex_encode(const uint8_t *in, size_t n, char *out);
+/* Value of one hex digit (either case), or -1. */
+int gk_hex_val(uint8_t c);
 /* Decodes exactly 2*out_len hex digits (either case). GK_ERR_INVALID
  * otherwise. */
 int gk_hex_decode(gk_slice in, uint8_t *out, size_t out_len) GK_WUR;
