@@ -10,13 +10,14 @@
  * node's prefix with two masked 64-bit XORs, so a lookup is O(128) steps of
  * O(1) whatever the set size.
  */
-#include "policy/policy.h"
+#include "policy/policy_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 
@@ -64,6 +65,13 @@ list_each(const char *list, item_fn fn, void *arg)
 			return r;
 	}
 	return 0;
+}
+
+int
+policy_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
+    void *arg)
+{
+	return list_each(list, fn, arg);
 }
 
 /* Writes "bad WHAT 'ITEM'" with the item cut short and non-printable
@@ -740,14 +748,7 @@ policy_origins_count(const gk_origins *o)
 
 /* ---- the v1 ACL ------------------------------------------------------ */
 
-struct gk_policy {
-	gk_cidrs *allow;
-	gk_cidrs *deny;
-	gk_cidrs *admin;
-	gk_origins *origins;
-	int uploads_exempt_ip;
-	int allow_missing_origin;
-};
+/* struct gk_policy is in policy_int.h */
 
 /* Builds one CIDR set from a setting; err gets "NAME: problem". */
 static int
@@ -775,6 +776,58 @@ out:
 	return r;
 }
 
+struct file_arg {
+	gk_cidrs *c;
+	size_t *n;
+	char *err;
+	size_t errlen;
+};
+
+static int
+file_item(void *arg, gk_slice item)
+{
+	struct file_arg *a = arg;
+	char path[4097];
+
+	if (item.len >= sizeof(path) || memchr(item.p, '\0', item.len)) {
+		set_item_err(a->err, a->errlen, "file name", item);
+		return GK_ERR_INVALID;
+	}
+	memcpy(path, item.p, item.len);
+	path[item.len] = '\0';
+	(*a->n)++;
+	return policy_cidrs_add_file(a->c, path, a->err, a->errlen);
+}
+
+/* Adds the list files to the allow and deny sets. */
+static int
+policy_load_files(gk_policy *p, const struct gk_config *cfg, char *err,
+    size_t errlen)
+{
+	struct file_arg a;
+	char e[512];
+	int r;
+
+	e[0] = '\0';
+	a.err = e;
+	a.errlen = sizeof(e);
+	a.c = p->allow;
+	a.n = &p->allow_files;
+	if ((r = cfg_list_each(cfg->ip_allow_files, file_item, &a)) != 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "ip_allow_files: %s", e);
+		return r == GK_ERR_INVALID ? GK_ERR_CONFIG : r;
+	}
+	a.c = p->deny;
+	a.n = &p->deny_files;
+	if ((r = cfg_list_each(cfg->ip_deny_files, file_item, &a)) != 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "ip_deny_files: %s", e);
+		return r == GK_ERR_INVALID ? GK_ERR_CONFIG : r;
+	}
+	return 0;
+}
+
 int
 policy_new(const struct gk_config *cfg, gk_policy **out, char *err,
     size_t errlen)
@@ -796,6 +849,7 @@ policy_new(const struct gk_config *cfg, gk_policy **out, char *err,
 		set_err(err, errlen, gk_err_str(r));
 		goto out;
 	}
+	atomic_init(&p->refs, 1);
 	p->uploads_exempt_ip = cfg->uploads_exempt_ip != 0;
 	p->allow_missing_origin = cfg->allow_missing_origin != 0;
 	if ((r = policy_load_cidrs("ip_allow", cfg->ip_allow, &p->allow, err,
@@ -812,6 +866,28 @@ policy_new(const struct gk_config *cfg, gk_policy **out, char *err,
 			snprintf(err, errlen, "origins: %s", e);
 		goto out;
 	}
+	if ((r = policy_load_files(p, cfg, err, errlen)) != 0 ||
+	    (r = policy_load_cidrs("trusted_proxies", cfg->trusted_proxies,
+	    &p->trusted, err, errlen)) != 0 ||
+	    (r = policy_load_cidrs("[rate] exempt", cfg->rate_exempt,
+	    &p->rate_exempt, err, errlen)) != 0 ||
+	    (r = policy_geo_load(p, cfg, err, errlen)) != 0)
+		goto out;
+	if (cfg->forwarded_header == NULL ||
+	    strcasecmp(cfg->forwarded_header, "x-forwarded-for") == 0) {
+		p->use_forwarded = 0;
+	} else if (strcasecmp(cfg->forwarded_header, "forwarded") == 0) {
+		p->use_forwarded = 1;
+	} else {
+		r = GK_ERR_CONFIG;
+		set_err(err, errlen, "forwarded_header must be x-forwarded-for "
+		    "or forwarded");
+		goto out;
+	}
+	p->rate_rps = cfg->rate_rps;
+	p->rate_burst = cfg->rate_burst;
+	p->rate_denied_pm = cfg->rate_denied_per_min;
+	p->rate_denied_burst = cfg->rate_denied_burst;
 	*out = p;
 	p = NULL; /* transferred */
 	r = 0;
@@ -827,11 +903,24 @@ policy_free(gk_policy *p)
 {
 	if (p == NULL)
 		return;
+	if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	policy_geo_release(p);
+	policy_cidrs_free(p->trusted);
+	policy_cidrs_free(p->rate_exempt);
 	policy_cidrs_free(p->allow);
 	policy_cidrs_free(p->deny);
 	policy_cidrs_free(p->admin);
 	policy_origins_free(p->origins);
 	free(p);
+}
+
+gk_policy *
+policy_ref(gk_policy *p)
+{
+	if (p != NULL)
+		atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+	return p;
 }
 
 int
