@@ -120,12 +120,27 @@ struct cidr_node {
 	uint8_t term;		/* this prefix was added */
 };
 
+/*
+ * The optional index (policy_cidrs_optimize): for each /16 block of IPv4
+ * and of IPv6 space, where a lookup in that block may start: INDEX_COVERED
+ * when a listed prefix covers the whole block, 0 when nothing in the set
+ * can match it, else the deepest node every address of the block passes.
+ * It skips the first ~16 levels of a big set, so a lookup in 100,000
+ * entries costs about what it costs in 10.
+ */
+#define INDEX_BITS 16u
+#define INDEX_SIZE (1u << INDEX_BITS)
+#define INDEX_MIN_ENTRIES 256u
+#define INDEX_COVERED 0x80000000u
+
 struct gk_cidrs {
 	struct cidr_node *node;	/* node[0] unused: index 0 means none */
 	uint32_t used;		/* nodes in use, counting node[0] */
 	uint32_t alloc;
 	uint32_t root;
 	size_t count;		/* prefixes added */
+	uint32_t *index4;	/* by IPv4 bits 0..15 (bits 96..111) */
+	uint32_t *index6;	/* by bits 0..15 */
 };
 
 static void
@@ -201,6 +216,8 @@ policy_cidrs_free(gk_cidrs *c)
 {
 	if (c == NULL)
 		return;
+	free(c->index4);
+	free(c->index6);
 	free(c->node);
 	free(c);
 }
@@ -258,6 +275,10 @@ cidrs_insert(gk_cidrs *c, uint64_t hi, uint64_t lo, unsigned bits)
 		return GK_ERR_INVALID;
 	if (c->count >= CIDRS_MAX_ENTRIES)
 		return GK_ERR_TOO_LARGE;
+	/* the index describes the set as it was: drop it */
+	free(c->index4);
+	free(c->index6);
+	c->index4 = c->index6 = NULL;
 	/* At most two new nodes: no reallocation while links are held. */
 	if ((r = cidrs_reserve(c, 2)) != 0)
 		goto out;
@@ -353,6 +374,54 @@ policy_cidrs_add_list(gk_cidrs *c, const char *list, char *err,
 	return list_each(list, cidr_list_item, &a);
 }
 
+/* Where a lookup of any address whose first len bits are (hi, lo) may
+ * start (see INDEX_COVERED above). */
+static uint32_t
+index_start(const gk_cidrs *c, uint64_t hi, uint64_t lo, unsigned len)
+{
+	const struct cidr_node *n;
+	uint32_t i = c->root;
+
+	while (i != 0) {
+		n = &c->node[i];
+		if (n->bits > len)
+			return prefix_eq(hi, lo, n->hi, n->lo, len) ? i : 0;
+		if (!prefix_eq(hi, lo, n->hi, n->lo, n->bits))
+			return 0;
+		if (n->term)
+			return INDEX_COVERED;
+		if (n->bits == len)
+			return i;
+		i = n->child[bit_at(hi, lo, n->bits)];
+	}
+	return 0;
+}
+
+int
+policy_cidrs_optimize(gk_cidrs *c)
+{
+	uint32_t *i4 = NULL, *i6 = NULL, k;
+
+	if (c == NULL)
+		return GK_ERR_INVALID;
+	if (c->count < INDEX_MIN_ENTRIES || c->index4 != NULL)
+		return 0;
+	if ((i4 = malloc(INDEX_SIZE * sizeof(*i4))) == NULL ||
+	    (i6 = malloc(INDEX_SIZE * sizeof(*i6))) == NULL) {
+		free(i4);
+		return GK_ERR_NOMEM;
+	}
+	for (k = 0; k < INDEX_SIZE; k++) {
+		/* ::ffff:k.k.0.0 and k::, with the block's 16 bits */
+		i4[k] = index_start(c, 0, 0x0000ffff00000000ull |
+		    ((uint64_t)k << 16), 96 + INDEX_BITS);
+		i6[k] = index_start(c, (uint64_t)k << 48, 0, INDEX_BITS);
+	}
+	c->index4 = i4;
+	c->index6 = i6;
+	return 0;
+}
+
 int
 policy_cidrs_contains(const gk_cidrs *c, const gk_addr *a)
 {
@@ -363,7 +432,16 @@ policy_cidrs_contains(const gk_cidrs *c, const gk_addr *a)
 	if (c == NULL || a == NULL)
 		return 0;
 	key_of(a, &hi, &lo);
-	for (i = c->root; i != 0; i = n->child[bit_at(hi, lo, n->bits)]) {
+	i = c->root;
+	if (c->index4 != NULL) {
+		if (hi == 0 && (lo >> 32) == 0xffffu)
+			i = c->index4[(lo >> 16) & 0xffffu];
+		else
+			i = c->index6[hi >> 48];
+		if (i == INDEX_COVERED)
+			return 1;
+	}
+	for (; i != 0; i = n->child[bit_at(hi, lo, n->bits)]) {
 		n = &c->node[i];
 		if (!prefix_eq(hi, lo, n->hi, n->lo, n->bits))
 			return 0;
@@ -873,6 +951,11 @@ policy_new(const struct gk_config *cfg, gk_policy **out, char *err,
 	    &p->rate_exempt, err, errlen)) != 0 ||
 	    (r = policy_geo_load(p, cfg, err, errlen)) != 0)
 		goto out;
+	if ((r = policy_cidrs_optimize(p->allow)) != 0 ||
+	    (r = policy_cidrs_optimize(p->deny)) != 0) {
+		set_err(err, errlen, gk_err_str(r));
+		goto out;
+	}
 	if (cfg->forwarded_header == NULL ||
 	    strcasecmp(cfg->forwarded_header, "x-forwarded-for") == 0) {
 		p->use_forwarded = 0;

@@ -77,6 +77,14 @@ int policy_cidrs_contains(const gk_cidrs *c, const gk_addr *a);
 /* Number of prefixes added. */
 size_t policy_cidrs_count(const gk_cidrs *c);
 /*
+ * Builds a lookup index (512 KiB: where a lookup starts for each /16 of
+ * IPv4 and of IPv6) for a set of at least 256 prefixes, so a lookup in a
+ * 100,000-entry list skips the first ~16 levels and costs about what it
+ * costs in a small one. Adding a prefix afterwards drops the index (the
+ * results stay right). policy_new does this for ip_allow and ip_deny.
+ */
+int policy_cidrs_optimize(gk_cidrs *c) GK_WUR;
+/*
  * Adds the CIDRs of a list file's content: one CIDR per line, blank lines
  * and lines or line ends starting with '#' ignored, spaces and tabs around
  * an entry ignored, CRLF accepted. A NUL byte or a malformed line is

@@ -138,6 +138,98 @@ test_list_files_in_policy(void)
 	free(cfg);
 }
 
+/* ---- the /16 index of big sets --------------------------------------- */
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static void
+random_prefix(gk_addr *a, unsigned *bits)
+{
+	uint64_t r = rng(), r2 = rng();
+	unsigned i;
+
+	memset(a, 0, sizeof(*a));
+	if (r & 1) {
+		a->b[10] = a->b[11] = 0xff;
+		memcpy(a->b + 12, &r2, 4);
+		/* /8../15 too: they cover whole /16 blocks */
+		*bits = 96 + 8 + (unsigned)((r >> 8) % 25);
+	} else {
+		memcpy(a->b, &r2, 8);
+		r2 = rng();
+		memcpy(a->b + 8, &r2, 8);
+		a->b[0] |= 0x20;	/* outside ::/3, so not v4 space */
+		if ((r >> 8) & 1)
+			a->b[0] = 0x20;	/* crowd one /8 */
+		*bits = 16 + (unsigned)((r >> 16) % 113);
+	}
+	for (i = *bits; i < 128; i++)
+		a->b[i / 8] &= (uint8_t)~(0x80u >> (i % 8));
+}
+
+static void
+test_index(void)
+{
+	enum { N = 3000, PROBES = 200000 };
+	gk_cidrs *plain = NULL, *fast = NULL;
+	static gk_addr net[N];
+	char s[GK_ADDR_STRLEN + 8], t[GK_ADDR_STRLEN];
+	unsigned bits, i, b, mismatch = 0, hits = 0;
+	gk_addr a;
+
+	T_EQ_INT(policy_cidrs_new(&plain), 0);
+	T_EQ_INT(policy_cidrs_new(&fast), 0);
+	for (i = 0; i < N; i++) {
+		random_prefix(&net[i], &bits);
+		policy_addr_str(&net[i], t, sizeof(t));
+		if (policy_addr_is_v4(&net[i]))
+			snprintf(s, sizeof(s), "%s/%u", t, bits - 96);
+		else
+			snprintf(s, sizeof(s), "%s/%u", t, bits);
+		T_EQ_INT(policy_cidrs_add(plain, gk_slice_str(s)), 0);
+		T_EQ_INT(policy_cidrs_add(fast, gk_slice_str(s)), 0);
+	}
+	T_EQ_INT(policy_cidrs_optimize(fast), 0);
+	for (i = 0; i < PROBES; i++) {
+		a = net[rng() % N];
+		if (i % 3 == 1) {
+			b = (unsigned)(rng() % 128);
+			a.b[b / 8] ^= (uint8_t)(0x80u >> (b % 8));
+		} else if (i % 3 == 2) {
+			uint64_t r = rng();
+
+			memcpy(a.b + 8, &r, 8);	/* random host part */
+		}
+		hits += (unsigned)policy_cidrs_contains(plain, &a);
+		if (policy_cidrs_contains(plain, &a) !=
+		    policy_cidrs_contains(fast, &a))
+			mismatch++;
+	}
+	T_EQ_INT(mismatch, 0);
+	T_CHECK(hits > PROBES / 4 && hits < PROBES - PROBES / 4);
+	/* adding after the index was built stays right */
+	a = A("203.0.113.77");
+	T_CHECK(!policy_cidrs_contains(fast, &a) ||
+	    policy_cidrs_contains(plain, &a));
+	T_EQ_INT(policy_cidrs_add(fast, gk_slice_str("203.0.113.77")), 0);
+	T_CHECK(policy_cidrs_contains(fast, &a));
+	T_EQ_INT(policy_cidrs_add(fast, gk_slice_str("0.0.0.0/0")), 0);
+	T_EQ_INT(policy_cidrs_optimize(fast), 0);
+	a = A("8.8.8.8");
+	T_CHECK(policy_cidrs_contains(fast, &a));
+	policy_cidrs_free(plain);
+	policy_cidrs_free(fast);
+}
+
 /* ---- forwarded headers ----------------------------------------------- */
 
 struct seen {
@@ -479,6 +571,7 @@ main(void)
 {
 	test_list_text();
 	test_list_files_in_policy();
+	test_index();
 	test_xff_parse();
 	test_forwarded_parse();
 	test_client_addr();
