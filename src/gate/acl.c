@@ -18,8 +18,8 @@ gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
 {
 	req->policy = policy_live_get(app->policy_live);
 	req->peer = *peer;
-	req->fwd = policy_client_addr(req->policy, peer, xff, has_xff, fwd,
-	    has_fwd, &req->client);
+	req->fwd = policy_client_addr(req->policy, &req->peer, xff, has_xff,
+	    fwd, has_fwd, &req->client);
 	policy_addr_str(&req->client, req->client_ip, sizeof(req->client_ip));
 	policy_country(req->policy, &req->client, req->country);
 }
