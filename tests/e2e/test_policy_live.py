@@ -14,6 +14,9 @@ import subprocess
 import time
 import urllib.parse
 
+import requests
+from requests.adapters import HTTPAdapter
+
 from conftest import ORIGIN
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +56,24 @@ def v1(gk, src, op="GET_Object", headers=(), **kw):
     path = kw.pop("path", "/docs/" if op == "GET_Bucket" else "/docs/a.txt")
     return send(gk, v1_target(gk, op, path=path, **kw), src,
                 headers=[("Origin", ORIGIN)] + list(headers))
+
+
+class SourceAdapter(HTTPAdapter):
+    """requests from a chosen loopback source address."""
+
+    def __init__(self, src, **kw):
+        self.src = src
+        super().__init__(**kw)
+
+    def init_poolmanager(self, *a, **kw):
+        kw["source_address"] = (self.src, 0)
+        super().init_poolmanager(*a, **kw)
+
+
+def session_from(src):
+    s = requests.Session()
+    s.mount("http://", SourceAdapter(src))
+    return s
 
 
 def row(gk, hdrs):
@@ -107,6 +128,27 @@ def test_countries_allow_deny_override_and_audit(gk_factory, tmp_path):
     st, _, h = v1(gk, "127.0.0.4")
     assert st == 302
     assert row(gk, h)["country"] is None
+
+
+def test_upload_endpoint_checks_the_country(gk_factory, tmp_path):
+    db = make_mmdb(str(tmp_path / "c.mmdb"), {
+        "127.0.0.2/32": "US", "127.0.0.3/32": "FR"})
+    gk = gk_factory(geo__database=db, geo__countries="US").start()
+    st, body, _ = v1(gk, "127.0.0.2", "PUT_Object", path="/in/r.txt")
+    assert st == 200, body
+    ret = json.loads(body)["clientReturn"]
+    files = {"file": ("r.txt", b"hello", "text/plain")}
+    # the form travels to a client in France: refused there
+    r = session_from("127.0.0.3").post(ret["url"], data=ret["fields"],
+                                       files=files, timeout=30)
+    assert r.status_code == 403
+    assert r.json() == {"msg": "Forbidden: ACL", "error": True}
+    a = gk.audit_for(r)[0]
+    assert (a["protocol"], a["country"]) == ("upload", "FR")
+    r = session_from("127.0.0.2").post(ret["url"], data=ret["fields"],
+                                       files=files, timeout=30)
+    assert r.status_code == 201, r.text
+    assert gk.audit_for(r)[0]["country"] == "US"
 
 
 def test_unknown_country_behind_proxy(gk_factory, tmp_path):
@@ -303,6 +345,25 @@ def test_loopback_exempt_by_default(gk_factory):
 
 
 # ---- live reload ------------------------------------------------------------
+
+def test_reload_with_missing_database_keeps_policy(gk_factory, tmp_path):
+    db = tmp_path / "c.mmdb"
+    make_mmdb(str(db), {"127.0.0.2/32": "US", "127.0.0.3/32": "FR"})
+    gk = gk_factory(geo__database=str(db), geo__countries="US").start()
+    assert v1(gk, "127.0.0.3")[0] == 403
+    os.rename(str(db), str(db) + ".gone")
+    st, body, _ = reload_http(gk)
+    assert st == 422
+    assert "[geo] database %s: cannot open" % db in json.loads(body)["msg"]
+    # still judged by the old policy (and its open database)
+    assert v1(gk, "127.0.0.3")[0] == 403
+    assert v1(gk, "127.0.0.2")[0] == 302
+    # a new database: France is now US, say
+    make_mmdb(str(db), {"127.0.0.3/32": "US"})
+    assert reload_http(gk)[0] == 200
+    st, _, h = v1(gk, "127.0.0.3")
+    assert st == 302 and row(gk, h)["country"] == "US"
+
 
 def test_reload_http_and_sighup(gk_factory, tmp_path):
     deny = tmp_path / "deny.txt"
