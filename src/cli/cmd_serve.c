@@ -94,6 +94,16 @@ cmd_serve(int argc, char **argv)
 	fflush(stdout);
 	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
 	    app->cfg->store_dir, app->cfg->audit_db);
+	{
+		gk_policy *pol = policy_live_get(app->policy_live);
+		char sum[1200];
+
+		policy_summary(pol, sum, sizeof(sum));
+		gk_info("policy: %s", sum);
+		if (!policy_geo_enabled(pol))
+			gk_warn("no [geo] database: country checks are off");
+		policy_free(pol);
+	}
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

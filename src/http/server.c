@@ -155,8 +155,8 @@ resolve_client(struct rq *rq, const gk_addr *peer)
 	    rq);
 	for (i = 0; i < 2; i++) {
 		v[i] = gk_slice_of(rq->fwd_hdr[i].data, rq->fwd_hdr[i].len);
-		if (rq->fwd_over[i])
-			v[i] = gk_slice_str("\001too long");	/* never parses */
+		if (rq->fwd_over[i])	/* too long: a value that never parses */
+			v[i] = gk_slice_str("\001");
 	}
 	gate_req_resolve(rq->h->app, &rq->req, peer, v[0], rq->fwd_has[0],
 	    v[1], rq->fwd_has[1]);
@@ -266,7 +266,8 @@ send_reply(struct rq *rq)
 	r |= add(resp, "Cache-Control", "no-store, must-revalidate");
 	r |= add(resp, "X-Content-Type-Options", "nosniff");
 	r |= add(resp, "Access-Control-Expose-Headers",
-	    "X-Request-Id, Content-Range, Content-Length, Location");
+	    "X-Request-Id, Content-Range, Content-Length, Location, "
+	    "Retry-After");
 	if (rq->req.request_id[0] != '\0')
 		r |= add(resp, "X-Request-Id", rq->req.request_id);
 	if (rep->location != NULL)

@@ -327,8 +327,8 @@ describe_summary(const gk_policy *p, FILE *fp)
 		fprintf(fp, "# policy: countries from %s\n", p->geo_path);
 		for (i = 0; i < 3; i++) {
 			cs_str(&p->countries[i], cs, sizeof(cs));
-			fprintf(fp, "# policy: countries %s: %s%s\n", ops[i], cs,
-			    p->countries_override[i] ? " (override)" : "");
+			fprintf(fp, "# policy: countries %s: %s%s\n", ops[i],
+			    cs, p->countries_override[i] ? " (override)" : "");
 		}
 		fprintf(fp, "# policy: unknown addresses: %s (loopback and "
 		    "private: the IP lists decide)\n",

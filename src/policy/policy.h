@@ -286,10 +286,10 @@ size_t policy_rate_used(const gk_rate *r);
 
 /*
  * Prints a summary of the policy (list counts, countries, proxies, rate
- * limits) as "# " comment lines when summary is set, and one "warning: ..." line per risky
- * setting (an allow list covering every address with no country limit,
- * geo off, a trusted proxy list of everything, ...). Returns the number
- * of warnings.
+ * limits) as "# " comment lines when summary is set, and one
+ * "warning: ..." line per risky setting (an allow list covering every
+ * address with no country limit, geo off, a trusted proxy list of
+ * everything, ...). Returns the number of warnings.
  */
 int policy_describe(const gk_policy *p, FILE *fp, int summary);
 /* One short line: "allow N, deny N, proxies N, countries A B C | off". */
