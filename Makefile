@@ -10,7 +10,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libmicrohttpd openssl sqlite3 inih jansson
+PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb
 SAN     ?=
 , := ,
 
@@ -110,8 +110,13 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
 
-bench: deps $(BUILD)/gatekeeper
+bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench
+	@$(BUILD)/policy_bench
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
+
+# the CIDR trie with 10 and 100,000 entries (issue 5)
+$(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
 
 format:
 	clang-format -i $$(find src tests include -name '*.[ch]')

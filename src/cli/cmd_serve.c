@@ -19,7 +19,13 @@ static const char usage_text[] =
     "SQLite audit under ./data, 127.0.0.1:8080). The key files must exist:\n"
     "run 'gatekeeper keygen' first. --port overrides [server] port (0 picks\n"
     "a free port). Stops cleanly on SIGINT or SIGTERM, committing every\n"
-    "queued audit record. Prints 'listening on URL' once ready.\n";
+    "queued audit record. Prints 'listening on URL' once ready.\n"
+    "\n"
+    "SIGHUP (or POST /admin/reload with the admin token, from an admin\n"
+    "address) re-reads the config file and its list files and swaps the\n"
+    "access policy atomically: IP lists, countries, trusted proxies,\n"
+    "origins, rate limits. A bad file keeps the old policy (one log line).\n"
+    "Other settings (port, store, keys, audit) need a restart.\n";
 
 int
 cmd_serve(int argc, char **argv)
@@ -88,12 +94,22 @@ cmd_serve(int argc, char **argv)
 	fflush(stdout);
 	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
 	    app->cfg->store_dir, app->cfg->audit_db);
+	{
+		gk_policy *pol = policy_live_get(app->policy_live);
+		char sum[1200];
+
+		policy_summary(pol, sum, sizeof(sum));
+		gk_info("policy: %s", sum);
+		if (!policy_geo_enabled(pol))
+			gk_warn("no [geo] database: country checks are off");
+		policy_free(pol);
+	}
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			gk_info("SIGHUP: live reload is not supported yet; "
-			    "restart to apply config changes");
+			/* logs and audits the outcome itself */
+			(void)gate_app_reload(app, "SIGHUP", err, sizeof(err));
 			continue;
 		}
 		break;

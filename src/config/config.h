@@ -62,6 +62,23 @@ typedef struct gk_config {
 	int uploads_exempt_ip;	/* default 1 */
 	char *origins;		/* exact origins and ".suffix" domains */
 	int allow_missing_origin; /* default 0 */
+	/* issue 5: list files, trusted proxies, countries, rate limits */
+	char *ip_allow_files;	/* files of CIDRs, one per line */
+	char *ip_deny_files;
+	char *trusted_proxies;	/* CIDRs whose forwarded headers count */
+	char *forwarded_header;	/* "x-forwarded-for" or "forwarded" */
+	char *geo_database;	/* [geo] database: .mmdb, "" = no countries */
+	char *geo_countries;	/* [geo] countries: ISO codes or "*" */
+	char *geo_countries_get; /* per-operation overrides, "" = countries */
+	char *geo_countries_list;
+	char *geo_countries_put;
+	char *geo_unknown;	/* [geo] unknown: "deny" or "allow" */
+	unsigned rate_rps;	/* [rate] requests_per_second, 0 = off */
+	unsigned rate_burst;
+	unsigned rate_denied_per_min; /* [rate] denied_per_minute, 0 = off */
+	unsigned rate_denied_burst;
+	unsigned rate_table_size; /* [rate] table_size (fixed at start) */
+	char *rate_exempt;	/* [rate] exempt: CIDRs never limited */
 
 	/* [audit] */
 	char *audit_backend;	/* "sqlite" */

@@ -52,7 +52,7 @@ demo_sign(gk_app *app, const gk_req *req, gk_reply *rep)
 
 	rep->audited = 0;
 	/* a signing oracle: only for the admin addresses, even in demo mode */
-	if (policy_check_admin(app->policy, &req->client) != 0) {
+	if (policy_check_admin(req->policy, &req->client) != 0) {
 		gate_reply_error(rep, 403, "deny", "Forbidden");
 		rep->audited = 0;
 		return 1;

@@ -19,6 +19,7 @@ int
 gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 {
 	gk_app *app;
+	gk_policy *pol = NULL;
 	int r = GK_ERR_INTERNAL;
 
 	if ((app = calloc(1, sizeof(*app))) == NULL) {
@@ -28,8 +29,15 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	}
 	app->cfg = cfg;
 	app->started_us = gk_now_us();
-	if ((r = policy_new(cfg, &app->policy, err, errlen)) != 0)
+	if ((r = policy_new(cfg, &pol, err, errlen)) != 0)
 		goto out;
+	if ((r = policy_live_new(pol, &app->policy_live)) != 0 ||
+	    (r = policy_rate_new(cfg->rate_table_size, &app->rate)) != 0) {
+		snprintf(err, errlen, "cannot set up the policy: %s",
+		    gk_err_str(r));
+		goto out;
+	}
+	pol = NULL; /* transferred */
 	if ((r = verify_mac_new(cfg->v1_key.p, cfg->v1_key.len,
 	    &app->v1_mac)) != 0 ||
 	    (r = verify_mac_new(cfg->internal_key.p, cfg->internal_key.len,
@@ -51,6 +59,7 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	app = NULL; /* transferred */
 	r = 0;
 out:
+	policy_free(pol);
 	gate_app_close(app);
 	return r;
 }
@@ -64,7 +73,8 @@ gate_app_close(gk_app *app)
 	store_free(app->store);
 	verify_mac_free(app->v1_mac);
 	verify_mac_free(app->internal_mac);
-	policy_free(app->policy);
+	policy_live_free(app->policy_live);
+	policy_rate_free(app->rate);
 	cfg_free(app->cfg);
 	free(app);
 }
@@ -155,6 +165,7 @@ gate_audit_record(const gk_req *req, const gk_reply *rep,
 	rec->message = rep->message;
 	rec->bytes = rep->bytes;
 	rec->duration_us = gk_mono_us() - req->start_mono_us;
+	rec->country = req->country[0] != '\0' ? req->country : NULL;
 }
 
 /* ---- shared pieces ---------------------------------------------------- */
@@ -209,7 +220,7 @@ set_acao(const gk_app *app, const gk_req *req, gk_reply *rep)
 {
 	free(rep->acao);
 	if (req->has_origin &&
-	    policy_check_origin(app->policy, req->origin, 1) == 0)
+	    policy_check_origin(req->policy, req->origin, 1) == 0)
 		rep->acao = gk_slice_dup(req->origin);
 	else
 		rep->acao = strdup("null");
@@ -492,15 +503,14 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		goto out;
 	}
 	has_origin = effective_origin(app, req, &origin);
-	if (policy_check_origin(app->policy, origin, has_origin) != 0) {
+	if (policy_check_origin(req->policy, origin, has_origin) != 0) {
 		deny(rep, 403, "Forbidden: bad origin");
 		goto out;
 	}
-	if (policy_check_ip(app->policy, &req->client,
-	    gk_slice_eq_str(opv, "PUT_Object")) != 0) {
-		deny(rep, 403, "Forbidden: ACL");
+	if (gate_acl_check(req, gk_slice_eq_str(opv, "PUT_Object") ? GK_OP_PUT :
+	    gk_slice_eq_str(opv, "GET_Bucket") ? GK_OP_LIST : GK_OP_GET,
+	    gk_slice_eq_str(opv, "PUT_Object"), rep) != 0)
 		goto out;
-	}
 	if (gk_slice_eq_str(opv, "GET_Object"))
 		r = v1_get_object(app, gk_slice_of(key.data, key.len), rep);
 	else if (gk_slice_eq_str(opv, "GET_Bucket"))
@@ -599,10 +609,8 @@ data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 		deny(rep, 403, "Forbidden: invalid signature");
 		goto out;
 	}
-	if (policy_check_ip(app->policy, &req->client, 0) != 0) {
-		deny(rep, 403, "Forbidden: ACL");
+	if (gate_acl_check(req, GK_OP_GET, 0, rep) != 0)
 		goto out;
-	}
 	r = store_get_open(app->store, k, &rep->reader, &size, &mtime);
 	if (r == GK_ERR_NOT_FOUND) {
 		deny(rep, 404, "Not Found");
@@ -690,7 +698,7 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 	int r;
 
 	rep->audited = 0;
-	if (policy_check_admin(app->policy, &req->client) != 0) {
+	if (policy_check_admin(req->policy, &req->client) != 0) {
 		deny(rep, 403, "Forbidden");
 		return;
 	}
@@ -733,6 +741,10 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 		goto done;
 	}
 	if (gate_static_handle(app, req, rep))
+		goto done;
+	if (gate_rate_limit(app, req, rep))
+		goto done;
+	if (gate_admin_reload(app, req, rep))
 		goto done;
 	if (gk_slice_eq_str(path, "/healthz") ||
 	    gk_slice_eq_str(path, "/metrics")) {
@@ -785,6 +797,7 @@ gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 	if (rep->decision == NULL)
 		rep->decision = rep->grant ? "allow" : "deny";
 	set_acao(app, req, rep);
+	gate_policy_finish(app, req, rep);
 	count(app, rep);
 }
 

@@ -37,13 +37,16 @@ typedef struct {
 
 typedef struct gk_app {
 	struct gk_config *cfg;
-	gk_policy *policy;
 	struct gk_mac *v1_mac;		/* shared v1 secret */
 	struct gk_mac *internal_mac;	/* data URLs, upload policies */
 	gk_audit *audit;
 	struct gk_store *store;
 	gk_stats stats;
 	int64_t started_us;
+	/* issue 5: the policy in force (swapped by reloads; a request uses
+	 * req->policy, never this directly) and the rate limit table */
+	gk_policy_live *policy_live;
+	gk_rate *rate;
 } gk_app;
 
 /*
@@ -73,6 +76,14 @@ typedef struct {
 	char request_id[GK_REQID_LEN + 1];
 	int64_t start_us;	/* wall clock */
 	int64_t start_mono_us;
+	/* issue 5: the policy this request is judged by (a reference the
+	 * HTTP layer takes at the start and drops at the end), the TCP peer
+	 * (client differs behind a trusted proxy), how the client address
+	 * was chosen (GK_FWD_*) and its country ("" if unknown or geo off) */
+	gk_policy *policy;
+	gk_addr peer;
+	int fwd;
+	char country[3];
 } gk_req;
 
 /* The decision. The HTTP layer renders it. */
@@ -98,6 +109,7 @@ typedef struct {
 	const char *decision;
 	char *message;
 	uint64_t bytes;
+	unsigned retry_after;		/* 429: Retry-After seconds */
 } gk_reply;
 
 void gate_reply_init(gk_reply *rep);
@@ -127,6 +139,26 @@ void gate_audit_record(const gk_req *req, const gk_reply *rep,
  * route but the upload endpoint). Always fills rep (never fails).
  */
 void gate_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+
+/*
+ * Fills the policy-dependent parts of a request the HTTP layer has
+ * started: takes a reference to the policy in force, chooses the client
+ * address from the TCP peer and, behind a trusted proxy, the forwarded
+ * header values (each header's lines joined by ", "), and looks up the
+ * country. The HTTP layer drops req->policy with policy_free at the end.
+ */
+void gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
+    gk_slice xff, int has_xff, gk_slice fwd, int has_fwd);
+
+/*
+ * Live reload: re-reads the config file and every list file, builds and
+ * validates a new policy and swaps it in (requests in flight keep theirs).
+ * On any problem the old policy stays and msg says why in one line. The
+ * reload is audited (protocol "admin", operation "reload") with by as the
+ * client ("SIGHUP" or an address); the settings outside the policy (port,
+ * store, keys, [rate] table_size) need a restart. Returns 0 or an error.
+ */
+int gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen);
 
 /* 1 if the request is for the upload endpoint (POST /_upload). */
 int gate_is_upload(const gk_req *req);

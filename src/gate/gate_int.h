@@ -11,4 +11,24 @@
  */
 int gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
+/*
+ * The ACL for op (GK_OP_*): IP lists (uploads exempt when configured),
+ * then the country. On a refusal fills rep with 403 "Forbidden: ACL"
+ * (the audit message says which check) and returns GK_ERR_DENIED.
+ */
+int gate_acl_check(const gk_req *req, int op, int is_upload, gk_reply *rep);
+/* The same check for the upload endpoint: 0 or GK_ERR_DENIED. */
+int gate_acl_ok(const gk_req *req, int op, int is_upload);
+/*
+ * Rate limits at the start of a request: 1 if it answered 429 (rep
+ * filled, audited), 0 to go on.
+ */
+int gate_rate_limit(gk_app *app, const gk_req *req, gk_reply *rep);
+/* After a reply is decided: a denial costs a token of the denied bucket;
+ * a forwarded header ignored from an untrusted peer is noted in the
+ * audit message. */
+void gate_policy_finish(gk_app *app, const gk_req *req, gk_reply *rep);
+/* POST /admin/reload: 1 if it answered the path. */
+int gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep);
+
 #endif

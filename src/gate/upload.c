@@ -1,5 +1,5 @@
 /* upload.c - the upload endpoint: POST /_upload with a signed policy. */
-#include "gate.h"
+#include "gate_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +79,7 @@ start_file(gate_upload *u)
 		fail(u, 400, "Bad Request: invalid key");
 		return GK_ERR_INVALID;
 	}
-	if (policy_check_ip(app->policy, &u->req->client, 1) != 0) {
+	if (gate_acl_ok(u->req, GK_OP_PUT, 1) != 0) {
 		fail(u, 403, "Forbidden: ACL");
 		return GK_ERR_DENIED;
 	}
@@ -179,6 +179,8 @@ gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
 	*out = NULL;
 	rep->protocol = "upload";
 	rep->operation = strdup("POST_Upload");
+	if (gate_rate_limit(app, req, rep))
+		return;
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
 		gate_reply_error(rep, 500, "error", "Internal Exception");
 		return;

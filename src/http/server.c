@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -46,6 +47,8 @@ struct rq {
 	gk_reply rep;
 	gate_upload *up;
 	int is_upload;
+	gk_buf fwd_hdr[2];	/* X-Forwarded-For, Forwarded: lines joined */
+	int fwd_has[2], fwd_over[2];
 };
 
 static void
@@ -55,6 +58,9 @@ rq_free(struct rq *rq)
 		return;
 	gate_upload_free(rq->up);
 	gate_reply_release(&rq->rep);
+	policy_free(rq->req.policy);
+	gk_buf_release(&rq->fwd_hdr[0]);
+	gk_buf_release(&rq->fwd_hdr[1]);
 	free(rq->uri);
 	free(rq);
 }
@@ -112,6 +118,50 @@ header(struct MHD_Connection *conn, const char *name, int *present)
 	return gk_slice_str(v);
 }
 
+/* Joins every line of X-Forwarded-For and of Forwarded with ", ". */
+static enum MHD_Result
+fwd_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct rq *rq = cls;
+	int i;
+
+	(void)kind;
+	if (key == NULL || value == NULL)
+		return MHD_YES;
+	if (strcasecmp(key, "X-Forwarded-For") == 0)
+		i = 0;
+	else if (strcasecmp(key, "Forwarded") == 0)
+		i = 1;
+	else
+		return MHD_YES;
+	if (rq->fwd_hdr[i].cap == 0)
+		gk_buf_init(&rq->fwd_hdr[i], GK_CAP_LINE);
+	if ((rq->fwd_has[i] && gk_buf_append_str(&rq->fwd_hdr[i], ", ") != 0) ||
+	    gk_buf_append_str(&rq->fwd_hdr[i], value) != 0)
+		rq->fwd_over[i] = 1;
+	rq->fwd_has[i] = 1;
+	return MHD_YES;
+}
+
+/* The client address, behind trusted proxies too, and its policy. */
+static void
+resolve_client(struct rq *rq, const gk_addr *peer)
+{
+	gk_slice v[2];
+	int i;
+
+	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, fwd_header_cb,
+	    rq);
+	for (i = 0; i < 2; i++) {
+		v[i] = gk_slice_of(rq->fwd_hdr[i].data, rq->fwd_hdr[i].len);
+		if (rq->fwd_over[i])	/* too long: a value that never parses */
+			v[i] = gk_slice_str("\001");
+	}
+	gate_req_resolve(rq->h->app, &rq->req, peer, v[0], rq->fwd_has[0],
+	    v[1], rq->fwd_has[1]);
+}
+
 static void
 fill_req(struct rq *rq, const char *method)
 {
@@ -147,7 +197,7 @@ fill_req(struct rq *rq, const char *method)
 		 * with sense contains */
 		memset(&req->client, 0, sizeof(req->client));
 	}
-	policy_addr_str(&req->client, req->client_ip, sizeof(req->client_ip));
+	resolve_client(rq, &req->client);
 	memcpy(id, rq->h->id_prefix, 8);
 	n = atomic_fetch_add_explicit(&rq->h->id_counter, 1,
 	    memory_order_relaxed);
@@ -216,13 +266,18 @@ send_reply(struct rq *rq)
 	r |= add(resp, "Cache-Control", "no-store, must-revalidate");
 	r |= add(resp, "X-Content-Type-Options", "nosniff");
 	r |= add(resp, "Access-Control-Expose-Headers",
-	    "X-Request-Id, Content-Range, Content-Length, Location");
+	    "X-Request-Id, Content-Range, Content-Length, Location, "
+	    "Retry-After");
 	if (rq->req.request_id[0] != '\0')
 		r |= add(resp, "X-Request-Id", rq->req.request_id);
 	if (rep->location != NULL)
 		r |= add(resp, "Location", rep->location);
 	if (rep->allow != NULL)
 		r |= add(resp, "Allow", rep->allow);
+	if (rep->retry_after > 0) {
+		snprintf(len, sizeof(len), "%u", rep->retry_after);
+		r |= add(resp, "Retry-After", len);
+	}
 	if (rep->content_range != NULL)
 		r |= add(resp, "Content-Range", rep->content_range);
 	if (rep->reader != NULL) {

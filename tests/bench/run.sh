@@ -44,8 +44,13 @@ EXPIRES=$(($(date +%s) + 3600))         # outlives any run
 # base gatekeeper config below. Each scenario gets a fresh gatekeeper (own
 # data dir and audit database); the nginx is shared. To add a scenario: a
 # KIND in urls.py if the request is new, and a line here.
+# Deny-list files for the list-size scenarios (issue 5), written by
+# make_lists: random IPv4/IPv6 CIDRs, none covering loopback.
+LISTS=${TMPDIR:-/tmp}/gk-bench-lists.$$
 SCENARIOS=(
 	"v1-get|v1 GET_Object, 302|v1-get|secure-link|"
+	"v1-deny10|v1 GET_Object, 302, 10-entry deny list|v1-get|-|acl.ip_deny_files=$LISTS/deny-10.txt"
+	"v1-deny100k|v1 GET_Object, 302, 100,000-entry deny list|v1-get|-|acl.ip_deny_files=$LISTS/deny-100000.txt"
 )
 
 TMP=
@@ -106,6 +111,33 @@ cleanup() {
 	GK_PID=''
 	NGX_PID=''
 	[ -z "$TMP" ] || rm -rf "$TMP"
+	rm -rf "$LISTS"
+}
+
+# make_lists - the deny-list files of the list-size scenarios.
+make_lists() {
+	mkdir -p "$LISTS"
+	python3 - "$LISTS" <<'PY'
+import ipaddress, random, sys
+rnd = random.Random(5)
+for n in (10, 100000):
+    with open("%s/deny-%d.txt" % (sys.argv[1], n), "w") as f:
+        f.write("# %d random CIDRs\n" % n)
+        for _ in range(n):
+            if rnd.random() < 0.75:
+                bits = rnd.randint(8, 32)
+                a = rnd.randrange(1 << 32)
+                if a >> 24 == 127:
+                    a ^= 1 << 31
+                net = ipaddress.ip_network((a >> (32 - bits) << (32 - bits),
+                                            bits))
+            else:
+                bits = rnd.randint(16, 128)
+                a = (1 << 125) | rnd.randrange(1 << 125)
+                net = ipaddress.ip_network((a >> (128 - bits) << (128 - bits),
+                                            bits))
+            f.write("%s\n" % net)
+PY
 }
 
 # Waits until FILE has a line matching PATTERN while PID lives (10 s).
@@ -485,6 +517,7 @@ main() {
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
 	rm -rf "$RAW"
+	make_lists
 	start_nginx
 	local s
 	for s in "${SCENARIOS[@]}"; do

@@ -1,0 +1,50 @@
+/* policy_int.h - private to the policy folder. */
+#ifndef GK_POLICY_INT_H
+#define GK_POLICY_INT_H
+
+#include <maxminddb.h>
+#include <stdatomic.h>
+
+#include "policy.h"
+
+/* A set of ISO 3166 alpha-2 codes: one bit per "AA".."ZZ". */
+struct country_set {
+	uint8_t bit[(26 * 26 + 7) / 8];
+	unsigned n;		/* codes in the set */
+	int any;		/* "*" */
+};
+
+struct gk_policy {
+	_Atomic unsigned refs;
+	gk_cidrs *allow;
+	gk_cidrs *deny;
+	gk_cidrs *admin;
+	gk_origins *origins;
+	int uploads_exempt_ip;
+	int allow_missing_origin;
+	/* issue 5 */
+	gk_cidrs *trusted;
+	int use_forwarded;	/* read Forwarded, not X-Forwarded-For */
+	gk_cidrs *rate_exempt;
+	size_t allow_files, deny_files;	/* list files read */
+	int geo_on;
+	MMDB_s mmdb;
+	char *geo_path;
+	struct country_set countries[3];	/* by GK_OP_* */
+	int countries_override[3];		/* set by countries_OP */
+	int unknown_allow;
+	unsigned rate_rps, rate_burst, rate_denied_pm, rate_denied_burst;
+};
+
+/* geo.c */
+int policy_geo_load(gk_policy *p, const struct gk_config *cfg, char *err,
+    size_t errlen);
+void policy_geo_release(gk_policy *p);
+int policy_country_set_parse(const char *list, struct country_set *out,
+    gk_slice *bad);
+
+/* policy.c */
+int policy_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
+    void *arg);
+
+#endif
