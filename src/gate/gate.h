@@ -23,6 +23,7 @@ struct gk_config;
 struct gk_store;
 struct gk_store_reader;
 struct gk_mac;
+struct gk_keyring;
 
 /* Counters for /metrics; updated atomically. */
 typedef struct {
@@ -44,6 +45,7 @@ typedef struct gk_app {
 	struct gk_store *store;
 	gk_stats stats;
 	int64_t started_us;
+	struct gk_keyring *keyring;	/* v2 vendor keys */
 } gk_app;
 
 /*
@@ -98,6 +100,11 @@ typedef struct {
 	const char *decision;
 	char *message;
 	uint64_t bytes;
+	/* v2 audit fields (owned) */
+	char *kid;
+	char *sub;
+	char *jti;
+	char *token_sig;
 } gk_reply;
 
 void gate_reply_init(gk_reply *rep);

@@ -11,4 +11,10 @@
  */
 int gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
+/*
+ * Protocol v2 (v2.c): every path under /v2/. Always fills rep; the
+ * caller finishes it (gate_reply_finish).
+ */
+void gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+
 #endif
