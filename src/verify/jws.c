@@ -478,7 +478,7 @@ verify_jws_check(const gk_keyring *kr, gk_slice token,
 		why = b64url_chars(ss);
 	if (why != NULL)
 		REFUSE(GK_ERR_INVALID, why);
-	if (hs.len == 0 || cs.len == 0 || ss.len == 0 ||
+	if (hs.len == 0 || cs.len == 0 ||
 	    gk_b64url_decode(hs, &hb) != 0 || gk_b64url_decode(cs, &cb) != 0 ||
 	    gk_b64url_decode(ss, &sb) != 0)
 		REFUSE(GK_ERR_INVALID, "Unauthorized: token is not base64url");
