@@ -624,6 +624,9 @@ def test_libgatekeeper_readme_example(v2, tmp_path, kind):
            "-I", os.path.join(TOP, "include")]
     cmd += [lib, "-lcrypto"] if kind == "static" else [
         "-L", build, "-lgatekeeper", "-lcrypto", "-Wl,-rpath," + build]
+    with open(lib, "rb") as f:
+        if b"__asan" in f.read():  # make asan: the library is instrumented
+            cmd.append("-fsanitize=address,undefined")
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     upload(v2, "docs/lib.txt", b"signed in C")
