@@ -477,6 +477,33 @@ def test_bad_vendor_keys_refused(gk_factory, tmp_path):
         assert "gatekeeper check-config: " in p.stderr
 
 
+def test_colon_section_form_and_printing(gk_factory, tmp_path):
+    keys = Keys(str(tmp_path))
+    g = gk_factory(gate__id=GK_ID, **{
+        "vendor_key:ed1__type": "ed25519",
+        "vendor_key:ed1__public_key": base64.b64encode(keys.ed_raw).decode(),
+        "vendor_key:ed1__not_after": "2999-12-31T00:00:00Z"})
+    out = g.run("check-config").stdout
+    assert "[vendor_key ed1]\ntype = ed25519\npublic_key = %s\n" \
+        "not_after = 2999-12-31T00:00:00Z" % base64.b64encode(
+            keys.ed_raw).decode() in out
+    g.start()
+    g.keys = keys
+    r = req(g, "GET", "/v2/objects/docs/a.txt", token(keys))
+    assert r.status_code == 302, r.text
+
+
+def test_help_texts():
+    for args, words in ((["sign", "v2", "--help"], ["--key-file", "--jti"]),
+                        (["sign", "--help"], ["sign v2"]),
+                        (["keygen", "--help"], ["--vendor", "vendor_key"])):
+        p = subprocess.run([BIN] + args, capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 0
+        for w in words:
+            assert w in p.stdout, (args, w)
+
+
 def test_keygen_vendor_and_sign_v2(gk_factory, tmp_path):
     g = gk_factory(gate__id=GK_ID)
     out = g.run("keygen", "--vendor", "ed25519", "--kid", "v-2026",
