@@ -6,6 +6,7 @@
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench      gatekeeper vs nginx on loopback, results in BENCHMARKS.md
+#   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make format     clang-format the sources
 
 CC      ?= cc
@@ -45,9 +46,9 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps
+.PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps lib
 
-all: $(BUILD)/gatekeeper
+all: $(BUILD)/gatekeeper lib
 
 deps:
 	@bash scripts/install-deps.sh
@@ -68,13 +69,35 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libgk.a
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
 		$(BUILD)/libgk.a $(LIBS)
 
+# libgatekeeper: the vendor signing library (v1 URLs, v2 tokens). Built
+# from its own small set of sources, which include only the public header
+# and OpenSSL, so vendors link it with -lcrypto alone.
+SIGNLIB_SRC := src/sign/sign.c
+SIGNLIB_OBJ := $(SIGNLIB_SRC:%.c=$(BUILD)/pic/%.o)
+SIGNLIB_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(OPT) $(WARN) $(HARDEN) -fPIC \
+	-fvisibility=default -Iinclude $(CFLAGS)
+
+$(BUILD)/pic/%.o: %.c include/gatekeeper/sign.h
+	@mkdir -p $(dir $@)
+	$(CC) $(SIGNLIB_CFLAGS) -c $< -o $@
+
+$(BUILD)/libgatekeeper.a: $(SIGNLIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libgatekeeper.so: $(SIGNLIB_OBJ)
+	$(CC) -shared -Wl,-soname,libgatekeeper.so -Wl,-z,relro,-z,now \
+		$(if $(SAN),-fsanitize=$(SAN)) $(LDFLAGS) -o $@ $^ -lcrypto
+
+lib: $(BUILD)/libgatekeeper.a $(BUILD)/libgatekeeper.so
+
 run: deps $(BUILD)/gatekeeper
 	@bash scripts/run.sh $(BUILD)/gatekeeper
 
 unit: $(UNIT_BIN)
 	@bash tests/unit/run.sh $(UNIT_BIN)
 
-e2e: $(BUILD)/gatekeeper
+e2e: $(BUILD)/gatekeeper lib
 	GK_BIN=$(abspath $(BUILD)/gatekeeper) /usr/bin/python3 -m pytest -q \
 		-p no:cacheprovider tests/e2e
 

@@ -9,7 +9,7 @@ PKGS=(
 	libmicrohttpd-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev
 	libcurl4-openssl-dev libexpat1-dev libmaxminddb-dev libpq-dev
 	libmaxmind-db-writer-perl
-	python3 python3-pytest python3-requests sqlite3 curl
+	python3 python3-pytest python3-requests python3-cryptography sqlite3 curl
 	nginx-core wrk chromium
 )
 # the browser tests drive Chromium with playwright-core from npm; Debian's

@@ -28,6 +28,7 @@
 #define INIT_WAIT_LOCK 2u
 #define INIT_WAKE 4u
 #define INIT_IDLE 8u
+#define INIT_JTI_LOCK 16u
 #define DAY_US (86400LL * 1000000)
 
 struct audit_node {
@@ -61,6 +62,10 @@ struct gk_audit {
 	char *path;
 	size_t batch_max;
 	int64_t retention_us;	/* 0: keep forever */
+
+	/* the replay cache's own connection, under jti_lock */
+	pthread_mutex_t jti_lock;
+	audit_conn *jti_conn;
 
 	/* writer thread only */
 	audit_conn *conn;
@@ -331,6 +336,9 @@ audit_free(gk_audit *a)
 		free(n);
 	}
 	audit_conn_close(a->conn);
+	audit_conn_close(a->jti_conn);
+	if (a->inited & INIT_JTI_LOCK)
+		pthread_mutex_destroy(&a->jti_lock);
 	if (a->inited & INIT_WAKE)
 		pthread_cond_destroy(&a->wake);
 	if (a->inited & INIT_IDLE)
@@ -376,6 +384,9 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 	if (pthread_cond_init(&a->idle, NULL) != 0)
 		goto out;
 	a->inited |= INIT_IDLE;
+	if (pthread_mutex_init(&a->jti_lock, NULL) != 0)
+		goto out;
+	a->inited |= INIT_JTI_LOCK;
 
 	a->queue_max = AUDIT_QUEUE_MAX;
 	a->batch_max = cfg->audit_batch == 0 ? AUDIT_BATCH_DEFAULT :
@@ -456,6 +467,37 @@ audit_submit(gk_audit *a, const gk_audit_record *rec,
 	pthread_cond_broadcast(&a->idle);
 	pthread_mutex_unlock(&a->lock);
 	return 0;
+}
+
+int
+audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s)
+{
+	char err[256];
+	int64_t exp_us;
+	int r;
+
+	if (a == NULL || jti == NULL || jti[0] == '\0' || strlen(jti) > 256)
+		return GK_ERR_INVALID;
+	if (__builtin_mul_overflow(exp_s, (int64_t)1000000, &exp_us))
+		exp_us = INT64_MAX;
+	pthread_mutex_lock(&a->jti_lock);
+	if (a->jti_conn == NULL &&
+	    audit_conn_open(a->path, 1, &a->jti_conn, err, sizeof(err)) != 0) {
+		pthread_mutex_unlock(&a->jti_lock);
+		gk_error("audit: replay cache unavailable (%s)", err);
+		return GK_ERR_UNAVAILABLE;
+	}
+	r = audit_conn_jti_use(a->jti_conn, jti, exp_us, gk_now_us(), err,
+	    sizeof(err));
+	if (r == GK_ERR_UNAVAILABLE) {
+		/* a fresh connection next time, as the writer does */
+		audit_conn_close(a->jti_conn);
+		a->jti_conn = NULL;
+	}
+	pthread_mutex_unlock(&a->jti_lock);
+	if (r == GK_ERR_UNAVAILABLE)
+		gk_error("audit: cannot record a token id (%s)", err);
+	return r;
 }
 
 struct waiter {

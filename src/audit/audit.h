@@ -95,6 +95,17 @@ int audit_submit(gk_audit *a, const gk_audit_record *rec,
  * GK_ERR_UNAVAILABLE). Do not call from a done callback. */
 int audit_write(gk_audit *a, const gk_audit_record *rec) GK_WUR;
 
+/*
+ * The v2 replay cache (token 'jti'), in the audit database so it holds
+ * across restarts (and, with a shared database, instances). Records jti
+ * as used until exp_s (unix seconds, the token's exp). Returns 0 on its
+ * first use, GK_ERR_EXISTS when it was used before and exp has not passed
+ * (a replay), GK_ERR_UNAVAILABLE when the database cannot be written (the
+ * caller answers 503). Expired ids are pruned as it goes. Synchronous
+ * (one commit on its own connection); thread safe; jti is 1..256 bytes.
+ */
+int audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s) GK_WUR;
+
 /* Filters for search; zero/NULL fields do not filter. */
 typedef struct {
 	int64_t from_us;	/* time >= from (0: none) */

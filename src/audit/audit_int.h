@@ -66,6 +66,15 @@ int audit_conn_insert(audit_conn *c, const gk_audit_record *const *recs,
 int audit_conn_prune_chunk(audit_conn *c, int64_t before_us,
     unsigned max_rows, uint64_t *deleted, char *err, size_t errlen) GK_WUR;
 
+/*
+ * The v2 replay cache: in ONE transaction, deletes a few expired ids
+ * (exp_us <= now_us), then records jti until exp_us. 0 when new,
+ * GK_ERR_EXISTS when jti is recorded and not expired, GK_ERR_UNAVAILABLE
+ * when the database cannot be written.
+ */
+int audit_conn_jti_use(audit_conn *c, const char *jti, int64_t exp_us,
+    int64_t now_us, char *err, size_t errlen) GK_WUR;
+
 /* ---- addresses ------------------------------------------------------ */
 
 /*

@@ -10,6 +10,9 @@
  *         root TEXT, path TEXT, status INTEGER, decision TEXT,
  *         message TEXT, bytes INTEGER, duration_us INTEGER)
  *
+ *   jti(jti TEXT PRIMARY KEY, exp_us INTEGER NOT NULL)   (step 2: the v2
+ *       replay cache; rows whose exp_us has passed are pruned)
+ *
  * client_addr is always 16 bytes (IPv4-mapped IPv6), so a CIDR is the
  * byte range client_addr BETWEEN lo AND hi. Every value reaches SQL as a
  * bound parameter; SQL text is assembled from constant fragments only.
@@ -73,6 +76,9 @@ static const char *const schema_steps[] = {
 	"CREATE INDEX audit_path ON audit(path);"
 	"CREATE INDEX audit_kid_time ON audit(kid, time_us);"
 	"CREATE INDEX audit_sub_time ON audit(sub, time_us);",
+	/* 1 -> 2: the v2 replay cache (used token ids until they expire) */
+	"CREATE TABLE jti(jti TEXT PRIMARY KEY, exp_us INTEGER NOT NULL);"
+	"CREATE INDEX jti_exp ON jti(exp_us);",
 };
 
 #define SCHEMA_VERSION ((int64_t)GK_ARRAY_LEN(schema_steps))
@@ -715,5 +721,75 @@ out:
 	sqlite3_close(db);
 	free(upper);
 	gk_buf_release(&sql);
+	return r;
+}
+
+/* ---- the v2 replay cache ---------------------------------------------- */
+
+int
+audit_conn_jti_use(audit_conn *c, const char *jti, int64_t exp_us,
+    int64_t now_us, char *err, size_t errlen)
+{
+	static const char prune_jti[] = "DELETE FROM jti WHERE jti IN "
+	    "(SELECT jti FROM jti WHERE exp_us <= ?1 ORDER BY exp_us LIMIT 64)";
+	static const char insert_jti[] = "INSERT INTO jti(jti, exp_us) "
+	    "VALUES (?1, ?2) ON CONFLICT(jti) DO NOTHING";
+	sqlite3_stmt *st = NULL;
+	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
+
+	set_err(err, errlen, "%s", "");
+	if (c == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if (exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
+		goto out;
+	in_tx = 1;
+	/* expired ids first, a few at a time, so an expired id is free */
+	if ((rc = sqlite3_prepare_v2(c->db, prune_jti, -1, &st, NULL)) !=
+	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 1, now_us)) != SQLITE_OK ||
+	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
+		set_err(err, errlen, "%s", sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = sqlite3_prepare_v2(c->db, "DELETE FROM jti WHERE jti = ?1 "
+	    "AND exp_us <= ?2", -1, &st, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, now_us)) != SQLITE_OK ||
+	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
+		set_err(err, errlen, "%s", sqlite3_errstr(rc));
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((rc = sqlite3_prepare_v2(c->db, insert_jti, -1, &st, NULL)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, exp_us)) != SQLITE_OK ||
+	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
+		set_err(err, errlen, "%s", sqlite3_errstr(rc));
+		goto out;
+	}
+	if (sqlite3_changes(c->db) == 0) {
+		/* used before and not expired: nothing to commit */
+		r = GK_ERR_EXISTS;
+		goto out;
+	}
+	if (exec_sql(c->db, "COMMIT", err, errlen) != 0)
+		goto out;
+	in_tx = 0;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	if (in_tx && !sqlite3_get_autocommit(c->db)) {
+		if (r == GK_ERR_EXISTS) {
+			/* keep the pruning */
+			if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) !=
+			    SQLITE_OK)
+				sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		} else {
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		}
+	}
 	return r;
 }

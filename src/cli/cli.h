@@ -19,6 +19,10 @@ int cmd_sign(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+/* v2 (issue 4): 'sign v2' and 'keygen --vendor TYPE [--kid K] [--out D]' */
+int cmd_sign_v2(int argc, char **argv);
+int cmd_keygen_vendor(const char *type, const char *kid, const char *dir,
+    const char *cfgpath);
 
 /* Prints "gatekeeper VERB: message" on stderr. */
 void cli_error(const char *verb, const char *fmt, ...) GK_PRINTF(2, 3);

@@ -7,6 +7,7 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
+#include "verify/verify.h"
 
 static const char usage_text[] =
     "usage: gatekeeper check-config [--config FILE] [--quiet]\n"
@@ -32,6 +33,7 @@ cmd_check_config(int argc, char **argv)
 	const char *path = NULL;
 	gk_config *cfg = NULL;
 	gk_policy *pol = NULL;
+	gk_keyring *kr = NULL;
 	char err[512];
 	int c, quiet = 0, rc = 1;
 
@@ -56,6 +58,11 @@ cmd_check_config(int argc, char **argv)
 		    cfg->path ? cfg->path : "(defaults)", err);
 		goto out;
 	}
+	if (verify_keyring_new(cfg, &kr, err, sizeof(err)) != 0) {
+		cli_error("check-config", "%s: %s",
+		    cfg->path ? cfg->path : "(defaults)", err);
+		goto out;
+	}
 	if (!quiet)
 		cfg_print(cfg, stdout);
 	/* the policy report: counts, countries, warnings (warnings go to
@@ -68,6 +75,7 @@ cmd_check_config(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	verify_keyring_free(kr);
 	policy_free(pol);
 	cfg_free(cfg);
 	return rc;

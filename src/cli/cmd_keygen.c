@@ -9,22 +9,33 @@
 
 static const char usage_text[] =
     "usage: gatekeeper keygen [--config FILE]\n"
+    "       gatekeeper keygen --vendor ed25519|p256|hs256 [--kid KID]\n"
+    "                         [--out DIR] [--config FILE]\n"
     "\n"
     "Creates every key file the configuration names that does not exist yet\n"
     "(mode 0600, directory 0700): the v1 shared secret, the data-URL key, the\n"
     "at-rest master key and the admin token. Existing files are never\n"
     "overwritten; to rotate a key, move its file away and run keygen again\n"
-    "(see README, 'Rotating keys').\n";
+    "(see README, 'Rotating keys').\n"
+    "\n"
+    "With --vendor, makes a protocol v2 vendor key instead: DIR/vendor-KID.key\n"
+    "(PEM private key, mode 0600, for the vendor's signer) and\n"
+    "DIR/vendor-KID.pub, or for hs256 DIR/vendor-KID.secret; then prints the\n"
+    "[vendor_key KID] stanza for the gatekeeper's config. DIR defaults to the\n"
+    "keys directory, KID to TYPE-<random hex>.\n";
 
 int
 cmd_keygen(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "vendor", required_argument, NULL, 'V' },
+		{ "kid", required_argument, NULL, 'k' },
+		{ "out", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
+	const char *path = NULL, *vendor = NULL, *kid = NULL, *dir = NULL;
 	gk_config *cfg = NULL;
 	int c, r;
 
@@ -32,12 +43,21 @@ cmd_keygen(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
+		case 'V': vendor = optarg; break;
+		case 'k': kid = optarg; break;
+		case 'o': dir = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}
 	if (optind != argc) {
 		cli_error("keygen", "unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if (vendor != NULL)
+		return cmd_keygen_vendor(vendor, kid, dir, path);
+	if (kid != NULL || dir != NULL) {
+		cli_error("keygen", "--kid and --out go with --vendor");
 		return 2;
 	}
 	if (cli_load_config("keygen", path, 0, &cfg) != 0)

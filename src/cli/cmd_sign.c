@@ -12,6 +12,8 @@
 static const char usage_text[] =
     "usage: gatekeeper sign v1 --root ROOT --path PATH --op OP [--ttl S]\n"
     "                          [--config FILE] [--url BASE] [--expires UNIX]\n"
+    "       gatekeeper sign v2 --kid KID --key-file FILE --op get|list|put ...\n"
+    "                          (see 'gatekeeper sign v2 --help')\n"
     "\n"
     "Prints a ready v1 URL signed with the v1 shared secret, as a vendor's\n"
     "server would make it. OP is GET_Object, GET_Bucket or PUT_Object.\n"
@@ -45,12 +47,14 @@ cmd_sign(int argc, char **argv)
 	const char *slash;
 	int c, rc = 1;
 
+	if (argc >= 2 && strcmp(argv[1], "v2") == 0)
+		return cmd_sign_v2(argc, argv);
 	if (argc < 2 || strcmp(argv[1], "v1") != 0) {
 		if (cli_wants_help(argc, argv)) {
 			fputs(usage_text, stdout);
 			return 0;
 		}
-		cli_error("sign", "expected 'v1' (see --help)");
+		cli_error("sign", "expected 'v1' or 'v2' (see --help)");
 		return 2;
 	}
 	optind = 2;

@@ -22,6 +22,30 @@ typedef struct {
 	size_t len;
 } gk_secret;
 
+/*
+ * A v2 vendor key: one [vendor_key KID] section (see README). type is
+ * "ed25519", "p256" or "hs256". Public keys are kept as text (base64 of
+ * the raw key or of a DER SubjectPublicKeyInfo, or a PEM file's content)
+ * and turned into OpenSSL keys by src/verify (verify_keyring_new).
+ */
+#define GK_VKEY_ED25519 1
+#define GK_VKEY_P256 2
+#define GK_VKEY_HS256 3
+#define GK_VKEY_MAX 64
+
+typedef struct {
+	char *kid;		/* [A-Za-z0-9._-]{1,64} */
+	int type;		/* GK_VKEY_* */
+	char *public_key;	/* base64 (raw key or SPKI DER), or NULL */
+	char *public_key_file;	/* PEM path, or NULL */
+	char *public_pem;	/* the PEM file's content once loaded */
+	char *secret_file;	/* hs256: secret file path */
+	gk_secret secret;	/* hs256: the secret (>= 32 bytes) */
+	int64_t not_before;	/* unix seconds, 0 = none */
+	int64_t not_after;	/* unix seconds, 0 = none */
+	unsigned seen;		/* settings given (config.c) */
+} gk_vendor_key;
+
 typedef struct gk_config {
 	char *path;		/* file loaded, or NULL for embedded defaults */
 
@@ -49,6 +73,9 @@ typedef struct gk_config {
 	int64_t data_url_ttl;	/* seconds, default 60 */
 	char *internal_key_file; /* default <keys_dir>/internal.key */
 	gk_secret internal_key;	/* HMAC key for data URLs and upload policies */
+	/* [gate] protocol v2 (issue 4) */
+	int64_t v2_max_lifetime; /* longest exp - iat, seconds, default 900 */
+	int64_t v2_clock_skew;	/* iat/nbf may be this far ahead, default 30 */
 
 	/* [store] */
 	char *store_type;	/* "fs" (default) */
@@ -90,6 +117,10 @@ typedef struct gk_config {
 	char *admin_token_file;	/* default <keys_dir>/admin.token */
 	gk_secret admin_token;
 	char *admin_cidrs;	/* default "127.0.0.1/32, ::1/128" */
+
+	/* [vendor_key KID] sections, in file order (issue 4) */
+	gk_vendor_key *vendor_keys;
+	size_t n_vendor_keys;
 } gk_config;
 
 /*

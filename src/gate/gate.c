@@ -45,6 +45,8 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up keys: %s", gk_err_str(r));
 		goto out;
 	}
+	if ((r = verify_keyring_new(cfg, &app->keyring, err, errlen)) != 0)
+		goto out;
 	if ((r = store_open(cfg, &app->store)) != 0) {
 		snprintf(err, errlen, "cannot open the %s store at %s: %s",
 		    cfg->store_type, cfg->store_dir, gk_err_str(r));
@@ -75,6 +77,7 @@ gate_app_close(gk_app *app)
 	verify_mac_free(app->internal_mac);
 	policy_live_free(app->policy_live);
 	policy_rate_free(app->rate);
+	verify_keyring_free(app->keyring);
 	cfg_free(app->cfg);
 	free(app);
 }
@@ -101,6 +104,10 @@ gate_reply_release(gk_reply *rep)
 	free(rep->root);
 	free(rep->path);
 	free(rep->message);
+	free(rep->kid);
+	free(rep->sub);
+	free(rep->jti);
+	free(rep->token_sig);
 	store_reader_free(rep->reader);
 	memset(rep, 0, sizeof(*rep));
 }
@@ -164,6 +171,10 @@ gate_audit_record(const gk_req *req, const gk_reply *rep,
 	rec->decision = rep->decision;
 	rec->message = rep->message;
 	rec->bytes = rep->bytes;
+	rec->kid = rep->kid;
+	rec->sub = rep->sub;
+	rec->jti = rep->jti;
+	rec->token_sig = rep->token_sig;
 	rec->duration_us = gk_mono_us() - req->start_mono_us;
 	rec->country = req->country[0] != '\0' ? req->country : NULL;
 }
@@ -763,6 +774,10 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 			data_handle(app, req, gk_slice_of(path.p + 7,
 			    path.len - 7), rep);
 		}
+		goto done;
+	}
+	if (gk_slice_has_prefix(path, gk_slice_str("/v2/"))) {
+		gate_v2_handle(app, req, rep);
 		goto done;
 	}
 	if (gk_slice_eq_str(path, "/_upload")) {

@@ -23,6 +23,7 @@ struct gk_config;
 struct gk_store;
 struct gk_store_reader;
 struct gk_mac;
+struct gk_keyring;
 
 /* Counters for /metrics; updated atomically. */
 typedef struct {
@@ -47,6 +48,7 @@ typedef struct gk_app {
 	 * req->policy, never this directly) and the rate limit table */
 	gk_policy_live *policy_live;
 	gk_rate *rate;
+	struct gk_keyring *keyring;	/* v2 vendor keys */
 } gk_app;
 
 /*
@@ -110,6 +112,11 @@ typedef struct {
 	char *message;
 	uint64_t bytes;
 	unsigned retry_after;		/* 429: Retry-After seconds */
+	/* v2 audit fields (owned) */
+	char *kid;
+	char *sub;
+	char *jti;
+	char *token_sig;
 } gk_reply;
 
 void gate_reply_init(gk_reply *rep);

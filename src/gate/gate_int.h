@@ -31,4 +31,10 @@ void gate_policy_finish(gk_app *app, const gk_req *req, gk_reply *rep);
 /* POST /admin/reload: 1 if it answered the path. */
 int gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep);
 
+/*
+ * Protocol v2 (v2.c): every path under /v2/. Always fills rep; the
+ * caller finishes it (gate_reply_finish).
+ */
+void gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+
 #endif

@@ -109,4 +109,67 @@ int verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
     int64_t now, gk_upload_policy *out) GK_WUR;
 void verify_policy_release(gk_upload_policy *p);
 
+/* ---- protocol v2: compact JWS tokens (jws.c) --------------------------
+ *
+ * The vendor signs a compact JWS (RFC 7515): base64url(header) "."
+ * base64url(claims) "." base64url(signature), no padding. The header holds
+ * "alg" and "kid" (and optionally "typ"); nothing else ("crit" included).
+ * The kid names a [vendor_key] whose type dictates the algorithm:
+ * ed25519 -> EdDSA, p256 -> ES256 (signature r||s, 64 bytes), hs256 ->
+ * HS256. The signature is verified before the claims are parsed.
+ */
+#define GK_JWS_MAX 8192		/* longest token accepted, bytes */
+#define GK_JWS_MAX_STR 1024	/* longest key/prefix/sub/jti/cip claim */
+
+struct gk_config;
+
+/* The vendor keys of a config as OpenSSL keys; immutable, shared. */
+typedef struct gk_keyring gk_keyring;
+
+/*
+ * Builds the keyring from cfg->vendor_keys (keys already loaded by
+ * cfg_load). A key that does not parse, or has the wrong type or size, is
+ * GK_ERR_CONFIG with one line in err naming its kid. An empty keyring is
+ * fine (every v2 token is then refused).
+ */
+int verify_keyring_new(const struct gk_config *cfg, gk_keyring **out,
+    char *err, size_t errlen) GK_WUR;
+void verify_keyring_free(gk_keyring *kr);
+
+enum { GK_V2_GET = 1, GK_V2_LIST, GK_V2_PUT };
+
+/* A verified token's claims. Strings are NUL-free heap copies (NULL when
+ * the claim is absent); release with verify_jws_release (NULL ok). */
+typedef struct {
+	char *kid;		/* set as soon as the header parsed */
+	char *sig;		/* the signature part, base64url, as sent */
+	int op;			/* GK_V2_* */
+	char *key;		/* exactly one of key and prefix is set */
+	char *prefix;		/* ends in '/' */
+	char *sub;
+	char *jti;
+	char *cip;		/* unparsed: the caller checks it */
+	int64_t exp, iat, nbf;	/* nbf 0 when absent */
+} gk_jws_claims;
+
+/* Checks beyond the signature. */
+typedef struct {
+	const char *aud;	/* this gatekeeper's id */
+	int64_t now;		/* unix seconds */
+	int64_t skew;		/* iat/nbf may be this far in the future */
+	int64_t max_lifetime;	/* exp - iat at most this */
+} gk_jws_rules;
+
+/*
+ * Verifies token and fills out. Returns 0, or a negative GK_ERR_* with
+ * *status (401) and *msg (a static English sentence for the JSON body,
+ * never containing token bytes) saying why: each refusal its own message.
+ * out->kid is filled once the header parsed, the rest only on success;
+ * out is always to be released.
+ */
+int verify_jws_check(const gk_keyring *kr, gk_slice token,
+    const gk_jws_rules *rules, gk_jws_claims *out, int *status,
+    const char **msg) GK_WUR;
+void verify_jws_release(gk_jws_claims *c);
+
 #endif

@@ -47,10 +47,13 @@ EXPIRES=$(($(date +%s) + 3600))         # outlives any run
 # Deny-list files for the list-size scenarios (issue 5), written by
 # make_lists: random IPv4/IPv6 CIDRs, none covering loopback.
 LISTS=${TMPDIR:-/tmp}/gk-bench-lists.$$
+# @V2_PUB@ in the extra settings is replaced by the bench vendor key's
+# public key (made once per run by 'gatekeeper keygen --vendor').
 SCENARIOS=(
 	"v1-get|v1 GET_Object, 302|v1-get|secure-link|"
 	"v1-deny10|v1 GET_Object, 302, 10-entry deny list|v1-get|-|acl.ip_deny_files=$LISTS/deny-10.txt"
 	"v1-deny100k|v1 GET_Object, 302, 100,000-entry deny list|v1-get|-|acl.ip_deny_files=$LISTS/deny-100000.txt"
+	"v2-eddsa|v2 GET object, EdDSA token, 302|v2-eddsa|-|gate.v2_max_lifetime=7200 vendor_key:bench.type=ed25519 vendor_key:bench.public_key=@V2_PUB@"
 )
 
 TMP=
@@ -60,6 +63,8 @@ NGINX=
 LOAD_BEFORE=
 RESULTS=()      # "title|server|req/s|p50 ms|p99 ms" per measured run
 NOTES=()        # extra lines for the report
+V2_KEY=         # the bench vendor key (private PEM) and its public key
+V2_PUB=
 
 die() {
 	echo "bench: $*" >&2
@@ -305,6 +310,7 @@ make_urls() {
 	local server=$1 kind=$2 prefix=$3
 	local -a sign=(--secret "$NGX_SECRET")
 	[ "$server" = nginx ] || sign=(--key-file "$GK_DIR/data/keys/v1.key")
+	[ "$kind" != v2-eddsa ] || sign=(--key-file "$V2_KEY")
 	python3 "$HERE/urls.py" "$kind" "$prefix" --count "$NURLS" \
 	    --expires "$EXPIRES" --origin "$ORIGIN" --root "$ROOT" "${sign[@]}"
 }
@@ -384,6 +390,7 @@ audit_note() {
 run_scenario() {
 	local id title gk_kind ngx_kind extra
 	IFS='|' read -r id title gk_kind ngx_kind extra <<<"$1"
+	extra=${extra//@V2_PUB@/$V2_PUB}
 	if [ "$gk_kind" != - ]; then
 		# shellcheck disable=SC2086 # extra is a list of settings
 		start_gatekeeper "$id" $extra
@@ -468,6 +475,11 @@ is a 302; a run with any other answer or a socket error is refused.
 
 - gatekeeper: protocol v1 \`GET_Object\` (HMAC-SHA256 check, origin and IP
   ACL, audit record, signed data URL), default SQLite audit, fs store.
+- gatekeeper, v2: \`GET /v2/objects/{key}\` with an EdDSA (Ed25519)
+  token in \`?token=\` (JWS parse, signature verification, claims,
+  scope, origin and IP ACL, audit record with the signature, signed data
+  URL); no nginx counterpart. Its cost next to v1 is the Ed25519
+  verification per request.
 - nginx: \`secure_link\` / \`secure_link_md5\` over the expiry, location
   and path with a secret, an origin \`map\`, \`allow\`/\`deny\`,
   \`return 302\` to a data URL of the same shape, access log on (combined
@@ -519,6 +531,11 @@ main() {
 	rm -rf "$RAW"
 	make_lists
 	start_nginx
+	V2_KEY=$TMP/vendor/vendor-bench.key
+	V2_PUB=$("$GK_BIN" keygen --vendor ed25519 --kid bench \
+	    --out "$TMP/vendor" | awk '/^public_key = / { print $3 }')
+	[ -n "$V2_PUB" ] && [ -f "$V2_KEY" ] ||
+	    die "gatekeeper keygen --vendor did not make the bench key"
 	local s
 	for s in "${SCENARIOS[@]}"; do
 		run_scenario "$s"

@@ -229,7 +229,7 @@ test_open_schema(void)
 	T_EQ_INT(st.st_mode & 0777, 0600);
 	T_EQ_INT(stat(tpath("new/dir"), &st), 0);
 	T_CHECK(S_ISDIR(st.st_mode));
-	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 1);
+	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 2);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 8);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_journal_mode "
@@ -923,6 +923,37 @@ test_ip_range(void)
 	T_EQ_INT(audit_ip_range("", lo, hi), GK_ERR_INVALID);
 }
 
+/* The v2 replay cache: first use, replay, expiry, restart, pruning. */
+static void
+test_jti(void)
+{
+	const char *db = tpath("jti.db");
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	int64_t now = gk_now_s();
+
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(audit_jti_use(a, "t-1", now + 300), 0);
+	T_EQ_INT(audit_jti_use(a, "t-1", now + 300), GK_ERR_EXISTS);
+	T_EQ_INT(audit_jti_use(a, "t-2", now + 300), 0);
+	/* an id whose exp has passed is free again (and pruned) */
+	T_EQ_INT(audit_jti_use(a, "old", now - 1), 0);
+	T_EQ_INT(audit_jti_use(a, "old", now + 60), 0);
+	T_EQ_INT(audit_jti_use(a, "gone", now - 5), 0);
+	T_EQ_INT(audit_jti_use(a, "t-3", now + 300), 0);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM jti WHERE jti='gone'"), 0);
+	T_EQ_INT(audit_jti_use(a, "", now + 300), GK_ERR_INVALID);
+	T_EQ_INT(audit_jti_use(NULL, "x", now + 300), GK_ERR_INVALID);
+	audit_close(a);
+	/* held across a restart */
+	a = NULL;
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(audit_jti_use(a, "t-1", now + 300), GK_ERR_EXISTS);
+	T_EQ_INT(audit_jti_use(a, "old", now + 300), GK_ERR_EXISTS);
+	audit_close(a);
+	free_cfg(cfg);
+}
+
 int
 main(void)
 {
@@ -940,6 +971,7 @@ main(void)
 	test_close_drains();
 	test_prune();
 	test_fail_closed();
+	test_jti();
 	rm_tree(tmpdir);
 	return T_DONE();
 }

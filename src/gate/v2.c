@@ -1,0 +1,476 @@
+/*
+ * v2.c - protocol v2 routes (DESIGN.md, "v2: native, public-key signed"):
+ *
+ *   GET  /v2/objects/{key}    302 to a data URL (JSON with Accept:
+ *                             application/json)
+ *   GET  /v2/list/{prefix}    JSON {items:[{key,size,last_modified}],next}
+ *                             (?start_after=KEY&limit=N, N <= 1000)
+ *   POST /v2/uploads/{key}    JSON {url, fields} for a browser POST to the
+ *                             upload endpoint (/_upload)
+ *
+ * Token in "Authorization: Bearer T" or "?token=T". Pipeline: key
+ * validation -> token (verify_jws_check) -> op and scope -> cip -> origin
+ * -> IP ACL -> single use (jti) -> grant. The audit record carries the
+ * kid, sub, jti and the vendor's signature.
+ */
+#include "gate_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config.h"
+#include "store/store.h"
+#include "verify/verify.h"
+
+#define V2_LIST_DEFAULT 1000u
+#define V2_LIST_MAX 1000u
+
+static const char *const op_names[] = { "", "GET_Object", "GET_Bucket",
+	"PUT_Object" };
+
+static void
+deny(gk_reply *rep, int status, const char *msg)
+{
+	gate_reply_error(rep, status, "deny", msg);
+}
+
+static void
+internal(gk_reply *rep, const char *why)
+{
+	gk_error("internal exception: %s", why);
+	gate_reply_error(rep, 500, "error", "Internal Exception");
+}
+
+/* A bounded, NUL-free copy of untrusted text for the audit record. */
+static char *
+text_copy(gk_slice s, size_t max)
+{
+	gk_buf b;
+	size_t i;
+
+	gk_buf_init(&b, max + 8);
+	for (i = 0; i < s.len && i < max; i++) {
+		uint8_t c = s.p[i] == '\0' ? '?' : s.p[i];
+
+		if (gk_buf_append(&b, &c, 1) != 0)
+			break;
+	}
+	if (gk_buf_append(&b, "", 0) != 0) {
+		gk_buf_release(&b);
+		return NULL;
+	}
+	return gk_buf_detach(&b, NULL);
+}
+
+/* Same rule as v1: the Origin header, or our own URL for a same-origin
+ * browser request without one. */
+static int
+effective_origin(const gk_app *app, const gk_req *req, gk_slice *origin)
+{
+	if (req->has_origin) {
+		*origin = req->origin;
+		return 1;
+	}
+	if (req->has_sec_fetch_site &&
+	    gk_slice_eq_str(req->sec_fetch_site, "same-origin")) {
+		*origin = gk_slice_str(app->cfg->public_url);
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * The token: "Authorization: Bearer T" (scheme case-insensitive) or the
+ * query's token. 0, GK_ERR_NOT_FOUND (none), GK_ERR_EXISTS (both) or
+ * GK_ERR_INVALID (another Authorization scheme).
+ */
+static int
+find_token(const gk_req *req, const gate_params *ps, gk_slice *tok)
+{
+	const gk_buf *q = gate_params_get(ps, "token");
+	gk_slice a = req->authorization;
+	int has_auth = a.len > 0;
+
+	if (has_auth) {
+		if (a.len < 7 || strncasecmp((const char *)a.p, "Bearer ", 7) != 0)
+			return GK_ERR_INVALID;
+		a = gk_slice_of(a.p + 7, a.len - 7);
+		while (a.len > 0 && a.p[0] == ' ')
+			a = gk_slice_of(a.p + 1, a.len - 1);
+		while (a.len > 0 && a.p[a.len - 1] == ' ')
+			a.len--;
+	}
+	if (has_auth && q != NULL)
+		return GK_ERR_EXISTS;
+	if (has_auth) {
+		*tok = a;
+		return 0;
+	}
+	if (q != NULL) {
+		*tok = gk_slice_of(q->data, q->len);
+		return 0;
+	}
+	return GK_ERR_NOT_FOUND;
+}
+
+/* 1 if the client lies in cip (an address or CIDR), 0 if not, -1 if cip
+ * is malformed. */
+static int
+cip_match(const char *cip, const gk_addr *client)
+{
+	gk_addr net;
+	unsigned bits, i, whole, rest;
+
+	if (policy_cidr_parse(gk_slice_str(cip), &net, &bits) != 0 ||
+	    bits > 128)
+		return -1;
+	whole = bits / 8;
+	rest = bits % 8;
+	for (i = 0; i < whole; i++) {
+		if (client->b[i] != net.b[i])
+			return 0;
+	}
+	if (rest != 0 && ((client->b[whole] ^ net.b[whole]) &
+	    (uint8_t)(0xff << (8 - rest))) != 0)
+		return 0;
+	return 1;
+}
+
+/* ---- the three answers ------------------------------------------------ */
+
+static int
+answer_get(gk_app *app, const gk_req *req, gk_slice key, gk_reply *rep)
+{
+	char sig[GK_MAC_HEX_LEN + 1];
+	int64_t exp = gk_now_s() + app->cfg->data_url_ttl;
+	gk_buf url;
+	int r, json;
+
+	if ((r = verify_data_sign(app->internal_mac, key, exp, sig)) != 0)
+		return r;
+	gk_buf_init(&url, 16384);
+	if ((r = gk_buf_printf(&url, "%s/_data/", app->cfg->public_url)) != 0 ||
+	    (r = gk_pct_encode(key, 1, &url)) != 0 ||
+	    (r = gk_buf_printf(&url, "?exp=%lld&sig=%s", (long long)exp,
+	    sig)) != 0)
+		goto out;
+	if ((r = gk_buf_append_str(&rep->body,
+	    "{\"msg\":\"Success\",\"url\":")) != 0 ||
+	    (r = gk_json_str(&rep->body, gk_slice_of(url.data, url.len))) != 0 ||
+	    (r = gk_buf_printf(&rep->body, ",\"expires\":%lld,\"error\":false}",
+	    (long long)exp)) != 0)
+		goto out;
+	json = req->accept.len > 0 && memmem(req->accept.p, req->accept.len,
+	    "application/json", 16) != NULL;
+	if (json) {
+		rep->status = 200;
+	} else {
+		rep->status = 302;
+		rep->location = gk_buf_detach(&url, NULL);
+	}
+out:
+	gk_wipe(sig, sizeof(sig));
+	gk_buf_release(&url);
+	return r;
+}
+
+struct list_ctx {
+	gk_buf *out;
+	unsigned n, limit;
+	int stopped_early;
+	char *next;
+	int r;
+};
+
+static int
+list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
+{
+	struct list_ctx *lc = arg;
+	char when[32];
+
+	if (lc->n == lc->limit) {
+		/* one more exists: the page ends at the previous key */
+		lc->stopped_early = 1;
+		return 1;
+	}
+	gk_time_iso(mtime, when, sizeof(when));
+	if ((lc->n > 0 && (lc->r = gk_buf_append(lc->out, ",", 1)) != 0) ||
+	    (lc->r = gk_buf_append_str(lc->out, "{\"key\":")) != 0 ||
+	    (lc->r = gk_json_str(lc->out, key)) != 0 ||
+	    (lc->r = gk_buf_printf(lc->out, ",\"size\":%llu,"
+	    "\"last_modified\":\"%s\"}", (unsigned long long)size,
+	    when)) != 0)
+		return lc->r;
+	free(lc->next);
+	if ((lc->next = gk_slice_dup(key)) == NULL)
+		return lc->r = GK_ERR_NOMEM;
+	lc->n++;
+	return 0;
+}
+
+/* The list paging parameters; a message when malformed. */
+static const char *
+list_params(const gate_params *ps, gk_slice *after, unsigned *limit)
+{
+	const gk_buf *sa = gate_params_get(ps, "start_after");
+	const gk_buf *lim = gate_params_get(ps, "limit");
+	uint64_t n = V2_LIST_DEFAULT;
+
+	*after = GK_SLICE_NULL;
+	if (lim != NULL && (gk_parse_u64(gk_slice_of(lim->data, lim->len),
+	    V2_LIST_MAX, &n) != 0 || n == 0))
+		return "Bad Request: 'limit' must be 1 to 1000";
+	*limit = (unsigned)n;
+	if (sa != NULL) {
+		*after = gk_slice_of(sa->data, sa->len);
+		if (after->len > 1024)
+			return "Bad Request: invalid 'start_after' param";
+	}
+	return NULL;
+}
+
+static int
+answer_list(gk_app *app, gk_slice prefix, gk_slice after, unsigned limit,
+    gk_reply *rep)
+{
+	struct list_ctx lc;
+	int r;
+
+	memset(&lc, 0, sizeof(lc));
+	lc.limit = limit;
+	lc.out = &rep->body;
+	if ((r = gk_buf_append_str(&rep->body,
+	    "{\"msg\":\"Success\",\"items\":[")) != 0)
+		goto out;
+	r = store_list(app->store, prefix, after, lc.limit + 1, list_cb, &lc);
+	if (r < 0)
+		goto out;
+	if ((r = lc.r) != 0)
+		goto out;
+	if ((r = gk_buf_append_str(&rep->body, "],\"next\":")) != 0)
+		goto out;
+	/* a full page that stopped early has more after its last key */
+	if (lc.n == lc.limit && lc.next != NULL && lc.stopped_early)
+		r = gk_json_str(&rep->body, gk_slice_str(lc.next));
+	else
+		r = gk_buf_append_str(&rep->body, "null");
+	if (r == 0)
+		r = gk_buf_append_str(&rep->body, ",\"error\":false}");
+	if (r == 0)
+		rep->status = 200;
+out:
+	free(lc.next);
+	return r;
+}
+
+static int
+answer_put(gk_app *app, gk_slice key, gk_reply *rep)
+{
+	char sig[GK_MAC_HEX_LEN + 1];
+	gk_buf pol, *b = &rep->body;
+	int64_t exp = gk_now_s() + app->cfg->data_url_ttl;
+	int r;
+
+	gk_buf_init(&pol, 16384);
+	if ((r = verify_policy_make(app->internal_mac, app->cfg->id, key, exp,
+	    app->cfg->max_upload_bytes, &pol, sig)) != 0)
+		goto out;
+	if ((r = gk_buf_printf(b, "{\"msg\":\"Success\",\"url\":"
+	    "\"%s/_upload\",\"fields\":{\"key\":", app->cfg->public_url)) != 0 ||
+	    (r = gk_json_str(b, key)) != 0 ||
+	    (r = gk_buf_append_str(b, ",\"policy\":")) != 0 ||
+	    (r = gk_json_str(b, gk_slice_of(pol.data, pol.len))) != 0 ||
+	    (r = gk_buf_printf(b, ",\"x-gk-algorithm\":\"GK-HMAC-SHA256\","
+	    "\"x-gk-signature\":\"%s\","
+	    "\"x-amz-server-side-encryption\":\"AES256\"},"
+	    "\"expires\":%lld,\"max_bytes\":%llu,\"error\":false}", sig,
+	    (long long)exp,
+	    (unsigned long long)app->cfg->max_upload_bytes)) != 0)
+		goto out;
+	rep->status = 200;
+out:
+	gk_wipe(sig, sizeof(sig));
+	gk_buf_release(&pol);
+	return r;
+}
+
+/* ---- the pipeline ------------------------------------------------------ */
+
+static void
+take(char **dst, char **src)
+{
+	free(*dst);
+	*dst = *src;
+	*src = NULL;
+}
+
+void
+gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
+{
+	const gk_config *cfg = app->cfg;
+	gk_slice path = gk_slice_of(req->path.p + 4, req->path.len - 4);
+	gk_slice enc, k, tok = GK_SLICE_NULL, origin, dup;
+	gk_jws_claims cl;
+	gk_jws_rules rules;
+	gate_params ps;
+	gk_buf key;
+	const char *msg = NULL, *allow;
+	gk_slice after = GK_SLICE_NULL;
+	unsigned limit = V2_LIST_DEFAULT;
+	int op, status = 0, r, m, read_method, has_origin;
+
+	memset(&cl, 0, sizeof(cl));
+	memset(&ps, 0, sizeof(ps));
+	gk_buf_init(&key, 4096);
+	rep->protocol = "v2";
+	read_method = strcmp(req->method, "GET") == 0 ||
+	    strcmp(req->method, "HEAD") == 0;
+	if (gk_slice_has_prefix(path, gk_slice_str("objects/"))) {
+		op = GK_V2_GET;
+		enc = gk_slice_of(path.p + 8, path.len - 8);
+		m = read_method;
+		allow = "GET, HEAD, OPTIONS";
+	} else if (gk_slice_has_prefix(path, gk_slice_str("list/"))) {
+		op = GK_V2_LIST;
+		enc = gk_slice_of(path.p + 5, path.len - 5);
+		m = read_method;
+		allow = "GET, HEAD, OPTIONS";
+	} else if (gk_slice_has_prefix(path, gk_slice_str("uploads/"))) {
+		op = GK_V2_PUT;
+		enc = gk_slice_of(path.p + 8, path.len - 8);
+		m = strcmp(req->method, "POST") == 0;
+		allow = "POST, OPTIONS";
+	} else {
+		rep->path = text_copy(req->path, 2048);
+		deny(rep, 404, "Not Found");
+		goto out;
+	}
+	rep->operation = strdup(op_names[op]);
+	if (!m) {
+		/* PUT /v2/objects/{key} needs a proxy-mode store (not fs) */
+		rep->path = text_copy(enc, 2048);
+		deny(rep, 405, "Method Not Allowed");
+		rep->allow = allow;
+		goto out;
+	}
+	if (gk_pct_decode(enc, &key) != 0) {
+		rep->path = text_copy(enc, 2048);
+		deny(rep, 400, "Bad Request: invalid key");
+		goto out;
+	}
+	k = gk_slice_of(key.data, key.len);
+	rep->path = text_copy(k, 2048);
+	if (!gate_key_valid(k, op == GK_V2_LIST)) {
+		deny(rep, 400, "Bad Request: invalid key");
+		goto out;
+	}
+	if (gate_params_parse(req->query, &ps, &dup) != 0) {
+		deny(rep, 400, "Bad Request: malformed query string");
+		goto out;
+	}
+	if (op == GK_V2_LIST && (msg = list_params(&ps, &after,
+	    &limit)) != NULL) {
+		deny(rep, 400, msg);
+		goto out;
+	}
+	r = find_token(req, &ps, &tok);
+	if (r == GK_ERR_NOT_FOUND) {
+		deny(rep, 401, "Unauthorized: missing token");
+		goto out;
+	}
+	if (r == GK_ERR_EXISTS) {
+		deny(rep, 400, "Bad Request: token given both in the "
+		    "Authorization header and the query");
+		goto out;
+	}
+	if (r != 0) {
+		deny(rep, 401, "Unauthorized: Authorization must be 'Bearer "
+		    "TOKEN'");
+		goto out;
+	}
+	rules.aud = cfg->id;
+	rules.now = gk_now_s();
+	rules.skew = cfg->v2_clock_skew;
+	rules.max_lifetime = cfg->v2_max_lifetime;
+	r = verify_jws_check(app->keyring, tok, &rules, &cl, &status, &msg);
+	take(&rep->kid, &cl.kid);
+	if (r != 0) {
+		deny(rep, status ? status : 401, msg ? msg :
+		    "Unauthorized: invalid token");
+		goto out;
+	}
+	/* the vendor authorised this: record who and the proof */
+	take(&rep->sub, &cl.sub);
+	take(&rep->jti, &cl.jti);
+	take(&rep->token_sig, &cl.sig);
+	if (cl.op != op) {
+		deny(rep, 403, "Forbidden: the token's 'op' does not allow "
+		    "this request");
+		goto out;
+	}
+	if ((cl.key != NULL && !gate_key_valid(gk_slice_str(cl.key), 0)) ||
+	    (cl.prefix != NULL && !gate_key_valid(gk_slice_str(cl.prefix),
+	    1))) {
+		deny(rep, 403, "Forbidden: the token's 'key' or 'prefix' is not "
+		    "a valid key");
+		goto out;
+	}
+	if (cl.key != NULL ? !gk_slice_eq_str(k, cl.key) :
+	    !gk_slice_has_prefix(k, gk_slice_str(cl.prefix))) {
+		deny(rep, 403, "Forbidden: key outside the token's scope");
+		goto out;
+	}
+	if (cl.cip != NULL) {
+		r = cip_match(cl.cip, &req->client);
+		if (r < 0) {
+			deny(rep, 401, "Unauthorized: invalid 'cip' claim");
+			goto out;
+		}
+		if (r == 0) {
+			deny(rep, 403, "Forbidden: client address outside the "
+			    "token's 'cip'");
+			goto out;
+		}
+	}
+	has_origin = effective_origin(app, req, &origin);
+	if (policy_check_origin(req->policy, origin, has_origin) != 0) {
+		deny(rep, 403, "Forbidden: bad origin");
+		goto out;
+	}
+	if (gate_acl_check(req, op == GK_V2_PUT ? GK_OP_PUT :
+	    op == GK_V2_LIST ? GK_OP_LIST : GK_OP_GET, op == GK_V2_PUT,
+	    rep) != 0)
+		goto out;
+	if (rep->jti != NULL) {
+		r = audit_jti_use(app->audit, rep->jti, cl.exp);
+		if (r == GK_ERR_EXISTS) {
+			deny(rep, 403, "Forbidden: token already used ('jti')");
+			goto out;
+		}
+		if (r != 0) {
+			gate_reply_error(rep, 503, "error", "Service "
+			    "Unavailable: replay cache unavailable");
+			goto out;
+		}
+	}
+	if (op == GK_V2_GET)
+		r = answer_get(app, req, k, rep);
+	else if (op == GK_V2_LIST)
+		r = answer_list(app, k, after, limit, rep);
+	else
+		r = answer_put(app, k, rep);
+	if (r != 0) {
+		internal(rep, gk_err_str(r));
+		goto out;
+	}
+	rep->grant = 1;
+	rep->decision = "allow";
+	free(rep->message);
+	rep->message = strdup("Success");
+out:
+	verify_jws_release(&cl);
+	gate_params_release(&ps);
+	gk_buf_release(&key);
+}

@@ -1,0 +1,576 @@
+/*
+ * jws.c - protocol v2: the vendor keyring and compact JWS verification
+ * (EdDSA, ES256, HS256) with the claim checks of DESIGN.md.
+ *
+ * Order: size, shape, strict base64url, header (allow list), kid, alg
+ * against the key's type, signature; only then are the claims parsed.
+ */
+#include "verify.h"
+
+#include <jansson.h>
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config/config.h"
+
+struct vkey {
+	char *kid;
+	int type;		/* GK_VKEY_* */
+	EVP_PKEY *pkey;		/* ed25519, p256 */
+	gk_mac *mac;		/* hs256 */
+	int64_t not_before, not_after;
+};
+
+struct gk_keyring {
+	struct vkey *keys;
+	size_t n;
+};
+
+/* ---- the keyring ------------------------------------------------------ */
+
+/* DER SubjectPublicKeyInfo prefix of a P-256 key, before the 65-byte
+ * uncompressed point. */
+static const uint8_t p256_spki_prefix[] = {
+	0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02,
+	0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03,
+	0x42, 0x00,
+};
+
+static EVP_PKEY *
+pkey_from_der(const uint8_t *p, size_t len)
+{
+	const unsigned char *q = p;
+	EVP_PKEY *k;
+
+	if (len > 4096)
+		return NULL;
+	k = d2i_PUBKEY(NULL, &q, (long)len);
+	if (k != NULL && q != p + len) {
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+/* From base64 (standard or url alphabet) of the raw key or of SPKI DER. */
+static EVP_PKEY *
+pkey_from_b64(int type, const char *text)
+{
+	uint8_t der[sizeof(p256_spki_prefix) + 65];
+	EVP_PKEY *k = NULL;
+	gk_buf b;
+
+	gk_buf_init(&b, 4096);
+	if (gk_b64_decode(gk_slice_str(text), &b) != 0) {
+		gk_buf_reset(&b);
+		if (gk_b64url_decode(gk_slice_str(text), &b) != 0)
+			goto out;
+	}
+	if (type == GK_VKEY_ED25519 && b.len == 32) {
+		k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, b.data,
+		    32);
+	} else if (type == GK_VKEY_P256 && b.len == 65 && b.data[0] == 4) {
+		memcpy(der, p256_spki_prefix, sizeof(p256_spki_prefix));
+		memcpy(der + sizeof(p256_spki_prefix), b.data, 65);
+		k = pkey_from_der(der, sizeof(der));
+	} else {
+		k = pkey_from_der(b.data, b.len);
+	}
+out:
+	gk_buf_release(&b);
+	return k;
+}
+
+static EVP_PKEY *
+pkey_from_pem(const char *pem)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k;
+
+	if (bio == NULL)
+		return NULL;
+	k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	return k;
+}
+
+/* 1 if k is of the configured type (Ed25519, or EC on P-256). */
+static int
+pkey_is(EVP_PKEY *k, int type)
+{
+	char group[64];
+	size_t glen = 0;
+
+	if (type == GK_VKEY_ED25519)
+		return EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519;
+	if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC)
+		return 0;
+	if (EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME,
+	    group, sizeof(group), &glen) != 1)
+		return 0;
+	return strcmp(group, "prime256v1") == 0 ||
+	    strcmp(group, "P-256") == 0;
+}
+
+int
+verify_keyring_new(const gk_config *cfg, gk_keyring **out, char *err,
+    size_t errlen)
+{
+	gk_keyring *kr;
+	const gk_vendor_key *v;
+	struct vkey *k;
+	size_t i;
+	int r = GK_ERR_INTERNAL;
+
+	*out = NULL;
+	if ((kr = calloc(1, sizeof(*kr))) == NULL)
+		return GK_ERR_NOMEM;
+	if (cfg->n_vendor_keys > 0 &&
+	    (kr->keys = calloc(cfg->n_vendor_keys, sizeof(*kr->keys))) == NULL) {
+		r = GK_ERR_NOMEM;
+		goto out;
+	}
+	for (i = 0; i < cfg->n_vendor_keys; i++) {
+		v = &cfg->vendor_keys[i];
+		k = &kr->keys[kr->n];
+		if ((k->kid = strdup(v->kid)) == NULL) {
+			r = GK_ERR_NOMEM;
+			goto out;
+		}
+		kr->n++;
+		k->type = v->type;
+		k->not_before = v->not_before;
+		k->not_after = v->not_after;
+		if (v->type == GK_VKEY_HS256) {
+			if (v->secret.len < 32 || verify_mac_new(v->secret.p,
+			    v->secret.len, &k->mac) != 0) {
+				snprintf(err, errlen, "vendor key '%s': the hs256 "
+				    "secret is missing or shorter than 32 bytes",
+				    v->kid);
+				r = GK_ERR_CONFIG;
+				goto out;
+			}
+			continue;
+		}
+		if (v->public_key != NULL)
+			k->pkey = pkey_from_b64(v->type, v->public_key);
+		else if (v->public_pem != NULL)
+			k->pkey = pkey_from_pem(v->public_pem);
+		if (k->pkey == NULL || !pkey_is(k->pkey, v->type)) {
+			snprintf(err, errlen, "vendor key '%s': not a valid %s "
+			    "public key", v->kid, v->type == GK_VKEY_ED25519 ?
+			    "Ed25519" : "P-256");
+			r = GK_ERR_CONFIG;
+			goto out;
+		}
+	}
+	*out = kr;
+	kr = NULL; /* transferred */
+	r = 0;
+out:
+	verify_keyring_free(kr);
+	return r;
+}
+
+void
+verify_keyring_free(gk_keyring *kr)
+{
+	size_t i;
+
+	if (kr == NULL)
+		return;
+	for (i = 0; i < kr->n; i++) {
+		free(kr->keys[i].kid);
+		EVP_PKEY_free(kr->keys[i].pkey);
+		verify_mac_free(kr->keys[i].mac);
+	}
+	free(kr->keys);
+	free(kr);
+}
+
+static const struct vkey *
+keyring_find(const gk_keyring *kr, const char *kid, size_t kid_len)
+{
+	size_t i;
+
+	for (i = 0; kr != NULL && i < kr->n; i++) {
+		if (gk_slice_eq_str(gk_slice_of(kid, kid_len), kr->keys[i].kid))
+			return &kr->keys[i];
+	}
+	return NULL;
+}
+
+/* ---- signatures ------------------------------------------------------- */
+
+static int
+verify_eddsa(EVP_PKEY *k, gk_slice msg, const uint8_t *sig, size_t sig_len)
+{
+	EVP_MD_CTX *ctx;
+	int ok = 0;
+
+	if (sig_len != 64 || (ctx = EVP_MD_CTX_new()) == NULL)
+		return 0;
+	if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestVerify(ctx, sig, sig_len, msg.p, msg.len) == 1)
+		ok = 1;
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+/* ES256: the JWS signature is r || s (32 bytes each); OpenSSL wants DER. */
+static int
+verify_es256(EVP_PKEY *k, gk_slice msg, const uint8_t *sig, size_t sig_len)
+{
+	ECDSA_SIG *es = NULL;
+	BIGNUM *r = NULL, *s = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char *der = NULL;
+	int der_len, ok = 0;
+
+	if (sig_len != 64)
+		return 0;
+	if ((es = ECDSA_SIG_new()) == NULL ||
+	    (r = BN_bin2bn(sig, 32, NULL)) == NULL ||
+	    (s = BN_bin2bn(sig + 32, 32, NULL)) == NULL)
+		goto out;
+	if (ECDSA_SIG_set0(es, r, s) != 1)
+		goto out;
+	r = s = NULL; /* owned by es */
+	if ((der_len = i2d_ECDSA_SIG(es, &der)) <= 0)
+		goto out;
+	if ((ctx = EVP_MD_CTX_new()) == NULL)
+		goto out;
+	if (EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, k) == 1 &&
+	    EVP_DigestVerify(ctx, der, (size_t)der_len, msg.p, msg.len) == 1)
+		ok = 1;
+out:
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(der);
+	BN_free(r);
+	BN_free(s);
+	ECDSA_SIG_free(es);
+	return ok;
+}
+
+static int
+verify_hs256(const gk_mac *m, gk_slice msg, const uint8_t *sig,
+    size_t sig_len)
+{
+	uint8_t want[GK_MAC_LEN];
+	int ok;
+
+	if (sig_len != GK_MAC_LEN || verify_mac_compute(m, &msg, 1, want) != 0)
+		return 0;
+	ok = gk_ct_eq(want, sig, GK_MAC_LEN);
+	gk_wipe(want, sizeof(want));
+	return ok;
+}
+
+/* ---- parsing ----------------------------------------------------------- */
+
+static const char *const alg_of_type[] = { "", "EdDSA", "ES256", "HS256" };
+
+/* 0 if every byte is in the base64url alphabet; else the message. */
+static const char *
+b64url_chars(gk_slice s)
+{
+	size_t i;
+	int pad = 0, bad = 0;
+
+	for (i = 0; i < s.len; i++) {
+		uint8_t c = s.p[i];
+
+		if (c == '=')
+			pad = 1;
+		else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			bad = 1;
+	}
+	if (pad)
+		return "Unauthorized: base64url padding is not allowed in the "
+		    "token";
+	if (bad)
+		return "Unauthorized: token is not base64url";
+	return NULL;
+}
+
+/* Parses a decoded JSON object with duplicate members refused. */
+static json_t *
+load_object(const gk_buf *b, int *dup)
+{
+	json_error_t jerr;
+	json_t *j;
+
+	*dup = 0;
+	j = json_loadb((const char *)b->data, b->len, JSON_REJECT_DUPLICATES,
+	    &jerr);
+	if (j == NULL) {
+		*dup = strstr(jerr.text, "duplicate") != NULL;
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* A string member as a NUL-free copy of at most max bytes. 0 if absent
+ * (*out NULL), GK_ERR_INVALID if not such a string. */
+static int
+get_str(json_t *o, const char *name, size_t min, size_t max, char **out)
+{
+	json_t *v = json_object_get(o, name);
+	const char *s;
+	size_t n;
+
+	*out = NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v))
+		return GK_ERR_INVALID;
+	s = json_string_value(v);
+	n = json_string_length(v);
+	if (n < min || n > max || memchr(s, '\0', n) != NULL)
+		return GK_ERR_INVALID;
+	if ((*out = gk_slice_dup(gk_slice_of(s, n))) == NULL)
+		return GK_ERR_NOMEM;
+	return 0;
+}
+
+/* An integer time claim: 0 (present, *out set), GK_ERR_NOT_FOUND, or
+ * GK_ERR_INVALID (not an integer, or negative). */
+static int
+get_time(json_t *o, const char *name, int64_t *out)
+{
+	json_t *v = json_object_get(o, name);
+
+	if (v == NULL)
+		return GK_ERR_NOT_FOUND;
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return GK_ERR_INVALID;
+	*out = (int64_t)json_integer_value(v);
+	return 0;
+}
+
+#define REFUSE(code, text) do {						\
+	r = (code);							\
+	*msg = (text);							\
+	goto out;							\
+} while (0)
+
+/* The claims of a token whose signature matched. */
+static int
+check_claims(json_t *c, const gk_jws_rules *rules, gk_jws_claims *out,
+    const char **msg)
+{
+	const char *op, *aud;
+	int64_t life;
+	int r = GK_ERR_INTERNAL, t;
+
+	if ((t = get_time(c, "exp", &out->exp)) == GK_ERR_NOT_FOUND)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: missing 'exp' claim");
+	if (t != 0)
+		REFUSE(GK_ERR_INVALID, "Unauthorized: 'exp' must be an "
+		    "integer number of seconds");
+	if ((t = get_time(c, "iat", &out->iat)) == GK_ERR_NOT_FOUND)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: missing 'iat' claim");
+	if (t != 0)
+		REFUSE(GK_ERR_INVALID, "Unauthorized: 'iat' must be an "
+		    "integer number of seconds");
+	t = get_time(c, "nbf", &out->nbf);
+	if (t != 0 && t != GK_ERR_NOT_FOUND)
+		REFUSE(GK_ERR_INVALID, "Unauthorized: 'nbf' must be an "
+		    "integer number of seconds");
+	if (t == GK_ERR_NOT_FOUND)
+		out->nbf = 0;
+	if (rules->now >= out->exp)
+		REFUSE(GK_ERR_EXPIRED, "Unauthorized: token expired");
+	if (out->iat > rules->now + rules->skew)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: 'iat' is in the future");
+	if (out->nbf > rules->now + rules->skew)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: token not yet valid "
+		    "('nbf')");
+	if (__builtin_sub_overflow(out->exp, out->iat, &life) || life <= 0 ||
+	    life > rules->max_lifetime)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: token lifetime (exp - iat) "
+		    "exceeds the maximum");
+	aud = json_string_value(json_object_get(c, "aud"));
+	if (aud == NULL || rules->aud == NULL || strcmp(aud, rules->aud) != 0 ||
+	    strlen(aud) != json_string_length(json_object_get(c, "aud")))
+		REFUSE(GK_ERR_DENIED, "Unauthorized: wrong audience ('aud')");
+	op = json_string_value(json_object_get(c, "op"));
+	if (op != NULL && strcmp(op, "get") == 0)
+		out->op = GK_V2_GET;
+	else if (op != NULL && strcmp(op, "list") == 0)
+		out->op = GK_V2_LIST;
+	else if (op != NULL && strcmp(op, "put") == 0)
+		out->op = GK_V2_PUT;
+	else
+		REFUSE(GK_ERR_DENIED, "Unauthorized: 'op' must be get, list or "
+		    "put");
+	if ((json_object_get(c, "key") != NULL) ==
+	    (json_object_get(c, "prefix") != NULL))
+		REFUSE(GK_ERR_DENIED, "Unauthorized: exactly one of 'key' or "
+		    "'prefix' is required");
+	if (get_str(c, "key", 1, GK_JWS_MAX_STR, &out->key) != 0)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: invalid 'key' claim");
+	if (get_str(c, "prefix", 1, GK_JWS_MAX_STR, &out->prefix) != 0)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: invalid 'prefix' claim");
+	if (out->prefix != NULL &&
+	    out->prefix[strlen(out->prefix) - 1] != '/')
+		REFUSE(GK_ERR_DENIED, "Unauthorized: 'prefix' must end with "
+		    "'/'");
+	if (get_str(c, "sub", 0, GK_JWS_MAX_STR, &out->sub) != 0)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: invalid 'sub' claim");
+	if (get_str(c, "jti", 1, 256, &out->jti) != 0)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: invalid 'jti' claim");
+	if (get_str(c, "cip", 1, 64, &out->cip) != 0)
+		REFUSE(GK_ERR_DENIED, "Unauthorized: invalid 'cip' claim");
+	r = 0;
+out:
+	return r;
+}
+
+int
+verify_jws_check(const gk_keyring *kr, gk_slice token,
+    const gk_jws_rules *rules, gk_jws_claims *out, int *status,
+    const char **msg)
+{
+	const uint8_t *d1, *d2;
+	gk_slice hs, cs, ss, signed_part;
+	gk_buf hb, cb, sb;
+	json_t *h = NULL, *c = NULL, *v;
+	const char *name, *alg = NULL, *why;
+	const struct vkey *k = NULL;
+	int r = GK_ERR_INTERNAL, dup, ok;
+
+	memset(out, 0, sizeof(*out));
+	*status = 401;
+	*msg = "Unauthorized: invalid token";
+	gk_buf_init(&hb, GK_JWS_MAX);
+	gk_buf_init(&cb, GK_JWS_MAX);
+	gk_buf_init(&sb, GK_JWS_MAX);
+	if (token.len > GK_JWS_MAX)
+		REFUSE(GK_ERR_TOO_LARGE, "Unauthorized: token too large");
+	if (token.len == 0 || token.p == NULL)
+		REFUSE(GK_ERR_INVALID, "Unauthorized: missing token");
+	d1 = memchr(token.p, '.', token.len);
+	d2 = d1 ? memchr(d1 + 1, '.', token.len - (size_t)(d1 + 1 - token.p)) :
+	    NULL;
+	if (d1 == NULL || d2 == NULL || memchr(d2 + 1, '.',
+	    token.len - (size_t)(d2 + 1 - token.p)) != NULL)
+		REFUSE(GK_ERR_INVALID, "Unauthorized: malformed token "
+		    "(expected header.claims.signature)");
+	hs = gk_slice_of(token.p, (size_t)(d1 - token.p));
+	cs = gk_slice_of(d1 + 1, (size_t)(d2 - d1 - 1));
+	ss = gk_slice_of(d2 + 1, token.len - (size_t)(d2 + 1 - token.p));
+	signed_part = gk_slice_of(token.p, (size_t)(d2 - token.p));
+	if ((why = b64url_chars(hs)) == NULL &&
+	    (why = b64url_chars(cs)) == NULL)
+		why = b64url_chars(ss);
+	if (why != NULL)
+		REFUSE(GK_ERR_INVALID, why);
+	if (hs.len == 0 || cs.len == 0 ||
+	    gk_b64url_decode(hs, &hb) != 0 || gk_b64url_decode(cs, &cb) != 0 ||
+	    gk_b64url_decode(ss, &sb) != 0)
+		REFUSE(GK_ERR_INVALID, "Unauthorized: token is not base64url");
+
+	/* the header: alg, kid and typ only */
+	if ((h = load_object(&hb, &dup)) == NULL)
+		REFUSE(GK_ERR_INVALID, dup ? "Unauthorized: duplicate member in "
+		    "the token header" : "Unauthorized: token header is not a "
+		    "JSON object");
+	json_object_foreach(h, name, v) {
+		if (strcmp(name, "crit") == 0)
+			REFUSE(GK_ERR_INVALID, "Unauthorized: 'crit' header is "
+			    "not supported");
+		if ((strcmp(name, "alg") != 0 && strcmp(name, "kid") != 0 &&
+		    strcmp(name, "typ") != 0) || !json_is_string(v))
+			REFUSE(GK_ERR_INVALID, "Unauthorized: unsupported token "
+			    "header member");
+	}
+	if ((alg = json_string_value(json_object_get(h, "alg"))) == NULL)
+		REFUSE(GK_ERR_INVALID, "Unauthorized: missing 'alg' header");
+	if (strcasecmp(alg, "none") == 0)
+		REFUSE(GK_ERR_AUTH, "Unauthorized: alg 'none' is not accepted");
+	if (strcmp(alg, "EdDSA") != 0 && strcmp(alg, "ES256") != 0 &&
+	    strcmp(alg, "HS256") != 0)
+		REFUSE(GK_ERR_AUTH, "Unauthorized: unsupported 'alg'");
+	v = json_object_get(h, "kid");
+	if (v == NULL)
+		REFUSE(GK_ERR_INVALID, "Unauthorized: missing 'kid' header");
+	if (json_string_length(v) <= 64 && memchr(json_string_value(v), '\0',
+	    json_string_length(v)) == NULL)
+		out->kid = strdup(json_string_value(v));
+	k = keyring_find(kr, json_string_value(v), json_string_length(v));
+	if (k == NULL)
+		REFUSE(GK_ERR_AUTH, "Unauthorized: unknown 'kid'");
+	if ((k->not_before != 0 && rules->now < k->not_before) ||
+	    (k->not_after != 0 && rules->now >= k->not_after))
+		REFUSE(GK_ERR_AUTH, "Unauthorized: the vendor key is not valid "
+		    "at this time");
+	if (strcmp(alg, alg_of_type[k->type]) != 0)
+		REFUSE(GK_ERR_AUTH, "Unauthorized: 'alg' does not match the "
+		    "key's type");
+
+	/* the signature, before anything reads the claims */
+	if (k->type == GK_VKEY_ED25519)
+		ok = verify_eddsa(k->pkey, signed_part, sb.data, sb.len);
+	else if (k->type == GK_VKEY_P256)
+		ok = verify_es256(k->pkey, signed_part, sb.data, sb.len);
+	else
+		ok = verify_hs256(k->mac, signed_part, sb.data, sb.len);
+	if (!ok)
+		REFUSE(GK_ERR_AUTH, "Unauthorized: invalid signature");
+
+	if ((c = load_object(&cb, &dup)) == NULL)
+		REFUSE(GK_ERR_INVALID, dup ? "Unauthorized: duplicate claim" :
+		    "Unauthorized: token claims are not a JSON object");
+	if ((r = check_claims(c, rules, out, msg)) != 0)
+		goto out;
+	if ((out->sig = gk_slice_dup(ss)) == NULL) {
+		r = GK_ERR_NOMEM;
+		*msg = "Unauthorized: invalid token";
+		goto out;
+	}
+	*msg = NULL;
+	*status = 0;
+	r = 0;
+out:
+	if (r != 0) {
+		char *kid = out->kid;
+
+		out->kid = NULL;
+		verify_jws_release(out);
+		out->kid = kid;
+	}
+	json_decref(h);
+	json_decref(c);
+	gk_buf_release(&hb);
+	gk_buf_release(&cb);
+	gk_buf_release(&sb);
+	return r;
+}
+
+void
+verify_jws_release(gk_jws_claims *c)
+{
+	if (c == NULL)
+		return;
+	free(c->kid);
+	free(c->sig);
+	free(c->key);
+	free(c->prefix);
+	free(c->sub);
+	free(c->jti);
+	free(c->cip);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,675 @@
+"""Protocol v2 end to end: tokens signed here in Python (the cryptography
+module, independent of the C code) and by npm's jose, every refusal with
+its status and message, single use across a restart, key rotation, the
+audit fields, the CLI and the libgatekeeper example from the README."""
+import base64
+import hashlib
+import hmac as hmaclib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature, encode_dss_signature)
+
+from conftest import BIN, ORIGIN
+
+GK_ID = "gk-test"
+TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def b64u_dec(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def compact(obj):
+    if isinstance(obj, bytes):
+        return obj
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class Keys:
+    """The vendor's keys, made here."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.ed = ed25519.Ed25519PrivateKey.generate()
+        self.ed_other = ed25519.Ed25519PrivateKey.generate()
+        self.old = ed25519.Ed25519PrivateKey.generate()
+        self.p256 = ec.generate_private_key(ec.SECP256R1())
+        self.secret = os.urandom(24).hex().encode()  # 48 bytes of text
+        self.ed_raw = self.ed.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.p256_pub = os.path.join(d, "p256.pub")
+        with open(self.p256_pub, "wb") as f:
+            f.write(self.p256.public_key().public_bytes(
+                serialization.Encoding.PEM,
+                serialization.PublicFormat.SubjectPublicKeyInfo))
+        self.secret_file = os.path.join(d, "hs.secret")
+        with open(self.secret_file, "wb") as f:
+            f.write(self.secret + b"\n")
+        os.chmod(self.secret_file, 0o600)
+        self.pem = {}
+        for name, k in (("ed1", self.ed), ("p1", self.p256)):
+            path = os.path.join(d, name + ".pem")
+            with open(path, "wb") as f:
+                f.write(k.private_bytes(serialization.Encoding.PEM,
+                                        serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+            os.chmod(path, 0o600)
+            self.pem[name] = path
+
+    def settings(self):
+        old_raw = self.old.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {
+            "gate__id": GK_ID,
+            "vendor_key ed1__type": "ed25519",
+            "vendor_key ed1__public_key": base64.b64encode(
+                self.ed_raw).decode(),
+            "vendor_key p1__type": "p256",
+            "vendor_key p1__public_key_file": self.p256_pub,
+            "vendor_key h1__type": "hs256",
+            "vendor_key h1__secret_file": self.secret_file,
+            # rotation: an expired key and one not valid yet
+            "vendor_key old__type": "ed25519",
+            "vendor_key old__public_key": b64u(old_raw),
+            "vendor_key old__not_after": "2020-01-01",
+            "vendor_key future__type": "ed25519",
+            "vendor_key future__public_key": base64.b64encode(
+                self.ed_raw).decode(),
+            "vendor_key future__not_before": "2999-01-01",
+        }
+
+    def sign(self, kid, signing_input):
+        if kid in ("ed1", "future"):
+            return self.ed.sign(signing_input)
+        if kid == "old":
+            return self.old.sign(signing_input)
+        if kid == "p1":
+            return es256_raw(self.p256, signing_input)
+        if kid == "h1":
+            return hmaclib.new(self.secret, signing_input,
+                               hashlib.sha256).digest()
+        raise ValueError(kid)
+
+
+def es256_raw(key, data):
+    r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+ALG = {"ed1": "EdDSA", "p1": "ES256", "h1": "HS256", "old": "EdDSA",
+       "future": "EdDSA"}
+
+
+def claims(op="get", key="docs/a.txt", prefix=None, ttl=300, **extra):
+    now = int(time.time())
+    c = {"aud": GK_ID, "op": op, "iat": now, "exp": now + ttl,
+         "sub": "user-42"}
+    if prefix is not None:
+        c["prefix"] = prefix
+    else:
+        c["key"] = key
+    c.update(extra)
+    return {k: v for k, v in c.items() if v is not None}
+
+
+def token(keys, kid="ed1", header=None, body=None, signer=None, **kw):
+    h = header if header is not None else {"alg": ALG.get(kid, "EdDSA"),
+                                           "kid": kid}
+    si = (b64u(compact(h)) + "." +
+          b64u(compact(body if body is not None else claims(**kw)))).encode()
+    sig = signer(si) if signer else keys.sign(kid, si)
+    return si.decode() + "." + b64u(sig)
+
+
+@pytest.fixture
+def v2(gk_factory):
+    d = tempfile.mkdtemp(prefix="gk-v2keys-")
+    keys = Keys(d)
+    g = gk_factory(**keys.settings()).start()
+    g.keys = keys
+    yield g
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def req(g, method, route, tok=None, via="header", origin=ORIGIN,
+        headers=None, params=None):
+    h = {"Origin": origin} if origin else {}
+    params = dict(params or {})
+    if tok is not None and via == "header":
+        h["Authorization"] = "Bearer " + tok
+    elif tok is not None:
+        params["token"] = tok
+    h.update(headers or {})
+    return requests.request(method, g.base + route, headers=h, params=params,
+                            allow_redirects=False, timeout=30)
+
+
+def msg(r):
+    body = r.json()
+    assert body["error"] is True, body
+    return body["msg"]
+
+
+def upload(g, key, content, kid="ed1"):
+    t = token(g.keys, kid, op="put", key=key)
+    r = req(g, "POST", "/v2/uploads/" + urllib.parse.quote(key), t)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["fields"]["key"] == key
+    up = requests.post(body["url"], data=body["fields"],
+                       files={"file": ("f.bin", content)}, timeout=60)
+    assert up.status_code == 201, up.text
+    return r
+
+
+# -- success, every algorithm ------------------------------------------------
+
+@pytest.mark.parametrize("kid", ["ed1", "p1", "h1"])
+def test_get_upload_list_each_alg(v2, kid):
+    data = os.urandom(3000)
+    upload(v2, "docs/%s.bin" % kid, data, kid=kid)
+    # GET: 302 to a data URL that streams the bytes
+    r = req(v2, "GET", "/v2/objects/docs/%s.bin" % kid,
+            token(v2.keys, kid, key="docs/%s.bin" % kid))
+    assert r.status_code == 302, r.text
+    assert r.json()["url"] == r.headers["Location"]
+    assert "/_data/docs/%s.bin?" % kid in r.headers["Location"]
+    got = requests.get(r.headers["Location"], timeout=30)
+    assert got.status_code == 200 and got.content == data
+    # token in the query works too
+    r = req(v2, "GET", "/v2/objects/docs/%s.bin" % kid,
+            token(v2.keys, kid, key="docs/%s.bin" % kid), via="query")
+    assert r.status_code == 302
+    # list
+    r = req(v2, "GET", "/v2/list/docs/", token(v2.keys, kid, op="list",
+                                                prefix="docs/"))
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    assert [i["key"] for i in items] == ["docs/%s.bin" % kid]
+    assert items[0]["size"] == 3000
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$",
+                    items[0]["last_modified"])
+    assert r.json()["next"] is None
+
+
+def test_accept_json_and_head(v2):
+    upload(v2, "docs/a.txt", b"hello")
+    r = req(v2, "GET", "/v2/objects/docs/a.txt", token(v2.keys),
+            headers={"Accept": "application/json"})
+    assert r.status_code == 200
+    assert "Location" not in r.headers
+    assert requests.get(r.json()["url"], timeout=30).content == b"hello"
+    r = req(v2, "HEAD", "/v2/objects/docs/a.txt", token(v2.keys))
+    assert r.status_code == 302
+
+
+def test_list_pagination(v2):
+    for i in range(5):
+        upload(v2, "docs/p/%d.txt" % i, b"x" * (i + 1))
+    seen, after = [], None
+    for _ in range(4):
+        params = {"limit": "2"}
+        if after:
+            params["start_after"] = after
+        r = req(v2, "GET", "/v2/list/docs/p/",
+                token(v2.keys, op="list", prefix="docs/"), params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        seen += [i["key"] for i in body["items"]]
+        after = body["next"]
+        if after is None:
+            break
+    assert seen == ["docs/p/%d.txt" % i for i in range(5)]
+    r = req(v2, "GET", "/v2/list/docs/p/",
+            token(v2.keys, op="list", prefix="docs/"), params={"limit": "0"})
+    assert (r.status_code, msg(r)) == (400, "Bad Request: 'limit' must be 1 "
+                                            "to 1000")
+
+
+def test_audit_records_kid_sub_jti_and_signature(v2):
+    upload(v2, "docs/a.txt", b"hello")
+    t = token(v2.keys, jti="id-1", sub="dr-who")
+    r = req(v2, "GET", "/v2/objects/docs/a.txt", t)
+    assert r.status_code == 302
+    row = v2.audit_for(r)[0]
+    assert row["protocol"] == "v2"
+    assert row["operation"] == "GET_Object"
+    assert row["path"] == "docs/a.txt"
+    assert row["decision"] == "allow" and row["status"] == 302
+    assert (row["kid"], row["sub"], row["jti"]) == ("ed1", "dr-who", "id-1")
+    assert row["token_sig"] == t.split(".")[2]
+    # the stored signature proves the vendor signed this token
+    si = t.rsplit(".", 1)[0].encode()
+    v2.keys.ed.public_key().verify(b64u_dec(row["token_sig"]), si)
+
+
+# -- refusals, each with its status and message ------------------------------
+
+def forge_hs256_with_ed_pub(keys):
+    def signer(si):
+        return hmaclib.new(keys.ed_raw, si, hashlib.sha256).digest()
+    return signer
+
+
+def test_refusals(v2):
+    k = v2.keys
+    now = int(time.time())
+    good = token(k)
+    h, c, s = good.split(".")
+    sig = b64u_dec(s)
+    cases = [
+        ("wrong key", token(k, signer=lambda si: k.ed_other.sign(si)),
+         401, "Unauthorized: invalid signature"),
+        ("wrong kid", token(k, header={"alg": "EdDSA", "kid": "nope"}),
+         401, "Unauthorized: unknown 'kid'"),
+        ("hs256 with the ed25519 public key as secret",
+         token(k, header={"alg": "HS256", "kid": "ed1"},
+               signer=forge_hs256_with_ed_pub(k)),
+         401, "Unauthorized: 'alg' does not match the key's type"),
+        ("es256 for an ed25519 kid",
+         token(k, header={"alg": "ES256", "kid": "ed1"},
+               signer=lambda si: es256_raw(k.p256, si)),
+         401, "Unauthorized: 'alg' does not match the key's type"),
+        ("alg none", b64u(compact({"alg": "none", "kid": "ed1"})) + "." +
+         c + ".", 401, "Unauthorized: alg 'none' is not accepted"),
+        ("expired", token(k, body=claims(iat=now - 100, exp=now - 10)),
+         401, "Unauthorized: token expired"),
+        ("not yet valid", token(k, body=claims(nbf=now + 300)),
+         401, "Unauthorized: token not yet valid ('nbf')"),
+        ("iat in the future", token(k, body=claims(iat=now + 300,
+                                                   exp=now + 600)),
+         401, "Unauthorized: 'iat' is in the future"),
+        ("lifetime too long", token(k, body=claims(iat=now, exp=now + 901)),
+         401, "Unauthorized: token lifetime (exp - iat) exceeds the maximum"),
+        ("wrong aud", token(k, body=claims(aud="other-gatekeeper")),
+         401, "Unauthorized: wrong audience ('aud')"),
+        ("missing exp", token(k, body=claims(exp=None)),
+         401, "Unauthorized: missing 'exp' claim"),
+        ("non-integer exp", token(k, body=claims(exp=now + 10.5)),
+         401, "Unauthorized: 'exp' must be an integer number of seconds"),
+        ("string iat", token(k, body=claims(iat=str(now))),
+         401, "Unauthorized: 'iat' must be an integer number of seconds"),
+        ("truncated signature", h + "." + c + "." + b64u(sig[:-1]),
+         401, "Unauthorized: invalid signature"),
+        ("bit-flipped signature",
+         h + "." + c + "." + b64u(sig[:10] + bytes([sig[10] ^ 1]) +
+                                  sig[11:]),
+         401, "Unauthorized: invalid signature"),
+        ("bit-flipped claims", h + "." + b64u(b64u_dec(c).replace(
+            b"docs/a.txt", b"docs/b.txt")) + "." + s,
+         401, "Unauthorized: invalid signature"),
+        ("padded base64", good + "==",
+         401, "Unauthorized: base64url padding is not allowed in the token"),
+        ("padded header", h + "=." + c + "." + s,
+         401, "Unauthorized: base64url padding is not allowed in the token"),
+        ("standard alphabet", h + "." + c + "." + s.replace("-", "+").replace(
+            "_", "/") + "+/",
+         401, "Unauthorized: token is not base64url"),
+        ("duplicate claims", token(k, body=b'{"aud":"gk-test","op":"get",'
+                                   b'"key":"docs/a.txt","key":"docs/a.txt",'
+                                   b'"iat":%d,"exp":%d}' % (now, now + 60)),
+         401, "Unauthorized: duplicate claim"),
+        ("duplicate header", token(k, header=b'{"alg":"EdDSA","kid":"ed1",'
+                                   b'"kid":"ed1"}'),
+         401, "Unauthorized: duplicate member in the token header"),
+        ("crit header", token(k, header={"alg": "EdDSA", "kid": "ed1",
+                                         "crit": ["exp"]}),
+         401, "Unauthorized: 'crit' header is not supported"),
+        ("unknown header member", token(k, header={"alg": "EdDSA",
+                                                   "kid": "ed1",
+                                                   "jku": "http://x"}),
+         401, "Unauthorized: unsupported token header member"),
+        ("two parts", h + "." + c,
+         401, "Unauthorized: malformed token (expected header.claims.signature)"),
+        ("9 KiB token", token(k, sub="x" * 9216),
+         401, "Unauthorized: token too large"),
+        ("prefix without slash", token(k, body=claims(prefix="docs")),
+         401, "Unauthorized: 'prefix' must end with '/'"),
+        ("key and prefix", token(k, body=dict(claims(prefix="docs/"),
+                                              key="docs/a.txt")),
+         401, "Unauthorized: exactly one of 'key' or 'prefix' is required"),
+        ("bad op", token(k, op="delete"),
+         401, "Unauthorized: 'op' must be get, list or put"),
+        ("expired key (rotation)", token(k, kid="old"),
+         401, "Unauthorized: the vendor key is not valid at this time"),
+        ("key not valid yet", token(k, kid="future"),
+         401, "Unauthorized: the vendor key is not valid at this time"),
+        ("key outside the token's key", token(k, key="docs/b.txt"),
+         403, "Forbidden: key outside the token's scope"),
+        ("key outside the prefix", token(k, prefix="doc/"),
+         403, "Forbidden: key outside the token's scope"),
+        ("list token for an object", token(k, op="list", prefix="docs/"),
+         403, "Forbidden: the token's 'op' does not allow this request"),
+        ("cip mismatch", token(k, cip="10.0.0.0/8"),
+         403, "Forbidden: client address outside the token's 'cip'"),
+        ("malformed cip", token(k, cip="10.0.0.1/8"),
+         401, "Unauthorized: invalid 'cip' claim"),
+    ]
+    for name, t, status, text in cases:
+        r = req(v2, "GET", "/v2/objects/docs/a.txt", t)
+        assert (r.status_code, msg(r)) == (status, text), name
+        row = v2.audit_for(r)[0]
+        assert (row["status"], row["message"], row["decision"]) == (
+            status, text, "deny"), name
+        assert row["protocol"] == "v2"
+        # nothing of the token reaches the body
+        assert t.split(".")[-1][:16] not in r.text or not t.split(".")[-1]
+
+
+def test_scope_prefix_is_a_byte_prefix_of_valid_keys(v2):
+    t = token(v2.keys, prefix="docs/")
+    r = req(v2, "GET", "/v2/objects/docsx/a.txt", t)
+    assert (r.status_code, msg(r)) == (403, "Forbidden: key outside the "
+                                            "token's scope")
+    r = req(v2, "GET", "/v2/objects/docs/%2E%2E/secret.txt", t)
+    assert (r.status_code, msg(r)) == (400, "Bad Request: invalid key")
+    r = req(v2, "GET", "/v2/objects/docs/a.txt", token(v2.keys, cip="127.0.0.1"))
+    assert r.status_code == 302
+
+
+def test_token_transport(v2):
+    t = token(v2.keys)
+    r = req(v2, "GET", "/v2/objects/docs/a.txt")
+    assert (r.status_code, msg(r)) == (401, "Unauthorized: missing token")
+    r = requests.get(v2.base + "/v2/objects/docs/a.txt", params={"token": t},
+                     headers={"Origin": ORIGIN, "Authorization": "Bearer " + t},
+                     allow_redirects=False, timeout=30)
+    assert r.status_code == 400
+    r = req(v2, "GET", "/v2/objects/docs/a.txt",
+            headers={"Authorization": "Basic " + t})
+    assert (r.status_code, msg(r)) == (401, "Unauthorized: Authorization must "
+                                            "be 'Bearer TOKEN'")
+    # origin and ACL as for v1
+    r = req(v2, "GET", "/v2/objects/docs/a.txt", t, origin="https://evil.example")
+    assert (r.status_code, msg(r)) == (403, "Forbidden: bad origin")
+    r = req(v2, "PUT", "/v2/objects/docs/a.txt", t)
+    assert r.status_code == 405
+    r = req(v2, "GET", "/v2/nothing/here", t)
+    assert r.status_code == 404
+
+
+def test_acl_applies(gk_factory):
+    d = tempfile.mkdtemp(prefix="gk-v2keys-")
+    keys = Keys(d)
+    g = gk_factory(acl__ip_allow="10.0.0.0/8", **keys.settings()).start()
+    g.keys = keys
+    r = req(g, "GET", "/v2/objects/docs/a.txt", token(keys))
+    assert (r.status_code, msg(r)) == (403, "Forbidden: ACL")
+    # uploads are exempt from the IP lists by default, as in v1
+    r = req(g, "POST", "/v2/uploads/docs/a.txt", token(keys, op="put"))
+    assert r.status_code == 200
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_jti_single_use_across_restart(v2):
+    t = token(v2.keys, jti="once-" + os.urandom(4).hex())
+    r = req(v2, "GET", "/v2/objects/docs/a.txt", t)
+    assert r.status_code == 302
+    r = req(v2, "GET", "/v2/objects/docs/a.txt", t)
+    assert (r.status_code, msg(r)) == (403, "Forbidden: token already used "
+                                            "('jti')")
+    v2.stop()
+    v2.start()
+    r = req(v2, "GET", "/v2/objects/docs/a.txt", t)
+    assert (r.status_code, msg(r)) == (403, "Forbidden: token already used "
+                                            "('jti')")
+    # a refused request does not use up the jti
+    t2 = token(v2.keys, jti="twice", cip="10.0.0.0/8")
+    assert req(v2, "GET", "/v2/objects/docs/a.txt", t2).status_code == 403
+    t2 = token(v2.keys, jti="twice")
+    assert req(v2, "GET", "/v2/objects/docs/a.txt", t2).status_code == 302
+
+
+def test_replay_cache_unavailable_is_503(v2):
+    t = token(v2.keys, jti="j-503")
+    db = os.path.join(v2.data, "audit.db")
+    import sqlite3
+    c = sqlite3.connect(db, timeout=30)
+    c.execute("BEGIN EXCLUSIVE")  # hold the write lock: nothing can commit
+    try:
+        r = req(v2, "GET", "/v2/objects/docs/a.txt", t)
+    finally:
+        c.rollback()
+        c.close()
+    assert r.status_code == 503
+    assert msg(r).startswith("Service Unavailable")
+
+
+# -- config and CLI ----------------------------------------------------------
+
+def test_bad_vendor_keys_refused(gk_factory, tmp_path):
+    g = gk_factory()
+    base = open(g.config).read()
+    short = tmp_path / "short.secret"
+    short.write_text("x" * 20)
+    short.chmod(0o600)
+    for stanza, err in (
+            ("type = ed25519\npublic_key = AAAA\n",
+             "vendor key 'a': not a valid Ed25519 public key"),
+            ("type = rsa\n", "type must be ed25519, p256 or hs256"),
+            ("type = hs256\nsecret_file = %s\n" % short, "at least 32 bytes"),
+            ("type = ed25519\n", "exactly one of public_key or "
+             "public_key_file"),
+            ("type = ed25519\ntype = p256\n", "type is set twice"),
+            ("type = ed25519\ncolor = red\n", "unknown setting "
+             "[vendor_key a] color")):
+        with open(g.config, "w") as f:
+            f.write(base + "[vendor_key a]\n" + stanza)
+        p = g.run("check-config", check=False)
+        assert p.returncode == 1, stanza
+        assert err in p.stderr, (stanza, p.stderr)
+        assert "gatekeeper check-config: " in p.stderr
+
+
+def test_colon_section_form_and_printing(gk_factory, tmp_path):
+    keys = Keys(str(tmp_path))
+    g = gk_factory(gate__id=GK_ID, **{
+        "vendor_key:ed1__type": "ed25519",
+        "vendor_key:ed1__public_key": base64.b64encode(keys.ed_raw).decode(),
+        "vendor_key:ed1__not_after": "2999-12-31T00:00:00Z"})
+    out = g.run("check-config").stdout
+    assert "[vendor_key ed1]\ntype = ed25519\npublic_key = %s\n" \
+        "not_after = 2999-12-31T00:00:00Z" % base64.b64encode(
+            keys.ed_raw).decode() in out
+    g.start()
+    g.keys = keys
+    r = req(g, "GET", "/v2/objects/docs/a.txt", token(keys))
+    assert r.status_code == 302, r.text
+
+
+def test_help_texts():
+    for args, words in ((["sign", "v2", "--help"], ["--key-file", "--jti"]),
+                        (["sign", "--help"], ["sign v2"]),
+                        (["keygen", "--help"], ["--vendor", "vendor_key"])):
+        p = subprocess.run([BIN] + args, capture_output=True, text=True,
+                           timeout=30)
+        assert p.returncode == 0
+        for w in words:
+            assert w in p.stdout, (args, w)
+
+
+def test_keygen_vendor_and_sign_v2(gk_factory, tmp_path):
+    g = gk_factory(gate__id=GK_ID)
+    out = g.run("keygen", "--vendor", "ed25519", "--kid", "v-2026",
+                "--out", str(tmp_path)).stdout
+    priv = tmp_path / "vendor-v-2026.key"
+    assert oct(priv.stat().st_mode & 0o777) == "0o600"
+    stanza = out[out.index("[vendor_key v-2026]"):]
+    with open(g.config, "a") as f:
+        f.write(stanza)
+    g.start()
+    upload_key = "docs/cli.txt"
+    p = g.run("sign", "v2", "--kid", "v-2026", "--key-file", str(priv),
+              "--op", "put", "--key", upload_key)
+    tok, url = p.stdout.split()
+    r = requests.post(url, headers={"Origin": ORIGIN}, timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert requests.post(body["url"], data=body["fields"],
+                         files={"file": ("f", b"from the cli")},
+                         timeout=30).status_code == 201
+    p = g.run("sign", "v2", "--kid", "v-2026", "--key-file", str(priv),
+              "--op", "get", "--key", upload_key, "--jti", "auto",
+              "--sub", "u-9", "--ttl", "60")
+    tok, url = p.stdout.split()
+    assert url == "%s/v2/objects/%s?token=%s" % (g.base, upload_key, tok)
+    claims_ = json.loads(b64u_dec(tok.split(".")[1]))
+    assert claims_["exp"] - claims_["iat"] == 60
+    assert claims_["aud"] == GK_ID and claims_["sub"] == "u-9"
+    assert len(claims_["jti"]) == 32
+    r = requests.get(url, headers={"Origin": ORIGIN}, allow_redirects=False,
+                     timeout=30)
+    assert r.status_code == 302
+    assert requests.get(r.headers["Location"],
+                        timeout=30).content == b"from the cli"
+    # usage errors
+    p = g.run("sign", "v2", "--kid", "v-2026", "--key-file", str(priv),
+              "--op", "list", "--prefix", "docs", check=False)
+    assert p.returncode == 2 and "must end with '/'" in p.stderr
+
+
+# -- interop with npm's jose -------------------------------------------------
+
+JOSE_SCRIPT = r"""
+import * as jose from 'jose';
+import fs from 'fs';
+const [mode, alg, kid, keyPath, aud, objKey, tok] = process.argv.slice(2);
+const material = fs.readFileSync(keyPath, 'utf8');
+if (mode === 'sign') {
+  const key = alg === 'HS256' ? new TextEncoder().encode(material.trim())
+    : await jose.importPKCS8(material, alg);
+  const t = await new jose.SignJWT({ op: 'get', key: objKey })
+    .setProtectedHeader({ alg, kid }).setAudience(aud).setSubject('jose-user')
+    .setJti('jose-' + alg + '-' + Date.now()).setIssuedAt()
+    .setExpirationTime('5m').sign(key);
+  console.log(t);
+} else {
+  const key = await jose.importSPKI(material, alg);
+  const { payload, protectedHeader } = await jose.jwtVerify(tok, key,
+    { audience: aud, algorithms: [alg] });
+  console.log(JSON.stringify({ payload, protectedHeader }));
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def jose_dir():
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        pytest.skip("npm or node is not installed: jose interop not tested")
+    d = tempfile.mkdtemp(prefix="gk-jose-")
+    with open(os.path.join(d, "package.json"), "w") as f:
+        f.write('{"name":"gk-jose-test","private":true,"type":"module"}')
+    p = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "jose"],
+                       cwd=d, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, "npm install jose failed: " + p.stderr
+    with open(os.path.join(d, "jose.mjs"), "w") as f:
+        f.write(JOSE_SCRIPT)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def jose(d, *args):
+    p = subprocess.run(["node", os.path.join(d, "jose.mjs")] + list(args),
+                       cwd=d, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_jose_tokens_accepted(v2, jose_dir):
+    upload(v2, "docs/jose.txt", b"interop")
+    for alg, kid, path in (("EdDSA", "ed1", v2.keys.pem["ed1"]),
+                           ("ES256", "p1", v2.keys.pem["p1"]),
+                           ("HS256", "h1", v2.keys.secret_file)):
+        t = jose(jose_dir, "sign", alg, kid, path, GK_ID, "docs/jose.txt")
+        r = req(v2, "GET", "/v2/objects/docs/jose.txt", t)
+        assert r.status_code == 302, (alg, r.text)
+        assert requests.get(r.headers["Location"],
+                            timeout=30).content == b"interop"
+        row = v2.audit_for(r)[0]
+        assert (row["kid"], row["sub"]) == (kid, "jose-user")
+        assert row["jti"].startswith("jose-" + alg)
+        # and jose's token for another key is refused
+        r = req(v2, "GET", "/v2/objects/docs/other.txt", t)
+        assert r.status_code == 403
+
+
+def test_cli_tokens_verify_in_jose(gk_factory, tmp_path, jose_dir):
+    g = gk_factory(gate__id=GK_ID)
+    for typ, alg in (("ed25519", "EdDSA"), ("p256", "ES256")):
+        g.run("keygen", "--vendor", typ, "--kid", "k-" + typ, "--out",
+              str(tmp_path))
+        p = g.run("sign", "v2", "--kid", "k-" + typ, "--key-file",
+                  str(tmp_path / ("vendor-k-%s.key" % typ)), "--op", "list",
+                  "--prefix", "docs/", "--sub", "s-1", "--jti", "auto")
+        tok = p.stdout.split()[0]
+        out = json.loads(jose(jose_dir, "verify", alg, "k-" + typ,
+                              str(tmp_path / ("vendor-k-%s.pub" % typ)),
+                              GK_ID, "", tok))
+        assert out["protectedHeader"]["alg"] == alg
+        assert out["protectedHeader"]["kid"] == "k-" + typ
+        assert out["payload"]["op"] == "list"
+        assert out["payload"]["prefix"] == "docs/"
+        assert out["payload"]["sub"] == "s-1"
+
+
+# -- libgatekeeper: the README example, compiled and used ---------------------
+
+def readme_example():
+    text = open(os.path.join(TOP, "README.md")).read()
+    m = re.search(r"<!-- libgatekeeper example[^>]*-->\s*```c\n(.*?)```",
+                  text, re.S)
+    assert m, "README lost its libgatekeeper example"
+    return m.group(1)
+
+
+@pytest.mark.parametrize("kind", ["static", "shared"])
+def test_libgatekeeper_readme_example(v2, tmp_path, kind):
+    build = os.path.dirname(os.path.abspath(BIN))
+    lib = os.path.join(build, "libgatekeeper.a" if kind == "static"
+                       else "libgatekeeper.so")
+    assert os.path.exists(lib), "build the library first (make lib)"
+    src = tmp_path / "vendor.c"
+    src.write_text(readme_example())
+    exe = tmp_path / "vendor"
+    cmd = ["cc", "-std=c11", "-Wall", "-Werror", "-o", str(exe), str(src),
+           "-I", os.path.join(TOP, "include")]
+    cmd += [lib, "-lcrypto"] if kind == "static" else [
+        "-L", build, "-lgatekeeper", "-lcrypto", "-Wl,-rpath," + build]
+    with open(lib, "rb") as f:
+        if b"__asan" in f.read():  # make asan: the library is instrumented
+            cmd.append("-fsanitize=address,undefined")
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    upload(v2, "docs/lib.txt", b"signed in C")
+    p = subprocess.run([str(exe), v2.keys.pem["ed1"], "ed1", GK_ID, v2.base,
+                        "docs/lib.txt"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    url = p.stdout.strip()
+    r = requests.get(url, headers={"Origin": ORIGIN}, allow_redirects=False,
+                     timeout=30)
+    assert r.status_code == 302, r.text
+    assert requests.get(r.headers["Location"],
+                        timeout=30).content == b"signed in C"
+    row = v2.audit_for(r)[0]
+    assert row["sub"] == "user-42" and len(row["jti"]) == 32
+    # the same URL a second time: single use
+    r = requests.get(url, headers={"Origin": ORIGIN}, allow_redirects=False,
+                     timeout=30)
+    assert r.status_code == 403

@@ -1,0 +1,349 @@
+/*
+ * test_jws.c - protocol v2: the keyring (every accepted public key form,
+ * wrong types refused), tokens made by libgatekeeper verified by
+ * verify_jws_check for each algorithm, tampering, key validity windows,
+ * and libgatekeeper's v1 URL against the gatekeeper's own v1 signature.
+ */
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "gatekeeper/sign.h"
+#include "t.h"
+#include "verify/verify.h"
+
+static const uint8_t hs_secret[40] = "0123456789abcdef0123456789abcdef-secret";
+
+struct pair {
+	EVP_PKEY *pkey;
+	char *pem;		/* private, PEM */
+	gk_buf raw_b64;		/* raw public key, base64 */
+	gk_buf spki_b64;	/* DER SubjectPublicKeyInfo, base64 */
+	char *pub_pem;
+};
+
+static void
+make_pair(struct pair *p, int ed)
+{
+	unsigned char raw[80], *der = NULL;
+	size_t raw_len = sizeof(raw);
+	BIO *b;
+	char *m;
+	long n;
+	int dl;
+
+	memset(p, 0, sizeof(*p));
+	gk_buf_init(&p->raw_b64, 4096);
+	gk_buf_init(&p->spki_b64, 4096);
+	p->pkey = ed ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519") :
+	    EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	T_CHECK(p->pkey != NULL);
+	if (ed)
+		T_EQ_INT(EVP_PKEY_get_raw_public_key(p->pkey, raw, &raw_len), 1);
+	else
+		T_EQ_INT(EVP_PKEY_get_octet_string_param(p->pkey,
+		    OSSL_PKEY_PARAM_PUB_KEY, raw, sizeof(raw), &raw_len), 1);
+	T_EQ_INT(raw_len, ed ? 32 : 65);
+	T_EQ_INT(gk_b64_encode(raw, raw_len, &p->raw_b64), 0);
+	dl = i2d_PUBKEY(p->pkey, &der);
+	T_CHECK(dl > 0);
+	T_EQ_INT(gk_b64_encode(der, (size_t)dl, &p->spki_b64), 0);
+	OPENSSL_free(der);
+	b = BIO_new(BIO_s_mem());
+	T_EQ_INT(PEM_write_bio_PrivateKey(b, p->pkey, NULL, NULL, 0, NULL,
+	    NULL), 1);
+	n = BIO_get_mem_data(b, &m);
+	p->pem = strndup(m, (size_t)n);
+	BIO_free(b);
+	b = BIO_new(BIO_s_mem());
+	T_EQ_INT(PEM_write_bio_PUBKEY(b, p->pkey), 1);
+	n = BIO_get_mem_data(b, &m);
+	p->pub_pem = strndup(m, (size_t)n);
+	BIO_free(b);
+}
+
+static void
+free_pair(struct pair *p)
+{
+	EVP_PKEY_free(p->pkey);
+	free(p->pem);
+	free(p->pub_pem);
+	gk_buf_release(&p->raw_b64);
+	gk_buf_release(&p->spki_b64);
+}
+
+static gk_keyring *
+ring(gk_vendor_key *keys, size_t n, int want)
+{
+	gk_config cfg;
+	gk_keyring *kr = NULL;
+	char err[256] = "";
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.vendor_keys = keys;
+	cfg.n_vendor_keys = n;
+	T_EQ_INT(verify_keyring_new(&cfg, &kr, err, sizeof(err)), want);
+	if (want != 0)
+		T_CHECK(strstr(err, "vendor key") != NULL);
+	return kr;
+}
+
+static const gk_jws_rules *
+rules_now(void)
+{
+	static gk_jws_rules r;
+
+	r.aud = "gk";
+	r.now = gk_now_s();
+	r.skew = 30;
+	r.max_lifetime = 900;
+	return &r;
+}
+
+/* Signs with libgatekeeper and verifies; returns verify's result. */
+static int
+roundtrip(const gk_keyring *kr, const gk_sign_key *sk, const char *op,
+    const char *key, const char **msg, gk_jws_claims *c, char *tok)
+{
+	gk_sign_claims sc = { .aud = "gk", .op = op, .key = key, .sub = "u-1",
+	    .jti = "auto", .ttl = 120 };
+	int status = 0, r;
+
+	T_EQ_INT(gk_sign_v2_token(sk, &sc, tok, 8192), GK_SIGN_OK);
+	r = verify_jws_check(kr, gk_slice_str(tok), rules_now(), c, &status,
+	    msg);
+	if (r != 0)
+		T_EQ_INT(status, 401);
+	return r;
+}
+
+static void
+test_algorithms(void)
+{
+	struct pair ed, p256, other;
+	gk_vendor_key vk[5];
+	gk_keyring *kr;
+	gk_sign_key *ske = NULL, *skp = NULL, *skh = NULL, *wrong = NULL;
+	gk_jws_claims c;
+	const char *msg = NULL;
+	char *tok = malloc(8192);
+	int status;
+
+	make_pair(&ed, 1);
+	make_pair(&p256, 0);
+	memset(vk, 0, sizeof(vk));
+	vk[0] = (gk_vendor_key){ .kid = (char *)"ed", .type = GK_VKEY_ED25519,
+	    .public_key = (char *)ed.raw_b64.data };
+	vk[1] = (gk_vendor_key){ .kid = (char *)"p", .type = GK_VKEY_P256,
+	    .public_key = (char *)p256.raw_b64.data };
+	vk[2] = (gk_vendor_key){ .kid = (char *)"h", .type = GK_VKEY_HS256,
+	    .secret = { (uint8_t *)hs_secret, sizeof(hs_secret) } };
+	vk[3] = (gk_vendor_key){ .kid = (char *)"ed-spki",
+	    .type = GK_VKEY_ED25519, .public_key = (char *)ed.spki_b64.data };
+	vk[4] = (gk_vendor_key){ .kid = (char *)"p-pem", .type = GK_VKEY_P256,
+	    .public_pem = p256.pub_pem };
+	kr = ring(vk, 5, 0);
+	T_EQ_INT(gk_sign_key_pem(ed.pem, strlen(ed.pem), "ed", &ske), 0);
+	T_EQ_INT(gk_sign_key_pem(p256.pem, strlen(p256.pem), "p", &skp), 0);
+	T_EQ_INT(gk_sign_key_hs256(hs_secret, sizeof(hs_secret), "h", &skh),
+	    0);
+	T_EQ_STR(gk_sign_key_alg(ske), "EdDSA");
+	T_EQ_STR(gk_sign_key_alg(skp), "ES256");
+	T_EQ_STR(gk_sign_key_alg(skh), "HS256");
+
+	T_EQ_INT(roundtrip(kr, ske, "get", "a/b.txt", &msg, &c, tok), 0);
+	T_EQ_STR(c.kid, "ed");
+	T_EQ_STR(c.key, "a/b.txt");
+	T_EQ_STR(c.sub, "u-1");
+	T_EQ_INT(c.op, GK_V2_GET);
+	T_EQ_INT(c.exp - c.iat, 120);
+	T_EQ_INT(strlen(c.jti), 32);
+	T_EQ_STR(c.sig, strrchr(tok, '.') + 1);
+	verify_jws_release(&c);
+	T_EQ_INT(roundtrip(kr, skp, "list", "a/", &msg, &c, tok), 0);
+	T_EQ_INT(c.op, GK_V2_LIST);
+	verify_jws_release(&c);
+	T_EQ_INT(roundtrip(kr, skh, "put", "x", &msg, &c, tok), 0);
+	T_EQ_INT(c.op, GK_V2_PUT);
+	verify_jws_release(&c);
+
+	/* the SPKI and PEM forms of the same keys */
+	gk_sign_key_free(ske);
+	gk_sign_key_free(skp);
+	T_EQ_INT(gk_sign_key_pem(ed.pem, strlen(ed.pem), "ed-spki", &ske), 0);
+	T_EQ_INT(gk_sign_key_pem(p256.pem, strlen(p256.pem), "p-pem", &skp),
+	    0);
+	T_EQ_INT(roundtrip(kr, ske, "get", "k", &msg, &c, tok), 0);
+	verify_jws_release(&c);
+	T_EQ_INT(roundtrip(kr, skp, "get", "k", &msg, &c, tok), 0);
+	verify_jws_release(&c);
+
+	/* a flipped signature bit, for every algorithm */
+	T_EQ_INT(roundtrip(kr, skp, "get", "k", &msg, &c, tok), 0);
+	verify_jws_release(&c);
+	tok[strlen(tok) - 5] ^= 1;
+	T_CHECK(verify_jws_check(kr, gk_slice_str(tok), rules_now(), &c,
+	    &status, &msg) != 0);
+	T_CHECK(msg != NULL && (strcmp(msg, "Unauthorized: invalid signature")
+	    == 0 || strcmp(msg, "Unauthorized: token is not base64url") == 0));
+	verify_jws_release(&c);
+
+	/* the right kid, the wrong key */
+	make_pair(&other, 1);
+	T_EQ_INT(gk_sign_key_pem(other.pem, strlen(other.pem), "ed", &wrong),
+	    0);
+	T_EQ_INT(roundtrip(kr, wrong, "get", "k", &msg, &c, tok),
+	    GK_ERR_AUTH);
+	T_EQ_STR(msg, "Unauthorized: invalid signature");
+	T_EQ_STR(c.kid, "ed");
+	T_CHECK(c.sig == NULL && c.key == NULL);
+	verify_jws_release(&c);
+	/* the kid of a P-256 key with an Ed25519 signer */
+	gk_sign_key_free(wrong);
+	T_EQ_INT(gk_sign_key_pem(ed.pem, strlen(ed.pem), "p", &wrong), 0);
+	T_EQ_INT(roundtrip(kr, wrong, "get", "k", &msg, &c, tok),
+	    GK_ERR_AUTH);
+	T_EQ_STR(msg, "Unauthorized: 'alg' does not match the key's type");
+	verify_jws_release(&c);
+
+	gk_sign_key_free(wrong);
+	gk_sign_key_free(ske);
+	gk_sign_key_free(skp);
+	gk_sign_key_free(skh);
+	verify_keyring_free(kr);
+	free_pair(&ed);
+	free_pair(&p256);
+	free_pair(&other);
+	free(tok);
+}
+
+static void
+test_keyring_refusals(void)
+{
+	struct pair ed, p256;
+	gk_vendor_key vk;
+	static uint8_t short_secret[31];
+
+	make_pair(&ed, 1);
+	make_pair(&p256, 0);
+	/* a P-256 key configured as ed25519, and the other way round */
+	vk = (gk_vendor_key){ .kid = (char *)"x", .type = GK_VKEY_ED25519,
+	    .public_key = (char *)p256.spki_b64.data };
+	verify_keyring_free(ring(&vk, 1, GK_ERR_CONFIG));
+	vk = (gk_vendor_key){ .kid = (char *)"x", .type = GK_VKEY_P256,
+	    .public_key = (char *)ed.raw_b64.data };
+	verify_keyring_free(ring(&vk, 1, GK_ERR_CONFIG));
+	vk = (gk_vendor_key){ .kid = (char *)"x", .type = GK_VKEY_ED25519,
+	    .public_key = (char *)"not base64!" };
+	verify_keyring_free(ring(&vk, 1, GK_ERR_CONFIG));
+	vk = (gk_vendor_key){ .kid = (char *)"x", .type = GK_VKEY_HS256,
+	    .secret = { short_secret, sizeof(short_secret) } };
+	verify_keyring_free(ring(&vk, 1, GK_ERR_CONFIG));
+	vk = (gk_vendor_key){ .kid = (char *)"x", .type = GK_VKEY_P256,
+	    .public_pem = (char *)"-----BEGIN PUBLIC KEY-----\nAAAA\n" };
+	verify_keyring_free(ring(&vk, 1, GK_ERR_CONFIG));
+	/* an empty keyring refuses every token */
+	verify_keyring_free(ring(NULL, 0, 0));
+	free_pair(&ed);
+	free_pair(&p256);
+}
+
+static void
+test_windows_and_limits(void)
+{
+	gk_vendor_key vk[2];
+	gk_keyring *kr;
+	gk_sign_key *sk = NULL;
+	gk_jws_claims c;
+	const char *msg;
+	char *tok = malloc(8192), *big = malloc(GK_JWS_MAX + 2);
+	int status;
+
+	memset(vk, 0, sizeof(vk));
+	vk[0] = (gk_vendor_key){ .kid = (char *)"old", .type = GK_VKEY_HS256,
+	    .secret = { (uint8_t *)hs_secret, sizeof(hs_secret) },
+	    .not_after = gk_now_s() - 1 };
+	vk[1] = (gk_vendor_key){ .kid = (char *)"new", .type = GK_VKEY_HS256,
+	    .secret = { (uint8_t *)hs_secret, sizeof(hs_secret) },
+	    .not_before = gk_now_s() - 10 };
+	kr = ring(vk, 2, 0);
+	T_EQ_INT(gk_sign_key_hs256(hs_secret, sizeof(hs_secret), "old", &sk),
+	    0);
+	T_EQ_INT(roundtrip(kr, sk, "get", "k", &msg, &c, tok), GK_ERR_AUTH);
+	T_EQ_STR(msg, "Unauthorized: the vendor key is not valid at this "
+	    "time");
+	verify_jws_release(&c);
+	gk_sign_key_free(sk);
+	T_EQ_INT(gk_sign_key_hs256(hs_secret, sizeof(hs_secret), "new", &sk),
+	    0);
+	T_EQ_INT(roundtrip(kr, sk, "get", "k", &msg, &c, tok), 0);
+	verify_jws_release(&c);
+
+	memset(big, 'A', GK_JWS_MAX + 1);
+	big[GK_JWS_MAX + 1] = '\0';
+	T_EQ_INT(verify_jws_check(kr, gk_slice_str(big), rules_now(), &c,
+	    &status, &msg), GK_ERR_TOO_LARGE);
+	T_EQ_STR(msg, "Unauthorized: token too large");
+	verify_jws_release(&c);
+	T_EQ_INT(verify_jws_check(kr, gk_slice_str("a.b.c.d"), rules_now(), &c,
+	    &status, &msg), GK_ERR_INVALID);
+	verify_jws_release(&c);
+	T_EQ_INT(verify_jws_check(kr, GK_SLICE_NULL, rules_now(), &c, &status,
+	    &msg), GK_ERR_INVALID);
+	T_EQ_STR(msg, "Unauthorized: missing token");
+	verify_jws_release(&c);
+	/* NUL inside a token */
+	T_EQ_INT(verify_jws_check(kr, gk_slice_of("eyJ\0.x.y", 8),
+	    rules_now(), &c, &status, &msg), GK_ERR_INVALID);
+	verify_jws_release(&c);
+	verify_jws_release(NULL);
+
+	gk_sign_key_free(sk);
+	verify_keyring_free(kr);
+	free(tok);
+	free(big);
+}
+
+/* libgatekeeper's v1 URL carries the signature the gatekeeper expects. */
+static void
+test_lib_v1(void)
+{
+	const uint8_t key[] = "a-shared-v1-secret-of-some-length";
+	char url[1024], hex[GK_MAC_HEX_LEN + 1], want[512];
+	gk_mac *m = NULL;
+
+	T_EQ_INT(gk_sign_v1_url("http://gk", key, sizeof(key) - 1, "app",
+	    "/clinic 7/a.pdf", "GET_Object", 1800000000, url, sizeof(url)), 0);
+	T_EQ_INT(verify_mac_new(key, sizeof(key) - 1, &m), 0);
+	T_EQ_INT(verify_v1_sign(m, gk_slice_str("app"),
+	    gk_slice_str("clinic 7"), gk_slice_str("GET_Object"),
+	    gk_slice_str("1800000000"), hex), 0);
+	snprintf(want, sizeof(want), "http://gk/app?path=/clinic%%207/a.pdf"
+	    "&operation=GET_Object&expires=1800000000&hmac=%s", hex);
+	T_EQ_STR(url, want);
+	T_EQ_INT(gk_sign_v1_url("http://gk", key, sizeof(key) - 1, "app",
+	    "/a", "DELETE", 1, url, sizeof(url)), GK_SIGN_EINVAL);
+	T_EQ_STR(url, "");
+	T_EQ_INT(gk_sign_v1_url("http://gk", key, sizeof(key) - 1, "app",
+	    "/a", "GET_Object", 1, url, 20), GK_SIGN_ESPACE);
+	T_EQ_STR(url, "");
+	T_EQ_INT(gk_sign_v2_url("http://gk", "get", "a b/c", "T", url,
+	    sizeof(url)), 0);
+	T_EQ_STR(url, "http://gk/v2/objects/a%20b/c?token=T");
+	verify_mac_free(m);
+}
+
+int
+main(void)
+{
+	test_algorithms();
+	test_keyring_refusals();
+	test_windows_and_limits();
+	test_lib_v1();
+	return T_DONE();
+}
