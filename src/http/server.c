@@ -170,6 +170,7 @@ fill_req(struct rq *rq, const char *method)
 	const char *q;
 	uint8_t id[16];
 	uint64_t n;
+	int i;
 
 	req->method = method;
 	req->start_us = gk_now_us();
@@ -201,7 +202,8 @@ fill_req(struct rq *rq, const char *method)
 	memcpy(id, rq->h->id_prefix, 8);
 	n = atomic_fetch_add_explicit(&rq->h->id_counter, 1,
 	    memory_order_relaxed);
-	memcpy(id + 8, &n, 8);
+	for (i = 0; i < 8; i++)	/* big-endian: ids sort in arrival order */
+		id[8 + i] = (uint8_t)(n >> (56 - 8 * i));
 	gk_hex_encode(id, sizeof(id), req->request_id);
 }
 
