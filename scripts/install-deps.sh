@@ -10,7 +10,7 @@ PKGS=(
 	libcurl4-openssl-dev libexpat1-dev libmaxminddb-dev libpq-dev
 	libmaxmind-db-writer-perl
 	python3 python3-pytest python3-requests python3-cryptography sqlite3 curl
-	nginx-core wrk chromium
+	nginx wrk chromium
 )
 # the browser tests drive Chromium with playwright-core from npm; Debian's
 # npm is only needed where no Node.js is installed already
