@@ -137,6 +137,32 @@ internal(gk_reply *rep, const char *why)
 	gate_reply_error(rep, 500, "error", "Internal Exception");
 }
 
+/* A store failure as the browser should see it: a missing key 404, the
+ * bucket refusing or failing 502 (504 on a timeout) naming the cause. */
+static void
+store_failed(gk_reply *rep, int r)
+{
+	const char *why = NULL;
+	char msg[320];
+	int status;
+
+	if (r == GK_ERR_NOT_FOUND) {
+		deny(rep, 404, "Not Found");
+		return;
+	}
+	if (r != GK_ERR_UNAVAILABLE && r != GK_ERR_DENIED) {
+		internal(rep, gk_err_str(r));
+		return;
+	}
+	status = store_error(&why);
+	if (status != 504)
+		status = 502;
+	snprintf(msg, sizeof(msg), "%s: %s", status == 504 ?
+	    "Gateway Timeout" : "Bad Gateway", why);
+	gk_warn("store: %s", why);
+	gate_reply_error(rep, status, "error", msg);
+}
+
 void
 gate_audit_record(const gk_req *req, const gk_reply *rep,
     gk_audit_record *rec)
@@ -292,10 +318,15 @@ v1_get_object(gk_app *app, gk_slice key, gk_reply *rep)
 	gk_buf url;
 	int r;
 
-	if ((r = verify_data_sign(app->internal_mac, key, exp, sig)) != 0)
-		return r;
 	gk_buf_init(&url, 16384);
-	if ((r = gk_buf_printf(&url, "%s/_data/", app->cfg->public_url)) != 0 ||
+	if (store_presigns(app->store)) {
+		/* s3 redirect mode: a presigned GET to the bucket */
+		if ((r = store_presign_get(app->store, key, 0, GK_SLICE_NULL,
+		    &url)) != 0)
+			goto out;
+	} else if ((r = verify_data_sign(app->internal_mac, key, exp,
+	    sig)) != 0 ||
+	    (r = gk_buf_printf(&url, "%s/_data/", app->cfg->public_url)) != 0 ||
 	    (r = gk_pct_encode(key, 1, &url)) != 0 ||
 	    (r = gk_buf_printf(&url, "?exp=%lld&sig=%s", (long long)exp,
 	    sig)) != 0)
@@ -346,6 +377,22 @@ v1_put_object(gk_app *app, gk_slice key, gk_reply *rep)
 	int r;
 
 	gk_buf_init(&pol, 16384);
+	if (store_presigns(app->store)) {
+		/* s3 redirect mode: boto3's presigned POST shape */
+		pol.cap = 65536;
+		if ((r = store_presign_post(app->store, key,
+		    app->cfg->max_upload_bytes, 0, &pol)) != 0 ||
+		    (r = gk_buf_append_str(b, "{\"clientReturn\":")) != 0 ||
+		    (r = gk_buf_append(b, pol.data, pol.len)) != 0 ||
+		    (r = gk_buf_append_str(b, ",\"bucket\":")) != 0 ||
+		    (r = gk_json_str(b, gk_slice_str(store_bucket(
+		    app->store)))) != 0 ||
+		    (r = gk_buf_append_str(b,
+		    ",\"msg\":\"Success\",\"error\":false}")) != 0)
+			goto out;
+		rep->status = 200;
+		goto out;
+	}
 	if ((r = verify_policy_make(app->internal_mac, app->cfg->id, key, exp,
 	    app->cfg->max_upload_bytes, &pol, sig)) != 0)
 		goto out;
@@ -509,7 +556,7 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 	else
 		r = v1_put_object(app, gk_slice_of(key.data, key.len), rep);
 	if (r != 0) {
-		internal(rep, gk_err_str(r));
+		store_failed(rep, r);
 		goto out;
 	}
 	rep->grant = 1;
@@ -604,8 +651,9 @@ data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 		goto out;
 	}
 	r = store_get_open(app->store, k, &rep->reader, &size, &mtime);
-	if (r == GK_ERR_NOT_FOUND) {
-		deny(rep, 404, "Not Found");
+	if (r == GK_ERR_NOT_FOUND || r == GK_ERR_UNAVAILABLE ||
+	    r == GK_ERR_DENIED) {
+		store_failed(rep, r);
 		goto out;
 	}
 	if (r != 0)
@@ -653,7 +701,7 @@ fail:
 		    "Internal Exception: stored object failed its integrity "
 		    "check");
 	} else {
-		internal(rep, gk_err_str(r));
+		store_failed(rep, r);
 	}
 out:
 	gate_params_release(&ps);

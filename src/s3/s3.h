@@ -157,8 +157,9 @@ typedef int (*s3_list_fn)(void *arg, gk_slice key, uint64_t size,
 
 /*
  * Parses one ListObjectsV2 result page (expat; entities and UTF-8 right).
- * Calls fn per <Contents> with the decoded key, size and LastModified;
- * sets *truncated and copies NextContinuationToken into next (reset
+ * Calls fn per <Contents> with the decoded key, size and LastModified
+ * (fn returns non-zero to stop: negative is returned, positive stops
+ * with 0 and *truncated 0); sets *truncated and copies NextContinuationToken into next (reset
  * first). GK_ERR_INVALID for XML that is malformed or not a listing.
  */
 int s3_list_parse(gk_slice xml, s3_list_fn fn, void *arg, int *truncated,
@@ -218,6 +219,8 @@ typedef struct {
 	int idempotent;			/* retries allowed */
 	gk_buf *resp;			/* response body (capped), or NULL */
 	char *etag;			/* out: ETag, if asked (>= 128 bytes) */
+	uint64_t *length;		/* out: Content-Length, if asked */
+	int64_t *mtime;			/* out: Last-Modified, if asked */
 } s3_call;
 
 /*

@@ -164,8 +164,11 @@ run(struct xctx *x, gk_slice xml)
 	r = x->r;
 	if (r == 0 && !x->root_ok)
 		r = GK_ERR_INVALID;
-	if (r == 1)	/* the callback asked to stop */
+	if (r == 1) {	/* the callback asked to stop: no more pages */
 		r = 0;
+		if (x->truncated != NULL)
+			*x->truncated = 0;
+	}
 	XML_ParserFree(x->p);
 	gk_buf_release(&x->text);
 	gk_buf_release(&x->key);
