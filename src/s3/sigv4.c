@@ -752,9 +752,11 @@ json_ascii(gk_buf *b, gk_slice s)
 			i += 4;
 		}
 		if (cp >= 0x10000) {
-			cp -= 0x10000;
-			r = gk_buf_printf(b, "\\u%04x\\u%04x",
-			    0xd800 + (cp >> 10), 0xdc00 + (cp & 0x3ff));
+			/* Python writes a surrogate pair here; Ceph RGW's
+			 * policy parser decodes pairs wrongly and refuses the
+			 * key, so these go as raw UTF-8 (valid JSON, which S3
+			 * accepts): the one place we differ from botocore */
+			r = gk_buf_append(b, s.p + i - 4, 4);
 		} else {
 			r = gk_buf_printf(b, "\\u%04x", cp);
 		}

@@ -71,9 +71,36 @@ def test_presign_post_matches_botocore(key):
         # same url, same fields in the same order, the policy the same
         # bytes (so the same signature)
         assert got["url"] == want["url"]
-        assert list(got["fields"].items()) == list(want["fields"].items())
         policy = json.loads(base64.b64decode(got["fields"]["policy"]))
         assert {"key": key} in policy["conditions"]
+        if not any(ord(ch) > 0xFFFF for ch in key):
+            assert list(got["fields"].items()) == \
+                list(want["fields"].items())
+            continue
+        # Past U+FFFF Python writes surrogate pairs, which Ceph RGW cannot
+        # match (test_s3_rgw.py shows botocore's form refused there); we
+        # write raw UTF-8 instead: the same document, and a valid signature
+        # over our bytes.
+        assert policy == json.loads(base64.b64decode(
+            want["fields"]["policy"]))
+        assert b"\\ud83d" not in base64.b64decode(got["fields"]["policy"])
+        for name in want["fields"]:
+            if name not in ("policy", "x-amz-signature"):
+                assert got["fields"][name] == want["fields"][name]
+        assert list(got["fields"]) == list(want["fields"])
+        assert got["fields"]["x-amz-signature"] == sigv4_post_signature(
+            got["fields"]["policy"], NOW[:8], "us-east-1")
+
+
+def sigv4_post_signature(policy_b64, day, region):
+    """SigV4 over a POST policy, written out independently here."""
+    import hashlib
+    import hmac
+
+    def h(k, m):
+        return hmac.new(k, m.encode(), hashlib.sha256).digest()
+    k = h(h(h(h(("AWS4" + SK).encode(), day), region), "s3"), "aws4_request")
+    return hmac.new(k, policy_b64.encode(), hashlib.sha256).hexdigest()
 
 
 @pytest.mark.parametrize("key", KEYS)

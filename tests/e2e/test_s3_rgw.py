@@ -1,0 +1,309 @@
+"""The s3 store end to end against a real signature-checking S3 server
+(Ceph RGW, started once per session): the browser-style flow through the
+gatekeeper (follow the 302, post the returned form) for the awkward keys,
+listing, tampered and expired presigned URLs refused by the server, errors
+a person understands (404, 502 naming S3's code, 504), every one audited,
+and proxy mode moving 200 MiB both ways in bounded memory."""
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import pytest
+import requests
+
+from conftest import ORIGIN
+from s3util import AWKWARD, long_key, tool_bin
+
+KEYS = AWKWARD + [long_key("sub/\u00e9", 1024 - len("uploads/"))]
+
+
+def msg(r):
+    return r.json()["msg"]
+
+
+@pytest.fixture
+def s3gk(rgw, gk_factory):
+    """A redirect-mode gatekeeper on a fresh bucket."""
+    def make(**extra):
+        bucket = extra.pop("bucket", None) or rgw.new_bucket()
+        g = gk_factory()  # for its directory only
+        settings = rgw.gk_settings(bucket, g.dir, **extra)
+        g2 = gk_factory(**settings)
+        g2.bucket = bucket
+        return g2.start()
+    return make
+
+
+def upload(g, path, content):
+    r = g.get("app", path, "PUT_Object")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    ret = body["clientReturn"]
+    resp = requests.post(ret["url"], data=ret["fields"],
+                         files={"file": ("f.bin", content,
+                                         "application/octet-stream")},
+                         timeout=120)
+    return resp, body
+
+
+def test_browser_flow_awkward_keys(s3gk, rgw):
+    g = s3gk()
+    s3 = rgw.client()
+    for i, name in enumerate(KEYS):
+        content = ("%d:%s\n" % (i, name)).encode() * (i + 1)
+        path = "/sub/" + name if not name.startswith("sub/") else "/" + name
+        resp, body = upload(g, path, content)
+        assert resp.status_code == 204, (name, resp.text)
+        # the form is the original gatekeeper's / boto3's shape
+        fields = body["clientReturn"]["fields"]
+        assert list(fields) == ["x-amz-server-side-encryption", "key",
+                                "x-amz-algorithm", "x-amz-credential",
+                                "x-amz-date", "policy", "x-amz-signature"]
+        assert fields["key"] == "uploads" + path
+        assert body["bucket"] == g.bucket
+        # the bytes landed under exactly that key
+        got = s3.get_object(Bucket=g.bucket, Key="uploads" + path)
+        assert got["Body"].read() == content, name
+        # download: the gatekeeper answers 302 to a presigned URL, curl
+        # follows it to the bucket
+        r = g.get("uploads", path, "GET_Object")
+        assert r.status_code == 302, r.text
+        assert r.headers["Location"] == r.json()["url"]
+        assert "X-Amz-Expires=60&" in r.headers["Location"]
+        out = subprocess.run(["curl", "-sS", "-f", "-L", "-H",
+                              "Origin: " + ORIGIN, g.url("uploads", g.sign(
+                                  "uploads", path, "GET_Object"))],
+                             capture_output=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == content, name
+    # listing: every key, unicode and entities right, relative to the root
+    r = g.get("uploads", "/sub/", "GET_Bucket")
+    assert r.status_code == 200, r.text
+    want = sorted("/" + k if k.startswith("sub/") else "/sub/" + k
+                  for k in KEYS)
+    assert sorted(r.json()["contents"]) == want
+    rows = g.audit_rows("operation = 'GET_Bucket'")
+    assert rows[-1]["decision"] == "allow"
+
+
+def test_rgw_refuses_botocores_surrogate_pairs(rgw):
+    """Why the gatekeeper writes U+10000 and above as raw UTF-8 in POST
+    policies: boto3's own form (\\ud83d\\ude00) is refused by RGW."""
+    bucket = rgw.new_bucket()
+    s3 = rgw.client()
+    for key, want in (("emoji \U0001F600.txt", 403), ("caf\u00e9.txt", 204)):
+        post = s3.generate_presigned_post(Bucket=bucket, Key=key)
+        r = requests.post(post["url"], data=post["fields"],
+                          files={"file": ("f", b"x")}, timeout=30)
+        assert r.status_code == want, (key, r.text)
+
+
+def test_listing_pages_and_skips_empty(s3gk, rgw):
+    g = s3gk()
+    s3 = rgw.client()
+    names = ["p/%04d & <x>.txt" % i for i in range(1100)]  # > 1000: 2 pages
+    for n in names:
+        s3.put_object(Bucket=g.bucket, Key="app/" + n, Body=b"x")
+    s3.put_object(Bucket=g.bucket, Key="app/p/empty", Body=b"")
+    r = g.get("app", "/p/", "GET_Bucket")
+    assert r.status_code == 200, r.text
+    assert r.json()["contents"] == ["/" + n for n in names]
+
+
+def test_presigned_url_tampered_or_expired_is_refused(s3gk, rgw):
+    g = s3gk()
+    rgw.client().put_object(Bucket=g.bucket, Key="app/d/x.txt", Body=b"data")
+    r = g.get("app", "/d/x.txt", "GET_Object")
+    url = r.headers["Location"]
+    assert requests.get(url, timeout=30).content == b"data"
+    # one signature character changed
+    sig = url[-64:]
+    bad = url[:-1] + ("0" if sig[-1] != "0" else "1")
+    t = requests.get(bad, timeout=30)
+    assert t.status_code == 403 and b"SignatureDoesNotMatch" in t.content
+    # the same signer, an hour ago, 60 s lifetime: expired
+    tool = tool_bin()
+    old = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() - 3600))
+    now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    args = [rgw.endpoint, g.bucket, "app/d/x.txt", "60", "1", rgw.region,
+            rgw.access_key, rgw.secret_key, "-"]
+    fresh = subprocess.run([tool, "presign-get"] + args + [now],
+                           capture_output=True, text=True, check=True)
+    assert requests.get(fresh.stdout.strip(), timeout=30).content == b"data"
+    stale = subprocess.run([tool, "presign-get"] + args + [old],
+                           capture_output=True, text=True, check=True)
+    e = requests.get(stale.stdout.strip(), timeout=30)
+    assert e.status_code == 403, e.text
+    assert b"AccessDenied" in e.content or b"Expired" in e.content
+
+
+def test_post_policy_enforces_key_and_size(s3gk, rgw):
+    g = s3gk(gate__max_upload_bytes="1000")
+    r = g.get("app", "/u/a.bin", "PUT_Object")
+    ret = r.json()["clientReturn"]
+    # too large for content-length-range
+    big = requests.post(ret["url"], data=ret["fields"],
+                        files={"file": ("a", b"x" * 1001)}, timeout=30)
+    assert big.status_code in (400, 403), big.text
+    # another key than the one signed
+    other = dict(ret["fields"], key="uploads/u/other.bin")
+    o = requests.post(ret["url"], data=other,
+                      files={"file": ("a", b"x")}, timeout=30)
+    assert o.status_code == 403, o.text
+    ok = requests.post(ret["url"], data=ret["fields"],
+                       files={"file": ("a", b"x" * 1000)}, timeout=30)
+    assert ok.status_code == 204, ok.text
+
+
+def test_missing_key_is_404_and_audited(s3gk):
+    g = s3gk()
+    r = g.get("app", "/d/none.txt", "GET_Object")
+    assert (r.status_code, msg(r)) == (404, "Not Found")
+    assert "<" not in r.text
+    rows = g.audit_for(r)
+    assert rows[0]["status"] == 404
+
+
+def test_wrong_secret_is_502_naming_the_cause(s3gk):
+    g = s3gk(secret="not-the-right-secret-key-000000000000000")
+    r = g.get("app", "/d/", "GET_Bucket")
+    assert r.status_code == 502, r.text
+    assert "SignatureDoesNotMatch" in msg(r)
+    assert "<" not in r.text
+    assert g.audit_for(r)[0]["status"] == 502
+    g2 = s3gk(access_key="NOSUCHACCESSKEY00000")
+    r = g2.get("app", "/d/x", "GET_Object")
+    assert r.status_code == 502, r.text
+    assert "InvalidAccessKeyId" in msg(r) or "AccessDenied" in msg(r)
+
+
+def test_unreachable_and_slow_endpoints(s3gk, rgw):
+    # nothing listens: 502
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    g = s3gk(bucket="b-none", s3__endpoint="http://127.0.0.1:%d" % port,
+             s3__retries="0")
+    r = g.get("app", "/d/", "GET_Bucket")
+    assert r.status_code == 502, r.text
+    assert "cannot reach the bucket endpoint" in msg(r)
+    assert g.audit_for(r)[0]["status"] == 502
+    # accepts but never answers: 504 after [s3] timeout
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    held = []
+    stop = threading.Event()
+
+    def hold():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+                held.append(c)
+            except OSError:
+                pass
+    t = threading.Thread(target=hold, daemon=True)
+    t.start()
+    try:
+        g2 = s3gk(bucket="b-slow", s3__endpoint="http://127.0.0.1:%d" %
+                  srv.getsockname()[1], s3__timeout="1", s3__retries="0")
+        r = g2.get("app", "/d/", "GET_Bucket")
+        assert r.status_code == 504, r.text
+        assert "did not answer in time" in msg(r)
+        assert g2.audit_for(r)[0]["status"] == 504
+    finally:
+        stop.set()
+        t.join()
+        for c in held:
+            c.close()
+        srv.close()
+
+
+def test_check_config_never_prints_secrets(s3gk, rgw):
+    g = s3gk()
+    p = g.run("check-config")
+    assert rgw.secret_key not in p.stdout
+    assert "secret_key_file" in p.stdout
+    assert "[s3]" in p.stdout
+
+
+def rss_peak_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_proxy_mode_200_mib_both_ways_bounded_memory(s3gk, rgw, tmp_path):
+    size = 200 * 1024 * 1024
+    g = s3gk(s3__mode="proxy", gate__max_upload_bytes=str(size))
+    src = tmp_path / "big.bin"
+    h = hashlib.sha256()
+    with open(src, "wb") as f:
+        block = os.urandom(1024 * 1024)
+        for i in range(200):
+            chunk = bytes([i]) + block[1:]
+            h.update(chunk)
+            f.write(chunk)
+    r = g.get("app", "/big/file.bin", "PUT_Object")
+    assert r.status_code == 200, r.text
+    ret = r.json()["clientReturn"]
+    assert ret["url"] == g.base + "/_upload"   # the gatekeeper's own form
+    args = ["curl", "-sS", "-f", "-H", "Origin: " + ORIGIN]
+    for k, v in ret["fields"].items():
+        args += ["--form-string", "%s=%s" % (k, v)]
+    args += ["-F", "file=@%s" % src, ret["url"]]
+    up = subprocess.run(args, capture_output=True, timeout=600)
+    assert up.returncode == 0, up.stderr
+    assert json.loads(up.stdout)["size"] == size
+    head = rgw.client().head_object(Bucket=g.bucket,
+                                    Key="uploads/big/file.bin")
+    assert head["ContentLength"] == size
+    # download through the gatekeeper's data URL
+    r = g.get("uploads", "/big/file.bin", "GET_Object")
+    assert r.status_code == 302 and "/_data/" in r.headers["Location"]
+    dst = tmp_path / "back.bin"
+    down = subprocess.run(["curl", "-sS", "-f", "-o", str(dst),
+                           r.headers["Location"]], capture_output=True,
+                          timeout=600)
+    assert down.returncode == 0, down.stderr
+    h2 = hashlib.sha256()
+    with open(dst, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h2.update(b)
+    assert h2.hexdigest() == h.hexdigest()
+    # a Range passes through
+    rr = requests.get(r.headers["Location"], headers={"Range":
+                      "bytes=5242880-5242889"}, timeout=60)
+    assert rr.status_code == 206
+    with open(src, "rb") as f:
+        f.seek(5242880)
+        assert rr.content == f.read(10)
+    assert rss_peak_kib(g.proc.pid) < 64 * 1024, rss_peak_kib(g.proc.pid)
+
+
+def test_proxy_missing_and_client_abort(s3gk, rgw):
+    g = s3gk(s3__mode="proxy")
+    r = g.get("app", "/d/none", "GET_Object")
+    loc = r.headers["Location"]
+    m = requests.get(loc, timeout=30)
+    assert (m.status_code, msg(m)) == (404, "Not Found")
+    # a client that goes away mid-download: the gatekeeper stays healthy
+    rgw.client().put_object(Bucket=g.bucket, Key="app/d/big",
+                            Body=os.urandom(8 * 1024 * 1024))
+    r = g.get("app", "/d/big", "GET_Object")
+    s = requests.get(r.headers["Location"], stream=True, timeout=30)
+    assert s.status_code == 200
+    next(s.iter_content(65536))
+    s.close()
+    r = g.get("app", "/d/big", "GET_Object")
+    full = requests.get(r.headers["Location"], timeout=60)
+    assert len(full.content) == 8 * 1024 * 1024
