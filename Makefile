@@ -74,7 +74,7 @@ run: deps $(BUILD)/gatekeeper
 unit: $(UNIT_BIN)
 	@bash tests/unit/run.sh $(UNIT_BIN)
 
-e2e: $(BUILD)/gatekeeper
+e2e: $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
 	GK_BIN=$(abspath $(BUILD)/gatekeeper) /usr/bin/python3 -m pytest -q \
 		-p no:cacheprovider tests/e2e
 

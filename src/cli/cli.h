@@ -19,6 +19,7 @@ int cmd_sign(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
+int cmd_provision(int argc, char **argv);
 
 /* Prints "gatekeeper VERB: message" on stderr. */
 void cli_error(const char *verb, const char *fmt, ...) GK_PRINTF(2, 3);

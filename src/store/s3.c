@@ -9,7 +9,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "config/config.h"
 #include "s3/s3.h"
@@ -35,110 +34,28 @@ struct s3_store_writer {
 	int dead;
 };
 
-/* A secret from a 0600 file, trimmed; NULL path: none. */
-static int
-read_secret(const char *path, char **out)
-{
-	struct stat st;
-	gk_buf b;
-	size_t n;
-	int r;
-
-	*out = NULL;
-	if (path == NULL || path[0] == '\0')
-		return 0;
-	if (stat(path, &st) != 0) {
-		gk_error("[s3] cannot read %s", path);
-		return GK_ERR_CONFIG;
-	}
-	if ((st.st_mode & 077) != 0) {
-		gk_error("[s3] %s is readable by group or others (chmod 600)",
-		    path);
-		return GK_ERR_CONFIG;
-	}
-	if ((r = gk_file_read(path, 8192, &b)) != 0)
-		return GK_ERR_CONFIG;
-	n = b.len;
-	while (n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r' ||
-	    b.data[n - 1] == ' ' || b.data[n - 1] == '\t'))
-		n--;
-	if (n == 0 || memchr(b.data, '\0', n) != NULL)
-		r = GK_ERR_CONFIG;
-	else if ((*out = strndup((const char *)b.data, n)) == NULL)
-		r = GK_ERR_NOMEM;
-	gk_wipe(b.data, b.len);
-	gk_buf_release(&b);
-	return r;
-}
-
-static void
-free_secret(char *s)
-{
-	if (s != NULL) {
-		gk_wipe(s, strlen(s));
-		free(s);
-	}
-}
-
 int
 s3store_open(const struct gk_config *cfg, s3_store **out)
 {
-	s3_client_opts o;
 	s3_store *s;
-	char *sk = NULL, *tok = NULL, err[256];
-	gk_buf ep;
+	char err[256];
 	int r;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return GK_ERR_NOMEM;
-	gk_buf_init(&ep, 4096);
 	s->proxy = strcmp(cfg->s3_mode, "proxy") == 0;
 	s->check_exists = cfg->s3_check_exists;
 	s->ttl = cfg->s3_presign_ttl;
-	if ((r = read_secret(cfg->s3_secret_key_file, &sk)) != 0 ||
-	    (r = read_secret(cfg->s3_session_token_file, &tok)) != 0)
-		goto out;
-	if (cfg->s3_endpoint[0] != '\0')
-		r = gk_buf_append_str(&ep, cfg->s3_endpoint);
-	else
-		r = gk_buf_printf(&ep, "https://s3.%s.amazonaws.com",
-		    cfg->s3_region);
-	if (r != 0)
-		goto out;
-	memset(&o, 0, sizeof(o));
-	o.endpoint = (const char *)ep.data;
-	o.bucket = cfg->s3_bucket;
-	o.region = cfg->s3_region;
-	o.path_style = cfg->s3_path_style;
-	o.connect_timeout = cfg->s3_connect_timeout;
-	o.timeout = cfg->s3_timeout;
-	o.retries = cfg->s3_retries;
-	o.access_key_id = cfg->s3_access_key_id[0] ? cfg->s3_access_key_id :
-	    NULL;
-	o.secret_key = sk;
-	o.session_token = tok;
-	o.use_env = cfg->s3_use_env;
-	o.shared_file = cfg->s3_credentials_file[0] ?
-	    cfg->s3_credentials_file : NULL;
-	o.profile = cfg->s3_profile[0] ? cfg->s3_profile : NULL;
-	o.use_container = cfg->s3_container_credentials;
-	o.use_imds = cfg->s3_imds;
-	o.imds_endpoint = cfg->s3_imds_endpoint;
-	if ((r = s3_client_new(&o, &s->c, err, sizeof(err))) != 0) {
+	if ((r = s3_client_from_config(cfg, &s->c, err, sizeof(err))) != 0) {
 		gk_error("%s", err);
-		goto out;
+		free(s);
+		return r;
 	}
 	gk_info("s3 store: bucket %s, %s mode, credentials from %s",
 	    cfg->s3_bucket, s->proxy ? "proxy" : "redirect",
 	    s3_client_creds_source(s->c));
 	*out = s;
-	s = NULL; /* transferred */
-out:
-	free_secret(sk);
-	free_secret(tok);
-	gk_buf_release(&ep);
-	s3store_free(s);
-	return r;
+	return 0;
 }
 
 void

@@ -307,3 +307,61 @@ def test_proxy_missing_and_client_abort(s3gk, rgw):
     r = g.get("app", "/d/big", "GET_Object")
     full = requests.get(r.headers["Location"], timeout=60)
     assert len(full.content) == 8 * 1024 * 1024
+
+
+def aws(rgw, *args):
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=rgw.access_key,
+               AWS_SECRET_ACCESS_KEY=rgw.secret_key,
+               AWS_DEFAULT_REGION=rgw.region, AWS_CONFIG_FILE=os.devnull,
+               AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_PAGER="")
+    p = subprocess.run(["/usr/bin/aws", "--endpoint-url", rgw.endpoint,
+                        "--output", "json"] + list(args), env=env,
+                       capture_output=True, text=True, timeout=120)
+    return p
+
+
+def test_provision_applies_and_reports(s3gk, rgw):
+    g = s3gk()
+    dry = g.run("provision", "--dry-run")
+    assert "dry run: nothing is sent" in dry.stdout
+    assert "<BlockPublicAcls>true</BlockPublicAcls>" in dry.stdout
+    # nothing was sent
+    assert aws(rgw, "s3api", "get-bucket-cors", "--bucket",
+               g.bucket).returncode != 0
+    p = g.run("provision", check=False)
+    out = p.stdout
+    assert "1. block all public access: ok" in out
+    assert "3. CORS for GET, HEAD, POST from [acl] origins: ok" in out
+    assert "4. lifecycle" in out and out.split("4. lifecycle")[1].split(
+        "\n")[0].endswith(": ok")
+    # Ceph Pacific has no SSE-S3 backend: it refuses default encryption,
+    # and the report says so with S3's error code
+    assert ("2. default encryption AES256: ok" in out) or (
+        "2. default encryption AES256: FAILED: " in out and
+        "InvalidArgument" in out)
+    assert p.returncode == (0 if "AES256: ok" in out else 1)
+    # the IAM policy: this bucket only
+    pol = json.loads(out[out.index("{"):])
+    res = [s["Resource"] for s in pol["Statement"]]
+    assert res == ["arn:aws:s3:::%s/*" % g.bucket,
+                   "arn:aws:s3:::%s/uploads/*" % g.bucket,
+                   "arn:aws:s3:::%s" % g.bucket]
+    # checked with awscli
+    pab = json.loads(aws(rgw, "s3api", "get-public-access-block", "--bucket",
+                         g.bucket).stdout)["PublicAccessBlockConfiguration"]
+    assert all(pab[k] for k in ("BlockPublicAcls", "IgnorePublicAcls",
+                                "BlockPublicPolicy", "RestrictPublicBuckets"))
+    cors = json.loads(aws(rgw, "s3api", "get-bucket-cors", "--bucket",
+                          g.bucket).stdout)["CORSRules"][0]
+    assert sorted(cors["AllowedMethods"]) == ["GET", "HEAD", "POST"]
+    assert sorted(cors["AllowedOrigins"]) == sorted(
+        [ORIGIN, "https://*.partner.example"])
+    lc = json.loads(aws(rgw, "s3api", "get-bucket-lifecycle-configuration",
+                        "--bucket", g.bucket).stdout)["Rules"]
+    up = [r for r in lc if r["ID"] == "gatekeeper-uploads"][0]
+    assert up["Filter"]["Prefix"] == "uploads/"
+    assert up["Expiration"]["Days"] == 367
+    assert sorted((t["Days"], t["StorageClass"]) for t in up["Transitions"]) \
+        == [(30, "STANDARD_IA"), (120, "ONEZONE_IA")]
+    ab = [r for r in lc if r["ID"] == "gatekeeper-abort-multipart"][0]
+    assert ab["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
