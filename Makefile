@@ -5,7 +5,8 @@
 #   make test       unit + end-to-end + fuzz smoke tests
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
-#   make bench      gatekeeper vs nginx on loopback, results in BENCHMARKS.md
+#   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
+#                   mode against a local Ceph RGW; results in BENCHMARKS.md
 #   make format     clang-format the sources
 
 CC      ?= cc
@@ -110,8 +111,9 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
 
-bench: deps $(BUILD)/gatekeeper
+bench: deps $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
+	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
 
 format:
 	clang-format -i $$(find src tests include -name '*.[ch]')

@@ -10,6 +10,7 @@ PKGS=(
 	libcurl4-openssl-dev libexpat1-dev libmaxminddb-dev libpq-dev
 	python3 python3-pytest python3-requests sqlite3 curl
 	nginx-core wrk
+	awscli python3-boto3
 )
 
 missing=()

@@ -5,7 +5,8 @@
 #include "s3.h"
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -79,12 +80,40 @@ s3_amz_date(int64_t t, char out[S3_AMZ_DATE_LEN + 1])
 	out[j] = '\0';
 }
 
+/*
+ * OpenSSL 3's one-shot HMAC() and SHA256() fetch their algorithm on every
+ * call (microseconds each); fetch once, keep one MAC context per thread.
+ */
+static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+static EVP_MAC *hmac_alg;
+static EVP_MD *sha256_alg;
+static __thread EVP_MAC_CTX *hmac_ctx;
+static __thread EVP_MD_CTX *md_ctx;
+
+static void
+algs_init(void)
+{
+	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	sha256_alg = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static void
 sha256_hex(gk_slice in, char out[65])
 {
 	uint8_t d[SHA256_DIGEST_LENGTH];
+	unsigned int n = 0;
 
-	SHA256(in.p != NULL ? in.p : (const uint8_t *)"", in.len, d);
+	pthread_once(&algs_once, algs_init);
+	if (md_ctx == NULL)
+		md_ctx = EVP_MD_CTX_new();
+	if (md_ctx == NULL || sha256_alg == NULL ||
+	    EVP_DigestInit_ex(md_ctx, sha256_alg, NULL) != 1 ||
+	    EVP_DigestUpdate(md_ctx, in.p != NULL ? in.p :
+	    (const uint8_t *)"", in.len) != 1 ||
+	    EVP_DigestFinal_ex(md_ctx, d, &n) != 1) {
+		/* the slow path, never a wrong answer */
+		SHA256(in.p != NULL ? in.p : (const uint8_t *)"", in.len, d);
+	}
 	gk_hex_encode(d, sizeof(d), out);
 }
 
@@ -92,10 +121,19 @@ static int
 hmac(const uint8_t *key, size_t klen, const void *msg, size_t mlen,
     uint8_t out[32])
 {
-	unsigned int n = 32;
+	OSSL_PARAM params[2];
+	size_t n = 0;
 
-	if (HMAC(EVP_sha256(), key, (int)klen, msg, mlen, out, &n) == NULL ||
-	    n != 32)
+	pthread_once(&algs_once, algs_init);
+	if (hmac_alg == NULL)
+		return GK_ERR_INTERNAL;
+	if (hmac_ctx == NULL && (hmac_ctx = EVP_MAC_CTX_new(hmac_alg)) == NULL)
+		return GK_ERR_NOMEM;
+	params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_init(hmac_ctx, key, klen, params) != 1 ||
+	    EVP_MAC_update(hmac_ctx, msg, mlen) != 1 ||
+	    EVP_MAC_final(hmac_ctx, out, &n, 32) != 1 || n != 32)
 		return GK_ERR_INTERNAL;
 	return 0;
 }

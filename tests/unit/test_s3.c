@@ -8,6 +8,7 @@
  *   test_s3 presign-get  ENDPOINT BUCKET KEY TTL PATHSTYLE REGION AK SK TOKEN|- AMZDATE
  *   test_s3 presign-post ENDPOINT BUCKET KEY TTL PATHSTYLE REGION AK SK TOKEN|- AMZDATE MAXBYTES
  *   test_s3 sign-headers METHOD URL HEADERS-JSON PAYLOAD-HASH REGION AK SK TOKEN|- AMZDATE
+ *   test_s3 bench N      (presign cost, for tests/bench/s3.sh)
  */
 #include <dirent.h>
 #include <jansson.h>
@@ -491,6 +492,47 @@ test_xml(void)
 
 /* ---- the tool mode ---------------------------------------------------- */
 
+/* ns per presigned GET URL and per POST form, signing key cached */
+static int
+bench(unsigned long n)
+{
+	s3_target *t = NULL;
+	s3_creds cr = { "AKIAIOSFODNN7EXAMPLE",
+		"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", NULL, 0, 1 };
+	gk_buf out;
+	char key[64];
+	unsigned long i;
+	int64_t t0, t1, t2, now = gk_now_s();
+
+	if (n == 0 || s3_target_new("https://s3.eu-west-1.amazonaws.com",
+	    "bench-bucket", "eu-west-1", 0, &t) != 0)
+		return 1;
+	gk_buf_init(&out, 65536);
+	t0 = gk_mono_us();
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "app/d%lu/obj-%lu.bin", i, i);
+		gk_buf_reset(&out);
+		if (s3_presign_get(t, &cr, gk_slice_str(key), now, 60,
+		    GK_SLICE_NULL, &out) != 0)
+			return 1;
+	}
+	t1 = gk_mono_us();
+	for (i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "uploads/d%lu/obj-%lu.bin", i, i);
+		gk_buf_reset(&out);
+		if (s3_presign_post(t, &cr, gk_slice_str(key), 104857600, now,
+		    60, &out) != 0)
+			return 1;
+	}
+	t2 = gk_mono_us();
+	printf("presign_get_ns %.0f\npresign_post_ns %.0f\n",
+	    (double)(t1 - t0) * 1000.0 / (double)n,
+	    (double)(t2 - t1) * 1000.0 / (double)n);
+	gk_buf_release(&out);
+	s3_target_free(t);
+	return 0;
+}
+
 static int
 tool(int argc, char **argv)
 {
@@ -499,6 +541,8 @@ tool(int argc, char **argv)
 	s3_creds cr;
 	int r = 2;
 
+	if (strcmp(argv[1], "bench") == 0 && argc == 3)
+		return bench(strtoul(argv[2], NULL, 10));
 	gk_buf_init(&out, 1u << 20);
 	if ((strcmp(argv[1], "presign-get") == 0 && argc == 12) ||
 	    (strcmp(argv[1], "presign-post") == 0 && argc == 13)) {
