@@ -1,6 +1,7 @@
 /* upload.c - the upload endpoint: POST /_upload with a signed policy. */
 #include "gate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ struct gate_upload {
 	const char *msg;
 	const char *decision;
 	int committed;
+	char store_msg[320];	/* why the store failed, for the reply */
 };
 
 static void
@@ -85,6 +87,17 @@ start_file(gate_upload *u)
 	}
 	r = store_put_begin(app->store, gk_slice_str(u->pol.key),
 	    u->pol.max_bytes, &u->w);
+	if (r == GK_ERR_UNAVAILABLE || r == GK_ERR_DENIED) {
+		/* the bucket (s3 proxy mode) refused or failed */
+		const char *why = NULL;
+		int st = store_error(&why);
+
+		snprintf(u->store_msg, sizeof(u->store_msg), "%s: %s",
+		    st == 504 ? "Gateway Timeout" : "Bad Gateway", why);
+		gk_warn("cannot start upload: %s", why);
+		fail(u, st == 504 ? 504 : 502, u->store_msg);
+		return r;
+	}
 	if (r != 0) {
 		gk_error("cannot start upload: %s", gk_err_str(r));
 		fail(u, 500, "Internal Exception");

@@ -365,3 +365,16 @@ def test_provision_applies_and_reports(s3gk, rgw):
         == [(30, "STANDARD_IA"), (120, "ONEZONE_IA")]
     ab = [r for r in lc if r["ID"] == "gatekeeper-abort-multipart"][0]
     assert ab["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] == 7
+
+
+def test_proxy_upload_refused_by_bucket_is_502(s3gk):
+    g = s3gk(s3__mode="proxy",
+             secret="not-the-right-secret-key-000000000000000")
+    r = g.get("app", "/u/a.bin", "PUT_Object")
+    assert r.status_code == 200, r.text
+    ret = r.json()["clientReturn"]
+    up = requests.post(ret["url"], data=ret["fields"],
+                       files={"file": ("a", b"x" * 100)}, timeout=30)
+    assert up.status_code == 502, up.text
+    assert "SignatureDoesNotMatch" in msg(up)
+    assert g.audit_for(up)[0]["status"] == 502
