@@ -378,3 +378,96 @@ def test_proxy_upload_refused_by_bucket_is_502(s3gk):
     assert up.status_code == 502, up.text
     assert "SignatureDoesNotMatch" in msg(up)
     assert g.audit_for(up)[0]["status"] == 502
+
+
+class FlakyProxy:
+    """A TCP proxy to RGW whose first `fail` connections get a 503
+    SlowDown (then close): the bucket having a bad moment."""
+
+    def __init__(self, target_port, fail):
+        self.fail = fail
+        self.target = target_port
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(64)
+        self.port = self.srv.getsockname()[1]
+        self.conns = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        self.srv.settimeout(0.2)
+        while not self.stop.is_set():
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                continue
+            self.conns += 1
+            if self.conns <= self.fail:
+                threading.Thread(target=self.refuse, args=(c,),
+                                 daemon=True).start()
+            else:
+                u = socket.create_connection(("127.0.0.1", self.target))
+                for a, b in ((c, u), (u, c)):
+                    threading.Thread(target=self.pipe, args=(a, b),
+                                     daemon=True).start()
+
+    @staticmethod
+    def refuse(c):
+        c.settimeout(5)
+        try:
+            c.recv(65536)
+            body = (b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code>"
+                    b"<Message>busy</Message></Error>")
+            c.sendall(b"HTTP/1.1 503 Service Unavailable\r\nConnection: "
+                      b"close\r\nContent-Length: %d\r\n\r\n%s" %
+                      (len(body), body))
+        except OSError:
+            pass
+        c.close()
+
+    @staticmethod
+    def pipe(a, b):
+        try:
+            while True:
+                d = a.recv(65536)
+                if not d:
+                    break
+                b.sendall(d)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.srv.close()
+
+
+def test_retries_after_5xx(s3gk, rgw):
+    rport = int(rgw.endpoint.rsplit(":", 1)[1])
+    bucket = rgw.new_bucket()
+    rgw.client().put_object(Bucket=bucket, Key="app/r/x.txt", Body=b"x")
+    p = FlakyProxy(rport, fail=2)
+    try:
+        g = s3gk(bucket=bucket, s3__endpoint="http://127.0.0.1:%d" % p.port,
+                 s3__retries="2")
+        r = g.get("app", "/r/", "GET_Bucket")
+        assert r.status_code == 200, r.text
+        assert r.json()["contents"] == ["/r/x.txt"]
+        assert p.conns >= 3
+    finally:
+        p.close()
+    p = FlakyProxy(rport, fail=5)
+    try:
+        g = s3gk(bucket=bucket, s3__endpoint="http://127.0.0.1:%d" % p.port,
+                 s3__retries="0")
+        r = g.get("app", "/r/", "GET_Bucket")
+        assert r.status_code == 502, r.text
+        assert "SlowDown" in msg(r)
+        assert p.conns == 1
+    finally:
+        p.close()
