@@ -471,3 +471,28 @@ def test_retries_after_5xx(s3gk, rgw):
         assert p.conns == 1
     finally:
         p.close()
+
+
+def test_virtual_hosted_addressing(s3gk, rgw):
+    """bucket.host URLs (RGW answers BUCKET.localhost; curl resolves
+    *.localhost to loopback by itself)."""
+    port = rgw.endpoint.rsplit(":", 1)[1]
+    g = s3gk(s3__endpoint="http://localhost:%s" % port,
+             s3__path_style="false")
+    r = g.get("app", "/v/a b.txt", "PUT_Object")
+    ret = r.json()["clientReturn"]
+    assert ret["url"] == "http://%s.localhost:%s/" % (g.bucket, port)
+    args = ["curl", "-sS", "-f"]
+    for k, v in ret["fields"].items():
+        args += ["--form-string", "%s=%s" % (k, v)]
+    up = subprocess.run(args + ["-F", "file=@-", ret["url"]],
+                        input=b"virtual", capture_output=True, timeout=60)
+    assert up.returncode == 0, up.stderr
+    r = g.get("uploads", "/v/", "GET_Bucket")
+    assert r.json()["contents"] == ["/v/a b.txt"]
+    r = g.get("uploads", "/v/a b.txt", "GET_Object")
+    assert r.headers["Location"].startswith(
+        "http://%s.localhost:%s/uploads/v/a%%20b.txt?" % (g.bucket, port))
+    down = subprocess.run(["curl", "-sS", "-f", r.headers["Location"]],
+                          capture_output=True, timeout=60)
+    assert down.stdout == b"virtual", down.stderr
