@@ -287,7 +287,13 @@ def test_proxy_mode_200_mib_both_ways_bounded_memory(s3gk, rgw, tmp_path):
     with open(src, "rb") as f:
         f.seek(5242880)
         assert rr.content == f.read(10)
-    assert rss_peak_kib(g.proc.pid) < 64 * 1024, rss_peak_kib(g.proc.pid)
+    # 64 MiB; under AddressSanitizer (make asan) its shadow memory and
+    # quarantine come on top, so there the bound only proves that the
+    # 200 MiB object was never held whole
+    with open("/proc/%d/maps" % g.proc.pid) as f:
+        asan = "libasan" in f.read()
+    limit = (192 if asan else 64) * 1024
+    assert rss_peak_kib(g.proc.pid) < limit, rss_peak_kib(g.proc.pid)
 
 
 def test_proxy_missing_and_client_abort(s3gk, rgw):
