@@ -398,6 +398,8 @@ class FlakyProxy:
         self.srv.listen(64)
         self.port = self.srv.getsockname()[1]
         self.conns = 0
+        self.down_bytes = 0       # bytes the bucket sent
+        self.client_closed = 0    # connections the gatekeeper closed
         self.stop = threading.Event()
         threading.Thread(target=self.loop, daemon=True).start()
 
@@ -414,8 +416,8 @@ class FlakyProxy:
                                  daemon=True).start()
             else:
                 u = socket.create_connection(("127.0.0.1", self.target))
-                for a, b in ((c, u), (u, c)):
-                    threading.Thread(target=self.pipe, args=(a, b),
+                for a, b, down in ((c, u, False), (u, c, True)):
+                    threading.Thread(target=self.pipe, args=(a, b, down),
                                      daemon=True).start()
 
     @staticmethod
@@ -432,16 +434,19 @@ class FlakyProxy:
             pass
         c.close()
 
-    @staticmethod
-    def pipe(a, b):
+    def pipe(self, a, b, down):
         try:
             while True:
                 d = a.recv(65536)
                 if not d:
                     break
+                if down:
+                    self.down_bytes += len(d)
                 b.sendall(d)
         except OSError:
             pass
+        if not down:
+            self.client_closed += 1
         for s in (a, b):
             try:
                 s.shutdown(socket.SHUT_RDWR)
@@ -502,3 +507,44 @@ def test_virtual_hosted_addressing(s3gk, rgw):
     down = subprocess.run(["curl", "-sS", "-f", r.headers["Location"]],
                           capture_output=True, timeout=60)
     assert down.stdout == b"virtual", down.stderr
+
+
+def test_connection_reuse(s3gk, rgw):
+    rport = int(rgw.endpoint.rsplit(":", 1)[1])
+    bucket = rgw.new_bucket()
+    p = FlakyProxy(rport, fail=0)
+    try:
+        g = s3gk(bucket=bucket, s3__endpoint="http://127.0.0.1:%d" % p.port)
+        for _ in range(6):
+            assert g.get("app", "/r/", "GET_Bucket").status_code == 200
+        # one kept-alive connection per server thread at most
+        assert 1 <= p.conns <= 2
+    finally:
+        p.close()
+
+
+def test_proxy_client_disconnect_aborts_upstream(s3gk, rgw):
+    rport = int(rgw.endpoint.rsplit(":", 1)[1])
+    bucket = rgw.new_bucket()
+    size = 64 * 1024 * 1024
+    rgw.client().put_object(Bucket=bucket, Key="app/d/huge",
+                            Body=os.urandom(1024 * 1024) * 64)
+    p = FlakyProxy(rport, fail=0)
+    try:
+        g = s3gk(bucket=bucket, s3__mode="proxy",
+                 s3__endpoint="http://127.0.0.1:%d" % p.port)
+        r = g.get("app", "/d/huge", "GET_Object")
+        s = requests.get(r.headers["Location"], stream=True, timeout=30)
+        assert s.status_code == 200
+        next(s.iter_content(65536))
+        s.close()
+        # the gatekeeper closes its connection to the bucket ...
+        for _ in range(200):
+            if p.client_closed >= 1:
+                break
+            time.sleep(0.05)
+        assert p.client_closed >= 1
+        # ... long before the object went through
+        assert p.down_bytes < size // 2, p.down_bytes
+    finally:
+        p.close()
