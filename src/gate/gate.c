@@ -379,7 +379,7 @@ v1_put_object(gk_app *app, gk_slice key, gk_reply *rep)
 	gk_buf_init(&pol, 16384);
 	if (store_presigns(app->store)) {
 		/* s3 redirect mode: boto3's presigned POST shape */
-		pol.cap = 65536;
+		gk_buf_init(&pol, 65536);	/* nothing held yet */
 		if ((r = store_presign_post(app->store, key,
 		    app->cfg->max_upload_bytes, 0, &pol)) != 0 ||
 		    (r = gk_buf_append_str(b, "{\"clientReturn\":")) != 0 ||
