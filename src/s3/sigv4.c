@@ -82,38 +82,75 @@ s3_amz_date(int64_t t, char out[S3_AMZ_DATE_LEN + 1])
 
 /*
  * OpenSSL 3's one-shot HMAC() and SHA256() fetch their algorithm on every
- * call (microseconds each); fetch once, keep one MAC context per thread.
+ * call (microseconds each): fetch once, keep one MAC and one digest
+ * context per thread (freed when the thread exits).
  */
+struct tctx {
+	EVP_MAC_CTX *mac;
+	EVP_MD_CTX *md;
+};
+
 static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
+static pthread_key_t tctx_key;
+static int tctx_key_ok;
 static EVP_MAC *hmac_alg;
 static EVP_MD *sha256_alg;
-static __thread EVP_MAC_CTX *hmac_ctx;
-static __thread EVP_MD_CTX *md_ctx;
+
+static void
+tctx_free(void *p)
+{
+	struct tctx *t = p;
+
+	if (t == NULL)
+		return;
+	EVP_MAC_CTX_free(t->mac);
+	EVP_MD_CTX_free(t->md);
+	free(t);
+}
 
 static void
 algs_init(void)
 {
 	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	sha256_alg = EVP_MD_fetch(NULL, "SHA256", NULL);
+	tctx_key_ok = pthread_key_create(&tctx_key, tctx_free) == 0;
+}
+
+/* This thread's contexts, or NULL (then the slow paths are used). */
+static struct tctx *
+tctx_get(void)
+{
+	struct tctx *t;
+
+	pthread_once(&algs_once, algs_init);
+	if (!tctx_key_ok || hmac_alg == NULL || sha256_alg == NULL)
+		return NULL;
+	if ((t = pthread_getspecific(tctx_key)) != NULL)
+		return t;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->mac = EVP_MAC_CTX_new(hmac_alg);
+	t->md = EVP_MD_CTX_new();
+	if (t->mac == NULL || t->md == NULL ||
+	    pthread_setspecific(tctx_key, t) != 0) {
+		tctx_free(t);
+		return NULL;
+	}
+	return t;
 }
 
 static void
 sha256_hex(gk_slice in, char out[65])
 {
+	const uint8_t *p = in.p != NULL ? in.p : (const uint8_t *)"";
 	uint8_t d[SHA256_DIGEST_LENGTH];
+	struct tctx *t = tctx_get();
 	unsigned int n = 0;
 
-	pthread_once(&algs_once, algs_init);
-	if (md_ctx == NULL)
-		md_ctx = EVP_MD_CTX_new();
-	if (md_ctx == NULL || sha256_alg == NULL ||
-	    EVP_DigestInit_ex(md_ctx, sha256_alg, NULL) != 1 ||
-	    EVP_DigestUpdate(md_ctx, in.p != NULL ? in.p :
-	    (const uint8_t *)"", in.len) != 1 ||
-	    EVP_DigestFinal_ex(md_ctx, d, &n) != 1) {
-		/* the slow path, never a wrong answer */
-		SHA256(in.p != NULL ? in.p : (const uint8_t *)"", in.len, d);
-	}
+	if (t == NULL || EVP_DigestInit_ex(t->md, sha256_alg, NULL) != 1 ||
+	    EVP_DigestUpdate(t->md, p, in.len) != 1 ||
+	    EVP_DigestFinal_ex(t->md, d, &n) != 1)
+		SHA256(p, in.len, d);	/* the slow path, same answer */
 	gk_hex_encode(d, sizeof(d), out);
 }
 
@@ -122,18 +159,16 @@ hmac(const uint8_t *key, size_t klen, const void *msg, size_t mlen,
     uint8_t out[32])
 {
 	OSSL_PARAM params[2];
+	struct tctx *t = tctx_get();
 	size_t n = 0;
 
-	pthread_once(&algs_once, algs_init);
-	if (hmac_alg == NULL)
+	if (t == NULL)
 		return GK_ERR_INTERNAL;
-	if (hmac_ctx == NULL && (hmac_ctx = EVP_MAC_CTX_new(hmac_alg)) == NULL)
-		return GK_ERR_NOMEM;
 	params[0] = OSSL_PARAM_construct_utf8_string("digest", "SHA256", 0);
 	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_init(hmac_ctx, key, klen, params) != 1 ||
-	    EVP_MAC_update(hmac_ctx, msg, mlen) != 1 ||
-	    EVP_MAC_final(hmac_ctx, out, &n, 32) != 1 || n != 32)
+	if (EVP_MAC_init(t->mac, key, klen, params) != 1 ||
+	    EVP_MAC_update(t->mac, msg, mlen) != 1 ||
+	    EVP_MAC_final(t->mac, out, &n, 32) != 1 || n != 32)
 		return GK_ERR_INTERNAL;
 	return 0;
 }
