@@ -43,6 +43,32 @@ fail(gate_upload *u, int status, const char *msg)
 	u->decision = status >= 500 ? "error" : "deny";
 }
 
+/*
+ * A store failure: the bucket refusing or failing (s3 proxy mode) is a
+ * 502 (504 on a timeout) naming the cause; anything else a 500. Fills
+ * status and msg (msg points into u).
+ */
+static void
+store_status(gate_upload *u, int r, const char *what, int *status,
+    const char **msg)
+{
+	const char *why = NULL;
+	int st;
+
+	if (r != GK_ERR_UNAVAILABLE && r != GK_ERR_DENIED) {
+		gk_error("%s: %s", what, gk_err_str(r));
+		*status = 500;
+		*msg = "Internal Exception";
+		return;
+	}
+	st = store_error(&why);
+	snprintf(u->store_msg, sizeof(u->store_msg), "%s: %s",
+	    st == 504 ? "Gateway Timeout" : "Bad Gateway", why);
+	gk_warn("%s: %s", what, why);
+	*status = st == 504 ? 504 : 502;
+	*msg = u->store_msg;
+}
+
 /* Checks the policy and opens the object writer, before any file byte. */
 static int
 start_file(gate_upload *u)
@@ -87,20 +113,12 @@ start_file(gate_upload *u)
 	}
 	r = store_put_begin(app->store, gk_slice_str(u->pol.key),
 	    u->pol.max_bytes, &u->w);
-	if (r == GK_ERR_UNAVAILABLE || r == GK_ERR_DENIED) {
-		/* the bucket (s3 proxy mode) refused or failed */
-		const char *why = NULL;
-		int st = store_error(&why);
-
-		snprintf(u->store_msg, sizeof(u->store_msg), "%s: %s",
-		    st == 504 ? "Gateway Timeout" : "Bad Gateway", why);
-		gk_warn("cannot start upload: %s", why);
-		fail(u, st == 504 ? 504 : 502, u->store_msg);
-		return r;
-	}
 	if (r != 0) {
-		gk_error("cannot start upload: %s", gk_err_str(r));
-		fail(u, 500, "Internal Exception");
+		int st;
+		const char *m;
+
+		store_status(u, r, "cannot start upload", &st, &m);
+		fail(u, st, m);
 		return r;
 	}
 	return 0;
@@ -156,8 +174,11 @@ on_data(void *arg, const uint8_t *p, size_t len)
 			return r;
 		}
 		if (r != 0) {
-			gk_error("upload write failed: %s", gk_err_str(r));
-			fail(u, 500, "Internal Exception");
+			int st;
+			const char *m;
+
+			store_status(u, r, "upload write failed", &st, &m);
+			fail(u, st, m);
 		}
 		return r;
 	default:
@@ -230,8 +251,11 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 	if (u->status == 0 && !u->file_seen)
 		fail(u, 400, "Bad Request: missing 'file' field");
 	if (u->status == 0 && (r = store_writer_finish(u->w)) != 0) {
-		gk_error("cannot finish upload: %s", gk_err_str(r));
-		fail(u, 500, "Internal Exception");
+		int st;
+		const char *m;
+
+		store_status(u, r, "cannot finish upload", &st, &m);
+		fail(u, st, m);
 	}
 	if (u->have_pol)
 		rep->path = strdup(u->pol.key);
@@ -272,9 +296,12 @@ gate_upload_commit(gate_upload *u, gk_reply *rep)
 	if (u == NULL || u->w == NULL || u->committed)
 		return;
 	if ((r = store_writer_commit(u->w)) != 0) {
-		gk_error("upload commit failed after its audit record: %s",
-		    gk_err_str(r));
-		gate_reply_error(rep, 500, "error", "Internal Exception");
+		int st;
+		const char *m;
+
+		store_status(u, r, "upload commit failed after its audit "
+		    "record", &st, &m);
+		gate_reply_error(rep, st, "error", m);
 		return;
 	}
 	u->committed = 1;

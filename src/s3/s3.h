@@ -267,6 +267,9 @@ void s3_get_free(s3_get *g);
 typedef struct s3_put s3_put;
 int s3_put_begin(s3_client *c, gk_slice key, s3_put **out) GK_WUR;
 int s3_put_write(s3_put *p, const uint8_t *data, size_t len) GK_WUR;
+/* Sends the last part; the object is still invisible. */
+int s3_put_finish(s3_put *p) GK_WUR;
+/* Sends what s3_put_finish did not, then completes the upload. */
 int s3_put_complete(s3_put *p) GK_WUR;
 void s3_put_free(s3_put *p);
 

@@ -363,6 +363,20 @@ fail:
 }
 
 int
+s3_put_finish(s3_put *p)
+{
+	int r;
+
+	if (p->failed || p->completed)
+		return GK_ERR_INVALID;
+	if ((p->part.len > 0 || p->n_parts == 0) && (r = upload_part(p)) != 0) {
+		p->failed = 1;
+		return r;
+	}
+	return 0;
+}
+
+int
 s3_put_complete(s3_put *p)
 {
 	gk_buf body, resp, enc;

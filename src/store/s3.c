@@ -240,7 +240,15 @@ s3store_writer_write(s3_store_writer *w, const uint8_t *p, size_t len)
 int
 s3store_writer_finish(s3_store_writer *w)
 {
-	return w->dead ? GK_ERR_INVALID : 0;
+	int r;
+
+	if (w->dead)
+		return GK_ERR_INVALID;
+	/* the last part goes now, before the audit record: only the
+	 * completion is left for store_writer_commit */
+	if ((r = s3_put_finish(w->p)) != 0)
+		w->dead = 1;
+	return r;
 }
 
 int
