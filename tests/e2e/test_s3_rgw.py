@@ -548,3 +548,22 @@ def test_proxy_client_disconnect_aborts_upstream(s3gk, rgw):
         assert p.down_bytes < size // 2, p.down_bytes
     finally:
         p.close()
+
+
+def test_presigned_get_with_content_disposition(s3gk, rgw):
+    g = s3gk()
+    rgw.client().put_object(Bucket=g.bucket, Key="app/d/r\u00e9port 1.pdf",
+                            Body=b"%PDF")
+    now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    disp = "attachment; filename=\"report 1.pdf\""
+    url = subprocess.run(
+        [tool_bin(), "presign-get", rgw.endpoint, g.bucket,
+         "app/d/r\u00e9port 1.pdf", "60", "1", rgw.region, rgw.access_key,
+         rgw.secret_key, "-", now, disp], capture_output=True, text=True,
+        check=True).stdout.strip()
+    assert "response-content-disposition=attachment%3B%20filename%3D%22" \
+        in url
+    r = requests.get(url, timeout=30)
+    assert r.status_code == 200, r.text
+    assert r.content == b"%PDF"
+    assert r.headers["Content-Disposition"] == disp

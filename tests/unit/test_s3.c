@@ -5,7 +5,7 @@
  *
  * With arguments it is a signing tool for tests/e2e/test_s3_oracle.py,
  * which compares its output with botocore's byte for byte:
- *   test_s3 presign-get  ENDPOINT BUCKET KEY TTL PATHSTYLE REGION AK SK TOKEN|- AMZDATE
+ *   test_s3 presign-get  ENDPOINT BUCKET KEY TTL PATHSTYLE REGION AK SK TOKEN|- AMZDATE [DISPOSITION]
  *   test_s3 presign-post ENDPOINT BUCKET KEY TTL PATHSTYLE REGION AK SK TOKEN|- AMZDATE MAXBYTES
  *   test_s3 sign-headers METHOD URL HEADERS-JSON PAYLOAD-HASH REGION AK SK TOKEN|- AMZDATE
  *   test_s3 bench N      (presign cost, for tests/bench/s3.sh)
@@ -544,7 +544,8 @@ tool(int argc, char **argv)
 	if (strcmp(argv[1], "bench") == 0 && argc == 3)
 		return bench(strtoul(argv[2], NULL, 10));
 	gk_buf_init(&out, 1u << 20);
-	if ((strcmp(argv[1], "presign-get") == 0 && argc == 12) ||
+	if ((strcmp(argv[1], "presign-get") == 0 && (argc == 12 ||
+	    argc == 13)) ||
 	    (strcmp(argv[1], "presign-post") == 0 && argc == 13)) {
 		cr.access_key_id = argv[8];
 		cr.secret_key = argv[9];
@@ -554,10 +555,11 @@ tool(int argc, char **argv)
 		if (s3_target_new(argv[2], argv[3], argv[7],
 		    strcmp(argv[6], "1") == 0, &t) != 0)
 			goto out;
-		if (argc == 12)
+		if (strcmp(argv[1], "presign-get") == 0)
 			r = s3_presign_get(t, &cr, gk_slice_str(argv[4]),
 			    amz_to_unix(argv[11]), (unsigned)strtoul(argv[5],
-			    NULL, 10), GK_SLICE_NULL, &out);
+			    NULL, 10), argc == 13 ? gk_slice_str(argv[12]) :
+			    GK_SLICE_NULL, &out);
 		else
 			r = s3_presign_post(t, &cr, gk_slice_str(argv[4]),
 			    strtoull(argv[12], NULL, 10),
