@@ -150,6 +150,12 @@ store_failed(gk_reply *rep, int r)
 		deny(rep, 404, "Not Found");
 		return;
 	}
+	if (r == GK_ERR_INVALID) {
+		/* a key the bucket cannot take as is (S3 rewrites
+		 * "${filename}" in POST uploads) */
+		deny(rep, 400, "Bad Request: invalid 'path' param");
+		return;
+	}
 	if (r != GK_ERR_UNAVAILABLE && r != GK_ERR_DENIED) {
 		internal(rep, gk_err_str(r));
 		return;

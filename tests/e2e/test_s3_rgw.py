@@ -567,3 +567,11 @@ def test_presigned_get_with_content_disposition(s3gk, rgw):
     assert r.status_code == 200, r.text
     assert r.content == b"%PDF"
     assert r.headers["Content-Disposition"] == disp
+
+
+def test_filename_placeholder_key_refused(s3gk):
+    # S3 would replace ${filename} in a POST key with the file's name
+    g = s3gk()
+    r = g.get("app", "/u/a${filename}", "PUT_Object")
+    assert (r.status_code, msg(r)) == (400, "Bad Request: invalid 'path' param")
+    assert g.audit_for(r)[0]["status"] == 400
