@@ -5,13 +5,15 @@
 #   make test       unit + end-to-end + fuzz smoke tests
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
-#   make bench      gatekeeper vs nginx on loopback, results in BENCHMARKS.md
+#   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
+#                   mode against a local Ceph RGW; results in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make format     clang-format the sources
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb
+PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
+	   expat
 SAN     ?=
 , := ,
 
@@ -97,7 +99,7 @@ run: deps $(BUILD)/gatekeeper
 unit: $(UNIT_BIN)
 	@bash tests/unit/run.sh $(UNIT_BIN)
 
-e2e: $(BUILD)/gatekeeper lib
+e2e: $(BUILD)/gatekeeper lib $(BUILD)/tests/test_s3
 	GK_BIN=$(abspath $(BUILD)/gatekeeper) /usr/bin/python3 -m pytest -q \
 		-p no:cacheprovider tests/e2e
 
@@ -133,9 +135,10 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
 
-bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench
+bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 	@$(BUILD)/policy_bench
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
+	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
 
 # the CIDR trie with 10 and 100,000 entries (issue 5)
 $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a

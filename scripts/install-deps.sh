@@ -11,6 +11,7 @@ PKGS=(
 	libmaxmind-db-writer-perl
 	python3 python3-pytest python3-requests python3-cryptography sqlite3 curl
 	nginx wrk chromium
+	awscli python3-boto3
 )
 # the browser tests drive Chromium with playwright-core from npm; Debian's
 # npm is only needed where no Node.js is installed already

@@ -15,6 +15,8 @@ static const struct {
 	{ "check-config", cmd_check_config,
 	    "validate the config and print the effective settings" },
 	{ "audit", cmd_audit, "search and maintain the audit log" },
+	{ "provision", cmd_provision,
+	    "harden the S3 bucket, print the gatekeeper's IAM policy" },
 };
 
 static void

@@ -75,7 +75,7 @@ static const struct keyword keywords[] = {
 	    "v2: how far iat and nbf may lie in the future, seconds" },
 
 	{ "store", "type", K_STR, O(store_type), 0, 0, "fs", 0,
-	    "object store: fs" },
+	    "object store: fs or s3 (see [s3])" },
 	{ "store", "dir", K_STR, O(store_dir), 0, 0, "", 0,
 	    "fs store directory (default <data_dir>/objects)" },
 	{ "store", "master_key_file", K_STR, O(master_key_file), 0, 0, "", 1,
@@ -144,6 +144,45 @@ static const struct keyword keywords[] = {
 	    "admin bearer token (default <keys_dir>/admin.token)" },
 	{ "admin", "cidrs", K_STR, O(admin_cidrs), 0, 0, "127.0.0.1/32, ::1/128",
 	    0, "addresses allowed to reach /admin, /healthz, /metrics" },
+
+	{ "s3", "bucket", K_STR, O(s3_bucket), 0, 0, "", 0,
+	    "bucket name (store type s3)" },
+	{ "s3", "region", K_STR, O(s3_region), 0, 0, "us-east-1", 0,
+	    "bucket region (signed into every request)" },
+	{ "s3", "endpoint", K_STR, O(s3_endpoint), 0, 0, "", 0,
+	    "S3 URL, http(s)://host[:port] (default https://s3.<region>.amazonaws.com)" },
+	{ "s3", "path_style", K_BOOL, O(s3_path_style), 0, 1, "false", 0,
+	    "path-style URLs (endpoint/bucket/key) instead of bucket.endpoint/key" },
+	{ "s3", "mode", K_STR, O(s3_mode), 0, 0, "redirect", 0,
+	    "redirect (presigned URLs to the bucket) or proxy (the gatekeeper streams)" },
+	{ "s3", "presign_ttl", K_I64, O(s3_presign_ttl), 1, 604800, "60", 0,
+	    "lifetime of presigned GET URLs and POST policies, seconds" },
+	{ "s3", "check_exists", K_BOOL, O(s3_check_exists), 0, 1, "true", 0,
+	    "HEAD the object before redirecting, so a missing key is a 404 here" },
+	{ "s3", "access_key_id", K_STR, O(s3_access_key_id), 0, 0, "", 0,
+	    "access key id (with secret_key_file; else the other sources)" },
+	{ "s3", "secret_key_file", K_STR, O(s3_secret_key_file), 0, 0, "", 1,
+	    "file holding the secret access key (mode 0600)" },
+	{ "s3", "session_token_file", K_STR, O(s3_session_token_file), 0, 0,
+	    "", 1, "file holding a session token, for temporary keys" },
+	{ "s3", "use_env", K_BOOL, O(s3_use_env), 0, 1, "true", 0,
+	    "read AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN" },
+	{ "s3", "credentials_file", K_STR, O(s3_credentials_file), 0, 0, "", 0,
+	    "shared credentials file (default $AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials)" },
+	{ "s3", "profile", K_STR, O(s3_profile), 0, 0, "", 0,
+	    "profile in the credentials file (default $AWS_PROFILE or default)" },
+	{ "s3", "container_credentials", K_BOOL, O(s3_container_credentials), 0,
+	    1, "true", 0, "ECS container credential endpoint (AWS_CONTAINER_CREDENTIALS_*)" },
+	{ "s3", "imds", K_BOOL, O(s3_imds), 0, 1, "true", 0,
+	    "EC2 instance metadata (IMDSv2) credentials" },
+	{ "s3", "imds_endpoint", K_STR, O(s3_imds_endpoint), 0, 0,
+	    "http://169.254.169.254", 0, "instance metadata service URL" },
+	{ "s3", "connect_timeout", K_UINT, O(s3_connect_timeout), 1, 300, "5", 0,
+	    "seconds to connect to the endpoint" },
+	{ "s3", "timeout", K_UINT, O(s3_timeout), 1, 3600, "30", 0,
+	    "seconds for one S3 call (streams: longest stall)" },
+	{ "s3", "retries", K_UINT, O(s3_retries), 0, 10, "2", 0,
+	    "extra tries of idempotent calls after 5xx or network errors" },
 };
 
 static const char *levels[] = { "error", "warn", "info", "debug" };
@@ -587,9 +626,21 @@ validate(gk_config *cfg, char *err, size_t errlen)
 	const char *name = cfg->path ? cfg->path : "(defaults)";
 	size_t i;
 
-	if (strcmp(cfg->store_type, "fs") != 0) {
+	if (strcmp(cfg->store_type, "fs") != 0 &&
+	    strcmp(cfg->store_type, "s3") != 0) {
 		snprintf(err, errlen, "%s: [store] type '%s' is not supported "
-		    "(supported: fs)", name, cfg->store_type);
+		    "(supported: fs, s3)", name, cfg->store_type);
+		return GK_ERR_CONFIG;
+	}
+	if (strcmp(cfg->store_type, "s3") == 0 && cfg->s3_bucket[0] == '\0') {
+		snprintf(err, errlen, "%s: [s3] bucket must be set for [store] "
+		    "type s3", name);
+		return GK_ERR_CONFIG;
+	}
+	if (strcmp(cfg->s3_mode, "redirect") != 0 &&
+	    strcmp(cfg->s3_mode, "proxy") != 0) {
+		snprintf(err, errlen, "%s: [s3] mode must be redirect or proxy",
+		    name);
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->audit_backend, "sqlite") != 0) {

@@ -121,6 +121,26 @@ typedef struct gk_config {
 	/* [vendor_key KID] sections, in file order (issue 4) */
 	gk_vendor_key *vendor_keys;
 	size_t n_vendor_keys;
+	/* [s3] (store type s3) */
+	char *s3_bucket;
+	char *s3_region;	/* default us-east-1 */
+	char *s3_endpoint;	/* default https://s3.<region>.amazonaws.com */
+	int s3_path_style;	/* default 0: virtual-hosted */
+	char *s3_mode;		/* "redirect" (default) or "proxy" */
+	int64_t s3_presign_ttl;	/* seconds, default 60 */
+	int s3_check_exists;	/* HEAD before a redirect, default 1 */
+	char *s3_access_key_id;
+	char *s3_secret_key_file;
+	char *s3_session_token_file;
+	int s3_use_env;		/* AWS_* variables, default 1 */
+	char *s3_credentials_file; /* default ~/.aws/credentials */
+	char *s3_profile;	/* default $AWS_PROFILE or "default" */
+	int s3_container_credentials; /* ECS endpoint, default 1 */
+	int s3_imds;		/* EC2 IMDSv2, default 1 */
+	char *s3_imds_endpoint;
+	unsigned s3_connect_timeout; /* seconds, default 5 */
+	unsigned s3_timeout;	/* seconds, default 30 */
+	unsigned s3_retries;	/* default 2 */
 } gk_config;
 
 /*

@@ -154,6 +154,38 @@ internal(gk_reply *rep, const char *why)
 	gate_reply_error(rep, 500, "error", "Internal Exception");
 }
 
+/* A store failure as the browser should see it: a missing key 404, the
+ * bucket refusing or failing 502 (504 on a timeout) naming the cause. */
+void
+gate_store_failed(gk_reply *rep, int r)
+{
+	const char *why = NULL;
+	char msg[320];
+	int status;
+
+	if (r == GK_ERR_NOT_FOUND) {
+		deny(rep, 404, "Not Found");
+		return;
+	}
+	if (r == GK_ERR_INVALID) {
+		/* a key the bucket cannot take as is (S3 rewrites
+		 * "${filename}" in POST uploads) */
+		deny(rep, 400, "Bad Request: invalid 'path' param");
+		return;
+	}
+	if (r != GK_ERR_UNAVAILABLE && r != GK_ERR_DENIED) {
+		internal(rep, gk_err_str(r));
+		return;
+	}
+	status = store_error(&why);
+	if (status != 504)
+		status = 502;
+	snprintf(msg, sizeof(msg), "%s: %s", status == 504 ?
+	    "Gateway Timeout" : "Bad Gateway", why);
+	gk_warn("store: %s", why);
+	gate_reply_error(rep, status, "error", msg);
+}
+
 void
 gate_audit_record(const gk_req *req, const gk_reply *rep,
     gk_audit_record *rec)
@@ -182,8 +214,8 @@ gate_audit_record(const gk_req *req, const gk_reply *rep,
 /* ---- shared pieces ---------------------------------------------------- */
 
 /* A bounded, NUL-free copy of untrusted text for the audit record. */
-static char *
-audit_copy(gk_slice s, size_t max)
+char *
+gate_text_copy(gk_slice s, size_t max)
 {
 	gk_buf b;
 	size_t i;
@@ -205,14 +237,14 @@ audit_copy(gk_slice s, size_t max)
 static char *
 buf_copy(const gk_buf *b, size_t max)
 {
-	return audit_copy(gk_slice_of(b->data, b->len), max);
+	return gate_text_copy(gk_slice_of(b->data, b->len), max);
 }
 
 /* The origin the request is judged by: the Origin header, or for a
  * same-origin browser request (no Origin, Sec-Fetch-Site: same-origin)
  * our own public URL. */
-static int
-effective_origin(const gk_app *app, const gk_req *req, gk_slice *origin)
+int
+gate_effective_origin(const gk_app *app, const gk_req *req, gk_slice *origin)
 {
 	if (req->has_origin) {
 		*origin = req->origin;
@@ -306,21 +338,70 @@ list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	return 0;
 }
 
+int
+gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp)
+{
+	char sig[GK_MAC_HEX_LEN + 1];
+	int r;
+
+	if (store_presigns(app->store)) {
+		/* s3 redirect mode: a presigned GET to the bucket */
+		*exp = gk_now_s() + app->cfg->s3_presign_ttl;
+		return store_presign_get(app->store, key, 0, GK_SLICE_NULL, url);
+	}
+	*exp = gk_now_s() + app->cfg->data_url_ttl;
+	if ((r = verify_data_sign(app->internal_mac, key, *exp, sig)) != 0 ||
+	    (r = gk_buf_printf(url, "%s/_data/", app->cfg->public_url)) != 0 ||
+	    (r = gk_pct_encode(key, 1, url)) != 0 ||
+	    (r = gk_buf_printf(url, "?exp=%lld&sig=%s", (long long)*exp,
+	    sig)) != 0)
+		goto out;
+out:
+	gk_wipe(sig, sizeof(sig));
+	return r;
+}
+
+int
+gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp)
+{
+	char sig[GK_MAC_HEX_LEN + 1];
+	gk_buf pol;
+	int r;
+
+	if (store_presigns(app->store)) {
+		/* s3 redirect mode: boto3's presigned POST shape */
+		*exp = gk_now_s() + app->cfg->s3_presign_ttl;
+		return store_presign_post(app->store, key,
+		    app->cfg->max_upload_bytes, 0, out);
+	}
+	*exp = gk_now_s() + app->cfg->data_url_ttl;
+	gk_buf_init(&pol, 16384);
+	if ((r = verify_policy_make(app->internal_mac, app->cfg->id, key,
+	    *exp, app->cfg->max_upload_bytes, &pol, sig)) != 0 ||
+	    (r = gk_buf_printf(out, "{\"url\":\"%s/_upload\",\"fields\":"
+	    "{\"key\":", app->cfg->public_url)) != 0 ||
+	    (r = gk_json_str(out, key)) != 0 ||
+	    (r = gk_buf_append_str(out, ",\"policy\":")) != 0 ||
+	    (r = gk_json_str(out, gk_slice_of(pol.data, pol.len))) != 0 ||
+	    (r = gk_buf_printf(out, ",\"x-gk-algorithm\":\"GK-HMAC-SHA256\","
+	    "\"x-gk-signature\":\"%s\","
+	    "\"x-amz-server-side-encryption\":\"AES256\"}}", sig)) != 0)
+		goto out;
+out:
+	gk_wipe(sig, sizeof(sig));
+	gk_buf_release(&pol);
+	return r;
+}
+
 static int
 v1_get_object(gk_app *app, gk_slice key, gk_reply *rep)
 {
-	char sig[GK_MAC_HEX_LEN + 1];
-	int64_t exp = gk_now_s() + app->cfg->data_url_ttl;
 	gk_buf url;
+	int64_t exp;
 	int r;
 
-	if ((r = verify_data_sign(app->internal_mac, key, exp, sig)) != 0)
-		return r;
 	gk_buf_init(&url, 16384);
-	if ((r = gk_buf_printf(&url, "%s/_data/", app->cfg->public_url)) != 0 ||
-	    (r = gk_pct_encode(key, 1, &url)) != 0 ||
-	    (r = gk_buf_printf(&url, "?exp=%lld&sig=%s", (long long)exp,
-	    sig)) != 0)
+	if ((r = gate_read_url(app, key, &url, &exp)) != 0)
 		goto out;
 	if ((r = json_begin_ok(&rep->body)) != 0 ||
 	    (r = gk_buf_append_str(&rep->body, "\"url\":")) != 0 ||
@@ -362,34 +443,20 @@ v1_get_bucket(gk_app *app, gk_slice root, gk_slice prefix, gk_reply *rep)
 static int
 v1_put_object(gk_app *app, gk_slice key, gk_reply *rep)
 {
-	char sig[GK_MAC_HEX_LEN + 1];
-	gk_buf pol, *b = &rep->body;
-	int64_t exp = gk_now_s() + app->cfg->data_url_ttl;
+	gk_buf *b = &rep->body;
+	int64_t exp;
 	int r;
 
-	gk_buf_init(&pol, 16384);
-	if ((r = verify_policy_make(app->internal_mac, app->cfg->id, key, exp,
-	    app->cfg->max_upload_bytes, &pol, sig)) != 0)
-		goto out;
-	if ((r = gk_buf_printf(b, "{\"clientReturn\":{\"url\":")) != 0 ||
-	    (r = gk_buf_printf(b, "\"%s/_upload\",\"fields\":{\"key\":",
-	    app->cfg->public_url)) != 0 ||
-	    (r = gk_json_str(b, key)) != 0 ||
-	    (r = gk_buf_append_str(b, ",\"policy\":")) != 0 ||
-	    (r = gk_json_str(b, gk_slice_of(pol.data, pol.len))) != 0 ||
-	    (r = gk_buf_printf(b, ",\"x-gk-algorithm\":\"GK-HMAC-SHA256\","
-	    "\"x-gk-signature\":\"%s\","
-	    "\"x-amz-server-side-encryption\":\"AES256\"}},\"bucket\":",
-	    sig)) != 0 ||
-	    (r = gk_json_str(b, gk_slice_str(app->cfg->id))) != 0 ||
+	if ((r = gk_buf_append_str(b, "{\"clientReturn\":")) != 0 ||
+	    (r = gate_upload_form(app, key, b, &exp)) != 0 ||
+	    (r = gk_buf_append_str(b, ",\"bucket\":")) != 0 ||
+	    (r = gk_json_str(b, gk_slice_str(store_presigns(app->store) ?
+	    store_bucket(app->store) : app->cfg->id))) != 0 ||
 	    (r = gk_buf_append_str(b,
 	    ",\"msg\":\"Success\",\"error\":false}")) != 0)
-		goto out;
+		return r;
 	rep->status = 200;
-out:
-	gk_wipe(sig, sizeof(sig));
-	gk_buf_release(&pol);
-	return r;
+	return 0;
 }
 
 static void
@@ -407,7 +474,7 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 	char msg[128];
 
 	rep->protocol = "v1";
-	rep->root = audit_copy(root, 64);
+	rep->root = gate_text_copy(root, 64);
 	gk_buf_init(&key, 4096);
 	r = gate_params_parse(req->query, &ps, &dup);
 	if (r == GK_ERR_EXISTS) {
@@ -513,7 +580,7 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		    "the maximum token lifetime");
 		goto out;
 	}
-	has_origin = effective_origin(app, req, &origin);
+	has_origin = gate_effective_origin(app, req, &origin);
 	if (policy_check_origin(req->policy, origin, has_origin) != 0) {
 		deny(rep, 403, "Forbidden: bad origin");
 		goto out;
@@ -530,7 +597,7 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 	else
 		r = v1_put_object(app, gk_slice_of(key.data, key.len), rep);
 	if (r != 0) {
-		internal(rep, gk_err_str(r));
+		gate_store_failed(rep, r);
 		goto out;
 	}
 	rep->grant = 1;
@@ -594,7 +661,7 @@ data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 		goto out;
 	}
 	k = gk_slice_of(key.data, key.len);
-	rep->path = audit_copy(k, 2048);
+	rep->path = gate_text_copy(k, 2048);
 	if (!gate_key_valid(k, 0)) {
 		deny(rep, 400, "Bad Request: invalid key");
 		goto out;
@@ -623,8 +690,9 @@ data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 	if (gate_acl_check(req, GK_OP_GET, 0, rep) != 0)
 		goto out;
 	r = store_get_open(app->store, k, &rep->reader, &size, &mtime);
-	if (r == GK_ERR_NOT_FOUND) {
-		deny(rep, 404, "Not Found");
+	if (r == GK_ERR_NOT_FOUND || r == GK_ERR_UNAVAILABLE ||
+	    r == GK_ERR_DENIED) {
+		gate_store_failed(rep, r);
 		goto out;
 	}
 	if (r != 0)
@@ -672,7 +740,7 @@ fail:
 		    "Internal Exception: stored object failed its integrity "
 		    "check");
 	} else {
-		internal(rep, gk_err_str(r));
+		gate_store_failed(rep, r);
 	}
 out:
 	gate_params_release(&ps);
@@ -791,13 +859,13 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	slash = first.len ? memchr(first.p, '/', first.len) : NULL;
 	if (path.len < 2 || path.p[0] != '/' || slash != NULL) {
 		rep->protocol = "http";
-		rep->path = audit_copy(path, 2048);
+		rep->path = gate_text_copy(path, 2048);
 		deny(rep, 404, "Not Found");
 		goto done;
 	}
 	if (!read_method) {
 		rep->protocol = "v1";
-		rep->root = audit_copy(first, 64);
+		rep->root = gate_text_copy(first, 64);
 		not_allowed(rep, "GET, HEAD, OPTIONS");
 		goto done;
 	}

@@ -32,6 +32,38 @@ void gate_policy_finish(gk_app *app, const gk_req *req, gk_reply *rep);
 int gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep);
 
 /*
+ * The URL that grants a read of key, appended to url: a presigned bucket
+ * URL (s3 in redirect mode) or the gatekeeper's own /_data URL. *exp gets
+ * its expiry (unix seconds). Store errors as store_presign_get.
+ */
+int gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp);
+/*
+ * The browser upload form for exactly key, appended to out as a JSON
+ * object {"url": ..., "fields": {...}}: a presigned S3 POST (redirect
+ * mode) or a signed policy for the gatekeeper's /_upload. *exp gets its
+ * expiry.
+ */
+int gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp);
+
+/* A bounded, NUL-free heap copy of untrusted text for the audit record
+ * (NULL on allocation failure). */
+char *gate_text_copy(gk_slice s, size_t max);
+/*
+ * The origin a request is judged by: the Origin header, or for a
+ * same-origin browser request (no Origin, Sec-Fetch-Site: same-origin) our
+ * own public URL. Returns 0 when there is none.
+ */
+int gate_effective_origin(const gk_app *app, const gk_req *req,
+    gk_slice *origin);
+
+/*
+ * Turns a failed store call into the reply: 404 for a missing object, 400
+ * for a key the bucket cannot take, 502/504 naming the bucket's error,
+ * else 500.
+ */
+void gate_store_failed(gk_reply *rep, int r);
+
+/*
  * Protocol v2 (v2.c): every path under /v2/. Always fills rep; the
  * caller finishes it (gate_reply_finish).
  */

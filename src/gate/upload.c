@@ -1,6 +1,7 @@
 /* upload.c - the upload endpoint: POST /_upload with a signed policy. */
 #include "gate_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ struct gate_upload {
 	const char *msg;
 	const char *decision;
 	int committed;
+	char store_msg[320];	/* why the store failed, for the reply */
 };
 
 static void
@@ -39,6 +41,32 @@ fail(gate_upload *u, int status, const char *msg)
 	u->status = status;
 	u->msg = msg;
 	u->decision = status >= 500 ? "error" : "deny";
+}
+
+/*
+ * A store failure: the bucket refusing or failing (s3 proxy mode) is a
+ * 502 (504 on a timeout) naming the cause; anything else a 500. Fills
+ * status and msg (msg points into u).
+ */
+static void
+store_status(gate_upload *u, int r, const char *what, int *status,
+    const char **msg)
+{
+	const char *why = NULL;
+	int st;
+
+	if (r != GK_ERR_UNAVAILABLE && r != GK_ERR_DENIED) {
+		gk_error("%s: %s", what, gk_err_str(r));
+		*status = 500;
+		*msg = "Internal Exception";
+		return;
+	}
+	st = store_error(&why);
+	snprintf(u->store_msg, sizeof(u->store_msg), "%s: %s",
+	    st == 504 ? "Gateway Timeout" : "Bad Gateway", why);
+	gk_warn("%s: %s", what, why);
+	*status = st == 504 ? 504 : 502;
+	*msg = u->store_msg;
 }
 
 /* Checks the policy and opens the object writer, before any file byte. */
@@ -86,8 +114,11 @@ start_file(gate_upload *u)
 	r = store_put_begin(app->store, gk_slice_str(u->pol.key),
 	    u->pol.max_bytes, &u->w);
 	if (r != 0) {
-		gk_error("cannot start upload: %s", gk_err_str(r));
-		fail(u, 500, "Internal Exception");
+		int st;
+		const char *m;
+
+		store_status(u, r, "cannot start upload", &st, &m);
+		fail(u, st, m);
 		return r;
 	}
 	return 0;
@@ -143,8 +174,11 @@ on_data(void *arg, const uint8_t *p, size_t len)
 			return r;
 		}
 		if (r != 0) {
-			gk_error("upload write failed: %s", gk_err_str(r));
-			fail(u, 500, "Internal Exception");
+			int st;
+			const char *m;
+
+			store_status(u, r, "upload write failed", &st, &m);
+			fail(u, st, m);
 		}
 		return r;
 	default:
@@ -219,8 +253,11 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 	if (u->status == 0 && !u->file_seen)
 		fail(u, 400, "Bad Request: missing 'file' field");
 	if (u->status == 0 && (r = store_writer_finish(u->w)) != 0) {
-		gk_error("cannot finish upload: %s", gk_err_str(r));
-		fail(u, 500, "Internal Exception");
+		int st;
+		const char *m;
+
+		store_status(u, r, "cannot finish upload", &st, &m);
+		fail(u, st, m);
 	}
 	if (u->have_pol)
 		rep->path = strdup(u->pol.key);
@@ -261,9 +298,12 @@ gate_upload_commit(gate_upload *u, gk_reply *rep)
 	if (u == NULL || u->w == NULL || u->committed)
 		return;
 	if ((r = store_writer_commit(u->w)) != 0) {
-		gk_error("upload commit failed after its audit record: %s",
-		    gk_err_str(r));
-		gate_reply_error(rep, 500, "error", "Internal Exception");
+		int st;
+		const char *m;
+
+		store_status(u, r, "upload commit failed after its audit "
+		    "record", &st, &m);
+		gate_reply_error(rep, st, "error", m);
 		return;
 	}
 	u->committed = 1;

@@ -36,51 +36,6 @@ deny(gk_reply *rep, int status, const char *msg)
 	gate_reply_error(rep, status, "deny", msg);
 }
 
-static void
-internal(gk_reply *rep, const char *why)
-{
-	gk_error("internal exception: %s", why);
-	gate_reply_error(rep, 500, "error", "Internal Exception");
-}
-
-/* A bounded, NUL-free copy of untrusted text for the audit record. */
-static char *
-text_copy(gk_slice s, size_t max)
-{
-	gk_buf b;
-	size_t i;
-
-	gk_buf_init(&b, max + 8);
-	for (i = 0; i < s.len && i < max; i++) {
-		uint8_t c = s.p[i] == '\0' ? '?' : s.p[i];
-
-		if (gk_buf_append(&b, &c, 1) != 0)
-			break;
-	}
-	if (gk_buf_append(&b, "", 0) != 0) {
-		gk_buf_release(&b);
-		return NULL;
-	}
-	return gk_buf_detach(&b, NULL);
-}
-
-/* Same rule as v1: the Origin header, or our own URL for a same-origin
- * browser request without one. */
-static int
-effective_origin(const gk_app *app, const gk_req *req, gk_slice *origin)
-{
-	if (req->has_origin) {
-		*origin = req->origin;
-		return 1;
-	}
-	if (req->has_sec_fetch_site &&
-	    gk_slice_eq_str(req->sec_fetch_site, "same-origin")) {
-		*origin = gk_slice_str(app->cfg->public_url);
-		return 1;
-	}
-	return 0;
-}
-
 /*
  * The token: "Authorization: Bearer T" (scheme case-insensitive) or the
  * query's token. 0, GK_ERR_NOT_FOUND (none), GK_ERR_EXISTS (both) or
@@ -143,18 +98,12 @@ cip_match(const char *cip, const gk_addr *client)
 static int
 answer_get(gk_app *app, const gk_req *req, gk_slice key, gk_reply *rep)
 {
-	char sig[GK_MAC_HEX_LEN + 1];
-	int64_t exp = gk_now_s() + app->cfg->data_url_ttl;
+	int64_t exp;
 	gk_buf url;
 	int r, json;
 
-	if ((r = verify_data_sign(app->internal_mac, key, exp, sig)) != 0)
-		return r;
 	gk_buf_init(&url, 16384);
-	if ((r = gk_buf_printf(&url, "%s/_data/", app->cfg->public_url)) != 0 ||
-	    (r = gk_pct_encode(key, 1, &url)) != 0 ||
-	    (r = gk_buf_printf(&url, "?exp=%lld&sig=%s", (long long)exp,
-	    sig)) != 0)
+	if ((r = gate_read_url(app, key, &url, &exp)) != 0)
 		goto out;
 	if ((r = gk_buf_append_str(&rep->body,
 	    "{\"msg\":\"Success\",\"url\":")) != 0 ||
@@ -171,7 +120,6 @@ answer_get(gk_app *app, const gk_req *req, gk_slice key, gk_reply *rep)
 		rep->location = gk_buf_detach(&url, NULL);
 	}
 out:
-	gk_wipe(sig, sizeof(sig));
 	gk_buf_release(&url);
 	return r;
 }
@@ -268,31 +216,27 @@ out:
 static int
 answer_put(gk_app *app, gk_slice key, gk_reply *rep)
 {
-	char sig[GK_MAC_HEX_LEN + 1];
-	gk_buf pol, *b = &rep->body;
-	int64_t exp = gk_now_s() + app->cfg->data_url_ttl;
+	gk_buf form, *b = &rep->body;
+	int64_t exp;
 	int r;
 
-	gk_buf_init(&pol, 16384);
-	if ((r = verify_policy_make(app->internal_mac, app->cfg->id, key, exp,
-	    app->cfg->max_upload_bytes, &pol, sig)) != 0)
+	gk_buf_init(&form, 65536);
+	if ((r = gate_upload_form(app, key, &form, &exp)) != 0)
 		goto out;
-	if ((r = gk_buf_printf(b, "{\"msg\":\"Success\",\"url\":"
-	    "\"%s/_upload\",\"fields\":{\"key\":", app->cfg->public_url)) != 0 ||
-	    (r = gk_json_str(b, key)) != 0 ||
-	    (r = gk_buf_append_str(b, ",\"policy\":")) != 0 ||
-	    (r = gk_json_str(b, gk_slice_of(pol.data, pol.len))) != 0 ||
-	    (r = gk_buf_printf(b, ",\"x-gk-algorithm\":\"GK-HMAC-SHA256\","
-	    "\"x-gk-signature\":\"%s\","
-	    "\"x-amz-server-side-encryption\":\"AES256\"},"
-	    "\"expires\":%lld,\"max_bytes\":%llu,\"error\":false}", sig,
-	    (long long)exp,
+	if (form.len < 2 || form.data[0] != '{') {
+		r = GK_ERR_INTERNAL;
+		goto out;
+	}
+	/* the form's members, then v2's own */
+	if ((r = gk_buf_append_str(b, "{\"msg\":\"Success\",")) != 0 ||
+	    (r = gk_buf_append(b, form.data + 1, form.len - 2)) != 0 ||
+	    (r = gk_buf_printf(b, ",\"expires\":%lld,\"max_bytes\":%llu,"
+	    "\"error\":false}", (long long)exp,
 	    (unsigned long long)app->cfg->max_upload_bytes)) != 0)
 		goto out;
 	rep->status = 200;
 out:
-	gk_wipe(sig, sizeof(sig));
-	gk_buf_release(&pol);
+	gk_buf_release(&form);
 	return r;
 }
 
@@ -343,25 +287,25 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 		m = strcmp(req->method, "POST") == 0;
 		allow = "POST, OPTIONS";
 	} else {
-		rep->path = text_copy(req->path, 2048);
+		rep->path = gate_text_copy(req->path, 2048);
 		deny(rep, 404, "Not Found");
 		goto out;
 	}
 	rep->operation = strdup(op_names[op]);
 	if (!m) {
 		/* PUT /v2/objects/{key} needs a proxy-mode store (not fs) */
-		rep->path = text_copy(enc, 2048);
+		rep->path = gate_text_copy(enc, 2048);
 		deny(rep, 405, "Method Not Allowed");
 		rep->allow = allow;
 		goto out;
 	}
 	if (gk_pct_decode(enc, &key) != 0) {
-		rep->path = text_copy(enc, 2048);
+		rep->path = gate_text_copy(enc, 2048);
 		deny(rep, 400, "Bad Request: invalid key");
 		goto out;
 	}
 	k = gk_slice_of(key.data, key.len);
-	rep->path = text_copy(k, 2048);
+	rep->path = gate_text_copy(k, 2048);
 	if (!gate_key_valid(k, op == GK_V2_LIST)) {
 		deny(rep, 400, "Bad Request: invalid key");
 		goto out;
@@ -434,7 +378,7 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 			goto out;
 		}
 	}
-	has_origin = effective_origin(app, req, &origin);
+	has_origin = gate_effective_origin(app, req, &origin);
 	if (policy_check_origin(req->policy, origin, has_origin) != 0) {
 		deny(rep, 403, "Forbidden: bad origin");
 		goto out;
@@ -462,7 +406,7 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	else
 		r = answer_put(app, k, rep);
 	if (r != 0) {
-		internal(rep, gk_err_str(r));
+		gate_store_failed(rep, r);
 		goto out;
 	}
 	rep->grant = 1;

@@ -33,6 +33,7 @@
  * size, hence the chunk count) has been authenticated.
  */
 #include "store.h"
+#include "store_int.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -97,6 +98,7 @@ struct gk_store {
 	pthread_mutex_t stripes[STORE_STRIPES];
 	int nlocks;			/* stripes initialised */
 	int db_lock_ok;
+	s3_store *s3;			/* [store] type = s3: all goes there */
 };
 
 typedef struct {
@@ -111,6 +113,7 @@ typedef struct {
 } obj_hdr;
 
 struct gk_store_reader {
+	s3_store_reader *s3;		/* an s3 store's reader */
 	int fd;
 	EVP_CIPHER_CTX *ctx;
 	uint8_t *hdr;		/* header bytes as on disk (AAD) */
@@ -123,6 +126,7 @@ struct gk_store_reader {
 };
 
 struct gk_store_writer {
+	s3_store_writer *s3;		/* an s3 store's writer */
 	gk_store *s;
 	int fd;
 	char *tmp_path;
@@ -492,6 +496,11 @@ out:
 void
 store_reader_free(gk_store_reader *r)
 {
+	if (r != NULL && r->s3 != NULL) {
+		s3store_reader_free(r->s3);
+		free(r);
+		return;
+	}
 	if (r == NULL)
 		return;
 	if (r->fd >= 0)
@@ -599,6 +608,19 @@ store_get_open(gk_store *s, gk_slice key, gk_store_reader **out,
 	int fd, r = GK_ERR_INTERNAL;
 
 	*out = NULL;
+	if (s->s3 != NULL) {
+		s3_store_reader *s3r;
+
+		if ((r = s3store_get_open(s->s3, key, &s3r, size, mtime)) != 0)
+			return r;
+		if ((rd = calloc(1, sizeof(*rd))) == NULL) {
+			s3store_reader_free(s3r);
+			return GK_ERR_NOMEM;
+		}
+		rd->s3 = s3r;
+		*out = rd;
+		return 0;
+	}
 	if (key.len == 0 || key.len > OBJ_NAME_MAX) {
 		r = GK_ERR_NOT_FOUND;
 		goto out;
@@ -634,6 +656,8 @@ store_reader_verify(gk_store_reader *rd, uint64_t off, uint64_t len)
 	uint64_t i, last;
 	int r;
 
+	if (rd->s3 != NULL)
+		return s3store_reader_verify(rd->s3, off, len);
 	if (off > rd->h.size)
 		return GK_ERR_RANGE;
 	if (len > rd->h.size - off)
@@ -655,6 +679,8 @@ store_reader_read(gk_store_reader *rd, uint64_t off, uint8_t *buf,
 	size_t n = 0, in, take;
 	int r;
 
+	if (rd->s3 != NULL)
+		return s3store_reader_read(rd->s3, off, buf, max, got);
 	*got = 0;
 	while (n < max && off < rd->h.size) {
 		if ((r = reader_load(rd, off / rd->h.chunk)) != 0)
@@ -864,6 +890,8 @@ store_list(gk_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
 	gk_slice lo;
 	int inclusive, has_upper, stop = 0, r = GK_ERR_INTERNAL;
 
+	if (s->s3 != NULL)
+		return s3store_list(s->s3, prefix, start_after, max, fn, arg);
 	/* upper bound: prefix without trailing 0xff bytes, last byte + 1 */
 	if (prefix.len > 0) {
 		r = GK_ERR_NOMEM;
@@ -1123,6 +1151,18 @@ store_open(const struct gk_config *cfg, gk_store **out)
 	gk_store *s = NULL;
 	int i, r = GK_ERR_INTERNAL;
 
+	if (cfg != NULL && cfg->store_type != NULL &&
+	    strcmp(cfg->store_type, "s3") == 0) {
+		*out = NULL;
+		if ((s = calloc(1, sizeof(*s))) == NULL)
+			return GK_ERR_NOMEM;
+		if ((r = s3store_open(cfg, &s->s3)) != 0) {
+			free(s);
+			return r;
+		}
+		*out = s;
+		return 0;
+	}
 	*out = NULL;
 	if (cfg == NULL || cfg->store_dir == NULL ||
 	    cfg->store_dir[0] == '\0' || cfg->master_key.p == NULL ||
@@ -1181,6 +1221,11 @@ store_free(gk_store *s)
 {
 	int i;
 
+	if (s != NULL && s->s3 != NULL) {
+		s3store_free(s->s3);
+		free(s);
+		return;
+	}
 	if (s == NULL)
 		return;
 	if (s->db != NULL)
@@ -1212,6 +1257,21 @@ store_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
 	gk_buf path;
 	int r = GK_ERR_INTERNAL;
 
+	if (s->s3 != NULL) {
+		s3_store_writer *s3w;
+
+		*out = NULL;
+		if ((r = s3store_put_begin(s->s3, key, max_bytes, &s3w)) != 0)
+			return r;
+		if ((w = calloc(1, sizeof(*w))) == NULL) {
+			s3store_writer_free(s3w);
+			return GK_ERR_NOMEM;
+		}
+		w->s3 = s3w;
+		w->fd = -1;
+		*out = w;
+		return 0;
+	}
 	*out = NULL;
 	gk_buf_init(&path, STORE_PATH_CAP);
 	if (key.len == 0 || key.len > OBJ_NAME_MAX) {
@@ -1289,6 +1349,8 @@ store_writer_write(gk_store_writer *w, const uint8_t *p, size_t len)
 	size_t n;
 	int r = GK_ERR_INTERNAL;
 
+	if (w->s3 != NULL)
+		return s3store_writer_write(w->s3, p, len);
 	if (w->failed || w->finished)
 		return GK_ERR_INVALID;
 	if (__builtin_add_overflow(w->total, (uint64_t)len, &total) ||
@@ -1326,6 +1388,8 @@ store_writer_finish(gk_store_writer *w)
 {
 	int r = GK_ERR_INTERNAL;
 
+	if (w->s3 != NULL)
+		return s3store_writer_finish(w->s3);
 	if (w->failed || w->finished || w->fd < 0)
 		return GK_ERR_INVALID;
 	put_u64(w->hdr + OFF_SIZE, w->total);
@@ -1386,6 +1450,8 @@ store_writer_commit(gk_store_writer *w)
 	char *dir = NULL, *file = NULL;
 	int r = GK_ERR_INTERNAL;
 
+	if (w->s3 != NULL)
+		return s3store_writer_commit(w->s3);
 	if (w->committed || w->failed)
 		return GK_ERR_INVALID;
 	if (!w->finished && (r = store_writer_finish(w)) != 0)
@@ -1419,12 +1485,19 @@ out:
 uint64_t
 store_writer_size(const gk_store_writer *w)
 {
+	if (w->s3 != NULL)
+		return s3store_writer_size(w->s3);
 	return w != NULL ? w->total : 0;
 }
 
 void
 store_writer_free(gk_store_writer *w)
 {
+	if (w != NULL && w->s3 != NULL) {
+		s3store_writer_free(w->s3);
+		free(w);
+		return;
+	}
 	if (w == NULL)
 		return;
 	if (w->fd >= 0)
@@ -1452,6 +1525,8 @@ store_delete(gk_store *s, gk_slice key)
 	char *dir = NULL, *file = NULL;
 	int r = GK_ERR_INTERNAL, e;
 
+	if (s->s3 != NULL)
+		return s3store_delete(s->s3, key);
 	if (key.len == 0 || key.len > OBJ_NAME_MAX)
 		return GK_ERR_NOT_FOUND;
 	if ((r = sha256(s, key, hash)) != 0 ||
@@ -1482,4 +1557,36 @@ out:
 	free(dir);
 	free(file);
 	return r;
+}
+
+/* ---- other store types, redirect mode ---------------------------------- */
+
+int
+store_presigns(const gk_store *s)
+{
+	return s->s3 != NULL && s3store_presigns(s->s3);
+}
+
+int
+store_presign_get(gk_store *s, gk_slice key, int64_t ttl,
+    gk_slice disposition, gk_buf *url)
+{
+	if (!store_presigns(s))
+		return GK_ERR_INVALID;
+	return s3store_presign_get(s->s3, key, ttl, disposition, url);
+}
+
+int
+store_presign_post(gk_store *s, gk_slice key, uint64_t max_bytes,
+    int64_t ttl, gk_buf *form)
+{
+	if (!store_presigns(s))
+		return GK_ERR_INVALID;
+	return s3store_presign_post(s->s3, key, max_bytes, ttl, form);
+}
+
+const char *
+store_bucket(const gk_store *s)
+{
+	return s->s3 != NULL ? s3store_bucket(s->s3) : "fs";
 }

@@ -15,6 +15,15 @@
  *     atomic rename in store_writer_commit, so a crash never shows a half
  *     object.
  * Thread safe: any number of readers and writers at once.
+ *
+ * "s3" (s3.c, [store] type = s3) keeps objects in the customer's bucket
+ * (server-side encryption AES256). In redirect mode (store_presigns() is
+ * 1) the gate hands the browser presigned S3 URLs and POST forms; in proxy
+ * mode the functions below stream to and from the bucket (reads: ranged
+ * GETs with bounded buffering; writes: a multipart upload completed only
+ * by store_writer_commit, aborted by store_writer_free). Failures talking
+ * to the bucket are GK_ERR_UNAVAILABLE or GK_ERR_DENIED with the reason in
+ * store_error(); a missing key is GK_ERR_NOT_FOUND.
  */
 #ifndef GK_STORE_H
 #define GK_STORE_H
@@ -110,7 +119,50 @@ typedef int (*gk_store_list_fn)(void *arg, gk_slice key, uint64_t size,
 int store_list(gk_store *s, gk_slice prefix, gk_slice start_after,
     unsigned max, gk_store_list_fn fn, void *arg) GK_WUR;
 
-/* Removes an object. GK_ERR_NOT_FOUND if absent. */
+/* Removes an object. GK_ERR_NOT_FOUND if absent (fs; S3 does not say). */
 int store_delete(gk_store *s, gk_slice key) GK_WUR;
+
+/* ---- redirect mode (s3) ----------------------------------------------- */
+
+/*
+ * 1 if the browser should talk to the bucket directly: the gate then uses
+ * store_presign_get / store_presign_post instead of its own /_data URLs
+ * and /_upload endpoint. 0 for fs and for s3 in proxy mode.
+ */
+int store_presigns(const gk_store *s);
+
+/*
+ * A presigned GET URL for key into url (appended), valid ttl seconds
+ * (0: the configured [s3] presign_ttl). disposition (may be empty) sets
+ * response-content-disposition, e.g. "attachment; filename=\"a.pdf\"".
+ * With [s3] check_exists the object is looked up first: GK_ERR_NOT_FOUND
+ * if absent. GK_ERR_INVALID if the store does not presign.
+ */
+int store_presign_get(gk_store *s, gk_slice key, int64_t ttl,
+    gk_slice disposition, gk_buf *url) GK_WUR;
+
+/*
+ * A browser POST upload of exactly key, at most max_bytes, valid ttl
+ * seconds (0: [s3] presign_ttl): appends the JSON object
+ * {"url": ..., "fields": {...}} that boto3's generate_presigned_post
+ * returns (fields: x-amz-server-side-encryption, key, x-amz-algorithm,
+ * x-amz-credential, x-amz-date, [x-amz-security-token,] policy,
+ * x-amz-signature; the file goes last, as "file"). GK_ERR_INVALID for a
+ * key S3 would rewrite (holding "${filename}") or a store that does not
+ * presign.
+ */
+int store_presign_post(gk_store *s, gk_slice key, uint64_t max_bytes,
+    int64_t ttl, gk_buf *form) GK_WUR;
+
+/* The bucket name (s3) or the store type ("fs"). */
+const char *store_bucket(const gk_store *s);
+
+/*
+ * Why the last store call on this thread failed, for the reply: the HTTP
+ * status to answer (404, 502 or 504) and a one-line cause naming S3's
+ * error code (never S3's body, never a secret). For fs: 500 and the
+ * error's text.
+ */
+int store_error(const char **msg);
 
 #endif

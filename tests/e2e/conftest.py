@@ -171,3 +171,7 @@ def gk_factory():
 @pytest.fixture
 def gk(gk_factory):
     return gk_factory().start()
+
+
+# The session-wide S3 test server (Ceph RGW) for the s3 store tests.
+from s3util import rgw  # noqa: E402,F401

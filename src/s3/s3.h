@@ -1,0 +1,276 @@
+/*
+ * s3.h - the s3 folder's whole interface: AWS Signature Version 4 for S3
+ * (canonical requests, a signing-key cache, presigned GET URLs, POST
+ * policies, header-signed requests), the ListObjectsV2 XML parser (expat)
+ * and a small S3 client on libcurl (connection reuse, timeouts, bounded
+ * retries for idempotent calls), with the credential sources.
+ *
+ * No AWS SDK: the canonicalization follows the S3 rules (object keys
+ * UriEncoded once, '/' kept, no path normalisation), checked against AWS's
+ * SigV4 suite, AWS's S3 examples and botocore byte for byte.
+ *
+ * Times are unix seconds passed in by the caller, so tests can freeze the
+ * clock. Secrets never reach a log line or an error message.
+ */
+#ifndef GK_S3_H
+#define GK_S3_H
+
+#include <stdint.h>
+
+#include "util/util.h"
+
+/* ---- credentials ------------------------------------------------------ */
+
+typedef struct {
+	char *access_key_id;
+	char *secret_key;
+	char *session_token;	/* NULL: long-term keys */
+	int64_t expires;	/* unix s; 0: never */
+	uint64_t gen;		/* changes whenever the keys change; 0: never
+				 * cache a signing key for these keys */
+} s3_creds;
+
+/* Deep copy; wipes and frees with s3_creds_release. */
+int s3_creds_copy(const s3_creds *in, s3_creds *out) GK_WUR;
+void s3_creds_release(s3_creds *c);
+
+/* ---- the SigV4 core ---------------------------------------------------- */
+
+#define S3_SIG_HEX_LEN 64
+#define S3_AMZ_DATE_LEN 16	/* "20261123T000000Z" */
+#define S3_EMPTY_SHA256 \
+	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define S3_UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
+
+/* "YYYYMMDDTHHMMSSZ" for unix seconds t (out >= 17 bytes). */
+void s3_amz_date(int64_t t, char out[S3_AMZ_DATE_LEN + 1]);
+
+typedef struct {
+	gk_slice name;		/* any case; canonicalized to lower case */
+	gk_slice value;		/* trimmed, inner whitespace runs -> one space */
+} s3_header;
+
+typedef struct {
+	const char *method;
+	gk_slice path;		/* canonical URI exactly as given (S3: the
+				 * key already UriEncoded once, '/' kept) */
+	gk_slice query;		/* wire query without '?': each name and value
+				 * is decoded once and UriEncoded again, then
+				 * sorted (a name without '=' gets "=") */
+	const s3_header *headers; /* every header to sign (host included);
+				 * a repeated name is joined with ',' */
+	size_t n_headers;
+	const char *payload_hash; /* hex SHA-256 or UNSIGNED-PAYLOAD */
+} s3_canon_in;
+
+/*
+ * Builds the canonical request into creq and the signed header list
+ * ("host;x-amz-date") into signed_headers (either may be NULL).
+ * GK_ERR_INVALID for a malformed query escape or a header name or value
+ * holding CR, LF or NUL after unfolding, GK_ERR_TOO_LARGE past the caps.
+ */
+int s3_canonical_request(const s3_canon_in *in, gk_buf *creq,
+    gk_buf *signed_headers) GK_WUR;
+
+/* "AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256(creq)>". */
+int s3_string_to_sign(const char *amz_date, const char *scope, gk_slice creq,
+    gk_buf *out) GK_WUR;
+
+/*
+ * A signer for one (region, service): derives the signing key
+ * HMAC(HMAC(HMAC(HMAC("AWS4"+secret, date), region), service),
+ * "aws4_request") and caches it per (date, creds->gen), so a presign costs
+ * two HMACs and a SHA-256. Thread safe.
+ */
+typedef struct s3_signer s3_signer;
+
+int s3_signer_new(const char *region, const char *service,
+    s3_signer **out) GK_WUR;
+void s3_signer_free(s3_signer *sg);
+const char *s3_signer_region(const s3_signer *sg);
+/* "<date8>/<region>/<service>/aws4_request" for amz_date's day. */
+int s3_signer_scope(const s3_signer *sg, const char *amz_date, gk_buf *out)
+    GK_WUR;
+/* Lowercase hex HMAC-SHA256 of msg with the day's signing key. */
+int s3_signer_sign(s3_signer *sg, const s3_creds *c, const char *amz_date,
+    gk_slice msg, char sig[S3_SIG_HEX_LEN + 1]) GK_WUR;
+
+/* ---- S3 addressing and signing --------------------------------------- */
+
+/*
+ * Where the bucket is: endpoint "https://s3.eu-west-1.amazonaws.com" or
+ * any S3-compatible URL (scheme, host, optional port, no path). Path
+ * style: ENDPOINT/BUCKET/KEY; virtual-hosted: SCHEME://BUCKET.HOST/KEY
+ * (IP-address endpoints always path style, as botocore does).
+ */
+typedef struct s3_target s3_target;
+
+int s3_target_new(const char *endpoint, const char *bucket,
+    const char *region, int path_style, s3_target **out) GK_WUR;
+void s3_target_free(s3_target *t);
+const char *s3_target_bucket(const s3_target *t);
+s3_signer *s3_target_signer(s3_target *t);
+
+/*
+ * The object's URL (key UriEncoded once, '/' kept) into url; its Host
+ * header value into host and canonical path into path (both may be NULL).
+ * An empty key gives the bucket's URL ("/bucket" path style, "/" virtual).
+ */
+int s3_object_url(const s3_target *t, gk_slice key, gk_buf *url,
+    gk_buf *host, gk_buf *path) GK_WUR;
+
+/*
+ * Presigned GET URL valid for ttl seconds from now (1..604800), as
+ * botocore's generate_presigned_url: X-Amz-Algorithm, -Credential, -Date,
+ * -SignedHeaders=host, -Expires, -Security-Token, then -Signature.
+ * disposition (may be empty) adds response-content-disposition, signed.
+ */
+int s3_presign_get(s3_target *t, const s3_creds *c, gk_slice key,
+    int64_t now, unsigned ttl, gk_slice disposition, gk_buf *url) GK_WUR;
+
+/*
+ * A browser POST upload for exactly key, as botocore's
+ * generate_presigned_post with Fields {x-amz-server-side-encryption:
+ * AES256} and Conditions [{x-amz-server-side-encryption: AES256},
+ * ["content-length-range", 0, max_bytes]]: appends the JSON object
+ * {"url": ..., "fields": {...}} to out, the fields in botocore's order
+ * and the policy (base64 of Python's json.dumps, ASCII-escaped) byte for
+ * byte the same.
+ */
+int s3_presign_post(s3_target *t, const s3_creds *c, gk_slice key,
+    uint64_t max_bytes, int64_t now, unsigned ttl, gk_buf *out) GK_WUR;
+
+/*
+ * Signs a request in headers: method, the wire path and query (already
+ * encoded), extra headers (lower-case names; host, x-amz-date,
+ * x-amz-content-sha256 and x-amz-security-token are added). Appends the
+ * header lines to send ("Name: value", one per entry) to lines.
+ */
+int s3_sign_headers(s3_target *t, const s3_creds *c, const char *method,
+    gk_slice path, gk_slice query, const s3_header *extra, size_t n_extra,
+    const char *payload_hash, int64_t now, gk_buf *lines) GK_WUR;
+
+/* ---- ListObjectsV2 ---------------------------------------------------- */
+
+typedef int (*s3_list_fn)(void *arg, gk_slice key, uint64_t size,
+    int64_t mtime);
+
+/*
+ * Parses one ListObjectsV2 result page (expat; entities and UTF-8 right).
+ * Calls fn per <Contents> with the decoded key, size and LastModified
+ * (fn returns non-zero to stop: negative is returned, positive stops
+ * with 0 and *truncated 0); sets *truncated and copies NextContinuationToken into next (reset
+ * first). GK_ERR_INVALID for XML that is malformed or not a listing.
+ */
+int s3_list_parse(gk_slice xml, s3_list_fn fn, void *arg, int *truncated,
+    gk_buf *next) GK_WUR;
+
+/* The <Code> and <Message> of an S3 error document (empty if none). */
+int s3_error_parse(gk_slice xml, gk_buf *code, gk_buf *message) GK_WUR;
+
+/* ---- the client -------------------------------------------------------- */
+
+typedef struct s3_client s3_client;
+
+typedef struct {
+	const char *endpoint, *bucket, *region;
+	int path_style;
+	unsigned connect_timeout;	/* seconds */
+	unsigned timeout;		/* seconds, whole small call */
+	unsigned retries;		/* extra tries for idempotent calls */
+	/* credential sources, tried in this order: */
+	const char *access_key_id;	/* static keys (config) */
+	const char *secret_key;
+	const char *session_token;
+	int use_env;			/* AWS_ACCESS_KEY_ID, ... */
+	const char *shared_file;	/* ~/.aws/credentials style */
+	const char *profile;
+	int use_container;		/* ECS: AWS_CONTAINER_CREDENTIALS_* */
+	int use_imds;			/* EC2 IMDSv2 */
+	const char *imds_endpoint;	/* default http://169.254.169.254 */
+} s3_client_opts;
+
+int s3_client_new(const s3_client_opts *o, s3_client **out, char *err,
+    size_t errlen) GK_WUR;
+/* The same from the gatekeeper's [s3] settings (reads the secret files;
+ * endpoint default https://s3.<region>.amazonaws.com). One line in err. */
+struct gk_config;
+int s3_client_from_config(const struct gk_config *cfg, s3_client **out,
+    char *err, size_t errlen) GK_WUR;
+void s3_client_free(s3_client *c);
+s3_target *s3_client_target(s3_client *c);
+/* Current credentials (refreshed when within 5 minutes of expiry);
+ * GK_ERR_UNAVAILABLE if no source has any. Caller releases. */
+int s3_client_creds(s3_client *c, s3_creds *out) GK_WUR;
+/* Where the current credentials came from ("config", "env", ...). */
+const char *s3_client_creds_source(s3_client *c);
+
+/* Why the last failed client call on this thread failed: the HTTP status
+ * the gatekeeper should answer (404, 502, 504) and a one-line cause with
+ * S3's error code, never S3's raw body or a secret. */
+int s3_last_status(void);
+const char *s3_last_error(void);
+
+/* A response body sink; return non-zero to abort the transfer. */
+typedef int (*s3_body_fn)(void *arg, const uint8_t *p, size_t len);
+
+typedef struct {
+	const char *method;
+	gk_slice key;			/* object key; empty: the bucket */
+	const char *query;		/* encoded, e.g. "list-type=2&prefix=a" */
+	const s3_header *headers;	/* extra signed headers */
+	size_t n_headers;
+	gk_slice body;			/* request body (small, in memory) */
+	int idempotent;			/* retries allowed */
+	gk_buf *resp;			/* response body (capped), or NULL */
+	char *etag;			/* out: ETag, if asked (>= 128 bytes) */
+	uint64_t *length;		/* out: Content-Length, if asked */
+	int64_t *mtime;			/* out: Last-Modified, if asked */
+} s3_call;
+
+/*
+ * One signed request, retried with backoff on 5xx and network errors when
+ * idempotent. Returns 0 for 2xx; otherwise GK_ERR_NOT_FOUND (404),
+ * GK_ERR_DENIED (403), GK_ERR_UNAVAILABLE (other failures) with
+ * s3_last_status/error set. *status gets the last HTTP status (0: none).
+ */
+int s3_client_call(s3_client *c, const s3_call *call, long *status) GK_WUR;
+
+/* HEAD an object: size and Last-Modified. */
+int s3_client_head(s3_client *c, gk_slice key, uint64_t *size,
+    int64_t *mtime) GK_WUR;
+
+/* Lists every object under prefix after start_after, all pages. */
+int s3_client_list(s3_client *c, gk_slice prefix, gk_slice start_after,
+    s3_list_fn fn, void *arg) GK_WUR;
+
+/*
+ * Streaming GET of [off, off+len) (len UINT64_MAX: to the end) with at
+ * most S3_STREAM_BUF bytes held: s3_get_read pulls the next bytes (the
+ * transfer is paused while the buffer is full). Freeing the stream
+ * aborts the transfer.
+ */
+#define S3_STREAM_BUF (256u * 1024)
+typedef struct s3_get s3_get;
+int s3_get_open(s3_client *c, gk_slice key, uint64_t off, uint64_t len,
+    s3_get **out) GK_WUR;
+/* *got 0 at the end. */
+int s3_get_read(s3_get *g, uint8_t *buf, size_t max, size_t *got) GK_WUR;
+void s3_get_free(s3_get *g);
+
+/*
+ * Streaming upload as a multipart upload: parts of S3_PART_SIZE are sent
+ * as they fill (memory: one part), the object appears only at
+ * s3_put_complete; s3_put_free aborts an upload not completed.
+ */
+#define S3_PART_SIZE (8u * 1024 * 1024)
+typedef struct s3_put s3_put;
+int s3_put_begin(s3_client *c, gk_slice key, s3_put **out) GK_WUR;
+int s3_put_write(s3_put *p, const uint8_t *data, size_t len) GK_WUR;
+/* Sends the last part; the object is still invisible. */
+int s3_put_finish(s3_put *p) GK_WUR;
+/* Sends what s3_put_finish did not, then completes the upload. */
+int s3_put_complete(s3_put *p) GK_WUR;
+void s3_put_free(s3_put *p);
+
+#endif

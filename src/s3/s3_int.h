@@ -1,0 +1,43 @@
+/* s3_int.h - private to the s3 folder. */
+#ifndef GK_S3_INT_H
+#define GK_S3_INT_H
+
+#include <curl/curl.h>
+#include <pthread.h>
+
+#include "s3.h"
+
+#define S3_POOL_MAX 32
+
+struct s3_client {
+	s3_target *t;
+	unsigned connect_timeout, timeout, retries;
+	pthread_mutex_t pool_mu;
+	CURL *pool[S3_POOL_MAX];
+	int pool_n;
+	/* credentials: the current set and where to get the next */
+	pthread_mutex_t cred_mu;
+	s3_creds cur;
+	int have;
+	const char *source;
+	uint64_t gen;
+	char *static_ak, *static_sk, *static_tok;
+	int use_env, use_container, use_imds;
+	char *shared_file, *profile, *imds_endpoint;
+};
+
+/* creds.c */
+int s3_creds_init(s3_client *c, const s3_client_opts *o, char *err,
+    size_t errlen) GK_WUR;
+void s3_creds_fini(s3_client *c);
+
+/* client.c */
+CURL *s3_easy_get(s3_client *c);
+void s3_easy_put(s3_client *c, CURL *e, int reusable);
+void s3_easy_setup(s3_client *c, CURL *e, long total_timeout);
+struct curl_slist *s3_lines_to_slist(const gk_buf *lines,
+    struct curl_slist *l);
+int s3_map_error(s3_client *c, long status, CURLcode cr, gk_slice body,
+    const char *what);
+
+#endif

@@ -1,0 +1,453 @@
+/*
+ * stream.c - streaming transfers for proxy mode: a GET whose transfer is
+ * paused while the reader is behind (memory: S3_STREAM_BUF), and uploads
+ * as S3 multipart uploads (memory: one S3_PART_SIZE part), completed only
+ * when the caller commits.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "s3_int.h"
+
+#define STALL_SECONDS 30L
+#define ERR_CAP (64u * 1024)
+
+/* ---- GET -------------------------------------------------------------- */
+
+struct s3_get {
+	s3_client *c;
+	CURL *e;
+	CURLM *m;
+	struct curl_slist *hl;
+	uint8_t *buf;
+	size_t start, end;	/* unread bytes are buf[start..end) */
+	int paused, done, headers_done;
+	long status;
+	CURLcode result;
+	gk_buf err;
+};
+
+static size_t
+get_body(char *p, size_t size, size_t n, void *ud)
+{
+	s3_get *g = ud;
+	size_t len = size * n;
+
+	if (g->status == 0)
+		curl_easy_getinfo(g->e, CURLINFO_RESPONSE_CODE, &g->status);
+	if (g->status < 200 || g->status >= 300) {
+		(void)!gk_buf_append(&g->err, p, len);
+		return len;
+	}
+	if (g->start > 0 && g->start == g->end)
+		g->start = g->end = 0;
+	if (S3_STREAM_BUF - g->end < len && g->start > 0) {
+		memmove(g->buf, g->buf + g->start, g->end - g->start);
+		g->end -= g->start;
+		g->start = 0;
+	}
+	if (S3_STREAM_BUF - g->end < len) {
+		g->paused = 1;
+		return CURL_WRITEFUNC_PAUSE;	/* curl keeps the bytes */
+	}
+	memcpy(g->buf + g->end, p, len);
+	g->end += len;
+	return len;
+}
+
+static size_t
+get_header(char *p, size_t size, size_t n, void *ud)
+{
+	s3_get *g = ud;
+	size_t len = size * n;
+
+	if (len == 2 && p[0] == '\r' && p[1] == '\n') {
+		curl_easy_getinfo(g->e, CURLINFO_RESPONSE_CODE, &g->status);
+		if (g->status >= 200)	/* not a 100 Continue */
+			g->headers_done = 1;
+	}
+	return len;
+}
+
+/* Runs the transfer until cond holds, it ends or it stalls. */
+static int
+pump(s3_get *g, int want_data)
+{
+	CURLMsg *msg;
+	int running, left;
+
+	for (;;) {
+		if (g->done || (!want_data && g->headers_done) ||
+		    (want_data && g->end > g->start))
+			return 0;
+		if (curl_multi_perform(g->m, &running) != CURLM_OK)
+			return GK_ERR_UNAVAILABLE;
+		while ((msg = curl_multi_info_read(g->m, &left)) != NULL) {
+			if (msg->msg == CURLMSG_DONE) {
+				g->done = 1;
+				g->result = msg->data.result;
+				curl_easy_getinfo(g->e, CURLINFO_RESPONSE_CODE,
+				    &g->status);
+			}
+		}
+		if (g->done || (!want_data && g->headers_done) ||
+		    (want_data && g->end > g->start))
+			return 0;
+		if (curl_multi_poll(g->m, NULL, 0, 1000, NULL) != CURLM_OK)
+			return GK_ERR_UNAVAILABLE;
+	}
+}
+
+int
+s3_get_open(s3_client *c, gk_slice key, uint64_t off, uint64_t len,
+    s3_get **out)
+{
+	char range[64];
+	gk_buf url, path, lines;
+	s3_header h;
+	s3_creds cr;
+	s3_get *g;
+	int r = GK_ERR_INTERNAL, have = 0;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return GK_ERR_NOMEM;
+	g->c = c;
+	gk_buf_init(&g->err, ERR_CAP);
+	gk_buf_init(&url, 16384);
+	gk_buf_init(&path, 16384);
+	gk_buf_init(&lines, 65536);
+	if ((g->buf = malloc(S3_STREAM_BUF)) == NULL) {
+		r = GK_ERR_NOMEM;
+		goto out;
+	}
+	if (len == UINT64_MAX)
+		snprintf(range, sizeof(range), "bytes=%llu-",
+		    (unsigned long long)off);
+	else
+		snprintf(range, sizeof(range), "bytes=%llu-%llu",
+		    (unsigned long long)off, (unsigned long long)(off + len - 1));
+	h.name = gk_slice_str("range");
+	h.value = gk_slice_str(range);
+	if ((r = s3_client_creds(c, &cr)) != 0)
+		goto out;
+	have = 1;
+	if ((r = s3_object_url(s3_client_target(c), key, &url, NULL,
+	    &path)) != 0 ||
+	    (r = s3_sign_headers(s3_client_target(c), &cr, "GET",
+	    gk_slice_of(path.data, path.len), GK_SLICE_NULL, &h, 1,
+	    S3_EMPTY_SHA256, gk_now_s(), &lines)) != 0)
+		goto out;
+	r = GK_ERR_NOMEM;
+	if ((g->hl = s3_lines_to_slist(&lines, NULL)) == NULL ||
+	    (g->e = curl_easy_init()) == NULL || (g->m = curl_multi_init()) ==
+	    NULL)
+		goto out;
+	s3_easy_setup(c, g->e, 0);
+	curl_easy_setopt(g->e, CURLOPT_URL, (char *)url.data);
+	curl_easy_setopt(g->e, CURLOPT_HTTPHEADER, g->hl);
+	curl_easy_setopt(g->e, CURLOPT_WRITEFUNCTION, get_body);
+	curl_easy_setopt(g->e, CURLOPT_WRITEDATA, g);
+	curl_easy_setopt(g->e, CURLOPT_HEADERFUNCTION, get_header);
+	curl_easy_setopt(g->e, CURLOPT_HEADERDATA, g);
+	/* a stalled upstream fails instead of hanging */
+	curl_easy_setopt(g->e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(g->e, CURLOPT_LOW_SPEED_TIME, (long)c->timeout);
+	curl_multi_add_handle(g->m, g->e);
+	if ((r = pump(g, 0)) != 0)
+		goto out;
+	if (g->status < 200 || g->status >= 300) {
+		if (g->done && g->result == CURLE_OK)
+			curl_easy_getinfo(g->e, CURLINFO_RESPONSE_CODE,
+			    &g->status);
+		else if (!g->done)
+			(void)pump(g, 1);
+		r = s3_map_error(c, g->status, g->done ? g->result : CURLE_OK,
+		    gk_slice_of(g->err.data, g->err.len), "GET");
+		goto out;
+	}
+	*out = g;
+	g = NULL; /* transferred */
+	r = 0;
+out:
+	if (have)
+		s3_creds_release(&cr);
+	gk_wipe(lines.data, lines.len);
+	gk_buf_release(&url);
+	gk_buf_release(&path);
+	gk_buf_release(&lines);
+	s3_get_free(g);
+	return r;
+}
+
+int
+s3_get_read(s3_get *g, uint8_t *buf, size_t max, size_t *got)
+{
+	size_t n;
+	int r;
+
+	*got = 0;
+	if (g->paused && g->end - g->start < S3_STREAM_BUF / 2) {
+		g->paused = 0;
+		curl_easy_pause(g->e, CURLPAUSE_CONT);
+	}
+	if ((r = pump(g, 1)) != 0)
+		return r;
+	n = g->end - g->start;
+	if (n == 0) {
+		if (g->result != CURLE_OK)
+			return s3_map_error(g->c, g->status, g->result,
+			    GK_SLICE_NULL, "GET");
+		return 0;	/* the end */
+	}
+	if (n > max)
+		n = max;
+	memcpy(buf, g->buf + g->start, n);
+	g->start += n;
+	*got = n;
+	return 0;
+}
+
+void
+s3_get_free(s3_get *g)
+{
+	if (g == NULL)
+		return;
+	if (g->m != NULL && g->e != NULL)
+		curl_multi_remove_handle(g->m, g->e);
+	if (g->e != NULL)
+		curl_easy_cleanup(g->e);	/* closes: aborts upstream */
+	if (g->m != NULL)
+		curl_multi_cleanup(g->m);
+	if (g->hl != NULL)
+		curl_slist_free_all(g->hl);
+	gk_buf_release(&g->err);
+	free(g->buf);
+	free(g);
+}
+
+/* ---- multipart upload --------------------------------------------------- */
+
+#define MAX_PARTS 10000
+
+struct s3_put {
+	s3_client *c;
+	gk_buf key;
+	char *upload_id;
+	gk_buf part;
+	gk_buf done_xml;	/* <Part>..</Part> list */
+	unsigned n_parts;
+	int completed, failed;
+};
+
+/* The text of <tag>..</tag> in a small XML answer (no entities expected
+ * in upload ids; anything odd is refused). */
+static char *
+xml_leaf(const gk_buf *b, const char *tag)
+{
+	char open[64], close[64];
+	const char *s, *e;
+
+	snprintf(open, sizeof(open), "<%s>", tag);
+	snprintf(close, sizeof(close), "</%s>", tag);
+	if (b->data == NULL || (s = strstr((const char *)b->data, open)) ==
+	    NULL)
+		return NULL;
+	s += strlen(open);
+	if ((e = strstr(s, close)) == NULL || e == s || e - s > 1024 ||
+	    memchr(s, '&', (size_t)(e - s)) != NULL ||
+	    memchr(s, '<', (size_t)(e - s)) != NULL)
+		return NULL;
+	return strndup(s, (size_t)(e - s));
+}
+
+int
+s3_put_begin(s3_client *c, gk_slice key, s3_put **out)
+{
+	s3_header h = { gk_slice_str("x-amz-server-side-encryption"),
+		gk_slice_str("AES256") };
+	gk_buf resp;
+	s3_call call;
+	s3_put *p;
+	int r;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return GK_ERR_NOMEM;
+	p->c = c;
+	gk_buf_init(&p->key, 4096);
+	gk_buf_init(&p->part, S3_PART_SIZE);
+	gk_buf_init(&p->done_xml, 2u * 1024 * 1024);
+	gk_buf_init(&resp, 65536);
+	if ((r = gk_buf_append(&p->key, key.p, key.len)) != 0)
+		goto out;
+	memset(&call, 0, sizeof(call));
+	call.method = "POST";
+	call.key = key;
+	call.query = "uploads=";
+	call.headers = &h;
+	call.n_headers = 1;
+	call.resp = &resp;
+	if ((r = s3_client_call(c, &call, NULL)) != 0)
+		goto out;
+	if ((p->upload_id = xml_leaf(&resp, "UploadId")) == NULL) {
+		r = GK_ERR_UNAVAILABLE;
+		goto out;
+	}
+	*out = p;
+	p = NULL; /* transferred */
+out:
+	gk_buf_release(&resp);
+	s3_put_free(p);
+	return r;
+}
+
+static int
+upload_part(s3_put *p)
+{
+	char etag[128], q[2048];
+	gk_buf enc;
+	s3_call call;
+	int r;
+
+	if (p->n_parts == MAX_PARTS)
+		return GK_ERR_TOO_LARGE;
+	gk_buf_init(&enc, 2048);
+	if ((r = gk_pct_encode(gk_slice_str(p->upload_id), 0, &enc)) != 0)
+		goto out;
+	snprintf(q, sizeof(q), "partNumber=%u&uploadId=%s", p->n_parts + 1,
+	    (char *)enc.data);
+	memset(&call, 0, sizeof(call));
+	call.method = "PUT";
+	call.key = gk_slice_of(p->key.data, p->key.len);
+	call.query = q;
+	call.body = gk_slice_of(p->part.data, p->part.len);
+	call.idempotent = 1;
+	call.etag = etag;
+	if ((r = s3_client_call(p->c, &call, NULL)) != 0)
+		goto out;
+	if (etag[0] == '\0' || strpbrk(etag, "<&") != NULL) {
+		r = GK_ERR_UNAVAILABLE;
+		goto out;
+	}
+	p->n_parts++;
+	r = gk_buf_printf(&p->done_xml, "<Part><PartNumber>%u</PartNumber>"
+	    "<ETag>%s</ETag></Part>", p->n_parts, etag);
+	gk_buf_reset(&p->part);
+out:
+	gk_buf_release(&enc);
+	return r;
+}
+
+int
+s3_put_write(s3_put *p, const uint8_t *data, size_t len)
+{
+	size_t n;
+	int r;
+
+	if (p->failed || p->completed)
+		return GK_ERR_INVALID;
+	while (len > 0) {
+		n = S3_PART_SIZE - p->part.len;
+		if (n > len)
+			n = len;
+		if ((r = gk_buf_append(&p->part, data, n)) != 0)
+			goto fail;
+		data += n;
+		len -= n;
+		if (p->part.len == S3_PART_SIZE && (r = upload_part(p)) != 0)
+			goto fail;
+	}
+	return 0;
+fail:
+	p->failed = 1;
+	return r;
+}
+
+int
+s3_put_finish(s3_put *p)
+{
+	int r;
+
+	if (p->failed || p->completed)
+		return GK_ERR_INVALID;
+	if ((p->part.len > 0 || p->n_parts == 0) && (r = upload_part(p)) != 0) {
+		p->failed = 1;
+		return r;
+	}
+	return 0;
+}
+
+int
+s3_put_complete(s3_put *p)
+{
+	gk_buf body, resp, enc;
+	char q[2048];
+	s3_call call;
+	int r;
+
+	if (p->failed || p->completed)
+		return GK_ERR_INVALID;
+	if ((p->part.len > 0 || p->n_parts == 0) && (r = upload_part(p)) != 0) {
+		p->failed = 1;
+		return r;
+	}
+	gk_buf_init(&body, 4u * 1024 * 1024);
+	gk_buf_init(&resp, 65536);
+	gk_buf_init(&enc, 2048);
+	if ((r = gk_buf_printf(&body, "<CompleteMultipartUpload>%s"
+	    "</CompleteMultipartUpload>", (char *)p->done_xml.data)) != 0 ||
+	    (r = gk_pct_encode(gk_slice_str(p->upload_id), 0, &enc)) != 0)
+		goto out;
+	snprintf(q, sizeof(q), "uploadId=%s", (char *)enc.data);
+	memset(&call, 0, sizeof(call));
+	call.method = "POST";
+	call.key = gk_slice_of(p->key.data, p->key.len);
+	call.query = q;
+	call.body = gk_slice_of(body.data, body.len);
+	call.resp = &resp;
+	if ((r = s3_client_call(p->c, &call, NULL)) != 0)
+		goto out;
+	/* a 200 can still carry an error */
+	if (resp.data != NULL && strstr((char *)resp.data, "<Error>") != NULL) {
+		r = GK_ERR_UNAVAILABLE;
+		goto out;
+	}
+	p->completed = 1;
+out:
+	if (r != 0)
+		p->failed = 1;
+	gk_buf_release(&body);
+	gk_buf_release(&resp);
+	gk_buf_release(&enc);
+	return r;
+}
+
+void
+s3_put_free(s3_put *p)
+{
+	gk_buf enc;
+	char q[2048];
+	s3_call call;
+
+	if (p == NULL)
+		return;
+	if (!p->completed && p->upload_id != NULL) {
+		gk_buf_init(&enc, 2048);
+		if (gk_pct_encode(gk_slice_str(p->upload_id), 0, &enc) == 0) {
+			snprintf(q, sizeof(q), "uploadId=%s", (char *)enc.data);
+			memset(&call, 0, sizeof(call));
+			call.method = "DELETE";
+			call.key = gk_slice_of(p->key.data, p->key.len);
+			call.query = q;
+			call.idempotent = 1;
+			if (s3_client_call(p->c, &call, NULL) != 0)
+				gk_warn("could not abort a multipart upload: %s",
+				    s3_last_error());
+		}
+		gk_buf_release(&enc);
+	}
+	free(p->upload_id);
+	gk_buf_release(&p->key);
+	gk_buf_release(&p->part);
+	gk_buf_release(&p->done_xml);
+	free(p);
+}
