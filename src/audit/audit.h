@@ -130,6 +130,8 @@ typedef struct {
 	gk_audit_record rec;
 	/* the hash chain; chained is 0 for a row without one */
 	int chained;
+	int altered;	/* a stored value does not fit the record's form
+			 * (over-long request id, address): not as written */
 	char instance_id[129];
 	int64_t seq;
 	uint8_t prev_hash[32];

@@ -670,21 +670,25 @@ audit_ip_range(const char *s, uint8_t lo[16], uint8_t hi[16])
 
 /* ---- search ---------------------------------------------------------- */
 
-/* Copies a text column into a fixed array, cut to fit. */
-static void
+/* Copies a text column into a fixed array, cut to fit; 1 if cut. */
+static int
 col_fixed(sqlite3_stmt *st, int i, char *dst, size_t dstlen)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	size_t n;
+	int cut = 0;
 
 	dst[0] = '\0';
 	if (t == NULL)
-		return;
+		return 0;
 	n = (size_t)sqlite3_column_bytes(st, i);
-	if (n >= dstlen)
+	if (n >= dstlen) {
 		n = dstlen - 1;
+		cut = 1;
+	}
 	memcpy(dst, t, n);
 	dst[n] = '\0';
+	return cut || memchr(t, '\0', n) != NULL;
 }
 
 static const char *
@@ -705,12 +709,16 @@ read_row(sqlite3_stmt *st, gk_audit_row *row)
 	memset(row, 0, sizeof(*row));
 	row->id = sqlite3_column_int64(st, 0);
 	rec->time_us = sqlite3_column_int64(st, 1);
-	col_fixed(st, 2, rec->request_id, sizeof(rec->request_id));
-	col_fixed(st, 3, rec->client_ip, sizeof(rec->client_ip));
+	row->altered |= col_fixed(st, 2, rec->request_id,
+	    sizeof(rec->request_id));
+	row->altered |= col_fixed(st, 3, rec->client_ip,
+	    sizeof(rec->client_ip));
 	blob = sqlite3_column_blob(st, 4);
 	if (blob != NULL && sqlite3_column_bytes(st, 4) ==
 	    (int)sizeof(rec->client_addr))
 		memcpy(rec->client_addr, blob, sizeof(rec->client_addr));
+	else
+		row->altered = 1;
 	rec->user_agent = col_str(st, 5);
 	rec->origin = col_str(st, 6);
 	rec->protocol = col_str(st, 7);
@@ -728,7 +736,8 @@ read_row(sqlite3_stmt *st, gk_audit_row *row)
 	rec->sub = col_str(st, 18);
 	rec->jti = col_str(st, 19);
 	rec->token_sig = col_str(st, 20);
-	col_fixed(st, 21, row->instance_id, sizeof(row->instance_id));
+	row->altered |= col_fixed(st, 21, row->instance_id,
+	    sizeof(row->instance_id));
 	row->seq = sqlite3_column_int64(st, 22);
 	row->chained = sqlite3_column_type(st, 21) != SQLITE_NULL &&
 	    sqlite3_column_type(st, 22) != SQLITE_NULL &&

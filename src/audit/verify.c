@@ -366,7 +366,8 @@ on_record(void *arg, const gk_audit_row *row)
 			    "instance %s are missing: deleted", v->expected,
 			    s - 1, v->inst);
 	}
-	if (audit_chain_hash(&v->scratch, row->instance_id, s, row->prev_hash,
+	if (row->altered || audit_chain_hash(&v->scratch, row->instance_id, s,
+	    row->prev_hash,
 	    &row->rec, h) != 0 ||
 	    memcmp(h, row->hash, AUDIT_HASH_LEN) != 0) {
 		modified = 1;

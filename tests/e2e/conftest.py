@@ -147,6 +147,16 @@ class Gatekeeper:
         finally:
             db.close()
 
+    def audit_checkpoints(self):
+        db = sqlite3.connect("file:%s?mode=ro" %
+                             os.path.join(self.data, "audit.db"), uri=True)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute(
+                "SELECT * FROM audit_checkpoint ORDER BY instance_id, seq")]
+        finally:
+            db.close()
+
     def audit_for(self, response):
         rid = response.headers["X-Request-Id"]
         return self.audit_rows("request_id = ?", (rid,))
