@@ -100,16 +100,54 @@ field_len(const char *s)
 	return n;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
+static size_t
+utf8_seq(const uint8_t *p, size_t n)
+{
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n || !gk_utf8_valid(gk_slice_of(p, len)))
+		return 0;
+	return len;
+}
+
+/*
+ * Copies n bytes of s to the cursor with invalid UTF-8 replaced by U+FFFD
+ * (so every backend stores the same valid text, and the hash covers it);
+ * the destination has room for 3n + 1 bytes.
+ */
 static const char *
 put_field(char **cursor, const char *s, size_t n)
 {
-	char *dst = *cursor;
+	const uint8_t *p = (const uint8_t *)s;
+	char *dst = *cursor, *o = dst;
+	size_t i = 0, k;
 
 	if (s == NULL)
 		return NULL;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	*cursor = dst + n + 1;
+	while (i < n) {
+		if ((k = utf8_seq(p + i, n - i)) == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(o, p + i, k);
+		o += k;
+		i += k;
+	}
+	*o = '\0';
+	*cursor = o + 1;
 	return dst;
 }
 
@@ -129,8 +167,8 @@ node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
 
 	for (i = 0; i < GK_ARRAY_LEN(src); i++) {
 		len[i] = field_len(src[i]);
-		if (src[i] != NULL && (gk_add_size(size, len[i], &size) != 0 ||
-		    gk_add_size(size, 1, &size) != 0))
+		if (src[i] != NULL && (gk_add_size(size, 3 * len[i], &size) !=
+		    0 || gk_add_size(size, 1, &size) != 0))
 			return GK_ERR_TOO_LARGE;
 	}
 	if ((n = malloc(size)) == NULL)

@@ -39,7 +39,9 @@ struct gk_config;
  * One decision. All strings may be NULL (stored as NULL; an empty
  * request_id or client_ip is stored as NULL too). audit_submit copies
  * everything, so the caller may free its strings right after. Each
- * string is cut to 8192 bytes on a UTF-8 boundary; bytes above INT64_MAX
+ * string is cut to 8192 bytes on a UTF-8 boundary, then any invalid
+ * UTF-8 is replaced by U+FFFD (stored text is valid UTF-8 on every
+ * backend, and the hash covers what is stored); bytes above INT64_MAX
  * are stored as INT64_MAX. If client_addr is all zero and client_ip
  * parses as an address, client_addr is filled from it.
  */

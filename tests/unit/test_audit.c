@@ -752,7 +752,10 @@ test_filters(void)
 	T_EQ_STR(found(db, &q), "r7");
 	q.path_prefix = "/a%";
 	T_EQ_STR(found(db, &q), "");
+	/* invalid UTF-8 is stored as U+FFFD */
 	q.path_prefix = "/a\xff";
+	T_EQ_STR(found(db, &q), "");
+	q.path_prefix = "/a\xef\xbf\xbd";
 	T_EQ_STR(found(db, &q), "r5");
 	q.path_prefix = "/d";
 	T_EQ_STR(found(db, &q), "r9,r8");
