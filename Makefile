@@ -10,7 +10,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libmicrohttpd openssl sqlite3 inih jansson
+PKGS    := libmicrohttpd openssl sqlite3 inih jansson libpq
 SAN     ?=
 , := ,
 
