@@ -307,10 +307,10 @@ def test_verify_usage_errors(clean_log, tmp_path):
     assert p.returncode == 2
 
 
-def test_running_server_chain_and_timed_checkpoint(gk_factory):
+def test_running_server_chain_and_timed_checkpoint(gk_factory, backend):
     """A checkpoint is also signed when records wait checkpoint_seconds,
     and a restart continues the same chain."""
-    g = gk_factory(audit__checkpoint_seconds="1").start()
+    g = gk_factory(backend=backend, audit__checkpoint_seconds="1").start()
     traffic(g, 3)
     import time
     deadline = time.time() + 20
@@ -325,4 +325,63 @@ def test_running_server_chain_and_timed_checkpoint(gk_factory):
     assert [r["seq"] for r in g.audit_rows()] == [1, 2, 3, 4, 5]
     p = verify(g)
     assert p.returncode == 0, p.stdout
-    assert reference_verify(os.path.join(g.data, "audit.db"), pubkey(g)) == 1
+    if backend is None:
+        assert reference_verify(os.path.join(g.data, "audit.db"),
+                                pubkey(g)) == 1
+
+
+def test_postgres_tamperings_detected_and_located(gk_factory, pg_server):
+    """The same kinds of tampering on the PostgreSQL backend, each on a
+    fresh copy of a clean log (a template database)."""
+    g = gk_factory(backend=pg_server, audit__checkpoint_records="7").start()
+    traffic(g, 30)
+    assert g.stop() == 0
+    assert verify(g).returncode == 0
+    clean = g.pgdb
+    rnd = random.Random(4)
+    for n in range(20):
+        kind = ["modify", "delete", "insert", "reorder"][n % 4]
+        k = rnd.randint(1, 29)
+        name = "t%d_%s" % (n, clean)
+        pg_server.psql("postgres", "CREATE DATABASE %s TEMPLATE %s" %
+                       (name, clean))
+        col = rnd.choice(["path", "status", "time_us", "client_ip",
+                          "hash", "decision"])
+        if kind == "modify":
+            expr = {"path": "coalesce(path, '') || 'x'",
+                    "status": "status + 1", "time_us": "time_us - 1",
+                    "client_ip": "'10.9.9.9'", "hash": "sha256(hash)",
+                    "decision": "'allow'"}[col]
+            if col == "decision":
+                expr = "CASE decision WHEN 'allow' THEN 'deny' ELSE " \
+                       "'allow' END"
+            sql = "UPDATE audit SET %s = %s WHERE seq = %d" % (col, expr, k)
+            want = [r"record seq %d \(id \d+\) of instance \S+ was "
+                    r"modified" % k]
+        elif kind == "delete":
+            sql = "DELETE FROM audit WHERE seq = %d" % k
+            want = [r"record seq %d of instance \S+ is missing: deleted" % k]
+        elif kind == "insert":
+            sql = ("DROP INDEX audit_chain; INSERT INTO audit(time_us,"
+                   " request_id, client_ip, client_addr, path, status,"
+                   " decision, instance_id, seq, prev_hash, hash) SELECT"
+                   " time_us, request_id, client_ip, client_addr, '/forged',"
+                   " 302, 'allow', instance_id, seq, prev_hash, hash FROM"
+                   " audit WHERE seq = %d" % k)
+            want = [r"record id \d+ repeats seq %d of instance \S+: "
+                    r"inserted" % k]
+        else:
+            sql = ("UPDATE audit SET seq = -1 WHERE seq = %d;"
+                   "UPDATE audit SET seq = %d WHERE seq = %d;"
+                   "UPDATE audit SET seq = %d WHERE seq = -1" %
+                   (k, k, k + 1, k + 1))
+            want = [r"record seq %d \(id \d+\) of instance \S+ was "
+                    r"modified" % s for s in (k, k + 1)]
+        pg_server.psql(name, sql)
+        dsn = "postgresql:///%s?host=%s&user=gk" % (name, pg_server.dir)
+        p = g.run("audit", "verify", "--db", dsn, "--no-checkpoints-file",
+                  check=False)
+        pg_server.psql("postgres", "DROP DATABASE %s" % name)
+        assert p.returncode == 1, (kind, k, sql, p.stdout)
+        for w in want:
+            assert re.search(w, p.stdout), (kind, k, w, p.stdout)

@@ -54,7 +54,8 @@ def test_upload_not_visible_without_audit(gk):
     assert lst.json()["contents"] == []
 
 
-def test_concurrent_grants_all_audited(gk):
+def test_concurrent_grants_all_audited(gk_factory, backend):
+    gk = gk_factory(backend=backend).start()
     results = []
 
     def worker():
@@ -74,3 +75,32 @@ def test_concurrent_grants_all_audited(gk):
     assert all(status == 302 for status, _ in results)
     ids = {row["request_id"] for row in gk.audit_rows()}
     assert ids == {rid for _, rid in results}
+    p = gk.run("audit", "verify", check=False)
+    assert p.returncode == 0, p.stdout
+
+
+def test_postgres_down_means_503_and_recovers(gk_factory, pg_server):
+    gk = gk_factory(backend=pg_server).start()
+    assert gk.get("app", "/a/b", "GET_Object").status_code == 302
+    pg_server.halt()
+    try:
+        r = gk.get("app", "/a/b", "GET_Object")
+        assert r.status_code == 503
+        assert r.json() == {"msg": "Service Unavailable: audit log unavailable",
+                            "error": True}
+        assert "Location" not in r.headers
+        r = gk.get("app", "/a/b", "PUT_Object")
+        assert r.status_code == 503 and "clientReturn" not in r.text
+        # a refusal is still answered (and never claims success)
+        r = gk.get("app", "/a/b", "GET_Object", key=b"wrong-key-wrong-key")
+        assert r.status_code == 401
+    finally:
+        pg_server.resume()
+    # the database is back: grants resume by themselves
+    r = gk.get("app", "/a/b", "GET_Object")
+    assert r.status_code == 302
+    assert len(gk.audit_for(r)) == 1
+    assert [row["status"] for row in gk.audit_rows()] == [302, 302]
+    gk.stop()
+    p = gk.run("audit", "verify", check=False)
+    assert p.returncode == 0, p.stdout
