@@ -124,6 +124,7 @@ typedef struct {
 	const char *decision;
 	const char *path_prefix; /* byte prefix, no wildcards */
 	unsigned limit;		/* 0: 100 */
+	int oldest_first;	/* order by time, id ascending (export) */
 } gk_audit_query;
 
 /* A row as read back (strings valid only during the callback). */
@@ -156,7 +157,8 @@ const char *audit_label(const char *db_path);
 
 /*
  * Searches the database at db_path (read-only connection; safe while a
- * writer runs), newest first (time, then id, descending). Returns 0,
+ * writer runs), newest first (time, then id, descending) unless
+ * q->oldest_first. Rows stream to fn one at a time (constant memory). Returns 0,
  * GK_ERR_INVALID (bad filter: err says which, e.g. "bad --ip value"),
  * GK_ERR_IO (err says why; a missing file is not created). Stops early
  * and returns fn's value if fn returns non-zero. err may be NULL.
@@ -175,6 +177,13 @@ int audit_search(const char *db_path, const gk_audit_query *q,
  */
 int audit_prune(const char *db_path, int64_t before_us,
     uint64_t *deleted) GK_WUR;
+
+/*
+ * Appends row as one JSON object (no newline): id, time (ISO 8601),
+ * time_us, the record's fields (invalid UTF-8 shown as U+FFFD), and
+ * instance_id, seq, hash (hex) of the chain (null when unchained).
+ */
+int audit_row_json(gk_buf *b, const gk_audit_row *row) GK_WUR;
 
 /* One problem verify found: a full sentence naming the record (seq and
  * row id) or checkpoint. */

@@ -815,7 +815,8 @@ pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
 		    num(&p, q->before_time_us), 0, "");
 		e |= add(&sql, &p, ", ", num(&p, q->before_id), 0, ")");
 	}
-	e |= add(&sql, &p, " ORDER BY time_us DESC, id DESC LIMIT ",
+	e |= add(&sql, &p, q->oldest_first ? " ORDER BY time_us, id LIMIT " :
+	    " ORDER BY time_us DESC, id DESC LIMIT ",
 	    num(&p, q->limit != 0 ? (int64_t)q->limit : 100), 0, "");
 	if (e != 0)
 		goto out;

@@ -835,7 +835,8 @@ sq_search(const char *db_path, const gk_audit_query *q,
 	    gk_buf_append_str(&sql, " AND request_id = ?") != 0) ||
 	    (q->before_id != 0 && gk_buf_append_str(&sql,
 	    " AND (time_us < ? OR (time_us = ? AND id < ?))") != 0) ||
-	    gk_buf_append_str(&sql,
+	    gk_buf_append_str(&sql, q->oldest_first ?
+	    " ORDER BY time_us, id LIMIT ?" :
 	    " ORDER BY time_us DESC, id DESC LIMIT ?") != 0)
 		goto out;
 

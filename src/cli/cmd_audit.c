@@ -30,6 +30,7 @@
 static const char usage_text[] =
     "usage: gatekeeper audit search [options]   (see: audit search --help)\n"
     "       gatekeeper audit prune [options]    (see: audit prune --help)\n"
+    "       gatekeeper audit export [options]   (see: audit export --help)\n"
     "       gatekeeper audit verify [options]   (see: audit verify --help)\n"
     "\n"
     "Searches, trims or proves the audit log (every request that reached\n"
@@ -96,6 +97,19 @@ static const char search_usage[] =
     "\n"
     "The database is opened read-only; searching while the server runs is\n"
     "safe.\n";
+
+static const char export_usage[] =
+    "usage: gatekeeper audit export [--config FILE] [--db PATH|URI]\n"
+    "           [--from T] [--to T] [--format json|csv] [filters]\n"
+    "\n"
+    "Writes every matching audit record to standard output, oldest first,\n"
+    "streamed row by row (constant memory, any size): JSON Lines (default)\n"
+    "or CSV with a header row. Takes the filters of 'audit search'\n"
+    "(--ip, --op, --status, --decision, --path-prefix, --country, --kid,\n"
+    "--sub, --request-id, --limit); without --limit there is none.\n"
+    "\n"
+    "  gatekeeper audit export --from 2026-11-01 --to 2026-12-01 \\\n"
+    "      --format csv > november.csv\n";
 
 static const char prune_usage[] =
     "usage: gatekeeper audit prune [--config FILE] [--db PATH] [--days N]\n"
@@ -215,61 +229,13 @@ fail:
 /* ---- row formats ------------------------------------------------------ */
 
 static int
-json_field(gk_buf *b, const char *key, const char *v, int first)
-{
-	gk_buf tmp;
-	int r;
-
-	if ((r = gk_buf_printf(b, "%s\"%s\":", first ? "" : ",", key)) != 0)
-		return r;
-	if (v == NULL)
-		return gk_buf_append_str(b, "null");
-	gk_buf_init(&tmp, ROW_CAP);
-	if ((r = put_utf8(&tmp, v)) == 0)
-		r = gk_json_str(b, gk_slice_of(tmp.data, tmp.len));
-	gk_buf_release(&tmp);
-	return r;
-}
-
-static const char *
-nz(const char *s)
-{
-	return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
-static int
 fmt_json(gk_buf *b, const gk_audit_row *row)
 {
-	const gk_audit_record *rec = &row->rec;
-	char ts[40];
 	int r;
 
-	gk_time_iso_us(rec->time_us, ts, sizeof(ts));
-	if ((r = gk_buf_printf(b, "{\"id\":%" PRId64 ",", row->id)) != 0 ||
-	    (r = json_field(b, "time", ts, 1)) != 0 ||
-	    (r = gk_buf_printf(b, ",\"time_us\":%" PRId64, rec->time_us)) !=
-	    0 ||
-	    (r = json_field(b, "request_id", nz(rec->request_id), 0)) != 0 ||
-	    (r = json_field(b, "client_ip", nz(rec->client_ip), 0)) != 0 ||
-	    (r = json_field(b, "user_agent", rec->user_agent, 0)) != 0 ||
-	    (r = json_field(b, "origin", rec->origin, 0)) != 0 ||
-	    (r = json_field(b, "protocol", rec->protocol, 0)) != 0 ||
-	    (r = json_field(b, "operation", rec->operation, 0)) != 0 ||
-	    (r = json_field(b, "root", rec->root, 0)) != 0 ||
-	    (r = json_field(b, "path", rec->path, 0)) != 0 ||
-	    (r = gk_buf_printf(b, ",\"status\":%d", rec->status)) != 0 ||
-	    (r = json_field(b, "decision", rec->decision, 0)) != 0 ||
-	    (r = json_field(b, "message", rec->message, 0)) != 0 ||
-	    (r = gk_buf_printf(b, ",\"bytes\":%" PRIu64 ",\"duration_us\":%"
-	    PRId64, rec->bytes, rec->duration_us)) != 0 ||
-	    (r = json_field(b, "country", rec->country, 0)) != 0 ||
-	    (r = json_field(b, "kid", rec->kid, 0)) != 0 ||
-	    (r = json_field(b, "sub", rec->sub, 0)) != 0 ||
-	    (r = json_field(b, "jti", rec->jti, 0)) != 0 ||
-	    (r = json_field(b, "token_sig", rec->token_sig, 0)) != 0 ||
-	    (r = gk_buf_append_str(b, "}\n")) != 0)
+	if ((r = audit_row_json(b, row)) != 0)
 		return r;
-	return 0;
+	return gk_buf_append_str(b, "\n");
 }
 
 static const char csv_header[] =
@@ -515,7 +481,7 @@ bad_option(int c, char **argv)
 }
 
 static int
-search_main(int argc, char **argv)
+search_main(int argc, char **argv, int export)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
@@ -536,7 +502,7 @@ search_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfgpath = NULL, *db = NULL, *fmt = "table";
+	const char *cfgpath = NULL, *db = NULL, *fmt = export ? "json" : "table";
 	gk_audit_query q;
 	gk_config *cfg = NULL;
 	struct out o;
@@ -546,6 +512,10 @@ search_main(int argc, char **argv)
 
 	memset(&q, 0, sizeof(q));
 	memset(&o, 0, sizeof(o));
+	if (export) {
+		q.oldest_first = 1;
+		q.limit = UINT32_MAX; /* everything in the range, streamed */
+	}
 	gk_buf_init(&o.row, ROW_CAP);
 	opterr = 0;
 	optind = 0;
@@ -603,7 +573,7 @@ search_main(int argc, char **argv)
 		case OPT_SUB: q.sub = optarg; break;
 		case OPT_REQID: q.request_id = optarg; break;
 		case 'h':
-			fputs(search_usage, stdout);
+			fputs(export ? export_usage : search_usage, stdout);
 			rc = 0;
 			goto out;
 		default:
@@ -617,14 +587,15 @@ search_main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	if (strcmp(fmt, "table") == 0) {
+	if (strcmp(fmt, "table") == 0 && !export) {
 		o.format = FMT_TABLE;
 	} else if (strcmp(fmt, "json") == 0) {
 		o.format = FMT_JSON;
 	} else if (strcmp(fmt, "csv") == 0) {
 		o.format = FMT_CSV;
 	} else {
-		cli_error(VERB, "bad --format value (table, json or csv)");
+		cli_error(VERB, "bad --format value (%s)", export ?
+		    "json or csv" : "table, json or csv");
 		rc = 2;
 		goto out;
 	}
@@ -882,12 +853,14 @@ cmd_audit(int argc, char **argv)
 	}
 	/* argv + 1: the sub-verb plays argv[0] for getopt */
 	if (strcmp(argv[1], "search") == 0)
-		return search_main(argc - 1, argv + 1);
+		return search_main(argc - 1, argv + 1, 0);
+	if (strcmp(argv[1], "export") == 0)
+		return search_main(argc - 1, argv + 1, 1);
 	if (strcmp(argv[1], "prune") == 0)
 		return prune_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") == 0)
 		return verify_main(argc - 1, argv + 1);
-	cli_error(VERB, "unknown command %s (search, prune or verify)",
+	cli_error(VERB, "unknown command %s (search, export, prune or verify)",
 	    argv[1]);
 	return 2;
 }

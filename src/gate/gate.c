@@ -734,6 +734,8 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	}
 	if (gate_static_handle(app, req, rep))
 		goto done;
+	if (gate_admin_handle(app, req, rep))
+		goto done;
 	if (gk_slice_eq_str(path, "/healthz") ||
 	    gk_slice_eq_str(path, "/metrics")) {
 		if (!read_method)

@@ -11,4 +11,10 @@
  */
 int gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
+/*
+ * GET /admin/audit (admin.c). Returns 1 if it answered the path (rep
+ * filled and audited as protocol "admin"), 0 otherwise.
+ */
+int gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+
 #endif
