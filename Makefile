@@ -6,6 +6,8 @@
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench      gatekeeper vs nginx on loopback, results in BENCHMARKS.md
+#   make soak       the audit crash test at full length (20 kill -9 rounds
+#                   per backend; make test runs 5)
 #   make format     clang-format the sources
 
 CC      ?= cc
@@ -45,7 +47,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps
+.PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
+	soak
 
 all: $(BUILD)/gatekeeper
 
@@ -82,6 +85,11 @@ test: deps
 	@$(MAKE) --no-print-directory all unit
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5}
 	@$(MAKE) --no-print-directory e2e
+
+soak: deps $(BUILD)/gatekeeper
+	GK_CRASH_ROUNDS=20 GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_audit_crash.py
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \
