@@ -101,6 +101,8 @@ class Gatekeeper:
             section, name = key.split("__", 1)
             settings.setdefault(section, {})[name] = value.replace(
                 "{port}", str(self.port))
+        self.audit_db = settings["audit"].get(
+            "db", os.path.join(self.data, "audit.db"))
         with open(self.config, "w") as f:
             for section, items in settings.items():
                 f.write("[%s]\n" % section)
@@ -198,7 +200,7 @@ class Gatekeeper:
         if self.pg is not None:
             self.pg.psql(self.pgdb, sql)
             return
-        db = sqlite3.connect(os.path.join(self.data, "audit.db"))
+        db = sqlite3.connect(self.audit_db)
         db.executescript(sql)
         db.commit()
         db.close()
@@ -207,8 +209,7 @@ class Gatekeeper:
         if self.pg is not None:
             return self.pg_query("SELECT * FROM audit WHERE %s ORDER BY id" %
                                  where, args)
-        db = sqlite3.connect("file:%s?mode=ro" %
-                             os.path.join(self.data, "audit.db"), uri=True)
+        db = sqlite3.connect("file:%s?mode=ro" % self.audit_db, uri=True)
         db.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in db.execute(
@@ -220,8 +221,7 @@ class Gatekeeper:
         if self.pg is not None:
             return self.pg_query("SELECT * FROM audit_checkpoint ORDER BY"
                                  " instance_id, seq")
-        db = sqlite3.connect("file:%s?mode=ro" %
-                             os.path.join(self.data, "audit.db"), uri=True)
+        db = sqlite3.connect("file:%s?mode=ro" % self.audit_db, uri=True)
         db.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in db.execute(

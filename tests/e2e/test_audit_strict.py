@@ -1,8 +1,10 @@
 """Strict audit: nothing is granted unless its record is committed."""
 import os
 import sqlite3
+import subprocess
 import threading
 
+import pytest
 import requests
 
 from conftest import ORIGIN
@@ -104,3 +106,49 @@ def test_postgres_down_means_503_and_recovers(gk_factory, pg_server):
     gk.stop()
     p = gk.run("audit", "verify", check=False)
     assert p.returncode == 0, p.stdout
+
+
+def _mount_tmpfs(path, size):
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size,
+                        "tmpfs", path], capture_output=True)
+    return p.returncode == 0
+
+
+def test_sqlite_disk_full_means_503_and_recovers(gk_factory, tmp_path):
+    fs = str(tmp_path / "small")
+    if os.geteuid() != 0 or not _mount_tmpfs(fs, "4m"):
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        gk = gk_factory(audit__db=fs + "/audit.db",
+                        audit__checkpoint_file=fs + "/cp.log").start()
+        # fill the file system to the last byte
+        filler = os.path.join(fs, "filler")
+        with open(filler, "wb", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        granted = []
+        for _ in range(5):
+            r = gk.get("app", "/a/b", "GET_Object")
+            assert r.status_code == 503, r.status_code
+            assert r.json()["msg"] == \
+                "Service Unavailable: audit log unavailable"
+            assert "Location" not in r.headers
+        r = gk.get("app", "/a/b", "GET_Object", key=b"wrong-key-wrong-key")
+        assert r.status_code == 401
+        # space again: grants resume by themselves
+        os.unlink(filler)
+        for _ in range(3):
+            r = gk.get("app", "/a/b", "GET_Object")
+            assert r.status_code == 302
+            granted.append(r.headers["X-Request-Id"])
+        rows = gk.audit_rows("status = 302")
+        assert sorted(x["request_id"] for x in rows) == sorted(granted)
+        gk.stop()
+        p = gk.run("audit", "verify", check=False)
+        assert p.returncode == 0, p.stdout
+    finally:
+        subprocess.run(["umount", "-l", fs])
