@@ -5,7 +5,9 @@
 #   make test       unit + end-to-end + fuzz smoke tests
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
-#   make bench      gatekeeper vs nginx on loopback, results in BENCHMARKS.md
+#   make bench      gatekeeper vs nginx on loopback, and audit figures
+#                   (grants/s per backend, search on a 10M-record log),
+#                   results in BENCHMARKS.md
 #   make soak       the audit crash test at full length (20 kill -9 rounds
 #                   per backend; make test runs 5)
 #   make format     clang-format the sources
@@ -120,6 +122,7 @@ fuzz: $(FUZZ_BIN)
 
 bench: deps $(BUILD)/gatekeeper
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
+	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
 
 format:
 	clang-format -i $$(find src tests include -name '*.[ch]')
