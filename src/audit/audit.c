@@ -477,7 +477,7 @@ prune_step(gk_audit *a, uint64_t *deleted)
 	if (a->conn == NULL) {
 		if (audit_conn_open(a->path, 1, &a->conn, err,
 		    sizeof(err)) != 0)
-			return 0; /* the next batch reports it; retry in an hour */
+			return 0; /* the next batch reports it; retry */
 		a->chain_loaded = 0;
 	}
 	if (a->conn->ops->prune_span(a->conn, before, deleted, &more, err,

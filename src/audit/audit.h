@@ -158,8 +158,9 @@ const char *audit_label(const char *db_path);
 /*
  * Searches the database at db_path (read-only connection; safe while a
  * writer runs), newest first (time, then id, descending) unless
- * q->oldest_first. Rows stream to fn one at a time (constant memory). Returns 0,
- * GK_ERR_INVALID (bad filter: err says which, e.g. "bad --ip value"),
+ * q->oldest_first. Rows stream to fn one at a time (constant memory).
+ * Returns 0, GK_ERR_INVALID (bad filter: err says which, e.g. "bad --ip
+ * value"),
  * GK_ERR_IO (err says why; a missing file is not created). Stops early
  * and returns fn's value if fn returns non-zero. err may be NULL.
  */

@@ -220,8 +220,8 @@ cps_finish(struct vstate *v)
 		}
 		if (!ok)
 			problem(v, "the prune anchor of instance %s (seq %"
-			    PRId64 ") matches no signed checkpoint", a->instance,
-			    a->seq);
+			    PRId64 ") matches no signed checkpoint",
+			    a->instance, a->seq);
 	}
 	v->cps_ready = 1;
 }
@@ -385,10 +385,10 @@ on_record(void *arg, const gk_audit_row *row)
 			    v->ring[(v->ring_n - 1) % RING].id, v->inst, s,
 			    fseq);
 		else
-			problem(v, "the chain of instance %s breaks before seq %"
-			    PRId64 " (id %" PRId64 "): its prev_hash is not "
-			    "the hash of seq %" PRId64 " (that record was "
-			    "replaced, or records were deleted and "
+			problem(v, "the chain of instance %s breaks before "
+			    "seq %" PRId64 " (id %" PRId64 "): its prev_hash "
+			    "is not the hash of seq %" PRId64 " (that record "
+			    "was replaced, or records were deleted and "
 			    "renumbered)", v->inst, s, row->id, s - 1);
 	}
 	while (v->cp_i < v->cp_end && v->cps[v->cp_i].cp.seq < s)

@@ -73,7 +73,8 @@ static const char search_usage[] =
     "\n"
     "  --config FILE    config file (default: $GATEKEEPER_CONFIG, else\n"
     "                   ./gatekeeper.ini, else the built-in defaults)\n"
-    "  --db PATH        audit database; overrides the config's audit_db\n"
+    "  --db PATH|URI    audit database (a SQLite path or a postgresql://\n"
+    "                   URI); overrides the config\n"
     "  --from T         records at or after T\n"
     "  --to T           records before T\n"
     "                   T is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS[.ffffff]Z (UTC)\n"
@@ -124,7 +125,8 @@ static const char prune_usage[] =
     "\n"
     "  --config FILE    config file (default: $GATEKEEPER_CONFIG, else\n"
     "                   ./gatekeeper.ini, else the built-in defaults)\n"
-    "  --db PATH        audit database; overrides the config's audit_db\n"
+    "  --db PATH|URI    audit database (a SQLite path or a postgresql://\n"
+    "                   URI); overrides the config\n"
     "  --days N         keep the last N days (1-100000)\n"
     "  --before T       delete spans signed before T instead (YYYY-MM-DD,\n"
     "                   YYYY-MM-DDTHH:MM:SSZ or unix seconds)\n";
@@ -502,7 +504,8 @@ search_main(int argc, char **argv, int export)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfgpath = NULL, *db = NULL, *fmt = export ? "json" : "table";
+	const char *cfgpath = NULL, *db = NULL;
+	const char *fmt = export ? "json" : "table";
 	gk_audit_query q;
 	gk_config *cfg = NULL;
 	struct out o;
@@ -606,7 +609,8 @@ search_main(int argc, char **argv, int export)
 			db = audit_target(cfg);
 	}
 	if (db == NULL || db[0] == '\0') {
-		cli_error(VERB, "no audit database (set audit_db or --db)");
+		cli_error(VERB, "no audit database (set [audit] db or dsn, "
+		    "or --db)");
 		goto out;
 	}
 	r = audit_search(db, &q, on_row, &o, err, sizeof(err));
@@ -655,7 +659,8 @@ prune_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfgpath = NULL, *db = NULL, *days_s = NULL, *before_s = NULL;
+	const char *cfgpath = NULL, *db = NULL, *days_s = NULL;
+	const char *before_s = NULL;
 	gk_config *cfg = NULL;
 	struct stat st;
 	uint64_t days = 0, deleted = 0;
@@ -711,7 +716,8 @@ prune_main(int argc, char **argv)
 			days = cfg->retention_days;
 	}
 	if (db == NULL || db[0] == '\0') {
-		cli_error(VERB, "no audit database (set audit_db or --db)");
+		cli_error(VERB, "no audit database (set [audit] db or dsn, "
+		    "or --db)");
 		goto out;
 	}
 	if (days == 0 && before_s == NULL) {
@@ -808,7 +814,8 @@ verify_main(int argc, char **argv)
 	if (no_cpfile)
 		cpfile = NULL;
 	if (db == NULL || db[0] == '\0') {
-		cli_error(VERB, "no audit database (set audit_db or --db)");
+		cli_error(VERB, "no audit database (set [audit] db or dsn, "
+		    "or --db)");
 		goto out;
 	}
 	if (audit_read_pubkey(pubfile, pub) != 0) {

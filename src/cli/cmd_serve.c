@@ -87,7 +87,7 @@ cmd_serve(int argc, char **argv)
 	    app->cfg->public_url);
 	fflush(stdout);
 	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
-	    app->cfg->store_dir, app->cfg->audit_db);
+	    app->cfg->store_dir, audit_label(audit_target(app->cfg)));
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;

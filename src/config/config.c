@@ -21,8 +21,9 @@ struct keyword {
 	size_t off;
 	uint64_t min, max;	/* numbers */
 	const char *def;	/* embedded default, as text */
-	int secret_path;	/* 1: a key-file path (printed, never its content);
-				 * 2: a URI printed with its password masked */
+	/* 1: a key-file path (printed, never its content); 2: a URI
+	 * printed with its password masked */
+	int secret_path;
 	const char *doc;
 };
 

@@ -215,7 +215,8 @@ gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	rep->operation = strdup("GET_Audit");
 	free(rep->path);
 	rep->path = strdup("/admin/audit");
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+	if (strcmp(req->method, "GET") != 0 &&
+	    strcmp(req->method, "HEAD") != 0) {
 		gate_reply_error(rep, 405, "deny", "Method Not Allowed");
 		rep->allow = "GET, HEAD, OPTIONS";
 		return 1;

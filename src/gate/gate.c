@@ -44,7 +44,7 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	}
 	if ((r = audit_open(cfg, &app->audit)) != 0) {
 		snprintf(err, errlen, "cannot open the audit log %s: %s",
-		    cfg->audit_db, gk_err_str(r));
+		    audit_label(audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
 	*out = app;
