@@ -185,7 +185,7 @@ def pg_generate(pg_dir, db, n):
          " lpad(to_hex(n %% 65536), 4, '0'), 'hex'),"
          " 'bench', 'v1', 'GET_Object', 'bench', '/s/' || (n %% 1000),"
          " 302, 'allow', 'Success', 0, 150, 'bench-gen', n,"
-         " '\\x' || repeat('00', 32), '\\x' || repeat('00', 32)"
+         " decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex')"
          " FROM generate_series(1, %d) n;" % (BASE_US, n) +
          "".join("%s;" % d for _, d in idx) + "COMMIT; ANALYZE audit;")
 
