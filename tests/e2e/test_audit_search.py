@@ -148,3 +148,26 @@ def test_check_config_masks_dsn_password(gk_factory):
     assert "s3cret-pw" not in out and "other-secret" not in out
     assert "postgresql://gk:****@db.example:5432/gk?sslmode=require" \
         "&password=****" in out
+
+
+def test_check_config_audit_settings(gk_factory):
+    g = gk_factory()
+    good = open(g.config).read()
+
+    def check(extra):
+        with open(g.config, "w") as f:
+            f.write(good.replace("[audit]\n", "[audit]\n" + extra))
+        return g.run("check-config", check=False)
+
+    p = check("instance_id = bad id!\n")
+    assert p.returncode == 1 and len(p.stderr.strip().splitlines()) == 1
+    assert "instance_id" in p.stderr
+    p = check("backend = postgres\n")
+    assert p.returncode == 1 and "needs dsn = postgresql://" in p.stderr
+    p = check("backend = mysql\n")
+    assert p.returncode == 1 and "supported: sqlite, postgres" in p.stderr
+    p = check("instance_id = eu-1.gk:a\n")
+    assert p.returncode == 0, p.stderr
+    assert "instance_id = eu-1.gk:a" in p.stdout
+    assert "checkpoint_records = 1000" in p.stdout
+    assert "checkpoint_seconds = 60" in p.stdout
