@@ -186,7 +186,7 @@ def pg_generate(pg_dir, db, n):
          " 'bench', 'v1', 'GET_Object', 'bench', '/s/' || (n %% 1000),"
          " 302, 'allow', 'Success', 0, 150, 'bench-gen', n,"
          " decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex')"
-         " FROM generate_series(1, %d) n;" % (BASE_US, n) +
+         " FROM generate_series(1::bigint, %d) n;" % (BASE_US, n) +
          "".join("%s;" % d for _, d in idx) + "COMMIT; ANALYZE audit;")
 
 
