@@ -149,7 +149,8 @@ cps_finish(struct vstate *v)
 {
 	size_t i, j, out = 0;
 
-	qsort(v->cps, v->ncps, sizeof(*v->cps), cp_cmp);
+	if (v->ncps > 1)
+		qsort(v->cps, v->ncps, sizeof(*v->cps), cp_cmp);
 	for (i = 0; i < v->ncps; i = j) {
 		struct cpent e = v->cps[i];
 

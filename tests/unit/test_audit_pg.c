@@ -197,7 +197,7 @@ test_chain_search_prune(void)
 	gk_audit_verify_stats st;
 	struct problems pr;
 	struct got g;
-	char id[8];
+	char id[16];
 	int i;
 
 	T_EQ_INT(audit_open(cfg, &a), 0);
@@ -297,7 +297,7 @@ test_two_instances(void)
 	gk_audit_record rec;
 	gk_audit_verify_stats st;
 	struct problems pr;
-	char id[8];
+	char id[16];
 	int i;
 
 	sql("TRUNCATE audit, audit_checkpoint, audit_anchor");
