@@ -706,9 +706,19 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 		goto out;
 	}
 	if (audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
-		gk_error("audit: cannot open the database (%s)", err);
-		r = GK_ERR_UNAVAILABLE;
-		goto out;
+		if (audit_backend_is_file(a->path)) {
+			/* a local file that cannot be opened is a setup error */
+			gk_error("audit: cannot open the database (%s)", err);
+			r = GK_ERR_UNAVAILABLE;
+			goto out;
+		}
+		/*
+		 * A database server may come up after us: start, answer
+		 * grants 503, and connect on each batch until it works.
+		 */
+		gk_error("audit: cannot connect to %s (%s); answering 503 "
+		    "until it can be written", a->label, err);
+		a->db_down = 1;
 	}
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		r = GK_ERR_INTERNAL;

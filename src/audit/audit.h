@@ -72,11 +72,16 @@ typedef struct gk_audit gk_audit;
 
 /*
  * Opens (creating if needed: directory 0700, file 0600) the database at
- * cfg->audit_db and starts the writer thread, which commits up to
- * cfg->audit_batch records per transaction (0: 512). Prunes records older
- * than cfg->retention_days (0: keep forever) at start and then hourly, in
- * chunks of 500 rows between batches. Returns GK_ERR_CONFIG without a
- * path, GK_ERR_UNAVAILABLE (logged) when the database cannot be opened.
+ * audit_target(cfg) and starts the writer thread, which commits up to
+ * cfg->audit_batch records per transaction (0: 512). Prunes whole
+ * checkpointed spans signed before cfg->retention_days (0: keep forever)
+ * at start and then hourly, one span per transaction between batches.
+ * The instance id is cfg->audit_instance_id or <keys_dir>/instance.id
+ * (made on first use); checkpoints are signed only with cfg->audit_key.
+ * Returns GK_ERR_CONFIG without a target or with a bad instance id,
+ * GK_ERR_UNAVAILABLE (logged) when a SQLite file cannot be opened. A
+ * PostgreSQL server that cannot be reached is not an error: the writer
+ * answers every batch GK_ERR_UNAVAILABLE until it connects.
  */
 int audit_open(const struct gk_config *cfg, gk_audit **out) GK_WUR;
 /*

@@ -206,3 +206,23 @@ def test_postgres_stopped_under_load(gk_factory, pg_server):
     gk.stop()
     p = gk.run("audit", "verify", check=False)
     assert p.returncode == 0, p.stdout
+
+
+def test_starts_while_postgres_is_down(gk_factory, pg_server):
+    """A gatekeeper started while its database is away answers, fails
+    closed, and connects when the database comes."""
+    gk = gk_factory(backend=pg_server)
+    pg_server.halt()
+    try:
+        gk.start()
+        r = gk.get("app", "/a/b", "GET_Object")
+        assert r.status_code == 503
+        r = gk.get("app", "/a/b", "GET_Object", key=b"wrong-key-wrong-key")
+        assert r.status_code == 401
+    finally:
+        pg_server.resume()
+    r = gk.get("app", "/a/b", "GET_Object")
+    assert r.status_code == 302
+    assert [row["status"] for row in gk.audit_rows()] == [302]
+    gk.stop()
+    assert gk.run("audit", "verify", check=False).returncode == 0
