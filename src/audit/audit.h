@@ -204,14 +204,16 @@ typedef struct {
 
 /*
  * Recomputes every chain in db_path and checks every checkpoint
- * (database, and cp_file when not NULL) against the Ed25519 public key
- * pub[32]; calls fn for each problem: a modified record, a deleted or
+ * (database, and cp_file when not NULL) against the Ed25519 public keys
+ * pubs (npub keys of 32 bytes; a checkpoint any of them verifies is
+ * good, so logs signed before a key rotation still verify); calls fn
+ * for each problem: a modified record, a deleted or
  * inserted one, a cut tail up to the last checkpoint, a forged or
  * deleted checkpoint, a bad prune anchor. Returns 0 when the check ran
  * (st->problems says whether all holds), GK_ERR_IO (err says why) when
  * the store or cp_file cannot be read.
  */
-int audit_verify(const char *db_path, const uint8_t pub[32],
+int audit_verify(const char *db_path, const uint8_t *pubs, size_t npub,
     const char *cp_file, gk_audit_problem_fn fn, void *arg,
     gk_audit_verify_stats *st, char *err, size_t errlen) GK_WUR;
 

@@ -27,7 +27,8 @@ struct cpent {
 };
 
 struct vstate {
-	const uint8_t *pub;
+	const uint8_t *pubs;	/* npub keys of 32 bytes */
+	size_t npub;
 	gk_audit_problem_fn fn;
 	void *arg;
 	gk_audit_verify_stats *st;
@@ -58,6 +59,18 @@ struct vstate {
 };
 
 static void problem(struct vstate *v, const char *fmt, ...) GK_PRINTF(2, 3);
+
+/* 1 if any of the public keys verifies cp. */
+static int
+signed_ok(const struct vstate *v, const audit_checkpoint *cp)
+{
+	size_t i;
+
+	for (i = 0; i < v->npub; i++)
+		if (audit_cp_verify(cp, v->pubs + 32 * i) == 0)
+			return 1;
+	return 0;
+}
 
 static void
 problem(struct vstate *v, const char *fmt, ...)
@@ -154,7 +167,7 @@ cps_finish(struct vstate *v)
 	for (i = 0; i < v->ncps; i = j) {
 		struct cpent e = v->cps[i];
 
-		e.valid = audit_cp_verify(&e.cp, v->pub) == 0;
+		e.valid = signed_ok(v, &e.cp);
 		if (!e.valid) {
 			if (e.in_db)
 				problem(v, "checkpoint seq %" PRId64 " of "
@@ -171,7 +184,7 @@ cps_finish(struct vstate *v)
 		    strcmp(v->cps[j].cp.instance, e.cp.instance) == 0 &&
 		    v->cps[j].cp.seq == e.cp.seq; j++) {
 			struct cpent *o = &v->cps[j];
-			int ok = audit_cp_verify(&o->cp, v->pub) == 0;
+			int ok = signed_ok(v, &o->cp);
 
 			if (!ok) {
 				problem(v, "checkpoint file line %u (seq %"
@@ -446,9 +459,9 @@ load_file(struct vstate *v, const char *path, char *err, size_t errlen)
 }
 
 int
-audit_verify(const char *db_path, const uint8_t pub[32], const char *cp_file,
-    gk_audit_problem_fn fn, void *arg, gk_audit_verify_stats *st, char *err,
-    size_t errlen)
+audit_verify(const char *db_path, const uint8_t *pubs, size_t npub,
+    const char *cp_file, gk_audit_problem_fn fn, void *arg,
+    gk_audit_verify_stats *st, char *err, size_t errlen)
 {
 	struct vstate v;
 	audit_scan_cb cb = { on_anchor, on_checkpoint, on_record };
@@ -458,7 +471,8 @@ audit_verify(const char *db_path, const uint8_t pub[32], const char *cp_file,
 	memset(st, 0, sizeof(*st));
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
-	v.pub = pub;
+	v.pubs = pubs;
+	v.npub = npub;
 	v.fn = fn;
 	v.arg = arg;
 	v.st = st;

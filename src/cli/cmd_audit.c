@@ -26,6 +26,7 @@
 #define ROW_CAP (1024u * 1024)		/* one formatted json/csv row */
 #define TABLE_CAP (64u * 1024 * 1024)	/* all cells of a table */
 #define CELL_WIDTH_MAX 60u		/* characters shown per cell */
+#define PUBKEYS_MAX 8			/* verify --pubkey */
 
 static const char usage_text[] =
     "usage: gatekeeper audit search [options]   (see: audit search --help)\n"
@@ -52,7 +53,8 @@ static const char verify_usage[] =
     "  --db PATH|URI      audit database (a SQLite path or a postgresql://\n"
     "                     URI); overrides the config\n"
     "  --pubkey FILE      audit public key, 64 hex digits (default: the\n"
-    "                     config's [audit] pubkey_file)\n"
+    "                     config's [audit] pubkey_file); repeat it (up to\n"
+    "                     8) to accept checkpoints of earlier keys too\n"
     "  --checkpoints FILE checkpoint file (default: the config's [audit]\n"
     "                     checkpoint_file)\n"
     "  --no-checkpoints-file  check the database's checkpoints only\n"
@@ -772,11 +774,13 @@ verify_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfgpath = NULL, *db = NULL, *pubfile = NULL, *cpfile = NULL;
+	const char *cfgpath = NULL, *db = NULL, *cpfile = NULL;
+	const char *pubfiles[PUBKEYS_MAX];
 	gk_config *cfg = NULL;
 	gk_audit_verify_stats st;
-	uint8_t pub[32];
+	uint8_t pubs[PUBKEYS_MAX * 32];
 	char err[512];
+	size_t npub = 0, i;
 	int c, r, rc = 1, no_cpfile = 0;
 
 	opterr = 0;
@@ -785,7 +789,14 @@ verify_main(int argc, char **argv)
 		switch (c) {
 		case OPT_CONFIG: cfgpath = optarg; break;
 		case OPT_DB: db = optarg; break;
-		case OPT_PUBKEY: pubfile = optarg; break;
+		case OPT_PUBKEY:
+			if (npub == PUBKEYS_MAX) {
+				cli_error(VERB, "at most %d --pubkey",
+				    PUBKEYS_MAX);
+				return 2;
+			}
+			pubfiles[npub++] = optarg;
+			break;
 		case OPT_CPFILE: cpfile = optarg; break;
 		case OPT_NO_CPFILE: no_cpfile = 1; break;
 		case 'h':
@@ -800,14 +811,14 @@ verify_main(int argc, char **argv)
 		    argv[optind]);
 		return 2;
 	}
-	if (db == NULL || pubfile == NULL || (cpfile == NULL && !no_cpfile) ||
+	if (db == NULL || npub == 0 || (cpfile == NULL && !no_cpfile) ||
 	    cfgpath != NULL) {
 		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
 			goto out;
 		if (db == NULL)
 			db = audit_target(cfg);
-		if (pubfile == NULL)
-			pubfile = cfg->audit_pub_file;
+		if (npub == 0)
+			pubfiles[npub++] = cfg->audit_pub_file;
 		if (cpfile == NULL)
 			cpfile = cfg->audit_checkpoint_file;
 	}
@@ -818,16 +829,19 @@ verify_main(int argc, char **argv)
 		    "or --db)");
 		goto out;
 	}
-	if (audit_read_pubkey(pubfile, pub) != 0) {
-		cli_error(VERB, "cannot read the audit public key %s (64 hex "
-		    "digits; 'gatekeeper keygen' writes it)", pubfile);
-		goto out;
+	for (i = 0; i < npub; i++) {
+		if (audit_read_pubkey(pubfiles[i], pubs + 32 * i) != 0) {
+			cli_error(VERB, "cannot read the audit public key %s "
+			    "(64 hex digits; 'gatekeeper keygen' writes it)",
+			    pubfiles[i]);
+			goto out;
+		}
 	}
 	if (audit_backend_is_file(db) && access(db, R_OK) != 0) {
 		cli_error(VERB, "no audit database at %s", db);
 		goto out;
 	}
-	r = audit_verify(db, pub, cpfile, on_problem, NULL, &st, err,
+	r = audit_verify(db, pubs, npub, cpfile, on_problem, NULL, &st, err,
 	    sizeof(err));
 	if (r != 0) {
 		cli_error(VERB, "cannot verify: %s", err[0] != '\0' ? err :

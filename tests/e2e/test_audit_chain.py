@@ -385,3 +385,26 @@ def test_postgres_tamperings_detected_and_located(gk_factory, pg_server):
         assert p.returncode == 1, (kind, k, sql, p.stdout)
         for w in want:
             assert re.search(w, p.stdout), (kind, k, w, p.stdout)
+
+
+def test_audit_key_rotation(gk_factory):
+    g = gk_factory(audit__checkpoint_records="2").start()
+    traffic(g, 4)
+    g.stop()
+    keys = os.path.join(g.data, "keys")
+    for ext in ("key", "pub"):
+        os.rename(os.path.join(keys, "audit_ed25519." + ext),
+                  os.path.join(keys, "audit_ed25519.%s.old" % ext))
+    assert "audit_ed25519.key" in g.run("keygen").stdout
+    g.start()
+    traffic(g, 4)
+    g.stop()
+    # the new key alone refuses the old checkpoints
+    p = verify(g)
+    assert p.returncode == 1 and "bad signature" in p.stdout
+    # both keys: everything holds
+    p = g.run("audit", "verify", "--pubkey",
+              os.path.join(keys, "audit_ed25519.pub"), "--pubkey",
+              os.path.join(keys, "audit_ed25519.pub.old"), check=False)
+    assert p.returncode == 0, p.stdout
+    assert "8 records" in p.stdout

@@ -128,7 +128,7 @@ verify_db(const char *db, const uint8_t pub[32], const char *cp_file,
 	char err[256];
 
 	memset(p, 0, sizeof(*p));
-	if (audit_verify(db, pub, cp_file, on_problem, p, st, err,
+	if (audit_verify(db, pub, 1, cp_file, on_problem, p, st, err,
 	    sizeof(err)) != 0)
 		return -1;
 	return (long)st->problems;

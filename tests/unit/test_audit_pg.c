@@ -150,7 +150,7 @@ verify(struct problems *p, gk_audit_verify_stats *st)
 	char err[256];
 
 	memset(p, 0, sizeof(*p));
-	if (audit_verify(dsn, pub, NULL, on_problem, p, st, err,
+	if (audit_verify(dsn, pub, 1, NULL, on_problem, p, st, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "verify: %s\n", err);
 		return -1;
