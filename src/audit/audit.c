@@ -121,10 +121,25 @@ utf8_seq(const uint8_t *p, size_t n)
 	return len;
 }
 
+/* The length of n bytes of s once invalid bytes become U+FFFD. */
+static size_t
+fixed_len(const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0, k, out = 0;
+
+	while (i < n) {
+		k = utf8_seq(p + i, n - i);
+		out += k == 0 ? 3 : k;
+		i += k == 0 ? 1 : k;
+	}
+	return out;
+}
+
 /*
  * Copies n bytes of s to the cursor with invalid UTF-8 replaced by U+FFFD
  * (so every backend stores the same valid text, and the hash covers it);
- * the destination has room for 3n + 1 bytes.
+ * the destination has room for fixed_len(s, n) + 1 bytes.
  */
 static const char *
 put_field(char **cursor, const char *s, size_t n)
@@ -167,8 +182,9 @@ node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
 
 	for (i = 0; i < GK_ARRAY_LEN(src); i++) {
 		len[i] = field_len(src[i]);
-		if (src[i] != NULL && (gk_add_size(size, 3 * len[i], &size) !=
-		    0 || gk_add_size(size, 1, &size) != 0))
+		if (src[i] != NULL && (gk_add_size(size,
+		    fixed_len(src[i], len[i]), &size) != 0 ||
+		    gk_add_size(size, 1, &size) != 0))
 			return GK_ERR_TOO_LARGE;
 	}
 	if ((n = malloc(size)) == NULL)
