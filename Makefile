@@ -8,12 +8,14 @@
 #   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
 #                   mode against a local Ceph RGW; results in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
+#   make soak       the audit crash test at full length (20 kill -9 rounds
+#                   per backend; make test runs 5)
 #   make format     clang-format the sources
 
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat
+	   expat libpq
 SAN     ?=
 , := ,
 
@@ -48,7 +50,8 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-.PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps lib
+.PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
+	lib soak
 
 all: $(BUILD)/gatekeeper lib
 
@@ -108,6 +111,11 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-5}
 	@$(MAKE) --no-print-directory e2e
 
+soak: deps $(BUILD)/gatekeeper
+	GK_CRASH_ROUNDS=20 GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_audit_crash.py
+
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \
 		all unit e2e
@@ -139,6 +147,7 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 	@$(BUILD)/policy_bench
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
 	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
+	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
 
 # the CIDR trie with 10 and 100,000 entries (issue 5)
 $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a

@@ -10,6 +10,7 @@ PKGS=(
 	libcurl4-openssl-dev libexpat1-dev libmaxminddb-dev libpq-dev
 	libmaxmind-db-writer-perl
 	python3 python3-pytest python3-requests python3-cryptography sqlite3 curl
+	postgresql
 	nginx wrk chromium
 	awscli python3-boto3
 )

@@ -18,6 +18,7 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,9 +60,16 @@ struct gk_audit {
 	audit_stats stats;
 
 	/* set at open, read-only after */
-	char *path;
+	char *path;		/* the target: a file or a postgresql:// URI */
+	char *label;		/* path for logs, without a password */
+	char *cp_path;		/* checkpoint file, NULL: none */
 	size_t batch_max;
 	int64_t retention_us;	/* 0: keep forever */
+	char instance[AUDIT_INSTANCE_MAX + 1];
+	uint8_t seed[AUDIT_KEY_LEN]; /* audit signing key */
+	int have_key;
+	int64_t cp_records;
+	int64_t cp_interval_us;
 
 	/* the replay cache's own connection, under jti_lock */
 	pthread_mutex_t jti_lock;
@@ -70,8 +78,13 @@ struct gk_audit {
 	/* writer thread only */
 	audit_conn *conn;
 	const gk_audit_record **recs; /* batch_max slots */
+	audit_link *links;	/* batch_max slots */
+	gk_buf scratch;		/* canonical encoding */
 	int db_down;		/* last batch failed: log recovery once */
 	int64_t next_prune_mono;
+	int chain_loaded;	/* tail read from the store since (re)open */
+	audit_tail chain;
+	int64_t cp_mono;	/* last checkpoint (or chain load), monotonic */
 };
 
 /* ---- records --------------------------------------------------------- */
@@ -92,16 +105,69 @@ field_len(const char *s)
 	return n;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
+static size_t
+utf8_seq(const uint8_t *p, size_t n)
+{
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n || !gk_utf8_valid(gk_slice_of(p, len)))
+		return 0;
+	return len;
+}
+
+/* The length of n bytes of s once invalid bytes become U+FFFD. */
+static size_t
+fixed_len(const char *s, size_t n)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0, k, out = 0;
+
+	while (i < n) {
+		k = utf8_seq(p + i, n - i);
+		out += k == 0 ? 3 : k;
+		i += k == 0 ? 1 : k;
+	}
+	return out;
+}
+
+/*
+ * Copies n bytes of s to the cursor with invalid UTF-8 replaced by U+FFFD
+ * (so every backend stores the same valid text, and the hash covers it);
+ * the destination has room for fixed_len(s, n) + 1 bytes.
+ */
 static const char *
 put_field(char **cursor, const char *s, size_t n)
 {
-	char *dst = *cursor;
+	const uint8_t *p = (const uint8_t *)s;
+	char *dst = *cursor, *o = dst;
+	size_t i = 0, k;
 
 	if (s == NULL)
 		return NULL;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	*cursor = dst + n + 1;
+	while (i < n) {
+		if ((k = utf8_seq(p + i, n - i)) == 0) {
+			memcpy(o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+			continue;
+		}
+		memcpy(o, p + i, k);
+		o += k;
+		i += k;
+	}
+	*o = '\0';
+	*cursor = o + 1;
 	return dst;
 }
 
@@ -121,7 +187,8 @@ node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
 
 	for (i = 0; i < GK_ARRAY_LEN(src); i++) {
 		len[i] = field_len(src[i]);
-		if (src[i] != NULL && (gk_add_size(size, len[i], &size) != 0 ||
+		if (src[i] != NULL && (gk_add_size(size,
+		    fixed_len(src[i], len[i]), &size) != 0 ||
 		    gk_add_size(size, 1, &size) != 0))
 			return GK_ERR_TOO_LARGE;
 	}
@@ -156,35 +223,213 @@ node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
 	return 0;
 }
 
+/* ---- backends -------------------------------------------------------- */
+
+const audit_backend *
+audit_backend_for(const char *target)
+{
+	if (target != NULL && (strncmp(target, "postgres://", 11) == 0 ||
+	    strncmp(target, "postgresql://", 13) == 0))
+		return &audit_pg_backend;
+	return &audit_sqlite_backend;
+}
+
+int
+audit_conn_open(const char *target, int create, audit_conn **out,
+    char *err, size_t errlen)
+{
+	return audit_backend_for(target)->open(target, create, out, err,
+	    errlen);
+}
+
+void
+audit_conn_close(audit_conn *c)
+{
+	if (c != NULL)
+		c->ops->close(c);
+}
+
+int
+audit_backend_is_file(const char *db_path)
+{
+	return audit_backend_for(db_path) == &audit_sqlite_backend;
+}
+
+const char *
+audit_label(const char *db_path)
+{
+	static char buf[300];
+	const char *host, *at, *end;
+
+	if (audit_backend_is_file(db_path))
+		return db_path;
+	/* postgresql://[user[:password]@]host[:port][/db][?...] */
+	host = strstr(db_path, "://") + 3;
+	end = host + strcspn(host, "?");
+	at = memchr(host, '@', (size_t)(end - host));
+	if (at != NULL)
+		host = at + 1;
+	snprintf(buf, sizeof(buf), "PostgreSQL %.*s", (int)(end - host) > 200 ?
+	    200 : (int)(end - host), host);
+	return buf;
+}
+
+const char *
+audit_target(const struct gk_config *cfg)
+{
+	if (cfg->audit_backend != NULL &&
+	    strcmp(cfg->audit_backend, "postgres") == 0)
+		return cfg->audit_dsn;
+	return cfg->audit_db;
+}
+
+int
+audit_search(const char *db_path, const gk_audit_query *q,
+    gk_audit_row_fn fn, void *arg, char *err, size_t errlen)
+{
+	return audit_backend_for(db_path)->search(db_path, q, fn, arg, err,
+	    errlen);
+}
+
+int
+audit_prune(const char *db_path, int64_t before_us, uint64_t *deleted)
+{
+	audit_conn *c = NULL;
+	uint64_t total = 0, n = 0;
+	int r = GK_ERR_INTERNAL, more = 1;
+
+	if (deleted != NULL)
+		*deleted = 0;
+	if (audit_conn_open(db_path, 0, &c, NULL, 0) != 0) {
+		r = GK_ERR_IO;
+		goto out;
+	}
+	while (more) {
+		if (c->ops->prune_span(c, before_us, &n, &more, NULL, 0) != 0) {
+			r = GK_ERR_IO;
+			goto out;
+		}
+		total += n;
+	}
+	r = 0;
+out:
+	if (deleted != NULL)
+		*deleted = total;
+	audit_conn_close(c);
+	return r;
+}
+
 /* ---- writer ---------------------------------------------------------- */
+
+/* 1 when records after the last checkpoint wait for one. */
+static int
+cp_pending(const gk_audit *a)
+{
+	return a->have_key && a->conn != NULL && a->chain_loaded &&
+	    a->chain.seq > a->chain.cp_seq;
+}
+
+static int
+make_cp(gk_audit *a, int64_t seq, const uint8_t hash[AUDIT_HASH_LEN],
+    audit_checkpoint *cp)
+{
+	memset(cp, 0, sizeof(*cp));
+	snprintf(cp->instance, sizeof(cp->instance), "%s", a->instance);
+	cp->seq = seq;
+	memcpy(cp->hash, hash, AUDIT_HASH_LEN);
+	cp->time_us = gk_now_us();
+	return audit_cp_sign(cp, a->seed);
+}
+
+/* After a checkpoint is committed: remember it, append it to the file. */
+static void
+cp_committed(gk_audit *a, const audit_checkpoint *cp)
+{
+a->chain.cp_seq = cp->seq;
+a->chain.cp_time_us = cp->time_us;
+	a->cp_mono = gk_mono_us();
+	if (a->cp_path != NULL && audit_cp_append(a->cp_path, cp) != 0)
+		gk_error("audit: cannot append checkpoint %" PRId64 " to %s "
+		    "(it is in the database)", cp->seq, a->cp_path);
+}
+
+/* Reads where this instance's chain ends (once per connection). */
+static int
+load_chain(gk_audit *a)
+{
+	char err[256];
+
+	if (a->chain_loaded)
+		return 0;
+	if (a->conn->ops->tail(a->conn, a->instance, &a->chain, err,
+	    sizeof(err)) != 0) {
+		if (!a->db_down)
+			gk_error("audit: cannot read the chain of %s (%s); "
+			    "answering 503", a->instance, err);
+		return GK_ERR_UNAVAILABLE;
+	}
+	a->chain_loaded = 1;
+	a->cp_mono = gk_mono_us();
+	return 0;
+}
+
+/* Signs and stores a checkpoint for records committed since the last. */
+static void
+write_checkpoint(gk_audit *a)
+{
+	audit_checkpoint cp;
+	char err[256];
+
+	if (!cp_pending(a))
+		return;
+	if (make_cp(a, a->chain.seq, a->chain.hash, &cp) != 0) {
+		gk_error("audit: cannot sign a checkpoint");
+		a->cp_mono = gk_mono_us();
+		return;
+	}
+	if (a->conn->ops->insert(a->conn, a->instance, NULL, NULL, 0, &cp,
+	    err, sizeof(err)) != 0) {
+		gk_warn("audit: cannot store checkpoint %" PRId64 " (%s)",
+		    cp.seq, err);
+		audit_conn_close(a->conn);
+		a->conn = NULL;
+		a->chain_loaded = 0;
+		return;
+	}
+	cp_committed(a, &cp);
+}
 
 /* Commits a batch; reopens the database first if it was dropped. */
 static int
 write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 {
 	struct audit_node *n;
+	audit_checkpoint cp;
 	char err[256];
-	size_t i = 0;
+	size_t i = 0, j;
+	int64_t last;
+	int cp_due;
 
 	for (n = batch; n != NULL && i < k; n = n->next)
 		a->recs[i++] = &n->rec;
-	if (a->conn != NULL && !audit_conn_same_file(a->conn, a->path)) {
+	if (a->conn != NULL && !a->conn->ops->same_target(a->conn, a->path)) {
 		/*
 		 * Deleted or replaced under us. Move the WAL into the old
 		 * file first: reopening at the path would discard a WAL left
 		 * behind. Until that works, fail closed.
 		 */
-		if (audit_conn_checkpoint(a->conn) != 0) {
+		if (a->conn->ops->flush(a->conn) != 0) {
 			if (!a->db_down)
 				gk_error("audit: %s was moved or replaced and "
 				    "its WAL cannot be checkpointed yet; "
-				    "answering 503", a->path);
+				    "answering 503", a->label);
 			a->db_down = 1;
 			return GK_ERR_UNAVAILABLE;
 		}
-		gk_warn("audit: %s was moved or replaced; reopening", a->path);
+		gk_warn("audit: %s was moved or replaced; reopening", a->label);
 		audit_conn_close(a->conn);
 		a->conn = NULL;
+		a->chain_loaded = 0;
 	}
 	if (a->conn == NULL &&
 	    audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
@@ -194,20 +439,51 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 		a->db_down = 1;
 		return GK_ERR_UNAVAILABLE;
 	}
-	if (audit_conn_insert(a->conn, a->recs, i, err, sizeof(err)) != 0) {
+	if (load_chain(a) != 0)
+		goto fail;
+	for (j = 0; j < i; j++) {
+		a->links[j].seq = a->chain.seq + 1 + (int64_t)j;
+		memcpy(a->links[j].prev, j == 0 ? a->chain.hash :
+		    a->links[j - 1].hash, AUDIT_HASH_LEN);
+		if (audit_chain_hash(&a->scratch, a->instance,
+		    a->links[j].seq, a->links[j].prev, a->recs[j],
+		    a->links[j].hash) != 0) {
+			gk_error("audit: cannot hash a record");
+			return GK_ERR_UNAVAILABLE;
+		}
+	}
+	last = i > 0 ? a->links[i - 1].seq : a->chain.seq;
+	cp_due = a->have_key && i > 0 &&
+	    (last - a->chain.cp_seq >= a->cp_records ||
+	    gk_mono_us() - a->cp_mono >= a->cp_interval_us);
+	if (cp_due && make_cp(a, last, a->links[i - 1].hash, &cp) != 0) {
+		gk_error("audit: cannot sign a checkpoint");
+		cp_due = 0;
+	}
+	if (a->conn->ops->insert(a->conn, a->instance, a->recs, a->links, i,
+	    cp_due ? &cp : NULL, err, sizeof(err)) != 0) {
 		if (!a->db_down)
 			gk_error("audit: cannot write to %s (%s); answering "
-			    "503 until it can be written", a->path, err);
-		a->db_down = 1;
-		/* start from a fresh connection next time */
-		audit_conn_close(a->conn);
-		a->conn = NULL;
-		return GK_ERR_UNAVAILABLE;
+			    "503 until it can be written", a->label, err);
+		goto fail;
 	}
+	if (i > 0) {
+	a->chain.seq = last;
+		memcpy(a->chain.hash, a->links[i - 1].hash, AUDIT_HASH_LEN);
+	}
+	if (cp_due)
+		cp_committed(a, &cp);
 	if (a->db_down)
-		gk_info("audit: %s is writable again", a->path);
+		gk_info("audit: %s is writable again", a->label);
 	a->db_down = 0;
 	return 0;
+fail:
+	a->db_down = 1;
+	/* start from a fresh connection (and re-read the chain) next time */
+	audit_conn_close(a->conn);
+	a->conn = NULL;
+	a->chain_loaded = 0;
+	return GK_ERR_UNAVAILABLE;
 }
 
 /* One retention chunk; returns 1 while more rows may remain. */
@@ -216,18 +492,22 @@ prune_step(gk_audit *a, uint64_t *deleted)
 {
 	int64_t before = gk_now_us() - a->retention_us;
 	char err[256];
+	int more = 0;
 
 	*deleted = 0;
-	if (a->conn == NULL &&
-	    audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0)
-		return 0; /* the next batch reports it; retry in an hour */
-	if (audit_conn_prune_chunk(a->conn, before, AUDIT_PRUNE_CHUNK,
-	    deleted, err, sizeof(err)) != 0) {
+	if (a->conn == NULL) {
+		if (audit_conn_open(a->path, 1, &a->conn, err,
+		    sizeof(err)) != 0)
+			return 0; /* the next batch reports it; retry */
+		a->chain_loaded = 0;
+	}
+	if (a->conn->ops->prune_span(a->conn, before, deleted, &more, err,
+	    sizeof(err)) != 0) {
 		gk_warn("audit: retention on %s failed (%s); retrying in an "
-		    "hour", a->path, err);
+		    "hour", a->label, err);
 		return 0;
 	}
-	return *deleted == AUDIT_PRUNE_CHUNK;
+	return more;
 }
 
 static void
@@ -244,6 +524,7 @@ writer_main(void *p)
 	struct audit_node *batch, *n, *next;
 	struct timespec ts;
 	uint64_t deleted;
+	int64_t deadline;
 	size_t k;
 	int res, more, did;
 
@@ -303,14 +584,33 @@ writer_main(void *p)
 		}
 		if (did)
 			continue;
-		if (a->closing)
+		if (a->closing) {
+			/* sign the tail so a cut after shutdown is seen */
+			pthread_mutex_unlock(&a->lock);
+			write_checkpoint(a);
+			pthread_mutex_lock(&a->lock);
 			break;
+		}
+		deadline = INT64_MAX;
 		if (a->retention_us > 0 && !a->prune_pending) {
 			if (gk_mono_us() >= a->next_prune_mono) {
 				a->prune_pending = 1;
 				continue;
 			}
-			mono_deadline(a->next_prune_mono, &ts);
+			deadline = a->next_prune_mono;
+		}
+		if (cp_pending(a) && !a->paused) {
+			if (gk_mono_us() >= a->cp_mono + a->cp_interval_us) {
+				pthread_mutex_unlock(&a->lock);
+				write_checkpoint(a);
+				pthread_mutex_lock(&a->lock);
+				continue;
+			}
+			if (a->cp_mono + a->cp_interval_us < deadline)
+				deadline = a->cp_mono + a->cp_interval_us;
+		}
+		if (deadline != INT64_MAX) {
+			mono_deadline(deadline, &ts);
 			pthread_cond_timedwait(&a->wake, &a->lock, &ts);
 		} else {
 			pthread_cond_wait(&a->wake, &a->lock);
@@ -348,7 +648,12 @@ audit_free(gk_audit *a)
 	if (a->inited & INIT_WAIT_LOCK)
 		pthread_mutex_destroy(&a->wait_lock);
 	free(a->recs);
+	free(a->links);
 	free(a->path);
+	free(a->label);
+	free(a->cp_path);
+	gk_buf_release(&a->scratch);
+	gk_wipe(a->seed, sizeof(a->seed));
 	free(a);
 }
 
@@ -361,12 +666,14 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 	int64_t keep;
 	size_t slots;
 	int r = GK_ERR_INTERNAL, attr_ok = 0;
+	const char *target = cfg != NULL ? audit_target(cfg) : NULL;
 
 	*out = NULL;
-	if (cfg == NULL || cfg->audit_db == NULL || cfg->audit_db[0] == '\0')
+	if (target == NULL || target[0] == '\0')
 		return GK_ERR_CONFIG;
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return GK_ERR_NOMEM;
+	gk_buf_init(&a->scratch, AUDIT_ENC_CAP);
 	if (pthread_condattr_init(&attr) != 0)
 		goto out;
 	attr_ok = 1;
@@ -398,16 +705,47 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 		keep = 0; /* beyond any clock: the same as keeping forever */
 	a->retention_us = keep;
 	a->prune_pending = keep > 0;
-	if ((a->path = strdup(cfg->audit_db)) == NULL ||
+	if ((a->path = strdup(target)) == NULL ||
+	    (a->label = strdup(audit_label(target))) == NULL ||
 	    gk_mul_size(a->batch_max, sizeof(*a->recs), &slots) != 0 ||
-	    (a->recs = malloc(slots)) == NULL) {
+	    (a->recs = malloc(slots)) == NULL ||
+	    gk_mul_size(a->batch_max, sizeof(*a->links), &slots) != 0 ||
+	    (a->links = malloc(slots)) == NULL ||
+	    (cfg->audit_checkpoint_file != NULL &&
+	    cfg->audit_checkpoint_file[0] != '\0' &&
+	    (a->cp_path = strdup(cfg->audit_checkpoint_file)) == NULL)) {
 		r = GK_ERR_NOMEM;
 		goto out;
 	}
-	if (audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
-		gk_error("audit: cannot open the database (%s)", err);
-		r = GK_ERR_UNAVAILABLE;
+	a->cp_records = cfg->checkpoint_records != 0 ?
+	    cfg->checkpoint_records : 1000;
+	a->cp_interval_us = (int64_t)(cfg->checkpoint_seconds != 0 ?
+	    cfg->checkpoint_seconds : 60) * 1000000;
+	if (cfg->audit_key.p != NULL && cfg->audit_key.len == AUDIT_KEY_LEN) {
+		memcpy(a->seed, cfg->audit_key.p, AUDIT_KEY_LEN);
+		a->have_key = 1;
+	}
+	if ((r = audit_instance_resolve(cfg->audit_instance_id,
+	    cfg->keys_dir, a->instance)) != 0) {
+		gk_error("audit: cannot set up the instance id under %s: %s",
+		    cfg->keys_dir != NULL ? cfg->keys_dir : "?",
+		    gk_err_str(r));
 		goto out;
+	}
+	if (audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
+		if (audit_backend_is_file(a->path)) {
+			/* a local file that cannot be opened is a setup error */
+			gk_error("audit: cannot open the database (%s)", err);
+			r = GK_ERR_UNAVAILABLE;
+			goto out;
+		}
+		/*
+		 * A database server may come up after us: start, answer
+		 * grants 503, and connect on each batch until it works.
+		 */
+		gk_error("audit: cannot connect to %s (%s); answering 503 "
+		    "until it can be written", a->label, err);
+		a->db_down = 1;
 	}
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		r = GK_ERR_INTERNAL;
@@ -473,13 +811,10 @@ int
 audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s)
 {
 	char err[256];
-	int64_t exp_us;
 	int r;
 
 	if (a == NULL || jti == NULL || jti[0] == '\0' || strlen(jti) > 256)
 		return GK_ERR_INVALID;
-	if (__builtin_mul_overflow(exp_s, (int64_t)1000000, &exp_us))
-		exp_us = INT64_MAX;
 	pthread_mutex_lock(&a->jti_lock);
 	if (a->jti_conn == NULL &&
 	    audit_conn_open(a->path, 1, &a->jti_conn, err, sizeof(err)) != 0) {
@@ -487,16 +822,15 @@ audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s)
 		gk_error("audit: replay cache unavailable (%s)", err);
 		return GK_ERR_UNAVAILABLE;
 	}
-	r = audit_conn_jti_use(a->jti_conn, jti, exp_us, gk_now_us(), err,
-	    sizeof(err));
+	r = a->jti_conn->ops->jti_use != NULL ?
+	    a->jti_conn->ops->jti_use(a->jti_conn, jti, exp_s) :
+	    GK_ERR_UNAVAILABLE;
 	if (r == GK_ERR_UNAVAILABLE) {
 		/* a fresh connection next time, as the writer does */
 		audit_conn_close(a->jti_conn);
 		a->jti_conn = NULL;
 	}
 	pthread_mutex_unlock(&a->jti_lock);
-	if (r == GK_ERR_UNAVAILABLE)
-		gk_error("audit: cannot record a token id (%s)", err);
 	return r;
 }
 

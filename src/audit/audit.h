@@ -9,11 +9,19 @@
  * fsync. If the database cannot be written, every record of the failed
  * batch gets GK_ERR_UNAVAILABLE and the caller answers 503 for grants.
  *
- * Backend: SQLite in WAL mode (synchronous=FULL). Schema in sqlite.c
- * (table audit, schema version in PRAGMA user_version). The writer
- * follows the configured path: after a failed batch it reopens the file,
- * so the log recovers when the disk comes back; if the file is moved or
- * replaced while open, it checkpoints the old file and reopens the path.
+ * Backends: SQLite in WAL mode (synchronous=FULL), schema in sqlite.c;
+ * PostgreSQL (cfg->audit_backend "postgres", cfg->audit_dsn), schema in
+ * postgres.c. After a failed batch the writer reopens the store, so the
+ * log recovers when the disk or database comes back; a SQLite file moved
+ * or replaced while open is checkpointed and the path reopened.
+ *
+ * Hash chain: the writer gives each record of its instance the next
+ * sequence number, prev_hash (the previous record's hash) and hash =
+ * SHA-256(prev_hash || canonical encoding), in commit order (chain.c,
+ * README "Proving the audit log"). Every cfg->checkpoint_records records
+ * or cfg->checkpoint_seconds seconds (and at close) it signs a checkpoint
+ * (instance, seq, hash, time) with the Ed25519 audit key, stores it in
+ * the same transaction and appends it to cfg->audit_checkpoint_file.
  */
 #ifndef GK_AUDIT_H
 #define GK_AUDIT_H
@@ -31,7 +39,9 @@ struct gk_config;
  * One decision. All strings may be NULL (stored as NULL; an empty
  * request_id or client_ip is stored as NULL too). audit_submit copies
  * everything, so the caller may free its strings right after. Each
- * string is cut to 8192 bytes on a UTF-8 boundary; bytes above INT64_MAX
+ * string is cut to 8192 bytes on a UTF-8 boundary, then any invalid
+ * UTF-8 is replaced by U+FFFD (stored text is valid UTF-8 on every
+ * backend, and the hash covers what is stored); bytes above INT64_MAX
  * are stored as INT64_MAX. If client_addr is all zero and client_ip
  * parses as an address, client_addr is filled from it.
  */
@@ -62,11 +72,16 @@ typedef struct gk_audit gk_audit;
 
 /*
  * Opens (creating if needed: directory 0700, file 0600) the database at
- * cfg->audit_db and starts the writer thread, which commits up to
- * cfg->audit_batch records per transaction (0: 512). Prunes records older
- * than cfg->retention_days (0: keep forever) at start and then hourly, in
- * chunks of 500 rows between batches. Returns GK_ERR_CONFIG without a
- * path, GK_ERR_UNAVAILABLE (logged) when the database cannot be opened.
+ * audit_target(cfg) and starts the writer thread, which commits up to
+ * cfg->audit_batch records per transaction (0: 512). Prunes whole
+ * checkpointed spans signed before cfg->retention_days (0: keep forever)
+ * at start and then hourly, one span per transaction between batches.
+ * The instance id is cfg->audit_instance_id or <keys_dir>/instance.id
+ * (made on first use); checkpoints are signed only with cfg->audit_key.
+ * Returns GK_ERR_CONFIG without a target or with a bad instance id,
+ * GK_ERR_UNAVAILABLE (logged) when a SQLite file cannot be opened. A
+ * PostgreSQL server that cannot be reached is not an error: the writer
+ * answers every batch GK_ERR_UNAVAILABLE until it connects.
  */
 int audit_open(const struct gk_config *cfg, gk_audit **out) GK_WUR;
 /*
@@ -108,6 +123,14 @@ int audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s) GK_WUR;
 
 /* Filters for search; zero/NULL fields do not filter. */
 typedef struct {
+	const char *country;	/* exact */
+	const char *kid;
+	const char *sub;
+	const char *request_id;
+	/* cursor: only rows strictly older than (before_time_us, before_id)
+	 * in the (time_us, id) order; before_id 0: no cursor */
+	int64_t before_time_us;
+	int64_t before_id;
 	int64_t from_us;	/* time >= from (0: none) */
 	int64_t to_us;		/* time < to (0: none) */
 	const char *ip;		/* address or CIDR, v4 or v6 (host bits
@@ -117,20 +140,43 @@ typedef struct {
 	const char *decision;
 	const char *path_prefix; /* byte prefix, no wildcards */
 	unsigned limit;		/* 0: 100 */
+	int oldest_first;	/* order by time, id ascending (export) */
 } gk_audit_query;
 
 /* A row as read back (strings valid only during the callback). */
 typedef struct {
 	int64_t id;
 	gk_audit_record rec;
+	/* the hash chain; chained is 0 for a row without one */
+	int chained;
+	int altered;	/* a stored value does not fit the record's form
+			 * (over-long request id, address): not as written */
+	char instance_id[129];
+	int64_t seq;
+	uint8_t prev_hash[32];
+	uint8_t hash[32];
 } gk_audit_row;
 
 typedef int (*gk_audit_row_fn)(void *arg, const gk_audit_row *row);
 
 /*
+ * The store a config names: cfg->audit_dsn for the postgres backend,
+ * else cfg->audit_db. Every db_path below may be either (a postgres:// or
+ * postgresql:// URI selects PostgreSQL).
+ */
+const char *audit_target(const struct gk_config *cfg);
+/* 1 when db_path names a SQLite file (not a URI). */
+int audit_backend_is_file(const char *db_path);
+/* How to name db_path in messages: the path, or "PostgreSQL host/db"
+ * without user or password. Static storage: one thread at a time. */
+const char *audit_label(const char *db_path);
+
+/*
  * Searches the database at db_path (read-only connection; safe while a
- * writer runs), newest first (time, then id, descending). Returns 0,
- * GK_ERR_INVALID (bad filter: err says which, e.g. "bad --ip value"),
+ * writer runs), newest first (time, then id, descending) unless
+ * q->oldest_first. Rows stream to fn one at a time (constant memory).
+ * Returns 0, GK_ERR_INVALID (bad filter: err says which, e.g. "bad --ip
+ * value"),
  * GK_ERR_IO (err says why; a missing file is not created). Stops early
  * and returns fn's value if fn returns non-zero. err may be NULL.
  */
@@ -138,12 +184,51 @@ int audit_search(const char *db_path, const gk_audit_query *q,
     gk_audit_row_fn fn, void *arg, char *err, size_t errlen) GK_WUR;
 
 /*
- * Deletes records with time_us < before_us from an existing audit
- * database, 500 rows per transaction; *deleted (may be NULL) gets the
- * count, also of a partial run. GK_ERR_IO when the file is missing, not
- * an audit database of this version, or a deletion fails.
+ * Deletes whole spans of each chain, from its start up to the newest
+ * checkpoint signed before before_us, one span (between two checkpoints)
+ * per transaction, and records the last checkpoint deleted as the
+ * chain's anchor so the rest still verifies. Records after the last
+ * checkpoint are never deleted. *deleted (may be NULL) gets the count,
+ * also of a partial run. GK_ERR_IO when the file is missing, not an
+ * audit database of this version, or a deletion fails.
  */
 int audit_prune(const char *db_path, int64_t before_us,
     uint64_t *deleted) GK_WUR;
+
+/*
+ * Appends row as one JSON object (no newline): id, time (ISO 8601),
+ * time_us, the record's fields (invalid UTF-8 shown as U+FFFD), and
+ * instance_id, seq, hash (hex) of the chain (null when unchained).
+ */
+int audit_row_json(gk_buf *b, const gk_audit_row *row) GK_WUR;
+
+/* One problem verify found: a full sentence naming the record (seq and
+ * row id) or checkpoint. */
+typedef void (*gk_audit_problem_fn)(void *arg, const char *msg);
+
+typedef struct {
+	uint64_t records;
+	uint64_t checkpoints;	/* distinct, database and file */
+	uint64_t instances;
+	uint64_t problems;
+} gk_audit_verify_stats;
+
+/*
+ * Recomputes every chain in db_path and checks every checkpoint
+ * (database, and cp_file when not NULL) against the Ed25519 public keys
+ * pubs (npub keys of 32 bytes; a checkpoint any of them verifies is
+ * good, so logs signed before a key rotation still verify); calls fn
+ * for each problem: a modified record, a deleted or
+ * inserted one, a cut tail up to the last checkpoint, a forged or
+ * deleted checkpoint, a bad prune anchor. Returns 0 when the check ran
+ * (st->problems says whether all holds), GK_ERR_IO (err says why) when
+ * the store or cp_file cannot be read.
+ */
+int audit_verify(const char *db_path, const uint8_t *pubs, size_t npub,
+    const char *cp_file, gk_audit_problem_fn fn, void *arg,
+    gk_audit_verify_stats *st, char *err, size_t errlen) GK_WUR;
+
+/* Reads a 64-hex-digit Ed25519 public key file. GK_ERR_IO/INVALID. */
+int audit_read_pubkey(const char *path, uint8_t pub[32]) GK_WUR;
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * audit_int.h - private to src/audit: the SQLite backend used by the
- * writer thread (sqlite.c), address parsing, and debug hooks the unit
- * tests use to make group commit observable without timing.
+ * audit_int.h - private to src/audit: the hash chain (chain.c), the
+ * backend table (sqlite.c, postgres.c), address parsing, and debug hooks
+ * the unit tests use to make group commit observable without timing.
  *
  * Nothing outside src/audit and tests/unit/test_audit.c includes this.
  */
@@ -26,54 +26,146 @@
 /* How long a connection waits for another writer's lock (ms). */
 #define AUDIT_BUSY_MS 5000
 
-/* ---- sqlite.c: one read-write connection ---------------------------- */
+/* ---- chain.c: hash chain and checkpoints ----------------------------- */
 
-typedef struct audit_conn audit_conn;
+#define AUDIT_HASH_LEN 32
+#define AUDIT_SIG_LEN 64
+#define AUDIT_KEY_LEN 32	/* Ed25519 seed and public key */
+#define AUDIT_INSTANCE_MAX 128
+/* Scratch buffer cap for one record's canonical encoding. */
+#define AUDIT_ENC_CAP (16u * (AUDIT_FIELD_MAX + 8) + 4096)
+
+/* A record's place in its instance's chain. */
+typedef struct {
+	int64_t seq;		/* 1, 2, ... per instance */
+	uint8_t prev[AUDIT_HASH_LEN];
+	uint8_t hash[AUDIT_HASH_LEN];
+} audit_link;
+
+/* A signed statement "instance's chain has hash at seq" (also used for
+ * prune anchors, whose sig is not used). */
+typedef struct {
+	char instance[AUDIT_INSTANCE_MAX + 1];
+	int64_t seq;
+	uint8_t hash[AUDIT_HASH_LEN];
+	int64_t time_us;
+	uint8_t sig[AUDIT_SIG_LEN];
+} audit_checkpoint;
 
 /*
- * Opens path read-write with WAL and synchronous=FULL. With create set,
- * creates the directory (0700) and the file (0600) when missing and
- * migrates the schema to the current version; without, the file must be
- * an audit database of the current version. GK_ERR_UNAVAILABLE when the
- * database cannot be opened; err (may be NULL) says why. Nothing logged.
+ * out = SHA-256 of prev and the canonical encoding of rec as stored
+ * (see chain.c and README). scratch is reused between calls (cap
+ * AUDIT_ENC_CAP).
  */
-int audit_conn_open(const char *path, int create, audit_conn **out,
+int audit_chain_hash(gk_buf *scratch, const char *instance, int64_t seq,
+    const uint8_t prev[AUDIT_HASH_LEN], const gk_audit_record *rec,
+    uint8_t out[AUDIT_HASH_LEN]) GK_WUR;
+/* Fills cp->sig from the other fields with the Ed25519 seed. */
+int audit_cp_sign(audit_checkpoint *cp, const uint8_t seed[AUDIT_KEY_LEN])
+    GK_WUR;
+/* 0 when cp->sig is valid for pub, GK_ERR_AUTH otherwise. */
+int audit_cp_verify(const audit_checkpoint *cp,
+    const uint8_t pub[AUDIT_KEY_LEN]) GK_WUR;
+/* The Ed25519 public key of a seed. */
+int audit_key_public(const uint8_t seed[AUDIT_KEY_LEN],
+    uint8_t pub[AUDIT_KEY_LEN]) GK_WUR;
+/* One checkpoint file line (JSON, '\n'-terminated) into out. */
+int audit_cp_line(const audit_checkpoint *cp, gk_buf *out) GK_WUR;
+/* Parses a line audit_cp_line wrote. GK_ERR_INVALID otherwise. */
+int audit_cp_parse(const char *line, audit_checkpoint *cp) GK_WUR;
+/* Appends cp's line to path (created 0644) and fsyncs. GK_ERR_IO. */
+int audit_cp_append(const char *path, const audit_checkpoint *cp) GK_WUR;
+/* 1 if s is 1-128 of A-Z a-z 0-9 - _ . : */
+int audit_instance_valid(const char *s);
+/*
+ * The instance id: configured if set (GK_ERR_CONFIG if invalid), else
+ * the content of keys_dir/instance.id, created with a random id on first
+ * use; "default" when keys_dir is NULL (tests).
+ */
+int audit_instance_resolve(const char *configured, const char *keys_dir,
+    char out[AUDIT_INSTANCE_MAX + 1]) GK_WUR;
+
+/* ---- backends: sqlite.c, postgres.c --------------------------------- */
+
+/*
+ * A backend connection. Each backend's own struct starts with this
+ * member and is cast back by the backend's functions.
+ */
+typedef struct audit_backend audit_backend;
+typedef struct audit_conn {
+	const audit_backend *ops;
+} audit_conn;
+
+/* Where an instance's chain ends, as stored. */
+typedef struct {
+	int64_t seq;		/* 0: empty chain */
+	uint8_t hash[AUDIT_HASH_LEN]; /* zeros for an empty chain */
+	int64_t cp_seq;		/* last checkpoint (0: none) */
+	int64_t cp_time_us;
+} audit_tail;
+
+/* What verify reads: anchors and checkpoints first (each ordered by
+ * instance, seq), then every record ordered by instance, seq, id. */
+typedef struct {
+	int (*anchor)(void *arg, const audit_checkpoint *cp);
+	int (*checkpoint)(void *arg, const audit_checkpoint *cp);
+	gk_audit_row_fn record;
+} audit_scan_cb;
+
+struct audit_backend {
+	const char *name;
+	/*
+	 * Opens target read-write. With create set, creates and migrates
+	 * the schema; without, it must be an audit store of the current
+	 * version. GK_ERR_UNAVAILABLE (err says why; nothing logged).
+	 */
+	int (*open)(const char *target, int create, audit_conn **out,
+	    char *err, size_t errlen);
+	void (*close)(audit_conn *c);
+	/* 1 if target still names what c has open (SQLite: same inode). */
+	int (*same_target)(const audit_conn *c, const char *target);
+	/* Makes everything written durable in the store itself (SQLite:
+	 * WAL checkpoint); 0 where there is nothing to do. */
+	int (*flush)(audit_conn *c);
+	int (*tail)(audit_conn *c, const char *instance, audit_tail *out,
+	    char *err, size_t errlen);
+	/*
+	 * Inserts n records with their links, and cp when not NULL, in ONE
+	 * transaction. On failure none is stored: GK_ERR_UNAVAILABLE.
+	 */
+	int (*insert)(audit_conn *c, const char *instance,
+	    const gk_audit_record *const *recs, const audit_link *links,
+	    size_t n, const audit_checkpoint *cp, char *err, size_t errlen);
+	/*
+	 * Deletes the oldest whole span of one instance's chain up to its
+	 * next checkpoint made before before_us, and moves that
+	 * instance's anchor to the checkpoint, in one transaction.
+	 * *deleted: records deleted; *more: 0 when no span is left.
+	 */
+	int (*prune_span)(audit_conn *c, int64_t before_us,
+	    uint64_t *deleted, int *more, char *err, size_t errlen);
+	/* audit_search on target (own read connection). */
+	int (*search)(const char *target, const gk_audit_query *q,
+	    gk_audit_row_fn fn, void *arg, char *err, size_t errlen);
+	/* Reads everything verify needs (own read connection). */
+	int (*scan)(const char *target, const audit_scan_cb *cb, void *arg,
+	    char *err, size_t errlen);
+	/* Records a token id as used until exp_s: 0 first use,
+	 * GK_ERR_EXISTS replay, GK_ERR_UNAVAILABLE failure. NULL: none. */
+	int (*jti_use)(audit_conn *c, const char *jti, int64_t exp_s);
+};
+
+extern const audit_backend audit_sqlite_backend;
+extern const audit_backend audit_pg_backend;
+
+/* The backend for a target: PostgreSQL for a postgres:// or
+ * postgresql:// URI, else SQLite (a file path). */
+const audit_backend *audit_backend_for(const char *target);
+int audit_conn_open(const char *target, int create, audit_conn **out,
     char *err, size_t errlen) GK_WUR;
-/*
- * 1 if path still names the file c has open (0 when it was deleted,
- * renamed or replaced: the connection would write to a ghost file).
- */
-int audit_conn_same_file(const audit_conn *c, const char *path);
-/*
- * Copies the whole WAL into the database file c has open and truncates
- * the WAL (waits up to AUDIT_BUSY_MS for readers). SQLite skips this on
- * close when the file was moved, so call it before closing a connection
- * whose path changed, or its last records stay behind in PATH-wal.
- */
-int audit_conn_checkpoint(audit_conn *c) GK_WUR;
-/* Closes; c may be NULL. */
+/* c may be NULL. */
 void audit_conn_close(audit_conn *c);
-/*
- * Inserts n records in ONE transaction (one fsync). On any failure rolls
- * back and returns GK_ERR_UNAVAILABLE: none of them is stored.
- */
-int audit_conn_insert(audit_conn *c, const gk_audit_record *const *recs,
-    size_t n, char *err, size_t errlen) GK_WUR;
-/*
- * Deletes at most max_rows of the oldest rows with time_us < before_us in
- * one transaction; *deleted gets how many (fewer than max_rows: done).
- */
-int audit_conn_prune_chunk(audit_conn *c, int64_t before_us,
-    unsigned max_rows, uint64_t *deleted, char *err, size_t errlen) GK_WUR;
 
-/*
- * The v2 replay cache: in ONE transaction, deletes a few expired ids
- * (exp_us <= now_us), then records jti until exp_us. 0 when new,
- * GK_ERR_EXISTS when jti is recorded and not expired, GK_ERR_UNAVAILABLE
- * when the database cannot be written.
- */
-int audit_conn_jti_use(audit_conn *c, const char *jti, int64_t exp_us,
-    int64_t now_us, char *err, size_t errlen) GK_WUR;
 
 /* ---- addresses ------------------------------------------------------ */
 

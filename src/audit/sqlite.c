@@ -32,13 +32,16 @@
 
 #include <sqlite3.h>
 
-struct audit_conn {
+struct sq_conn {
+	audit_conn base;
 	sqlite3 *db;
 	sqlite3_stmt *ins;
-	sqlite3_stmt *prune;
+	sqlite3_stmt *cp_ins;
 	dev_t dev;	/* identity of the file opened, to notice a swap */
 	ino_t ino;
 };
+
+#define SQ(c) ((struct sq_conn *)(c))
 
 /*
  * Migrations: schema_steps[v] takes a database from version v to v + 1.
@@ -76,7 +79,27 @@ static const char *const schema_steps[] = {
 	"CREATE INDEX audit_path ON audit(path);"
 	"CREATE INDEX audit_kid_time ON audit(kid, time_us);"
 	"CREATE INDEX audit_sub_time ON audit(sub, time_us);",
-	/* 1 -> 2: the v2 replay cache (used token ids until they expire) */
+	/* 1 -> 2: hash chain, checkpoints, prune anchors, search indexes */
+	"ALTER TABLE audit ADD COLUMN instance_id TEXT;"
+	"ALTER TABLE audit ADD COLUMN seq INTEGER;"
+	"ALTER TABLE audit ADD COLUMN prev_hash BLOB;"
+	"ALTER TABLE audit ADD COLUMN hash BLOB;"
+	"CREATE UNIQUE INDEX audit_chain ON audit(instance_id, seq);"
+	"CREATE INDEX audit_country_time ON audit(country, time_us);"
+	"CREATE INDEX audit_request_id ON audit(request_id);"
+	"CREATE TABLE audit_checkpoint("
+	"instance_id TEXT NOT NULL,"
+	"seq INTEGER NOT NULL,"
+	"hash BLOB NOT NULL,"
+	"time_us INTEGER NOT NULL,"
+	"sig BLOB NOT NULL,"
+	"PRIMARY KEY(instance_id, seq));"
+	"CREATE TABLE audit_anchor("
+	"instance_id TEXT PRIMARY KEY,"
+	"seq INTEGER NOT NULL,"
+	"hash BLOB NOT NULL,"
+	"time_us INTEGER NOT NULL);",
+	/* 2 -> 3: the v2 replay cache (used token ids until they expire) */
 	"CREATE TABLE jti(jti TEXT PRIMARY KEY, exp_us INTEGER NOT NULL);"
 	"CREATE INDEX jti_exp ON jti(exp_us);",
 };
@@ -87,19 +110,27 @@ static const char insert_sql[] =
     "INSERT INTO audit(time_us, request_id, client_ip, client_addr,"
     " user_agent, origin, protocol, operation, root, path, status,"
     " decision, message, bytes, duration_us, country, kid, sub, jti,"
-    " token_sig)"
+    " token_sig, instance_id, seq, prev_hash, hash)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
-    " ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
+    " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
 
-static const char prune_sql[] =
-    "DELETE FROM audit WHERE id IN (SELECT id FROM audit"
-    " WHERE time_us < ?1 ORDER BY time_us LIMIT ?2)";
+static const char cp_insert_sql[] =
+    "INSERT INTO audit_checkpoint(instance_id, seq, hash, time_us, sig)"
+    " VALUES (?1, ?2, ?3, ?4, ?5)";
 
 static const char select_sql[] =
     "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"
     " origin, protocol, operation, root, path, status, decision, message,"
-    " bytes, duration_us, country, kid, sub, jti, token_sig"
+    " bytes, duration_us, country, kid, sub, jti, token_sig, instance_id,"
+    " seq, prev_hash, hash"
     " FROM audit WHERE 1";
+
+static const char select_by_addr_sql[] =
+    "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"
+    " origin, protocol, operation, root, path, status, decision, message,"
+    " bytes, duration_us, country, kid, sub, jti, token_sig, instance_id,"
+    " seq, prev_hash, hash"
+    " FROM audit INDEXED BY audit_addr_time WHERE 1";
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
     GK_PRINTF(3, 4);
@@ -211,22 +242,24 @@ out:
 	return r;
 }
 
-void
-audit_conn_close(audit_conn *c)
+static void
+sq_close(audit_conn *base)
 {
+	struct sq_conn *c = SQ(base);
+
 	if (c == NULL)
 		return;
 	sqlite3_finalize(c->ins);
-	sqlite3_finalize(c->prune);
+	sqlite3_finalize(c->cp_ins);
 	sqlite3_close(c->db);
 	free(c);
 }
 
-int
-audit_conn_open(const char *path, int create, audit_conn **out, char *err,
+static int
+sq_open(const char *path, int create, audit_conn **out, char *err,
     size_t errlen)
 {
-	audit_conn *c = NULL;
+	struct sq_conn *c = NULL;
 	sqlite3_stmt *st = NULL;
 	struct stat st_file;
 	const unsigned char *mode;
@@ -241,6 +274,7 @@ audit_conn_open(const char *path, int create, audit_conn **out, char *err,
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return GK_ERR_NOMEM;
+	c->base.ops = &audit_sqlite_backend;
 	r = GK_ERR_UNAVAILABLE;
 	if (create) {
 		if (make_parent(path) != 0) {
@@ -297,32 +331,34 @@ audit_conn_open(const char *path, int create, audit_conn **out, char *err,
 	}
 	if (sqlite3_prepare_v2(c->db, insert_sql, -1, &c->ins, NULL) !=
 	    SQLITE_OK ||
-	    sqlite3_prepare_v2(c->db, prune_sql, -1, &c->prune, NULL) !=
+	    sqlite3_prepare_v2(c->db, cp_insert_sql, -1, &c->cp_ins, NULL) !=
 	    SQLITE_OK) {
 		set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
 		goto out;
 	}
-	*out = c;
+	*out = &c->base;
 	c = NULL; /* transferred */
 	r = 0;
 out:
 	sqlite3_finalize(st);
-	audit_conn_close(c);
+	sq_close(c != NULL ? &c->base : NULL);
 	return r;
 }
 
-int
-audit_conn_same_file(const audit_conn *c, const char *path)
+static int
+sq_same_target(const audit_conn *base, const char *path)
 {
+	const struct sq_conn *c = (const struct sq_conn *)base;
 	struct stat st;
 
 	return c != NULL && stat(path, &st) == 0 && st.st_dev == c->dev &&
 	    st.st_ino == c->ino;
 }
 
-int
-audit_conn_checkpoint(audit_conn *c)
+static int
+sq_flush(audit_conn *base)
 {
+	struct sq_conn *c = SQ(base);
 	int log = -1, done = -1;
 
 	if (c == NULL)
@@ -373,10 +409,27 @@ bind_record(sqlite3_stmt *st, const gk_audit_record *rec)
 	return 0;
 }
 
-int
-audit_conn_insert(audit_conn *c, const gk_audit_record *const *recs,
-    size_t n, char *err, size_t errlen)
+static int
+bind_link(sqlite3_stmt *st, const char *instance, const audit_link *l)
 {
+	if (sqlite3_bind_text(st, 21, instance, -1, SQLITE_STATIC) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_int64(st, 22, l->seq) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 23, l->prev, AUDIT_HASH_LEN,
+	    SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 24, l->hash, AUDIT_HASH_LEN,
+	    SQLITE_STATIC) != SQLITE_OK)
+		return GK_ERR_INTERNAL;
+	return 0;
+}
+
+static int
+sq_insert(audit_conn *base, const char *instance,
+    const gk_audit_record *const *recs, const audit_link *links, size_t n,
+    const audit_checkpoint *cp, char *err, size_t errlen)
+{
+	struct sq_conn *c = SQ(base);
+	sqlite3_stmt *st;
 	size_t i;
 	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
 
@@ -387,10 +440,33 @@ audit_conn_insert(audit_conn *c, const gk_audit_record *const *recs,
 		goto out;
 	in_tx = 1;
 	for (i = 0; i < n; i++) {
-		rc = bind_record(c->ins, recs[i]) == 0 ?
+		rc = bind_record(c->ins, recs[i]) == 0 &&
+		    bind_link(c->ins, instance, &links[i]) == 0 ?
 		    sqlite3_step(c->ins) : SQLITE_MISUSE;
 		sqlite3_reset(c->ins);
 		sqlite3_clear_bindings(c->ins);
+		if (rc != SQLITE_DONE) {
+			set_err(err, errlen, "%s", sqlite3_errstr(rc));
+			goto out;
+		}
+	}
+	if (cp != NULL) {
+		st = c->cp_ins;
+		rc = sqlite3_bind_text(st, 1, cp->instance, -1, SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 2, cp->seq);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_blob(st, 3, cp->hash, AUDIT_HASH_LEN,
+			    SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, 4, cp->time_us);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_blob(st, 5, cp->sig, AUDIT_SIG_LEN,
+			    SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
 		if (rc != SQLITE_DONE) {
 			set_err(err, errlen, "%s", sqlite3_errstr(rc));
 			goto out;
@@ -406,56 +482,151 @@ out:
 	return r;
 }
 
-int
-audit_conn_prune_chunk(audit_conn *c, int64_t before_us, unsigned max_rows,
-    uint64_t *deleted, char *err, size_t errlen)
+static int
+blob_hash(sqlite3_stmt *st, int i, uint8_t out[AUDIT_HASH_LEN])
 {
-	int r = GK_ERR_UNAVAILABLE, rc;
+	const void *p = sqlite3_column_blob(st, i);
 
-	*deleted = 0;
-	set_err(err, errlen, "%s", "");
-	if (c == NULL)
-		return GK_ERR_UNAVAILABLE;
-	if ((rc = sqlite3_bind_int64(c->prune, 1, before_us)) != SQLITE_OK ||
-	    (rc = sqlite3_bind_int64(c->prune, 2, (int64_t)max_rows)) !=
-	    SQLITE_OK || (rc = sqlite3_step(c->prune)) != SQLITE_DONE) {
-		set_err(err, errlen, "%s", sqlite3_errstr(rc));
-		goto out;
+	if (p == NULL || sqlite3_column_bytes(st, i) != AUDIT_HASH_LEN)
+		return GK_ERR_INTEGRITY;
+	memcpy(out, p, AUDIT_HASH_LEN);
+	return 0;
+}
+
+static int
+sq_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
+    size_t errlen)
+{
+	static const char *const q[3] = {
+		"SELECT seq, hash FROM audit WHERE instance_id = ?1"
+		" ORDER BY seq DESC LIMIT 1",
+		"SELECT seq, hash FROM audit_anchor WHERE instance_id = ?1",
+		"SELECT seq, time_us FROM audit_checkpoint"
+		" WHERE instance_id = ?1 ORDER BY seq DESC LIMIT 1",
+	};
+	struct sq_conn *c = SQ(base);
+	sqlite3_stmt *st = NULL;
+	int i, rc, r = GK_ERR_UNAVAILABLE, have = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < 3; i++) {
+		if (i == 1 && have)
+			continue;
+		if (sqlite3_prepare_v2(c->db, q[i], -1, &st, NULL) !=
+		    SQLITE_OK || sqlite3_bind_text(st, 1, instance, -1,
+		    SQLITE_STATIC) != SQLITE_OK) {
+			set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
+			goto out;
+		}
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW) {
+			if (i < 2) {
+				out->seq = sqlite3_column_int64(st, 0);
+				if (blob_hash(st, 1, out->hash) != 0) {
+					set_err(err, errlen, "the stored chain "
+					    "of %s ends in a bad hash",
+					    instance);
+					r = GK_ERR_INTEGRITY;
+					goto out;
+				}
+				have = 1;
+			} else {
+				out->cp_seq = sqlite3_column_int64(st, 0);
+				out->cp_time_us = sqlite3_column_int64(st, 1);
+			}
+		} else if (rc != SQLITE_DONE) {
+			set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
+			goto out;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
 	}
-	*deleted = (uint64_t)sqlite3_changes64(c->db);
 	r = 0;
 out:
-	sqlite3_reset(c->prune);
-	sqlite3_clear_bindings(c->prune);
+	sqlite3_finalize(st);
 	return r;
 }
 
-int
-audit_prune(const char *db_path, int64_t before_us, uint64_t *deleted)
+static int
+sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
+    int *more, char *err, size_t errlen)
 {
-	audit_conn *c = NULL;
-	uint64_t total = 0, n = 0;
-	int r = GK_ERR_INTERNAL;
+	static const char find_sql[] =
+	    "SELECT c.instance_id, c.seq, c.hash, c.time_us"
+	    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"
+	    " ON a.instance_id = c.instance_id"
+	    " WHERE c.time_us < ?1 AND c.seq > coalesce(a.seq, 0)"
+	    " ORDER BY c.time_us LIMIT 1";
+	static const char del_sql[] =
+	    "DELETE FROM audit WHERE instance_id = ?1 AND seq <= ?2";
+	static const char anchor_sql[] =
+	    "INSERT OR REPLACE INTO audit_anchor(instance_id, seq, hash,"
+	    " time_us) VALUES (?1, ?2, ?3, ?4)";
+	struct sq_conn *c = SQ(base);
+	sqlite3_stmt *st = NULL;
+	audit_checkpoint cp;
+	const unsigned char *inst;
+	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
 
-	if (deleted != NULL)
-		*deleted = 0;
-	if (audit_conn_open(db_path, 0, &c, NULL, 0) != 0) {
-		r = GK_ERR_IO;
+	*deleted = 0;
+	*more = 0;
+	set_err(err, errlen, "%s", "");
+	if (exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
+		goto out;
+	in_tx = 1;
+	if (sqlite3_prepare_v2(c->db, find_sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, before_us) != SQLITE_OK)
+		goto sqlerr;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = 0;
 		goto out;
 	}
-	do {
-		if (audit_conn_prune_chunk(c, before_us, AUDIT_PRUNE_CHUNK,
-		    &n, NULL, 0) != 0) {
-			r = GK_ERR_IO;
-			goto out;
-		}
-		total += n;
-	} while (n == AUDIT_PRUNE_CHUNK);
+	if (rc != SQLITE_ROW)
+		goto sqlerr;
+	memset(&cp, 0, sizeof(cp));
+	inst = sqlite3_column_text(st, 0);
+	if (inst == NULL || (size_t)sqlite3_column_bytes(st, 0) >
+	    AUDIT_INSTANCE_MAX || blob_hash(st, 2, cp.hash) != 0) {
+		set_err(err, errlen, "a stored checkpoint is malformed");
+		goto out;
+	}
+	memcpy(cp.instance, inst, (size_t)sqlite3_column_bytes(st, 0));
+	cp.seq = sqlite3_column_int64(st, 1);
+	cp.time_us = sqlite3_column_int64(st, 3);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(c->db, del_sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, cp.instance, -1, SQLITE_STATIC) !=
+	    SQLITE_OK || sqlite3_bind_int64(st, 2, cp.seq) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		goto sqlerr;
+	*deleted = (uint64_t)sqlite3_changes64(c->db);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(c->db, anchor_sql, -1, &st, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, cp.instance, -1, SQLITE_STATIC) !=
+	    SQLITE_OK || sqlite3_bind_int64(st, 2, cp.seq) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, 3, cp.hash, AUDIT_HASH_LEN, SQLITE_STATIC) !=
+	    SQLITE_OK || sqlite3_bind_int64(st, 4, cp.time_us) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE)
+		goto sqlerr;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (exec_sql(c->db, "COMMIT", err, errlen) != 0)
+		goto out;
+	in_tx = 0;
+	*more = 1;
 	r = 0;
+	goto out;
+sqlerr:
+	set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
+	*deleted = 0;
 out:
-	if (deleted != NULL)
-		*deleted = total;
-	audit_conn_close(c);
+	sqlite3_finalize(st);
+	if (in_tx && !sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	return r;
 }
 
@@ -512,21 +683,25 @@ audit_ip_range(const char *s, uint8_t lo[16], uint8_t hi[16])
 
 /* ---- search ---------------------------------------------------------- */
 
-/* Copies a text column into a fixed array, cut to fit. */
-static void
+/* Copies a text column into a fixed array, cut to fit; 1 if cut. */
+static int
 col_fixed(sqlite3_stmt *st, int i, char *dst, size_t dstlen)
 {
 	const unsigned char *t = sqlite3_column_text(st, i);
 	size_t n;
+	int cut = 0;
 
 	dst[0] = '\0';
 	if (t == NULL)
-		return;
+		return 0;
 	n = (size_t)sqlite3_column_bytes(st, i);
-	if (n >= dstlen)
+	if (n >= dstlen) {
 		n = dstlen - 1;
+		cut = 1;
+	}
 	memcpy(dst, t, n);
 	dst[n] = '\0';
+	return cut || memchr(t, '\0', n) != NULL;
 }
 
 static const char *
@@ -547,12 +722,16 @@ read_row(sqlite3_stmt *st, gk_audit_row *row)
 	memset(row, 0, sizeof(*row));
 	row->id = sqlite3_column_int64(st, 0);
 	rec->time_us = sqlite3_column_int64(st, 1);
-	col_fixed(st, 2, rec->request_id, sizeof(rec->request_id));
-	col_fixed(st, 3, rec->client_ip, sizeof(rec->client_ip));
+	row->altered |= col_fixed(st, 2, rec->request_id,
+	    sizeof(rec->request_id));
+	row->altered |= col_fixed(st, 3, rec->client_ip,
+	    sizeof(rec->client_ip));
 	blob = sqlite3_column_blob(st, 4);
 	if (blob != NULL && sqlite3_column_bytes(st, 4) ==
 	    (int)sizeof(rec->client_addr))
 		memcpy(rec->client_addr, blob, sizeof(rec->client_addr));
+	else
+		row->altered = 1;
 	rec->user_agent = col_str(st, 5);
 	rec->origin = col_str(st, 6);
 	rec->protocol = col_str(st, 7);
@@ -570,6 +749,13 @@ read_row(sqlite3_stmt *st, gk_audit_row *row)
 	rec->sub = col_str(st, 18);
 	rec->jti = col_str(st, 19);
 	rec->token_sig = col_str(st, 20);
+	row->altered |= col_fixed(st, 21, row->instance_id,
+	    sizeof(row->instance_id));
+	row->seq = sqlite3_column_int64(st, 22);
+	row->chained = sqlite3_column_type(st, 21) != SQLITE_NULL &&
+	    sqlite3_column_type(st, 22) != SQLITE_NULL &&
+	    blob_hash(st, 23, row->prev_hash) == 0 &&
+	    blob_hash(st, 24, row->hash) == 0;
 }
 
 /*
@@ -594,8 +780,8 @@ prefix_upper(const char *prefix, size_t *n)
 	return u;
 }
 
-int
-audit_search(const char *db_path, const gk_audit_query *q,
+static int
+sq_search(const char *db_path, const gk_audit_query *q,
     gk_audit_row_fn fn, void *arg, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
@@ -636,8 +822,14 @@ audit_search(const char *db_path, const gk_audit_query *q,
 		}
 	}
 
-	/* constant fragments only; every value is bound below */
-	if (gk_buf_append_str(&sql, select_sql) != 0 ||
+	/*
+	 * constant fragments only; every value is bound below. With an
+	 * address the (client_addr, time_us) index is the one to use: the
+	 * planner would rather walk the time index to save the sort, which
+	 * on a big log reads every record in the time range.
+	 */
+	if (gk_buf_append_str(&sql, have_ip ? select_by_addr_sql :
+	    select_sql) != 0 ||
 	    (q->from_us != 0 &&
 	    gk_buf_append_str(&sql, " AND time_us >= ?") != 0) ||
 	    (q->to_us != 0 &&
@@ -654,7 +846,16 @@ audit_search(const char *db_path, const gk_audit_query *q,
 	    gk_buf_append_str(&sql, " AND path >= ?") != 0) ||
 	    (upper != NULL &&
 	    gk_buf_append_str(&sql, " AND path < ?") != 0) ||
-	    gk_buf_append_str(&sql,
+	    (q->country != NULL &&
+	    gk_buf_append_str(&sql, " AND country = ?") != 0) ||
+	    (q->kid != NULL && gk_buf_append_str(&sql, " AND kid = ?") != 0) ||
+	    (q->sub != NULL && gk_buf_append_str(&sql, " AND sub = ?") != 0) ||
+	    (q->request_id != NULL &&
+	    gk_buf_append_str(&sql, " AND request_id = ?") != 0) ||
+	    (q->before_id != 0 && gk_buf_append_str(&sql,
+	    " AND (time_us < ? OR (time_us = ? AND id < ?))") != 0) ||
+	    gk_buf_append_str(&sql, q->oldest_first ?
+	    " ORDER BY time_us, id LIMIT ?" :
 	    " ORDER BY time_us DESC, id DESC LIMIT ?") != 0)
 		goto out;
 
@@ -695,6 +896,22 @@ audit_search(const char *db_path, const gk_audit_query *q,
 	if (upper != NULL && rc == SQLITE_OK)
 		rc = sqlite3_bind_text(st, i++, upper, (int)upper_len,
 		    SQLITE_STATIC);
+	if (q->country != NULL && rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, i++, q->country, -1, SQLITE_STATIC);
+	if (q->kid != NULL && rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, i++, q->kid, -1, SQLITE_STATIC);
+	if (q->sub != NULL && rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, i++, q->sub, -1, SQLITE_STATIC);
+	if (q->request_id != NULL && rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, i++, q->request_id, -1,
+		    SQLITE_STATIC);
+	if (q->before_id != 0 && rc == SQLITE_OK) {
+		rc = sqlite3_bind_int64(st, i++, q->before_time_us);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, i++, q->before_time_us);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, i++, q->before_id);
+	}
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_int64(st, i++,
 		    q->limit != 0 ? (int64_t)q->limit : 100);
@@ -726,9 +943,14 @@ out:
 
 /* ---- the v2 replay cache ---------------------------------------------- */
 
-int
-audit_conn_jti_use(audit_conn *c, const char *jti, int64_t exp_us,
-    int64_t now_us, char *err, size_t errlen)
+/*
+ * In ONE transaction: deletes a few expired ids (exp_us <= now_us), then
+ * records jti until exp_us. 0 when new, GK_ERR_EXISTS when recorded and
+ * not expired, GK_ERR_UNAVAILABLE when the database cannot be written.
+ */
+static int
+sq_jti_run(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
+    char *err, size_t errlen)
 {
 	static const char prune_jti[] = "DELETE FROM jti WHERE jti IN "
 	    "(SELECT jti FROM jti WHERE exp_us <= ?1 ORDER BY exp_us LIMIT 64)";
@@ -738,13 +960,13 @@ audit_conn_jti_use(audit_conn *c, const char *jti, int64_t exp_us,
 	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
 
 	set_err(err, errlen, "%s", "");
-	if (c == NULL)
+	if (db == NULL)
 		return GK_ERR_UNAVAILABLE;
-	if (exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
+	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) != 0)
 		goto out;
 	in_tx = 1;
 	/* expired ids first, a few at a time, so an expired id is free */
-	if ((rc = sqlite3_prepare_v2(c->db, prune_jti, -1, &st, NULL)) !=
+	if ((rc = sqlite3_prepare_v2(db, prune_jti, -1, &st, NULL)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 1, now_us)) != SQLITE_OK ||
 	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
 		set_err(err, errlen, "%s", sqlite3_errstr(rc));
@@ -752,7 +974,7 @@ audit_conn_jti_use(audit_conn *c, const char *jti, int64_t exp_us,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if ((rc = sqlite3_prepare_v2(c->db, "DELETE FROM jti WHERE jti = ?1 "
+	if ((rc = sqlite3_prepare_v2(db, "DELETE FROM jti WHERE jti = ?1 "
 	    "AND exp_us <= ?2", -1, &st, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, now_us)) != SQLITE_OK ||
@@ -762,7 +984,7 @@ audit_conn_jti_use(audit_conn *c, const char *jti, int64_t exp_us,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if ((rc = sqlite3_prepare_v2(c->db, insert_jti, -1, &st, NULL)) !=
+	if ((rc = sqlite3_prepare_v2(db, insert_jti, -1, &st, NULL)) !=
 	    SQLITE_OK ||
 	    (rc = sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, exp_us)) != SQLITE_OK ||
@@ -770,26 +992,157 @@ audit_conn_jti_use(audit_conn *c, const char *jti, int64_t exp_us,
 		set_err(err, errlen, "%s", sqlite3_errstr(rc));
 		goto out;
 	}
-	if (sqlite3_changes(c->db) == 0) {
+	if (sqlite3_changes(db) == 0) {
 		/* used before and not expired: nothing to commit */
 		r = GK_ERR_EXISTS;
 		goto out;
 	}
-	if (exec_sql(c->db, "COMMIT", err, errlen) != 0)
+	if (exec_sql(db, "COMMIT", err, errlen) != 0)
 		goto out;
 	in_tx = 0;
 	r = 0;
 out:
 	sqlite3_finalize(st);
-	if (in_tx && !sqlite3_get_autocommit(c->db)) {
+	if (in_tx && !sqlite3_get_autocommit(db)) {
 		if (r == GK_ERR_EXISTS) {
 			/* keep the pruning */
-			if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) !=
+			if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) !=
 			    SQLITE_OK)
-				sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		} else {
-			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		}
 	}
 	return r;
 }
+
+static int
+sq_jti_use(audit_conn *base, const char *jti, int64_t exp_s)
+{
+	char err[256];
+	int64_t exp_us;
+	int r;
+
+	if (__builtin_mul_overflow(exp_s, (int64_t)1000000, &exp_us))
+		exp_us = INT64_MAX;
+	r = sq_jti_run(SQ(base)->db, jti, exp_us, gk_now_us(), err,
+	    sizeof(err));
+	if (r == GK_ERR_UNAVAILABLE)
+		gk_error("audit: cannot record a token id (%s)", err);
+	return r;
+}
+
+/* ---- verify scan ----------------------------------------------------- */
+
+static int
+read_cp(sqlite3_stmt *st, audit_checkpoint *cp, int with_sig)
+{
+	const unsigned char *inst = sqlite3_column_text(st, 0);
+	const void *sig;
+	size_t n = (size_t)sqlite3_column_bytes(st, 0);
+
+	memset(cp, 0, sizeof(*cp));
+	if (inst == NULL || n == 0 || n > AUDIT_INSTANCE_MAX)
+		return GK_ERR_INTEGRITY;
+	memcpy(cp->instance, inst, n);
+	cp->seq = sqlite3_column_int64(st, 1);
+	/* a malformed hash or signature is left zero: verify reports it */
+	(void)blob_hash(st, 2, cp->hash);
+	cp->time_us = sqlite3_column_int64(st, 3);
+	if (with_sig && (sig = sqlite3_column_blob(st, 4)) != NULL &&
+	    sqlite3_column_bytes(st, 4) == AUDIT_SIG_LEN)
+		memcpy(cp->sig, sig, AUDIT_SIG_LEN);
+	return 0;
+}
+
+static int
+sq_scan(const char *db_path, const audit_scan_cb *cb, void *arg, char *err,
+    size_t errlen)
+{
+	static const char *const q[3] = {
+		"SELECT instance_id, seq, hash, time_us FROM audit_anchor"
+		" ORDER BY instance_id",
+		"SELECT instance_id, seq, hash, time_us, sig"
+		" FROM audit_checkpoint ORDER BY instance_id, seq",
+		NULL,
+	};
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	gk_buf sql;
+	audit_checkpoint cp;
+	gk_audit_row row;
+	int i, rc, fr, r = GK_ERR_IO;
+	int64_t v;
+
+	gk_buf_init(&sql, 4096);
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
+	    SQLITE_OK) {
+		set_err(err, errlen, "cannot open %s: %s", db_path,
+		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(db, AUDIT_BUSY_MS);
+	if (query_int(db, "PRAGMA user_version", &v) != 0 ||
+	    v != SCHEMA_VERSION) {
+		set_err(err, errlen, "%s: not an audit database of schema "
+		    "version %" PRId64, db_path, SCHEMA_VERSION);
+		goto out;
+	}
+	/* one read transaction: a consistent snapshot while a writer runs */
+	if (exec_sql(db, "BEGIN", err, errlen) != 0)
+		goto out;
+	if (gk_buf_append_str(&sql, select_sql) != 0 ||
+	    gk_buf_append_str(&sql,
+	    " ORDER BY instance_id, seq, id") != 0)
+		goto out;
+	for (i = 0; i < 3; i++) {
+		if (sqlite3_prepare_v2(db, i < 2 ? q[i] :
+		    (const char *)sql.data, -1, &st, NULL) != SQLITE_OK) {
+			set_err(err, errlen, "%s: %s", db_path,
+			    sqlite3_errmsg(db));
+			goto out;
+		}
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (i == 2) {
+				read_row(st, &row);
+				fr = cb->record(arg, &row);
+			} else {
+				if (read_cp(st, &cp, i == 1) != 0)
+					continue;
+				fr = i == 0 ? cb->anchor(arg, &cp) :
+				    cb->checkpoint(arg, &cp);
+			}
+			if (fr != 0) {
+				r = fr;
+				goto out;
+			}
+		}
+		if (rc != SQLITE_DONE) {
+			set_err(err, errlen, "%s: %s", db_path,
+			    sqlite3_errmsg(db));
+			goto out;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	gk_buf_release(&sql);
+	return r;
+}
+
+const audit_backend audit_sqlite_backend = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.same_target = sq_same_target,
+	.flush = sq_flush,
+	.tail = sq_tail,
+	.insert = sq_insert,
+	.prune_span = sq_prune_span,
+	.search = sq_search,
+	.scan = sq_scan,
+	.jti_use = sq_jti_use,
+};

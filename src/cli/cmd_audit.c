@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "audit/audit.h"
 #include "config/config.h"
@@ -25,25 +26,57 @@
 #define ROW_CAP (1024u * 1024)		/* one formatted json/csv row */
 #define TABLE_CAP (64u * 1024 * 1024)	/* all cells of a table */
 #define CELL_WIDTH_MAX 60u		/* characters shown per cell */
+#define PUBKEYS_MAX 8			/* verify --pubkey */
 
 static const char usage_text[] =
     "usage: gatekeeper audit search [options]   (see: audit search --help)\n"
     "       gatekeeper audit prune [options]    (see: audit prune --help)\n"
+    "       gatekeeper audit export [options]   (see: audit export --help)\n"
+    "       gatekeeper audit verify [options]   (see: audit verify --help)\n"
     "\n"
-    "Searches or trims the audit log (every request that reached the gate,\n"
-    "allowed or denied).\n";
+    "Searches, trims or proves the audit log (every request that reached\n"
+    "the gate, allowed or denied).\n";
+
+static const char verify_usage[] =
+    "usage: gatekeeper audit verify [--config FILE] [--db PATH|URI]\n"
+    "           [--pubkey FILE] [--checkpoints FILE | --no-checkpoints-file]\n"
+    "\n"
+    "Recomputes the hash chain of every instance and checks every signed\n"
+    "checkpoint, in the database and in the checkpoint file, against the\n"
+    "audit public key. Prints one line per problem (a modified, deleted or\n"
+    "inserted record with its seq and row id, a tail cut up to the last\n"
+    "checkpoint, a forged or deleted checkpoint, a bad prune anchor) and a\n"
+    "summary. Exit status 0 only when everything holds, 1 otherwise.\n"
+    "\n"
+    "  --config FILE      config file (default: $GATEKEEPER_CONFIG, else\n"
+    "                     ./gatekeeper.ini, else the built-in defaults)\n"
+    "  --db PATH|URI      audit database (a SQLite path or a postgresql://\n"
+    "                     URI); overrides the config\n"
+    "  --pubkey FILE      audit public key, 64 hex digits (default: the\n"
+    "                     config's [audit] pubkey_file); repeat it (up to\n"
+    "                     8) to accept checkpoints of earlier keys too\n"
+    "  --checkpoints FILE checkpoint file (default: the config's [audit]\n"
+    "                     checkpoint_file)\n"
+    "  --no-checkpoints-file  check the database's checkpoints only\n"
+    "\n"
+    "Records written after the last checkpoint are chained but not yet\n"
+    "signed: deleting them from the tail is only seen once a later\n"
+    "checkpoint exists (one is signed every checkpoint_records records,\n"
+    "checkpoint_seconds seconds, and at shutdown).\n";
 
 static const char search_usage[] =
     "usage: gatekeeper audit search [--config FILE] [--db PATH] [--from T]\n"
     "           [--to T] [--ip ADDR|CIDR] [--op OP] [--status N]\n"
     "           [--decision allow|deny|error] [--path-prefix P] [--limit N]\n"
+    "           [--country CC] [--kid K] [--sub S] [--request-id ID]\n"
     "           [--format table|json|csv]\n"
     "\n"
     "Prints audit records, newest first. All filters combine with AND.\n"
     "\n"
     "  --config FILE    config file (default: $GATEKEEPER_CONFIG, else\n"
     "                   ./gatekeeper.ini, else the built-in defaults)\n"
-    "  --db PATH        audit database; overrides the config's audit_db\n"
+    "  --db PATH|URI    audit database (a SQLite path or a postgresql://\n"
+    "                   URI); overrides the config\n"
     "  --from T         records at or after T\n"
     "  --to T           records before T\n"
     "                   T is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS[.ffffff]Z (UTC)\n"
@@ -55,6 +88,10 @@ static const char search_usage[] =
     "  --decision D     allow, deny or error\n"
     "  --path-prefix P  requested path starts with P (exact bytes, no\n"
     "                   wildcards)\n"
+    "  --country CC     client country (ISO 3166 code)\n"
+    "  --kid K          v2: vendor key id\n"
+    "  --sub S          v2: the vendor's user id\n"
+    "  --request-id ID  one request (the X-Request-Id answered)\n"
     "  --limit N        at most N records (default 100, at most 1000000)\n"
     "  --format F       table (default, for people), json or csv:\n"
     "                   json is JSON Lines: one JSON object per line, one\n"
@@ -64,17 +101,37 @@ static const char search_usage[] =
     "The database is opened read-only; searching while the server runs is\n"
     "safe.\n";
 
+static const char export_usage[] =
+    "usage: gatekeeper audit export [--config FILE] [--db PATH|URI]\n"
+    "           [--from T] [--to T] [--format json|csv] [filters]\n"
+    "\n"
+    "Writes every matching audit record to standard output, oldest first,\n"
+    "streamed row by row (constant memory, any size): JSON Lines (default)\n"
+    "or CSV with a header row. Takes the filters of 'audit search'\n"
+    "(--ip, --op, --status, --decision, --path-prefix, --country, --kid,\n"
+    "--sub, --request-id, --limit); without --limit there is none.\n"
+    "\n"
+    "  gatekeeper audit export --from 2026-11-01 --to 2026-12-01 \\\n"
+    "      --format csv > november.csv\n";
+
 static const char prune_usage[] =
     "usage: gatekeeper audit prune [--config FILE] [--db PATH] [--days N]\n"
+    "           [--before T]\n"
     "\n"
     "Deletes audit records older than N days (default: the config's\n"
-    "retention_days; 0 there means keep forever). Deletes in small\n"
-    "transactions, so it is safe while the server runs.\n"
+    "retention_days; 0 there means keep forever), in whole spans of the\n"
+    "hash chain up to the newest checkpoint signed before that time, one\n"
+    "span per transaction, so it is safe while the server runs. The last\n"
+    "checkpoint deleted stays as the chain's anchor: the rest still\n"
+    "verifies. Records after the last checkpoint are never deleted.\n"
     "\n"
     "  --config FILE    config file (default: $GATEKEEPER_CONFIG, else\n"
     "                   ./gatekeeper.ini, else the built-in defaults)\n"
-    "  --db PATH        audit database; overrides the config's audit_db\n"
-    "  --days N         keep the last N days (1-100000)\n";
+    "  --db PATH|URI    audit database (a SQLite path or a postgresql://\n"
+    "                   URI); overrides the config\n"
+    "  --days N         keep the last N days (1-100000)\n"
+    "  --before T       delete spans signed before T instead (YYYY-MM-DD,\n"
+    "                   YYYY-MM-DDTHH:MM:SSZ or unix seconds)\n";
 
 enum { FMT_TABLE, FMT_JSON, FMT_CSV };
 
@@ -176,61 +233,13 @@ fail:
 /* ---- row formats ------------------------------------------------------ */
 
 static int
-json_field(gk_buf *b, const char *key, const char *v, int first)
-{
-	gk_buf tmp;
-	int r;
-
-	if ((r = gk_buf_printf(b, "%s\"%s\":", first ? "" : ",", key)) != 0)
-		return r;
-	if (v == NULL)
-		return gk_buf_append_str(b, "null");
-	gk_buf_init(&tmp, ROW_CAP);
-	if ((r = put_utf8(&tmp, v)) == 0)
-		r = gk_json_str(b, gk_slice_of(tmp.data, tmp.len));
-	gk_buf_release(&tmp);
-	return r;
-}
-
-static const char *
-nz(const char *s)
-{
-	return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
-static int
 fmt_json(gk_buf *b, const gk_audit_row *row)
 {
-	const gk_audit_record *rec = &row->rec;
-	char ts[40];
 	int r;
 
-	gk_time_iso_us(rec->time_us, ts, sizeof(ts));
-	if ((r = gk_buf_printf(b, "{\"id\":%" PRId64 ",", row->id)) != 0 ||
-	    (r = json_field(b, "time", ts, 1)) != 0 ||
-	    (r = gk_buf_printf(b, ",\"time_us\":%" PRId64, rec->time_us)) !=
-	    0 ||
-	    (r = json_field(b, "request_id", nz(rec->request_id), 0)) != 0 ||
-	    (r = json_field(b, "client_ip", nz(rec->client_ip), 0)) != 0 ||
-	    (r = json_field(b, "user_agent", rec->user_agent, 0)) != 0 ||
-	    (r = json_field(b, "origin", rec->origin, 0)) != 0 ||
-	    (r = json_field(b, "protocol", rec->protocol, 0)) != 0 ||
-	    (r = json_field(b, "operation", rec->operation, 0)) != 0 ||
-	    (r = json_field(b, "root", rec->root, 0)) != 0 ||
-	    (r = json_field(b, "path", rec->path, 0)) != 0 ||
-	    (r = gk_buf_printf(b, ",\"status\":%d", rec->status)) != 0 ||
-	    (r = json_field(b, "decision", rec->decision, 0)) != 0 ||
-	    (r = json_field(b, "message", rec->message, 0)) != 0 ||
-	    (r = gk_buf_printf(b, ",\"bytes\":%" PRIu64 ",\"duration_us\":%"
-	    PRId64, rec->bytes, rec->duration_us)) != 0 ||
-	    (r = json_field(b, "country", rec->country, 0)) != 0 ||
-	    (r = json_field(b, "kid", rec->kid, 0)) != 0 ||
-	    (r = json_field(b, "sub", rec->sub, 0)) != 0 ||
-	    (r = json_field(b, "jti", rec->jti, 0)) != 0 ||
-	    (r = json_field(b, "token_sig", rec->token_sig, 0)) != 0 ||
-	    (r = gk_buf_append_str(b, "}\n")) != 0)
+	if ((r = audit_row_json(b, row)) != 0)
 		return r;
-	return 0;
+	return gk_buf_append_str(b, "\n");
 }
 
 static const char csv_header[] =
@@ -458,6 +467,8 @@ on_row(void *arg, const gk_audit_row *row)
 enum {
 	OPT_CONFIG = 256, OPT_DB, OPT_FROM, OPT_TO, OPT_IP, OPT_OP, OPT_STATUS,
 	OPT_DECISION, OPT_PREFIX, OPT_LIMIT, OPT_FORMAT, OPT_DAYS,
+	OPT_COUNTRY, OPT_KID, OPT_SUB, OPT_REQID, OPT_BEFORE, OPT_PUBKEY,
+	OPT_CPFILE, OPT_NO_CPFILE,
 };
 
 /* Reports getopt's complaint as one line; returns the usage status. */
@@ -474,7 +485,7 @@ bad_option(int c, char **argv)
 }
 
 static int
-search_main(int argc, char **argv)
+search_main(int argc, char **argv, int export)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, OPT_CONFIG },
@@ -488,10 +499,15 @@ search_main(int argc, char **argv)
 		{ "path-prefix", required_argument, NULL, OPT_PREFIX },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "format", required_argument, NULL, OPT_FORMAT },
+		{ "country", required_argument, NULL, OPT_COUNTRY },
+		{ "kid", required_argument, NULL, OPT_KID },
+		{ "sub", required_argument, NULL, OPT_SUB },
+		{ "request-id", required_argument, NULL, OPT_REQID },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cfgpath = NULL, *db = NULL, *fmt = "table";
+	const char *cfgpath = NULL, *db = NULL;
+	const char *fmt = export ? "json" : "table";
 	gk_audit_query q;
 	gk_config *cfg = NULL;
 	struct out o;
@@ -501,6 +517,10 @@ search_main(int argc, char **argv)
 
 	memset(&q, 0, sizeof(q));
 	memset(&o, 0, sizeof(o));
+	if (export) {
+		q.oldest_first = 1;
+		q.limit = UINT32_MAX; /* everything in the range, streamed */
+	}
 	gk_buf_init(&o.row, ROW_CAP);
 	opterr = 0;
 	optind = 0;
@@ -553,8 +573,12 @@ search_main(int argc, char **argv)
 			q.limit = (unsigned)v;
 			break;
 		case OPT_FORMAT: fmt = optarg; break;
+		case OPT_COUNTRY: q.country = optarg; break;
+		case OPT_KID: q.kid = optarg; break;
+		case OPT_SUB: q.sub = optarg; break;
+		case OPT_REQID: q.request_id = optarg; break;
 		case 'h':
-			fputs(search_usage, stdout);
+			fputs(export ? export_usage : search_usage, stdout);
 			rc = 0;
 			goto out;
 		default:
@@ -568,14 +592,15 @@ search_main(int argc, char **argv)
 		rc = 2;
 		goto out;
 	}
-	if (strcmp(fmt, "table") == 0) {
+	if (strcmp(fmt, "table") == 0 && !export) {
 		o.format = FMT_TABLE;
 	} else if (strcmp(fmt, "json") == 0) {
 		o.format = FMT_JSON;
 	} else if (strcmp(fmt, "csv") == 0) {
 		o.format = FMT_CSV;
 	} else {
-		cli_error(VERB, "bad --format value (table, json or csv)");
+		cli_error(VERB, "bad --format value (%s)", export ?
+		    "json or csv" : "table, json or csv");
 		rc = 2;
 		goto out;
 	}
@@ -583,10 +608,11 @@ search_main(int argc, char **argv)
 		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
 			goto out;
 		if (db == NULL)
-			db = cfg->audit_db;
+			db = audit_target(cfg);
 	}
 	if (db == NULL || db[0] == '\0') {
-		cli_error(VERB, "no audit database (set audit_db or --db)");
+		cli_error(VERB, "no audit database (set [audit] db or dsn, "
+		    "or --db)");
 		goto out;
 	}
 	r = audit_search(db, &q, on_row, &o, err, sizeof(err));
@@ -631,14 +657,16 @@ prune_main(int argc, char **argv)
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "days", required_argument, NULL, OPT_DAYS },
+		{ "before", required_argument, NULL, OPT_BEFORE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cfgpath = NULL, *db = NULL, *days_s = NULL;
+	const char *before_s = NULL;
 	gk_config *cfg = NULL;
 	struct stat st;
 	uint64_t days = 0, deleted = 0;
-	int64_t keep_us, before_us;
+	int64_t keep_us, before_us = 0;
 	char ts[32];
 	int c, r, rc = 1;
 
@@ -649,6 +677,15 @@ prune_main(int argc, char **argv)
 		case OPT_CONFIG: cfgpath = optarg; break;
 		case OPT_DB: db = optarg; break;
 		case OPT_DAYS: days_s = optarg; break;
+		case OPT_BEFORE:
+			before_s = optarg;
+			if (gk_time_parse(optarg, &before_us) != 0) {
+				cli_error(VERB, "bad --before value (want "
+				    "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix "
+				    "seconds)");
+				return 2;
+			}
+			break;
 		case 'h':
 			fputs(prune_usage, stdout);
 			return 0;
@@ -666,42 +703,162 @@ prune_main(int argc, char **argv)
 		cli_error(VERB, "bad --days value (1-%u)", DAYS_MAX);
 		return 2;
 	}
+	if (days_s != NULL && before_s != NULL) {
+		cli_error(VERB, "give --days or --before, not both");
+		return 2;
+	}
+	if (before_s != NULL)
+		days_s = "";
 	if (db == NULL || days_s == NULL || cfgpath != NULL) {
 		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
 			goto out;
 		if (db == NULL)
-			db = cfg->audit_db;
+			db = audit_target(cfg);
 		if (days_s == NULL)
 			days = cfg->retention_days;
 	}
 	if (db == NULL || db[0] == '\0') {
-		cli_error(VERB, "no audit database (set audit_db or --db)");
+		cli_error(VERB, "no audit database (set [audit] db or dsn, "
+		    "or --db)");
 		goto out;
 	}
-	if (days == 0) {
+	if (days == 0 && before_s == NULL) {
 		printf("retention_days is 0 (keep forever): nothing pruned\n");
 		rc = 0;
 		goto out;
 	}
-	if (stat(db, &st) != 0 || !S_ISREG(st.st_mode)) {
+	if (audit_backend_is_file(db) &&
+	    (stat(db, &st) != 0 || !S_ISREG(st.st_mode))) {
 		cli_error(VERB, "no audit database at %s", db);
 		goto out;
 	}
-	if (__builtin_mul_overflow((int64_t)days, 86400LL * 1000000,
-	    &keep_us) ||
-	    __builtin_sub_overflow(gk_now_us(), keep_us, &before_us)) {
+	if (before_s == NULL && (__builtin_mul_overflow((int64_t)days,
+	    86400LL * 1000000, &keep_us) ||
+	    __builtin_sub_overflow(gk_now_us(), keep_us, &before_us))) {
 		cli_error(VERB, "bad --days value");
 		goto out;
 	}
 	if ((r = audit_prune(db, before_us, &deleted)) != 0) {
-		cli_error(VERB, "cannot prune %s: %s%s", db, gk_err_str(r),
+		cli_error(VERB, "cannot prune %s: %s%s", audit_label(db),
+		    gk_err_str(r),
 		    deleted > 0 ? " (some records were deleted)" : "");
 		goto out;
 	}
 	gk_time_iso(before_us / 1000000, ts, sizeof(ts));
 	printf("pruned %" PRIu64 " record%s older than %s from %s\n", deleted,
-	    deleted == 1 ? "" : "s", ts, db);
+	    deleted == 1 ? "" : "s", ts, audit_label(db));
 	rc = 0;
+out:
+	cfg_free(cfg);
+	return rc;
+}
+
+/* ---- verify ----------------------------------------------------------- */
+
+static void
+on_problem(void *arg, const char *msg)
+{
+	(void)arg;
+	printf("PROBLEM: %s\n", msg);
+}
+
+static int
+verify_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
+		{ "checkpoints", required_argument, NULL, OPT_CPFILE },
+		{ "no-checkpoints-file", no_argument, NULL, OPT_NO_CPFILE },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *cfgpath = NULL, *db = NULL, *cpfile = NULL;
+	const char *pubfiles[PUBKEYS_MAX];
+	gk_config *cfg = NULL;
+	gk_audit_verify_stats st;
+	uint8_t pubs[PUBKEYS_MAX * 32];
+	char err[512];
+	size_t npub = 0, i;
+	int c, r, rc = 1, no_cpfile = 0;
+
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_CONFIG: cfgpath = optarg; break;
+		case OPT_DB: db = optarg; break;
+		case OPT_PUBKEY:
+			if (npub == PUBKEYS_MAX) {
+				cli_error(VERB, "at most %d --pubkey",
+				    PUBKEYS_MAX);
+				return 2;
+			}
+			pubfiles[npub++] = optarg;
+			break;
+		case OPT_CPFILE: cpfile = optarg; break;
+		case OPT_NO_CPFILE: no_cpfile = 1; break;
+		case 'h':
+			fputs(verify_usage, stdout);
+			return 0;
+		default:
+			return bad_option(c, argv);
+		}
+	}
+	if (optind != argc) {
+		cli_error(VERB, "unexpected argument %s (see --help)",
+		    argv[optind]);
+		return 2;
+	}
+	if (db == NULL || npub == 0 || (cpfile == NULL && !no_cpfile) ||
+	    cfgpath != NULL) {
+		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
+			goto out;
+		if (db == NULL)
+			db = audit_target(cfg);
+		if (npub == 0)
+			pubfiles[npub++] = cfg->audit_pub_file;
+		if (cpfile == NULL)
+			cpfile = cfg->audit_checkpoint_file;
+	}
+	if (no_cpfile)
+		cpfile = NULL;
+	if (db == NULL || db[0] == '\0') {
+		cli_error(VERB, "no audit database (set [audit] db or dsn, "
+		    "or --db)");
+		goto out;
+	}
+	for (i = 0; i < npub; i++) {
+		if (audit_read_pubkey(pubfiles[i], pubs + 32 * i) != 0) {
+			cli_error(VERB, "cannot read the audit public key %s "
+			    "(64 hex digits; 'gatekeeper keygen' writes it)",
+			    pubfiles[i]);
+			goto out;
+		}
+	}
+	if (audit_backend_is_file(db) && access(db, R_OK) != 0) {
+		cli_error(VERB, "no audit database at %s", db);
+		goto out;
+	}
+	r = audit_verify(db, pubs, npub, cpfile, on_problem, NULL, &st, err,
+	    sizeof(err));
+	if (r != 0) {
+		cli_error(VERB, "cannot verify: %s", err[0] != '\0' ? err :
+		    gk_err_str(r));
+		goto out;
+	}
+	printf("%s: %" PRIu64 " record%s, %" PRIu64 " instance%s, %" PRIu64
+	    " signed checkpoint%s: %s\n", audit_label(db), st.records,
+	    st.records == 1 ? "" : "s", st.instances,
+	    st.instances == 1 ? "" : "s", st.checkpoints,
+	    st.checkpoints == 1 ? "" : "s",
+	    st.problems == 0 ? "OK, the chain verifies" : "NOT OK");
+	if (st.problems != 0)
+		printf("%" PRIu64 " problem%s found\n", st.problems,
+		    st.problems == 1 ? "" : "s");
+	fflush(stdout);
+	rc = st.problems == 0 ? 0 : 1;
 out:
 	cfg_free(cfg);
 	return rc;
@@ -717,9 +874,14 @@ cmd_audit(int argc, char **argv)
 	}
 	/* argv + 1: the sub-verb plays argv[0] for getopt */
 	if (strcmp(argv[1], "search") == 0)
-		return search_main(argc - 1, argv + 1);
+		return search_main(argc - 1, argv + 1, 0);
+	if (strcmp(argv[1], "export") == 0)
+		return search_main(argc - 1, argv + 1, 1);
 	if (strcmp(argv[1], "prune") == 0)
 		return prune_main(argc - 1, argv + 1);
-	cli_error(VERB, "unknown command %s (search or prune)", argv[1]);
+	if (strcmp(argv[1], "verify") == 0)
+		return verify_main(argc - 1, argv + 1);
+	cli_error(VERB, "unknown command %s (search, export, prune or verify)",
+	    argv[1]);
 	return 2;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +21,9 @@ struct keyword {
 	size_t off;
 	uint64_t min, max;	/* numbers */
 	const char *def;	/* embedded default, as text */
-	int secret_path;	/* a key-file path (printed, never its content) */
+	/* 1: a key-file path (printed, never its content); 2: a URI
+	 * printed with its password masked */
+	int secret_path;
 	const char *doc;
 };
 
@@ -139,6 +142,20 @@ static const struct keyword keywords[] = {
 	    0, "prune records older than this (0 = keep forever)" },
 	{ "audit", "batch", K_UINT, O(audit_batch), 1, 100000, "512", 0,
 	    "most records committed in one transaction" },
+	{ "audit", "dsn", K_STR, O(audit_dsn), 0, 0, "", 2,
+	    "postgres backend: postgresql://user@host:port/db?... URI" },
+	{ "audit", "instance_id", K_STR, O(audit_instance_id), 0, 0, "", 0,
+	    "this instance's hash chain id (default: made once, <keys_dir>/instance.id)" },
+	{ "audit", "key_file", K_STR, O(audit_key_file), 0, 0, "", 1,
+	    "Ed25519 key signing checkpoints (default <keys_dir>/audit_ed25519.key)" },
+	{ "audit", "pubkey_file", K_STR, O(audit_pub_file), 0, 0, "", 0,
+	    "its public key, for verify (default <keys_dir>/audit_ed25519.pub)" },
+	{ "audit", "checkpoint_file", K_STR, O(audit_checkpoint_file), 0, 0, "",
+	    0, "signed checkpoints are appended here (default <data_dir>/audit-checkpoints.log)" },
+	{ "audit", "checkpoint_records", K_UINT, O(checkpoint_records), 1,
+	    10000000, "1000", 0, "sign a checkpoint after this many records" },
+	{ "audit", "checkpoint_seconds", K_UINT, O(checkpoint_seconds), 1,
+	    86400, "60", 0, "or after this many seconds with new records" },
 
 	{ "admin", "token_file", K_STR, O(admin_token_file), 0, 0, "", 1,
 	    "admin bearer token (default <keys_dir>/admin.token)" },
@@ -643,10 +660,29 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		    name);
 		return GK_ERR_CONFIG;
 	}
-	if (strcmp(cfg->audit_backend, "sqlite") != 0) {
+	if (strcmp(cfg->audit_backend, "sqlite") != 0 &&
+	    strcmp(cfg->audit_backend, "postgres") != 0) {
 		snprintf(err, errlen, "%s: [audit] backend '%s' is not supported "
-		    "(supported: sqlite)", name, cfg->audit_backend);
+		    "(supported: sqlite, postgres)", name, cfg->audit_backend);
 		return GK_ERR_CONFIG;
+	}
+	if (strcmp(cfg->audit_backend, "postgres") == 0 &&
+	    strncmp(cfg->audit_dsn, "postgres://", 11) != 0 &&
+	    strncmp(cfg->audit_dsn, "postgresql://", 13) != 0) {
+		snprintf(err, errlen, "%s: [audit] backend postgres needs dsn = "
+		    "postgresql://...", name);
+		return GK_ERR_CONFIG;
+	}
+	for (i = 0; cfg->audit_instance_id[i] != '\0'; i++) {
+		char c = cfg->audit_instance_id[i];
+
+		if (i >= 128 || !((c >= 'A' && c <= 'Z') ||
+		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '_' || c == '.' || c == ':')) {
+			snprintf(err, errlen, "%s: [audit] instance_id must be 1 "
+			    "to 128 of A-Z a-z 0-9 - _ . :", name);
+			return GK_ERR_CONFIG;
+		}
 	}
 	if (cfg->id[0] == '\0' || strlen(cfg->id) > 128) {
 		snprintf(err, errlen, "%s: [gate] id must be 1 to 128 characters",
@@ -724,7 +760,13 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 	    default_path(&cfg->admin_token_file, cfg->keys_dir,
 	    "admin.token") != 0 ||
 	    default_path(&cfg->store_dir, cfg->data_dir, "objects") != 0 ||
-	    default_path(&cfg->audit_db, cfg->data_dir, "audit.db") != 0)
+	    default_path(&cfg->audit_db, cfg->data_dir, "audit.db") != 0 ||
+	    default_path(&cfg->audit_key_file, cfg->keys_dir,
+	    "audit_ed25519.key") != 0 ||
+	    default_path(&cfg->audit_pub_file, cfg->keys_dir,
+	    "audit_ed25519.pub") != 0 ||
+	    default_path(&cfg->audit_checkpoint_file, cfg->data_dir,
+	    "audit-checkpoints.log") != 0)
 		goto nomem;
 	if (cfg->public_url[0] == '\0') {
 		gk_buf_init(&url, 1024);
@@ -748,7 +790,9 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 		    err, errlen)) != 0 ||
 		    (r = load_secret(cfg->admin_token_file, 0,
 		    &cfg->admin_token, err, errlen)) != 0 ||
-		    (r = load_vendor_keys(cfg, err, errlen)) != 0)
+		    (r = load_vendor_keys(cfg, err, errlen)) != 0 ||
+		    (r = load_secret(cfg->audit_key_file, 1, &cfg->audit_key,
+		    err, errlen)) != 0)
 			goto out;
 	}
 	*out = cfg;
@@ -788,6 +832,7 @@ cfg_free(gk_config *cfg)
 		free_secret(&cfg->vendor_keys[i].secret);
 	}
 	free(cfg->vendor_keys);
+	free_secret(&cfg->audit_key);
 	free(cfg);
 }
 
@@ -816,6 +861,36 @@ print_vendor_key(const gk_vendor_key *v, FILE *fp)
 	}
 }
 
+/*
+ * Prints a URI with any password replaced by "****": the part after
+ * "user:" in the authority and the value of password=... parameters.
+ */
+static void
+print_masked_uri(FILE *fp, const char *u)
+{
+	const char *auth = strstr(u, "://"), *at, *colon, *p, *q;
+
+	if (auth == NULL) {
+		fprintf(fp, "%s", u[0] != '\0' ? "****" : "");
+		return;
+	}
+	auth += 3;
+	at = strchr(auth, '@');
+	colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	p = u;
+	if (colon != NULL) {
+		fprintf(fp, "%.*s****", (int)(colon + 1 - u), u);
+		p = at;
+	}
+	while ((q = strstr(p, "password=")) != NULL) {
+		fprintf(fp, "%.*spassword=****", (int)(q - p), p);
+		p = q + 9;
+		while (*p != '\0' && *p != '&')
+			p++;
+	}
+	fprintf(fp, "%s", p);
+}
+
 void
 cfg_print(const gk_config *cfg, FILE *fp)
 {
@@ -833,11 +908,14 @@ cfg_print(const gk_config *cfg, FILE *fp)
 			section = k->section;
 			fprintf(fp, "\n[%s]\n", section);
 		}
-		fprintf(fp, "# %s%s\n%s = ", k->doc, k->secret_path ?
+		fprintf(fp, "# %s%s\n%s = ", k->doc, k->secret_path == 1 ?
 		    " [a secret: its content is never printed]" : "", k->name);
 		switch (k->type) {
 		case K_STR:
-			fprintf(fp, "%s", *(char *const *)p);
+			if (k->secret_path == 2)
+				print_masked_uri(fp, *(char *const *)p);
+			else
+				fprintf(fp, "%s", *(char *const *)p);
 			break;
 		case K_BOOL:
 			fprintf(fp, "%s", *(const int *)p ? "true" : "false");
@@ -897,6 +975,45 @@ keygen_one(const char *path, FILE *fp, const char *what)
 	return r;
 }
 
+/* Writes the audit public key file (hex) from the key if it is absent. */
+static int
+keygen_audit_pub(const gk_config *cfg, FILE *fp)
+{
+	gk_secret seed = { NULL, 0 };
+	EVP_PKEY *pk = NULL;
+	uint8_t pub[32];
+	char hex[2 * sizeof(pub) + 2], err[512];
+	size_t n = sizeof(pub);
+	struct stat st;
+	int r = GK_ERR_INTERNAL;
+
+	if (stat(cfg->audit_pub_file, &st) == 0)
+		return 0;
+	if (load_secret(cfg->audit_key_file, 1, &seed, err, sizeof(err)) != 0) {
+		r = GK_ERR_IO;
+		goto out;
+	}
+	pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed.p,
+	    seed.len);
+	if (pk == NULL || EVP_PKEY_get_raw_public_key(pk, pub, &n) != 1 ||
+	    n != sizeof(pub))
+		goto out;
+	gk_hex_encode(pub, sizeof(pub), hex);
+	hex[2 * sizeof(pub)] = '\n';
+	hex[2 * sizeof(pub) + 1] = '\0';
+	if ((r = gk_file_write_atomic(cfg->audit_pub_file, hex, strlen(hex),
+	    0644)) != 0)
+		goto out;
+	if (fp != NULL)
+		fprintf(fp, "created %s (audit public key, for verifiers)\n",
+		    cfg->audit_pub_file);
+	r = 0;
+out:
+	EVP_PKEY_free(pk);
+	free_secret(&seed);
+	return r;
+}
+
 int
 cfg_keygen(const gk_config *cfg, FILE *fp)
 {
@@ -907,9 +1024,11 @@ cfg_keygen(const gk_config *cfg, FILE *fp)
 	    "data URL and upload policy key")) != 0 ||
 	    (r = keygen_one(cfg->master_key_file, fp,
 	    "at-rest master key")) != 0 ||
-	    (r = keygen_one(cfg->admin_token_file, fp, "admin token")) != 0)
+	    (r = keygen_one(cfg->admin_token_file, fp, "admin token")) != 0 ||
+	    (r = keygen_one(cfg->audit_key_file, fp,
+	    "audit checkpoint signing key, Ed25519")) != 0)
 		return r;
-	return 0;
+	return keygen_audit_pub(cfg, fp);
 }
 
 int

@@ -112,6 +112,14 @@ typedef struct gk_config {
 	char *audit_db;		/* default <data_dir>/audit.db */
 	unsigned retention_days; /* default 180, 0 = keep forever */
 	unsigned audit_batch;	/* max records per transaction, default 512 */
+	char *audit_dsn;	/* postgres backend: postgresql://... URI */
+	char *audit_instance_id; /* "" = <keys_dir>/instance.id, made once */
+	char *audit_key_file;	/* default <keys_dir>/audit_ed25519.key */
+	gk_secret audit_key;	/* Ed25519 seed signing checkpoints */
+	char *audit_pub_file;	/* default <keys_dir>/audit_ed25519.pub */
+	char *audit_checkpoint_file; /* default <data_dir>/audit-checkpoints.log */
+	unsigned checkpoint_records; /* default 1000 */
+	unsigned checkpoint_seconds; /* default 60 */
 
 	/* [admin] */
 	char *admin_token_file;	/* default <keys_dir>/admin.token */
@@ -159,7 +167,8 @@ void cfg_print(const gk_config *cfg, FILE *fp);
 
 /*
  * Creates any missing key file the config names (v1 key, internal key,
- * master key, admin token), mode 0600, directories 0700. Prints one line
+ * master key, admin token, audit Ed25519 key), mode 0600, directories
+ * 0700, and the audit public key file (0644) from the audit key. Prints one line
  * per created file to fp (may be NULL). Existing files are kept.
  */
 int cfg_keygen(const gk_config *cfg, FILE *fp) GK_WUR;

@@ -219,6 +219,21 @@ admin_token_ok(const gk_app *app, const gk_req *req)
 }
 
 int
+gate_admin_allowed(gk_app *app, const gk_req *req, gk_reply *rep)
+{
+	if (policy_check_admin(req->policy, &req->client) != 0) {
+		gate_reply_error(rep, 403, "deny", "Forbidden");
+		return 0;
+	}
+	if (!admin_token_ok(app, req)) {
+		gate_reply_error(rep, 401, "deny",
+		    "Unauthorized: admin token required");
+		return 0;
+	}
+	return 1;
+}
+
+int
 gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep)
 {
 	char msg[2048];
@@ -233,15 +248,8 @@ gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep)
 		rep->allow = "POST";
 		return 1;
 	}
-	if (policy_check_admin(req->policy, &req->client) != 0) {
-		gate_reply_error(rep, 403, "deny", "Forbidden");
+	if (!gate_admin_allowed(app, req, rep))
 		return 1;
-	}
-	if (!admin_token_ok(app, req)) {
-		gate_reply_error(rep, 401, "deny",
-		    "Unauthorized: admin token required");
-		return 1;
-	}
 	if (gate_app_reload(app, NULL, msg, sizeof(msg)) != 0) {
 		gate_reply_error(rep, 422, "error", msg);
 		return 1;

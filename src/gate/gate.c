@@ -54,7 +54,7 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	}
 	if ((r = audit_open(cfg, &app->audit)) != 0) {
 		snprintf(err, errlen, "cannot open the audit log %s: %s",
-		    cfg->audit_db, gk_err_str(r));
+		    audit_label(audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
 	*out = app;
@@ -824,6 +824,8 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	if (gate_rate_limit(app, req, rep))
 		goto done;
 	if (gate_admin_reload(app, req, rep))
+		goto done;
+	if (gate_admin_handle(app, req, rep))
 		goto done;
 	if (gk_slice_eq_str(path, "/healthz") ||
 	    gk_slice_eq_str(path, "/metrics")) {

@@ -28,6 +28,12 @@ int gate_rate_limit(gk_app *app, const gk_req *req, gk_reply *rep);
  * a forwarded header ignored from an untrusted peer is noted in the
  * audit message. */
 void gate_policy_finish(gk_app *app, const gk_req *req, gk_reply *rep);
+/*
+ * The admin gate: the client in the admin CIDRs (else 403) with
+ * "Authorization: Bearer <admin token>", compared in constant time (else
+ * 401). Returns 1 when allowed; otherwise fills rep and returns 0.
+ */
+int gate_admin_allowed(gk_app *app, const gk_req *req, gk_reply *rep);
 /* POST /admin/reload: 1 if it answered the path. */
 int gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep);
 
@@ -68,5 +74,11 @@ void gate_store_failed(gk_reply *rep, int r);
  * caller finishes it (gate_reply_finish).
  */
 void gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+
+/*
+ * GET /admin/audit (admin.c). Returns 1 if it answered the path (rep
+ * filled and audited as protocol "admin"), 0 otherwise.
+ */
+int gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
 #endif

@@ -14,6 +14,8 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import uuid
+import json
 
 import pytest
 import requests
@@ -21,6 +23,48 @@ import requests
 BIN = os.environ.get("GK_BIN", os.path.join(os.path.dirname(__file__),
                                             "..", "..", "build", "gatekeeper"))
 ORIGIN = "https://app.example.com"
+PGCTL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pg",
+                     "pgctl.sh")
+
+
+class PgServer:
+    """A throw-away PostgreSQL (tests/pg/pgctl.sh): one per session, a fresh
+    database per gatekeeper."""
+
+    def __init__(self):
+        out = subprocess.run([PGCTL, "start"], capture_output=True,
+                             text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        self.dir, self.dsn = out.stdout.split()
+
+    def new_db(self):
+        name = "gk_" + uuid.uuid4().hex[:12]
+        self.psql("postgres", "CREATE DATABASE %s" % name)
+        return "postgresql:///%s?host=%s&user=gk" % (name, self.dir), name
+
+    def psql(self, db, sql):
+        p = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
+                            "-h", self.dir, "-U", "gk", "-d", db, "-c", sql],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    def halt(self):
+        subprocess.run([PGCTL, "halt", self.dir], check=True, timeout=120)
+
+    def resume(self):
+        subprocess.run([PGCTL, "resume", self.dir], check=True, timeout=120)
+
+    def stop(self):
+        subprocess.run([PGCTL, "stop", self.dir], timeout=120)
+
+
+def sql_literal(v):
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return "'" + str(v).replace("'", "''") + "'"
 
 
 def free_port():
@@ -34,8 +78,10 @@ def free_port():
 class Gatekeeper:
     """One gatekeeper process with its own config and data directory."""
 
-    def __init__(self, tmp, **overrides):
+    def __init__(self, tmp, pg=None, **overrides):
         self.dir = tmp
+        self.pg = pg
+        self.pgdb = None
         self.port = free_port()
         self.base = "http://127.0.0.1:%d" % self.port
         self.data = os.path.join(tmp, "data")
@@ -48,10 +94,15 @@ class Gatekeeper:
                     "origins": ORIGIN + ", .partner.example"},
             "audit": {},
         }
+        if pg is not None:
+            dsn, self.pgdb = pg.new_db()
+            settings["audit"].update({"backend": "postgres", "dsn": dsn})
         for key, value in overrides.items():
             section, name = key.split("__", 1)
             settings.setdefault(section, {})[name] = value.replace(
                 "{port}", str(self.port))
+        self.audit_db = settings["audit"].get(
+            "db", os.path.join(self.data, "audit.db"))
         with open(self.config, "w") as f:
             for section, items in settings.items():
                 f.write("[%s]\n" % section)
@@ -136,14 +187,45 @@ class Gatekeeper:
         return requests.post(ret["url"], data=ret["fields"], files=files,
                              timeout=120), ret
 
-    # -- the audit, read back with Python's sqlite3 ----------------------
+    # -- the audit, read back with Python's sqlite3 or psql --------------
+    def pg_query(self, sql, args=()):
+        for a in args:
+            sql = sql.replace("?", sql_literal(a), 1)
+        out = self.pg.psql(self.pgdb,
+                           "SELECT row_to_json(t) FROM (%s) t" % sql)
+        return [json.loads(line) for line in out.splitlines() if line]
+
+    def audit_sql(self, sql):
+        """Runs SQL on the audit store (for tampering)."""
+        if self.pg is not None:
+            self.pg.psql(self.pgdb, sql)
+            return
+        db = sqlite3.connect(self.audit_db)
+        db.executescript(sql)
+        db.commit()
+        db.close()
+
     def audit_rows(self, where="1=1", args=()):
-        db = sqlite3.connect("file:%s?mode=ro" %
-                             os.path.join(self.data, "audit.db"), uri=True)
+        if self.pg is not None:
+            return self.pg_query("SELECT * FROM audit WHERE %s ORDER BY id" %
+                                 where, args)
+        db = sqlite3.connect("file:%s?mode=ro" % self.audit_db, uri=True)
         db.row_factory = sqlite3.Row
         try:
             return [dict(r) for r in db.execute(
                 "SELECT * FROM audit WHERE %s ORDER BY id" % where, args)]
+        finally:
+            db.close()
+
+    def audit_checkpoints(self):
+        if self.pg is not None:
+            return self.pg_query("SELECT * FROM audit_checkpoint ORDER BY"
+                                 " instance_id, seq")
+        db = sqlite3.connect("file:%s?mode=ro" % self.audit_db, uri=True)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute(
+                "SELECT * FROM audit_checkpoint ORDER BY instance_id, seq")]
         finally:
             db.close()
 
@@ -152,13 +234,29 @@ class Gatekeeper:
         return self.audit_rows("request_id = ?", (rid,))
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    server = PgServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request):
+    """Parametrizes a test over both audit backends: pass it to
+    gk_factory(backend=...)."""
+    if request.param == "postgres":
+        return request.getfixturevalue("pg_server")
+    return None
+
+
 @pytest.fixture
 def gk_factory():
     made = []
 
-    def make(**overrides):
+    def make(backend=None, **overrides):
         tmp = tempfile.mkdtemp(prefix="gk-e2e-")
-        g = Gatekeeper(tmp, **overrides)
+        g = Gatekeeper(tmp, pg=backend, **overrides)
         made.append(g)
         return g
 

@@ -80,7 +80,58 @@ free_cfg(gk_config *cfg)
 	if (cfg == NULL)
 		return;
 	free(cfg->audit_db);
+	free(cfg->audit_checkpoint_file);
+	free(cfg->audit_key.p);
 	free(cfg);
+}
+
+/* A fixed Ed25519 seed; pub gets its public key. */
+static void
+cfg_add_key(gk_config *cfg, unsigned cp_records, const char *cp_file,
+    uint8_t pub[32])
+{
+	unsigned i;
+
+	cfg->audit_key.p = malloc(32);
+	if (cfg->audit_key.p == NULL)
+		abort();
+	for (i = 0; i < 32; i++)
+		cfg->audit_key.p[i] = (uint8_t)(i * 7 + 1);
+	cfg->audit_key.len = 32;
+	cfg->checkpoint_records = cp_records;
+	cfg->checkpoint_seconds = 86400; /* no timed checkpoints in tests */
+	cfg->audit_checkpoint_file = cp_file != NULL ? strdup(cp_file) : NULL;
+	if (audit_key_public(cfg->audit_key.p, pub) != 0)
+		abort();
+}
+
+/* Runs verify; returns the number of problems (-1: could not run), and
+ * the first problem's text in first. */
+struct problems {
+	unsigned n;
+	char first[512];
+};
+
+static void
+on_problem(void *arg, const char *msg)
+{
+	struct problems *p = arg;
+
+	if (p->n++ == 0)
+		snprintf(p->first, sizeof(p->first), "%s", msg);
+}
+
+static long
+verify_db(const char *db, const uint8_t pub[32], const char *cp_file,
+    struct problems *p, gk_audit_verify_stats *st)
+{
+	char err[256];
+
+	memset(p, 0, sizeof(*p));
+	if (audit_verify(db, pub, 1, cp_file, on_problem, p, st, err,
+	    sizeof(err)) != 0)
+		return -1;
+	return (long)st->problems;
 }
 
 /* A record with an IP set in both forms. */
@@ -229,9 +280,9 @@ test_open_schema(void)
 	T_EQ_INT(st.st_mode & 0777, 0600);
 	T_EQ_INT(stat(tpath("new/dir"), &st), 0);
 	T_CHECK(S_ISDIR(st.st_mode));
-	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 2);
+	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 3);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE "
-	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 8);
+	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 11);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode='wal'"), 1);
 	audit_close(a);
@@ -701,7 +752,10 @@ test_filters(void)
 	T_EQ_STR(found(db, &q), "r7");
 	q.path_prefix = "/a%";
 	T_EQ_STR(found(db, &q), "");
+	/* invalid UTF-8 is stored as U+FFFD */
 	q.path_prefix = "/a\xff";
+	T_EQ_STR(found(db, &q), "");
+	q.path_prefix = "/a\xef\xbf\xbd";
 	T_EQ_STR(found(db, &q), "r5");
 	q.path_prefix = "/d";
 	T_EQ_STR(found(db, &q), "r9,r8");
@@ -764,66 +818,203 @@ test_prune(void)
 	gk_config *cfg = mk_cfg(db, 256, 0);
 	gk_audit *a = NULL;
 	gk_audit_record rec;
+	gk_audit_verify_stats vst;
+	struct problems pr;
 	audit_stats s;
-	int64_t now = gk_now_us(), day = 86400LL * 1000000;
+	uint8_t pub[32];
+	int64_t now = gk_now_us(), day = 86400LL * 1000000, mid;
 	uint64_t deleted = 99;
 	char req[16];
 	int i, bad = 0;
 
+	/* checkpoints every 500 records and at close */
+	cfg_add_key(cfg, 500, NULL, pub);
 	T_EQ_INT(audit_open(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
-	/* 1200 rows 10 days old (more than one chunk), 3 at 3 days, 2 new */
 	for (i = 0; i < 1200; i++) {
 		snprintf(req, sizeof(req), "old%d", i);
 		mk_rec(&rec, now - 10 * day + i, req, "192.0.2.1");
 		if (audit_submit(a, &rec, NULL, NULL) != 0)
 			bad++;
 	}
-	for (i = 0; i < 3; i++) {
-		snprintf(req, sizeof(req), "mid%d", i);
-		mk_rec(&rec, now - 3 * day + i, req, "192.0.2.1");
-		if (audit_submit(a, &rec, NULL, NULL) != 0)
-			bad++;
-	}
-	for (i = 0; i < 2; i++) {
-		snprintf(req, sizeof(req), "new%d", i);
-		mk_rec(&rec, now + i, req, "192.0.2.1");
-		if (audit_submit(a, &rec, NULL, NULL) != 0)
-			bad++;
-	}
 	T_EQ_INT(bad, 0);
 	audit_close(a);
 	a = NULL;
-	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 1205);
+	mid = gk_now_us();
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 1200);
+	/* batches of 256: a checkpoint at the first batch end past 500,
+	 * 1000, and at close */
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit_checkpoint"), 3);
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit_checkpoint"), 1200);
+	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 0);
+	T_EQ_INT(vst.records, 1200);
 
-	/* prune by time: only the 10-day-old rows go */
-	T_EQ_INT(audit_prune(db, now - 5 * day, &deleted), 0);
+	/* five more, signed after mid */
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	for (i = 0; i < 5; i++) {
+		snprintf(req, sizeof(req), "new%d", i);
+		mk_rec(&rec, now + i, req, "192.0.2.1");
+		T_EQ_INT(audit_write(a, &rec), 0);
+	}
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit"), 1205);
+
+	/* prune by checkpoint time: whole spans signed before mid go */
+	T_EQ_INT(audit_prune(db, mid, &deleted), 0);
 	T_EQ_INT(deleted, 1200);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 5);
-	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE request_id "
-	    "LIKE 'old%'"), 0);
-	T_EQ_INT(audit_prune(db, now - 5 * day, &deleted), 0);
+	T_EQ_INT(sql_int(db, "SELECT seq FROM audit_anchor"), 1200);
+	T_EQ_INT(audit_prune(db, mid, &deleted), 0);
 	T_EQ_INT(deleted, 0);
+	/* the pruned log still verifies from its anchor */
+	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 0);
+	T_EQ_INT(vst.records, 5);
+	/* and a record put back into the pruned span is caught */
+	{
+		sqlite3 *h = NULL;
+
+		T_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+		T_EQ_INT(sqlite3_exec(h, "INSERT INTO audit(time_us,"
+		    " instance_id, seq, prev_hash, hash) SELECT time_us,"
+		    " instance_id, 3, prev_hash, hash FROM audit"
+		    " WHERE seq = 1201", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(h);
+	}
+	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 1);
+	T_CHECK(strstr(pr.first, "seq 3 ") != NULL &&
+	    strstr(pr.first, "pruned span") != NULL);
 	/* a missing database is an error and is not created */
 	T_EQ_INT(audit_prune(tpath("nope/missing.db"), now, &deleted),
 	    GK_ERR_IO);
 	T_CHECK(access(tpath("nope"), F_OK) != 0);
 
-	/* retention at open: keep 2 days */
+	/* retention at open: spans whose checkpoint is older go */
+	{
+		sqlite3 *h = NULL;
+
+		T_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+		T_EQ_INT(sqlite3_exec(h, "DELETE FROM audit WHERE seq = 3;"
+		    "UPDATE audit_checkpoint SET time_us = time_us - "
+		    "3 * 86400000000", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(h);
+	}
+	free(cfg->audit_db);
+	cfg->audit_db = NULL;
 	free_cfg(cfg);
 	cfg = mk_cfg(db, 0, 2);
+	cfg_add_key(cfg, 500, NULL, pub);
 	T_EQ_INT(audit_open(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	audit_debug_wait_idle(a);
 	audit_debug_stats(a, &s);
 	T_EQ_INT(s.prune_passes, 1);
-	T_EQ_INT(s.pruned, 3);
+	T_EQ_INT(s.pruned, 5);
 	audit_close(a);
-	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 2);
-	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE request_id "
-	    "LIKE 'new%'"), 2);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 0);
+	T_EQ_INT(sql_int(db, "SELECT seq FROM audit_anchor"), 1205);
+out:
+	free_cfg(cfg);
+}
+
+/* The chain as stored, checkpoints in the file, and verify's verdicts. */
+static void
+test_chain(void)
+{
+	const char *db = tpath("chain.db"), *cpf = tpath("chain.cp");
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	gk_audit_verify_stats vst;
+	struct problems pr;
+	audit_checkpoint cp, cp2;
+	gk_buf line;
+	uint8_t pub[32], other[32];
+	sqlite3 *h = NULL;
+	char req[16];
+	int i;
+
+	cfg_add_key(cfg, 10, cpf, pub);
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	for (i = 0; i < 25; i++) {
+		snprintf(req, sizeof(req), "r%d", i);
+		mk_rec(&rec, 1000 + i, req, "192.0.2.9");
+		T_EQ_INT(audit_write(a, &rec), 0);
+	}
+	audit_close(a);
+	a = NULL;
+	/* seq 1..25 in commit order, each prev_hash the previous hash */
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit a JOIN audit b"
+	    " ON b.seq = a.seq + 1 WHERE b.prev_hash = a.hash"), 24);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE seq = 1 AND"
+	    " prev_hash = zeroblob(32) AND instance_id = 'default'"), 1);
+	T_EQ_INT(sql_int(db, "SELECT group_concat(seq) = '10,20,25' FROM"
+	    " audit_checkpoint"), 1);
+	T_EQ_INT(verify_db(db, pub, cpf, &pr, &vst), 0);
+	T_EQ_INT(vst.records, 25);
+	T_EQ_INT(vst.checkpoints, 3);
+	/* the wrong public key: every checkpoint is refused */
+	memcpy(other, pub, 32);
+	other[0] ^= 1;
+	T_CHECK(verify_db(db, other, cpf, &pr, &vst) >= 3);
+	T_CHECK(strstr(pr.first, "bad signature") != NULL);
+
+	/* reopening continues the chain */
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	mk_rec(&rec, 2000, "again", "192.0.2.9");
+	T_EQ_INT(audit_write(a, &rec), 0);
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit"), 26);
+	T_EQ_INT(verify_db(db, pub, cpf, &pr, &vst), 0);
+
+	/* a deleted checkpoint row is still in the file */
+	T_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+	T_EQ_INT(sqlite3_exec(h, "CREATE TABLE keep AS SELECT * FROM"
+	    " audit_checkpoint; DELETE FROM audit_checkpoint WHERE seq = 20",
+	    NULL, NULL, NULL), SQLITE_OK);
+	T_EQ_INT(verify_db(db, pub, cpf, &pr, &vst), 1);
+	T_CHECK(strstr(pr.first, "seq 20 ") != NULL &&
+	    strstr(pr.first, "missing from the database") != NULL);
+	/* a cut tail: records and checkpoints after 15 gone from the db */
+	T_EQ_INT(sqlite3_exec(h, "DELETE FROM audit WHERE seq > 15;"
+	    "DELETE FROM audit_checkpoint WHERE seq > 15", NULL, NULL, NULL),
+	    SQLITE_OK);
+	T_CHECK(verify_db(db, pub, cpf, &pr, &vst) >= 1);
+	T_CHECK(strstr(pr.first, "tail cut") != NULL ||
+	    strstr(pr.first, "missing from the database") != NULL);
+	/* without the file only what the database holds can be checked */
+	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 0);
+	sqlite3_close(h);
+
+	/* checkpoint lines round-trip; a changed field breaks the sig */
+	memset(&cp, 0, sizeof(cp));
+	snprintf(cp.instance, sizeof(cp.instance), "gk-1");
+	cp.seq = 42;
+	cp.time_us = 1234567;
+	memset(cp.hash, 0xab, sizeof(cp.hash));
+	T_EQ_INT(audit_cp_sign(&cp, cfg->audit_key.p), 0);
+	T_EQ_INT(audit_cp_verify(&cp, pub), 0);
+	gk_buf_init(&line, 4096);
+	T_EQ_INT(audit_cp_line(&cp, &line), 0);
+	T_EQ_INT(audit_cp_parse((const char *)line.data, &cp2), 0);
+	T_CHECK(memcmp(&cp, &cp2, sizeof(cp)) == 0);
+	cp2.seq = 43;
+	T_EQ_INT(audit_cp_verify(&cp2, pub), GK_ERR_AUTH);
+	T_EQ_INT(audit_cp_parse("{\"instance\":\"a b\",\"seq\":1}", &cp2),
+	    GK_ERR_INVALID);
+	gk_buf_release(&line);
+	T_CHECK(audit_instance_valid("gk-0123.a:b_c"));
+	T_CHECK(!audit_instance_valid(""));
+	T_CHECK(!audit_instance_valid("a\"b"));
 out:
 	free_cfg(cfg);
 }
@@ -892,6 +1083,17 @@ test_fail_closed(void)
 	audit_close(a);
 	T_EQ_INT(sql_int(moved, "SELECT count(*) FROM audit"), 3);
 	T_EQ_STR(found(moved, &(gk_audit_query){ 0 }), "after2,after,before");
+	/* failed batches left no hole in the chain */
+	{
+		gk_audit_verify_stats vst;
+		struct problems pr;
+		uint8_t nokey[32] = { 0 };
+
+		T_EQ_INT(verify_db(moved, nokey, NULL, &pr, &vst), 0);
+		T_EQ_INT(vst.records, 3);
+		T_EQ_INT(sql_int(moved, "SELECT group_concat(seq) = '1,2,3' "
+		    "FROM audit"), 1);
+	}
 	T_EQ_STR(found(db, &(gk_audit_query){ 0 }), "fresh");
 	T_EQ_INT(rename(moved, db), 0);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_integrity_check "
@@ -970,6 +1172,7 @@ main(void)
 	test_group_commit_exact();
 	test_close_drains();
 	test_prune();
+	test_chain();
 	test_fail_closed();
 	test_jti();
 	rm_tree(tmpdir);

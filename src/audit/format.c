@@ -1,0 +1,102 @@
+/* format.c - one audit row as a JSON object (CLI json output, admin API). */
+#include "audit/audit_int.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#define FIELD_CAP (4u * AUDIT_FIELD_MAX + 16)
+
+/* Appends s with invalid UTF-8 replaced by U+FFFD (rows written before
+ * text was normalised may hold raw bytes). */
+static int
+put_utf8(gk_buf *out, const char *s)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s), i = 0, k;
+	int r;
+
+	if (gk_utf8_valid(gk_slice_of(p, n)))
+		return gk_buf_append(out, p, n);
+	while (i < n) {
+		k = 0;
+		if (p[i] < 0x80)
+			k = 1;
+		else {
+			size_t len = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : 2;
+
+			if (len <= n - i &&
+			    gk_utf8_valid(gk_slice_of(p + i, len)))
+				k = len;
+		}
+		if (k == 0) {
+			if ((r = gk_buf_append(out, "\xef\xbf\xbd", 3)) != 0)
+				return r;
+			i++;
+			continue;
+		}
+		if ((r = gk_buf_append(out, p + i, k)) != 0)
+			return r;
+		i += k;
+	}
+	return 0;
+}
+
+static int
+field(gk_buf *b, const char *key, const char *v, int first)
+{
+	gk_buf tmp;
+	int r;
+
+	if ((r = gk_buf_printf(b, "%s\"%s\":", first ? "" : ",", key)) != 0)
+		return r;
+	if (v == NULL || (v[0] == '\0' && (strcmp(key, "request_id") == 0 ||
+	    strcmp(key, "client_ip") == 0)))
+		return gk_buf_append_str(b, "null");
+	gk_buf_init(&tmp, FIELD_CAP);
+	if ((r = put_utf8(&tmp, v)) == 0)
+		r = gk_json_str(b, gk_slice_of(tmp.data, tmp.len));
+	gk_buf_release(&tmp);
+	return r;
+}
+
+int
+audit_row_json(gk_buf *b, const gk_audit_row *row)
+{
+	const gk_audit_record *rec = &row->rec;
+	char ts[40], hash[2 * AUDIT_HASH_LEN + 1];
+	int r;
+
+	gk_time_iso_us(rec->time_us, ts, sizeof(ts));
+	if ((r = gk_buf_printf(b, "{\"id\":%" PRId64 ",", row->id)) != 0 ||
+	    (r = field(b, "time", ts, 1)) != 0 ||
+	    (r = gk_buf_printf(b, ",\"time_us\":%" PRId64, rec->time_us)) !=
+	    0 ||
+	    (r = field(b, "request_id", rec->request_id, 0)) != 0 ||
+	    (r = field(b, "client_ip", rec->client_ip, 0)) != 0 ||
+	    (r = field(b, "user_agent", rec->user_agent, 0)) != 0 ||
+	    (r = field(b, "origin", rec->origin, 0)) != 0 ||
+	    (r = field(b, "protocol", rec->protocol, 0)) != 0 ||
+	    (r = field(b, "operation", rec->operation, 0)) != 0 ||
+	    (r = field(b, "root", rec->root, 0)) != 0 ||
+	    (r = field(b, "path", rec->path, 0)) != 0 ||
+	    (r = gk_buf_printf(b, ",\"status\":%d", rec->status)) != 0 ||
+	    (r = field(b, "decision", rec->decision, 0)) != 0 ||
+	    (r = field(b, "message", rec->message, 0)) != 0 ||
+	    (r = gk_buf_printf(b, ",\"bytes\":%" PRIu64 ",\"duration_us\":%"
+	    PRId64, rec->bytes, rec->duration_us)) != 0 ||
+	    (r = field(b, "country", rec->country, 0)) != 0 ||
+	    (r = field(b, "kid", rec->kid, 0)) != 0 ||
+	    (r = field(b, "sub", rec->sub, 0)) != 0 ||
+	    (r = field(b, "jti", rec->jti, 0)) != 0 ||
+	    (r = field(b, "token_sig", rec->token_sig, 0)) != 0)
+		return r;
+	if (!row->chained)
+		return gk_buf_append_str(b, ",\"instance_id\":null,"
+		    "\"seq\":null,\"hash\":null}");
+	gk_hex_encode(row->hash, AUDIT_HASH_LEN, hash);
+	if ((r = field(b, "instance_id", row->instance_id, 0)) != 0 ||
+	    (r = gk_buf_printf(b, ",\"seq\":%" PRId64 ",\"hash\":\"%s\"}",
+	    row->seq, hash)) != 0)
+		return r;
+	return 0;
+}

@@ -1,0 +1,921 @@
+/*
+ * postgres.c - the PostgreSQL backend of the audit log (libpq): the same
+ * tables and semantics as sqlite.c, for several gatekeeper instances
+ * sharing one database (one hash chain per instance), and the v2 replay
+ * cache (table jti) that makes a token id single-use across instances.
+ *
+ * Schema version in table audit_schema; migrations run in one
+ * transaction under an advisory lock, so instances starting together do
+ * not race. Text comparisons for search use COLLATE "C" (byte order), as
+ * SQLite does. Every value reaches SQL as a parameter. Connections use
+ * connect_timeout=5 and client_encoding UTF8; the target (a
+ * postgresql:// URI) may hold a password, so it is never logged: errors
+ * carry libpq's message, which does not include it.
+ */
+#include "audit/audit_int.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+struct pg_conn {
+	audit_conn base;
+	PGconn *db;
+};
+
+#define PG(c) ((struct pg_conn *)(c))
+#define MIGRATE_LOCK "7204126006"
+
+/* Append new steps; never edit a released one. */
+static const char *const schema_steps[] = {
+	/* 0 -> 1: the schema of SQLite version 2 */
+	"CREATE TABLE audit("
+	"id BIGSERIAL PRIMARY KEY,"
+	"time_us BIGINT NOT NULL,"
+	"request_id TEXT,"
+	"client_ip TEXT,"
+	"client_addr BYTEA,"
+	"user_agent TEXT,"
+	"origin TEXT,"
+	"protocol TEXT,"
+	"operation TEXT,"
+	"root TEXT,"
+	"path TEXT COLLATE \"C\","
+	"status INTEGER,"
+	"decision TEXT,"
+	"message TEXT,"
+	"bytes BIGINT,"
+	"duration_us BIGINT,"
+	"country TEXT,"
+	"kid TEXT,"
+	"sub TEXT,"
+	"jti TEXT,"
+	"token_sig TEXT,"
+	"instance_id TEXT,"
+	"seq BIGINT,"
+	"prev_hash BYTEA,"
+	"hash BYTEA);"
+	"CREATE UNIQUE INDEX audit_chain ON audit(instance_id, seq);"
+	"CREATE INDEX audit_time ON audit(time_us);"
+	"CREATE INDEX audit_addr_time ON audit(client_addr, time_us);"
+	"CREATE INDEX audit_op_time ON audit(operation, time_us);"
+	"CREATE INDEX audit_status_time ON audit(status, time_us);"
+	"CREATE INDEX audit_decision_time ON audit(decision, time_us);"
+	"CREATE INDEX audit_path ON audit(path);"
+	"CREATE INDEX audit_kid_time ON audit(kid, time_us);"
+	"CREATE INDEX audit_sub_time ON audit(sub, time_us);"
+	"CREATE INDEX audit_country_time ON audit(country, time_us);"
+	"CREATE INDEX audit_request_id ON audit(request_id);"
+	"CREATE TABLE audit_checkpoint("
+	"instance_id TEXT NOT NULL,"
+	"seq BIGINT NOT NULL,"
+	"hash BYTEA NOT NULL,"
+	"time_us BIGINT NOT NULL,"
+	"sig BYTEA NOT NULL,"
+	"PRIMARY KEY(instance_id, seq));"
+	"CREATE TABLE audit_anchor("
+	"instance_id TEXT PRIMARY KEY,"
+	"seq BIGINT NOT NULL,"
+	"hash BYTEA NOT NULL,"
+	"time_us BIGINT NOT NULL);"
+	"CREATE TABLE jti("
+	"jti TEXT PRIMARY KEY,"
+	"exp_us BIGINT NOT NULL);",
+};
+
+#define SCHEMA_VERSION ((int)GK_ARRAY_LEN(schema_steps))
+
+static const char insert_sql[] =
+    "INSERT INTO audit(time_us, request_id, client_ip, client_addr,"
+    " user_agent, origin, protocol, operation, root, path, status,"
+    " decision, message, bytes, duration_us, country, kid, sub, jti,"
+    " token_sig, instance_id, seq, prev_hash, hash)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
+    " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)";
+
+static const char cp_insert_sql[] =
+    "INSERT INTO audit_checkpoint(instance_id, seq, hash, time_us, sig)"
+    " VALUES ($1, $2, $3, $4, $5)";
+
+static const char select_sql[] =
+    "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"
+    " origin, protocol, operation, root, path, status, decision, message,"
+    " bytes, duration_us, country, kid, sub, jti, token_sig, instance_id,"
+    " seq, prev_hash, hash"
+    " FROM audit WHERE true";
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    GK_PRINTF(3, 4);
+
+static void
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* libpq's last message on one line. */
+static void
+pg_err(PGconn *db, char *err, size_t errlen)
+{
+	const char *m = db != NULL ? PQerrorMessage(db) : "out of memory";
+	size_t n = strcspn(m, "\n");
+
+	set_err(err, errlen, "%.*s", (int)n, m);
+}
+
+static int
+exec_ok(PGconn *db, const char *sql, char *err, size_t errlen)
+{
+	PGresult *res = PQexec(db, sql);
+	ExecStatusType s = PQresultStatus(res);
+	int r = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? 0 :
+	    GK_ERR_UNAVAILABLE;
+
+	if (r != 0)
+		pg_err(db, err, errlen);
+	PQclear(res);
+	return r;
+}
+
+static void
+rollback(PGconn *db)
+{
+	if (PQtransactionStatus(db) != PQTRANS_IDLE)
+		PQclear(PQexec(db, "ROLLBACK"));
+}
+
+/* One integer from a one-row result; -1 when there is no row. */
+static int
+query_int(PGconn *db, const char *sql, int64_t *out)
+{
+	PGresult *res = PQexec(db, sql);
+	int r = GK_ERR_UNAVAILABLE;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		goto out;
+	*out = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ?
+	    strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+migrate(PGconn *db, char *err, size_t errlen)
+{
+	char sql[96];
+	int64_t v = -1;
+	int r = GK_ERR_UNAVAILABLE;
+
+	if (exec_ok(db, "BEGIN", err, errlen) != 0 ||
+	    exec_ok(db, "SELECT pg_advisory_xact_lock(" MIGRATE_LOCK ")", err,
+	    errlen) != 0 ||
+	    exec_ok(db, "CREATE TABLE IF NOT EXISTS audit_schema("
+	    "version INTEGER NOT NULL)", err, errlen) != 0)
+		goto out;
+	if (query_int(db, "SELECT version FROM audit_schema", &v) != 0) {
+		pg_err(db, err, errlen);
+		goto out;
+	}
+	if (v < 0) {
+		if (exec_ok(db, "INSERT INTO audit_schema VALUES (0)", err,
+		    errlen) != 0)
+			goto out;
+		v = 0;
+	}
+	if (v > SCHEMA_VERSION) {
+		set_err(err, errlen, "schema version %" PRId64 " is not one "
+		    "this program knows (%d)", v, SCHEMA_VERSION);
+		goto out;
+	}
+	for (; v < SCHEMA_VERSION; v++) {
+		if (exec_ok(db, schema_steps[v], err, errlen) != 0)
+			goto out;
+	}
+	snprintf(sql, sizeof(sql), "UPDATE audit_schema SET version = %d",
+	    SCHEMA_VERSION);
+	if (exec_ok(db, sql, err, errlen) != 0 ||
+	    exec_ok(db, "COMMIT", err, errlen) != 0)
+		goto out;
+	r = 0;
+out:
+	rollback(db);
+	return r;
+}
+
+static void
+pg_close(audit_conn *base)
+{
+	struct pg_conn *c = PG(base);
+
+	if (c == NULL)
+		return;
+	PQfinish(c->db);
+	free(c);
+}
+
+/* Server notices ("relation exists, skipping") are not for the log. */
+static void
+quiet(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
+static int
+connect_to(const char *target, PGconn **out, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "dbname", "connect_timeout",
+	    "client_encoding", "application_name", NULL };
+	const char *values[] = { target, "5", "UTF8", "gatekeeper", NULL };
+	PGconn *db;
+
+	db = PQconnectdbParams(keys, values, 1);
+	if (db == NULL || PQstatus(db) != CONNECTION_OK) {
+		pg_err(db, err, errlen);
+		PQfinish(db);
+		*out = NULL;
+		return GK_ERR_UNAVAILABLE;
+	}
+	PQsetNoticeProcessor(db, quiet, NULL);
+	*out = db;
+	return 0;
+}
+
+static int
+pg_open(const char *target, int create, audit_conn **out, char *err,
+    size_t errlen)
+{
+	struct pg_conn *c = NULL;
+	PGresult *res = NULL;
+	int64_t v = -1;
+	int r = GK_ERR_UNAVAILABLE;
+
+	*out = NULL;
+	set_err(err, errlen, "%s", "");
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return GK_ERR_NOMEM;
+	c->base.ops = &audit_pg_backend;
+	if (connect_to(target, &c->db, err, errlen) != 0)
+		goto out;
+	if (create) {
+		if (migrate(c->db, err, errlen) != 0)
+			goto out;
+	} else if (query_int(c->db, "SELECT version FROM audit_schema",
+	    &v) != 0 || v != SCHEMA_VERSION) {
+		set_err(err, errlen, "not an audit database of schema version "
+		    "%d", SCHEMA_VERSION);
+		goto out;
+	}
+	res = PQprepare(c->db, "ins", insert_sql, 24, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_err(c->db, err, errlen);
+		goto out;
+	}
+	PQclear(res);
+	res = PQprepare(c->db, "cp_ins", cp_insert_sql, 5, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_err(c->db, err, errlen);
+		goto out;
+	}
+	*out = &c->base;
+	c = NULL; /* transferred */
+	r = 0;
+out:
+	PQclear(res);
+	pg_close(c != NULL ? &c->base : NULL);
+	return r;
+}
+
+static int
+pg_same_target(const audit_conn *c, const char *target)
+{
+	(void)target;
+	return c != NULL;
+}
+
+static int
+pg_flush(audit_conn *c)
+{
+	return c != NULL ? 0 : GK_ERR_UNAVAILABLE;
+}
+
+/* ---- writing --------------------------------------------------------- */
+
+/* Runs a command with parameters; 0 when it succeeded. */
+static int
+run(PGconn *db, const char *name_or_sql, int prepared, int n,
+    const char *const *v, const int *len, const int *fmt, PGresult **keep,
+    char *err, size_t errlen)
+{
+	PGresult *res;
+	ExecStatusType s;
+
+	res = prepared ? PQexecPrepared(db, name_or_sql, n, v, len, fmt, 0) :
+	    PQexecParams(db, name_or_sql, n, NULL, v, len, fmt, 0);
+	s = PQresultStatus(res);
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		pg_err(db, err, errlen);
+		PQclear(res);
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (keep != NULL)
+		*keep = res;
+	else
+		PQclear(res);
+	return 0;
+}
+
+static const char *
+fixed_or_null(const char *s)
+{
+	return s[0] != '\0' ? s : NULL;
+}
+
+static int
+insert_one(PGconn *db, const char *instance, const gk_audit_record *rec,
+    const audit_link *l, char *err, size_t errlen)
+{
+	char num[6][24];
+	const char *v[24];
+	int len[24] = { 0 }, fmt[24] = { 0 };
+	int64_t bytes = rec->bytes > (uint64_t)INT64_MAX ? INT64_MAX :
+	    (int64_t)rec->bytes;
+
+	snprintf(num[0], sizeof(num[0]), "%" PRId64, rec->time_us);
+	snprintf(num[1], sizeof(num[1]), "%d", rec->status);
+	snprintf(num[2], sizeof(num[2]), "%" PRId64, bytes);
+	snprintf(num[3], sizeof(num[3]), "%" PRId64, rec->duration_us);
+	snprintf(num[4], sizeof(num[4]), "%" PRId64, l->seq);
+	v[0] = num[0];
+	v[1] = fixed_or_null(rec->request_id);
+	v[2] = fixed_or_null(rec->client_ip);
+	v[3] = (const char *)rec->client_addr;
+	len[3] = (int)sizeof(rec->client_addr);
+	fmt[3] = 1;
+	v[4] = rec->user_agent;
+	v[5] = rec->origin;
+	v[6] = rec->protocol;
+	v[7] = rec->operation;
+	v[8] = rec->root;
+	v[9] = rec->path;
+	v[10] = num[1];
+	v[11] = rec->decision;
+	v[12] = rec->message;
+	v[13] = num[2];
+	v[14] = num[3];
+	v[15] = rec->country;
+	v[16] = rec->kid;
+	v[17] = rec->sub;
+	v[18] = rec->jti;
+	v[19] = rec->token_sig;
+	v[20] = instance;
+	v[21] = num[4];
+	v[22] = (const char *)l->prev;
+	len[22] = AUDIT_HASH_LEN;
+	fmt[22] = 1;
+	v[23] = (const char *)l->hash;
+	len[23] = AUDIT_HASH_LEN;
+	fmt[23] = 1;
+	return run(db, "ins", 1, 24, v, len, fmt, NULL, err, errlen);
+}
+
+static int
+pg_insert(audit_conn *base, const char *instance,
+    const gk_audit_record *const *recs, const audit_link *links, size_t n,
+    const audit_checkpoint *cp, char *err, size_t errlen)
+{
+	struct pg_conn *c = PG(base);
+	char seq[24], t[24];
+	const char *v[5];
+	int len[5] = { 0 }, fmt[5] = { 0, 0, 1, 0, 1 };
+	size_t i;
+	int r = GK_ERR_UNAVAILABLE;
+
+	set_err(err, errlen, "%s", "");
+	if (c == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if (exec_ok(c->db, "BEGIN", err, errlen) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (insert_one(c->db, instance, recs[i], &links[i], err,
+		    errlen) != 0)
+			goto out;
+	}
+	if (cp != NULL) {
+		snprintf(seq, sizeof(seq), "%" PRId64, cp->seq);
+		snprintf(t, sizeof(t), "%" PRId64, cp->time_us);
+		v[0] = cp->instance;
+		v[1] = seq;
+		v[2] = (const char *)cp->hash;
+		len[2] = AUDIT_HASH_LEN;
+		v[3] = t;
+		v[4] = (const char *)cp->sig;
+		len[4] = AUDIT_SIG_LEN;
+		if (run(c->db, "cp_ins", 1, 5, v, len, fmt, NULL, err,
+		    errlen) != 0)
+			goto out;
+	}
+	if (exec_ok(c->db, "COMMIT", err, errlen) != 0)
+		goto out;
+	r = 0;
+out:
+	rollback(c->db);
+	return r;
+}
+
+/* A bytea column in text (hex) form into out[n]; GK_ERR_INTEGRITY. */
+static int
+get_bytes(const PGresult *res, int row, int col, uint8_t *out, size_t n)
+{
+	const char *s;
+
+	if (PQgetisnull(res, row, col))
+		return GK_ERR_INTEGRITY;
+	s = PQgetvalue(res, row, col);
+	if (strncmp(s, "\\x", 2) != 0 ||
+	    gk_hex_decode(gk_slice_str(s + 2), out, n) != 0)
+		return GK_ERR_INTEGRITY;
+	return 0;
+}
+
+static int64_t
+get_int(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? 0 :
+	    strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static int
+pg_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
+    size_t errlen)
+{
+	static const char *const q[3] = {
+		"SELECT seq, hash FROM audit WHERE instance_id = $1"
+		" ORDER BY seq DESC LIMIT 1",
+		"SELECT seq, hash FROM audit_anchor WHERE instance_id = $1",
+		"SELECT seq, time_us FROM audit_checkpoint"
+		" WHERE instance_id = $1 ORDER BY seq DESC LIMIT 1",
+	};
+	struct pg_conn *c = PG(base);
+	PGresult *res = NULL;
+	const char *v[1] = { instance };
+	int i, r = GK_ERR_UNAVAILABLE, have = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < 3; i++) {
+		if (i == 1 && have)
+			continue;
+		if (run(c->db, q[i], 0, 1, v, NULL, NULL, &res, err,
+		    errlen) != 0)
+			goto out;
+		if (PQntuples(res) > 0) {
+			if (i < 2) {
+				out->seq = get_int(res, 0, 0);
+				if (get_bytes(res, 0, 1, out->hash,
+				    AUDIT_HASH_LEN) != 0) {
+					set_err(err, errlen, "the stored chain "
+					    "of %s ends in a bad hash",
+					    instance);
+					r = GK_ERR_INTEGRITY;
+					goto out;
+				}
+				have = 1;
+			} else {
+				out->cp_seq = get_int(res, 0, 0);
+				out->cp_time_us = get_int(res, 0, 1);
+			}
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
+    int *more, char *err, size_t errlen)
+{
+	static const char find_sql[] =
+	    "SELECT c.instance_id, c.seq, c.hash, c.time_us"
+	    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"
+	    " ON a.instance_id = c.instance_id"
+	    " WHERE c.time_us < $1 AND c.seq > coalesce(a.seq, 0)"
+	    " ORDER BY c.time_us LIMIT 1";
+	static const char del_sql[] =
+	    "DELETE FROM audit WHERE instance_id = $1 AND seq <= $2";
+	static const char anchor_sql[] =
+	    "INSERT INTO audit_anchor(instance_id, seq, hash, time_us)"
+	    " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id) DO UPDATE"
+	    " SET seq = EXCLUDED.seq, hash = EXCLUDED.hash,"
+	    " time_us = EXCLUDED.time_us";
+	struct pg_conn *c = PG(base);
+	PGresult *res = NULL;
+	char before[24], seq[24], t[24], inst[AUDIT_INSTANCE_MAX + 1];
+	uint8_t hash[AUDIT_HASH_LEN];
+	const char *v[4];
+	int len[4] = { 0, 0, AUDIT_HASH_LEN, 0 }, fmt[4] = { 0, 0, 1, 0 };
+	int r = GK_ERR_UNAVAILABLE;
+
+	*deleted = 0;
+	*more = 0;
+	set_err(err, errlen, "%s", "");
+	snprintf(before, sizeof(before), "%" PRId64, before_us);
+	v[0] = before;
+	if (exec_ok(c->db, "BEGIN", err, errlen) != 0 ||
+	    run(c->db, find_sql, 0, 1, v, NULL, NULL, &res, err, errlen) != 0)
+		goto out;
+	if (PQntuples(res) == 0) {
+		r = 0;
+		goto out;
+	}
+	if (strlen(PQgetvalue(res, 0, 0)) > AUDIT_INSTANCE_MAX ||
+	    get_bytes(res, 0, 2, hash, AUDIT_HASH_LEN) != 0) {
+		set_err(err, errlen, "a stored checkpoint is malformed");
+		goto out;
+	}
+	snprintf(inst, sizeof(inst), "%s", PQgetvalue(res, 0, 0));
+	snprintf(seq, sizeof(seq), "%s", PQgetvalue(res, 0, 1));
+	snprintf(t, sizeof(t), "%s", PQgetvalue(res, 0, 3));
+	PQclear(res);
+	res = NULL;
+	v[0] = inst;
+	v[1] = seq;
+	if (run(c->db, del_sql, 0, 2, v, NULL, NULL, &res, err, errlen) != 0)
+		goto out;
+	*deleted = strtoull(PQcmdTuples(res), NULL, 10);
+	PQclear(res);
+	res = NULL;
+	v[2] = (const char *)hash;
+	v[3] = t;
+	if (run(c->db, anchor_sql, 0, 4, v, len, fmt, NULL, err, errlen) != 0 ||
+	    exec_ok(c->db, "COMMIT", err, errlen) != 0) {
+		*deleted = 0;
+		goto out;
+	}
+	*more = 1;
+	r = 0;
+out:
+	PQclear(res);
+	rollback(c->db);
+	return r;
+}
+
+static int
+pg_jti_use(audit_conn *base, const char *jti, int64_t exp_s)
+{
+	static const char sql[] =
+	    "INSERT INTO jti(jti, exp_us) VALUES ($1, $2)"
+	    " ON CONFLICT (jti) DO UPDATE SET exp_us = EXCLUDED.exp_us"
+	    " WHERE jti.exp_us < $3";
+	struct pg_conn *c = PG(base);
+	PGresult *res = NULL;
+	char exp[24], now[24];
+	const char *v[3] = { jti, exp, now };
+	int64_t exp_us;
+	int r;
+
+	if (c == NULL || jti == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if (__builtin_mul_overflow(exp_s, 1000000, &exp_us))
+		exp_us = INT64_MAX;
+	snprintf(exp, sizeof(exp), "%" PRId64, exp_us);
+	snprintf(now, sizeof(now), "%" PRId64, gk_now_us());
+	if (run(c->db, sql, 0, 3, v, NULL, NULL, &res, NULL, 0) != 0)
+		return GK_ERR_UNAVAILABLE;
+	/* 1: inserted, or an expired entry renewed; 0: still in use */
+	r = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : GK_ERR_EXISTS;
+	PQclear(res);
+	return r;
+}
+
+/* ---- reading --------------------------------------------------------- */
+
+static const char *
+col_str(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+static int
+col_fixed(const PGresult *res, int row, int col, char *dst, size_t dstlen)
+{
+	const char *s = col_str(res, row, col);
+	size_t n;
+
+	dst[0] = '\0';
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	if (n >= dstlen) {
+		snprintf(dst, dstlen, "%.*s", (int)(dstlen - 1), s);
+		return 1;
+	}
+	memcpy(dst, s, n + 1);
+	return 0;
+}
+
+static void
+read_row(const PGresult *res, int i, gk_audit_row *row)
+{
+	gk_audit_record *rec = &row->rec;
+	int64_t bytes;
+
+	memset(row, 0, sizeof(*row));
+	row->id = get_int(res, i, 0);
+	rec->time_us = get_int(res, i, 1);
+	row->altered |= col_fixed(res, i, 2, rec->request_id,
+	    sizeof(rec->request_id));
+	row->altered |= col_fixed(res, i, 3, rec->client_ip,
+	    sizeof(rec->client_ip));
+	if (get_bytes(res, i, 4, rec->client_addr,
+	    sizeof(rec->client_addr)) != 0)
+		row->altered = 1;
+	rec->user_agent = col_str(res, i, 5);
+	rec->origin = col_str(res, i, 6);
+	rec->protocol = col_str(res, i, 7);
+	rec->operation = col_str(res, i, 8);
+	rec->root = col_str(res, i, 9);
+	rec->path = col_str(res, i, 10);
+	rec->status = (int)get_int(res, i, 11);
+	rec->decision = col_str(res, i, 12);
+	rec->message = col_str(res, i, 13);
+	bytes = get_int(res, i, 14);
+	rec->bytes = bytes > 0 ? (uint64_t)bytes : 0;
+	rec->duration_us = get_int(res, i, 15);
+	rec->country = col_str(res, i, 16);
+	rec->kid = col_str(res, i, 17);
+	rec->sub = col_str(res, i, 18);
+	rec->jti = col_str(res, i, 19);
+	rec->token_sig = col_str(res, i, 20);
+	row->altered |= col_fixed(res, i, 21, row->instance_id,
+	    sizeof(row->instance_id));
+	row->seq = get_int(res, i, 22);
+	row->chained = !PQgetisnull(res, i, 21) && !PQgetisnull(res, i, 22) &&
+	    get_bytes(res, i, 23, row->prev_hash, AUDIT_HASH_LEN) == 0 &&
+	    get_bytes(res, i, 24, row->hash, AUDIT_HASH_LEN) == 0;
+}
+
+/*
+ * Streams the rows of a query one at a time (constant memory) to fn.
+ * Returns 0, fn's non-zero value, or GK_ERR_IO.
+ */
+static int
+stream(PGconn *db, const char *sql, int n, const char *const *v,
+    const int *len, const int *fmt, gk_audit_row_fn fn, void *arg,
+    char *err, size_t errlen)
+{
+	PGresult *res;
+	gk_audit_row row;
+	int r = 0, failed = 0;
+
+	if (!PQsendQueryParams(db, sql, n, NULL, v, len, fmt, 0) ||
+	    !PQsetSingleRowMode(db)) {
+		pg_err(db, err, errlen);
+		return GK_ERR_IO;
+	}
+	while ((res = PQgetResult(db)) != NULL) {
+		ExecStatusType s = PQresultStatus(res);
+
+		if (s == PGRES_SINGLE_TUPLE && r == 0) {
+			read_row(res, 0, &row);
+			r = fn(arg, &row);
+		} else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK &&
+		    !failed) {
+			pg_err(db, err, errlen);
+			failed = 1;
+		}
+		PQclear(res);
+		/* after fn stopped, drain: libpq needs the rest read */
+	}
+	if (failed && r == 0)
+		return GK_ERR_IO;
+	return r;
+}
+
+/* The exclusive upper bound of strings starting with prefix (see
+ * sqlite.c); NULL when there is none. */
+static char *
+prefix_upper(const char *prefix)
+{
+	size_t len = strlen(prefix);
+	char *u;
+
+	while (len > 0 && (uint8_t)prefix[len - 1] == 0xff)
+		len--;
+	if (len == 0 || (u = strndup(prefix, len)) == NULL)
+		return NULL;
+	u[len - 1] = (char)((uint8_t)u[len - 1] + 1);
+	return u;
+}
+
+#define QMAX 20
+
+struct params {
+	const char *v[QMAX];
+	int len[QMAX];
+	int fmt[QMAX];
+	int n;
+	char num[QMAX][24];
+};
+
+/* Appends before, "$N" and after to sql, with v as parameter N. */
+static int
+add(gk_buf *sql, struct params *p, const char *before, const char *v,
+    int blob_len, const char *after)
+{
+	if (p->n >= QMAX)
+		return GK_ERR_TOO_LARGE;
+	p->v[p->n] = v;
+	p->len[p->n] = blob_len;
+	p->fmt[p->n] = blob_len > 0;
+	p->n++;
+	return gk_buf_printf(sql, "%s$%d%s", before, p->n, after);
+}
+
+static const char *
+num(struct params *p, int64_t x)
+{
+	snprintf(p->num[p->n], sizeof(p->num[0]), "%" PRId64, x);
+	return p->num[p->n];
+}
+
+static int
+pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
+    void *arg, char *err, size_t errlen)
+{
+	PGconn *db = NULL;
+	struct params p;
+	gk_buf sql;
+	uint8_t lo[16], hi[16];
+	char *upper = NULL;
+	int r = GK_ERR_INTERNAL, e = 0;
+
+	memset(&p, 0, sizeof(p));
+	set_err(err, errlen, "%s", "");
+	gk_buf_init(&sql, GK_CAP_SMALL);
+	if (q->ip != NULL && q->ip[0] != '\0' &&
+	    audit_ip_range(q->ip, lo, hi) != 0) {
+		set_err(err, errlen, "bad --ip value");
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	if (q->status < 0) {
+		set_err(err, errlen, "bad --status value");
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	e |= gk_buf_append_str(&sql, select_sql);
+	if (q->from_us != 0)
+		e |= add(&sql, &p, " AND time_us >= ", num(&p, q->from_us),
+		    0, "");
+	if (q->to_us != 0)
+		e |= add(&sql, &p, " AND time_us < ", num(&p, q->to_us), 0, "");
+	if (q->ip != NULL && q->ip[0] != '\0') {
+		e |= add(&sql, &p, " AND client_addr >= ",
+		    (const char *)lo, 16, "");
+		e |= add(&sql, &p, " AND client_addr <= ",
+		    (const char *)hi, 16, "");
+	}
+	if (q->operation != NULL)
+		e |= add(&sql, &p, " AND operation = ", q->operation, 0, "");
+	if (q->status != 0)
+		e |= add(&sql, &p, " AND status = ", num(&p, q->status), 0, "");
+	if (q->decision != NULL)
+		e |= add(&sql, &p, " AND decision = ", q->decision, 0, "");
+	if (q->path_prefix != NULL && q->path_prefix[0] != '\0') {
+		e |= add(&sql, &p, " AND path >= ", q->path_prefix, 0, "");
+		if ((upper = prefix_upper(q->path_prefix)) != NULL)
+			e |= add(&sql, &p, " AND path < ", upper, 0, "");
+	}
+	if (q->country != NULL)
+		e |= add(&sql, &p, " AND country = ", q->country, 0, "");
+	if (q->kid != NULL)
+		e |= add(&sql, &p, " AND kid = ", q->kid, 0, "");
+	if (q->sub != NULL)
+		e |= add(&sql, &p, " AND sub = ", q->sub, 0, "");
+	if (q->request_id != NULL)
+		e |= add(&sql, &p, " AND request_id = ", q->request_id, 0, "");
+	if (q->before_id != 0) {
+		e |= add(&sql, &p, " AND (time_us, id) < (",
+		    num(&p, q->before_time_us), 0, "");
+		e |= add(&sql, &p, ", ", num(&p, q->before_id), 0, ")");
+	}
+	e |= add(&sql, &p, q->oldest_first ? " ORDER BY time_us, id LIMIT " :
+	    " ORDER BY time_us DESC, id DESC LIMIT ",
+	    num(&p, q->limit != 0 ? (int64_t)q->limit : 100), 0, "");
+	if (e != 0)
+		goto out;
+	r = GK_ERR_IO;
+	if (connect_to(target, &db, err, errlen) != 0)
+		goto out;
+	r = stream(db, (const char *)sql.data, p.n, p.v, p.len, p.fmt, fn,
+	    arg, err, errlen);
+out:
+	PQfinish(db);
+	free(upper);
+	gk_buf_release(&sql);
+	return r;
+}
+
+static int
+read_cps(PGconn *db, const char *sql, int with_sig,
+    int (*fn)(void *, const audit_checkpoint *), void *arg, char *err,
+    size_t errlen)
+{
+	PGresult *res = NULL;
+	audit_checkpoint cp;
+	int i, r = GK_ERR_IO;
+
+	if (run(db, sql, 0, 0, NULL, NULL, NULL, &res, err, errlen) != 0)
+		return GK_ERR_IO;
+	for (i = 0; i < PQntuples(res); i++) {
+		memset(&cp, 0, sizeof(cp));
+		if (strlen(PQgetvalue(res, i, 0)) > AUDIT_INSTANCE_MAX ||
+		    PQgetvalue(res, i, 0)[0] == '\0')
+			continue;
+		snprintf(cp.instance, sizeof(cp.instance), "%s",
+		    PQgetvalue(res, i, 0));
+		cp.seq = get_int(res, i, 1);
+		(void)get_bytes(res, i, 2, cp.hash, AUDIT_HASH_LEN);
+		cp.time_us = get_int(res, i, 3);
+		if (with_sig)
+			(void)get_bytes(res, i, 4, cp.sig, AUDIT_SIG_LEN);
+		if ((r = fn(arg, &cp)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_scan(const char *target, const audit_scan_cb *cb, void *arg, char *err,
+    size_t errlen)
+{
+	PGconn *db = NULL;
+	gk_buf sql;
+	int64_t v = -1;
+	int r = GK_ERR_IO;
+
+	gk_buf_init(&sql, 4096);
+	if (connect_to(target, &db, err, errlen) != 0)
+		goto out;
+	if (query_int(db, "SELECT version FROM audit_schema", &v) != 0 ||
+	    v != SCHEMA_VERSION) {
+		set_err(err, errlen, "not an audit database of schema version "
+		    "%d", SCHEMA_VERSION);
+		goto out;
+	}
+	/* one snapshot while writers run */
+	if (exec_ok(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	    err, errlen) != 0)
+		goto out;
+	if ((r = read_cps(db, "SELECT instance_id, seq, hash, time_us FROM"
+	    " audit_anchor ORDER BY instance_id COLLATE \"C\"", 0, cb->anchor,
+	    arg, err, errlen)) != 0 ||
+	    (r = read_cps(db, "SELECT instance_id, seq, hash, time_us, sig"
+	    " FROM audit_checkpoint ORDER BY instance_id COLLATE \"C\", seq",
+	    1, cb->checkpoint, arg, err, errlen)) != 0)
+		goto out;
+	r = GK_ERR_IO;
+	if (gk_buf_append_str(&sql, select_sql) != 0 ||
+	    gk_buf_append_str(&sql, " ORDER BY instance_id COLLATE \"C\","
+	    " seq, id") != 0)
+		goto out;
+	r = stream(db, (const char *)sql.data, 0, NULL, NULL, NULL,
+	    cb->record, arg, err, errlen);
+out:
+	PQfinish(db);
+	gk_buf_release(&sql);
+	return r;
+}
+
+const audit_backend audit_pg_backend = {
+	.name = "postgres",
+	.open = pg_open,
+	.close = pg_close,
+	.same_target = pg_same_target,
+	.flush = pg_flush,
+	.tail = pg_tail,
+	.insert = pg_insert,
+	.prune_span = pg_prune_span,
+	.search = pg_search,
+	.scan = pg_scan,
+	.jti_use = pg_jti_use,
+};
