@@ -897,6 +897,8 @@ gate_count_audit_failure(gk_app *app)
 int
 gate_is_upload(const gk_req *req)
 {
-	return method_is(req, "POST") &&
-	    gk_slice_eq_str(req->path, "/_upload");
+	return (method_is(req, "POST") &&
+	    gk_slice_eq_str(req->path, "/_upload")) ||
+	    (method_is(req, "PUT") &&
+	    gk_slice_has_prefix(req->path, gk_slice_str("/v2/objects/")));
 }

@@ -167,7 +167,8 @@ void gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
  */
 int gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen);
 
-/* 1 if the request is for the upload endpoint (POST /_upload). */
+/* 1 if the request's body becomes an object: the upload endpoint
+ * (POST /_upload) or v2's PUT /v2/objects/{key}. */
 int gate_is_upload(const gk_req *req);
 
 /*

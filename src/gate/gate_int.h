@@ -74,6 +74,13 @@ void gate_store_failed(gk_reply *rep, int r);
  * caller finishes it (gate_reply_finish).
  */
 void gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+/*
+ * PUT /v2/objects/{key} with the object as the body (stores that take a
+ * body: fs, s3 in proxy mode): every v2 check for op "put". Returns 0 and
+ * the decoded key in *key (caller frees), or -1 with the refusal in rep.
+ */
+int gate_v2_put_authorize(gk_app *app, const gk_req *req, gk_reply *rep,
+    char **key);
 
 /*
  * GET /admin/audit (admin.c). Returns 1 if it answered the path (rep

@@ -1,4 +1,9 @@
-/* upload.c - the upload endpoint: POST /_upload with a signed policy. */
+/*
+ * upload.c - request bodies that become objects: the upload endpoint
+ * (POST /_upload, multipart with a signed policy) and v2's
+ * PUT /v2/objects/{key} (the raw body, authorised by a v2 token). Either
+ * way the object becomes visible only after its audit record is durable.
+ */
 #include "gate_int.h"
 
 #include <stdio.h>
@@ -31,6 +36,7 @@ struct gate_upload {
 	const char *decision;
 	int committed;
 	char store_msg[320];	/* why the store failed, for the reply */
+	char *raw_key;		/* PUT /v2/objects/{key}: the body is the object */
 };
 
 static void
@@ -204,6 +210,41 @@ on_end(void *arg)
 
 static const gk_multipart_cb callbacks = { on_begin, on_data, on_end };
 
+/* PUT /v2/objects/{key}: the v2 checks, then a writer for the body. */
+static void
+raw_begin(gk_app *app, const gk_req *req, gate_upload **out, gk_reply *rep)
+{
+	gate_upload *u;
+	char *key = NULL;
+	const char *m;
+	int r, st;
+
+	if (gate_rate_limit(app, req, rep))
+		return;
+	if (gate_v2_put_authorize(app, req, rep, &key) != 0)
+		return;
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		free(key);
+		gate_reply_error(rep, 500, "error", "Internal Exception");
+		return;
+	}
+	u->app = app;
+	u->req = req;
+	u->raw_key = key;
+	u->part = P_FILE;
+	u->file_seen = 1;
+	gk_buf_init(&u->key, FIELD_MAX);
+	gk_buf_init(&u->policy, FIELD_MAX);
+	gk_buf_init(&u->sig, FIELD_MAX);
+	r = store_put_begin(app->store, gk_slice_str(key),
+	    app->cfg->max_upload_bytes, &u->w);
+	if (r != 0) {
+		store_status(u, r, "cannot start upload", &st, &m);
+		fail(u, st, m);
+	}
+	*out = u;
+}
+
 void
 gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
     gk_reply *rep)
@@ -211,6 +252,10 @@ gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
 	gate_upload *u;
 
 	*out = NULL;
+	if (strcmp(req->method, "PUT") == 0) {
+		raw_begin(app, req, out, rep);
+		return;
+	}
 	rep->protocol = "upload";
 	rep->operation = strdup("POST_Upload");
 	if (gate_rate_limit(app, req, rep))
@@ -235,7 +280,13 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 {
 	int r;
 
-	if (u->status != 0 || u->mp == NULL)
+	if (u->status != 0)
+		return;
+	if (u->raw_key != NULL) {
+		(void)on_data(u, p, len);	/* a failure is kept in u */
+		return;
+	}
+	if (u->mp == NULL)
 		return;
 	r = http_multipart_feed(u->mp, p, len);
 	if (r != 0)
@@ -248,7 +299,8 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 	char *k;
 	int r;
 
-	if (u->status == 0 && http_multipart_finish(u->mp) != 0)
+	if (u->status == 0 && u->raw_key == NULL &&
+	    http_multipart_finish(u->mp) != 0)
 		fail(u, 400, "Bad Request: malformed multipart body");
 	if (u->status == 0 && !u->file_seen)
 		fail(u, 400, "Bad Request: missing 'file' field");
@@ -259,7 +311,9 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 		store_status(u, r, "cannot finish upload", &st, &m);
 		fail(u, st, m);
 	}
-	if (u->have_pol)
+	if (u->raw_key != NULL)
+		;	/* the v2 checks set path, kid, sub, jti */
+	else if (u->have_pol)
 		rep->path = strdup(u->pol.key);
 	else if (u->key.len > 0)
 		rep->path = gk_slice_dup(gk_slice_of(u->key.data,
@@ -272,7 +326,7 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 		return;
 	}
 	rep->bytes = store_writer_size(u->w);
-	k = u->pol.key;
+	k = u->raw_key != NULL ? u->raw_key : u->pol.key;
 	gk_buf_reset(&rep->body);
 	if (gk_buf_append_str(&rep->body, "{\"msg\":\"Success\",\"key\":") != 0 ||
 	    gk_json_str(&rep->body, gk_slice_str(k)) != 0 ||
@@ -322,5 +376,6 @@ gate_upload_free(gate_upload *u)
 	gk_buf_release(&u->policy);
 	gk_wipe(u->sig.data, u->sig.len);
 	gk_buf_release(&u->sig);
+	free(u->raw_key);
 	free(u);
 }

@@ -250,32 +250,60 @@ take(char **dst, char **src)
 	*src = NULL;
 }
 
-void
-gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
+/* What v2_authorize hands on to the answer. */
+struct v2_grant {
+	int op;			/* GK_V2_* */
+	gk_buf key;		/* the decoded key or prefix */
+	gate_params ps;
+	gk_slice after;		/* list: start_after */
+	unsigned limit;		/* list: page size */
+};
+
+static void
+v2_grant_release(struct v2_grant *g)
+{
+	gate_params_release(&g->ps);
+	gk_buf_release(&g->key);
+}
+
+/* 1 if the store takes a request body itself (fs, s3 in proxy mode). */
+static int
+body_put_allowed(const gk_app *app)
+{
+	return !store_presigns(app->store);
+}
+
+/*
+ * Everything v2 checks before it grants: the route and method, the key,
+ * the token (signature, claims, op, scope, cip), origin, ACL and single
+ * use. Returns 0 with g filled, or -1 with the refusal in rep. body_put:
+ * the request is PUT /v2/objects/{key} with its body (proxy mode).
+ */
+static int
+v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
+    struct v2_grant *g)
 {
 	const gk_config *cfg = app->cfg;
 	gk_slice path = gk_slice_of(req->path.p + 4, req->path.len - 4);
 	gk_slice enc, k, tok = GK_SLICE_NULL, origin, dup;
 	gk_jws_claims cl;
 	gk_jws_rules rules;
-	gate_params ps;
-	gk_buf key;
 	const char *msg = NULL, *allow;
-	gk_slice after = GK_SLICE_NULL;
-	unsigned limit = V2_LIST_DEFAULT;
-	int op, status = 0, r, m, read_method, has_origin;
+	int op, status = 0, r, m, read_method, has_origin, ok = -1;
 
 	memset(&cl, 0, sizeof(cl));
-	memset(&ps, 0, sizeof(ps));
-	gk_buf_init(&key, 4096);
+	memset(g, 0, sizeof(*g));
+	gk_buf_init(&g->key, 4096);
+	g->limit = V2_LIST_DEFAULT;
 	rep->protocol = "v2";
 	read_method = strcmp(req->method, "GET") == 0 ||
 	    strcmp(req->method, "HEAD") == 0;
 	if (gk_slice_has_prefix(path, gk_slice_str("objects/"))) {
-		op = GK_V2_GET;
+		op = body_put ? GK_V2_PUT : GK_V2_GET;
 		enc = gk_slice_of(path.p + 8, path.len - 8);
-		m = read_method;
-		allow = "GET, HEAD, OPTIONS";
+		m = read_method || (body_put && body_put_allowed(app));
+		allow = body_put_allowed(app) ? "GET, HEAD, PUT, OPTIONS" :
+		    "GET, HEAD, OPTIONS";
 	} else if (gk_slice_has_prefix(path, gk_slice_str("list/"))) {
 		op = GK_V2_LIST;
 		enc = gk_slice_of(path.p + 5, path.len - 5);
@@ -291,35 +319,37 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 		deny(rep, 404, "Not Found");
 		goto out;
 	}
+	g->op = op;
 	rep->operation = strdup(op_names[op]);
 	if (!m) {
-		/* PUT /v2/objects/{key} needs a proxy-mode store (not fs) */
+		/* PUT with a body needs a store that takes it (not s3 in
+		 * redirect mode: there the browser posts to the bucket) */
 		rep->path = gate_text_copy(enc, 2048);
 		deny(rep, 405, "Method Not Allowed");
 		rep->allow = allow;
 		goto out;
 	}
-	if (gk_pct_decode(enc, &key) != 0) {
+	if (gk_pct_decode(enc, &g->key) != 0) {
 		rep->path = gate_text_copy(enc, 2048);
 		deny(rep, 400, "Bad Request: invalid key");
 		goto out;
 	}
-	k = gk_slice_of(key.data, key.len);
+	k = gk_slice_of(g->key.data, g->key.len);
 	rep->path = gate_text_copy(k, 2048);
 	if (!gate_key_valid(k, op == GK_V2_LIST)) {
 		deny(rep, 400, "Bad Request: invalid key");
 		goto out;
 	}
-	if (gate_params_parse(req->query, &ps, &dup) != 0) {
+	if (gate_params_parse(req->query, &g->ps, &dup) != 0) {
 		deny(rep, 400, "Bad Request: malformed query string");
 		goto out;
 	}
-	if (op == GK_V2_LIST && (msg = list_params(&ps, &after,
-	    &limit)) != NULL) {
+	if (op == GK_V2_LIST && (msg = list_params(&g->ps, &g->after,
+	    &g->limit)) != NULL) {
 		deny(rep, 400, msg);
 		goto out;
 	}
-	r = find_token(req, &ps, &tok);
+	r = find_token(req, &g->ps, &tok);
 	if (r == GK_ERR_NOT_FOUND) {
 		deny(rep, 401, "Unauthorized: missing token");
 		goto out;
@@ -399,10 +429,28 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 			goto out;
 		}
 	}
-	if (op == GK_V2_GET)
+	ok = 0;
+out:
+	verify_jws_release(&cl);
+	if (ok != 0)
+		v2_grant_release(g);
+	return ok;
+}
+
+void
+gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
+{
+	struct v2_grant g;
+	gk_slice k;
+	int r;
+
+	if (v2_authorize(app, req, 0, rep, &g) != 0)
+		return;
+	k = gk_slice_of(g.key.data, g.key.len);
+	if (g.op == GK_V2_GET)
 		r = answer_get(app, req, k, rep);
-	else if (op == GK_V2_LIST)
-		r = answer_list(app, k, after, limit, rep);
+	else if (g.op == GK_V2_LIST)
+		r = answer_list(app, k, g.after, g.limit, rep);
 	else
 		r = answer_put(app, k, rep);
 	if (r != 0) {
@@ -414,7 +462,23 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	free(rep->message);
 	rep->message = strdup("Success");
 out:
-	verify_jws_release(&cl);
-	gate_params_release(&ps);
-	gk_buf_release(&key);
+	v2_grant_release(&g);
+}
+
+int
+gate_v2_put_authorize(gk_app *app, const gk_req *req, gk_reply *rep,
+    char **key)
+{
+	struct v2_grant g;
+
+	*key = NULL;
+	if (v2_authorize(app, req, 1, rep, &g) != 0)
+		return -1;
+	*key = gk_slice_dup(gk_slice_of(g.key.data, g.key.len));
+	v2_grant_release(&g);
+	if (*key == NULL) {
+		gate_reply_error(rep, 500, "error", "Internal Exception");
+		return -1;
+	}
+	return 0;
 }

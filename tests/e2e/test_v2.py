@@ -398,8 +398,10 @@ def test_token_transport(v2):
     # origin and ACL as for v1
     r = req(v2, "GET", "/v2/objects/docs/a.txt", t, origin="https://evil.example")
     assert (r.status_code, msg(r)) == (403, "Forbidden: bad origin")
+    # a PUT with a body needs a 'put' token
     r = req(v2, "PUT", "/v2/objects/docs/a.txt", t)
-    assert r.status_code == 405
+    assert (r.status_code, msg(r)) == (
+        403, "Forbidden: the token's 'op' does not allow this request")
     r = req(v2, "GET", "/v2/nothing/here", t)
     assert r.status_code == 404
 
@@ -673,3 +675,50 @@ def test_libgatekeeper_readme_example(v2, tmp_path, kind):
     r = requests.get(url, headers={"Origin": ORIGIN}, allow_redirects=False,
                      timeout=30)
     assert r.status_code == 403
+
+
+def test_put_object_body(v2):
+    """PUT /v2/objects/{key} with the object as the body (the fs store
+    takes bodies; s3 only in proxy mode)."""
+    data = os.urandom(200_000)
+    key = "docs/put \u00e9.bin"
+    path = "/v2/objects/" + urllib.parse.quote(key)
+    t = token(v2.keys, op="put", key=key, jti="put-1")
+    r = requests.put(v2.base + path, data=data, timeout=60,
+                     headers={"Origin": ORIGIN, "Authorization": "Bearer " + t})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"msg": "Success", "key": key, "size": len(data),
+                        "error": False}
+    (row,) = v2.audit_for(r)
+    assert (row["protocol"], row["operation"], row["status"]) == (
+        "v2", "PUT_Object", 201)
+    assert row["kid"] == "ed1" and row["jti"] == "put-1"
+    assert row["bytes"] == len(data) and row["path"] == key
+    got = req(v2, "GET", path, token(v2.keys, op="get", key=key))
+    assert got.status_code == 302
+    assert requests.get(got.headers["Location"], timeout=60).content == data
+    # the same token again: single use
+    r = requests.put(v2.base + path, data=b"x", timeout=60,
+                     headers={"Origin": ORIGIN, "Authorization": "Bearer " + t})
+    assert (r.status_code, msg(r)) == (403, "Forbidden: token already used ('jti')")
+    # outside the token's key: refused, and nothing is stored
+    t = token(v2.keys, op="put", key="docs/other.bin")
+    r = requests.put(v2.base + "/v2/objects/docs/third.bin", data=b"x",
+                     timeout=60, headers={"Origin": ORIGIN,
+                                          "Authorization": "Bearer " + t})
+    assert (r.status_code, msg(r)) == (403, "Forbidden: key outside the token's scope")
+    got = req(v2, "GET", "/v2/objects/docs/third.bin",
+              token(v2.keys, op="get", key="docs/third.bin"))
+    assert requests.get(got.headers["Location"], timeout=60).status_code == 404
+
+
+def test_put_object_body_too_large(gk_factory, tmp_path):
+    keys = Keys(str(tmp_path))
+    g = gk_factory(gate__max_upload_bytes="1000", **keys.settings()).start()
+    t = token(keys, op="put", key="docs/big.bin")
+    r = requests.put(g.base + "/v2/objects/docs/big.bin", data=b"a" * 1001,
+                     timeout=60, headers={"Origin": ORIGIN,
+                                          "Authorization": "Bearer " + t})
+    assert r.status_code == 413
+    (row,) = g.audit_for(r)
+    assert row["status"] == 413 and row["decision"] == "deny"

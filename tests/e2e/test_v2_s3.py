@@ -5,6 +5,7 @@ import urllib.parse
 
 import requests
 
+from conftest import ORIGIN
 from test_v2 import Keys, req, token
 
 
@@ -50,3 +51,29 @@ def test_v2_on_the_s3_store(rgw, gk_factory, tmp_path):
     (row,) = g.audit_for(r)
     assert row["status"] == 404 and row["kid"] == "ed1"
     assert row["sub"] == "user-42" and row["protocol"] == "v2"
+
+
+def test_v2_put_body_on_s3(rgw, gk_factory, tmp_path):
+    """Redirect mode: the browser posts to the bucket, so a PUT with a body
+    is 405; proxy mode streams the body to the bucket."""
+    keys = Keys(str(tmp_path))
+    t = token(keys, "ed1", op="put", key="docs/p.bin")
+    settings = rgw.gk_settings(rgw.new_bucket(), gk_factory().dir)
+    settings.update(keys.settings())
+    g = gk_factory(**settings).start()
+    r = requests.put(g.base + "/v2/objects/docs/p.bin", data=b"x", timeout=60,
+                     headers={"Origin": ORIGIN, "Authorization": "Bearer " + t})
+    assert r.status_code == 405 and "PUT" not in r.headers["Allow"]
+
+    settings = rgw.gk_settings(rgw.new_bucket(), gk_factory().dir,
+                               s3__mode="proxy")
+    settings.update(keys.settings())
+    g = gk_factory(**settings).start()
+    data = os.urandom(300_000)
+    r = requests.put(g.base + "/v2/objects/docs/p.bin", data=data, timeout=60,
+                     headers={"Origin": ORIGIN, "Authorization": "Bearer " + t})
+    assert r.status_code == 201, r.text
+    r = req(g, "GET", "/v2/objects/docs/p.bin",
+            token(keys, "ed1", op="get", key="docs/p.bin"))
+    assert r.status_code == 302 and r.headers["Location"].startswith(g.base)
+    assert requests.get(r.headers["Location"], timeout=60).content == data
