@@ -105,27 +105,6 @@ field_len(const char *s)
 	return n;
 }
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
-static size_t
-utf8_seq(const uint8_t *p, size_t n)
-{
-	size_t len;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n || !gk_utf8_valid(gk_slice_of(p, len)))
-		return 0;
-	return len;
-}
-
 /* The length of n bytes of s once invalid bytes become U+FFFD. */
 static size_t
 fixed_len(const char *s, size_t n)
@@ -134,7 +113,7 @@ fixed_len(const char *s, size_t n)
 	size_t i = 0, k, out = 0;
 
 	while (i < n) {
-		k = utf8_seq(p + i, n - i);
+		k = gk_utf8_seq(p + i, n - i);
 		out += k == 0 ? 3 : k;
 		i += k == 0 ? 1 : k;
 	}
@@ -156,7 +135,7 @@ put_field(char **cursor, const char *s, size_t n)
 	if (s == NULL)
 		return NULL;
 	while (i < n) {
-		if ((k = utf8_seq(p + i, n - i)) == 0) {
+		if ((k = gk_utf8_seq(p + i, n - i)) == 0) {
 			memcpy(o, "\xef\xbf\xbd", 3);
 			o += 3;
 			i++;

@@ -6,41 +6,6 @@
 
 #define FIELD_CAP (4u * AUDIT_FIELD_MAX + 16)
 
-/* Appends s with invalid UTF-8 replaced by U+FFFD (rows written before
- * text was normalised may hold raw bytes). */
-static int
-put_utf8(gk_buf *out, const char *s)
-{
-	const uint8_t *p = (const uint8_t *)s;
-	size_t n = strlen(s), i = 0, k;
-	int r;
-
-	if (gk_utf8_valid(gk_slice_of(p, n)))
-		return gk_buf_append(out, p, n);
-	while (i < n) {
-		k = 0;
-		if (p[i] < 0x80)
-			k = 1;
-		else {
-			size_t len = p[i] >= 0xf0 ? 4 : p[i] >= 0xe0 ? 3 : 2;
-
-			if (len <= n - i &&
-			    gk_utf8_valid(gk_slice_of(p + i, len)))
-				k = len;
-		}
-		if (k == 0) {
-			if ((r = gk_buf_append(out, "\xef\xbf\xbd", 3)) != 0)
-				return r;
-			i++;
-			continue;
-		}
-		if ((r = gk_buf_append(out, p + i, k)) != 0)
-			return r;
-		i += k;
-	}
-	return 0;
-}
-
 static int
 field(gk_buf *b, const char *key, const char *v, int first)
 {
@@ -53,7 +18,7 @@ field(gk_buf *b, const char *key, const char *v, int first)
 	    strcmp(key, "client_ip") == 0)))
 		return gk_buf_append_str(b, "null");
 	gk_buf_init(&tmp, FIELD_CAP);
-	if ((r = put_utf8(&tmp, v)) == 0)
+	if ((r = gk_utf8_sanitize(gk_slice_str(v), &tmp)) == 0)
 		r = gk_json_str(b, gk_slice_of(tmp.data, tmp.len));
 	gk_buf_release(&tmp);
 	return r;

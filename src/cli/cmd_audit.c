@@ -137,51 +137,6 @@ enum { FMT_TABLE, FMT_JSON, FMT_CSV };
 
 /* ---- text hygiene ----------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at p (1-4), or 0 if invalid. */
-static size_t
-utf8_seq(const uint8_t *p, size_t n)
-{
-	size_t len;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (len > n || !gk_utf8_valid(gk_slice_of(p, len)))
-		return 0;
-	return len;
-}
-
-/* s with invalid UTF-8 replaced by U+FFFD, appended to out. */
-static int
-put_utf8(gk_buf *out, const char *s)
-{
-	const uint8_t *p = (const uint8_t *)s;
-	size_t n = strlen(s), i = 0, k;
-	int r;
-
-	if (gk_utf8_valid(gk_slice_of(p, n)))
-		return gk_buf_append(out, p, n);
-	while (i < n) {
-		if ((k = utf8_seq(p + i, n - i)) == 0) {
-			if ((r = gk_buf_append(out, "\xef\xbf\xbd", 3)) != 0)
-				return r;
-			i++;
-			continue;
-		}
-		if ((r = gk_buf_append(out, p + i, k)) != 0)
-			return r;
-		i += k;
-	}
-	return 0;
-}
-
 /*
  * A terminal-safe copy of s for the table: control characters (C0, DEL,
  * C1) and invalid bytes become '?'; at most max characters, the last
@@ -210,7 +165,7 @@ term_cell(const char *s, size_t max, size_t *width)
 			w += 3;
 			break;
 		}
-		k = utf8_seq(p + i, n - i);
+		k = gk_utf8_seq(p + i, n - i);
 		if (k == 0 || p[i] < 0x20 || p[i] == 0x7f ||
 		    (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
 			if (gk_buf_append(&b, "?", 1) != 0)
@@ -256,7 +211,7 @@ csv_field(gk_buf *b, const char *v, int last)
 	int r;
 
 	gk_buf_init(&tmp, ROW_CAP);
-	if (v != NULL && (r = put_utf8(&tmp, v)) != 0)
+	if (v != NULL && (r = gk_utf8_sanitize(gk_slice_str(v), &tmp)) != 0)
 		goto out;
 	if (tmp.len > 0 && strpbrk((char *)tmp.data, ",\"\r\n") != NULL) {
 		if ((r = gk_buf_append(b, "\"", 1)) != 0)

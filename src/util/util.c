@@ -469,6 +469,48 @@ gk_utf8_valid(gk_slice s)
 	return 1;
 }
 
+size_t
+gk_utf8_seq(const uint8_t *p, size_t n)
+{
+	size_t len;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n || !gk_utf8_valid(gk_slice_of(p, len)))
+		return 0;
+	return len;
+}
+
+int
+gk_utf8_sanitize(gk_slice s, gk_buf *out)
+{
+	size_t i = 0, k;
+	int r;
+
+	if (gk_utf8_valid(s))
+		return gk_buf_append(out, s.p, s.len);
+	while (i < s.len) {
+		if ((k = gk_utf8_seq(s.p + i, s.len - i)) == 0) {
+			if ((r = gk_buf_append(out, "\xef\xbf\xbd", 3)) != 0)
+				return r;
+			i++;
+			continue;
+		}
+		if ((r = gk_buf_append(out, s.p + i, k)) != 0)
+			return r;
+		i += k;
+	}
+	return 0;
+}
+
 /* ---- numbers --------------------------------------------------------- */
 
 int

@@ -139,6 +139,12 @@ int gk_pct_encode(gk_slice in, int keep_slash, gk_buf *out) GK_WUR;
 
 /* 1 if s is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 int gk_utf8_valid(gk_slice s);
+/* Length (1-4) of the valid UTF-8 sequence at p within n > 0 bytes, or 0
+ * if none starts there. */
+size_t gk_utf8_seq(const uint8_t *p, size_t n);
+/* Appends s to out with every byte that is not part of valid UTF-8
+ * replaced by U+FFFD. */
+int gk_utf8_sanitize(gk_slice s, gk_buf *out) GK_WUR;
 
 /* Parses a decimal unsigned integer with no sign, no spaces, no leading
  * '+'; at most max. GK_ERR_INVALID / GK_ERR_TOO_LARGE. */

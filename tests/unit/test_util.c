@@ -84,11 +84,29 @@ test_buf_cap_json_time(void)
 	T_EQ_STR(ts, "Thu, 01 Jan 1970 00:00:00 GMT");
 }
 
+static void
+test_utf8_sanitize(void)
+{
+	gk_buf b;
+
+	gk_buf_init(&b, 64);
+	T_EQ_INT(gk_utf8_sanitize(gk_slice_str("ok \xc3\xa9"), &b), 0);
+	T_EQ_STR((char *)b.data, "ok \xc3\xa9");
+	gk_buf_reset(&b);
+	T_EQ_INT(gk_utf8_sanitize(gk_slice_str("a\xff" "b\xe6\x97"), &b), 0);
+	T_EQ_STR((char *)b.data, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd");
+	T_EQ_INT(gk_utf8_seq((const uint8_t *)"\xf0\x9f\x98\x80", 4), 4);
+	T_EQ_INT(gk_utf8_seq((const uint8_t *)"\xf0\x9f\x98", 3), 0);
+	T_EQ_INT(gk_utf8_seq((const uint8_t *)"\xc0\xaf", 2), 0);
+	gk_buf_release(&b);
+}
+
 int
 main(void)
 {
 	test_b64();
 	test_pct_utf8_num();
 	test_buf_cap_json_time();
+	test_utf8_sanitize();
 	return T_DONE();
 }
