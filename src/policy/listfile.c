@@ -10,7 +10,6 @@
 /* Named cap: the largest list file read (about 10 million lines). */
 #define LIST_FILE_MAX (256u * 1024 * 1024)
 /* How much of a bad line an error message shows. */
-#define LINE_SHOW_MAX 64
 
 static int
 is_blank(uint8_t c)
@@ -23,23 +22,11 @@ static void
 line_err(char *err, size_t errlen, const char *name, size_t line,
     gk_slice item, const char *what)
 {
-	char shown[LINE_SHOW_MAX + 4];
-	size_t i, n;
+	char shown[POLICY_SHOW_MAX + 4];
 
 	if (err == NULL || errlen == 0)
 		return;
-	n = item.len < LINE_SHOW_MAX ? item.len : LINE_SHOW_MAX;
-	for (i = 0; i < n; i++) {
-		uint8_t ch = item.p[i];
-
-		shown[i] = (ch >= 0x20 && ch < 0x7f && ch != '\'') ?
-		    (char)ch : '?';
-	}
-	if (item.len > n) {
-		memcpy(shown + n, "...", 3);
-		n += 3;
-	}
-	shown[n] = '\0';
+	policy_show_item(item, shown);
 	snprintf(err, errlen, "%s:%zu: %s '%s'", name, line, what, shown);
 }
 

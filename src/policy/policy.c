@@ -24,7 +24,6 @@
 /* ---- lists ----------------------------------------------------------- */
 
 /* How much of a bad item an error message shows. */
-#define ITEM_SHOW_MAX 64
 
 typedef int (*item_fn)(void *arg, gk_slice item);
 
@@ -74,28 +73,34 @@ policy_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
 	return list_each(list, fn, arg);
 }
 
-/* Writes "bad WHAT 'ITEM'" with the item cut short and non-printable
- * bytes shown as '?'. */
-static void
-set_item_err(char *err, size_t errlen, const char *what, gk_slice item)
+void
+policy_show_item(gk_slice item, char out[POLICY_SHOW_MAX + 4])
 {
-	char shown[ITEM_SHOW_MAX + 4];
 	size_t i, n;
 
-	if (err == NULL || errlen == 0)
-		return;
-	n = item.len < ITEM_SHOW_MAX ? item.len : ITEM_SHOW_MAX;
+	n = item.len < POLICY_SHOW_MAX ? item.len : POLICY_SHOW_MAX;
 	for (i = 0; i < n; i++) {
 		uint8_t ch = item.p[i];
 
-		shown[i] = (ch >= 0x20 && ch < 0x7f && ch != '\'') ?
+		out[i] = (ch >= 0x20 && ch < 0x7f && ch != '\'') ?
 		    (char)ch : '?';
 	}
 	if (item.len > n) {
-		memcpy(shown + n, "...", 3);
+		memcpy(out + n, "...", 3);
 		n += 3;
 	}
-	shown[n] = '\0';
+	out[n] = '\0';
+}
+
+/* Writes "bad WHAT 'ITEM'", the item shown safely. */
+static void
+set_item_err(char *err, size_t errlen, const char *what, gk_slice item)
+{
+	char shown[POLICY_SHOW_MAX + 4];
+
+	if (err == NULL || errlen == 0)
+		return;
+	policy_show_item(item, shown);
 	snprintf(err, errlen, "bad %s '%s'", what, shown);
 }
 

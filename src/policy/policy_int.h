@@ -47,4 +47,12 @@ int policy_country_set_parse(const char *list, struct country_set *out,
 int policy_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
     void *arg);
 
+/* Bytes of an item shown in an error message. */
+#define POLICY_SHOW_MAX 64
+/*
+ * A bad list item made safe to show: at most POLICY_SHOW_MAX bytes
+ * ("..." after a cut), non-printable bytes and quotes as '?'.
+ */
+void policy_show_item(gk_slice item, char out[POLICY_SHOW_MAX + 4]);
+
 #endif
