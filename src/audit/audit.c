@@ -63,6 +63,8 @@ struct gk_audit {
 	char *path;		/* the target: a file or a postgresql:// URI */
 	char *label;		/* path for logs, without a password */
 	char *cp_path;		/* checkpoint file, NULL: none */
+	gk_audit_cp_fn cp_fn;	/* after each checkpoint (under lock to set) */
+	void *cp_arg;
 	size_t batch_max;
 	int64_t retention_us;	/* 0: keep forever */
 	char instance[AUDIT_INSTANCE_MAX + 1];
@@ -324,12 +326,38 @@ make_cp(gk_audit *a, int64_t seq, const uint8_t hash[AUDIT_HASH_LEN],
 static void
 cp_committed(gk_audit *a, const audit_checkpoint *cp)
 {
-a->chain.cp_seq = cp->seq;
-a->chain.cp_time_us = cp->time_us;
+	gk_audit_cp_fn fn;
+	void *arg;
+	gk_buf line;
+
+	a->chain.cp_seq = cp->seq;
+	a->chain.cp_time_us = cp->time_us;
 	a->cp_mono = gk_mono_us();
 	if (a->cp_path != NULL && audit_cp_append(a->cp_path, cp) != 0)
 		gk_error("audit: cannot append checkpoint %" PRId64 " to %s "
 		    "(it is in the database)", cp->seq, a->cp_path);
+	pthread_mutex_lock(&a->lock);
+	fn = a->cp_fn;
+	arg = a->cp_arg;
+	pthread_mutex_unlock(&a->lock);
+	if (fn == NULL)
+		return;
+	gk_buf_init(&line, 4096);
+	if (audit_cp_line(cp, &line) == 0 && line.len > 0) {
+		if (line.data[line.len - 1] == '\n')
+			line.data[--line.len] = '\0';
+		fn(arg, cp->instance, cp->seq, (const char *)line.data);
+	}
+	gk_buf_release(&line);
+}
+
+void
+audit_on_checkpoint(gk_audit *a, gk_audit_cp_fn fn, void *arg)
+{
+	pthread_mutex_lock(&a->lock);
+	a->cp_fn = fn;
+	a->cp_arg = arg;
+	pthread_mutex_unlock(&a->lock);
 }
 
 /* Reads where this instance's chain ends (once per connection). */
@@ -447,7 +475,7 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 		goto fail;
 	}
 	if (i > 0) {
-	a->chain.seq = last;
+		a->chain.seq = last;
 		memcpy(a->chain.hash, a->links[i - 1].hash, AUDIT_HASH_LEN);
 	}
 	if (cp_due)

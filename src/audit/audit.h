@@ -92,6 +92,16 @@ int audit_open(const struct gk_config *cfg, gk_audit **out) GK_WUR;
 void audit_close(gk_audit *a);
 
 /*
+ * Called from the writer thread after each checkpoint is committed and
+ * appended to the checkpoint file: line is the checkpoint file's line
+ * (JSON, no newline), valid during the call. Must not block: hand the
+ * work to another thread. Set once, before traffic.
+ */
+typedef void (*gk_audit_cp_fn)(void *arg, const char *instance, int64_t seq,
+    const char *line);
+void audit_on_checkpoint(gk_audit *a, gk_audit_cp_fn fn, void *arg);
+
+/*
  * Called exactly once per accepted submission, from the writer thread
  * with no audit lock held, with 0 when the record is committed or
  * GK_ERR_UNAVAILABLE when it could not be written (the whole batch was

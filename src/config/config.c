@@ -156,6 +156,9 @@ static const struct keyword keywords[] = {
 	    10000000, "1000", 0, "sign a checkpoint after this many records" },
 	{ "audit", "checkpoint_seconds", K_UINT, O(checkpoint_seconds), 1,
 	    86400, "60", 0, "or after this many seconds with new records" },
+	{ "audit", "checkpoint_prefix", K_STR, O(checkpoint_prefix), 0, 0, "",
+	    0, "s3 store: also put each checkpoint to the bucket under this "
+	    "prefix (empty: off)" },
 
 	{ "admin", "token_file", K_STR, O(admin_token_file), 0, 0, "", 1,
 	    "admin bearer token (default <keys_dir>/admin.token)" },
@@ -648,6 +651,27 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: [store] type '%s' is not supported "
 		    "(supported: fs, s3)", name, cfg->store_type);
 		return GK_ERR_CONFIG;
+	}
+	if (cfg->checkpoint_prefix[0] != '\0') {
+		const char *c;
+
+		if (strcmp(cfg->store_type, "s3") != 0) {
+			snprintf(err, errlen, "%s: [audit] checkpoint_prefix needs "
+			    "[store] type = s3", name);
+			return GK_ERR_CONFIG;
+		}
+		for (c = cfg->checkpoint_prefix; *c != '\0'; c++) {
+			if (!((*c >= 'A' && *c <= 'Z') || (*c >= 'a' &&
+			    *c <= 'z') || (*c >= '0' && *c <= '9') ||
+			    *c == '-' || *c == '_' || *c == '.' || *c == '/') ||
+			    (*c == '/' && (c == cfg->checkpoint_prefix ||
+			    c[1] == '/' || c[1] == '\0'))) {
+				snprintf(err, errlen, "%s: [audit] "
+				    "checkpoint_prefix may hold only A-Z a-z "
+				    "0-9 - _ . and inner single '/'", name);
+				return GK_ERR_CONFIG;
+			}
+		}
 	}
 	if (strcmp(cfg->store_type, "s3") == 0 && cfg->s3_bucket[0] == '\0') {
 		snprintf(err, errlen, "%s: [s3] bucket must be set for [store] "

@@ -120,6 +120,7 @@ typedef struct gk_config {
 	char *audit_checkpoint_file; /* default <data_dir>/audit-checkpoints.log */
 	unsigned checkpoint_records; /* default 1000 */
 	unsigned checkpoint_seconds; /* default 60 */
+	char *checkpoint_prefix; /* s3: checkpoints also put here ("": off) */
 
 	/* [admin] */
 	char *admin_token_file;	/* default <keys_dir>/admin.token */

@@ -57,6 +57,11 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    audit_label(audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
+	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
+		snprintf(err, errlen, "cannot start putting checkpoints to the "
+		    "bucket: %s", gk_err_str(r));
+		goto out;
+	}
 	*out = app;
 	app = NULL; /* transferred */
 	r = 0;
@@ -71,7 +76,8 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
-	audit_close(app->audit);
+	audit_close(app->audit);	/* its last checkpoint may still ship */
+	gate_cpship_stop(app->cpship);
 	store_free(app->store);
 	verify_mac_free(app->v1_mac);
 	verify_mac_free(app->internal_mac);

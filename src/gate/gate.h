@@ -49,6 +49,7 @@ typedef struct gk_app {
 	gk_policy_live *policy_live;
 	gk_rate *rate;
 	struct gk_keyring *keyring;	/* v2 vendor keys */
+	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
 } gk_app;
 
 /*

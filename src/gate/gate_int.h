@@ -70,6 +70,17 @@ int gate_effective_origin(const gk_app *app, const gk_req *req,
 void gate_store_failed(gk_reply *rep, int r);
 
 /*
+ * Checkpoints to the bucket (cpship.c): with [audit] checkpoint_prefix set
+ * (s3 store only), puts every signed checkpoint to
+ * <prefix>/<instance>/<seq>.json from its own thread. *out is NULL when
+ * off. Stop after audit_close (the last checkpoint is then queued):
+ * drains the queue, joins.
+ */
+typedef struct gate_cpship gate_cpship;
+int gate_cpship_start(gk_app *app, gate_cpship **out);
+void gate_cpship_stop(gate_cpship *s);
+
+/*
  * Protocol v2 (v2.c): every path under /v2/. Always fills rep; the
  * caller finishes it (gate_reply_finish).
  */
