@@ -78,6 +78,7 @@ gate_rate_limit(gk_app *app, const gk_req *req, gk_reply *rep)
 		rep->protocol = "http";
 	gate_reply_error(rep, 429, "deny", "Too Many Requests");
 	rep->retry_after = retry;
+	gate_count(app, GK_STAT_RATE_LIMITED);
 	return 1;
 }
 
@@ -185,6 +186,7 @@ gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen)
 		snprintf(msg, msglen, "reload failed, the old policy stays in "
 		    "force: %s", why);
 		gk_error("%s", msg);
+		gate_count(app, GK_STAT_RELOAD_FAILURES);
 		if (by != NULL)
 			audit_reload(app, by, 0, msg);
 		return r;
@@ -194,6 +196,7 @@ gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen)
 	snprintf(msg, msglen, "policy reloaded (#%llu): %s",
 	    (unsigned long long)n, sum);
 	gk_info("reload by %s: %s", by ? by : "HTTP", msg);
+	gate_count(app, GK_STAT_RELOADS);
 	if (by != NULL)
 		audit_reload(app, by, 1, msg);
 	return 0;

@@ -281,22 +281,22 @@ json_begin_ok(gk_buf *b)
 	return gk_buf_append_str(b, "{\"msg\":\"Success\",");
 }
 
+void
+gate_count(gk_app *app, int stat)
+{
+	if (stat >= 0 && stat < GK_STAT_MAX)
+		atomic_fetch_add_explicit(&app->stats.n[stat], 1,
+		    memory_order_relaxed);
+}
+
 static void
 count(gk_app *app, const gk_reply *rep)
 {
-	atomic_fetch_add_explicit((_Atomic uint64_t *)&app->stats.requests, 1,
-	    memory_order_relaxed);
+	gate_count(app, GK_STAT_REQUESTS);
 	if (!rep->audited)
 		return;
-	if (rep->grant)
-		atomic_fetch_add_explicit((_Atomic uint64_t *)&app->stats.granted,
-		    1, memory_order_relaxed);
-	else if (rep->status >= 500)
-		atomic_fetch_add_explicit((_Atomic uint64_t *)&app->stats.errors,
-		    1, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit((_Atomic uint64_t *)&app->stats.denied,
-		    1, memory_order_relaxed);
+	gate_count(app, rep->grant ? GK_STAT_GRANTED : rep->status >= 500 ?
+	    GK_STAT_ERRORS : GK_STAT_DENIED);
 }
 
 /* ---- v1 --------------------------------------------------------------- */
@@ -799,6 +799,8 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 		return;
 	}
 	rep->content_type = "text/plain; version=0.0.4";
+#define STAT(i) ((unsigned long long)atomic_load_explicit(&s->n[i], \
+	memory_order_relaxed))
 	r = gk_buf_printf(&rep->body,
 	    "# TYPE gatekeeper_requests_total counter\n"
 	    "gatekeeper_requests_total %llu\n"
@@ -807,10 +809,17 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 	    "gatekeeper_decisions_total{decision=\"deny\"} %llu\n"
 	    "gatekeeper_decisions_total{decision=\"error\"} %llu\n"
 	    "# TYPE gatekeeper_audit_failures_total counter\n"
-	    "gatekeeper_audit_failures_total %llu\n",
-	    (unsigned long long)s->requests, (unsigned long long)s->granted,
-	    (unsigned long long)s->denied, (unsigned long long)s->errors,
-	    (unsigned long long)s->audit_failures);
+	    "gatekeeper_audit_failures_total %llu\n"
+	    "# TYPE gatekeeper_rate_limited_total counter\n"
+	    "gatekeeper_rate_limited_total %llu\n"
+	    "# TYPE gatekeeper_reloads_total counter\n"
+	    "gatekeeper_reloads_total{result=\"ok\"} %llu\n"
+	    "gatekeeper_reloads_total{result=\"failed\"} %llu\n",
+	    STAT(GK_STAT_REQUESTS), STAT(GK_STAT_GRANTED),
+	    STAT(GK_STAT_DENIED), STAT(GK_STAT_ERRORS),
+	    STAT(GK_STAT_AUDIT_FAILURES), STAT(GK_STAT_RATE_LIMITED),
+	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES));
+#undef STAT
 	rep->status = r == 0 ? 200 : 500;
 }
 
@@ -890,14 +899,6 @@ gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 	set_acao(app, req, rep);
 	gate_policy_finish(app, req, rep);
 	count(app, rep);
-}
-
-void
-gate_count_audit_failure(gk_app *app)
-{
-	atomic_fetch_add_explicit(
-	    (_Atomic uint64_t *)&app->stats.audit_failures, 1,
-	    memory_order_relaxed);
 }
 
 int

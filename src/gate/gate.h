@@ -13,6 +13,7 @@
 #ifndef GK_GATE_H
 #define GK_GATE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "audit/audit.h"
@@ -25,15 +26,21 @@ struct gk_store_reader;
 struct gk_mac;
 struct gk_keyring;
 
-/* Counters for /metrics; updated atomically. */
+/* Counters for /metrics: indexes into gk_stats.n, bumped with gate_count. */
+enum {
+	GK_STAT_REQUESTS,
+	GK_STAT_GRANTED,
+	GK_STAT_DENIED,
+	GK_STAT_ERRORS,
+	GK_STAT_AUDIT_FAILURES,
+	GK_STAT_RATE_LIMITED,
+	GK_STAT_RELOADS,
+	GK_STAT_RELOAD_FAILURES,
+	GK_STAT_MAX
+};
+
 typedef struct {
-	uint64_t requests;
-	uint64_t granted;
-	uint64_t denied;
-	uint64_t errors;
-	uint64_t audit_failures;
-	uint64_t bytes_out;
-	uint64_t bytes_in;
+	_Atomic uint64_t n[GK_STAT_MAX];
 } gk_stats;
 
 typedef struct gk_app {
@@ -135,8 +142,8 @@ void gate_reply_error(gk_reply *rep, int status, const char *decision,
  * the decision when unset, and the /metrics counters.
  */
 void gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep);
-/* Counts an audit write that failed (for /metrics). */
-void gate_count_audit_failure(gk_app *app);
+/* Adds one to a /metrics counter (GK_STAT_*). */
+void gate_count(gk_app *app, int stat);
 
 /* Fills an audit record from request and reply (strings borrowed). */
 void gate_audit_record(const gk_req *req, const gk_reply *rep,

@@ -361,7 +361,7 @@ answer(struct rq *rq)
 	gk_app *app = rq->h->app;
 
 	if (rq->audit_result != 0) {
-		gate_count_audit_failure(app);
+		gate_count(app, GK_STAT_AUDIT_FAILURES);
 		if (rq->rep.grant) {
 			gk_error("request %s: audit record not written; "
 			    "refusing the grant", rq->req.request_id);

@@ -467,3 +467,32 @@ def test_reload_under_load(gk_factory, tmp_path):
     assert {(r["status"], r["decision"]) for r in rows} == {(302, "allow")}
     reloads = gk.audit_rows("operation = 'reload' AND decision = 'allow'")
     assert len(reloads) == 50
+
+
+def metric(gk, name):
+    """A counter from /metrics (admin addresses only)."""
+    st, body, _ = send(gk, "/metrics", "127.0.0.1", "GET", [])
+    assert st == 200
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[-1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def test_metrics_count_rate_limits_and_reloads(gk_factory):
+    gk = gk_factory(rate__requests_per_second="1", rate__burst="2",
+                    rate__exempt="127.0.0.1/32").start()
+    # /metrics and /healthz answer admin addresses only
+    assert send(gk, "/metrics", "127.0.0.2", "GET", [])[0] == 403
+    assert send(gk, "/healthz", "127.0.0.1", "GET", [])[0] == 200
+    assert metric(gk, "gatekeeper_rate_limited_total") == 0
+    got = [v1(gk, "127.0.0.2")[0] for _ in range(6)]
+    assert metric(gk, "gatekeeper_rate_limited_total") == got.count(429) > 0
+    assert metric(gk, 'gatekeeper_decisions_total{decision="allow"}') == \
+        got.count(302)
+    assert reload_http(gk)[0] == 200
+    assert metric(gk, 'gatekeeper_reloads_total{result="ok"}') == 1
+    with open(gk.config, "a") as f:
+        f.write("[geo]\ndatabase = /nonexistent.mmdb\n")
+    assert reload_http(gk)[0] == 422
+    assert metric(gk, 'gatekeeper_reloads_total{result="failed"}') == 1
