@@ -352,6 +352,18 @@ cp_committed(gk_audit *a, const audit_checkpoint *cp)
 }
 
 void
+audit_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+void
 audit_on_checkpoint(gk_audit *a, gk_audit_cp_fn fn, void *arg)
 {
 	pthread_mutex_lock(&a->lock);

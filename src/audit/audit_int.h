@@ -200,4 +200,15 @@ void audit_debug_wait_idle(gk_audit *a);
 /* Lowers the queue bound (0: AUDIT_QUEUE_MAX). */
 void audit_debug_set_queue_max(gk_audit *a, size_t max);
 
+/* The columns every backend reads a record back with (read_row's order). */
+#define AUDIT_SELECT_COLS						\
+    "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"	\
+    " origin, protocol, operation, root, path, status, decision, message,"	\
+    " bytes, duration_us, country, kid, sub, jti, token_sig, instance_id,"	\
+    " seq, prev_hash, hash"
+
+/* Writes a message into err (err may be NULL or errlen 0: nothing). */
+void audit_set_err(char *err, size_t errlen, const char *fmt, ...)
+    GK_PRINTF(3, 4);
+
 #endif

@@ -102,26 +102,8 @@ static const char cp_insert_sql[] =
     " VALUES ($1, $2, $3, $4, $5)";
 
 static const char select_sql[] =
-    "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"
-    " origin, protocol, operation, root, path, status, decision, message,"
-    " bytes, duration_us, country, kid, sub, jti, token_sig, instance_id,"
-    " seq, prev_hash, hash"
+    AUDIT_SELECT_COLS
     " FROM audit WHERE true";
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    GK_PRINTF(3, 4);
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* libpq's last message on one line. */
 static void
@@ -130,7 +112,7 @@ pg_err(PGconn *db, char *err, size_t errlen)
 	const char *m = db != NULL ? PQerrorMessage(db) : "out of memory";
 	size_t n = strcspn(m, "\n");
 
-	set_err(err, errlen, "%.*s", (int)n, m);
+	audit_set_err(err, errlen, "%.*s", (int)n, m);
 }
 
 static int
@@ -195,7 +177,7 @@ migrate(PGconn *db, char *err, size_t errlen)
 		v = 0;
 	}
 	if (v > SCHEMA_VERSION) {
-		set_err(err, errlen, "schema version %" PRId64 " is not one "
+		audit_set_err(err, errlen, "schema version %" PRId64 " is not one "
 		    "this program knows (%d)", v, SCHEMA_VERSION);
 		goto out;
 	}
@@ -263,7 +245,7 @@ pg_open(const char *target, int create, audit_conn **out, char *err,
 	int r = GK_ERR_UNAVAILABLE;
 
 	*out = NULL;
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return GK_ERR_NOMEM;
 	c->base.ops = &audit_pg_backend;
@@ -274,7 +256,7 @@ pg_open(const char *target, int create, audit_conn **out, char *err,
 			goto out;
 	} else if (query_int(c->db, "SELECT version FROM audit_schema",
 	    &v) != 0 || v != SCHEMA_VERSION) {
-		set_err(err, errlen, "not an audit database of schema version "
+		audit_set_err(err, errlen, "not an audit database of schema version "
 		    "%d", SCHEMA_VERSION);
 		goto out;
 	}
@@ -403,7 +385,7 @@ pg_insert(audit_conn *base, const char *instance,
 	size_t i;
 	int r = GK_ERR_UNAVAILABLE;
 
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	if (c == NULL)
 		return GK_ERR_UNAVAILABLE;
 	if (exec_ok(c->db, "BEGIN", err, errlen) != 0)
@@ -485,7 +467,7 @@ pg_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
 				out->seq = get_int(res, 0, 0);
 				if (get_bytes(res, 0, 1, out->hash,
 				    AUDIT_HASH_LEN) != 0) {
-					set_err(err, errlen, "the stored chain "
+					audit_set_err(err, errlen, "the stored chain "
 					    "of %s ends in a bad hash",
 					    instance);
 					r = GK_ERR_INTEGRITY;
@@ -533,7 +515,7 @@ pg_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 
 	*deleted = 0;
 	*more = 0;
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	snprintf(before, sizeof(before), "%" PRId64, before_us);
 	v[0] = before;
 	if (exec_ok(c->db, "BEGIN", err, errlen) != 0 ||
@@ -545,7 +527,7 @@ pg_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 	}
 	if (strlen(PQgetvalue(res, 0, 0)) > AUDIT_INSTANCE_MAX ||
 	    get_bytes(res, 0, 2, hash, AUDIT_HASH_LEN) != 0) {
-		set_err(err, errlen, "a stored checkpoint is malformed");
+		audit_set_err(err, errlen, "a stored checkpoint is malformed");
 		goto out;
 	}
 	snprintf(inst, sizeof(inst), "%s", PQgetvalue(res, 0, 0));
@@ -766,16 +748,16 @@ pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
 	int r = GK_ERR_INTERNAL, e = 0;
 
 	memset(&p, 0, sizeof(p));
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	gk_buf_init(&sql, GK_CAP_SMALL);
 	if (q->ip != NULL && q->ip[0] != '\0' &&
 	    audit_ip_range(q->ip, lo, hi) != 0) {
-		set_err(err, errlen, "bad --ip value");
+		audit_set_err(err, errlen, "bad --ip value");
 		r = GK_ERR_INVALID;
 		goto out;
 	}
 	if (q->status < 0) {
-		set_err(err, errlen, "bad --status value");
+		audit_set_err(err, errlen, "bad --status value");
 		r = GK_ERR_INVALID;
 		goto out;
 	}
@@ -878,7 +860,7 @@ pg_scan(const char *target, const audit_scan_cb *cb, void *arg, char *err,
 		goto out;
 	if (query_int(db, "SELECT version FROM audit_schema", &v) != 0 ||
 	    v != SCHEMA_VERSION) {
-		set_err(err, errlen, "not an audit database of schema version "
+		audit_set_err(err, errlen, "not an audit database of schema version "
 		    "%d", SCHEMA_VERSION);
 		goto out;
 	}

@@ -119,33 +119,12 @@ static const char cp_insert_sql[] =
     " VALUES (?1, ?2, ?3, ?4, ?5)";
 
 static const char select_sql[] =
-    "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"
-    " origin, protocol, operation, root, path, status, decision, message,"
-    " bytes, duration_us, country, kid, sub, jti, token_sig, instance_id,"
-    " seq, prev_hash, hash"
+    AUDIT_SELECT_COLS
     " FROM audit WHERE 1";
 
 static const char select_by_addr_sql[] =
-    "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"
-    " origin, protocol, operation, root, path, status, decision, message,"
-    " bytes, duration_us, country, kid, sub, jti, token_sig, instance_id,"
-    " seq, prev_hash, hash"
+    AUDIT_SELECT_COLS
     " FROM audit INDEXED BY audit_addr_time WHERE 1";
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    GK_PRINTF(3, 4);
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int
 exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -155,7 +134,7 @@ exec_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 
 	rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "%s", msg != NULL ? msg :
+		audit_set_err(err, errlen, "%s", msg != NULL ? msg :
 		    sqlite3_errstr(rc));
 		sqlite3_free(msg);
 		return GK_ERR_UNAVAILABLE;
@@ -207,7 +186,7 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 	int r = GK_ERR_UNAVAILABLE, in_tx = 0;
 
 	if (query_int(db, "PRAGMA user_version", &v) != 0) {
-		set_err(err, errlen, "%s", sqlite3_errmsg(db));
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
 		goto out;
 	}
 	if (v == SCHEMA_VERSION)
@@ -217,11 +196,11 @@ migrate(sqlite3 *db, char *err, size_t errlen)
 	in_tx = 1;
 	/* again under the write lock: another process may have migrated */
 	if (query_int(db, "PRAGMA user_version", &v) != 0) {
-		set_err(err, errlen, "%s", sqlite3_errmsg(db));
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
 		goto out;
 	}
 	if (v < 0 || v > SCHEMA_VERSION) {
-		set_err(err, errlen, "schema version %" PRId64 " is not one "
+		audit_set_err(err, errlen, "schema version %" PRId64 " is not one "
 		    "this program knows (%" PRId64 ")", v, SCHEMA_VERSION);
 		goto out;
 	}
@@ -267,9 +246,9 @@ sq_open(const char *path, int create, audit_conn **out, char *err,
 	int r = GK_ERR_INTERNAL, fd;
 
 	*out = NULL;
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	if (path == NULL || path[0] == '\0') {
-		set_err(err, errlen, "no audit database configured");
+		audit_set_err(err, errlen, "no audit database configured");
 		return GK_ERR_CONFIG;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -278,25 +257,25 @@ sq_open(const char *path, int create, audit_conn **out, char *err,
 	r = GK_ERR_UNAVAILABLE;
 	if (create) {
 		if (make_parent(path) != 0) {
-			set_err(err, errlen, "cannot create the directory of "
+			audit_set_err(err, errlen, "cannot create the directory of "
 			    "%s", path);
 			goto out;
 		}
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (fd < 0) {
-			set_err(err, errlen, "%s: %s", path, strerror(errno));
+			audit_set_err(err, errlen, "%s: %s", path, strerror(errno));
 			goto out;
 		}
 		close(fd);
 	}
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE, NULL) !=
 	    SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", path, c->db != NULL ?
+		audit_set_err(err, errlen, "%s: %s", path, c->db != NULL ?
 		    sqlite3_errmsg(c->db) : "out of memory");
 		goto out;
 	}
 	if (stat(path, &st_file) != 0) {
-		set_err(err, errlen, "%s: %s", path, strerror(errno));
+		audit_set_err(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	c->dev = st_file.st_dev;
@@ -308,12 +287,12 @@ sq_open(const char *path, int create, audit_conn **out, char *err,
 		goto out;
 	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st,
 	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
-		set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
+		audit_set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
 		goto out;
 	}
 	mode = sqlite3_column_text(st, 0);
 	if (mode == NULL || strcmp((const char *)mode, "wal") != 0) {
-		set_err(err, errlen, "%s: cannot switch to WAL mode", path);
+		audit_set_err(err, errlen, "%s: cannot switch to WAL mode", path);
 		goto out;
 	}
 	sqlite3_finalize(st);
@@ -325,7 +304,7 @@ sq_open(const char *path, int create, audit_conn **out, char *err,
 			goto out;
 	} else if (query_int(c->db, "PRAGMA user_version", &v) != 0 ||
 	    v != SCHEMA_VERSION) {
-		set_err(err, errlen, "%s: not an audit database of schema "
+		audit_set_err(err, errlen, "%s: not an audit database of schema "
 		    "version %" PRId64, path, SCHEMA_VERSION);
 		goto out;
 	}
@@ -333,7 +312,7 @@ sq_open(const char *path, int create, audit_conn **out, char *err,
 	    SQLITE_OK ||
 	    sqlite3_prepare_v2(c->db, cp_insert_sql, -1, &c->cp_ins, NULL) !=
 	    SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
+		audit_set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
 		goto out;
 	}
 	*out = &c->base;
@@ -433,7 +412,7 @@ sq_insert(audit_conn *base, const char *instance,
 	size_t i;
 	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
 
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	if (c == NULL)
 		return GK_ERR_UNAVAILABLE;
 	if (exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
@@ -446,7 +425,7 @@ sq_insert(audit_conn *base, const char *instance,
 		sqlite3_reset(c->ins);
 		sqlite3_clear_bindings(c->ins);
 		if (rc != SQLITE_DONE) {
-			set_err(err, errlen, "%s", sqlite3_errstr(rc));
+			audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 			goto out;
 		}
 	}
@@ -468,7 +447,7 @@ sq_insert(audit_conn *base, const char *instance,
 		sqlite3_reset(st);
 		sqlite3_clear_bindings(st);
 		if (rc != SQLITE_DONE) {
-			set_err(err, errlen, "%s", sqlite3_errstr(rc));
+			audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 			goto out;
 		}
 	}
@@ -515,7 +494,7 @@ sq_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
 		if (sqlite3_prepare_v2(c->db, q[i], -1, &st, NULL) !=
 		    SQLITE_OK || sqlite3_bind_text(st, 1, instance, -1,
 		    SQLITE_STATIC) != SQLITE_OK) {
-			set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
+			audit_set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
 			goto out;
 		}
 		rc = sqlite3_step(st);
@@ -523,7 +502,7 @@ sq_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
 			if (i < 2) {
 				out->seq = sqlite3_column_int64(st, 0);
 				if (blob_hash(st, 1, out->hash) != 0) {
-					set_err(err, errlen, "the stored chain "
+					audit_set_err(err, errlen, "the stored chain "
 					    "of %s ends in a bad hash",
 					    instance);
 					r = GK_ERR_INTEGRITY;
@@ -535,7 +514,7 @@ sq_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
 				out->cp_time_us = sqlite3_column_int64(st, 1);
 			}
 		} else if (rc != SQLITE_DONE) {
-			set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
+			audit_set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
 			goto out;
 		}
 		sqlite3_finalize(st);
@@ -570,7 +549,7 @@ sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 
 	*deleted = 0;
 	*more = 0;
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	if (exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
 		goto out;
 	in_tx = 1;
@@ -588,7 +567,7 @@ sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 	inst = sqlite3_column_text(st, 0);
 	if (inst == NULL || (size_t)sqlite3_column_bytes(st, 0) >
 	    AUDIT_INSTANCE_MAX || blob_hash(st, 2, cp.hash) != 0) {
-		set_err(err, errlen, "a stored checkpoint is malformed");
+		audit_set_err(err, errlen, "a stored checkpoint is malformed");
 		goto out;
 	}
 	memcpy(cp.instance, inst, (size_t)sqlite3_column_bytes(st, 0));
@@ -621,7 +600,7 @@ sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 	r = 0;
 	goto out;
 sqlerr:
-	set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
+	audit_set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
 	*deleted = 0;
 out:
 	sqlite3_finalize(st);
@@ -793,23 +772,23 @@ sq_search(const char *db_path, const gk_audit_query *q,
 	size_t upper_len = 0;
 	int have_ip = 0, have_prefix = 0, i = 1, rc, r = GK_ERR_INTERNAL;
 
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	gk_buf_init(&sql, GK_CAP_SMALL);
 	if (db_path == NULL || q == NULL || fn == NULL) {
-		set_err(err, errlen, "missing argument");
+		audit_set_err(err, errlen, "missing argument");
 		r = GK_ERR_INVALID;
 		goto out;
 	}
 	if (q->ip != NULL && q->ip[0] != '\0') {
 		if (audit_ip_range(q->ip, lo, hi) != 0) {
-			set_err(err, errlen, "bad --ip value");
+			audit_set_err(err, errlen, "bad --ip value");
 			r = GK_ERR_INVALID;
 			goto out;
 		}
 		have_ip = 1;
 	}
 	if (q->status < 0) {
-		set_err(err, errlen, "bad --status value");
+		audit_set_err(err, errlen, "bad --status value");
 		r = GK_ERR_INVALID;
 		goto out;
 	}
@@ -862,14 +841,14 @@ sq_search(const char *db_path, const gk_audit_query *q,
 	r = GK_ERR_IO;
 	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
-		set_err(err, errlen, "cannot open %s: %s", db_path,
+		audit_set_err(err, errlen, "cannot open %s: %s", db_path,
 		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
 		goto out;
 	}
 	sqlite3_busy_timeout(db, AUDIT_BUSY_MS);
 	if (sqlite3_prepare_v2(db, (const char *)sql.data, -1, &st, NULL) !=
 	    SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+		audit_set_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
 		goto out;
 	}
 	rc = SQLITE_OK;
@@ -916,7 +895,7 @@ sq_search(const char *db_path, const gk_audit_query *q,
 		rc = sqlite3_bind_int64(st, i++,
 		    q->limit != 0 ? (int64_t)q->limit : 100);
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "%s: %s", db_path, sqlite3_errstr(rc));
+		audit_set_err(err, errlen, "%s: %s", db_path, sqlite3_errstr(rc));
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -929,7 +908,7 @@ sq_search(const char *db_path, const gk_audit_query *q,
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		set_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
+		audit_set_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
 		goto out;
 	}
 	r = 0;
@@ -959,7 +938,7 @@ sq_jti_run(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
 	sqlite3_stmt *st = NULL;
 	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
 
-	set_err(err, errlen, "%s", "");
+	audit_set_err(err, errlen, "%s", "");
 	if (db == NULL)
 		return GK_ERR_UNAVAILABLE;
 	if (exec_sql(db, "BEGIN IMMEDIATE", err, errlen) != 0)
@@ -969,7 +948,7 @@ sq_jti_run(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
 	if ((rc = sqlite3_prepare_v2(db, prune_jti, -1, &st, NULL)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 1, now_us)) != SQLITE_OK ||
 	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
-		set_err(err, errlen, "%s", sqlite3_errstr(rc));
+		audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 		goto out;
 	}
 	sqlite3_finalize(st);
@@ -979,7 +958,7 @@ sq_jti_run(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
 	    (rc = sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, now_us)) != SQLITE_OK ||
 	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
-		set_err(err, errlen, "%s", sqlite3_errstr(rc));
+		audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 		goto out;
 	}
 	sqlite3_finalize(st);
@@ -989,7 +968,7 @@ sq_jti_run(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
 	    (rc = sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, exp_us)) != SQLITE_OK ||
 	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
-		set_err(err, errlen, "%s", sqlite3_errstr(rc));
+		audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 		goto out;
 	}
 	if (sqlite3_changes(db) == 0) {
@@ -1077,14 +1056,14 @@ sq_scan(const char *db_path, const audit_scan_cb *cb, void *arg, char *err,
 	gk_buf_init(&sql, 4096);
 	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
-		set_err(err, errlen, "cannot open %s: %s", db_path,
+		audit_set_err(err, errlen, "cannot open %s: %s", db_path,
 		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
 		goto out;
 	}
 	sqlite3_busy_timeout(db, AUDIT_BUSY_MS);
 	if (query_int(db, "PRAGMA user_version", &v) != 0 ||
 	    v != SCHEMA_VERSION) {
-		set_err(err, errlen, "%s: not an audit database of schema "
+		audit_set_err(err, errlen, "%s: not an audit database of schema "
 		    "version %" PRId64, db_path, SCHEMA_VERSION);
 		goto out;
 	}
@@ -1098,7 +1077,7 @@ sq_scan(const char *db_path, const audit_scan_cb *cb, void *arg, char *err,
 	for (i = 0; i < 3; i++) {
 		if (sqlite3_prepare_v2(db, i < 2 ? q[i] :
 		    (const char *)sql.data, -1, &st, NULL) != SQLITE_OK) {
-			set_err(err, errlen, "%s: %s", db_path,
+			audit_set_err(err, errlen, "%s: %s", db_path,
 			    sqlite3_errmsg(db));
 			goto out;
 		}
@@ -1118,7 +1097,7 @@ sq_scan(const char *db_path, const audit_scan_cb *cb, void *arg, char *err,
 			}
 		}
 		if (rc != SQLITE_DONE) {
-			set_err(err, errlen, "%s: %s", db_path,
+			audit_set_err(err, errlen, "%s: %s", db_path,
 			    sqlite3_errmsg(db));
 			goto out;
 		}

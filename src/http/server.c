@@ -243,7 +243,7 @@ send_reply(struct rq *rq)
 	gk_reply *rep = &rq->rep;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
-	char date[40], len[32];
+	char date[40], retry[16];
 	size_t blen = 0;
 	char *body;
 	int r = 0;
@@ -277,8 +277,8 @@ send_reply(struct rq *rq)
 	if (rep->allow != NULL)
 		r |= add(resp, "Allow", rep->allow);
 	if (rep->retry_after > 0) {
-		snprintf(len, sizeof(len), "%u", rep->retry_after);
-		r |= add(resp, "Retry-After", len);
+		snprintf(retry, sizeof(retry), "%u", rep->retry_after);
+		r |= add(resp, "Retry-After", retry);
 	}
 	if (rep->content_range != NULL)
 		r |= add(resp, "Content-Range", rep->content_range);
@@ -290,12 +290,11 @@ send_reply(struct rq *rq)
 	if (rep->status == 204 && rep->audited == 0) {
 		/* CORS preflight */
 		r |= add(resp, "Access-Control-Allow-Methods",
-		    "GET, HEAD, POST, OPTIONS");
+		    "GET, HEAD, POST, PUT, OPTIONS");
 		r |= add(resp, "Access-Control-Allow-Headers",
 		    "Authorization, Content-Type, Range");
 		r |= add(resp, "Access-Control-Max-Age", "600");
 	}
-	(void)len;
 	if (r != 0) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
