@@ -206,13 +206,28 @@ node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
 
 /* ---- backends -------------------------------------------------------- */
 
-const audit_backend *
-audit_backend_for(const char *target)
+/* Tests: a backend every target opens with (NULL: the real ones). */
+static const audit_backend *debug_backend;
+
+void
+audit_debug_backend(const audit_backend *be)
+{
+	debug_backend = be;
+}
+
+static const audit_backend *
+named_backend(const char *target)
 {
 	if (target != NULL && (strncmp(target, "postgres://", 11) == 0 ||
 	    strncmp(target, "postgresql://", 13) == 0))
 		return &audit_pg_backend;
 	return &audit_sqlite_backend;
+}
+
+const audit_backend *
+audit_backend_for(const char *target)
+{
+	return debug_backend != NULL ? debug_backend : named_backend(target);
 }
 
 int
@@ -233,7 +248,7 @@ audit_conn_close(audit_conn *c)
 int
 audit_backend_is_file(const char *db_path)
 {
-	return audit_backend_for(db_path) == &audit_sqlite_backend;
+	return named_backend(db_path) == &audit_sqlite_backend;
 }
 
 const char *

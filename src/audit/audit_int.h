@@ -197,6 +197,9 @@ void audit_debug_wait_queued(gk_audit *a, size_t n);
 /* Blocks until the queue is empty, no batch is in flight and no
  * retention pass is pending. */
 void audit_debug_wait_idle(gk_audit *a);
+/* Every target opens with be from now on (NULL: the real backends). Set
+ * before audit_open. */
+void audit_debug_backend(const audit_backend *be);
 /* Lowers the queue bound (0: AUDIT_QUEUE_MAX). */
 void audit_debug_set_queue_max(gk_audit *a, size_t max);
 

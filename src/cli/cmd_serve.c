@@ -40,6 +40,7 @@ cmd_serve(int argc, char **argv)
 	gk_config *cfg = NULL;
 	gk_app *app = NULL;
 	gk_http *http = NULL;
+	http_settings hs;
 	sigset_t set;
 	uint64_t p;
 	char err[512];
@@ -80,7 +81,8 @@ cmd_serve(int argc, char **argv)
 		cli_error("serve", "%s", err);
 		return 1;
 	}
-	if ((r = http_server_start(app, &http)) != 0) {
+	cfg_http_settings(app->cfg, &hs);
+	if ((r = http_server_start(app, &hs, &http)) != 0) {
 		cli_error("serve", "cannot listen on %s port %u: %s",
 		    app->cfg->listen, app->cfg->port,
 		    r == GK_ERR_IO ? "address in use or not permitted" :

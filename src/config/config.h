@@ -73,7 +73,7 @@ typedef struct gk_config {
 	int64_t data_url_ttl;	/* seconds, default 60 */
 	char *internal_key_file; /* default <keys_dir>/internal.key */
 	gk_secret internal_key;	/* HMAC key for data URLs and upload policies */
-	/* [gate] protocol v2 (issue 4) */
+	/* [gate] protocol v2 */
 	int64_t v2_max_lifetime; /* longest exp - iat, seconds, default 900 */
 	int64_t v2_clock_skew;	/* iat/nbf may be this far ahead, default 30 */
 
@@ -89,7 +89,7 @@ typedef struct gk_config {
 	int uploads_exempt_ip;	/* default 1 */
 	char *origins;		/* exact origins and ".suffix" domains */
 	int allow_missing_origin; /* default 0 */
-	/* issue 5: list files, trusted proxies, countries, rate limits */
+	/* list files, trusted proxies, countries, rate limits */
 	char *ip_allow_files;	/* files of CIDRs, one per line */
 	char *ip_deny_files;
 	char *trusted_proxies;	/* CIDRs whose forwarded headers count */
@@ -127,7 +127,7 @@ typedef struct gk_config {
 	gk_secret admin_token;
 	char *admin_cidrs;	/* default "127.0.0.1/32, ::1/128" */
 
-	/* [vendor_key KID] sections, in file order (issue 4) */
+	/* [vendor_key KID] sections, in file order */
 	gk_vendor_key *vendor_keys;
 	size_t n_vendor_keys;
 	/* [s3] (store type s3) */
@@ -176,6 +176,13 @@ int cfg_keygen(const gk_config *cfg, FILE *fp) GK_WUR;
 
 /* Splits a comma/space/newline separated list; calls fn for each item.
  * Stops and returns fn's non-zero result. */
+/*
+ * Per-module settings, filled from the config (settings.c). Strings are
+ * borrowed from cfg, which must outlive them.
+ */
+struct http_settings;
+void cfg_http_settings(const gk_config *cfg, struct http_settings *out);
+
 int cfg_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
     void *arg);
 

@@ -236,37 +236,39 @@ gate_admin_allowed(gk_app *app, const gk_req *req, gk_reply *rep)
 	return 1;
 }
 
-int
-gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep)
+void
+gate_admin_reload(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
 {
 	char msg[2048];
 	gk_buf *b = &rep->body;
 
-	if (!gk_slice_eq_str(req->path, "/admin/reload"))
-		return 0;
 	rep->protocol = "admin";
 	rep->operation = strdup("reload");
-	if (strcmp(req->method, "POST") != 0) {
-		gate_reply_error(rep, 405, "deny", "Method Not Allowed");
-		rep->allow = "POST";
-		return 1;
-	}
 	if (!gate_admin_allowed(app, req, rep))
-		return 1;
+		return;
 	if (gate_app_reload(app, NULL, msg, sizeof(msg)) != 0) {
 		gate_reply_error(rep, 422, "error", msg);
-		return 1;
+		return;
 	}
 	gk_buf_reset(b);
 	if (gk_buf_append_str(b, "{\"msg\":") != 0 ||
 	    gk_json_str(b, gk_slice_str(msg)) != 0 ||
 	    gk_buf_append_str(b, ",\"error\":false}") != 0) {
 		gate_reply_error(rep, 500, "error", "Internal Exception");
-		return 1;
+		return;
 	}
 	rep->status = 200;
 	rep->grant = 1;	/* answered only once the record is durable */
 	rep->decision = "allow";
 	set_msg(rep, msg);
-	return 1;
+}
+
+void
+gate_admin_reload_405(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	rep->protocol = "admin";
+	rep->operation = strdup("reload");
+	gate_reply_error(rep, 405, "deny", "Method Not Allowed");
 }

@@ -187,28 +187,35 @@ fail:
 	gate_reply_error(rep, 500, "error", "Internal Exception");
 }
 
-int
-gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep)
+static void
+audit_labels(gk_reply *rep)
 {
-	gate_params ps;
-	gk_slice dup;
-	int r;
-
-	if (!gk_slice_eq_str(req->path, "/admin/audit"))
-		return 0;
 	rep->protocol = "admin";
 	free(rep->operation);
 	rep->operation = strdup("GET_Audit");
 	free(rep->path);
 	rep->path = strdup("/admin/audit");
-	if (strcmp(req->method, "GET") != 0 &&
-	    strcmp(req->method, "HEAD") != 0) {
-		gate_reply_error(rep, 405, "deny", "Method Not Allowed");
-		rep->allow = "GET, HEAD, OPTIONS";
-		return 1;
-	}
+}
+
+void
+gate_admin_audit_405(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	audit_labels(rep);
+	gate_reply_error(rep, 405, "deny", "Method Not Allowed");
+}
+
+void
+gate_admin_audit(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	gate_params ps;
+	gk_slice dup;
+	int r;
+
+	audit_labels(rep);
 	if (!gate_admin_allowed(app, req, rep))
-		return 1;
+		return;
 	memset(&ps, 0, sizeof(ps));
 	r = gate_params_parse(req->query, &ps, &dup);
 	if (r != 0)
@@ -218,5 +225,4 @@ gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	else
 		search(app, &ps, rep);
 	gate_params_release(&ps);
-	return 1;
 }

@@ -28,7 +28,7 @@
 ASSET(demo_html, "web/demo.html");
 ASSET(client_js, "web/gatekeeper.js");
 
-static int
+static void
 asset(gk_reply *rep, const char *start, const char *end, const char *type)
 {
 	rep->status = 200;
@@ -36,12 +36,11 @@ asset(gk_reply *rep, const char *start, const char *end, const char *type)
 	rep->audited = 0;
 	if (gk_buf_append(&rep->body, start, (size_t)(end - start)) != 0)
 		gate_reply_error(rep, 500, "error", "Internal Exception");
-	return 1;
 }
 
 /* /demo/sign?root=R&path=P&op=OP -> {"url": signed v1 URL} */
-static int
-demo_sign(gk_app *app, const gk_req *req, gk_reply *rep)
+void
+gate_demo_sign(gk_app *app, const gk_req *req, gk_slice rest, gk_reply *rep)
 {
 	char hex[GK_MAC_HEX_LEN + 1], expires[24];
 	const gk_buf *root, *path, *op;
@@ -55,12 +54,12 @@ demo_sign(gk_app *app, const gk_req *req, gk_reply *rep)
 	if (policy_check_admin(req->policy, &req->client) != 0) {
 		gate_reply_error(rep, 403, "deny", "Forbidden");
 		rep->audited = 0;
-		return 1;
+		return;
 	}
 	if (gate_params_parse(req->query, &ps, &dup) != 0) {
 		gate_reply_error(rep, 400, "deny", "Bad Request");
 		rep->audited = 0;
-		return 1;
+		return;
 	}
 	root = gate_params_get(&ps, "root");
 	path = gate_params_get(&ps, "path");
@@ -101,38 +100,40 @@ out:
 	gk_wipe(hex, sizeof(hex));
 	gk_buf_release(&url);
 	gate_params_release(&ps);
-	return 1;
 }
 
-int
-gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep)
+void
+gate_static_favicon(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
 {
-	gk_slice path = req->path;
-
-	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
-		return 0;
 	/* browsers ask for these on their own: not decisions, not audited */
-	if (gk_slice_eq_str(path, "/favicon.ico")) {
-		rep->status = 204;
-		rep->content_type = NULL;
-		rep->audited = 0;
-		return 1;
-	}
-	if (gk_slice_eq_str(path, "/robots.txt")) {
-		static const char robots[] = "User-agent: *\nDisallow: /\n";
+	rep->status = 204;
+	rep->content_type = NULL;
+	rep->audited = 0;
+}
 
-		return asset(rep, robots, robots + sizeof(robots) - 1,
-		    "text/plain; charset=utf-8");
-	}
-	if (gk_slice_eq_str(path, "/gatekeeper.js"))
-		return asset(rep, gk_asset_client_js, gk_asset_client_js_end,
-		    "text/javascript; charset=utf-8");
-	if (!app->cfg->demo)
-		return 0;
-	if (gk_slice_eq_str(path, "/demo") || gk_slice_eq_str(path, "/demo/"))
-		return asset(rep, gk_asset_demo_html, gk_asset_demo_html_end,
-		    "text/html; charset=utf-8");
-	if (gk_slice_eq_str(path, "/demo/sign"))
-		return demo_sign(app, req, rep);
-	return 0;
+void
+gate_static_robots(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	static const char robots[] = "User-agent: *\nDisallow: /\n";
+
+	asset(rep, robots, robots + sizeof(robots) - 1,
+	    "text/plain; charset=utf-8");
+}
+
+void
+gate_static_client_js(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	asset(rep, gk_asset_client_js, gk_asset_client_js_end,
+	    "text/javascript; charset=utf-8");
+}
+
+void
+gate_static_demo(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	asset(rep, gk_asset_demo_html, gk_asset_demo_html_end,
+	    "text/html; charset=utf-8");
 }

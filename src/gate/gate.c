@@ -29,6 +29,10 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	}
 	app->cfg = cfg;
 	app->started_us = gk_now_us();
+	if (gk_random(app->id_prefix, sizeof(app->id_prefix)) != 0) {
+		snprintf(err, errlen, "no randomness for request ids");
+		goto out;
+	}
 	if ((r = policy_new(cfg, &pol, err, errlen)) != 0)
 		goto out;
 	if ((r = policy_live_new(pol, &app->policy_live)) != 0 ||
@@ -465,8 +469,8 @@ v1_put_object(gk_app *app, gk_slice key, gk_reply *rep)
 	return 0;
 }
 
-static void
-v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
+void
+gate_v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 {
 	const gk_config *cfg = app->cfg;
 	const gk_buf *path, *op, *expires, *hmac;
@@ -646,8 +650,9 @@ data_type(gk_slice key)
 	return "application/octet-stream";
 }
 
-static void
-data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
+void
+gate_data_handle(gk_app *app, const gk_req *req, gk_slice enc_key,
+    gk_reply *rep)
 {
 	gate_params ps;
 	const gk_buf *exp, *sig;
@@ -753,31 +758,32 @@ out:
 	gk_buf_release(&key);
 }
 
-/* ---- routing ---------------------------------------------------------- */
+/* ---- health and metrics ------------------------------------------------ */
 
-static int
-method_is(const gk_req *req, const char *m)
+void
+gate_admin_health(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
 {
-	return strcmp(req->method, m) == 0;
-}
+	int r;
 
-static void
-preflight(gk_reply *rep)
-{
-	rep->status = 204;
 	rep->audited = 0;
-	rep->content_type = NULL;
+	if (policy_check_admin(req->policy, &req->client) != 0) {
+		deny(rep, 403, "Forbidden");
+		rep->audited = 0;
+		return;
+	}
+	r = gk_buf_append_str(&rep->body, "{\"ok\":true,\"id\":");
+	if (r == 0)
+		r = gk_json_str(&rep->body, gk_slice_str(app->cfg->id));
+	if (r == 0)
+		r = gk_buf_printf(&rep->body, ",\"uptime_s\":%lld}",
+		    (long long)((gk_now_us() - app->started_us) / 1000000));
+	rep->status = r == 0 ? 200 : 500;
 }
 
-static void
-not_allowed(gk_reply *rep, const char *allow)
-{
-	deny(rep, 405, "Method Not Allowed");
-	rep->allow = allow;
-}
-
-static void
-admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
+void
+gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
 {
 	const gk_stats *s = &app->stats;
 	int r;
@@ -785,17 +791,7 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 	rep->audited = 0;
 	if (policy_check_admin(req->policy, &req->client) != 0) {
 		deny(rep, 403, "Forbidden");
-		return;
-	}
-	if (gk_slice_eq_str(path, "/healthz")) {
-		r = gk_buf_append_str(&rep->body, "{\"ok\":true,\"id\":");
-		if (r == 0)
-			r = gk_json_str(&rep->body, gk_slice_str(app->cfg->id));
-		if (r == 0)
-			r = gk_buf_printf(&rep->body, ",\"uptime_s\":%lld}",
-			    (long long)((gk_now_us() - app->started_us) /
-			    1000000));
-		rep->status = r == 0 ? 200 : 500;
+		rep->audited = 0;
 		return;
 	}
 	rep->content_type = "text/plain; version=0.0.4";
@@ -824,74 +820,6 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 }
 
 void
-gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
-{
-	gk_slice path = req->path, first;
-	const uint8_t *slash;
-	int read_method = method_is(req, "GET") || method_is(req, "HEAD");
-
-	if (method_is(req, "OPTIONS")) {
-		preflight(rep);
-		goto done;
-	}
-	if (gate_static_handle(app, req, rep))
-		goto done;
-	if (gate_rate_limit(app, req, rep))
-		goto done;
-	if (gate_admin_reload(app, req, rep))
-		goto done;
-	if (gate_admin_handle(app, req, rep))
-		goto done;
-	if (gk_slice_eq_str(path, "/healthz") ||
-	    gk_slice_eq_str(path, "/metrics")) {
-		if (!read_method)
-			not_allowed(rep, "GET, HEAD, OPTIONS");
-		else
-			admin_handle(app, req, path, rep);
-		rep->audited = 0;
-		goto done;
-	}
-	if (gk_slice_has_prefix(path, gk_slice_str("/_data/"))) {
-		if (!read_method) {
-			rep->protocol = "data";
-			not_allowed(rep, "GET, HEAD, OPTIONS");
-		} else {
-			data_handle(app, req, gk_slice_of(path.p + 7,
-			    path.len - 7), rep);
-		}
-		goto done;
-	}
-	if (gk_slice_has_prefix(path, gk_slice_str("/v2/"))) {
-		gate_v2_handle(app, req, rep);
-		goto done;
-	}
-	if (gk_slice_eq_str(path, "/_upload")) {
-		rep->protocol = "upload";
-		not_allowed(rep, "POST, OPTIONS");
-		goto done;
-	}
-	/* v1: /{root} */
-	first = path.len > 0 ? gk_slice_of(path.p + 1, path.len - 1) :
-	    GK_SLICE_NULL;
-	slash = first.len ? memchr(first.p, '/', first.len) : NULL;
-	if (path.len < 2 || path.p[0] != '/' || slash != NULL) {
-		rep->protocol = "http";
-		rep->path = gate_text_copy(path, 2048);
-		deny(rep, 404, "Not Found");
-		goto done;
-	}
-	if (!read_method) {
-		rep->protocol = "v1";
-		rep->root = gate_text_copy(first, 64);
-		not_allowed(rep, "GET, HEAD, OPTIONS");
-		goto done;
-	}
-	v1_handle(app, req, first, rep);
-done:
-	gate_reply_finish(app, req, rep);
-}
-
-void
 gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 {
 	if (rep->decision == NULL)
@@ -899,13 +827,4 @@ gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 	set_acao(app, req, rep);
 	gate_policy_finish(app, req, rep);
 	count(app, rep);
-}
-
-int
-gate_is_upload(const gk_req *req)
-{
-	return (method_is(req, "POST") &&
-	    gk_slice_eq_str(req->path, "/_upload")) ||
-	    (method_is(req, "PUT") &&
-	    gk_slice_has_prefix(req->path, gk_slice_str("/v2/objects/")));
 }

@@ -6,9 +6,10 @@
  *   extract (v1 query, data URL, upload form) -> verify (signature,
  *   lifetime) -> policy (origin, IP lists) -> reply + audit record.
  *
- * The HTTP layer commits the audit record before it sends any reply that
- * grants something (reply.grant), and answers 503 instead if the record
- * cannot be written. Nothing here knows about libmicrohttpd.
+ * A request's life (exchange.h, exchange.c) commits the audit record
+ * before any reply that grants something (reply.grant) is rendered, and
+ * answers 503 instead if the record cannot be written. Nothing here knows
+ * about libmicrohttpd.
  */
 #ifndef GK_GATE_H
 #define GK_GATE_H
@@ -51,12 +52,14 @@ typedef struct gk_app {
 	struct gk_store *store;
 	gk_stats stats;
 	int64_t started_us;
-	/* issue 5: the policy in force (swapped by reloads; a request uses
+	/* the policy in force (swapped by reloads; a request uses
 	 * req->policy, never this directly) and the rate limit table */
 	gk_policy_live *policy_live;
 	gk_rate *rate;
 	struct gk_keyring *keyring;	/* v2 vendor keys */
 	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
+	uint8_t id_prefix[8];		/* request ids: random prefix, */
+	_Atomic uint64_t id_counter;	/* then a counter */
 } gk_app;
 
 /*
@@ -67,7 +70,8 @@ int gate_app_open(struct gk_config *cfg, gk_app **out, char *err,
     size_t errlen) GK_WUR;
 void gate_app_close(gk_app *app);
 
-/* What the HTTP layer saw. Slices point into connection memory. */
+/* The request as the gate judges it (exchange.c fills it from what the
+ * adapter saw). Slices point into the adapter's memory. */
 typedef struct {
 	const char *method;	/* "GET", "HEAD", "POST", ... */
 	gk_slice path;		/* raw (still percent-encoded) path */
@@ -86,17 +90,17 @@ typedef struct {
 	char request_id[GK_REQID_LEN + 1];
 	int64_t start_us;	/* wall clock */
 	int64_t start_mono_us;
-	/* issue 5: the policy this request is judged by (a reference the
-	 * HTTP layer takes at the start and drops at the end), the TCP peer
-	 * (client differs behind a trusted proxy), how the client address
-	 * was chosen (GK_FWD_*) and its country ("" if unknown or geo off) */
+	/* the policy this request is judged by (a reference taken at the
+	 * start and dropped at the end), the TCP peer (client differs behind
+	 * a trusted proxy), how the client address was chosen (GK_FWD_*) and
+	 * its country ("" if unknown or geo off) */
 	gk_policy *policy;
 	gk_addr peer;
 	int fwd;
 	char country[3];
 } gk_req;
 
-/* The decision. The HTTP layer renders it. */
+/* The decision, as the adapter renders it (exchange.h). */
 typedef struct {
 	int status;
 	const char *content_type;	/* static string */
@@ -150,22 +154,6 @@ void gate_audit_record(const gk_req *req, const gk_reply *rep,
     gk_audit_record *rec);
 
 /*
- * Handles a request without a body (GET/HEAD/other methods on every
- * route but the upload endpoint). Always fills rep (never fails).
- */
-void gate_handle(gk_app *app, const gk_req *req, gk_reply *rep);
-
-/*
- * Fills the policy-dependent parts of a request the HTTP layer has
- * started: takes a reference to the policy in force, chooses the client
- * address from the TCP peer and, behind a trusted proxy, the forwarded
- * header values (each header's lines joined by ", "), and looks up the
- * country. The HTTP layer drops req->policy with policy_free at the end.
- */
-void gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
-    gk_slice xff, int has_xff, gk_slice fwd, int has_fwd);
-
-/*
  * Live reload: re-reads the config file and every list file, builds and
  * validates a new policy and swaps it in (requests in flight keep theirs).
  * On any problem the old policy stays and msg says why in one line. The
@@ -174,30 +162,6 @@ void gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
  * store, keys, [rate] table_size) need a restart. Returns 0 or an error.
  */
 int gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen);
-
-/* 1 if the request's body becomes an object: the upload endpoint
- * (POST /_upload) or v2's PUT /v2/objects/{key}. */
-int gate_is_upload(const gk_req *req);
-
-/*
- * The upload endpoint: POST /_upload, multipart/form-data with the
- * fields the v1 PUT_Object answer gave, the file part last. The policy is
- * verified before the first file byte is written; the object becomes
- * visible only in gate_upload_commit, after the audit record is durable.
- */
-typedef struct gate_upload gate_upload;
-
-/* Starts; on a refusal *out is NULL and rep holds the answer. */
-void gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
-    gk_reply *rep);
-/* Feeds body bytes; after the first failure it discards the rest. */
-void gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len);
-/* End of body: fills rep with the decision (grant or refusal). */
-void gate_upload_end(gate_upload *u, gk_reply *rep);
-/* After the audit committed a grant: makes the object visible. On a
- * failure rep becomes a 500. */
-void gate_upload_commit(gate_upload *u, gk_reply *rep);
-void gate_upload_free(gate_upload *u);
 
 /* ---- parsers of untrusted input (fuzzed) ----------------------------- */
 

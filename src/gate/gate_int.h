@@ -4,12 +4,87 @@
 
 #include "gate.h"
 
+/* ---- routes (route.c): the table and its handlers -------------------- */
+
 /*
- * Static pages (/gatekeeper.js always; /demo and /demo/sign in demo
- * mode). Returns 1 if it answered the path (rep filled, not audited),
- * 0 if the path is not one of them.
+ * A route handler: fills rep for req (always; never fails). rest is the
+ * part of the path the route's pattern leaves open (under /_data/: the
+ * encoded key; "/{}": the segment), empty otherwise. The router labels
+ * the reply, rate limits and finishes it (gate_reply_finish).
  */
-int gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+#define GATE_HANDLER(name)						\
+	void name(gk_app *app, const gk_req *req, gk_slice rest,	\
+	    gk_reply *rep)
+
+struct gate_route;
+typedef struct gate_upload gate_upload;
+
+/*
+ * Routes a request that has just begun. A body route (an upload) is rate
+ * limited and started now: *up is its upload, or NULL with the refusal in
+ * rep. Never returns NULL.
+ */
+const struct gate_route *gate_route_begin(gk_app *app, const gk_req *req,
+    gate_upload **up, gk_reply *rep);
+/* End of the body: runs the route's handler (or ends the upload) and
+ * finishes the reply. */
+void gate_route_end(gk_app *app, const struct gate_route *rt,
+    const gk_req *req, gate_upload *up, gk_reply *rep);
+
+/* static files (demo.c): not decisions, not audited */
+GATE_HANDLER(gate_static_favicon);
+GATE_HANDLER(gate_static_robots);
+GATE_HANDLER(gate_static_client_js);
+GATE_HANDLER(gate_static_demo);
+/* /demo/sign (demo mode, admin addresses): a signed v1 URL */
+GATE_HANDLER(gate_demo_sign);
+/* v1: /{root}?path=&operation=&expires=&hmac= */
+GATE_HANDLER(gate_v1_handle);
+/* data URLs: /_data/{key}?exp=&sig=, the object streamed after the grant */
+GATE_HANDLER(gate_data_handle);
+/* protocol v2 (v2.c): every path under /v2/ but the PUT body uploads */
+GATE_HANDLER(gate_v2_handle);
+/* admin: /admin/reload, /admin/audit (audited), /healthz, /metrics (not) */
+GATE_HANDLER(gate_admin_reload);
+GATE_HANDLER(gate_admin_reload_405);
+GATE_HANDLER(gate_admin_audit);
+GATE_HANDLER(gate_admin_audit_405);
+GATE_HANDLER(gate_admin_health);
+GATE_HANDLER(gate_admin_metrics);
+
+/* ---- uploads (upload.c) ----------------------------------------------- */
+
+/*
+ * Request bodies that become objects: POST /_upload (multipart with the
+ * fields the v1 PUT_Object answer gave, the file part last; the policy is
+ * verified before the first file byte is written) and PUT /v2/objects/{key}
+ * (the raw body). The object becomes visible only in gate_upload_commit,
+ * after its audit record is durable. begin: on a refusal *out is NULL
+ * and rep holds the answer.
+ */
+void gate_upload_form_begin(gk_app *app, const gk_req *req,
+    gate_upload **out, gk_reply *rep);
+void gate_upload_put_begin(gk_app *app, const gk_req *req,
+    gate_upload **out, gk_reply *rep);
+/* Feeds body bytes; after the first failure it discards the rest. */
+void gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len);
+/* End of body: fills rep with the decision (grant or refusal) and
+ * finishes it. */
+void gate_upload_end(gate_upload *u, gk_reply *rep);
+/* After the audit committed a grant: makes the object visible. On a
+ * failure rep becomes a 500 (502/504 for the bucket). */
+void gate_upload_commit(gate_upload *u, gk_reply *rep);
+void gate_upload_free(gate_upload *u);
+
+/*
+ * Fills the policy-dependent parts of a request: takes a reference to the
+ * policy in force, chooses the client address from the TCP peer and,
+ * behind a trusted proxy, the forwarded header values (each header's
+ * lines joined by ", "), and looks up the country. The exchange drops
+ * req->policy with policy_free at the end.
+ */
+void gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
+    gk_slice xff, int has_xff, gk_slice fwd, int has_fwd);
 
 /*
  * The ACL for op (GK_OP_*): IP lists (uploads exempt when configured),
@@ -34,8 +109,6 @@ void gate_policy_finish(gk_app *app, const gk_req *req, gk_reply *rep);
  * 401). Returns 1 when allowed; otherwise fills rep and returns 0.
  */
 int gate_admin_allowed(gk_app *app, const gk_req *req, gk_reply *rep);
-/* POST /admin/reload: 1 if it answered the path. */
-int gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep);
 
 /*
  * The URL that grants a read of key, appended to url: a presigned bucket
@@ -81,22 +154,11 @@ int gate_cpship_start(gk_app *app, gate_cpship **out);
 void gate_cpship_stop(gate_cpship *s);
 
 /*
- * Protocol v2 (v2.c): every path under /v2/. Always fills rep; the
- * caller finishes it (gate_reply_finish).
- */
-void gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep);
-/*
  * PUT /v2/objects/{key} with the object as the body (stores that take a
  * body: fs, s3 in proxy mode): every v2 check for op "put". Returns 0 and
  * the decoded key in *key (caller frees), or -1 with the refusal in rep.
  */
 int gate_v2_put_authorize(gk_app *app, const gk_req *req, gk_reply *rep,
     char **key);
-
-/*
- * GET /admin/audit (admin.c). Returns 1 if it answered the path (rep
- * filled and audited as protocol "admin"), 0 otherwise.
- */
-int gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
 #endif

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "config/config.h"
-#include "http/http.h"
+#include "multipart.h"
 #include "store/store.h"
 #include "verify/verify.h"
 
@@ -211,16 +211,16 @@ on_end(void *arg)
 static const gk_multipart_cb callbacks = { on_begin, on_data, on_end };
 
 /* PUT /v2/objects/{key}: the v2 checks, then a writer for the body. */
-static void
-raw_begin(gk_app *app, const gk_req *req, gate_upload **out, gk_reply *rep)
+void
+gate_upload_put_begin(gk_app *app, const gk_req *req, gate_upload **out,
+    gk_reply *rep)
 {
 	gate_upload *u;
 	char *key = NULL;
 	const char *m;
 	int r, st;
 
-	if (gate_rate_limit(app, req, rep))
-		return;
+	*out = NULL;
 	if (gate_v2_put_authorize(app, req, rep, &key) != 0)
 		return;
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
@@ -245,21 +245,16 @@ raw_begin(gk_app *app, const gk_req *req, gate_upload **out, gk_reply *rep)
 	*out = u;
 }
 
+/* POST /_upload: the multipart form, its policy checked before the file. */
 void
-gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
+gate_upload_form_begin(gk_app *app, const gk_req *req, gate_upload **out,
     gk_reply *rep)
 {
 	gate_upload *u;
 
 	*out = NULL;
-	if (strcmp(req->method, "PUT") == 0) {
-		raw_begin(app, req, out, rep);
-		return;
-	}
 	rep->protocol = "upload";
 	rep->operation = strdup("POST_Upload");
-	if (gate_rate_limit(app, req, rep))
-		return;
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
 		gate_reply_error(rep, 500, "error", "Internal Exception");
 		return;
@@ -269,7 +264,7 @@ gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
 	gk_buf_init(&u->key, FIELD_MAX);
 	gk_buf_init(&u->policy, FIELD_MAX);
 	gk_buf_init(&u->sig, FIELD_MAX);
-	if (http_multipart_new(req->content_type, &callbacks, u, &u->mp) != 0)
+	if (gate_multipart_new(req->content_type, &callbacks, u, &u->mp) != 0)
 		fail(u, 400, "Bad Request: expected multipart/form-data with a "
 		    "boundary");
 	*out = u;
@@ -288,7 +283,7 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 	}
 	if (u->mp == NULL)
 		return;
-	r = http_multipart_feed(u->mp, p, len);
+	r = gate_multipart_feed(u->mp, p, len);
 	if (r != 0)
 		fail(u, 400, "Bad Request: malformed multipart body");
 }
@@ -300,7 +295,7 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 	int r;
 
 	if (u->status == 0 && u->raw_key == NULL &&
-	    http_multipart_finish(u->mp) != 0)
+	    gate_multipart_finish(u->mp) != 0)
 		fail(u, 400, "Bad Request: malformed multipart body");
 	if (u->status == 0 && !u->file_seen)
 		fail(u, 400, "Bad Request: missing 'file' field");
@@ -368,7 +363,7 @@ gate_upload_free(gate_upload *u)
 {
 	if (u == NULL)
 		return;
-	http_multipart_free(u->mp);
+	gate_multipart_free(u->mp);
 	store_writer_free(u->w);
 	if (u->have_pol)
 		verify_policy_release(&u->pol);

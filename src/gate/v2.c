@@ -438,7 +438,7 @@ out:
 }
 
 void
-gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
+gate_v2_handle(gk_app *app, const gk_req *req, gk_slice rest, gk_reply *rep)
 {
 	struct v2_grant g;
 	gk_slice k;

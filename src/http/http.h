@@ -1,7 +1,7 @@
 /*
- * http.h - the http folder's whole interface: the server (GNU
- * libmicrohttpd), the request as the gate sees it, replies, and the
- * streaming multipart/form-data parser used by the upload endpoint.
+ * http.h - the http folder's whole interface: the HTTP server on GNU
+ * libmicrohttpd, a thin adapter between connections and the gate's
+ * request lifecycle (gate/exchange.h). It decides nothing.
  */
 #ifndef GK_HTTP_H
 #define GK_HTTP_H
@@ -10,70 +10,30 @@
 
 #include "util/util.h"
 
-/* ---- multipart/form-data (RFC 7578), streaming ----------------------- */
-
-/*
- * Limits: boundary 1..70 chars; a part's header block at most
- * GK_MP_MAX_HEADER bytes; at most GK_MP_MAX_PARTS parts. Anything
- * malformed or over a limit makes feed/finish return GK_ERR_INVALID (or
- * GK_ERR_TOO_LARGE); a callback's non-zero return aborts and is returned.
- * Memory use is bounded by the limits whatever the body size.
- */
-#define GK_MP_MAX_HEADER 8192
-#define GK_MP_MAX_PARTS 64
-
-typedef struct {
-	/* A part starts: name and filename from Content-Disposition
-	 * (quoted-strings decoded; filename empty if absent; neither holds
-	 * a control byte other than HTAB), content_type is the raw header
-	 * value, trimmed, possibly empty. The slices are valid only during
-	 * the call. */
-	int (*part_begin)(void *arg, gk_slice name, gk_slice filename,
-	    gk_slice content_type);
-	/* Body bytes of the current part, in order, in any chunking (never
-	 * empty). At most boundary length + 3 bytes are held back at a
-	 * time, while they could still begin a delimiter. */
-	int (*part_data)(void *arg, const uint8_t *p, size_t len);
-	/* The current part ended (its delimiter was seen). */
-	int (*part_end)(void *arg);
-} gk_multipart_cb;
-
-typedef struct gk_multipart gk_multipart;
-
-/*
- * Creates a parser from the Content-Type header value
- * ("multipart/form-data; boundary=..."; quoted boundary allowed).
- * GK_ERR_INVALID if it is not multipart/form-data with a valid boundary.
- */
-int http_multipart_new(gk_slice content_type, const gk_multipart_cb *cb,
-    void *arg, gk_multipart **out) GK_WUR;
-/*
- * Feeds the next bytes of the body (any chunking; len 0 is a no-op).
- * The preamble and the epilogue are ignored. Headers: CRLF lines only, no
- * NUL or other control bytes but HTAB, no folding; Content-Disposition
- * form-data with a name is required, Content-Type optional, each at most
- * once; other headers ignored. After a delimiter only "--" or optional
- * spaces/tabs and CRLF may follow. Errors are sticky: every later call
- * returns the same code.
- */
-int http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len) GK_WUR;
-/* End of body: GK_ERR_INVALID unless the closing delimiter was seen.
- * A part left open then gets no part_end. free accepts NULL. */
-int http_multipart_finish(gk_multipart *m) GK_WUR;
-void http_multipart_free(gk_multipart *m);
-
 /* ---- the server -------------------------------------------------------- */
 
 struct gk_app;
 
+/* What the server takes from the config ([server] settings). */
+typedef struct http_settings {
+	const char *listen;	/* IPv4 or IPv6 address to bind */
+	unsigned port;		/* 0: any free port */
+	unsigned threads;	/* 0: one per core */
+	unsigned conn_limit;
+	unsigned per_ip_conn_limit;
+	unsigned conn_timeout;	/* idle seconds */
+} http_settings;
+
 /*
- * Starts listening on cfg->listen:cfg->port with a thread pool, connection
- * limits and timeouts, and serves app until http_server_stop.
- * Prints nothing; returns GK_ERR_IO if the port cannot be bound.
+ * Starts listening on s->listen:s->port with a thread pool, connection
+ * limits and timeouts, and hands every request to the gate (app) until
+ * http_server_stop. Prints nothing; returns GK_ERR_IO if the port cannot
+ * be bound, GK_ERR_CONFIG if listen is not an address.
  */
 typedef struct gk_http gk_http;
 
-int http_server_start(struct gk_app *app, gk_http **out) GK_WUR;
+int http_server_start(struct gk_app *app, const http_settings *s,
+    gk_http **out) GK_WUR;
 /* The port actually bound (useful with port 0). */
 unsigned http_server_port(const gk_http *h);
 void http_server_stop(gk_http *h);

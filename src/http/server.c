@@ -1,8 +1,9 @@
 /*
  * server.c - the HTTP server on GNU libmicrohttpd: a thread pool, limits,
- * one request state per connection, the audit commit before any grant
- * (the connection is suspended while the writer thread commits, so many
- * requests share one transaction), and rendering of gate replies.
+ * and a thin adapter between a connection and the gate's request
+ * lifecycle (gate/exchange.h). The connection is suspended while the
+ * gate waits for its audit commit (many requests share one transaction)
+ * and resumed when the gate wakes it; the gate decides everything.
  */
 #include "http.h"
 
@@ -13,23 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
-#include "config/config.h"
-#include "gate/gate.h"
-#include "store/store.h"
+#include "gate/exchange.h"
 
 #define URI_MAX (16u * 1024)
 #define STREAM_BLOCK (64u * 1024)
-#define DISCARD_MAX (1024u * 1024)
 
 struct gk_http {
 	struct MHD_Daemon *d;
-	gk_app *app;
+	struct gk_app *app;
 	unsigned port;
-	uint8_t id_prefix[8];
-	_Atomic uint64_t id_counter;
 	_Atomic int inflight;	/* connections suspended for the audit */
 };
 
@@ -39,28 +34,17 @@ struct rq {
 	gk_http *h;
 	struct MHD_Connection *conn;
 	_Atomic int state;
-	int audit_result;
 	char *uri;
 	int uri_too_long;
-	size_t discarded;
-	gk_req req;
-	gk_reply rep;
-	gate_upload *up;
-	int is_upload;
-	gk_buf fwd_hdr[2];	/* X-Forwarded-For, Forwarded: lines joined */
-	int fwd_has[2], fwd_over[2];
+	gate_exchange *x;
 };
 
 static void
-rq_free(struct rq *rq)
+rq_free(struct rq *rq, int complete)
 {
 	if (rq == NULL)
 		return;
-	gate_upload_free(rq->up);
-	gate_reply_release(&rq->rep);
-	policy_free(rq->req.policy);
-	gk_buf_release(&rq->fwd_hdr[0]);
-	gk_buf_release(&rq->fwd_hdr[1]);
+	gate_exchange_free(rq->x, complete);
 	free(rq->uri);
 	free(rq);
 }
@@ -77,13 +61,12 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 		return NULL;
 	rq->h = h;
 	rq->conn = conn;
-	gate_reply_init(&rq->rep);
 	if (n > URI_MAX) {
 		rq->uri_too_long = 1;
 		n = 0;
 	}
 	if ((rq->uri = malloc(n + 1)) == NULL) {
-		rq_free(rq);
+		rq_free(rq, 1);
 		return NULL;
 	}
 	memcpy(rq->uri, uri, n);
@@ -99,160 +82,107 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 	(void)cls;
 	(void)conn;
-	if (rq != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
-	    rq->rep.reader != NULL)
-		gk_warn("request %s ended before the body was sent (code %d)",
-		    rq->req.request_id, (int)toe);
-	rq_free(rq);
+	rq_free(rq, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	*con_cls = NULL;
 }
 
-static gk_slice
-header(struct MHD_Connection *conn, const char *name, int *present)
-{
-	const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    name);
+/* ---- the request's headers, as the gate reads them -------------------- */
 
-	if (present != NULL)
-		*present = v != NULL;
-	return gk_slice_str(v);
+static const char *
+header_get(void *ctx, const char *name)
+{
+	return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
 }
 
-/* Joins every line of X-Forwarded-For and of Forwarded with ", ". */
+struct each_ctx {
+	gk_header_fn fn;
+	void *arg;
+};
+
 static enum MHD_Result
-fwd_header_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+each_cb(void *cls, enum MHD_ValueKind kind, const char *key,
     const char *value)
 {
-	struct rq *rq = cls;
-	int i;
+	struct each_ctx *e = cls;
 
 	(void)kind;
-	if (key == NULL || value == NULL)
-		return MHD_YES;
-	if (strcasecmp(key, "X-Forwarded-For") == 0)
-		i = 0;
-	else if (strcasecmp(key, "Forwarded") == 0)
-		i = 1;
-	else
-		return MHD_YES;
-	if (rq->fwd_hdr[i].cap == 0)
-		gk_buf_init(&rq->fwd_hdr[i], GK_CAP_LINE);
-	if ((rq->fwd_has[i] && gk_buf_append_str(&rq->fwd_hdr[i], ", ") != 0) ||
-	    gk_buf_append_str(&rq->fwd_hdr[i], value) != 0)
-		rq->fwd_over[i] = 1;
-	rq->fwd_has[i] = 1;
+	e->fn(e->arg, key, value);
 	return MHD_YES;
 }
 
-/* The client address, behind trusted proxies too, and its policy. */
 static void
-resolve_client(struct rq *rq, const gk_addr *peer)
+header_each(void *ctx, gk_header_fn fn, void *arg)
 {
-	gk_slice v[2];
-	int i;
+	struct each_ctx e = { fn, arg };
 
-	MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, fwd_header_cb,
-	    rq);
-	for (i = 0; i < 2; i++) {
-		v[i] = gk_slice_of(rq->fwd_hdr[i].data, rq->fwd_hdr[i].len);
-		if (rq->fwd_over[i])	/* too long: a value that never parses */
-			v[i] = gk_slice_str("\001");
-	}
-	gate_req_resolve(rq->h->app, &rq->req, peer, v[0], rq->fwd_has[0],
-	    v[1], rq->fwd_has[1]);
-}
-
-static void
-fill_req(struct rq *rq, const char *method)
-{
-	gk_req *req = &rq->req;
-	const union MHD_ConnectionInfo *ci;
-	const char *q;
-	uint8_t id[16];
-	uint64_t n;
-	int i;
-
-	req->method = method;
-	req->start_us = gk_now_us();
-	req->start_mono_us = gk_mono_us();
-	q = strchr(rq->uri, '?');
-	if (q != NULL) {
-		req->path = gk_slice_of(rq->uri, (size_t)(q - rq->uri));
-		req->query = gk_slice_str(q + 1);
-	} else {
-		req->path = gk_slice_str(rq->uri);
-	}
-	req->origin = header(rq->conn, "Origin", &req->has_origin);
-	req->sec_fetch_site = header(rq->conn, "Sec-Fetch-Site",
-	    &req->has_sec_fetch_site);
-	req->user_agent = header(rq->conn, "User-Agent", NULL);
-	req->range = header(rq->conn, "Range", NULL);
-	req->accept = header(rq->conn, "Accept", NULL);
-	req->content_type = header(rq->conn, "Content-Type", NULL);
-	req->authorization = header(rq->conn, "Authorization", NULL);
-	ci = MHD_get_connection_info(rq->conn,
-	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	if (ci == NULL || ci->client_addr == NULL ||
-	    policy_addr_from_sockaddr(ci->client_addr, &req->client) != 0) {
-		/* unknown peer: the unspecified address, which no allow list
-		 * with sense contains */
-		memset(&req->client, 0, sizeof(req->client));
-	}
-	resolve_client(rq, &req->client);
-	memcpy(id, rq->h->id_prefix, 8);
-	n = atomic_fetch_add_explicit(&rq->h->id_counter, 1,
-	    memory_order_relaxed);
-	for (i = 0; i < 8; i++)	/* big-endian: ids sort in arrival order */
-		id[8 + i] = (uint8_t)(n >> (56 - 8 * i));
-	gk_hex_encode(id, sizeof(id), req->request_id);
+	MHD_get_connection_values(ctx, MHD_HEADER_KIND, each_cb, &e);
 }
 
 static int
-add(struct MHD_Response *resp, const char *name, const char *value)
+begin(struct rq *rq, const char *method)
 {
-	return MHD_add_response_header(resp, name, value) == MHD_YES ? 0 :
-	    GK_ERR_INTERNAL;
+	const union MHD_ConnectionInfo *ci;
+	gk_req_in in;
+
+	memset(&in, 0, sizeof(in));
+	in.method = method;
+	in.target = rq->uri_too_long ? NULL : rq->uri;
+	ci = MHD_get_connection_info(rq->conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci != NULL)
+		in.peer = ci->client_addr;
+	in.headers.get = header_get;
+	in.headers.each = header_each;
+	in.headers.ctx = rq->conn;
+	rq->x = gate_begin(rq->h->app, &in);
+	return rq->x != NULL ? 0 : GK_ERR_NOMEM;
 }
+
+/* ---- the reply ---------------------------------------------------------- */
 
 static ssize_t
 stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	struct rq *rq = cls;
-	gk_reply *rep = &rq->rep;
-	size_t want, got = 0;
-	int r;
+	uint64_t len = 0;
+	size_t got = 0;
 
-	if (pos >= rep->len)
+	if (!gate_reply_streams(rq->x, &len) || pos >= len)
 		return MHD_CONTENT_READER_END_OF_STREAM;
-	want = max;
-	if (want > rep->len - pos)
-		want = (size_t)(rep->len - pos);
-	r = store_reader_read(rep->reader, rep->off + pos, (uint8_t *)buf,
-	    want, &got);
-	if (r != 0 || got == 0) {
-		gk_error("request %s: object read failed mid-stream: %s",
-		    rq->req.request_id, r ? gk_err_str(r) : "short object");
+	if (gate_read(rq->x, pos, (uint8_t *)buf, max, &got) != 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
-	}
 	return (ssize_t)got;
+}
+
+struct hdr_ctx {
+	struct MHD_Response *resp;
+	int failed;
+};
+
+static void
+add_header(void *arg, const char *name, const char *value)
+{
+	struct hdr_ctx *c = arg;
+
+	if (MHD_add_response_header(c->resp, name, value) != MHD_YES)
+		c->failed = 1;
 }
 
 static enum MHD_Result
 send_reply(struct rq *rq)
 {
-	gk_reply *rep = &rq->rep;
 	struct MHD_Response *resp;
+	struct hdr_ctx hc;
 	enum MHD_Result ret;
-	char date[40], retry[16];
+	uint64_t len = 0;
 	size_t blen = 0;
 	char *body;
-	int r = 0;
 
-	if (rep->reader != NULL && (rep->status == 200 || rep->status == 206)) {
-		resp = MHD_create_response_from_callback(rep->len,
-		    STREAM_BLOCK, stream_cb, rq, NULL);
+	if (gate_reply_streams(rq->x, &len)) {
+		resp = MHD_create_response_from_callback(len, STREAM_BLOCK,
+		    stream_cb, rq, NULL);
 	} else {
-		body = gk_buf_detach(&rep->body, &blen);
+		body = gate_reply_body(rq->x, &blen);
 		resp = MHD_create_response_from_buffer(blen, body ? body : "",
 		    body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
 		if (resp == NULL)
@@ -260,120 +190,29 @@ send_reply(struct rq *rq)
 	}
 	if (resp == NULL)
 		return MHD_NO;
-	if (rep->content_type != NULL)
-		r |= add(resp, "Content-Type", rep->content_type);
-	r |= add(resp, "Access-Control-Allow-Origin",
-	    rep->acao ? rep->acao : "null");
-	r |= add(resp, "Vary", "Origin");
-	r |= add(resp, "Cache-Control", "no-store, must-revalidate");
-	r |= add(resp, "X-Content-Type-Options", "nosniff");
-	r |= add(resp, "Access-Control-Expose-Headers",
-	    "X-Request-Id, Content-Range, Content-Length, Location, "
-	    "Retry-After");
-	if (rq->req.request_id[0] != '\0')
-		r |= add(resp, "X-Request-Id", rq->req.request_id);
-	if (rep->location != NULL)
-		r |= add(resp, "Location", rep->location);
-	if (rep->allow != NULL)
-		r |= add(resp, "Allow", rep->allow);
-	if (rep->retry_after > 0) {
-		snprintf(retry, sizeof(retry), "%u", rep->retry_after);
-		r |= add(resp, "Retry-After", retry);
-	}
-	if (rep->content_range != NULL)
-		r |= add(resp, "Content-Range", rep->content_range);
-	if (rep->reader != NULL) {
-		r |= add(resp, "Accept-Ranges", "bytes");
-		gk_time_http(rep->mtime, date, sizeof(date));
-		r |= add(resp, "Last-Modified", date);
-	}
-	if (rep->status == 204 && rep->audited == 0) {
-		/* CORS preflight */
-		r |= add(resp, "Access-Control-Allow-Methods",
-		    "GET, HEAD, POST, PUT, OPTIONS");
-		r |= add(resp, "Access-Control-Allow-Headers",
-		    "Authorization, Content-Type, Range");
-		r |= add(resp, "Access-Control-Max-Age", "600");
-	}
-	if (r != 0) {
+	hc.resp = resp;
+	hc.failed = 0;
+	gate_reply_headers(rq->x, add_header, &hc);
+	if (hc.failed) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
-	ret = MHD_queue_response(rq->conn, (unsigned)rep->status, resp);
+	ret = MHD_queue_response(rq->conn,
+	    (unsigned)gate_reply_status(rq->x), resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
+/* The gate's wake-up: its audit commit is settled (any thread). */
 static void
-audit_done(void *arg, int result)
+wake(void *arg)
 {
 	struct rq *rq = arg;
-
 	gk_http *h = rq->h;
 
-	rq->audit_result = result;
 	atomic_store(&rq->state, RQ_AUDITED);
 	MHD_resume_connection(rq->conn);
 	atomic_fetch_sub(&h->inflight, 1);
-}
-
-static enum MHD_Result
-decide(struct rq *rq)
-{
-	gk_app *app = rq->h->app;
-	gk_audit_record rec;
-
-	if (rq->uri_too_long) {
-		gate_reply_error(&rq->rep, 414, "deny", "URI Too Long");
-		rq->rep.protocol = "http";
-		gate_reply_finish(app, &rq->req, &rq->rep);
-	} else if (rq->is_upload) {
-		if (rq->up != NULL)
-			gate_upload_end(rq->up, &rq->rep);
-		else
-			gate_reply_finish(app, &rq->req, &rq->rep);
-	} else {
-		gate_handle(app, &rq->req, &rq->rep);
-	}
-	if (!rq->rep.audited)
-		return send_reply(rq);
-	gate_audit_record(&rq->req, &rq->rep, &rec);
-	rec.user_agent = MHD_lookup_connection_value(rq->conn,
-	    MHD_HEADER_KIND, "User-Agent");
-	rec.origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-	    "Origin");
-	atomic_store(&rq->state, RQ_WAIT);
-	atomic_fetch_add(&rq->h->inflight, 1);
-	MHD_suspend_connection(rq->conn);
-	if (audit_submit(app->audit, &rec, audit_done, rq) != 0) {
-		rq->audit_result = GK_ERR_UNAVAILABLE;
-		atomic_store(&rq->state, RQ_AUDITED);
-		MHD_resume_connection(rq->conn);
-		atomic_fetch_sub(&rq->h->inflight, 1);
-	}
-	return MHD_YES;
-}
-
-static enum MHD_Result
-answer(struct rq *rq)
-{
-	gk_app *app = rq->h->app;
-
-	if (rq->audit_result != 0) {
-		gate_count(app, GK_STAT_AUDIT_FAILURES);
-		if (rq->rep.grant) {
-			gk_error("request %s: audit record not written; "
-			    "refusing the grant", rq->req.request_id);
-			gate_reply_error(&rq->rep, 503, "error",
-			    "Service Unavailable: audit log unavailable");
-		} else {
-			gk_error("request %s: audit record of a refusal not "
-			    "written", rq->req.request_id);
-		}
-	} else if (rq->up != NULL && rq->rep.grant) {
-		gate_upload_commit(rq->up, &rq->rep);
-	}
-	return send_reply(rq);
 }
 
 static enum MHD_Result
@@ -384,38 +223,37 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	struct rq *rq = *con_cls;
 
 	(void)cls;
+	(void)conn;
 	(void)url;
 	(void)version;
 	if (rq == NULL)
 		return MHD_NO;
 	switch (atomic_load(&rq->state)) {
 	case RQ_NEW:
-		fill_req(rq, method);
-		rq->is_upload = gate_is_upload(&rq->req);
-		if (rq->is_upload && !rq->uri_too_long)
-			gate_upload_begin(rq->h->app, &rq->req, &rq->up,
-			    &rq->rep);
+		if (begin(rq, method) != 0)
+			return MHD_NO;
 		atomic_store(&rq->state, RQ_BODY);
 		return MHD_YES;
 	case RQ_BODY:
 		if (*upload_data_size > 0) {
-			if (rq->up != NULL) {
-				gate_upload_feed(rq->up,
-				    (const uint8_t *)upload_data,
-				    *upload_data_size);
-			} else {
-				rq->discarded += *upload_data_size;
-				if (rq->discarded > DISCARD_MAX)
-					return MHD_NO;
-			}
+			if (gate_body(rq->x, (const uint8_t *)upload_data,
+			    *upload_data_size) != 0)
+				return MHD_NO;
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
-		return decide(rq);
+		if (gate_decide(rq->x) == GATE_READY)
+			return send_reply(rq);
+		atomic_store(&rq->state, RQ_WAIT);
+		atomic_fetch_add(&rq->h->inflight, 1);
+		MHD_suspend_connection(rq->conn);
+		gate_commit(rq->x, wake, rq);
+		return MHD_YES;
 	case RQ_WAIT:
 		return MHD_YES;
 	case RQ_AUDITED:
-		return answer(rq);
+		gate_settle(rq->x);
+		return send_reply(rq);
 	}
 	return MHD_NO;
 }
@@ -431,9 +269,9 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 int
-http_server_start(gk_app *app, gk_http **out)
+http_server_start(struct gk_app *app, const http_settings *cfg,
+    gk_http **out)
 {
-	const gk_config *cfg = app->cfg;
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
@@ -463,10 +301,6 @@ http_server_start(gk_app *app, gk_http **out)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return GK_ERR_NOMEM;
 	h->app = app;
-	if (gk_random(h->id_prefix, sizeof(h->id_prefix)) != 0) {
-		free(h);
-		return GK_ERR_INTERNAL;
-	}
 	flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,

@@ -166,6 +166,8 @@ int gk_random(void *p, size_t len) GK_WUR;
 
 /* Wall clock. */
 int64_t gk_now_us(void);
+/* Tests: the wall clock stands still at unix_us (0: the real clock). */
+void gk_debug_clock_fix(int64_t unix_us);
 int64_t gk_now_s(void);
 /* Monotonic clock, microseconds. */
 int64_t gk_mono_us(void);

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http.h"
+#include "gate/multipart.h"
 
 #define B70 "0123456789012345678901234567890123456789" \
 	"012345678901234567890123456789"
@@ -120,7 +120,7 @@ parse(gk_slice ct, const uint8_t *body, size_t len, unsigned pattern,
 	uint32_t x = pattern * 2654435761u + 1;
 	int rc;
 
-	if ((rc = http_multipart_new(ct, &cbs, r, &m)) != 0) {
+	if ((rc = gate_multipart_new(ct, &cbs, r, &m)) != 0) {
 		CHECK(m == NULL);
 		CHECK(rc == GK_ERR_INVALID);
 		return rc;
@@ -144,23 +144,23 @@ parse(gk_slice ct, const uint8_t *body, size_t len, unsigned pattern,
 
 			CHECK(c != NULL);
 			memcpy(c, body + i, n);
-			rc = http_multipart_feed(m, c, n);
+			rc = gate_multipart_feed(m, c, n);
 			free(c);
 		}
 		i += n;
 		if (rc != 0) {
-			CHECK(http_multipart_feed(m, body, len) == rc);
-			CHECK(http_multipart_finish(m) == rc);
-			http_multipart_free(m);
+			CHECK(gate_multipart_feed(m, body, len) == rc);
+			CHECK(gate_multipart_finish(m) == rc);
+			gate_multipart_free(m);
 			return rc;
 		}
-		CHECK(http_multipart_feed(m, NULL, 0) == 0);
+		CHECK(gate_multipart_feed(m, NULL, 0) == 0);
 	}
-	rc = http_multipart_finish(m);
-	CHECK(http_multipart_finish(m) == rc);
+	rc = gate_multipart_finish(m);
+	CHECK(gate_multipart_finish(m) == rc);
 	if (rc == 0)
 		CHECK(!r->open);
-	http_multipart_free(m);
+	gate_multipart_free(m);
 	return rc;
 }
 

@@ -4,7 +4,7 @@
  * limits and callbacks that abort.
  */
 #include "t.h"
-#include "http/http.h"
+#include "gate/multipart.h"
 
 #include <stdlib.h>
 
@@ -153,7 +153,7 @@ run(const char *ct, const uint8_t *body, size_t len, int pattern,
 	size_t i = 0, n;
 	int rc;
 
-	if ((rc = http_multipart_new(gk_slice_str(ct), &rec_cb, r, &m)) != 0)
+	if ((rc = gate_multipart_new(gk_slice_str(ct), &rec_cb, r, &m)) != 0)
 		return rc;
 	while (i < len) {
 		if (pattern == CHUNK_WHOLE)
@@ -172,25 +172,25 @@ run(const char *ct, const uint8_t *body, size_t len, int pattern,
 			uint8_t *c = malloc(n);
 
 			if (c == NULL) {
-				http_multipart_free(m);
+				gate_multipart_free(m);
 				return GK_ERR_NOMEM;
 			}
 			memcpy(c, body + i, n);
-			rc = http_multipart_feed(m, c, n);
+			rc = gate_multipart_feed(m, c, n);
 			free(c);
 		}
 		if (rc != 0) {
 			/* errors stick */
-			if (http_multipart_feed(m, (const uint8_t *)"x", 1) !=
-			    rc || http_multipart_finish(m) != rc)
+			if (gate_multipart_feed(m, (const uint8_t *)"x", 1) !=
+			    rc || gate_multipart_finish(m) != rc)
 				rc = 1000;
-			http_multipart_free(m);
+			gate_multipart_free(m);
 			return rc;
 		}
 		i += n;
 	}
-	rc = http_multipart_finish(m);
-	http_multipart_free(m);
+	rc = gate_multipart_finish(m);
+	gate_multipart_free(m);
 	return rc;
 }
 
@@ -346,34 +346,34 @@ test_holdback(void)
 	size_t i;
 
 	rec_init(&r);
-	T_EQ_INT(http_multipart_new(gk_slice_str("multipart/form-data; "
+	T_EQ_INT(gate_multipart_new(gk_slice_str("multipart/form-data; "
 	    "boundary=b"), &rec_cb, &r, &m), 0);
-	T_EQ_INT(http_multipart_feed(m, (const uint8_t *)head, strlen(head)),
+	T_EQ_INT(gate_multipart_feed(m, (const uint8_t *)head, strlen(head)),
 	    0);
 	T_EQ_INT(r.nparts, 1);
 	for (i = 0; i < 5; i++) {
-		T_EQ_INT(http_multipart_feed(m, (const uint8_t *)"hello" + i,
+		T_EQ_INT(gate_multipart_feed(m, (const uint8_t *)"hello" + i,
 		    1), 0);
 		T_EQ_INT(r.data_total, i + 1);
 	}
 	/* "\r\n--" could begin the delimiter "\r\n--b": held back */
-	T_EQ_INT(http_multipart_feed(m, (const uint8_t *)"\r\n--", 4), 0);
+	T_EQ_INT(gate_multipart_feed(m, (const uint8_t *)"\r\n--", 4), 0);
 	T_EQ_INT(r.data_total, 5);
 	/* "x" proves it was data: all five bytes arrive */
-	T_EQ_INT(http_multipart_feed(m, (const uint8_t *)"x", 1), 0);
+	T_EQ_INT(gate_multipart_feed(m, (const uint8_t *)"x", 1), 0);
 	T_EQ_INT(r.data_total, 10);
 	/* a held CR released by another CR, which is held in turn */
-	T_EQ_INT(http_multipart_feed(m, (const uint8_t *)"\r", 1), 0);
+	T_EQ_INT(gate_multipart_feed(m, (const uint8_t *)"\r", 1), 0);
 	T_EQ_INT(r.data_total, 10);
-	T_EQ_INT(http_multipart_feed(m, (const uint8_t *)"\r", 1), 0);
+	T_EQ_INT(gate_multipart_feed(m, (const uint8_t *)"\r", 1), 0);
 	T_EQ_INT(r.data_total, 11);
-	T_EQ_INT(http_multipart_feed(m, (const uint8_t *)"\n--b", 4), 0);
+	T_EQ_INT(gate_multipart_feed(m, (const uint8_t *)"\n--b", 4), 0);
 	T_EQ_INT(r.data_total, 11);
 	T_EQ_INT(r.part[0].ended, 1);
-	T_EQ_INT(http_multipart_finish(m), GK_ERR_INVALID);
+	T_EQ_INT(gate_multipart_finish(m), GK_ERR_INVALID);
 	T_CHECK(memcmp(r.part[0].data.data, "hello\r\n--x\r", 11) == 0);
-	http_multipart_free(m);
-	http_multipart_free(NULL);
+	gate_multipart_free(m);
+	gate_multipart_free(NULL);
 	rec_release(&r);
 }
 
@@ -386,12 +386,12 @@ ct_ok(const char *ct)
 	gk_multipart_cb cb = { NULL, NULL, NULL };
 	int rc;
 
-	rc = http_multipart_new(gk_slice_str(ct), &cb, NULL, &m);
+	rc = gate_multipart_new(gk_slice_str(ct), &cb, NULL, &m);
 	if (rc == 0 && m == NULL)
 		rc = 1000;
 	if (rc != 0 && m != NULL)
 		rc = 1001;
-	http_multipart_free(m);
+	gate_multipart_free(m);
 	return rc;
 }
 
@@ -467,18 +467,18 @@ test_content_type(void)
 	T_EQ_INT(ct_ok("multipart/form-data; boundary=abc; x"),
 	    GK_ERR_INVALID);
 	/* a NUL inside the slice is a byte like any other: invalid */
-	T_EQ_INT(http_multipart_new(gk_slice_of("multipart/form-data; "
+	T_EQ_INT(gate_multipart_new(gk_slice_of("multipart/form-data; "
 	    "boundary=ab\0c", 33), &cb, NULL, &m), GK_ERR_INVALID);
 	T_CHECK(m == NULL);
-	T_EQ_INT(http_multipart_new(GK_SLICE_NULL, &cb, NULL, &m),
+	T_EQ_INT(gate_multipart_new(GK_SLICE_NULL, &cb, NULL, &m),
 	    GK_ERR_INVALID);
 	/* the slice's length counts, not a NUL: boundary "abc" */
 	rec_init(r);
-	T_EQ_INT(http_multipart_new(gk_slice_of(cut, strlen(cut) - 3), &cb,
+	T_EQ_INT(gate_multipart_new(gk_slice_of(cut, strlen(cut) - 3), &cb,
 	    NULL, &m), 0);
-	T_EQ_INT(http_multipart_feed(m, (const uint8_t *)"--abc--", 7), 0);
-	T_EQ_INT(http_multipart_finish(m), 0);
-	http_multipart_free(m);
+	T_EQ_INT(gate_multipart_feed(m, (const uint8_t *)"--abc--", 7), 0);
+	T_EQ_INT(gate_multipart_finish(m), 0);
+	gate_multipart_free(m);
 	/* quoted boundaries, with characters a token cannot hold and with
 	 * a quoted-pair */
 	T_EQ_INT(body_with("multipart/form-data; boundary=\"a b:c?d\"",
@@ -728,13 +728,13 @@ test_null_callbacks(void)
 	gk_buf body, file;
 
 	build_form(&body, &file);
-	T_EQ_INT(http_multipart_new(gk_slice_str(CT), &none, NULL, &m), 0);
-	T_EQ_INT(http_multipart_feed(m, body.data, body.len), 0);
-	T_EQ_INT(http_multipart_feed(m, NULL, 0), 0);
-	T_EQ_INT(http_multipart_finish(m), 0);
-	T_EQ_INT(http_multipart_finish(m), 0);
-	http_multipart_free(m);
-	T_EQ_INT(http_multipart_new(gk_slice_str(CT), NULL, NULL, &m),
+	T_EQ_INT(gate_multipart_new(gk_slice_str(CT), &none, NULL, &m), 0);
+	T_EQ_INT(gate_multipart_feed(m, body.data, body.len), 0);
+	T_EQ_INT(gate_multipart_feed(m, NULL, 0), 0);
+	T_EQ_INT(gate_multipart_finish(m), 0);
+	T_EQ_INT(gate_multipart_finish(m), 0);
+	gate_multipart_free(m);
+	T_EQ_INT(gate_multipart_new(gk_slice_str(CT), NULL, NULL, &m),
 	    GK_ERR_INTERNAL);
 	gk_buf_release(&body);
 	gk_buf_release(&file);

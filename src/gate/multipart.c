@@ -19,7 +19,7 @@
  * (required, once) must be form-data with a name parameter; filename is
  * optional; Content-Type is optional, once; other headers are ignored.
  */
-#include "http/http.h"
+#include "multipart.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -244,7 +244,7 @@ parse_content_type(gk_slice ct, uint8_t *boundary, size_t *blen)
 }
 
 int
-http_multipart_new(gk_slice content_type, const gk_multipart_cb *cb,
+gate_multipart_new(gk_slice content_type, const gk_multipart_cb *cb,
     void *arg, gk_multipart **out)
 {
 	gk_multipart *m = NULL;
@@ -272,12 +272,12 @@ http_multipart_new(gk_slice content_type, const gk_multipart_cb *cb,
 	m = NULL; /* transferred */
 	r = 0;
  out:
-	http_multipart_free(m);
+	gate_multipart_free(m);
 	return r;
 }
 
 void
-http_multipart_free(gk_multipart *m)
+gate_multipart_free(gk_multipart *m)
 {
 	free(m);
 }
@@ -479,7 +479,7 @@ header_byte(gk_multipart *m, uint8_t c)
 }
 
 int
-http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len)
+gate_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len)
 {
 	size_t i = 0;
 	uint8_t c;
@@ -541,7 +541,7 @@ http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len)
 }
 
 int
-http_multipart_finish(gk_multipart *m)
+gate_multipart_finish(gk_multipart *m)
 {
 	if (m == NULL)
 		return GK_ERR_INTERNAL;

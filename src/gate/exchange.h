@@ -1,0 +1,102 @@
+/*
+ * exchange.h - one request's life, owned by the gate. The HTTP adapter
+ * hands over what it saw (method, target, headers, peer), feeds the body,
+ * and renders the reply the gate settles; it decides nothing.
+ *
+ *   gate_begin -> gate_body* -> gate_decide
+ *     READY: render now (refusals and answers that grant nothing)
+ *     WAIT:  the adapter gets ready to wait, gate_commit submits the whole
+ *            audit record, wake() comes from the durable-commit callback,
+ *            then gate_settle on the adapter's thread: a grant whose
+ *            record failed becomes a 503, an upload whose record is
+ *            durable is committed.
+ *   render: gate_reply_status, gate_reply_headers, gate_reply_body or
+ *           gate_read (which refuses until the grant is settled).
+ *
+ * This header pulls in no store, audit, policy or config header: it is
+ * all an adapter (src/http) needs.
+ */
+#ifndef GK_GATE_EXCHANGE_H
+#define GK_GATE_EXCHANGE_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "util/util.h"
+
+struct gk_app;
+typedef struct gate_exchange gate_exchange;
+
+typedef void (*gk_header_fn)(void *arg, const char *name, const char *value);
+
+/* The request headers as the adapter keeps them. The strings must stay
+ * valid until gate_exchange_free (the gate keeps pointers into them). */
+typedef struct {
+	/* the first value of a header (name case-insensitive), or NULL */
+	const char *(*get)(void *ctx, const char *name);
+	/* calls fn for every header line, in order */
+	void (*each)(void *ctx, gk_header_fn fn, void *arg);
+	void *ctx;
+} gk_headers;
+
+/* What the adapter saw of a request. */
+typedef struct {
+	const char *method;	/* "GET", "HEAD", "POST", ... */
+	const char *target;	/* raw request-target (path?query), or NULL
+				 * when it was too long to keep (414) */
+	const struct sockaddr *peer;	/* TCP peer, NULL if unknown */
+	gk_headers headers;
+} gk_req_in;
+
+/* Starts an exchange (routes it; a body route starts its upload).
+ * NULL only when out of memory. */
+gate_exchange *gate_begin(struct gk_app *app, const gk_req_in *in) GK_WUR;
+/* The request id (32 hex digits), for the adapter's log lines. */
+const char *gate_request_id(const gate_exchange *x);
+/*
+ * The next body bytes, in order. 0 to go on; GK_ERR_TOO_LARGE when a body
+ * nobody reads grew past what the gate discards: drop the connection.
+ */
+int gate_body(gate_exchange *x, const uint8_t *p, size_t len) GK_WUR;
+
+enum { GATE_READY = 0, GATE_WAIT = 1 };
+/*
+ * End of the body: the gate decides. GATE_READY: render the reply now.
+ * GATE_WAIT: the reply depends on the audit record's commit; get ready to
+ * be woken (suspend) and call gate_commit.
+ */
+int gate_decide(gate_exchange *x);
+/*
+ * Submits the whole audit record. wake(arg) is called exactly once, from
+ * any thread and possibly before gate_commit returns, once the record is
+ * durable or has failed; the adapter then calls gate_settle.
+ */
+void gate_commit(gate_exchange *x, void (*wake)(void *arg), void *arg);
+/* On the adapter's thread after wake: a grant without a durable record
+ * becomes a 503; an upload with one is committed (made visible). */
+void gate_settle(gate_exchange *x);
+
+/* ---- rendering the reply ---------------------------------------------- */
+
+int gate_reply_status(const gate_exchange *x);
+/* Calls fn for every response header. */
+void gate_reply_headers(const gate_exchange *x, gk_header_fn fn, void *arg);
+/*
+ * 1 when the body is streamed: *len bytes read with gate_read. 0 when it
+ * is a buffer: gate_reply_body hands it over (malloc'ed, may be NULL when
+ * empty; the caller frees).
+ */
+int gate_reply_streams(const gate_exchange *x, uint64_t *len);
+char *gate_reply_body(gate_exchange *x, size_t *len);
+/*
+ * Reads streamed body bytes from pos (relative to the reply's body).
+ * GK_ERR_DENIED unless the grant is settled (its record durable): no byte
+ * of an object leaves before that. Store errors otherwise.
+ */
+int gate_read(gate_exchange *x, uint64_t pos, uint8_t *buf, size_t max,
+    size_t *got) GK_WUR;
+/* Ends the exchange; complete is 0 when the connection ended before the
+ * reply was sent (logged for a streamed body). x may be NULL. */
+void gate_exchange_free(gate_exchange *x, int complete);
+
+#endif
