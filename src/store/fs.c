@@ -82,7 +82,17 @@
 
 static const char hkdf_label[] = "gatekeeper store v1 object key";
 
-struct gk_store {
+typedef struct fs_store fs_store;
+typedef struct fs_reader fs_reader;
+typedef struct fs_writer fs_writer;
+
+static void fs_free(fs_store *s);
+static void fs_reader_free(fs_reader *r);
+static void fs_writer_free(fs_writer *w);
+static int fs_writer_finish(fs_writer *w);
+
+struct fs_store {
+	gk_store base;			/* first: the handle store.c hands out */
 	char *dir;
 	char *objdir;
 	char *tmpdir;
@@ -98,7 +108,6 @@ struct gk_store {
 	pthread_mutex_t stripes[STORE_STRIPES];
 	int nlocks;			/* stripes initialised */
 	int db_lock_ok;
-	s3_store *s3;			/* [store] type = s3: all goes there */
 };
 
 typedef struct {
@@ -112,8 +121,8 @@ typedef struct {
 	uint64_t file_size;
 } obj_hdr;
 
-struct gk_store_reader {
-	s3_store_reader *s3;		/* an s3 store's reader */
+struct fs_reader {
+	gk_store_reader base;	/* first */
 	int fd;
 	EVP_CIPHER_CTX *ctx;
 	uint8_t *hdr;		/* header bytes as on disk (AAD) */
@@ -125,9 +134,9 @@ struct gk_store_reader {
 	char hash_hex[HASH_HEX_LEN + 1];
 };
 
-struct gk_store_writer {
-	s3_store_writer *s3;		/* an s3 store's writer */
-	gk_store *s;
+struct fs_writer {
+	gk_store_writer base;	/* first */
+	fs_store *s;
 	int fd;
 	char *tmp_path;
 	uint8_t hash[HASH_LEN];
@@ -259,7 +268,7 @@ pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
 }
 
 static int
-sha256(const gk_store *s, gk_slice in, uint8_t out[HASH_LEN])
+sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN])
 {
 	static const uint8_t empty[1];
 
@@ -271,7 +280,7 @@ sha256(const gk_store *s, gk_slice in, uint8_t out[HASH_LEN])
 
 /* "<objdir>/h0/h1" and "<objdir>/h0/h1/<h>.obj"; either out may be NULL. */
 static int
-obj_paths(const gk_store *s, const uint8_t hash[HASH_LEN], char **dir,
+obj_paths(const fs_store *s, const uint8_t hash[HASH_LEN], char **dir,
     char **file)
 {
 	char hex[HASH_HEX_LEN + 1];
@@ -299,7 +308,7 @@ out:
 /* ---- crypto ---------------------------------------------------------- */
 
 static int
-derive_key(const gk_store *s, const uint8_t *salt, gk_slice name,
+derive_key(const fs_store *s, const uint8_t *salt, gk_slice name,
     uint8_t out[OBJ_KEY_LEN])
 {
 	uint8_t info[sizeof(hkdf_label) + HASH_LEN];
@@ -334,7 +343,7 @@ out:
 
 /* A cipher context keyed with the object's key (the key is wiped). */
 static int
-aead_ctx(const gk_store *s, const uint8_t *salt, gk_slice name, int enc,
+aead_ctx(const fs_store *s, const uint8_t *salt, gk_slice name, int enc,
     EVP_CIPHER_CTX **out)
 {
 	uint8_t key[OBJ_KEY_LEN];
@@ -493,14 +502,9 @@ out:
 
 /* ---- reading --------------------------------------------------------- */
 
-void
-store_reader_free(gk_store_reader *r)
+static void
+fs_reader_free(fs_reader *r)
 {
-	if (r != NULL && r->s3 != NULL) {
-		s3store_reader_free(r->s3);
-		free(r);
-		return;
-	}
 	if (r == NULL)
 		return;
 	if (r->fd >= 0)
@@ -516,7 +520,7 @@ store_reader_free(gk_store_reader *r)
 
 /* Authenticates chunk idx into rd->buf (no-op if it is already there). */
 static int
-reader_load(gk_store_reader *rd, uint64_t idx)
+reader_load(fs_reader *rd, uint64_t idx)
 {
 	uint64_t off;
 	size_t len;
@@ -558,10 +562,10 @@ out:
  * by opening the final chunk.
  */
 static int
-reader_setup(const gk_store *s, int fd, gk_slice expect,
-    const uint8_t hash[HASH_LEN], gk_store_reader **out)
+reader_setup(const fs_store *s, int fd, gk_slice expect,
+    const uint8_t hash[HASH_LEN], fs_reader **out)
 {
-	gk_store_reader *rd = NULL;
+	fs_reader *rd = NULL;
 	gk_slice name;
 	int r = GK_ERR_INTERNAL;
 
@@ -594,33 +598,20 @@ reader_setup(const gk_store *s, int fd, gk_slice expect,
 	rd = NULL;	/* transferred */
 	r = 0;
 out:
-	store_reader_free(rd);
+	fs_reader_free(rd);
 	return r;
 }
 
-int
-store_get_open(gk_store *s, gk_slice key, gk_store_reader **out,
+static int
+fs_get_open(fs_store *s, gk_slice key, fs_reader **out,
     uint64_t *size, int64_t *mtime)
 {
 	uint8_t hash[HASH_LEN];
-	gk_store_reader *rd = NULL;
+	fs_reader *rd = NULL;
 	char *path = NULL;
 	int fd, r = GK_ERR_INTERNAL;
 
 	*out = NULL;
-	if (s->s3 != NULL) {
-		s3_store_reader *s3r;
-
-		if ((r = s3store_get_open(s->s3, key, &s3r, size, mtime)) != 0)
-			return r;
-		if ((rd = calloc(1, sizeof(*rd))) == NULL) {
-			s3store_reader_free(s3r);
-			return GK_ERR_NOMEM;
-		}
-		rd->s3 = s3r;
-		*out = rd;
-		return 0;
-	}
 	if (key.len == 0 || key.len > OBJ_NAME_MAX) {
 		r = GK_ERR_NOT_FOUND;
 		goto out;
@@ -645,19 +636,17 @@ store_get_open(gk_store *s, gk_slice key, gk_store_reader **out,
 	rd = NULL;	/* transferred */
 	r = 0;
 out:
-	store_reader_free(rd);
+	fs_reader_free(rd);
 	free(path);
 	return r;
 }
 
-int
-store_reader_verify(gk_store_reader *rd, uint64_t off, uint64_t len)
+static int
+fs_reader_verify(fs_reader *rd, uint64_t off, uint64_t len)
 {
 	uint64_t i, last;
 	int r;
 
-	if (rd->s3 != NULL)
-		return s3store_reader_verify(rd->s3, off, len);
 	if (off > rd->h.size)
 		return GK_ERR_RANGE;
 	if (len > rd->h.size - off)
@@ -672,15 +661,13 @@ store_reader_verify(gk_store_reader *rd, uint64_t off, uint64_t len)
 	return 0;
 }
 
-int
-store_reader_read(gk_store_reader *rd, uint64_t off, uint8_t *buf,
+static int
+fs_reader_read(fs_reader *rd, uint64_t off, uint8_t *buf,
     size_t max, size_t *got)
 {
 	size_t n = 0, in, take;
 	int r;
 
-	if (rd->s3 != NULL)
-		return s3store_reader_read(rd->s3, off, buf, max, got);
 	*got = 0;
 	while (n < max && off < rd->h.size) {
 		if ((r = reader_load(rd, off / rd->h.chunk)) != 0)
@@ -728,7 +715,7 @@ db_bind_blob(sqlite3_stmt *st, int i, gk_slice v)
 
 /* Caller holds db_lock (or is the only user, at open). */
 static int
-db_put_locked(gk_store *s, gk_slice key, uint64_t size, int64_t mtime)
+db_put_locked(fs_store *s, gk_slice key, uint64_t size, int64_t mtime)
 {
 	sqlite3_stmt *st = NULL;
 	int r = GK_ERR_INTERNAL;
@@ -756,7 +743,7 @@ out:
 }
 
 static int
-db_put(gk_store *s, gk_slice key, uint64_t size, int64_t mtime)
+db_put(fs_store *s, gk_slice key, uint64_t size, int64_t mtime)
 {
 	int r;
 
@@ -767,7 +754,7 @@ db_put(gk_store *s, gk_slice key, uint64_t size, int64_t mtime)
 }
 
 static int
-db_del(gk_store *s, gk_slice key)
+db_del(fs_store *s, gk_slice key)
 {
 	sqlite3_stmt *st = NULL;
 	int r = GK_ERR_IO;
@@ -815,7 +802,7 @@ rows_free(list_row *rows, size_t n)
  * so rows are copied out.
  */
 static int
-db_list_batch(gk_store *s, gk_slice lower, int inclusive, gk_slice upper,
+db_list_batch(fs_store *s, gk_slice lower, int inclusive, gk_slice upper,
     int has_upper, unsigned limit, list_row **rows_out, size_t *n_out)
 {
 	static const char *const sql[2][2] = {
@@ -879,8 +866,8 @@ out:
 	return r;
 }
 
-int
-store_list(gk_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
+static int
+fs_list(fs_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
     gk_store_list_fn fn, void *arg)
 {
 	uint8_t *upper = NULL, *lower = NULL;
@@ -890,8 +877,6 @@ store_list(gk_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
 	gk_slice lo;
 	int inclusive, has_upper, stop = 0, r = GK_ERR_INTERNAL;
 
-	if (s->s3 != NULL)
-		return s3store_list(s->s3, prefix, start_after, max, fn, arg);
 	/* upper bound: prefix without trailing 0xff bytes, last byte + 1 */
 	if (prefix.len > 0) {
 		r = GK_ERR_NOMEM;
@@ -960,10 +945,10 @@ out:
 
 /* Adds one object file to the index being rebuilt; skips bad files. */
 static int
-rebuild_one(gk_store *s, const char *path, const char *hex)
+rebuild_one(fs_store *s, const char *path, const char *hex)
 {
 	uint8_t hash[HASH_LEN], want[HASH_LEN];
-	gk_store_reader *rd = NULL;
+	fs_reader *rd = NULL;
 	gk_slice name;
 	int fd, r = GK_ERR_INTERNAL;
 
@@ -996,15 +981,15 @@ rebuild_one(gk_store *s, const char *path, const char *hex)
 	}
 	r = db_put_locked(s, name, rd->h.size, rd->h.mtime);
 out:
-	store_reader_free(rd);
+	fs_reader_free(rd);
 	return r;
 }
 
 /* Calls fn for each entry of dir whose name is want_len hex digits
  * followed by suffix. */
 static int
-scan_dir(gk_store *s, const char *dir, size_t want_len, const char *suffix,
-    int (*fn)(gk_store *s, const char *path, const char *hex))
+scan_dir(fs_store *s, const char *dir, size_t want_len, const char *suffix,
+    int (*fn)(fs_store *s, const char *path, const char *hex))
 {
 	size_t slen = strlen(suffix), nlen;
 	struct dirent *de;
@@ -1042,20 +1027,20 @@ out:
 }
 
 static int
-rebuild_leaf(gk_store *s, const char *path, const char *hex)
+rebuild_leaf(fs_store *s, const char *path, const char *hex)
 {
 	return scan_dir(s, path, HASH_HEX_LEN, ".obj", rebuild_one);
 }
 
 static int
-rebuild_mid(gk_store *s, const char *path, const char *hex)
+rebuild_mid(fs_store *s, const char *path, const char *hex)
 {
 	return scan_dir(s, path, 2, "", rebuild_leaf);
 }
 
 /* Creates the table and fills it from the object headers, atomically. */
 static int
-db_rebuild(gk_store *s)
+db_rebuild(fs_store *s)
 {
 	int r = GK_ERR_INTERNAL;
 
@@ -1076,7 +1061,7 @@ out:
 }
 
 static int
-db_open(gk_store *s)
+db_open(fs_store *s)
 {
 	sqlite3_stmt *st = NULL;
 	int fd, rc, r = GK_ERR_INTERNAL;
@@ -1121,7 +1106,7 @@ out:
 
 /* Removes temp files left behind by a crash (older than a day). */
 static void
-tmp_cleanup(const gk_store *s)
+tmp_cleanup(const fs_store *s)
 {
 	struct dirent *de;
 	struct stat st;
@@ -1145,24 +1130,12 @@ tmp_cleanup(const gk_store *s)
 	closedir(d);
 }
 
-int
-store_open(const struct gk_config *cfg, gk_store **out)
+static int
+fs_open(const struct gk_config *cfg, fs_store **out)
 {
-	gk_store *s = NULL;
+	fs_store *s = NULL;
 	int i, r = GK_ERR_INTERNAL;
 
-	if (cfg != NULL && cfg->store_type != NULL &&
-	    strcmp(cfg->store_type, "s3") == 0) {
-		*out = NULL;
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return GK_ERR_NOMEM;
-		if ((r = s3store_open(cfg, &s->s3)) != 0) {
-			free(s);
-			return r;
-		}
-		*out = s;
-		return 0;
-	}
 	*out = NULL;
 	if (cfg == NULL || cfg->store_dir == NULL ||
 	    cfg->store_dir[0] == '\0' || cfg->master_key.p == NULL ||
@@ -1212,20 +1185,15 @@ store_open(const struct gk_config *cfg, gk_store **out)
 	s = NULL;	/* transferred */
 	r = 0;
 out:
-	store_free(s);
+	fs_free(s);
 	return r;
 }
 
-void
-store_free(gk_store *s)
+static void
+fs_free(fs_store *s)
 {
 	int i;
 
-	if (s != NULL && s->s3 != NULL) {
-		s3store_free(s->s3);
-		free(s);
-		return;
-	}
 	if (s == NULL)
 		return;
 	if (s->db != NULL)
@@ -1247,31 +1215,16 @@ store_free(gk_store *s)
 
 /* ---- writing --------------------------------------------------------- */
 
-int
-store_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
-    gk_store_writer **out)
+static int
+fs_put_begin(fs_store *s, gk_slice key, uint64_t max_bytes,
+    fs_writer **out)
 {
-	gk_store_writer *w = NULL;
+	fs_writer *w = NULL;
 	uint8_t salt[OBJ_SALT_LEN], rnd[16];
 	char hex[2 * sizeof(rnd) + 1];
 	gk_buf path;
 	int r = GK_ERR_INTERNAL;
 
-	if (s->s3 != NULL) {
-		s3_store_writer *s3w;
-
-		*out = NULL;
-		if ((r = s3store_put_begin(s->s3, key, max_bytes, &s3w)) != 0)
-			return r;
-		if ((w = calloc(1, sizeof(*w))) == NULL) {
-			s3store_writer_free(s3w);
-			return GK_ERR_NOMEM;
-		}
-		w->s3 = s3w;
-		w->fd = -1;
-		*out = w;
-		return 0;
-	}
 	*out = NULL;
 	gk_buf_init(&path, STORE_PATH_CAP);
 	if (key.len == 0 || key.len > OBJ_NAME_MAX) {
@@ -1317,13 +1270,13 @@ store_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
 out:
 	gk_wipe(salt, sizeof(salt));
 	gk_buf_release(&path);
-	store_writer_free(w);
+	fs_writer_free(w);
 	return r;
 }
 
 /* Encrypts the buffered chunk and writes it at its place. */
 static int
-writer_seal(gk_store_writer *w, int final)
+writer_seal(fs_writer *w, int final)
 {
 	uint64_t off;
 	int r;
@@ -1342,15 +1295,13 @@ writer_seal(gk_store_writer *w, int final)
 	return 0;
 }
 
-int
-store_writer_write(gk_store_writer *w, const uint8_t *p, size_t len)
+static int
+fs_writer_write(fs_writer *w, const uint8_t *p, size_t len)
 {
 	uint64_t total;
 	size_t n;
 	int r = GK_ERR_INTERNAL;
 
-	if (w->s3 != NULL)
-		return s3store_writer_write(w->s3, p, len);
 	if (w->failed || w->finished)
 		return GK_ERR_INVALID;
 	if (__builtin_add_overflow(w->total, (uint64_t)len, &total) ||
@@ -1383,13 +1334,11 @@ out:
 	return r;
 }
 
-int
-store_writer_finish(gk_store_writer *w)
+static int
+fs_writer_finish(fs_writer *w)
 {
 	int r = GK_ERR_INTERNAL;
 
-	if (w->s3 != NULL)
-		return s3store_writer_finish(w->s3);
 	if (w->failed || w->finished || w->fd < 0)
 		return GK_ERR_INVALID;
 	put_u64(w->hdr + OFF_SIZE, w->total);
@@ -1420,7 +1369,7 @@ out:
 
 /* Creates <objdir>/h0/h1 if needed, fsyncing the parents it changed. */
 static int
-ensure_fanout(const gk_store *s, const char *dir)
+ensure_fanout(const fs_store *s, const char *dir)
 {
 	struct stat st;
 	char *mid = NULL;
@@ -1443,18 +1392,16 @@ out:
 	return r;
 }
 
-int
-store_writer_commit(gk_store_writer *w)
+static int
+fs_writer_commit(fs_writer *w)
 {
 	pthread_mutex_t *lock;
 	char *dir = NULL, *file = NULL;
 	int r = GK_ERR_INTERNAL;
 
-	if (w->s3 != NULL)
-		return s3store_writer_commit(w->s3);
 	if (w->committed || w->failed)
 		return GK_ERR_INVALID;
-	if (!w->finished && (r = store_writer_finish(w)) != 0)
+	if (!w->finished && (r = fs_writer_finish(w)) != 0)
 		return r;
 	if ((r = obj_paths(w->s, w->hash, &dir, &file)) != 0)
 		goto out;
@@ -1482,22 +1429,15 @@ out:
 	return r;
 }
 
-uint64_t
-store_writer_size(const gk_store_writer *w)
+static uint64_t
+fs_writer_size(const fs_writer *w)
 {
-	if (w->s3 != NULL)
-		return s3store_writer_size(w->s3);
 	return w != NULL ? w->total : 0;
 }
 
-void
-store_writer_free(gk_store_writer *w)
+static void
+fs_writer_free(fs_writer *w)
 {
-	if (w != NULL && w->s3 != NULL) {
-		s3store_writer_free(w->s3);
-		free(w);
-		return;
-	}
 	if (w == NULL)
 		return;
 	if (w->fd >= 0)
@@ -1517,16 +1457,14 @@ store_writer_free(gk_store_writer *w)
 
 /* ---- deleting -------------------------------------------------------- */
 
-int
-store_delete(gk_store *s, gk_slice key)
+static int
+fs_delete(fs_store *s, gk_slice key)
 {
 	uint8_t hash[HASH_LEN];
 	pthread_mutex_t *lock;
 	char *dir = NULL, *file = NULL;
 	int r = GK_ERR_INTERNAL, e;
 
-	if (s->s3 != NULL)
-		return s3store_delete(s->s3, key);
 	if (key.len == 0 || key.len > OBJ_NAME_MAX)
 		return GK_ERR_NOT_FOUND;
 	if ((r = sha256(s, key, hash)) != 0 ||
@@ -1559,34 +1497,139 @@ out:
 	return r;
 }
 
-/* ---- other store types, redirect mode ---------------------------------- */
+/* ---- the backend table entry ------------------------------------------ */
 
-int
-store_presigns(const gk_store *s)
+static int
+be_open(const struct gk_config *cfg, gk_store **out)
 {
-	return s->s3 != NULL && s3store_presigns(s->s3);
+	fs_store *s;
+	int r = fs_open(cfg, &s);
+
+	*out = r == 0 ? &s->base : NULL;
+	return r;
 }
 
-int
-store_presign_get(gk_store *s, gk_slice key, int64_t ttl,
-    gk_slice disposition, gk_buf *url)
+static void
+be_free(gk_store *s)
 {
-	if (!store_presigns(s))
-		return GK_ERR_INVALID;
-	return s3store_presign_get(s->s3, key, ttl, disposition, url);
+	fs_free((fs_store *)s);
 }
 
-int
-store_presign_post(gk_store *s, gk_slice key, uint64_t max_bytes,
-    int64_t ttl, gk_buf *form)
+static int
+be_get_open(gk_store *s, gk_slice key, gk_store_reader **out, uint64_t *size,
+    int64_t *mtime)
 {
-	if (!store_presigns(s))
-		return GK_ERR_INVALID;
-	return s3store_presign_post(s->s3, key, max_bytes, ttl, form);
+	fs_reader *rd;
+	int r = fs_get_open((fs_store *)s, key, &rd, size, mtime);
+
+	*out = r == 0 ? &rd->base : NULL;
+	return r;
 }
 
-const char *
-store_bucket(const gk_store *s)
+static int
+be_reader_verify(gk_store_reader *rd, uint64_t off, uint64_t len)
 {
-	return s->s3 != NULL ? s3store_bucket(s->s3) : "fs";
+	return fs_reader_verify((fs_reader *)rd, off, len);
 }
+
+static int
+be_reader_read(gk_store_reader *rd, uint64_t off, uint8_t *buf, size_t max,
+    size_t *got)
+{
+	return fs_reader_read((fs_reader *)rd, off, buf, max, got);
+}
+
+static void
+be_reader_free(gk_store_reader *rd)
+{
+	fs_reader_free((fs_reader *)rd);
+}
+
+static int
+be_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
+    gk_store_writer **out)
+{
+	fs_writer *w;
+	int r = fs_put_begin((fs_store *)s, key, max_bytes, &w);
+
+	*out = r == 0 ? &w->base : NULL;
+	return r;
+}
+
+static int
+be_writer_write(gk_store_writer *w, const uint8_t *p, size_t len)
+{
+	return fs_writer_write((fs_writer *)w, p, len);
+}
+
+static int
+be_writer_finish(gk_store_writer *w)
+{
+	return fs_writer_finish((fs_writer *)w);
+}
+
+static int
+be_writer_commit(gk_store_writer *w)
+{
+	return fs_writer_commit((fs_writer *)w);
+}
+
+static uint64_t
+be_writer_size(const gk_store_writer *w)
+{
+	return fs_writer_size((const fs_writer *)w);
+}
+
+static void
+be_writer_free(gk_store_writer *w)
+{
+	fs_writer_free((fs_writer *)w);
+}
+
+static int
+be_list(gk_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
+    gk_store_list_fn fn, void *arg)
+{
+	return fs_list((fs_store *)s, prefix, start_after, max, fn, arg);
+}
+
+static int
+be_delete(gk_store *s, gk_slice key)
+{
+	return fs_delete((fs_store *)s, key);
+}
+
+static const char *
+be_bucket(const gk_store *s)
+{
+	return "fs";
+}
+
+/* A failure here is ours: a missing key 404, anything else 500, with the
+ * error's text. */
+static int
+be_error(int r, const char **msg)
+{
+	*msg = gk_err_str(r);
+	return r == GK_ERR_NOT_FOUND ? 404 : 500;
+}
+
+const store_backend store_fs_backend = {
+	.name = "fs",
+	.open = be_open,
+	.free = be_free,
+	.get_open = be_get_open,
+	.reader_verify = be_reader_verify,
+	.reader_read = be_reader_read,
+	.reader_free = be_reader_free,
+	.put_begin = be_put_begin,
+	.writer_write = be_writer_write,
+	.writer_finish = be_writer_finish,
+	.writer_commit = be_writer_commit,
+	.writer_size = be_writer_size,
+	.writer_free = be_writer_free,
+	.list = be_list,
+	.delete = be_delete,
+	.bucket = be_bucket,
+	.error = be_error,
+};

@@ -14,7 +14,14 @@
 #include "s3/s3.h"
 #include "store_int.h"
 
+typedef struct s3_store s3_store;
+typedef struct s3_store_reader s3_store_reader;
+typedef struct s3_store_writer s3_store_writer;
+
+static void s3store_reader_free(s3_store_reader *rd);
+
 struct s3_store {
+	gk_store base;		/* first: the handle store.c hands out */
 	s3_client *c;
 	int proxy;
 	int check_exists;
@@ -22,6 +29,7 @@ struct s3_store {
 };
 
 struct s3_store_reader {
+	gk_store_reader base;	/* first */
 	s3_store *s;
 	gk_buf key;
 	uint64_t size, pos;
@@ -29,12 +37,13 @@ struct s3_store_reader {
 };
 
 struct s3_store_writer {
+	gk_store_writer base;	/* first */
 	s3_put *p;
 	uint64_t total, max;
 	int dead;
 };
 
-int
+static int
 s3store_open(const struct gk_config *cfg, s3_store **out)
 {
 	s3_store *s;
@@ -58,7 +67,7 @@ s3store_open(const struct gk_config *cfg, s3_store **out)
 	return 0;
 }
 
-void
+static void
 s3store_free(s3_store *s)
 {
 	if (s == NULL)
@@ -67,19 +76,19 @@ s3store_free(s3_store *s)
 	free(s);
 }
 
-int
+static int
 s3store_presigns(const s3_store *s)
 {
 	return !s->proxy;
 }
 
-const char *
+static const char *
 s3store_bucket(const s3_store *s)
 {
 	return s3_target_bucket(s3_client_target(s->c));
 }
 
-int
+static int
 s3store_presign_get(s3_store *s, gk_slice key, int64_t ttl,
     gk_slice disposition, gk_buf *url)
 {
@@ -97,7 +106,7 @@ s3store_presign_get(s3_store *s, gk_slice key, int64_t ttl,
 	return r;
 }
 
-int
+static int
 s3store_presign_post(s3_store *s, gk_slice key, uint64_t max_bytes,
     int64_t ttl, gk_buf *form)
 {
@@ -114,7 +123,7 @@ s3store_presign_post(s3_store *s, gk_slice key, uint64_t max_bytes,
 
 /* ---- reading (proxy mode) ------------------------------------------- */
 
-int
+static int
 s3store_get_open(s3_store *s, gk_slice key, s3_store_reader **out,
     uint64_t *size, int64_t *mtime)
 {
@@ -154,7 +163,7 @@ reopen(s3_store_reader *rd, uint64_t off, uint64_t len)
 	    off, len, &rd->g);
 }
 
-int
+static int
 s3store_reader_verify(s3_store_reader *rd, uint64_t off, uint64_t len)
 {
 	if (off > rd->size)
@@ -168,7 +177,7 @@ s3store_reader_verify(s3_store_reader *rd, uint64_t off, uint64_t len)
 	return reopen(rd, off, len);
 }
 
-int
+static int
 s3store_reader_read(s3_store_reader *rd, uint64_t off, uint8_t *buf,
     size_t max, size_t *got)
 {
@@ -186,7 +195,7 @@ s3store_reader_read(s3_store_reader *rd, uint64_t off, uint8_t *buf,
 	return 0;
 }
 
-void
+static void
 s3store_reader_free(s3_store_reader *rd)
 {
 	if (rd == NULL)
@@ -198,7 +207,7 @@ s3store_reader_free(s3_store_reader *rd)
 
 /* ---- writing (proxy mode) ------------------------------------------- */
 
-int
+static int
 s3store_put_begin(s3_store *s, gk_slice key, uint64_t max_bytes,
     s3_store_writer **out)
 {
@@ -218,7 +227,7 @@ s3store_put_begin(s3_store *s, gk_slice key, uint64_t max_bytes,
 	return 0;
 }
 
-int
+static int
 s3store_writer_write(s3_store_writer *w, const uint8_t *p, size_t len)
 {
 	int r;
@@ -237,7 +246,7 @@ s3store_writer_write(s3_store_writer *w, const uint8_t *p, size_t len)
 	return 0;
 }
 
-int
+static int
 s3store_writer_finish(s3_store_writer *w)
 {
 	int r;
@@ -251,7 +260,7 @@ s3store_writer_finish(s3_store_writer *w)
 	return r;
 }
 
-int
+static int
 s3store_writer_commit(s3_store_writer *w)
 {
 	int r;
@@ -263,13 +272,13 @@ s3store_writer_commit(s3_store_writer *w)
 	return r;
 }
 
-uint64_t
+static uint64_t
 s3store_writer_size(const s3_store_writer *w)
 {
 	return w->total;
 }
 
-void
+static void
 s3store_writer_free(s3_store_writer *w)
 {
 	if (w == NULL)
@@ -305,7 +314,7 @@ on_obj(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	return 0;
 }
 
-int
+static int
 s3store_list(s3_store *s, gk_slice prefix, gk_slice start_after,
     unsigned max, gk_store_list_fn fn, void *arg)
 {
@@ -318,7 +327,7 @@ s3store_list(s3_store *s, gk_slice prefix, gk_slice start_after,
 	return lc.r;
 }
 
-int
+static int
 s3store_delete(s3_store *s, gk_slice key)
 {
 	s3_call call;
@@ -332,9 +341,167 @@ s3store_delete(s3_store *s, gk_slice key)
 
 /* ---- errors --------------------------------------------------------- */
 
-int
-store_error(const char **msg)
+/* ---- the backend table entry ------------------------------------------ */
+
+static int
+be_open(const struct gk_config *cfg, gk_store **out)
 {
+	s3_store *s;
+	int r = s3store_open(cfg, &s);
+
+	*out = r == 0 ? &s->base : NULL;
+	return r;
+}
+
+static void
+be_free(gk_store *s)
+{
+	s3store_free((s3_store *)s);
+}
+
+static int
+be_get_open(gk_store *s, gk_slice key, gk_store_reader **out, uint64_t *size,
+    int64_t *mtime)
+{
+	s3_store_reader *rd;
+	int r = s3store_get_open((s3_store *)s, key, &rd, size, mtime);
+
+	*out = r == 0 ? &rd->base : NULL;
+	return r;
+}
+
+static int
+be_reader_verify(gk_store_reader *rd, uint64_t off, uint64_t len)
+{
+	return s3store_reader_verify((s3_store_reader *)rd, off, len);
+}
+
+static int
+be_reader_read(gk_store_reader *rd, uint64_t off, uint8_t *buf, size_t max,
+    size_t *got)
+{
+	return s3store_reader_read((s3_store_reader *)rd, off, buf, max, got);
+}
+
+static void
+be_reader_free(gk_store_reader *rd)
+{
+	s3store_reader_free((s3_store_reader *)rd);
+}
+
+static int
+be_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
+    gk_store_writer **out)
+{
+	s3_store_writer *w;
+	int r = s3store_put_begin((s3_store *)s, key, max_bytes, &w);
+
+	*out = r == 0 ? &w->base : NULL;
+	return r;
+}
+
+static int
+be_writer_write(gk_store_writer *w, const uint8_t *p, size_t len)
+{
+	return s3store_writer_write((s3_store_writer *)w, p, len);
+}
+
+static int
+be_writer_finish(gk_store_writer *w)
+{
+	return s3store_writer_finish((s3_store_writer *)w);
+}
+
+static int
+be_writer_commit(gk_store_writer *w)
+{
+	return s3store_writer_commit((s3_store_writer *)w);
+}
+
+static uint64_t
+be_writer_size(const gk_store_writer *w)
+{
+	return s3store_writer_size((const s3_store_writer *)w);
+}
+
+static void
+be_writer_free(gk_store_writer *w)
+{
+	s3store_writer_free((s3_store_writer *)w);
+}
+
+static int
+be_list(gk_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
+    gk_store_list_fn fn, void *arg)
+{
+	return s3store_list((s3_store *)s, prefix, start_after, max, fn, arg);
+}
+
+static int
+be_delete(gk_store *s, gk_slice key)
+{
+	return s3store_delete((s3_store *)s, key);
+}
+
+static const char *
+be_bucket(const gk_store *s)
+{
+	return s3store_bucket((const s3_store *)s);
+}
+
+static int
+be_presigns(const gk_store *s)
+{
+	return s3store_presigns((const s3_store *)s);
+}
+
+static int
+be_presign_get(gk_store *s, gk_slice key, int64_t ttl, gk_slice disposition,
+    gk_buf *url)
+{
+	return s3store_presign_get((s3_store *)s, key, ttl, disposition, url);
+}
+
+static int
+be_presign_post(gk_store *s, gk_slice key, uint64_t max_bytes, int64_t ttl,
+    gk_buf *form)
+{
+	return s3store_presign_post((s3_store *)s, key, max_bytes, ttl, form);
+}
+
+/* The bucket's answer to the last request on this thread (S3's error
+ * code, never its body); the library's own failures are 500s. */
+static int
+be_error(int r, const char **msg)
+{
+	if (r != GK_ERR_UNAVAILABLE && r != GK_ERR_DENIED &&
+	    r != GK_ERR_NOT_FOUND) {
+		*msg = gk_err_str(r);
+		return 500;
+	}
 	*msg = s3_last_error();
 	return s3_last_status();
 }
+
+const store_backend store_s3_backend = {
+	.name = "s3",
+	.open = be_open,
+	.free = be_free,
+	.get_open = be_get_open,
+	.reader_verify = be_reader_verify,
+	.reader_read = be_reader_read,
+	.reader_free = be_reader_free,
+	.put_begin = be_put_begin,
+	.writer_write = be_writer_write,
+	.writer_finish = be_writer_finish,
+	.writer_commit = be_writer_commit,
+	.writer_size = be_writer_size,
+	.writer_free = be_writer_free,
+	.list = be_list,
+	.delete = be_delete,
+	.presigns = be_presigns,
+	.presign_get = be_presign_get,
+	.presign_post = be_presign_post,
+	.bucket = be_bucket,
+	.error = be_error,
+};

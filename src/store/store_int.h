@@ -1,7 +1,8 @@
 /*
- * store_int.h - private to the store folder: the s3 store (s3.c) behind
- * the store.h functions. fs.c's public functions hand over to these when
- * the store, reader or writer is an s3 one ([store] type = s3).
+ * store_int.h - private to the store folder: the backend table. store.c
+ * dispatches every store.h call through the backend the config names;
+ * fs.c and s3.c each provide one entry. A new backend is a file with a
+ * const store_backend and a line in store.c's table.
  */
 #ifndef GK_STORE_INT_H
 #define GK_STORE_INT_H
@@ -9,35 +10,58 @@
 #include "store.h"
 
 struct gk_config;
-typedef struct s3_store s3_store;
-typedef struct s3_store_reader s3_store_reader;
-typedef struct s3_store_writer s3_store_writer;
+typedef struct store_backend store_backend;
 
-int s3store_open(const struct gk_config *cfg, s3_store **out) GK_WUR;
-void s3store_free(s3_store *s);
-int s3store_get_open(s3_store *s, gk_slice key, s3_store_reader **out,
-    uint64_t *size, int64_t *mtime) GK_WUR;
-int s3store_reader_verify(s3_store_reader *r, uint64_t off, uint64_t len)
-    GK_WUR;
-int s3store_reader_read(s3_store_reader *r, uint64_t off, uint8_t *buf,
-    size_t max, size_t *got) GK_WUR;
-void s3store_reader_free(s3_store_reader *r);
-int s3store_put_begin(s3_store *s, gk_slice key, uint64_t max_bytes,
-    s3_store_writer **out) GK_WUR;
-int s3store_writer_write(s3_store_writer *w, const uint8_t *p, size_t len)
-    GK_WUR;
-int s3store_writer_finish(s3_store_writer *w) GK_WUR;
-int s3store_writer_commit(s3_store_writer *w) GK_WUR;
-uint64_t s3store_writer_size(const s3_store_writer *w);
-void s3store_writer_free(s3_store_writer *w);
-int s3store_list(s3_store *s, gk_slice prefix, gk_slice start_after,
-    unsigned max, gk_store_list_fn fn, void *arg) GK_WUR;
-int s3store_delete(s3_store *s, gk_slice key) GK_WUR;
-int s3store_presigns(const s3_store *s);
-int s3store_presign_get(s3_store *s, gk_slice key, int64_t ttl,
-    gk_slice disposition, gk_buf *url) GK_WUR;
-int s3store_presign_post(s3_store *s, gk_slice key, uint64_t max_bytes,
-    int64_t ttl, gk_buf *form) GK_WUR;
-const char *s3store_bucket(const s3_store *s);
+/* The handles store.c hands out. Each backend's own store, reader and
+ * writer struct starts with one of these and is cast back by the
+ * backend's functions; store.c fills in be. */
+struct gk_store {
+	const store_backend *be;
+};
+struct gk_store_reader {
+	const store_backend *be;
+};
+struct gk_store_writer {
+	const store_backend *be;
+};
+
+/*
+ * One backend. Each function has the contract of the store.h function of
+ * the same name. presigns, presign_get and presign_post may be NULL (a
+ * backend that never presigns).
+ */
+struct store_backend {
+	const char *name;	/* [store] type */
+	int (*open)(const struct gk_config *cfg, gk_store **out);
+	void (*free)(gk_store *s);
+	int (*get_open)(gk_store *s, gk_slice key, gk_store_reader **out,
+	    uint64_t *size, int64_t *mtime);
+	int (*reader_verify)(gk_store_reader *r, uint64_t off, uint64_t len);
+	int (*reader_read)(gk_store_reader *r, uint64_t off, uint8_t *buf,
+	    size_t max, size_t *got);
+	void (*reader_free)(gk_store_reader *r);
+	int (*put_begin)(gk_store *s, gk_slice key, uint64_t max_bytes,
+	    gk_store_writer **out);
+	int (*writer_write)(gk_store_writer *w, const uint8_t *p, size_t len);
+	int (*writer_finish)(gk_store_writer *w);
+	int (*writer_commit)(gk_store_writer *w);
+	uint64_t (*writer_size)(const gk_store_writer *w);
+	void (*writer_free)(gk_store_writer *w);
+	int (*list)(gk_store *s, gk_slice prefix, gk_slice start_after,
+	    unsigned max, gk_store_list_fn fn, void *arg);
+	int (*delete)(gk_store *s, gk_slice key);
+	int (*presigns)(const gk_store *s);
+	int (*presign_get)(gk_store *s, gk_slice key, int64_t ttl,
+	    gk_slice disposition, gk_buf *url);
+	int (*presign_post)(gk_store *s, gk_slice key, uint64_t max_bytes,
+	    int64_t ttl, gk_buf *form);
+	const char *(*bucket)(const gk_store *s);
+	/* Why the call that just returned r on this thread failed: the
+	 * status for the reply and a one-line cause (store_error). */
+	int (*error)(int r, const char **msg);
+};
+
+extern const store_backend store_fs_backend;
+extern const store_backend store_s3_backend;
 
 #endif

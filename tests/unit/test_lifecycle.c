@@ -532,6 +532,17 @@ test_unaudited_ready(gk_app *app)
 	gate_exchange_free(x, 1);
 }
 
+/* The fs store explains its own failures (not S3's last status). */
+static void
+test_store_error_is_the_backends(gk_app *app)
+{
+	const char *msg = NULL;
+
+	T_CHECK(!object_exists(app, "no/such/key"));
+	T_EQ_INT(store_error(&msg), 404);
+	T_EQ_STR(msg, gk_err_str(GK_ERR_NOT_FOUND));
+}
+
 int
 main(void)
 {
@@ -553,6 +564,7 @@ main(void)
 		test_refusal_while_audit_down(app);
 		test_upload_after_record(app);
 		test_unaudited_ready(app);
+		test_store_error_is_the_backends(app);
 		be_mode(COMMIT_OK);
 		gate_app_close(app);
 	}
