@@ -15,7 +15,6 @@
  * variable under a->wait_lock.
  */
 #include "audit/audit_int.h"
-#include "config/config.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -268,15 +267,6 @@ audit_label(const char *db_path)
 	snprintf(buf, sizeof(buf), "PostgreSQL %.*s", (int)(end - host) > 200 ?
 	    200 : (int)(end - host), host);
 	return buf;
-}
-
-const char *
-audit_target(const struct gk_config *cfg)
-{
-	if (cfg->audit_backend != NULL &&
-	    strcmp(cfg->audit_backend, "postgres") == 0)
-		return cfg->audit_dsn;
-	return cfg->audit_db;
 }
 
 int
@@ -692,7 +682,7 @@ audit_free(gk_audit *a)
 }
 
 int
-audit_open(const struct gk_config *cfg, gk_audit **out)
+audit_open(const audit_settings *cfg, gk_audit **out)
 {
 	gk_audit *a = NULL;
 	pthread_condattr_t attr;
@@ -700,7 +690,7 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 	int64_t keep;
 	size_t slots;
 	int r = GK_ERR_INTERNAL, attr_ok = 0;
-	const char *target = cfg != NULL ? audit_target(cfg) : NULL;
+	const char *target = cfg != NULL ? cfg->target : NULL;
 
 	*out = NULL;
 	if (target == NULL || target[0] == '\0')
@@ -730,8 +720,7 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 	a->inited |= INIT_JTI_LOCK;
 
 	a->queue_max = AUDIT_QUEUE_MAX;
-	a->batch_max = cfg->audit_batch == 0 ? AUDIT_BATCH_DEFAULT :
-	    cfg->audit_batch;
+	a->batch_max = cfg->batch == 0 ? AUDIT_BATCH_DEFAULT : cfg->batch;
 	if (a->batch_max > AUDIT_BATCH_MAX)
 		a->batch_max = AUDIT_BATCH_MAX;
 	if (__builtin_mul_overflow((int64_t)cfg->retention_days, DAY_US,
@@ -745,9 +734,9 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 	    (a->recs = malloc(slots)) == NULL ||
 	    gk_mul_size(a->batch_max, sizeof(*a->links), &slots) != 0 ||
 	    (a->links = malloc(slots)) == NULL ||
-	    (cfg->audit_checkpoint_file != NULL &&
-	    cfg->audit_checkpoint_file[0] != '\0' &&
-	    (a->cp_path = strdup(cfg->audit_checkpoint_file)) == NULL)) {
+	    (cfg->checkpoint_file != NULL &&
+	    cfg->checkpoint_file[0] != '\0' &&
+	    (a->cp_path = strdup(cfg->checkpoint_file)) == NULL)) {
 		r = GK_ERR_NOMEM;
 		goto out;
 	}
@@ -755,11 +744,11 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 	    cfg->checkpoint_records : 1000;
 	a->cp_interval_us = (int64_t)(cfg->checkpoint_seconds != 0 ?
 	    cfg->checkpoint_seconds : 60) * 1000000;
-	if (cfg->audit_key.p != NULL && cfg->audit_key.len == AUDIT_KEY_LEN) {
-		memcpy(a->seed, cfg->audit_key.p, AUDIT_KEY_LEN);
+	if (cfg->key != NULL && cfg->key_len == AUDIT_KEY_LEN) {
+		memcpy(a->seed, cfg->key, AUDIT_KEY_LEN);
 		a->have_key = 1;
 	}
-	if ((r = audit_instance_resolve(cfg->audit_instance_id,
+	if ((r = audit_instance_resolve(cfg->instance_id,
 	    cfg->keys_dir, a->instance)) != 0) {
 		gk_error("audit: cannot set up the instance id under %s: %s",
 		    cfg->keys_dir != NULL ? cfg->keys_dir : "?",

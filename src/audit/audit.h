@@ -31,7 +31,6 @@
 
 #include "util/util.h"
 
-struct gk_config;
 
 #define GK_REQID_LEN 32 /* hex chars */
 
@@ -70,20 +69,35 @@ typedef struct {
 
 typedef struct gk_audit gk_audit;
 
+/* What the audit writer takes from the config ([audit]; config/ fills
+ * it). Strings and the key are borrowed for the call to audit_open. */
+typedef struct audit_settings {
+	const char *target;	/* SQLite file or postgres:// URI */
+	unsigned batch;		/* records per transaction, 0: 512 */
+	unsigned retention_days; /* 0: keep forever */
+	const char *checkpoint_file;	/* NULL or "": none */
+	unsigned checkpoint_records;	/* 0: 1000 */
+	unsigned checkpoint_seconds;	/* 0: 60 */
+	const uint8_t *key;	/* Ed25519 seed signing checkpoints, or NULL */
+	size_t key_len;
+	const char *instance_id;	/* NULL or "": from keys_dir */
+	const char *keys_dir;
+} audit_settings;
+
 /*
  * Opens (creating if needed: directory 0700, file 0600) the database at
- * audit_target(cfg) and starts the writer thread, which commits up to
- * cfg->audit_batch records per transaction (0: 512). Prunes whole
- * checkpointed spans signed before cfg->retention_days (0: keep forever)
- * at start and then hourly, one span per transaction between batches.
- * The instance id is cfg->audit_instance_id or <keys_dir>/instance.id
- * (made on first use); checkpoints are signed only with cfg->audit_key.
+ * s->target and starts the writer thread, which commits up to s->batch
+ * records per transaction (0: 512). Prunes whole checkpointed spans
+ * signed before s->retention_days (0: keep forever) at start and then
+ * hourly, one span per transaction between batches. The instance id is
+ * s->instance_id or <keys_dir>/instance.id (made on first use);
+ * checkpoints are signed only with s->key.
  * Returns GK_ERR_CONFIG without a target or with a bad instance id,
  * GK_ERR_UNAVAILABLE (logged) when a SQLite file cannot be opened. A
  * PostgreSQL server that cannot be reached is not an error: the writer
  * answers every batch GK_ERR_UNAVAILABLE until it connects.
  */
-int audit_open(const struct gk_config *cfg, gk_audit **out) GK_WUR;
+int audit_open(const audit_settings *s, gk_audit **out) GK_WUR;
 /*
  * Refuses new submissions, commits everything already queued (done is
  * called for each), joins the writer and frees a; NULL ok. No other
@@ -169,12 +183,6 @@ typedef struct {
 
 typedef int (*gk_audit_row_fn)(void *arg, const gk_audit_row *row);
 
-/*
- * The store a config names: cfg->audit_dsn for the postgres backend,
- * else cfg->audit_db. Every db_path below may be either (a postgres:// or
- * postgresql:// URI selects PostgreSQL).
- */
-const char *audit_target(const struct gk_config *cfg);
 /* 1 when db_path names a SQLite file (not a URI). */
 int audit_backend_is_file(const char *db_path);
 /* How to name db_path in messages: the path, or "PostgreSQL host/db"

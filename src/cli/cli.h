@@ -19,7 +19,7 @@ int cmd_sign(int argc, char **argv);
 int cmd_keygen(int argc, char **argv);
 int cmd_check_config(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
-/* v2 (issue 4): 'sign v2' and 'keygen --vendor TYPE [--kid K] [--out D]' */
+/* v2: 'sign v2' and 'keygen --vendor TYPE [--kid K] [--out D]' */
 int cmd_sign_v2(int argc, char **argv);
 int cmd_keygen_vendor(const char *type, const char *kid, const char *dir,
     const char *cfgpath);

@@ -563,7 +563,7 @@ search_main(int argc, char **argv, int export)
 		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
 			goto out;
 		if (db == NULL)
-			db = audit_target(cfg);
+			db = cfg_audit_target(cfg);
 	}
 	if (db == NULL || db[0] == '\0') {
 		cli_error(VERB, "no audit database (set [audit] db or dsn, "
@@ -668,7 +668,7 @@ prune_main(int argc, char **argv)
 		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
 			goto out;
 		if (db == NULL)
-			db = audit_target(cfg);
+			db = cfg_audit_target(cfg);
 		if (days_s == NULL)
 			days = cfg->retention_days;
 	}
@@ -771,7 +771,7 @@ verify_main(int argc, char **argv)
 		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
 			goto out;
 		if (db == NULL)
-			db = audit_target(cfg);
+			db = cfg_audit_target(cfg);
 		if (npub == 0)
 			pubfiles[npub++] = cfg->audit_pub_file;
 		if (cpfile == NULL)

@@ -95,7 +95,7 @@ cmd_serve(int argc, char **argv)
 	    app->cfg->public_url);
 	fflush(stdout);
 	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
-	    app->cfg->store_dir, audit_label(audit_target(app->cfg)));
+	    app->cfg->store_dir, audit_label(cfg_audit_target(app->cfg)));
 	{
 		gk_policy *pol = policy_live_get(app->policy_live);
 		char sum[1200];

@@ -95,7 +95,7 @@ static const struct keyword keywords[] = {
 	    "allowed origins: exact, or .domain.suffix, or *" },
 	{ "acl", "allow_missing_origin", K_BOOL, O(allow_missing_origin), 0, 1,
 	    "false", 0, "accept requests without an Origin header" },
-	/* issue 5: list files, trusted proxies, countries, rate limits */
+	/* list files, trusted proxies, countries, rate limits */
 	{ "acl", "ip_allow_files", K_STR, O(ip_allow_files), 0, 0, "", 0,
 	    "files of CIDRs added to ip_allow (one a line, # comments)" },
 	{ "acl", "ip_deny_files", K_STR, O(ip_deny_files), 0, 0, "", 0,

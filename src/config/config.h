@@ -176,14 +176,20 @@ int cfg_keygen(const gk_config *cfg, FILE *fp) GK_WUR;
 
 /* Splits a comma/space/newline separated list; calls fn for each item.
  * Stops and returns fn's non-zero result. */
-/*
- * Per-module settings, filled from the config (settings.c). Strings are
- * borrowed from cfg, which must outlive them.
- */
-struct http_settings;
-void cfg_http_settings(const gk_config *cfg, struct http_settings *out);
-
 int cfg_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
     void *arg);
+
+/*
+ * Per-module settings, filled from the config (settings.c): each module
+ * takes its own struct, never gk_config. Strings and keys are borrowed
+ * from cfg, which must outlive them.
+ */
+struct http_settings;
+struct audit_settings;
+void cfg_http_settings(const gk_config *cfg, struct http_settings *out);
+void cfg_audit_settings(const gk_config *cfg, struct audit_settings *out);
+/* Where the audit log is: the SQLite file ([audit] db) or, with
+ * backend = postgres, the dsn. */
+const char *cfg_audit_target(const gk_config *cfg);
 
 #endif

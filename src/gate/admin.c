@@ -159,7 +159,7 @@ search(gk_app *app, const gate_params *ps, gk_reply *rep)
 	gk_buf_reset(&rep->body);
 	if (gk_buf_append_str(&rep->body, "{\"records\":[") != 0)
 		goto fail;
-	r = audit_search(audit_target(app->cfg), &q, on_row, &pg, err,
+	r = audit_search(cfg_audit_target(app->cfg), &q, on_row, &pg, err,
 	    sizeof(err));
 	if (r == GK_ERR_INVALID) {
 		bad_param(rep, "ip");

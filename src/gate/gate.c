@@ -20,6 +20,7 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 {
 	gk_app *app;
 	gk_policy *pol = NULL;
+	audit_settings as;
 	int r = GK_ERR_INTERNAL;
 
 	if ((app = calloc(1, sizeof(*app))) == NULL) {
@@ -56,9 +57,10 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    cfg->store_type, cfg->store_dir, gk_err_str(r));
 		goto out;
 	}
-	if ((r = audit_open(cfg, &app->audit)) != 0) {
+	cfg_audit_settings(cfg, &as);
+	if ((r = audit_open(&as, &app->audit)) != 0) {
 		snprintf(err, errlen, "cannot open the audit log %s: %s",
-		    audit_label(audit_target(cfg)), gk_err_str(r));
+		    audit_label(cfg_audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {

@@ -22,7 +22,7 @@ struct gk_policy {
 	gk_origins *origins;
 	int uploads_exempt_ip;
 	int allow_missing_origin;
-	/* issue 5 */
+	/* clients behind proxies, rate limits, countries */
 	gk_cidrs *trusted;
 	int use_forwarded;	/* read Forwarded, not X-Forwarded-For */
 	gk_cidrs *rate_exempt;

@@ -35,6 +35,17 @@
 
 static char tmpdir[64];
 
+
+/* The writer as the gate opens it: settings filled from cfg. */
+static int
+open_audit(const gk_config *cfg, gk_audit **out)
+{
+	audit_settings as;
+
+	cfg_audit_settings(cfg, &as);
+	return audit_open(&as, out);
+}
+
 static int
 rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -274,7 +285,7 @@ test_open_schema(void)
 	struct stat st;
 	int fd;
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	T_CHECK(a != NULL);
 	T_EQ_INT(stat(db, &st), 0);
 	T_EQ_INT(st.st_mode & 0777, 0600);
@@ -290,7 +301,7 @@ test_open_schema(void)
 
 	/* reopening an existing database keeps it */
 	a = NULL;
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	audit_close(a);
 	free_cfg(cfg);
 
@@ -301,13 +312,13 @@ test_open_schema(void)
 	cfg = mk_cfg(tpath("plainfile/audit.db"), 0, 0);
 	a = (gk_audit *)&a;
 	gk_log_set_level(-1); /* expected errors: keep the output clean */
-	T_EQ_INT(audit_open(cfg, &a), GK_ERR_UNAVAILABLE);
+	T_EQ_INT(open_audit(cfg, &a), GK_ERR_UNAVAILABLE);
 	gk_log_set_level(GK_LOG_INFO);
 	T_CHECK(a == NULL);
 	free_cfg(cfg);
 
 	cfg = mk_cfg(NULL, 0, 0);
-	T_EQ_INT(audit_open(cfg, &a), GK_ERR_CONFIG);
+	T_EQ_INT(open_audit(cfg, &a), GK_ERR_CONFIG);
 	free_cfg(cfg);
 }
 
@@ -348,7 +359,7 @@ test_concurrent_writes(void)
 	audit_stats s;
 	int i, ok = 0, fail = 0;
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	/* hold the writer until all 8 first records are queued */
@@ -398,7 +409,7 @@ test_group_commit_exact(void)
 	char req[16];
 	int i, bad = 0;
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	audit_debug_pause(a, 1);
@@ -461,7 +472,7 @@ test_close_drains(void)
 	char req[16];
 	int i, bad = 0;
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	audit_debug_pause(a, 1);
@@ -533,7 +544,7 @@ test_roundtrip(void)
 	char err[128], *ua = NULL;
 	size_t i;
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	memset(&rec, 0, sizeof(rec));
@@ -673,7 +684,7 @@ test_filters(void)
 	size_t i;
 	int bad = 0;
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	for (i = 0; i < GK_ARRAY_LEN(frows); i++) {
@@ -829,7 +840,7 @@ test_prune(void)
 
 	/* checkpoints every 500 records and at close */
 	cfg_add_key(cfg, 500, NULL, pub);
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	for (i = 0; i < 1200; i++) {
@@ -851,7 +862,7 @@ test_prune(void)
 	T_EQ_INT(vst.records, 1200);
 
 	/* five more, signed after mid */
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	for (i = 0; i < 5; i++) {
@@ -907,7 +918,7 @@ test_prune(void)
 	free_cfg(cfg);
 	cfg = mk_cfg(db, 0, 2);
 	cfg_add_key(cfg, 500, NULL, pub);
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	audit_debug_wait_idle(a);
@@ -939,7 +950,7 @@ test_chain(void)
 	int i;
 
 	cfg_add_key(cfg, 10, cpf, pub);
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	for (i = 0; i < 25; i++) {
@@ -966,7 +977,7 @@ test_chain(void)
 	T_CHECK(strstr(pr.first, "bad signature") != NULL);
 
 	/* reopening continues the chain */
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	mk_rec(&rec, 2000, "again", "192.0.2.9");
@@ -1031,7 +1042,7 @@ test_fail_closed(void)
 	audit_stats s;
 	int lim_ok;
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	mk_rec(&rec, 1, "before", "192.0.2.1");
@@ -1134,7 +1145,7 @@ test_jti(void)
 	gk_audit *a = NULL;
 	int64_t now = gk_now_s();
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	T_EQ_INT(audit_jti_use(a, "t-1", now + 300), 0);
 	T_EQ_INT(audit_jti_use(a, "t-1", now + 300), GK_ERR_EXISTS);
 	T_EQ_INT(audit_jti_use(a, "t-2", now + 300), 0);
@@ -1149,7 +1160,7 @@ test_jti(void)
 	audit_close(a);
 	/* held across a restart */
 	a = NULL;
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	T_EQ_INT(audit_jti_use(a, "t-1", now + 300), GK_ERR_EXISTS);
 	T_EQ_INT(audit_jti_use(a, "old", now + 300), GK_ERR_EXISTS);
 	audit_close(a);

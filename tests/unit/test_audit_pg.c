@@ -25,6 +25,17 @@ static char pgdir[256];
 static char dsn[512];
 static uint8_t pub[32];
 
+
+/* The writer as the gate opens it: settings filled from cfg. */
+static int
+open_audit(const gk_config *cfg, gk_audit **out)
+{
+	audit_settings as;
+
+	cfg_audit_settings(cfg, &as);
+	return audit_open(&as, out);
+}
+
 static int
 pgctl(const char *verb)
 {
@@ -200,7 +211,7 @@ test_chain_search_prune(void)
 	char id[16];
 	int i;
 
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	for (i = 0; i < 10; i++) {
@@ -267,7 +278,7 @@ test_chain_search_prune(void)
 	T_EQ_INT(verify(&pr, &st), 0);
 
 	/* reopening continues the chain; pruning keeps it verifiable */
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	mk_rec(&rec, 5000, "late", "10.0.0.2", "/c", 302);
@@ -301,8 +312,8 @@ test_two_instances(void)
 	int i;
 
 	sql("TRUNCATE audit, audit_checkpoint, audit_anchor");
-	T_EQ_INT(audit_open(c1, &a), 0);
-	T_EQ_INT(audit_open(c2, &b), 0);
+	T_EQ_INT(open_audit(c1, &a), 0);
+	T_EQ_INT(open_audit(c2, &b), 0);
 	if (a == NULL || b == NULL)
 		goto out;
 	for (i = 0; i < 8; i++) {
@@ -368,7 +379,7 @@ test_fail_closed(void)
 	int lvl = gk_log_get_level();
 
 	sql("TRUNCATE audit, audit_checkpoint, audit_anchor");
-	T_EQ_INT(audit_open(cfg, &a), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
 	mk_rec(&rec, 1, "before", "10.0.0.1", "/p", 302);
