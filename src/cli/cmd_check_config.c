@@ -33,6 +33,7 @@ cmd_check_config(int argc, char **argv)
 	const char *path = NULL;
 	gk_config *cfg = NULL;
 	gk_policy *pol = NULL;
+	policy_settings ps;
 	gk_keyring *kr = NULL;
 	char err[512];
 	int c, quiet = 0, rc = 1;
@@ -53,12 +54,14 @@ cmd_check_config(int argc, char **argv)
 	}
 	if (cli_load_config("check-config", path, 1, &cfg) != 0)
 		return 1;
-	if (policy_new(cfg, &pol, err, sizeof(err)) != 0) {
+	cfg_policy_settings(cfg, &ps);
+	if (policy_new(&ps, &pol, err, sizeof(err)) != 0) {
 		cli_error("check-config", "%s: %s",
 		    cfg->path ? cfg->path : "(defaults)", err);
 		goto out;
 	}
-	if (verify_keyring_new(cfg, &kr, err, sizeof(err)) != 0) {
+	if (verify_keyring_new(cfg->vendor_keys, cfg->n_vendor_keys, &kr, err,
+	    sizeof(err)) != 0) {
 		cli_error("check-config", "%s: %s",
 		    cfg->path ? cfg->path : "(defaults)", err);
 		goto out;

@@ -100,7 +100,7 @@ build(const gk_config *cfg, struct step *st)
 	b = &st[2].body;
 	if ((r = gk_buf_append_str(b, "<CORSConfiguration " XMLNS
 	    "><CORSRule>")) != 0 ||
-	    (r = cfg_list_each(cfg->origins, cors_origin, b)) != 0 ||
+	    (r = gk_list_each(cfg->origins, cors_origin, b)) != 0 ||
 	    (r = gk_buf_append_str(b, "<AllowedMethod>GET</AllowedMethod>"
 	    "<AllowedMethod>HEAD</AllowedMethod>"
 	    "<AllowedMethod>POST</AllowedMethod>"

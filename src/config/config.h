@@ -14,37 +14,11 @@
 #include <stdio.h>
 
 #include "util/util.h"
+#include "verify/verify.h"
 
 #define GK_KEY_LEN 32
 
-typedef struct {
-	uint8_t *p;
-	size_t len;
-} gk_secret;
 
-/*
- * A v2 vendor key: one [vendor_key KID] section (see README). type is
- * "ed25519", "p256" or "hs256". Public keys are kept as text (base64 of
- * the raw key or of a DER SubjectPublicKeyInfo, or a PEM file's content)
- * and turned into OpenSSL keys by src/verify (verify_keyring_new).
- */
-#define GK_VKEY_ED25519 1
-#define GK_VKEY_P256 2
-#define GK_VKEY_HS256 3
-#define GK_VKEY_MAX 64
-
-typedef struct {
-	char *kid;		/* [A-Za-z0-9._-]{1,64} */
-	int type;		/* GK_VKEY_* */
-	char *public_key;	/* base64 (raw key or SPKI DER), or NULL */
-	char *public_key_file;	/* PEM path, or NULL */
-	char *public_pem;	/* the PEM file's content once loaded */
-	char *secret_file;	/* hs256: secret file path */
-	gk_secret secret;	/* hs256: the secret (>= 32 bytes) */
-	int64_t not_before;	/* unix seconds, 0 = none */
-	int64_t not_after;	/* unix seconds, 0 = none */
-	unsigned seen;		/* settings given (config.c) */
-} gk_vendor_key;
 
 typedef struct gk_config {
 	char *path;		/* file loaded, or NULL for embedded defaults */
@@ -174,10 +148,6 @@ void cfg_print(const gk_config *cfg, FILE *fp);
  */
 int cfg_keygen(const gk_config *cfg, FILE *fp) GK_WUR;
 
-/* Splits a comma/space/newline separated list; calls fn for each item.
- * Stops and returns fn's non-zero result. */
-int cfg_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
-    void *arg);
 
 /*
  * Per-module settings, filled from the config (settings.c): each module
@@ -186,8 +156,10 @@ int cfg_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
  */
 struct http_settings;
 struct audit_settings;
+struct policy_settings;
 void cfg_http_settings(const gk_config *cfg, struct http_settings *out);
 void cfg_audit_settings(const gk_config *cfg, struct audit_settings *out);
+void cfg_policy_settings(const gk_config *cfg, struct policy_settings *out);
 /* Where the audit log is: the SQLite file ([audit] db) or, with
  * backend = postgres, the dsn. */
 const char *cfg_audit_target(const gk_config *cfg);

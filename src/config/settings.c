@@ -8,6 +8,7 @@
 
 #include "audit/audit.h"
 #include "http/http.h"
+#include "policy/policy.h"
 
 void
 cfg_http_settings(const gk_config *cfg, http_settings *out)
@@ -44,4 +45,31 @@ cfg_audit_settings(const gk_config *cfg, audit_settings *out)
 	out->key_len = cfg->audit_key.len;
 	out->instance_id = cfg->audit_instance_id;
 	out->keys_dir = cfg->keys_dir;
+}
+
+void
+cfg_policy_settings(const gk_config *cfg, policy_settings *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ip_allow = cfg->ip_allow;
+	out->ip_deny = cfg->ip_deny;
+	out->admin_cidrs = cfg->admin_cidrs;
+	out->origins = cfg->origins;
+	out->uploads_exempt_ip = cfg->uploads_exempt_ip;
+	out->allow_missing_origin = cfg->allow_missing_origin;
+	out->ip_allow_files = cfg->ip_allow_files;
+	out->ip_deny_files = cfg->ip_deny_files;
+	out->trusted_proxies = cfg->trusted_proxies;
+	out->forwarded_header = cfg->forwarded_header;
+	out->geo_database = cfg->geo_database;
+	out->geo_countries = cfg->geo_countries;
+	out->geo_countries_get = cfg->geo_countries_get;
+	out->geo_countries_list = cfg->geo_countries_list;
+	out->geo_countries_put = cfg->geo_countries_put;
+	out->geo_unknown = cfg->geo_unknown;
+	out->rate_rps = cfg->rate_rps;
+	out->rate_burst = cfg->rate_burst;
+	out->rate_denied_per_min = cfg->rate_denied_per_min;
+	out->rate_denied_burst = cfg->rate_denied_burst;
+	out->rate_exempt = cfg->rate_exempt;
 }

@@ -157,6 +157,7 @@ static int
 reload_build(gk_app *app, gk_policy **out, char *msg, size_t msglen)
 {
 	gk_config *cfg = NULL;
+	policy_settings ps;
 	char err[512];
 	int r;
 
@@ -166,7 +167,8 @@ reload_build(gk_app *app, gk_policy **out, char *msg, size_t msglen)
 		snprintf(msg, msglen, "%s", err);
 		return r;
 	}
-	if ((r = policy_new(cfg, out, err, sizeof(err))) != 0)
+	cfg_policy_settings(cfg, &ps);
+	if ((r = policy_new(&ps, out, err, sizeof(err))) != 0)
 		snprintf(msg, msglen, "%s: %s",
 		    cfg->path ? cfg->path : "(defaults)", err);
 	cfg_free(cfg);

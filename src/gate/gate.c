@@ -21,6 +21,7 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	gk_app *app;
 	gk_policy *pol = NULL;
 	audit_settings as;
+	policy_settings ps;
 	int r = GK_ERR_INTERNAL;
 
 	if ((app = calloc(1, sizeof(*app))) == NULL) {
@@ -34,7 +35,8 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		snprintf(err, errlen, "no randomness for request ids");
 		goto out;
 	}
-	if ((r = policy_new(cfg, &pol, err, errlen)) != 0)
+	cfg_policy_settings(cfg, &ps);
+	if ((r = policy_new(&ps, &pol, err, errlen)) != 0)
 		goto out;
 	if ((r = policy_live_new(pol, &app->policy_live)) != 0 ||
 	    (r = policy_rate_new(cfg->rate_table_size, &app->rate)) != 0) {
@@ -50,7 +52,8 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up keys: %s", gk_err_str(r));
 		goto out;
 	}
-	if ((r = verify_keyring_new(cfg, &app->keyring, err, errlen)) != 0)
+	if ((r = verify_keyring_new(cfg->vendor_keys, cfg->n_vendor_keys,
+	    &app->keyring, err, errlen)) != 0)
 		goto out;
 	if ((r = store_open(cfg, &app->store)) != 0) {
 		snprintf(err, errlen, "cannot open the %s store at %s: %s",

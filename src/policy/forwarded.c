@@ -7,7 +7,6 @@
 
 #include <string.h>
 
-#include "config/config.h"
 
 /* Named caps: elements per header, bytes of one node value. */
 #define FWD_MAX_ELEMENTS 256

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 
 static int
 up(uint8_t c)
@@ -83,7 +82,7 @@ cs_has(const struct country_set *cs, const char *code)
 }
 
 int
-policy_geo_load(gk_policy *p, const struct gk_config *cfg, char *err,
+policy_geo_load(gk_policy *p, const policy_settings *cfg, char *err,
     size_t errlen)
 {
 	static const char *const names[3] = { "countries_get",

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config/config.h"
 
 /* ---- lists ----------------------------------------------------------- */
 
@@ -884,7 +883,7 @@ file_item(void *arg, gk_slice item)
 
 /* Adds the list files to the allow and deny sets. */
 static int
-policy_load_files(gk_policy *p, const struct gk_config *cfg, char *err,
+policy_load_files(gk_policy *p, const policy_settings *cfg, char *err,
     size_t errlen)
 {
 	struct file_arg a;
@@ -896,14 +895,14 @@ policy_load_files(gk_policy *p, const struct gk_config *cfg, char *err,
 	a.errlen = sizeof(e);
 	a.c = p->allow;
 	a.n = &p->allow_files;
-	if ((r = cfg_list_each(cfg->ip_allow_files, file_item, &a)) != 0) {
+	if ((r = gk_list_each(cfg->ip_allow_files, file_item, &a)) != 0) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "ip_allow_files: %s", e);
 		return r == GK_ERR_INVALID ? GK_ERR_CONFIG : r;
 	}
 	a.c = p->deny;
 	a.n = &p->deny_files;
-	if ((r = cfg_list_each(cfg->ip_deny_files, file_item, &a)) != 0) {
+	if ((r = gk_list_each(cfg->ip_deny_files, file_item, &a)) != 0) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "ip_deny_files: %s", e);
 		return r == GK_ERR_INVALID ? GK_ERR_CONFIG : r;
@@ -912,7 +911,7 @@ policy_load_files(gk_policy *p, const struct gk_config *cfg, char *err,
 }
 
 int
-policy_new(const struct gk_config *cfg, gk_policy **out, char *err,
+policy_new(const policy_settings *cfg, gk_policy **out, char *err,
     size_t errlen)
 {
 	gk_policy *p = NULL;

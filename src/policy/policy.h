@@ -136,7 +136,32 @@ size_t policy_origins_count(const gk_origins *o);
  */
 typedef struct gk_policy gk_policy;
 
-struct gk_config;
+/* What the policy is built from ([gate] lists, [geo], [rate]; config/
+ * fills it). Lists are comma/space separated text; NULL is empty. */
+typedef struct policy_settings {
+	const char *ip_allow;		/* CIDRs */
+	const char *ip_deny;
+	const char *admin_cidrs;
+	const char *origins;		/* exact origins and ".suffix" domains */
+	int uploads_exempt_ip;
+	int allow_missing_origin;
+	const char *ip_allow_files;	/* files of CIDRs, one per line */
+	const char *ip_deny_files;
+	const char *trusted_proxies;	/* CIDRs whose forwarded headers count */
+	const char *forwarded_header;	/* "x-forwarded-for" or "forwarded" */
+	const char *geo_database;	/* .mmdb, "" = no countries */
+	const char *geo_countries;	/* ISO codes or "*" */
+	const char *geo_countries_get;	/* per-operation overrides */
+	const char *geo_countries_list;
+	const char *geo_countries_put;
+	const char *geo_unknown;	/* "deny" or "allow" */
+	unsigned rate_rps;		/* 0 = off */
+	unsigned rate_burst;
+	unsigned rate_denied_per_min;	/* 0 = off */
+	unsigned rate_denied_burst;
+	const char *rate_exempt;	/* CIDRs never limited */
+} policy_settings;
+
 /*
  * Reads cfg->ip_allow, ip_deny, admin_cidrs, origins (NULL = empty list),
  * uploads_exempt_ip and allow_missing_origin, the list files
@@ -147,7 +172,7 @@ struct gk_config;
  * "ip_allow: bad CIDR '10.0.0.1/8'" or "origins: bad origin 'a.com'";
  * a NULL cfg is GK_ERR_INVALID. *out is NULL on failure.
  */
-int policy_new(const struct gk_config *cfg, gk_policy **out, char *err,
+int policy_new(const policy_settings *cfg, gk_policy **out, char *err,
     size_t errlen) GK_WUR;
 /* Drops one reference; the last one frees. p may be NULL. */
 void policy_free(gk_policy *p);

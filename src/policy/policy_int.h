@@ -37,7 +37,7 @@ struct gk_policy {
 };
 
 /* geo.c */
-int policy_geo_load(gk_policy *p, const struct gk_config *cfg, char *err,
+int policy_geo_load(gk_policy *p, const policy_settings *cfg, char *err,
     size_t errlen);
 void policy_geo_release(gk_policy *p);
 int policy_country_set_parse(const char *list, struct country_set *out,

@@ -606,3 +606,28 @@ gk_random(void *p, size_t len)
 		return GK_ERR_INVALID;
 	return RAND_bytes(p, (int)len) == 1 ? 0 : GK_ERR_INTERNAL;
 }
+
+int
+gk_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
+    void *arg)
+{
+	const char *p = list, *start;
+	int r;
+
+	if (list == NULL)
+		return 0;
+	while (*p != '\0') {
+		while (*p == ',' || *p == ' ' || *p == '\t' || *p == '\n' ||
+		    *p == '\r')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		while (*p != '\0' && *p != ',' && *p != ' ' && *p != '\t' &&
+		    *p != '\n' && *p != '\r')
+			p++;
+		if ((r = fn(arg, gk_slice_of(start, (size_t)(p - start)))) != 0)
+			return r;
+	}
+	return 0;
+}

@@ -157,6 +157,17 @@ int gk_json_str(gk_buf *out, gk_slice s) GK_WUR;
 
 /* Constant-time equality of two equal-length secrets; 0 if lengths differ. */
 int gk_ct_eq(const void *a, const void *b, size_t len);
+/* A secret read from a key file (heap, wiped when freed). */
+typedef struct {
+	uint8_t *p;
+	size_t len;
+} gk_secret;
+
+/* Splits a comma/space/newline separated list; calls fn for each item.
+ * Stops and returns fn's non-zero result. list may be NULL (empty). */
+int gk_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
+    void *arg);
+
 /* Wipes memory that held a secret. */
 void gk_wipe(void *p, size_t len);
 /* Cryptographically secure random bytes. */

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config/config.h"
 
 struct vkey {
 	char *kid;
@@ -120,8 +119,8 @@ pkey_is(EVP_PKEY *k, int type)
 }
 
 int
-verify_keyring_new(const gk_config *cfg, gk_keyring **out, char *err,
-    size_t errlen)
+verify_keyring_new(const gk_vendor_key *keys, size_t n, gk_keyring **out,
+    char *err, size_t errlen)
 {
 	gk_keyring *kr;
 	const gk_vendor_key *v;
@@ -132,13 +131,12 @@ verify_keyring_new(const gk_config *cfg, gk_keyring **out, char *err,
 	*out = NULL;
 	if ((kr = calloc(1, sizeof(*kr))) == NULL)
 		return GK_ERR_NOMEM;
-	if (cfg->n_vendor_keys > 0 &&
-	    (kr->keys = calloc(cfg->n_vendor_keys, sizeof(*kr->keys))) == NULL) {
+	if (n > 0 && (kr->keys = calloc(n, sizeof(*kr->keys))) == NULL) {
 		r = GK_ERR_NOMEM;
 		goto out;
 	}
-	for (i = 0; i < cfg->n_vendor_keys; i++) {
-		v = &cfg->vendor_keys[i];
+	for (i = 0; i < n; i++) {
+		v = &keys[i];
 		k = &kr->keys[kr->n];
 		if ((k->kid = strdup(v->kid)) == NULL) {
 			r = GK_ERR_NOMEM;

@@ -121,18 +121,42 @@ void verify_policy_release(gk_upload_policy *p);
 #define GK_JWS_MAX 8192		/* longest token accepted, bytes */
 #define GK_JWS_MAX_STR 1024	/* longest key/prefix/sub/jti/cip claim */
 
-struct gk_config;
 
 /* The vendor keys of a config as OpenSSL keys; immutable, shared. */
+/*
+ * A v2 vendor key: one [vendor_key KID] section (see README). type is
+ * "ed25519", "p256" or "hs256". Public keys are kept as text (base64 of
+ * the raw key or of a DER SubjectPublicKeyInfo, or a PEM file's content)
+ * and turned into OpenSSL keys by verify_keyring_new. config/ fills these
+ * from the INI.
+ */
+#define GK_VKEY_ED25519 1
+#define GK_VKEY_P256 2
+#define GK_VKEY_HS256 3
+#define GK_VKEY_MAX 64
+
+typedef struct {
+	char *kid;		/* [A-Za-z0-9._-]{1,64} */
+	int type;		/* GK_VKEY_* */
+	char *public_key;	/* base64 (raw key or SPKI DER), or NULL */
+	char *public_key_file;	/* PEM path, or NULL */
+	char *public_pem;	/* the PEM file's content once loaded */
+	char *secret_file;	/* hs256: secret file path */
+	gk_secret secret;	/* hs256: the secret (>= 32 bytes) */
+	int64_t not_before;	/* unix seconds, 0 = none */
+	int64_t not_after;	/* unix seconds, 0 = none */
+	unsigned seen;		/* settings given (config.c) */
+} gk_vendor_key;
+
 typedef struct gk_keyring gk_keyring;
 
 /*
- * Builds the keyring from cfg->vendor_keys (keys already loaded by
- * cfg_load). A key that does not parse, or has the wrong type or size, is
+ * Builds the keyring from the n vendor keys (their files already read by
+ * config/). A key that does not parse, or has the wrong type or size, is
  * GK_ERR_CONFIG with one line in err naming its kid. An empty keyring is
  * fine (every v2 token is then refused).
  */
-int verify_keyring_new(const struct gk_config *cfg, gk_keyring **out,
+int verify_keyring_new(const gk_vendor_key *keys, size_t n, gk_keyring **out,
     char *err, size_t errlen) GK_WUR;
 void verify_keyring_free(gk_keyring *kr);
 

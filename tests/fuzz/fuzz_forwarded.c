@@ -7,7 +7,6 @@
  * the header named or :: (GK_FWD_BAD).
  */
 #include "policy/policy.h"
-#include "config/config.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +51,7 @@ static gk_policy *pol_xff, *pol_fwd;
 static gk_policy *
 make_policy(const char *header)
 {
-	gk_config cfg;
+	policy_settings cfg;
 	gk_policy *p = NULL;
 
 	memset(&cfg, 0, sizeof(cfg));

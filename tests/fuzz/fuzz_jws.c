@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 #include "verify/verify.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,7 +20,6 @@ static gk_keyring *kr;
 static gk_mac *hs_mac;
 static uint8_t hs_secret[32] = "fuzz-secret-fuzz-secret-fuzz-sec";
 static gk_vendor_key vkeys[2];
-static gk_config cfg;
 
 static void
 setup(void)
@@ -37,9 +35,7 @@ setup(void)
 	vkeys[1].type = GK_VKEY_HS256;
 	vkeys[1].secret.p = hs_secret;
 	vkeys[1].secret.len = sizeof(hs_secret);
-	cfg.vendor_keys = vkeys;
-	cfg.n_vendor_keys = 2;
-	if (verify_keyring_new(&cfg, &kr, err, sizeof(err)) != 0 ||
+	if (verify_keyring_new(vkeys, 2, &kr, err, sizeof(err)) != 0 ||
 	    verify_mac_new(hs_secret, sizeof(hs_secret), &hs_mac) != 0)
 		abort();
 }

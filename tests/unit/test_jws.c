@@ -80,14 +80,10 @@ free_pair(struct pair *p)
 static gk_keyring *
 ring(gk_vendor_key *keys, size_t n, int want)
 {
-	gk_config cfg;
 	gk_keyring *kr = NULL;
 	char err[256] = "";
 
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.vendor_keys = keys;
-	cfg.n_vendor_keys = n;
-	T_EQ_INT(verify_keyring_new(&cfg, &kr, err, sizeof(err)), want);
+	T_EQ_INT(verify_keyring_new(keys, n, &kr, err, sizeof(err)), want);
 	if (want != 0)
 		T_CHECK(strstr(err, "vendor key") != NULL);
 	return kr;

@@ -17,6 +17,17 @@
 /* xorshift64*: fixed seed, same sequence on every run. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
+
+/* The policy as the gate builds it: settings filled from cfg. */
+static int
+policy_from(const gk_config *cfg, gk_policy **out, char *err, size_t errlen)
+{
+	policy_settings ps;
+
+	cfg_policy_settings(cfg, &ps);
+	return policy_new(&ps, out, err, errlen);
+}
+
 static uint64_t
 rng(void)
 {
@@ -820,7 +831,7 @@ test_policy_ip(void)
 	cfg->origins = (char *)"https://app.example.com";
 
 	cfg->uploads_exempt_ip = 1;
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	for (i = 0; i < GK_ARRAY_LEN(tab); i++) {
 		T_EQ_INT(check_ip(p, tab[i].addr, 0), tab[i].dl);
 		T_EQ_INT(check_ip(p, tab[i].addr, 1), tab[i].up_exempt);
@@ -836,7 +847,7 @@ test_policy_ip(void)
 	p = NULL;
 
 	cfg->uploads_exempt_ip = 0;
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	for (i = 0; i < GK_ARRAY_LEN(tab); i++) {
 		T_EQ_INT(check_ip(p, tab[i].addr, 0), tab[i].dl);
 		T_EQ_INT(check_ip(p, tab[i].addr, 1), tab[i].up_strict);
@@ -846,13 +857,13 @@ test_policy_ip(void)
 
 	/* An empty allow list denies everything; deny still wins. */
 	cfg->ip_allow = (char *)" # none yet";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	T_EQ_INT(check_ip(p, "10.2.3.4", 0), GK_ERR_DENIED);
 	T_EQ_INT(check_ip(p, "2001:db8::5", 1), GK_ERR_DENIED);
 	policy_free(p);
 	p = NULL;
 	cfg->ip_allow = (char *)"::/0";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	T_EQ_INT(check_ip(p, "192.0.2.1", 0), 0);
 	T_EQ_INT(check_ip(p, "10.1.0.1", 0), GK_ERR_DENIED);
 	T_EQ_INT(check_ip(p, "2001:db8:bad::1", 0), GK_ERR_DENIED);
@@ -862,7 +873,7 @@ test_policy_ip(void)
 	/* NULL settings are empty lists. */
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->uploads_exempt_ip = 1;
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	T_EQ_INT(check_ip(p, "10.2.3.4", 0), GK_ERR_DENIED);
 	T_EQ_INT(check_ip(p, "10.2.3.4", 1), 0);
 	T_EQ_INT(check_admin(p, "127.0.0.1"), GK_ERR_DENIED);
@@ -908,7 +919,7 @@ test_policy_origin(void)
 	cfg->origins = (char *)"https://app.example.com .partner.net";
 	for (lax = 0; lax <= 1; lax++) {
 		cfg->allow_missing_origin = lax;
-		T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+		T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 		for (i = 0; i < GK_ARRAY_LEN(tab); i++) {
 			gk_slice s = gk_slice_str(tab[i].origin);
 
@@ -922,7 +933,7 @@ test_policy_origin(void)
 	/* "*" still refuses "null" and a missing header (strict). */
 	cfg->origins = (char *)"*";
 	cfg->allow_missing_origin = 0;
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	T_EQ_INT(policy_check_origin(p, gk_slice_str("https://evil.com"), 1),
 	    0);
 	T_EQ_INT(policy_check_origin(p, gk_slice_str("null"), 1),
@@ -963,13 +974,13 @@ test_policy_errors(void)
 		cfg->origins = (char *)tab[i].origins;
 		p = (gk_policy *)&p;
 		err[0] = '\0';
-		T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
+		T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
 		T_CHECK(p == NULL);
 		T_EQ_STR(err, tab[i].err);
-		T_EQ_INT(policy_new(cfg, &p, tiny, sizeof(tiny)),
+		T_EQ_INT(policy_from(cfg, &p, tiny, sizeof(tiny)),
 		    GK_ERR_CONFIG);
 		T_EQ_INT(strlen(tiny), sizeof(tiny) - 1);
-		T_EQ_INT(policy_new(cfg, &p, NULL, 0), GK_ERR_CONFIG);
+		T_EQ_INT(policy_from(cfg, &p, NULL, 0), GK_ERR_CONFIG);
 	}
 	p = (gk_policy *)&p;
 	T_EQ_INT(policy_new(NULL, &p, err, sizeof(err)), GK_ERR_INVALID);

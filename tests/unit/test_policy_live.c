@@ -13,6 +13,17 @@
 #include <string.h>
 #include <unistd.h>
 
+
+/* The policy as the gate builds it: settings filled from cfg. */
+static int
+policy_from(const gk_config *cfg, gk_policy **out, char *err, size_t errlen)
+{
+	policy_settings ps;
+
+	cfg_policy_settings(cfg, &ps);
+	return policy_new(&ps, out, err, errlen);
+}
+
 static gk_addr
 A(const char *s)
 {
@@ -114,7 +125,7 @@ test_list_files_in_policy(void)
 	cfg->ip_allow = (char *)"";
 	cfg->ip_allow_files = allow;
 	cfg->ip_deny_files = deny;
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	a = A("198.51.100.7");
 	T_EQ_INT(policy_check_ip(p, &a, 0), 0);
 	a = A("198.51.100.66");
@@ -127,7 +138,7 @@ test_list_files_in_policy(void)
 	fputs("300.1.2.3\n", f);
 	fclose(f);
 	p = NULL;
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
 	T_CHECK(p == NULL);
 	snprintf(both, sizeof(both), "ip_deny_files: %s:3: bad CIDR "
 	    "'300.1.2.3'", deny);
@@ -320,7 +331,7 @@ test_client_addr(void)
 	gk_slice none = GK_SLICE_NULL;
 
 	cfg->trusted_proxies = (char *)"10.0.0.0/8, 127.0.0.1";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 
 	/* an untrusted peer: headers ignored (and reported as such) */
 	peer = A("198.51.100.1");
@@ -361,7 +372,7 @@ test_client_addr(void)
 	policy_free(p);
 
 	cfg->forwarded_header = (char *)"forwarded";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	T_EQ_INT(policy_client_addr(p, &peer, gk_slice_str("203.0.113.7"), 1,
 	    gk_slice_str("for=\"[2001:db8::9]:1\", for=10.9.9.9"), 1, &out),
 	    GK_FWD_HEADER);
@@ -370,7 +381,7 @@ test_client_addr(void)
 	policy_free(p);
 
 	cfg->forwarded_header = (char *)"via";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
 	free(cfg);
 }
 
@@ -384,7 +395,7 @@ test_countries_config(void)
 	char err[256], cc[3];
 	gk_addr a = A("203.0.113.9");
 
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	T_CHECK(!policy_geo_enabled(p));
 	T_EQ_INT(policy_country(p, &a, cc), 0);
 	T_EQ_STR(cc, "");
@@ -393,19 +404,19 @@ test_countries_config(void)
 	policy_free(p);
 
 	cfg->geo_countries = (char *)"US, usa";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
 	T_EQ_STR(err, "[geo] countries: bad country code 'usa' (two letters, "
 	    "ISO 3166, or *)");
 	cfg->geo_countries = (char *)"US";
 	cfg->geo_countries_put = (char *)"1X";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
 	cfg->geo_countries_put = (char *)"*";
 	cfg->geo_unknown = (char *)"maybe";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
 	T_EQ_STR(err, "[geo] unknown must be deny or allow");
 	cfg->geo_unknown = (char *)"deny";
 	cfg->geo_database = (char *)"/nonexistent/GeoLite2-Country.mmdb";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), GK_ERR_CONFIG);
 	T_CHECK(strstr(err, "[geo] database /nonexistent/GeoLite2-Country."
 	    "mmdb: cannot open") == err);
 	T_CHECK(p == NULL);
@@ -446,7 +457,7 @@ test_rate(void)
 	cfg->rate_denied_per_min = 6;
 	cfg->rate_denied_burst = 2;
 	cfg->rate_exempt = (char *)"192.0.2.0/24";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	T_EQ_INT(policy_rate_new(1024, &r), 0);
 	a = A("198.51.100.1");
 	b = A("198.51.100.2");
@@ -496,7 +507,7 @@ test_rate(void)
 	/* limits of 0: off */
 	cfg->rate_rps = 0;
 	cfg->rate_denied_per_min = 0;
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	T_EQ_INT(policy_rate_new(1, &r), 0);
 	a = A("198.51.100.1");
 	for (i = 0; i < 100; i++) {
@@ -519,9 +530,9 @@ test_live(void)
 	char err[256];
 	gk_addr a = A("198.51.100.1");
 
-	T_EQ_INT(policy_new(cfg, &p1, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p1, err, sizeof(err)), 0);
 	cfg->ip_deny = (char *)"198.51.100.0/24";
-	T_EQ_INT(policy_new(cfg, &p2, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p2, err, sizeof(err)), 0);
 	T_EQ_INT(policy_live_new(p1, &l), 0);
 	held = policy_live_get(l);	/* a request in flight */
 	T_CHECK(held == p1);
@@ -550,7 +561,7 @@ test_describe(void)
 	int w;
 
 	cfg->trusted_proxies = (char *)"0.0.0.0/0";
-	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
+	T_EQ_INT(policy_from(cfg, &p, err, sizeof(err)), 0);
 	f = open_memstream(&buf, &len);
 	w = policy_describe(p, f, 1);
 	fclose(f);
