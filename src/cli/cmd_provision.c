@@ -211,7 +211,7 @@ cmd_provision(int argc, char **argv)
 		cli_error("provision", "cannot build the requests");
 		goto out;
 	}
-	if (!dry && s3_client_from_config(cfg, &c, err, sizeof(err)) != 0) {
+	if (!dry && cfg_s3_client(cfg, &c, err, sizeof(err)) != 0) {
 		cli_error("provision", "%s", err);
 		goto out;
 	}

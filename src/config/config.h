@@ -14,9 +14,8 @@
 #include <stdio.h>
 
 #include "util/util.h"
+#include "s3/s3.h"
 #include "verify/verify.h"
-
-#define GK_KEY_LEN 32
 
 
 
@@ -160,6 +159,29 @@ struct policy_settings;
 void cfg_http_settings(const gk_config *cfg, struct http_settings *out);
 void cfg_audit_settings(const gk_config *cfg, struct audit_settings *out);
 void cfg_policy_settings(const gk_config *cfg, struct policy_settings *out);
+/*
+ * The [s3] settings as the S3 client takes them (s3.c): reads the secret
+ * and session token files (must exist, mode 0600, not empty); the
+ * endpoint defaults to https://s3.<region>.amazonaws.com. One line in err
+ * on failure. Release with cfg_s3_release (wipes the secrets).
+ */
+typedef struct {
+	s3_client_opts o;
+	char *secret_key;
+	char *session_token;
+	gk_buf endpoint;
+} cfg_s3;
+int cfg_s3_opts(const gk_config *cfg, cfg_s3 *out, char *err,
+    size_t errlen) GK_WUR;
+void cfg_s3_release(cfg_s3 *c);
+/* An S3 client from the [s3] settings. */
+int cfg_s3_client(const gk_config *cfg, s3_client **out, char *err,
+    size_t errlen) GK_WUR;
+/* Opens the store the config names ([store], and [s3] for type s3).
+ * One line in err on failure. */
+struct gk_store;
+int cfg_store_open(const gk_config *cfg, struct gk_store **out, char *err,
+    size_t errlen) GK_WUR;
 /* Where the audit log is: the SQLite file ([audit] db) or, with
  * backend = postgres, the dsn. */
 const char *cfg_audit_target(const gk_config *cfg);

@@ -55,11 +55,8 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	if ((r = verify_keyring_new(cfg->vendor_keys, cfg->n_vendor_keys,
 	    &app->keyring, err, errlen)) != 0)
 		goto out;
-	if ((r = store_open(cfg, &app->store)) != 0) {
-		snprintf(err, errlen, "cannot open the %s store at %s: %s",
-		    cfg->store_type, cfg->store_dir, gk_err_str(r));
+	if ((r = cfg_store_open(cfg, &app->store, err, errlen)) != 0)
 		goto out;
-	}
 	cfg_audit_settings(cfg, &as);
 	if ((r = audit_open(&as, &app->audit)) != 0) {
 		snprintf(err, errlen, "cannot open the audit log %s: %s",

@@ -172,7 +172,7 @@ int s3_error_parse(gk_slice xml, gk_buf *code, gk_buf *message) GK_WUR;
 
 typedef struct s3_client s3_client;
 
-typedef struct {
+typedef struct s3_client_opts {
 	const char *endpoint, *bucket, *region;
 	int path_style;
 	unsigned connect_timeout;	/* seconds */
@@ -192,11 +192,6 @@ typedef struct {
 
 int s3_client_new(const s3_client_opts *o, s3_client **out, char *err,
     size_t errlen) GK_WUR;
-/* The same from the gatekeeper's [s3] settings (reads the secret files;
- * endpoint default https://s3.<region>.amazonaws.com). One line in err. */
-struct gk_config;
-int s3_client_from_config(const struct gk_config *cfg, s3_client **out,
-    char *err, size_t errlen) GK_WUR;
 void s3_client_free(s3_client *c);
 s3_target *s3_client_target(s3_client *c);
 /* Current credentials (refreshed when within 5 minutes of expiry);

@@ -51,8 +51,6 @@
 #include <openssl/params.h>
 #include <sqlite3.h>
 
-#include "config/config.h"
-
 #define OBJ_MAGIC "GKOBJ001"
 #define OBJ_MAGIC_LEN 8
 #define OBJ_VERSION 1
@@ -1131,7 +1129,7 @@ tmp_cleanup(const fs_store *s)
 }
 
 static int
-fs_open(const struct gk_config *cfg, fs_store **out)
+fs_open(const store_settings *cfg, fs_store **out)
 {
 	fs_store *s = NULL;
 	int i, r = GK_ERR_INTERNAL;
@@ -1500,7 +1498,7 @@ out:
 /* ---- the backend table entry ------------------------------------------ */
 
 static int
-be_open(const struct gk_config *cfg, gk_store **out)
+be_open(const store_settings *cfg, gk_store **out)
 {
 	fs_store *s;
 	int r = fs_open(cfg, &s);

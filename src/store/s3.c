@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 #include "s3/s3.h"
 #include "store_int.h"
 
@@ -44,7 +43,7 @@ struct s3_store_writer {
 };
 
 static int
-s3store_open(const struct gk_config *cfg, s3_store **out)
+s3store_open(const store_settings *cfg, s3_store **out)
 {
 	s3_store *s;
 	char err[256];
@@ -55,7 +54,7 @@ s3store_open(const struct gk_config *cfg, s3_store **out)
 	s->proxy = strcmp(cfg->s3_mode, "proxy") == 0;
 	s->check_exists = cfg->s3_check_exists;
 	s->ttl = cfg->s3_presign_ttl;
-	if ((r = s3_client_from_config(cfg, &s->c, err, sizeof(err))) != 0) {
+	if ((r = s3_client_new(cfg->s3_client, &s->c, err, sizeof(err))) != 0) {
 		gk_error("%s", err);
 		free(s);
 		return r;
@@ -344,7 +343,7 @@ s3store_delete(s3_store *s, gk_slice key)
 /* ---- the backend table entry ------------------------------------------ */
 
 static int
-be_open(const struct gk_config *cfg, gk_store **out)
+be_open(const store_settings *cfg, gk_store **out)
 {
 	s3_store *s;
 	int r = s3store_open(cfg, &s);

@@ -8,8 +8,6 @@
 
 #include <string.h>
 
-#include "config/config.h"
-
 static const store_backend *const backends[] = {
 	&store_fs_backend,
 	&store_s3_backend,
@@ -30,7 +28,7 @@ noted(const store_backend *be, int r)
 }
 
 int
-store_open(const struct gk_config *cfg, gk_store **out)
+store_open(const store_settings *cfg, gk_store **out)
 {
 	const char *type = cfg != NULL && cfg->store_type != NULL &&
 	    cfg->store_type[0] != '\0' ? cfg->store_type : "fs";

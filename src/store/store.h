@@ -32,20 +32,35 @@
 
 #include "util/util.h"
 
-struct gk_config;
+struct s3_client_opts;
+
+/* What the store takes from the config ([store], [s3]; config/ fills it).
+ * Borrowed for the call to store_open. */
+typedef struct store_settings {
+	const char *store_type;		/* "fs" (default) or "s3" */
+	/* fs */
+	const char *store_dir;
+	gk_secret master_key;		/* exactly 32 bytes */
+	/* s3 */
+	const struct s3_client_opts *s3_client;	/* the bucket's client */
+	const char *s3_bucket;
+	const char *s3_mode;		/* "redirect" or "proxy" */
+	int64_t s3_presign_ttl;		/* seconds */
+	int s3_check_exists;		/* HEAD before a redirect */
+} store_settings;
 
 typedef struct gk_store gk_store;
 typedef struct gk_store_reader gk_store_reader;
 typedef struct gk_store_writer gk_store_writer;
 
 /*
- * Opens the store the config names: cfg->store_dir (created 0700, with
- * objects/, tmp/ and index.db inside) and cfg->master_key (exactly 32
- * bytes, else GK_ERR_CONFIG; copied, so cfg may be freed afterwards).
+ * Opens the store the settings name. fs: s->store_dir (created 0700, with
+ * objects/, tmp/ and index.db inside) and s->master_key (exactly 32
+ * bytes, else GK_ERR_CONFIG; copied, so s may be freed afterwards).
  * Rebuilds index.db from the object headers if it is missing. Removes temp
  * files older than a day (left by a crash).
  */
-int store_open(const struct gk_config *cfg, gk_store **out) GK_WUR;
+int store_open(const store_settings *s, gk_store **out) GK_WUR;
 void store_free(gk_store *s);
 
 /* ---- reading --------------------------------------------------------- */

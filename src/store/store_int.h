@@ -9,7 +9,6 @@
 
 #include "store.h"
 
-struct gk_config;
 typedef struct store_backend store_backend;
 
 /* The handles store.c hands out. Each backend's own store, reader and
@@ -32,7 +31,7 @@ struct gk_store_writer {
  */
 struct store_backend {
 	const char *name;	/* [store] type */
-	int (*open)(const struct gk_config *cfg, gk_store **out);
+	int (*open)(const store_settings *cfg, gk_store **out);
 	void (*free)(gk_store *s);
 	int (*get_open)(gk_store *s, gk_slice key, gk_store_reader **out,
 	    uint64_t *size, int64_t *mtime);

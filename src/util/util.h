@@ -157,6 +157,9 @@ int gk_json_str(gk_buf *out, gk_slice s) GK_WUR;
 
 /* Constant-time equality of two equal-length secrets; 0 if lengths differ. */
 int gk_ct_eq(const void *a, const void *b, size_t len);
+/* The length of every 256-bit key the gatekeeper keeps in a key file. */
+#define GK_KEY_LEN 32
+
 /* A secret read from a key file (heap, wiped when freed). */
 typedef struct {
 	uint8_t *p;

@@ -26,6 +26,16 @@ static gk_config *cfg;
 
 /* ---- helpers --------------------------------------------------------- */
 
+
+/* The store as the gate opens it: settings filled from cfg. */
+static int
+store_from(const gk_config *c, gk_store **out)
+{
+	char err[512];
+
+	return cfg_store_open(c, out, err, sizeof(err));
+}
+
 static gk_config *
 mk_cfg(const char *dir, uint8_t fill)
 {
@@ -727,7 +737,7 @@ test_tamper(gk_store *s)
 	/* a different master key reads nothing */
 	T_EQ_INT(put(s, "tamper/a", data, 1000), 0);
 	c2 = mk_cfg(root, 0x77);
-	T_EQ_INT(store_open(c2, &s2), 0);
+	T_EQ_INT(store_from(c2, &s2), 0);
 	if (s2 != NULL)
 		T_EQ_INT(get(s2, "tamper/a", &back, &len), GK_ERR_INTEGRITY);
 	store_free(s2);
@@ -817,7 +827,7 @@ test_rebuild(gk_store **sp)
 	store_free(*sp);
 	*sp = NULL;
 	/* reopen with the index intact */
-	T_EQ_INT(store_open(cfg, sp), 0);
+	T_EQ_INT(store_from(cfg, sp), 0);
 	if (*sp == NULL)
 		goto out;
 	T_EQ_STR(list(*sp, &b, "", "", 0), before);
@@ -829,7 +839,7 @@ test_rebuild(gk_store **sp)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/index.db-shm", root);
 	unlink(path);
-	T_EQ_INT(store_open(cfg, sp), 0);
+	T_EQ_INT(store_from(cfg, sp), 0);
 	if (*sp == NULL)
 		goto out;
 	T_EQ_STR(list(*sp, &b, "", "", 0), before);
@@ -953,7 +963,7 @@ main(void)
 	if (mkdtemp(root) == NULL)
 		return 1;
 	cfg = mk_cfg(root, 0x42);
-	T_EQ_INT(store_open(cfg, &s), 0);
+	T_EQ_INT(store_from(cfg, &s), 0);
 	if (s == NULL)
 		return T_DONE();
 	{
@@ -961,7 +971,7 @@ main(void)
 		gk_store *s2 = (gk_store *)1;
 
 		bad->master_key.len = 16;
-		T_EQ_INT(store_open(bad, &s2), GK_ERR_CONFIG);
+		T_EQ_INT(store_from(bad, &s2), GK_ERR_CONFIG);
 		T_CHECK(s2 == NULL);
 		free_cfg(bad);
 	}
