@@ -77,25 +77,25 @@ cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (gate_app_open(cfg, &app, err, sizeof(err)) != 0) {
+	if (cfg_gate_open(cfg, &app, err, sizeof(err)) != 0) {
 		cli_error("serve", "%s", err);
 		return 1;
 	}
-	cfg_http_settings(app->cfg, &hs);
+	cfg_http_settings(cfg, &hs);
 	if ((r = http_server_start(app, &hs, &http)) != 0) {
 		cli_error("serve", "cannot listen on %s port %u: %s",
-		    app->cfg->listen, app->cfg->port,
+		    cfg->listen, cfg->port,
 		    r == GK_ERR_IO ? "address in use or not permitted" :
 		    gk_err_str(r));
 		goto out;
 	}
 	printf("listening on http://%s%s%s:%u (public URL %s)\n",
-	    strchr(app->cfg->listen, ':') ? "[" : "", app->cfg->listen,
-	    strchr(app->cfg->listen, ':') ? "]" : "", http_server_port(http),
-	    app->cfg->public_url);
+	    strchr(cfg->listen, ':') ? "[" : "", cfg->listen,
+	    strchr(cfg->listen, ':') ? "]" : "", http_server_port(http),
+	    cfg->public_url);
 	fflush(stdout);
-	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
-	    app->cfg->store_dir, audit_label(cfg_audit_target(app->cfg)));
+	gk_info("serving: store %s at %s, audit %s", cfg->store_type,
+	    cfg->store_dir, audit_label(cfg_audit_target(cfg)));
 	{
 		gk_policy *pol = policy_live_get(app->policy_live);
 		char sum[1200];

@@ -182,6 +182,15 @@ int cfg_s3_client(const gk_config *cfg, s3_client **out, char *err,
 struct gk_store;
 int cfg_store_open(const gk_config *cfg, struct gk_store **out, char *err,
     size_t errlen) GK_WUR;
+/*
+ * The gate built from cfg (app.c): its settings, policy, vendor keys,
+ * store and audit writer, reloading the policy from cfg->path. Takes
+ * ownership of cfg (freed at gate_app_close, or here on failure). One
+ * line in err on failure.
+ */
+struct gk_app;
+int cfg_gate_open(gk_config *cfg, struct gk_app **out, char *err,
+    size_t errlen) GK_WUR;
 /* Where the audit log is: the SQLite file ([audit] db) or, with
  * backend = postgres, the dsn. */
 const char *cfg_audit_target(const gk_config *cfg);

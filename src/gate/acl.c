@@ -1,8 +1,7 @@
 /*
  * acl.c - the gate's side of the customer's policy: the per-request
  * policy reference and client address, the IP and country checks, rate
- * limits (429 with Retry-After), and live reload (SIGHUP and
- * POST /admin/reload).
+ * limits (429 with Retry-After).
  */
 #include "gate_int.h"
 
@@ -10,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 
 void
 gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
@@ -22,17 +20,6 @@ gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
 	    fwd, has_fwd, &req->client);
 	policy_addr_str(&req->client, req->client_ip, sizeof(req->client_ip));
 	policy_country(req->policy, &req->client, req->country);
-}
-
-static void
-set_msg(gk_reply *rep, const char *msg)
-{
-	char *m = strdup(msg);
-
-	if (m != NULL) {
-		free(rep->message);
-		rep->message = m;
-	}
 }
 
 int
@@ -52,7 +39,7 @@ gate_acl_check(const gk_req *req, int op, int is_upload, gk_reply *rep)
 
 	if (policy_check_ip(req->policy, &req->client, is_upload) != 0) {
 		gate_reply_error(rep, 403, "deny", "Forbidden: ACL");
-		set_msg(rep, "Forbidden: ACL (IP lists)");
+		gate_reply_message(rep, "Forbidden: ACL (IP lists)");
 		return GK_ERR_DENIED;
 	}
 	if (policy_check_country(req->policy, &req->client, req->country,
@@ -60,7 +47,7 @@ gate_acl_check(const gk_req *req, int op, int is_upload, gk_reply *rep)
 		gate_reply_error(rep, 403, "deny", "Forbidden: ACL");
 		snprintf(msg, sizeof(msg), "Forbidden: ACL (country %s)",
 		    req->country[0] ? req->country : "unknown");
-		set_msg(rep, msg);
+		gate_reply_message(rep, msg);
 		return GK_ERR_DENIED;
 	}
 	return 0;
@@ -108,169 +95,4 @@ gate_policy_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 		gk_debug("request %s: malformed forwarded header from trusted "
 		    "proxy %s: client is unknown", req->request_id,
 		    req->client_ip);
-}
-
-/* ---- live reload ------------------------------------------------------ */
-
-struct reload_note {
-	char by[64];
-};
-
-static void
-reload_audited(void *arg, int result)
-{
-	struct reload_note *n = arg;
-
-	if (result != 0)
-		gk_error("reload by %s: audit record not written: %s", n->by,
-		    gk_err_str(result));
-	free(n);
-}
-
-/* Audits a reload that did not come through an HTTP request. */
-static void
-audit_reload(gk_app *app, const char *by, int ok, const char *msg)
-{
-	struct reload_note *n;
-	gk_audit_record rec;
-	char text[2048];
-
-	if ((n = calloc(1, sizeof(*n))) == NULL)
-		return;
-	snprintf(n->by, sizeof(n->by), "%s", by);
-	memset(&rec, 0, sizeof(rec));
-	rec.time_us = gk_now_us();
-	rec.protocol = "admin";
-	rec.operation = "reload";
-	rec.status = ok ? 200 : 500;
-	rec.decision = ok ? "allow" : "error";
-	snprintf(text, sizeof(text), "%s: %s", by, msg);
-	rec.message = text;
-	if (audit_submit(app->audit, &rec, reload_audited, n) != 0) {
-		gk_error("reload by %s: audit record not written", by);
-		free(n);
-	}
-}
-
-/* Builds the new policy; msg gets the one-line reason on failure. */
-static int
-reload_build(gk_app *app, gk_policy **out, char *msg, size_t msglen)
-{
-	gk_config *cfg = NULL;
-	policy_settings ps;
-	char err[512];
-	int r;
-
-	*out = NULL;
-	err[0] = '\0';
-	if ((r = cfg_load(app->cfg->path, 0, &cfg, err, sizeof(err))) != 0) {
-		snprintf(msg, msglen, "%s", err);
-		return r;
-	}
-	cfg_policy_settings(cfg, &ps);
-	if ((r = policy_new(&ps, out, err, sizeof(err))) != 0)
-		snprintf(msg, msglen, "%s: %s",
-		    cfg->path ? cfg->path : "(defaults)", err);
-	cfg_free(cfg);
-	return r;
-}
-
-int
-gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen)
-{
-	char sum[1200], why[700];
-	gk_policy *p = NULL;
-	uint64_t n;
-	int r;
-
-	why[0] = '\0';
-	if ((r = reload_build(app, &p, why, sizeof(why))) != 0) {
-		snprintf(msg, msglen, "reload failed, the old policy stays in "
-		    "force: %s", why);
-		gk_error("%s", msg);
-		gate_count(app, GK_STAT_RELOAD_FAILURES);
-		if (by != NULL)
-			audit_reload(app, by, 0, msg);
-		return r;
-	}
-	policy_summary(p, sum, sizeof(sum));
-	n = policy_live_swap(app->policy_live, p);
-	snprintf(msg, msglen, "policy reloaded (#%llu): %s",
-	    (unsigned long long)n, sum);
-	gk_info("reload by %s: %s", by ? by : "HTTP", msg);
-	gate_count(app, GK_STAT_RELOADS);
-	if (by != NULL)
-		audit_reload(app, by, 1, msg);
-	return 0;
-}
-
-/* The Authorization header holds "Bearer <admin token>". */
-static int
-admin_token_ok(const gk_app *app, const gk_req *req)
-{
-	const gk_secret *t = &app->cfg->admin_token;
-	gk_slice a = req->authorization;
-
-	if (t->p == NULL || t->len == 0 || a.len < 7 ||
-	    strncasecmp((const char *)a.p, "Bearer ", 7) != 0)
-		return 0;
-	a.p += 7;
-	a.len -= 7;
-	while (a.len > 0 && a.p[0] == ' ') {
-		a.p++;
-		a.len--;
-	}
-	return a.len == t->len && gk_ct_eq(a.p, t->p, t->len);
-}
-
-int
-gate_admin_allowed(gk_app *app, const gk_req *req, gk_reply *rep)
-{
-	if (policy_check_admin(req->policy, &req->client) != 0) {
-		gate_reply_error(rep, 403, "deny", "Forbidden");
-		return 0;
-	}
-	if (!admin_token_ok(app, req)) {
-		gate_reply_error(rep, 401, "deny",
-		    "Unauthorized: admin token required");
-		return 0;
-	}
-	return 1;
-}
-
-void
-gate_admin_reload(gk_app *app, const gk_req *req, gk_slice rest,
-    gk_reply *rep)
-{
-	char msg[2048];
-	gk_buf *b = &rep->body;
-
-	rep->protocol = "admin";
-	rep->operation = strdup("reload");
-	if (!gate_admin_allowed(app, req, rep))
-		return;
-	if (gate_app_reload(app, NULL, msg, sizeof(msg)) != 0) {
-		gate_reply_error(rep, 422, "error", msg);
-		return;
-	}
-	gk_buf_reset(b);
-	if (gk_buf_append_str(b, "{\"msg\":") != 0 ||
-	    gk_json_str(b, gk_slice_str(msg)) != 0 ||
-	    gk_buf_append_str(b, ",\"error\":false}") != 0) {
-		gate_reply_error(rep, 500, "error", "Internal Exception");
-		return;
-	}
-	rep->status = 200;
-	rep->grant = 1;	/* answered only once the record is durable */
-	rep->decision = "allow";
-	set_msg(rep, msg);
-}
-
-void
-gate_admin_reload_405(gk_app *app, const gk_req *req, gk_slice rest,
-    gk_reply *rep)
-{
-	rep->protocol = "admin";
-	rep->operation = strdup("reload");
-	gate_reply_error(rep, 405, "deny", "Method Not Allowed");
 }

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 
 #define PAGE_MAX 1000u
 #define PAGE_DEFAULT 100u
@@ -159,7 +158,7 @@ search(gk_app *app, const gate_params *ps, gk_reply *rep)
 	gk_buf_reset(&rep->body);
 	if (gk_buf_append_str(&rep->body, "{\"records\":[") != 0)
 		goto fail;
-	r = audit_search(cfg_audit_target(app->cfg), &q, on_row, &pg, err,
+	r = audit_search(app->cfg->audit_target, &q, on_row, &pg, err,
 	    sizeof(err));
 	if (r == GK_ERR_INVALID) {
 		bad_param(rep, "ip");
@@ -225,4 +224,138 @@ gate_admin_audit(gk_app *app, const gk_req *req, gk_slice rest,
 	else
 		search(app, &ps, rep);
 	gate_params_release(&ps);
+}
+
+/* ---- the admin gate, reload ------------------------------------------ */
+
+/* The Authorization header holds "Bearer <admin token>". */
+static int
+admin_token_ok(const gk_app *app, const gk_req *req)
+{
+	const gk_secret *t = &app->cfg->admin_token;
+	gk_slice a = req->authorization;
+
+	if (t->p == NULL || t->len == 0 || a.len < 7 ||
+	    strncasecmp((const char *)a.p, "Bearer ", 7) != 0)
+		return 0;
+	a.p += 7;
+	a.len -= 7;
+	while (a.len > 0 && a.p[0] == ' ') {
+		a.p++;
+		a.len--;
+	}
+	return a.len == t->len && gk_ct_eq(a.p, t->p, t->len);
+}
+
+int
+gate_admin_allowed(gk_app *app, const gk_req *req, gk_reply *rep)
+{
+	if (policy_check_admin(req->policy, &req->client) != 0) {
+		gate_reply_error(rep, 403, "deny", "Forbidden");
+		return 0;
+	}
+	if (!admin_token_ok(app, req)) {
+		gate_reply_error(rep, 401, "deny",
+		    "Unauthorized: admin token required");
+		return 0;
+	}
+	return 1;
+}
+
+void
+gate_admin_reload(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	char msg[2048];
+	gk_buf *b = &rep->body;
+
+	rep->protocol = "admin";
+	rep->operation = strdup("reload");
+	if (!gate_admin_allowed(app, req, rep))
+		return;
+	if (gate_app_reload(app, NULL, msg, sizeof(msg)) != 0) {
+		gate_reply_error(rep, 422, "error", msg);
+		return;
+	}
+	gk_buf_reset(b);
+	if (gk_buf_append_str(b, "{\"msg\":") != 0 ||
+	    gk_json_str(b, gk_slice_str(msg)) != 0 ||
+	    gk_buf_append_str(b, ",\"error\":false}") != 0) {
+		gate_reply_error(rep, 500, "error", "Internal Exception");
+		return;
+	}
+	rep->status = 200;
+	rep->grant = 1;	/* answered only once the record is durable */
+	rep->decision = "allow";
+	gate_reply_message(rep, msg);
+}
+
+void
+gate_admin_reload_405(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	rep->protocol = "admin";
+	rep->operation = strdup("reload");
+	gate_reply_error(rep, 405, "deny", "Method Not Allowed");
+}
+
+/* ---- health and metrics ------------------------------------------------ */
+
+void
+gate_admin_health(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	int r;
+
+	rep->audited = 0;
+	if (policy_check_admin(req->policy, &req->client) != 0) {
+		gate_reply_error(rep, 403, "deny", "Forbidden");
+		rep->audited = 0;
+		return;
+	}
+	r = gk_buf_append_str(&rep->body, "{\"ok\":true,\"id\":");
+	if (r == 0)
+		r = gk_json_str(&rep->body, gk_slice_str(app->cfg->id));
+	if (r == 0)
+		r = gk_buf_printf(&rep->body, ",\"uptime_s\":%lld}",
+		    (long long)((gk_now_us() - app->started_us) / 1000000));
+	rep->status = r == 0 ? 200 : 500;
+}
+
+void
+gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
+    gk_reply *rep)
+{
+	const gk_stats *s = &app->stats;
+	int r;
+
+	rep->audited = 0;
+	if (policy_check_admin(req->policy, &req->client) != 0) {
+		gate_reply_error(rep, 403, "deny", "Forbidden");
+		rep->audited = 0;
+		return;
+	}
+	rep->content_type = "text/plain; version=0.0.4";
+#define STAT(i) ((unsigned long long)atomic_load_explicit(&s->n[i], \
+	memory_order_relaxed))
+	r = gk_buf_printf(&rep->body,
+	    "# TYPE gatekeeper_requests_total counter\n"
+	    "gatekeeper_requests_total %llu\n"
+	    "# TYPE gatekeeper_decisions_total counter\n"
+	    "gatekeeper_decisions_total{decision=\"allow\"} %llu\n"
+	    "gatekeeper_decisions_total{decision=\"deny\"} %llu\n"
+	    "gatekeeper_decisions_total{decision=\"error\"} %llu\n"
+	    "# TYPE gatekeeper_audit_failures_total counter\n"
+	    "gatekeeper_audit_failures_total %llu\n"
+	    "# TYPE gatekeeper_rate_limited_total counter\n"
+	    "gatekeeper_rate_limited_total %llu\n"
+	    "# TYPE gatekeeper_reloads_total counter\n"
+	    "gatekeeper_reloads_total{result=\"ok\"} %llu\n"
+	    "gatekeeper_reloads_total{result=\"failed\"} %llu\n",
+	    STAT(GK_STAT_REQUESTS), STAT(GK_STAT_GRANTED),
+	    STAT(GK_STAT_DENIED), STAT(GK_STAT_ERRORS),
+	    STAT(GK_STAT_AUDIT_FAILURES), STAT(GK_STAT_RATE_LIMITED),
+	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES));
+#undef STAT
+	rep->status = r == 0 ? 200 : 500;
 }

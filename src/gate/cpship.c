@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 #include "store/store.h"
 
 #define SHIP_QUEUE_MAX 1024

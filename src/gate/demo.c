@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 #include "verify/verify.h"
 
 #define ASSET(name, file)						\

@@ -21,7 +21,6 @@
 #include "policy/policy.h"
 #include "util/util.h"
 
-struct gk_config;
 struct gk_store;
 struct gk_store_reader;
 struct gk_mac;
@@ -44,8 +43,51 @@ typedef struct {
 	_Atomic uint64_t n[GK_STAT_MAX];
 } gk_stats;
 
+/* What the gate takes from the config ([server], [gate], [admin], ...);
+ * config/ fills it. Strings and secrets are borrowed from what
+ * gate_parts.release frees, so they live as long as the app. */
+typedef struct gate_settings {
+	const char *id;			/* this gatekeeper's id (v1 bucket) */
+	const char *public_url;		/* how browsers reach us */
+	int demo;			/* serve /demo and /demo/sign */
+	int validate_keys;		/* key/path validation beyond v1's */
+	const char *uploads_prefix;	/* v1 PUT_Object keys */
+	uint64_t max_upload_bytes;
+	int64_t max_token_lifetime;	/* v1, seconds, 0 = unlimited */
+	int64_t data_url_ttl;		/* seconds */
+	int64_t s3_presign_ttl;		/* seconds */
+	int64_t v2_max_lifetime;	/* seconds */
+	int64_t v2_clock_skew;		/* seconds */
+	unsigned rate_table_size;
+	const char *checkpoint_prefix;	/* s3: checkpoints put here, "" off */
+	const char *audit_target;	/* searched by GET /admin/audit */
+	gk_secret v1_key;
+	gk_secret internal_key;
+	gk_secret admin_token;
+} gate_settings;
+
+/*
+ * The parts the gate holds, built from the config by config/ (the gate
+ * never reads the config itself). gate_app_open takes them over, also on
+ * failure.
+ */
+typedef struct gate_parts {
+	gk_policy *policy;
+	struct gk_keyring *keyring;
+	struct gk_store *store;
+	gk_audit *audit;
+	/* rebuilds the policy from the configuration for a live reload:
+	 * 0, or an error with a one-line reason in msg */
+	int (*reload)(void *arg, gk_policy **out, char *msg, size_t msglen);
+	/* frees what the settings borrow from, at gate_app_close */
+	void (*release)(void *arg);
+	void *arg;			/* for reload and release */
+} gate_parts;
+
 typedef struct gk_app {
-	struct gk_config *cfg;
+	gate_settings settings;
+	const gate_settings *cfg;	/* &settings */
+	gate_parts parts;
 	struct gk_mac *v1_mac;		/* shared v1 secret */
 	struct gk_mac *internal_mac;	/* data URLs, upload policies */
 	gk_audit *audit;
@@ -63,11 +105,12 @@ typedef struct gk_app {
 } gk_app;
 
 /*
- * Builds everything the config names (policy, keys, store, audit writer).
- * Takes ownership of cfg. On failure writes one line into err.
+ * Builds the application around its parts (see gate_parts; config/'s
+ * cfg_gate_open makes them from a config file). On failure writes one
+ * line into err.
  */
-int gate_app_open(struct gk_config *cfg, gk_app **out, char *err,
-    size_t errlen) GK_WUR;
+int gate_app_open(const gate_settings *s, gate_parts *parts, gk_app **out,
+    char *err, size_t errlen) GK_WUR;
 void gate_app_close(gk_app *app);
 
 /* The request as the gate judges it (exchange.c fills it from what the
@@ -154,8 +197,8 @@ void gate_audit_record(const gk_req *req, const gk_reply *rep,
     gk_audit_record *rec);
 
 /*
- * Live reload: re-reads the config file and every list file, builds and
- * validates a new policy and swaps it in (requests in flight keep theirs).
+ * Live reload: rebuilds the policy (parts.reload: the config file and
+ * every list file re-read), validates it and swaps it in (requests in flight keep theirs).
  * On any problem the old policy stays and msg says why in one line. The
  * reload is audited (protocol "admin", operation "reload") with by as the
  * client ("SIGHUP" or an address); the settings outside the policy (port,

@@ -124,6 +124,11 @@ int gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp);
  */
 int gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp);
 
+/* The reply's message for the audit record (kept on out of memory). */
+void gate_reply_message(gk_reply *rep, const char *msg);
+/* A refusal: gate_reply_error with decision "deny". */
+void gate_deny(gk_reply *rep, int status, const char *msg);
+
 /* A bounded, NUL-free heap copy of untrusted text for the audit record
  * (NULL on allocation failure). */
 char *gate_text_copy(gk_slice s, size_t max);

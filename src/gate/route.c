@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 
 enum {
 	R_NO_RATE = 1,	/* not rate limited (preflight, static files) */

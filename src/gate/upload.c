@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/config.h"
 #include "multipart.h"
 #include "store/store.h"
 #include "verify/verify.h"
@@ -334,8 +333,7 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 	rep->status = 201;
 	rep->grant = 1;
 	rep->decision = "allow";
-	free(rep->message);
-	rep->message = strdup("Success");
+	gate_reply_message(rep, "Success");
 	gate_reply_finish(u->app, u->req, rep);
 }
 

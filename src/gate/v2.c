@@ -20,7 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config/config.h"
 #include "store/store.h"
 #include "verify/verify.h"
 
@@ -29,12 +28,6 @@
 
 static const char *const op_names[] = { "", "GET_Object", "GET_Bucket",
 	"PUT_Object" };
-
-static void
-deny(gk_reply *rep, int status, const char *msg)
-{
-	gate_reply_error(rep, status, "deny", msg);
-}
 
 /*
  * The token: "Authorization: Bearer T" (scheme case-insensitive) or the
@@ -283,7 +276,7 @@ static int
 v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
     struct v2_grant *g)
 {
-	const gk_config *cfg = app->cfg;
+	const gate_settings *cfg = app->cfg;
 	gk_slice path = gk_slice_of(req->path.p + 4, req->path.len - 4);
 	gk_slice enc, k, tok = GK_SLICE_NULL, origin, dup;
 	gk_jws_claims cl;
@@ -316,7 +309,7 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 		allow = "POST, OPTIONS";
 	} else {
 		rep->path = gate_text_copy(req->path, 2048);
-		deny(rep, 404, "Not Found");
+		gate_deny(rep, 404, "Not Found");
 		goto out;
 	}
 	g->op = op;
@@ -325,42 +318,42 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 		/* PUT with a body needs a store that takes it (not s3 in
 		 * redirect mode: there the browser posts to the bucket) */
 		rep->path = gate_text_copy(enc, 2048);
-		deny(rep, 405, "Method Not Allowed");
+		gate_deny(rep, 405, "Method Not Allowed");
 		rep->allow = allow;
 		goto out;
 	}
 	if (gk_pct_decode(enc, &g->key) != 0) {
 		rep->path = gate_text_copy(enc, 2048);
-		deny(rep, 400, "Bad Request: invalid key");
+		gate_deny(rep, 400, "Bad Request: invalid key");
 		goto out;
 	}
 	k = gk_slice_of(g->key.data, g->key.len);
 	rep->path = gate_text_copy(k, 2048);
 	if (!gate_key_valid(k, op == GK_V2_LIST)) {
-		deny(rep, 400, "Bad Request: invalid key");
+		gate_deny(rep, 400, "Bad Request: invalid key");
 		goto out;
 	}
 	if (gate_params_parse(req->query, &g->ps, &dup) != 0) {
-		deny(rep, 400, "Bad Request: malformed query string");
+		gate_deny(rep, 400, "Bad Request: malformed query string");
 		goto out;
 	}
 	if (op == GK_V2_LIST && (msg = list_params(&g->ps, &g->after,
 	    &g->limit)) != NULL) {
-		deny(rep, 400, msg);
+		gate_deny(rep, 400, msg);
 		goto out;
 	}
 	r = find_token(req, &g->ps, &tok);
 	if (r == GK_ERR_NOT_FOUND) {
-		deny(rep, 401, "Unauthorized: missing token");
+		gate_deny(rep, 401, "Unauthorized: missing token");
 		goto out;
 	}
 	if (r == GK_ERR_EXISTS) {
-		deny(rep, 400, "Bad Request: token given both in the "
+		gate_deny(rep, 400, "Bad Request: token given both in the "
 		    "Authorization header and the query");
 		goto out;
 	}
 	if (r != 0) {
-		deny(rep, 401, "Unauthorized: Authorization must be 'Bearer "
+		gate_deny(rep, 401, "Unauthorized: Authorization must be 'Bearer "
 		    "TOKEN'");
 		goto out;
 	}
@@ -371,7 +364,7 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 	r = verify_jws_check(app->keyring, tok, &rules, &cl, &status, &msg);
 	take(&rep->kid, &cl.kid);
 	if (r != 0) {
-		deny(rep, status ? status : 401, msg ? msg :
+		gate_deny(rep, status ? status : 401, msg ? msg :
 		    "Unauthorized: invalid token");
 		goto out;
 	}
@@ -380,37 +373,37 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 	take(&rep->jti, &cl.jti);
 	take(&rep->token_sig, &cl.sig);
 	if (cl.op != op) {
-		deny(rep, 403, "Forbidden: the token's 'op' does not allow "
+		gate_deny(rep, 403, "Forbidden: the token's 'op' does not allow "
 		    "this request");
 		goto out;
 	}
 	if ((cl.key != NULL && !gate_key_valid(gk_slice_str(cl.key), 0)) ||
 	    (cl.prefix != NULL && !gate_key_valid(gk_slice_str(cl.prefix),
 	    1))) {
-		deny(rep, 403, "Forbidden: the token's 'key' or 'prefix' is not "
+		gate_deny(rep, 403, "Forbidden: the token's 'key' or 'prefix' is not "
 		    "a valid key");
 		goto out;
 	}
 	if (cl.key != NULL ? !gk_slice_eq_str(k, cl.key) :
 	    !gk_slice_has_prefix(k, gk_slice_str(cl.prefix))) {
-		deny(rep, 403, "Forbidden: key outside the token's scope");
+		gate_deny(rep, 403, "Forbidden: key outside the token's scope");
 		goto out;
 	}
 	if (cl.cip != NULL) {
 		r = cip_match(cl.cip, &req->client);
 		if (r < 0) {
-			deny(rep, 401, "Unauthorized: invalid 'cip' claim");
+			gate_deny(rep, 401, "Unauthorized: invalid 'cip' claim");
 			goto out;
 		}
 		if (r == 0) {
-			deny(rep, 403, "Forbidden: client address outside the "
+			gate_deny(rep, 403, "Forbidden: client address outside the "
 			    "token's 'cip'");
 			goto out;
 		}
 	}
 	has_origin = gate_effective_origin(app, req, &origin);
 	if (policy_check_origin(req->policy, origin, has_origin) != 0) {
-		deny(rep, 403, "Forbidden: bad origin");
+		gate_deny(rep, 403, "Forbidden: bad origin");
 		goto out;
 	}
 	if (gate_acl_check(req, op == GK_V2_PUT ? GK_OP_PUT :
@@ -420,7 +413,7 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 	if (rep->jti != NULL) {
 		r = audit_jti_use(app->audit, rep->jti, cl.exp);
 		if (r == GK_ERR_EXISTS) {
-			deny(rep, 403, "Forbidden: token already used ('jti')");
+			gate_deny(rep, 403, "Forbidden: token already used ('jti')");
 			goto out;
 		}
 		if (r != 0) {
@@ -459,8 +452,7 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_slice rest, gk_reply *rep)
 	}
 	rep->grant = 1;
 	rep->decision = "allow";
-	free(rep->message);
-	rep->message = strdup("Success");
+	gate_reply_message(rep, "Success");
 out:
 	v2_grant_release(&g);
 }

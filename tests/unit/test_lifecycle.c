@@ -280,7 +280,7 @@ app_open(void)
 	}
 	cfg_free(cfg);
 	if (cfg_load(ini, 1, &cfg, err, sizeof(err)) != 0 ||
-	    gate_app_open(cfg, &app, err, sizeof(err)) != 0) {
+	    cfg_gate_open(cfg, &app, err, sizeof(err)) != 0) {
 		fprintf(stderr, "app: %s\n", err);
 		return NULL;
 	}

@@ -1,0 +1,105 @@
+/*
+ * app.c - the gate assembled from a config file: its settings, the
+ * policy, vendor keys, store and audit writer it holds, and the policy
+ * rebuilt from the file on a live reload. The gate reads no config.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit/audit.h"
+#include "gate/gate.h"
+#include "policy/policy.h"
+#include "store/store.h"
+#include "verify/verify.h"
+
+static void
+gate_settings_fill(const gk_config *cfg, gate_settings *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = cfg->id;
+	out->public_url = cfg->public_url;
+	out->demo = cfg->demo;
+	out->validate_keys = cfg->validate_keys;
+	out->uploads_prefix = cfg->uploads_prefix;
+	out->max_upload_bytes = cfg->max_upload_bytes;
+	out->max_token_lifetime = cfg->max_token_lifetime;
+	out->data_url_ttl = cfg->data_url_ttl;
+	out->s3_presign_ttl = cfg->s3_presign_ttl;
+	out->v2_max_lifetime = cfg->v2_max_lifetime;
+	out->v2_clock_skew = cfg->v2_clock_skew;
+	out->rate_table_size = cfg->rate_table_size;
+	out->checkpoint_prefix = cfg->checkpoint_prefix;
+	out->audit_target = cfg_audit_target(cfg);
+	out->v1_key = cfg->v1_key;
+	out->internal_key = cfg->internal_key;
+	out->admin_token = cfg->admin_token;
+}
+
+/* A live reload: the file (and its list files) read again. */
+static int
+reload(void *arg, gk_policy **out, char *msg, size_t msglen)
+{
+	const gk_config *cur = arg;
+	policy_settings ps;
+	gk_config *cfg = NULL;
+	char err[512];
+	int r;
+
+	*out = NULL;
+	err[0] = '\0';
+	if ((r = cfg_load(cur->path, 0, &cfg, err, sizeof(err))) != 0) {
+		snprintf(msg, msglen, "%s", err);
+		return r;
+	}
+	cfg_policy_settings(cfg, &ps);
+	if ((r = policy_new(&ps, out, err, sizeof(err))) != 0)
+		snprintf(msg, msglen, "%s: %s",
+		    cfg->path ? cfg->path : "(defaults)", err);
+	cfg_free(cfg);
+	return r;
+}
+
+static void
+release(void *arg)
+{
+	cfg_free(arg);
+}
+
+int
+cfg_gate_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
+{
+	gate_settings gs;
+	gate_parts parts;
+	policy_settings ps;
+	audit_settings as;
+	int r;
+
+	*out = NULL;
+	memset(&parts, 0, sizeof(parts));
+	parts.reload = reload;
+	parts.release = release;
+	parts.arg = cfg;
+	cfg_policy_settings(cfg, &ps);
+	if ((r = policy_new(&ps, &parts.policy, err, errlen)) != 0 ||
+	    (r = verify_keyring_new(cfg->vendor_keys, cfg->n_vendor_keys,
+	    &parts.keyring, err, errlen)) != 0 ||
+	    (r = cfg_store_open(cfg, &parts.store, err, errlen)) != 0)
+		goto out;
+	cfg_audit_settings(cfg, &as);
+	if ((r = audit_open(&as, &parts.audit)) != 0) {
+		snprintf(err, errlen, "cannot open the audit log %s: %s",
+		    audit_label(as.target), gk_err_str(r));
+		goto out;
+	}
+	gate_settings_fill(cfg, &gs);
+	return gate_app_open(&gs, &parts, out, err, errlen);
+out:
+	policy_free(parts.policy);
+	verify_keyring_free(parts.keyring);
+	store_free(parts.store);
+	cfg_free(cfg);
+	return r;
+}
