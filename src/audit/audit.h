@@ -246,6 +246,8 @@ int audit_verify(const char *db_path, const uint8_t *pubs, size_t npub,
     const char *cp_file, gk_audit_problem_fn fn, void *arg,
     gk_audit_verify_stats *st, char *err, size_t errlen) GK_WUR;
 
+/* The Ed25519 public key of a checkpoint-signing seed (32 bytes each). */
+int audit_key_public(const uint8_t seed[32], uint8_t pub[32]) GK_WUR;
 /* Reads a 64-hex-digit Ed25519 public key file. GK_ERR_IO/INVALID. */
 int audit_read_pubkey(const char *path, uint8_t pub[32]) GK_WUR;
 

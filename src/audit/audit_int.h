@@ -66,9 +66,6 @@ int audit_cp_sign(audit_checkpoint *cp, const uint8_t seed[AUDIT_KEY_LEN])
 /* 0 when cp->sig is valid for pub, GK_ERR_AUTH otherwise. */
 int audit_cp_verify(const audit_checkpoint *cp,
     const uint8_t pub[AUDIT_KEY_LEN]) GK_WUR;
-/* The Ed25519 public key of a seed. */
-int audit_key_public(const uint8_t seed[AUDIT_KEY_LEN],
-    uint8_t pub[AUDIT_KEY_LEN]) GK_WUR;
 /* One checkpoint file line (JSON, '\n'-terminated) into out. */
 int audit_cp_line(const audit_checkpoint *cp, gk_buf *out) GK_WUR;
 /* Parses a line audit_cp_line wrote. GK_ERR_INVALID otherwise. */

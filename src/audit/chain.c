@@ -193,8 +193,7 @@ out:
 }
 
 int
-audit_key_public(const uint8_t seed[AUDIT_KEY_LEN],
-    uint8_t pub[AUDIT_KEY_LEN])
+audit_key_public(const uint8_t seed[32], uint8_t pub[32])
 {
 	EVP_PKEY *pk;
 	size_t n = AUDIT_KEY_LEN;

@@ -1,5 +1,5 @@
-/* config.c - settings table, INI loading (libinih), key files, printing. */
-#include "config.h"
+/* config.c - the settings table and INI loading (libinih). */
+#include "config_int.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -12,25 +12,10 @@
 
 #include "util/util.h"
 
-enum ktype { K_STR, K_UINT, K_I64, K_U64, K_BOOL, K_LEVEL };
-
-struct keyword {
-	const char *section;
-	const char *name;
-	enum ktype type;
-	size_t off;
-	uint64_t min, max;	/* numbers */
-	const char *def;	/* embedded default, as text */
-	/* 1: a key-file path (printed, never its content); 2: a URI
-	 * printed with its password masked */
-	int secret_path;
-	const char *doc;
-};
-
 #define O(f) offsetof(gk_config, f)
 #define MIB (1024ull * 1024)
 
-static const struct keyword keywords[] = {
+const struct keyword cfg_keywords[] = {
 	{ "server", "listen", K_STR, O(listen), 0, 0, "127.0.0.1", 0,
 	    "address to bind" },
 	{ "server", "port", K_UINT, O(port), 0, 65535, "8080", 0,
@@ -205,11 +190,12 @@ static const struct keyword keywords[] = {
 	    "extra tries of idempotent calls after 5xx or network errors" },
 };
 
-static const char *levels[] = { "error", "warn", "info", "debug" };
+const char *const cfg_levels[] = { "error", "warn", "info", "debug" };
+const size_t cfg_nkeywords = GK_ARRAY_LEN(cfg_keywords);
 
 struct load_ctx {
 	gk_config *cfg;
-	uint8_t seen[GK_ARRAY_LEN(keywords)];
+	uint8_t seen[GK_ARRAY_LEN(cfg_keywords)];
 	char msg[256];
 };
 
@@ -258,8 +244,8 @@ set_value(gk_config *cfg, const struct keyword *k, const char *v, char *msg,
 		*(int *)p = b;
 		return 0;
 	case K_LEVEL:
-		for (i = 0; i < (int)GK_ARRAY_LEN(levels); i++) {
-			if (strcmp(v, levels[i]) == 0) {
+		for (i = 0; i < (int)GK_ARRAY_LEN(cfg_levels); i++) {
+			if (strcmp(v, cfg_levels[i]) == 0) {
 				*(int *)p = i;
 				return 0;
 			}
@@ -289,141 +275,6 @@ set_value(gk_config *cfg, const struct keyword *k, const char *v, char *msg,
 	return GK_ERR_INTERNAL;
 }
 
-/* ---- [vendor_key KID] sections (protocol v2) -------------------------- */
-
-enum { VK_TYPE = 1, VK_PUB = 2, VK_PUB_FILE = 4, VK_SECRET = 8, VK_NBF = 16,
-	VK_NAF = 32 };
-
-static int
-kid_valid(const char *kid)
-{
-	size_t i, n = strlen(kid);
-
-	if (n == 0 || n > 64)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = kid[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-			return 0;
-	}
-	return 1;
-}
-
-/* The entry for kid, appended if new. */
-static gk_vendor_key *
-vendor_key_get(gk_config *cfg, const char *kid)
-{
-	gk_vendor_key *v;
-	size_t i;
-
-	for (i = 0; i < cfg->n_vendor_keys; i++) {
-		if (strcmp(cfg->vendor_keys[i].kid, kid) == 0)
-			return &cfg->vendor_keys[i];
-	}
-	if (cfg->n_vendor_keys == GK_VKEY_MAX)
-		return NULL;
-	v = realloc(cfg->vendor_keys, (cfg->n_vendor_keys + 1) * sizeof(*v));
-	if (v == NULL)
-		return NULL;
-	cfg->vendor_keys = v;
-	v = &cfg->vendor_keys[cfg->n_vendor_keys];
-	memset(v, 0, sizeof(*v));
-	if ((v->kid = strdup(kid)) == NULL)
-		return NULL;
-	cfg->n_vendor_keys++;
-	return v;
-}
-
-/* "[vendor_key KID]" (or "[vendor_key:KID]") settings. */
-static int
-vendor_key_line(gk_config *cfg, const char *section, const char *name,
-    const char *value, char *msg, size_t msglen)
-{
-	const char *kid = section + 10;
-	gk_vendor_key *v;
-	unsigned bit;
-	char **field = NULL;
-	int64_t *when = NULL, us;
-
-	if (*kid != ' ' && *kid != ':') {
-		snprintf(msg, msglen, "unknown section [%.40s] (vendor keys are "
-		    "[vendor_key KID])", section);
-		return 0;
-	}
-	kid++;
-	while (*kid == ' ')
-		kid++;
-	if (!kid_valid(kid)) {
-		snprintf(msg, msglen, "[vendor_key KID]: KID must be 1 to 64 "
-		    "characters of A-Z a-z 0-9 - _ .");
-		return 0;
-	}
-	if ((v = vendor_key_get(cfg, kid)) == NULL) {
-		snprintf(msg, msglen, "too many vendor keys (at most %d) or out "
-		    "of memory", GK_VKEY_MAX);
-		return 0;
-	}
-	if (strcmp(name, "type") == 0)
-		bit = VK_TYPE;
-	else if (strcmp(name, "public_key") == 0)
-		bit = VK_PUB, field = &v->public_key;
-	else if (strcmp(name, "public_key_file") == 0)
-		bit = VK_PUB_FILE, field = &v->public_key_file;
-	else if (strcmp(name, "secret_file") == 0)
-		bit = VK_SECRET, field = &v->secret_file;
-	else if (strcmp(name, "not_before") == 0)
-		bit = VK_NBF, when = &v->not_before;
-	else if (strcmp(name, "not_after") == 0)
-		bit = VK_NAF, when = &v->not_after;
-	else {
-		snprintf(msg, msglen, "unknown setting [vendor_key %s] %s", kid,
-		    name);
-		return 0;
-	}
-	if (v->seen & bit) {
-		snprintf(msg, msglen, "[vendor_key %s] %s is set twice", kid,
-		    name);
-		return 0;
-	}
-	v->seen |= bit;
-	if (bit == VK_TYPE) {
-		if (strcmp(value, "ed25519") == 0)
-			v->type = GK_VKEY_ED25519;
-		else if (strcmp(value, "p256") == 0)
-			v->type = GK_VKEY_P256;
-		else if (strcmp(value, "hs256") == 0)
-			v->type = GK_VKEY_HS256;
-		else {
-			snprintf(msg, msglen, "[vendor_key %s] type must be "
-			    "ed25519, p256 or hs256", kid);
-			return 0;
-		}
-		return 1;
-	}
-	if (when != NULL) {
-		if (gk_time_parse(value, &us) != 0 || us < 0) {
-			snprintf(msg, msglen, "[vendor_key %s] %s must be a date "
-			    "(YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ) or unix seconds",
-			    kid, name);
-			return 0;
-		}
-		*when = us / 1000000;
-		return 1;
-	}
-	if (strlen(value) == 0 || strlen(value) > 4096) {
-		snprintf(msg, msglen, "[vendor_key %s] %s must be 1 to 4096 "
-		    "characters", kid, name);
-		return 0;
-	}
-	if ((*field = strdup(value)) == NULL) {
-		snprintf(msg, msglen, "out of memory");
-		return 0;
-	}
-	return 1;
-}
-
 static int
 on_ini_line(void *user, const char *section, const char *name,
     const char *value)
@@ -432,11 +283,11 @@ on_ini_line(void *user, const char *section, const char *name,
 	size_t i;
 
 	if (strncmp(section, "vendor_key", 10) == 0)
-		return vendor_key_line(ctx->cfg, section, name, value,
+		return cfg_vendor_line(ctx->cfg, section, name, value,
 		    ctx->msg, sizeof(ctx->msg));
-	for (i = 0; i < GK_ARRAY_LEN(keywords); i++) {
-		if (strcmp(keywords[i].section, section) != 0 ||
-		    strcmp(keywords[i].name, name) != 0)
+	for (i = 0; i < GK_ARRAY_LEN(cfg_keywords); i++) {
+		if (strcmp(cfg_keywords[i].section, section) != 0 ||
+		    strcmp(cfg_keywords[i].name, name) != 0)
 			continue;
 		if (ctx->seen[i]) {
 			snprintf(ctx->msg, sizeof(ctx->msg),
@@ -444,7 +295,7 @@ on_ini_line(void *user, const char *section, const char *name,
 			return 0;
 		}
 		ctx->seen[i] = 1;
-		if (set_value(ctx->cfg, &keywords[i], value, ctx->msg,
+		if (set_value(ctx->cfg, &cfg_keywords[i], value, ctx->msg,
 		    sizeof(ctx->msg)) != 0) {
 			if (ctx->msg[0] == '\0')
 				snprintf(ctx->msg, sizeof(ctx->msg),
@@ -474,169 +325,6 @@ default_path(char **field, const char *dir, const char *leaf)
 	}
 	free(*field);
 	*field = gk_buf_detach(&b, NULL);
-	return 0;
-}
-
-static int
-trim_len(const uint8_t *p, size_t len)
-{
-	while (len > 0 && (p[len - 1] == '\n' || p[len - 1] == '\r' ||
-	    p[len - 1] == ' ' || p[len - 1] == '\t'))
-		len--;
-	return (int)len;
-}
-
-/*
- * Reads a key file. hex32: the file holds 64 hex digits (32 bytes);
- * otherwise its trimmed text is the secret (at least 16 bytes).
- */
-static int
-load_secret(const char *path, int hex32, gk_secret *out, char *err,
-    size_t errlen)
-{
-	struct stat st;
-	gk_buf b;
-	size_t n;
-	int r;
-
-	if (stat(path, &st) != 0) {
-		snprintf(err, errlen, "%s: %s (run 'gatekeeper keygen')", path,
-		    strerror(errno));
-		return GK_ERR_CONFIG;
-	}
-	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen,
-		    "%s: key file is readable by group or others (chmod 600)",
-		    path);
-		return GK_ERR_CONFIG;
-	}
-	if ((r = gk_file_read(path, 4096, &b)) != 0) {
-		snprintf(err, errlen, "%s: cannot read key file: %s", path,
-		    gk_err_str(r));
-		return GK_ERR_CONFIG;
-	}
-	n = (size_t)trim_len(b.data, b.len);
-	if (hex32) {
-		out->p = malloc(GK_KEY_LEN);
-		if (out->p == NULL ||
-		    gk_hex_decode(gk_slice_of(b.data, n), out->p,
-		    GK_KEY_LEN) != 0) {
-			free(out->p);
-			out->p = NULL;
-			snprintf(err, errlen,
-			    "%s: key file must hold 64 hex digits", path);
-			r = GK_ERR_CONFIG;
-			goto out;
-		}
-		out->len = GK_KEY_LEN;
-	} else {
-		if (n < 16 || memchr(b.data, '\0', n) != NULL) {
-			snprintf(err, errlen,
-			    "%s: secret must be at least 16 characters", path);
-			r = GK_ERR_CONFIG;
-			goto out;
-		}
-		if ((out->p = malloc(n)) == NULL) {
-			r = GK_ERR_NOMEM;
-			goto out;
-		}
-		memcpy(out->p, b.data, n);
-		out->len = n;
-	}
-	r = 0;
-out:
-	gk_wipe(b.data, b.len);
-	gk_buf_release(&b);
-	return r;
-}
-
-static void
-free_secret(gk_secret *s)
-{
-	if (s->p != NULL) {
-		gk_wipe(s->p, s->len);
-		free(s->p);
-	}
-	s->p = NULL;
-	s->len = 0;
-}
-
-/* Each vendor key's settings fit its type. */
-static int
-validate_vendor_keys(const gk_config *cfg, const char *name, char *err,
-    size_t errlen)
-{
-	const gk_vendor_key *v;
-	size_t i;
-
-	for (i = 0; i < cfg->n_vendor_keys; i++) {
-		v = &cfg->vendor_keys[i];
-		if (v->type == 0) {
-			snprintf(err, errlen, "%s: [vendor_key %s] needs a type "
-			    "(ed25519, p256 or hs256)", name, v->kid);
-			return GK_ERR_CONFIG;
-		}
-		if (v->type == GK_VKEY_HS256 && (v->secret_file == NULL ||
-		    v->public_key != NULL || v->public_key_file != NULL)) {
-			snprintf(err, errlen, "%s: [vendor_key %s] of type hs256 "
-			    "takes secret_file (and no public key)", name,
-			    v->kid);
-			return GK_ERR_CONFIG;
-		}
-		if (v->type != GK_VKEY_HS256 && (v->secret_file != NULL ||
-		    (v->public_key == NULL) == (v->public_key_file == NULL))) {
-			snprintf(err, errlen, "%s: [vendor_key %s] takes exactly "
-			    "one of public_key or public_key_file (and no "
-			    "secret_file)", name, v->kid);
-			return GK_ERR_CONFIG;
-		}
-		if (v->not_before != 0 && v->not_after != 0 &&
-		    v->not_after <= v->not_before) {
-			snprintf(err, errlen, "%s: [vendor_key %s] not_after must "
-			    "be later than not_before", name, v->kid);
-			return GK_ERR_CONFIG;
-		}
-	}
-	return 0;
-}
-
-/* Reads the vendor keys' files: PEM public keys and hs256 secrets. */
-static int
-load_vendor_keys(gk_config *cfg, char *err, size_t errlen)
-{
-	gk_vendor_key *v;
-	gk_buf b;
-	size_t i;
-	int r;
-
-	for (i = 0; i < cfg->n_vendor_keys; i++) {
-		v = &cfg->vendor_keys[i];
-		if (v->secret_file != NULL) {
-			if ((r = load_secret(v->secret_file, 0, &v->secret, err,
-			    errlen)) != 0)
-				return r;
-			if (v->secret.len < 32) {
-				snprintf(err, errlen, "%s: an hs256 secret must "
-				    "be at least 32 bytes", v->secret_file);
-				return GK_ERR_CONFIG;
-			}
-		}
-		if (v->public_key_file != NULL) {
-			if ((r = gk_file_read(v->public_key_file, 16384,
-			    &b)) != 0) {
-				snprintf(err, errlen, "%s: cannot read public key "
-				    "file: %s", v->public_key_file,
-				    gk_err_str(r));
-				return GK_ERR_CONFIG;
-			}
-			v->public_pem = gk_buf_detach(&b, NULL);
-			if (v->public_pem == NULL) {
-				snprintf(err, errlen, "%s: empty public key file",
-				    v->public_key_file);
-				return GK_ERR_CONFIG;
-			}
-		}
-	}
 	return 0;
 }
 
@@ -729,7 +417,7 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		    name);
 		return GK_ERR_CONFIG;
 	}
-	return validate_vendor_keys(cfg, name, err, errlen);
+	return cfg_vendor_validate(cfg, name, err, errlen);
 }
 
 int
@@ -749,11 +437,11 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 		return GK_ERR_NOMEM;
 	}
 	ctx.cfg = cfg;
-	for (i = 0; i < GK_ARRAY_LEN(keywords); i++) {
-		if (set_value(cfg, &keywords[i], keywords[i].def, ctx.msg,
+	for (i = 0; i < GK_ARRAY_LEN(cfg_keywords); i++) {
+		if (set_value(cfg, &cfg_keywords[i], cfg_keywords[i].def, ctx.msg,
 		    sizeof(ctx.msg)) != 0) {
 			snprintf(err, errlen, "internal: bad default for %s",
-			    keywords[i].name);
+			    cfg_keywords[i].name);
 			r = GK_ERR_INTERNAL;
 			goto out;
 		}
@@ -806,17 +494,17 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 	if ((r = validate(cfg, err, errlen)) != 0)
 		goto out;
 	if (load_keys) {
-		if ((r = load_secret(cfg->v1_key_file, 0, &cfg->v1_key, err,
-		    errlen)) != 0 ||
-		    (r = load_secret(cfg->internal_key_file, 1,
-		    &cfg->internal_key, err, errlen)) != 0 ||
-		    (r = load_secret(cfg->master_key_file, 1, &cfg->master_key,
-		    err, errlen)) != 0 ||
-		    (r = load_secret(cfg->admin_token_file, 0,
-		    &cfg->admin_token, err, errlen)) != 0 ||
-		    (r = load_vendor_keys(cfg, err, errlen)) != 0 ||
-		    (r = load_secret(cfg->audit_key_file, 1, &cfg->audit_key,
-		    err, errlen)) != 0)
+		if ((r = cfg_secret_load(cfg->v1_key_file, CFG_SECRET_TEXT,
+		    &cfg->v1_key, err, errlen)) != 0 ||
+		    (r = cfg_secret_load(cfg->internal_key_file,
+		    CFG_SECRET_HEX32, &cfg->internal_key, err, errlen)) != 0 ||
+		    (r = cfg_secret_load(cfg->master_key_file, CFG_SECRET_HEX32,
+		    &cfg->master_key, err, errlen)) != 0 ||
+		    (r = cfg_secret_load(cfg->admin_token_file,
+		    CFG_SECRET_TEXT, &cfg->admin_token, err, errlen)) != 0 ||
+		    (r = cfg_vendor_load(cfg, err, errlen)) != 0 ||
+		    (r = cfg_secret_load(cfg->audit_key_file, CFG_SECRET_HEX32,
+		    &cfg->audit_key, err, errlen)) != 0)
 			goto out;
 	}
 	*out = cfg;
@@ -838,219 +526,24 @@ cfg_free(gk_config *cfg)
 
 	if (cfg == NULL)
 		return;
-	for (i = 0; i < GK_ARRAY_LEN(keywords); i++) {
-		if (keywords[i].type == K_STR)
-			free(*(char **)((char *)cfg + keywords[i].off));
+	for (i = 0; i < GK_ARRAY_LEN(cfg_keywords); i++) {
+		if (cfg_keywords[i].type == K_STR)
+			free(*(char **)((char *)cfg + cfg_keywords[i].off));
 	}
 	free(cfg->path);
-	free_secret(&cfg->v1_key);
-	free_secret(&cfg->internal_key);
-	free_secret(&cfg->master_key);
-	free_secret(&cfg->admin_token);
+	cfg_secret_free(&cfg->v1_key);
+	cfg_secret_free(&cfg->internal_key);
+	cfg_secret_free(&cfg->master_key);
+	cfg_secret_free(&cfg->admin_token);
 	for (i = 0; i < cfg->n_vendor_keys; i++) {
 		free(cfg->vendor_keys[i].kid);
 		free(cfg->vendor_keys[i].public_key);
 		free(cfg->vendor_keys[i].public_key_file);
 		free(cfg->vendor_keys[i].public_pem);
 		free(cfg->vendor_keys[i].secret_file);
-		free_secret(&cfg->vendor_keys[i].secret);
+		cfg_secret_free(&cfg->vendor_keys[i].secret);
 	}
 	free(cfg->vendor_keys);
-	free_secret(&cfg->audit_key);
+	cfg_secret_free(&cfg->audit_key);
 	free(cfg);
-}
-
-static void
-print_vendor_key(const gk_vendor_key *v, FILE *fp)
-{
-	static const char *const types[] = { "?", "ed25519", "p256", "hs256" };
-	char when[32];
-
-	fprintf(fp, "\n[vendor_key %s]\ntype = %s\n", v->kid,
-	    types[v->type >= 0 && v->type <= 3 ? v->type : 0]);
-	if (v->public_key != NULL)
-		fprintf(fp, "public_key = %s\n", v->public_key);
-	if (v->public_key_file != NULL)
-		fprintf(fp, "public_key_file = %s\n", v->public_key_file);
-	if (v->secret_file != NULL)
-		fprintf(fp, "# [a secret: its content is never printed]\n"
-		    "secret_file = %s\n", v->secret_file);
-	if (v->not_before != 0) {
-		gk_time_iso(v->not_before, when, sizeof(when));
-		fprintf(fp, "not_before = %s\n", when);
-	}
-	if (v->not_after != 0) {
-		gk_time_iso(v->not_after, when, sizeof(when));
-		fprintf(fp, "not_after = %s\n", when);
-	}
-}
-
-/*
- * Prints a URI with any password replaced by "****": the part after
- * "user:" in the authority and the value of password=... parameters.
- */
-static void
-print_masked_uri(FILE *fp, const char *u)
-{
-	const char *auth = strstr(u, "://"), *at, *colon, *p, *q;
-
-	if (auth == NULL) {
-		fprintf(fp, "%s", u[0] != '\0' ? "****" : "");
-		return;
-	}
-	auth += 3;
-	at = strchr(auth, '@');
-	colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-	p = u;
-	if (colon != NULL) {
-		fprintf(fp, "%.*s****", (int)(colon + 1 - u), u);
-		p = at;
-	}
-	while ((q = strstr(p, "password=")) != NULL) {
-		fprintf(fp, "%.*spassword=****", (int)(q - p), p);
-		p = q + 9;
-		while (*p != '\0' && *p != '&')
-			p++;
-	}
-	fprintf(fp, "%s", p);
-}
-
-void
-cfg_print(const gk_config *cfg, FILE *fp)
-{
-	const char *section = "";
-	const char *p;
-	size_t i;
-
-	fprintf(fp, "# effective configuration (%s); secrets are never "
-	    "printed\n", cfg->path ? cfg->path : "embedded defaults");
-	for (i = 0; i < GK_ARRAY_LEN(keywords); i++) {
-		const struct keyword *k = &keywords[i];
-
-		p = (const char *)cfg + k->off;
-		if (strcmp(section, k->section) != 0) {
-			section = k->section;
-			fprintf(fp, "\n[%s]\n", section);
-		}
-		fprintf(fp, "# %s%s\n%s = ", k->doc, k->secret_path == 1 ?
-		    " [a secret: its content is never printed]" : "", k->name);
-		switch (k->type) {
-		case K_STR:
-			if (k->secret_path == 2)
-				print_masked_uri(fp, *(char *const *)p);
-			else
-				fprintf(fp, "%s", *(char *const *)p);
-			break;
-		case K_BOOL:
-			fprintf(fp, "%s", *(const int *)p ? "true" : "false");
-			break;
-		case K_LEVEL:
-			fprintf(fp, "%s", levels[*(const int *)p]);
-			break;
-		case K_UINT:
-			fprintf(fp, "%u", *(const unsigned *)p);
-			break;
-		case K_I64:
-			fprintf(fp, "%lld", (long long)*(const int64_t *)p);
-			break;
-		case K_U64:
-			fprintf(fp, "%llu",
-			    (unsigned long long)*(const uint64_t *)p);
-			break;
-		}
-		fputc('\n', fp);
-	}
-	for (i = 0; i < cfg->n_vendor_keys; i++)
-		print_vendor_key(&cfg->vendor_keys[i], fp);
-}
-
-/* Writes a new key file if absent. */
-static int
-keygen_one(const char *path, FILE *fp, const char *what)
-{
-	uint8_t raw[GK_KEY_LEN];
-	char hex[2 * GK_KEY_LEN + 2];
-	struct stat st;
-	char *dir, *slash;
-	int r;
-
-	if (stat(path, &st) == 0)
-		return 0;
-	if ((dir = strdup(path)) == NULL)
-		return GK_ERR_NOMEM;
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		if ((r = gk_mkdirs(dir, 0700)) != 0) {
-			free(dir);
-			return r;
-		}
-	}
-	free(dir);
-	if ((r = gk_random(raw, sizeof(raw))) != 0)
-		return r;
-	gk_hex_encode(raw, sizeof(raw), hex);
-	hex[2 * GK_KEY_LEN] = '\n';
-	hex[2 * GK_KEY_LEN + 1] = '\0';
-	r = gk_file_write_atomic(path, hex, strlen(hex), 0600);
-	gk_wipe(raw, sizeof(raw));
-	gk_wipe(hex, sizeof(hex));
-	if (r == 0 && fp != NULL)
-		fprintf(fp, "created %s (%s)\n", path, what);
-	return r;
-}
-
-/* Writes the audit public key file (hex) from the key if it is absent. */
-static int
-keygen_audit_pub(const gk_config *cfg, FILE *fp)
-{
-	gk_secret seed = { NULL, 0 };
-	EVP_PKEY *pk = NULL;
-	uint8_t pub[32];
-	char hex[2 * sizeof(pub) + 2], err[512];
-	size_t n = sizeof(pub);
-	struct stat st;
-	int r = GK_ERR_INTERNAL;
-
-	if (stat(cfg->audit_pub_file, &st) == 0)
-		return 0;
-	if (load_secret(cfg->audit_key_file, 1, &seed, err, sizeof(err)) != 0) {
-		r = GK_ERR_IO;
-		goto out;
-	}
-	pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed.p,
-	    seed.len);
-	if (pk == NULL || EVP_PKEY_get_raw_public_key(pk, pub, &n) != 1 ||
-	    n != sizeof(pub))
-		goto out;
-	gk_hex_encode(pub, sizeof(pub), hex);
-	hex[2 * sizeof(pub)] = '\n';
-	hex[2 * sizeof(pub) + 1] = '\0';
-	if ((r = gk_file_write_atomic(cfg->audit_pub_file, hex, strlen(hex),
-	    0644)) != 0)
-		goto out;
-	if (fp != NULL)
-		fprintf(fp, "created %s (audit public key, for verifiers)\n",
-		    cfg->audit_pub_file);
-	r = 0;
-out:
-	EVP_PKEY_free(pk);
-	free_secret(&seed);
-	return r;
-}
-
-int
-cfg_keygen(const gk_config *cfg, FILE *fp)
-{
-	int r;
-
-	if ((r = keygen_one(cfg->v1_key_file, fp, "v1 shared secret")) != 0 ||
-	    (r = keygen_one(cfg->internal_key_file, fp,
-	    "data URL and upload policy key")) != 0 ||
-	    (r = keygen_one(cfg->master_key_file, fp,
-	    "at-rest master key")) != 0 ||
-	    (r = keygen_one(cfg->admin_token_file, fp, "admin token")) != 0 ||
-	    (r = keygen_one(cfg->audit_key_file, fp,
-	    "audit checkpoint signing key, Ed25519")) != 0)
-		return r;
-	return keygen_audit_pub(cfg, fp);
 }

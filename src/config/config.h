@@ -167,8 +167,8 @@ void cfg_policy_settings(const gk_config *cfg, struct policy_settings *out);
  */
 typedef struct {
 	s3_client_opts o;
-	char *secret_key;
-	char *session_token;
+	gk_secret secret_key;
+	gk_secret session_token;
 	gk_buf endpoint;
 } cfg_s3;
 int cfg_s3_opts(const gk_config *cfg, cfg_s3 *out, char *err,

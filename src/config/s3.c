@@ -6,60 +6,26 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config.h"
+#include "config_int.h"
 #include "s3/s3.h"
 #include "store/store.h"
 
-/* A secret from a 0600 file, trimmed; NULL path: none. */
+/* A secret from a 0600 file, trimmed; no path: none. */
 static int
-read_secret(const char *path, char **out)
+read_secret(const char *path, gk_secret *out, char *err, size_t errlen)
 {
-	struct stat st;
-	gk_buf b;
-	size_t n;
-	int r;
-
-	*out = NULL;
+	out->p = NULL;
+	out->len = 0;
 	if (path == NULL || path[0] == '\0')
 		return 0;
-	if (stat(path, &st) != 0) {
-		gk_error("[s3] cannot read %s", path);
-		return GK_ERR_CONFIG;
-	}
-	if ((st.st_mode & 077) != 0) {
-		gk_error("[s3] %s is readable by group or others (chmod 600)",
-		    path);
-		return GK_ERR_CONFIG;
-	}
-	if ((r = gk_file_read(path, 8192, &b)) != 0)
-		return GK_ERR_CONFIG;
-	n = b.len;
-	while (n > 0 && (b.data[n - 1] == '\n' || b.data[n - 1] == '\r' ||
-	    b.data[n - 1] == ' ' || b.data[n - 1] == '\t'))
-		n--;
-	if (n == 0 || memchr(b.data, '\0', n) != NULL)
-		r = GK_ERR_CONFIG;
-	else if ((*out = strndup((const char *)b.data, n)) == NULL)
-		r = GK_ERR_NOMEM;
-	gk_wipe(b.data, b.len);
-	gk_buf_release(&b);
-	return r;
-}
-
-static void
-free_secret(char *s)
-{
-	if (s != NULL) {
-		gk_wipe(s, strlen(s));
-		free(s);
-	}
+	return cfg_secret_load(path, CFG_SECRET_ANY, out, err, errlen);
 }
 
 void
 cfg_s3_release(cfg_s3 *c)
 {
-	free_secret(c->secret_key);
-	free_secret(c->session_token);
+	cfg_secret_free(&c->secret_key);
+	cfg_secret_free(&c->session_token);
 	gk_buf_release(&c->endpoint);
 	memset(c, 0, sizeof(*c));
 }
@@ -68,15 +34,18 @@ int
 cfg_s3_opts(const gk_config *cfg, cfg_s3 *c, char *err, size_t errlen)
 {
 	s3_client_opts *o = &c->o;
+	char why[512];
 	int r;
 
 	memset(c, 0, sizeof(*c));
 	gk_buf_init(&c->endpoint, 4096);
-	if ((r = read_secret(cfg->s3_secret_key_file, &c->secret_key)) != 0 ||
-	    (r = read_secret(cfg->s3_session_token_file,
-	    &c->session_token)) != 0) {
+	if ((r = read_secret(cfg->s3_secret_key_file, &c->secret_key, why,
+	    sizeof(why))) != 0 ||
+	    (r = read_secret(cfg->s3_session_token_file, &c->session_token,
+	    why, sizeof(why))) != 0) {
 		snprintf(err, errlen, "[s3] cannot read the secret key or "
-		    "session token file (must exist, mode 0600, not empty)");
+		    "session token file (must exist, mode 0600, not empty): "
+		    "%s", why);
 		goto out;
 	}
 	if (cfg->s3_endpoint[0] != '\0')
@@ -97,8 +66,8 @@ cfg_s3_opts(const gk_config *cfg, cfg_s3 *c, char *err, size_t errlen)
 	o->retries = cfg->s3_retries;
 	o->access_key_id = cfg->s3_access_key_id[0] ? cfg->s3_access_key_id :
 	    NULL;
-	o->secret_key = c->secret_key;
-	o->session_token = c->session_token;
+	o->secret_key = (const char *)c->secret_key.p;
+	o->session_token = (const char *)c->session_token.p;
 	o->use_env = cfg->s3_use_env;
 	o->shared_file = cfg->s3_credentials_file[0] ?
 	    cfg->s3_credentials_file : NULL;
