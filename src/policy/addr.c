@@ -3,7 +3,7 @@
  * addresses. IPv4 lives in IPv4-mapped IPv6 space (::ffff:a.b.c.d) so one
  * 128-bit trie serves both families and a v4-mapped v6 peer counts as v4.
  */
-#include "policy/policy.h"
+#include "policy/policy_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -177,4 +177,18 @@ policy_cidr_parse(gk_slice s, gk_addr *net, unsigned *bits)
 	r = 0;
 out:
 	return r;
+}
+
+void
+policy_addr_key(const gk_addr *a, uint64_t *hi, uint64_t *lo)
+{
+	uint64_t h = 0, l = 0;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		h = (h << 8) | a->b[i];
+		l = (l << 8) | a->b[i + 8];
+	}
+	*hi = h;
+	*lo = l;
 }

@@ -36,6 +36,9 @@ struct gk_policy {
 	unsigned rate_rps, rate_burst, rate_denied_pm, rate_denied_burst;
 };
 
+/* addr.c: the 16 address bytes as two big-endian 64-bit words. */
+void policy_addr_key(const gk_addr *a, uint64_t *hi, uint64_t *lo);
+
 /* geo.c */
 int policy_geo_load(gk_policy *p, const policy_settings *cfg, char *err,
     size_t errlen);
@@ -43,9 +46,20 @@ void policy_geo_release(gk_policy *p);
 int policy_country_set_parse(const char *list, struct country_set *out,
     gk_slice *bad);
 
-/* policy.c */
-int policy_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
-    void *arg);
+/*
+ * list.c: calls fn for each item of a list separated by commas, spaces,
+ * tabs and newlines (CR counts as a newline). Empty items are skipped;
+ * '#' starts a comment that runs to the end of the line, wherever it
+ * appears. A NULL list is empty. Stops at and returns fn's first non-zero
+ * result.
+ */
+typedef int (*item_fn)(void *arg, gk_slice item);
+int policy_list_each(const char *list, item_fn fn, void *arg);
+/* Writes "bad WHAT 'ITEM'", the item shown safely (err may be NULL). */
+void policy_item_err(char *err, size_t errlen, const char *what,
+    gk_slice item);
+/* Writes msg into err (err may be NULL). */
+void policy_set_err(char *err, size_t errlen, const char *msg);
 
 /* Bytes of an item shown in an error message. */
 #define POLICY_SHOW_MAX 64

@@ -96,17 +96,9 @@ policy_rate_used(const gk_rate *r)
 static void
 key_of(const gk_addr *a, uint64_t *hi, uint64_t *lo)
 {
-	uint64_t h = 0, l = 0;
-	int i;
-
-	for (i = 0; i < 8; i++) {
-		h = (h << 8) | a->b[i];
-		l = (l << 8) | a->b[i + 8];
-	}
+	policy_addr_key(a, hi, lo);
 	if (!policy_addr_is_v4(a))
-		l = 0;	/* one IPv6 host owns its /64 */
-	*hi = h;
-	*lo = l;
+		*lo = 0;	/* one IPv6 host owns its /64 */
 }
 
 /* Finds or makes the slot of a (set locked), refilled to now. */
