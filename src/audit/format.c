@@ -1,4 +1,5 @@
-/* format.c - one audit row as a JSON object (CLI json output, admin API). */
+/* format.c - one audit row as a JSON object (CLI json output, admin API),
+ * and the address range an "ip" search filter covers. */
 #include "audit/audit_int.h"
 
 #include <inttypes.h>
@@ -63,5 +64,24 @@ audit_row_json(gk_buf *b, const gk_audit_row *row)
 	    (r = gk_buf_printf(b, ",\"seq\":%" PRId64 ",\"hash\":\"%s\"}",
 	    row->seq, hash)) != 0)
 		return r;
+	return 0;
+}
+
+int
+audit_ip_range(const char *s, uint8_t lo[16], uint8_t hi[16])
+{
+	uint8_t addr[16];
+	unsigned bits, i;
+
+	if (s == NULL || gk_cidr_parse(gk_slice_str(s), addr, &bits) != 0)
+		return GK_ERR_INVALID;
+	for (i = 0; i < 16; i++) {
+		unsigned keep = bits >= 8 * (i + 1) ? 8 :
+		    (bits > 8 * i ? bits - 8 * i : 0);
+		uint8_t mask = (uint8_t)(0xff00u >> keep);
+
+		lo[i] = addr[i] & mask;
+		hi[i] = (uint8_t)(addr[i] | (uint8_t)~mask);
+	}
 	return 0;
 }

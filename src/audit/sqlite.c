@@ -609,57 +609,6 @@ out:
 	return r;
 }
 
-/* ---- addresses ------------------------------------------------------- */
-
-int
-audit_ip_range(const char *s, uint8_t lo[16], uint8_t hi[16])
-{
-	char buf[64];
-	const char *slash;
-	struct in_addr a4;
-	uint8_t addr[16];
-	uint64_t plen;
-	unsigned bits = 128, base, max, i;
-	size_t n, alen;
-
-	if (s == NULL)
-		return GK_ERR_INVALID;
-	n = strnlen(s, sizeof(buf));
-	if (n == 0 || n >= sizeof(buf))
-		return GK_ERR_INVALID;
-	slash = memchr(s, '/', n);
-	alen = slash != NULL ? (size_t)(slash - s) : n;
-	memcpy(buf, s, alen);
-	buf[alen] = '\0';
-	if (inet_pton(AF_INET, buf, &a4) == 1) {
-		memset(addr, 0, 10);
-		addr[10] = addr[11] = 0xff;
-		memcpy(addr + 12, &a4, 4);
-		base = 96;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, addr) == 1) {
-		base = 0;
-		max = 128;
-	} else {
-		return GK_ERR_INVALID;
-	}
-	if (slash != NULL) {
-		if (gk_parse_u64(gk_slice_of(slash + 1, n - alen - 1), max,
-		    &plen) != 0)
-			return GK_ERR_INVALID;
-		bits = base + (unsigned)plen;
-	}
-	for (i = 0; i < 16; i++) {
-		unsigned keep = bits >= 8 * (i + 1) ? 8 :
-		    (bits > 8 * i ? bits - 8 * i : 0);
-		uint8_t mask = (uint8_t)(0xff00u >> keep);
-
-		lo[i] = addr[i] & mask;
-		hi[i] = (uint8_t)(addr[i] | (uint8_t)~mask);
-	}
-	return 0;
-}
-
 /* ---- search ---------------------------------------------------------- */
 
 /* Copies a text column into a fixed array, cut to fit; 1 if cut. */

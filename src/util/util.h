@@ -171,6 +171,17 @@ typedef struct {
 int gk_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
     void *arg);
 
+/*
+ * IP addresses as 16 bytes, IPv4 mapped into IPv6 (::ffff:a.b.c.d).
+ * gk_ip_parse: an address (dotted quad without leading zeros, or IPv6).
+ * gk_cidr_parse: an address with an optional "/len" (1-3 digits, no
+ * leading zero; at most 32 after a dotted quad, 128 otherwise), *bits
+ * the prefix length in 128-bit space (96 + len for IPv4); host bits are
+ * not checked. Both GK_ERR_INVALID when malformed.
+ */
+int gk_ip_parse(gk_slice s, uint8_t out[16]) GK_WUR;
+int gk_cidr_parse(gk_slice s, uint8_t addr[16], unsigned *bits) GK_WUR;
+
 /* Wipes memory that held a secret. */
 void gk_wipe(void *p, size_t len);
 /* Cryptographically secure random bytes. */
