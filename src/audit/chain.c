@@ -40,9 +40,9 @@
 static int
 put_u32(gk_buf *b, uint32_t v)
 {
-	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-	    (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[4];
 
+	gk_put_u32be(x, v);
 	return gk_buf_append(b, x, sizeof(x));
 }
 

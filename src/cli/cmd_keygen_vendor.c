@@ -42,7 +42,7 @@ out:
 }
 
 static int
-path_join(gk_buf *b, const char *dir, const char *kid, const char *ext)
+vendor_file_path(gk_buf *b, const char *dir, const char *kid, const char *ext)
 {
 	gk_buf_init(b, 8192);
 	return gk_buf_printf(b, "%s/vendor-%s.%s", dir, kid, ext);
@@ -90,8 +90,8 @@ cmd_keygen_vendor(const char *type, const char *kid_arg, const char *dir_arg,
 		goto out;
 	}
 	if (gk_mkdirs(dir, 0700) != 0 ||
-	    path_join(&priv, dir, kid, is_hs ? "secret" : "key") != 0 ||
-	    path_join(&pub, dir, kid, "pub") != 0) {
+	    vendor_file_path(&priv, dir, kid, is_hs ? "secret" : "key") != 0 ||
+	    vendor_file_path(&pub, dir, kid, "pub") != 0) {
 		cli_error("keygen", "cannot create %s", dir);
 		goto out;
 	}

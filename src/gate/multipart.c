@@ -54,15 +54,6 @@ struct gk_multipart {
 
 /* ---- lexical helpers ---------------------------------------------------- */
 
-static int
-is_tchar(uint8_t c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 /* RFC 2046 bcharsnospace, plus space */
 static int
 is_bchar(uint8_t c)
@@ -73,11 +64,6 @@ is_bchar(uint8_t c)
 	return c != '\0' && strchr("'()+_,-./:=? ", c) != NULL;
 }
 
-static int
-is_ows(uint8_t c)
-{
-	return c == ' ' || c == '\t';
-}
 
 static uint8_t
 lower(uint8_t c)
@@ -103,7 +89,7 @@ eq_ci(gk_slice s, const char *lit)
 static void
 skip_ows(gk_slice s, size_t *pos)
 {
-	while (*pos < s.len && is_ows(s.p[*pos]))
+	while (*pos < s.len && gk_http_is_ows(s.p[*pos]))
 		(*pos)++;
 }
 
@@ -113,7 +99,7 @@ take_token(gk_slice s, size_t *pos)
 {
 	size_t start = *pos;
 
-	while (*pos < s.len && is_tchar(s.p[*pos]))
+	while (*pos < s.len && gk_http_is_tchar(s.p[*pos]))
 		(*pos)++;
 	return gk_slice_of(s.p + start, *pos - start);
 }
@@ -192,18 +178,6 @@ param_value(gk_slice raw, uint8_t *out, size_t cap, gk_slice *val)
 	return 0;
 }
 
-static gk_slice
-trim_ows(gk_slice s)
-{
-	while (s.len > 0 && is_ows(s.p[0])) {
-		s.p++;
-		s.len--;
-	}
-	while (s.len > 0 && is_ows(s.p[s.len - 1]))
-		s.len--;
-	return s;
-}
-
 /* ---- Content-Type of the request --------------------------------------- */
 
 static int
@@ -215,7 +189,7 @@ parse_content_type(gk_slice ct, uint8_t *boundary, size_t *blen)
 
 	if (ct.p == NULL || ct.len == 0)
 		return GK_ERR_INVALID;
-	ct = trim_ows(ct);
+	ct = gk_http_trim_ows(ct);
 	type = take_token(ct, &pos);
 	if (pos == ct.len || ct.p[pos] != '/')
 		return GK_ERR_INVALID;
@@ -355,18 +329,18 @@ parse_headers(gk_multipart *m)
 		pos = end + 2;
 		if (line.len == 0)
 			break;
-		if (is_ows(line.p[0]))
+		if (gk_http_is_ows(line.p[0]))
 			return GK_ERR_INVALID;	/* obsolete line folding */
 		if ((colon = memchr(line.p, ':', line.len)) == NULL)
 			return GK_ERR_INVALID;
 		hname = gk_slice_of(line.p, (size_t)(colon - line.p));
 		for (i = 0; i < hname.len; i++) {
-			if (!is_tchar(hname.p[i]))
+			if (!gk_http_is_tchar(hname.p[i]))
 				return GK_ERR_INVALID;
 		}
 		if (hname.len == 0)
 			return GK_ERR_INVALID;
-		value = trim_ows(gk_slice_of(colon + 1,
+		value = gk_http_trim_ows(gk_slice_of(colon + 1,
 		    line.len - hname.len - 1));
 		if (eq_ci(hname, "content-disposition")) {
 			if (have_cd)
@@ -501,7 +475,7 @@ gate_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len)
 				m->state = MP_CLOSE_DASH;
 			else if (c == '\r')
 				m->state = MP_DELIM_LF;
-			else if (!is_ows(c))
+			else if (!gk_http_is_ows(c))
 				r = GK_ERR_INVALID;
 			else if (++m->pad > MP_MAX_PAD)
 				r = GK_ERR_TOO_LARGE;

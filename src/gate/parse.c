@@ -6,36 +6,6 @@
 #define QUERY_MAX 16384
 #define VALUE_MAX 8192
 
-/* Form decoding: '+' -> ' ', %XX -> byte, once. NUL refused. */
-static int
-form_decode(gk_slice in, gk_buf *out)
-{
-	size_t i;
-	uint8_t c;
-	int hi, lo, r;
-
-	for (i = 0; i < in.len; i++) {
-		c = in.p[i];
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			if (in.len - i < 3)
-				return GK_ERR_INVALID;
-			hi = gk_hex_val(in.p[i + 1]);
-			lo = gk_hex_val(in.p[i + 2]);
-			if (hi < 0 || lo < 0)
-				return GK_ERR_INVALID;
-			c = (uint8_t)(hi << 4 | lo);
-			i += 2;
-		}
-		if (c == '\0')
-			return GK_ERR_INVALID;
-		if ((r = gk_buf_append(out, &c, 1)) != 0)
-			return r;
-	}
-	return gk_buf_append(out, "", 0);
-}
-
 void
 gate_params_release(gate_params *ps)
 {
@@ -90,7 +60,7 @@ gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup)
 			out->p[out->n].name = name;
 			gk_buf_init(&out->p[out->n].value, VALUE_MAX);
 			out->n++;
-			if ((r = form_decode(value,
+			if ((r = gk_form_decode(value,
 			    &out->p[out->n - 1].value)) != 0)
 				goto fail;
 		}

@@ -13,24 +13,6 @@
 #define FWD_NODE_MAX 64
 
 static int
-is_ows(uint8_t c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static gk_slice
-trim(gk_slice s)
-{
-	while (s.len > 0 && is_ows(s.p[0])) {
-		s.p++;
-		s.len--;
-	}
-	while (s.len > 0 && is_ows(s.p[s.len - 1]))
-		s.len--;
-	return s;
-}
-
-static int
 port_ok(gk_slice s)
 {
 	size_t i;
@@ -114,7 +96,7 @@ policy_xff_parse(gk_slice v, policy_fwd_fn fn, void *arg)
 		comma = memchr(p, ',', (size_t)(end - p));
 		if (comma == NULL)
 			comma = end;
-		r = emit(fn, arg, &n, trim(gk_slice_of(p,
+		r = emit(fn, arg, &n, gk_http_trim_ows(gk_slice_of(p,
 		    (size_t)(comma - p))));
 		if (r != 0)
 			return r < 0 ? r : 0;
@@ -123,15 +105,6 @@ policy_xff_parse(gk_slice v, policy_fwd_fn fn, void *arg)
 		p = comma + 1;
 	}
 	return 0;
-}
-
-static int
-is_tchar(uint8_t c)
-{
-	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
-		return 1;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
 /*
@@ -153,11 +126,11 @@ policy_forwarded_parse(gk_slice v, policy_fwd_fn fn, void *arg)
 	nlen = 0;
 	for (;;) {
 		/* at the start of a pair (or an empty one) */
-		while (i < v.len && is_ows(v.p[i]))
+		while (i < v.len && gk_http_is_ows(v.p[i]))
 			i++;
 		if (i < v.len && v.p[i] != ',' && v.p[i] != ';') {
 			name_start = i;
-			while (i < v.len && is_tchar(v.p[i]))
+			while (i < v.len && gk_http_is_tchar(v.p[i]))
 				i++;
 			name_len = i - name_start;
 			if (name_len == 0 || i >= v.len || v.p[i] != '=')
@@ -190,7 +163,7 @@ policy_forwarded_parse(gk_slice v, policy_fwd_fn fn, void *arg)
 					vlen++;
 				}
 			} else {
-				while (i < v.len && (is_tchar(v.p[i]) ||
+				while (i < v.len && (gk_http_is_tchar(v.p[i]) ||
 				    v.p[i] == ':' || v.p[i] == '[' ||
 				    v.p[i] == ']')) {
 					if (is_for && vlen < sizeof(node))
@@ -206,7 +179,7 @@ policy_forwarded_parse(gk_slice v, policy_fwd_fn fn, void *arg)
 				nlen = vlen;
 				node_bad = vlen > sizeof(node);
 			}
-			while (i < v.len && is_ows(v.p[i]))
+			while (i < v.len && gk_http_is_ows(v.p[i]))
 				i++;
 		}
 		if (i < v.len && v.p[i] == ';') {

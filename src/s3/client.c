@@ -301,15 +301,6 @@ s3_map_error(s3_client *c, long status, CURLcode cr, gk_slice body,
 }
 
 static void
-sha256_hex(gk_slice in, char out[65])
-{
-	uint8_t d[SHA256_DIGEST_LENGTH];
-
-	SHA256(in.p != NULL ? in.p : (const uint8_t *)"", in.len, d);
-	gk_hex_encode(d, sizeof(d), out);
-}
-
-static void
 backoff(unsigned attempt)
 {
 	useconds_t us = 100000u << (attempt > 5 ? 5 : attempt);
@@ -369,7 +360,7 @@ s3_client_call(s3_client *c, const s3_call *call, long *status_out)
 		snprintf(md5b64, sizeof(md5b64), "%s", (char *)md5buf.data);
 		hs[nh].name = gk_slice_str("content-md5");
 		hs[nh++].value = gk_slice_str(md5b64);
-		sha256_hex(call->body, phash);
+		s3_sha256_hex(call->body, phash);
 	} else if (call->body.len > 0) {
 		snprintf(phash, sizeof(phash), "%s", S3_UNSIGNED_PAYLOAD);
 	} else {

@@ -9,6 +9,9 @@
 
 #define S3_POOL_MAX 32
 
+/* sigv4.c: lower-case hex SHA-256 of in (payload hashes). */
+void s3_sha256_hex(gk_slice in, char out[65]);
+
 struct s3_client {
 	s3_target *t;
 	unsigned connect_timeout, timeout, retries;

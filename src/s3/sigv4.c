@@ -2,7 +2,7 @@
  * sigv4.c - AWS Signature Version 4 for S3: canonical requests, the
  * signing-key cache, presigned GET URLs, POST policies, header signing.
  */
-#include "s3.h"
+#include "s3_int.h"
 
 #include <openssl/evp.h>
 #include <openssl/core_names.h>
@@ -139,8 +139,8 @@ tctx_get(void)
 	return t;
 }
 
-static void
-sha256_hex(gk_slice in, char out[65])
+void
+s3_sha256_hex(gk_slice in, char out[65])
 {
 	const uint8_t *p = in.p != NULL ? in.p : (const uint8_t *)"";
 	uint8_t d[SHA256_DIGEST_LENGTH];
@@ -422,7 +422,7 @@ s3_string_to_sign(const char *amz_date, const char *scope, gk_slice creq,
 {
 	char h[65];
 
-	sha256_hex(creq, h);
+	s3_sha256_hex(creq, h);
 	return gk_buf_printf(out, "AWS4-HMAC-SHA256\n%s\n%s\n%s", amz_date,
 	    scope, h);
 }

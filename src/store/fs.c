@@ -155,35 +155,6 @@ struct fs_writer {
 
 /* ---- small helpers --------------------------------------------------- */
 
-static void
-put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void
-put_u64(uint8_t *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)(v >> 32));
-	put_u32(p + 4, (uint32_t)v);
-}
-
-static uint32_t
-get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
-}
-
-static uint64_t
-get_u64(const uint8_t *p)
-{
-	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
-}
-
 static int
 is_hex(const char *s, size_t n)
 {
@@ -207,19 +178,6 @@ slice_cmp(gk_slice a, gk_slice b)
 	if (c != 0)
 		return c;
 	return a.len < b.len ? -1 : a.len > b.len ? 1 : 0;
-}
-
-static char *
-path_join(const char *a, const char *b)
-{
-	gk_buf p;
-
-	gk_buf_init(&p, STORE_PATH_CAP);
-	if (gk_buf_printf(&p, "%s/%s", a, b) != 0) {
-		gk_buf_release(&p);
-		return NULL;
-	}
-	return gk_buf_detach(&p, NULL);
 }
 
 /* Reads exactly len bytes at off; GK_ERR_INTEGRITY if the file is short. */
@@ -380,8 +338,8 @@ chunk_crypt(EVP_CIPHER_CTX *ctx, int enc, const uint8_t *hdr, size_t hdr_len,
 	if (len > OBJ_CHUNK_MAX || hdr_len < OBJ_FIXED_LEN)
 		return GK_ERR_INTERNAL;
 	memset(nonce, 0, sizeof(nonce));
-	put_u64(nonce + 4, idx);
-	put_u64(tail, idx);
+	gk_put_u64be(nonce + 4, idx);
+	gk_put_u64be(tail, idx);
 	tail[8] = final ? 1 : 0;
 	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, NULL) != 1 ||
 	    EVP_CipherUpdate(ctx, NULL, &outl, hdr, OFF_SIZE) != 1 ||
@@ -438,12 +396,12 @@ hdr_build(uint8_t *b, uint32_t chunk, uint64_t size, int64_t mtime,
     const uint8_t *salt, gk_slice name)
 {
 	memcpy(b, OBJ_MAGIC, OBJ_MAGIC_LEN);
-	put_u32(b + OFF_VERSION, OBJ_VERSION);
-	put_u32(b + OFF_CHUNK, chunk);
-	put_u64(b + OFF_SIZE, size);
-	put_u64(b + OFF_MTIME, (uint64_t)mtime);
+	gk_put_u32be(b + OFF_VERSION, OBJ_VERSION);
+	gk_put_u32be(b + OFF_CHUNK, chunk);
+	gk_put_u64be(b + OFF_SIZE, size);
+	gk_put_u64be(b + OFF_MTIME, (uint64_t)mtime);
 	memcpy(b + OFF_SALT, salt, OBJ_SALT_LEN);
-	put_u32(b + OFF_NAMELEN, (uint32_t)name.len);
+	gk_put_u32be(b + OFF_NAMELEN, (uint32_t)name.len);
 	memcpy(b + OBJ_FIXED_LEN, name.p, name.len);
 }
 
@@ -469,12 +427,12 @@ hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out)
 		goto out;
 	r = GK_ERR_INTEGRITY;
 	memset(h, 0, sizeof(*h));
-	h->chunk = get_u32(fixed + OFF_CHUNK);
-	h->size = get_u64(fixed + OFF_SIZE);
-	h->mtime = (int64_t)get_u64(fixed + OFF_MTIME);
-	h->name_len = get_u32(fixed + OFF_NAMELEN);
+	h->chunk = gk_get_u32be(fixed + OFF_CHUNK);
+	h->size = gk_get_u64be(fixed + OFF_SIZE);
+	h->mtime = (int64_t)gk_get_u64be(fixed + OFF_MTIME);
+	h->name_len = gk_get_u32be(fixed + OFF_NAMELEN);
 	if (memcmp(fixed, OBJ_MAGIC, OBJ_MAGIC_LEN) != 0 ||
-	    get_u32(fixed + OFF_VERSION) != OBJ_VERSION ||
+	    gk_get_u32be(fixed + OFF_VERSION) != OBJ_VERSION ||
 	    h->chunk < OBJ_CHUNK_MIN || h->chunk > OBJ_CHUNK_MAX ||
 	    h->name_len == 0 || h->name_len > OBJ_NAME_MAX)
 		goto out;
@@ -1010,7 +968,7 @@ scan_dir(fs_store *s, const char *dir, size_t want_len, const char *suffix,
 		    strcmp(de->d_name + want_len, suffix) != 0)
 			continue;
 		r = GK_ERR_NOMEM;
-		if ((path = path_join(dir, de->d_name)) == NULL)
+		if ((path = gk_path_join(dir, de->d_name)) == NULL)
 			goto out;
 		if ((r = fn(s, path, de->d_name)) != 0)
 			goto out;
@@ -1158,9 +1116,9 @@ fs_open(const store_settings *cfg, fs_store **out)
 	}
 	r = GK_ERR_NOMEM;
 	if ((s->dir = strdup(cfg->store_dir)) == NULL ||
-	    (s->objdir = path_join(s->dir, "objects")) == NULL ||
-	    (s->tmpdir = path_join(s->dir, "tmp")) == NULL ||
-	    (s->dbpath = path_join(s->dir, "index.db")) == NULL)
+	    (s->objdir = gk_path_join(s->dir, "objects")) == NULL ||
+	    (s->tmpdir = gk_path_join(s->dir, "tmp")) == NULL ||
+	    (s->dbpath = gk_path_join(s->dir, "index.db")) == NULL)
 		goto out;
 	r = GK_ERR_INTERNAL;
 	if ((s->kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL ||
@@ -1339,8 +1297,8 @@ fs_writer_finish(fs_writer *w)
 
 	if (w->failed || w->finished || w->fd < 0)
 		return GK_ERR_INVALID;
-	put_u64(w->hdr + OFF_SIZE, w->total);
-	put_u64(w->hdr + OFF_MTIME, (uint64_t)gk_now_s());
+	gk_put_u64be(w->hdr + OFF_SIZE, w->total);
+	gk_put_u64be(w->hdr + OFF_MTIME, (uint64_t)gk_now_s());
 	if ((r = writer_seal(w, 1)) != 0)
 		goto out;
 	if ((r = pwrite_full(w->fd, w->hdr, w->hdr_len, 0)) != 0)
@@ -1416,7 +1374,7 @@ fs_writer_commit(fs_writer *w)
 			gk_error("store: fsync %s: %s", dir, strerror(errno));
 		else
 			r = db_put(w->s, gk_slice_of(w->name, w->name_len),
-			    w->total, (int64_t)get_u64(w->hdr + OFF_MTIME));
+			    w->total, (int64_t)gk_get_u64be(w->hdr + OFF_MTIME));
 	}
 	pthread_mutex_unlock(lock);
 out:

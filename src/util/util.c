@@ -369,8 +369,9 @@ gk_b64url_decode(gk_slice in, gk_buf *out)
 
 /* ---- percent encoding ------------------------------------------------ */
 
-int
-gk_pct_decode(gk_slice in, gk_buf *out)
+/* The one percent-decoder: form adds '+' -> ' ' and refuses NUL. */
+static int
+pct_decode(gk_slice in, int form, gk_buf *out)
 {
 	size_t i;
 	int hi, lo, r;
@@ -378,7 +379,9 @@ gk_pct_decode(gk_slice in, gk_buf *out)
 
 	for (i = 0; i < in.len; i++) {
 		c = in.p[i];
-		if (c == '%') {
+		if (form && c == '+') {
+			c = ' ';
+		} else if (c == '%') {
 			if (in.len - i < 3)
 				return GK_ERR_INVALID;
 			hi = gk_hex_val(in.p[i + 1]);
@@ -388,10 +391,24 @@ gk_pct_decode(gk_slice in, gk_buf *out)
 			c = (uint8_t)(hi << 4 | lo);
 			i += 2;
 		}
+		if (form && c == '\0')
+			return GK_ERR_INVALID;
 		if ((r = gk_buf_append(out, &c, 1)) != 0)
 			return r;
 	}
 	return gk_buf_append(out, "", 0);
+}
+
+int
+gk_pct_decode(gk_slice in, gk_buf *out)
+{
+	return pct_decode(in, 0, out);
+}
+
+int
+gk_form_decode(gk_slice in, gk_buf *out)
+{
+	return pct_decode(in, 1, out);
 }
 
 static int
@@ -735,4 +752,77 @@ gk_cidr_parse(gk_slice s, uint8_t addr[16], unsigned *bits)
 	memcpy(addr, a, 16);
 	*bits = n;
 	return 0;
+}
+
+/* ---- HTTP lexical classes ----------------------------------------------- */
+
+int
+gk_http_is_tchar(uint8_t c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+int
+gk_http_is_ows(uint8_t c)
+{
+	return c == ' ' || c == '\t';
+}
+
+gk_slice
+gk_http_trim_ows(gk_slice s)
+{
+	while (s.len > 0 && gk_http_is_ows(s.p[0])) {
+		s.p++;
+		s.len--;
+	}
+	while (s.len > 0 && gk_http_is_ows(s.p[s.len - 1]))
+		s.len--;
+	return s;
+}
+
+/* ---- big-endian integers, paths ----------------------------------------- */
+
+void
+gk_put_u32be(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+void
+gk_put_u64be(uint8_t *p, uint64_t v)
+{
+	gk_put_u32be(p, (uint32_t)(v >> 32));
+	gk_put_u32be(p + 4, (uint32_t)v);
+}
+
+uint32_t
+gk_get_u32be(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	    (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+uint64_t
+gk_get_u64be(const uint8_t *p)
+{
+	return (uint64_t)gk_get_u32be(p) << 32 | gk_get_u32be(p + 4);
+}
+
+char *
+gk_path_join(const char *a, const char *b)
+{
+	gk_buf p;
+
+	gk_buf_init(&p, 4096);
+	if (gk_buf_printf(&p, "%s/%s", a, b) != 0) {
+		gk_buf_release(&p);
+		return NULL;
+	}
+	return gk_buf_detach(&p, NULL);
 }

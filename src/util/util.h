@@ -133,6 +133,9 @@ int gk_b64url_decode(gk_slice in, gk_buf *out) GK_WUR;
 /* Percent-decodes once (a '+' stays '+'). Rejects truncated or non-hex
  * escapes. Output appended to out. */
 int gk_pct_decode(gk_slice in, gk_buf *out) GK_WUR;
+/* application/x-www-form-urlencoded: the same, with '+' a space; a
+ * decoded NUL is GK_ERR_INVALID. */
+int gk_form_decode(gk_slice in, gk_buf *out) GK_WUR;
 /* Percent-encodes everything but unreserved characters (A-Z a-z 0-9 - . _ ~)
  * and, if keep_slash, '/'. Upper-case hex. */
 int gk_pct_encode(gk_slice in, int keep_slash, gk_buf *out) GK_WUR;
@@ -170,6 +173,21 @@ typedef struct {
  * Stops and returns fn's non-zero result. list may be NULL (empty). */
 int gk_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
     void *arg);
+
+/* Big-endian integers in 4 and 8 bytes. */
+void gk_put_u32be(uint8_t *p, uint32_t v);
+void gk_put_u64be(uint8_t *p, uint64_t v);
+uint32_t gk_get_u32be(const uint8_t *p);
+uint64_t gk_get_u64be(const uint8_t *p);
+
+/* "a/b" in a new heap string (NULL when out of memory). */
+char *gk_path_join(const char *a, const char *b);
+
+/* HTTP lexical classes (RFC 9110): tchar, and OWS (space, HTAB). */
+int gk_http_is_tchar(uint8_t c);
+int gk_http_is_ows(uint8_t c);
+/* s without leading and trailing OWS. */
+gk_slice gk_http_trim_ows(gk_slice s);
 
 /*
  * IP addresses as 16 bytes, IPv4 mapped into IPv6 (::ffff:a.b.c.d).
