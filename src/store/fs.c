@@ -1,162 +1,33 @@
 /*
  * fs.c - the "fs" store: encrypted objects under the store directory.
  *
- * Layout under cfg->store_dir:
+ * Layout under store_dir:
  *   objects/<h0>/<h1>/<h>.obj   one file per object, h = hex sha256(key),
  *                               h0/h1 its first two bytes (fan-out)
  *   tmp/<random>.tmp            objects being written (same filesystem)
- *   index.db                    SQLite listing index (WAL)
+ *   index.db                    the listing index (fs_index.c)
  *
- * Object file, version 1 (all integers big-endian):
- *   off  len
- *     0    8  magic "GKOBJ001"
- *     8    4  version (1)
- *    12    4  chunk size C (plaintext bytes per chunk, 65536 when written)
- *    16    8  plaintext size S
- *    24    8  mtime (unix seconds, signed)
- *    32   32  salt (random per object)
- *    64    4  key name length N (1..1024)
- *    68    N  key name bytes
- *   then n = max(1, ceil(S / C)) chunks, each ciphertext || 16-byte tag;
- *   every chunk holds C plaintext bytes but the last, which holds the rest
- *   (0 bytes only for the empty object). File size = 68 + N + S + 16 n.
- *
- * Crypto: AES-256-GCM. Object key = HKDF-SHA256(ikm = master key,
- * salt = header salt, info = "gatekeeper store v1 object key" NUL
- * sha256(key name)). Chunk i: nonce = 4 zero bytes || u64 i; AAD = header
- * bytes || u64 i || final flag (1 for the last chunk, else 0). The plaintext
- * size and mtime are only known once the whole object has been written, so
- * in the AAD of non-final chunks those 16 header bytes (offsets 16..31) are
- * zero (the placeholder the writer puts down first); the final chunk binds
- * the complete header. Opening an object always authenticates the final
- * chunk, so no byte is returned before the whole header (and with it the
- * size, hence the chunk count) has been authenticated.
+ * The object file format is in fs_format.c. This file opens the store,
+ * reads, writes (temp file, fsync, atomic rename) and deletes objects,
+ * and is the "fs" entry of the backend table.
  */
-#include "store.h"
-#include "store_int.h"
+#include "fs_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
-#include <sqlite3.h>
-
-#define OBJ_MAGIC "GKOBJ001"
-#define OBJ_MAGIC_LEN 8
-#define OBJ_VERSION 1
-#define OBJ_CHUNK (64u * 1024)
-#define OBJ_CHUNK_MIN 1024u
-#define OBJ_CHUNK_MAX (1024u * 1024)
-#define OBJ_SALT_LEN 32
-#define OBJ_TAG_LEN 16
-#define OBJ_NONCE_LEN 12
-#define OBJ_KEY_LEN 32
-#define OBJ_NAME_MAX 1024u
-#define OBJ_FIXED_LEN 68
-#define OFF_VERSION 8
-#define OFF_CHUNK 12
-#define OFF_SIZE 16
-#define OFF_MTIME 24
-#define OFF_SALT 32
-#define OFF_NAMELEN 64
-
-#define HASH_LEN 32
-#define HASH_HEX_LEN (2 * HASH_LEN)
-#define STORE_STRIPES 64
-#define STORE_PATH_CAP 4096u
-#define LIST_BATCH 256
-#define TMP_MAX_AGE (24 * 3600)
-#define DB_BUSY_MS 10000
-
-static const char hkdf_label[] = "gatekeeper store v1 object key";
-
-typedef struct fs_store fs_store;
-typedef struct fs_reader fs_reader;
-typedef struct fs_writer fs_writer;
-
 static void fs_free(fs_store *s);
-static void fs_reader_free(fs_reader *r);
 static void fs_writer_free(fs_writer *w);
 static int fs_writer_finish(fs_writer *w);
 
-struct fs_store {
-	gk_store base;			/* first: the handle store.c hands out */
-	char *dir;
-	char *objdir;
-	char *tmpdir;
-	char *dbpath;
-	uint8_t master[GK_KEY_LEN];
-	EVP_KDF *kdf;
-	EVP_CIPHER *aead;
-	EVP_MD *sha256;
-	sqlite3 *db;
-	pthread_mutex_t db_lock;	/* one statement sequence at a time */
-	/* serialise rename/unlink + index update per key, so the index
-	 * always ends up describing the file that won */
-	pthread_mutex_t stripes[STORE_STRIPES];
-	int nlocks;			/* stripes initialised */
-	int db_lock_ok;
-};
-
-typedef struct {
-	uint32_t chunk;
-	uint64_t size;
-	int64_t mtime;
-	uint32_t name_len;
-	size_t hdr_len;
-	uint64_t nchunks;
-	uint32_t last_len;
-	uint64_t file_size;
-} obj_hdr;
-
-struct fs_reader {
-	gk_store_reader base;	/* first */
-	int fd;
-	EVP_CIPHER_CTX *ctx;
-	uint8_t *hdr;		/* header bytes as on disk (AAD) */
-	obj_hdr h;
-	uint8_t *buf;		/* chunk + tag; plaintext after decrypt */
-	uint64_t cached;	/* chunk held in buf, if have_cached */
-	size_t cached_len;
-	int have_cached;
-	char hash_hex[HASH_HEX_LEN + 1];
-};
-
-struct fs_writer {
-	gk_store_writer base;	/* first */
-	fs_store *s;
-	int fd;
-	char *tmp_path;
-	uint8_t hash[HASH_LEN];
-	uint8_t *hdr;
-	size_t hdr_len;
-	uint8_t *name;
-	size_t name_len;
-	EVP_CIPHER_CTX *ctx;
-	uint8_t *buf;		/* one chunk + tag */
-	size_t buf_len;
-	uint64_t idx;		/* index of the chunk being filled */
-	uint64_t total;
-	uint64_t max;
-	int finished;
-	int committed;
-	int failed;
-};
-
-/* ---- small helpers --------------------------------------------------- */
-
-static int
-is_hex(const char *s, size_t n)
+int
+fs_is_hex(const char *s, size_t n)
 {
 	size_t i;
 
@@ -169,62 +40,11 @@ is_hex(const char *s, size_t n)
 }
 
 /* Byte-order comparison of two slices (shorter first on a tie). */
-static int
-slice_cmp(gk_slice a, gk_slice b)
-{
-	size_t n = a.len < b.len ? a.len : b.len;
-	int c = n > 0 ? memcmp(a.p, b.p, n) : 0;
-
-	if (c != 0)
-		return c;
-	return a.len < b.len ? -1 : a.len > b.len ? 1 : 0;
-}
 
 /* Reads exactly len bytes at off; GK_ERR_INTEGRITY if the file is short. */
-static int
-pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
-{
-	ssize_t n;
 
-	while (len > 0) {
-		if (off > INT64_MAX)
-			return GK_ERR_INTEGRITY;
-		n = pread(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return GK_ERR_IO;
-		if (n == 0)
-			return GK_ERR_INTEGRITY;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int
-pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if (off > INT64_MAX)
-			return GK_ERR_TOO_LARGE;
-		n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return GK_ERR_IO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int
-sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN])
+int
+fs_sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN])
 {
 	static const uint8_t empty[1];
 
@@ -235,6 +55,7 @@ sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN])
 }
 
 /* "<objdir>/h0/h1" and "<objdir>/h0/h1/<h>.obj"; either out may be NULL. */
+
 static int
 obj_paths(const fs_store *s, const uint8_t hash[HASH_LEN], char **dir,
     char **file)
@@ -261,204 +82,21 @@ out:
 	return r;
 }
 
-/* ---- crypto ---------------------------------------------------------- */
-
-static int
-derive_key(const fs_store *s, const uint8_t *salt, gk_slice name,
-    uint8_t out[OBJ_KEY_LEN])
-{
-	uint8_t info[sizeof(hkdf_label) + HASH_LEN];
-	OSSL_PARAM params[5], *p = params;
-	EVP_KDF_CTX *kctx = NULL;
-	int r = GK_ERR_INTERNAL;
-
-	/* the label with its NUL, then the name's hash: the name is bound
-	 * whatever its length (HKDF info is capped in some providers) */
-	memcpy(info, hkdf_label, sizeof(hkdf_label));
-	if ((r = sha256(s, name, info + sizeof(hkdf_label))) != 0)
-		goto out;
-	r = GK_ERR_INTERNAL;
-	if ((kctx = EVP_KDF_CTX_new(s->kdf)) == NULL)
-		goto out;
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-	    (void *)s->master, sizeof(s->master));
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-	    (void *)salt, OBJ_SALT_LEN);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-	    info, sizeof(info));
-	*p = OSSL_PARAM_construct_end();
-	if (EVP_KDF_derive(kctx, out, OBJ_KEY_LEN, params) != 1)
-		goto out;
-	r = 0;
-out:
-	EVP_KDF_CTX_free(kctx);
-	return r;
-}
-
 /* A cipher context keyed with the object's key (the key is wiped). */
-static int
-aead_ctx(const fs_store *s, const uint8_t *salt, gk_slice name, int enc,
-    EVP_CIPHER_CTX **out)
-{
-	uint8_t key[OBJ_KEY_LEN];
-	EVP_CIPHER_CTX *ctx = NULL;
-	int r = GK_ERR_INTERNAL;
-
-	if ((r = derive_key(s, salt, name, key)) != 0)
-		goto out;
-	r = GK_ERR_NOMEM;
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL)
-		goto out;
-	r = GK_ERR_INTERNAL;
-	if (EVP_CipherInit_ex2(ctx, s->aead, key, NULL, enc, NULL) != 1)
-		goto out;
-	*out = ctx;
-	ctx = NULL;	/* transferred */
-	r = 0;
-out:
-	gk_wipe(key, sizeof(key));
-	EVP_CIPHER_CTX_free(ctx);
-	return r;
-}
 
 /*
  * Seals (enc) or opens chunk idx in place: buf holds len bytes followed by
  * the 16-byte tag (written when sealing, checked when opening).
  */
-static int
-chunk_crypt(EVP_CIPHER_CTX *ctx, int enc, const uint8_t *hdr, size_t hdr_len,
-    uint64_t idx, int final, uint8_t *buf, size_t len)
-{
-	static const uint8_t zeros[OFF_SALT - OFF_SIZE];
-	uint8_t nonce[OBJ_NONCE_LEN], tail[9], dummy[OBJ_TAG_LEN];
-	int outl;
-
-	if (len > OBJ_CHUNK_MAX || hdr_len < OBJ_FIXED_LEN)
-		return GK_ERR_INTERNAL;
-	memset(nonce, 0, sizeof(nonce));
-	gk_put_u64be(nonce + 4, idx);
-	gk_put_u64be(tail, idx);
-	tail[8] = final ? 1 : 0;
-	if (EVP_CipherInit_ex2(ctx, NULL, NULL, nonce, enc, NULL) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &outl, hdr, OFF_SIZE) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &outl, final ? hdr + OFF_SIZE : zeros,
-	    (int)sizeof(zeros)) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &outl, hdr + OFF_SALT,
-	    (int)(hdr_len - OFF_SALT)) != 1 ||
-	    EVP_CipherUpdate(ctx, NULL, &outl, tail, (int)sizeof(tail)) != 1)
-		return GK_ERR_INTERNAL;
-	if (!enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, OBJ_TAG_LEN,
-	    buf + len) != 1)
-		return GK_ERR_INTERNAL;
-	if (len > 0 && (EVP_CipherUpdate(ctx, buf, &outl, buf, (int)len) != 1 ||
-	    (size_t)outl != len))
-		return enc ? GK_ERR_INTERNAL : GK_ERR_INTEGRITY;
-	if (EVP_CipherFinal_ex(ctx, dummy, &outl) != 1)
-		return enc ? GK_ERR_INTERNAL : GK_ERR_INTEGRITY;
-	if (enc && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, OBJ_TAG_LEN,
-	    buf + len) != 1)
-		return GK_ERR_INTERNAL;
-	return 0;
-}
-
-/* ---- header ---------------------------------------------------------- */
 
 /* Fills the derived fields; GK_ERR_INTEGRITY if the size cannot be real. */
-static int
-hdr_geometry(obj_hdr *h)
-{
-	uint64_t rem, tags, body;
-
-	h->hdr_len = OBJ_FIXED_LEN + (size_t)h->name_len;
-	rem = h->size % h->chunk;
-	if (h->size == 0) {
-		h->nchunks = 1;
-		h->last_len = 0;
-	} else if (rem == 0) {
-		h->nchunks = h->size / h->chunk;
-		h->last_len = h->chunk;
-	} else {
-		h->nchunks = h->size / h->chunk + 1;
-		h->last_len = (uint32_t)rem;
-	}
-	if (__builtin_mul_overflow(h->nchunks, (uint64_t)OBJ_TAG_LEN, &tags) ||
-	    __builtin_add_overflow(h->size, tags, &body) ||
-	    __builtin_add_overflow(body, (uint64_t)h->hdr_len, &h->file_size) ||
-	    h->file_size > INT64_MAX)
-		return GK_ERR_INTEGRITY;
-	return 0;
-}
-
-static void
-hdr_build(uint8_t *b, uint32_t chunk, uint64_t size, int64_t mtime,
-    const uint8_t *salt, gk_slice name)
-{
-	memcpy(b, OBJ_MAGIC, OBJ_MAGIC_LEN);
-	gk_put_u32be(b + OFF_VERSION, OBJ_VERSION);
-	gk_put_u32be(b + OFF_CHUNK, chunk);
-	gk_put_u64be(b + OFF_SIZE, size);
-	gk_put_u64be(b + OFF_MTIME, (uint64_t)mtime);
-	memcpy(b + OFF_SALT, salt, OBJ_SALT_LEN);
-	gk_put_u32be(b + OFF_NAMELEN, (uint32_t)name.len);
-	memcpy(b + OBJ_FIXED_LEN, name.p, name.len);
-}
 
 /*
  * Reads and parses the (not yet authenticated) header of an open object
  * file and checks the file size against it. *hdr_out gets the raw bytes.
  */
-static int
-hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out)
-{
-	uint8_t fixed[OBJ_FIXED_LEN], *hdr = NULL;
-	struct stat st;
-	int r = GK_ERR_INTERNAL;
 
-	if (fstat(fd, &st) != 0) {
-		r = GK_ERR_IO;
-		goto out;
-	}
-	r = GK_ERR_INTEGRITY;
-	if (!S_ISREG(st.st_mode))
-		goto out;
-	if ((r = pread_full(fd, fixed, sizeof(fixed), 0)) != 0)
-		goto out;
-	r = GK_ERR_INTEGRITY;
-	memset(h, 0, sizeof(*h));
-	h->chunk = gk_get_u32be(fixed + OFF_CHUNK);
-	h->size = gk_get_u64be(fixed + OFF_SIZE);
-	h->mtime = (int64_t)gk_get_u64be(fixed + OFF_MTIME);
-	h->name_len = gk_get_u32be(fixed + OFF_NAMELEN);
-	if (memcmp(fixed, OBJ_MAGIC, OBJ_MAGIC_LEN) != 0 ||
-	    gk_get_u32be(fixed + OFF_VERSION) != OBJ_VERSION ||
-	    h->chunk < OBJ_CHUNK_MIN || h->chunk > OBJ_CHUNK_MAX ||
-	    h->name_len == 0 || h->name_len > OBJ_NAME_MAX)
-		goto out;
-	if ((r = hdr_geometry(h)) != 0)
-		goto out;
-	r = GK_ERR_INTEGRITY;
-	if ((uint64_t)st.st_size != h->file_size)
-		goto out;
-	r = GK_ERR_NOMEM;
-	if ((hdr = malloc(h->hdr_len)) == NULL)
-		goto out;
-	memcpy(hdr, fixed, sizeof(fixed));
-	if ((r = pread_full(fd, hdr + OBJ_FIXED_LEN, h->name_len,
-	    OBJ_FIXED_LEN)) != 0)
-		goto out;
-	*hdr_out = hdr;
-	hdr = NULL;	/* transferred */
-	r = 0;
-out:
-	free(hdr);
-	return r;
-}
-
-/* ---- reading --------------------------------------------------------- */
-
-static void
+void
 fs_reader_free(fs_reader *r)
 {
 	if (r == NULL)
@@ -475,6 +113,7 @@ fs_reader_free(fs_reader *r)
 }
 
 /* Authenticates chunk idx into rd->buf (no-op if it is already there). */
+
 static int
 reader_load(fs_reader *rd, uint64_t idx)
 {
@@ -492,9 +131,9 @@ reader_load(fs_reader *rd, uint64_t idx)
 	/* idx < nchunks: the offset is below the checked file size */
 	off = (uint64_t)rd->h.hdr_len + idx * ((uint64_t)rd->h.chunk +
 	    OBJ_TAG_LEN);
-	if ((r = pread_full(rd->fd, rd->buf, len + OBJ_TAG_LEN, off)) != 0)
+	if ((r = fs_pread_full(rd->fd, rd->buf, len + OBJ_TAG_LEN, off)) != 0)
 		goto out;
-	if ((r = chunk_crypt(rd->ctx, 0, rd->hdr, rd->h.hdr_len, idx, final,
+	if ((r = fs_chunk_crypt(rd->ctx, 0, rd->hdr, rd->h.hdr_len, idx, final,
 	    rd->buf, len)) != 0)
 		goto out;
 	rd->cached = idx;
@@ -517,8 +156,9 @@ out:
  * whatever name the header holds (index rebuild). Authenticates the header
  * by opening the final chunk.
  */
-static int
-reader_setup(const fs_store *s, int fd, gk_slice expect,
+
+int
+fs_reader_setup(const fs_store *s, int fd, gk_slice expect,
     const uint8_t hash[HASH_LEN], fs_reader **out)
 {
 	fs_reader *rd = NULL;
@@ -532,7 +172,7 @@ reader_setup(const fs_store *s, int fd, gk_slice expect,
 	}
 	rd->fd = fd;
 	gk_hex_encode(hash, HASH_LEN, rd->hash_hex);
-	if ((r = hdr_read(fd, &rd->h, &rd->hdr)) != 0) {
+	if ((r = fs_hdr_read(fd, &rd->h, &rd->hdr)) != 0) {
 		if (r == GK_ERR_INTEGRITY)
 			gk_warn("object %s: bad header or size", rd->hash_hex);
 		goto out;
@@ -546,7 +186,7 @@ reader_setup(const fs_store *s, int fd, gk_slice expect,
 	r = GK_ERR_NOMEM;
 	if ((rd->buf = malloc((size_t)rd->h.chunk + OBJ_TAG_LEN)) == NULL)
 		goto out;
-	if ((r = aead_ctx(s, rd->hdr + OFF_SALT, name, 0, &rd->ctx)) != 0)
+	if ((r = fs_aead_ctx(s, rd->hdr + OFF_SALT, name, 0, &rd->ctx)) != 0)
 		goto out;
 	if ((r = reader_load(rd, rd->h.nchunks - 1)) != 0)
 		goto out;
@@ -572,7 +212,7 @@ fs_get_open(fs_store *s, gk_slice key, fs_reader **out,
 		r = GK_ERR_NOT_FOUND;
 		goto out;
 	}
-	if ((r = sha256(s, key, hash)) != 0 ||
+	if ((r = fs_sha256(s, key, hash)) != 0 ||
 	    (r = obj_paths(s, hash, NULL, &path)) != 0)
 		goto out;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -582,7 +222,7 @@ fs_get_open(fs_store *s, gk_slice key, fs_reader **out,
 			gk_error("open object: %s", strerror(errno));
 		goto out;
 	}
-	if ((r = reader_setup(s, fd, key, hash, &rd)) != 0)
+	if ((r = fs_reader_setup(s, fd, key, hash, &rd)) != 0)
 		goto out;
 	if (size != NULL)
 		*size = rd->h.size;
@@ -642,425 +282,22 @@ fs_reader_read(fs_reader *rd, uint64_t off, uint8_t *buf,
 	return 0;
 }
 
-/* ---- index ----------------------------------------------------------- */
-
-static int
-db_exec(sqlite3 *db, const char *sql)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		gk_error("index: %s", msg != NULL ? msg : "failed");
-		sqlite3_free(msg);
-		return GK_ERR_IO;
-	}
-	return 0;
-}
-
 /* Binds a slice as a BLOB (never NULL, even when empty). */
-static int
-db_bind_blob(sqlite3_stmt *st, int i, gk_slice v)
-{
-	static const uint8_t empty[1];
-
-	if (v.len > INT32_MAX)
-		return GK_ERR_TOO_LARGE;
-	return sqlite3_bind_blob(st, i, v.len > 0 ? v.p : empty, (int)v.len,
-	    SQLITE_TRANSIENT) == SQLITE_OK ? 0 : GK_ERR_INTERNAL;
-}
 
 /* Caller holds db_lock (or is the only user, at open). */
-static int
-db_put_locked(fs_store *s, gk_slice key, uint64_t size, int64_t mtime)
-{
-	sqlite3_stmt *st = NULL;
-	int r = GK_ERR_INTERNAL;
-
-	if (size > INT64_MAX)
-		goto out;
-	r = GK_ERR_IO;
-	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO objects"
-	    "(key, size, mtime) VALUES (?1, ?2, ?3)", -1, &st, NULL) !=
-	    SQLITE_OK)
-		goto out;
-	if ((r = db_bind_blob(st, 1, key)) != 0)
-		goto out;
-	r = GK_ERR_IO;
-	if (sqlite3_bind_int64(st, 2, (sqlite3_int64)size) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 3, mtime) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_DONE)
-		goto out;
-	r = 0;
-out:
-	if (r != 0)
-		gk_error("index update failed: %s", sqlite3_errmsg(s->db));
-	sqlite3_finalize(st);
-	return r;
-}
-
-static int
-db_put(fs_store *s, gk_slice key, uint64_t size, int64_t mtime)
-{
-	int r;
-
-	pthread_mutex_lock(&s->db_lock);
-	r = db_put_locked(s, key, size, mtime);
-	pthread_mutex_unlock(&s->db_lock);
-	return r;
-}
-
-static int
-db_del(fs_store *s, gk_slice key)
-{
-	sqlite3_stmt *st = NULL;
-	int r = GK_ERR_IO;
-
-	pthread_mutex_lock(&s->db_lock);
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM objects WHERE key = ?1",
-	    -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	if ((r = db_bind_blob(st, 1, key)) != 0)
-		goto out;
-	r = GK_ERR_IO;
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto out;
-	r = 0;
-out:
-	if (r != 0)
-		gk_error("index delete failed: %s", sqlite3_errmsg(s->db));
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->db_lock);
-	return r;
-}
-
-typedef struct {
-	uint8_t *key;
-	size_t len;
-	uint64_t size;
-	int64_t mtime;
-} list_row;
-
-static void
-rows_free(list_row *rows, size_t n)
-{
-	size_t i;
-
-	if (rows == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		free(rows[i].key);
-	free(rows);
-}
 
 /*
  * Up to limit rows with key > lower (or >= if inclusive) and key < upper
  * (if has_upper), size > 0, in key order. Callbacks run outside the lock,
  * so rows are copied out.
  */
-static int
-db_list_batch(fs_store *s, gk_slice lower, int inclusive, gk_slice upper,
-    int has_upper, unsigned limit, list_row **rows_out, size_t *n_out)
-{
-	static const char *const sql[2][2] = {
-		{ "SELECT key, size, mtime FROM objects WHERE key > ?1 "
-		  "AND size > 0 ORDER BY key LIMIT ?3",
-		  "SELECT key, size, mtime FROM objects WHERE key > ?1 "
-		  "AND key < ?2 AND size > 0 ORDER BY key LIMIT ?3" },
-		{ "SELECT key, size, mtime FROM objects WHERE key >= ?1 "
-		  "AND size > 0 ORDER BY key LIMIT ?3",
-		  "SELECT key, size, mtime FROM objects WHERE key >= ?1 "
-		  "AND key < ?2 AND size > 0 ORDER BY key LIMIT ?3" },
-	};
-	sqlite3_stmt *st = NULL;
-	list_row *rows = NULL;
-	size_t n = 0;
-	const void *p;
-	int rc = SQLITE_DONE, len, r = GK_ERR_INTERNAL;
-
-	*rows_out = NULL;
-	*n_out = 0;
-	if ((rows = calloc(limit, sizeof(*rows))) == NULL)
-		return GK_ERR_NOMEM;
-	pthread_mutex_lock(&s->db_lock);
-	r = GK_ERR_IO;
-	if (sqlite3_prepare_v2(s->db, sql[!!inclusive][!!has_upper], -1, &st,
-	    NULL) != SQLITE_OK)
-		goto out;
-	if ((r = db_bind_blob(st, 1, lower)) != 0 ||
-	    (has_upper && (r = db_bind_blob(st, 2, upper)) != 0))
-		goto out;
-	r = GK_ERR_IO;
-	if (sqlite3_bind_int64(st, 3, limit) != SQLITE_OK)
-		goto out;
-	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		p = sqlite3_column_blob(st, 0);
-		len = sqlite3_column_bytes(st, 0);
-		if (sqlite3_column_int64(st, 1) <= 0 || len <= 0 || p == NULL)
-			continue;
-		r = GK_ERR_NOMEM;
-		if ((rows[n].key = malloc((size_t)len)) == NULL)
-			goto out;
-		memcpy(rows[n].key, p, (size_t)len);
-		rows[n].len = (size_t)len;
-		rows[n].size = (uint64_t)sqlite3_column_int64(st, 1);
-		rows[n].mtime = sqlite3_column_int64(st, 2);
-		n++;
-		r = GK_ERR_IO;
-	}
-	if (n < limit && rc != SQLITE_DONE)
-		goto out;
-	*rows_out = rows;
-	*n_out = n;
-	rows = NULL;	/* transferred */
-	r = 0;
-out:
-	if (r != 0)
-		gk_error("index query failed: %s", sqlite3_errmsg(s->db));
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->db_lock);
-	rows_free(rows, n);
-	return r;
-}
-
-static int
-fs_list(fs_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
-    gk_store_list_fn fn, void *arg)
-{
-	uint8_t *upper = NULL, *lower = NULL;
-	size_t upper_len = prefix.len, n = 0, i;
-	list_row *rows = NULL;
-	unsigned left = max, limit;
-	gk_slice lo;
-	int inclusive, has_upper, stop = 0, r = GK_ERR_INTERNAL;
-
-	/* upper bound: prefix without trailing 0xff bytes, last byte + 1 */
-	if (prefix.len > 0) {
-		r = GK_ERR_NOMEM;
-		if ((upper = malloc(prefix.len)) == NULL)
-			goto out;
-		memcpy(upper, prefix.p, prefix.len);
-		while (upper_len > 0 && upper[upper_len - 1] == 0xff)
-			upper_len--;
-		if (upper_len > 0)
-			upper[upper_len - 1]++;
-	}
-	has_upper = upper_len > 0;
-	if (start_after.len > 0 && slice_cmp(start_after, prefix) >= 0) {
-		lo = start_after;
-		inclusive = 0;
-	} else {
-		lo = prefix;
-		inclusive = 1;
-	}
-	while (!stop) {
-		limit = LIST_BATCH;
-		if (max != 0 && left < limit)
-			limit = left;
-		if (limit == 0)
-			break;
-		if ((r = db_list_batch(s, lo, inclusive,
-		    gk_slice_of(upper, upper_len), has_upper, limit, &rows,
-		    &n)) != 0)
-			goto out;
-		for (i = 0; i < n && !stop; i++) {
-			gk_slice k = gk_slice_of(rows[i].key, rows[i].len);
-
-			if (!gk_slice_has_prefix(k, prefix))
-				continue;
-			r = fn(arg, k, rows[i].size, rows[i].mtime);
-			if (r != 0) {
-				if (r > 0)
-					r = 0;
-				goto out;
-			}
-			if (max != 0)
-				left--;
-		}
-		if (n < limit)
-			break;
-		/* next batch after the last key seen */
-		free(lower);
-		if ((lower = malloc(rows[n - 1].len)) == NULL) {
-			r = GK_ERR_NOMEM;
-			goto out;
-		}
-		memcpy(lower, rows[n - 1].key, rows[n - 1].len);
-		lo = gk_slice_of(lower, rows[n - 1].len);
-		inclusive = 0;
-		rows_free(rows, n);
-		rows = NULL;
-		n = 0;
-	}
-	r = 0;
-out:
-	rows_free(rows, n);
-	free(upper);
-	free(lower);
-	return r;
-}
 
 /* Adds one object file to the index being rebuilt; skips bad files. */
-static int
-rebuild_one(fs_store *s, const char *path, const char *hex)
-{
-	uint8_t hash[HASH_LEN], want[HASH_LEN];
-	fs_reader *rd = NULL;
-	gk_slice name;
-	int fd, r = GK_ERR_INTERNAL;
-
-	if (gk_hex_decode(gk_slice_of(hex, HASH_HEX_LEN), want,
-	    sizeof(want)) != 0) {
-		r = 0;
-		goto out;
-	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		gk_warn("index rebuild: cannot open %s: %s", path,
-		    strerror(errno));
-		r = 0;
-		goto out;
-	}
-	if ((r = reader_setup(s, fd, GK_SLICE_NULL, want, &rd)) != 0) {
-		if (r == GK_ERR_NOMEM)
-			goto out;
-		gk_warn("index rebuild: skipping %s: %s", path, gk_err_str(r));
-		r = 0;
-		goto out;
-	}
-	name = gk_slice_of(rd->hdr + OBJ_FIXED_LEN, rd->h.name_len);
-	if ((r = sha256(s, name, hash)) != 0)
-		goto out;
-	if (memcmp(hash, want, HASH_LEN) != 0) {
-		gk_warn("index rebuild: skipping %s: name does not match",
-		    path);
-		r = 0;
-		goto out;
-	}
-	r = db_put_locked(s, name, rd->h.size, rd->h.mtime);
-out:
-	fs_reader_free(rd);
-	return r;
-}
-
-/* Calls fn for each entry of dir whose name is want_len hex digits
- * followed by suffix. */
-static int
-scan_dir(fs_store *s, const char *dir, size_t want_len, const char *suffix,
-    int (*fn)(fs_store *s, const char *path, const char *hex))
-{
-	size_t slen = strlen(suffix), nlen;
-	struct dirent *de;
-	char *path = NULL;
-	DIR *d = NULL;
-	int r = GK_ERR_INTERNAL;
-
-	if ((d = opendir(dir)) == NULL) {
-		r = errno == ENOENT ? 0 : GK_ERR_IO;
-		goto out;
-	}
-	for (;;) {
-		errno = 0;
-		if ((de = readdir(d)) == NULL) {
-			r = errno != 0 ? GK_ERR_IO : 0;
-			break;
-		}
-		nlen = strlen(de->d_name);
-		if (nlen != want_len + slen || !is_hex(de->d_name, want_len) ||
-		    strcmp(de->d_name + want_len, suffix) != 0)
-			continue;
-		r = GK_ERR_NOMEM;
-		if ((path = gk_path_join(dir, de->d_name)) == NULL)
-			goto out;
-		if ((r = fn(s, path, de->d_name)) != 0)
-			goto out;
-		free(path);
-		path = NULL;
-	}
-out:
-	free(path);
-	if (d != NULL)
-		closedir(d);
-	return r;
-}
-
-static int
-rebuild_leaf(fs_store *s, const char *path, const char *hex)
-{
-	return scan_dir(s, path, HASH_HEX_LEN, ".obj", rebuild_one);
-}
-
-static int
-rebuild_mid(fs_store *s, const char *path, const char *hex)
-{
-	return scan_dir(s, path, 2, "", rebuild_leaf);
-}
 
 /* Creates the table and fills it from the object headers, atomically. */
-static int
-db_rebuild(fs_store *s)
-{
-	int r = GK_ERR_INTERNAL;
-
-	if ((r = db_exec(s->db, "BEGIN IMMEDIATE")) != 0)
-		goto out;
-	if ((r = db_exec(s->db, "CREATE TABLE objects(key BLOB PRIMARY KEY, "
-	    "size INTEGER NOT NULL, mtime INTEGER NOT NULL) WITHOUT ROWID")) !=
-	    0 ||
-	    (r = scan_dir(s, s->objdir, 2, "", rebuild_mid)) != 0 ||
-	    (r = db_exec(s->db, "COMMIT")) != 0) {
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		goto out;
-	}
-	gk_info("store index %s built from the object files", s->dbpath);
-	r = 0;
-out:
-	return r;
-}
-
-static int
-db_open(fs_store *s)
-{
-	sqlite3_stmt *st = NULL;
-	int fd, rc, r = GK_ERR_INTERNAL;
-
-	/* create it ourselves so it (and its -wal/-shm) get mode 0600 */
-	if ((fd = open(s->dbpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		gk_error("%s: %s", s->dbpath, strerror(errno));
-		r = GK_ERR_IO;
-		goto out;
-	}
-	close(fd);
-	r = GK_ERR_IO;
-	if (sqlite3_open_v2(s->dbpath, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		gk_error("%s: %s", s->dbpath, s->db != NULL ?
-		    sqlite3_errmsg(s->db) : "cannot open");
-		goto out;
-	}
-	sqlite3_busy_timeout(s->db, DB_BUSY_MS);
-	if ((r = db_exec(s->db, "PRAGMA journal_mode=WAL")) != 0 ||
-	    (r = db_exec(s->db, "PRAGMA synchronous=FULL")) != 0)
-		goto out;
-	r = GK_ERR_IO;
-	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE "
-	    "type = 'table' AND name = 'objects'", -1, &st, NULL) != SQLITE_OK)
-		goto out;
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		goto out;
-	sqlite3_finalize(st);
-	st = NULL;
-	/* no table: a new store, a deleted index.db or a crashed rebuild */
-	if (rc == SQLITE_DONE && (r = db_rebuild(s)) != 0)
-		goto out;
-	r = 0;
-out:
-	sqlite3_finalize(st);
-	return r;
-}
-
-/* ---- store ----------------------------------------------------------- */
 
 /* Removes temp files left behind by a crash (older than a day). */
+
 static void
 tmp_cleanup(const fs_store *s)
 {
@@ -1135,7 +372,7 @@ fs_open(const store_settings *cfg, fs_store **out)
 		goto out;
 	}
 	tmp_cleanup(s);
-	if ((r = db_open(s)) != 0)
+	if ((r = fs_index_open(s)) != 0)
 		goto out;
 	*out = s;
 	s = NULL;	/* transferred */
@@ -1169,8 +406,6 @@ fs_free(fs_store *s)
 	free(s);
 }
 
-/* ---- writing --------------------------------------------------------- */
-
 static int
 fs_put_begin(fs_store *s, gk_slice key, uint64_t max_bytes,
     fs_writer **out)
@@ -1200,13 +435,13 @@ fs_put_begin(fs_store *s, gk_slice key, uint64_t max_bytes,
 	    (w->buf = malloc((size_t)OBJ_CHUNK + OBJ_TAG_LEN)) == NULL)
 		goto out;
 	memcpy(w->name, key.p, key.len);
-	if ((r = sha256(s, key, w->hash)) != 0 ||
+	if ((r = fs_sha256(s, key, w->hash)) != 0 ||
 	    (r = gk_random(salt, sizeof(salt))) != 0 ||
 	    (r = gk_random(rnd, sizeof(rnd))) != 0)
 		goto out;
 	/* placeholder: size and mtime are filled in by finish */
-	hdr_build(w->hdr, OBJ_CHUNK, 0, 0, salt, key);
-	if ((r = aead_ctx(s, salt, key, 1, &w->ctx)) != 0)
+	fs_hdr_build(w->hdr, OBJ_CHUNK, 0, 0, salt, key);
+	if ((r = fs_aead_ctx(s, salt, key, 1, &w->ctx)) != 0)
 		goto out;
 	gk_hex_encode(rnd, sizeof(rnd), hex);
 	if ((r = gk_buf_printf(&path, "%s/%s.tmp", s->tmpdir, hex)) != 0)
@@ -1218,7 +453,7 @@ fs_put_begin(fs_store *s, gk_slice key, uint64_t max_bytes,
 		goto out;
 	}
 	w->tmp_path = gk_buf_detach(&path, NULL);
-	if ((r = pwrite_full(w->fd, w->hdr, w->hdr_len, 0)) != 0)
+	if ((r = fs_pwrite_full(w->fd, w->hdr, w->hdr_len, 0)) != 0)
 		goto out;
 	*out = w;
 	w = NULL;	/* transferred */
@@ -1231,6 +466,7 @@ out:
 }
 
 /* Encrypts the buffered chunk and writes it at its place. */
+
 static int
 writer_seal(fs_writer *w, int final)
 {
@@ -1240,10 +476,10 @@ writer_seal(fs_writer *w, int final)
 	if (__builtin_mul_overflow(w->idx, (uint64_t)OBJ_CHUNK + OBJ_TAG_LEN,
 	    &off) || __builtin_add_overflow(off, (uint64_t)w->hdr_len, &off))
 		return GK_ERR_TOO_LARGE;
-	if ((r = chunk_crypt(w->ctx, 1, w->hdr, w->hdr_len, w->idx, final,
+	if ((r = fs_chunk_crypt(w->ctx, 1, w->hdr, w->hdr_len, w->idx, final,
 	    w->buf, w->buf_len)) != 0)
 		return r;
-	if ((r = pwrite_full(w->fd, w->buf, w->buf_len + OBJ_TAG_LEN,
+	if ((r = fs_pwrite_full(w->fd, w->buf, w->buf_len + OBJ_TAG_LEN,
 	    off)) != 0) {
 		gk_error("store: write temp file: %s", strerror(errno));
 		return r;
@@ -1301,7 +537,7 @@ fs_writer_finish(fs_writer *w)
 	gk_put_u64be(w->hdr + OFF_MTIME, (uint64_t)gk_now_s());
 	if ((r = writer_seal(w, 1)) != 0)
 		goto out;
-	if ((r = pwrite_full(w->fd, w->hdr, w->hdr_len, 0)) != 0)
+	if ((r = fs_pwrite_full(w->fd, w->hdr, w->hdr_len, 0)) != 0)
 		goto out;
 	r = GK_ERR_IO;
 	if (fsync(w->fd) != 0) {
@@ -1324,6 +560,7 @@ out:
 }
 
 /* Creates <objdir>/h0/h1 if needed, fsyncing the parents it changed. */
+
 static int
 ensure_fanout(const fs_store *s, const char *dir)
 {
@@ -1373,7 +610,7 @@ fs_writer_commit(fs_writer *w)
 		if (gk_fsync_dir(dir) != 0)
 			gk_error("store: fsync %s: %s", dir, strerror(errno));
 		else
-			r = db_put(w->s, gk_slice_of(w->name, w->name_len),
+			r = fs_index_put(w->s, gk_slice_of(w->name, w->name_len),
 			    w->total, (int64_t)gk_get_u64be(w->hdr + OFF_MTIME));
 	}
 	pthread_mutex_unlock(lock);
@@ -1411,8 +648,6 @@ fs_writer_free(fs_writer *w)
 	free(w);
 }
 
-/* ---- deleting -------------------------------------------------------- */
-
 static int
 fs_delete(fs_store *s, gk_slice key)
 {
@@ -1423,7 +658,7 @@ fs_delete(fs_store *s, gk_slice key)
 
 	if (key.len == 0 || key.len > OBJ_NAME_MAX)
 		return GK_ERR_NOT_FOUND;
-	if ((r = sha256(s, key, hash)) != 0 ||
+	if ((r = fs_sha256(s, key, hash)) != 0 ||
 	    (r = obj_paths(s, hash, &dir, &file)) != 0)
 		goto out;
 	lock = &s->stripes[hash[0] % STORE_STRIPES];
@@ -1441,7 +676,7 @@ fs_delete(fs_store *s, gk_slice key)
 	}
 	/* drop the row even when the file was already gone */
 	if (r != GK_ERR_IO) {
-		int r2 = db_del(s, key);
+		int r2 = fs_index_del(s, key);
 
 		if (r == 0)
 			r = r2;
@@ -1452,8 +687,6 @@ out:
 	free(file);
 	return r;
 }
-
-/* ---- the backend table entry ------------------------------------------ */
 
 static int
 be_open(const store_settings *cfg, gk_store **out)
@@ -1563,6 +796,7 @@ be_bucket(const gk_store *s)
 
 /* A failure here is ours: a missing key 404, anything else 500, with the
  * error's text. */
+
 static int
 be_error(int r, const char **msg)
 {

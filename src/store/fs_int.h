@@ -1,0 +1,137 @@
+/*
+ * fs_int.h - private to the fs store: its structs and what fs.c (objects),
+ * fs_format.c (the encrypted chunk format) and fs_index.c (the listing
+ * index) share. The format itself is described in fs_format.c.
+ */
+#ifndef GK_FS_INT_H
+#define GK_FS_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+
+#include "store_int.h"
+
+#define OBJ_MAGIC "GKOBJ001"
+#define OBJ_MAGIC_LEN 8
+#define OBJ_VERSION 1
+#define OBJ_CHUNK (64u * 1024)
+#define OBJ_CHUNK_MIN 1024u
+#define OBJ_CHUNK_MAX (1024u * 1024)
+#define OBJ_SALT_LEN 32
+#define OBJ_TAG_LEN 16
+#define OBJ_NONCE_LEN 12
+#define OBJ_KEY_LEN 32
+#define OBJ_NAME_MAX 1024u
+#define OBJ_FIXED_LEN 68
+#define OFF_VERSION 8
+#define OFF_CHUNK 12
+#define OFF_SIZE 16
+#define OFF_MTIME 24
+#define OFF_SALT 32
+#define OFF_NAMELEN 64
+
+#define HASH_LEN 32
+#define HASH_HEX_LEN (2 * HASH_LEN)
+#define STORE_STRIPES 64
+#define STORE_PATH_CAP 4096u
+#define LIST_BATCH 256
+#define TMP_MAX_AGE (24 * 3600)
+#define DB_BUSY_MS 10000
+
+typedef struct fs_store fs_store;
+typedef struct fs_reader fs_reader;
+typedef struct fs_writer fs_writer;
+
+
+struct fs_store {
+	gk_store base;			/* first: the handle store.c hands out */
+	char *dir;
+	char *objdir;
+	char *tmpdir;
+	char *dbpath;
+	uint8_t master[GK_KEY_LEN];
+	EVP_KDF *kdf;
+	EVP_CIPHER *aead;
+	EVP_MD *sha256;
+	sqlite3 *db;
+	pthread_mutex_t db_lock;	/* one statement sequence at a time */
+	/* serialise rename/unlink + index update per key, so the index
+	 * always ends up describing the file that won */
+	pthread_mutex_t stripes[STORE_STRIPES];
+	int nlocks;			/* stripes initialised */
+	int db_lock_ok;
+};
+
+typedef struct {
+	uint32_t chunk;
+	uint64_t size;
+	int64_t mtime;
+	uint32_t name_len;
+	size_t hdr_len;
+	uint64_t nchunks;
+	uint32_t last_len;
+	uint64_t file_size;
+} obj_hdr;
+
+struct fs_reader {
+	gk_store_reader base;	/* first */
+	int fd;
+	EVP_CIPHER_CTX *ctx;
+	uint8_t *hdr;		/* header bytes as on disk (AAD) */
+	obj_hdr h;
+	uint8_t *buf;		/* chunk + tag; plaintext after decrypt */
+	uint64_t cached;	/* chunk held in buf, if have_cached */
+	size_t cached_len;
+	int have_cached;
+	char hash_hex[HASH_HEX_LEN + 1];
+};
+
+struct fs_writer {
+	gk_store_writer base;	/* first */
+	fs_store *s;
+	int fd;
+	char *tmp_path;
+	uint8_t hash[HASH_LEN];
+	uint8_t *hdr;
+	size_t hdr_len;
+	uint8_t *name;
+	size_t name_len;
+	EVP_CIPHER_CTX *ctx;
+	uint8_t *buf;		/* one chunk + tag */
+	size_t buf_len;
+	uint64_t idx;		/* index of the chunk being filled */
+	uint64_t total;
+	uint64_t max;
+	int finished;
+	int committed;
+	int failed;
+};
+
+/* fs_format.c */
+int fs_pread_full(int fd, uint8_t *p, size_t len, uint64_t off);
+int fs_pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off);
+int fs_aead_ctx(const fs_store *s, const uint8_t *salt, gk_slice name, int enc,
+    EVP_CIPHER_CTX **out);
+int fs_chunk_crypt(EVP_CIPHER_CTX *ctx, int enc, const uint8_t *hdr,
+    size_t hdr_len, uint64_t idx, int final, uint8_t *buf, size_t len);
+void fs_hdr_build(uint8_t *b, uint32_t chunk, uint64_t size, int64_t mtime,
+    const uint8_t *salt, gk_slice name);
+int fs_hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out);
+
+/* fs_index.c */
+int fs_index_put(fs_store *s, gk_slice key, uint64_t size, int64_t mtime);
+int fs_index_del(fs_store *s, gk_slice key);
+int fs_list(fs_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
+    gk_store_list_fn fn, void *arg);
+int fs_index_open(fs_store *s);
+
+/* fs.c */
+int fs_is_hex(const char *s, size_t n);
+int fs_sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN]);
+void fs_reader_free(fs_reader *r);
+int fs_reader_setup(const fs_store *s, int fd, gk_slice expect,
+    const uint8_t hash[HASH_LEN], fs_reader **out);
+
+#endif
