@@ -381,3 +381,49 @@ s3_client_creds_source(s3_client *c)
 	pthread_mutex_unlock(&c->cred_mu);
 	return s;
 }
+
+/* ---- copies ------------------------------------------------------------- */
+
+static char *
+dup_or_null(const char *s)
+{
+	return s == NULL ? NULL : strdup(s);
+}
+
+int
+s3_creds_copy(const s3_creds *in, s3_creds *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->access_key_id = dup_or_null(in->access_key_id);
+	out->secret_key = dup_or_null(in->secret_key);
+	out->session_token = dup_or_null(in->session_token);
+	out->expires = in->expires;
+	out->gen = in->gen;
+	if ((in->access_key_id && !out->access_key_id) ||
+	    (in->secret_key && !out->secret_key) ||
+	    (in->session_token && !out->session_token)) {
+		s3_creds_release(out);
+		return GK_ERR_NOMEM;
+	}
+	return 0;
+}
+
+static void
+free_secret_str(char *s)
+{
+	if (s != NULL) {
+		gk_wipe(s, strlen(s));
+		free(s);
+	}
+}
+
+void
+s3_creds_release(s3_creds *c)
+{
+	if (c == NULL)
+		return;
+	free(c->access_key_id);
+	free_secret_str(c->secret_key);
+	free_secret_str(c->session_token);
+	memset(c, 0, sizeof(*c));
+}

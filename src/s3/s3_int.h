@@ -9,6 +9,16 @@
 
 #define S3_POOL_MAX 32
 
+/* target.c: a bucket's address (s3_target_new). */
+struct s3_target {
+	char *scheme;		/* "http" / "https" */
+	char *host;		/* host[:port] of the endpoint, default port
+				 * left out */
+	char *bucket;
+	int path_style;		/* effective */
+	s3_signer *signer;
+};
+
 /* sigv4.c: lower-case hex SHA-256 of in (payload hashes). */
 void s3_sha256_hex(gk_slice in, char out[65]);
 
