@@ -69,7 +69,7 @@ $(BUILD)/libgk.a: $(LIB_OBJ)
 $(BUILD)/gatekeeper: $(BUILD)/obj/src/main.o $(BUILD)/libgk.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libgk.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h tests/unit/rng.h $(BUILD)/libgk.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
 		$(BUILD)/libgk.a $(LIBS)
@@ -149,9 +149,11 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
 	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
 
-# the CIDR trie with 10 and 100,000 entries (issue 5)
-$(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
-	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
+# the CIDR trie with 10 and 100,000 entries
+$(BUILD)/policy_bench: tests/bench/policy_bench.c tests/unit/rng.h \
+		$(BUILD)/libgk.a
+	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
+		$(BUILD)/libgk.a $(LIBS)
 
 format:
 	clang-format -i $$(find src tests include -name '*.[ch]')

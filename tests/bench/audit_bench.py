@@ -24,8 +24,6 @@ import hmac
 import os
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -35,6 +33,11 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.abspath(os.path.join(HERE, "..", ".."))
+# one Gatekeeper helper for the e2e suite and this bench: it runs GK_BIN
+if len(sys.argv) > 1:
+    os.environ["GK_BIN"] = os.path.abspath(sys.argv[1])
+sys.path.insert(0, os.path.join(TOP, "tests", "e2e"))
+from conftest import Gatekeeper  # noqa: E402
 PGCTL = os.path.join(TOP, "tests", "pg", "pgctl.sh")
 ROWS = int(os.environ.get("BENCH_AUDIT_ROWS", "10000000"))
 BACKENDS = os.environ.get("BENCH_AUDIT_BACKENDS", "sqlite postgres").split()
@@ -53,61 +56,23 @@ def die(msg):
     sys.exit(1)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def bench_gatekeeper(tmp, dsn=None):
+    """The e2e suite's Gatekeeper, tuned for load: no connection caps, no
+    token lifetime limit, quiet, one thread per core."""
+    over = {"server__log_level": "error", "server__threads": "0",
+            "server__per_ip_conn_limit": "0", "server__conn_limit": "100000",
+            "gate__max_token_lifetime": "0", "acl__origins": ORIGIN}
+    if dsn:
+        over.update(audit__backend="postgres", audit__dsn=dsn)
+    return Gatekeeper(tmp, **over)
 
 
-class Gatekeeper:
-    def __init__(self, gk_bin, tmp, dsn=None):
-        self.bin = gk_bin
-        self.data = os.path.join(tmp, "data")
-        self.port = free_port()
-        self.config = os.path.join(tmp, "gk.ini")
-        audit = "[audit]\n"
-        if dsn:
-            audit += "backend = postgres\ndsn = %s\n" % dsn
-        with open(self.config, "w") as f:
-            f.write("[server]\nport = %d\nlog_level = error\n"
-                    "per_ip_conn_limit = 0\nconn_limit = 100000\n"
-                    "[gate]\ndata_dir = %s\nmax_token_lifetime = 0\n"
-                    "[acl]\norigins = %s\n%s" %
-                    (self.port, self.data, ORIGIN, audit))
-        self.cli("keygen")
-        with open(os.path.join(self.data, "keys", "v1.key"), "rb") as f:
-            self.v1 = f.read().strip()
-        self.proc = None
-
-    def cli(self, *args):
-        p = subprocess.run([self.bin] + list(args) + ["--config",
-                                                      self.config],
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            die("gatekeeper %s: %s" % (args[0], p.stderr.strip()))
-        return p.stdout
-
-    def start(self):
-        self.proc = subprocess.Popen([self.bin, "serve", "--config",
-                                      self.config], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
-        if "listening on" not in self.proc.stdout.readline():
-            die("the gatekeeper did not start")
-
-    def stop(self):
-        if self.proc:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=60)
-            self.proc = None
-
-    def url(self):
-        expires = str(int(time.time()) + 3600)
-        mac = hmac.new(self.v1, ("benchs" + "GET_Object" + expires).encode(),
-                       hashlib.sha256).hexdigest()
-        return ("http://127.0.0.1:%d/bench?path=/s/obj&operation=GET_Object"
-                "&expires=%s&hmac=%s" % (self.port, expires, mac))
+def bench_url(gk):
+    expires = str(int(time.time()) + 3600)
+    mac = hmac.new(gk.v1_key, ("benchs" + "GET_Object" + expires).encode(),
+                   hashlib.sha256).hexdigest()
+    return ("http://127.0.0.1:%d/bench?path=/s/obj&operation=GET_Object"
+            "&expires=%s&hmac=%s" % (gk.port, expires, mac))
 
 
 def wrk(url):
@@ -199,7 +164,8 @@ def search_latency(gk, target):
         t1 = str(start // 1_000_000)
         t2 = str((start + 3600 * 1_000_000) // 1_000_000)
         t0 = time.perf_counter()
-        p = subprocess.run([gk.bin, "audit", "search", "--db", target,
+        p = subprocess.run([os.environ["GK_BIN"], "audit", "search",
+                            "--db", target,
                             "--ip", ip, "--from", t1, "--to", t2,
                             "--format", "json", "--limit", "1000"],
                            capture_output=True, text=True)
@@ -223,10 +189,10 @@ def run_backend(gk_bin, backend, lines):
             if out.returncode != 0:
                 die("cannot start PostgreSQL: " + out.stderr)
             pg_dir, dsn = out.stdout.split()
-        gk = Gatekeeper(gk_bin, tmp, dsn)
+        gk = bench_gatekeeper(tmp, dsn)
         gk.start()
-        wrk(gk.url())   # warm-up
-        rps, p50, p99 = wrk(gk.url())
+        wrk(bench_url(gk))   # warm-up
+        rps, p50, p99 = wrk(bench_url(gk))
         gk.stop()
         target = dsn if dsn else os.path.join(gk.data, "audit.db")
         p = subprocess.run([gk_bin, "audit", "verify", "--config",

@@ -11,19 +11,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "rng.h"
+
 #define LOOKUPS 4000000u
 #define PROBES 65536u
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
 
 static double
 now_s(void)

@@ -2,6 +2,7 @@
  * test_policy.c - addresses, CIDR parsing, the CIDR trie (against a
  * brute-force reference), origin lists and the v1 ACL truth tables.
  */
+#include "rng.h"
 #include "t.h"
 #include "policy/policy.h"
 #include "config/config.h"
@@ -14,9 +15,6 @@
 
 /* ---- helpers --------------------------------------------------------- */
 
-/* xorshift64*: fixed seed, same sequence on every run. */
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
 
 /* The policy as the gate builds it: settings filled from cfg. */
 static int
@@ -26,15 +24,6 @@ policy_from(const gk_config *cfg, gk_policy **out, char *err, size_t errlen)
 
 	cfg_policy_settings(cfg, &ps);
 	return policy_new(&ps, out, err, errlen);
-}
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
 }
 
 static unsigned

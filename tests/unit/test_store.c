@@ -1,5 +1,6 @@
 /* test_store.c - the "fs" store: round trips, ranges, atomic writes,
  * listing, tamper detection, index rebuild and concurrent use. */
+#include "rng.h"
 #include "t.h"
 #include "config/config.h"
 #include "store/store.h"
@@ -70,17 +71,6 @@ rand_bytes(size_t n)
 	if (p == NULL || gk_random(p, n) != 0)
 		abort();
 	return p;
-}
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
 }
 
 /* Writes data in pieces of varying size (to exercise chunk buffering). */
