@@ -87,10 +87,14 @@ cmd_serve(int argc, char **argv)
 		    gk_err_str(r));
 		goto out;
 	}
-	printf("listening on http://%s%s%s:%u (public URL %s)\n",
+	printf("listening on %s://%s%s%s:%u (public URL %s)\n",
+	    http_server_is_tls(http) ? "https" : "http",
 	    strchr(app->cfg->listen, ':') ? "[" : "", app->cfg->listen,
 	    strchr(app->cfg->listen, ':') ? "]" : "", http_server_port(http),
 	    app->cfg->public_url);
+	if (http_server_redirect_port(http) != 0)
+		printf("redirecting http port %u to %s\n",
+		    http_server_redirect_port(http), app->cfg->public_url);
 	fflush(stdout);
 	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
 	    app->cfg->store_dir, audit_label(audit_target(app->cfg)));
@@ -110,6 +114,11 @@ cmd_serve(int argc, char **argv)
 		if (sig == SIGHUP) {
 			/* logs and audits the outcome itself */
 			(void)gate_app_reload(app, "SIGHUP", err, sizeof(err));
+			if (http_server_reload_tls(http, err, sizeof(err)) != 0)
+				gk_error("TLS reload failed, keeping the old "
+				    "certificate: %s", err);
+			else if (http_server_is_tls(http))
+				gk_info("TLS certificate reloaded");
 			continue;
 		}
 		break;

@@ -49,6 +49,16 @@ static const struct keyword keywords[] = {
 	    "serve the demo page at /demo (signs requests: never in production)" },
 	{ "server", "log_level", K_LEVEL, O(log_level), 0, 3, "info", 0,
 	    "error, warn, info or debug" },
+	{ "server", "tls_cert", K_STR, O(tls_cert), 0, 0, "", 0,
+	    "PEM certificate chain, leaf first (empty: plain HTTP)" },
+	{ "server", "tls_key", K_STR, O(tls_key), 0, 0, "", 1,
+	    "PEM private key of tls_cert" },
+	{ "server", "tls_ocsp", K_STR, O(tls_ocsp), 0, 0, "", 0,
+	    "DER OCSP response stapled to handshakes (empty: none)" },
+	{ "server", "redirect_port", K_UINT, O(redirect_port), 0, 65535, "0",
+	    0, "plain HTTP port that only redirects to public_url (0 = none)" },
+	{ "server", "hsts_max_age", K_UINT, O(hsts_max_age), 0, 63072000,
+	    "31536000", 0, "Strict-Transport-Security max-age on HTTPS (0 = off)" },
 
 	{ "gate", "id", K_STR, O(id), 0, 0, "gatekeeper", 0,
 	    "this gatekeeper's id" },
@@ -646,6 +656,23 @@ validate(gk_config *cfg, char *err, size_t errlen)
 	const char *name = cfg->path ? cfg->path : "(defaults)";
 	size_t i;
 
+	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+		snprintf(err, errlen, "%s: [server] tls_cert and tls_key go "
+		    "together", name);
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->tls_cert[0] == '\0' && (cfg->tls_ocsp[0] != '\0' ||
+	    cfg->redirect_port != 0)) {
+		snprintf(err, errlen, "%s: [server] %s needs tls_cert and "
+		    "tls_key", name, cfg->tls_ocsp[0] != '\0' ? "tls_ocsp" :
+		    "redirect_port");
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->redirect_port != 0 && cfg->redirect_port == cfg->port) {
+		snprintf(err, errlen, "%s: [server] redirect_port must differ "
+		    "from port", name);
+		return GK_ERR_CONFIG;
+	}
 	if (strcmp(cfg->store_type, "fs") != 0 &&
 	    strcmp(cfg->store_type, "s3") != 0) {
 		snprintf(err, errlen, "%s: [store] type '%s' is not supported "
@@ -795,7 +822,8 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 	if (cfg->public_url[0] == '\0') {
 		gk_buf_init(&url, 1024);
 		if (gk_buf_printf(&url, strchr(cfg->listen, ':') ?
-		    "http://[%s]:%u" : "http://%s:%u", cfg->listen,
+		    "%s://[%s]:%u" : "%s://%s:%u",
+		    cfg->tls_cert[0] != '\0' ? "https" : "http", cfg->listen,
 		    cfg->port) != 0) {
 			gk_buf_release(&url);
 			goto nomem;

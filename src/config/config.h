@@ -59,6 +59,12 @@ typedef struct gk_config {
 	char *public_url;	/* how browsers reach us, default http://listen:port */
 	int demo;		/* serve /demo and /demo/sign (default off) */
 	int log_level;		/* GK_LOG_* */
+	/* [server] HTTPS (issue 15) */
+	char *tls_cert;		/* PEM chain, leaf first; "" = plain HTTP */
+	char *tls_key;		/* its PEM private key */
+	char *tls_ocsp;		/* DER OCSP response to staple, "" = none */
+	unsigned redirect_port;	/* plain listener redirecting, 0 = none */
+	unsigned hsts_max_age;	/* Strict-Transport-Security, 0 = not sent */
 
 	/* [gate] */
 	char *id;		/* this gatekeeper's id, default "gatekeeper" */
