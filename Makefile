@@ -15,7 +15,7 @@
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat libpq gnutls libsystemd
+	   expat libpq gnutls libsystemd geoip
 SAN     ?=
 , := ,
 

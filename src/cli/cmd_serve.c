@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "gate/gate.h"
@@ -106,6 +107,10 @@ cmd_serve(int argc, char **argv)
 		gk_info("policy: %s", sum);
 		if (!policy_geo_enabled(pol))
 			gk_warn("no [geo] database: country checks are off");
+		else if (policy_geo_stale(pol, (int64_t)time(NULL)))
+			gk_warn("the country database %s is more than %d days "
+			    "old: update it", app->cfg->geo_database,
+			    GK_GEO_STALE_DAYS);
 		policy_free(pol);
 	}
 	for (;;) {

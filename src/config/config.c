@@ -116,7 +116,9 @@ static const struct keyword keywords[] = {
 	    "x-forwarded-for", 0, "the header trusted proxies set: "
 	    "x-forwarded-for or forwarded (RFC 7239); the other is ignored" },
 	{ "geo", "database", K_STR, O(geo_database), 0, 0, "", 0,
-	    "MaxMind-format .mmdb country database (empty: no country checks)" },
+	    "country database: .mmdb (MaxMind format) or legacy GeoIP.dat "
+	    "(empty: the first found under /var/lib/GeoIP or /usr/share/GeoIP; "
+	    "off: no country checks)" },
 	{ "geo", "countries", K_STR, O(geo_countries), 0, 0,
 	    "US CA GB AU NZ IE NL", 0,
 	    "ISO 3166 country codes allowed, or * for every country" },
@@ -759,6 +761,42 @@ validate(gk_config *cfg, char *err, size_t errlen)
 	return validate_vendor_keys(cfg, name, err, errlen);
 }
 
+/*
+ * [geo] database: "off" turns country checks off; empty picks the first
+ * readable GK_GEO_NAMES file in GK_GEO_DIRS (the names first, then the
+ * directories), or none.
+ */
+static int
+geo_default(gk_config *cfg, char *err, size_t errlen)
+{
+	static const char *const dirs[] = { GK_GEO_DIRS };
+	static const char *const names[] = { GK_GEO_NAMES };
+	char path[512];
+	size_t i, j;
+
+	if (strcmp(cfg->geo_database, "off") == 0) {
+		cfg->geo_database[0] = '\0';
+		return 0;
+	}
+	if (cfg->geo_database[0] != '\0')
+		return 0;
+	for (i = 0; i < GK_ARRAY_LEN(names); i++) {
+		for (j = 0; j < GK_ARRAY_LEN(dirs); j++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[j], names[i]);
+			if (access(path, R_OK) != 0)
+				continue;
+			free(cfg->geo_database);
+			if ((cfg->geo_database = strdup(path)) == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return GK_ERR_NOMEM;
+			}
+			cfg->geo_database_found = 1;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 int
 cfg_load(const char *path, int load_keys, gk_config **out, char *err,
     size_t errlen)
@@ -831,6 +869,8 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 		free(cfg->public_url);
 		cfg->public_url = gk_buf_detach(&url, NULL);
 	}
+	if ((r = geo_default(cfg, err, errlen)) != 0)
+		goto out;
 	if ((r = validate(cfg, err, errlen)) != 0)
 		goto out;
 	if (load_keys) {
@@ -966,6 +1006,9 @@ cfg_print(const gk_config *cfg, FILE *fp)
 		case K_STR:
 			if (k->secret_path == 2)
 				print_masked_uri(fp, *(char *const *)p);
+			else if (k->off == O(geo_database))
+				fprintf(fp, "%s", cfg->geo_database[0] ?
+				    cfg->geo_database : "off");
 			else
 				fprintf(fp, "%s", *(char *const *)p);
 			break;

@@ -100,7 +100,11 @@ typedef struct gk_config {
 	char *ip_deny_files;
 	char *trusted_proxies;	/* CIDRs whose forwarded headers count */
 	char *forwarded_header;	/* "x-forwarded-for" or "forwarded" */
-	char *geo_database;	/* [geo] database: .mmdb, "" = no countries */
+	char *geo_database;	/* [geo] database: .mmdb or GeoIP.dat, "" =
+				 * no countries (after loading: "" in the
+				 * file means the first one found in
+				 * GK_GEO_DIRS, "off" means none) */
+	int geo_database_found;	/* 1: found in a standard place */
 	char *geo_countries;	/* [geo] countries: ISO codes or "*" */
 	char *geo_countries_get; /* per-operation overrides, "" = countries */
 	char *geo_countries_list;
@@ -157,6 +161,14 @@ typedef struct gk_config {
 	unsigned s3_timeout;	/* seconds, default 30 */
 	unsigned s3_retries;	/* default 2 */
 } gk_config;
+
+/* Where a country database is looked for when [geo] database is empty:
+ * these directories, these names, in this order (the .mmdb of geoipupdate
+ * first, Debian's geoip-database last). */
+#define GK_GEO_DIRS "/var/lib/GeoIP", "/usr/share/GeoIP"
+#define GK_GEO_NAMES "GeoIP2-Country.mmdb", "GeoLite2-Country.mmdb", \
+	"dbip-country-lite.mmdb", "dbip-country.mmdb", "GeoIP2-City.mmdb", \
+	"GeoLite2-City.mmdb", "dbip-city-lite.mmdb", "GeoIP.dat"
 
 /*
  * Loads the embedded defaults, then the INI file at path (NULL: defaults
