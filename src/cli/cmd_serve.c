@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "config/config.h"
@@ -19,13 +20,17 @@ static const char usage_text[] =
     "./gatekeeper.ini if present, else the embedded defaults (fs store and\n"
     "SQLite audit under ./data, 127.0.0.1:8080). The key files must exist:\n"
     "run 'gatekeeper keygen' first. --port overrides [server] port (0 picks\n"
-    "a free port). Stops cleanly on SIGINT or SIGTERM, committing every\n"
-    "queued audit record. Prints 'listening on URL' once ready.\n"
+    "a free port). Stops cleanly on SIGINT or SIGTERM: stops accepting,\n"
+    "answers the requests in flight, commits every queued audit record and\n"
+    "signs the final checkpoint. Prints 'listening on URL' once ready, and\n"
+    "tells systemd (Type=notify, $NOTIFY_SOCKET): READY=1, RELOADING=1 while\n"
+    "reloading, STOPPING=1.\n"
     "\n"
     "SIGHUP (or POST /admin/reload with the admin token, from an admin\n"
     "address) re-reads the config file and its list files and swaps the\n"
     "access policy atomically: IP lists, countries, trusted proxies,\n"
-    "origins, rate limits. A bad file keeps the old policy (one log line).\n"
+    "origins, rate limits; SIGHUP also re-reads the TLS certificate, key and\n"
+    "OCSP response. A bad file keeps the old policy (one log line).\n"
     "Other settings (port, store, keys, audit) need a restart.\n";
 
 int
@@ -113,10 +118,14 @@ cmd_serve(int argc, char **argv)
 			    GK_GEO_STALE_DAYS);
 		policy_free(pol);
 	}
+	/* systemd Type=notify (a no-op without $NOTIFY_SOCKET) */
+	(void)sd_notifyf(0, "READY=1\nSTATUS=listening on port %u",
+	    http_server_port(http));
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			(void)sd_notify(0, "RELOADING=1");
 			/* logs and audits the outcome itself */
 			(void)gate_app_reload(app, "SIGHUP", err, sizeof(err));
 			if (http_server_reload_tls(http, err, sizeof(err)) != 0)
@@ -124,10 +133,12 @@ cmd_serve(int argc, char **argv)
 				    "certificate: %s", err);
 			else if (http_server_is_tls(http))
 				gk_info("TLS certificate reloaded");
+			(void)sd_notify(0, "READY=1");
 			continue;
 		}
 		break;
 	}
+	(void)sd_notify(0, "STOPPING=1");
 	gk_info("stopping");
 	rc = 0;
 out:

@@ -35,6 +35,7 @@ struct gk_http {
 	uint8_t id_prefix[8];
 	_Atomic uint64_t id_counter;
 	_Atomic int inflight;	/* connections suspended for the audit */
+	_Atomic int active;	/* requests begun and not yet completed */
 };
 
 enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
@@ -60,6 +61,7 @@ rq_free(struct rq *rq)
 {
 	if (rq == NULL)
 		return;
+	atomic_fetch_sub(&rq->h->active, 1);
 	gate_upload_free(rq->up);
 	gate_reply_release(&rq->rep);
 	policy_free(rq->req.policy);
@@ -79,6 +81,7 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 
 	if ((rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;
+	atomic_fetch_add(&h->active, 1);
 	rq->h = h;
 	rq->conn = conn;
 	gate_reply_init(&rq->rep);
@@ -668,15 +671,21 @@ http_server_port(const gk_http *h)
 void
 http_server_stop(gk_http *h)
 {
+	MHD_socket lfd;
 	int i;
 
 	if (h == NULL)
 		return;
 	if (h->d != NULL) {
-		/* stop accepting, let suspended requests get their audit
-		 * answer (bounded), then stop */
-		MHD_quiesce_daemon(h->d);
-		for (i = 0; i < 500 && atomic_load(&h->inflight) > 0; i++)
+		/* stop accepting, let the requests in flight finish (their
+		 * audit commit and their answer, downloads included; bounded
+		 * at 10 s; idle keep-alive connections are not waited for),
+		 * then stop */
+		lfd = MHD_quiesce_daemon(h->d);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);	/* new connections are refused */
+		for (i = 0; i < 1000 && (atomic_load(&h->inflight) > 0 ||
+		    atomic_load(&h->active) > 0); i++)
 			usleep(10000);
 		MHD_stop_daemon(h->d);
 	}
