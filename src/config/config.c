@@ -171,6 +171,10 @@ static const struct keyword keywords[] = {
 	{ "audit", "checkpoint_prefix", K_STR, O(checkpoint_prefix), 0, 0, "",
 	    0, "s3 store: also put each checkpoint to the bucket under this "
 	    "prefix (empty: off)" },
+	{ "audit", "checkpoint_retention_days", K_UINT,
+	    O(checkpoint_retention_days), 0, 36500, "2557", 0,
+	    "s3: Object Lock COMPLIANCE retention of checkpoint copies, days "
+	    "(0 = none)" },
 
 	{ "admin", "token_file", K_STR, O(admin_token_file), 0, 0, "", 1,
 	    "admin bearer token (default <keys_dir>/admin.token)" },
@@ -215,6 +219,24 @@ static const struct keyword keywords[] = {
 	    "seconds for one S3 call (streams: longest stall)" },
 	{ "s3", "retries", K_UINT, O(s3_retries), 0, 10, "2", 0,
 	    "extra tries of idempotent calls after 5xx or network errors" },
+	{ "s3", "kms_key_id", K_STR, O(s3_kms_key_id), 0, 0, "", 0,
+	    "KMS key (id or ARN) for SSE-KMS; empty: SSE-S3 (AES256)" },
+	{ "s3", "lifecycle_ia_days", K_UINT, O(s3_lc_ia_days), 0, 36500, "30",
+	    0, "provision: uploads to STANDARD_IA after N days (0 = no)" },
+	{ "s3", "lifecycle_onezone_days", K_UINT, O(s3_lc_onezone_days), 0,
+	    36500, "120", 0,
+	    "provision: uploads to ONEZONE_IA after N days (0 = no)" },
+	{ "s3", "lifecycle_expire_days", K_UINT, O(s3_lc_expire_days), 0,
+	    36500, "367", 0, "provision: uploads expire after N days (0 = never)" },
+	{ "s3", "lifecycle_abort_days", K_UINT, O(s3_lc_abort_days), 0, 36500,
+	    "7", 0, "provision: abort incomplete multipart uploads after N days "
+	    "(0 = never)" },
+	{ "s3", "policy_source_ip", K_BOOL, O(s3_policy_source_ip), 0, 1,
+	    "false", 0, "provision: the bucket policy refuses object reads "
+	    "(and uploads unless uploads_exempt_ip) from outside [acl] ip_allow" },
+	{ "s3", "source_ip_extra", K_STR, O(s3_source_ip_extra), 0, 0, "", 0,
+	    "provision: CIDRs the source-IP rule also allows (the gatekeepers' "
+	    "own addresses)" },
 };
 
 static const char *levels[] = { "error", "warn", "info", "debug" };

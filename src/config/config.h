@@ -131,6 +131,7 @@ typedef struct gk_config {
 	unsigned checkpoint_records; /* default 1000 */
 	unsigned checkpoint_seconds; /* default 60 */
 	char *checkpoint_prefix; /* s3: checkpoints also put here ("": off) */
+	unsigned checkpoint_retention_days; /* Object Lock COMPLIANCE days */
 
 	/* [admin] */
 	char *admin_token_file;	/* default <keys_dir>/admin.token */
@@ -160,6 +161,14 @@ typedef struct gk_config {
 	unsigned s3_connect_timeout; /* seconds, default 5 */
 	unsigned s3_timeout;	/* seconds, default 30 */
 	unsigned s3_retries;	/* default 2 */
+	/* provisioning (issue 15) */
+	char *s3_kms_key_id;	/* "": SSE AES256; else aws:kms with this key */
+	unsigned s3_lc_ia_days;	/* uploads/ -> STANDARD_IA (0: no rule) */
+	unsigned s3_lc_onezone_days; /* -> ONEZONE_IA (0: none) */
+	unsigned s3_lc_expire_days; /* expire (0: never) */
+	unsigned s3_lc_abort_days; /* abort incomplete multipart (0: never) */
+	int s3_policy_source_ip; /* bucket policy mirrors [acl] ip_allow */
+	char *s3_source_ip_extra; /* CIDRs also allowed (the gatekeepers) */
 } gk_config;
 
 /* Where a country database is looked for when [geo] database is empty:
