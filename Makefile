@@ -9,7 +9,8 @@
 #                   mode against a local Ceph RGW; results in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the audit crash test at full length (20 kill -9 rounds
-#                   per backend; make test runs 5)
+#                   per backend; make test runs 5) and the 3-instance
+#                   HAProxy test with 60 s of load (make test: 6 s)
 #   make format     clang-format the sources
 #   make install    binary, systemd unit, /etc/gatekeeper, and (as root,
 #                   without DESTDIR) the gatekeeper user, /var/lib/gatekeeper
@@ -122,9 +123,10 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 soak: deps $(BUILD)/gatekeeper
-	GK_CRASH_ROUNDS=20 GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+	GK_CRASH_ROUNDS=20 GK_CLUSTER_SECONDS=60 \
+		GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e/test_audit_crash.py
+		tests/e2e/test_audit_crash.py tests/e2e/test_cluster.py
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \
