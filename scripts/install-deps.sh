@@ -9,7 +9,7 @@ PKGS=(
 	libmicrohttpd-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev
 	libcurl4-openssl-dev libexpat1-dev libmaxminddb-dev libpq-dev
 	libmaxmind-db-writer-perl libgnutls28-dev libsystemd-dev
-	libgeoip-dev geoip-database
+	libgeoip-dev geoip-database haproxy
 	python3 python3-pytest python3-requests python3-cryptography sqlite3 curl
 	postgresql
 	nginx wrk chromium
