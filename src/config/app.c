@@ -32,6 +32,7 @@ gate_settings_fill(const gk_config *cfg, gate_settings *out)
 	out->v2_clock_skew = cfg->v2_clock_skew;
 	out->rate_table_size = cfg->rate_table_size;
 	out->checkpoint_prefix = cfg->checkpoint_prefix;
+	out->checkpoint_retention_days = cfg->checkpoint_retention_days;
 	out->audit_target = cfg_audit_target(cfg);
 	out->v1_key = cfg->v1_key;
 	out->internal_key = cfg->internal_key;

@@ -60,6 +60,9 @@ cfg_print(const gk_config *cfg, FILE *fp)
 		case K_STR:
 			if (k->secret_path == 2)
 				print_masked_uri(fp, *(char *const *)p);
+			else if (k->off == offsetof(gk_config, geo_database))
+				fprintf(fp, "%s", cfg->geo_database[0] ?
+				    cfg->geo_database : "off");
 			else
 				fprintf(fp, "%s", *(char *const *)p);
 			break;

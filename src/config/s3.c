@@ -75,6 +75,7 @@ cfg_s3_opts(const gk_config *cfg, cfg_s3 *c, char *err, size_t errlen)
 	o->use_container = cfg->s3_container_credentials;
 	o->use_imds = cfg->s3_imds;
 	o->imds_endpoint = cfg->s3_imds_endpoint;
+	o->kms_key_id = cfg->s3_kms_key_id;
 	return 0;
 out:
 	cfg_s3_release(c);

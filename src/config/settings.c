@@ -20,6 +20,12 @@ cfg_http_settings(const gk_config *cfg, http_settings *out)
 	out->conn_limit = cfg->conn_limit;
 	out->per_ip_conn_limit = cfg->per_ip_conn_limit;
 	out->conn_timeout = cfg->conn_timeout;
+	out->public_url = cfg->public_url;
+	out->tls_cert = cfg->tls_cert;
+	out->tls_key = cfg->tls_key;
+	out->tls_ocsp = cfg->tls_ocsp;
+	out->redirect_port = cfg->redirect_port;
+	out->hsts_max_age = cfg->hsts_max_age;
 }
 
 const char *

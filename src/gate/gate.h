@@ -60,6 +60,7 @@ typedef struct gate_settings {
 	int64_t v2_clock_skew;		/* seconds */
 	unsigned rate_table_size;
 	const char *checkpoint_prefix;	/* s3: checkpoints put here, "" off */
+	unsigned checkpoint_retention_days; /* Object Lock days, 0: none */
 	const char *audit_target;	/* searched by GET /admin/audit */
 	gk_secret v1_key;
 	gk_secret internal_key;

@@ -219,8 +219,13 @@ s3_presign_post(s3_target *t, const s3_creds *c, gk_slice key,
 		goto out;
 	credv = gk_slice_of(cred.data, cred.len);
 	if ((r = gk_buf_printf(&pol, "{\"expiration\": \"%s\", \"conditions\": "
-	    "[{\"x-amz-server-side-encryption\": \"AES256\"}, "
-	    "[\"content-length-range\", 0, %llu]", exp,
+	    "[{\"x-amz-server-side-encryption\": \"%s\"}, ", exp,
+	    t->kms_key_id ? "aws:kms" : "AES256")) != 0 ||
+	    (t->kms_key_id != NULL && ((r = gk_buf_append_str(&pol,
+	    "{\"x-amz-server-side-encryption-aws-kms-key-id\": ")) != 0 ||
+	    (r = json_ascii(&pol, gk_slice_str(t->kms_key_id))) != 0 ||
+	    (r = gk_buf_append_str(&pol, "}, ")) != 0)) ||
+	    (r = gk_buf_printf(&pol, "[\"content-length-range\", 0, %llu]",
 	    (unsigned long long)max_bytes)) != 0 ||
 	    (r = cond(&pol, "bucket", gk_slice_str(t->bucket))) != 0 ||
 	    (r = cond(&pol, "key", key)) != 0 ||
@@ -241,7 +246,10 @@ s3_presign_post(s3_target *t, const s3_creds *c, gk_slice key,
 	    (r = json_ascii(out, gk_slice_of(url.data, url.len))) != 0 ||
 	    (r = gk_buf_append_str(out, ", \"fields\": {")) != 0 ||
 	    (r = field(out, 1, "x-amz-server-side-encryption",
-	    gk_slice_str("AES256"))) != 0 ||
+	    gk_slice_str(t->kms_key_id ? "aws:kms" : "AES256"))) != 0 ||
+	    (t->kms_key_id != NULL && (r = field(out, 0,
+	    "x-amz-server-side-encryption-aws-kms-key-id",
+	    gk_slice_str(t->kms_key_id))) != 0) ||
 	    (r = field(out, 0, "key", key)) != 0 ||
 	    (r = field(out, 0, "x-amz-algorithm",
 	    gk_slice_str("AWS4-HMAC-SHA256"))) != 0 ||

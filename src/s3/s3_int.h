@@ -17,6 +17,7 @@ struct s3_target {
 	char *bucket;
 	int path_style;		/* effective */
 	s3_signer *signer;
+	char *kms_key_id;	/* SSE-KMS for uploads, or NULL: AES256 */
 };
 
 /* sigv4.c: lower-case hex SHA-256 of in (payload hashes). */

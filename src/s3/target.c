@@ -1,6 +1,6 @@
 /*
  * target.c - where a bucket is: endpoint, virtual-hosted or path-style
- * addressing, and object URLs.
+ * addressing, object URLs, and the SSE-KMS key uploads ask for.
  */
 #include "s3_int.h"
 
@@ -55,6 +55,32 @@ dns_bucket(const char *b)
 	}
 	return b[0] != '-' && b[n - 1] != '-' && b[0] != '.' &&
 	    b[n - 1] != '.';
+}
+
+int
+s3_target_set_kms(s3_target *t, const char *key_id)
+{
+	char *k = NULL;
+	size_t i, n = key_id != NULL ? strlen(key_id) : 0;
+
+	for (i = 0; i < n; i++) {
+		if (key_id[i] <= 0x20 || key_id[i] >= 0x7f || key_id[i] == '"' ||
+		    key_id[i] == '\\')
+			return GK_ERR_INVALID;
+	}
+	if (n > 2048)
+		return GK_ERR_INVALID;
+	if (n > 0 && (k = strdup(key_id)) == NULL)
+		return GK_ERR_NOMEM;
+	free(t->kms_key_id);
+	t->kms_key_id = k;
+	return 0;
+}
+
+const char *
+s3_target_kms(const s3_target *t)
+{
+	return t->kms_key_id;
 }
 
 int
@@ -115,6 +141,7 @@ s3_target_free(s3_target *t)
 		return;
 	free(t->scheme);
 	free(t->host);
+	free(t->kms_key_id);
 	free(t->bucket);
 	s3_signer_free(t->signer);
 	free(t);

@@ -146,6 +146,14 @@ store_delete(gk_store *s, gk_slice key)
 }
 
 int
+store_retain(gk_store *s, gk_slice key, int64_t until)
+{
+	if (s->be->retain == NULL)
+		return GK_ERR_INVALID;
+	return noted(s->be, s->be->retain(s, key, until));
+}
+
+int
 store_presigns(const gk_store *s)
 {
 	return s->be->presigns != NULL && s->be->presigns(s);

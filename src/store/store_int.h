@@ -26,8 +26,8 @@ struct gk_store_writer {
 
 /*
  * One backend. Each function has the contract of the store.h function of
- * the same name. presigns, presign_get and presign_post may be NULL (a
- * backend that never presigns).
+ * the same name. retain, presigns, presign_get and presign_post may be
+ * NULL (a backend without Object Lock, one that never presigns).
  */
 struct store_backend {
 	const char *name;	/* [store] type */
@@ -49,6 +49,7 @@ struct store_backend {
 	int (*list)(gk_store *s, gk_slice prefix, gk_slice start_after,
 	    unsigned max, gk_store_list_fn fn, void *arg);
 	int (*delete)(gk_store *s, gk_slice key);
+	int (*retain)(gk_store *s, gk_slice key, int64_t until);
 	int (*presigns)(const gk_store *s);
 	int (*presign_get)(gk_store *s, gk_slice key, int64_t ttl,
 	    gk_slice disposition, gk_buf *url);
