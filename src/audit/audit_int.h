@@ -173,6 +173,42 @@ void audit_conn_close(audit_conn *c);
  */
 int audit_ip_range(const char *s, uint8_t lo[16], uint8_t hi[16]) GK_WUR;
 
+/* ---- search (query.c) ----------------------------------------------- */
+
+enum { AUDIT_Q_INT, AUDIT_Q_TEXT, AUDIT_Q_BLOB };
+#define AUDIT_QUERY_MAX 24
+
+/* One value to bind: an integer, or text/blob bytes (borrowed). */
+typedef struct {
+	int type;		/* AUDIT_Q_* */
+	int64_t i;
+	const char *s;
+	size_t len;
+} audit_qval;
+
+/* A search as SQL and its values in placeholder order. */
+typedef struct {
+	gk_buf sql;
+	audit_qval v[AUDIT_QUERY_MAX];
+	int n;
+	int dollar;		/* "$N" placeholders (PostgreSQL) */
+	uint8_t lo[16], hi[16];	/* the ip filter's range */
+	char *upper;		/* the path prefix's upper bound */
+	size_t upper_len;
+} audit_query;
+
+/*
+ * Builds q as SQL: select (or select_by_addr when q filters on an
+ * address; both "... FROM audit WHERE <true>") followed by one condition
+ * per filter, the cursor, the order and the limit. Values are borrowed
+ * from q. GK_ERR_INVALID with err for a bad ip or status. Release b in
+ * every case.
+ */
+int audit_query_build(const gk_audit_query *q, const char *select,
+    const char *select_by_addr, int dollar, audit_query *b, char *err,
+    size_t errlen) GK_WUR;
+void audit_query_release(audit_query *b);
+
 /* ---- debug hooks (tests) -------------------------------------------- */
 
 typedef struct {

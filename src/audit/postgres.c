@@ -691,126 +691,43 @@ stream(PGconn *db, const char *sql, int n, const char *const *v,
 
 /* The exclusive upper bound of strings starting with prefix (see
  * sqlite.c); NULL when there is none. */
-static char *
-prefix_upper(const char *prefix)
-{
-	size_t len = strlen(prefix);
-	char *u;
-
-	while (len > 0 && (uint8_t)prefix[len - 1] == 0xff)
-		len--;
-	if (len == 0 || (u = strndup(prefix, len)) == NULL)
-		return NULL;
-	u[len - 1] = (char)((uint8_t)u[len - 1] + 1);
-	return u;
-}
-
-#define QMAX 20
-
-struct params {
-	const char *v[QMAX];
-	int len[QMAX];
-	int fmt[QMAX];
-	int n;
-	char num[QMAX][24];
-};
-
-/* Appends before, "$N" and after to sql, with v as parameter N. */
-static int
-add(gk_buf *sql, struct params *p, const char *before, const char *v,
-    int blob_len, const char *after)
-{
-	if (p->n >= QMAX)
-		return GK_ERR_TOO_LARGE;
-	p->v[p->n] = v;
-	p->len[p->n] = blob_len;
-	p->fmt[p->n] = blob_len > 0;
-	p->n++;
-	return gk_buf_printf(sql, "%s$%d%s", before, p->n, after);
-}
-
-static const char *
-num(struct params *p, int64_t x)
-{
-	snprintf(p->num[p->n], sizeof(p->num[0]), "%" PRId64, x);
-	return p->num[p->n];
-}
-
 static int
 pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
     void *arg, char *err, size_t errlen)
 {
 	PGconn *db = NULL;
-	struct params p;
-	gk_buf sql;
-	uint8_t lo[16], hi[16];
-	char *upper = NULL;
-	int r = GK_ERR_INTERNAL, e = 0;
+	audit_query b;
+	const char *v[AUDIT_QUERY_MAX];
+	int len[AUDIT_QUERY_MAX], fmt[AUDIT_QUERY_MAX], i;
+	char num[AUDIT_QUERY_MAX][24];
+	int r;
 
-	memset(&p, 0, sizeof(p));
 	audit_set_err(err, errlen, "%s", "");
-	gk_buf_init(&sql, GK_CAP_SMALL);
-	if (q->ip != NULL && q->ip[0] != '\0' &&
-	    audit_ip_range(q->ip, lo, hi) != 0) {
-		audit_set_err(err, errlen, "bad --ip value");
-		r = GK_ERR_INVALID;
+	if ((r = audit_query_build(q, select_sql, select_sql, 1, &b, err,
+	    errlen)) != 0)
 		goto out;
+	for (i = 0; i < b.n; i++) {
+		len[i] = 0;
+		fmt[i] = 0;
+		if (b.v[i].type == AUDIT_Q_INT) {
+			snprintf(num[i], sizeof(num[i]), "%" PRId64, b.v[i].i);
+			v[i] = num[i];
+		} else {
+			v[i] = b.v[i].s;	/* text: NUL-terminated */
+			if (b.v[i].type == AUDIT_Q_BLOB) {
+				len[i] = (int)b.v[i].len;
+				fmt[i] = 1;
+			}
+		}
 	}
-	if (q->status < 0) {
-		audit_set_err(err, errlen, "bad --status value");
-		r = GK_ERR_INVALID;
-		goto out;
-	}
-	e |= gk_buf_append_str(&sql, select_sql);
-	if (q->from_us != 0)
-		e |= add(&sql, &p, " AND time_us >= ", num(&p, q->from_us),
-		    0, "");
-	if (q->to_us != 0)
-		e |= add(&sql, &p, " AND time_us < ", num(&p, q->to_us), 0, "");
-	if (q->ip != NULL && q->ip[0] != '\0') {
-		e |= add(&sql, &p, " AND client_addr >= ",
-		    (const char *)lo, 16, "");
-		e |= add(&sql, &p, " AND client_addr <= ",
-		    (const char *)hi, 16, "");
-	}
-	if (q->operation != NULL)
-		e |= add(&sql, &p, " AND operation = ", q->operation, 0, "");
-	if (q->status != 0)
-		e |= add(&sql, &p, " AND status = ", num(&p, q->status), 0, "");
-	if (q->decision != NULL)
-		e |= add(&sql, &p, " AND decision = ", q->decision, 0, "");
-	if (q->path_prefix != NULL && q->path_prefix[0] != '\0') {
-		e |= add(&sql, &p, " AND path >= ", q->path_prefix, 0, "");
-		if ((upper = prefix_upper(q->path_prefix)) != NULL)
-			e |= add(&sql, &p, " AND path < ", upper, 0, "");
-	}
-	if (q->country != NULL)
-		e |= add(&sql, &p, " AND country = ", q->country, 0, "");
-	if (q->kid != NULL)
-		e |= add(&sql, &p, " AND kid = ", q->kid, 0, "");
-	if (q->sub != NULL)
-		e |= add(&sql, &p, " AND sub = ", q->sub, 0, "");
-	if (q->request_id != NULL)
-		e |= add(&sql, &p, " AND request_id = ", q->request_id, 0, "");
-	if (q->before_id != 0) {
-		e |= add(&sql, &p, " AND (time_us, id) < (",
-		    num(&p, q->before_time_us), 0, "");
-		e |= add(&sql, &p, ", ", num(&p, q->before_id), 0, ")");
-	}
-	e |= add(&sql, &p, q->oldest_first ? " ORDER BY time_us, id LIMIT " :
-	    " ORDER BY time_us DESC, id DESC LIMIT ",
-	    num(&p, q->limit != 0 ? (int64_t)q->limit : 100), 0, "");
-	if (e != 0)
-		goto out;
 	r = GK_ERR_IO;
 	if (connect_to(target, &db, err, errlen) != 0)
 		goto out;
-	r = stream(db, (const char *)sql.data, p.n, p.v, p.len, p.fmt, fn,
-	    arg, err, errlen);
+	r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt, fn, arg,
+	    err, errlen);
 out:
 	PQfinish(db);
-	free(upper);
-	gk_buf_release(&sql);
+	audit_query_release(&b);
 	return r;
 }
 

@@ -691,102 +691,26 @@ read_row(sqlite3_stmt *st, gk_audit_row *row)
  * prefix without trailing 0xff bytes, its last byte plus one. Returns its
  * length in *n, or 0 when there is no bound (prefix all 0xff).
  */
-static char *
-prefix_upper(const char *prefix, size_t *n)
-{
-	size_t len = strlen(prefix);
-	char *u;
-
-	while (len > 0 && (uint8_t)prefix[len - 1] == 0xff)
-		len--;
-	*n = len;
-	if (len == 0)
-		return NULL;
-	if ((u = strndup(prefix, len)) == NULL)
-		return NULL;
-	u[len - 1] = (char)((uint8_t)u[len - 1] + 1);
-	return u;
-}
-
 static int
 sq_search(const char *db_path, const gk_audit_query *q,
     gk_audit_row_fn fn, void *arg, char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st = NULL;
-	gk_buf sql;
+	audit_query b;
 	gk_audit_row row;
-	uint8_t lo[16], hi[16];
-	char *upper = NULL;
-	size_t upper_len = 0;
-	int have_ip = 0, have_prefix = 0, i = 1, rc, r = GK_ERR_INTERNAL;
+	const audit_qval *v;
+	int i, rc, r = GK_ERR_INTERNAL;
 
 	audit_set_err(err, errlen, "%s", "");
-	gk_buf_init(&sql, GK_CAP_SMALL);
+	memset(&b, 0, sizeof(b));
 	if (db_path == NULL || q == NULL || fn == NULL) {
 		audit_set_err(err, errlen, "missing argument");
-		r = GK_ERR_INVALID;
+		return GK_ERR_INVALID;
+	}
+	if ((r = audit_query_build(q, select_sql, select_by_addr_sql, 0, &b,
+	    err, errlen)) != 0)
 		goto out;
-	}
-	if (q->ip != NULL && q->ip[0] != '\0') {
-		if (audit_ip_range(q->ip, lo, hi) != 0) {
-			audit_set_err(err, errlen, "bad --ip value");
-			r = GK_ERR_INVALID;
-			goto out;
-		}
-		have_ip = 1;
-	}
-	if (q->status < 0) {
-		audit_set_err(err, errlen, "bad --status value");
-		r = GK_ERR_INVALID;
-		goto out;
-	}
-	if (q->path_prefix != NULL && q->path_prefix[0] != '\0') {
-		have_prefix = 1;
-		upper = prefix_upper(q->path_prefix, &upper_len);
-		if (upper == NULL && upper_len != 0) {
-			r = GK_ERR_NOMEM;
-			goto out;
-		}
-	}
-
-	/*
-	 * constant fragments only; every value is bound below. With an
-	 * address the (client_addr, time_us) index is the one to use: the
-	 * planner would rather walk the time index to save the sort, which
-	 * on a big log reads every record in the time range.
-	 */
-	if (gk_buf_append_str(&sql, have_ip ? select_by_addr_sql :
-	    select_sql) != 0 ||
-	    (q->from_us != 0 &&
-	    gk_buf_append_str(&sql, " AND time_us >= ?") != 0) ||
-	    (q->to_us != 0 &&
-	    gk_buf_append_str(&sql, " AND time_us < ?") != 0) ||
-	    (have_ip &&
-	    gk_buf_append_str(&sql, " AND client_addr BETWEEN ? AND ?") != 0) ||
-	    (q->operation != NULL &&
-	    gk_buf_append_str(&sql, " AND operation = ?") != 0) ||
-	    (q->status != 0 &&
-	    gk_buf_append_str(&sql, " AND status = ?") != 0) ||
-	    (q->decision != NULL &&
-	    gk_buf_append_str(&sql, " AND decision = ?") != 0) ||
-	    (have_prefix &&
-	    gk_buf_append_str(&sql, " AND path >= ?") != 0) ||
-	    (upper != NULL &&
-	    gk_buf_append_str(&sql, " AND path < ?") != 0) ||
-	    (q->country != NULL &&
-	    gk_buf_append_str(&sql, " AND country = ?") != 0) ||
-	    (q->kid != NULL && gk_buf_append_str(&sql, " AND kid = ?") != 0) ||
-	    (q->sub != NULL && gk_buf_append_str(&sql, " AND sub = ?") != 0) ||
-	    (q->request_id != NULL &&
-	    gk_buf_append_str(&sql, " AND request_id = ?") != 0) ||
-	    (q->before_id != 0 && gk_buf_append_str(&sql,
-	    " AND (time_us < ? OR (time_us = ? AND id < ?))") != 0) ||
-	    gk_buf_append_str(&sql, q->oldest_first ?
-	    " ORDER BY time_us, id LIMIT ?" :
-	    " ORDER BY time_us DESC, id DESC LIMIT ?") != 0)
-		goto out;
-
 	r = GK_ERR_IO;
 	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) !=
 	    SQLITE_OK) {
@@ -795,54 +719,23 @@ sq_search(const char *db_path, const gk_audit_query *q,
 		goto out;
 	}
 	sqlite3_busy_timeout(db, AUDIT_BUSY_MS);
-	if (sqlite3_prepare_v2(db, (const char *)sql.data, -1, &st, NULL) !=
+	if (sqlite3_prepare_v2(db, (const char *)b.sql.data, -1, &st, NULL) !=
 	    SQLITE_OK) {
 		audit_set_err(err, errlen, "%s: %s", db_path, sqlite3_errmsg(db));
 		goto out;
 	}
 	rc = SQLITE_OK;
-	if (q->from_us != 0 && rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, i++, q->from_us);
-	if (q->to_us != 0 && rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, i++, q->to_us);
-	if (have_ip && rc == SQLITE_OK) {
-		rc = sqlite3_bind_blob(st, i++, lo, 16, SQLITE_STATIC);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_bind_blob(st, i++, hi, 16, SQLITE_STATIC);
+	for (i = 0; i < b.n && rc == SQLITE_OK; i++) {
+		v = &b.v[i];
+		if (v->type == AUDIT_Q_INT)
+			rc = sqlite3_bind_int64(st, i + 1, v->i);
+		else if (v->type == AUDIT_Q_BLOB)
+			rc = sqlite3_bind_blob(st, i + 1, v->s, (int)v->len,
+			    SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_text(st, i + 1, v->s, (int)v->len,
+			    SQLITE_STATIC);
 	}
-	if (q->operation != NULL && rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, i++, q->operation, -1,
-		    SQLITE_STATIC);
-	if (q->status != 0 && rc == SQLITE_OK)
-		rc = sqlite3_bind_int(st, i++, q->status);
-	if (q->decision != NULL && rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, i++, q->decision, -1,
-		    SQLITE_STATIC);
-	if (have_prefix && rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, i++, q->path_prefix, -1,
-		    SQLITE_STATIC);
-	if (upper != NULL && rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, i++, upper, (int)upper_len,
-		    SQLITE_STATIC);
-	if (q->country != NULL && rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, i++, q->country, -1, SQLITE_STATIC);
-	if (q->kid != NULL && rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, i++, q->kid, -1, SQLITE_STATIC);
-	if (q->sub != NULL && rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, i++, q->sub, -1, SQLITE_STATIC);
-	if (q->request_id != NULL && rc == SQLITE_OK)
-		rc = sqlite3_bind_text(st, i++, q->request_id, -1,
-		    SQLITE_STATIC);
-	if (q->before_id != 0 && rc == SQLITE_OK) {
-		rc = sqlite3_bind_int64(st, i++, q->before_time_us);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_bind_int64(st, i++, q->before_time_us);
-		if (rc == SQLITE_OK)
-			rc = sqlite3_bind_int64(st, i++, q->before_id);
-	}
-	if (rc == SQLITE_OK)
-		rc = sqlite3_bind_int64(st, i++,
-		    q->limit != 0 ? (int64_t)q->limit : 100);
 	if (rc != SQLITE_OK) {
 		audit_set_err(err, errlen, "%s: %s", db_path, sqlite3_errstr(rc));
 		goto out;
@@ -864,8 +757,7 @@ sq_search(const char *db_path, const gk_audit_query *q,
 out:
 	sqlite3_finalize(st);
 	sqlite3_close(db);
-	free(upper);
-	gk_buf_release(&sql);
+	audit_query_release(&b);
 	return r;
 }
 
