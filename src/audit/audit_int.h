@@ -236,12 +236,46 @@ void audit_debug_backend(const audit_backend *be);
 /* Lowers the queue bound (0: AUDIT_QUEUE_MAX). */
 void audit_debug_set_queue_max(gk_audit *a, size_t max);
 
+/*
+ * One result row as a backend exposes it, in AUDIT_SELECT_COLS order:
+ * text (NULL for SQL NULL; *len its bytes), integers, and byte strings
+ * (0 when the column holds exactly n bytes, copied to out).
+ */
+typedef struct {
+	const char *(*text)(void *ctx, int col, size_t *len);
+	int64_t (*num)(void *ctx, int col);
+	int (*bytes)(void *ctx, int col, uint8_t *out, size_t n);
+	void *ctx;
+} audit_cols;
+/* Fills row from the columns (format.c); strings point into the row. */
+void audit_row_read(const audit_cols *c, gk_audit_row *row);
+
 /* The columns every backend reads a record back with (read_row's order). */
 #define AUDIT_SELECT_COLS						\
     "SELECT id, time_us, request_id, client_ip, client_addr, user_agent,"	\
     " origin, protocol, operation, root, path, status, decision, message,"	\
     " bytes, duration_us, country, kid, sub, jti, token_sig, instance_id,"	\
     " seq, prev_hash, hash"
+
+/*
+ * Retention (prune_span), the same SQL for both backends ("$N" is a
+ * parameter to SQLite too): the oldest checkpoint made before $1 that is
+ * past its instance's anchor; that instance's records up to it; the
+ * anchor moved there.
+ */
+#define AUDIT_PRUNE_FIND_SQL						\
+    "SELECT c.instance_id, c.seq, c.hash, c.time_us"			\
+    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"			\
+    " ON a.instance_id = c.instance_id"					\
+    " WHERE c.time_us < $1 AND c.seq > coalesce(a.seq, 0)"		\
+    " ORDER BY c.time_us LIMIT 1"
+#define AUDIT_PRUNE_DELETE_SQL						\
+    "DELETE FROM audit WHERE instance_id = $1 AND seq <= $2"
+#define AUDIT_ANCHOR_SET_SQL						\
+    "INSERT INTO audit_anchor(instance_id, seq, hash, time_us)"		\
+    " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id) DO UPDATE"	\
+    " SET seq = EXCLUDED.seq, hash = EXCLUDED.hash,"			\
+    " time_us = EXCLUDED.time_us"
 
 /* Writes a message into err (err may be NULL or errlen 0: nothing). */
 void audit_set_err(char *err, size_t errlen, const char *fmt, ...)

@@ -1,5 +1,6 @@
-/* format.c - one audit row as a JSON object (CLI json output, admin API),
- * and the address range an "ip" search filter covers. */
+/* format.c - one audit row: read from a backend's columns, written as a
+ * JSON object (CLI json output, admin API); and the address range an "ip"
+ * search filter covers. */
 #include "audit/audit_int.h"
 
 #include <inttypes.h>
@@ -84,4 +85,76 @@ audit_ip_range(const char *s, uint8_t lo[16], uint8_t hi[16])
 		hi[i] = (uint8_t)(addr[i] | (uint8_t)~mask);
 	}
 	return 0;
+}
+
+/* Copies a text column into a fixed array, cut to fit; 1 if it was cut
+ * or held a NUL (the row is then not as written). */
+static int
+col_fixed(const audit_cols *c, int col, char *dst, size_t dstlen)
+{
+	size_t n;
+	const char *t = c->text(c->ctx, col, &n);
+	int cut = 0;
+
+	dst[0] = '\0';
+	if (t == NULL)
+		return 0;
+	if (n >= dstlen) {
+		n = dstlen - 1;
+		cut = 1;
+	}
+	memcpy(dst, t, n);
+	dst[n] = '\0';
+	return cut || memchr(t, '\0', n) != NULL;
+}
+
+static const char *
+col_str(const audit_cols *c, int col)
+{
+	size_t n;
+
+	return c->text(c->ctx, col, &n);
+}
+
+void
+audit_row_read(const audit_cols *c, gk_audit_row *row)
+{
+	gk_audit_record *rec = &row->rec;
+	size_t n;
+	int64_t bytes;
+
+	memset(row, 0, sizeof(*row));
+	row->id = c->num(c->ctx, 0);
+	rec->time_us = c->num(c->ctx, 1);
+	row->altered |= col_fixed(c, 2, rec->request_id,
+	    sizeof(rec->request_id));
+	row->altered |= col_fixed(c, 3, rec->client_ip,
+	    sizeof(rec->client_ip));
+	if (c->bytes(c->ctx, 4, rec->client_addr,
+	    sizeof(rec->client_addr)) != 0)
+		row->altered = 1;
+	rec->user_agent = col_str(c, 5);
+	rec->origin = col_str(c, 6);
+	rec->protocol = col_str(c, 7);
+	rec->operation = col_str(c, 8);
+	rec->root = col_str(c, 9);
+	rec->path = col_str(c, 10);
+	rec->status = (int)c->num(c->ctx, 11);
+	rec->decision = col_str(c, 12);
+	rec->message = col_str(c, 13);
+	bytes = c->num(c->ctx, 14);
+	rec->bytes = bytes > 0 ? (uint64_t)bytes : 0;
+	rec->duration_us = c->num(c->ctx, 15);
+	rec->country = col_str(c, 16);
+	rec->kid = col_str(c, 17);
+	rec->sub = col_str(c, 18);
+	rec->jti = col_str(c, 19);
+	rec->token_sig = col_str(c, 20);
+	row->altered |= col_fixed(c, 21, row->instance_id,
+	    sizeof(row->instance_id));
+	row->seq = c->num(c->ctx, 22);
+	row->chained = c->text(c->ctx, 21, &n) != NULL &&
+	    c->text(c->ctx, 22, &n) != NULL &&
+	    c->bytes(c->ctx, 23, row->prev_hash, AUDIT_HASH_LEN) == 0 &&
+	    c->bytes(c->ctx, 24, row->hash, AUDIT_HASH_LEN) == 0;
 }

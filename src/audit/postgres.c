@@ -492,19 +492,9 @@ static int
 pg_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
     int *more, char *err, size_t errlen)
 {
-	static const char find_sql[] =
-	    "SELECT c.instance_id, c.seq, c.hash, c.time_us"
-	    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"
-	    " ON a.instance_id = c.instance_id"
-	    " WHERE c.time_us < $1 AND c.seq > coalesce(a.seq, 0)"
-	    " ORDER BY c.time_us LIMIT 1";
-	static const char del_sql[] =
-	    "DELETE FROM audit WHERE instance_id = $1 AND seq <= $2";
-	static const char anchor_sql[] =
-	    "INSERT INTO audit_anchor(instance_id, seq, hash, time_us)"
-	    " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id) DO UPDATE"
-	    " SET seq = EXCLUDED.seq, hash = EXCLUDED.hash,"
-	    " time_us = EXCLUDED.time_us";
+	static const char find_sql[] = AUDIT_PRUNE_FIND_SQL;
+	static const char del_sql[] = AUDIT_PRUNE_DELETE_SQL;
+	static const char anchor_sql[] = AUDIT_ANCHOR_SET_SQL;
 	struct pg_conn *c = PG(base);
 	PGresult *res = NULL;
 	char before[24], seq[24], t[24], inst[AUDIT_INSTANCE_MAX + 1];
@@ -587,69 +577,48 @@ pg_jti_use(audit_conn *base, const char *jti, int64_t exp_s)
 
 /* ---- reading --------------------------------------------------------- */
 
+struct pg_row {
+	const PGresult *res;
+	int row;
+};
+
 static const char *
-col_str(const PGresult *res, int row, int col)
+pg_text(void *ctx, int col, size_t *len)
 {
-	return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+	struct pg_row *r = ctx;
+	const char *s;
+
+	*len = 0;
+	if (PQgetisnull(r->res, r->row, col))
+		return NULL;
+	s = PQgetvalue(r->res, r->row, col);
+	*len = strlen(s);
+	return s;
+}
+
+static int64_t
+pg_num(void *ctx, int col)
+{
+	struct pg_row *r = ctx;
+
+	return get_int(r->res, r->row, col);
 }
 
 static int
-col_fixed(const PGresult *res, int row, int col, char *dst, size_t dstlen)
+pg_bytes(void *ctx, int col, uint8_t *out, size_t n)
 {
-	const char *s = col_str(res, row, col);
-	size_t n;
+	struct pg_row *r = ctx;
 
-	dst[0] = '\0';
-	if (s == NULL)
-		return 0;
-	n = strlen(s);
-	if (n >= dstlen) {
-		snprintf(dst, dstlen, "%.*s", (int)(dstlen - 1), s);
-		return 1;
-	}
-	memcpy(dst, s, n + 1);
-	return 0;
+	return get_bytes(r->res, r->row, col, out, n);
 }
 
 static void
 read_row(const PGresult *res, int i, gk_audit_row *row)
 {
-	gk_audit_record *rec = &row->rec;
-	int64_t bytes;
+	struct pg_row r = { res, i };
+	audit_cols c = { pg_text, pg_num, pg_bytes, &r };
 
-	memset(row, 0, sizeof(*row));
-	row->id = get_int(res, i, 0);
-	rec->time_us = get_int(res, i, 1);
-	row->altered |= col_fixed(res, i, 2, rec->request_id,
-	    sizeof(rec->request_id));
-	row->altered |= col_fixed(res, i, 3, rec->client_ip,
-	    sizeof(rec->client_ip));
-	if (get_bytes(res, i, 4, rec->client_addr,
-	    sizeof(rec->client_addr)) != 0)
-		row->altered = 1;
-	rec->user_agent = col_str(res, i, 5);
-	rec->origin = col_str(res, i, 6);
-	rec->protocol = col_str(res, i, 7);
-	rec->operation = col_str(res, i, 8);
-	rec->root = col_str(res, i, 9);
-	rec->path = col_str(res, i, 10);
-	rec->status = (int)get_int(res, i, 11);
-	rec->decision = col_str(res, i, 12);
-	rec->message = col_str(res, i, 13);
-	bytes = get_int(res, i, 14);
-	rec->bytes = bytes > 0 ? (uint64_t)bytes : 0;
-	rec->duration_us = get_int(res, i, 15);
-	rec->country = col_str(res, i, 16);
-	rec->kid = col_str(res, i, 17);
-	rec->sub = col_str(res, i, 18);
-	rec->jti = col_str(res, i, 19);
-	rec->token_sig = col_str(res, i, 20);
-	row->altered |= col_fixed(res, i, 21, row->instance_id,
-	    sizeof(row->instance_id));
-	row->seq = get_int(res, i, 22);
-	row->chained = !PQgetisnull(res, i, 21) && !PQgetisnull(res, i, 22) &&
-	    get_bytes(res, i, 23, row->prev_hash, AUDIT_HASH_LEN) == 0 &&
-	    get_bytes(res, i, 24, row->hash, AUDIT_HASH_LEN) == 0;
+	audit_row_read(&c, row);
 }
 
 /*

@@ -530,17 +530,9 @@ static int
 sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
     int *more, char *err, size_t errlen)
 {
-	static const char find_sql[] =
-	    "SELECT c.instance_id, c.seq, c.hash, c.time_us"
-	    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"
-	    " ON a.instance_id = c.instance_id"
-	    " WHERE c.time_us < ?1 AND c.seq > coalesce(a.seq, 0)"
-	    " ORDER BY c.time_us LIMIT 1";
-	static const char del_sql[] =
-	    "DELETE FROM audit WHERE instance_id = ?1 AND seq <= ?2";
-	static const char anchor_sql[] =
-	    "INSERT OR REPLACE INTO audit_anchor(instance_id, seq, hash,"
-	    " time_us) VALUES (?1, ?2, ?3, ?4)";
+	static const char find_sql[] = AUDIT_PRUNE_FIND_SQL;
+	static const char del_sql[] = AUDIT_PRUNE_DELETE_SQL;
+	static const char anchor_sql[] = AUDIT_ANCHOR_SET_SQL;
 	struct sq_conn *c = SQ(base);
 	sqlite3_stmt *st = NULL;
 	audit_checkpoint cp;
@@ -611,86 +603,46 @@ out:
 
 /* ---- search ---------------------------------------------------------- */
 
-/* Copies a text column into a fixed array, cut to fit; 1 if cut. */
-static int
-col_fixed(sqlite3_stmt *st, int i, char *dst, size_t dstlen)
+static const char *
+sq_text(void *ctx, int col, size_t *len)
 {
-	const unsigned char *t = sqlite3_column_text(st, i);
-	size_t n;
-	int cut = 0;
+	sqlite3_stmt *st = ctx;
+	const char *t;
 
-	dst[0] = '\0';
-	if (t == NULL)
-		return 0;
-	n = (size_t)sqlite3_column_bytes(st, i);
-	if (n >= dstlen) {
-		n = dstlen - 1;
-		cut = 1;
-	}
-	memcpy(dst, t, n);
-	dst[n] = '\0';
-	return cut || memchr(t, '\0', n) != NULL;
+	*len = 0;
+	if (sqlite3_column_type(st, col) == SQLITE_NULL)
+		return NULL;
+	t = (const char *)sqlite3_column_text(st, col);
+	if (t != NULL)
+		*len = (size_t)sqlite3_column_bytes(st, col);
+	return t;
 }
 
-static const char *
-col_str(sqlite3_stmt *st, int i)
+static int64_t
+sq_num(void *ctx, int col)
 {
-	if (sqlite3_column_type(st, i) == SQLITE_NULL)
-		return NULL;
-	return (const char *)sqlite3_column_text(st, i);
+	return sqlite3_column_int64(ctx, col);
+}
+
+static int
+sq_bytes(void *ctx, int col, uint8_t *out, size_t n)
+{
+	const void *blob = sqlite3_column_blob(ctx, col);
+
+	if (blob == NULL || (size_t)sqlite3_column_bytes(ctx, col) != n)
+		return GK_ERR_INVALID;
+	memcpy(out, blob, n);
+	return 0;
 }
 
 static void
 read_row(sqlite3_stmt *st, gk_audit_row *row)
 {
-	gk_audit_record *rec = &row->rec;
-	const void *blob;
-	int64_t bytes;
+	audit_cols c = { sq_text, sq_num, sq_bytes, st };
 
-	memset(row, 0, sizeof(*row));
-	row->id = sqlite3_column_int64(st, 0);
-	rec->time_us = sqlite3_column_int64(st, 1);
-	row->altered |= col_fixed(st, 2, rec->request_id,
-	    sizeof(rec->request_id));
-	row->altered |= col_fixed(st, 3, rec->client_ip,
-	    sizeof(rec->client_ip));
-	blob = sqlite3_column_blob(st, 4);
-	if (blob != NULL && sqlite3_column_bytes(st, 4) ==
-	    (int)sizeof(rec->client_addr))
-		memcpy(rec->client_addr, blob, sizeof(rec->client_addr));
-	else
-		row->altered = 1;
-	rec->user_agent = col_str(st, 5);
-	rec->origin = col_str(st, 6);
-	rec->protocol = col_str(st, 7);
-	rec->operation = col_str(st, 8);
-	rec->root = col_str(st, 9);
-	rec->path = col_str(st, 10);
-	rec->status = sqlite3_column_int(st, 11);
-	rec->decision = col_str(st, 12);
-	rec->message = col_str(st, 13);
-	bytes = sqlite3_column_int64(st, 14);
-	rec->bytes = bytes > 0 ? (uint64_t)bytes : 0;
-	rec->duration_us = sqlite3_column_int64(st, 15);
-	rec->country = col_str(st, 16);
-	rec->kid = col_str(st, 17);
-	rec->sub = col_str(st, 18);
-	rec->jti = col_str(st, 19);
-	rec->token_sig = col_str(st, 20);
-	row->altered |= col_fixed(st, 21, row->instance_id,
-	    sizeof(row->instance_id));
-	row->seq = sqlite3_column_int64(st, 22);
-	row->chained = sqlite3_column_type(st, 21) != SQLITE_NULL &&
-	    sqlite3_column_type(st, 22) != SQLITE_NULL &&
-	    blob_hash(st, 23, row->prev_hash) == 0 &&
-	    blob_hash(st, 24, row->hash) == 0;
+	audit_row_read(&c, row);
 }
 
-/*
- * The exclusive upper bound of all strings starting with prefix: the
- * prefix without trailing 0xff bytes, its last byte plus one. Returns its
- * length in *n, or 0 when there is no bound (prefix all 0xff).
- */
 static int
 sq_search(const char *db_path, const gk_audit_query *q,
     gk_audit_row_fn fn, void *arg, char *err, size_t errlen)
