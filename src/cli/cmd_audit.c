@@ -1,13 +1,13 @@
 /*
- * cmd_audit.c - gatekeeper audit search | prune: read and trim the audit
- * log. Search opens the database read-only, so it works while a server
+ * cmd_audit.c - gatekeeper audit search | export (prune and verify have
+ * their own files): read the audit log. Search opens the database read-only, so it works while a server
  * writes to it.
  *
  * Everything printed comes from clients (user agents, paths), so the
  * table format replaces control characters and invalid UTF-8 before they
  * reach a terminal, and json/csv replace invalid UTF-8 with U+FFFD.
  */
-#include "cli.h"
+#include "cmd_audit.h"
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -20,13 +20,10 @@
 #include "audit/audit.h"
 #include "config/config.h"
 
-#define VERB "audit"
 #define LIMIT_MAX 1000000u
-#define DAYS_MAX 100000u
 #define ROW_CAP (1024u * 1024)		/* one formatted json/csv row */
 #define TABLE_CAP (64u * 1024 * 1024)	/* all cells of a table */
 #define CELL_WIDTH_MAX 60u		/* characters shown per cell */
-#define PUBKEYS_MAX 8			/* verify --pubkey */
 
 static const char usage_text[] =
     "usage: gatekeeper audit search [options]   (see: audit search --help)\n"
@@ -36,33 +33,6 @@ static const char usage_text[] =
     "\n"
     "Searches, trims or proves the audit log (every request that reached\n"
     "the gate, allowed or denied).\n";
-
-static const char verify_usage[] =
-    "usage: gatekeeper audit verify [--config FILE] [--db PATH|URI]\n"
-    "           [--pubkey FILE] [--checkpoints FILE | --no-checkpoints-file]\n"
-    "\n"
-    "Recomputes the hash chain of every instance and checks every signed\n"
-    "checkpoint, in the database and in the checkpoint file, against the\n"
-    "audit public key. Prints one line per problem (a modified, deleted or\n"
-    "inserted record with its seq and row id, a tail cut up to the last\n"
-    "checkpoint, a forged or deleted checkpoint, a bad prune anchor) and a\n"
-    "summary. Exit status 0 only when everything holds, 1 otherwise.\n"
-    "\n"
-    "  --config FILE      config file (default: $GATEKEEPER_CONFIG, else\n"
-    "                     ./gatekeeper.ini, else the built-in defaults)\n"
-    "  --db PATH|URI      audit database (a SQLite path or a postgresql://\n"
-    "                     URI); overrides the config\n"
-    "  --pubkey FILE      audit public key, 64 hex digits (default: the\n"
-    "                     config's [audit] pubkey_file); repeat it (up to\n"
-    "                     8) to accept checkpoints of earlier keys too\n"
-    "  --checkpoints FILE checkpoint file (default: the config's [audit]\n"
-    "                     checkpoint_file)\n"
-    "  --no-checkpoints-file  check the database's checkpoints only\n"
-    "\n"
-    "Records written after the last checkpoint are chained but not yet\n"
-    "signed: deleting them from the tail is only seen once a later\n"
-    "checkpoint exists (one is signed every checkpoint_records records,\n"
-    "checkpoint_seconds seconds, and at shutdown).\n";
 
 static const char search_usage[] =
     "usage: gatekeeper audit search [--config FILE] [--db PATH] [--from T]\n"
@@ -113,25 +83,6 @@ static const char export_usage[] =
     "\n"
     "  gatekeeper audit export --from 2026-11-01 --to 2026-12-01 \\\n"
     "      --format csv > november.csv\n";
-
-static const char prune_usage[] =
-    "usage: gatekeeper audit prune [--config FILE] [--db PATH] [--days N]\n"
-    "           [--before T]\n"
-    "\n"
-    "Deletes audit records older than N days (default: the config's\n"
-    "retention_days; 0 there means keep forever), in whole spans of the\n"
-    "hash chain up to the newest checkpoint signed before that time, one\n"
-    "span per transaction, so it is safe while the server runs. The last\n"
-    "checkpoint deleted stays as the chain's anchor: the rest still\n"
-    "verifies. Records after the last checkpoint are never deleted.\n"
-    "\n"
-    "  --config FILE    config file (default: $GATEKEEPER_CONFIG, else\n"
-    "                   ./gatekeeper.ini, else the built-in defaults)\n"
-    "  --db PATH|URI    audit database (a SQLite path or a postgresql://\n"
-    "                   URI); overrides the config\n"
-    "  --days N         keep the last N days (1-100000)\n"
-    "  --before T       delete spans signed before T instead (YYYY-MM-DD,\n"
-    "                   YYYY-MM-DDTHH:MM:SSZ or unix seconds)\n";
 
 enum { FMT_TABLE, FMT_JSON, FMT_CSV };
 
@@ -418,26 +369,6 @@ on_row(void *arg, const gk_audit_row *row)
 	return 0;
 }
 
-/* Option codes for getopt_long. */
-enum {
-	OPT_CONFIG = 256, OPT_DB, OPT_FROM, OPT_TO, OPT_IP, OPT_OP, OPT_STATUS,
-	OPT_DECISION, OPT_PREFIX, OPT_LIMIT, OPT_FORMAT, OPT_DAYS,
-	OPT_COUNTRY, OPT_KID, OPT_SUB, OPT_REQID, OPT_BEFORE, OPT_PUBKEY,
-	OPT_CPFILE, OPT_NO_CPFILE,
-};
-
-/* Reports getopt's complaint as one line; returns the usage status. */
-static int
-bad_option(int c, char **argv)
-{
-	const char *arg = argv[optind - 1];
-
-	if (c == ':')
-		cli_error(VERB, "option %s needs a value", arg);
-	else
-		cli_error(VERB, "unknown option %s (see --help)", arg);
-	return 2;
-}
 
 static int
 search_main(int argc, char **argv, int export)
@@ -537,7 +468,7 @@ search_main(int argc, char **argv, int export)
 			rc = 0;
 			goto out;
 		default:
-			rc = bad_option(c, argv);
+			rc = cmd_audit_bad_option(c, argv);
 			goto out;
 		}
 	}
@@ -603,220 +534,16 @@ out:
 	return rc;
 }
 
-/* ---- prune ------------------------------------------------------------ */
-
-static int
-prune_main(int argc, char **argv)
+int
+cmd_audit_bad_option(int c, char **argv)
 {
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "days", required_argument, NULL, OPT_DAYS },
-		{ "before", required_argument, NULL, OPT_BEFORE },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *cfgpath = NULL, *db = NULL, *days_s = NULL;
-	const char *before_s = NULL;
-	gk_config *cfg = NULL;
-	struct stat st;
-	uint64_t days = 0, deleted = 0;
-	int64_t keep_us, before_us = 0;
-	char ts[32];
-	int c, r, rc = 1;
+	const char *arg = argv[optind - 1];
 
-	opterr = 0;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_CONFIG: cfgpath = optarg; break;
-		case OPT_DB: db = optarg; break;
-		case OPT_DAYS: days_s = optarg; break;
-		case OPT_BEFORE:
-			before_s = optarg;
-			if (gk_time_parse(optarg, &before_us) != 0) {
-				cli_error(VERB, "bad --before value (want "
-				    "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix "
-				    "seconds)");
-				return 2;
-			}
-			break;
-		case 'h':
-			fputs(prune_usage, stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
-	if (optind != argc) {
-		cli_error(VERB, "unexpected argument %s (see --help)",
-		    argv[optind]);
-		return 2;
-	}
-	if (days_s != NULL && (gk_parse_u64(gk_slice_str(days_s), DAYS_MAX,
-	    &days) != 0 || days == 0)) {
-		cli_error(VERB, "bad --days value (1-%u)", DAYS_MAX);
-		return 2;
-	}
-	if (days_s != NULL && before_s != NULL) {
-		cli_error(VERB, "give --days or --before, not both");
-		return 2;
-	}
-	if (before_s != NULL)
-		days_s = "";
-	if (db == NULL || days_s == NULL || cfgpath != NULL) {
-		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
-			goto out;
-		if (db == NULL)
-			db = cfg_audit_target(cfg);
-		if (days_s == NULL)
-			days = cfg->retention_days;
-	}
-	if (db == NULL || db[0] == '\0') {
-		cli_error(VERB, "no audit database (set [audit] db or dsn, "
-		    "or --db)");
-		goto out;
-	}
-	if (days == 0 && before_s == NULL) {
-		printf("retention_days is 0 (keep forever): nothing pruned\n");
-		rc = 0;
-		goto out;
-	}
-	if (audit_backend_is_file(db) &&
-	    (stat(db, &st) != 0 || !S_ISREG(st.st_mode))) {
-		cli_error(VERB, "no audit database at %s", db);
-		goto out;
-	}
-	if (before_s == NULL && (__builtin_mul_overflow((int64_t)days,
-	    86400LL * 1000000, &keep_us) ||
-	    __builtin_sub_overflow(gk_now_us(), keep_us, &before_us))) {
-		cli_error(VERB, "bad --days value");
-		goto out;
-	}
-	if ((r = audit_prune(db, before_us, &deleted)) != 0) {
-		cli_error(VERB, "cannot prune %s: %s%s", audit_label(db),
-		    gk_err_str(r),
-		    deleted > 0 ? " (some records were deleted)" : "");
-		goto out;
-	}
-	gk_time_iso(before_us / 1000000, ts, sizeof(ts));
-	printf("pruned %" PRIu64 " record%s older than %s from %s\n", deleted,
-	    deleted == 1 ? "" : "s", ts, audit_label(db));
-	rc = 0;
-out:
-	cfg_free(cfg);
-	return rc;
-}
-
-/* ---- verify ----------------------------------------------------------- */
-
-static void
-on_problem(void *arg, const char *msg)
-{
-	(void)arg;
-	printf("PROBLEM: %s\n", msg);
-}
-
-static int
-verify_main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "db", required_argument, NULL, OPT_DB },
-		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
-		{ "checkpoints", required_argument, NULL, OPT_CPFILE },
-		{ "no-checkpoints-file", no_argument, NULL, OPT_NO_CPFILE },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *cfgpath = NULL, *db = NULL, *cpfile = NULL;
-	const char *pubfiles[PUBKEYS_MAX];
-	gk_config *cfg = NULL;
-	gk_audit_verify_stats st;
-	uint8_t pubs[PUBKEYS_MAX * 32];
-	char err[512];
-	size_t npub = 0, i;
-	int c, r, rc = 1, no_cpfile = 0;
-
-	opterr = 0;
-	optind = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_CONFIG: cfgpath = optarg; break;
-		case OPT_DB: db = optarg; break;
-		case OPT_PUBKEY:
-			if (npub == PUBKEYS_MAX) {
-				cli_error(VERB, "at most %d --pubkey",
-				    PUBKEYS_MAX);
-				return 2;
-			}
-			pubfiles[npub++] = optarg;
-			break;
-		case OPT_CPFILE: cpfile = optarg; break;
-		case OPT_NO_CPFILE: no_cpfile = 1; break;
-		case 'h':
-			fputs(verify_usage, stdout);
-			return 0;
-		default:
-			return bad_option(c, argv);
-		}
-	}
-	if (optind != argc) {
-		cli_error(VERB, "unexpected argument %s (see --help)",
-		    argv[optind]);
-		return 2;
-	}
-	if (db == NULL || npub == 0 || (cpfile == NULL && !no_cpfile) ||
-	    cfgpath != NULL) {
-		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
-			goto out;
-		if (db == NULL)
-			db = cfg_audit_target(cfg);
-		if (npub == 0)
-			pubfiles[npub++] = cfg->audit_pub_file;
-		if (cpfile == NULL)
-			cpfile = cfg->audit_checkpoint_file;
-	}
-	if (no_cpfile)
-		cpfile = NULL;
-	if (db == NULL || db[0] == '\0') {
-		cli_error(VERB, "no audit database (set [audit] db or dsn, "
-		    "or --db)");
-		goto out;
-	}
-	for (i = 0; i < npub; i++) {
-		if (audit_read_pubkey(pubfiles[i], pubs + 32 * i) != 0) {
-			cli_error(VERB, "cannot read the audit public key %s "
-			    "(64 hex digits; 'gatekeeper keygen' writes it)",
-			    pubfiles[i]);
-			goto out;
-		}
-	}
-	if (audit_backend_is_file(db) && access(db, R_OK) != 0) {
-		cli_error(VERB, "no audit database at %s", db);
-		goto out;
-	}
-	r = audit_verify(db, pubs, npub, cpfile, on_problem, NULL, &st, err,
-	    sizeof(err));
-	if (r != 0) {
-		cli_error(VERB, "cannot verify: %s", err[0] != '\0' ? err :
-		    gk_err_str(r));
-		goto out;
-	}
-	printf("%s: %" PRIu64 " record%s, %" PRIu64 " instance%s, %" PRIu64
-	    " signed checkpoint%s: %s\n", audit_label(db), st.records,
-	    st.records == 1 ? "" : "s", st.instances,
-	    st.instances == 1 ? "" : "s", st.checkpoints,
-	    st.checkpoints == 1 ? "" : "s",
-	    st.problems == 0 ? "OK, the chain verifies" : "NOT OK");
-	if (st.problems != 0)
-		printf("%" PRIu64 " problem%s found\n", st.problems,
-		    st.problems == 1 ? "" : "s");
-	fflush(stdout);
-	rc = st.problems == 0 ? 0 : 1;
-out:
-	cfg_free(cfg);
-	return rc;
+	if (c == ':')
+		cli_error(VERB, "option %s needs a value", arg);
+	else
+		cli_error(VERB, "unknown option %s (see --help)", arg);
+	return 2;
 }
 
 int
@@ -833,9 +560,9 @@ cmd_audit(int argc, char **argv)
 	if (strcmp(argv[1], "export") == 0)
 		return search_main(argc - 1, argv + 1, 1);
 	if (strcmp(argv[1], "prune") == 0)
-		return prune_main(argc - 1, argv + 1);
+		return cmd_audit_prune(argc - 1, argv + 1);
 	if (strcmp(argv[1], "verify") == 0)
-		return verify_main(argc - 1, argv + 1);
+		return cmd_audit_verify(argc - 1, argv + 1);
 	cli_error(VERB, "unknown command %s (search, export, prune or verify)",
 	    argv[1]);
 	return 2;
