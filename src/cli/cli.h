@@ -29,6 +29,9 @@ int cmd_provision(int argc, char **argv);
 void cli_error(const char *verb, const char *fmt, ...) GK_PRINTF(2, 3);
 /* 1 if argv holds -h or --help. */
 int cli_wants_help(int argc, char **argv);
+/* Reports getopt_long's complaint (c is ':' or '?') as one line for verb;
+ * returns the usage status, 2. */
+int cli_bad_option(const char *verb, int c, char **argv);
 /*
  * Loads the config at path (NULL: $GATEKEEPER_CONFIG, else ./gatekeeper.ini
  * if it exists, else embedded defaults). Prints the error line itself.

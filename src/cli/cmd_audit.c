@@ -468,7 +468,7 @@ search_main(int argc, char **argv, int export)
 			rc = 0;
 			goto out;
 		default:
-			rc = cmd_audit_bad_option(c, argv);
+			rc = cli_bad_option(VERB, c, argv);
 			goto out;
 		}
 	}
@@ -532,18 +532,6 @@ out:
 	gk_buf_release(&o.row);
 	cfg_free(cfg);
 	return rc;
-}
-
-int
-cmd_audit_bad_option(int c, char **argv)
-{
-	const char *arg = argv[optind - 1];
-
-	if (c == ':')
-		cli_error(VERB, "option %s needs a value", arg);
-	else
-		cli_error(VERB, "unknown option %s (see --help)", arg);
-	return 2;
 }
 
 int

@@ -16,8 +16,6 @@ enum {
 	OPT_CPFILE, OPT_NO_CPFILE,
 };
 
-/* Reports getopt's complaint as one line; returns the usage status. */
-int cmd_audit_bad_option(int c, char **argv);
 /* gatekeeper audit prune / verify (argv[0] is the sub-verb) */
 int cmd_audit_prune(int argc, char **argv);
 int cmd_audit_verify(int argc, char **argv);

@@ -72,7 +72,7 @@ cmd_audit_prune(int argc, char **argv)
 			fputs(prune_usage, stdout);
 			return 0;
 		default:
-			return cmd_audit_bad_option(c, argv);
+			return cli_bad_option(VERB, c, argv);
 		}
 	}
 	if (optind != argc) {

@@ -88,7 +88,7 @@ cmd_audit_verify(int argc, char **argv)
 			fputs(verify_usage, stdout);
 			return 0;
 		default:
-			return cmd_audit_bad_option(c, argv);
+			return cli_bad_option(VERB, c, argv);
 		}
 	}
 	if (optind != argc) {

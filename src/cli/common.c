@@ -1,6 +1,7 @@
 /* common.c - helpers shared by the subcommands. */
 #include "cli.h"
 
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,4 +50,16 @@ cli_load_config(const char *verb, const char *path, int load_keys,
 		return r;
 	}
 	return 0;
+}
+
+int
+cli_bad_option(const char *verb, int c, char **argv)
+{
+	const char *arg = argv[optind - 1];
+
+	if (c == ':')
+		cli_error(verb, "option %s needs a value", arg);
+	else
+		cli_error(verb, "unknown option %s (see --help)", arg);
+	return 2;
 }

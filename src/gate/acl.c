@@ -68,31 +68,3 @@ gate_rate_limit(gk_app *app, const gk_req *req, gk_reply *rep)
 	gate_count(app, GK_STAT_RATE_LIMITED);
 	return 1;
 }
-
-void
-gate_policy_finish(gk_app *app, const gk_req *req, gk_reply *rep)
-{
-	char *m;
-	size_t n;
-	static const char note[] =
-	    " [forwarded header from an untrusted peer ignored]";
-
-	if (rep->audited && rep->decision != NULL &&
-	    strcmp(rep->decision, "deny") == 0 && rep->status != 429)
-		policy_rate_denied(app->rate, req->policy, &req->client,
-		    gk_mono_us());
-	if (req->fwd == GK_FWD_IGNORED && rep->audited) {
-		n = rep->message ? strlen(rep->message) : 0;
-		if ((m = malloc(n + sizeof(note))) != NULL) {
-			if (n > 0)
-				memcpy(m, rep->message, n);
-			memcpy(m + n, note, sizeof(note));
-			free(rep->message);
-			rep->message = m;
-		}
-	}
-	if (req->fwd == GK_FWD_BAD)
-		gk_debug("request %s: malformed forwarded header from trusted "
-		    "proxy %s: client is unknown", req->request_id,
-		    req->client_ip);
-}

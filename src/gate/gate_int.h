@@ -99,10 +99,6 @@ int gate_acl_ok(const gk_req *req, int op, int is_upload);
  * filled, audited), 0 to go on.
  */
 int gate_rate_limit(gk_app *app, const gk_req *req, gk_reply *rep);
-/* After a reply is decided: a denial costs a token of the denied bucket;
- * a forwarded header ignored from an untrusted peer is noted in the
- * audit message. */
-void gate_policy_finish(gk_app *app, const gk_req *req, gk_reply *rep);
 /*
  * The admin gate: the client in the admin CIDRs (else 403) with
  * "Authorization: Bearer <admin token>", compared in constant time (else

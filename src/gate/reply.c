@@ -206,12 +206,43 @@ count(gk_app *app, const gk_reply *rep)
 	    GK_STAT_ERRORS : GK_STAT_DENIED);
 }
 
+/* After a reply is decided: a denial costs a token of the denied bucket; a
+ * forwarded header ignored from an untrusted peer is noted in the audit
+ * message. */
+static void
+policy_finish(gk_app *app, const gk_req *req, gk_reply *rep)
+{
+	char *m;
+	size_t n;
+	static const char note[] =
+	    " [forwarded header from an untrusted peer ignored]";
+
+	if (rep->audited && rep->decision != NULL &&
+	    strcmp(rep->decision, "deny") == 0 && rep->status != 429)
+		policy_rate_denied(app->rate, req->policy, &req->client,
+		    gk_mono_us());
+	if (req->fwd == GK_FWD_IGNORED && rep->audited) {
+		n = rep->message ? strlen(rep->message) : 0;
+		if ((m = malloc(n + sizeof(note))) != NULL) {
+			if (n > 0)
+				memcpy(m, rep->message, n);
+			memcpy(m + n, note, sizeof(note));
+			free(rep->message);
+			rep->message = m;
+		}
+	}
+	if (req->fwd == GK_FWD_BAD)
+		gk_debug("request %s: malformed forwarded header from trusted "
+		    "proxy %s: client is unknown", req->request_id,
+		    req->client_ip);
+}
+
 void
 gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 {
 	if (rep->decision == NULL)
 		rep->decision = rep->grant ? "allow" : "deny";
 	set_acao(app, req, rep);
-	gate_policy_finish(app, req, rep);
+	policy_finish(app, req, rep);
 	count(app, rep);
 }

@@ -1,6 +1,6 @@
 /*
- * fs_format.c - the fs store's object file format: encrypted chunks and
- * the header they authenticate.
+ * fs_format.c - the fs store's object file format: encrypted chunks, the
+ * header they authenticate, and reading an object back.
  *
  * Layout under cfg->store_dir:
  *   objects/<h0>/<h1>/<h>.obj   one file per object, h = hex sha256(key),
@@ -50,7 +50,20 @@
 static const char hkdf_label[] = "gatekeeper store v1 object key";
 
 int
-fs_pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
+fs_is_hex(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
+static int
+pread_full(int fd, uint8_t *p, size_t len, uint64_t off)
 {
 	ssize_t n;
 
@@ -88,6 +101,17 @@ fs_pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
 		len -= (size_t)n;
 		off += (uint64_t)n;
 	}
+	return 0;
+}
+
+int
+fs_sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN])
+{
+	static const uint8_t empty[1];
+
+	if (EVP_Digest(in.len > 0 ? in.p : empty, in.len, out, NULL,
+	    s->sha256, NULL) != 1)
+		return GK_ERR_INTERNAL;
 	return 0;
 }
 
@@ -225,8 +249,8 @@ fs_hdr_build(uint8_t *b, uint32_t chunk, uint64_t size, int64_t mtime,
 	memcpy(b + OBJ_FIXED_LEN, name.p, name.len);
 }
 
-int
-fs_hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out)
+static int
+hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out)
 {
 	uint8_t fixed[OBJ_FIXED_LEN], *hdr = NULL;
 	struct stat st;
@@ -239,7 +263,7 @@ fs_hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out)
 	r = GK_ERR_INTEGRITY;
 	if (!S_ISREG(st.st_mode))
 		goto out;
-	if ((r = fs_pread_full(fd, fixed, sizeof(fixed), 0)) != 0)
+	if ((r = pread_full(fd, fixed, sizeof(fixed), 0)) != 0)
 		goto out;
 	r = GK_ERR_INTEGRITY;
 	memset(h, 0, sizeof(*h));
@@ -261,7 +285,7 @@ fs_hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out)
 	if ((hdr = malloc(h->hdr_len)) == NULL)
 		goto out;
 	memcpy(hdr, fixed, sizeof(fixed));
-	if ((r = fs_pread_full(fd, hdr + OBJ_FIXED_LEN, h->name_len,
+	if ((r = pread_full(fd, hdr + OBJ_FIXED_LEN, h->name_len,
 	    OBJ_FIXED_LEN)) != 0)
 		goto out;
 	*hdr_out = hdr;
@@ -270,4 +294,142 @@ fs_hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out)
 out:
 	free(hdr);
 	return r;
+}
+
+void
+fs_reader_free(fs_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	EVP_CIPHER_CTX_free(r->ctx);
+	free(r->hdr);
+	if (r->buf != NULL) {
+		gk_wipe(r->buf, (size_t)r->h.chunk + OBJ_TAG_LEN);
+		free(r->buf);
+	}
+	free(r);
+}
+
+static int
+reader_load(fs_reader *rd, uint64_t idx)
+{
+	uint64_t off;
+	size_t len;
+	int final, r = GK_ERR_INTERNAL;
+
+	if (rd->have_cached && rd->cached == idx)
+		return 0;
+	rd->have_cached = 0;
+	if (idx >= rd->h.nchunks)
+		return GK_ERR_INTERNAL;
+	final = idx == rd->h.nchunks - 1;
+	len = final ? rd->h.last_len : rd->h.chunk;
+	/* idx < nchunks: the offset is below the checked file size */
+	off = (uint64_t)rd->h.hdr_len + idx * ((uint64_t)rd->h.chunk +
+	    OBJ_TAG_LEN);
+	if ((r = pread_full(rd->fd, rd->buf, len + OBJ_TAG_LEN, off)) != 0)
+		goto out;
+	if ((r = fs_chunk_crypt(rd->ctx, 0, rd->hdr, rd->h.hdr_len, idx, final,
+	    rd->buf, len)) != 0)
+		goto out;
+	rd->cached = idx;
+	rd->cached_len = len;
+	rd->have_cached = 1;
+	r = 0;
+out:
+	if (r == GK_ERR_INTEGRITY)
+		gk_warn("object %s chunk %llu failed authentication",
+		    rd->hash_hex, (unsigned long long)idx);
+	else if (r != 0)
+		gk_error("object %s chunk %llu: %s", rd->hash_hex,
+		    (unsigned long long)idx, gk_err_str(r));
+	return r;
+}
+
+int
+fs_reader_setup(const fs_store *s, int fd, gk_slice expect,
+    const uint8_t hash[HASH_LEN], fs_reader **out)
+{
+	fs_reader *rd = NULL;
+	gk_slice name;
+	int r = GK_ERR_INTERNAL;
+
+	if ((rd = calloc(1, sizeof(*rd))) == NULL) {
+		close(fd);
+		r = GK_ERR_NOMEM;
+		goto out;
+	}
+	rd->fd = fd;
+	gk_hex_encode(hash, HASH_LEN, rd->hash_hex);
+	if ((r = hdr_read(fd, &rd->h, &rd->hdr)) != 0) {
+		if (r == GK_ERR_INTEGRITY)
+			gk_warn("object %s: bad header or size", rd->hash_hex);
+		goto out;
+	}
+	name = gk_slice_of(rd->hdr + OBJ_FIXED_LEN, rd->h.name_len);
+	r = GK_ERR_INTEGRITY;
+	if (expect.len > 0 && !gk_slice_eq(name, expect)) {
+		gk_warn("object %s holds another key's data", rd->hash_hex);
+		goto out;
+	}
+	r = GK_ERR_NOMEM;
+	if ((rd->buf = malloc((size_t)rd->h.chunk + OBJ_TAG_LEN)) == NULL)
+		goto out;
+	if ((r = fs_aead_ctx(s, rd->hdr + OFF_SALT, name, 0, &rd->ctx)) != 0)
+		goto out;
+	if ((r = reader_load(rd, rd->h.nchunks - 1)) != 0)
+		goto out;
+	*out = rd;
+	rd = NULL;	/* transferred */
+	r = 0;
+out:
+	fs_reader_free(rd);
+	return r;
+}
+
+int
+fs_reader_verify(fs_reader *rd, uint64_t off, uint64_t len)
+{
+	uint64_t i, last;
+	int r;
+
+	if (off > rd->h.size)
+		return GK_ERR_RANGE;
+	if (len > rd->h.size - off)
+		len = rd->h.size - off;
+	if (len == 0)
+		return 0;
+	last = (off + len - 1) / rd->h.chunk;
+	for (i = off / rd->h.chunk; i <= last; i++) {
+		if ((r = reader_load(rd, i)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+fs_reader_read(fs_reader *rd, uint64_t off, uint8_t *buf,
+    size_t max, size_t *got)
+{
+	size_t n = 0, in, take;
+	int r;
+
+	*got = 0;
+	while (n < max && off < rd->h.size) {
+		if ((r = reader_load(rd, off / rd->h.chunk)) != 0)
+			return r;
+		in = (size_t)(off % rd->h.chunk);
+		if (in >= rd->cached_len)
+			return GK_ERR_INTERNAL;
+		take = rd->cached_len - in;
+		if (take > max - n)
+			take = max - n;
+		memcpy(buf + n, rd->buf + in, take);
+		n += take;
+		off += take;
+	}
+	*got = n;
+	return 0;
 }

@@ -110,15 +110,21 @@ struct fs_writer {
 };
 
 /* fs_format.c */
-int fs_pread_full(int fd, uint8_t *p, size_t len, uint64_t off);
+int fs_is_hex(const char *s, size_t n);
 int fs_pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off);
+int fs_sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN]);
 int fs_aead_ctx(const fs_store *s, const uint8_t *salt, gk_slice name, int enc,
     EVP_CIPHER_CTX **out);
 int fs_chunk_crypt(EVP_CIPHER_CTX *ctx, int enc, const uint8_t *hdr,
     size_t hdr_len, uint64_t idx, int final, uint8_t *buf, size_t len);
 void fs_hdr_build(uint8_t *b, uint32_t chunk, uint64_t size, int64_t mtime,
     const uint8_t *salt, gk_slice name);
-int fs_hdr_read(int fd, obj_hdr *h, uint8_t **hdr_out);
+void fs_reader_free(fs_reader *r);
+int fs_reader_setup(const fs_store *s, int fd, gk_slice expect,
+    const uint8_t hash[HASH_LEN], fs_reader **out);
+int fs_reader_verify(fs_reader *rd, uint64_t off, uint64_t len);
+int fs_reader_read(fs_reader *rd, uint64_t off, uint8_t *buf, size_t max,
+    size_t *got);
 
 /* fs_index.c */
 int fs_index_put(fs_store *s, gk_slice key, uint64_t size, int64_t mtime);
@@ -128,10 +134,5 @@ int fs_list(fs_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
 int fs_index_open(fs_store *s);
 
 /* fs.c */
-int fs_is_hex(const char *s, size_t n);
-int fs_sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN]);
-void fs_reader_free(fs_reader *r);
-int fs_reader_setup(const fs_store *s, int fd, gk_slice expect,
-    const uint8_t hash[HASH_LEN], fs_reader **out);
 
 #endif
