@@ -71,8 +71,8 @@ $(BUILD)/gatekeeper: $(BUILD)/obj/src/main.o $(BUILD)/libgk.a
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libgk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
-		$(BUILD)/libgk.a $(LIBS)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -DTESTDATA='"$(abspath tests/data)"' \
+		$(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
 
 # libgatekeeper: the vendor signing library (v1 URLs, v2 tokens). Built
 # from its own small set of sources, which include only the public header

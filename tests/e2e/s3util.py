@@ -4,10 +4,9 @@ import os
 import subprocess
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
-ORACLE = os.path.join(SHARED, "tools", "s3-oracle.py")
-RGW_START = os.path.join(SHARED, "tools", "rgw", "start-rgw.sh")
-RGW_STOP = os.path.join(SHARED, "tools", "rgw", "stop-rgw.sh")
+ORACLE = os.path.join(ROOT, "tests", "oracle", "s3-oracle.py")
+RGW_START = os.path.join(ROOT, "tests", "rgw", "start-rgw.sh")
+RGW_STOP = os.path.join(ROOT, "tests", "rgw", "stop-rgw.sh")
 
 # The keys that break other gateways (issue 3, item 1).
 AWKWARD = [
@@ -96,7 +95,7 @@ class Rgw:
 
 @pytest.fixture(scope="session")
 def rgw():
-    """Starts Ceph's RADOS Gateway once (../shared/tools/rgw) in its own
+    """Starts Ceph's RADOS Gateway once (tests/rgw/start-rgw.sh) in its own
     directory and stops it, with everything it started, at the end."""
     d = tempfile.mkdtemp(prefix="gk-rgw-e2e-")
     env = dict(os.environ, GK_RGW_DIR=d)
