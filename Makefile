@@ -3,6 +3,7 @@
 #   make            build build/gatekeeper
 #   make run        install missing packages, build, start on embedded defaults
 #   make test       unit + end-to-end + fuzz smoke tests
+#   make js-deps    the pinned JavaScript test packages (npm ci)
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
@@ -51,7 +52,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
-	lib soak
+	lib soak js-deps
 
 all: $(BUILD)/gatekeeper lib
 
@@ -102,7 +103,15 @@ run: deps $(BUILD)/gatekeeper
 unit: $(UNIT_BIN)
 	@bash tests/unit/run.sh $(UNIT_BIN)
 
-e2e: $(BUILD)/gatekeeper lib $(BUILD)/tests/test_s3
+# The JavaScript the tests use (playwright-core, jose), exactly as pinned in
+# tests/browser/package-lock.json; npm ci again only when that file changes.
+JS_STAMP := tests/browser/node_modules/.gk-npm-ci
+js-deps: $(JS_STAMP)
+$(JS_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+e2e: $(BUILD)/gatekeeper lib $(BUILD)/tests/test_s3 $(JS_STAMP)
 	GK_BIN=$(abspath $(BUILD)/gatekeeper) /usr/bin/python3 -m pytest -q \
 		-p no:cacheprovider tests/e2e
 
