@@ -384,7 +384,7 @@ def test_audit_rows(gk):
         assert row["protocol"] == "v1"
         assert row["root"] == "app"
         assert abs(row["time_us"] / 1e6 - time.time()) < 60
-        assert row["duration_us"] >= 0
+        assert 0 <= row["duration_us"] < 60 * 1000 * 1000
     first = gk.audit_for(responses[0])[0]
     assert first["user_agent"] == "audit-test/1"
     assert first["origin"] == ORIGIN
