@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 
-import pytest
 
 from conftest import ORIGIN
 

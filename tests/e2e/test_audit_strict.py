@@ -5,7 +5,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 import requests
 
 from conftest import ORIGIN
