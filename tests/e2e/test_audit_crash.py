@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 
-
 from conftest import ORIGIN
 
 ROUNDS = int(os.environ.get("GK_CRASH_ROUNDS", "5"))
