@@ -30,7 +30,8 @@ usage(FILE *fp)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(fp, "  %-13s %s\n", commands[i].name,
 		    commands[i].summary);
-	fprintf(fp, "\nRun 'gatekeeper COMMAND --help' for a command's options.\n");
+	fprintf(fp, "\nRun 'gatekeeper COMMAND --help' for a command's options;\n"
+	    "'gatekeeper --version' prints the version and the libraries'.\n");
 }
 
 int
@@ -47,6 +48,9 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(argv[1], "--version") == 0 ||
+	    strcmp(argv[1], "version") == 0)
+		return cmd_version(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
