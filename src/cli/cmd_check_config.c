@@ -21,6 +21,41 @@ static const char usage_text[] =
     "everything is valid; otherwise one line naming the file, the line and\n"
     "the problem, and exit 1.\n";
 
+/*
+ * "FILE:LINE" of the setting a policy or vendor key error names: errors
+ * start with the setting ("ip_allow: ...", "[geo] countries: ...") or
+ * "vendor key 'KID': ...".
+ */
+static void
+err_where(const gk_config *cfg, const char *err, char *at, size_t atlen)
+{
+	char sec[96] = "", name[64] = "";
+	const char *sp = NULL, *np = NULL;
+	size_t n;
+
+	if (strncmp(err, "vendor key '", 12) == 0) {
+		n = strcspn(err + 12, "'");
+		snprintf(sec, sizeof(sec), "vendor_key %.*s", (int)(n < 64 ?
+		    n : 64), err + 12);
+		sp = sec;
+	} else {
+		if (err[0] == '[') {
+			n = strcspn(err + 1, "]");
+			snprintf(sec, sizeof(sec), "%.*s", (int)(n < 32 ? n : 32),
+			    err + 1);
+			sp = sec;
+			err += 1 + n + (err[1 + n] == ']');
+			err += strspn(err, " ");
+		}
+		n = strspn(err, "abcdefghijklmnopqrstuvwxyz_");
+		if (n > 0 && n < sizeof(name)) {
+			memcpy(name, err, n);
+			np = name;
+		}
+	}
+	cfg_where(cfg, sp, np, at, atlen);
+}
+
 int
 cmd_check_config(int argc, char **argv)
 {
@@ -34,7 +69,7 @@ cmd_check_config(int argc, char **argv)
 	gk_config *cfg = NULL;
 	gk_policy *pol = NULL;
 	gk_keyring *kr = NULL;
-	char err[512];
+	char err[512], at[4200];
 	int c, quiet = 0, rc = 1;
 
 	optind = 1;
@@ -53,14 +88,10 @@ cmd_check_config(int argc, char **argv)
 	}
 	if (cli_load_config("check-config", path, 1, &cfg) != 0)
 		return 1;
-	if (policy_new(cfg, &pol, err, sizeof(err)) != 0) {
-		cli_error("check-config", "%s: %s",
-		    cfg->path ? cfg->path : "(defaults)", err);
-		goto out;
-	}
-	if (verify_keyring_new(cfg, &kr, err, sizeof(err)) != 0) {
-		cli_error("check-config", "%s: %s",
-		    cfg->path ? cfg->path : "(defaults)", err);
+	if (policy_new(cfg, &pol, err, sizeof(err)) != 0 ||
+	    verify_keyring_new(cfg, &kr, err, sizeof(err)) != 0) {
+		err_where(cfg, err, at, sizeof(at));
+		cli_error("check-config", "%s: %s", at, err);
 		goto out;
 	}
 	if (!quiet)

@@ -153,8 +153,18 @@ def test_origin(gk):
                 "https://app.example.com/path"):
         r = gk.get("app", "/a/b", "GET_Object", origin=bad)
         assert (r.status_code, msg(r)) == (403, "Forbidden: bad origin"), bad
+    # no Origin at all: the same 403, a message that says so
     r = gk.get("app", "/a/b", "GET_Object", origin=None)
-    assert (r.status_code, msg(r)) == (403, "Forbidden: bad origin")
+    assert (r.status_code, msg(r)) == (
+        403, "Forbidden: no Origin header (send the Origin of an allowed "
+        "site)")
+    # a browser opening the URL directly (address bar, a link in a mail)
+    r = gk.get("app", "/a/b", "GET_Object", origin=None,
+               headers={"Sec-Fetch-Site": "none"})
+    assert (r.status_code, msg(r)) == (
+        403, "Forbidden: no Origin header (the URL was opened directly; it "
+        "must be requested by a page of an allowed origin)")
+    assert gk.audit_for(r)[0]["message"] == msg(r)
 
 
 def test_allowed_origin_echoed(gk):

@@ -511,7 +511,7 @@ def test_keygen_vendor_and_sign_v2(gk_factory, tmp_path):
     g = gk_factory(gate__id=GK_ID)
     out = g.run("keygen", "--vendor", "ed25519", "--kid", "v-2026",
                 "--out", str(tmp_path)).stdout
-    priv = tmp_path / "vendor-v-2026.key"
+    priv = tmp_path / "v-2026.key"
     assert oct(priv.stat().st_mode & 0o777) == "0o600"
     stanza = out[out.index("[vendor_key v-2026]"):]
     with open(g.config, "a") as f:
@@ -588,11 +588,11 @@ def test_cli_tokens_verify_in_jose(gk_factory, tmp_path, jose_dir):
         g.run("keygen", "--vendor", typ, "--kid", "k-" + typ, "--out",
               str(tmp_path))
         p = g.run("sign", "v2", "--kid", "k-" + typ, "--key-file",
-                  str(tmp_path / ("vendor-k-%s.key" % typ)), "--op", "list",
+                  str(tmp_path / ("k-%s.key" % typ)), "--op", "list",
                   "--prefix", "docs/", "--sub", "s-1", "--jti", "auto")
         tok = p.stdout.split()[0]
         out = json.loads(jose(jose_dir, "verify", alg, "k-" + typ,
-                              str(tmp_path / ("vendor-k-%s.pub" % typ)),
+                              str(tmp_path / ("k-%s.pub" % typ)),
                               GK_ID, "", tok))
         assert out["protectedHeader"]["alg"] == alg
         assert out["protectedHeader"]["kid"] == "k-" + typ
