@@ -97,7 +97,10 @@ $(BUILD)/libgatekeeper.so: $(SIGNLIB_OBJ)
 
 lib: $(BUILD)/libgatekeeper.a $(BUILD)/libgatekeeper.so
 
-run: deps $(BUILD)/gatekeeper
+# the address is checked first, so a second 'make run' says so at once
+run:
+	@bash scripts/run.sh --check-port
+	@$(MAKE) --no-print-directory deps $(BUILD)/gatekeeper
 	@bash scripts/run.sh $(BUILD)/gatekeeper
 
 unit: $(UNIT_BIN)
