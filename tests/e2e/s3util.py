@@ -107,10 +107,14 @@ def rgw():
         vals = dict(kv.split("=", 1) for kv in line.split())
         # RGW refuses x-amz-server-side-encryption over plain HTTP; a real
         # endpoint is HTTPS. Lift that on this loopback test server only.
-        subprocess.run(["ceph", "--admin-daemon",
-                        os.path.join(d, "run", "client.rgw.gk.asok"),
-                        "config", "set", "rgw_crypt_require_ssl", "false"],
-                       capture_output=True, timeout=30, check=True)
+        c = subprocess.run(["ceph", "--admin-daemon",
+                            os.path.join(d, "run", "client.rgw.gk.asok"),
+                            "config", "set", "rgw_crypt_require_ssl",
+                            "false"],
+                           capture_output=True, text=True, timeout=30)
+        assert c.returncode == 0, \
+            "radosgw's admin socket refused a config set: %s (logs: %s)" % (
+                (c.stderr or c.stdout)[-1000:], os.path.join(d, "log"))
         yield Rgw(vals, d)
     finally:
         subprocess.run(["bash", RGW_STOP, "--purge"], env=env,

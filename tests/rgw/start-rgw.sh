@@ -22,7 +22,7 @@
 #   GK_RGW_DIR         all its files: config, mon store, logs, PIDs   [/tmp/gk-rgw-$UID]
 #   GK_RGW_PORT        gateway port on 127.0.0.1            [first free from 17480]
 #   GK_RGW_MON_PORT    ceph-mon port on 127.0.0.1           [first free from 13300]
-#   GK_RGW_ACCESS_KEY, GK_RGW_SECRET_KEY  the S3 user's keys  [fixed test keys]
+#   GK_RGW_ACCESS_KEY, GK_RGW_SECRET_KEY  the S3 user's keys  [random, per cluster]
 #   GK_RGW_REGION      region (the zonegroup's api_name)    [us-east-1]
 #   GK_RGW_MEM_BYTES   memstore capacity                    [1 GiB]
 #   GK_RGW_TIMEOUT     seconds to wait for each stage       [120]
@@ -30,8 +30,12 @@ set -euo pipefail
 set +m  # no job control: setsid then execs in place, so $! is the daemon itself
 
 D=${GK_RGW_DIR:-/tmp/gk-rgw-$(id -u)}
-AK=${GK_RGW_ACCESS_KEY:-GKRGWTESTACCESSKEY01}
-SK=${GK_RGW_SECRET_KEY:-gkRgwTestSecretKey0000000000000000000001}
+# Random keys by default: the readiness check (a signed request answered
+# 200) can then only pass against this cluster's gateway, never against
+# another one that happens to hold the port.
+hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }  # 2N hex digits
+AK=${GK_RGW_ACCESS_KEY:-}
+SK=${GK_RGW_SECRET_KEY:-}
 REGION=${GK_RGW_REGION:-us-east-1}
 MEM_BYTES=${GK_RGW_MEM_BYTES:-1073741824}
 TMO=${GK_RGW_TIMEOUT:-120}
@@ -87,6 +91,7 @@ signed_ok() {  # a header-signed ListBuckets as our user is answered 200
 if [ -f "$D/.gk-rgw" ] && [ -s "$D/env" ] && ours mon ceph-mon && ours osd ceph-osd && ours rgw radosgw; then
 	# shellcheck disable=SC1091
 	. "$D/env"
+	AK=${AK:-$RGW_AK} SK=${SK:-$RGW_SK}
 	if [ "$RGW_AK" = "$AK" ] && [ "$RGW_SK" = "$SK" ] && [ "$RGW_REGION" = "$REGION" ] &&
 	   [ "${GK_RGW_PORT:-$RGW_PORT}" = "$RGW_PORT" ] && signed_ok "$RGW_PORT"; then
 		say "already running in $D"
@@ -105,6 +110,8 @@ if [ -n "$(ls -A "$D")" ]; then
 	find "$D" -mindepth 1 -delete
 fi
 touch "$D/.gk-rgw"
+[ -n "$AK" ] || AK=GKRGW$(hex 8 | tr a-f A-F)
+[ -n "$SK" ] || SK=$(hex 20)
 mkdir -p "$D/run" "$D/log" "$D/mon.a" "$D/osd.0" "$D/rgw"
 
 # --- ports -----------------------------------------------------------------------------------------
