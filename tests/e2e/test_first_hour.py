@@ -6,7 +6,6 @@ looks, check-config names file and line, --version, help texts)."""
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import sqlite3
@@ -16,7 +15,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, free_port
+from conftest import BIN, Gatekeeper, free_port
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.path.abspath(BIN)
@@ -71,13 +70,8 @@ class MakeRun:
                               capture_output=True, text=True, timeout=60)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        # the gatekeeper's own stop: TERM, KILL after 20 s
+        return Gatekeeper.stop(self)
 
 
 @pytest.fixture

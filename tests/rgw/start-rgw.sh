@@ -61,18 +61,9 @@ mkdir -p "$D"
 exec 9<"$D"
 flock -w "$TMO" 9 || die "another start/stop holds $D for over ${TMO}s"
 
-CONF=$D/ceph.conf
-DAEMONS="rgw:radosgw osd:ceph-osd mon:ceph-mon"  # stop order
+# shellcheck source=daemons.sh
+. "$(dirname "$0")/daemons.sh"
 C() { timeout 30 ceph -c "$CONF" --connect-timeout 10 "$@"; }
-# ours NAME COMM: the PID recorded for NAME is alive, runs COMM, and runs our config
-ours() {
-	local f=$D/run/$1.pid p
-	[ -s "$f" ] || return 1
-	p=$(cat "$f")
-	[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] &&
-		tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF "$CONF"
-}
-any_ours() { local n; for n in $DAEMONS; do ours "${n%%:*}" "${n#*:}" && return 0; done; return 1; }
 kill_ours() {  # kill_ours SIGNAL
 	local n; for n in $DAEMONS; do
 		ours "${n%%:*}" "${n#*:}" && kill "-$1" "$(cat "$D/run/${n%%:*}.pid")" 2>/dev/null || true

@@ -15,16 +15,8 @@ case "$D" in /?*) ;; *) say "GK_RGW_DIR must be an absolute path other than /: '
 exec 9<"$D"
 flock -w 120 9 || { say "could not lock $D"; exit 1; }
 
-CONF=$D/ceph.conf
-DAEMONS="rgw:radosgw osd:ceph-osd mon:ceph-mon"  # gateway first, the monitor last
-ours() {
-	local f=$D/run/$1.pid p
-	[ -s "$f" ] || return 1
-	p=$(cat "$f")
-	[ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$2" ] &&
-		tr '\0' '\n' <"/proc/$p/cmdline" 2>/dev/null | grep -qxF "$CONF"
-}
-any_ours() { local n; for n in $DAEMONS; do ours "${n%%:*}" "${n#*:}" && return 0; done; return 1; }
+# shellcheck source=daemons.sh
+. "$(dirname "$0")/daemons.sh"
 for n in $DAEMONS; do
 	name=${n%%:*} comm=${n#*:}
 	ours "$name" "$comm" || continue
