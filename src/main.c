@@ -17,6 +17,8 @@ static const struct {
 	{ "audit", cmd_audit, "search and maintain the audit log" },
 	{ "provision", cmd_provision,
 	    "harden the S3 bucket, print the gatekeeper's IAM policy" },
+	{ "version", cmd_version,
+	    "print the version and the libraries' versions (also --version)" },
 };
 
 static void
@@ -30,8 +32,7 @@ usage(FILE *fp)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(fp, "  %-13s %s\n", commands[i].name,
 		    commands[i].summary);
-	fprintf(fp, "\nRun 'gatekeeper COMMAND --help' for a command's options;\n"
-	    "'gatekeeper --version' prints the version and the libraries'.\n");
+	fprintf(fp, "\nRun 'gatekeeper COMMAND --help' for a command's options.\n");
 }
 
 int
@@ -48,8 +49,7 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "--version") == 0 ||
-	    strcmp(argv[1], "version") == 0)
+	if (strcmp(argv[1], "--version") == 0)
 		return cmd_version(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0)

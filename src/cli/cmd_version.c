@@ -25,8 +25,16 @@ cmd_version(int argc, char **argv)
 	XML_Expat_Version ev = XML_ExpatVersionInfo();
 	int pq = PQlibVersion();
 
-	(void)argc;
-	(void)argv;
+	if (cli_wants_help(argc, argv)) {
+		fputs("usage: gatekeeper --version (or: gatekeeper version)\n\n"
+		    "Prints the version, then one line per library with the\n"
+		    "version loaded at run time.\n", stdout);
+		return 0;
+	}
+	if (argc > 1) {
+		cli_error("version", "unexpected argument '%s'", argv[1]);
+		return 2;
+	}
 	printf("gatekeeper %s\n", GK_VERSION);
 	printf("libmicrohttpd %s\n", MHD_get_version());
 	printf("OpenSSL %s\n", OpenSSL_version(OPENSSL_VERSION_STRING));
