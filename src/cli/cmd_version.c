@@ -4,8 +4,10 @@
  */
 #include "cli.h"
 
+#include <GeoIP.h>
 #include <curl/curl.h>
 #include <expat.h>
+#include <gnutls/gnutls.h>
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <maxminddb.h>
@@ -45,5 +47,7 @@ cmd_version(int argc, char **argv)
 	printf("expat %d.%d.%d\n", ev.major, ev.minor, ev.micro);
 	printf("libmaxminddb %s\n", MMDB_lib_version());
 	printf("jansson %s\n", jansson_version_str());
+	printf("GnuTLS %s\n", gnutls_check_version(NULL));
+	printf("libGeoIP %s\n", GeoIP_lib_version());
 	return 0;
 }

@@ -280,7 +280,7 @@ def test_version_names_the_libraries_in_use():
     got = dict(ln.split(" ", 1) for ln in p.stdout.splitlines())
     assert list(got) == ["gatekeeper", "libmicrohttpd", "OpenSSL", "SQLite",
                          "libcurl", "libpq", "expat", "libmaxminddb",
-                         "jansson"]
+                         "jansson", "GnuTLS", "libGeoIP"]
     assert re.fullmatch(r"\d+\.\d+\.\d+", got["gatekeeper"])
     # the same libraries other programs on this machine load
     assert got["SQLite"] == sqlite3.sqlite_version
@@ -289,7 +289,7 @@ def test_version_names_the_libraries_in_use():
                           text=True).stdout.split()
     assert "libcurl/" + got["libcurl"] in curl
     for name in ("libmicrohttpd", "libpq", "expat", "libmaxminddb",
-                 "jansson"):
+                 "jansson", "GnuTLS", "libGeoIP"):
         assert re.fullmatch(r"\d+\.\d+(\.\d+)?", got[name]), (name, got)
 
 
