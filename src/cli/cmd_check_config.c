@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -60,6 +61,41 @@ err_where(const gk_config *cfg, const char *err, char *at, size_t atlen)
 	cfg_where(cfg, sp, np, at, atlen);
 }
 
+/*
+ * The certificate report; its warnings pass through, and when the files do
+ * not load its "error: tls_cert FILE: ..." line becomes the one error line,
+ * naming the config line of the setting.
+ */
+static int
+tls_report(const gk_config *cfg, int quiet, int *warnings)
+{
+	FILE *warn_fp = quiet ? stderr : stdout, *mem;
+	char *text = NULL, *line, *nl, at[4200];
+	size_t len = 0;
+	int r;
+
+	if ((mem = open_memstream(&text, &len)) == NULL)
+		return GK_ERR_NOMEM;
+	r = http_tls_describe(cfg->tls_cert, cfg->tls_key, cfg->tls_ocsp,
+	    quiet ? NULL : stdout, mem, warnings);
+	if (fclose(mem) != 0) {
+		free(text);
+		return GK_ERR_NOMEM;
+	}
+	for (line = text; line != NULL && *line != '\0'; line = nl) {
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl++ = '\0';
+		if (strncmp(line, "error: ", 7) == 0) {
+			err_where(cfg, line + 7, at, sizeof(at));
+			cli_error("check-config", "%s: %s", at, line + 7);
+		} else {
+			fprintf(warn_fp, "%s\n", line);
+		}
+	}
+	free(text);
+	return r;
+}
+
 static int
 listen_is_loopback(const char *a)
 {
@@ -115,9 +151,7 @@ cmd_check_config(int argc, char **argv)
 	} else {
 		(void)policy_describe(pol, stderr, 0);
 	}
-	if (cfg->tls_cert[0] != '\0' && http_tls_describe(cfg->tls_cert,
-	    cfg->tls_key, cfg->tls_ocsp, quiet ? NULL : stdout,
-	    quiet ? stderr : stdout, &warnings) != 0)
+	if (cfg->tls_cert[0] != '\0' && tls_report(cfg, quiet, &warnings) != 0)
 		goto out;
 	if (strncmp(cfg->public_url, "https://", 8) != 0 &&
 	    !listen_is_loopback(cfg->listen))
