@@ -365,38 +365,42 @@ default_path(char **field, const char *dir, const char *leaf)
 static int
 validate(gk_config *cfg, char *err, size_t errlen)
 {
-	const char *name = cfg->path ? cfg->path : "(defaults)";
 	size_t i;
 
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
-		snprintf(err, errlen, "%s: [server] tls_cert and tls_key go "
-		    "together", name);
+		(void)cfg_setting_error(cfg, err, errlen, "server",
+		    cfg->tls_cert[0] != '\0' ? "tls_cert" : "tls_key",
+		    "[server] tls_cert and tls_key go together");
 		return GK_ERR_CONFIG;
 	}
 	if (cfg->tls_cert[0] == '\0' && (cfg->tls_ocsp[0] != '\0' ||
 	    cfg->redirect_port != 0)) {
-		snprintf(err, errlen, "%s: [server] %s needs tls_cert and "
-		    "tls_key", name, cfg->tls_ocsp[0] != '\0' ? "tls_ocsp" :
-		    "redirect_port");
+		const char *what = cfg->tls_ocsp[0] != '\0' ? "tls_ocsp" :
+		    "redirect_port";
+
+		(void)cfg_setting_error(cfg, err, errlen, "server", what,
+		    "[server] %s needs tls_cert and tls_key", what);
 		return GK_ERR_CONFIG;
 	}
 	if (cfg->redirect_port != 0 && cfg->redirect_port == cfg->port) {
-		snprintf(err, errlen, "%s: [server] redirect_port must differ "
-		    "from port", name);
+		(void)cfg_setting_error(cfg, err, errlen, "server", "redirect_port",
+		    "[server] redirect_port must differ from port");
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->store_type, "fs") != 0 &&
 	    strcmp(cfg->store_type, "s3") != 0) {
-		snprintf(err, errlen, "%s: [store] type '%s' is not supported "
-		    "(supported: fs, s3)", name, cfg->store_type);
+		(void)cfg_setting_error(cfg, err, errlen, "store",
+		    "type", "[store] type '%s' is not supported "
+		    "(supported: fs, s3)", cfg->store_type);
 		return GK_ERR_CONFIG;
 	}
 	if (cfg->checkpoint_prefix[0] != '\0') {
 		const char *c;
 
 		if (strcmp(cfg->store_type, "s3") != 0) {
-			snprintf(err, errlen, "%s: [audit] checkpoint_prefix needs "
-			    "[store] type = s3", name);
+			(void)cfg_setting_error(cfg, err, errlen, "audit",
+			    "checkpoint_prefix", "[audit] checkpoint_prefix needs "
+			    "[store] type = s3");
 			return GK_ERR_CONFIG;
 		}
 		for (c = cfg->checkpoint_prefix; *c != '\0'; c++) {
@@ -405,35 +409,40 @@ validate(gk_config *cfg, char *err, size_t errlen)
 			    *c == '-' || *c == '_' || *c == '.' || *c == '/') ||
 			    (*c == '/' && (c == cfg->checkpoint_prefix ||
 			    c[1] == '/' || c[1] == '\0'))) {
-				snprintf(err, errlen, "%s: [audit] "
+				(void)cfg_setting_error(cfg, err, errlen, "audit",
+				    "checkpoint_prefix", "[audit] "
 				    "checkpoint_prefix may hold only A-Z a-z "
-				    "0-9 - _ . and inner single '/'", name);
+				    "0-9 - _ . and inner single '/'");
 				return GK_ERR_CONFIG;
 			}
 		}
 	}
 	if (strcmp(cfg->store_type, "s3") == 0 && cfg->s3_bucket[0] == '\0') {
-		snprintf(err, errlen, "%s: [s3] bucket must be set for [store] "
-		    "type s3", name);
+		(void)cfg_setting_error(cfg, err, errlen, "store",
+		    "type", "[s3] bucket must be set for [store] "
+		    "type s3");
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->s3_mode, "redirect") != 0 &&
 	    strcmp(cfg->s3_mode, "proxy") != 0) {
-		snprintf(err, errlen, "%s: [s3] mode must be redirect or proxy",
-		    name);
+		(void)cfg_setting_error(cfg, err, errlen, "s3",
+		    "mode", "[s3] mode must be redirect or proxy");
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->audit_backend, "sqlite") != 0 &&
 	    strcmp(cfg->audit_backend, "postgres") != 0) {
-		snprintf(err, errlen, "%s: [audit] backend '%s' is not supported "
-		    "(supported: sqlite, postgres)", name, cfg->audit_backend);
+		(void)cfg_setting_error(cfg, err, errlen, "audit",
+		    "backend", "[audit] backend '%s' is not supported "
+		    "(supported: sqlite, postgres)", cfg->audit_backend);
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->audit_backend, "postgres") == 0 &&
 	    strncmp(cfg->audit_dsn, "postgres://", 11) != 0 &&
 	    strncmp(cfg->audit_dsn, "postgresql://", 13) != 0) {
-		snprintf(err, errlen, "%s: [audit] backend postgres needs dsn = "
-		    "postgresql://...", name);
+		(void)cfg_setting_error(cfg, err, errlen, "audit",
+		    cfg->audit_dsn[0] != '\0' ? "dsn" : "backend",
+		    "[audit] backend postgres needs dsn = "
+		    "postgresql://...");
 		return GK_ERR_CONFIG;
 	}
 	for (i = 0; cfg->audit_instance_id[i] != '\0'; i++) {
@@ -442,14 +451,15 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		if (i >= 128 || !((c >= 'A' && c <= 'Z') ||
 		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		    c == '-' || c == '_' || c == '.' || c == ':')) {
-			snprintf(err, errlen, "%s: [audit] instance_id must be 1 "
-			    "to 128 of A-Z a-z 0-9 - _ . :", name);
+			(void)cfg_setting_error(cfg, err, errlen, "audit",
+			    "instance_id", "[audit] instance_id must be 1 "
+			    "to 128 of A-Z a-z 0-9 - _ . :");
 			return GK_ERR_CONFIG;
 		}
 	}
 	if (cfg->id[0] == '\0' || strlen(cfg->id) > 128) {
-		snprintf(err, errlen, "%s: [gate] id must be 1 to 128 characters",
-		    name);
+		(void)cfg_setting_error(cfg, err, errlen, "gate",
+		    "id", "[gate] id must be 1 to 128 characters");
 		return GK_ERR_CONFIG;
 	}
 	for (i = 0; cfg->uploads_prefix[i] != '\0'; i++) {
@@ -458,17 +468,18 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
 		    c == '.' || c == '/')) {
-			snprintf(err, errlen, "%s: [gate] uploads_prefix may hold "
-			    "only A-Z a-z 0-9 - _ . /", name);
+			(void)cfg_setting_error(cfg, err, errlen, "gate",
+			    "uploads_prefix", "[gate] uploads_prefix may hold "
+			    "only A-Z a-z 0-9 - _ . /");
 			return GK_ERR_CONFIG;
 		}
 	}
 	if (cfg->data_dir[0] == '\0') {
-		snprintf(err, errlen, "%s: [gate] data_dir must not be empty",
-		    name);
+		(void)cfg_setting_error(cfg, err, errlen, "gate",
+		    "data_dir", "[gate] data_dir must not be empty");
 		return GK_ERR_CONFIG;
 	}
-	return cfg_vendor_validate(cfg, name, err, errlen);
+	return cfg_vendor_validate(cfg, err, errlen);
 }
 
 /*

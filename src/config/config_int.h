@@ -28,6 +28,12 @@ extern const struct keyword cfg_keywords[];
 extern const size_t cfg_nkeywords;
 extern const char *const cfg_levels[];
 
+/* config.c: writes "FILE:LINE: message" for [section] name (cfg_where)
+ * into err; returns GK_ERR_CONFIG. */
+int cfg_setting_error(const gk_config *cfg, char *err, size_t errlen,
+    const char *section, const char *name, const char *fmt, ...)
+    GK_PRINTF(6, 7);
+
 /*
  * keys.c: reads a key file (mode 0600 or stricter, else refused).
  * HEX32: it holds 64 hex digits (32 bytes); TEXT: its trimmed text, at
@@ -44,8 +50,7 @@ void cfg_secret_free(gk_secret *s);
  * inih wants), the keys' settings checked, their files read, printed. */
 int cfg_vendor_line(gk_config *cfg, const char *section, const char *name,
     const char *value, char *msg, size_t msglen);
-int cfg_vendor_validate(const gk_config *cfg, const char *name, char *err,
-    size_t errlen);
+int cfg_vendor_validate(const gk_config *cfg, char *err, size_t errlen);
 int cfg_vendor_load(gk_config *cfg, char *err, size_t errlen);
 void cfg_vendor_print(const gk_vendor_key *v, FILE *fp);
 

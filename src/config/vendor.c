@@ -148,37 +148,42 @@ cfg_vendor_line(gk_config *cfg, const char *section, const char *name,
 
 /* Each vendor key's settings fit its type. */
 int
-cfg_vendor_validate(const gk_config *cfg, const char *name, char *err,
-    size_t errlen)
+cfg_vendor_validate(const gk_config *cfg, char *err, size_t errlen)
 {
 	const gk_vendor_key *v;
+	char vsec[96];
 	size_t i;
 
 	for (i = 0; i < cfg->n_vendor_keys; i++) {
 		v = &cfg->vendor_keys[i];
+		snprintf(vsec, sizeof(vsec), "vendor_key %s", v->kid);
 		if (v->type == 0) {
-			snprintf(err, errlen, "%s: [vendor_key %s] needs a type "
-			    "(ed25519, p256 or hs256)", name, v->kid);
+			(void)cfg_setting_error(cfg, err, errlen, vsec, NULL,
+			    "[vendor_key %s] needs a type "
+			    "(ed25519, p256 or hs256)", v->kid);
 			return GK_ERR_CONFIG;
 		}
 		if (v->type == GK_VKEY_HS256 && (v->secret_file == NULL ||
 		    v->public_key != NULL || v->public_key_file != NULL)) {
-			snprintf(err, errlen, "%s: [vendor_key %s] of type hs256 "
-			    "takes secret_file (and no public key)", name,
+			(void)cfg_setting_error(cfg, err, errlen, vsec,
+			    "type", "[vendor_key %s] of type hs256 "
+			    "takes secret_file (and no public key)",
 			    v->kid);
 			return GK_ERR_CONFIG;
 		}
 		if (v->type != GK_VKEY_HS256 && (v->secret_file != NULL ||
 		    (v->public_key == NULL) == (v->public_key_file == NULL))) {
-			snprintf(err, errlen, "%s: [vendor_key %s] takes exactly "
+			(void)cfg_setting_error(cfg, err, errlen, vsec,
+			    "type", "[vendor_key %s] takes exactly "
 			    "one of public_key or public_key_file (and no "
-			    "secret_file)", name, v->kid);
+			    "secret_file)", v->kid);
 			return GK_ERR_CONFIG;
 		}
 		if (v->not_before != 0 && v->not_after != 0 &&
 		    v->not_after <= v->not_before) {
-			snprintf(err, errlen, "%s: [vendor_key %s] not_after must "
-			    "be later than not_before", name, v->kid);
+			(void)cfg_setting_error(cfg, err, errlen, vsec,
+			    "not_after", "[vendor_key %s] not_after must "
+			    "be later than not_before", v->kid);
 			return GK_ERR_CONFIG;
 		}
 	}

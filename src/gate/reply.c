@@ -185,6 +185,20 @@ gate_effective_origin(const gk_app *app, const gk_req *req, gk_slice *origin)
 	return 0;
 }
 
+const char *
+gate_origin_refusal(const gk_req *req, int has_origin)
+{
+	if (has_origin)
+		return "Forbidden: bad origin";
+	if (req->has_sec_fetch_site &&
+	    gk_slice_eq_str(req->sec_fetch_site, "none"))
+		return "Forbidden: no Origin header (the URL was opened "
+		    "directly; it must be requested by a page of an allowed "
+		    "origin)";
+	return "Forbidden: no Origin header (send the Origin of an allowed "
+	    "site)";
+}
+
 static void
 set_acao(const gk_app *app, const gk_req *req, gk_reply *rep)
 {
