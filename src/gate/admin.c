@@ -285,9 +285,7 @@ gate_admin_reload(gk_app *app, const gk_req *req, gk_slice rest,
 		return;
 	}
 	rep->status = 200;
-	rep->grant = 1;	/* answered only once the record is durable */
-	rep->decision = "allow";
-	gate_reply_message(rep, msg);
+	gate_reply_allow(rep, msg);	/* answered once the record is durable */
 }
 
 void
@@ -301,18 +299,26 @@ gate_admin_reload_405(gk_app *app, const gk_req *req, gk_slice rest,
 
 /* ---- health and metrics ------------------------------------------------ */
 
+/* /healthz and /metrics: the admin addresses only; not audited either way. */
+static int
+probe_allowed(const gk_req *req, gk_reply *rep)
+{
+	rep->audited = 0;
+	if (policy_check_admin(req->policy, &req->client) == 0)
+		return 1;
+	gate_reply_error(rep, 403, "deny", "Forbidden");
+	rep->audited = 0;
+	return 0;
+}
+
 void
 gate_admin_health(gk_app *app, const gk_req *req, gk_slice rest,
     gk_reply *rep)
 {
 	int r;
 
-	rep->audited = 0;
-	if (policy_check_admin(req->policy, &req->client) != 0) {
-		gate_reply_error(rep, 403, "deny", "Forbidden");
-		rep->audited = 0;
+	if (!probe_allowed(req, rep))
 		return;
-	}
 	r = gk_buf_append_str(&rep->body, "{\"ok\":true,\"id\":");
 	if (r == 0)
 		r = gk_json_str(&rep->body, gk_slice_str(app->cfg->id));
@@ -329,12 +335,8 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
 	const gk_stats *s = &app->stats;
 	int r;
 
-	rep->audited = 0;
-	if (policy_check_admin(req->policy, &req->client) != 0) {
-		gate_reply_error(rep, 403, "deny", "Forbidden");
-		rep->audited = 0;
+	if (!probe_allowed(req, rep))
 		return;
-	}
 	rep->content_type = "text/plain; version=0.0.4";
 #define STAT(i) ((unsigned long long)atomic_load_explicit(&s->n[i], \
 	memory_order_relaxed))

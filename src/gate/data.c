@@ -132,9 +132,7 @@ gate_data_handle(gk_app *app, const gk_req *req, gk_slice enc_key,
 	rep->len = len;
 	rep->bytes = len;
 	rep->content_type = data_type(k);
-	rep->grant = 1;
-	rep->decision = "allow";
-	gate_reply_message(rep, "Success");
+	gate_reply_allow(rep, "Success");
 	goto out;
 fail:
 	if (r == GK_ERR_INTEGRITY) {

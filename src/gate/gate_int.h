@@ -122,6 +122,9 @@ int gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp);
 
 /* The reply's message for the audit record (kept on out of memory). */
 void gate_reply_message(gk_reply *rep, const char *msg);
+/* A grant (status and body set by the caller): decision "allow", msg
+ * for the audit record; rendered only once the record is durable. */
+void gate_reply_allow(gk_reply *rep, const char *msg);
 /* A refusal: gate_reply_error with decision "deny". */
 void gate_deny(gk_reply *rep, int status, const char *msg);
 

@@ -75,6 +75,14 @@ gate_reply_error(gk_reply *rep, int status, const char *decision,
 }
 
 void
+gate_reply_allow(gk_reply *rep, const char *msg)
+{
+	rep->grant = 1;
+	rep->decision = "allow";
+	gate_reply_message(rep, msg);
+}
+
+void
 gate_deny(gk_reply *rep, int status, const char *msg)
 {
 	gate_reply_error(rep, status, "deny", msg);

@@ -331,9 +331,7 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 		return;
 	}
 	rep->status = 201;
-	rep->grant = 1;
-	rep->decision = "allow";
-	gate_reply_message(rep, "Success");
+	gate_reply_allow(rep, "Success");
 	gate_reply_finish(u->app, u->req, rep);
 }
 

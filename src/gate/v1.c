@@ -232,9 +232,7 @@ gate_v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		gate_store_failed(rep, r);
 		goto out;
 	}
-	rep->grant = 1;
-	rep->decision = "allow";
-	gate_reply_message(rep, "Success");
+	gate_reply_allow(rep, "Success");
 out:
 	gk_buf_release(&key);
 	gate_params_release(&ps);

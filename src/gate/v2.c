@@ -450,9 +450,7 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_slice rest, gk_reply *rep)
 		gate_store_failed(rep, r);
 		goto out;
 	}
-	rep->grant = 1;
-	rep->decision = "allow";
-	gate_reply_message(rep, "Success");
+	gate_reply_allow(rep, "Success");
 out:
 	v2_grant_release(&g);
 }
