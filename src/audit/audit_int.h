@@ -111,6 +111,9 @@ typedef struct {
 
 struct audit_backend {
 	const char *name;
+	/* 1: the target is a local file (a missing one is a setup error at
+	 * start); 0: a server, which may come up after us */
+	int local;
 	/*
 	 * Opens target read-write. With create set, creates and migrates
 	 * the schema; without, it must be an audit store of the current

@@ -51,7 +51,7 @@ audit_conn_close(audit_conn *c)
 int
 audit_backend_is_file(const char *db_path)
 {
-	return named_backend(db_path) == &audit_sqlite_backend;
+	return named_backend(db_path)->local;
 }
 
 const char *

@@ -776,6 +776,7 @@ out:
 
 const audit_backend audit_pg_backend = {
 	.name = "postgres",
+	.local = 0,
 	.open = pg_open,
 	.close = pg_close,
 	.same_target = pg_same_target,

@@ -907,6 +907,7 @@ out:
 
 const audit_backend audit_sqlite_backend = {
 	.name = "sqlite",
+	.local = 1,
 	.open = sq_open,
 	.close = sq_close,
 	.same_target = sq_same_target,

@@ -140,8 +140,18 @@ tb_scan(const char *target, const audit_scan_cb *cb, void *arg, char *err,
 }
 
 static const audit_backend test_backend = {
-	"test", tb_open, tb_close, tb_same, tb_flush, tb_tail, tb_insert,
-	tb_prune, tb_search, tb_scan, NULL,
+	.name = "test",
+	.local = 0,
+	.open = tb_open,
+	.close = tb_close,
+	.same_target = tb_same,
+	.flush = tb_flush,
+	.tail = tb_tail,
+	.insert = tb_insert,
+	.prune_span = tb_prune,
+	.search = tb_search,
+	.scan = tb_scan,
+	.jti_use = NULL,
 };
 
 static void
