@@ -89,7 +89,7 @@ static const struct keyword keywords[] = {
 	{ "acl", "ip_deny", K_STR, O(ip_deny), 0, 0, "", 0,
 	    "CIDRs denied (deny wins)" },
 	{ "acl", "uploads_exempt_ip", K_BOOL, O(uploads_exempt_ip), 0, 1, "true",
-	    0, "uploads skip the IP lists" },
+	    0, "uploads skip the allow list (never the deny list)" },
 	{ "acl", "origins", K_STR, O(origins), 0, 0,
 	    "http://127.0.0.1:8080, http://localhost:8080", 0,
 	    "allowed origins: exact, or .domain.suffix, or *" },

@@ -1016,10 +1016,11 @@ policy_check_ip(const gk_policy *p, const gk_addr *a, int is_upload)
 {
 	if (p == NULL || a == NULL)
 		return GK_ERR_DENIED;
-	if (is_upload && p->uploads_exempt_ip)
-		return 0;
+	/* deny wins, also for uploads: they skip only the allow list */
 	if (policy_cidrs_contains(p->deny, a))
 		return GK_ERR_DENIED;
+	if (is_upload && p->uploads_exempt_ip)
+		return 0;
 	if (!policy_cidrs_contains(p->allow, a))
 		return GK_ERR_DENIED;
 	return 0;

@@ -224,6 +224,24 @@ verify_eddsa(EVP_PKEY *k, gk_slice msg, const uint8_t *sig, size_t sig_len)
 	return ok;
 }
 
+/* Half the order of P-256's group, big-endian: an s above it is the
+ * "high" twin (n - s) of a valid signature. */
+static const uint8_t p256_half_n[32] = {
+	0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00,
+	0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42,
+	0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+};
+
+/* 1 if the ES256 signature's s (big-endian, 32 bytes) is in the low half:
+ * (r, s) and (r, n - s) both verify, so only the low one is accepted and
+ * the audited token_sig is unique. */
+static int
+es256_low_s(const uint8_t *sig, size_t sig_len)
+{
+	return sig_len == 64 && memcmp(sig + 32, p256_half_n, 32) <= 0;
+}
+
 /* ES256: the JWS signature is r || s (32 bytes each); OpenSSL wants DER. */
 static int
 verify_es256(EVP_PKEY *k, gk_slice msg, const uint8_t *sig, size_t sig_len)
@@ -530,6 +548,9 @@ verify_jws_check(const gk_keyring *kr, gk_slice token,
 		ok = verify_hs256(k->mac, signed_part, sb.data, sb.len);
 	if (!ok)
 		REFUSE(GK_ERR_AUTH, "Unauthorized: invalid signature");
+	if (k->type == GK_VKEY_P256 && !es256_low_s(sb.data, sb.len))
+		REFUSE(GK_ERR_AUTH, "Unauthorized: ES256 signature with a high "
+		    "'s' (send the low-s form, n - s)");
 
 	if ((c = load_object(&cb, &dup)) == NULL)
 		REFUSE(GK_ERR_INVALID, dup ? "Unauthorized: duplicate claim" :

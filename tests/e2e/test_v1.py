@@ -200,6 +200,14 @@ def test_acl_uploads_not_exempt_when_configured(gk_factory):
     assert (r.status_code, msg(r)) == (403, "Forbidden: ACL")
 
 
+def test_deny_wins_for_exempt_uploads(gk_factory):
+    # issue 17: uploads_exempt_ip skips the allow list, never the deny list
+    g = gk_factory(acl__ip_allow="10.0.0.0/8",
+                   acl__ip_deny="127.0.0.1").start()
+    r = g.get("app", "/docs/report.pdf", "PUT_Object")
+    assert (r.status_code, msg(r)) == (403, "Forbidden: ACL")
+
+
 def test_deny_wins(gk_factory):
     g = gk_factory(acl__ip_allow="0.0.0.0/0", acl__ip_deny="127.0.0.1").start()
     r = g.get("app", "/a/b", "GET_Object")
