@@ -268,11 +268,12 @@ static void
 set_acao(const gk_app *app, const gk_req *req, gk_reply *rep)
 {
 	free(rep->acao);
+	/* only an allowed origin may read the answer: no header otherwise
+	 * ("null" would let any sandboxed page read it) */
+	rep->acao = NULL;
 	if (req->has_origin &&
 	    policy_check_origin(req->policy, req->origin, 1) == 0)
 		rep->acao = gk_slice_dup(req->origin);
-	else
-		rep->acao = strdup("null");
 }
 
 static int

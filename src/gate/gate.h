@@ -102,7 +102,8 @@ typedef struct {
 	const char *content_type;	/* static string */
 	gk_buf body;
 	char *location;			/* Location header, or NULL */
-	char *acao;			/* Access-Control-Allow-Origin */
+	char *acao;			/* Access-Control-Allow-Origin: the
+					 * allowed origin, or NULL (none) */
 	const char *allow;		/* Allow header for 405, static */
 	int grant;			/* 1: send only after audit commit */
 	int audited;			/* 0: no audit record (preflight, ...) */
@@ -138,7 +139,8 @@ void gate_reply_error(gk_reply *rep, int status, const char *decision,
     const char *msg);
 
 /*
- * Last touches every reply gets: the Access-Control-Allow-Origin value,
+ * Last touches every reply gets: the Access-Control-Allow-Origin value
+ * (the request's origin when allowed, else none),
  * the decision when unset, and the /metrics counters.
  */
 void gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep);

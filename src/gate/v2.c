@@ -384,6 +384,13 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 		    "this request");
 		goto out;
 	}
+	if (op == GK_V2_LIST && cl.key != NULL) {
+		/* a list names a prefix ending in '/': a 'key' would list
+		 * every key that merely starts with it ("ab" -> "ab-x/") */
+		deny(rep, 403, "Forbidden: a list token must carry 'prefix', "
+		    "not 'key'");
+		goto out;
+	}
 	if ((cl.key != NULL && !gate_key_valid(gk_slice_str(cl.key), 0)) ||
 	    (cl.prefix != NULL && !gate_key_valid(gk_slice_str(cl.prefix),
 	    1))) {

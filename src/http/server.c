@@ -262,8 +262,8 @@ send_reply(struct rq *rq)
 		return MHD_NO;
 	if (rep->content_type != NULL)
 		r |= add(resp, "Content-Type", rep->content_type);
-	r |= add(resp, "Access-Control-Allow-Origin",
-	    rep->acao ? rep->acao : "null");
+	if (rep->acao != NULL)	/* an allowed origin only, never "null" */
+		r |= add(resp, "Access-Control-Allow-Origin", rep->acao);
 	r |= add(resp, "Vary", "Origin");
 	r |= add(resp, "Cache-Control", "no-store, must-revalidate");
 	r |= add(resp, "X-Content-Type-Options", "nosniff");

@@ -242,6 +242,43 @@ def test_list_pagination(v2):
                                             "to 1000")
 
 
+def test_list_token_with_key_refused(v2):
+    # issue 17, finding 5: a 'key' claim on a list token would list every
+    # key that merely starts with it ("ab" -> "ab-private/...")
+    upload(v2, "ab-private/secret.txt", b"s")
+    upload(v2, "ab/c/own.txt", b"t")
+    r = req(v2, "GET", "/v2/list/ab", token(v2.keys, op="list", key="ab"))
+    assert (r.status_code, msg(r)) == (
+        403, "Forbidden: a list token must carry 'prefix', not 'key'")
+    assert "secret" not in r.text
+    assert v2.audit_for(r)[0]["decision"] == "deny"
+    r = req(v2, "GET", "/v2/list/ab/",
+            token(v2.keys, op="list", prefix="ab/"))
+    assert [i["key"] for i in r.json()["items"]] == ["ab/c/own.txt"]
+
+
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_es256_twin_signatures_recorded_as_one(v2):
+    # issue 17: (r, s) and (r, n - s) both verify; the audit records the
+    # low-s one whichever was sent, so token_sig is unique per token
+    upload(v2, "docs/a.txt", b"hello")
+    t = token(v2.keys, "p1")
+    head, sig = t.rsplit(".", 1)
+    raw = b64u_dec(sig)
+    r_, s_ = raw[:32], int.from_bytes(raw[32:], "big")
+    low = min(s_, P256_N - s_)
+    twins = [head + "." + b64u(r_ + v.to_bytes(32, "big"))
+             for v in (low, P256_N - low)]
+    sigs = []
+    for tw in twins:
+        r = req(v2, "GET", "/v2/objects/docs/a.txt", tw)
+        assert r.status_code == 302, r.text
+        sigs.append(v2.audit_for(r)[0]["token_sig"])
+    assert sigs == [twins[0].rsplit(".", 1)[1]] * 2
+
+
 def test_audit_records_kid_sub_jti_and_signature(v2):
     upload(v2, "docs/a.txt", b"hello")
     t = token(v2.keys, jti="id-1", sub="dr-who")
