@@ -323,7 +323,8 @@ v1_sub(gk_slice path)
 
 struct list_ctx {
 	gk_buf *out;
-	size_t strip;
+	gk_slice prefix;	/* root + path: every key starts with it */
+	size_t strip;		/* the root's length, <= prefix.len */
 	size_t n;
 	int r;
 };
@@ -337,6 +338,8 @@ list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	(void)mtime;
 	if (lc->n == LIST_MAX_KEYS)
 		return 1;
+	if (!gk_slice_has_prefix(key, lc->prefix))
+		return 0;	/* never shown, never cut short */
 	if ((lc->n > 0 && (lc->r = gk_buf_append(lc->out, ",", 1)) != 0) ||
 	    (lc->r = gk_json_str(lc->out, gk_slice_of(key.p + lc->strip,
 	    key.len - lc->strip))) != 0)
@@ -430,6 +433,7 @@ v1_get_bucket(gk_app *app, gk_slice root, gk_slice prefix, gk_reply *rep)
 
 	rep->body.cap = JSON_LIST_CAP;
 	lc.out = &rep->body;
+	lc.prefix = prefix;
 	lc.strip = root.len;
 	lc.n = 0;
 	lc.r = 0;

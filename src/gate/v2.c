@@ -126,6 +126,7 @@ out:
 
 struct list_ctx {
 	gk_buf *out;
+	gk_slice prefix;	/* every key listed starts with it */
 	unsigned n, limit;
 	int stopped_early;
 	char *next;
@@ -138,6 +139,8 @@ list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	struct list_ctx *lc = arg;
 	char when[32];
 
+	if (!gk_slice_has_prefix(key, lc->prefix))
+		return 0;	/* outside the token's scope: never shown */
 	if (lc->n == lc->limit) {
 		/* one more exists: the page ends at the previous key */
 		lc->stopped_early = 1;
@@ -189,6 +192,7 @@ answer_list(gk_app *app, gk_slice prefix, gk_slice after, unsigned limit,
 	memset(&lc, 0, sizeof(lc));
 	lc.limit = limit;
 	lc.out = &rep->body;
+	lc.prefix = prefix;
 	if ((r = gk_buf_append_str(&rep->body,
 	    "{\"msg\":\"Success\",\"items\":[")) != 0)
 		goto out;
