@@ -73,6 +73,9 @@ cmd_check_config(int argc, char **argv)
 	} else {
 		(void)policy_describe(pol, stderr, 0);
 	}
+	if (cfg_v1_warning(cfg) != NULL)
+		fprintf(quiet ? stderr : stdout, "warning: %s\n",
+		    cfg_v1_warning(cfg));
 	rc = 0;
 out:
 	verify_keyring_free(kr);

@@ -102,6 +102,8 @@ cmd_serve(int argc, char **argv)
 		gk_info("policy: %s", sum);
 		if (!policy_geo_enabled(pol))
 			gk_warn("no [geo] database: country checks are off");
+		if (cfg_v1_warning(app->cfg) != NULL)
+			gk_warn("%s", cfg_v1_warning(app->cfg));
 		policy_free(pol);
 	}
 	for (;;) {

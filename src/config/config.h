@@ -68,6 +68,8 @@ typedef struct gk_config {
 	gk_secret v1_key;	/* the shared HMAC secret (file bytes, trimmed) */
 	int64_t max_token_lifetime; /* seconds, default 900, 0 = unlimited */
 	int validate_keys;	/* key/path validation beyond the original, 1 */
+	int v1;			/* serve protocol v1, default 1 */
+	char *v1_roots;		/* the v1 roots that exist ("": any; issue 17) */
 	char *uploads_prefix;	/* default "uploads" */
 	uint64_t max_upload_bytes; /* default 100 MiB */
 	int64_t data_url_ttl;	/* seconds, default 60 */
@@ -176,6 +178,11 @@ int cfg_keygen(const gk_config *cfg, FILE *fp) GK_WUR;
 
 /* Splits a comma/space/newline separated list; calls fn for each item.
  * Stops and returns fn's non-zero result. */
+/*
+ * The warning for protocol v1 on without [gate] v1_roots (static text,
+ * one line, no "warning: " prefix), or NULL when there is none.
+ */
+const char *cfg_v1_warning(const gk_config *cfg);
 int cfg_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
     void *arg);
 

@@ -321,6 +321,19 @@ v1_sub(gk_slice path)
 	return gk_slice_of(start, (size_t)(end - start));
 }
 
+static int
+root_eq(void *arg, gk_slice item)
+{
+	return gk_slice_eq(*(const gk_slice *)arg, item);
+}
+
+/* 1 if root is one of [gate] v1_roots. */
+static int
+v1_root_listed(const gk_config *cfg, gk_slice root)
+{
+	return cfg_list_each(cfg->v1_roots, root_eq, &root) == 1;
+}
+
 struct list_ctx {
 	gk_buf *out;
 	gk_slice prefix;	/* root + path: every key starts with it */
@@ -571,6 +584,12 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		}
 	} else if (key.len > 1024 || memchr(key.data, '\0', key.len) != NULL) {
 		deny(rep, 400, "Bad Request: invalid 'path' param");
+		goto out;
+	}
+	if (cfg->v1_roots[0] != '\0' && !v1_root_listed(cfg, root)) {
+		/* issue 17: only listed roots, so that root || sub splits
+		 * one way (see [gate] v1_roots) */
+		deny(rep, 403, "Forbidden: unknown root");
 		goto out;
 	}
 	sub = v1_sub(pathv);
@@ -882,6 +901,13 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	if (path.len < 2 || path.p[0] != '/' || slash != NULL) {
 		rep->protocol = "http";
 		rep->path = gate_text_copy(path, 2048);
+		deny(rep, 404, "Not Found");
+		goto done;
+	}
+	if (!app->cfg->v1) {
+		/* [gate] v1 = false: a v2-only gatekeeper */
+		rep->protocol = "v1";
+		rep->root = gate_text_copy(first, 64);
 		deny(rep, 404, "Not Found");
 		goto done;
 	}

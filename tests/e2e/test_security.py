@@ -72,3 +72,65 @@ def test_listing_keys_outside_the_prefix_are_left_out(gk_factory, tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+# -- finding 2: v1's signature does not bind the root/folder boundary ------
+
+def v1_replay(g):
+    """Signed for root 'clinic1', folder '23'; replayed as root 'clinic12',
+    folder '3' (the same HMAC input: 'clinic123GET_Object...')."""
+    p = g.sign("clinic1", "/23/own.txt", "GET_Object")
+    p["path"] = "/3/secret.txt"
+    return requests.get(g.url("clinic12", p), headers={"Origin": ORIGIN},
+                        allow_redirects=False, timeout=30)
+
+
+def test_v1_root_boundary_replay_without_roots_list(gk_factory):
+    # the original's format: the replay works, and the gatekeeper warns
+    g = gk_factory()
+    p = g.run("check-config")
+    assert "warning: protocol v1 is on and [gate] v1_roots is empty" in \
+        p.stdout
+    g.start()
+    assert v1_replay(g).status_code == 302
+    assert "v1_roots is empty" in open(g.log).read()
+
+
+def test_v1_roots_refuse_unlisted_root(gk_factory):
+    g = gk_factory(gate__v1_roots="clinic1, clinic2, lab-x")
+    p = g.run("check-config")
+    assert "v1_roots is empty" not in p.stdout + p.stderr
+    g.start()
+    r = v1_replay(g)
+    assert (r.status_code, r.json()["msg"]) == (403, "Forbidden: unknown root")
+    row = g.audit_for(r)[0]
+    assert (row["root"], row["decision"]) == ("clinic12", "deny")
+    # a listed root works as before
+    r = g.get("clinic1", "/23/own.txt", "GET_Object")
+    assert r.status_code == 302, r.text
+
+
+def test_v1_roots_prefix_of_another_refused(gk_factory):
+    for roots, bad in (("clinic1, clinic12", "'clinic1' is a prefix of "
+                                             "'clinic12'"),
+                       ("a b a", "'a' is a prefix of 'a'"),
+                       ("ok, bad/root", "'bad/root' is not a root")):
+        g = gk_factory()
+        with open(g.config) as f:
+            text = f.read()
+        with open(g.config, "w") as f:
+            f.write(text.replace("[gate]\n", "[gate]\nv1_roots = %s\n" %
+                                 roots))
+        p = g.run("check-config", check=False)
+        assert p.returncode != 0 and bad in p.stderr, (roots, p.stderr)
+        p = g.run("serve", check=False)
+        assert p.returncode != 0 and bad in p.stderr, roots
+
+
+def test_v1_off(gk_factory):
+    g = gk_factory(gate__v1="false")
+    p = g.run("check-config")
+    assert "v1_roots is empty" not in p.stdout + p.stderr
+    g.start()
+    r = g.get("app", "/a/b", "GET_Object")
+    assert (r.status_code, r.json()["msg"]) == (404, "Not Found")
