@@ -80,6 +80,8 @@ typedef struct {
 	gk_slice range;		/* Range header, empty if absent */
 	gk_slice accept;
 	gk_slice content_type;
+	int has_content_length;
+	gk_slice content_length;	/* as sent, unparsed */
 	gk_slice authorization;
 	gk_addr client;
 	char client_ip[GK_ADDR_STRLEN];
@@ -194,6 +196,10 @@ void gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
     gk_reply *rep);
 /* Feeds body bytes; after the first failure it discards the rest. */
 void gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len);
+/* 1 once the upload is refused (a malformed form, a bad policy, over the
+ * size limit, ...): the rest of the body cannot change the answer, so the
+ * HTTP layer answers at once and reads no more of it. */
+int gate_upload_refused(const gate_upload *u);
 /* End of body: fills rep with the decision (grant or refusal). */
 void gate_upload_end(gate_upload *u, gk_reply *rep);
 /* After the audit committed a grant: makes the object visible. On a

@@ -23,6 +23,8 @@
 #define URI_MAX (16u * 1024)
 #define STREAM_BLOCK (64u * 1024)
 #define DISCARD_MAX (1024u * 1024)
+/* What is still read of an upload's body once it is refused. */
+#define REFUSED_BODY_MAX (64u * 1024)
 
 struct gk_http {
 	struct MHD_Daemon *d;
@@ -189,6 +191,8 @@ fill_req(struct rq *rq, const char *method)
 	req->range = header(rq->conn, "Range", NULL);
 	req->accept = header(rq->conn, "Accept", NULL);
 	req->content_type = header(rq->conn, "Content-Type", NULL);
+	req->content_length = header(rq->conn, "Content-Length",
+	    &req->has_content_length);
 	req->authorization = header(rq->conn, "Authorization", NULL);
 	ci = MHD_get_connection_info(rq->conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -354,6 +358,34 @@ decide(struct rq *rq)
 	return MHD_YES;
 }
 
+/*
+ * An upload refused in the middle of a body too long to read to its end:
+ * its record is submitted without waiting (a refusal grants nothing) and
+ * the connection is closed without an answer.
+ */
+static enum MHD_Result
+refuse_and_close(struct rq *rq)
+{
+	gk_app *app = rq->h->app;
+	gk_audit_record rec;
+
+	gate_upload_end(rq->up, &rq->rep);
+	gate_audit_record(&rq->req, &rq->rep, &rec);
+	rec.user_agent = MHD_lookup_connection_value(rq->conn,
+	    MHD_HEADER_KIND, "User-Agent");
+	rec.origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    "Origin");
+	if (audit_submit(app->audit, &rec, NULL, NULL) != 0) {
+		gate_count(app, GK_STAT_AUDIT_FAILURES);
+		gk_error("request %s: audit record of a refusal not written",
+		    rq->req.request_id);
+	}
+	gk_info("request %s: upload refused (%d); the rest of its body is "
+	    "not read, connection closed", rq->req.request_id,
+	    rq->rep.status);
+	return MHD_NO;
+}
+
 static enum MHD_Result
 answer(struct rq *rq)
 {
@@ -396,8 +428,26 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			gate_upload_begin(rq->h->app, &rq->req, &rq->up,
 			    &rq->rep);
 		atomic_store(&rq->state, RQ_BODY);
+		if (rq->is_upload && (rq->up == NULL ||
+		    gate_upload_refused(rq->up))) {
+			/* refused before the body (rate, token, declared
+			 * size): answered now, libmicrohttpd reads none of
+			 * the body and closes after the answer */
+			return decide(rq);
+		}
 		return MHD_YES;
 	case RQ_BODY:
+		if (*upload_data_size > 0 && rq->is_upload &&
+		    gate_upload_refused(rq->up)) {
+			/* refused in the middle: libmicrohttpd cannot answer
+			 * before the body ends, so at most a small rest is
+			 * read and dropped, then the connection closes */
+			rq->discarded += *upload_data_size;
+			*upload_data_size = 0;
+			if (rq->discarded > REFUSED_BODY_MAX)
+				return refuse_and_close(rq);
+			return MHD_YES;
+		}
 		if (*upload_data_size > 0) {
 			if (rq->up != NULL) {
 				gate_upload_feed(rq->up,

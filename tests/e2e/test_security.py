@@ -134,3 +134,88 @@ def test_v1_off(gk_factory):
     g.start()
     r = g.get("app", "/a/b", "GET_Object")
     assert (r.status_code, r.json()["msg"]) == (404, "Not Found")
+
+
+# -- finding 9: a refused upload does not read its body to the end ---------
+
+def stream_body(port, head, total, first=b"", limit_s=60):
+    """Sends head, then first, then 'x' bytes up to total, while watching
+    for an answer. Returns (bytes of body the server took, answer bytes,
+    whether the server closed the connection)."""
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(head)
+    sent, resp, closed = 0, b"", False
+    chunk = b"x" * 65536
+    data = first
+    s.setblocking(False)
+    t0 = time.time()
+    try:
+        while sent < total and time.time() - t0 < limit_s:
+            try:
+                got = s.recv(65536)
+                if not got:
+                    closed = True
+                    break
+                resp += got
+                if b"\r\n\r\n" in resp:
+                    break
+            except BlockingIOError:
+                pass
+            if not data:
+                data = chunk[:total - sent]
+            try:
+                n = s.send(data)
+                sent += n
+                data = data[n:]
+            except BlockingIOError:
+                time.sleep(0.001)
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    s.settimeout(5)
+    try:
+        while True:
+            got = s.recv(65536)
+            if not got:
+                closed = True
+                break
+            resp += got
+    except (ConnectionResetError, socket.timeout):
+        closed = True
+    s.close()
+    return sent, resp, closed
+
+
+def upload_head(port, length, ctype="multipart/form-data; boundary=XYZ"):
+    return ("POST /_upload HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+            "Origin: %s\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n" %
+            (port, ORIGIN, ctype, length)).encode()
+
+
+def test_broken_multipart_not_read_to_the_end(gk):
+    # a body that never reaches a delimiter: refused after a few KiB and
+    # the connection closed, not read for 90 MB (was: read to the end)
+    total = 90 << 20
+    sent, resp, closed = stream_body(gk.port, upload_head(gk.port, total),
+                                     total, b"no boundary here\r\n")
+    assert closed
+    # what the kernel's socket buffers hold, not the body
+    assert sent < 24 << 20, sent
+    time.sleep(0.5)
+    rows = [r for r in gk.audit_rows() if r["protocol"] == "upload"]
+    assert [(r["status"], r["message"]) for r in rows] == [
+        (400, "Bad Request: malformed multipart body")]
+
+
+def test_upload_declared_too_large_answered_at_once(gk):
+    # a Content-Length over max_upload_bytes: 413 before any body byte
+    total = 300 << 20
+    sent, resp, closed = stream_body(gk.port, upload_head(gk.port, total),
+                                     total)
+    assert resp.startswith(b"HTTP/1.1 413 "), resp[:100]
+    assert b"Payload Too Large" in resp and closed
+    assert sent < 24 << 20, sent
+    # and the same for a form that is not multipart at all: 400 at once
+    sent, resp, closed = stream_body(
+        gk.port, upload_head(gk.port, 50 << 20, "text/plain"), 50 << 20)
+    assert resp.startswith(b"HTTP/1.1 400 "), resp[:100]
+    assert sent < 24 << 20, sent

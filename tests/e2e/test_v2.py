@@ -279,6 +279,49 @@ def test_es256_twin_signatures_recorded_as_one(v2):
     assert sigs == [twins[0].rsplit(".", 1)[1]] * 2
 
 
+def test_put_over_the_limit_not_read_to_the_end(v2):
+    # issue 17, finding 9: a PUT over max_upload_bytes is answered 413 at
+    # once when its Content-Length says so, and otherwise closed after a
+    # small bound, never read to its end
+    import socket
+    t = token(v2.keys, op="put", key="docs/big.bin")
+    for chunked in (False, True):
+        s = socket.create_connection(("127.0.0.1", v2.port))
+        head = ("PUT /v2/objects/docs/big.bin HTTP/1.1\r\nHost: x\r\n"
+                "Origin: %s\r\nAuthorization: Bearer %s\r\n" % (ORIGIN, t))
+        head += ("Transfer-Encoding: chunked\r\n\r\n" if chunked else
+                 "Content-Length: %d\r\n\r\n" % (300 << 20))
+        s.sendall(head.encode())
+        block = b"x" * (1 << 20)
+        if chunked:
+            block = b"100000\r\n" + block + b"\r\n"
+        sent, resp = 0, b""
+        s.settimeout(10)
+        try:
+            while sent < 300 << 20:
+                s.sendall(block)
+                sent += 1 << 20
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while True:
+                got = s.recv(65536)
+                if not got:
+                    break
+                resp += got
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        # max_upload_bytes is 100 MiB: far less than that was taken
+        assert sent < 130 << 20, (chunked, sent)
+        if not chunked:
+            assert resp.startswith(b"HTTP/1.1 413 "), resp[:80]
+    time.sleep(0.5)
+    rows = [r for r in v2.audit_rows() if r["operation"] == "PUT_Object"]
+    assert [r["status"] for r in rows] == [413, 413]
+    assert all(r["decision"] == "deny" for r in rows)
+
+
 def test_audit_records_kid_sub_jti_and_signature(v2):
     upload(v2, "docs/a.txt", b"hello")
     t = token(v2.keys, jti="id-1", sub="dr-who")
