@@ -604,9 +604,18 @@ writer_main(void *p)
 		if (did)
 			continue;
 		if (a->closing) {
-			/* sign the tail so a cut after shutdown is seen */
+			/* sign the tail so a cut after shutdown is seen (also
+			 * after a failed batch dropped the connection) */
+			char err[256];
+
 			pthread_mutex_unlock(&a->lock);
-			write_checkpoint(a);
+			if (a->have_key && a->conn == NULL &&
+			    audit_conn_open(a->path, 1, &a->conn, err,
+			    sizeof(err)) != 0)
+				gk_error("audit: cannot open %s (%s); no final "
+				    "checkpoint", a->label, err);
+			if (a->conn != NULL && load_chain(a) == 0)
+				write_checkpoint(a);
 			pthread_mutex_lock(&a->lock);
 			break;
 		}
@@ -793,6 +802,27 @@ audit_close(gk_audit *a)
 	if (a->started)
 		pthread_join(a->thread, NULL);
 	audit_free(a);
+}
+
+void
+audit_abandon(gk_audit *a)
+{
+	struct audit_node *n, *next;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->lock);
+	n = a->head;
+	a->head = a->tail = NULL;
+	a->count = 0;
+	pthread_cond_broadcast(&a->idle);
+	pthread_mutex_unlock(&a->lock);
+	for (; n != NULL; n = next) {
+		next = n->next;
+		if (n->done != NULL)
+			n->done(n->arg, GK_ERR_UNAVAILABLE);
+		free(n);
+	}
 }
 
 /* ---- submit / write -------------------------------------------------- */

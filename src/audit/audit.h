@@ -92,6 +92,14 @@ int audit_open(const struct gk_config *cfg, gk_audit **out) GK_WUR;
 void audit_close(gk_audit *a);
 
 /*
+ * For shutdown: every record queued and not yet taken by the writer is
+ * dropped and its done is called now with GK_ERR_UNAVAILABLE (so nothing
+ * is recorded that its caller then refuses). A batch being written still
+ * ends as usual. New submissions are taken as before.
+ */
+void audit_abandon(gk_audit *a);
+
+/*
  * Called from the writer thread after each checkpoint is committed and
  * appended to the checkpoint file: line is the checkpoint file's line
  * (JSON, no newline), valid during the call. Must not block: hand the

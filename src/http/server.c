@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,9 @@
 #define DISCARD_MAX (1024u * 1024)
 /* What is still read of an upload's body once it is refused. */
 #define REFUSED_BODY_MAX (64u * 1024)
+/* At shutdown, how long a batch being written may still take (the audit
+ * store's own lock wait is 5 s). */
+#define STOP_AUDIT_WAIT_MS 7000
 
 struct gk_http {
 	struct MHD_Daemon *d;
@@ -33,7 +37,24 @@ struct gk_http {
 	uint8_t id_prefix[8];
 	_Atomic uint64_t id_counter;
 	_Atomic int inflight;	/* connections suspended for the audit */
+	_Atomic int unanswered;	/* resumed, their answer not queued yet */
+	int stopping;		/* under tickets_lock: no more suspending */
+	struct ticket *pending;	/* under tickets_lock: suspended requests */
 };
+
+/*
+ * A suspended request's claim on the audit's answer. The audit calls
+ * audit_done exactly once per ticket, possibly after shutdown has
+ * already answered the request and freed it (and the server): so the
+ * ticket, not the request, is the callback's argument, rq is cleared when
+ * the request is resumed, and tickets live under one static lock.
+ */
+struct ticket {
+	struct ticket *prev, *next;
+	struct rq *rq;		/* NULL once resumed */
+};
+
+static pthread_mutex_t tickets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
 
@@ -308,24 +329,52 @@ send_reply(struct rq *rq)
 	return ret;
 }
 
+/* Resumes t's request with result, once; tickets_lock held. */
+static void
+ticket_resume_locked(struct ticket *t, int result)
+{
+	struct rq *rq = t->rq;
+	gk_http *h;
+
+	if (rq == NULL)
+		return;		/* answered already (shutdown) */
+	h = rq->h;
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		h->pending = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
+	t->rq = NULL;
+	rq->audit_result = result;
+	atomic_store(&rq->state, RQ_AUDITED);
+	atomic_fetch_add(&h->unanswered, 1);
+	atomic_fetch_sub(&h->inflight, 1);
+	MHD_resume_connection(rq->conn);
+}
+
 static void
 audit_done(void *arg, int result)
 {
-	struct rq *rq = arg;
+	struct ticket *t = arg;
 
-	gk_http *h = rq->h;
-
-	rq->audit_result = result;
-	atomic_store(&rq->state, RQ_AUDITED);
-	MHD_resume_connection(rq->conn);
-	atomic_fetch_sub(&h->inflight, 1);
+	pthread_mutex_lock(&tickets_lock);
+	ticket_resume_locked(t, result);
+	pthread_mutex_unlock(&tickets_lock);
+	free(t);
 }
+
+static enum MHD_Result answer(struct rq *rq);
 
 static enum MHD_Result
 decide(struct rq *rq)
 {
-	gk_app *app = rq->h->app;
+	gk_http *h = rq->h;
+	gk_app *app = h->app;
 	gk_audit_record rec;
+	struct ticket *t;
+	const char *ua, *origin;
 
 	if (rq->uri_too_long) {
 		gate_reply_error(&rq->rep, 414, "deny", "URI Too Long");
@@ -341,19 +390,51 @@ decide(struct rq *rq)
 	}
 	if (!rq->rep.audited)
 		return send_reply(rq);
-	gate_audit_record(&rq->req, &rq->rep, &rec);
-	rec.user_agent = MHD_lookup_connection_value(rq->conn,
-	    MHD_HEADER_KIND, "User-Agent");
-	rec.origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	ua = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    "User-Agent");
+	origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 	    "Origin");
-	atomic_store(&rq->state, RQ_WAIT);
-	atomic_fetch_add(&rq->h->inflight, 1);
-	MHD_suspend_connection(rq->conn);
-	if (audit_submit(app->audit, &rec, audit_done, rq) != 0) {
+	gate_audit_record(&rq->req, &rq->rep, &rec);
+	rec.user_agent = ua;
+	rec.origin = origin;
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		rq->audit_result = GK_ERR_UNAVAILABLE;
-		atomic_store(&rq->state, RQ_AUDITED);
-		MHD_resume_connection(rq->conn);
-		atomic_fetch_sub(&rq->h->inflight, 1);
+		atomic_fetch_add(&h->unanswered, 1);	/* answer() counts */
+		return answer(rq);
+	}
+	pthread_mutex_lock(&tickets_lock);
+	if (h->stopping) {
+		/* shutting down: nothing waits on the audit any more; a
+		 * grant becomes a 503 (recorded as such), a refusal is
+		 * answered while its record is written */
+		pthread_mutex_unlock(&tickets_lock);
+		free(t);
+		if (rq->rep.grant) {
+			gate_reply_error(&rq->rep, 503, "error",
+			    "Service Unavailable: shutting down");
+			gate_audit_record(&rq->req, &rq->rep, &rec);
+			rec.user_agent = ua;
+			rec.origin = origin;
+		}
+		if (audit_submit(app->audit, &rec, NULL, NULL) != 0)
+			gk_error("request %s: audit record of a refusal not "
+			    "written", rq->req.request_id);
+		return send_reply(rq);
+	}
+	t->rq = rq;
+	t->next = h->pending;
+	if (h->pending != NULL)
+		h->pending->prev = t;
+	h->pending = t;
+	atomic_store(&rq->state, RQ_WAIT);
+	atomic_fetch_add(&h->inflight, 1);
+	MHD_suspend_connection(rq->conn);
+	pthread_mutex_unlock(&tickets_lock);
+	if (audit_submit(app->audit, &rec, audit_done, t) != 0) {
+		pthread_mutex_lock(&tickets_lock);
+		ticket_resume_locked(t, GK_ERR_UNAVAILABLE);
+		pthread_mutex_unlock(&tickets_lock);
+		free(t);
 	}
 	return MHD_YES;
 }
@@ -390,6 +471,8 @@ static enum MHD_Result
 answer(struct rq *rq)
 {
 	gk_app *app = rq->h->app;
+
+	atomic_fetch_sub(&rq->h->unanswered, 1);
 
 	if (rq->audit_result != 0) {
 		gate_count(app, GK_STAT_AUDIT_FAILURES);
@@ -547,19 +630,43 @@ http_server_port(const gk_http *h)
 	return h->port;
 }
 
-void
-http_server_stop(gk_http *h)
+/* Waits until *n is 0 or ms have passed. */
+static void
+wait_zero(_Atomic int *n, int ms)
 {
 	int i;
 
+	for (i = 0; i < ms / 10 && atomic_load(n) > 0; i++)
+		usleep(10000);
+}
+
+void
+http_server_stop(gk_http *h)
+{
 	if (h == NULL)
 		return;
 	if (h->d != NULL) {
-		/* stop accepting, let suspended requests get their audit
-		 * answer (bounded), then stop */
+		/*
+		 * Stop accepting; give suspended requests a moment to get
+		 * their audit answer; then drop what the audit has not
+		 * started (answered 503, never recorded) and wait for the
+		 * batch being written (bounded by the store's lock wait);
+		 * then answer whatever still waits 503 and let those answers
+		 * go out. libmicrohttpd aborts if stopped with a request
+		 * suspended.
+		 */
 		MHD_quiesce_daemon(h->d);
-		for (i = 0; i < 500 && atomic_load(&h->inflight) > 0; i++)
-			usleep(10000);
+		pthread_mutex_lock(&tickets_lock);
+		h->stopping = 1;
+		pthread_mutex_unlock(&tickets_lock);
+		wait_zero(&h->inflight, 1000);
+		audit_abandon(h->app->audit);
+		wait_zero(&h->inflight, STOP_AUDIT_WAIT_MS);
+		pthread_mutex_lock(&tickets_lock);
+		while (h->pending != NULL)
+			ticket_resume_locked(h->pending, GK_ERR_UNAVAILABLE);
+		pthread_mutex_unlock(&tickets_lock);
+		wait_zero(&h->unanswered, 2000);
 		MHD_stop_daemon(h->d);
 	}
 	free(h);

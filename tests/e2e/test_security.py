@@ -219,3 +219,48 @@ def test_upload_declared_too_large_answered_at_once(gk):
         gk.port, upload_head(gk.port, 50 << 20, "text/plain"), 50 << 20)
     assert resp.startswith(b"HTTP/1.1 400 "), resp[:100]
     assert sent < 24 << 20, sent
+
+
+# -- finding 8: shutdown while the audit store is stalled -------------------
+
+def test_shutdown_with_stalled_audit_answers_503_and_checkpoints(gk):
+    import signal
+    import sqlite3
+    assert gk.get("app", "/a/b", "GET_Object").status_code == 302
+    time.sleep(0.5)
+    # another writer holds the database: every batch waits, then fails
+    lock = sqlite3.connect(gk.audit_db, timeout=30)
+    lock.execute("BEGIN EXCLUSIVE")
+    results = []
+
+    def one():
+        try:
+            r = gk.get("app", "/a/b", "GET_Object")
+            results.append((r.status_code, r.json()["msg"]))
+        except Exception as e:      # no answer at all
+            results.append(("no answer", repr(e)))
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    assert results == []            # suspended, waiting for the audit
+    gk.proc.send_signal(signal.SIGTERM)
+    for t in threads:
+        t.join(timeout=30)
+    assert results == [(503, "Service Unavailable: audit log "
+                             "unavailable")] * 3, results
+    lock.rollback()
+    lock.close()
+    assert gk.proc.wait(timeout=30) == 0, open(gk.log).read()
+    gk.proc = None
+    log = open(gk.log).read()
+    assert "suspended connections" not in log
+    # the final checkpoint signs the tail: the one committed grant
+    db = sqlite3.connect(gk.audit_db)
+    last = db.execute("SELECT max(seq) FROM audit").fetchone()[0]
+    cps = [r[0] for r in db.execute("SELECT seq FROM audit_checkpoint")]
+    assert last is not None and cps and max(cps) == last, (last, cps)
+    # no record claims a grant that was answered 503
+    rows = db.execute("SELECT status FROM audit").fetchall()
+    assert rows == [(302,)], rows

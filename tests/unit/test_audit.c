@@ -444,6 +444,24 @@ test_group_commit_exact(void)
 	T_EQ_INT(t.ok, 1010);
 	T_EQ_INT(t.fail, 0);
 	pthread_mutex_unlock(&t.mu);
+
+	/* issue 17: at shutdown what waits is dropped and answered
+	 * unavailable at once, never written afterwards */
+	audit_debug_pause(a, 1);
+	for (i = 0; i < 7; i++) {
+		mk_rec(&rec, 9500 + i, "ab", NULL);
+		if (audit_submit(a, &rec, tally_done, &t) != 0)
+			bad++;
+	}
+	T_EQ_INT(bad, 0);
+	audit_abandon(a);
+	pthread_mutex_lock(&t.mu);
+	T_EQ_INT(t.ok, 1010);
+	T_EQ_INT(t.fail, 7);
+	pthread_mutex_unlock(&t.mu);
+	audit_debug_stats(a, &s);
+	T_EQ_INT(s.queued, 0);
+	audit_debug_pause(a, 0);
 	audit_close(a);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 1010);
 out:
