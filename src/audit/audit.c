@@ -19,9 +19,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #define HOUR_US (3600LL * 1000000)
@@ -72,6 +75,15 @@ struct gk_audit {
 	int have_key;
 	int64_t cp_records;
 	int64_t cp_interval_us;
+	char *space_dir;	/* SQLite: the directory whose file system
+				 * must keep min_free for grants; NULL: off */
+	uint64_t min_free;	/* bytes */
+
+	/* issue 17: counters and the low-space state (atomics) */
+	_Atomic uint64_t fields_cut;
+	_Atomic uint64_t refusals_dropped;
+	_Atomic int low_space;
+	_Atomic int64_t space_checked_mono;
 
 	/* the replay cache's own connection, under jti_lock */
 	pthread_mutex_t jti_lock;
@@ -91,16 +103,19 @@ struct gk_audit {
 
 /* ---- records --------------------------------------------------------- */
 
-/* Length of s cut to AUDIT_FIELD_MAX on a UTF-8 character boundary. */
+/* Length of s cut to max on a UTF-8 character boundary; *cut says
+ * whether it was. */
 static size_t
-field_len(const char *s)
+field_len(const char *s, size_t max, int *cut)
 {
 	size_t n;
 
+	*cut = 0;
 	if (s == NULL)
 		return 0;
-	n = strnlen(s, AUDIT_FIELD_MAX);
-	if (n == AUDIT_FIELD_MAX && s[n] != '\0') {
+	n = strnlen(s, max);
+	if (n == max && s[n] != '\0') {
+		*cut = 1;
 		while (n > 0 && ((uint8_t)s[n] & 0xc0) == 0x80)
 			n--;
 	}
@@ -128,7 +143,7 @@ fixed_len(const char *s, size_t n)
  * the destination has room for fixed_len(s, n) + 1 bytes.
  */
 static const char *
-put_field(char **cursor, const char *s, size_t n)
+put_field(char **cursor, const char *s, size_t n, int cut)
 {
 	const uint8_t *p = (const uint8_t *)s;
 	char *dst = *cursor, *o = dst;
@@ -147,30 +162,41 @@ put_field(char **cursor, const char *s, size_t n)
 		o += k;
 		i += k;
 	}
+	if (cut) {
+		memcpy(o, AUDIT_CUT_MARK, sizeof(AUDIT_CUT_MARK) - 1);
+		o += sizeof(AUDIT_CUT_MARK) - 1;
+	}
 	*o = '\0';
 	*cursor = o + 1;
 	return dst;
 }
 
-/* One allocation holding the record and copies of all its strings. */
+/* One allocation holding the record and copies of all its strings;
+ * *ncut gets how many fields were cut. */
 static int
 node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
-    struct audit_node **out)
+    struct audit_node **out, unsigned *ncut)
 {
+	/* the first two are the client's own text: the smaller cap */
 	const char *src[12] = { rec->user_agent, rec->origin, rec->protocol,
 	    rec->operation, rec->root, rec->path, rec->message, rec->country,
 	    rec->kid, rec->sub, rec->jti, rec->token_sig };
 	size_t len[12], size = sizeof(struct audit_node), i;
+	int cut[12];
 	struct audit_node *n;
 	char *cursor;
 	uint8_t lo[16], hi[16];
 	static const uint8_t zero[16];
 
+	*ncut = 0;
 	for (i = 0; i < GK_ARRAY_LEN(src); i++) {
-		len[i] = field_len(src[i]);
+		len[i] = field_len(src[i], i < 2 ? AUDIT_CLIENT_FIELD_MAX :
+		    AUDIT_FIELD_MAX, &cut[i]);
+		*ncut += (unsigned)cut[i];
 		if (src[i] != NULL && (gk_add_size(size,
 		    fixed_len(src[i], len[i]), &size) != 0 ||
-		    gk_add_size(size, 1, &size) != 0))
+		    gk_add_size(size, 1 + (cut[i] ?
+		    sizeof(AUDIT_CUT_MARK) - 1 : 0), &size) != 0))
 			return GK_ERR_TOO_LARGE;
 	}
 	if ((n = malloc(size)) == NULL)
@@ -188,18 +214,18 @@ node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
 	    audit_ip_range(n->rec.client_ip, lo, hi) == 0)
 		memcpy(n->rec.client_addr, lo, sizeof(lo));
 	cursor = n->text;
-	n->rec.user_agent = put_field(&cursor, src[0], len[0]);
-	n->rec.origin = put_field(&cursor, src[1], len[1]);
-	n->rec.protocol = put_field(&cursor, src[2], len[2]);
-	n->rec.operation = put_field(&cursor, src[3], len[3]);
-	n->rec.root = put_field(&cursor, src[4], len[4]);
-	n->rec.path = put_field(&cursor, src[5], len[5]);
-	n->rec.message = put_field(&cursor, src[6], len[6]);
-	n->rec.country = put_field(&cursor, src[7], len[7]);
-	n->rec.kid = put_field(&cursor, src[8], len[8]);
-	n->rec.sub = put_field(&cursor, src[9], len[9]);
-	n->rec.jti = put_field(&cursor, src[10], len[10]);
-	n->rec.token_sig = put_field(&cursor, src[11], len[11]);
+	n->rec.user_agent = put_field(&cursor, src[0], len[0], cut[0]);
+	n->rec.origin = put_field(&cursor, src[1], len[1], cut[1]);
+	n->rec.protocol = put_field(&cursor, src[2], len[2], cut[2]);
+	n->rec.operation = put_field(&cursor, src[3], len[3], cut[3]);
+	n->rec.root = put_field(&cursor, src[4], len[4], cut[4]);
+	n->rec.path = put_field(&cursor, src[5], len[5], cut[5]);
+	n->rec.message = put_field(&cursor, src[6], len[6], cut[6]);
+	n->rec.country = put_field(&cursor, src[7], len[7], cut[7]);
+	n->rec.kid = put_field(&cursor, src[8], len[8], cut[8]);
+	n->rec.sub = put_field(&cursor, src[9], len[9], cut[9]);
+	n->rec.jti = put_field(&cursor, src[10], len[10], cut[10]);
+	n->rec.token_sig = put_field(&cursor, src[11], len[11], cut[11]);
 	*out = n;
 	return 0;
 }
@@ -680,6 +706,7 @@ audit_free(gk_audit *a)
 	free(a->path);
 	free(a->label);
 	free(a->cp_path);
+	free(a->space_dir);
 	gk_buf_release(&a->scratch);
 	gk_wipe(a->seed, sizeof(a->seed));
 	free(a);
@@ -744,6 +771,18 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 	    (a->cp_path = strdup(cfg->audit_checkpoint_file)) == NULL)) {
 		r = GK_ERR_NOMEM;
 		goto out;
+	}
+	if (cfg->audit_min_free_mb > 0 && audit_backend_is_file(a->path)) {
+		char *copy = strdup(a->path);
+
+		if (copy == NULL || (a->space_dir = strdup(dirname(copy))) ==
+		    NULL) {
+			free(copy);
+			r = GK_ERR_NOMEM;
+			goto out;
+		}
+		free(copy);
+		a->min_free = (uint64_t)cfg->audit_min_free_mb << 20;
 	}
 	a->cp_records = cfg->checkpoint_records != 0 ?
 	    cfg->checkpoint_records : 1000;
@@ -827,18 +866,79 @@ audit_abandon(gk_audit *a)
 
 /* ---- submit / write -------------------------------------------------- */
 
+/*
+ * 1 while the audit's file system has less than min_free bytes free,
+ * looked at no more than once a second (by whoever submits).
+ */
+static int
+low_space(gk_audit *a)
+{
+	struct statvfs sv;
+	int64_t now = gk_mono_us(), last;
+	int low;
+
+	if (a->space_dir == NULL)
+		return 0;
+	last = atomic_load(&a->space_checked_mono);
+	if (now - last < 1000000 ||
+	    !atomic_compare_exchange_strong(&a->space_checked_mono, &last,
+	    now))
+		return atomic_load(&a->low_space);
+	low = statvfs(a->space_dir, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < a->min_free;
+	if (low != atomic_exchange(&a->low_space, low))
+		gk_warn("audit: %s has %s %llu MiB free: refusal records %s",
+		    a->space_dir, low ? "less than" : "again",
+		    (unsigned long long)(a->min_free >> 20), low ?
+		    "are dropped (counted), grants still recorded" :
+		    "are written again");
+	return low;
+}
+
+static int
+is_refusal(const gk_audit_record *rec)
+{
+	return rec->decision == NULL || strcmp(rec->decision, "allow") != 0;
+}
+
+void
+audit_counters(gk_audit *a, gk_audit_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a == NULL)
+		return;
+	out->fields_cut = atomic_load(&a->fields_cut);
+	out->refusals_dropped = atomic_load(&a->refusals_dropped);
+	out->low_space = atomic_load(&a->low_space);
+}
+
 int
 audit_submit(gk_audit *a, const gk_audit_record *rec,
     gk_audit_done_fn done, void *arg)
 {
 	struct audit_node *n = NULL;
-	int r = GK_ERR_INTERNAL;
+	unsigned ncut = 0;
+	int r = GK_ERR_INTERNAL, refusal;
 
 	if (a == NULL || rec == NULL)
 		return GK_ERR_UNAVAILABLE;
-	if ((r = node_new(rec, done, arg, &n)) != 0)
+	refusal = is_refusal(rec);
+	if (refusal && low_space(a)) {
+		atomic_fetch_add(&a->refusals_dropped, 1);
+		return GK_ERR_TOO_LARGE;
+	}
+	if ((r = node_new(rec, done, arg, &n, &ncut)) != 0)
 		return r;
+	if (ncut > 0)
+		atomic_fetch_add(&a->fields_cut, ncut);
 	pthread_mutex_lock(&a->lock);
+	if (refusal && !a->closing && a->count >= a->queue_max / 2) {
+		/* the other half of the queue is kept for grants */
+		pthread_mutex_unlock(&a->lock);
+		free(n);
+		atomic_fetch_add(&a->refusals_dropped, 1);
+		return GK_ERR_TOO_LARGE;
+	}
 	if (a->closing || a->count >= a->queue_max) {
 		pthread_mutex_unlock(&a->lock);
 		free(n);

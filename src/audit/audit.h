@@ -39,9 +39,11 @@ struct gk_config;
  * One decision. All strings may be NULL (stored as NULL; an empty
  * request_id or client_ip is stored as NULL too). audit_submit copies
  * everything, so the caller may free its strings right after. Each
- * string is cut to 8192 bytes on a UTF-8 boundary, then any invalid
- * UTF-8 is replaced by U+FFFD (stored text is valid UTF-8 on every
- * backend, and the hash covers what is stored); bytes above INT64_MAX
+ * string is cut on a UTF-8 boundary to 8192 bytes (user_agent and
+ * origin, which the client chooses, to 256) and then ends in "...[cut]"
+ * (U+2026); then any invalid UTF-8 is replaced by U+FFFD (stored text is
+ * valid UTF-8 on every backend, and the hash covers what is stored);
+ * bytes above INT64_MAX
  * are stored as INT64_MAX. If client_addr is all zero and client_ip
  * parses as an address, client_addr is filled from it.
  */
@@ -121,9 +123,21 @@ typedef void (*gk_audit_done_fn)(void *arg, int result);
  * Queues a copy of rec. Returns 0 (done will be called; done may be NULL
  * for fire-and-forget) or an error (GK_ERR_NOMEM, GK_ERR_UNAVAILABLE when
  * closing or the queue holds 65536 records); then done is never called.
+ * A refusal (decision other than "allow") is not queued, GK_ERR_TOO_LARGE,
+ * while the queue is half full or the SQLite file system has less than
+ * cfg->audit_min_free_mb free: a flood of refusals cannot take the room
+ * grants need (counted in refusals_dropped).
  */
 int audit_submit(gk_audit *a, const gk_audit_record *rec,
     gk_audit_done_fn done, void *arg) GK_WUR;
+/* Counters for /metrics, since audit_open. */
+typedef struct {
+	uint64_t fields_cut;	/* text fields cut to their cap */
+	uint64_t refusals_dropped; /* refusal records not written (room) */
+	int low_space;		/* 1 while below min_free_mb */
+} gk_audit_counters;
+void audit_counters(gk_audit *a, gk_audit_counters *out);
+
 /* Submits and waits for the commit; returns its result (0 or
  * GK_ERR_UNAVAILABLE). Do not call from a done callback. */
 int audit_write(gk_audit *a, const gk_audit_record *rec) GK_WUR;

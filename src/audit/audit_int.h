@@ -19,8 +19,12 @@
 /* Records per transaction when cfg->audit_batch is 0, and the ceiling. */
 #define AUDIT_BATCH_DEFAULT 512u
 #define AUDIT_BATCH_MAX 65536u
-/* Each string field of a record is cut (on a UTF-8 boundary) to this. */
+/* Each string field of a record is cut (on a UTF-8 boundary) to this;
+ * what the client chooses freely (User-Agent, Origin) to the smaller
+ * AUDIT_CLIENT_FIELD_MAX. A cut field ends in AUDIT_CUT_MARK. */
 #define AUDIT_FIELD_MAX 8192u
+#define AUDIT_CLIENT_FIELD_MAX 256u
+#define AUDIT_CUT_MARK "\xe2\x80\xa6[cut]"
 /* Rows deleted per retention transaction, so writes wait little. */
 #define AUDIT_PRUNE_CHUNK 500u
 /* How long a connection waits for another writer's lock (ms). */

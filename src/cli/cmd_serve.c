@@ -107,8 +107,12 @@ cmd_serve(int argc, char **argv)
 		policy_free(pol);
 	}
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		struct timespec tick = { 1, 0 };
+
+		if ((sig = sigtimedwait(&set, NULL, &tick)) < 0) {
+			gate_tick(app);	/* once a second */
 			continue;
+		}
 		if (sig == SIGHUP) {
 			/* logs and audits the outcome itself */
 			(void)gate_app_reload(app, "SIGHUP", err, sizeof(err));

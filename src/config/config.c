@@ -160,6 +160,12 @@ static const struct keyword keywords[] = {
 	    10000000, "1000", 0, "sign a checkpoint after this many records" },
 	{ "audit", "checkpoint_seconds", K_UINT, O(checkpoint_seconds), 1,
 	    86400, "60", 0, "or after this many seconds with new records" },
+	{ "audit", "min_free_mb", K_UINT, O(audit_min_free_mb), 0, 1000000,
+	    "128", 0, "below this much free space (SQLite's file system) "
+	    "refusal records are dropped; grants keep theirs (0 = off)" },
+	{ "audit", "aggregate_seconds", K_UINT, O(audit_aggregate_s), 0, 3600,
+	    "60", 0, "repeated refusals of one client: one record, then one "
+	    "summary per this many seconds (0 = a record each)" },
 	{ "audit", "checkpoint_prefix", K_STR, O(checkpoint_prefix), 0, 0, "",
 	    0, "s3 store: also put each checkpoint to the bucket under this "
 	    "prefix (empty: off)" },

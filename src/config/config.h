@@ -123,6 +123,9 @@ typedef struct gk_config {
 	unsigned checkpoint_records; /* default 1000 */
 	unsigned checkpoint_seconds; /* default 60 */
 	char *checkpoint_prefix; /* s3: checkpoints also put here ("": off) */
+	/* issue 17: a flood of refusals cannot fill the audit's disk */
+	unsigned audit_min_free_mb; /* refusals dropped below it, default 128 */
+	unsigned audit_aggregate_s; /* refusal summary interval, default 60 */
 
 	/* [admin] */
 	char *admin_token_file;	/* default <keys_dir>/admin.token */

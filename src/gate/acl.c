@@ -79,6 +79,11 @@ gate_rate_limit(gk_app *app, const gk_req *req, gk_reply *rep)
 	gate_reply_error(rep, 429, "deny", "Too Many Requests");
 	rep->retry_after = retry;
 	gate_count(app, GK_STAT_RATE_LIMITED);
+	if (gate_refusals_absorb(app, req)) {
+		/* counted into the client's summary record instead */
+		rep->audited = 0;
+		gate_count(app, GK_STAT_DENIED);
+	}
 	return 1;
 }
 

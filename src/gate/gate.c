@@ -57,6 +57,12 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    audit_label(audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
+	if ((r = gate_refusals_new(cfg->audit_aggregate_s,
+	    &app->refusals)) != 0) {
+		snprintf(err, errlen, "cannot set up refusal summaries: %s",
+		    gk_err_str(r));
+		goto out;
+	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
 		snprintf(err, errlen, "cannot start putting checkpoints to the "
 		    "bucket: %s", gk_err_str(r));
@@ -76,7 +82,10 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
+	if (app->audit != NULL)
+		gate_refusals_flush(app, 1);	/* before the last checkpoint */
 	audit_close(app->audit);	/* its last checkpoint may still ship */
+	gate_refusals_free(app->refusals);
 	gate_cpship_stop(app->cpship);
 	store_free(app->store);
 	verify_mac_free(app->v1_mac);
@@ -86,6 +95,12 @@ gate_app_close(gk_app *app)
 	verify_keyring_free(app->keyring);
 	cfg_free(app->cfg);
 	free(app);
+}
+
+void
+gate_tick(gk_app *app)
+{
+	gate_refusals_flush(app, 0);
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -804,6 +819,7 @@ static void
 admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 {
 	const gk_stats *s = &app->stats;
+	gk_audit_counters ac;
 	int r;
 
 	rep->audited = 0;
@@ -823,6 +839,7 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 		return;
 	}
 	rep->content_type = "text/plain; version=0.0.4";
+	audit_counters(app->audit, &ac);
 #define STAT(i) ((unsigned long long)atomic_load_explicit(&s->n[i], \
 	memory_order_relaxed))
 	r = gk_buf_printf(&rep->body,
@@ -838,11 +855,21 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 	    "gatekeeper_rate_limited_total %llu\n"
 	    "# TYPE gatekeeper_reloads_total counter\n"
 	    "gatekeeper_reloads_total{result=\"ok\"} %llu\n"
-	    "gatekeeper_reloads_total{result=\"failed\"} %llu\n",
+	    "gatekeeper_reloads_total{result=\"failed\"} %llu\n"
+	    "# TYPE gatekeeper_audit_fields_cut_total counter\n"
+	    "gatekeeper_audit_fields_cut_total %llu\n"
+	    "# TYPE gatekeeper_audit_refusals_aggregated_total counter\n"
+	    "gatekeeper_audit_refusals_aggregated_total %llu\n"
+	    "# TYPE gatekeeper_audit_refusals_dropped_total counter\n"
+	    "gatekeeper_audit_refusals_dropped_total %llu\n"
+	    "# TYPE gatekeeper_audit_low_space gauge\n"
+	    "gatekeeper_audit_low_space %d\n",
 	    STAT(GK_STAT_REQUESTS), STAT(GK_STAT_GRANTED),
 	    STAT(GK_STAT_DENIED), STAT(GK_STAT_ERRORS),
 	    STAT(GK_STAT_AUDIT_FAILURES), STAT(GK_STAT_RATE_LIMITED),
-	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES));
+	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES),
+	    (unsigned long long)ac.fields_cut, STAT(GK_STAT_AGGREGATED),
+	    (unsigned long long)ac.refusals_dropped, ac.low_space);
 #undef STAT
 	rep->status = r == 0 ? 200 : 500;
 }

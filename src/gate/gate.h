@@ -36,6 +36,7 @@ enum {
 	GK_STAT_RATE_LIMITED,
 	GK_STAT_RELOADS,
 	GK_STAT_RELOAD_FAILURES,
+	GK_STAT_AGGREGATED,	/* 429s counted into a summary record */
 	GK_STAT_MAX
 };
 
@@ -57,6 +58,7 @@ typedef struct gk_app {
 	gk_rate *rate;
 	struct gk_keyring *keyring;	/* v2 vendor keys */
 	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
+	struct gate_refusals *refusals;	/* 429s summed up per client, or NULL */
 } gk_app;
 
 /*
@@ -66,6 +68,9 @@ typedef struct gk_app {
 int gate_app_open(struct gk_config *cfg, gk_app **out, char *err,
     size_t errlen) GK_WUR;
 void gate_app_close(gk_app *app);
+/* Once a second from the main thread: writes the summary records of
+ * refusal intervals that ended. */
+void gate_tick(gk_app *app);
 
 /* What the HTTP layer saw. Slices point into connection memory. */
 typedef struct {

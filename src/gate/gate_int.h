@@ -81,6 +81,22 @@ int gate_cpship_start(gk_app *app, gate_cpship **out);
 void gate_cpship_stop(gate_cpship *s);
 
 /*
+ * Repeated 429s of one client (refusals.c): the first of an interval
+ * ([audit] aggregate_seconds) has its own record, the rest are counted
+ * and summed up in one record when the interval ends (gate_refusals_flush
+ * with all = 0, from gate_tick) or the client's slot is taken (at once).
+ * *out is NULL when interval_s is 0 (off).
+ */
+typedef struct gate_refusals gate_refusals;
+int gate_refusals_new(unsigned interval_s, gate_refusals **out);
+void gate_refusals_free(gate_refusals *t);
+/* 1 when this 429 is counted into its client's summary (no own record),
+ * 0 when it gets its own record. */
+int gate_refusals_absorb(gk_app *app, const gk_req *req);
+/* Writes the summaries of ended intervals, or of all with all = 1. */
+void gate_refusals_flush(gk_app *app, int all);
+
+/*
  * Protocol v2 (v2.c): every path under /v2/. Always fills rep; the
  * caller finishes it (gate_reply_finish).
  */

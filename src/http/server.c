@@ -375,6 +375,7 @@ decide(struct rq *rq)
 	gk_audit_record rec;
 	struct ticket *t;
 	const char *ua, *origin;
+	int r;
 
 	if (rq->uri_too_long) {
 		gate_reply_error(&rq->rep, 414, "deny", "URI Too Long");
@@ -416,7 +417,8 @@ decide(struct rq *rq)
 			rec.user_agent = ua;
 			rec.origin = origin;
 		}
-		if (audit_submit(app->audit, &rec, NULL, NULL) != 0)
+		if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
+		    r != GK_ERR_TOO_LARGE)
 			gk_error("request %s: audit record of a refusal not "
 			    "written", rq->req.request_id);
 		return send_reply(rq);
@@ -430,9 +432,12 @@ decide(struct rq *rq)
 	atomic_fetch_add(&h->inflight, 1);
 	MHD_suspend_connection(rq->conn);
 	pthread_mutex_unlock(&tickets_lock);
-	if (audit_submit(app->audit, &rec, audit_done, t) != 0) {
+	if ((r = audit_submit(app->audit, &rec, audit_done, t)) != 0) {
+		/* a refusal dropped to keep room for grants is counted by
+		 * the audit and answered as usual, without a log line */
 		pthread_mutex_lock(&tickets_lock);
-		ticket_resume_locked(t, GK_ERR_UNAVAILABLE);
+		ticket_resume_locked(t, r == GK_ERR_TOO_LARGE &&
+		    !rq->rep.grant ? 0 : GK_ERR_UNAVAILABLE);
 		pthread_mutex_unlock(&tickets_lock);
 		free(t);
 	}
@@ -449,6 +454,7 @@ refuse_and_close(struct rq *rq)
 {
 	gk_app *app = rq->h->app;
 	gk_audit_record rec;
+	int r;
 
 	gate_upload_end(rq->up, &rq->rep);
 	gate_audit_record(&rq->req, &rq->rep, &rec);
@@ -456,7 +462,8 @@ refuse_and_close(struct rq *rq)
 	    MHD_HEADER_KIND, "User-Agent");
 	rec.origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 	    "Origin");
-	if (audit_submit(app->audit, &rec, NULL, NULL) != 0) {
+	if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
+	    r != GK_ERR_TOO_LARGE) {
 		gate_count(app, GK_STAT_AUDIT_FAILURES);
 		gk_error("request %s: audit record of a refusal not written",
 		    rq->req.request_id);

@@ -264,3 +264,153 @@ def test_shutdown_with_stalled_audit_answers_503_and_checkpoints(gk):
     # no record claims a grant that was answered 503
     rows = db.execute("SELECT status FROM audit").fetchall()
     assert rows == [(302,)], rows
+
+
+# -- finding 1: a flood of refusals cannot fill the audit's disk -----------
+
+def send_from(gk, target, src="127.0.0.1", headers=()):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", gk.port, timeout=30,
+                                   source_address=(src, 0))
+    try:
+        c.putrequest("GET", target, skip_accept_encoding=True)
+        for k, v in headers:
+            c.putheader(k, v)
+        c.endheaders()
+        r = c.getresponse()
+        r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}
+    finally:
+        c.close()
+
+
+def metric(gk, name):
+    r = requests.get(gk.base + "/metrics", timeout=30)
+    for line in r.text.splitlines():
+        if line.startswith(name + " "):
+            return int(line.split()[-1])
+    raise AssertionError("no %s in /metrics" % name)
+
+
+def test_client_text_fields_capped_with_a_mark(gk):
+    big = "A" * 8192
+    r = requests.get(gk.base + "/a/b/c", timeout=30,
+                     headers={"User-Agent": big, "Origin": "https://" + big})
+    assert r.status_code == 404
+    row = gk.audit_for(r)[0]
+    for f in ("user_agent", "origin"):
+        assert len(row[f].encode()) <= 256 + len("…[cut]".encode()), f
+        assert row[f].endswith("…[cut]"), f
+    assert metric(gk, "gatekeeper_audit_fields_cut_total") == 2
+    gk.stop()
+    assert gk.run("audit", "verify", check=False).returncode == 0
+
+
+def test_rate_limited_flood_is_one_record_per_interval(gk_factory):
+    # the review's flood: one rate-limited address, 8 KiB headers; was a
+    # full row per 429
+    gk = gk_factory(rate__requests_per_second="1", rate__burst="3",
+                    rate__exempt="", audit__aggregate_seconds="1").start()
+    target = "/%s?%s" % ("app", __import__("urllib.parse").parse.urlencode(
+        gk.sign("app", "/docs/a.txt", "GET_Object")))
+    hdrs = [("Origin", ORIGIN), ("User-Agent", "U" * 8192)]
+    got = [send_from(gk, target, "127.0.0.2", hdrs)[0] for _ in range(200)]
+    n429 = got.count(429)
+    assert n429 >= 190, got
+    time.sleep(2.5)     # the interval ends, its summary is written
+    rows = [r for r in gk.audit_rows() if r["client_ip"] == "127.0.0.2"]
+    limited = [r for r in rows if r["status"] == 429]
+    # the first 429 in full, the rest in one summary
+    assert len(limited) == 2, [(r["operation"], r["message"]) for r in rows]
+    assert limited[0]["message"] == "Too Many Requests"
+    summary = limited[1]
+    assert summary["operation"] == "rate_limited"
+    assert summary["message"].startswith(
+        "Too Many Requests: %d more from this client, first " % (n429 - 1))
+    assert metric(gk, "gatekeeper_audit_refusals_aggregated_total") == \
+        n429 - 1
+    assert metric(gk, "gatekeeper_rate_limited_total") == n429
+    # another client is its own
+    assert send_from(gk, target, "127.0.0.3", hdrs)[0] == 302
+    gk.stop()
+    assert gk.run("audit", "verify", check=False).returncode == 0
+
+
+def _mount_tmpfs(path, size):
+    import subprocess
+    os.makedirs(path, exist_ok=True)
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size,
+                        "tmpfs", path], capture_output=True)
+    return p.returncode == 0
+
+
+def test_refusal_flood_cannot_starve_grants_on_a_small_disk(gk_factory,
+                                                            tmp_path):
+    import subprocess
+    import pytest
+    fs = str(tmp_path / "small")
+    if os.geteuid() != 0 or not _mount_tmpfs(fs, "12m"):
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        gk = gk_factory(audit__db=fs + "/audit.db",
+                        audit__checkpoint_file=fs + "/cp.log",
+                        audit__min_free_mb="6",
+                        acl__trusted_proxies="127.0.0.1",
+                        rate__exempt="").start()
+        target = "/app?" + __import__("urllib.parse").parse.urlencode(
+            gk.sign("app", "/a/b", "GET_Object", key=b"wrong-key-wrong-key"))
+        big = "B" * 8192
+        n = [0]
+
+        def flood(k):
+            for i in range(250):
+                # every request from its own address: no aggregation
+                xff = "10.%d.%d.%d" % (k, i // 250, i % 250)
+                st, _ = send_from(gk, target, headers=[
+                    ("X-Forwarded-For", xff), ("User-Agent", big),
+                    ("Origin", "https://" + big)])
+                assert st in (401, 429), st
+                n[0] += 1
+
+        def run_flood(first):
+            ts = [threading.Thread(target=flood, args=(first + k,))
+                  for k in range(4)]
+            for t in ts:
+                t.start()
+            for t in ts:
+                t.join()
+
+        run_flood(0)
+        # 1000 refusals with 16 KiB of headers each: the database grew by
+        # about a MiB (it was 16 MB: this file system would be full; the
+        # WAL stays under SQLite's 4 MiB auto-checkpoint)
+        sizes = {f: os.path.getsize(os.path.join(fs, f))
+                 for f in os.listdir(fs)}
+        assert sizes["audit.db"] < 2 << 20, sizes
+        # now leave less than min_free_mb: refusals are dropped, counted
+        filler = os.path.join(fs, "filler")
+        st = os.statvfs(fs)
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (st.f_bavail * st.f_frsize - (3 << 20)))
+        time.sleep(1.2)
+        before = len(gk.audit_rows())
+        run_flood(10)
+        assert metric(gk, "gatekeeper_audit_low_space") == 1
+        assert metric(gk, "gatekeeper_audit_refusals_dropped_total") >= 900
+        # grants are still answered, each with its record
+        for _ in range(3):
+            r = gk.get("app", "/a/b", "GET_Object")
+            assert r.status_code == 302, r.text
+            assert len(gk.audit_for(r)) == 1
+        assert len(gk.audit_rows()) <= before + 3 + 100
+        # room again: refusals are recorded again
+        os.unlink(filler)
+        time.sleep(1.2)
+        r = gk.get("app", "/a/b", "GET_Object", key=b"wrong-key-wrong-key")
+        assert r.status_code == 401
+        assert len(gk.audit_for(r)) == 1
+        assert metric(gk, "gatekeeper_audit_low_space") == 0
+        gk.stop()
+        assert gk.run("audit", "verify", check=False).returncode == 0
+    finally:
+        subprocess.run(["umount", "-l", fs])
