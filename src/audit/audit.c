@@ -75,6 +75,8 @@ struct gk_audit {
 	int have_key;
 	int64_t cp_records;
 	int64_t cp_interval_us;
+	int prune_have;		/* writer: a prune in progress, up to: */
+	audit_checkpoint prune_to;
 	char *space_dir;	/* SQLite: the directory whose file system
 				 * must keep min_free for grants; NULL: off */
 	uint64_t min_free;	/* bytes */
@@ -298,30 +300,125 @@ audit_search(const char *db_path, const gk_audit_query *q,
 	    errlen);
 }
 
+/*
+ * The prune record: appended to the pruned instance's chain, with a
+ * checkpoint signed over it, in one transaction, before anything is
+ * deleted: who pruned, when, up to which checkpoint (seq and hash) and
+ * the cut-off. verify accepts a prune anchor only when such a record,
+ * covered by a signed checkpoint, allows it (README "Proving the audit
+ * log"). A concurrent writer of that chain makes the insert fail on
+ * (instance, seq): the tail is read again, three times at most. *cp gets
+ * the checkpoint.
+ */
+static int
+prune_note(audit_conn *c, const uint8_t seed[AUDIT_KEY_LEN], const char *who,
+    const audit_checkpoint *t, int64_t cutoff_us, gk_buf *scratch,
+    audit_checkpoint *cp, char *err, size_t errlen)
+{
+	const gk_audit_record *recs[1];
+	gk_audit_record rec;
+	audit_tail tail;
+	audit_link link;
+	char path[160], hex[2 * AUDIT_HASH_LEN + 1], msg[400], when[40];
+	char cut[40];
+	int i, r = GK_ERR_UNAVAILABLE;
+
+	gk_hex_encode(t->hash, AUDIT_HASH_LEN, hex);
+	snprintf(path, sizeof(path), AUDIT_PRUNE_PATH_FMT, t->seq, hex,
+	    cutoff_us);
+	gk_time_iso_us(t->time_us, when, sizeof(when));
+	gk_time_iso_us(cutoff_us, cut, sizeof(cut));
+	snprintf(msg, sizeof(msg), "records of %s up to seq %" PRId64
+	    " (its checkpoint of %s) pruned: signed before %s", t->instance,
+	    t->seq, when, cut);
+	for (i = 0; i < 3; i++) {
+		if ((r = c->ops->tail(c, t->instance, &tail, err,
+		    errlen)) != 0)
+			return r;
+		memset(&rec, 0, sizeof(rec));
+		rec.time_us = gk_now_us();
+		rec.protocol = "audit";
+		rec.operation = "prune";
+		rec.path = path;
+		rec.status = 200;
+		rec.decision = "allow";
+		rec.message = msg;
+		rec.sub = who;
+		link.seq = tail.seq + 1;
+		memcpy(link.prev, tail.hash, AUDIT_HASH_LEN);
+		if ((r = audit_chain_hash(scratch, t->instance, link.seq,
+		    link.prev, &rec, link.hash)) != 0)
+			return r;
+		memset(cp, 0, sizeof(*cp));
+		memcpy(cp->instance, t->instance, sizeof(cp->instance));
+		cp->seq = link.seq;
+		memcpy(cp->hash, link.hash, AUDIT_HASH_LEN);
+		cp->time_us = gk_now_us();
+		if ((r = audit_cp_sign(cp, seed)) != 0)
+			return r;
+		recs[0] = &rec;
+		r = c->ops->insert(c, t->instance, recs, &link, 1, cp, err,
+		    errlen);
+		if (r != GK_ERR_EXISTS)
+			return r;
+	}
+	return r;
+}
+
 int
-audit_prune(const char *db_path, int64_t before_us, uint64_t *deleted)
+audit_prune(const char *db_path, int64_t before_us,
+    const uint8_t seed[32], const char *who, uint64_t *deleted)
 {
 	audit_conn *c = NULL;
+	audit_checkpoint t, cp;
 	uint64_t total = 0, n = 0;
-	int r = GK_ERR_INTERNAL, more = 1;
+	gk_buf scratch;
+	int64_t now = gk_now_us();
+	int r = GK_ERR_INTERNAL, more, found;
+	char err[256];
 
 	if (deleted != NULL)
 		*deleted = 0;
+	gk_buf_init(&scratch, AUDIT_ENC_CAP);
+	if (seed == NULL || who == NULL) {
+		r = GK_ERR_CONFIG;
+		goto out;
+	}
+	/* checkpoints signed from now on (the prune records' own) are
+	 * never pruned by this run */
+	if (before_us > now)
+		before_us = now;
 	if (audit_conn_open(db_path, 0, &c, NULL, 0) != 0) {
 		r = GK_ERR_IO;
 		goto out;
 	}
-	while (more) {
-		if (c->ops->prune_span(c, before_us, &n, &more, NULL, 0) != 0) {
+	for (;;) {
+		if (c->ops->prune_target(c, before_us, &t, &found, err,
+		    sizeof(err)) != 0) {
 			r = GK_ERR_IO;
 			goto out;
 		}
-		total += n;
+		if (!found)
+			break;
+		if (prune_note(c, seed, who, &t, before_us, &scratch, &cp,
+		    err, sizeof(err)) != 0) {
+			r = GK_ERR_IO;
+			goto out;
+		}
+		do {
+			if (c->ops->prune_span(c, t.instance, t.seq, &n,
+			    &more, err, sizeof(err)) != 0) {
+				r = GK_ERR_IO;
+				goto out;
+			}
+			total += n;
+		} while (more);
 	}
 	r = 0;
 out:
 	if (deleted != NULL)
 		*deleted = total;
+	gk_buf_release(&scratch);
 	audit_conn_close(c);
 	return r;
 }
@@ -453,7 +550,7 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 	char err[256];
 	size_t i = 0, j;
 	int64_t last;
-	int cp_due;
+	int cp_due, r, retried = 0;
 
 	for (n = batch; n != NULL && i < k; n = n->next)
 		a->recs[i++] = &n->rec;
@@ -484,6 +581,7 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 		a->db_down = 1;
 		return GK_ERR_UNAVAILABLE;
 	}
+again:
 	if (load_chain(a) != 0)
 		goto fail;
 	for (j = 0; j < i; j++) {
@@ -505,8 +603,15 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 		gk_error("audit: cannot sign a checkpoint");
 		cp_due = 0;
 	}
-	if (a->conn->ops->insert(a->conn, a->instance, a->recs, a->links, i,
-	    cp_due ? &cp : NULL, err, sizeof(err)) != 0) {
+	if ((r = a->conn->ops->insert(a->conn, a->instance, a->recs, a->links,
+	    i, cp_due ? &cp : NULL, err, sizeof(err))) != 0) {
+		if (r == GK_ERR_EXISTS && !retried) {
+			/* another writer appended to our chain (a prune
+			 * record from `audit prune`): reread its tail */
+			retried = 1;
+			a->chain_loaded = 0;
+			goto again;
+		}
 		if (!a->db_down)
 			gk_error("audit: cannot write to %s (%s); answering "
 			    "503 until it can be written", a->label, err);
@@ -531,13 +636,15 @@ fail:
 	return GK_ERR_UNAVAILABLE;
 }
 
-/* One retention chunk; returns 1 while more rows may remain. */
+/* One retention chunk; returns 1 while more rows may remain. The first
+ * chunk for an instance writes its prune record (prune_note). */
 static int
 prune_step(gk_audit *a, uint64_t *deleted)
 {
 	int64_t before = gk_now_us() - a->retention_us;
+	audit_checkpoint cp;
 	char err[256];
-	int more = 0;
+	int more = 0, found = 0;
 
 	*deleted = 0;
 	if (a->conn == NULL) {
@@ -546,13 +653,36 @@ prune_step(gk_audit *a, uint64_t *deleted)
 			return 0; /* the next batch reports it; retry */
 		a->chain_loaded = 0;
 	}
-	if (a->conn->ops->prune_span(a->conn, before, deleted, &more, err,
-	    sizeof(err)) != 0) {
-		gk_warn("audit: retention on %s failed (%s); retrying in an "
-		    "hour", a->label, err);
-		return 0;
+	if (!a->prune_have) {
+		if (!a->have_key)
+			return 0;	/* a prune must be signed */
+		if (a->conn->ops->prune_target(a->conn, before, &a->prune_to,
+		    &found, err, sizeof(err)) != 0)
+			goto failed;
+		if (!found)
+			return 0;
+		if (prune_note(a->conn, a->seed, "retention", &a->prune_to,
+		    before, &a->scratch, &cp, err, sizeof(err)) != 0)
+			goto failed;
+		if (strcmp(cp.instance, a->instance) == 0) {
+			/* our own chain grew by the prune record */
+			cp_committed(a, &cp);
+			a->chain_loaded = 0;
+		}
+		a->prune_have = 1;
+		return 1;
 	}
-	return more;
+	if (a->conn->ops->prune_span(a->conn, a->prune_to.instance,
+	    a->prune_to.seq, deleted, &more, err, sizeof(err)) != 0)
+		goto failed;
+	if (!more)
+		a->prune_have = 0;	/* next: another instance, or done */
+	return 1;
+failed:
+	gk_warn("audit: retention on %s failed (%s); retrying in an hour",
+	    a->label, err);
+	a->prune_have = 0;
+	return 0;
 }
 
 static void

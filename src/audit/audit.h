@@ -217,15 +217,20 @@ int audit_search(const char *db_path, const gk_audit_query *q,
 
 /*
  * Deletes whole spans of each chain, from its start up to the newest
- * checkpoint signed before before_us, one span (between two checkpoints)
- * per transaction, and records the last checkpoint deleted as the
- * chain's anchor so the rest still verifies. Records after the last
+ * checkpoint signed before before_us (at most now), one span (between
+ * two checkpoints) per transaction, and records the last checkpoint
+ * deleted as the chain's anchor so the rest still verifies. First, per
+ * chain, it appends a prune record to it (protocol "audit", operation
+ * "prune", sub who, path "prune:SEQ:HASH:CUTOFF_US") with a checkpoint
+ * signed over it with seed (the Ed25519 audit key): verify accepts an
+ * anchor only when such a record allows it. Records after the last
  * checkpoint are never deleted. *deleted (may be NULL) gets the count,
- * also of a partial run. GK_ERR_IO when the file is missing, not an
- * audit database of this version, or a deletion fails.
+ * also of a partial run. GK_ERR_CONFIG without seed or who; GK_ERR_IO
+ * when the file is missing, not an audit database of this version, or a
+ * write fails.
  */
 int audit_prune(const char *db_path, int64_t before_us,
-    uint64_t *deleted) GK_WUR;
+    const uint8_t seed[32], const char *who, uint64_t *deleted) GK_WUR;
 
 /*
  * Appends row as one JSON object (no newline): id, time (ISO 8601),
@@ -252,13 +257,16 @@ typedef struct {
  * good, so logs signed before a key rotation still verify); calls fn
  * for each problem: a modified record, a deleted or
  * inserted one, a cut tail up to the last checkpoint, a forged or
- * deleted checkpoint, a bad prune anchor. Returns 0 when the check ran
- * (st->problems says whether all holds), GK_ERR_IO (err says why) when
- * the store or cp_file cannot be read.
+ * deleted checkpoint, a bad prune anchor, an anchor no prune record
+ * allows (records deleted by hand), a prune record whose cut-off lies
+ * less than min_prune_age_us before it (younger than the retention; 0:
+ * not checked). Returns 0 when the check ran (st->problems says whether
+ * all holds), GK_ERR_IO (err says why) when the store or cp_file cannot
+ * be read.
  */
 int audit_verify(const char *db_path, const uint8_t *pubs, size_t npub,
-    const char *cp_file, gk_audit_problem_fn fn, void *arg,
-    gk_audit_verify_stats *st, char *err, size_t errlen) GK_WUR;
+    const char *cp_file, int64_t min_prune_age_us, gk_audit_problem_fn fn,
+    void *arg, gk_audit_verify_stats *st, char *err, size_t errlen) GK_WUR;
 
 /* Reads a 64-hex-digit Ed25519 public key file. GK_ERR_IO/INVALID. */
 int audit_read_pubkey(const char *path, uint8_t pub[32]) GK_WUR;

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 
+import pytest
 import requests
 
 from conftest import ORIGIN
@@ -414,3 +415,60 @@ def test_refusal_flood_cannot_starve_grants_on_a_small_disk(gk_factory,
         assert gk.run("audit", "verify", check=False).returncode == 0
     finally:
         subprocess.run(["umount", "-l", fs])
+
+
+# -- finding 3: a prune must be provable -----------------------------------
+
+def test_forged_prune_is_caught(gk_factory, backend):
+    from test_audit_chain import reference_verify
+    g = gk_factory(backend=backend, audit__checkpoint_records="2").start()
+    for _ in range(6):
+        assert g.get("app", "/a/b", "GET_Object").status_code == 302
+    g.stop()
+    assert g.run("audit", "verify", check=False).returncode == 0
+    cps = g.audit_checkpoints()
+    cut = [c for c in cps if c["seq"] < 6][-1]
+    inst = cut["instance_id"]
+    # a database administrator erases history up to a signed checkpoint
+    # and points the anchor at it: was accepted as a prune
+    g.audit_sql("DELETE FROM audit WHERE seq <= %d;"
+                "INSERT INTO audit_anchor(instance_id, seq, hash, time_us)"
+                " SELECT instance_id, seq, hash, time_us FROM"
+                " audit_checkpoint WHERE seq = %d" % (cut["seq"], cut["seq"]))
+    p = g.run("audit", "verify", check=False)
+    assert p.returncode == 1, p.stdout
+    assert ("the prune anchor of instance %s (seq %d) is not allowed by a "
+            "prune record" % (inst, cut["seq"])) in p.stdout
+    if backend is None:
+        with pytest.raises(AssertionError):
+            reference_verify(g.audit_db, open(os.path.join(
+                g.data, "keys", "audit_ed25519.pub")).read().strip())
+
+
+def test_prune_while_serving_is_a_signed_record(gk_factory, backend):
+    from test_audit_chain import reference_verify
+    g = gk_factory(backend=backend, audit__checkpoint_records="2").start()
+    for _ in range(5):
+        assert g.get("app", "/a/b", "GET_Object").status_code == 302
+    time.sleep(0.2)
+    p = g.run("audit", "prune", "--before", str(int(time.time()) + 1))
+    assert p.stdout.startswith("pruned "), p.stdout
+    # the server's chain moved under it (the prune record): it goes on
+    for _ in range(3):
+        r = g.get("app", "/a/b", "GET_Object")
+        assert r.status_code == 302, open(g.log).read()
+        assert len(g.audit_for(r)) == 1
+    g.stop()
+    rows = g.audit_rows()
+    prunes = [r for r in rows if r["operation"] == "prune"]
+    assert len(prunes) == 1 and prunes[0]["protocol"] == "audit"
+    seqs = [r["seq"] for r in rows]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+    p = g.run("audit", "verify", check=False)
+    assert p.returncode == 0, p.stdout
+    # a retention of a year: this prune was of younger records
+    p = g.run("audit", "verify", "--retention-days", "365", check=False)
+    assert p.returncode == 1 and "younger than the retention" in p.stdout
+    if backend is None:
+        reference_verify(g.audit_db, open(os.path.join(
+            g.data, "keys", "audit_ed25519.pub")).read().strip())
