@@ -377,7 +377,8 @@ list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 }
 
 int
-gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp)
+gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
+    int64_t *exp)
 {
 	char sig[GK_MAC_HEX_LEN + 1];
 	int r;
@@ -388,11 +389,16 @@ gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp)
 		return store_presign_get(app->store, key, 0, GK_SLICE_NULL, url);
 	}
 	*exp = gk_now_s() + app->cfg->data_url_ttl;
-	if ((r = verify_data_sign(app->internal_mac, key, *exp, sig)) != 0 ||
+	if ((r = verify_data_sign_cip(app->internal_mac, key, *exp,
+	    gk_slice_str(cip), sig)) != 0 ||
 	    (r = gk_buf_printf(url, "%s/_data/", app->cfg->public_url)) != 0 ||
 	    (r = gk_pct_encode(key, 1, url)) != 0 ||
-	    (r = gk_buf_printf(url, "?exp=%lld&sig=%s", (long long)*exp,
-	    sig)) != 0)
+	    (r = gk_buf_printf(url, "?exp=%lld", (long long)*exp)) != 0)
+		goto out;
+	if (cip != NULL && ((r = gk_buf_append_str(url, "&cip=")) != 0 ||
+	    (r = gk_pct_encode(gk_slice_str(cip), 0, url)) != 0))
+		goto out;
+	if ((r = gk_buf_printf(url, "&sig=%s", sig)) != 0)
 		goto out;
 out:
 	gk_wipe(sig, sizeof(sig));
@@ -400,7 +406,8 @@ out:
 }
 
 int
-gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp)
+gate_upload_form(gk_app *app, gk_slice key, const char *cip, gk_buf *out,
+    int64_t *exp)
 {
 	char sig[GK_MAC_HEX_LEN + 1];
 	gk_buf pol;
@@ -414,8 +421,8 @@ gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp)
 	}
 	*exp = gk_now_s() + app->cfg->data_url_ttl;
 	gk_buf_init(&pol, 16384);
-	if ((r = verify_policy_make(app->internal_mac, app->cfg->id, key,
-	    *exp, app->cfg->max_upload_bytes, &pol, sig)) != 0 ||
+	if ((r = verify_policy_make_cip(app->internal_mac, app->cfg->id, key,
+	    *exp, app->cfg->max_upload_bytes, cip, &pol, sig)) != 0 ||
 	    (r = gk_buf_printf(out, "{\"url\":\"%s/_upload\",\"fields\":"
 	    "{\"key\":", app->cfg->public_url)) != 0 ||
 	    (r = gk_json_str(out, key)) != 0 ||
@@ -439,7 +446,7 @@ v1_get_object(gk_app *app, gk_slice key, gk_reply *rep)
 	int r;
 
 	gk_buf_init(&url, 16384);
-	if ((r = gate_read_url(app, key, &url, &exp)) != 0)
+	if ((r = gate_read_url(app, key, NULL, &url, &exp)) != 0)
 		goto out;
 	if ((r = json_begin_ok(&rep->body)) != 0 ||
 	    (r = gk_buf_append_str(&rep->body, "\"url\":")) != 0 ||
@@ -487,7 +494,7 @@ v1_put_object(gk_app *app, gk_slice key, gk_reply *rep)
 	int r;
 
 	if ((r = gk_buf_append_str(b, "{\"clientReturn\":")) != 0 ||
-	    (r = gate_upload_form(app, key, b, &exp)) != 0 ||
+	    (r = gate_upload_form(app, key, NULL, b, &exp)) != 0 ||
 	    (r = gk_buf_append_str(b, ",\"bucket\":")) != 0 ||
 	    (r = gk_json_str(b, gk_slice_str(store_presigns(app->store) ?
 	    store_bucket(app->store) : app->cfg->id))) != 0 ||
@@ -689,7 +696,7 @@ static void
 data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 {
 	gate_params ps;
-	const gk_buf *exp, *sig;
+	const gk_buf *exp, *sig, *cip;
 	gk_buf key;
 	gk_slice dup, k;
 	uint64_t size = 0, off = 0, len = 0;
@@ -717,19 +724,29 @@ data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 	}
 	exp = gate_params_get(&ps, "exp");
 	sig = gate_params_get(&ps, "sig");
+	cip = gate_params_get(&ps, "cip");
 	if (exp == NULL || sig == NULL) {
 		deny(rep, 400, "Bad Request: missing 'exp' or 'sig' param");
 		goto out;
 	}
-	r = verify_data_check(app->internal_mac, k,
-	    gk_slice_of(exp->data, exp->len), gk_slice_of(sig->data, sig->len),
-	    gk_now_s(), &expv);
+	r = verify_data_check_cip(app->internal_mac, k,
+	    gk_slice_of(exp->data, exp->len), cip != NULL ?
+	    gk_slice_of(cip->data, cip->len) : GK_SLICE_NULL,
+	    gk_slice_of(sig->data, sig->len), gk_now_s(), &expv);
 	if (r == GK_ERR_EXPIRED) {
 		deny(rep, 410, "Expired");
 		goto out;
 	}
 	if (r != 0) {
 		deny(rep, 403, "Forbidden: invalid signature");
+		goto out;
+	}
+	/* bound to the v2 token's 'cip': only from there (the signature
+	 * covers cip, so it is ours and NUL-free) */
+	if (cip != NULL && cip->len > 0 && gate_cip_match((const char *)
+	    cip->data, &req->client) != 1) {
+		deny(rep, 403, "Forbidden: client address outside the token's "
+		    "'cip'");
 		goto out;
 	}
 	if (gate_acl_check(req, GK_OP_GET, 0, rep) != 0)

@@ -116,6 +116,13 @@ start_file(gate_upload *u)
 		fail(u, 400, "Bad Request: invalid key");
 		return GK_ERR_INVALID;
 	}
+	if (u->pol.cip != NULL && gate_cip_match(u->pol.cip,
+	    &u->req->client) != 1) {
+		/* the form of a v2 token bound to 'cip' */
+		fail(u, 403, "Forbidden: client address outside the token's "
+		    "'cip'");
+		return GK_ERR_DENIED;
+	}
 	if (gate_acl_ok(u->req, GK_OP_PUT, 1) != 0) {
 		fail(u, 403, "Forbidden: ACL");
 		return GK_ERR_DENIED;

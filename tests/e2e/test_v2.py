@@ -463,6 +463,60 @@ def test_scope_prefix_is_a_byte_prefix_of_valid_keys(v2):
     assert r.status_code == 302
 
 
+def _from(src):
+    """A requests session whose connections come from loopback address
+    src."""
+    from requests.adapters import HTTPAdapter
+
+    class Src(HTTPAdapter):
+        def init_poolmanager(self, *a, **kw):
+            kw["source_address"] = (src, 0)
+            super().init_poolmanager(*a, **kw)
+
+    s = requests.Session()
+    s.mount("http://", Src())
+    return s
+
+
+def test_cip_binds_the_data_url_and_the_upload_form(v2):
+    # issue 17: a token bound to 'cip' gives a data URL and an upload form
+    # bound to it too; before, anyone holding the URL could use it
+    upload(v2, "docs/c.txt", b"bound")
+    r = req(v2, "GET", "/v2/objects/docs/c.txt",
+            token(v2.keys, key="docs/c.txt", cip="127.0.0.1/32"))
+    assert r.status_code == 302
+    url = r.headers["Location"]
+    assert "&cip=127.0.0.1%2F32&" in url
+    assert _from("127.0.0.1").get(url, timeout=30).content == b"bound"
+    r = _from("127.0.0.2").get(url, timeout=30)
+    assert (r.status_code, msg(r)) == (
+        403, "Forbidden: client address outside the token's 'cip'")
+    # the signature covers cip: dropping or widening it breaks it
+    for bad in (url.replace("&cip=127.0.0.1%2F32", ""),
+                url.replace("127.0.0.1%2F32", "127.0.0.0%2F8")):
+        r = _from("127.0.0.2").get(bad, timeout=30)
+        assert (r.status_code, msg(r)) == (403, "Forbidden: invalid "
+                                                "signature"), bad
+    # the upload form
+    t = token(v2.keys, op="put", key="docs/up.txt", cip="127.0.0.1")
+    r = req(v2, "POST", "/v2/uploads/docs/up.txt", t)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    up = _from("127.0.0.2").post(body["url"], data=body["fields"],
+                                 files={"file": ("f", b"x")}, timeout=30)
+    assert (up.status_code, msg(up)) == (
+        403, "Forbidden: client address outside the token's 'cip'")
+    up = _from("127.0.0.1").post(body["url"], data=body["fields"],
+                                 files={"file": ("f", b"x")}, timeout=30)
+    assert up.status_code == 201, up.text
+    # a token without cip: the URL works from anywhere, as before
+    r = req(v2, "GET", "/v2/objects/docs/c.txt",
+            token(v2.keys, key="docs/c.txt"))
+    assert "cip=" not in r.headers["Location"]
+    assert _from("127.0.0.2").get(r.headers["Location"],
+                                  timeout=30).status_code == 200
+
+
 def test_token_transport(v2):
     t = token(v2.keys)
     r = req(v2, "GET", "/v2/objects/docs/a.txt")
