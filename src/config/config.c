@@ -132,6 +132,9 @@ static const struct keyword keywords[] = {
 	    "denied requests per minute per client address (0 = no limit)" },
 	{ "rate", "denied_burst", K_UINT, O(rate_denied_burst), 1, 10000000,
 	    "20", 0, "denied requests a client may make at once" },
+	{ "rate", "ipv6_48_factor", K_UINT, O(rate_v6_48_factor), 0, 65536,
+	    "8", 0, "IPv6: a /48 together gets this many times a /64's "
+	    "rate, burst and denials (0 = no /48 bucket)" },
 	{ "rate", "table_size", K_UINT, O(rate_table_size), 1024, 16777216,
 	    "65536", 0, "client addresses tracked (oldest evicted; restart "
 	    "to change)" },

@@ -106,6 +106,7 @@ typedef struct gk_config {
 	unsigned rate_burst;
 	unsigned rate_denied_per_min; /* [rate] denied_per_minute, 0 = off */
 	unsigned rate_denied_burst;
+	unsigned rate_v6_48_factor; /* [rate] ipv6_48_factor, default 8 */
 	unsigned rate_table_size; /* [rate] table_size (fixed at start) */
 	char *rate_exempt;	/* [rate] exempt: CIDRs never limited */
 

@@ -976,6 +976,7 @@ policy_new(const struct gk_config *cfg, gk_policy **out, char *err,
 	p->rate_burst = cfg->rate_burst;
 	p->rate_denied_pm = cfg->rate_denied_per_min;
 	p->rate_denied_burst = cfg->rate_denied_burst;
+	p->rate_v6_48_factor = cfg->rate_v6_48_factor;
 	*out = p;
 	p = NULL; /* transferred */
 	r = 0;

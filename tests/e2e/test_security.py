@@ -472,3 +472,28 @@ def test_prune_while_serving_is_a_signed_record(gk_factory, backend):
     if backend is None:
         reference_verify(g.audit_db, open(os.path.join(
             g.data, "keys", "audit_ed25519.pub")).read().strip())
+
+
+# -- IPv6: rotating through the /64s of a /48 ------------------------------
+
+def test_ipv6_rotation_inside_a_48_is_rate_limited(gk_factory):
+    gk = gk_factory(acl__trusted_proxies="127.0.0.1",
+                    acl__ip_allow="127.0.0.0/8, 2001:db8::/32",
+                    rate__requests_per_second="1", rate__burst="2",
+                    rate__ipv6_48_factor="3", rate__exempt="").start()
+    target = "/app?" + __import__("urllib.parse").parse.urlencode(
+        gk.sign("app", "/a/b", "GET_Object"))
+
+    def status(xff):
+        return send_from(gk, target, headers=[("Origin", ORIGIN),
+                                              ("X-Forwarded-For", xff)])[0]
+
+    # each /64 its own burst of 2, but the /48 together only 3 x 2 (and
+    # 3 a second after that); was: every new /64 a fresh burst
+    t0 = time.monotonic()
+    got = [status("2001:db8:1:%x::1" % n) for n in range(40)]
+    elapsed = time.monotonic() - t0
+    assert 6 <= got.count(302) <= 6 + int(3 * elapsed) + 1, (got, elapsed)
+    assert got.count(429) >= 40 - 7 - int(3 * elapsed), (got, elapsed)
+    # another /48 has its own
+    assert status("2001:db8:2:1::1") == 302
