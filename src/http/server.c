@@ -419,7 +419,7 @@ decide(struct rq *rq)
 		}
 		if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
 		    r != GK_ERR_TOO_LARGE)
-			gk_error("request %s: audit record of a refusal not "
+			gk_debug("request %s: audit record of a refusal not "
 			    "written", rq->req.request_id);
 		return send_reply(rq);
 	}
@@ -465,10 +465,10 @@ refuse_and_close(struct rq *rq)
 	if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
 	    r != GK_ERR_TOO_LARGE) {
 		gate_count(app, GK_STAT_AUDIT_FAILURES);
-		gk_error("request %s: audit record of a refusal not written",
+		gk_debug("request %s: audit record of a refusal not written",
 		    rq->req.request_id);
 	}
-	gk_info("request %s: upload refused (%d); the rest of its body is "
+	gk_debug("request %s: upload refused (%d); the rest of its body is "
 	    "not read, connection closed", rq->req.request_id,
 	    rq->rep.status);
 	return MHD_NO;
@@ -489,7 +489,9 @@ answer(struct rq *rq)
 			gate_reply_error(&rq->rep, 503, "error",
 			    "Service Unavailable: audit log unavailable");
 		} else {
-			gk_error("request %s: audit record of a refusal not "
+			/* the writer logs the outage once; a line per refusal
+			 * would let a flood fill the log's disk instead */
+			gk_debug("request %s: audit record of a refusal not "
 			    "written", rq->req.request_id);
 		}
 	} else if (rq->up != NULL && rq->rep.grant) {
