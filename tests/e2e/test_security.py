@@ -497,3 +497,22 @@ def test_ipv6_rotation_inside_a_48_is_rate_limited(gk_factory):
     assert got.count(429) >= 40 - 7 - int(3 * elapsed), (got, elapsed)
     # another /48 has its own
     assert status("2001:db8:2:1::1") == 302
+
+
+def test_provision_bucket_policy_keeps_the_deny_list(gk_factory, tmp_path):
+    # the same class as uploads_exempt_ip: the bucket policy's source-IP
+    # rule must not let a denied address read or upload either
+    secret = tmp_path / "s3.secret"
+    secret.write_text("fake-secret-key-0123456789")
+    os.chmod(secret, 0o600)
+    g = gk_factory(store__type="s3", s3__bucket="b",
+                   s3__endpoint="http://127.0.0.1:9", s3__path_style="true",
+                   s3__access_key_id="AKFAKE", s3__secret_key_file=str(secret),
+                   s3__policy_source_ip="true",
+                   acl__ip_allow="10.0.0.0/8",
+                   acl__ip_deny="10.6.6.6, 2001:db8::/48")
+    p = g.run("provision", "--dry-run")
+    assert ('{"Sid": "DenyListedIps", "Effect": "Deny", "Principal": "*", '
+            '"Action": ["s3:GetObject", "s3:PutObject"], "Resource": '
+            '"arn:aws:s3:::b/*", "Condition": {"IpAddress": '
+            '{"aws:SourceIp": ["10.6.6.6/32", "2001:db8::/48"]}}}') in p.stdout
