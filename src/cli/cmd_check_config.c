@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "gate/gate.h"
 #include "http/http.h"
 #include "policy/policy.h"
 #include "verify/verify.h"
@@ -65,6 +66,11 @@ cmd_check_config(int argc, char **argv)
 	if (cli_load_config("check-config", path, 1, &cfg) != 0)
 		return 1;
 	if (policy_new(cfg, &pol, err, sizeof(err)) != 0) {
+		cli_error("check-config", "%s: %s",
+		    cfg->path ? cfg->path : "(defaults)", err);
+		goto out;
+	}
+	if (gate_v1_roots_check(cfg->v1_roots, err, sizeof(err)) != 0) {
 		cli_error("check-config", "%s: %s",
 		    cfg->path ? cfg->path : "(defaults)", err);
 		goto out;

@@ -687,106 +687,11 @@ load_vendor_keys(gk_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-/* A v1 root as gate_root_valid takes it: [A-Za-z0-9._-]{1,63}. */
-static int
-v1_root_ok(gk_slice r)
-{
-	size_t i;
-
-	if (r.len == 0 || r.len > 63 || gk_slice_eq_str(r, ".") ||
-	    gk_slice_eq_str(r, ".."))
-		return 0;
-	for (i = 0; i < r.len; i++) {
-		uint8_t c = r.p[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
-			return 0;
-	}
-	return 1;
-}
-
-struct roots_check {
-	gk_slice item;		/* the root compared with all others */
-	gk_slice clash;		/* the one it is a prefix of, if any */
-	size_t seen;
-};
-
-static int
-roots_cmp_one(void *arg, gk_slice other)
-{
-	struct roots_check *rc = arg;
-
-	if (other.p != rc->item.p && other.len >= rc->item.len &&
-	    memcmp(other.p, rc->item.p, rc->item.len) == 0) {
-		rc->clash = other;
-		return 1;
-	}
-	return 0;
-}
-
-struct roots_walk {
-	const char *list;
-	gk_slice bad, clash;
-};
-
-static int
-roots_each(void *arg, gk_slice item)
-{
-	struct roots_walk *w = arg;
-	struct roots_check rc;
-
-	if (!v1_root_ok(item)) {
-		w->bad = item;
-		return 1;
-	}
-	memset(&rc, 0, sizeof(rc));
-	rc.item = item;
-	if (cfg_list_each(w->list, roots_cmp_one, &rc) != 0) {
-		w->bad = item;
-		w->clash = rc.clash;
-		return 1;
-	}
-	return 0;
-}
-
-/*
- * [gate] v1_roots: v1's HMAC covers root || sub with no separator, so a
- * signature for root "a", folder "bc" also fits root "ab", folder "c".
- * When no listed root is a prefix of another, a signed string has one
- * listed root only, and the split is unique.
- */
-static int
-validate_v1_roots(const gk_config *cfg, const char *name, char *err,
-    size_t errlen)
-{
-	struct roots_walk w;
-
-	memset(&w, 0, sizeof(w));
-	w.list = cfg->v1_roots;
-	if (cfg_list_each(cfg->v1_roots, roots_each, &w) == 0)
-		return 0;
-	if (w.clash.p == NULL)
-		snprintf(err, errlen, "%s: [gate] v1_roots: '%.*s' is not a "
-		    "root ([A-Za-z0-9._-], 1 to 63)", name,
-		    (int)(w.bad.len > 63 ? 63 : w.bad.len),
-		    (const char *)w.bad.p);
-	else
-		snprintf(err, errlen, "%s: [gate] v1_roots: '%.*s' is a prefix "
-		    "of '%.*s' (or listed twice): a v1 signature for one could "
-		    "be replayed on the other; rename one", name,
-		    (int)w.bad.len, (const char *)w.bad.p,
-		    (int)(w.clash.len > 63 ? 63 : w.clash.len),
-		    (const char *)w.clash.p);
-	return GK_ERR_CONFIG;
-}
-
 static int
 validate(gk_config *cfg, char *err, size_t errlen)
 {
 	const char *name = cfg->path ? cfg->path : "(defaults)";
 	size_t i;
-	int r;
 
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
 		snprintf(err, errlen, "%s: [server] tls_cert and tls_key go "
@@ -888,8 +793,6 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		    name);
 		return GK_ERR_CONFIG;
 	}
-	if ((r = validate_v1_roots(cfg, name, err, errlen)) != 0)
-		return r;
 	return validate_vendor_keys(cfg, name, err, errlen);
 }
 

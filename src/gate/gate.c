@@ -29,6 +29,8 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	}
 	app->cfg = cfg;
 	app->started_us = gk_now_us();
+	if ((r = gate_v1_roots_check(cfg->v1_roots, err, errlen)) != 0)
+		goto out;
 	if ((r = policy_new(cfg, &pol, err, errlen)) != 0)
 		goto out;
 	if ((r = policy_live_new(pol, &app->policy_live)) != 0 ||

@@ -246,6 +246,14 @@ const gk_buf *gate_params_get(const gate_params *ps, const char *name);
 int gate_key_valid(gk_slice key, int allow_trailing_slash);
 /* Root segment: [A-Za-z0-9._-]{1,63}, not "." or "..". */
 int gate_root_valid(gk_slice root);
+/*
+ * [gate] v1_roots: v1's HMAC covers root || sub with no separator, so a
+ * signature for root "a", folder "bc" also fits root "ab", folder "c".
+ * When every listed root is valid and none is a prefix of another, a
+ * signed string starts with one listed root only and splits one way.
+ * Returns 0, or GK_ERR_CONFIG with one line in err naming the root.
+ */
+int gate_v1_roots_check(const char *list, char *err, size_t errlen);
 
 /*
  * Range header ("bytes=a-b", "bytes=a-", "bytes=-n") against an object of
