@@ -109,6 +109,12 @@ def test_v1_roots_refuse_unlisted_root(gk_factory):
     # a listed root works as before
     r = g.get("clinic1", "/23/own.txt", "GET_Object")
     assert r.status_code == 302, r.text
+    # and 'sign v1' refuses what the server would
+    p = g.run("sign", "v1", "--root", "clinic12", "--path", "/3/x",
+              "--op", "GET_Object", check=False)
+    assert p.returncode == 2 and "Forbidden: unknown root" in p.stderr
+    assert g.run("sign", "v1", "--root", "clinic1", "--path", "/23/x",
+                 "--op", "GET_Object").returncode == 0
 
 
 def test_v1_roots_prefix_of_another_refused(gk_factory):
