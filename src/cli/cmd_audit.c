@@ -11,6 +11,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,19 +154,27 @@ static const char csv_header[] =
     "root,path,status,decision,message,bytes,duration_us,country,kid,sub,"
     "jti,token_sig\n";
 
-/* One CSV field: quoted (quotes doubled) when it holds , " CR or LF. */
+/*
+ * One CSV field: quoted (quotes doubled) when it holds , " CR or LF. A
+ * field starting with = + - @ tab or CR would be a live formula in a
+ * spreadsheet (a client's User-Agent "=HYPERLINK(...)"): OWASP's rule,
+ * it gets a leading ' and quotes, so it reads as text.
+ */
 static int
 csv_field(gk_buf *b, const char *v, int last)
 {
 	gk_buf tmp;
 	size_t i;
-	int r;
+	int r, formula;
 
 	gk_buf_init(&tmp, ROW_CAP);
 	if (v != NULL && (r = gk_utf8_sanitize(gk_slice_str(v), &tmp)) != 0)
 		goto out;
-	if (tmp.len > 0 && strpbrk((char *)tmp.data, ",\"\r\n") != NULL) {
-		if ((r = gk_buf_append(b, "\"", 1)) != 0)
+	formula = tmp.len > 0 && memchr("=+-@\t\r", tmp.data[0], 6) != NULL;
+	if (formula || (tmp.len > 0 &&
+	    strpbrk((char *)tmp.data, ",\"\r\n") != NULL)) {
+		if ((r = gk_buf_append(b, formula ? "\"'" : "\"",
+		    formula ? 2 : 1)) != 0)
 			goto out;
 		for (i = 0; i < tmp.len; i++) {
 			if (tmp.data[i] == '"' &&
@@ -368,7 +377,6 @@ on_row(void *arg, const gk_audit_row *row)
 		return GK_ERR_IO;
 	return 0;
 }
-
 
 static int
 search_main(int argc, char **argv, int export)

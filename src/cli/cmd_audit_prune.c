@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,10 @@ static const char prune_usage[] =
     "span per transaction, so it is safe while the server runs. The last\n"
     "checkpoint deleted stays as the chain's anchor: the rest still\n"
     "verifies. Records after the last checkpoint are never deleted.\n"
+    "First it appends a prune record to each chain it prunes (who, when,\n"
+    "up to which checkpoint, the cut-off) with a checkpoint signed over\n"
+    "it with the audit key, so 'audit verify' can tell this prune from\n"
+    "records deleted by hand: the config's keys must be readable.\n"
     "\n"
     "  --config FILE    config file (default: $GATEKEEPER_CONFIG, else\n"
     "                   ./gatekeeper.ini, else the built-in defaults)\n"
@@ -30,7 +35,6 @@ static const char prune_usage[] =
     "  --days N         keep the last N days (1-100000)\n"
     "  --before T       delete spans signed before T instead (YYYY-MM-DD,\n"
     "                   YYYY-MM-DDTHH:MM:SSZ or unix seconds)\n";
-
 
 int
 cmd_audit_prune(int argc, char **argv)
@@ -49,7 +53,8 @@ cmd_audit_prune(int argc, char **argv)
 	struct stat st;
 	uint64_t days = 0, deleted = 0;
 	int64_t keep_us, before_us = 0;
-	char ts[32];
+	struct passwd *pw;
+	char ts[32], who[80];
 	int c, r, rc = 1;
 
 	opterr = 0;
@@ -91,14 +96,13 @@ cmd_audit_prune(int argc, char **argv)
 	}
 	if (before_s != NULL)
 		days_s = "";
-	if (db == NULL || days_s == NULL || cfgpath != NULL) {
-		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
-			goto out;
-		if (db == NULL)
-			db = cfg_audit_target(cfg);
-		if (days_s == NULL)
-			days = cfg->retention_days;
-	}
+	/* the config's keys too: a prune is signed with the audit key */
+	if (cli_load_config(VERB, cfgpath, 1, &cfg) != 0)
+		goto out;
+	if (db == NULL)
+		db = cfg_audit_target(cfg);
+	if (days_s == NULL)
+		days = cfg->retention_days;
 	if (db == NULL || db[0] == '\0') {
 		cli_error(VERB, "no audit database (set [audit] db or dsn, "
 		    "or --db)");
@@ -120,7 +124,16 @@ cmd_audit_prune(int argc, char **argv)
 		cli_error(VERB, "bad --days value");
 		goto out;
 	}
-	if ((r = audit_prune(db, before_us, &deleted)) != 0) {
+	if (cfg->audit_key.p == NULL || cfg->audit_key.len != 32) {
+		cli_error(VERB, "no audit key (%s): a prune is signed with it",
+		    cfg->audit_key_file);
+		goto out;
+	}
+	pw = getpwuid(getuid());
+	snprintf(who, sizeof(who), "cli:%s", pw != NULL && pw->pw_name !=
+	    NULL ? pw->pw_name : "?");
+	if ((r = audit_prune(db, before_us, cfg->audit_key.p, who,
+	    &deleted)) != 0) {
 		cli_error(VERB, "cannot prune %s: %s%s", audit_label(db),
 		    gk_err_str(r),
 		    deleted > 0 ? " (some records were deleted)" : "");

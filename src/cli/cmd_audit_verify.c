@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,15 @@
 static const char verify_usage[] =
     "usage: gatekeeper audit verify [--config FILE] [--db PATH|URI]\n"
     "           [--pubkey FILE] [--checkpoints FILE | --no-checkpoints-file]\n"
+    "           [--retention-days N]\n"
     "\n"
     "Recomputes the hash chain of every instance and checks every signed\n"
     "checkpoint, in the database and in the checkpoint file, against the\n"
     "audit public key. Prints one line per problem (a modified, deleted or\n"
     "inserted record with its seq and row id, a tail cut up to the last\n"
-    "checkpoint, a forged or deleted checkpoint, a bad prune anchor) and a\n"
-    "summary. Exit status 0 only when everything holds, 1 otherwise.\n"
+    "checkpoint, a forged or deleted checkpoint, a bad prune anchor, records\n"
+    "deleted from the start without a signed prune record allowing it) and\n"
+    "a summary. Exit status 0 only when everything holds, 1 otherwise.\n"
     "\n"
     "  --config FILE      config file (default: $GATEKEEPER_CONFIG, else\n"
     "                     ./gatekeeper.ini, else the built-in defaults)\n"
@@ -34,6 +37,9 @@ static const char verify_usage[] =
     "  --checkpoints FILE checkpoint file (default: the config's [audit]\n"
     "                     checkpoint_file)\n"
     "  --no-checkpoints-file  check the database's checkpoints only\n"
+    "  --retention-days N also report prunes of records younger than N\n"
+    "                     days when pruned (default: each prune record's\n"
+    "                     own cut-off is checked only)\n"
     "\n"
     "Records written after the last checkpoint are chained but not yet\n"
     "signed: deleting them from the tail is only seen once a later\n"
@@ -56,6 +62,7 @@ cmd_audit_verify(int argc, char **argv)
 		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
 		{ "checkpoints", required_argument, NULL, OPT_CPFILE },
 		{ "no-checkpoints-file", no_argument, NULL, OPT_NO_CPFILE },
+		{ "retention-days", required_argument, NULL, OPT_RETENTION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -66,6 +73,7 @@ cmd_audit_verify(int argc, char **argv)
 	uint8_t pubs[PUBKEYS_MAX * 32];
 	char err[512];
 	size_t npub = 0, i;
+	uint64_t keep_days = 0;
 	int c, r, rc = 1, no_cpfile = 0;
 
 	opterr = 0;
@@ -84,6 +92,14 @@ cmd_audit_verify(int argc, char **argv)
 			break;
 		case OPT_CPFILE: cpfile = optarg; break;
 		case OPT_NO_CPFILE: no_cpfile = 1; break;
+		case OPT_RETENTION:
+			if (gk_parse_u64(gk_slice_str(optarg), DAYS_MAX,
+			    &keep_days) != 0) {
+				cli_error(VERB, "bad --retention-days value "
+				    "(0-%u)", DAYS_MAX);
+				return 2;
+			}
+			break;
 		case 'h':
 			fputs(verify_usage, stdout);
 			return 0;
@@ -126,8 +142,8 @@ cmd_audit_verify(int argc, char **argv)
 		cli_error(VERB, "no audit database at %s", db);
 		goto out;
 	}
-	r = audit_verify(db, pubs, npub, cpfile, on_problem, NULL, &st, err,
-	    sizeof(err));
+	r = audit_verify(db, pubs, npub, cpfile, (int64_t)keep_days *
+	    86400LL * 1000000, on_problem, NULL, &st, err, sizeof(err));
 	if (r != 0) {
 		cli_error(VERB, "cannot verify: %s", err[0] != '\0' ? err :
 		    gk_err_str(r));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "gate/gate.h"
 #include "http/http.h"
 #include "policy/policy.h"
 #include "verify/verify.h"
@@ -138,6 +139,7 @@ cmd_check_config(int argc, char **argv)
 		return 1;
 	cfg_policy_settings(cfg, &ps);
 	if (policy_new(&ps, &pol, err, sizeof(err)) != 0 ||
+	    gate_v1_roots_check(cfg->v1_roots, err, sizeof(err)) != 0 ||
 	    verify_keyring_new(cfg->vendor_keys, cfg->n_vendor_keys, &kr, err,
 	    sizeof(err)) != 0) {
 		err_where(cfg, err, at, sizeof(at));
@@ -154,6 +156,9 @@ cmd_check_config(int argc, char **argv)
 	} else {
 		(void)policy_describe(pol, stderr, 0);
 	}
+	if (cfg_v1_warning(cfg) != NULL)
+		fprintf(quiet ? stderr : stdout, "warning: %s\n",
+		    cfg_v1_warning(cfg));
 	if (cfg->tls_cert[0] != '\0' && tls_report(cfg, quiet, &warnings) != 0)
 		goto out;
 	if (strncmp(cfg->public_url, "https://", 8) != 0 &&

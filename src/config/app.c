@@ -23,6 +23,8 @@ gate_settings_fill(const gk_config *cfg, gate_settings *out)
 	out->public_url = cfg->public_url;
 	out->demo = cfg->demo;
 	out->validate_keys = cfg->validate_keys;
+	out->v1 = cfg->v1;
+	out->v1_roots = cfg->v1_roots;
 	out->uploads_prefix = cfg->uploads_prefix;
 	out->max_upload_bytes = cfg->max_upload_bytes;
 	out->max_token_lifetime = cfg->max_token_lifetime;
@@ -31,6 +33,7 @@ gate_settings_fill(const gk_config *cfg, gate_settings *out)
 	out->v2_max_lifetime = cfg->v2_max_lifetime;
 	out->v2_clock_skew = cfg->v2_clock_skew;
 	out->rate_table_size = cfg->rate_table_size;
+	out->audit_aggregate_s = cfg->audit_aggregate_s;
 	out->checkpoint_prefix = cfg->checkpoint_prefix;
 	out->checkpoint_retention_days = cfg->checkpoint_retention_days;
 	out->audit_target = cfg_audit_target(cfg);

@@ -51,6 +51,7 @@ cfg_audit_settings(const gk_config *cfg, audit_settings *out)
 	out->key_len = cfg->audit_key.len;
 	out->instance_id = cfg->audit_instance_id;
 	out->keys_dir = cfg->keys_dir;
+	out->min_free_mb = cfg->audit_min_free_mb;
 }
 
 void
@@ -77,5 +78,6 @@ cfg_policy_settings(const gk_config *cfg, policy_settings *out)
 	out->rate_burst = cfg->rate_burst;
 	out->rate_denied_per_min = cfg->rate_denied_per_min;
 	out->rate_denied_burst = cfg->rate_denied_burst;
+	out->rate_v6_48_factor = cfg->rate_v6_48_factor;
 	out->rate_exempt = cfg->rate_exempt;
 }

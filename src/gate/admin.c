@@ -333,11 +333,13 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
     gk_reply *rep)
 {
 	const gk_stats *s = &app->stats;
+	gk_audit_counters ac;
 	int r;
 
 	if (!probe_allowed(req, rep))
 		return;
 	rep->content_type = "text/plain; version=0.0.4";
+	audit_counters(app->audit, &ac);
 #define STAT(i) ((unsigned long long)atomic_load_explicit(&s->n[i], \
 	memory_order_relaxed))
 	r = gk_buf_printf(&rep->body,
@@ -353,11 +355,21 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
 	    "gatekeeper_rate_limited_total %llu\n"
 	    "# TYPE gatekeeper_reloads_total counter\n"
 	    "gatekeeper_reloads_total{result=\"ok\"} %llu\n"
-	    "gatekeeper_reloads_total{result=\"failed\"} %llu\n",
+	    "gatekeeper_reloads_total{result=\"failed\"} %llu\n"
+	    "# TYPE gatekeeper_audit_fields_cut_total counter\n"
+	    "gatekeeper_audit_fields_cut_total %llu\n"
+	    "# TYPE gatekeeper_audit_refusals_aggregated_total counter\n"
+	    "gatekeeper_audit_refusals_aggregated_total %llu\n"
+	    "# TYPE gatekeeper_audit_refusals_dropped_total counter\n"
+	    "gatekeeper_audit_refusals_dropped_total %llu\n"
+	    "# TYPE gatekeeper_audit_low_space gauge\n"
+	    "gatekeeper_audit_low_space %d\n",
 	    STAT(GK_STAT_REQUESTS), STAT(GK_STAT_GRANTED),
 	    STAT(GK_STAT_DENIED), STAT(GK_STAT_ERRORS),
 	    STAT(GK_STAT_AUDIT_FAILURES), STAT(GK_STAT_RATE_LIMITED),
-	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES));
+	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES),
+	    (unsigned long long)ac.fields_cut, STAT(GK_STAT_AGGREGATED),
+	    (unsigned long long)ac.refusals_dropped, ac.low_space);
 #undef STAT
 	rep->status = r == 0 ? 200 : 500;
 }

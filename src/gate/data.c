@@ -48,7 +48,7 @@ gate_data_handle(gk_app *app, const gk_req *req, gk_slice enc_key,
     gk_reply *rep)
 {
 	gate_params ps;
-	const gk_buf *exp, *sig;
+	const gk_buf *exp, *sig, *cip;
 	gk_buf key;
 	gk_slice dup, k;
 	uint64_t size = 0, off = 0, len = 0;
@@ -76,19 +76,29 @@ gate_data_handle(gk_app *app, const gk_req *req, gk_slice enc_key,
 	}
 	exp = gate_params_get(&ps, "exp");
 	sig = gate_params_get(&ps, "sig");
+	cip = gate_params_get(&ps, "cip");
 	if (exp == NULL || sig == NULL) {
 		gate_deny(rep, 400, "Bad Request: missing 'exp' or 'sig' param");
 		goto out;
 	}
-	r = verify_data_check(app->internal_mac, k,
-	    gk_slice_of(exp->data, exp->len), gk_slice_of(sig->data, sig->len),
-	    gk_now_s(), &expv);
+	r = verify_data_check_cip(app->internal_mac, k,
+	    gk_slice_of(exp->data, exp->len), cip != NULL ?
+	    gk_slice_of(cip->data, cip->len) : GK_SLICE_NULL,
+	    gk_slice_of(sig->data, sig->len), gk_now_s(), &expv);
 	if (r == GK_ERR_EXPIRED) {
 		gate_deny(rep, 410, "Expired");
 		goto out;
 	}
 	if (r != 0) {
 		gate_deny(rep, 403, "Forbidden: invalid signature");
+		goto out;
+	}
+	/* bound to the v2 token's 'cip': only from there (the signature
+	 * covers cip, so it is ours and NUL-free) */
+	if (cip != NULL && cip->len > 0 && gate_cip_match((const char *)
+	    cip->data, &req->client) != 1) {
+		gate_deny(rep, 403, "Forbidden: client address outside the "
+		    "token's 'cip'");
 		goto out;
 	}
 	if (gate_acl_check(req, GK_OP_GET, 0, rep) != 0)

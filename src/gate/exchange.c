@@ -7,6 +7,7 @@
 #include "gate_int.h"
 #include "exchange.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,21 @@
 /* A body no route reads is discarded up to this; beyond, the connection
  * is dropped. */
 #define DISCARD_MAX (1024u * 1024)
+/* What is still read of an upload's body once it is refused. */
+#define REFUSED_BODY_MAX (64u * 1024)
+
+/*
+ * An exchange's claim on its audit commit. The audit calls back exactly
+ * once per ticket, possibly after shutdown has already answered the
+ * exchange and freed it: so the ticket, not the exchange, is the
+ * callback's argument, x is cleared once the exchange is settled or
+ * freed, and tickets live under the app's wait_lock.
+ */
+struct gate_ticket {
+	struct gate_ticket *prev, *next;
+	gk_app *app;
+	gate_exchange *x;	/* NULL once settled */
+};
 
 enum { X_OPEN, X_WAIT, X_SETTLED };
 
@@ -32,6 +48,7 @@ struct gate_exchange {
 	_Atomic int state;
 	int audit_result;
 	int granted;		/* settled: the grant's record is durable */
+	struct gate_ticket *ticket;	/* while waiting, under wait_lock */
 	void (*wake)(void *);
 	void *wake_arg;
 	gk_headers h;
@@ -133,6 +150,8 @@ fill_req(gate_exchange *x, const gk_req_in *in)
 	req->range = header(x, "Range", NULL);
 	req->accept = header(x, "Accept", NULL);
 	req->content_type = header(x, "Content-Type", NULL);
+	req->content_length = header(x, "Content-Length",
+	    &req->has_content_length);
 	req->authorization = header(x, "Authorization", NULL);
 	if (in->peer == NULL || policy_addr_from_sockaddr(in->peer, &peer) != 0)
 		/* unknown peer: the unspecified address, which no allow list
@@ -166,10 +185,53 @@ gate_request_id(const gate_exchange *x)
 }
 
 int
+gate_answer_now(const gate_exchange *x)
+{
+	return x->route != NULL && gate_route_has_body(x->route) &&
+	    (x->up == NULL || gate_upload_refused(x->up));
+}
+
+/*
+ * An upload refused in the middle of a body too long to read to its end:
+ * its record is submitted without waiting (a refusal grants nothing) and
+ * the adapter closes the connection without an answer.
+ */
+static void
+refuse_and_close(gate_exchange *x)
+{
+	gk_app *app = x->app;
+	gk_audit_record rec;
+	int r;
+
+	gate_upload_end(x->up, &x->rep);
+	gate_audit_record(&x->req, &x->rep, &rec);
+	rec.user_agent = x->h.get(x->h.ctx, "User-Agent");
+	rec.origin = x->h.get(x->h.ctx, "Origin");
+	if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
+	    r != GK_ERR_TOO_LARGE) {
+		gate_count(app, GK_STAT_AUDIT_FAILURES);
+		gk_debug("request %s: audit record of a refusal not written",
+		    x->req.request_id);
+	}
+	gk_debug("request %s: upload refused (%d); the rest of its body is "
+	    "not read, connection closed", x->req.request_id, x->rep.status);
+}
+
+int
 gate_body(gate_exchange *x, const uint8_t *p, size_t len)
 {
 	if (len == 0)
 		return 0;
+	if (x->up != NULL && gate_upload_refused(x->up)) {
+		/* refused in the middle: an answer can only follow the
+		 * body, so at most a small rest is read and dropped, then
+		 * the connection closes */
+		x->discarded += len;
+		if (x->discarded <= REFUSED_BODY_MAX)
+			return 0;
+		refuse_and_close(x);
+		return GK_ERR_TOO_LARGE;
+	}
 	if (x->up != NULL) {
 		gate_upload_feed(x->up, p, len);
 		return 0;
@@ -197,30 +259,137 @@ gate_decide(gate_exchange *x)
 	return GATE_WAIT;
 }
 
-/* The durable-commit callback (the audit writer's thread). */
+/* Settles t's exchange with result and wakes it, once; wait_lock held. */
 static void
-committed(void *arg, int result)
+ticket_settle_locked(gk_app *app, struct gate_ticket *t, int result)
 {
-	gate_exchange *x = arg;
+	gate_exchange *x = t->x;
 
+	if (x == NULL)
+		return;		/* settled already (shutdown) or freed */
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		app->waiting = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
+	t->x = NULL;
+	x->ticket = NULL;
 	x->audit_result = result;
 	atomic_store(&x->state, X_SETTLED);
 	x->wake(x->wake_arg);
 }
 
+/* The durable-commit callback (the audit writer's thread). */
+static void
+committed(void *arg, int result)
+{
+	struct gate_ticket *t = arg;
+	gk_app *app = t->app;
+
+	/* the exchange may be gone, its app is not (audit_close runs the
+	 * last callbacks before the app goes) */
+	pthread_mutex_lock(&app->wait_lock);
+	ticket_settle_locked(app, t, result);
+	pthread_mutex_unlock(&app->wait_lock);
+	free(t);
+}
+
+/* Settles x at once (no commit to wait for) and wakes it. */
+static void
+settle_now(gate_exchange *x, int result)
+{
+	x->audit_result = result;
+	atomic_store(&x->state, X_SETTLED);
+	x->wake(x->wake_arg);
+}
+
+static void
+record_of(gate_exchange *x, gk_audit_record *rec)
+{
+	gate_audit_record(&x->req, &x->rep, rec);
+	rec->user_agent = x->h.get(x->h.ctx, "User-Agent");
+	rec->origin = x->h.get(x->h.ctx, "Origin");
+}
+
 void
 gate_commit(gate_exchange *x, void (*wake)(void *arg), void *arg)
 {
+	gk_app *app = x->app;
+	struct gate_ticket *t;
 	gk_audit_record rec;
+	int r;
 
 	x->wake = wake;
 	x->wake_arg = arg;
 	atomic_store(&x->state, X_WAIT);
-	gate_audit_record(&x->req, &x->rep, &rec);
-	rec.user_agent = x->h.get(x->h.ctx, "User-Agent");
-	rec.origin = x->h.get(x->h.ctx, "Origin");
-	if (audit_submit(x->app->audit, &rec, committed, x) != 0)
-		committed(x, GK_ERR_UNAVAILABLE);
+	record_of(x, &rec);
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		settle_now(x, GK_ERR_UNAVAILABLE);
+		return;
+	}
+	pthread_mutex_lock(&app->wait_lock);
+	if (app->stopping) {
+		/* shutting down: nothing waits on the audit any more; a
+		 * grant becomes a 503 (recorded as such), a refusal is
+		 * answered while its record is written */
+		pthread_mutex_unlock(&app->wait_lock);
+		free(t);
+		if (x->rep.grant) {
+			gate_reply_error(&x->rep, 503, "error",
+			    "Service Unavailable: shutting down");
+			record_of(x, &rec);
+		}
+		if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
+		    r != GK_ERR_TOO_LARGE)
+			gk_debug("request %s: audit record of a refusal not "
+			    "written", x->req.request_id);
+		settle_now(x, 0);
+		return;
+	}
+	t->app = app;
+	t->x = x;
+	t->next = app->waiting;
+	if (app->waiting != NULL)
+		app->waiting->prev = t;
+	app->waiting = t;
+	x->ticket = t;
+	pthread_mutex_unlock(&app->wait_lock);
+	if ((r = audit_submit(app->audit, &rec, committed, t)) != 0) {
+		/* a refusal dropped to keep room for grants is counted by
+		 * the audit and answered as usual */
+		pthread_mutex_lock(&app->wait_lock);
+		ticket_settle_locked(app, t, r == GK_ERR_TOO_LARGE &&
+		    !x->rep.grant ? 0 : GK_ERR_UNAVAILABLE);
+		pthread_mutex_unlock(&app->wait_lock);
+		free(t);
+	}
+}
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+void
+gate_shutdown_begin(gk_app *app)
+{
+	pthread_mutex_lock(&app->wait_lock);
+	app->stopping = 1;
+	pthread_mutex_unlock(&app->wait_lock);
+}
+
+void
+gate_shutdown_abandon(gk_app *app)
+{
+	audit_abandon(app->audit);
+}
+
+void
+gate_shutdown_fail_waiting(gk_app *app)
+{
+	pthread_mutex_lock(&app->wait_lock);
+	while (app->waiting != NULL)
+		ticket_settle_locked(app, app->waiting, GK_ERR_UNAVAILABLE);
+	pthread_mutex_unlock(&app->wait_lock);
 }
 
 void
@@ -241,7 +410,9 @@ gate_settle(gate_exchange *x)
 			gate_reply_error(&x->rep, 503, "error",
 			    "Service Unavailable: audit log unavailable");
 		} else {
-			gk_error("request %s: audit record of a refusal not "
+			/* the writer logs the outage once; a line per
+			 * refusal would let a flood fill the log's disk */
+			gk_debug("request %s: audit record of a refusal not "
 			    "written", x->req.request_id);
 		}
 		return;
@@ -267,7 +438,8 @@ gate_reply_headers(const gate_exchange *x, gk_header_fn fn, void *arg)
 
 	if (rep->content_type != NULL)
 		fn(arg, "Content-Type", rep->content_type);
-	fn(arg, "Access-Control-Allow-Origin", rep->acao ? rep->acao : "null");
+	if (rep->acao != NULL)	/* an allowed origin only, never "null" */
+		fn(arg, "Access-Control-Allow-Origin", rep->acao);
 	fn(arg, "Vary", "Origin");
 	fn(arg, "Cache-Control", "no-store, must-revalidate");
 	fn(arg, "X-Content-Type-Options", "nosniff");
@@ -353,6 +525,23 @@ gate_exchange_free(gate_exchange *x, int complete)
 	if (!complete && x->rep.reader != NULL)
 		gk_warn("request %s ended before the body was sent",
 		    x->req.request_id);
+	if (x->ticket != NULL) {
+		pthread_mutex_lock(&x->app->wait_lock);
+		if (x->ticket != NULL) {
+			struct gate_ticket *t = x->ticket;
+
+			if (t->prev != NULL)
+				t->prev->next = t->next;
+			else
+				x->app->waiting = t->next;
+			if (t->next != NULL)
+				t->next->prev = t->prev;
+			t->prev = t->next = NULL;
+			t->x = NULL;	/* the callback frees it */
+			x->ticket = NULL;
+		}
+		pthread_mutex_unlock(&x->app->wait_lock);
+	}
 	gate_upload_free(x->up);
 	gate_reply_release(&x->rep);
 	policy_free(x->req.policy);

@@ -54,8 +54,15 @@ gate_exchange *gate_begin(struct gk_app *app, const gk_req_in *in) GK_WUR;
 /* The request id (32 hex digits), for the adapter's log lines. */
 const char *gate_request_id(const gate_exchange *x);
 /*
- * The next body bytes, in order. 0 to go on; GK_ERR_TOO_LARGE when a body
- * nobody reads grew past what the gate discards: drop the connection.
+ * 1 when the request is refused before its body (an upload refused for
+ * its rate, token or declared size): decide now, read none of the body.
+ */
+int gate_answer_now(const gate_exchange *x);
+/*
+ * The next body bytes, in order. 0 to go on; GK_ERR_TOO_LARGE to drop the
+ * connection without an answer: a body nobody reads grew past what the
+ * gate discards, or an upload refused mid-body went on past a small rest
+ * (its refusal is recorded without waiting).
  */
 int gate_body(gate_exchange *x, const uint8_t *p, size_t len) GK_WUR;
 
@@ -75,6 +82,19 @@ void gate_commit(gate_exchange *x, void (*wake)(void *arg), void *arg);
 /* On the adapter's thread after wake: a grant without a durable record
  * becomes a 503; an upload with one is committed (made visible). */
 void gate_settle(gate_exchange *x);
+
+/*
+ * Shutdown, in this order while the adapter waits for its suspended
+ * requests: gate_shutdown_begin (commits are no longer waited for: a
+ * grant becomes a 503, recorded as such; a refusal is answered while its
+ * record is written), gate_shutdown_abandon (the audit drops the records
+ * it has not started; their exchanges are woken with a failed commit),
+ * gate_shutdown_fail_waiting (every exchange still waiting is woken with a
+ * failed commit, so none stays suspended).
+ */
+void gate_shutdown_begin(struct gk_app *app);
+void gate_shutdown_abandon(struct gk_app *app);
+void gate_shutdown_fail_waiting(struct gk_app *app);
 
 /* ---- rendering the reply ---------------------------------------------- */
 

@@ -28,6 +28,7 @@ gate_app_open(const gate_settings *gs, gate_parts *parts, gk_app **out,
 		r = GK_ERR_NOMEM;
 		goto fail;
 	}
+	pthread_mutex_init(&app->wait_lock, NULL);
 	app->settings = *gs;
 	app->cfg = &app->settings;
 	app->parts = *parts;
@@ -52,6 +53,14 @@ gate_app_open(const gate_settings *gs, gate_parts *parts, gk_app **out,
 	    (r = verify_mac_new(gs->internal_key.p, gs->internal_key.len,
 	    &app->internal_mac)) != 0) {
 		snprintf(err, errlen, "cannot set up keys: %s", gk_err_str(r));
+		goto out;
+	}
+	if ((r = gate_v1_roots_check(gs->v1_roots, err, errlen)) != 0)
+		goto out;
+	if ((r = gate_refusals_new(gs->audit_aggregate_s,
+	    &app->refusals)) != 0) {
+		snprintf(err, errlen, "cannot set up refusal summaries: %s",
+		    gk_err_str(r));
 		goto out;
 	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
@@ -80,7 +89,10 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
+	if (app->audit != NULL)
+		gate_refusals_flush(app, 1);	/* before the last checkpoint */
 	audit_close(app->audit);	/* its last checkpoint may still ship */
+	gate_refusals_free(app->refusals);
 	gate_cpship_stop(app->cpship);
 	store_free(app->store);
 	verify_mac_free(app->v1_mac);
@@ -91,15 +103,14 @@ gate_app_close(gk_app *app)
 	policy_free(app->parts.policy);
 	if (app->parts.release != NULL)
 		app->parts.release(app->parts.arg);
+	pthread_mutex_destroy(&app->wait_lock);
 	free(app);
 }
 
 void
-gate_count(gk_app *app, int stat)
+gate_tick(gk_app *app)
 {
-	if (stat >= 0 && stat < GK_STAT_MAX)
-		atomic_fetch_add_explicit(&app->stats.n[stat], 1,
-		    memory_order_relaxed);
+	gate_refusals_flush(app, 0);
 }
 
 /* ---- live reload ------------------------------------------------------ */

@@ -14,6 +14,7 @@
 #ifndef GK_GATE_H
 #define GK_GATE_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -36,6 +37,7 @@ enum {
 	GK_STAT_RATE_LIMITED,
 	GK_STAT_RELOADS,
 	GK_STAT_RELOAD_FAILURES,
+	GK_STAT_AGGREGATED,	/* 429s counted into a summary record */
 	GK_STAT_MAX
 };
 
@@ -51,6 +53,8 @@ typedef struct gate_settings {
 	const char *public_url;		/* how browsers reach us */
 	int demo;			/* serve /demo and /demo/sign */
 	int validate_keys;		/* key/path validation beyond v1's */
+	int v1;				/* serve protocol v1 */
+	const char *v1_roots;		/* the v1 roots that exist, "": any */
 	const char *uploads_prefix;	/* v1 PUT_Object keys */
 	uint64_t max_upload_bytes;
 	int64_t max_token_lifetime;	/* v1, seconds, 0 = unlimited */
@@ -59,6 +63,7 @@ typedef struct gate_settings {
 	int64_t v2_max_lifetime;	/* seconds */
 	int64_t v2_clock_skew;		/* seconds */
 	unsigned rate_table_size;
+	unsigned audit_aggregate_s;	/* 429 summary interval, 0: off */
 	const char *checkpoint_prefix;	/* s3: checkpoints put here, "" off */
 	unsigned checkpoint_retention_days; /* Object Lock days, 0: none */
 	const char *audit_target;	/* searched by GET /admin/audit */
@@ -103,6 +108,12 @@ typedef struct gk_app {
 	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
 	uint8_t id_prefix[8];		/* request ids: random prefix, */
 	_Atomic uint64_t id_counter;	/* then a counter */
+	/* exchanges waiting for their audit commit (exchange.c) */
+	pthread_mutex_t wait_lock;
+	struct gate_ticket *waiting;	/* under wait_lock */
+	int stopping;			/* under wait_lock: commits no longer
+					 * waited for (shutdown) */
+	struct gate_refusals *refusals;	/* 429s summed up per client, or NULL */
 } gk_app;
 
 /*
@@ -113,6 +124,9 @@ typedef struct gk_app {
 int gate_app_open(const gate_settings *s, gate_parts *parts, gk_app **out,
     char *err, size_t errlen) GK_WUR;
 void gate_app_close(gk_app *app);
+/* Once a second from the main thread: writes the summary records of
+ * refusal intervals that ended. */
+void gate_tick(gk_app *app);
 
 /* The request as the gate judges it (exchange.c fills it from what the
  * adapter saw). Slices point into the adapter's memory. */
@@ -128,6 +142,8 @@ typedef struct {
 	gk_slice range;		/* Range header, empty if absent */
 	gk_slice accept;
 	gk_slice content_type;
+	int has_content_length;
+	gk_slice content_length;	/* as sent, unparsed */
 	gk_slice authorization;
 	gk_addr client;
 	char client_ip[GK_ADDR_STRLEN];
@@ -150,7 +166,8 @@ typedef struct {
 	const char *content_type;	/* static string */
 	gk_buf body;
 	char *location;			/* Location header, or NULL */
-	char *acao;			/* Access-Control-Allow-Origin */
+	char *acao;			/* Access-Control-Allow-Origin: the
+					 * allowed origin, or NULL (none) */
 	const char *allow;		/* Allow header for 405, static */
 	int grant;			/* 1: send only after audit commit */
 	int audited;			/* 0: no audit record (preflight, ...) */
@@ -186,7 +203,8 @@ void gate_reply_error(gk_reply *rep, int status, const char *decision,
     const char *msg);
 
 /*
- * Last touches every reply gets: the Access-Control-Allow-Origin value,
+ * Last touches every reply gets: the Access-Control-Allow-Origin value
+ * (the request's origin when allowed, else none),
  * the decision when unset, and the /metrics counters.
  */
 void gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep);
@@ -241,6 +259,16 @@ const gk_buf *gate_params_get(const gate_params *ps, const char *name);
 int gate_key_valid(gk_slice key, int allow_trailing_slash);
 /* Root segment: [A-Za-z0-9._-]{1,63}, not "." or "..". */
 int gate_root_valid(gk_slice root);
+/*
+ * [gate] v1_roots: v1's HMAC covers root || sub with no separator, so a
+ * signature for root "a", folder "bc" also fits root "ab", folder "c".
+ * When every listed root is valid and none is a prefix of another, a
+ * signed string starts with one listed root only and splits one way.
+ * Returns 0, or GK_ERR_CONFIG with one line in err naming the root.
+ */
+int gate_v1_roots_check(const char *list, char *err, size_t errlen);
+/* 1 when root may be asked for: [gate] v1_roots is empty or lists it. */
+int gate_v1_root_listed(const char *v1_roots, gk_slice root);
 
 /*
  * Protocol v1's rules for a request's root, path and operation, shared by

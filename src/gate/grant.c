@@ -13,7 +13,8 @@
 #include "verify/verify.h"
 
 int
-gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp)
+gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
+    int64_t *exp)
 {
 	char sig[GK_MAC_HEX_LEN + 1];
 	int r;
@@ -24,11 +25,16 @@ gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp)
 		return store_presign_get(app->store, key, 0, GK_SLICE_NULL, url);
 	}
 	*exp = gk_now_s() + app->cfg->data_url_ttl;
-	if ((r = verify_data_sign(app->internal_mac, key, *exp, sig)) != 0 ||
+	if ((r = verify_data_sign_cip(app->internal_mac, key, *exp,
+	    gk_slice_str(cip), sig)) != 0 ||
 	    (r = gk_buf_printf(url, "%s/_data/", app->cfg->public_url)) != 0 ||
 	    (r = gk_pct_encode(key, 1, url)) != 0 ||
-	    (r = gk_buf_printf(url, "?exp=%lld&sig=%s", (long long)*exp,
-	    sig)) != 0)
+	    (r = gk_buf_printf(url, "?exp=%lld", (long long)*exp)) != 0)
+		goto out;
+	if (cip != NULL && ((r = gk_buf_append_str(url, "&cip=")) != 0 ||
+	    (r = gk_pct_encode(gk_slice_str(cip), 0, url)) != 0))
+		goto out;
+	if ((r = gk_buf_printf(url, "&sig=%s", sig)) != 0)
 		goto out;
 out:
 	gk_wipe(sig, sizeof(sig));
@@ -36,7 +42,8 @@ out:
 }
 
 int
-gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp)
+gate_upload_form(gk_app *app, gk_slice key, const char *cip, gk_buf *out,
+    int64_t *exp)
 {
 	char sig[GK_MAC_HEX_LEN + 1];
 	gk_buf pol;
@@ -50,8 +57,8 @@ gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp)
 	}
 	*exp = gk_now_s() + app->cfg->data_url_ttl;
 	gk_buf_init(&pol, 16384);
-	if ((r = verify_policy_make(app->internal_mac, app->cfg->id, key,
-	    *exp, app->cfg->max_upload_bytes, &pol, sig)) != 0 ||
+	if ((r = verify_policy_make_cip(app->internal_mac, app->cfg->id, key,
+	    *exp, app->cfg->max_upload_bytes, cip, &pol, sig)) != 0 ||
 	    (r = gk_buf_printf(out, "{\"url\":\"%s/_upload\",\"fields\":"
 	    "{\"key\":", app->cfg->public_url)) != 0 ||
 	    (r = gk_json_str(out, key)) != 0 ||

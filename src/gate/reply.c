@@ -5,6 +5,7 @@
  */
 #include "gate_int.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,11 +212,20 @@ static void
 set_acao(const gk_app *app, const gk_req *req, gk_reply *rep)
 {
 	free(rep->acao);
+	/* only an allowed origin may read the answer: no header otherwise
+	 * ("null" would let any sandboxed page read it) */
+	rep->acao = NULL;
 	if (req->has_origin &&
 	    policy_check_origin(req->policy, req->origin, 1) == 0)
 		rep->acao = gk_slice_dup(req->origin);
-	else
-		rep->acao = strdup("null");
+}
+
+void
+gate_count(gk_app *app, int stat)
+{
+	if (stat >= 0 && stat < GK_STAT_MAX)
+		atomic_fetch_add_explicit(&app->stats.n[stat], 1,
+		    memory_order_relaxed);
 }
 
 static void

@@ -19,6 +19,7 @@ enum {
 	R_NO_RATE = 1,	/* not rate limited (preflight, static files) */
 	R_BODY = 2,	/* the body becomes an object (route->body) */
 	R_DEMO = 4,	/* only with [server] demo on */
+	R_V1_OFF = 8,	/* only with [gate] v1 = false */
 };
 
 typedef void (*route_fn)(gk_app *app, const gk_req *req, gk_slice rest,
@@ -75,6 +76,14 @@ v1_not_allowed(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 	not_allowed(app, req, root, rep);
 }
 
+/* [gate] v1 = false: a v2-only gatekeeper knows no roots */
+static void
+v1_off(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
+{
+	rep->root = gate_text_copy(root, 64);
+	gate_reply_error(rep, 404, "deny", "Not Found");
+}
+
 #define READ "GET HEAD"
 #define READ_ALLOW "GET, HEAD, OPTIONS"
 
@@ -111,6 +120,7 @@ static const struct gate_route routes[] = {
 	{ "PUT", "/v2/objects/*", R_BODY, NULL, NULL, gate_upload_put_begin,
 	    NULL },
 	{ "*", "/v2/*", 0, NULL, gate_v2_handle, NULL, NULL },
+	{ "*", "/{}", R_V1_OFF, "v1", v1_off, NULL, NULL },
 	{ READ, "/{}", 0, "v1", gate_v1_handle, NULL, NULL },
 	{ "*", "/{}", 0, "v1", v1_not_allowed, NULL, READ_ALLOW },
 	{ "*", "*", 0, NULL, not_found, NULL, NULL },
@@ -168,6 +178,8 @@ route_find(const gk_app *app, const gk_req *req, gk_slice *rest)
 	for (i = 0; i < GK_ARRAY_LEN(routes); i++) {
 		if ((routes[i].flags & R_DEMO) && !app->cfg->demo)
 			continue;
+		if ((routes[i].flags & R_V1_OFF) && app->cfg->v1)
+			continue;
 		if (method_matches(routes[i].methods, req->method) &&
 		    path_matches(routes[i].pattern, req->path, rest))
 			return &routes[i];
@@ -188,6 +200,12 @@ route_enter(gk_app *app, const struct gate_route *rt, const gk_req *req,
 	if (rt->flags & R_NO_RATE)
 		return 0;
 	return gate_rate_limit(app, req, rep);
+}
+
+int
+gate_route_has_body(const struct gate_route *rt)
+{
+	return (rt->flags & R_BODY) != 0;
 }
 
 const struct gate_route *

@@ -34,7 +34,8 @@ static const char *const v1_ops[] = { "GET_Object", "GET_Bucket",
 
 struct list_ctx {
 	gk_buf *out;
-	size_t strip;
+	gk_slice prefix;	/* root + path: every key starts with it */
+	size_t strip;		/* the root's length, <= prefix.len */
 	size_t n;
 	int r;
 };
@@ -48,6 +49,8 @@ list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	(void)mtime;
 	if (lc->n == LIST_MAX_KEYS)
 		return 1;
+	if (!gk_slice_has_prefix(key, lc->prefix))
+		return 0;	/* never shown, never cut short */
 	if ((lc->n > 0 && (lc->r = gk_buf_append(lc->out, ",", 1)) != 0) ||
 	    (lc->r = gk_json_str(lc->out, gk_slice_of(key.p + lc->strip,
 	    key.len - lc->strip))) != 0)
@@ -64,7 +67,7 @@ v1_get_object(gk_app *app, gk_slice key, gk_reply *rep)
 	int r;
 
 	gk_buf_init(&url, 16384);
-	if ((r = gate_read_url(app, key, &url, &exp)) != 0)
+	if ((r = gate_read_url(app, key, NULL, &url, &exp)) != 0)
 		goto out;
 	if ((r = json_begin_ok(&rep->body)) != 0 ||
 	    (r = gk_buf_append_str(&rep->body, "\"url\":")) != 0 ||
@@ -86,6 +89,7 @@ v1_get_bucket(gk_app *app, gk_slice root, gk_slice prefix, gk_reply *rep)
 
 	rep->body.cap = JSON_LIST_CAP;
 	lc.out = &rep->body;
+	lc.prefix = prefix;
 	lc.strip = root.len;
 	lc.n = 0;
 	lc.r = 0;
@@ -111,7 +115,7 @@ v1_put_object(gk_app *app, gk_slice key, gk_reply *rep)
 	int r;
 
 	if ((r = gk_buf_append_str(b, "{\"clientReturn\":")) != 0 ||
-	    (r = gate_upload_form(app, key, b, &exp)) != 0 ||
+	    (r = gate_upload_form(app, key, NULL, b, &exp)) != 0 ||
 	    (r = gk_buf_append_str(b, ",\"bucket\":")) != 0 ||
 	    (r = gk_json_str(b, gk_slice_str(store_presigns(app->store) ?
 	    store_bucket(app->store) : app->cfg->id))) != 0 ||
@@ -192,6 +196,12 @@ gate_v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 	if ((why = gate_v1_key(cfg->uploads_prefix, cfg->validate_keys, root,
 	    pathv, opv, &key)) != NULL) {
 		gate_deny(rep, 400, why);
+		goto out;
+	}
+	if (!gate_v1_root_listed(cfg->v1_roots, root)) {
+		/* only listed roots, so that root || sub splits one way
+		 * (see [gate] v1_roots) */
+		gate_deny(rep, 403, "Forbidden: unknown root");
 		goto out;
 	}
 	sub = gate_v1_sub(pathv);

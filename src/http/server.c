@@ -20,6 +20,9 @@
 
 #define URI_MAX (16u * 1024)
 #define STREAM_BLOCK (64u * 1024)
+/* At shutdown, how long a batch being written may still take (the audit
+ * store's own lock wait is 5 s). */
+#define STOP_AUDIT_WAIT_MS 7000
 
 struct gk_http {
 	struct MHD_Daemon *d;
@@ -225,6 +228,20 @@ wake(void *arg)
 	atomic_fetch_sub(&h->inflight, 1);
 }
 
+/* The gate decides; the connection waits (suspended) for the audit commit
+ * when the answer depends on it. */
+static enum MHD_Result
+decide(struct rq *rq)
+{
+	if (gate_decide(rq->x) == GATE_READY)
+		return send_reply(rq);
+	atomic_store(&rq->state, RQ_WAIT);
+	atomic_fetch_add(&rq->h->inflight, 1);
+	MHD_suspend_connection(rq->conn);
+	gate_commit(rq->x, wake, rq);
+	return MHD_YES;
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -243,6 +260,12 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		if (begin(rq, method) != 0)
 			return MHD_NO;
 		atomic_store(&rq->state, RQ_BODY);
+		if (gate_answer_now(rq->x)) {
+			/* refused before the body: answered now, and
+			 * libmicrohttpd reads none of the body and closes
+			 * after the answer */
+			return decide(rq);
+		}
 		return MHD_YES;
 	case RQ_BODY:
 		if (*upload_data_size > 0) {
@@ -252,13 +275,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
-		if (gate_decide(rq->x) == GATE_READY)
-			return send_reply(rq);
-		atomic_store(&rq->state, RQ_WAIT);
-		atomic_fetch_add(&rq->h->inflight, 1);
-		MHD_suspend_connection(rq->conn);
-		gate_commit(rq->x, wake, rq);
-		return MHD_YES;
+		return decide(rq);
 	case RQ_WAIT:
 		return MHD_YES;
 	case RQ_AUDITED:
@@ -517,25 +534,44 @@ http_server_port(const gk_http *h)
 	return h->port;
 }
 
+/* Waits until *n is 0 or ms have passed. */
+static void
+wait_zero(_Atomic int *n, int ms)
+{
+	int i;
+
+	for (i = 0; i < ms / 10 && atomic_load(n) > 0; i++)
+		usleep(10000);
+}
+
 void
 http_server_stop(gk_http *h)
 {
 	MHD_socket lfd;
-	int i;
 
 	if (h == NULL)
 		return;
 	if (h->d != NULL) {
-		/* stop accepting, let the requests in flight finish (their
-		 * audit commit and their answer, downloads included; bounded
-		 * at 10 s; idle keep-alive connections are not waited for),
-		 * then stop */
+		/*
+		 * Stop accepting (new connections are refused); give
+		 * suspended requests a moment to get their audit answer;
+		 * then the audit drops what it has not started (answered
+		 * 503, never recorded) and the batch being written ends
+		 * (bounded by the store's lock wait); then whatever still
+		 * waits is answered 503 (libmicrohttpd aborts if stopped
+		 * with a request suspended), and the requests in flight
+		 * finish (their answers, downloads included; bounded at
+		 * 10 s; idle keep-alive connections are not waited for).
+		 */
 		lfd = MHD_quiesce_daemon(h->d);
 		if (lfd != MHD_INVALID_SOCKET)
-			close(lfd);	/* new connections are refused */
-		for (i = 0; i < 1000 && (atomic_load(&h->inflight) > 0 ||
-		    atomic_load(&h->active) > 0); i++)
-			usleep(10000);
+			close(lfd);
+		gate_shutdown_begin(h->app);
+		wait_zero(&h->inflight, 1000);
+		gate_shutdown_abandon(h->app);
+		wait_zero(&h->inflight, STOP_AUDIT_WAIT_MS);
+		gate_shutdown_fail_waiting(h->app);
+		wait_zero(&h->active, 10000);
 		MHD_stop_daemon(h->d);
 	}
 	if (h->redir != NULL)

@@ -117,8 +117,16 @@ tb_insert(audit_conn *c, const char *instance,
 }
 
 static int
-tb_prune(audit_conn *c, int64_t before_us, uint64_t *deleted, int *more,
-    char *err, size_t errlen)
+tb_prune_target(audit_conn *c, int64_t before_us, audit_checkpoint *out,
+    int *found, char *err, size_t errlen)
+{
+	*found = 0;
+	return 0;
+}
+
+static int
+tb_prune(audit_conn *c, const char *instance, int64_t upto,
+    uint64_t *deleted, int *more, char *err, size_t errlen)
 {
 	*deleted = 0;
 	*more = 0;
@@ -148,6 +156,7 @@ static const audit_backend test_backend = {
 	.flush = tb_flush,
 	.tail = tb_tail,
 	.insert = tb_insert,
+	.prune_target = tb_prune_target,
 	.prune_span = tb_prune,
 	.search = tb_search,
 	.scan = tb_scan,
