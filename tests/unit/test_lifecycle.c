@@ -93,10 +93,11 @@ tb_insert(audit_conn *c, const char *instance,
 	if (be.mode == COMMIT_HOLD) {
 		be.held = 1;
 		pthread_cond_broadcast(&be.cond);
-		while (!be.released)
+		while (!be.released && be.mode == COMMIT_HOLD)
 			pthread_cond_wait(&be.cond, &be.lock);
 		be.held = 0;
 		be.released = 0;
+		pthread_cond_broadcast(&be.cond);
 	}
 	if (be.mode == COMMIT_FAIL) {
 		snprintf(err, errlen, "test backend: commit fails");
@@ -167,8 +168,10 @@ static void
 be_mode(int mode)
 {
 	pthread_mutex_lock(&be.lock);
+	/* a batch still held from before is not affected: it waits for
+	 * be_release (or a mode that does not hold) */
 	be.mode = mode;
-	be.released = 0;
+	pthread_cond_broadcast(&be.cond);
 	pthread_mutex_unlock(&be.lock);
 }
 
@@ -189,6 +192,8 @@ be_release(void)
 	pthread_mutex_lock(&be.lock);
 	be.released = 1;
 	pthread_cond_broadcast(&be.cond);
+	while (be.held)		/* until the held batch goes on */
+		pthread_cond_wait(&be.cond, &be.lock);
 	pthread_mutex_unlock(&be.lock);
 }
 
@@ -562,6 +567,56 @@ test_store_error_is_the_backends(gk_app *app)
 	T_EQ_STR(msg, gk_err_str(GK_ERR_NOT_FOUND));
 }
 
+/*
+ * Shutdown: a request still waiting is answered 503 and its record's
+ * late commit finds it gone (no use after free); after the start of the
+ * shutdown a grant is answered 503 at once, recorded as such.
+ */
+static void
+test_shutdown(gk_app *app)
+{
+	char target[512];
+	gate_exchange *x;
+	uint64_t before;
+	int w0 = woken_count();
+
+	data_target(app, "docs/a.txt", target, sizeof(target));
+	be_mode(COMMIT_HOLD);
+	x = begin(app, "GET", target, &ua_hdrs);
+	if (x == NULL) {
+		T_CHECK(0);
+		return;
+	}
+	T_EQ_INT(gate_decide(x), GATE_WAIT);
+	gate_commit(x, wake, NULL);
+	be_wait_held();
+	gate_shutdown_fail_waiting(app);
+	wait_woken(w0 + 1);
+	gate_settle(x);
+	T_EQ_INT(gate_reply_status(x), 503);
+	gate_exchange_free(x, 1);
+	be_release();		/* the commit lands after the exchange */
+	/* from now on nothing waits for a commit */
+	be_mode(COMMIT_OK);
+	before = be.inserted;
+	gate_shutdown_begin(app);
+	x = begin(app, "GET", target, &ua_hdrs);
+	if (x == NULL) {
+		T_CHECK(0);
+		return;
+	}
+	T_EQ_INT(gate_decide(x), GATE_WAIT);
+	gate_commit(x, wake, NULL);
+	T_EQ_INT(woken_count(), w0 + 2);	/* at once */
+	gate_settle(x);
+	T_EQ_INT(gate_reply_status(x), 503);
+	T_CHECK(!gate_reply_streams(x, &(uint64_t){ 0 }));
+	gate_exchange_free(x, 1);
+	audit_debug_wait_idle(app->audit);
+	T_CHECK(be.inserted > before);
+	T_EQ_INT(be.last_status, 503);	/* recorded as the 503 it was */
+}
+
 int
 main(void)
 {
@@ -584,6 +639,7 @@ main(void)
 		test_upload_after_record(app);
 		test_unaudited_ready(app);
 		test_store_error_is_the_backends(app);
+		test_shutdown(app);		/* last: the gate stops waiting */
 		be_mode(COMMIT_OK);
 		gate_app_close(app);
 	}
