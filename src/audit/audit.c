@@ -80,7 +80,7 @@ struct gk_audit {
 				 * must keep min_free for grants; NULL: off */
 	uint64_t min_free;	/* bytes */
 
-	/* issue 17: counters and the low-space state (atomics) */
+	/* counters and the low-space state (atomics) */
 	_Atomic uint64_t fields_cut;
 	_Atomic uint64_t refusals_dropped;
 	_Atomic int low_space;

@@ -4,7 +4,7 @@
  * usual, the ones after it are only counted, and when the interval ends
  * one summary record says how many there were, with the first and last
  * time. A flood of rate-limited requests so costs two rows per client and
- * interval, not one each (issue 17). The table is fixed in size: a client
+ * interval, not one each. The table is fixed in size: a client
  * that loses its slot has its summary written first, so no count is lost.
  */
 #include "gate_int.h"
