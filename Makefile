@@ -15,7 +15,7 @@
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat libpq
+	   expat libpq libzstd zlib
 SAN     ?=
 , := ,
 
