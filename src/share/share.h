@@ -208,6 +208,38 @@ int share_path_ok(gk_slice p);
 /* 1 if s is a share id: 1..64 of [0-9a-z-]. */
 int share_id_ok(const char *s);
 
+/* ---- the organisation config (s3s2's config) --------------------------- */
+
+/*
+ * JSON: {"organisation": ..., "destination": ..., "recipients": ["age1.."],
+ * "senders": ["SHA256:.."]}: where senders of the organisation send, to
+ * whom they encrypt, and which sender keys its receivers pin.
+ */
+typedef struct {
+	char *organisation;
+	char *destination;
+	char **recipients;	/* "age1..." strings, validated */
+	size_t n_recipients;
+	char **senders;		/* fingerprints */
+	size_t n_senders;
+} share_config;
+
+#define SHARE_CONFIG_MAX (1024u * 1024)
+int share_config_parse(gk_slice json, share_config *c, char *err,
+    size_t errlen) GK_WUR;
+int share_config_json(const share_config *c, gk_buf *out) GK_WUR;
+void share_config_release(share_config *c);
+/* Reads and parses a config file; GK_ERR_NOT_FOUND if it is missing. */
+int share_config_load(const char *path, share_config *c, char *err,
+    size_t errlen) GK_WUR;
+/* $GATEKEEPER_SHARE_CONFIG, else $XDG_CONFIG_HOME or ~/.config +
+ * "/gatekeeper/share.json". */
+int share_config_path(char *out, size_t outlen) GK_WUR;
+/* GET of an https:// URL (at most cap bytes; cacert NULL: the system's
+ * CAs) into out. One line in err. */
+int share_fetch_https(const char *url, const char *cacert, size_t cap,
+    gk_buf *out, char *err, size_t errlen) GK_WUR;
+
 /* ---- destinations ------------------------------------------------------ */
 
 /*

@@ -4,6 +4,8 @@
 #ifndef GK_SHARE_INT_H
 #define GK_SHARE_INT_H
 
+#include <stdio.h>
+
 #include "share/share.h"
 
 /* X25519 public key of sk. */
@@ -40,7 +42,35 @@ int age_armor_failed(const age_armor *a);
 const char *age_armor_error(const age_armor *a);
 void age_armor_free(age_armor *a);
 
-/* Zstd streaming helpers. */
+/* 1 for names whose content is already compressed (stored as is). */
 int share_is_precompressed(const char *path);
+
+/* The regular files under a directory, sorted by path. */
+struct walk_ent {
+	char *path;
+	uint64_t size;
+	unsigned mode;
+	int64_t mtime, mtime_ns;
+};
+
+struct walk {
+	struct walk_ent *ents;
+	size_t n, alloc, skipped;
+	uint64_t bytes;
+};
+
+/* Symlinks, special files and unsafe names are reported on report and
+ * skipped. */
+int walk_tree(const char *dir, FILE *report, struct walk *w, char *err,
+    size_t errlen) GK_WUR;
+void walk_release(struct walk *w);
+
+/* "files/<first 16 bytes of SHA-256(id NUL path), hex>.age" */
+void share_object_name(const char *id, const char *path, char out[64]);
+/* "DEST/shares/ID[?query]" <-> DEST[?query] and ID. */
+int share_url_split(const char *share, char *dest, size_t destlen, char *id,
+    size_t idlen) GK_WUR;
+int share_url_join(const char *dest, const char *id, char *out,
+    size_t outlen) GK_WUR;
 
 #endif
