@@ -186,9 +186,6 @@ cmd_share_send(int argc, char **argv)
 	o.signer = &signer.ids[0];
 	if (share_send(&o, err, sizeof(err)) != 0) {
 		cli_error(verb, "%s", err);
-		if (o.share_id[0] != '\0')
-			fprintf(stderr, "gatekeeper %s: continue with --resume "
-			    "%s\n", verb, o.share_id);
 		goto out;
 	}
 	{

@@ -46,7 +46,7 @@ fp_ok(const char *s)
 
 static int
 str_list(json_t *a, char ***out, size_t *n, int (*ok)(const char *),
-    const char *what, char *err, size_t errlen)
+    const char *what, const char *want, char *err, size_t errlen)
 {
 	size_t i, k;
 
@@ -62,8 +62,8 @@ str_list(json_t *a, char ***out, size_t *n, int (*ok)(const char *),
 		const char *s = json_string_value(json_array_get(a, i));
 
 		if (s == NULL || !ok(s)) {
-			snprintf(err, errlen, "config: %s item %zu is invalid",
-			    what, i + 1);
+			snprintf(err, errlen, "config: %s item %zu is not %s",
+			    what, i + 1, want);
 			return GK_ERR_INVALID;
 		}
 		if (((*out)[i] = strdup(s)) == NULL)
@@ -129,9 +129,9 @@ share_config_parse(gk_slice js, share_config *c, char *err, size_t errlen)
 	    (c->destination = strdup(dest)) == NULL)
 		goto out;
 	if ((r = str_list(rc, &c->recipients, &c->n_recipients, rcpt_ok,
-	    "recipients", err, errlen)) != 0 ||
+	    "recipients", "an age recipient (age1...)", err, errlen)) != 0 ||
 	    (r = str_list(sd, &c->senders, &c->n_senders, fp_ok, "senders",
-	    err, errlen)) != 0)
+	    "a sender key fingerprint (SHA256:...)", err, errlen)) != 0)
 		goto out;
 	r = 0;
 out:

@@ -479,8 +479,8 @@ share_send(share_send_opts *o, char *err, size_t errlen)
 	share_progress_end(j.prog, j.err[0] == '\0');
 	j.prog = NULL;
 	if (j.err[0] != '\0') {
-		snprintf(err, errlen, "%s (destination %s)", j.err,
-		    share_dest_name(j.d));
+		snprintf(err, errlen, "%s (destination %s; continue with "
+		    "--resume %s)", j.err, share_dest_name(j.d), o->share_id);
 		r = GK_ERR_IO;
 		goto out;
 	}
