@@ -13,7 +13,7 @@ PKGS=(
 	postgresql
 	nginx wrk chromium
 	awscli python3-boto3
-	age libzstd-dev zlib1g-dev zstd
+	age libzstd-dev zlib1g-dev zstd time
 )
 # the browser tests drive Chromium with playwright-core from npm; Debian's
 # npm is only needed where no Node.js is installed already

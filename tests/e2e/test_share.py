@@ -12,6 +12,7 @@ import signal
 import ssl
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -204,20 +205,18 @@ def snapshot(root):
 
 
 def timed(args, env=None, timeout=1200):
-    """Runs the command, returns (CompletedProcess-like, max RSS in KiB)."""
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         env=env)
-    out_chunks, err_chunks = [], []
-    t1 = threading.Thread(target=lambda: out_chunks.append(p.stdout.read()))
-    t2 = threading.Thread(target=lambda: err_chunks.append(p.stderr.read()))
-    t1.start()
-    t2.start()
-    _, status, ru = os.wait4(p.pid, 0)
-    t1.join()
-    t2.join()
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return subprocess.CompletedProcess(args, p.returncode, out_chunks[0],
-                                       err_chunks[0]), ru.ru_maxrss
+    """Runs the command under GNU time; returns (CompletedProcess, max RSS
+    in KiB). (A child's own ru_maxrss would include the RSS of this Python
+    process at fork time.)"""
+    fd, rf = tempfile.mkstemp()
+    os.close(fd)
+    try:
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rf] + args,
+                           capture_output=True, env=env, timeout=timeout)
+        rss = int(open(rf).read().split()[-1])
+    finally:
+        os.unlink(rf)
+    return p, rss
 
 
 def send_receive_tree(tmp_path, keys, dest, env=None, small=10000, big=GiB):
