@@ -379,8 +379,10 @@ encrypt(int argc, char **argv)
 		goto done;
 	wo.fd = of.fd;
 	if (age_enc_new((const uint8_t (*)[AGE_KEY_LEN])k.pks, k.n_pks, NULL,
-	    fd_write, &wo, &enc) != 0)
+	    fd_write, &wo, &enc) != 0) {
+		cli_error(verb, "writing the output failed: %s", strerror(errno));
 		goto fin;
+	}
 	for (;;) {
 		if (fd_read(&in, buf, sizeof(buf), &got) != 0) {
 			cli_error(verb, "read failed: %s", strerror(errno));
@@ -388,15 +390,18 @@ encrypt(int argc, char **argv)
 		}
 		if (got == 0)
 			break;
-		if (age_enc_write(enc, buf, got) != 0)
+		if (age_enc_write(enc, buf, got) != 0) {
+			cli_error(verb, "writing the output failed: %s",
+			    strerror(errno));
 			goto fin;
+		}
 	}
-	if (age_enc_finish(enc) != 0)
+	if (age_enc_finish(enc) != 0) {
+		cli_error(verb, "writing the output failed: %s", strerror(errno));
 		goto fin;
+	}
 	ok = 1;
 fin:
-	if (!ok && errno != 0)
-		cli_error(verb, "failed: %s", strerror(errno));
 	rc = out_close(verb, &of, ok);
 done:
 	if (in.fd > 0)

@@ -401,8 +401,9 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 			snprintf(err, errlen, "share %s not found at %s (no "
 			    "manifest)", id, share_dest_name(j.d));
 		else
-			snprintf(err, errlen, "destination %s unreachable: %s",
-			    share_dest_name(j.d), share_dest_error());
+			snprintf(err, errlen, "destination %s %s: %s",
+			    share_dest_name(j.d), r == GK_ERR_DENIED ?
+			    "refused access" : "unreachable", share_dest_error());
 		goto out;
 	}
 	memset(&kr, 0, sizeof(kr));

@@ -408,8 +408,9 @@ share_send(share_send_opts *o, char *err, size_t errlen)
 		goto out;
 	}
 	if (r != GK_ERR_NOT_FOUND) {
-		snprintf(err, errlen, "destination %s unreachable: %s",
-		    share_dest_name(j.d), share_dest_error());
+		snprintf(err, errlen, "destination %s %s: %s",
+		    share_dest_name(j.d), r == GK_ERR_DENIED ? "refused access" :
+		    "unreachable", share_dest_error());
 		goto out;
 	}
 	if ((j.dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
