@@ -9,94 +9,61 @@
 
 #include "share/share_int.h"
 
-static const char B64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int
-b64v(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
+/* age's base64 is the standard alphabet without padding; the armor's is
+ * padded. Both are util's strict decoder (canonical bits, alphabet). */
 size_t
 age_b64_raw(const uint8_t *in, size_t n, char *out, size_t outlen)
 {
-	size_t i, o = 0, need = (n / 3) * 4 + (n % 3 ? n % 3 + 1 : 0);
+	gk_buf b;
+	size_t len = 0;
 
-	if (need + 1 > outlen) {
-		if (outlen > 0)
-			out[0] = '\0';
-		return 0;
+	gk_buf_init(&b, (n / 3 + 1) * 4 + 1);
+	if (gk_b64_encode(in, n, &b) == 0) {
+		len = b.len;
+		while (len > 0 && b.data[len - 1] == '=')
+			len--;
 	}
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-		out[o++] = B64[v >> 18];
-		out[o++] = B64[(v >> 12) & 63];
-		out[o++] = B64[(v >> 6) & 63];
-		out[o++] = B64[v & 63];
-	}
-	if (n - i == 1) {
-		out[o++] = B64[in[i] >> 2];
-		out[o++] = B64[(in[i] & 3) << 4];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
-		out[o++] = B64[v >> 10];
-		out[o++] = B64[(v >> 4) & 63];
-		out[o++] = B64[(v & 15) << 2];
-	}
-	out[o] = '\0';
-	return o;
+	if (len + 1 > outlen || (len == 0 && n > 0))
+		len = 0;
+	else
+		memcpy(out, b.data ? (const char *)b.data : "", len);
+	if (outlen > 0)
+		out[len] = '\0';
+	gk_buf_release(&b);
+	return len;
 }
 
 int
 age_b64_decode(gk_slice in, int padded, uint8_t *out, size_t max,
     size_t *outlen)
 {
-	size_t len = in.len, i, o = 0, rem;
-	uint32_t acc = 0;
-	int bits = 0, v;
+	gk_buf padin, dec;
+	int r;
 
-	if (padded) {
-		if (len % 4 != 0)
-			return GK_ERR_INVALID;
-		if (len > 0 && in.p[len - 1] == '=')
-			len--;
-		if (len > 0 && in.p[len - 1] == '=' && len % 4 == 3)
-			len--;
+	if (!padded && (memchr(in.p, '=', in.len) != NULL || in.len % 4 == 1))
+		return GK_ERR_INVALID;
+	if (padded && in.len % 4 != 0)
+		return GK_ERR_INVALID;
+	gk_buf_init(&padin, in.len + 4);
+	gk_buf_init(&dec, max + 3);
+	if ((r = gk_buf_append(&padin, in.p, in.len)) != 0)
+		goto out;
+	while (padin.len % 4 != 0)
+		if ((r = gk_buf_append(&padin, "=", 1)) != 0)
+			goto out;
+	if ((r = gk_b64_decode(gk_slice_of(padin.data, padin.len), &dec)) != 0)
+		goto out;
+	if (dec.len > max) {
+		r = GK_ERR_TOO_LARGE;
+		goto out;
 	}
-	rem = len % 4;
-	if (rem == 1)
-		return GK_ERR_INVALID;
-	if (padded && in.len != len && (in.len - len) != (4 - rem) % 4)
-		return GK_ERR_INVALID;
-	for (i = 0; i < len; i++) {
-		if ((v = b64v(in.p[i])) < 0)
-			return GK_ERR_INVALID;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= max)
-				return GK_ERR_TOO_LARGE;
-			out[o++] = (acc >> bits) & 0xff;
-		}
-	}
-	/* canonical: the unused low bits must be zero */
-	if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-		return GK_ERR_INVALID;
-	*outlen = o;
-	return 0;
+	if (dec.len > 0)
+		memcpy(out, dec.data, dec.len);
+	*outlen = dec.len;
+out:
+	gk_buf_release(&padin);
+	gk_buf_release(&dec);
+	return r == GK_ERR_TOO_LARGE || r == 0 ? r : GK_ERR_INVALID;
 }
 
 void

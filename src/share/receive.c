@@ -373,8 +373,6 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	age_error ae;
 	uint8_t pub[32];
 	gk_slice body;
-	pthread_t th[64];
-	unsigned nw, t, started = 0;
 	uint64_t total = 0;
 	size_t i;
 	int r, pinned = 0;
@@ -462,20 +460,8 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	if ((r = share_progress_start("receive", m.n, total, o->progress,
 	    &j.prog)) != 0)
 		goto out;
-	nw = o->workers ? o->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (nw < 1)
-		nw = 1;
-	if (nw > GK_ARRAY_LEN(th))
-		nw = GK_ARRAY_LEN(th);
-	for (t = 0; t < nw; t++) {
-		if (pthread_create(&th[t], NULL, rworker, &j) != 0)
-			break;
-		started++;
-	}
-	if (started == 0)
+	if (share_run_workers(o->workers, rworker, &j) != 0)
 		rfail(&j, "receive", "cannot start a worker");
-	for (t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
 	share_progress_end(j.prog, j.err[0] == '\0');
 	j.prog = NULL;
 	if (j.err[0] != '\0') {

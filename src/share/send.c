@@ -369,9 +369,7 @@ share_send(share_send_opts *o, char *err, size_t errlen)
 {
 	struct job j;
 	struct walk w;
-	pthread_t th[64];
 	char jpath[PATH_MAX] = "", key[192];
-	unsigned nw, t, started = 0;
 	uint64_t osize;
 	size_t i;
 	int r;
@@ -463,20 +461,8 @@ share_send(share_send_opts *o, char *err, size_t errlen)
 		    &j.prog)) != 0)
 			goto out;
 	}
-	nw = o->workers ? o->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	if (nw < 1)
-		nw = 1;
-	if (nw > GK_ARRAY_LEN(th))
-		nw = GK_ARRAY_LEN(th);
-	for (t = 0; t < nw; t++) {
-		if (pthread_create(&th[t], NULL, worker, &j) != 0)
-			break;
-		started++;
-	}
-	if (started == 0)
+	if (share_run_workers(o->workers, worker, &j) != 0)
 		job_fail(&j, "", "send", "cannot start a worker");
-	for (t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
 	share_progress_end(j.prog, j.err[0] == '\0');
 	j.prog = NULL;
 	if (j.err[0] != '\0') {

@@ -67,6 +67,10 @@ void walk_release(struct walk *w);
 
 /* "files/<first 16 bytes of SHA-256(id NUL path), hex>.age" */
 void share_object_name(const char *id, const char *path, char out[64]);
+/* Runs n threads of fn(arg) (0: one per core; at most
+ * SHARE_MAX_WORKERS) and joins them. GK_ERR_INTERNAL if none started. */
+#define SHARE_MAX_WORKERS 64
+int share_run_workers(unsigned n, void *(*fn)(void *), void *arg) GK_WUR;
 /* "DEST/shares/ID[?query]" <-> DEST[?query] and ID. */
 int share_url_split(const char *share, char *dest, size_t destlen, char *id,
     size_t idlen) GK_WUR;

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,4 +219,26 @@ share_url_join(const char *dest, const char *id, char *out, size_t outlen)
 	    dest[bl - 1] == '/' ? "" : "/", id, q ? q : "") >= outlen)
 		return GK_ERR_TOO_LARGE;
 	return 0;
+}
+
+int
+share_run_workers(unsigned n, void *(*fn)(void *), void *arg)
+{
+	pthread_t th[SHARE_MAX_WORKERS];
+	unsigned t, started = 0;
+
+	if (n == 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		n = c > 0 ? (unsigned)c : 1;
+	}
+	if (n > SHARE_MAX_WORKERS)
+		n = SHARE_MAX_WORKERS;
+	for (t = 0; t < n; t++) {
+		if (pthread_create(&th[t], NULL, fn, arg) != 0)
+			break;
+		started++;
+	}
+	for (t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	return started > 0 ? 0 : GK_ERR_INTERNAL;
 }
