@@ -26,6 +26,8 @@
 
 #define READ_BUF (1024u * 1024)
 #define ZSTD_LEVEL 3
+#define BIG_FILE (16u * 1024 * 1024)
+#define ZSTD_MT_WORKERS 2
 
 int
 share_is_precompressed(const char *path)
@@ -122,8 +124,15 @@ send_one(struct job *j, size_t i, uint8_t *in, uint8_t *zout, size_t zcap,
 	if ((md = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		goto out;
-	if (zs)
+	if (zs) {
 		ZSTD_CCtx_reset(zc, ZSTD_reset_session_only);
+		/* a big file compresses on zstd's own threads meanwhile this
+		 * one hashes, encrypts and uploads (if libzstd has them) */
+		(void)ZSTD_CCtx_setParameter(zc, ZSTD_c_nbWorkers,
+		    e->size >= BIG_FILE ? ZSTD_MT_WORKERS : 0);
+		/* small jobs keep zstd's buffers to a few MiB */
+		(void)ZSTD_CCtx_setParameter(zc, ZSTD_c_jobSize, 2u << 20);
+	}
 	for (;;) {
 		n = read(fd, in, READ_BUF);
 		if (n < 0 && errno == EINTR)

@@ -82,6 +82,7 @@ sync
 now() { date +%s.%N; }
 mbs() { python3 -c "import sys; print('%.1f' % ($1 / 1e6 / ($3 - $2)))"; }
 
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 RESULTS=()
 for set in big small; do
 	src=$TMP/$set
@@ -128,8 +129,9 @@ SECTION=$(cat <<EOF
 <!-- share-bench begin -->
 ## Encrypted sharing
 
-\`make bench\` (tests/bench/share.sh), $(date -u +%Y-%m-%d), $(nproc) cores,
-against a local Ceph RGW; MB/s of plaintext over wall time (10^6 bytes/s).
+\`make bench\` (tests/bench/share.sh), $(date -u +%Y-%m-%d), $(nproc) cores
+(load average $LOAD at the start), against a local Ceph RGW; MB/s of
+plaintext over wall time (10^6 bytes/s).
 \`gatekeeper share send\`/\`receive\` (per-file zstd -3, age, one object per
 file, default workers) beside \`tar | zstd -3 -T0 | age -r\` + \`aws s3 cp\`
 and \`aws s3 cp - | age -d | zstd -d | tar -x\` on the same data.
