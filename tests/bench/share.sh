@@ -141,7 +141,9 @@ and \`aws s3 cp - | age -d | zstd -d | tar -x\` on the same data.
 $(printf '%s\n' "${RESULTS[@]}")
 
 The share keeps one encrypted object per file (resumable, files fetched
-and verified one by one, names hidden); the baseline makes one archive.
+and verified one by one, names hidden), so many small files cost one
+request each (2 workers on 2 cores here); the baseline makes one archive.
+The machine was shared with other jobs: compare within a row.
 <!-- share-bench end -->
 EOF
 )
