@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/bench/share.sh GK_BIN - gatekeeper share send/receive throughput
-# against a throw-away Ceph RGW (../shared/tools/rgw), beside the same work
+# against a throw-away Ceph RGW (tests/rgw/start-rgw.sh), beside the same work
 # done by 'tar | zstd | age' + 'aws s3 cp' (and back) in the same run.
 #
 # Two data sets: one 1 GiB CSV-like text file (an export: numbers and
@@ -21,7 +21,6 @@ GK_BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 BIG_MB=${BENCH_SHARE_BIG_MB:-1024}
 SMALL=${BENCH_SHARE_SMALL:-10000}
 OUT=${BENCH_OUT:-$TOP/BENCHMARKS.md}
-SHARED=$(cd "$TOP/.." && pwd)/shared
 
 die() { echo "bench-share: $*" >&2; exit 1; }
 for t in age zstd aws tar; do
@@ -31,12 +30,12 @@ done
 TMP=$(mktemp -d)
 export GK_RGW_DIR=$TMP/rgw
 cleanup() {
-	bash "$SHARED/tools/rgw/stop-rgw.sh" --purge >/dev/null 2>&1 || true
+	bash "$TOP/tests/rgw/stop-rgw.sh" --purge >/dev/null 2>&1 || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
-LINE=$(bash "$SHARED/tools/rgw/start-rgw.sh" 2>"$TMP/rgw.log") ||
+LINE=$(bash "$TOP/tests/rgw/start-rgw.sh" 2>"$TMP/rgw.log") ||
     { cat "$TMP/rgw.log" >&2; die "start-rgw.sh failed"; }
 eval "export $LINE"
 ceph --admin-daemon "$GK_RGW_DIR/run/client.rgw.gk.asok" config set \
