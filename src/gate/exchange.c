@@ -191,6 +191,16 @@ gate_answer_now(const gate_exchange *x)
 	    (x->up == NULL || gate_upload_refused(x->up));
 }
 
+/* The whole audit record of x: the reply's fields, the user agent and the
+ * origin as sent. */
+static void
+record_of(gate_exchange *x, gk_audit_record *rec)
+{
+	gate_audit_record(&x->req, &x->rep, rec);
+	rec->user_agent = x->h.get(x->h.ctx, "User-Agent");
+	rec->origin = x->h.get(x->h.ctx, "Origin");
+}
+
 /*
  * An upload refused in the middle of a body too long to read to its end:
  * its record is submitted without waiting (a refusal grants nothing) and
@@ -204,9 +214,7 @@ refuse_and_close(gate_exchange *x)
 	int r;
 
 	gate_upload_end(x->up, &x->rep);
-	gate_audit_record(&x->req, &x->rep, &rec);
-	rec.user_agent = x->h.get(x->h.ctx, "User-Agent");
-	rec.origin = x->h.get(x->h.ctx, "Origin");
+	record_of(x, &rec);
 	if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
 	    r != GK_ERR_TOO_LARGE) {
 		gate_count(app, GK_STAT_AUDIT_FAILURES);
@@ -303,14 +311,6 @@ settle_now(gate_exchange *x, int result)
 	x->audit_result = result;
 	atomic_store(&x->state, X_SETTLED);
 	x->wake(x->wake_arg);
-}
-
-static void
-record_of(gate_exchange *x, gk_audit_record *rec)
-{
-	gate_audit_record(&x->req, &x->rep, rec);
-	rec->user_agent = x->h.get(x->h.ctx, "User-Agent");
-	rec->origin = x->h.get(x->h.ctx, "Origin");
 }
 
 void
