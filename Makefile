@@ -161,6 +161,8 @@ clean:
 
 # the web files are built into the binary (src/gate/demo.c, .incbin)
 $(BUILD)/obj/src/gate/demo.o $(FUZZ_BUILD)/obj/src/gate/demo.o: \
-	web/demo.html web/gatekeeper.js
+	web/demo.html
+$(BUILD)/obj/src/gate/assets.o $(FUZZ_BUILD)/obj/src/gate/assets.o: \
+	web/gatekeeper.js web/gatekeeper.d.ts
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d

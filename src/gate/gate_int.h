@@ -10,6 +10,9 @@
  * 0 if the path is not one of them.
  */
 int gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+/* The browser client (assets.c): /gatekeeper.js, /gatekeeper.classic.js,
+ * /gatekeeper.d.ts. Same contract as gate_static_handle. */
+int gate_assets_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
 /*
  * The ACL for op (GK_OP_*): IP lists (uploads exempt when configured),

@@ -1,0 +1,54 @@
+"""Shared by the browser tests: playwright-core (pinned in
+tests/browser/package.json) driving Debian's Chromium, and a vendor key."""
+import base64
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BROWSER = os.path.join(HERE, "..", "browser")
+
+
+def ensure_playwright():
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.fail("Debian's chromium is missing: run scripts/install-deps.sh")
+    if shutil.which("npm") is None:
+        pytest.fail("npm is missing")
+    if not os.path.isdir(os.path.join(BROWSER, "node_modules",
+                                      "playwright-core")):
+        p = subprocess.run(["npm", "install", "--no-audit", "--no-fund",
+                            "--loglevel=error"], cwd=BROWSER,
+                           capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, "npm install failed: " + p.stderr[-2000:]
+    return BROWSER
+
+
+def run_node(script, *args, timeout=180):
+    """Runs a harness under tests/browser; returns its last JSON line."""
+    p = subprocess.run(["node", script] + list(args), cwd=BROWSER,
+                       capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-4000:])
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+class VendorKey:
+    """An Ed25519 vendor key: the gatekeeper gets only its public half."""
+
+    def __init__(self, kid="vendor-test"):
+        self.kid = kid
+        self.priv = ed25519.Ed25519PrivateKey.generate()
+        self.raw_pub = self.priv.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.pem = self.priv.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode()
+
+    def settings(self):
+        return {"vendor_key %s__type" % self.kid: "ed25519",
+                "vendor_key %s__public_key" % self.kid:
+                base64.b64encode(self.raw_pub).decode()}
