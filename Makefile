@@ -10,6 +10,8 @@
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the audit crash test at full length (20 kill -9 rounds
 #                   per backend; make test runs 5)
+#   make screenshots  the browser tests, writing their screenshots of the
+#                   vendor example and the console into docs/
 #   make format     clang-format the sources
 
 CC      ?= cc
@@ -51,7 +53,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
-	lib soak
+	lib soak screenshots
 
 all: $(BUILD)/gatekeeper lib
 
@@ -152,6 +154,11 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 # the CIDR trie with 10 and 100,000 entries (issue 5)
 $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
+
+screenshots: $(BUILD)/gatekeeper
+	GK_SCREENSHOTS=$(abspath docs) GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_vendor_example.py
 
 format:
 	clang-format -i $$(find src tests include -name '*.[ch]')
