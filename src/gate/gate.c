@@ -57,6 +57,12 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    audit_label(audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
+	if ((r = audit_out_start(cfg, audit_instance(app->audit),
+	    &app->audit_out)) != 0) {
+		snprintf(err, errlen, "cannot start [audit_out]: %s",
+		    gk_err_str(r));
+		goto out;
+	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
 		snprintf(err, errlen, "cannot start putting checkpoints to the "
 		    "bucket: %s", gk_err_str(r));
@@ -76,6 +82,7 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
+	audit_out_stop(app->audit_out);
 	audit_close(app->audit);	/* its last checkpoint may still ship */
 	gate_cpship_stop(app->cpship);
 	store_free(app->store);

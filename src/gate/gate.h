@@ -57,6 +57,7 @@ typedef struct gk_app {
 	gk_rate *rate;
 	struct gk_keyring *keyring;	/* v2 vendor keys */
 	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
+	audit_out *audit_out;		/* records to the SIEM, or NULL */
 } gk_app;
 
 /*
