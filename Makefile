@@ -158,7 +158,7 @@ $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
 screenshots: $(BUILD)/gatekeeper
 	GK_SCREENSHOTS=$(abspath docs) GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e/test_vendor_example.py
+		tests/e2e/test_vendor_example.py tests/e2e/test_console.py
 
 format:
 	clang-format -i $$(find src tests include -name '*.[ch]')
@@ -171,5 +171,7 @@ $(BUILD)/obj/src/gate/demo.o $(FUZZ_BUILD)/obj/src/gate/demo.o: \
 	web/demo.html
 $(BUILD)/obj/src/gate/assets.o $(FUZZ_BUILD)/obj/src/gate/assets.o: \
 	web/gatekeeper.js web/gatekeeper.d.ts
+$(BUILD)/obj/src/gate/console.o $(FUZZ_BUILD)/obj/src/gate/console.o: \
+	web/console/index.html web/console/console.js web/console/console.css
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d

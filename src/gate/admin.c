@@ -103,8 +103,8 @@ parse_cursor(const char *s, int64_t *t, int64_t *id)
 	return 0;
 }
 
-static void
-search(gk_app *app, const gate_params *ps, gk_reply *rep)
+void
+gate_admin_search(gk_app *app, const gate_params *ps, gk_reply *rep)
 {
 	gk_audit_query q;
 	struct page pg;
@@ -216,7 +216,7 @@ gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 		    "Bad Request: repeated param" :
 		    "Bad Request: malformed query string");
 	else
-		search(app, &ps, rep);
+		gate_admin_search(app, &ps, rep);
 	gate_params_release(&ps);
 	return 1;
 }

@@ -57,6 +57,11 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    audit_label(audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
+	if ((r = gate_console_new(app, &app->console)) != 0) {
+		snprintf(err, errlen, "cannot set up the console: %s",
+		    gk_err_str(r));
+		goto out;
+	}
 	if ((r = audit_out_start(cfg, audit_instance(app->audit),
 	    &app->audit_out)) != 0) {
 		snprintf(err, errlen, "cannot start [audit_out]: %s",
@@ -91,6 +96,7 @@ gate_app_close(gk_app *app)
 	policy_live_free(app->policy_live);
 	policy_rate_free(app->rate);
 	verify_keyring_free(app->keyring);
+	gate_console_free(app->console);
 	cfg_free(app->cfg);
 	free(app);
 }
@@ -121,6 +127,7 @@ gate_reply_release(gk_reply *rep)
 	free(rep->sub);
 	free(rep->jti);
 	free(rep->token_sig);
+	free(rep->set_cookie);
 	store_reader_free(rep->reader);
 	memset(rep, 0, sizeof(*rep));
 }
@@ -844,6 +851,8 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	if (gate_static_handle(app, req, rep))
 		goto done;
 	if (gate_rate_limit(app, req, rep))
+		goto done;
+	if (gate_console_handle(app, req, rep))
 		goto done;
 	if (gate_admin_reload(app, req, rep))
 		goto done;

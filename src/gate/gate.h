@@ -58,6 +58,7 @@ typedef struct gk_app {
 	struct gk_keyring *keyring;	/* v2 vendor keys */
 	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
 	audit_out *audit_out;		/* records to the SIEM, or NULL */
+	struct gate_console *console;	/* /admin/ sessions and state */
 } gk_app;
 
 /*
@@ -82,6 +83,8 @@ typedef struct {
 	gk_slice accept;
 	gk_slice content_type;
 	gk_slice authorization;
+	gk_slice cookie;	/* Cookie header (the console's session) */
+	gk_slice csrf;		/* X-CSRF-Token header */
 	gk_addr client;
 	char client_ip[GK_ADDR_STRLEN];
 	char request_id[GK_REQID_LEN + 1];
@@ -121,6 +124,10 @@ typedef struct {
 	char *message;
 	uint64_t bytes;
 	unsigned retry_after;		/* 429: Retry-After seconds */
+	char *set_cookie;		/* Set-Cookie value, or NULL */
+	const char *csp;		/* Content-Security-Policy (static);
+					 * also sends X-Frame-Options: DENY
+					 * and Referrer-Policy: no-referrer */
 	/* v2 audit fields (owned) */
 	char *kid;
 	char *sub;
@@ -225,6 +232,14 @@ int gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup) GK_WUR;
 void gate_params_release(gate_params *ps);
 /* The decoded value of name, or NULL if absent. */
 const gk_buf *gate_params_get(const gate_params *ps, const char *name);
+
+/*
+ * The value of the cookie called name in a Cookie header ("a=1; b=2"):
+ * a slice into h (the first pair with that name), or an empty slice
+ * when absent (pairs with an empty value are skipped). Pairs are split
+ * at ";" and leading spaces skipped; the value is not decoded.
+ */
+gk_slice gate_cookie_value(gk_slice h, const char *name);
 
 /*
  * Object key validation: 1..1024 bytes of valid UTF-8, no NUL, control

@@ -190,6 +190,8 @@ fill_req(struct rq *rq, const char *method)
 	req->accept = header(rq->conn, "Accept", NULL);
 	req->content_type = header(rq->conn, "Content-Type", NULL);
 	req->authorization = header(rq->conn, "Authorization", NULL);
+	req->cookie = header(rq->conn, "Cookie", NULL);
+	req->csrf = header(rq->conn, "X-CSRF-Token", NULL);
 	ci = MHD_get_connection_info(rq->conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL ||
@@ -282,6 +284,13 @@ send_reply(struct rq *rq)
 	}
 	if (rep->content_range != NULL)
 		r |= add(resp, "Content-Range", rep->content_range);
+	if (rep->set_cookie != NULL)
+		r |= add(resp, "Set-Cookie", rep->set_cookie);
+	if (rep->csp != NULL) {
+		r |= add(resp, "Content-Security-Policy", rep->csp);
+		r |= add(resp, "X-Frame-Options", "DENY");
+		r |= add(resp, "Referrer-Policy", "no-referrer");
+	}
 	if (rep->reader != NULL) {
 		r |= add(resp, "Accept-Ranges", "bytes");
 		gk_time_http(rep->mtime, date, sizeof(date));

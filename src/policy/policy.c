@@ -1026,6 +1026,29 @@ policy_check_ip(const gk_policy *p, const gk_addr *a, int is_upload)
 }
 
 int
+policy_check_ip_rule(const gk_policy *p, const gk_addr *a, int is_upload,
+    const char **rule)
+{
+	*rule = "no policy";
+	if (p == NULL || a == NULL)
+		return GK_ERR_DENIED;
+	if (is_upload && p->uploads_exempt_ip) {
+		*rule = "uploads exempt";
+		return 0;
+	}
+	if (policy_cidrs_contains(p->deny, a)) {
+		*rule = "ip_deny";
+		return GK_ERR_DENIED;
+	}
+	if (!policy_cidrs_contains(p->allow, a)) {
+		*rule = "not in ip_allow";
+		return GK_ERR_DENIED;
+	}
+	*rule = "ip_allow";
+	return 0;
+}
+
+int
 policy_check_origin(const gk_policy *p, gk_slice origin, int present)
 {
 	if (p == NULL)

@@ -197,7 +197,7 @@ class Hook(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
-def test_webhook_json_lines_retries(gk_factory, tmp_path):
+def test_webhook_json_lines_retries(gk_factory, backend, tmp_path):
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     srv.calls, srv.lines, srv.failing = [], [], True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
@@ -206,6 +206,7 @@ def test_webhook_json_lines_retries(gk_factory, tmp_path):
     os.chmod(tok, 0o600)
     try:
         g = gk_factory(
+            backend=backend,
             audit_out__webhook="http://127.0.0.1:%d/siem" %
             srv.server_address[1],
             audit_out__webhook_token_file=str(tok),
