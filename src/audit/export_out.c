@@ -324,7 +324,8 @@ conn_alive(const struct out_sink *s)
 		return 0;
 	if ((p.revents & POLLIN) && !s->tls) {
 		n = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+		if (n == 0 || (n < 0 && errno != EAGAIN &&
+		    errno != EWOULDBLOCK))
 			return 0;
 	}
 	return 1;
@@ -440,7 +441,8 @@ webhook_send(struct out_sink *s)
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 6L * IO_TIMEOUT_S);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (s->cfg->out_webhook_ca_file[0] != '\0')
-		curl_easy_setopt(c, CURLOPT_CAINFO, s->cfg->out_webhook_ca_file);
+		curl_easy_setopt(c, CURLOPT_CAINFO,
+		    s->cfg->out_webhook_ca_file);
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -681,7 +683,8 @@ sink_new(const gk_config *cfg, const char *instance, int kind,
 			if ((cfg->out_syslog_ca_file[0] ?
 			    SSL_CTX_load_verify_locations(s->ssl_ctx,
 			    cfg->out_syslog_ca_file, NULL) :
-			    SSL_CTX_set_default_verify_paths(s->ssl_ctx)) != 1) {
+			    SSL_CTX_set_default_verify_paths(s->ssl_ctx)) !=
+			    1) {
 				gk_error("audit out syslog: cannot load CA "
 				    "certificates %s", cfg->out_syslog_ca_file);
 				goto out;

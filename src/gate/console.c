@@ -540,15 +540,6 @@ tally_json(gk_buf *b, const char *name, struct tally *t, size_t n)
 	return r == 0 ? gk_buf_append_str(b, "]") : r;
 }
 
-static const char *
-param(const gate_params *ps, const char *name)
-{
-	const gk_buf *b = gate_params_get(ps, name);
-
-	return b != NULL ? (b->data != NULL ? (const char *)b->data : "") :
-	    NULL;
-}
-
 static void
 stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 {
@@ -562,17 +553,19 @@ stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 	int r;
 
 	memset(&st, 0, sizeof(st));
-	if ((v = param(ps, "from")) != NULL && gk_time_parse(v, &from) != 0) {
+	if ((v = gate_params_str(ps, "from")) != NULL &&
+	    gk_time_parse(v, &from) != 0) {
 		gate_reply_error(rep, 400, "deny",
 		    "Bad Request: invalid 'from' param");
 		return;
 	}
-	if ((v = param(ps, "to")) != NULL && gk_time_parse(v, &to) != 0) {
+	if ((v = gate_params_str(ps, "to")) != NULL &&
+	    gk_time_parse(v, &to) != 0) {
 		gate_reply_error(rep, 400, "deny",
 		    "Bad Request: invalid 'to' param");
 		return;
 	}
-	if ((v = param(ps, "buckets")) != NULL &&
+	if ((v = gate_params_str(ps, "buckets")) != NULL &&
 	    (gk_parse_u64(gk_slice_str(v), STATS_BUCKETS_MAX, &nb) != 0 ||
 	    nb == 0)) {
 		gate_reply_error(rep, 400, "deny",
@@ -891,8 +884,10 @@ static void
 policy_test(gk_app *app, const gk_req *req, const gate_params *ps,
     gk_reply *rep)
 {
-	const char *ip = param(ps, "ip"), *origin = param(ps, "origin");
-	const char *op = param(ps, "op"), *rule = "", *decided = NULL;
+	const char *ip = gate_params_str(ps, "ip");
+	const char *origin = gate_params_str(ps, "origin");
+	const char *op = gate_params_str(ps, "op");
+	const char *rule = "", *decided = NULL;
 	struct step steps[3];
 	size_t n = 0, i;
 	gk_addr a;

@@ -232,6 +232,9 @@ int gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup) GK_WUR;
 void gate_params_release(gate_params *ps);
 /* The decoded value of name, or NULL if absent. */
 const gk_buf *gate_params_get(const gate_params *ps, const char *name);
+/* The same as a C string ("" for an empty value; a value holding a NUL
+ * never parses), or NULL if absent. */
+const char *gate_params_str(const gate_params *ps, const char *name);
 
 /*
  * The value of the cookie called name in a Cookie header ("a=1; b=2"):

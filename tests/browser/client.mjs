@@ -5,11 +5,10 @@
 // config.kid), v1 URLs with the v1 secret: the browser only gets them
 // through the token/sign callbacks, as from a vendor's server.
 // Prints one JSON line with what the page saw; exits non-zero on failure.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
@@ -55,14 +54,8 @@ const server = http.createServer((req, res) => {
 });
 await new Promise((r) => server.listen(cfg.pagePort, "127.0.0.1", r));
 
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), "gk-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-	executablePath: "/usr/bin/chromium",
-	headless: true,
-	args: ["--no-sandbox", "--disable-gpu", "--disable-quic",
-	    "--no-first-run", "--disable-background-networking",
-	    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
+const { context } = browser;
 const out = {};
 try {
 	const page = await context.newPage();
@@ -198,7 +191,6 @@ try {
 	await page.screenshot({ path: cfg.screenshot, fullPage: true });
 	console.log(JSON.stringify(out));
 } finally {
-	await context.close();
+	await browser.close();
 	server.close();
-	fs.rmSync(profile, { recursive: true, force: true });
 }

@@ -4,24 +4,16 @@
 // elements' data), verify now on a clean and a tampered log, the policy
 // view, reload and tester, sign out; every Content-Security-Policy
 // violation is collected. Prints one JSON line with what the page showed.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), "gk-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-	executablePath: "/usr/bin/chromium",
-	headless: true,
-	acceptDownloads: true,
-	viewport: { width: 1280, height: 900 },
-	args: ["--no-sandbox", "--disable-gpu", "--disable-quic",
-	    "--no-first-run", "--disable-background-networking",
-	    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch({ acceptDownloads: true,
+    viewport: { width: 1280, height: 900 } });
+const { context, profile } = browser;
 const out = { csp: [], errors: [] };
 const shot = (p, name) => p.screenshot({ path: path.join(cfg.shots, name),
     fullPage: true });
@@ -231,6 +223,5 @@ try {
 	console.error("partial: " + JSON.stringify(out).slice(0, 3000));
 	throw e;
 } finally {
-	await context.close();
-	fs.rmSync(profile, { recursive: true, force: true });
+	await browser.close();
 }

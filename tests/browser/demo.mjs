@@ -2,20 +2,13 @@
 // A person's flow on the demo page in Debian's Chromium: upload a report,
 // see it listed, view it in the page. Prints one JSON line with what the page showed;
 // exits non-zero on any failure.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 
 const [base, shot] = process.argv.slice(2);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), "gk-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-	executablePath: "/usr/bin/chromium",
-	headless: true,
-	args: ["--no-sandbox", "--disable-gpu", "--disable-quic",
-	    "--no-first-run", "--disable-background-networking",
-	    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
+const { context, profile } = browser;
 const out = {};
 try {
 	const page = await context.newPage();
@@ -35,6 +28,5 @@ try {
 	await page.screenshot({ path: shot, fullPage: true });
 	console.log(JSON.stringify(out));
 } finally {
-	await context.close();
-	fs.rmSync(profile, { recursive: true, force: true });
+	await browser.close();
 }

@@ -2,21 +2,13 @@
 // The helpdesk example (examples/vendor) in Debian's Chromium: alice
 // attaches a screenshot and a PDF to ticket 42, tom (technician) views
 // both in the page. Prints one JSON line with what the pages showed.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 
 const [base, shots, png, pdf] = process.argv.slice(2);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), "gk-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-	executablePath: "/usr/bin/chromium",
-	headless: true,
-	viewport: { width: 1100, height: 900 },
-	args: ["--no-sandbox", "--disable-gpu", "--disable-quic",
-	    "--no-first-run", "--disable-background-networking",
-	    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch({ viewport: { width: 1100, height: 900 } });
+const { context } = browser;
 const out = { csp: [], failed: [] };
 async function login(page, user) {
 	await page.goto(base + "/");
@@ -77,6 +69,5 @@ try {
 	    "vendor-technician.png"), fullPage: true });
 	console.log(JSON.stringify(out));
 } finally {
-	await context.close();
-	fs.rmSync(profile, { recursive: true, force: true });
+	await browser.close();
 }

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +37,10 @@ def run_node(script, *args, timeout=180):
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def b64u(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
 class VendorKey:
     """An Ed25519 vendor key: the gatekeeper gets only its public half."""
 
@@ -47,6 +52,19 @@ class VendorKey:
         self.pem = self.priv.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()).decode()
+
+    def token(self, aud, op, key=None, prefix=None, sub="py", ttl=300):
+        """A v2 token (EdDSA) for one key or a prefix."""
+        now = int(time.time())
+        claims = {"aud": aud, "sub": sub, "op": op, "iat": now,
+                  "exp": now + ttl}
+        if key is not None:
+            claims["key"] = key
+        else:
+            claims["prefix"] = prefix
+        si = (b64u(json.dumps({"alg": "EdDSA", "kid": self.kid}).encode()) +
+              "." + b64u(json.dumps(claims).encode()))
+        return si + "." + b64u(self.priv.sign(si.encode()))
 
     def settings(self):
         return {"vendor_key %s__type" % self.kid: "ed25519",

@@ -7,8 +7,6 @@ import csv
 import io
 import json
 import os
-import sqlite3
-import time
 
 import requests
 
@@ -16,19 +14,6 @@ from browserutil import VendorKey, ensure_playwright, run_node
 from conftest import ORIGIN
 
 GK_ID = "gk-console"
-
-
-def _v2_token(vk, op, prefix, sub):
-    import base64
-
-    def b64u(b):
-        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-    now = int(time.time())
-    claims = {"aud": GK_ID, "sub": sub, "op": op, "iat": now,
-              "exp": now + 300, "prefix": prefix}
-    si = (b64u(json.dumps({"alg": "EdDSA", "kid": vk.kid}).encode()) + "." +
-          b64u(json.dumps(claims).encode()))
-    return si + "." + b64u(vk.priv.sign(si.encode()))
 
 
 def traffic(g, vk):
@@ -50,7 +35,7 @@ def traffic(g, vk):
         r = g.get("app", "/alpha/", "GET_Bucket", origin=origin)
         assert r.status_code == 403
     for _ in range(3):
-        tok = _v2_token(vk, "list", "docs/", "user-7")
+        tok = vk.token(GK_ID, "list", prefix="docs/", sub="user-7")
         r = requests.get(g.base + "/v2/list/docs/", headers={
             "Authorization": "Bearer " + tok, "Origin": ORIGIN}, timeout=10)
         assert r.status_code == 200
@@ -58,13 +43,7 @@ def traffic(g, vk):
 
 
 def db_rows(g, where="1=1", args=()):
-    db = sqlite3.connect("file:%s?mode=ro" % g.audit_db, uri=True)
-    db.row_factory = sqlite3.Row
-    try:
-        return [dict(r) for r in db.execute(
-            "SELECT * FROM audit WHERE %s ORDER BY id" % where, args)]
-    finally:
-        db.close()
+    return g.audit_rows(where, args)
 
 
 def test_console_in_chromium(gk_factory, tmp_path):

@@ -30,7 +30,7 @@ def test_gatekeeper_js_v1_v2(gk_factory, tmp_path):
     docs = {"v/doc.pdf": pdf(), "v/pic.png": png(),
             "v/readme.txt": "Zeile 1: ünïcödé <b>not bold</b>\n".encode()}
     for key, body in docs.items():
-        tok = _token(vk, "put", key)
+        tok = vk.token(GK_ID, "put", key)
         r = requests.put(g.base + "/v2/objects/" + key, data=body,
                          headers={"Authorization": "Bearer " + tok,
                                   "Origin": page_origin}, timeout=30)
@@ -71,7 +71,7 @@ def test_gatekeeper_js_v1_v2(gk_factory, tmp_path):
     # what went up is byte for byte what the page sent
     r = requests.get(g.base + "/v2/objects/t/big.bin",
                      headers={"Authorization": "Bearer " +
-                              _token(vk, "get", "t/big.bin"),
+                              vk.token(GK_ID, "get", "t/big.bin"),
                               "Origin": page_origin}, timeout=60)
     assert r.status_code == 200 and r.content == big_data
 
@@ -101,16 +101,3 @@ def test_gatekeeper_js_v1_v2(gk_factory, tmp_path):
     assert not [r for r in rows if r["path"] == "t/cancelled.bin" and
                 r["decision"] == "allow" and r["status"] == 201]
 
-
-def _token(vk, op, key):
-    import base64
-    import time
-
-    def b64u(b):
-        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-    now = int(time.time())
-    claims = {"aud": GK_ID, "sub": "py", "op": op, "iat": now,
-              "exp": now + 300, "key": key}
-    si = (b64u(json.dumps({"alg": "EdDSA", "kid": vk.kid}).encode()) + "." +
-          b64u(json.dumps(claims).encode()))
-    return si + "." + b64u(vk.priv.sign(si.encode()))

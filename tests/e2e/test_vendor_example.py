@@ -11,7 +11,6 @@ import sys
 import http.client
 
 from browserutil import ensure_playwright, run_node
-from conftest import free_port
 from webfiles import pdf, png
 
 HERE = os.path.dirname(os.path.abspath(__file__))
