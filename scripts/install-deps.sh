@@ -13,7 +13,7 @@ PKGS=(
 	postgresql
 	nginx wrk chromium
 	awscli python3-boto3
-	rsyslog
+	rsyslog rsyslog-openssl
 )
 # the browser tests drive Chromium with playwright-core from npm; Debian's
 # npm is only needed where no Node.js is installed already

@@ -28,18 +28,28 @@ class Rsyslog:
     """rsyslogd -n with a config of its own: imtcp on port, every
     message's raw form into out."""
 
-    def __init__(self, d, port):
+    def __init__(self, d, port, tls=None):
         self.dir, self.port = d, port
         self.out = os.path.join(d, "received.log")
         self.conf = os.path.join(d, "rsyslog.conf")
         with open(self.conf, "w") as f:
-            f.write('global(workDirectory="%s")\n'
-                    'module(load="imtcp")\n'
-                    'input(type="imtcp" port="%d" address="127.0.0.1")\n'
+            if tls is None:
+                f.write('global(workDirectory="%s")\n'
+                        'module(load="imtcp")\n' % d)
+            else:
+                f.write('global(workDirectory="%s" '
+                        'defaultNetstreamDriver="ossl" '
+                        'defaultNetstreamDriverCAFile="%s" '
+                        'defaultNetstreamDriverCertFile="%s" '
+                        'defaultNetstreamDriverKeyFile="%s")\n'
+                        'module(load="imtcp" streamDriver.name="ossl" '
+                        'streamDriver.mode="1" '
+                        'streamDriver.authMode="anon")\n' % ((d,) + tls))
+            f.write('input(type="imtcp" port="%d" address="127.0.0.1")\n'
                     'template(name="raw" type="string" '
                     'string="%%rawmsg%%\\n")\n'
                     '*.* action(type="omfile" file="%s" template="raw")\n'
-                    % (d, port, self.out))
+                    % (port, self.out))
         self.proc = None
 
     def start(self):
@@ -239,3 +249,60 @@ def test_audit_out_bad_settings(gk_factory):
             f.write("[audit_out]\n%s = %s\n" % (k, v))
         p = g.run("check-config", check=False)
         assert p.returncode != 0 and msg in p.stderr, p.stderr
+
+
+def make_ca(d):
+    """A CA and a certificate for localhost it signed (openssl CLI)."""
+    def run(*a):
+        subprocess.run(["openssl"] + list(a), check=True,
+                       capture_output=True, cwd=d, timeout=60)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt",
+        "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out",
+        "ca.pem", "-days", "2", "-subj", "/CN=test syslog CA")
+    run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+        "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj",
+        "/CN=localhost")
+    with open(os.path.join(d, "ext.cnf"), "w") as f:
+        f.write("subjectAltName=DNS:localhost\n")
+    run("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey",
+        "ca.key", "-CAcreateserial", "-out", "srv.pem", "-days", "2",
+        "-extfile", "ext.cnf")
+    return tuple(os.path.join(d, x) for x in ("ca.pem", "srv.pem",
+                                               "srv.key"))
+
+
+def test_syslog_over_tls(gk_factory, tmp_path):
+    if not os.path.exists("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so"):
+        pytest.fail("rsyslog-openssl is missing: run scripts/install-deps.sh")
+    d = tmp_path / "tls"
+    d.mkdir()
+    ca, crt, key = make_ca(str(d))
+    rs = Rsyslog(str(d), free_port(), tls=(ca, crt, key))
+    other = tmp_path / "other"
+    other.mkdir()
+    other_ca = make_ca(str(other))[0]
+    try:
+        rs.start()
+        # a receiver whose certificate the configured CA did not sign
+        # gets nothing
+        bad = gk_factory(audit_out__syslog="tls://localhost:%d" % rs.port,
+                         audit_out__syslog_ca_file=other_ca,
+                         audit_out__retry_seconds="1").start()
+        traffic(bad, 3, "x")
+        time.sleep(2)
+        assert rsyslog_seqs(rs) == set()
+        bad.stop()
+        assert "TLS with localhost" in open(bad.log).read()
+        g = gk_factory(audit_out__syslog="tls://localhost:%d" % rs.port,
+                       audit_out__syslog_ca_file=ca,
+                       audit_out__retry_seconds="1").start()
+        traffic(g, 6, "t")
+        wait_for(lambda: rsyslog_seqs(rs) >= {r["seq"] for r in chain(g)},
+                 what="records over TLS")
+        assert all(rs.messages())
+    finally:
+        rs.stop()
+
+
+def rsyslog_seqs(rs):
+    return {int(m.group(6)) for m in rs.messages() if m}
