@@ -51,6 +51,14 @@
 
 enum { OUT_SYSLOG, OUT_WEBHOOK };
 
+/* A failure is a warning once; while the receiver stays away, debug. */
+#define OUT_WARN(s, ...) do {						\
+		if ((s)->down)						\
+			gk_debug(__VA_ARGS__);				\
+		else							\
+			gk_warn(__VA_ARGS__);				\
+	} while (0)
+
 struct out_sink {
 	int kind;
 	const char *name;		/* "syslog", "webhook" */
@@ -77,6 +85,7 @@ struct out_sink {
 	pthread_t thread;
 	int started;
 	uint64_t delivered, failures;
+	int down;			/* failing since the last success */
 };
 
 struct audit_out {
@@ -267,8 +276,8 @@ conn_open(struct out_sink *s)
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	if ((rc = getaddrinfo(s->host, s->port, &hints, &res)) != 0) {
-		gk_warn("audit out syslog: cannot resolve %s: %s", s->host,
-		    gai_strerror(rc));
+		OUT_WARN(s, "audit out syslog: cannot resolve %s: %s",
+		    s->host, gai_strerror(rc));
 		return GK_ERR_UNAVAILABLE;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
@@ -285,7 +294,7 @@ conn_open(struct out_sink *s)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		gk_warn("audit out syslog: cannot connect to %s:%s: %s",
+		OUT_WARN(s, "audit out syslog: cannot connect to %s:%s: %s",
 		    s->host, s->port, strerror(errno));
 		return GK_ERR_UNAVAILABLE;
 	}
@@ -299,8 +308,9 @@ conn_open(struct out_sink *s)
 	    SSL_connect(s->ssl) != 1) {
 		unsigned long e = ERR_get_error();
 
-		gk_warn("audit out syslog: TLS with %s:%s failed: %s", s->host,
-		    s->port, e ? ERR_reason_error_string(e) : "handshake");
+		OUT_WARN(s, "audit out syslog: TLS with %s:%s failed: %s",
+		    s->host, s->port, e ? ERR_reason_error_string(e) :
+		    "handshake");
 		ERR_clear_error();
 		conn_close(s);
 		return GK_ERR_UNAVAILABLE;
@@ -387,7 +397,7 @@ syslog_send(struct out_sink *s)
 		return r;
 	if ((r = conn_write(s, s->batch.data, s->batch.len)) != 0 ||
 	    (r = conn_drained(s)) != 0) {
-		gk_warn("audit out syslog: %s:%s dropped the connection; "
+		OUT_WARN(s, "audit out syslog: %s:%s dropped the connection; "
 		    "resending from seq %" PRId64, s->host, s->port,
 		    s->acked + 1);
 		return r;
@@ -449,9 +459,9 @@ webhook_send(struct out_sink *s)
 	if (rc == CURLE_OK && code >= 200 && code < 300)
 		r = 0;
 	else if (rc != CURLE_OK)
-		gk_warn("audit out webhook: %s", curl_easy_strerror(rc));
+		OUT_WARN(s, "audit out webhook: %s", curl_easy_strerror(rc));
 	else
-		gk_warn("audit out webhook: answered %ld", code);
+		OUT_WARN(s, "audit out webhook: answered %ld", code);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
 	return r;
@@ -539,11 +549,16 @@ out_main(void *arg)
 		r = s->kind == OUT_SYSLOG ? syslog_send(s) : webhook_send(s);
 		if (r != 0) {
 			s->failures++;
+			s->down = 1;
 			conn_close(s);
 			s->sent = s->acked;
 			nap(o, (int64_t)s->cfg->out_retry_seconds * 1000000);
 			continue;
 		}
+		if (s->down)
+			gk_info("audit out %s: delivering again (up to seq %"
+			    PRId64 ")", s->name, s->batch_last);
+		s->down = 0;
 		s->delivered += s->batch_n;
 		s->sent = s->batch_last;
 		if (s->kind == OUT_WEBHOOK)
