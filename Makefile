@@ -9,15 +9,20 @@
 #                   mode against a local Ceph RGW; results in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the audit crash test at full length (20 kill -9 rounds
-#                   per backend; make test runs 5)
+#                   per backend; make test runs 5) and the 3-instance
+#                   HAProxy test with 60 s of load (make test: 6 s)
 #   make screenshots  the browser tests, writing their screenshots of the
 #                   vendor example and the console into docs/
 #   make format     clang-format the sources
+#   make install    binary, systemd unit, /etc/gatekeeper, and (as root,
+#                   without DESTDIR) the gatekeeper user, /var/lib/gatekeeper
+#                   and the keys; PREFIX (/usr/local), DESTDIR
+#   make deb        build/gatekeeper_VERSION_ARCH.deb (dpkg-deb)
 
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat libpq
+	   expat libpq gnutls libsystemd geoip
 SAN     ?=
 , := ,
 
@@ -53,7 +58,13 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
-	lib soak screenshots
+	lib soak install uninstall deb screenshots
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+DESTDIR ?=
+VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
 
 all: $(BUILD)/gatekeeper lib
 
@@ -114,9 +125,10 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 soak: deps $(BUILD)/gatekeeper
-	GK_CRASH_ROUNDS=20 GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+	GK_CRASH_ROUNDS=20 GK_CLUSTER_SECONDS=60 \
+		GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e/test_audit_crash.py
+		tests/e2e/test_audit_crash.py tests/e2e/test_cluster.py
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \
@@ -159,6 +171,21 @@ screenshots: $(BUILD)/gatekeeper
 	GK_SCREENSHOTS=$(abspath docs) GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
 		tests/e2e/test_vendor_example.py tests/e2e/test_console.py
+
+install: $(BUILD)/gatekeeper
+	BIN=$(BUILD)/gatekeeper DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
+		SYSCONFDIR=$(SYSCONFDIR) LOCALSTATEDIR=$(LOCALSTATEDIR) \
+		sh packaging/install.sh
+
+# removes the program files; keeps the config, the state and the user
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/gatekeeper \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/gatekeeper.service
+	rm -rf $(DESTDIR)$(PREFIX)/lib/gatekeeper \
+		$(DESTDIR)$(PREFIX)/share/doc/gatekeeper
+
+deb: $(BUILD)/gatekeeper
+	sh packaging/mkdeb.sh $(BUILD)/gatekeeper $(VERSION) $(BUILD)
 
 format:
 	clang-format -i $$(find src tests include -name '*.[ch]')
