@@ -11,7 +11,7 @@ import fs from "node:fs";
 import path from "node:path";
 
 const cfg = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const browser = await launch({ acceptDownloads: true,
+const browser = await launch({ acceptDownloads: true, timezoneId: "UTC",
     viewport: { width: 1280, height: 900 } });
 const { context, profile } = browser;
 const out = { csp: [], errors: [] };
@@ -95,6 +95,11 @@ try {
 	out.f_ip = await searchWith(page, { ip: "127.0.0.0/8", op: "GET_Bucket",
 	    decision: "allow", limit: "500" });
 	out.f_reqid = await searchWith(page, { request_id: cfg.requestId });
+	out.f_range = await searchWith(page, { from: cfg.rangeFrom,
+	    to: cfg.rangeTo, limit: "500" });
+	out.f_kid = await searchWith(page, { kid: cfg.kid, limit: "500" });
+	out.f_country = await searchWith(page, { country: "US" });
+	out.f_country_status = await page.textContent("#audit-status");
 	out.f_bad_ip = await searchWith(page, { ip: "not-an-ip" });
 	out.f_bad_ip_status = await page.textContent("#audit-status");
 
@@ -155,6 +160,8 @@ try {
 	await page.click(".tab[data-tab='integrity']");
 	await page.waitForSelector("#chain-instance");
 	out.instance = await page.textContent("#chain-instance");
+	out.checkpoint = await page.textContent("#chain-cp");
+	out.checkpoint_time = await page.textContent("#chain-cp-time");
 	await page.click("#verify");
 	await page.waitForSelector("#verdict");
 	out.verify_clean = await page.textContent("#verdict");

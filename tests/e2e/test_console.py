@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import time
 
 import requests
 
@@ -34,12 +35,17 @@ def traffic(g, vk):
                    "https://x.example"):
         r = g.get("app", "/alpha/", "GET_Bucket", origin=origin)
         assert r.status_code == 403
+    # the v2 listings in a second of their own, for the time filter
+    time.sleep(1.1 - time.time() % 1)
+    t_from = int(time.time())
     for _ in range(3):
         tok = vk.token(GK_ID, "list", prefix="docs/", sub="user-7")
         r = requests.get(g.base + "/v2/list/docs/", headers={
             "Authorization": "Bearer " + tok, "Origin": ORIGIN}, timeout=10)
         assert r.status_code == 200
-    return rid
+    t_to = int(time.time()) + 1
+    time.sleep(t_to - time.time() + 0.05)
+    return rid, t_from, t_to
 
 
 def db_rows(g, where="1=1", args=()):
@@ -50,13 +56,17 @@ def test_console_in_chromium(gk_factory, tmp_path):
     ensure_playwright()
     vk = VendorKey()
     g = gk_factory(gate__id=GK_ID, acl__ip_deny="192.0.2.1",
-                   **vk.settings()).start()
+                   audit__checkpoint_records="10", **vk.settings()).start()
     outside = gk_factory(admin__cidrs="127.0.0.9/32").start()
-    rid = traffic(g, vk)
+    rid, t_from, t_to = traffic(g, vk)
+
+    def utc(t):
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t))
     token = open(os.path.join(g.data, "keys", "admin.token")).read().strip()
     cfg = {"base": g.base, "origin": ORIGIN, "adminToken": token,
            "v1Key": g.v1_key.decode(), "auditDb": g.audit_db,
-           "config": g.config, "requestId": rid,
+           "config": g.config, "requestId": rid, "kid": vk.kid,
+           "rangeFrom": utc(t_from), "rangeTo": utc(t_to),
            "newDeny": "192.0.2.1, 127.0.0.66", "newDenyIp": "127.0.0.66",
            "outside": outside.base,
            "shots": os.environ.get("GK_SCREENSHOTS", str(tmp_path)),
@@ -100,6 +110,15 @@ def test_console_in_chromium(gk_factory, tmp_path):
     assert [r["id"] for r in seen["f_reqid"]] == \
         [r["id"] for r in db_rows(g, "request_id = ?", (rid,))]
     assert seen["f_bad_ip_status"] == "Bad Request: invalid 'ip' param"
+    # the time range holds exactly the v2 listings (a second of their own)
+    same_as_db(seen["f_range"], "time_us >= ? AND time_us < ?",
+               (t_from * 1000000, t_to * 1000000))
+    assert [r["op"] for r in seen["f_range"]] == ["GET_Bucket"] * 3
+    same_as_db(seen["f_kid"], "kid = ?", (vk.kid,))
+    assert len(seen["f_kid"]) == 3
+    # loopback has no country: a country filter finds nothing
+    assert seen["f_country"] == [] and not db_rows(g, "country = 'US'")
+    assert seen["f_country_status"].startswith("0 record(s)")
 
     # paging
     p1, p2 = seen["page1"], seen["page2"]
@@ -158,6 +177,10 @@ def test_console_in_chromium(gk_factory, tmp_path):
 
     # integrity
     assert seen["instance"] == db_rows(g)[0]["instance_id"]
+    cps = [c for c in g.audit_checkpoints()
+           if c["time_us"] < seen["charts_to_us"] + 60 * 1000000]
+    assert cps and seen["checkpoint"] in ["seq %d" % c["seq"] for c in cps]
+    assert seen["checkpoint_time"].endswith("Z")
     assert seen["verify_clean"] == "OK, the chain verifies"
     assert seen["verify_tampered"] == "NOT OK"
     assert any("row 3" in p or "seq 3" in p for p in seen["problems"]), \

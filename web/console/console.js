@@ -410,7 +410,8 @@ async function loadIntegrity() {
 		add("Audit store", r.backend, "chain-backend");
 		add("Last signed checkpoint", cp ? `seq ${cp.seq}` : "none yet",
 		    "chain-cp");
-		add("Signed at", cp ? (cp.time || "") : "", "chain-cp-time");
+		add("Signed at", cp ? new Date(cp.time_us / 1000).toISOString() :
+		    "", "chain-cp-time");
 		showVerify(r.last_verify);
 	} catch (e) {
 		toast(e.message);
