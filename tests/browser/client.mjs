@@ -169,6 +169,23 @@ try {
 		}, [cfg.gk, key, el]);
 	}
 
+	// open(): a new tab on the object, from a click
+	await page.evaluate((gkBase) => {
+		const { Gatekeeper } = window.gkmod;
+		const gk = new Gatekeeper({ url: gkBase, token: window.v2token });
+		const b = document.createElement("button");
+		b.id = "open";
+		b.textContent = "open";
+		b.onclick = () => gk.open("v/readme.txt");
+		document.body.append(b);
+	}, cfg.gk);
+	const [tab] = await Promise.all([context.waitForEvent("page"),
+	    page.click("#open")]);
+	await tab.waitForURL((u) => u.pathname.startsWith("/_data/"));
+	out.opened = { path: new URL(tab.url()).pathname,
+	    text: await tab.textContent("body") };
+	await tab.close();
+
 	// v1: upload, list, view with signed URLs
 	out.v1 = await page.evaluate(async (gkBase) => {
 		const { Gatekeeper } = window.gkmod;

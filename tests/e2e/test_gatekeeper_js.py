@@ -84,6 +84,9 @@ def test_gatekeeper_js_v1_v2(gk_factory, tmp_path):
     assert seen["v-txt"]["tag"] == "PRE"
     assert seen["v-txt"]["text"] == docs["v/readme.txt"].decode()
 
+    assert seen["opened"] == {"path": "/_data/v/readme.txt",
+                              "text": docs["v/readme.txt"].decode()}
+
     v1 = seen["v1"]
     assert v1["put"]["key"] == "uploads/legacy/note.txt"
     assert v1["putEvents"] >= 1
