@@ -17,7 +17,8 @@ def playwright():
         pytest.fail("Debian's chromium is missing: run scripts/install-deps.sh")
     if shutil.which("npm") is None:
         pytest.fail("npm is missing")
-    if not os.path.isdir(os.path.join(BROWSER, "node_modules", "playwright-core")):
+    if not all(os.path.isdir(os.path.join(BROWSER, "node_modules", m))
+               for m in ("playwright-core", "typescript")):
         p = subprocess.run(["npm", "install", "--no-audit", "--no-fund",
                             "--loglevel=error"], cwd=BROWSER,
                            capture_output=True, text=True, timeout=300)
