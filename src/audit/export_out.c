@@ -41,7 +41,8 @@
 
 #include "config/config.h"
 
-#define OUT_POLL_US 300000		/* look for new records */
+#define OUT_POLL_US 300000		/* look for new records, */
+#define OUT_IDLE_US 2000000		/* backing off to this when idle */
 #define ACK_GRACE_US 1000000		/* syslog: connection up this long */
 #define ACK_WAIT_US 10000000		/* syslog: bytes acked within */
 #define IO_TIMEOUT_S 10
@@ -526,6 +527,7 @@ out_main(void *arg)
 {
 	audit_out *o = ((struct out_arg *)arg)->o;
 	struct out_sink *s = ((struct out_arg *)arg)->s;
+	int64_t idle = OUT_POLL_US;
 	int r;
 
 	free(arg);
@@ -543,9 +545,12 @@ out_main(void *arg)
 			if (s->kind == OUT_SYSLOG && s->fd >= 0 &&
 			    s->pending <= s->acked && !conn_alive(s))
 				conn_close(s);
-			nap(o, OUT_POLL_US);
+			/* the grace of a pending batch ends on time */
+			nap(o, s->pending > s->acked ? OUT_POLL_US : idle);
+			idle = idle * 2 < OUT_IDLE_US ? idle * 2 : OUT_IDLE_US;
 			continue;
 		}
+		idle = OUT_POLL_US;
 		r = s->kind == OUT_SYSLOG ? syslog_send(s) : webhook_send(s);
 		if (r != 0) {
 			s->failures++;

@@ -253,7 +253,11 @@ find_session(gate_console *c, const gk_req *req, int64_t now)
 	return found;
 }
 
-/* 1 when the request has no Origin or our own (public_url's origin). */
+/*
+ * 1 when the request has no Origin, our own (public_url's origin), or
+ * the browser marks it same-origin (the console reached under another
+ * name than public_url, e.g. an internal address).
+ */
 static int
 origin_is_ours(const gk_app *app, const gk_req *req)
 {
@@ -261,6 +265,9 @@ origin_is_ours(const gk_app *app, const gk_req *req)
 	size_t n;
 
 	if (!req->has_origin)
+		return 1;
+	if (req->has_sec_fetch_site &&
+	    gk_slice_eq_str(req->sec_fetch_site, "same-origin"))
 		return 1;
 	p = strstr(u, "://");
 	p = p != NULL ? strchr(p + 3, '/') : NULL;

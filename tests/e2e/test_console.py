@@ -261,6 +261,17 @@ def test_console_session_csrf_and_cidrs(gk_factory):
     assert requests.post(g.base + "/admin/reload", headers=dict(
         h, **{"X-CSRF-Token": csrf, "Origin": g.base}),
         timeout=10).status_code == 200
+    # reached under another name than public_url: the browser's
+    # Sec-Fetch-Site says whether the page was ours
+    other = g.base.replace("127.0.0.1", "localhost")
+    assert requests.post(g.base + "/admin/reload", headers=dict(
+        h, **{"X-CSRF-Token": csrf, "Origin": other,
+              "Sec-Fetch-Site": "same-origin"}),
+        timeout=10).status_code == 200
+    assert requests.post(g.base + "/admin/reload", headers=dict(
+        h, **{"X-CSRF-Token": csrf, "Origin": other,
+              "Sec-Fetch-Site": "cross-site"}),
+        timeout=10).status_code == 401
     assert requests.post(g.base + "/admin/api/verify", headers=dict(
         h, **{"X-CSRF-Token": csrf}), timeout=10).json()["verify"]["ok"]
     # a made-up cookie is nothing
