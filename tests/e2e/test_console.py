@@ -308,3 +308,18 @@ def test_console_session_csrf_and_cidrs(gk_factory):
                         timeout=10).status_code == 404
     assert requests.post(g.base + "/admin/api/policy", headers=auth,
                          timeout=10).status_code == 405
+
+
+def test_console_over_https(gk_factory, tmp_path):
+    """Served by the gatekeeper's own TLS: the Secure cookie holds and a
+    session's POST works."""
+    from test_tls import Ca, tls_gk
+    ensure_playwright()
+    g = tls_gk(gk_factory, Ca(str(tmp_path))).start()
+    token = open(os.path.join(g.data, "keys", "admin.token")).read().strip()
+    seen = run_node("console_login.mjs", g.base, token)
+    assert seen["csp"] == []
+    assert seen["rows"] >= 1
+    assert seen["cookies"] == [{"name": "gk_console", "secure": True,
+                                "httpOnly": True, "sameSite": "Strict"}]
+    assert seen["verify"] == [200, True]

@@ -96,6 +96,10 @@ $("login-form").addEventListener("submit", async (ev) => {
 		$("token").value = "";
 		state.csrf = r.csrf;
 		await start();
+		if (!$("login").hidden)
+			showLogin("Signed in, but the browser did not keep the " +
+			    "session cookie (it is Secure): open the console " +
+			    "over HTTPS, or on localhost.");
 	} catch (e) {
 		showLogin(e.message);
 	}
