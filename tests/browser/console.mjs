@@ -85,6 +85,7 @@ try {
 	    name: c.name, secure: c.secure, httpOnly: c.httpOnly,
 	    sameSite: c.sameSite, path: c.path }));
 	out.doc_cookie = await page.evaluate(() => document.cookie);
+	await shot(page, "console-audit.png");
 
 	// filters
 	out.f_deny = await searchWith(page, { decision: "deny", limit: "500" });
@@ -114,7 +115,6 @@ try {
 	await Promise.all([auditResponse(page), page.click("#newest")]);
 	await page.waitForTimeout(100);
 	out.back_to_1 = (await rows(page)).map((r) => r.id);
-	await shot(page, "console-audit.png");
 
 	// live tail: a request made now shows up on its own
 	await searchWith(page, { limit: "25" });

@@ -117,6 +117,7 @@ $("logout").addEventListener("click", async () => {
 
 for (const b of document.querySelectorAll(".tab")) {
 	b.addEventListener("click", () => {
+		$("toast").className = "";
 		for (const o of document.querySelectorAll(".tab"))
 			o.classList.toggle("active", o === b);
 		for (const p of document.querySelectorAll(".panel"))
@@ -147,7 +148,8 @@ function filterParams() {
 function row(r, fresh) {
 	const tr = el("tr", { class: r.decision + (fresh ? " fresh" : ""),
 	    "data-id": r.id },
-	    el("td", {}, r.time.replace("T", " ").replace(/\.\d+Z$/, "")),
+	    el("td", { class: "time" },
+	    r.time.replace("T", " ").replace(/\.\d+Z$/, "")),
 	    el("td", {}, r.client_ip || ""), el("td", {}, r.country || ""),
 	    el("td", {}, r.protocol || ""), el("td", {}, r.operation || ""),
 	    el("td", { class: "key" }, r.path || ""), el("td", {}, r.status),
