@@ -18,8 +18,9 @@ export interface GatekeeperOptions {
 	token?: (req: TokenRequest) => string | Promise<string>;
 	/** Protocol v1: a URL the vendor signed for the request. */
 	sign?: (req: SignRequest) => string | Promise<string>;
-	/** v2 uploads: "auto" (streamed PUT, the POST form after a 405),
-	 *  "put" or "form". Default "auto". */
+	/** v2 uploads: "auto" (the streamed PUT where the store takes bodies,
+	 *  as /gatekeeper.json says, else the POST form), "put" or "form".
+	 *  Default "auto". */
 	upload?: "auto" | "put" | "form";
 }
 

@@ -120,13 +120,14 @@ function xhrSend(method, url, body, headers, opts) {
 			if (signal)
 				signal.removeEventListener("abort", onAbort);
 		};
+		/* in the file's bytes, also when a form wraps it */
 		if (opts.onProgress)
-			xhr.upload.onprogress = (e) => opts.onProgress({
-				loaded: e.loaded,
-				total: e.lengthComputable ? e.total : opts.size,
-				fraction: e.lengthComputable && e.total > 0 ?
-				    e.loaded / e.total : 0,
-			});
+			xhr.upload.onprogress = (e) => {
+				const f = e.lengthComputable && e.total > 0 ?
+				    Math.min(1, e.loaded / e.total) : 0;
+				opts.onProgress({ loaded: Math.round(f * opts.size),
+				    total: opts.size, fraction: f });
+			};
 		xhr.onload = () => {
 			done();
 			if (xhr.status >= 200 && xhr.status < 300) {
@@ -157,8 +158,9 @@ class Gatekeeper {
 	 * for request = {op: "put"|"get", key} or {op: "list", prefix}.
 	 * Protocol v1: opts.sign(request) returns a signed URL for
 	 * request = {operation: "PUT_Object"|"GET_Object"|"GET_Bucket", path}.
-	 * opts.upload: "auto" (v2: streamed PUT, the POST form when the
-	 * store refuses a body with 405), "put" or "form".
+	 * opts.upload: "auto" (v2: the streamed PUT where the store takes
+	 * bodies, as /gatekeeper.json says, else the POST form; a 405 to the
+	 * PUT also falls back to the form), "put" or "form".
 	 */
 	constructor(opts) {
 		opts = opts || {};
@@ -202,7 +204,9 @@ class Gatekeeper {
 			const ret = (await resp.json()).clientReturn;
 			return await this._postForm(ret, file, x);
 		}
-		const mode = opts.upload || this.uploadMode;
+		let mode = opts.upload || this.uploadMode;
+		if (mode === "auto" && !(await this._bodyPut()))
+			mode = "form";
 		if (mode !== "form") {
 			const headers = await this._auth({ op: "put", key });
 			try {
@@ -221,12 +225,26 @@ class Gatekeeper {
 		return await this._postForm(await resp.json(), file, x);
 	}
 
+	/* Whether the store takes PUT bodies (/gatekeeper.json, asked once);
+	 * when the gatekeeper does not say, try the PUT. */
+	async _bodyPut() {
+		if (!this._caps)
+			this._caps = fetchOr(this.base + "/gatekeeper.json")
+			    .then((r) => r.ok ? r.json() : null)
+			    .catch(() => null);
+		const caps = await this._caps;
+		return !caps || caps.v2_put !== false;
+	}
+
 	async _postForm(ret, file, x) {
 		const form = new FormData();
 		for (const [k, v] of Object.entries(ret.fields))
 			form.append(k, v);
 		form.append("file", file);
-		return await xhrSend("POST", ret.url, form, null, x);
+		const res = await xhrSend("POST", ret.url, form, null, x);
+		/* a bucket answers 204 with no body: the object is stored */
+		return Object.assign({ msg: "Success", key: ret.fields.key,
+		    size: file.size, error: false }, res);
 	}
 
 	/*
@@ -318,8 +336,11 @@ class Gatekeeper {
 	async view(key, element, opts) {
 		const blob = await this.blob(key, opts);
 		const ext = String(key).split(".").pop().toLowerCase();
-		let type = blob.type.split(";")[0].trim();
-		if (type === "" || type === "application/octet-stream")
+		let type = blob.type.split(";")[0].trim().toLowerCase();
+		/* a bucket often answers a generic type (S3's default is
+		 * binary/octet-stream): the key's extension tells then */
+		if (!TEXT_TYPES.test(type) && !type.startsWith("image/") &&
+		    type !== "application/pdf")
 			type = EXT_TYPES[ext] || "application/octet-stream";
 		if (element._gkUrl)
 			URL.revokeObjectURL(element._gkUrl);

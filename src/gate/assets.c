@@ -7,11 +7,20 @@
  *                           function that sets window.Gatekeeper and
  *                           window.GatekeeperError
  *   /gatekeeper.d.ts        its TypeScript declarations
+ *   /gatekeeper.json        what the client adapts to: {"v2_put": the
+ *                           store takes PUT /v2/objects bodies (fs, s3
+ *                           proxy mode) or not (s3 redirect mode: the
+ *                           browser posts the form to the bucket),
+ *                           "max_upload_bytes": N}
  */
 #include "gate_int.h"
 #include "asset.h"
 
+#include <inttypes.h>
 #include <string.h>
+
+#include "config/config.h"
+#include "store/store.h"
 
 GATE_ASSET(client_js, "web/gatekeeper.js");
 GATE_ASSET(client_dts, "web/gatekeeper.d.ts");
@@ -59,7 +68,18 @@ gate_assets_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 {
 	gk_slice path = req->path;
 
-	(void)app;
+	if (gk_slice_eq_str(path, "/gatekeeper.json")) {
+		rep->status = 200;
+		rep->audited = 0;
+		if (gk_buf_printf(&rep->body, "{\"v2_put\":%s,"
+		    "\"max_upload_bytes\":%" PRIu64 "}",
+		    store_presigns(app->store) ? "false" : "true",
+		    app->cfg->max_upload_bytes) != 0)
+			gate_reply_error(rep, 500, "error",
+			    "Internal Exception");
+		rep->audited = 0;
+		return 1;
+	}
 	if (gk_slice_eq_str(path, "/gatekeeper.js"))
 		return reply(rep, JS_TYPE, gk_asset_client_js,
 		    (size_t)(gk_asset_client_js_end - gk_asset_client_js),

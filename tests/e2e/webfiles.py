@@ -29,11 +29,16 @@ def pdf(text="Ticket 42: printer on fire"):
     return bytes(out)
 
 
-def png(w=40, h=30):
-    """An RGB gradient PNG of w x h."""
+def png(w=40, h=30, noise=False):
+    """An RGB gradient PNG of w x h (noise: random pixels, which do not
+    compress, for a file of about 3 * w * h bytes)."""
+    import os
     raw = bytearray()
     for y in range(h):
         raw.append(0)
+        if noise:
+            raw += os.urandom(3 * w)
+            continue
         for x in range(w):
             raw += bytes((x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1),
                           128))
