@@ -201,4 +201,4 @@ $(BUILD)/obj/src/gate/assets.o $(FUZZ_BUILD)/obj/src/gate/assets.o: \
 $(BUILD)/obj/src/gate/console.o $(FUZZ_BUILD)/obj/src/gate/console.o: \
 	web/console/index.html web/console/console.js web/console/console.css
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d $(FUZZ_OBJ:.o=.d)

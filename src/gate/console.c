@@ -458,42 +458,80 @@ session_info(gk_app *app, const gk_req *req, gk_reply *rep)
 
 /* ---- stats ------------------------------------------------------------ */
 
-struct tally {
+/* Counts per key (an address, a country, a reason), at most max keys
+ * (later ones are counted as other), found through a hash of the key as
+ * cut to KEY_LEN - 1 bytes on a UTF-8 boundary. */
+struct tally_item {
 	char key[REASON_LEN];
 	uint64_t n;
 };
+
+struct tally {
+	struct tally_item *it;
+	size_t n, max;
+	uint32_t *slot;		/* index + 1; 0: empty */
+	size_t nslot;		/* a power of two, at least 2 * max */
+	uint64_t other;
+};
+
+static int
+tally_init(struct tally *t, size_t max)
+{
+	memset(t, 0, sizeof(*t));
+	t->max = max;
+	for (t->nslot = 16; t->nslot < 2 * max; t->nslot *= 2)
+		;
+	t->it = calloc(max, sizeof(*t->it));
+	t->slot = calloc(t->nslot, sizeof(*t->slot));
+	return t->it != NULL && t->slot != NULL ? 0 : GK_ERR_NOMEM;
+}
+
+static void
+tally_release(struct tally *t)
+{
+	free(t->it);
+	free(t->slot);
+}
+
+static void
+tally_add(struct tally *t, const char *key)
+{
+	char k[REASON_LEN];
+	size_t len = strlen(key), i;
+	uint32_t h = 2166136261u;
+
+	if (len > sizeof(k) - 1) {
+		len = sizeof(k) - 1;
+		while (len > 0 && ((unsigned char)key[len] & 0xC0) == 0x80)
+			len--;
+	}
+	memcpy(k, key, len);
+	k[len] = '\0';
+	for (i = 0; i < len; i++)
+		h = (h ^ (unsigned char)k[i]) * 16777619u;
+	for (i = h & (t->nslot - 1); t->slot[i] != 0;
+	    i = (i + 1) & (t->nslot - 1)) {
+		if (strcmp(t->it[t->slot[i] - 1].key, k) == 0) {
+			t->it[t->slot[i] - 1].n++;
+			return;
+		}
+	}
+	if (t->n == t->max) {
+		t->other++;
+		return;
+	}
+	memcpy(t->it[t->n].key, k, len + 1);
+	t->it[t->n].n = 1;
+	t->slot[i] = (uint32_t)++t->n;
+}
 
 struct stats {
 	int64_t from, width;
 	unsigned nb;
 	uint64_t (*b)[3];	/* allow, deny, error per bucket */
-	struct tally *ips, *countries, *reasons;
-	size_t nips, ncountries, nreasons;
-	uint64_t rows, other_ips, other_reasons;
-	int truncated;
+	struct tally ips, countries, reasons;
+	uint64_t rows;
 };
-
-static void
-tally_add(struct tally *t, size_t *n, size_t max, const char *key,
-    uint64_t *other)
-{
-	size_t i;
-
-	for (i = 0; i < *n; i++) {
-		if (strcmp(t[i].key, key) == 0) {
-			t[i].n++;
-			return;
-		}
-	}
-	if (*n == max) {
-		if (other != NULL)
-			(*other)++;
-		return;
-	}
-	snprintf(t[*n].key, sizeof(t[*n].key), "%s", key);
-	t[*n].n = 1;
-	(*n)++;
-}
 
 static int
 stats_row(void *arg, const gk_audit_row *row)
@@ -509,42 +547,47 @@ stats_row(void *arg, const gk_audit_row *row)
 	    r->decision && strcmp(r->decision, "deny") == 0 ? 1 : 2;
 	if (i >= 0 && i < (int64_t)st->nb)
 		st->b[i][d]++;
-	tally_add(st->ips, &st->nips, TALLY_MAX, r->client_ip[0] ?
-	    r->client_ip : "(unknown)", &st->other_ips);
-	tally_add(st->countries, &st->ncountries, 512,
-	    r->country && r->country[0] ? r->country : "--", NULL);
+	tally_add(&st->ips, r->client_ip[0] ? r->client_ip : "(unknown)");
+	tally_add(&st->countries, r->country && r->country[0] ? r->country :
+	    "--");
 	if (d == 1)
-		tally_add(st->reasons, &st->nreasons, 512, r->message ?
-		    r->message : "(none)", &st->other_reasons);
+		tally_add(&st->reasons, r->message ? r->message : "(none)");
 	return 0;
 }
 
 static int
 tally_cmp(const void *a, const void *b)
 {
-	const struct tally *x = a, *y = b;
+	const struct tally_item *x = a, *y = b;
 
 	if (x->n != y->n)
 		return x->n < y->n ? 1 : -1;
 	return strcmp(x->key, y->key);
 }
 
+/* The top keys, most first, as ,"name":[{"key","n"}...] and
+ * ,"name_other":N (what did not fit the table). Sorts t->it (the hash
+ * slots are stale afterwards). */
 static int
-tally_json(gk_buf *b, const char *name, struct tally *t, size_t n)
+tally_json(gk_buf *b, const char *name, struct tally *t)
 {
 	size_t i;
 	int r;
 
-	qsort(t, n, sizeof(*t), tally_cmp);
+	qsort(t->it, t->n, sizeof(*t->it), tally_cmp);
 	r = gk_buf_printf(b, ",\"%s\":[", name);
-	for (i = 0; i < n && i < TOP_N && r == 0; i++) {
+	for (i = 0; i < t->n && i < TOP_N && r == 0; i++) {
 		r = gk_buf_append_str(b, i ? ",{\"key\":" : "{\"key\":");
 		if (r == 0)
-			r = gk_json_str(b, gk_slice_str(t[i].key));
+			r = gk_json_str(b, gk_slice_str(t->it[i].key));
 		if (r == 0)
-			r = gk_buf_printf(b, ",\"n\":%" PRIu64 "}", t[i].n);
+			r = gk_buf_printf(b, ",\"n\":%" PRIu64 "}",
+			    t->it[i].n);
 	}
-	return r == 0 ? gk_buf_append_str(b, "]") : r;
+	if (r == 0)
+		r = gk_buf_printf(b, "],\"%s_other\":%" PRIu64, name,
+		    t->other);
+	return r;
 }
 
 static void
@@ -588,11 +631,9 @@ stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 	st.nb = (unsigned)nb;
 	st.width = (to - from + (int64_t)nb - 1) / (int64_t)nb;
 	st.b = calloc(nb, sizeof(*st.b));
-	st.ips = calloc(TALLY_MAX, sizeof(*st.ips));
-	st.countries = calloc(512, sizeof(*st.countries));
-	st.reasons = calloc(512, sizeof(*st.reasons));
-	if (st.b == NULL || st.ips == NULL || st.countries == NULL ||
-	    st.reasons == NULL) {
+	if (st.b == NULL || tally_init(&st.ips, TALLY_MAX) != 0 ||
+	    tally_init(&st.countries, 512) != 0 ||
+	    tally_init(&st.reasons, 512) != 0) {
 		oom(rep);
 		goto out;
 	}
@@ -625,13 +666,11 @@ stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 	if (r == 0)
 		r = gk_buf_append_str(&rep->body, "]");
 	if (r == 0)
-		r = tally_json(&rep->body, "top_ips", st.ips, st.nips);
+		r = tally_json(&rep->body, "top_ips", &st.ips);
 	if (r == 0)
-		r = tally_json(&rep->body, "top_countries", st.countries,
-		    st.ncountries);
+		r = tally_json(&rep->body, "top_countries", &st.countries);
 	if (r == 0)
-		r = tally_json(&rep->body, "denials", st.reasons,
-		    st.nreasons);
+		r = tally_json(&rep->body, "denials", &st.reasons);
 	if (r == 0)
 		r = gk_buf_append_str(&rep->body, ",\"error\":false}");
 	if (r != 0) {
@@ -641,9 +680,9 @@ stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 	ok_json(rep, 1);
 out:
 	free(st.b);
-	free(st.ips);
-	free(st.countries);
-	free(st.reasons);
+	tally_release(&st.ips);
+	tally_release(&st.countries);
+	tally_release(&st.reasons);
 }
 
 /* ---- integrity ---------------------------------------------------------- */
