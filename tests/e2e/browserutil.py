@@ -1,9 +1,9 @@
 """Shared by the browser tests: playwright-core (pinned in
-tests/browser/package.json) driving Debian's Chromium, and a vendor key."""
+tests/browser/package-lock.json, installed by make js-deps) driving
+Debian's Chromium, and a vendor key."""
 import base64
 import json
 import os
-import shutil
 import subprocess
 import time
 
@@ -11,22 +11,18 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BROWSER = os.path.join(HERE, "..", "browser")
+from jsdeps import JS_DIR, js_dir
+
+BROWSER = JS_DIR
 
 
 def ensure_playwright():
+    """tests/browser with playwright-core (make js-deps) and Debian's
+    Chromium."""
     if not os.path.exists("/usr/bin/chromium"):
-        pytest.fail("Debian's chromium is missing: run scripts/install-deps.sh")
-    if shutil.which("npm") is None:
-        pytest.fail("npm is missing")
-    if not all(os.path.isdir(os.path.join(BROWSER, "node_modules", m))
-               for m in ("playwright-core", "typescript")):
-        p = subprocess.run(["npm", "install", "--no-audit", "--no-fund",
-                            "--loglevel=error"], cwd=BROWSER,
-                           capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, "npm install failed: " + p.stderr[-2000:]
-    return BROWSER
+        pytest.fail("Debian's chromium is missing: run make deps "
+                    "(scripts/install-deps.sh)")
+    return js_dir("playwright-core")
 
 
 def run_node(script, *args, timeout=180):

@@ -1,11 +1,12 @@
 """web/gatekeeper.d.ts compiles with TypeScript (pinned in
-tests/browser/package.json) under --strict: a vendor's typical use passes,
+tests/browser/package-lock.json, make js-deps) under --strict: a vendor's typical use passes,
 and typical mistakes are caught, each on its own line."""
 import os
 import shutil
 import subprocess
 
-from browserutil import BROWSER, ensure_playwright
+from browserutil import BROWSER
+from jsdeps import js_dir
 
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
@@ -19,7 +20,7 @@ def tsc(d, name):
 
 
 def test_declarations_compile_and_catch_mistakes(tmp_path):
-    ensure_playwright()
+    js_dir("typescript")
     shutil.copy(os.path.join(TOP, "web", "gatekeeper.d.ts"), tmp_path)
     for f in ("usage.ts", "misuse.ts"):
         shutil.copy(os.path.join(BROWSER, "types", f), tmp_path)
