@@ -786,7 +786,7 @@ verify_now(gk_app *app, gk_reply *rep)
 	pr.n = 0;
 	err[0] = '\0';
 	if (r == 0 && (r = audit_verify(audit_target(app->cfg), pub, 1,
-	    app->cfg->audit_checkpoint_file, on_problem, &pr, &st, err,
+	    app->cfg->audit_checkpoint_file, 0, on_problem, &pr, &st, err,
 	    sizeof(err))) != 0) {
 		gk_error("console verify: %s", err);
 		gate_reply_error(rep, 503, "error",

@@ -156,8 +156,9 @@ gk_policy *policy_ref(gk_policy *p);
 
 /*
  * IP lists: deny wins; an address outside the allow list is denied (an
- * empty allow list denies everyone). Uploads skip both IP lists when the
- * config exempts them (uploads_exempt_ip). Returns 0 (allowed) or
+ * empty allow list denies everyone). Uploads skip the allow list (never
+ * the deny list) when the config exempts them (uploads_exempt_ip).
+ * Returns 0 (allowed) or
  * GK_ERR_DENIED, also for a NULL p or a.
  */
 int policy_check_ip(const gk_policy *p, const gk_addr *a, int is_upload);
@@ -166,8 +167,8 @@ int policy_check_ip(const gk_policy *p, const gk_addr *a, int is_upload);
  * origin is refused unless the config allows it. Returns 0 or GK_ERR_DENIED.
  */
 int policy_check_origin(const gk_policy *p, gk_slice origin, int present);
-/* As policy_check_ip, and *rule names what decided: "uploads exempt",
- * "ip_deny", "not in ip_allow" or "ip_allow". */
+/* policy_check_ip, with *rule naming what decided: "ip_deny", "uploads
+ * exempt from ip_allow", "not in ip_allow" or "ip_allow". */
 int policy_check_ip_rule(const gk_policy *p, const gk_addr *a, int is_upload,
     const char **rule);
 /* Admin CIDRs only (for /healthz, /metrics, /admin): neither the allow
