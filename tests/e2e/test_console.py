@@ -76,7 +76,8 @@ def test_console_in_chromium(gk_factory, tmp_path):
                {"ip": "192.0.2.1", "origin": ORIGIN, "op": "GET_Bucket"},
                {"ip": "127.0.0.5", "origin": "https://evil.example",
                 "op": "GET_Object"},
-               {"ip": "10.9.9.9", "origin": ORIGIN, "op": "upload"}]}
+               {"ip": "10.9.9.9", "origin": ORIGIN, "op": "upload"},
+               {"ip": "192.0.2.1", "origin": ORIGIN, "op": "upload"}]}
     cfgf = tmp_path / "console.json"
     cfgf.write_text(json.dumps(cfg))
     seen = run_node("console.mjs", str(cfgf), timeout=300)
@@ -202,6 +203,8 @@ def test_console_in_chromium(gk_factory, tmp_path):
     assert t[3]["verdict"].endswith("Forbidden: bad origin")
     assert (t[4]["decision"], t[4]["rule"]) == \
         ("allow", "decided by: every check passed")
+    # uploads skip only the allow list: the deny list still wins
+    assert (t[5]["decision"], t[5]["rule"]) == ("deny", "decided by: ip_deny")
     assert seen["reload_msg"].startswith("policy reloaded")
     assert ["acl.ip_deny", "192.0.2.1", "192.0.2.1, 127.0.0.66"] in \
         seen["changes"]
