@@ -125,7 +125,11 @@ audit_query_build(const gk_audit_query *q, const char *select,
 		e |= TEXT(b, " AND sub = ", q->sub);
 	if (q->request_id != NULL)
 		e |= TEXT(b, " AND request_id = ", q->request_id);
-	if (q->before_id != 0 && dollar) {
+	if (q->instance_id != NULL) {
+		/* one chain in seq order (audit out) */
+		e |= TEXT(b, " AND instance_id = ", q->instance_id);
+		e |= int_param(b, " AND seq > ", q->after_seq, "");
+	} else if (q->before_id != 0 && dollar) {
 		/* rows strictly older than (before_time_us, before_id); a row
 		 * comparison is what PostgreSQL's planner takes to the index */
 		e |= int_param(b, " AND (time_us, id) < (", q->before_time_us,
@@ -136,7 +140,8 @@ audit_query_build(const gk_audit_query *q, const char *select,
 		e |= int_param(b, " OR (time_us = ", q->before_time_us, "");
 		e |= int_param(b, " AND id < ", q->before_id, "))");
 	}
-	e |= int_param(b, q->oldest_first ? " ORDER BY time_us, id LIMIT " :
+	e |= int_param(b, q->instance_id != NULL ? " ORDER BY seq LIMIT " :
+	    q->oldest_first ? " ORDER BY time_us, id LIMIT " :
 	    " ORDER BY time_us DESC, id DESC LIMIT ",
 	    q->limit != 0 ? (int64_t)q->limit : 100, "");
 	return e != 0 ? GK_ERR_NOMEM : 0;

@@ -37,6 +37,8 @@ gate_settings_fill(const gk_config *cfg, gate_settings *out)
 	out->checkpoint_prefix = cfg->checkpoint_prefix;
 	out->checkpoint_retention_days = cfg->checkpoint_retention_days;
 	out->audit_target = cfg_audit_target(cfg);
+	out->audit_checkpoint_file = cfg->audit_checkpoint_file;
+	out->audit_pub_file = cfg->audit_pub_file;
 	out->v1_key = cfg->v1_key;
 	out->internal_key = cfg->internal_key;
 	out->admin_token = cfg->admin_token;
@@ -44,7 +46,7 @@ gate_settings_fill(const gk_config *cfg, gate_settings *out)
 
 /* A live reload: the file (and its list files) read again. */
 static int
-reload(void *arg, gk_policy **out, char *msg, size_t msglen)
+reload(void *arg, gk_app *app, gk_policy **out, char *msg, size_t msglen)
 {
 	const gk_config *cur = arg;
 	policy_settings ps;
@@ -62,6 +64,8 @@ reload(void *arg, gk_policy **out, char *msg, size_t msglen)
 	if ((r = policy_new(&ps, out, err, sizeof(err))) != 0)
 		snprintf(msg, msglen, "%s: %s",
 		    cfg->path ? cfg->path : "(defaults)", err);
+	else
+		gate_app_policy_loaded(app, &ps, *out);
 	cfg_free(cfg);
 	return r;
 }
@@ -79,6 +83,7 @@ cfg_gate_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	gate_parts parts;
 	policy_settings ps;
 	audit_settings as;
+	audit_out_settings aos;
 	int r;
 
 	*out = NULL;
@@ -98,8 +103,20 @@ cfg_gate_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    audit_label(as.target), gk_err_str(r));
 		goto out;
 	}
+	cfg_audit_out_settings(cfg, &aos);
+	if ((r = audit_out_start(&aos, audit_instance(parts.audit),
+	    &parts.audit_out)) != 0) {
+		snprintf(err, errlen, "cannot start [audit_out]: %s",
+		    gk_err_str(r));
+		audit_close(parts.audit);
+		goto out;
+	}
 	gate_settings_fill(cfg, &gs);
-	return gate_app_open(&gs, &parts, out, err, errlen);
+	if ((r = gate_app_open(&gs, &parts, out, err, errlen)) != 0)
+		return r;
+	/* the console's view of the policy in force */
+	gate_app_policy_loaded(*out, &ps, NULL);
+	return 0;
 out:
 	policy_free(parts.policy);
 	verify_keyring_free(parts.keyring);

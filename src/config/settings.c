@@ -81,3 +81,19 @@ cfg_policy_settings(const gk_config *cfg, policy_settings *out)
 	out->rate_v6_48_factor = cfg->rate_v6_48_factor;
 	out->rate_exempt = cfg->rate_exempt;
 }
+
+void
+cfg_audit_out_settings(const gk_config *cfg, audit_out_settings *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->target = cfg_audit_target(cfg);
+	out->data_dir = cfg->data_dir;
+	out->out_syslog = cfg->out_syslog;
+	out->out_syslog_ca_file = cfg->out_syslog_ca_file;
+	out->out_webhook = cfg->out_webhook;
+	out->out_webhook_token_file = cfg->out_webhook_token_file;
+	out->out_webhook_ca_file = cfg->out_webhook_ca_file;
+	out->out_state_dir = cfg->out_state_dir;
+	out->out_batch = cfg->out_batch;
+	out->out_retry_seconds = cfg->out_retry_seconds;
+}

@@ -1,10 +1,11 @@
 /*
  * demo.c - static answers: /favicon.ico, /robots.txt, the browser client
- * (/gatekeeper.js) and, in demo mode only, the
+ * (assets.c) and, in demo mode only, the
  * demo page (/demo) with its signing endpoint (/demo/sign), which stands in
  * for a vendor's server. The web files are built into the binary.
  */
 #include "gate_int.h"
+#include "asset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,20 +13,7 @@
 
 #include "verify/verify.h"
 
-#define ASSET(name, file)						\
-	__asm__(".section .rodata\n"					\
-	    ".balign 16\n"						\
-	    "gk_asset_" #name ":\n"					\
-	    ".incbin \"" file "\"\n"					\
-	    "gk_asset_" #name "_end:\n"				\
-	    ".byte 0\n"							\
-	    ".previous\n");						\
-	extern const char gk_asset_##name[] __asm__("gk_asset_" #name);	\
-	extern const char gk_asset_##name##_end[]			\
-	    __asm__("gk_asset_" #name "_end")
-
-ASSET(demo_html, "web/demo.html");
-ASSET(client_js, "web/gatekeeper.js");
+GATE_ASSET(demo_html, "web/demo.html");
 
 static void
 asset(gk_reply *rep, const char *start, const char *end, const char *type)
@@ -122,11 +110,10 @@ gate_static_robots(gk_app *app, const gk_req *req, gk_slice rest,
 }
 
 void
-gate_static_client_js(gk_app *app, const gk_req *req, gk_slice rest,
+gate_static_assets(gk_app *app, const gk_req *req, gk_slice rest,
     gk_reply *rep)
 {
-	asset(rep, gk_asset_client_js, gk_asset_client_js_end,
-	    "text/javascript; charset=utf-8");
+	(void)gate_assets_handle(app, req, rep);	/* its rows' paths */
 }
 
 void

@@ -153,6 +153,8 @@ fill_req(gate_exchange *x, const gk_req_in *in)
 	req->content_length = header(x, "Content-Length",
 	    &req->has_content_length);
 	req->authorization = header(x, "Authorization", NULL);
+	req->cookie = header(x, "Cookie", NULL);
+	req->csrf = header(x, "X-CSRF-Token", NULL);
 	if (in->peer == NULL || policy_addr_from_sockaddr(in->peer, &peer) != 0)
 		/* unknown peer: the unspecified address, which no allow list
 		 * with sense contains */
@@ -458,6 +460,13 @@ gate_reply_headers(const gate_exchange *x, gk_header_fn fn, void *arg)
 	}
 	if (rep->content_range != NULL)
 		fn(arg, "Content-Range", rep->content_range);
+	if (rep->set_cookie != NULL)
+		fn(arg, "Set-Cookie", rep->set_cookie);
+	if (rep->csp != NULL) {
+		fn(arg, "Content-Security-Policy", rep->csp);
+		fn(arg, "X-Frame-Options", "DENY");
+		fn(arg, "Referrer-Policy", "no-referrer");
+	}
 	if (rep->reader != NULL) {
 		fn(arg, "Accept-Ranges", "bytes");
 		gk_time_http(rep->mtime, date, sizeof(date));

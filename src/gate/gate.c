@@ -33,6 +33,7 @@ gate_app_open(const gate_settings *gs, gate_parts *parts, gk_app **out,
 	app->cfg = &app->settings;
 	app->parts = *parts;
 	app->keyring = parts->keyring;
+	app->audit_out = parts->audit_out;
 	app->store = parts->store;
 	app->audit = parts->audit;
 	memset(parts, 0, sizeof(*parts));	/* transferred */
@@ -63,6 +64,11 @@ gate_app_open(const gate_settings *gs, gate_parts *parts, gk_app **out,
 		    gk_err_str(r));
 		goto out;
 	}
+	if ((r = gate_console_new(app, &app->console)) != 0) {
+		snprintf(err, errlen, "cannot set up the console: %s",
+		    gk_err_str(r));
+		goto out;
+	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
 		snprintf(err, errlen, "cannot start putting checkpoints to the "
 		    "bucket: %s", gk_err_str(r));
@@ -74,6 +80,7 @@ out:
 	gate_app_close(app);
 	return r;
 fail:
+	audit_out_stop(parts->audit_out);
 	policy_free(parts->policy);
 	verify_keyring_free(parts->keyring);
 	store_free(parts->store);
@@ -89,6 +96,7 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
+	audit_out_stop(app->audit_out);
 	if (app->audit != NULL)
 		gate_refusals_flush(app, 1);	/* before the last checkpoint */
 	audit_close(app->audit);	/* its last checkpoint may still ship */
@@ -100,11 +108,19 @@ gate_app_close(gk_app *app)
 	policy_live_free(app->policy_live);
 	policy_rate_free(app->rate);
 	verify_keyring_free(app->keyring);
+	gate_console_free(app->console);
 	policy_free(app->parts.policy);
 	if (app->parts.release != NULL)
 		app->parts.release(app->parts.arg);
 	pthread_mutex_destroy(&app->wait_lock);
 	free(app);
+}
+
+void
+gate_app_policy_loaded(gk_app *app, const policy_settings *ps,
+    const gk_policy *p)
+{
+	gate_console_policy_loaded(app->console, ps, p);
 }
 
 void
@@ -167,7 +183,8 @@ gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen)
 	r = GK_ERR_INVALID;
 	snprintf(why, sizeof(why), "nothing to reload from");
 	if (app->parts.reload != NULL)
-		r = app->parts.reload(app->parts.arg, &p, why, sizeof(why));
+		r = app->parts.reload(app->parts.arg, app, &p, why,
+		    sizeof(why));
 	if (r != 0) {
 		snprintf(msg, msglen, "reload failed, the old policy stays in "
 		    "force: %s", why);

@@ -22,6 +22,7 @@
 #include "policy/policy.h"
 #include "util/util.h"
 
+struct gk_app;
 struct gk_store;
 struct gk_store_reader;
 struct gk_mac;
@@ -67,6 +68,8 @@ typedef struct gate_settings {
 	const char *checkpoint_prefix;	/* s3: checkpoints put here, "" off */
 	unsigned checkpoint_retention_days; /* Object Lock days, 0: none */
 	const char *audit_target;	/* searched by GET /admin/audit */
+	const char *audit_checkpoint_file;	/* the console's verify */
+	const char *audit_pub_file;
 	gk_secret v1_key;
 	gk_secret internal_key;
 	gk_secret admin_token;
@@ -79,12 +82,15 @@ typedef struct gate_settings {
  */
 typedef struct gate_parts {
 	gk_policy *policy;
+	struct audit_out *audit_out;	/* records to the SIEM, or NULL */
 	struct gk_keyring *keyring;
 	struct gk_store *store;
 	gk_audit *audit;
-	/* rebuilds the policy from the configuration for a live reload:
-	 * 0, or an error with a one-line reason in msg */
-	int (*reload)(void *arg, gk_policy **out, char *msg, size_t msglen);
+	/* rebuilds the policy from the configuration for a live reload
+	 * (and tells the app its settings, gate_app_policy_loaded): 0, or
+	 * an error with a one-line reason in msg */
+	int (*reload)(void *arg, struct gk_app *app, gk_policy **out,
+	    char *msg, size_t msglen);
 	/* frees what the settings borrow from, at gate_app_close */
 	void (*release)(void *arg);
 	void *arg;			/* for reload and release */
@@ -113,6 +119,8 @@ typedef struct gk_app {
 	struct gate_ticket *waiting;	/* under wait_lock */
 	int stopping;			/* under wait_lock: commits no longer
 					 * waited for (shutdown) */
+	audit_out *audit_out;		/* records to the SIEM, or NULL */
+	struct gate_console *console;	/* /admin/ sessions and state */
 	struct gate_refusals *refusals;	/* 429s summed up per client, or NULL */
 } gk_app;
 
@@ -124,6 +132,10 @@ typedef struct gk_app {
 int gate_app_open(const gate_settings *s, gate_parts *parts, gk_app **out,
     char *err, size_t errlen) GK_WUR;
 void gate_app_close(gk_app *app);
+/* The settings a policy was just built from (at start and on a reload),
+ * for the console's view of the effective policy and its changes. */
+void gate_app_policy_loaded(gk_app *app, const policy_settings *ps,
+    const gk_policy *p);
 /* Once a second from the main thread: writes the summary records of
  * refusal intervals that ended. */
 void gate_tick(gk_app *app);
@@ -145,6 +157,8 @@ typedef struct {
 	int has_content_length;
 	gk_slice content_length;	/* as sent, unparsed */
 	gk_slice authorization;
+	gk_slice cookie;	/* Cookie header (the console's session) */
+	gk_slice csrf;		/* X-CSRF-Token header */
 	gk_addr client;
 	char client_ip[GK_ADDR_STRLEN];
 	char request_id[GK_REQID_LEN + 1];
@@ -185,6 +199,10 @@ typedef struct {
 	char *message;
 	uint64_t bytes;
 	unsigned retry_after;		/* 429: Retry-After seconds */
+	char *set_cookie;		/* Set-Cookie value, or NULL */
+	const char *csp;		/* Content-Security-Policy (static);
+					 * also sends X-Frame-Options: DENY
+					 * and Referrer-Policy: no-referrer */
 	/* v2 audit fields (owned) */
 	char *kid;
 	char *sub;
@@ -250,6 +268,17 @@ int gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup) GK_WUR;
 void gate_params_release(gate_params *ps);
 /* The decoded value of name, or NULL if absent. */
 const gk_buf *gate_params_get(const gate_params *ps, const char *name);
+/* The same as a C string ("" for an empty value; a value holding a NUL
+ * never parses), or NULL if absent. */
+const char *gate_params_str(const gate_params *ps, const char *name);
+
+/*
+ * The value of the cookie called name in a Cookie header ("a=1; b=2"):
+ * a slice into h (the first pair with that name), or an empty slice
+ * when absent (pairs with an empty value are skipped). Pairs are split
+ * at ";" and leading spaces skipped; the value is not decoded.
+ */
+gk_slice gate_cookie_value(gk_slice h, const char *name);
 
 /*
  * Object key validation: 1..1024 bytes of valid UTF-8, no NUL, control

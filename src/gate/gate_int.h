@@ -36,7 +36,7 @@ void gate_route_end(gk_app *app, const struct gate_route *rt,
 /* static files (demo.c): not decisions, not audited */
 GATE_HANDLER(gate_static_favicon);
 GATE_HANDLER(gate_static_robots);
-GATE_HANDLER(gate_static_client_js);
+GATE_HANDLER(gate_static_assets);	/* the browser client (assets.c) */
 GATE_HANDLER(gate_static_demo);
 /* /demo/sign (demo mode, admin addresses): a signed v1 URL */
 GATE_HANDLER(gate_demo_sign);
@@ -91,6 +91,10 @@ void gate_upload_free(gate_upload *u);
  */
 void gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
     gk_slice xff, int has_xff, gk_slice fwd, int has_fwd);
+/* The browser client (assets.c): /gatekeeper.js, /gatekeeper.classic.js,
+ * /gatekeeper.d.ts, /gatekeeper.json. 1 if it answered the path (not
+ * audited). */
+int gate_assets_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
 /*
  * The ACL for op (GK_OP_*): IP lists (uploads exempt when configured),
@@ -199,5 +203,28 @@ void gate_refusals_flush(gk_app *app, int all);
  */
 int gate_v2_put_authorize(gk_app *app, const gk_req *req, gk_reply *rep,
     char **key);
+
+/*
+ * The customer's console (console.c): /admin/ (the page, its script and
+ * style), /admin/api/... (login, logout, session, tail, stats,
+ * integrity, verify, policy, policy tester). Returns 1 if it answered
+ * the path.
+ */
+typedef struct gate_console gate_console;
+int gate_console_new(gk_app *app, gate_console **out) GK_WUR;
+void gate_console_free(gate_console *c);
+int gate_console_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+/* the console's paths as a route (its handler answers them all) */
+GATE_HANDLER(gate_console_route);
+/* 1 if the request carries a live console session cookie (and, for a
+ * method other than GET/HEAD, its CSRF token and no foreign Origin). */
+int gate_console_session_ok(gate_console *c, const gk_req *req);
+/* After a policy was built from ps (at start, on a reload): the
+ * effective settings and what changed since the last ones. */
+void gate_console_policy_loaded(gate_console *c, const policy_settings *ps,
+    const gk_policy *p);
+/* The admin audit search (admin.c) on parsed query parameters; fills
+ * rep with the JSON answer or a 400/503. */
+void gate_admin_search(gk_app *app, const gate_params *ps, gk_reply *rep);
 
 #endif
