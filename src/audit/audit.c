@@ -509,7 +509,7 @@ fail:
 static int
 prune_step(gk_audit *a, uint64_t *deleted)
 {
-	int64_t before = gk_now_us() - a->retention_us;
+	int64_t before = gk_sub_sat(gk_now_us(), a->retention_us);
 	char err[256];
 	int more = 0;
 
