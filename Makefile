@@ -8,8 +8,9 @@
 #   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
 #                   mode against a local Ceph RGW; results in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
-#   make soak       the audit crash test at full length (20 kill -9 rounds
-#                   per backend; make test runs 5)
+#   make soak       the crash tests at full length (20 kill -9 rounds per
+#                   audit backend, 20 of store/checkpoint recovery; make
+#                   test runs 5 and 4)
 #   make format     clang-format the sources
 
 CC      ?= cc
@@ -112,9 +113,10 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 soak: deps $(BUILD)/gatekeeper
-	GK_CRASH_ROUNDS=20 GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+	GK_CRASH_ROUNDS=20 GK_RECOVERY_ROUNDS=20 \
+		GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e/test_audit_crash.py
+		tests/e2e/test_audit_crash.py tests/e2e/test_crash_recovery.py
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \
