@@ -28,6 +28,9 @@
 #include <time.h>
 
 #define TICK_MS 250
+/* tcpi_state of a socket whose peer has sent its FIN (the kernel's
+ * include/net/tcp_states.h; not in the exported headers) */
+#define STATE_CLOSE_WAIT 8
 
 enum { PH_HEAD, PH_IDLE, PH_BODY, PH_BUSY };
 
@@ -57,9 +60,10 @@ mono_ms(void)
 	return gk_mono_us() / 1000;
 }
 
-/* Bytes received on fd so far; 0 with *ok = 0 if unknown. */
+/* Bytes received on fd so far; 0 with *ok = 0 if unknown. *half is set
+ * when the peer has closed its side (may be NULL). */
 static uint64_t
-received(int fd, int *ok)
+received_state(int fd, int *ok, int *half)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
@@ -72,7 +76,15 @@ received(int fd, int *ok)
 		return 0;
 	}
 	*ok = 1;
+	if (half != NULL)
+		*half = ti.tcpi_state == STATE_CLOSE_WAIT;
 	return ti.tcpi_bytes_received;
+}
+
+static uint64_t
+received(int fd, int *ok)
+{
+	return received_state(fd, ok, NULL);
 }
 
 /* 1 if c is past its deadline (mutex held). */
@@ -80,18 +92,22 @@ static int
 overdue(const http_guard *g, struct http_conn *c, int64_t now)
 {
 	uint64_t got, allowance;
-	int ok;
+	int ok, half = 0;
 
 	switch (c->phase) {
 	case PH_HEAD:
 		return g->head_ms > 0 && now - c->since_ms > g->head_ms;
 	case PH_IDLE:
-		got = received(c->fd, &ok);
+		got = received_state(c->fd, &ok, &half);
 		if (ok && got > c->base) {	/* the next request began */
 			c->phase = PH_HEAD;
 			c->since_ms = now;
+			return 0;
 		}
-		return 0;
+		/* the client closed its side after its last request: no
+		 * request can follow (libmicrohttpd would keep the
+		 * connection until the idle timeout) */
+		return ok && half;
 	case PH_BODY:
 		if (g->min_rate == 0)
 			return 0;
