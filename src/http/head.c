@@ -155,7 +155,7 @@ http_head_field(http_head *h, gk_slice name, gk_slice value, int value_cut)
 
 		h->content_lengths++;
 		/* 1*DIGIT, no list, no sign (RFC 9110 §8.6) */
-		if (v.len == 0 || v.len > 19 ||
+		if (v.len == 0 || v.len > 20 ||
 		    gk_parse_u64(v, UINT64_MAX, &n) != 0) {
 			bad(h, 400, "Bad Request: invalid Content-Length");
 		} else {
