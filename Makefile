@@ -3,6 +3,7 @@
 #   make            build build/gatekeeper
 #   make run        install missing packages, build, start on embedded defaults
 #   make test       unit + end-to-end + fuzz smoke tests
+#   make js-deps    the pinned JavaScript test packages (npm ci)
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
@@ -10,13 +11,18 @@
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the crash tests at full length (20 kill -9 rounds per
 #                   audit backend, 20 of store/checkpoint recovery; make
-#                   test runs 5 and 4)
+#                   test runs 5 and 4) and the 3-instance HAProxy test with
+#                   60 s of load (make test: 6 s)
 #   make format     clang-format the sources
+#   make install    binary, systemd unit, /etc/gatekeeper, and (as root,
+#                   without DESTDIR) the gatekeeper user, /var/lib/gatekeeper
+#                   and the keys; PREFIX (/usr/local), DESTDIR
+#   make deb        build/gatekeeper_VERSION_ARCH.deb (dpkg-deb)
 
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat libpq
+	   expat libpq gnutls libsystemd geoip
 SAN     ?=
 , := ,
 
@@ -52,7 +58,13 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
-	lib soak
+	lib soak js-deps install uninstall deb
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+LOCALSTATEDIR ?= /var
+DESTDIR ?=
+VERSION ?= 0.1.$(shell git rev-list --count HEAD 2>/dev/null || echo 0)
 
 all: $(BUILD)/gatekeeper lib
 
@@ -72,8 +84,8 @@ $(BUILD)/gatekeeper: $(BUILD)/obj/src/main.o $(BUILD)/libgk.a
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libgk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
-		$(BUILD)/libgk.a $(LIBS)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -DTESTDATA='"$(abspath tests/data)"' \
+		$(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
 
 # libgatekeeper: the vendor signing library (v1 URLs, v2 tokens). Built
 # from its own small set of sources, which include only the public header
@@ -97,13 +109,24 @@ $(BUILD)/libgatekeeper.so: $(SIGNLIB_OBJ)
 
 lib: $(BUILD)/libgatekeeper.a $(BUILD)/libgatekeeper.so
 
-run: deps $(BUILD)/gatekeeper
+# the address is checked first, so a second 'make run' says so at once
+run:
+	@bash scripts/run.sh --check-port
+	@$(MAKE) --no-print-directory deps $(BUILD)/gatekeeper
 	@bash scripts/run.sh $(BUILD)/gatekeeper
 
 unit: $(UNIT_BIN)
 	@bash tests/unit/run.sh $(UNIT_BIN)
 
-e2e: $(BUILD)/gatekeeper lib $(BUILD)/tests/test_s3
+# The JavaScript the tests use (playwright-core, jose), exactly as pinned in
+# tests/browser/package-lock.json; npm ci again only when that file changes.
+JS_STAMP := tests/browser/node_modules/.gk-npm-ci
+js-deps: $(JS_STAMP)
+$(JS_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+e2e: $(BUILD)/gatekeeper lib $(BUILD)/tests/test_s3 $(JS_STAMP)
 	GK_BIN=$(abspath $(BUILD)/gatekeeper) /usr/bin/python3 -m pytest -q \
 		-p no:cacheprovider tests/e2e
 
@@ -113,10 +136,11 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 soak: deps $(BUILD)/gatekeeper
-	GK_CRASH_ROUNDS=20 GK_RECOVERY_ROUNDS=20 \
+	GK_CRASH_ROUNDS=20 GK_RECOVERY_ROUNDS=20 GK_CLUSTER_SECONDS=60 \
 		GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e/test_audit_crash.py tests/e2e/test_crash_recovery.py
+		tests/e2e/test_audit_crash.py tests/e2e/test_crash_recovery.py \
+		tests/e2e/test_cluster.py
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \
@@ -154,6 +178,21 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 # the CIDR trie with 10 and 100,000 entries (issue 5)
 $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
+
+install: $(BUILD)/gatekeeper
+	BIN=$(BUILD)/gatekeeper DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
+		SYSCONFDIR=$(SYSCONFDIR) LOCALSTATEDIR=$(LOCALSTATEDIR) \
+		sh packaging/install.sh
+
+# removes the program files; keeps the config, the state and the user
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/gatekeeper \
+		$(DESTDIR)$(PREFIX)/lib/systemd/system/gatekeeper.service
+	rm -rf $(DESTDIR)$(PREFIX)/lib/gatekeeper \
+		$(DESTDIR)$(PREFIX)/share/doc/gatekeeper
+
+deb: $(BUILD)/gatekeeper
+	sh packaging/mkdeb.sh $(BUILD)/gatekeeper $(VERSION) $(BUILD)
 
 format:
 	clang-format -i $$(find src tests include -name '*.[ch]')
