@@ -5,14 +5,13 @@
  * Pure functions over slices; server.c feeds them what libmicrohttpd
  * parsed, the fuzzer and the unit tests feed them bytes.
  */
-#include "http.h"
+#include "http_int.h"
 
 #include <string.h>
 #include <strings.h>
 
-/* RFC 9110 §5.6.2 tchar */
-static int
-is_tchar(uint8_t c)
+int
+http_is_tchar(uint8_t c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 	    (c >= '0' && c <= '9'))
@@ -116,7 +115,7 @@ http_head_field(http_head *h, gk_slice name, gk_slice value, int value_cut)
 	if (name.len == 0)
 		bad(h, 400, "Bad Request: empty header field name");
 	for (i = 0; i < name.len; i++) {
-		if (!is_tchar(name.p[i])) {
+		if (!http_is_tchar(name.p[i])) {
 			bad(h, 400, "Bad Request: invalid header field name");
 			break;
 		}

@@ -7,6 +7,9 @@
 
 #include "http.h"
 
+/* 1 if c is an RFC 9110 §5.6.2 tchar (a token's character). head.c */
+int http_is_tchar(uint8_t c);
+
 typedef struct http_guard http_guard;
 typedef struct http_conn http_conn;
 

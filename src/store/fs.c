@@ -99,7 +99,9 @@ struct gk_store {
 	int nlocks;			/* stripes initialised */
 	int db_lock_ok;
 	s3_store *s3;			/* [store] type = s3: all goes there */
-	struct reconcile *rec;		/* during store_open only */
+	/* during store_open only: the index rebuild or reconciliation */
+	struct reconcile *rec;
+	int (*walk_one)(gk_store *s, const char *path, const char *hex);
 };
 
 typedef struct {
@@ -1042,31 +1044,29 @@ out:
 	return r;
 }
 
+/* Every object file, through s->walk_one (store_open only). */
 static int
-rebuild_leaf(gk_store *s, const char *path, const char *hex)
+walk_leaf(gk_store *s, const char *path, const char *hex)
 {
-	return scan_dir(s, path, HASH_HEX_LEN, ".obj", rebuild_one);
+	return scan_dir(s, path, HASH_HEX_LEN, ".obj", s->walk_one);
 }
 
 static int
-rebuild_mid(gk_store *s, const char *path, const char *hex)
+walk_mid(gk_store *s, const char *path, const char *hex)
 {
-	return scan_dir(s, path, 2, "", rebuild_leaf);
+	return scan_dir(s, path, 2, "", walk_leaf);
 }
 
 static int
-reconcile_one(gk_store *s, const char *path, const char *hex);
-
-static int
-reconcile_leaf(gk_store *s, const char *path, const char *hex)
+walk_objects(gk_store *s, int (*fn)(gk_store *s, const char *path,
+    const char *hex))
 {
-	return scan_dir(s, path, HASH_HEX_LEN, ".obj", reconcile_one);
-}
+	int r;
 
-static int
-reconcile_mid(gk_store *s, const char *path, const char *hex)
-{
-	return scan_dir(s, path, 2, "", reconcile_leaf);
+	s->walk_one = fn;
+	r = scan_dir(s, s->objdir, 2, "", walk_mid);
+	s->walk_one = NULL;
+	return r;
 }
 
 /* Creates the table and fills it from the object headers, atomically. */
@@ -1080,7 +1080,7 @@ db_rebuild(gk_store *s)
 	if ((r = db_exec(s->db, "CREATE TABLE objects(key BLOB PRIMARY KEY, "
 	    "size INTEGER NOT NULL, mtime INTEGER NOT NULL) WITHOUT ROWID")) !=
 	    0 ||
-	    (r = scan_dir(s, s->objdir, 2, "", rebuild_mid)) != 0 ||
+	    (r = walk_objects(s, rebuild_one)) != 0 ||
 	    (r = db_exec(s->db, "COMMIT")) != 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		goto out;
@@ -1209,7 +1209,7 @@ db_reconcile(gk_store *s)
 	if (rc.n > 0)
 		qsort(rc.rows, rc.n, sizeof(*rc.rows), rec_cmp);
 	s->rec = &rc;
-	r = scan_dir(s, s->objdir, 2, "", reconcile_mid);
+	r = walk_objects(s, reconcile_one);
 	s->rec = NULL;
 	if (r != 0)
 		goto out;
