@@ -104,10 +104,11 @@ overdue(const http_guard *g, struct http_conn *c, int64_t now)
 			c->since_ms = now;
 			return 0;
 		}
-		/* the client closed its side after its last request: no
-		 * request can follow (libmicrohttpd would keep the
-		 * connection until the idle timeout) */
-		return ok && half;
+		/* the client closed its side after its last request and
+		 * nothing of a next one came for a tick (one already
+		 * received would be under way by then): no request can
+		 * follow (libmicrohttpd would wait for the idle timeout) */
+		return ok && half && now - c->since_ms > TICK_MS;
 	case PH_BODY:
 		if (g->min_rate == 0)
 			return 0;
