@@ -66,15 +66,16 @@ void http_multipart_free(gk_multipart *m);
 /* ---- the request head, checked by the RFC (head.c) --------------------- */
 
 /*
- * Limits on a request head, answered at once and the connection closed:
+ * Limits on a request head, answered at once and the connection closed
+ * (a v2 token of GK_JWS_MAX bytes fits in the query or in Authorization):
  * the request target (414), the number of query parameters (414), the
  * number of header fields, one field line and all of them together (431).
  * libmicrohttpd's own limit (its per-connection memory) lies above these.
  */
-#define HTTP_URI_MAX (8u * 1024)
+#define HTTP_URI_MAX (16u * 1024)
 #define HTTP_QUERY_PARAMS_MAX 128
 #define HTTP_FIELDS_MAX 100
-#define HTTP_FIELD_MAX (8u * 1024)
+#define HTTP_FIELD_MAX (16u * 1024)
 #define HTTP_HEAD_MAX (32u * 1024)
 
 /*

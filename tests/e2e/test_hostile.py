@@ -199,8 +199,8 @@ simple("rl-binary-garbage", os.urandom(2000).replace(b"\n", b"x") + b"\r\n\r\n",
 simple("rl-tls-client-hello", bytes.fromhex(
     "16030100a1010000 9d0303".replace(" ", "")) + os.urandom(64),
     {CLOSE, 505} | C4, fivexx={505})
-simple("rl-uri-8k-ok", raw("/healthz?x=" + "a" * 8000), {200})
-simple("rl-uri-too-long", raw("/healthz?x=" + "a" * 9000), {414}, close=True)
+simple("rl-uri-16k-ok", raw("/healthz?x=" + "a" * 16000), {200})
+simple("rl-uri-too-long", raw("/healthz?x=" + "a" * 17000), {414}, close=True)
 simple("rl-uri-60k", raw("/" + "a" * 60000), {414, 431}, close=True)
 simple("rl-uri-huge-100k", raw("/" + "a" * 100000), {414, 431, CLOSE})
 simple("rl-params-128-ok", raw("/healthz?" + "&".join(["a=1"] * 128)), {200})
@@ -261,14 +261,14 @@ simple("hd-101-fields", raw(headers=["X-%d: v" % i for i in range(120)]),
        {431}, close=True)
 simple("hd-3000-fields", raw(headers=["X-%d: v" % i for i in range(3000)]),
        {431}, close=True)
-simple("hd-field-8k-ok", raw(headers=["X-A: " + "a" * 7000]), {200})
-simple("hd-field-too-long", raw(headers=["X-A: " + "a" * 9000]), {431},
+simple("hd-field-16k-ok", raw(headers=["X-A: " + "a" * 16000]), {200})
+simple("hd-field-too-long", raw(headers=["X-A: " + "a" * 17000]), {431},
        close=True)
 simple("hd-head-too-big", raw(headers=["X-%d: %s" % (i, "a" * 4000)
                                        for i in range(9)]), {431}, close=True)
 simple("hd-field-70k", raw(headers=["X-A: " + "a" * 70000]), {431},
        close=True)
-simple("hd-long-name", raw(headers=["X" * 9000 + ": v"]), {431}, close=True)
+simple("hd-long-name", raw(headers=["X" * 17000 + ": v"]), {431}, close=True)
 simple("hd-origin-huge", raw(headers=["Origin: https://" + "a" * 7000]),
        {200})
 simple("hd-xff-garbage", raw(headers=["X-Forwarded-For: ::::, 999.1.1.1, x"]),

@@ -33,7 +33,7 @@ def classes(g):
     enc = urllib.parse.urlencode
     return {
         "params-1000": (head("/healthz?" + "&".join(["a=1"] * 1000)), 414),
-        "uri-too-long": (head("/" + "a" * 9000), 414),
+        "uri-too-long": (head("/" + "a" * 17000), 414),
         "cl-te-smuggle": (head(method=b"POST", headers=[
             "Content-Length: 5", "Transfer-Encoding: chunked"],
             body=b"0\r\n\r\n"), 400),
