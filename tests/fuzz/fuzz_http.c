@@ -153,9 +153,19 @@ probe(void)
 		die("probe: send");
 	p.fd = fd;
 	p.events = POLLIN;
-	if (poll(&p, 1, 5000) != 1 || (n = recv(fd, buf, sizeof(buf), 0)) < 9 ||
-	    memcmp(buf, "HTTP/1.1 ", 9) != 0)
+	n = 0;
+	while ((size_t)n < 9 && poll(&p, 1, 10000) == 1) {
+		ssize_t k = recv(fd, buf + n, sizeof(buf) - (size_t)n, 0);
+
+		if (k <= 0)
+			break;
+		n += k;
+	}
+	if (n < 9 || memcmp(buf, "HTTP/1.1 ", 9) != 0) {
+		fprintf(stderr, "fuzz_http: probe got %zd bytes (%s)\n", n,
+		    n < 0 ? strerror(errno) : "no status line in 10 s");
 		die("the server stopped answering");
+	}
 	close(fd);
 }
 
