@@ -7,12 +7,15 @@
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
-#                   mode against a local Ceph RGW; results in BENCHMARKS.md
+#                   mode against a local Ceph RGW, share send/receive vs
+#                   tar|zstd|age + aws s3 cp; results in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the crash tests at full length (20 kill -9 rounds per
 #                   audit backend, 20 of store/checkpoint recovery; make
 #                   test runs 5 and 4) and the 3-instance HAProxy test with
 #                   60 s of load (make test: 6 s)
+#   make screenshots  the browser tests, writing their screenshots of the
+#                   vendor example and the console into docs/
 #   make format     clang-format the sources
 #   make install    binary, systemd unit, /etc/gatekeeper, and (as root,
 #                   without DESTDIR) the gatekeeper user, /var/lib/gatekeeper
@@ -22,7 +25,7 @@
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat libpq gnutls libsystemd geoip
+	   expat libpq gnutls libsystemd geoip libzstd zlib
 SAN     ?=
 , := ,
 
@@ -58,7 +61,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
-	lib soak js-deps install uninstall deb
+	lib soak js-deps install uninstall deb screenshots
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -174,10 +177,16 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
 	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
 	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
+	@bash tests/bench/share.sh $(BUILD)/gatekeeper
 
 # the CIDR trie with 10 and 100,000 entries (issue 5)
 $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
+
+screenshots: $(BUILD)/gatekeeper
+	GK_SCREENSHOTS=$(abspath docs) GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_vendor_example.py tests/e2e/test_console.py
 
 install: $(BUILD)/gatekeeper
 	BIN=$(BUILD)/gatekeeper DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
@@ -202,6 +211,10 @@ clean:
 
 # the web files are built into the binary (src/gate/demo.c, .incbin)
 $(BUILD)/obj/src/gate/demo.o $(FUZZ_BUILD)/obj/src/gate/demo.o: \
-	web/demo.html web/gatekeeper.js
+	web/demo.html
+$(BUILD)/obj/src/gate/assets.o $(FUZZ_BUILD)/obj/src/gate/assets.o: \
+	web/gatekeeper.js web/gatekeeper.d.ts
+$(BUILD)/obj/src/gate/console.o $(FUZZ_BUILD)/obj/src/gate/console.o: \
+	web/console/index.html web/console/console.js web/console/console.css
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d $(FUZZ_OBJ:.o=.d)
