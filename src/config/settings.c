@@ -26,6 +26,9 @@ cfg_http_settings(const gk_config *cfg, http_settings *out)
 	out->tls_ocsp = cfg->tls_ocsp;
 	out->redirect_port = cfg->redirect_port;
 	out->hsts_max_age = cfg->hsts_max_age;
+	out->head_timeout = cfg->head_timeout;
+	out->body_timeout = cfg->body_timeout;
+	out->body_min_rate = cfg->body_min_rate;
 }
 
 const char *

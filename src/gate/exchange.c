@@ -43,7 +43,8 @@ struct gate_exchange {
 	gk_reply rep;
 	const struct gate_route *route;
 	gate_upload *up;
-	int too_long;		/* the target was over the adapter's cap */
+	int refuse;		/* the adapter refused the head: status */
+	const char *refuse_why;
 	size_t discarded;
 	_Atomic int state;
 	int audit_result;
@@ -172,10 +173,13 @@ gate_begin(gk_app *app, const gk_req_in *in)
 		return NULL;
 	x->app = app;
 	x->h = in->headers;
-	x->too_long = in->target == NULL;
+	x->refuse = in->refuse != 0 ? in->refuse :
+	    in->target == NULL ? 414 : 0;
+	x->refuse_why = in->refuse_why != NULL ? in->refuse_why :
+	    x->refuse == 414 ? "URI Too Long" : "Bad Request";
 	gate_reply_init(&x->rep);
 	fill_req(x, in);
-	if (!x->too_long)
+	if (x->refuse == 0)
 		x->route = gate_route_begin(app, &x->req, &x->up, &x->rep);
 	return x;
 }
@@ -189,6 +193,8 @@ gate_request_id(const gate_exchange *x)
 int
 gate_answer_now(const gate_exchange *x)
 {
+	if (x->refuse != 0)
+		return 1;
 	return x->route != NULL && gate_route_has_body(x->route) &&
 	    (x->up == NULL || gate_upload_refused(x->up));
 }
@@ -255,10 +261,13 @@ gate_body(gate_exchange *x, const uint8_t *p, size_t len)
 int
 gate_decide(gate_exchange *x)
 {
-	if (x->too_long) {
-		gate_reply_error(&x->rep, 414, "deny", "URI Too Long");
+	if (x->refuse != 0) {
+		gate_reply_error(&x->rep, x->refuse, "deny", x->refuse_why);
 		x->rep.protocol = "http";
 		gate_reply_finish(x->app, &x->req, &x->rep);
+		/* a protocol error, not a decision about data: counted (as
+		 * denied), answered at once, not audited */
+		x->rep.audited = 0;
 	} else {
 		gate_route_end(x->app, x->route, &x->req, x->up, &x->rep);
 	}

@@ -43,7 +43,12 @@ typedef struct {
 typedef struct {
 	const char *method;	/* "GET", "HEAD", "POST", ... */
 	const char *target;	/* raw request-target (path?query), or NULL
-				 * when it was too long to keep (414) */
+				 * when the head was refused */
+	/* the adapter refused the request head (its target, its fields):
+	 * the status to answer (414, 431, 400, 501) and a static one-line
+	 * reason; 0 = none. A NULL target without a status is a 414. */
+	int refuse;
+	const char *refuse_why;
 	const struct sockaddr *peer;	/* TCP peer, NULL if unknown */
 	gk_headers headers;
 } gk_req_in;
@@ -54,8 +59,9 @@ gate_exchange *gate_begin(struct gk_app *app, const gk_req_in *in) GK_WUR;
 /* The request id (32 hex digits), for the adapter's log lines. */
 const char *gate_request_id(const gate_exchange *x);
 /*
- * 1 when the request is refused before its body (an upload refused for
- * its rate, token or declared size): decide now, read none of the body.
+ * 1 when the request is refused before its body (its head refused by the
+ * adapter, or an upload refused for its rate, token or declared size):
+ * decide now, read none of the body.
  */
 int gate_answer_now(const gate_exchange *x);
 /*

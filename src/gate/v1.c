@@ -212,12 +212,12 @@ gate_v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		gate_deny(rep, 401, "Unauthorized: invalid 'hmac' param");
 		goto out;
 	}
-	if ((int64_t)exp + 60 < now) {
+	if (gk_add_sat((int64_t)exp, 60) < now) {
 		gate_deny(rep, 410, "Expired");
 		goto out;
 	}
 	if (cfg->max_token_lifetime > 0 &&
-	    (int64_t)exp - now > cfg->max_token_lifetime) {
+	    gk_sub_sat((int64_t)exp, now) > cfg->max_token_lifetime) {
 		gate_deny(rep, 401, "Unauthorized: 'expires' is further away than "
 		    "the maximum token lifetime");
 		goto out;

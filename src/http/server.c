@@ -5,7 +5,7 @@
  * gate waits for its audit commit (many requests share one transaction)
  * and resumed when the gate wakes it; the gate decides everything.
  */
-#include "http.h"
+#include "http_int.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -18,7 +18,6 @@
 
 #include "gate/exchange.h"
 
-#define URI_MAX (16u * 1024)
 #define STREAM_BLOCK (64u * 1024)
 /* At shutdown, how long a batch being written may still take (the audit
  * store's own lock wait is 5 s). */
@@ -35,6 +34,13 @@ struct gk_http {
 	unsigned redir_port;
 	_Atomic int inflight;	/* connections suspended for the audit */
 	_Atomic int active;	/* requests begun and not yet completed */
+	http_guard *guard;	/* slow-client watchdog */
+};
+
+/* Per connection (libmicrohttpd's socket context). */
+struct sconn {
+	http_conn *watch;	/* the watchdog's entry, or NULL */
+	struct rq *rq;		/* the request under way, or NULL */
 };
 
 enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
@@ -42,9 +48,11 @@ enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
 struct rq {
 	gk_http *h;
 	struct MHD_Connection *conn;
+	struct sconn *sc;
 	_Atomic int state;
 	char *uri;
-	int uri_too_long;
+	int refuse;		/* head refused: status to answer, then close */
+	const char *refuse_why;
 	gate_exchange *x;
 };
 
@@ -53,27 +61,52 @@ rq_free(struct rq *rq, int complete)
 {
 	if (rq == NULL)
 		return;
+	if (rq->sc != NULL && rq->sc->rq == rq)
+		rq->sc->rq = NULL;
 	atomic_fetch_sub(&rq->h->active, 1);
 	gate_exchange_free(rq->x, complete);
 	free(rq->uri);
 	free(rq);
 }
 
-/* MHD hands us the raw URI here, before any unescaping. */
+static struct sconn *
+sconn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/*
+ * MHD hands us the raw URI here, before any unescaping and before it
+ * splits the query into arguments. A target we refuse is answered on the
+ * handler's first call; its query is emptied first, in libmicrohttpd's
+ * own buffer (the URI is NUL-terminated there and parsed right after this
+ * call), so that thousands of parameters cannot exhaust the connection's
+ * memory before we can answer.
+ */
 static void *
 uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	gk_http *h = cls;
+	struct sconn *sc = sconn_of(conn);
 	struct rq *rq;
 	size_t n = strlen(uri);
+	char *q;
 
-	if ((rq = calloc(1, sizeof(*rq))) == NULL)
+	if (sc == NULL || (rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;
+	rq_free(sc->rq, 0);	/* one that libmicrohttpd never completed */
+	sc->rq = rq;
+	rq->sc = sc;
 	atomic_fetch_add(&h->active, 1);
 	rq->h = h;
 	rq->conn = conn;
-	if (n > URI_MAX) {
-		rq->uri_too_long = 1;
+	rq->refuse = http_uri_check(gk_slice_of(uri, n), &rq->refuse_why);
+	if (rq->refuse != 0) {
+		if ((q = strchr(uri, '?')) != NULL && q[1] != '\0')
+			q[1] = '\0';	/* (see above) */
 		n = 0;
 	}
 	if ((rq->uri = malloc(n + 1)) == NULL) {
@@ -85,16 +118,132 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	return rq;
 }
 
+/* libmicrohttpd's connection notifications: the watchdog's entries. */
+static void
+conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	gk_http *h = cls;
+	struct sconn *sc;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if ((sc = calloc(1, sizeof(*sc))) == NULL)
+			return;	/* uri_log refuses the connection */
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		sc->watch = http_guard_open(h->guard, ci != NULL ?
+		    ci->connect_fd : -1);
+		*socket_context = sc;
+		return;
+	}
+	if ((sc = *socket_context) == NULL)
+		return;
+	rq_free(sc->rq, 0);
+	http_guard_close(h->guard, sc->watch);
+	free(sc);
+	*socket_context = NULL;
+}
+
 static void
 completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
+	gk_http *h = cls;
 	struct rq *rq = *con_cls;
+	struct sconn *sc = sconn_of(conn);
 
-	(void)cls;
-	(void)conn;
+	if (sc != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		http_guard_request_done(h->guard, sc->watch);
 	rq_free(rq, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	*con_cls = NULL;
+}
+
+/* ---- the request head, checked by the RFC (head.c) --------------------- */
+
+/* Feeds each header field to the head checks, in the order received;
+ * a field waits for the next one, which tells whether it was cut. */
+struct head_walk {
+	http_head head;
+	gk_slice name, value;	/* the field waiting */
+	int pending;
+	int in_line;		/* its value lies in its own line */
+};
+
+/*
+ * libmicrohttpd parses the head in place and cuts a field value at a NUL
+ * byte without a word. Its line ends became NULs too, so the bytes after
+ * a value's terminator up to the next field name (or, for the last field,
+ * up to the next NUL, CR or LF: the empty line ends the head) are NUL, CR
+ * or LF unless the value held a NUL. Only looked at when the value lies
+ * where its own line is, after its name and before the next one.
+ */
+static int
+value_was_cut(gk_slice value, const char *next_key)
+{
+	const char *p = (const char *)value.p + value.len + 1, *end;
+
+	if (next_key != NULL) {
+		if (next_key < p)
+			return 0;
+		end = next_key;
+	} else {
+		end = p + HTTP_FIELD_MAX;
+	}
+	for (; p < end; p++) {
+		if (*p == '\0' || *p == '\r' || *p == '\n') {
+			if (next_key == NULL)
+				return 0;
+			continue;
+		}
+		if (*p != ' ' && *p != '\t')
+			return 1;
+	}
+	return 0;
+}
+
+static void
+head_flush(struct head_walk *w, const char *next_key)
+{
+	if (!w->pending)
+		return;
+	http_head_field(&w->head, w->name, w->value, w->in_line &&
+	    value_was_cut(w->value, next_key));
+	w->pending = 0;
+}
+
+static enum MHD_Result
+head_field_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct head_walk *w = cls;
+
+	(void)kind;
+	if (key == NULL)
+		return MHD_YES;
+	if (value == NULL)
+		value = "";
+	head_flush(w, key);
+	w->name = gk_slice_of(key, key_size);
+	w->value = gk_slice_of(value, value_size);
+	w->in_line = value > key && (size_t)(value - key) <= HTTP_FIELD_MAX;
+	w->pending = 1;
+	return MHD_YES;
+}
+
+/* 0 if the head passes http_head_verdict, else the status to answer. */
+static int
+check_head(struct rq *rq, const char *version, const char **why)
+{
+	struct head_walk w;
+
+	memset(&w, 0, sizeof(w));
+	http_head_init(&w.head);
+	MHD_get_connection_values_n(rq->conn, MHD_HEADER_KIND, head_field_cb,
+	    &w);
+	head_flush(&w, NULL);
+	return http_head_verdict(&w.head, version != NULL &&
+	    strcmp(version, "HTTP/1.1") == 0, why);
 }
 
 /* ---- the request's headers, as the gate reads them -------------------- */
@@ -130,14 +279,18 @@ header_each(void *ctx, gk_header_fn fn, void *arg)
 }
 
 static int
-begin(struct rq *rq, const char *method)
+begin(struct rq *rq, const char *method, const char *version)
 {
 	const union MHD_ConnectionInfo *ci;
 	gk_req_in in;
 
+	if (rq->refuse == 0)
+		rq->refuse = check_head(rq, version, &rq->refuse_why);
 	memset(&in, 0, sizeof(in));
 	in.method = method;
-	in.target = rq->uri_too_long ? NULL : rq->uri;
+	in.target = rq->refuse != 0 ? NULL : rq->uri;
+	in.refuse = rq->refuse;
+	in.refuse_why = rq->refuse_why;
 	ci = MHD_get_connection_info(rq->conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci != NULL)
@@ -206,6 +359,8 @@ send_reply(struct rq *rq)
 	gate_reply_headers(rq->x, add_header, &hc);
 	if (rq->h->hsts[0] != '\0')	/* the transport's own header */
 		add_header(&hc, "Strict-Transport-Security", rq->h->hsts);
+	if (rq->refuse != 0)	/* a refused head: the framing is unsure */
+		add_header(&hc, "Connection", "close");
 	if (hc.failed) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
@@ -233,6 +388,7 @@ wake(void *arg)
 static enum MHD_Result
 decide(struct rq *rq)
 {
+	http_guard_body_done(rq->h->guard, rq->sc->watch);
 	if (gate_decide(rq->x) == GATE_READY)
 		return send_reply(rq);
 	atomic_store(&rq->state, RQ_WAIT);
@@ -252,18 +408,18 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)cls;
 	(void)conn;
 	(void)url;
-	(void)version;
 	if (rq == NULL)
 		return MHD_NO;
 	switch (atomic_load(&rq->state)) {
 	case RQ_NEW:
-		if (begin(rq, method) != 0)
+		http_guard_head_done(rq->h->guard, rq->sc->watch);
+		if (begin(rq, method, version) != 0)
 			return MHD_NO;
 		atomic_store(&rq->state, RQ_BODY);
 		if (gate_answer_now(rq->x)) {
-			/* refused before the body: answered now, and
-			 * libmicrohttpd reads none of the body and closes
-			 * after the answer */
+			/* refused before the body (its head, or an upload
+			 * refused): answered now, and libmicrohttpd reads
+			 * none of the body and closes after the answer */
 			return decide(rq);
 		}
 		return MHD_YES;
@@ -309,7 +465,7 @@ redir_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)cls;
 	(void)conn;
-	if (strlen(uri) > URI_MAX)
+	if (strlen(uri) > HTTP_URI_MAX)
 		return strdup("");	/* answered 414 */
 	return strdup(uri);
 }
@@ -357,7 +513,7 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_NO;
 	status = (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) ?
 	    301 : 308;
-	gk_buf_init(&loc, URI_MAX + 2048);
+	gk_buf_init(&loc, HTTP_URI_MAX + 2048);
 	if (uri[0] != '/' ||
 	    gk_buf_printf(&loc, "%s%s", h->public_url, uri) != 0) {
 		status = uri[0] == '\0' ? 414 : 400;
@@ -457,10 +613,17 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		free(h);
 		return GK_ERR_NOMEM;
 	}
+	if (http_guard_start(cfg->head_timeout, cfg->body_timeout,
+	    cfg->body_min_rate, &h->guard) != 0) {
+		free(h->public_url);
+		free(h);
+		return GK_ERR_INTERNAL;
+	}
 	if (cfg->tls_cert != NULL && cfg->tls_cert[0] != '\0') {
 		if ((r = http_tls_new(cfg->tls_cert, cfg->tls_key,
 		    cfg->tls_ocsp, &h->tls, err, sizeof(err))) != 0) {
 			gk_error("%s", err);
+			http_guard_stop(h->guard);
 			free(h->public_url);
 			free(h);
 			return r;
@@ -487,11 +650,13 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
+		http_guard_stop(h->guard);
 		http_tls_free(h->tls);
 		free(h->public_url);
 		free(h);
@@ -574,6 +739,7 @@ http_server_stop(gk_http *h)
 		wait_zero(&h->active, 10000);
 		MHD_stop_daemon(h->d);
 	}
+	http_guard_stop(h->guard);	/* after: the daemon empties its list */
 	if (h->redir != NULL)
 		MHD_stop_daemon(h->redir);
 	http_tls_free(h->tls);

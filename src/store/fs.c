@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,15 +135,20 @@ out:
 
 /* Creates the table and fills it from the object headers, atomically. */
 
-/* Removes temp files left behind by a crash (older than a day). */
-
+/*
+ * Removes the temp files a crash left behind: every *.tmp no live writer
+ * holds. A writer keeps an exclusive flock(2) on its temp file until it
+ * is renamed or removed, and the kernel drops it when the process dies,
+ * so a file we can lock belongs to no one (another process sharing the
+ * store keeps its own).
+ */
 static void
 tmp_cleanup(const fs_store *s)
 {
 	struct dirent *de;
 	struct stat st;
-	time_t now = time(NULL);
-	size_t n;
+	size_t n, removed = 0;
+	int fd;
 	DIR *d;
 
 	if ((d = opendir(s->tmpdir)) == NULL)
@@ -151,14 +157,19 @@ tmp_cleanup(const fs_store *s)
 		n = strlen(de->d_name);
 		if (n < 5 || strcmp(de->d_name + n - 4, ".tmp") != 0)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-		    now - st.st_mtime < TMP_MAX_AGE)
+		if ((fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW | O_NONBLOCK)) < 0)
 			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			gk_info("removed stale temp file %s", de->d_name);
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+		close(fd);
 	}
 	closedir(d);
+	if (removed > 0)
+		gk_info("removed %zu temp files left by an earlier run",
+		    removed);
 }
 
 static int
@@ -291,6 +302,10 @@ fs_put_begin(fs_store *s, gk_slice key, uint64_t max_bytes,
 		goto out;
 	}
 	w->tmp_path = gk_buf_detach(&path, NULL);
+	/* ours while we live (tmp_cleanup leaves locked files alone) */
+	if (flock(w->fd, LOCK_EX | LOCK_NB) != 0)
+		gk_warn("store: cannot lock the temp file: %s",
+		    strerror(errno));
 	if ((r = fs_pwrite_full(w->fd, w->hdr, w->hdr_len, 0)) != 0)
 		goto out;
 	*out = w;

@@ -37,7 +37,6 @@
 #define STORE_STRIPES 64
 #define STORE_PATH_CAP 4096u
 #define LIST_BATCH 256
-#define TMP_MAX_AGE (24 * 3600)
 #define DB_BUSY_MS 10000
 
 typedef struct fs_store fs_store;
@@ -62,6 +61,9 @@ struct fs_store {
 	pthread_mutex_t stripes[STORE_STRIPES];
 	int nlocks;			/* stripes initialised */
 	int db_lock_ok;
+	/* during fs_index_open only: the index rebuild or reconciliation */
+	struct reconcile *rec;
+	int (*walk_one)(fs_store *s, const char *path, const char *hex);
 };
 
 typedef struct {

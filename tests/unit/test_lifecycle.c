@@ -542,18 +542,41 @@ test_unaudited_ready(gk_app *app)
 	T_EQ_INT(gate_decide(x), GATE_READY);
 	T_EQ_INT(gate_reply_status(x), 204);
 	gate_exchange_free(x, 1);
-	/* an over-long target: a 414, audited */
+	/* an over-long target: a protocol error, answered 414 at once
+	 * (before any body), not audited */
 	x = begin(app, "GET", NULL, &none);
 	if (x != NULL) {
-		int w0 = woken_count();
-
-		T_EQ_INT(gate_decide(x), GATE_WAIT);
-		gate_commit(x, wake, NULL);
-		wait_woken(w0 + 1);
-		gate_settle(x);
+		T_CHECK(gate_answer_now(x));
+		T_EQ_INT(gate_decide(x), GATE_READY);
 		T_EQ_INT(gate_reply_status(x), 414);
 	}
 	gate_exchange_free(x, 1);
+	/* a head the adapter refused: its status and reason, at once */
+	{
+		gk_req_in in;
+		size_t blen = 0;
+		char *body;
+
+		memset(&in, 0, sizeof(in));
+		in.method = "POST";
+		in.refuse = 431;
+		in.refuse_why = "Request Header Fields Too Large";
+		in.peer = (const struct sockaddr *)&peer4;
+		in.headers.get = h_get;
+		in.headers.each = h_each;
+		in.headers.ctx = &none;
+		x = gate_begin(app, &in);
+		if (x != NULL) {
+			T_CHECK(gate_answer_now(x));
+			T_EQ_INT(gate_decide(x), GATE_READY);
+			T_EQ_INT(gate_reply_status(x), 431);
+			body = gate_reply_body(x, &blen);
+			T_CHECK(body != NULL && memmem(body, blen,
+			    "Too Large", 9) != NULL);
+			free(body);
+		}
+		gate_exchange_free(x, 1);
+	}
 }
 
 /* The fs store explains its own failures (not S3's last status). */
