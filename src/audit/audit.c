@@ -679,6 +679,13 @@ audit_free(gk_audit *a)
 int
 audit_open(const struct gk_config *cfg, gk_audit **out)
 {
+	return audit_open_as(cfg, NULL, out);
+}
+
+int
+audit_open_as(const struct gk_config *cfg, const char *suffix,
+    gk_audit **out)
+{
 	gk_audit *a = NULL;
 	pthread_condattr_t attr;
 	char err[256];
@@ -750,6 +757,20 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 		    cfg->keys_dir != NULL ? cfg->keys_dir : "?",
 		    gk_err_str(r));
 		goto out;
+	}
+	if (suffix != NULL) {
+		size_t n = strlen(a->instance);
+
+		if (n + 1 + strlen(suffix) > AUDIT_INSTANCE_MAX) {
+			r = GK_ERR_CONFIG;
+			goto out;
+		}
+		snprintf(a->instance + n, sizeof(a->instance) - n, ".%s",
+		    suffix);
+		if (!audit_instance_valid(a->instance)) {
+			r = GK_ERR_CONFIG;
+			goto out;
+		}
 	}
 	if (audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
 		if (audit_backend_is_file(a->path)) {

@@ -85,6 +85,13 @@ typedef struct gk_audit gk_audit;
  */
 int audit_open(const struct gk_config *cfg, gk_audit **out) GK_WUR;
 /*
+ * The same with its own hash chain "<instance>.<suffix>" (1-128 of the
+ * instance characters in all), for a command-line tool writing next to a
+ * running server (whose chain it must not extend).
+ */
+int audit_open_as(const struct gk_config *cfg, const char *suffix,
+    gk_audit **out) GK_WUR;
+/*
  * Refuses new submissions, commits everything already queued (done is
  * called for each), joins the writer and frees a; NULL ok. No other
  * thread may use a once this is called.
@@ -130,6 +137,36 @@ int audit_write(gk_audit *a, const gk_audit_record *rec) GK_WUR;
  * (one commit on its own connection); thread safe; jti is 1..256 bytes.
  */
 int audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s) GK_WUR;
+
+/*
+ * Grants (src/grant) live in the audit database, so instances sharing a
+ * PostgreSQL database share them. The audit folder stores each grant as an
+ * opaque document (src/grant's JSON, its secret already encrypted) under
+ * its id and access key id; it never reads it. A handle keeps one
+ * connection (reopened after a failure) and is thread safe.
+ */
+typedef struct gk_audit_grants gk_audit_grants;
+/* fn gets id, access key id and document (valid during the call). */
+typedef int (*gk_audit_doc_fn)(void *arg, const char *id,
+    const char *access_key, const char *doc);
+
+/* Opens target (creating/migrating the schema). GK_ERR_UNAVAILABLE with
+ * err saying why (a PostgreSQL server that is down is not an error: each
+ * call then tries to connect). */
+int audit_grants_open(const char *target, gk_audit_grants **out, char *err,
+    size_t errlen) GK_WUR;
+void audit_grants_close(gk_audit_grants *g);
+/* Inserts or replaces id's document: 0, GK_ERR_EXISTS (access key taken
+ * by another grant), GK_ERR_UNAVAILABLE (err says why). */
+int audit_grants_put(gk_audit_grants *g, const char *id,
+    const char *access_key, const char *doc, char *err, size_t errlen) GK_WUR;
+/* The document of a grant by id (by_key 0) or access key id (1), replacing
+ * doc's content: 0, GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE. */
+int audit_grants_get(gk_audit_grants *g, int by_key, const char *v,
+    gk_buf *doc, char *err, size_t errlen) GK_WUR;
+/* Every grant ordered by id: 0, fn's non-zero value, GK_ERR_UNAVAILABLE. */
+int audit_grants_list(gk_audit_grants *g, gk_audit_doc_fn fn, void *arg,
+    char *err, size_t errlen) GK_WUR;
 
 /* Filters for search; zero/NULL fields do not filter. */
 typedef struct {

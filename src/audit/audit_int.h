@@ -153,6 +153,18 @@ struct audit_backend {
 	/* Records a token id as used until exp_s: 0 first use,
 	 * GK_ERR_EXISTS replay, GK_ERR_UNAVAILABLE failure. NULL: none. */
 	int (*jti_use)(audit_conn *c, const char *jti, int64_t exp_s);
+	/* Grants (table grants): inserts or replaces the document of id
+	 * (access_key unique), GK_ERR_EXISTS when access_key belongs to
+	 * another id, GK_ERR_UNAVAILABLE failure. */
+	int (*grant_put)(audit_conn *c, const char *id, const char *access_key,
+	    const char *doc, char *err, size_t errlen);
+	/* The document of the grant whose id (by_key 0) or access key
+	 * (by_key 1) is v into doc: 0, GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE. */
+	int (*grant_get)(audit_conn *c, int by_key, const char *v, gk_buf *doc,
+	    char *err, size_t errlen);
+	/* Every grant, ordered by id; fn's non-zero return stops. */
+	int (*grant_list)(audit_conn *c, gk_audit_doc_fn fn, void *arg,
+	    char *err, size_t errlen);
 };
 
 extern const audit_backend audit_sqlite_backend;

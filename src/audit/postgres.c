@@ -85,6 +85,9 @@ static const char *const schema_steps[] = {
 	"CREATE TABLE jti("
 	"jti TEXT PRIMARY KEY,"
 	"exp_us BIGINT NOT NULL);",
+	/* 1 -> 2: grants for the S3 endpoint (src/grant's documents) */
+	"CREATE TABLE grants(id TEXT PRIMARY KEY,"
+	"access_key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)GK_ARRAY_LEN(schema_steps))
@@ -585,6 +588,77 @@ pg_jti_use(audit_conn *base, const char *jti, int64_t exp_s)
 	return r;
 }
 
+/* ---- grants ------------------------------------------------------------ */
+
+static int
+pg_grant_put(audit_conn *base, const char *id, const char *access_key,
+    const char *doc, char *err, size_t errlen)
+{
+	static const char sql[] = "INSERT INTO grants(id, access_key, doc)"
+	    " VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET"
+	    " access_key = EXCLUDED.access_key, doc = EXCLUDED.doc";
+	const char *v[3] = { id, access_key, doc };
+	PGresult *res;
+	const char *state;
+	int r;
+
+	res = PQexecParams(PG(base)->db, sql, 3, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		r = 0;
+	} else {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		r = state != NULL && strcmp(state, "23505") == 0 ?
+		    GK_ERR_EXISTS : GK_ERR_UNAVAILABLE;
+		pg_err(PG(base)->db, err, errlen);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_grant_get(audit_conn *base, int by_key, const char *v, gk_buf *doc,
+    char *err, size_t errlen)
+{
+	PGresult *res = NULL;
+	const char *vals[1] = { v };
+	int r;
+
+	if (run(PG(base)->db, by_key ?
+	    "SELECT doc FROM grants WHERE access_key = $1" :
+	    "SELECT doc FROM grants WHERE id = $1", 0, 1, vals, NULL, NULL,
+	    &res, err, errlen) != 0)
+		return GK_ERR_UNAVAILABLE;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return GK_ERR_NOT_FOUND;
+	}
+	gk_buf_reset(doc);
+	r = gk_buf_append_str(doc, PQgetvalue(res, 0, 0));
+	if (r == 0)
+		r = gk_buf_append(doc, "", 1);
+	if (r == 0)
+		doc->len--;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_grant_list(audit_conn *base, gk_audit_doc_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	PGresult *res = NULL;
+	int i, r = 0;
+
+	if (run(PG(base)->db, "SELECT id, access_key, doc FROM grants"
+	    " ORDER BY id", 0, 0, NULL, NULL, NULL, &res, err, errlen) != 0)
+		return GK_ERR_UNAVAILABLE;
+	for (i = 0; i < PQntuples(res) && r == 0; i++)
+		r = fn(arg, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2));
+	PQclear(res);
+	return r;
+}
+
 /* ---- reading --------------------------------------------------------- */
 
 static const char *
@@ -900,4 +974,7 @@ const audit_backend audit_pg_backend = {
 	.search = pg_search,
 	.scan = pg_scan,
 	.jti_use = pg_jti_use,
+	.grant_put = pg_grant_put,
+	.grant_get = pg_grant_get,
+	.grant_list = pg_grant_list,
 };

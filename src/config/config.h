@@ -130,6 +130,15 @@ typedef struct gk_config {
 	/* [vendor_key KID] sections, in file order (issue 4) */
 	gk_vendor_key *vendor_keys;
 	size_t n_vendor_keys;
+	/* [s3api] the S3-compatible endpoint for grants (issue 13) */
+	int s3api_enabled;
+	unsigned s3api_port;	/* own listener, 0 = none */
+	char *s3api_host;	/* host name on the main port, "" = none */
+	char *s3api_bucket;	/* the bucket clients see */
+	char *s3api_region;
+	uint64_t s3api_max_object_bytes;
+	char *grant_key_file;	/* default <keys_dir>/grant.key */
+	gk_secret grant_key;	/* AES-256-GCM key of grant secrets */
 	/* [s3] (store type s3) */
 	char *s3_bucket;
 	char *s3_region;	/* default us-east-1 */
