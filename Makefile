@@ -14,7 +14,7 @@
 
 CC      ?= cc
 BUILD   ?= build
-PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
+PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl zlib \
 	   expat libpq
 SAN     ?=
 , := ,
