@@ -91,6 +91,11 @@ cmd_serve(int argc, char **argv)
 	    strchr(app->cfg->listen, ':') ? "[" : "", app->cfg->listen,
 	    strchr(app->cfg->listen, ':') ? "]" : "", http_server_port(http),
 	    app->cfg->public_url);
+	if (http_server_s3api_port(http) != 0)
+		printf("s3 endpoint on http://%s%s%s:%u (bucket %s)\n",
+		    strchr(app->cfg->listen, ':') ? "[" : "", app->cfg->listen,
+		    strchr(app->cfg->listen, ':') ? "]" : "",
+		    http_server_s3api_port(http), app->cfg->s3api_bucket);
 	fflush(stdout);
 	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
 	    app->cfg->store_dir, audit_label(audit_target(app->cfg)));

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "grant/grant.h"
+#include "s3/s3.h"
 #include "store/store.h"
 #include "verify/verify.h"
 
@@ -57,6 +59,17 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    audit_label(audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
+	if (errlen > 0)
+		err[0] = '\0';
+	if (cfg->s3api_enabled &&
+	    ((r = grant_open(cfg, &app->grants, err, errlen)) != 0 ||
+	    (r = s3_signer_new(cfg->s3api_region, "s3",
+	    &app->s3api_signer)) != 0)) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "cannot start the S3 endpoint: "
+			    "%s", gk_err_str(r));
+		goto out;
+	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
 		snprintf(err, errlen, "cannot start putting checkpoints to the "
 		    "bucket: %s", gk_err_str(r));
@@ -79,6 +92,8 @@ gate_app_close(gk_app *app)
 	audit_close(app->audit);	/* its last checkpoint may still ship */
 	gate_cpship_stop(app->cpship);
 	store_free(app->store);
+	grant_close(app->grants);
+	s3_signer_free(app->s3api_signer);
 	verify_mac_free(app->v1_mac);
 	verify_mac_free(app->internal_mac);
 	policy_live_free(app->policy_live);
@@ -114,6 +129,7 @@ gate_reply_release(gk_reply *rep)
 	free(rep->sub);
 	free(rep->jti);
 	free(rep->token_sig);
+	gk_buf_release(&rep->headers);
 	store_reader_free(rep->reader);
 	memset(rep, 0, sizeof(*rep));
 }
@@ -904,7 +920,7 @@ gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 int
 gate_is_upload(const gk_req *req)
 {
-	return (method_is(req, "POST") &&
+	return req->s3api || (method_is(req, "POST") &&
 	    gk_slice_eq_str(req->path, "/_upload")) ||
 	    (method_is(req, "PUT") &&
 	    gk_slice_has_prefix(req->path, gk_slice_str("/v2/objects/")));

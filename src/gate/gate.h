@@ -57,6 +57,9 @@ typedef struct gk_app {
 	gk_rate *rate;
 	struct gk_keyring *keyring;	/* v2 vendor keys */
 	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
+	/* issue 13: the S3 endpoint ([s3api] enabled), else NULL */
+	struct gk_grants *grants;
+	struct s3_signer *s3api_signer;
 } gk_app;
 
 /*
@@ -94,6 +97,17 @@ typedef struct {
 	gk_addr peer;
 	int fwd;
 	char country[3];
+	/* issue 13: the S3 endpoint. s3api is set by gate_req_resolve (the
+	 * request came to [s3api] port, or to [s3api] host); header looks up
+	 * any request header by lower-case name, every value joined by ','
+	 * (0, or GK_ERR_NOT_FOUND) */
+	int s3api;
+	int on_s3api_port;
+	gk_slice host;
+	int (*header)(void *ctx, const char *lname, gk_buf *out);
+	void *header_ctx;
+	int has_content_length;
+	uint64_t content_length;
 } gk_req;
 
 /* The decision. The HTTP layer renders it. */
@@ -125,6 +139,10 @@ typedef struct {
 	char *sub;
 	char *jti;
 	char *token_sig;
+	/* issue 13: extra response header lines "Name: value\n" (S3's ETag,
+	 * x-amz-request-id, ...); cap 0 when none */
+	gk_buf headers;
+	int no_default_headers;	/* S3 API: no CORS or cache headers */
 } gk_reply;
 
 void gate_reply_init(gk_reply *rep);
@@ -176,7 +194,9 @@ void gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
 int gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen);
 
 /* 1 if the request's body becomes an object: the upload endpoint
- * (POST /_upload) or v2's PUT /v2/objects/{key}. */
+ * (POST /_upload) or v2's PUT /v2/objects/{key}; and every S3 API
+ * request (whose writes, copies and deletes happen in
+ * gate_upload_commit, after their audit record). */
 int gate_is_upload(const gk_req *req);
 
 /*

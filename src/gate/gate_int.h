@@ -99,4 +99,21 @@ int gate_v2_put_authorize(gk_app *app, const gk_req *req, gk_reply *rep,
  */
 int gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
+/*
+ * The S3-compatible endpoint (s3api*.c), issue 13. match: 1 when the
+ * request is for it ([s3api] enabled and it came to the s3api port or to
+ * the s3api host or a subdomain of it). The rest is the upload protocol
+ * of gate.h: begin always gives a state (or answers in rep), feed takes
+ * the body, end decides (rep), commit performs a write after its audit
+ * record is durable.
+ */
+typedef struct gate_s3 gate_s3;
+int gate_s3api_match(const gk_app *app, const gk_req *req);
+void gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
+    gk_reply *rep);
+void gate_s3api_feed(gate_s3 *s, const uint8_t *p, size_t len);
+void gate_s3api_end(gate_s3 *s, gk_reply *rep);
+void gate_s3api_commit(gate_s3 *s, gk_reply *rep);
+void gate_s3api_free(gate_s3 *s);
+
 #endif

@@ -37,6 +37,7 @@ struct gate_upload {
 	int committed;
 	char store_msg[320];	/* why the store failed, for the reply */
 	char *raw_key;		/* PUT /v2/objects/{key}: the body is the object */
+	gate_s3 *s3;		/* an S3 API request: all of it is s3api.c's */
 };
 
 static void
@@ -252,6 +253,21 @@ gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
 	gate_upload *u;
 
 	*out = NULL;
+	if (req->s3api) {
+		gate_s3 *s3 = NULL;
+
+		gate_s3api_begin(app, req, &s3, rep);
+		if (s3 != NULL && (u = calloc(1, sizeof(*u))) == NULL) {
+			gate_s3api_free(s3);
+			gate_reply_error(rep, 500, "error", "Internal Exception");
+			return;
+		}
+		if (s3 != NULL) {
+			u->s3 = s3;
+			*out = u;
+		}
+		return;
+	}
 	if (strcmp(req->method, "PUT") == 0) {
 		raw_begin(app, req, out, rep);
 		return;
@@ -280,6 +296,10 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 {
 	int r;
 
+	if (u->s3 != NULL) {
+		gate_s3api_feed(u->s3, p, len);
+		return;
+	}
 	if (u->status != 0)
 		return;
 	if (u->raw_key != NULL) {
@@ -299,6 +319,10 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 	char *k;
 	int r;
 
+	if (u->s3 != NULL) {
+		gate_s3api_end(u->s3, rep);
+		return;
+	}
 	if (u->status == 0 && u->raw_key == NULL &&
 	    http_multipart_finish(u->mp) != 0)
 		fail(u, 400, "Bad Request: malformed multipart body");
@@ -349,6 +373,10 @@ gate_upload_commit(gate_upload *u, gk_reply *rep)
 {
 	int r;
 
+	if (u != NULL && u->s3 != NULL) {
+		gate_s3api_commit(u->s3, rep);
+		return;
+	}
 	if (u == NULL || u->w == NULL || u->committed)
 		return;
 	if ((r = store_writer_commit(u->w)) != 0) {
@@ -368,6 +396,7 @@ gate_upload_free(gate_upload *u)
 {
 	if (u == NULL)
 		return;
+	gate_s3api_free(u->s3);
 	http_multipart_free(u->mp);
 	store_writer_free(u->w);
 	if (u->have_pol)

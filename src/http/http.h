@@ -76,6 +76,8 @@ typedef struct gk_http gk_http;
 int http_server_start(struct gk_app *app, gk_http **out) GK_WUR;
 /* The port actually bound (useful with port 0). */
 unsigned http_server_port(const gk_http *h);
+/* The [s3api] port bound (0 when it has none). */
+unsigned http_server_s3api_port(const gk_http *h);
 void http_server_stop(gk_http *h);
 
 #endif

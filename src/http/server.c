@@ -26,6 +26,8 @@
 
 struct gk_http {
 	struct MHD_Daemon *d;
+	struct MHD_Daemon *d_s3;	/* [s3api] port, or NULL */
+	unsigned port_s3;
 	gk_app *app;
 	unsigned port;
 	uint8_t id_prefix[8];
@@ -47,6 +49,7 @@ struct rq {
 	gk_reply rep;
 	gate_upload *up;
 	int is_upload;
+	int on_s3;		/* came to the [s3api] port */
 	gk_buf fwd_hdr[2];	/* X-Forwarded-For, Forwarded: lines joined */
 	int fwd_has[2], fwd_over[2];
 };
@@ -88,6 +91,17 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	}
 	memcpy(rq->uri, uri, n);
 	rq->uri[n] = '\0';
+	return rq;
+}
+
+/* The same for the [s3api] port's socket. */
+static void *
+uri_log_s3(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct rq *rq = uri_log(cls, uri, conn);
+
+	if (rq != NULL)
+		rq->on_s3 = 1;
 	return rq;
 }
 
@@ -162,6 +176,42 @@ resolve_client(struct rq *rq, const gk_addr *peer)
 	    v[1], rq->fwd_has[1]);
 }
 
+struct hdr_find {
+	const char *name;
+	gk_buf *out;
+	int found;
+	int over;
+};
+
+static enum MHD_Result
+hdr_find_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
+{
+	struct hdr_find *f = cls;
+
+	(void)kind;
+	if (key == NULL || value == NULL || strcasecmp(key, f->name) != 0)
+		return MHD_YES;
+	if ((f->found && gk_buf_append(f->out, ",", 1) != 0) ||
+	    gk_buf_append_str(f->out, value) != 0)
+		f->over = 1;
+	f->found = 1;
+	return MHD_YES;
+}
+
+/* gk_req.header: every value of a header, joined by ','. */
+static int
+hdr_lookup(void *ctx, const char *lname, gk_buf *out)
+{
+	struct hdr_find f = { lname, out, 0, 0 };
+
+	MHD_get_connection_values((struct MHD_Connection *)ctx,
+	    MHD_HEADER_KIND, hdr_find_cb, &f);
+	if (f.over)
+		return GK_ERR_TOO_LARGE;
+	return f.found ? 0 : GK_ERR_NOT_FOUND;
+}
+
 static void
 fill_req(struct rq *rq, const char *method)
 {
@@ -190,6 +240,18 @@ fill_req(struct rq *rq, const char *method)
 	req->accept = header(rq->conn, "Accept", NULL);
 	req->content_type = header(rq->conn, "Content-Type", NULL);
 	req->authorization = header(rq->conn, "Authorization", NULL);
+	req->host = header(rq->conn, "Host", NULL);
+	req->header = hdr_lookup;
+	req->header_ctx = rq->conn;
+	{
+		gk_slice cl = header(rq->conn, "Content-Length",
+		    &req->has_content_length);
+
+		req->on_s3api_port = rq->on_s3;
+		if (req->has_content_length && gk_parse_u64(cl, UINT64_MAX,
+		    &req->content_length) != 0)
+			req->has_content_length = 0;
+	}
 	ci = MHD_get_connection_info(rq->conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL ||
@@ -212,6 +274,35 @@ add(struct MHD_Response *resp, const char *name, const char *value)
 {
 	return MHD_add_response_header(resp, name, value) == MHD_YES ? 0 :
 	    GK_ERR_INTERNAL;
+}
+
+/* Extra header lines "Name: value\n" (gk_reply.headers). */
+static int
+add_lines(struct MHD_Response *resp, const gk_buf *b)
+{
+	const char *p = (const char *)b->data, *end = p + b->len, *nl, *colon;
+	char name[128], value[2048];
+	int r = 0;
+
+	while (p != NULL && p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		colon = memchr(p, ':', (size_t)(nl - p));
+		if (colon != NULL && (size_t)(colon - p) < sizeof(name) &&
+		    (size_t)(nl - colon) < sizeof(value)) {
+			memcpy(name, p, (size_t)(colon - p));
+			name[colon - p] = '\0';
+			colon++;
+			while (colon < nl && *colon == ' ')
+				colon++;
+			memcpy(value, colon, (size_t)(nl - colon));
+			value[nl - colon] = '\0';
+			r |= add(resp, name, value);
+		}
+		p = nl + 1;
+	}
+	return r;
 }
 
 static ssize_t
@@ -262,6 +353,8 @@ send_reply(struct rq *rq)
 		return MHD_NO;
 	if (rep->content_type != NULL)
 		r |= add(resp, "Content-Type", rep->content_type);
+	r |= add_lines(resp, &rep->headers);
+	if (!rep->no_default_headers) {
 	r |= add(resp, "Access-Control-Allow-Origin",
 	    rep->acao ? rep->acao : "null");
 	r |= add(resp, "Vary", "Origin");
@@ -270,6 +363,7 @@ send_reply(struct rq *rq)
 	r |= add(resp, "Access-Control-Expose-Headers",
 	    "X-Request-Id, Content-Range, Content-Length, Location, "
 	    "Retry-After");
+	}
 	if (rq->req.request_id[0] != '\0')
 		r |= add(resp, "X-Request-Id", rq->req.request_id);
 	if (rep->location != NULL)
@@ -282,7 +376,7 @@ send_reply(struct rq *rq)
 	}
 	if (rep->content_range != NULL)
 		r |= add(resp, "Content-Range", rep->content_range);
-	if (rep->reader != NULL) {
+	if (rep->reader != NULL && !rep->no_default_headers) {
 		r |= add(resp, "Accept-Ranges", "bytes");
 		gk_time_http(rep->mtime, date, sizeof(date));
 		r |= add(resp, "Last-Modified", date);
@@ -487,6 +581,32 @@ http_server_start(gk_app *app, gk_http **out)
 	}
 	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di != NULL ? di->port : cfg->port;
+	if (cfg->s3api_enabled && cfg->s3api_port != 0) {
+		/* the S3 endpoint's own port: the same server, another socket */
+		if (ss.ss_family == AF_INET)
+			sin->sin_port = htons((uint16_t)cfg->s3api_port);
+		else
+			sin6->sin6_port = htons((uint16_t)cfg->s3api_port);
+		h->d_s3 = MHD_start_daemon(flags, (uint16_t)cfg->s3api_port,
+		    NULL, NULL, handler, h,
+		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		    MHD_OPTION_THREAD_POOL_SIZE, threads,
+		    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
+		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		    MHD_OPTION_URI_LOG_CALLBACK, uri_log_s3, h,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		    MHD_OPTION_END);
+		if (h->d_s3 == NULL) {
+			MHD_stop_daemon(h->d);
+			free(h);
+			return GK_ERR_IO;
+		}
+		di = MHD_get_daemon_info(h->d_s3, MHD_DAEMON_INFO_BIND_PORT);
+		h->port_s3 = di != NULL ? di->port : cfg->s3api_port;
+	}
 	*out = h;
 	return 0;
 }
@@ -495,6 +615,12 @@ unsigned
 http_server_port(const gk_http *h)
 {
 	return h->port;
+}
+
+unsigned
+http_server_s3api_port(const gk_http *h)
+{
+	return h->port_s3;
 }
 
 void
@@ -508,9 +634,13 @@ http_server_stop(gk_http *h)
 		/* stop accepting, let suspended requests get their audit
 		 * answer (bounded), then stop */
 		MHD_quiesce_daemon(h->d);
+		if (h->d_s3 != NULL)
+			MHD_quiesce_daemon(h->d_s3);
 		for (i = 0; i < 500 && atomic_load(&h->inflight) > 0; i++)
 			usleep(10000);
 		MHD_stop_daemon(h->d);
+		if (h->d_s3 != NULL)
+			MHD_stop_daemon(h->d_s3);
 	}
 	free(h);
 }
