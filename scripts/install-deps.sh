@@ -12,7 +12,7 @@ PKGS=(
 	python3 python3-pytest python3-requests python3-cryptography sqlite3 curl
 	postgresql
 	nginx wrk chromium
-	awscli python3-boto3
+	awscli python3-boto3 rclone s3cmd zlib1g-dev
 )
 # the browser tests drive Chromium with playwright-core from npm; Debian's
 # npm is only needed where no Node.js is installed already

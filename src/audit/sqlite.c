@@ -267,12 +267,22 @@ sq_open(const char *path, int create, audit_conn **out, char *err,
 			    "%s", path);
 			goto out;
 		}
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			audit_set_err(err, errlen, "%s: %s", path, strerror(errno));
-			goto out;
+		/*
+		 * Create the file (0600) only when it is missing: closing a
+		 * descriptor of a database this process has open would drop
+		 * every POSIX lock the process holds on it, and another
+		 * process closing its last connection could then take the WAL
+		 * away from under this one's connections.
+		 */
+		if (stat(path, &st_file) != 0) {
+			fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				audit_set_err(err, errlen, "%s: %s", path,
+				    strerror(errno));
+				goto out;
+			}
+			close(fd);
 		}
-		close(fd);
 	}
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE, NULL) !=
 	    SQLITE_OK) {

@@ -700,6 +700,8 @@ gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
 	}
 	if (scope(s) != 0)
 		return;
+	gk_debug("s3api: request %s: %s, payload mode %d", req->request_id,
+	    s->op_name, s->auth.payload);
 	if (s3api_write_begin(s) != 0)
 		return;
 }

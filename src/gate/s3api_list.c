@@ -14,6 +14,8 @@
 #include "config/config.h"
 #include "store/store.h"
 
+#include <openssl/evp.h>
+
 #define LIST_CAP (16u * 1024 * 1024)
 #define XMLNS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
 #define XMLHEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -300,11 +302,56 @@ location(gate_s3 *s, gk_reply *rep)
 /* ---- multipart listings ---------------------------------------------------- */
 
 struct pctx {
+	gk_store *st;
 	gk_buf *b;
 	size_t base;		/* length of ".gatekeeper-mpu/<id>/" */
 	unsigned n;
 	int r;
 };
+
+/* The MD5 of a stored part (its ETag), read back. */
+static int
+part_md5(gk_store *st, gk_slice key, char hex[33])
+{
+	gk_store_reader *rd = NULL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t buf[64 * 1024], d[16];
+	uint64_t size = 0, off = 0;
+	unsigned n = 0;
+	size_t got;
+	int r;
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
+		r = GK_ERR_NOMEM;
+		goto out;
+	}
+	if ((r = store_get_open(st, key, &rd, &size, NULL)) != 0)
+		goto out;
+	while (off < size) {
+		if ((r = store_reader_read(rd, off, buf, sizeof(buf),
+		    &got)) != 0)
+			goto out;
+		if (got == 0) {
+			r = GK_ERR_INTEGRITY;
+			goto out;
+		}
+		if (EVP_DigestUpdate(md, buf, got) != 1) {
+			r = GK_ERR_INTERNAL;
+			goto out;
+		}
+		off += got;
+	}
+	if (EVP_DigestFinal_ex(md, d, &n) != 1 || n != 16) {
+		r = GK_ERR_INTERNAL;
+		goto out;
+	}
+	gk_hex_encode(d, 16, hex);
+	r = 0;
+out:
+	EVP_MD_CTX_free(md);
+	store_reader_free(rd);
+	return r;
+}
 
 static int
 parts_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
@@ -312,18 +359,20 @@ parts_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	struct pctx *pc = arg;
 	gk_slice name = gk_slice_of(key.p + pc->base, key.len - pc->base);
 	uint64_t num;
-	char t[40];
+	char t[40], hex[33];
 
-	/* "p00001-<32 hex md5>" */
-	if (name.len != 1 + 5 + 1 + 32 || name.p[0] != 'p' ||
+	/* "p00001" */
+	if (name.len != 1 + 5 || name.p[0] != 'p' ||
 	    gk_parse_u64(gk_slice_of(name.p + 1, 5), 10000, &num) != 0)
 		return 0;
+	if ((pc->r = part_md5(pc->st, key, hex)) != 0)
+		return pc->r == GK_ERR_NOT_FOUND ? (pc->r = 0) : pc->r;
 	s3api_time(mtime, t, sizeof(t));
 	pc->n++;
 	if ((pc->r = gk_buf_printf(pc->b, "<Part><PartNumber>%u</PartNumber>"
-	    "<LastModified>%s</LastModified><ETag>&quot;%.32s&quot;</ETag>"
-	    "<Size>%llu</Size></Part>", (unsigned)num, t,
-	    (const char *)name.p + 7, (unsigned long long)size)) != 0)
+	    "<LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag>"
+	    "<Size>%llu</Size></Part>", (unsigned)num, t, hex,
+	    (unsigned long long)size)) != 0)
 		return pc->r;
 	return 0;
 }
@@ -350,6 +399,7 @@ list_parts(gate_s3 *s, gk_reply *rep)
 	    s->upload_id)) != 0)
 		goto fail;
 	pc.b = &items;
+	pc.st = s->app->store;
 	pc.base = prefix.len - 1;
 	r = store_list(s->app->store, gk_slice_of(prefix.data, prefix.len),
 	    GK_SLICE_NULL, 0, parts_cb, &pc);
