@@ -142,6 +142,8 @@ def streaming_put(g, gr, key, chunks, tamper=None):
 
 def run_tool(args, env=None, timeout=300, cwd=None):
     e = dict(os.environ)
+    # a CA bundle for HTTPS endpoints makes rclone refuse plain HTTP
+    e.pop("AWS_CA_BUNDLE", None)
     e.update(env or {})
     return subprocess.run(args, capture_output=True, text=True, env=e,
                           timeout=timeout, cwd=cwd)
