@@ -899,6 +899,8 @@ gate_s3api_free(gate_s3 *s)
 	s3_chunked_free(s->ck);
 	EVP_MD_CTX_free(s->md5);
 	EVP_MD_CTX_free(s->sha);
+	s3_sum_free(s->hsum);
+	gk_buf_release(&s->hsum_val);
 	store_writer_free(s->w);
 	free(s->cleanup_prefix);
 	free(s);

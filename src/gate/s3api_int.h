@@ -52,6 +52,8 @@ struct gate_s3 {
 	s3_chunked *ck;
 	EVP_MD_CTX *md5;	/* ETag of what is stored */
 	EVP_MD_CTX *sha;	/* S3_PAYLOAD_HASH check */
+	s3_sum *hsum;		/* an x-amz-checksum-* header's check */
+	gk_buf hsum_val;
 	uint64_t received;	/* decoded bytes */
 	gk_buf xml;
 	gk_store_writer *w;	/* the object (or part) being written */

@@ -162,7 +162,8 @@ to_object(void *arg, const uint8_t *p, size_t len)
 	gate_s3 *s = arg;
 	int r;
 
-	if (EVP_DigestUpdate(s->md5, p, len) != 1)
+	if (EVP_DigestUpdate(s->md5, p, len) != 1 ||
+	    (s->hsum != NULL && s3_sum_update(s->hsum, p, len) != 0))
 		return GK_ERR_INTERNAL;
 	if (s->body == BODY_XML) {
 		if (gk_buf_append(&s->xml, p, len) != 0) {
@@ -197,6 +198,21 @@ body_begin(gate_s3 *s, int kind)
 	    ((s->sha = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1))
 		goto nomem;
+	if (s->auth.payload != S3_PAYLOAD_STREAM_TRAILER) {
+		static const char *const sums[] = { "x-amz-checksum-crc32",
+		    "x-amz-checksum-crc32c", "x-amz-checksum-sha256",
+		    "x-amz-checksum-sha1" };
+		size_t i;
+
+		gk_buf_init(&s->hsum_val, 256);
+		for (i = 0; i < GK_ARRAY_LEN(sums) && s->hsum == NULL; i++) {
+			gk_buf_reset(&s->hsum_val);
+			if (s->req->header(s->req->header_ctx, sums[i],
+			    &s->hsum_val) == 0 &&
+			    s3_sum_new(gk_slice_str(sums[i]), &s->hsum) != 0)
+				goto nomem;
+		}
+	}
 	if (s->auth.payload == S3_PAYLOAD_STREAM_SIGNED ||
 	    s->auth.payload == S3_PAYLOAD_STREAM_TRAILER) {
 		gk_buf_init(&v, 256);
@@ -310,6 +326,12 @@ body_end(gate_s3 *s)
 			return -1;
 		}
 		gk_buf_release(&v);
+	}
+	if (s->hsum != NULL && s3_sum_check(s->hsum, gk_slice_of(
+	    s->hsum_val.data, s->hsum_val.len)) != 0) {
+		s3api_fail(s, 400, "BadDigest", "The checksum you specified "
+		    "did not match the calculated checksum.");
+		return -1;
 	}
 	if (hex_md5(s->md5, hex, md5raw) != 0)
 		return -1;

@@ -238,6 +238,17 @@ void s3_chunked_free(s3_chunked *c);
 /* 1 if trailer names a checksum the decoder checks. */
 int s3_checksum_supported(gk_slice trailer);
 
+/*
+ * A flexible checksum (x-amz-checksum-crc32, -crc32c, -sha256, -sha1 by
+ * header name): new (GK_ERR_INVALID for another name), update with the
+ * body, then check against the base64 value given (0, GK_ERR_AUTH).
+ */
+typedef struct s3_sum s3_sum;
+int s3_sum_new(gk_slice name, s3_sum **out) GK_WUR;
+int s3_sum_update(s3_sum *c, const uint8_t *p, size_t len) GK_WUR;
+int s3_sum_check(s3_sum *c, gk_slice b64) GK_WUR;
+void s3_sum_free(s3_sum *c);
+
 /* ---- request bodies of the endpoint (xml_body.c, expat) ----------------- */
 
 #define S3_BODY_XML_MAX (2u * 1024 * 1024)

@@ -505,11 +505,8 @@ struct s3_chunked {
 	char chunk_sig[S3_SIG_HEX_LEN + 1];
 	EVP_MD_CTX *chunk_md;
 	/* trailer mode */
-	int sum;
+	s3_sum *sum;
 	char trailer[64];
-	uLong crc;
-	uint32_t crc32c;
-	EVP_MD_CTX *sum_md;
 	uint8_t tbuf[TRAILER_MAX];
 	size_t tlen;
 	s3_chunk_out_fn out;
@@ -562,6 +559,99 @@ s3_checksum_supported(gk_slice trailer)
 	return sum_kind(trailer) != SUM_NONE;
 }
 
+struct s3_sum {
+	int kind;
+	uLong crc;
+	uint32_t crc32c;
+	EVP_MD_CTX *md;
+};
+
+int
+s3_sum_new(gk_slice name, s3_sum **out)
+{
+	s3_sum *c;
+
+	*out = NULL;
+	pthread_once(&crc32c_once, crc32c_init);
+	if (sum_kind(name) == SUM_NONE)
+		return GK_ERR_INVALID;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return GK_ERR_NOMEM;
+	c->kind = sum_kind(name);
+	c->crc = crc32(0L, Z_NULL, 0);
+	if ((c->kind == SUM_SHA256 || c->kind == SUM_SHA1) &&
+	    ((c->md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(c->md, c->kind == SUM_SHA256 ? EVP_sha256() :
+	    EVP_sha1(), NULL) != 1)) {
+		s3_sum_free(c);
+		return GK_ERR_NOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+int
+s3_sum_update(s3_sum *c, const uint8_t *p, size_t len)
+{
+	switch (c->kind) {
+	case SUM_CRC32:
+		while (len > 0) {
+			uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
+
+			c->crc = crc32(c->crc, p, n);
+			p += n;
+			len -= n;
+		}
+		return 0;
+	case SUM_CRC32C:
+		c->crc32c = crc32c_update(c->crc32c, p, len);
+		return 0;
+	default:
+		return EVP_DigestUpdate(c->md, p, len) == 1 ? 0 :
+		    GK_ERR_INTERNAL;
+	}
+}
+
+int
+s3_sum_check(s3_sum *c, gk_slice b64)
+{
+	uint8_t d[32];
+	unsigned dn = 0;
+	uint32_t v;
+	gk_buf want;
+	int r;
+
+	switch (c->kind) {
+	case SUM_CRC32:
+	case SUM_CRC32C:
+		v = c->kind == SUM_CRC32 ? (uint32_t)c->crc : c->crc32c;
+		d[0] = (uint8_t)(v >> 24);
+		d[1] = (uint8_t)(v >> 16);
+		d[2] = (uint8_t)(v >> 8);
+		d[3] = (uint8_t)v;
+		dn = 4;
+		break;
+	default:
+		if (EVP_DigestFinal_ex(c->md, d, &dn) != 1)
+			return GK_ERR_INTERNAL;
+	}
+	gk_buf_init(&want, 128);
+	if ((r = gk_b64_encode(d, dn, &want)) == 0)
+		r = want.len == b64.len && CRYPTO_memcmp(want.data, b64.p,
+		    b64.len) == 0 ? 0 : GK_ERR_AUTH;
+	gk_buf_release(&want);
+	return r;
+}
+
+void
+s3_sum_free(s3_sum *c)
+{
+	if (c == NULL)
+		return;
+	EVP_MD_CTX_free(c->md);
+	free(c);
+}
+
 int
 s3_chunked_new(int payload, const s3_auth *a, s3_signer *sg,
     const char *secret, const char *trailer, s3_chunk_out_fn out, void *arg,
@@ -588,19 +678,11 @@ s3_chunked_new(int payload, const s3_auth *a, s3_signer *sg,
 		memcpy(c->scope, a->scope, sizeof(c->scope));
 		memcpy(c->prev_sig, a->signature, sizeof(c->prev_sig));
 	} else {
-		c->sum = sum_kind(gk_slice_str(trailer));
-		if (c->sum == SUM_NONE) {
+		if (s3_sum_new(gk_slice_str(trailer), &c->sum) != 0) {
 			s3_chunked_free(c);
 			return GK_ERR_INVALID;
 		}
 		snprintf(c->trailer, sizeof(c->trailer), "%s", trailer);
-		c->crc = crc32(0L, Z_NULL, 0);
-		if (c->sum == SUM_SHA256 || c->sum == SUM_SHA1) {
-			if ((c->sum_md = EVP_MD_CTX_new()) == NULL ||
-			    EVP_DigestInit_ex(c->sum_md, c->sum == SUM_SHA256 ?
-			    EVP_sha256() : EVP_sha1(), NULL) != 1)
-				goto nomem;
-		}
 	}
 	*outp = c;
 	return 0;
@@ -619,7 +701,7 @@ s3_chunked_free(s3_chunked *c)
 		free(c->secret);
 	}
 	EVP_MD_CTX_free(c->chunk_md);
-	EVP_MD_CTX_free(c->sum_md);
+	s3_sum_free(c->sum);
 	free(c);
 }
 
@@ -704,18 +786,8 @@ data(s3_chunked *c, const uint8_t *p, size_t n)
 	if (c->payload == S3_PAYLOAD_STREAM_SIGNED) {
 		if (EVP_DigestUpdate(c->chunk_md, p, n) != 1)
 			return GK_ERR_INTERNAL;
-	} else {
-		switch (c->sum) {
-		case SUM_CRC32:
-			c->crc = crc32(c->crc, p, (uInt)n);
-			break;
-		case SUM_CRC32C:
-			c->crc32c = crc32c_update(c->crc32c, p, n);
-			break;
-		default:
-			if (EVP_DigestUpdate(c->sum_md, p, n) != 1)
-				return GK_ERR_INTERNAL;
-		}
+	} else if (s3_sum_update(c->sum, p, n) != 0) {
+		return GK_ERR_INTERNAL;
 	}
 	c->decoded += n;
 	return c->out(c->arg, p, n);
@@ -817,74 +889,35 @@ fail:
 static int
 trailer_check(s3_chunked *c)
 {
-	uint8_t d[32];
-	unsigned dn = 0;
-	uint32_t v;
-	gk_buf want, have;
-	gk_slice t = gk_slice_of(c->tbuf, c->tlen), line, val;
+	gk_slice t = gk_slice_of(c->tbuf, c->tlen), line, val = GK_SLICE_NULL;
 	size_t i = 0, e, nl = strlen(c->trailer);
-	int r = GK_ERR_AUTH, found = 0;
+	int found = 0;
 
-	gk_buf_init(&want, 128);
-	gk_buf_init(&have, 128);
 	while (i < t.len) {
-		const uint8_t *crlf = memchr(t.p + i, '\n', t.len - i);
+		const uint8_t *lf = memchr(t.p + i, '\n', t.len - i);
 
-		e = crlf ? (size_t)(crlf - t.p) : t.len;
+		e = lf ? (size_t)(lf - t.p) : t.len;
 		line = gk_slice_of(t.p + i, e - i);
 		if (line.len > 0 && line.p[line.len - 1] == '\r')
 			line.len--;
 		i = e + 1;
-		if (line.len == 0)
-			continue;
+		/* other trailers (x-amz-trailer-signature) are ignored */
 		if (line.len > nl && strncasecmp((const char *)line.p,
 		    c->trailer, nl) == 0 && line.p[nl] == ':') {
-			if (found) {
-				r = GK_ERR_INVALID;
-				goto out;
-			}
+			if (found)
+				return GK_ERR_INVALID;
 			val = gk_slice_of(line.p + nl + 1, line.len - nl - 1);
 			while (val.len > 0 && (val.p[0] == ' ' ||
 			    val.p[0] == '\t')) {
 				val.p++;
 				val.len--;
 			}
-			if (gk_buf_append(&have, val.p, val.len) != 0)
-				goto out;
 			found = 1;
-		} else if (!(line.len > 26 && strncasecmp((const char *)line.p,
-		    "x-amz-trailer-signature:", 24) == 0)) {
-			/* other trailers are ignored, as S3 does */
 		}
 	}
-	if (!found) {
-		r = GK_ERR_INVALID;
-		goto out;
-	}
-	switch (c->sum) {
-	case SUM_CRC32:
-	case SUM_CRC32C:
-		v = c->sum == SUM_CRC32 ? (uint32_t)c->crc : c->crc32c;
-		d[0] = (uint8_t)(v >> 24);
-		d[1] = (uint8_t)(v >> 16);
-		d[2] = (uint8_t)(v >> 8);
-		d[3] = (uint8_t)v;
-		dn = 4;
-		break;
-	default:
-		if (EVP_DigestFinal_ex(c->sum_md, d, &dn) != 1) {
-			r = GK_ERR_INTERNAL;
-			goto out;
-		}
-	}
-	if (gk_b64_encode(d, dn, &want) != 0)
-		goto out;
-	r = want.len == have.len && CRYPTO_memcmp(want.data, have.data,
-	    want.len) == 0 ? 0 : GK_ERR_AUTH;
-out:
-	gk_buf_release(&want);
-	gk_buf_release(&have);
-	return r;
+	if (!found)
+		return GK_ERR_INVALID;
+	return s3_sum_check(c->sum, val);
 }
 
 int

@@ -443,9 +443,20 @@ def test_signature_refusals_store_nothing(gk_factory):
     r = streaming_put(g, gr, "w5", chunks, tamper=lambda i, d: (
         d[:-1] + bytes([d[-1] ^ 1]) if i == 1 else d))
     assert r.status_code == 403 and b"SignatureDoesNotMatch" in r.content
-    for k in ("w1", "w2", "w3", "w4", "w5"):
+    # a checksum header (x-amz-checksum-crc32) that does not match
+    import base64
+    import zlib
+    good = base64.b64encode(zlib.crc32(b"sum me").to_bytes(4, "big"))
+    req = signed(g, gr, "PUT", "/%s/w6ok" % BUCKET, body=b"sum me",
+                 headers={"x-amz-checksum-crc32": good.decode()})
+    assert send(req).status_code == 200
+    req = signed(g, gr, "PUT", "/%s/w6" % BUCKET, body=b"sum me",
+                 headers={"x-amz-checksum-crc32": "AAAAAA=="})
+    r = send(req)
+    assert r.status_code == 400 and b"BadDigest" in r.content
+    for k in ("w1", "w2", "w3", "w4", "w5", "w6"):
         assert not exists(c, k), k
-    assert exists(c, "w2ok") and exists(c, "w4ok")
+    assert exists(c, "w2ok") and exists(c, "w4ok") and exists(c, "w6ok")
     rows = audit_grant(g, gr["id"])
     refused = [r for r in rows if r["decision"] == "deny"]
     assert {"SignatureDoesNotMatch", "XAmzContentSHA256Mismatch",
