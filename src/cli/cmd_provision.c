@@ -35,25 +35,6 @@ struct step {
 	gk_buf body;
 };
 
-/* XML text escaping for the few config values we put into bodies. */
-static int
-xml_text(gk_buf *b, gk_slice s)
-{
-	size_t i;
-	int r = 0;
-
-	for (i = 0; i < s.len && r == 0; i++) {
-		switch (s.p[i]) {
-		case '<': r = gk_buf_append_str(b, "&lt;"); break;
-		case '>': r = gk_buf_append_str(b, "&gt;"); break;
-		case '&': r = gk_buf_append_str(b, "&amp;"); break;
-		case '"': r = gk_buf_append_str(b, "&quot;"); break;
-		default: r = gk_buf_append(b, s.p + i, 1);
-		}
-	}
-	return r;
-}
-
 static int
 cors_origin(void *arg, gk_slice item)
 {
@@ -66,7 +47,7 @@ cors_origin(void *arg, gk_slice item)
 	if (item.len > 1 && item.p[0] == '.' &&
 	    ((r = gk_buf_append_str(b, "https://*")) != 0))
 		return r;
-	if ((r = xml_text(b, item)) != 0)
+	if ((r = s3_xml_escape(b, item)) != 0)
 		return r;
 	return gk_buf_append_str(b, "</AllowedOrigin>");
 }
@@ -119,7 +100,7 @@ build(const gk_config *cfg, struct step *st)
 	if (cfg->uploads_prefix[0] != '\0' &&
 	    ((r = gk_buf_append_str(b, "<Rule><ID>gatekeeper-uploads</ID>"
 	    "<Filter><Prefix>")) != 0 ||
-	    (r = xml_text(b, gk_slice_str(cfg->uploads_prefix))) != 0 ||
+	    (r = s3_xml_escape(b, gk_slice_str(cfg->uploads_prefix))) != 0 ||
 	    (r = gk_buf_append_str(b, "/</Prefix></Filter>"
 	    "<Status>Enabled</Status>"
 	    "<Transition><Days>30</Days><StorageClass>STANDARD_IA"

@@ -284,6 +284,9 @@ typedef int (*s3_list_fn)(void *arg, gk_slice key, uint64_t size,
 int s3_list_parse(gk_slice xml, s3_list_fn fn, void *arg, int *truncated,
     gk_buf *next) GK_WUR;
 
+/* Appends s as XML text (& < > " ' and CR escaped). */
+int s3_xml_escape(gk_buf *b, gk_slice s) GK_WUR;
+
 /* The <Code> and <Message> of an S3 error document (empty if none). */
 int s3_error_parse(gk_slice xml, gk_buf *code, gk_buf *message) GK_WUR;
 
