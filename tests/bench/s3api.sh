@@ -48,7 +48,7 @@ start_gk() {
 [server]
 listen = 127.0.0.1
 port = 0
-log_level = warn
+log_level = ${BENCH_LOG:-warn}
 [gate]
 data_dir = $d/data
 [s3api]
@@ -84,7 +84,8 @@ hwm_mib() {
 secs() {
 	local t0 t1
 	t0=$(date +%s.%N)
-	"$@" >"$TMP/cmd.log" 2>&1 || { cat "$TMP/cmd.log" >&2; die "$* failed"; }
+	"$@" >"$TMP/cmd.log" 2>&1 || { cat "$TMP/cmd.log" >&2;
+	    [ -n "$GK_PID" ] && tail -n 40 "$TMP"/*/serve.log >&2; die "$* failed"; }
 	t1=$(date +%s.%N)
 	echo "$t1 - $t0" | bc -l
 }
@@ -93,7 +94,8 @@ export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 export AWS_DEFAULT_REGION=us-east-1
 unset AWS_CA_BUNDLE || true
 
-# 1. memory
+# 1. memory (BENCH_RSS_GIB=0 skips it)
+if [ "$RSS_GIB" -gt 0 ]; then
 start_gk "$TMP/fs" ""
 truncate -s "${RSS_GIB}G" "$TMP/big.bin"
 export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK
@@ -111,6 +113,7 @@ stop_gk
 rm -rf "$TMP/fs"
 echo "bench-s3api: ${RSS_GIB} GiB up ${UP_S}s, down ${DOWN_S}s; peak RSS" \
     "${RSS_UP} MiB after the upload, ${RSS_DOWN} MiB after the download" >&2
+fi
 
 # 2. against RGW
 LINE=$(bash "$SHARED/tools/rgw/start-rgw.sh" 2>"$TMP/rgw.log") ||
@@ -188,6 +191,14 @@ stop_gk
 
 ratio() { echo "scale=2; $1 / $2" | bc -l; }
 mibs() { echo "scale=0; $CP_MIB / $1" | bc -l; }
+if [ "$RSS_GIB" -gt 0 ]; then
+	MEMLINE="Memory, fs store, \`aws s3 cp\` of a ${RSS_GIB} GiB file (multipart, 8 MiB
+parts, 10 at a time): up in ${UP_S%.*} s, down in ${DOWN_S%.*} s; the
+gatekeeper's peak RSS (VmHWM) was ${RSS_UP} MiB after the upload and
+${RSS_DOWN} MiB after the download (goal: under 128 MiB)."
+else
+	MEMLINE="(memory not measured: BENCH_RSS_GIB=0)"
+fi
 SECTION=$(cat <<EOF
 ## S3 endpoint
 
@@ -195,10 +206,7 @@ SECTION=$(cat <<EOF
 shared with other work; awscli $($AWS --version 2>&1 | awk '{print $1}' |
 cut -d/ -f2) from Debian, boto3 for the small objects (8 threads).
 
-Memory, fs store, \`aws s3 cp\` of a ${RSS_GIB} GiB file (multipart, 8 MiB
-parts, 10 at a time): up in ${UP_S%.*} s, down in ${DOWN_S%.*} s; the
-gatekeeper's peak RSS (VmHWM) was ${RSS_UP} MiB after the upload and
-${RSS_DOWN} MiB after the download (goal: under 128 MiB).
+$MEMLINE
 
 Against Ceph RGW on the same machine (the gatekeeper on the s3 store in
 proxy mode, in front of the same RGW):
