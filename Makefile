@@ -5,8 +5,9 @@
 #   make test       unit + end-to-end + fuzz smoke tests
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
-#   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
-#                   mode against a local Ceph RGW; results in BENCHMARKS.md
+#   make bench      gatekeeper vs nginx on loopback, the s3 redirect mode
+#                   and the S3 endpoint against a local Ceph RGW; results
+#                   in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the audit crash test at full length (20 kill -9 rounds
 #                   per backend; make test runs 5)
@@ -148,6 +149,7 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
 	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
 	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
+	@bash tests/bench/s3api.sh $(BUILD)/gatekeeper
 
 # the CIDR trie with 10 and 100,000 entries (issue 5)
 $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
