@@ -8,7 +8,8 @@ PKGS=(
 	build-essential pkg-config clang libclang-rt-14-dev
 	libmicrohttpd-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev
 	libcurl4-openssl-dev libexpat1-dev libmaxminddb-dev libpq-dev
-	libmaxmind-db-writer-perl
+	libmaxmind-db-writer-perl libgnutls28-dev libsystemd-dev
+	libgeoip-dev geoip-database haproxy
 	python3 python3-pytest python3-requests python3-cryptography sqlite3 curl
 	postgresql
 	nginx wrk chromium

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "http/http.h"
 #include "policy/policy.h"
 #include "verify/verify.h"
 
@@ -17,9 +18,19 @@ static const char usage_text[] =
     "shown) and the access policy: list sizes (list files included),\n"
     "countries per operation, trusted proxies, rate limits, and one\n"
     "'warning: ...' line per risky setting (with --quiet only the warnings,\n"
-    "on stderr). A configured [geo] database must open. Exit 0 when\n"
+    "on stderr). A configured [geo] database must open. With tls_cert it\n"
+    "loads the certificate and key as serve would and prints the\n"
+    "certificate's names and expiry (a warning under 14 days); it warns\n"
+    "when public_url is not https:// on a non-loopback address. Exit 0 when\n"
     "everything is valid; otherwise one line naming the file, the line and\n"
     "the problem, and exit 1.\n";
+
+static int
+listen_is_loopback(const char *a)
+{
+	return strncmp(a, "127.", 4) == 0 || strcmp(a, "::1") == 0 ||
+	    strcmp(a, "localhost") == 0;
+}
 
 int
 cmd_check_config(int argc, char **argv)
@@ -35,7 +46,7 @@ cmd_check_config(int argc, char **argv)
 	gk_policy *pol = NULL;
 	gk_keyring *kr = NULL;
 	char err[512];
-	int c, quiet = 0, rc = 1;
+	int c, quiet = 0, rc = 1, warnings = 0;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
@@ -73,6 +84,15 @@ cmd_check_config(int argc, char **argv)
 	} else {
 		(void)policy_describe(pol, stderr, 0);
 	}
+	if (cfg->tls_cert[0] != '\0' && http_tls_describe(cfg->tls_cert,
+	    cfg->tls_key, cfg->tls_ocsp, quiet ? NULL : stdout,
+	    quiet ? stderr : stdout, &warnings) != 0)
+		goto out;
+	if (strncmp(cfg->public_url, "https://", 8) != 0 &&
+	    !listen_is_loopback(cfg->listen))
+		fprintf(quiet ? stderr : stdout, "warning: public_url %s is not "
+		    "https:// and the server listens on %s: browsers would "
+		    "send tokens in the clear\n", cfg->public_url, cfg->listen);
 	rc = 0;
 out:
 	verify_keyring_free(kr);

@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "gate/gate.h"
@@ -18,13 +20,17 @@ static const char usage_text[] =
     "./gatekeeper.ini if present, else the embedded defaults (fs store and\n"
     "SQLite audit under ./data, 127.0.0.1:8080). The key files must exist:\n"
     "run 'gatekeeper keygen' first. --port overrides [server] port (0 picks\n"
-    "a free port). Stops cleanly on SIGINT or SIGTERM, committing every\n"
-    "queued audit record. Prints 'listening on URL' once ready.\n"
+    "a free port). Stops cleanly on SIGINT or SIGTERM: stops accepting,\n"
+    "answers the requests in flight, commits every queued audit record and\n"
+    "signs the final checkpoint. Prints 'listening on URL' once ready, and\n"
+    "tells systemd (Type=notify, $NOTIFY_SOCKET): READY=1, RELOADING=1 while\n"
+    "reloading, STOPPING=1.\n"
     "\n"
     "SIGHUP (or POST /admin/reload with the admin token, from an admin\n"
     "address) re-reads the config file and its list files and swaps the\n"
     "access policy atomically: IP lists, countries, trusted proxies,\n"
-    "origins, rate limits. A bad file keeps the old policy (one log line).\n"
+    "origins, rate limits; SIGHUP also re-reads the TLS certificate, key and\n"
+    "OCSP response. A bad file keeps the old policy (one log line).\n"
     "Other settings (port, store, keys, audit) need a restart.\n";
 
 int
@@ -87,15 +93,20 @@ cmd_serve(int argc, char **argv)
 		    gk_err_str(r));
 		goto out;
 	}
-	printf("listening on http://%s%s%s:%u (public URL %s)\n",
+	printf("listening on %s://%s%s%s:%u (public URL %s)\n",
+	    http_server_is_tls(http) ? "https" : "http",
 	    strchr(app->cfg->listen, ':') ? "[" : "", app->cfg->listen,
 	    strchr(app->cfg->listen, ':') ? "]" : "", http_server_port(http),
 	    app->cfg->public_url);
 	if (http_server_s3api_port(http) != 0)
-		printf("s3 endpoint on http://%s%s%s:%u (bucket %s)\n",
+		printf("s3 endpoint on %s://%s%s%s:%u (bucket %s)\n",
+		    http_server_is_tls(http) ? "https" : "http",
 		    strchr(app->cfg->listen, ':') ? "[" : "", app->cfg->listen,
 		    strchr(app->cfg->listen, ':') ? "]" : "",
 		    http_server_s3api_port(http), app->cfg->s3api_bucket);
+	if (http_server_redirect_port(http) != 0)
+		printf("redirecting http port %u to %s\n",
+		    http_server_redirect_port(http), app->cfg->public_url);
 	fflush(stdout);
 	gk_info("serving: store %s at %s, audit %s", app->cfg->store_type,
 	    app->cfg->store_dir, audit_label(audit_target(app->cfg)));
@@ -107,18 +118,33 @@ cmd_serve(int argc, char **argv)
 		gk_info("policy: %s", sum);
 		if (!policy_geo_enabled(pol))
 			gk_warn("no [geo] database: country checks are off");
+		else if (policy_geo_stale(pol, (int64_t)time(NULL)))
+			gk_warn("the country database %s is more than %d days "
+			    "old: update it", app->cfg->geo_database,
+			    GK_GEO_STALE_DAYS);
 		policy_free(pol);
 	}
+	/* systemd Type=notify (a no-op without $NOTIFY_SOCKET) */
+	(void)sd_notifyf(0, "READY=1\nSTATUS=listening on port %u",
+	    http_server_port(http));
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
+			(void)sd_notify(0, "RELOADING=1");
 			/* logs and audits the outcome itself */
 			(void)gate_app_reload(app, "SIGHUP", err, sizeof(err));
+			if (http_server_reload_tls(http, err, sizeof(err)) != 0)
+				gk_error("TLS reload failed, keeping the old "
+				    "certificate: %s", err);
+			else if (http_server_is_tls(http))
+				gk_info("TLS certificate reloaded");
+			(void)sd_notify(0, "READY=1");
 			continue;
 		}
 		break;
 	}
+	(void)sd_notify(0, "STOPPING=1");
 	gk_info("stopping");
 	rc = 0;
 out:

@@ -49,6 +49,16 @@ static const struct keyword keywords[] = {
 	    "serve the demo page at /demo (signs requests: never in production)" },
 	{ "server", "log_level", K_LEVEL, O(log_level), 0, 3, "info", 0,
 	    "error, warn, info or debug" },
+	{ "server", "tls_cert", K_STR, O(tls_cert), 0, 0, "", 0,
+	    "PEM certificate chain, leaf first (empty: plain HTTP)" },
+	{ "server", "tls_key", K_STR, O(tls_key), 0, 0, "", 1,
+	    "PEM private key of tls_cert" },
+	{ "server", "tls_ocsp", K_STR, O(tls_ocsp), 0, 0, "", 0,
+	    "DER OCSP response stapled to handshakes (empty: none)" },
+	{ "server", "redirect_port", K_UINT, O(redirect_port), 0, 65535, "0",
+	    0, "plain HTTP port that only redirects to public_url (0 = none)" },
+	{ "server", "hsts_max_age", K_UINT, O(hsts_max_age), 0, 63072000,
+	    "31536000", 0, "Strict-Transport-Security max-age on HTTPS (0 = off)" },
 
 	{ "gate", "id", K_STR, O(id), 0, 0, "gatekeeper", 0,
 	    "this gatekeeper's id" },
@@ -106,7 +116,9 @@ static const struct keyword keywords[] = {
 	    "x-forwarded-for", 0, "the header trusted proxies set: "
 	    "x-forwarded-for or forwarded (RFC 7239); the other is ignored" },
 	{ "geo", "database", K_STR, O(geo_database), 0, 0, "", 0,
-	    "MaxMind-format .mmdb country database (empty: no country checks)" },
+	    "country database: .mmdb (MaxMind format) or legacy GeoIP.dat "
+	    "(empty: the first found under /var/lib/GeoIP or /usr/share/GeoIP; "
+	    "off: no country checks)" },
 	{ "geo", "countries", K_STR, O(geo_countries), 0, 0,
 	    "US CA GB AU NZ IE NL", 0,
 	    "ISO 3166 country codes allowed, or * for every country" },
@@ -159,6 +171,10 @@ static const struct keyword keywords[] = {
 	{ "audit", "checkpoint_prefix", K_STR, O(checkpoint_prefix), 0, 0, "",
 	    0, "s3 store: also put each checkpoint to the bucket under this "
 	    "prefix (empty: off)" },
+	{ "audit", "checkpoint_retention_days", K_UINT,
+	    O(checkpoint_retention_days), 0, 36500, "2557", 0,
+	    "s3: Object Lock COMPLIANCE retention of checkpoint copies, days "
+	    "(0 = none)" },
 
 	{ "admin", "token_file", K_STR, O(admin_token_file), 0, 0, "", 1,
 	    "admin bearer token (default <keys_dir>/admin.token)" },
@@ -220,6 +236,24 @@ static const struct keyword keywords[] = {
 	    "seconds for one S3 call (streams: longest stall)" },
 	{ "s3", "retries", K_UINT, O(s3_retries), 0, 10, "2", 0,
 	    "extra tries of idempotent calls after 5xx or network errors" },
+	{ "s3", "kms_key_id", K_STR, O(s3_kms_key_id), 0, 0, "", 0,
+	    "KMS key (id or ARN) for SSE-KMS; empty: SSE-S3 (AES256)" },
+	{ "s3", "lifecycle_ia_days", K_UINT, O(s3_lc_ia_days), 0, 36500, "30",
+	    0, "provision: uploads to STANDARD_IA after N days (0 = no)" },
+	{ "s3", "lifecycle_onezone_days", K_UINT, O(s3_lc_onezone_days), 0,
+	    36500, "120", 0,
+	    "provision: uploads to ONEZONE_IA after N days (0 = no)" },
+	{ "s3", "lifecycle_expire_days", K_UINT, O(s3_lc_expire_days), 0,
+	    36500, "367", 0, "provision: uploads expire after N days (0 = never)" },
+	{ "s3", "lifecycle_abort_days", K_UINT, O(s3_lc_abort_days), 0, 36500,
+	    "7", 0, "provision: abort incomplete multipart uploads after N days "
+	    "(0 = never)" },
+	{ "s3", "policy_source_ip", K_BOOL, O(s3_policy_source_ip), 0, 1,
+	    "false", 0, "provision: the bucket policy refuses object reads "
+	    "(and uploads unless uploads_exempt_ip) from outside [acl] ip_allow" },
+	{ "s3", "source_ip_extra", K_STR, O(s3_source_ip_extra), 0, 0, "", 0,
+	    "provision: CIDRs the source-IP rule also allows (the gatekeepers' "
+	    "own addresses)" },
 };
 
 static const char *levels[] = { "error", "warn", "info", "debug" };
@@ -678,6 +712,23 @@ validate(gk_config *cfg, char *err, size_t errlen)
 	const char *name = cfg->path ? cfg->path : "(defaults)";
 	size_t i;
 
+	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+		snprintf(err, errlen, "%s: [server] tls_cert and tls_key go "
+		    "together", name);
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->tls_cert[0] == '\0' && (cfg->tls_ocsp[0] != '\0' ||
+	    cfg->redirect_port != 0)) {
+		snprintf(err, errlen, "%s: [server] %s needs tls_cert and "
+		    "tls_key", name, cfg->tls_ocsp[0] != '\0' ? "tls_ocsp" :
+		    "redirect_port");
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->redirect_port != 0 && cfg->redirect_port == cfg->port) {
+		snprintf(err, errlen, "%s: [server] redirect_port must differ "
+		    "from port", name);
+		return GK_ERR_CONFIG;
+	}
 	if (strcmp(cfg->store_type, "fs") != 0 &&
 	    strcmp(cfg->store_type, "s3") != 0) {
 		snprintf(err, errlen, "%s: [store] type '%s' is not supported "
@@ -781,6 +832,42 @@ validate(gk_config *cfg, char *err, size_t errlen)
 	return validate_vendor_keys(cfg, name, err, errlen);
 }
 
+/*
+ * [geo] database: "off" turns country checks off; empty picks the first
+ * readable GK_GEO_NAMES file in GK_GEO_DIRS (the names first, then the
+ * directories), or none.
+ */
+static int
+geo_default(gk_config *cfg, char *err, size_t errlen)
+{
+	static const char *const dirs[] = { GK_GEO_DIRS };
+	static const char *const names[] = { GK_GEO_NAMES };
+	char path[512];
+	size_t i, j;
+
+	if (strcmp(cfg->geo_database, "off") == 0) {
+		cfg->geo_database[0] = '\0';
+		return 0;
+	}
+	if (cfg->geo_database[0] != '\0')
+		return 0;
+	for (i = 0; i < GK_ARRAY_LEN(names); i++) {
+		for (j = 0; j < GK_ARRAY_LEN(dirs); j++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[j], names[i]);
+			if (access(path, R_OK) != 0)
+				continue;
+			free(cfg->geo_database);
+			if ((cfg->geo_database = strdup(path)) == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return GK_ERR_NOMEM;
+			}
+			cfg->geo_database_found = 1;
+			return 0;
+		}
+	}
+	return 0;
+}
+
 int
 cfg_load(const char *path, int load_keys, gk_config **out, char *err,
     size_t errlen)
@@ -846,7 +933,8 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 	if (cfg->public_url[0] == '\0') {
 		gk_buf_init(&url, 1024);
 		if (gk_buf_printf(&url, strchr(cfg->listen, ':') ?
-		    "http://[%s]:%u" : "http://%s:%u", cfg->listen,
+		    "%s://[%s]:%u" : "%s://%s:%u",
+		    cfg->tls_cert[0] != '\0' ? "https" : "http", cfg->listen,
 		    cfg->port) != 0) {
 			gk_buf_release(&url);
 			goto nomem;
@@ -854,6 +942,8 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 		free(cfg->public_url);
 		cfg->public_url = gk_buf_detach(&url, NULL);
 	}
+	if ((r = geo_default(cfg, err, errlen)) != 0)
+		goto out;
 	if ((r = validate(cfg, err, errlen)) != 0)
 		goto out;
 	if (load_keys) {
@@ -996,6 +1086,9 @@ cfg_print(const gk_config *cfg, FILE *fp)
 		case K_STR:
 			if (k->secret_path == 2)
 				print_masked_uri(fp, *(char *const *)p);
+			else if (k->off == O(geo_database))
+				fprintf(fp, "%s", cfg->geo_database[0] ?
+				    cfg->geo_database : "off");
 			else
 				fprintf(fp, "%s", *(char *const *)p);
 			break;

@@ -59,6 +59,12 @@ typedef struct gk_config {
 	char *public_url;	/* how browsers reach us, default http://listen:port */
 	int demo;		/* serve /demo and /demo/sign (default off) */
 	int log_level;		/* GK_LOG_* */
+	/* [server] HTTPS (issue 15) */
+	char *tls_cert;		/* PEM chain, leaf first; "" = plain HTTP */
+	char *tls_key;		/* its PEM private key */
+	char *tls_ocsp;		/* DER OCSP response to staple, "" = none */
+	unsigned redirect_port;	/* plain listener redirecting, 0 = none */
+	unsigned hsts_max_age;	/* Strict-Transport-Security, 0 = not sent */
 
 	/* [gate] */
 	char *id;		/* this gatekeeper's id, default "gatekeeper" */
@@ -94,7 +100,11 @@ typedef struct gk_config {
 	char *ip_deny_files;
 	char *trusted_proxies;	/* CIDRs whose forwarded headers count */
 	char *forwarded_header;	/* "x-forwarded-for" or "forwarded" */
-	char *geo_database;	/* [geo] database: .mmdb, "" = no countries */
+	char *geo_database;	/* [geo] database: .mmdb or GeoIP.dat, "" =
+				 * no countries (after loading: "" in the
+				 * file means the first one found in
+				 * GK_GEO_DIRS, "off" means none) */
+	int geo_database_found;	/* 1: found in a standard place */
 	char *geo_countries;	/* [geo] countries: ISO codes or "*" */
 	char *geo_countries_get; /* per-operation overrides, "" = countries */
 	char *geo_countries_list;
@@ -121,6 +131,7 @@ typedef struct gk_config {
 	unsigned checkpoint_records; /* default 1000 */
 	unsigned checkpoint_seconds; /* default 60 */
 	char *checkpoint_prefix; /* s3: checkpoints also put here ("": off) */
+	unsigned checkpoint_retention_days; /* Object Lock COMPLIANCE days */
 
 	/* [admin] */
 	char *admin_token_file;	/* default <keys_dir>/admin.token */
@@ -159,7 +170,23 @@ typedef struct gk_config {
 	unsigned s3_connect_timeout; /* seconds, default 5 */
 	unsigned s3_timeout;	/* seconds, default 30 */
 	unsigned s3_retries;	/* default 2 */
+	/* provisioning (issue 15) */
+	char *s3_kms_key_id;	/* "": SSE AES256; else aws:kms with this key */
+	unsigned s3_lc_ia_days;	/* uploads/ -> STANDARD_IA (0: no rule) */
+	unsigned s3_lc_onezone_days; /* -> ONEZONE_IA (0: none) */
+	unsigned s3_lc_expire_days; /* expire (0: never) */
+	unsigned s3_lc_abort_days; /* abort incomplete multipart (0: never) */
+	int s3_policy_source_ip; /* bucket policy mirrors [acl] ip_allow */
+	char *s3_source_ip_extra; /* CIDRs also allowed (the gatekeepers) */
 } gk_config;
+
+/* Where a country database is looked for when [geo] database is empty:
+ * these directories, these names, in this order (the .mmdb of geoipupdate
+ * first, Debian's geoip-database last). */
+#define GK_GEO_DIRS "/var/lib/GeoIP", "/usr/share/GeoIP"
+#define GK_GEO_NAMES "GeoIP2-Country.mmdb", "GeoLite2-Country.mmdb", \
+	"dbip-country-lite.mmdb", "dbip-country.mmdb", "GeoIP2-City.mmdb", \
+	"GeoLite2-City.mmdb", "dbip-city-lite.mmdb", "GeoIP.dat"
 
 /*
  * Loads the embedded defaults, then the INI file at path (NULL: defaults

@@ -29,6 +29,7 @@ struct ship_item {
 struct gate_cpship {
 	gk_store *store;
 	const char *prefix;	/* the config's, outlives us */
+	unsigned retention_days; /* Object Lock COMPLIANCE, 0: none */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -86,7 +87,17 @@ ship_main(void *arg)
 		s->n--;
 		pthread_mutex_unlock(&s->lock);
 		r = put_one(s->store, it);
-		if (r != 0) {
+		if (r == 0 && s->retention_days > 0 &&
+		    (r = store_retain(s->store, gk_slice_str(it->key),
+		    gk_now_s() + (int64_t)s->retention_days * 86400)) != 0) {
+			why = NULL;
+			(void)store_error(&why);
+			gk_error("audit: checkpoint %s put to the bucket but its "
+			    "Object Lock retention was refused (%s): run "
+			    "'gatekeeper provision' or set "
+			    "checkpoint_retention_days = 0", it->key,
+			    why ? why : gk_err_str(r));
+		} else if (r != 0) {
 			why = NULL;
 			(void)store_error(&why);
 			gk_error("audit: cannot put checkpoint %s to the bucket "
@@ -159,6 +170,7 @@ gate_cpship_start(gk_app *app, gate_cpship **out)
 		return GK_ERR_NOMEM;
 	s->store = app->store;
 	s->prefix = app->cfg->checkpoint_prefix;
+	s->retention_days = app->cfg->checkpoint_retention_days;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	if (pthread_create(&s->thread, NULL, ship_main, s) != 0) {

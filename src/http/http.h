@@ -7,6 +7,7 @@
 #define GK_HTTP_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util/util.h"
 
@@ -78,6 +79,56 @@ int http_server_start(struct gk_app *app, gk_http **out) GK_WUR;
 unsigned http_server_port(const gk_http *h);
 /* The [s3api] port bound (0 when it has none). */
 unsigned http_server_s3api_port(const gk_http *h);
+/*
+ * Graceful stop: stops accepting, lets requests waiting for their audit
+ * commit get their answer (bounded, 5 s), then closes. Accepts NULL.
+ */
 void http_server_stop(gk_http *h);
+/*
+ * Re-reads [server] tls_cert, tls_key and tls_ocsp (the files named at
+ * start) and swaps them in for new handshakes; connections already open
+ * keep theirs. A file that does not load keeps the old credentials and
+ * returns GK_ERR_CONFIG with one line in err. 0 without TLS.
+ */
+int http_server_reload_tls(gk_http *h, char *err, size_t errlen) GK_WUR;
+/* 1 when the server speaks HTTPS. */
+int http_server_is_tls(const gk_http *h);
+/* The port of the plain listener that redirects to HTTPS, 0 if none. */
+unsigned http_server_redirect_port(const gk_http *h);
+
+/* ---- TLS (tls.c) --------------------------------------------------------
+ *
+ * GnuTLS credentials for libmicrohttpd's certificate callback: a PEM chain
+ * (leaf first), its unencrypted PEM key (must match the leaf), and
+ * optionally a DER OCSP response for the leaf, stapled to every handshake.
+ * One TLS context per process (the handshake callback reads a global).
+ * Retired credentials are kept until http_tls_free, since sessions may
+ * still point at them (a few KiB per reload).
+ */
+typedef struct http_tls http_tls;
+
+/* Loads the files; GK_ERR_CONFIG with one line in err when one is
+ * missing, malformed, expired, or the key does not match. */
+int http_tls_new(const char *cert_file, const char *key_file,
+    const char *ocsp_file, http_tls **out, char *err, size_t errlen) GK_WUR;
+/* Loads the same files again and makes them current; on failure the old
+ * ones stay. */
+int http_tls_reload(http_tls *t, char *err, size_t errlen) GK_WUR;
+void http_tls_free(http_tls *t);
+/* The GnuTLS priority string: TLS 1.2/1.3, AEAD ciphers, ECDHE only. */
+const char *http_tls_priorities(void);
+/* The gnutls_certificate_retrieve_function3 for
+ * MHD_OPTION_HTTPS_CERT_CALLBACK2. */
+void *http_tls_cert_callback(void);
+int http_tls_has_ocsp(const http_tls *t);
+/*
+ * check-config's report: loads the files as the server would, prints the
+ * subject, the names (subjectAltName), the chain length, the expiry and
+ * OCSP state to fp (may be NULL), and 'warning: ...' lines to warn_fp
+ * (no names; expiry within 14 days), counting them in *warnings. Returns
+ * GK_ERR_CONFIG (an 'error: ...' line on warn_fp) when it does not load.
+ */
+int http_tls_describe(const char *cert_file, const char *key_file,
+    const char *ocsp_file, FILE *fp, FILE *warn_fp, int *warnings) GK_WUR;
 
 #endif

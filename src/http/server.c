@@ -30,9 +30,14 @@ struct gk_http {
 	unsigned port_s3;
 	gk_app *app;
 	unsigned port;
+	http_tls *tls;		/* NULL: plain HTTP */
+	char hsts[64];		/* Strict-Transport-Security value, or "" */
+	struct MHD_Daemon *redir; /* plain listener redirecting to HTTPS */
+	unsigned redir_port;
 	uint8_t id_prefix[8];
 	_Atomic uint64_t id_counter;
 	_Atomic int inflight;	/* connections suspended for the audit */
+	_Atomic int active;	/* requests begun and not yet completed */
 };
 
 enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
@@ -59,6 +64,7 @@ rq_free(struct rq *rq)
 {
 	if (rq == NULL)
 		return;
+	atomic_fetch_sub(&rq->h->active, 1);
 	gate_upload_free(rq->up);
 	gate_reply_release(&rq->rep);
 	policy_free(rq->req.policy);
@@ -78,6 +84,7 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 
 	if ((rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;
+	atomic_fetch_add(&h->active, 1);
 	rq->h = h;
 	rq->conn = conn;
 	gate_reply_init(&rq->rep);
@@ -376,6 +383,8 @@ send_reply(struct rq *rq)
 	}
 	if (rep->content_range != NULL)
 		r |= add(resp, "Content-Range", rep->content_range);
+	if (rq->h->hsts[0] != '\0')
+		r |= add(resp, "Strict-Transport-Security", rq->h->hsts);
 	if (rep->reader != NULL && !rep->no_default_headers) {
 		r |= add(resp, "Accept-Ranges", "bytes");
 		gk_time_http(rep->mtime, date, sizeof(date));
@@ -524,6 +533,116 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	gk_debug("libmicrohttpd: %s", msg);
 }
 
+/* ---- the plain listener that only redirects to HTTPS -------------------- */
+
+static void *
+redir_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)cls;
+	(void)conn;
+	if (strlen(uri) > URI_MAX)
+		return strdup("");	/* answered 414 */
+	return strdup(uri);
+}
+
+static void
+redir_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	free(*con_cls);
+	*con_cls = NULL;
+}
+
+/*
+ * Every request gets 301 (GET, HEAD) or 308 (other methods, which keeps
+ * the method and body) to public_url followed by the request's path and
+ * query. The Host header is never used, so nothing here can redirect to a
+ * foreign site. Not a decision: nothing is audited.
+ */
+static enum MHD_Result
+redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	gk_http *h = cls;
+	const char *uri = *con_cls;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	unsigned status;
+	gk_buf loc;
+
+	(void)url;
+	(void)version;
+	(void)upload_data;
+	if (uri == NULL)
+		return MHD_NO;
+	if (*upload_data_size > 0) {	/* a body is never read */
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	status = (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) ?
+	    301 : 308;
+	gk_buf_init(&loc, URI_MAX + 2048);
+	if (uri[0] != '/' ||
+	    gk_buf_printf(&loc, "%s%s", h->app->cfg->public_url, uri) != 0) {
+		status = uri[0] == '\0' ? 414 : 400;
+	} else if (add(resp, "Location", (const char *)loc.data) != 0) {
+		gk_buf_release(&loc);
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	gk_buf_release(&loc);
+	(void)add(resp, "Cache-Control", "no-store");
+	(void)add(resp, "Connection", "close");
+	ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static int
+redirect_start(gk_http *h, const struct sockaddr_storage *main_ss)
+{
+	const gk_config *cfg = h->app->cfg;
+	struct sockaddr_storage ss = *main_ss;
+	const union MHD_DaemonInfo *di;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_USE_ERROR_LOG;
+
+	if (ss.ss_family == AF_INET6) {
+		((struct sockaddr_in6 *)&ss)->sin6_port =
+		    htons((uint16_t)cfg->redirect_port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		((struct sockaddr_in *)&ss)->sin_port =
+		    htons((uint16_t)cfg->redirect_port);
+	}
+	h->redir = MHD_start_daemon(flags, (uint16_t)cfg->redirect_port, NULL,
+	    NULL, redir_handler, h,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
+	    MHD_OPTION_URI_LOG_CALLBACK, redir_uri, h,
+	    MHD_OPTION_NOTIFY_COMPLETED, redir_completed, h,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_END);
+	if (h->redir == NULL) {
+		gk_error("cannot listen on %s port %u (redirect_port)",
+		    cfg->listen, cfg->redirect_port);
+		return GK_ERR_IO;
+	}
+	di = MHD_get_daemon_info(h->redir, MHD_DAEMON_INFO_BIND_PORT);
+	h->redir_port = di != NULL ? di->port : cfg->redirect_port;
+	return 0;
+}
+
 int
 http_server_start(gk_app *app, gk_http **out)
 {
@@ -534,8 +653,15 @@ http_server_start(gk_app *app, gk_http **out)
 	const union MHD_DaemonInfo *di;
 	unsigned threads = cfg->threads;
 	unsigned flags;
+	struct MHD_OptionItem tls_opts[3] = {
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	char err[512];
 	gk_http *h;
 	long ncpu;
+	int r;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, cfg->listen, &sin->sin_addr) == 1) {
@@ -561,6 +687,24 @@ http_server_start(gk_app *app, gk_http **out)
 		free(h);
 		return GK_ERR_INTERNAL;
 	}
+	if (cfg->tls_cert[0] != '\0') {
+		if ((r = http_tls_new(cfg->tls_cert, cfg->tls_key,
+		    cfg->tls_ocsp, &h->tls, err, sizeof(err))) != 0) {
+			gk_error("%s", err);
+			free(h);
+			return r;
+		}
+		flags |= MHD_USE_TLS;
+		tls_opts[0] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_CERT_CALLBACK2, 0,
+		    http_tls_cert_callback() };
+		tls_opts[1] = (struct MHD_OptionItem){
+		    MHD_OPTION_HTTPS_PRIORITIES, 0,
+		    (void *)http_tls_priorities() };
+		if (cfg->hsts_max_age > 0)
+			snprintf(h->hsts, sizeof(h->hsts), "max-age=%u",
+			    cfg->hsts_max_age);
+	}
 	flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
@@ -574,8 +718,10 @@ http_server_start(gk_app *app, gk_http **out)
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
+		http_tls_free(h->tls);
 		free(h);
 		return GK_ERR_IO;
 	}
@@ -598,17 +744,42 @@ http_server_start(gk_app *app, gk_http **out)
 		    MHD_OPTION_URI_LOG_CALLBACK, uri_log_s3, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		    MHD_OPTION_ARRAY, tls_opts,
 		    MHD_OPTION_END);
 		if (h->d_s3 == NULL) {
-			MHD_stop_daemon(h->d);
-			free(h);
+			http_server_stop(h);
 			return GK_ERR_IO;
 		}
 		di = MHD_get_daemon_info(h->d_s3, MHD_DAEMON_INFO_BIND_PORT);
 		h->port_s3 = di != NULL ? di->port : cfg->s3api_port;
 	}
+	if (h->tls != NULL && cfg->redirect_port != 0 &&
+	    (r = redirect_start(h, &ss)) != 0) {
+		http_server_stop(h);
+		return r;
+	}
 	*out = h;
 	return 0;
+}
+
+int
+http_server_reload_tls(gk_http *h, char *err, size_t errlen)
+{
+	if (h == NULL || h->tls == NULL)
+		return 0;
+	return http_tls_reload(h->tls, err, errlen);
+}
+
+int
+http_server_is_tls(const gk_http *h)
+{
+	return h != NULL && h->tls != NULL;
+}
+
+unsigned
+http_server_redirect_port(const gk_http *h)
+{
+	return h != NULL ? h->redir_port : 0;
 }
 
 unsigned
@@ -626,21 +797,31 @@ http_server_s3api_port(const gk_http *h)
 void
 http_server_stop(gk_http *h)
 {
+	MHD_socket lfd;
 	int i;
 
 	if (h == NULL)
 		return;
 	if (h->d != NULL) {
-		/* stop accepting, let suspended requests get their audit
-		 * answer (bounded), then stop */
-		MHD_quiesce_daemon(h->d);
-		if (h->d_s3 != NULL)
-			MHD_quiesce_daemon(h->d_s3);
-		for (i = 0; i < 500 && atomic_load(&h->inflight) > 0; i++)
+		/* stop accepting, let the requests in flight finish (their
+		 * audit commit and their answer, downloads included; bounded
+		 * at 10 s; idle keep-alive connections are not waited for),
+		 * then stop */
+		lfd = MHD_quiesce_daemon(h->d);
+		if (lfd != MHD_INVALID_SOCKET)
+			close(lfd);	/* new connections are refused */
+		if (h->d_s3 != NULL &&
+		    (lfd = MHD_quiesce_daemon(h->d_s3)) != MHD_INVALID_SOCKET)
+			close(lfd);
+		for (i = 0; i < 1000 && (atomic_load(&h->inflight) > 0 ||
+		    atomic_load(&h->active) > 0); i++)
 			usleep(10000);
 		MHD_stop_daemon(h->d);
 		if (h->d_s3 != NULL)
 			MHD_stop_daemon(h->d_s3);
 	}
+	if (h->redir != NULL)
+		MHD_stop_daemon(h->redir);
+	http_tls_free(h->tls);
 	free(h);
 }

@@ -1,7 +1,8 @@
 /*
- * geo.c - countries: the client's ISO 3166 code from a MaxMind-format
- * database (GeoLite2-Country, DB-IP Lite, ...) through libmaxminddb, and
- * the per-operation country allow lists.
+ * geo.c - countries: the client's ISO 3166 code from a country database
+ * (a MaxMind-format .mmdb through libmaxminddb: GeoLite2-Country, DB-IP
+ * Lite, ...; or the legacy GeoIP.dat, geo_legacy.c), and the
+ * per-operation country allow lists.
  */
 #include "policy/policy_int.h"
 
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/config.h"
 
@@ -82,6 +84,63 @@ cs_has(const struct country_set *cs, const char *code)
 	return i >= 0 && (cs->bit[i / 8] & (1u << (i % 8))) != 0;
 }
 
+static int
+mmdb_open(gk_policy *p, const char *path, char *err, size_t errlen)
+{
+	int s;
+
+	errno = 0;
+	s = MMDB_open(path, MMDB_MODE_MMAP, &p->mmdb);
+	if (s != MMDB_SUCCESS) {
+		snprintf(err, errlen, "[geo] database %s: cannot open: %s%s%s",
+		    path, MMDB_strerror(s),
+		    s == MMDB_IO_ERROR && errno != 0 ? ": " : "",
+		    s == MMDB_IO_ERROR && errno != 0 ? strerror(errno) : "");
+		return GK_ERR_CONFIG;
+	}
+	p->geo_built = (int64_t)p->mmdb.metadata.build_epoch;
+	snprintf(p->geo_format, sizeof(p->geo_format), "MaxMind DB");
+	return 0;
+}
+
+static void
+mmdb_close(gk_policy *p)
+{
+	MMDB_close(&p->mmdb);
+}
+
+static int mmdb_country(const gk_policy *p, const gk_addr *a, char out[3]);
+
+/* The formats, chosen by the file name: ".dat" is legacy GeoIP. */
+struct geo_backend {
+	const char *suffix;	/* NULL: any other name */
+	int (*open)(gk_policy *p, const char *path, char *err,
+	    size_t errlen);
+	int (*country)(const gk_policy *p, const gk_addr *a, char out[3]);
+	void (*close)(gk_policy *p);
+};
+
+static const struct geo_backend geo_backends[] = {
+	{ ".dat", policy_geo_legacy_open, policy_geo_legacy_country,
+	    policy_geo_legacy_close },
+	{ NULL, mmdb_open, mmdb_country, mmdb_close },
+};
+
+static const struct geo_backend *
+backend_for(const char *path)
+{
+	size_t i, n = strlen(path), k;
+
+	for (i = 0; i < GK_ARRAY_LEN(geo_backends); i++) {
+		if (geo_backends[i].suffix == NULL)
+			return &geo_backends[i];
+		k = strlen(geo_backends[i].suffix);
+		if (n >= k && strcmp(path + n - k, geo_backends[i].suffix) == 0)
+			return &geo_backends[i];
+	}
+	return NULL;
+}
+
 int
 policy_geo_load(gk_policy *p, const struct gk_config *cfg, char *err,
     size_t errlen)
@@ -91,7 +150,8 @@ policy_geo_load(gk_policy *p, const struct gk_config *cfg, char *err,
 	const char *lists[3];
 	gk_slice bad = GK_SLICE_NULL;
 	struct country_set base;
-	int i, s;
+	const struct geo_backend *be;
+	int i;
 
 	lists[0] = cfg->geo_countries_get;
 	lists[1] = cfg->geo_countries_list;
@@ -130,15 +190,11 @@ policy_geo_load(gk_policy *p, const struct gk_config *cfg, char *err,
 		snprintf(err, errlen, "out of memory");
 		return GK_ERR_NOMEM;
 	}
-	errno = 0;
-	s = MMDB_open(cfg->geo_database, MMDB_MODE_MMAP, &p->mmdb);
-	if (s != MMDB_SUCCESS) {
-		snprintf(err, errlen, "[geo] database %s: cannot open: %s%s%s",
-		    cfg->geo_database, MMDB_strerror(s),
-		    s == MMDB_IO_ERROR && errno != 0 ? ": " : "",
-		    s == MMDB_IO_ERROR && errno != 0 ? strerror(errno) : "");
+	be = backend_for(cfg->geo_database);
+	if (be == NULL || (i = be->open(p, cfg->geo_database, err,
+	    errlen)) != 0)
 		return GK_ERR_CONFIG;
-	}
+	p->geo = be;
 	p->geo_on = 1;
 	return 0;
 }
@@ -146,9 +202,10 @@ policy_geo_load(gk_policy *p, const struct gk_config *cfg, char *err,
 void
 policy_geo_release(gk_policy *p)
 {
-	if (p->geo_on)
-		MMDB_close(&p->mmdb);
+	if (p->geo_on && p->geo != NULL)
+		p->geo->close(p);
 	p->geo_on = 0;
+	p->geo = NULL;
 	free(p->geo_path);
 	p->geo_path = NULL;
 }
@@ -179,6 +236,37 @@ iso_at(MMDB_entry_s *e, const char *const *path, char out[3])
 int
 policy_country(const gk_policy *p, const gk_addr *a, char out[3])
 {
+	out[0] = '\0';
+	if (p == NULL || a == NULL || !p->geo_on || p->geo == NULL)
+		return 0;
+	if (p->geo->country(p, a, out))
+		return 1;
+	out[0] = '\0';
+	return 0;
+}
+
+int
+policy_geo_info(const gk_policy *p, const char **path, const char **format,
+    int64_t *built)
+{
+	if (p == NULL || !p->geo_on)
+		return 0;
+	*path = p->geo_path;
+	*format = p->geo_format;
+	*built = p->geo_built;
+	return 1;
+}
+
+int
+policy_geo_stale(const gk_policy *p, int64_t now)
+{
+	return p != NULL && p->geo_on && p->geo_built > 0 &&
+	    now - p->geo_built > (int64_t)GK_GEO_STALE_DAYS * 86400;
+}
+
+static int
+mmdb_country(const gk_policy *p, const gk_addr *a, char out[3])
+{
 	static const char *const country[] = { "country", "iso_code", NULL };
 	static const char *const registered[] = { "registered_country",
 		"iso_code", NULL };
@@ -188,9 +276,6 @@ policy_country(const gk_policy *p, const gk_addr *a, char out[3])
 	MMDB_lookup_result_s res;
 	int mmerr = 0;
 
-	out[0] = '\0';
-	if (p == NULL || a == NULL || !p->geo_on)
-		return 0;
 	if (policy_addr_is_v4(a)) {
 		memset(&sin, 0, sizeof(sin));
 		sin.sin_family = AF_INET;
@@ -205,11 +290,8 @@ policy_country(const gk_policy *p, const gk_addr *a, char out[3])
 	res = MMDB_lookup_sockaddr((MMDB_s *)&p->mmdb, sa, &mmerr);
 	if (mmerr != MMDB_SUCCESS || !res.found_entry)
 		return 0;
-	if (iso_at(&res.entry, country, out) ||
-	    iso_at(&res.entry, registered, out))
-		return 1;
-	out[0] = '\0';
-	return 0;
+	return iso_at(&res.entry, country, out) ||
+	    iso_at(&res.entry, registered, out);
 }
 
 int
@@ -324,7 +406,12 @@ describe_summary(const gk_policy *p, FILE *fp)
 	    "origins %zu\n", policy_cidrs_count(p->admin),
 	    policy_cidrs_count(p->trusted), policy_origins_count(p->origins));
 	if (p->geo_on) {
-		fprintf(fp, "# policy: countries from %s\n", p->geo_path);
+		char when[32] = "unknown";
+
+		if (p->geo_built > 0)
+			gk_time_iso(p->geo_built, when, sizeof(when));
+		fprintf(fp, "# policy: countries from %s (%s, built %s)\n",
+		    p->geo_path, p->geo_format, when);
 		for (i = 0; i < 3; i++) {
 			cs_str(&p->countries[i], cs, sizeof(cs));
 			fprintf(fp, "# policy: countries %s: %s%s\n", ops[i],
@@ -370,6 +457,12 @@ policy_describe(const gk_policy *p, FILE *fp, int summary)
 		fprintf(fp, "warning: ip_allow covers every %s address and "
 		    "there is no country limit: open to the whole internet\n",
 		    covers_all(p->allow, 0) ? "IPv4" : "IPv6");
+		warnings++;
+	}
+	if (policy_geo_stale(p, (int64_t)time(NULL))) {
+		fprintf(fp, "warning: the country database %s is more than "
+		    "%d days old: update it (see the README)\n", p->geo_path,
+		    GK_GEO_STALE_DAYS);
 		warnings++;
 	}
 	if (p->geo_on && p->unknown_allow) {

@@ -193,6 +193,17 @@ enum { GK_OP_GET = 0, GK_OP_LIST = 1, GK_OP_PUT = 2 };
 /* 1 if a [geo] database is configured (country checks on). */
 int policy_geo_enabled(const gk_policy *p);
 /*
+ * The database in use: its path, its format ("MaxMind DB" or "GeoIP
+ * legacy") and build date (unix seconds, 0 unknown), valid while p is.
+ * Returns 0 when geo is off.
+ */
+int policy_geo_info(const gk_policy *p, const char **path,
+    const char **format, int64_t *built);
+/* A country database older than this is reported (check-config, serve). */
+#define GK_GEO_STALE_DAYS 60
+/* 1 when the database's build date is over GK_GEO_STALE_DAYS before now. */
+int policy_geo_stale(const gk_policy *p, int64_t now);
+/*
  * Looks the client up: out (3 bytes) gets the ISO code in upper case, or
  * "" when the database has no country for it or geo is off. Returns 1 if
  * a country was found.

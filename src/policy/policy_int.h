@@ -2,6 +2,7 @@
 #ifndef GK_POLICY_INT_H
 #define GK_POLICY_INT_H
 
+#include <GeoIP.h>
 #include <maxminddb.h>
 #include <stdatomic.h>
 
@@ -28,7 +29,11 @@ struct gk_policy {
 	gk_cidrs *rate_exempt;
 	size_t allow_files, deny_files;	/* list files read */
 	int geo_on;
-	MMDB_s mmdb;
+	const struct geo_backend *geo;	/* geo.c's table, when on */
+	MMDB_s mmdb;			/* .mmdb */
+	GeoIP *gi4, *gi6;		/* legacy GeoIP.dat, GeoIPv6.dat */
+	int64_t geo_built;		/* the database's build date, 0 unknown */
+	char geo_format[24];
 	char *geo_path;
 	struct country_set countries[3];	/* by GK_OP_* */
 	int countries_override[3];		/* set by countries_OP */
@@ -42,6 +47,13 @@ int policy_geo_load(gk_policy *p, const struct gk_config *cfg, char *err,
 void policy_geo_release(gk_policy *p);
 int policy_country_set_parse(const char *list, struct country_set *out,
     gk_slice *bad);
+
+/* geo_legacy.c: GeoIP.dat through libGeoIP */
+int policy_geo_legacy_open(gk_policy *p, const char *path, char *err,
+    size_t errlen);
+int policy_geo_legacy_country(const gk_policy *p, const gk_addr *a,
+    char out[3]);
+void policy_geo_legacy_close(gk_policy *p);
 
 /* policy.c */
 int policy_list_each(const char *list, int (*fn)(void *arg, gk_slice item),

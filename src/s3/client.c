@@ -85,6 +85,12 @@ s3_client_new(const s3_client_opts *o, s3_client **out, char *err,
 		s3_client_free(c);
 		return GK_ERR_CONFIG;
 	}
+	if ((r = s3_target_set_kms(c->t, o->kms_key_id)) != 0) {
+		snprintf(err, errlen, "[s3] kms_key_id must be printable ASCII "
+		    "without spaces or quotes, at most 2048 characters");
+		s3_client_free(c);
+		return GK_ERR_CONFIG;
+	}
 	if ((r = s3_creds_init(c, o, err, errlen)) != 0) {
 		s3_client_free(c);
 		return r;

@@ -93,6 +93,7 @@ s3_client_from_config(const struct gk_config *cfg, s3_client **out,
 	o.use_container = cfg->s3_container_credentials;
 	o.use_imds = cfg->s3_imds;
 	o.imds_endpoint = cfg->s3_imds_endpoint;
+	o.kms_key_id = cfg->s3_kms_key_id;
 	r = s3_client_new(&o, out, err, errlen);
 out:
 	free_secret(sk);

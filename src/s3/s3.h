@@ -139,6 +139,17 @@ int s3_presign_get(s3_target *t, const s3_creds *c, gk_slice key,
  */
 int s3_presign_post(s3_target *t, const s3_creds *c, gk_slice key,
     uint64_t max_bytes, int64_t now, unsigned ttl, gk_buf *out) GK_WUR;
+/*
+ * Uploads through t ask for SSE-KMS with this key (a copy is kept):
+ * POST policies then carry x-amz-server-side-encryption "aws:kms" and
+ * x-amz-server-side-encryption-aws-kms-key-id, as field and condition
+ * (in place of AES256), and so do multipart uploads (s3_put_begin).
+ * NULL or "" goes back to AES256. The key id is 1..2048 printable ASCII
+ * without quotes or backslashes, else GK_ERR_INVALID.
+ */
+int s3_target_set_kms(s3_target *t, const char *key_id) GK_WUR;
+/* The KMS key set, or NULL (AES256). */
+const char *s3_target_kms(const s3_target *t);
 
 /*
  * Signs a request in headers: method, the wire path and query (already
@@ -310,6 +321,8 @@ typedef struct {
 	int use_container;		/* ECS: AWS_CONTAINER_CREDENTIALS_* */
 	int use_imds;			/* EC2 IMDSv2 */
 	const char *imds_endpoint;	/* default http://169.254.169.254 */
+	/* SSE-KMS key (id or ARN) that uploads ask for; NULL or "": AES256 */
+	const char *kms_key_id;
 } s3_client_opts;
 
 int s3_client_new(const s3_client_opts *o, s3_client **out, char *err,

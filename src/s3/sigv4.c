@@ -547,6 +547,7 @@ struct s3_target {
 	char *bucket;
 	int path_style;		/* effective */
 	s3_signer *signer;
+	char *kms_key_id;	/* SSE-KMS for uploads, or NULL: AES256 */
 };
 
 static int
@@ -586,6 +587,32 @@ dns_bucket(const char *b)
 	}
 	return b[0] != '-' && b[n - 1] != '-' && b[0] != '.' &&
 	    b[n - 1] != '.';
+}
+
+int
+s3_target_set_kms(s3_target *t, const char *key_id)
+{
+	char *k = NULL;
+	size_t i, n = key_id != NULL ? strlen(key_id) : 0;
+
+	for (i = 0; i < n; i++) {
+		if (key_id[i] <= 0x20 || key_id[i] >= 0x7f || key_id[i] == '"' ||
+		    key_id[i] == '\\')
+			return GK_ERR_INVALID;
+	}
+	if (n > 2048)
+		return GK_ERR_INVALID;
+	if (n > 0 && (k = strdup(key_id)) == NULL)
+		return GK_ERR_NOMEM;
+	free(t->kms_key_id);
+	t->kms_key_id = k;
+	return 0;
+}
+
+const char *
+s3_target_kms(const s3_target *t)
+{
+	return t->kms_key_id;
 }
 
 int
@@ -646,6 +673,7 @@ s3_target_free(s3_target *t)
 		return;
 	free(t->scheme);
 	free(t->host);
+	free(t->kms_key_id);
 	free(t->bucket);
 	s3_signer_free(t->signer);
 	free(t);
@@ -897,8 +925,13 @@ s3_presign_post(s3_target *t, const s3_creds *c, gk_slice key,
 		goto out;
 	credv = gk_slice_of(cred.data, cred.len);
 	if ((r = gk_buf_printf(&pol, "{\"expiration\": \"%s\", \"conditions\": "
-	    "[{\"x-amz-server-side-encryption\": \"AES256\"}, "
-	    "[\"content-length-range\", 0, %llu]", exp,
+	    "[{\"x-amz-server-side-encryption\": \"%s\"}, ", exp,
+	    t->kms_key_id ? "aws:kms" : "AES256")) != 0 ||
+	    (t->kms_key_id != NULL && ((r = gk_buf_append_str(&pol,
+	    "{\"x-amz-server-side-encryption-aws-kms-key-id\": ")) != 0 ||
+	    (r = json_ascii(&pol, gk_slice_str(t->kms_key_id))) != 0 ||
+	    (r = gk_buf_append_str(&pol, "}, ")) != 0)) ||
+	    (r = gk_buf_printf(&pol, "[\"content-length-range\", 0, %llu]",
 	    (unsigned long long)max_bytes)) != 0 ||
 	    (r = cond(&pol, "bucket", gk_slice_str(t->bucket))) != 0 ||
 	    (r = cond(&pol, "key", key)) != 0 ||
@@ -919,7 +952,10 @@ s3_presign_post(s3_target *t, const s3_creds *c, gk_slice key,
 	    (r = json_ascii(out, gk_slice_of(url.data, url.len))) != 0 ||
 	    (r = gk_buf_append_str(out, ", \"fields\": {")) != 0 ||
 	    (r = field(out, 1, "x-amz-server-side-encryption",
-	    gk_slice_str("AES256"))) != 0 ||
+	    gk_slice_str(t->kms_key_id ? "aws:kms" : "AES256"))) != 0 ||
+	    (t->kms_key_id != NULL && (r = field(out, 0,
+	    "x-amz-server-side-encryption-aws-kms-key-id",
+	    gk_slice_str(t->kms_key_id))) != 0) ||
 	    (r = field(out, 0, "key", key)) != 0 ||
 	    (r = field(out, 0, "x-amz-algorithm",
 	    gk_slice_str("AWS4-HMAC-SHA256"))) != 0 ||

@@ -263,8 +263,13 @@ xml_leaf(const gk_buf *b, const char *tag)
 int
 s3_put_begin(s3_client *c, gk_slice key, s3_put **out)
 {
-	s3_header h = { gk_slice_str("x-amz-server-side-encryption"),
-		gk_slice_str("AES256") };
+	const char *kms = s3_target_kms(s3_client_target(c));
+	s3_header h[2] = {
+		{ gk_slice_str("x-amz-server-side-encryption"),
+		    gk_slice_str(kms ? "aws:kms" : "AES256") },
+		{ gk_slice_str("x-amz-server-side-encryption-aws-kms-key-id"),
+		    gk_slice_str(kms) },
+	};
 	gk_buf resp;
 	s3_call call;
 	s3_put *p;
@@ -283,8 +288,8 @@ s3_put_begin(s3_client *c, gk_slice key, s3_put **out)
 	call.method = "POST";
 	call.key = key;
 	call.query = "uploads=";
-	call.headers = &h;
-	call.n_headers = 1;
+	call.headers = h;
+	call.n_headers = kms ? 2 : 1;
 	call.resp = &resp;
 	if ((r = s3_client_call(c, &call, NULL)) != 0)
 		goto out;

@@ -1518,6 +1518,14 @@ store_writer_free(gk_store_writer *w)
 /* ---- deleting -------------------------------------------------------- */
 
 int
+store_retain(gk_store *s, gk_slice key, int64_t until)
+{
+	if (s->s3 == NULL)
+		return GK_ERR_INVALID;
+	return s3store_retain(s->s3, key, until);
+}
+
+int
 store_delete(gk_store *s, gk_slice key)
 {
 	uint8_t hash[HASH_LEN];

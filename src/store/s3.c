@@ -319,6 +319,33 @@ s3store_list(s3_store *s, gk_slice prefix, gk_slice start_after,
 }
 
 int
+s3store_retain(s3_store *s, gk_slice key, int64_t until)
+{
+	char when[32];
+	gk_buf body;
+	s3_call call;
+	int r;
+
+	gk_time_iso(until, when, sizeof(when));
+	gk_buf_init(&body, 512);
+	if ((r = gk_buf_printf(&body, "<Retention xmlns=\"http://s3.amazonaws."
+	    "com/doc/2006-03-01/\"><Mode>COMPLIANCE</Mode><RetainUntilDate>"
+	    "%s</RetainUntilDate></Retention>", when)) != 0) {
+		gk_buf_release(&body);
+		return r;
+	}
+	memset(&call, 0, sizeof(call));
+	call.method = "PUT";
+	call.key = key;
+	call.query = "retention=";
+	call.body = gk_slice_of(body.data, body.len);	/* Content-MD5 added */
+	call.idempotent = 1;
+	r = s3_client_call(s->c, &call, NULL);
+	gk_buf_release(&body);
+	return r;
+}
+
+int
 s3store_delete(s3_store *s, gk_slice key)
 {
 	s3_call call;

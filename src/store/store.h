@@ -121,6 +121,13 @@ int store_list(gk_store *s, gk_slice prefix, gk_slice start_after,
 
 /* Removes an object. GK_ERR_NOT_FOUND if absent (fs; S3 does not say). */
 int store_delete(gk_store *s, gk_slice key) GK_WUR;
+/*
+ * s3 only: puts S3 Object Lock retention on an object, COMPLIANCE mode,
+ * until the unix time given (PutObjectRetention; the bucket needs Object
+ * Lock, see gatekeeper provision). GK_ERR_INVALID on the fs store;
+ * otherwise as store_delete.
+ */
+int store_retain(gk_store *s, gk_slice key, int64_t until) GK_WUR;
 
 /* ---- redirect mode (s3) ----------------------------------------------- */
 

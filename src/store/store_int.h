@@ -33,6 +33,7 @@ void s3store_writer_free(s3_store_writer *w);
 int s3store_list(s3_store *s, gk_slice prefix, gk_slice start_after,
     unsigned max, gk_store_list_fn fn, void *arg) GK_WUR;
 int s3store_delete(s3_store *s, gk_slice key) GK_WUR;
+int s3store_retain(s3_store *s, gk_slice key, int64_t until) GK_WUR;
 int s3store_presigns(const s3_store *s);
 int s3store_presign_get(s3_store *s, gk_slice key, int64_t ttl,
     gk_slice disposition, gk_buf *url) GK_WUR;

@@ -54,7 +54,12 @@ SCENARIOS=(
 	"v1-deny10|v1 GET_Object, 302, 10-entry deny list|v1-get|-|acl.ip_deny_files=$LISTS/deny-10.txt"
 	"v1-deny100k|v1 GET_Object, 302, 100,000-entry deny list|v1-get|-|acl.ip_deny_files=$LISTS/deny-100000.txt"
 	"v2-eddsa|v2 GET object, EdDSA token, 302|v2-eddsa|-|gate.v2_max_lifetime=7200 vendor_key:bench.type=ed25519 vendor_key:bench.public_key=@V2_PUB@"
+	"v1-tls|v1 GET_Object, 302, HTTPS keep-alive|v1-get|secure-link|@TLS@"
+	"v1-tls-new|v1 GET_Object, 302, HTTPS new connection per request|v1-get|secure-link|@TLS@ @CLOSE@"
 )
+# @TLS@: both servers speak HTTPS with the same certificate (ECDSA P-256,
+# made by make_tls), TLS 1.2/1.3 with the gatekeeper's suites; @CLOSE@: wrk
+# sends "Connection: close", so every request pays a full handshake.
 
 TMP=
 GK_PID=
@@ -235,6 +240,7 @@ stop_gatekeeper() {
 start_nginx() {
 	local dir=$TMP/nginx
 	NGX_PORT=$(free_port)
+	NGX_TLS_PORT=$(free_port)
 	NGX_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 	mkdir -p "$dir/tmp"
 	# The v1 check, nginx-style: secure_link verifies an MD5 over the
@@ -268,6 +274,23 @@ http {
 	}
 	server {
 		listen 127.0.0.1:$NGX_PORT;
+		include $dir/locations.conf;
+	}
+	# HTTPS with the gatekeeper's certificate, protocols and suites
+	server {
+		listen 127.0.0.1:$NGX_TLS_PORT ssl;
+		ssl_certificate $TMP/tls/chain.pem;
+		ssl_certificate_key $TMP/tls/key.pem;
+		ssl_protocols TLSv1.2 TLSv1.3;
+		ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305;
+		ssl_prefer_server_ciphers on;
+		ssl_session_cache off;
+		ssl_session_tickets off;
+		include $dir/locations.conf;
+	}
+}
+EOF
+	cat >"$dir/locations.conf" <<EOF
 		location = /$ROOT {
 			allow 127.0.0.0/8;
 			deny all;
@@ -289,8 +312,6 @@ http {
 		location / {
 			return 404;
 		}
-	}
-}
 EOF
 	"$NGINX" -t -q -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" ||
 	    { show_log "$dir/error.log"; die "nginx rejects its config"; }
@@ -321,6 +342,7 @@ preflight() {
 	local name=$1 base=$2 prefix=$3 url code
 	url=$base$(head -n 1 "$prefix.txt")
 	code=$(curl -s -o "$prefix.body" -D "$prefix.head" -w '%{http_code}' \
+	    --cacert "$TMP/tls/ca.pem" \
 	    -H "Origin: $ORIGIN" "$url") || die "$name: cannot reach $url"
 	if [ "$code" != 302 ] || ! grep -qi '^location: ' "$prefix.head"; then
 		cat "$prefix.head" "$prefix.body" >&2
@@ -350,11 +372,29 @@ check_wrk() {
 	fi
 }
 
-# bench_one TITLE SERVER BASE PREFIX - warm-up, then the measured run;
-# appends a RESULTS line.
+# make_tls - a test CA and a certificate for 127.0.0.1 in TMP/tls.
+make_tls() {
+	local d=$TMP/tls
+	mkdir -p "$d"
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$d/ext"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj /CN=bench-ca \
+	    2>/dev/null &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -keyout "$d/key.pem" -out "$d/csr.pem" -subj /CN=localhost \
+	    2>/dev/null &&
+	openssl x509 -req -in "$d/csr.pem" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+	    -CAcreateserial -days 1 -extfile "$d/ext" -out "$d/leaf.pem" \
+	    2>/dev/null || die "openssl could not make the test certificate"
+	cat "$d/leaf.pem" "$d/ca.pem" >"$d/chain.pem"
+}
+
+# bench_one TITLE SERVER BASE PREFIX [CLOSE] - warm-up, then the measured
+# run; appends a RESULTS line. CLOSE=1: a new connection per request.
 bench_one() {
-	local title=$1 server=$2 base=$3 prefix=$4 file rps p50 p99
+	local title=$1 server=$2 base=$3 prefix=$4 close=${5:-0} file rps p50 p99
 	local -a args=(-t"$THREADS" -c"$CONNS" -s "$prefix.lua")
+	[ "$close" = 0 ] || args+=(-H "Connection: close")
 	file=$prefix.wrk
 	if [ "$WARMUP" != 0 ]; then
 		wrk "${args[@]}" -d"$WARMUP" "$base/" >"$prefix.warmup" 2>&1 ||
@@ -388,25 +428,36 @@ audit_note() {
 
 # run_scenario LINE - one SCENARIOS line.
 run_scenario() {
-	local id title gk_kind ngx_kind extra
+	local id title gk_kind ngx_kind extra scheme=http close=0 ngx_port
 	IFS='|' read -r id title gk_kind ngx_kind extra <<<"$1"
 	extra=${extra//@V2_PUB@/$V2_PUB}
+	ngx_port=$NGX_PORT
+	if [[ $extra == *@TLS@* ]]; then
+		scheme=https
+		ngx_port=$NGX_TLS_PORT
+		extra="${extra//@TLS@/} server.tls_cert=$TMP/tls/chain.pem"
+		extra="$extra server.tls_key=$TMP/tls/key.pem"
+	fi
+	if [[ $extra == *@CLOSE@* ]]; then
+		close=1
+		extra=${extra//@CLOSE@/}
+	fi
 	if [ "$gk_kind" != - ]; then
 		# shellcheck disable=SC2086 # extra is a list of settings
 		start_gatekeeper "$id" $extra
 		make_urls gatekeeper "$gk_kind" "$TMP/$id-gatekeeper"
-		preflight gatekeeper "http://127.0.0.1:$GK_PORT" \
+		preflight gatekeeper "$scheme://127.0.0.1:$GK_PORT" \
 		    "$TMP/$id-gatekeeper"
-		bench_one "$title" gatekeeper "http://127.0.0.1:$GK_PORT" \
-		    "$TMP/$id-gatekeeper"
+		bench_one "$title" gatekeeper "$scheme://127.0.0.1:$GK_PORT" \
+		    "$TMP/$id-gatekeeper" "$close"
 		stop_gatekeeper "$id"
 		audit_note "$id"
 	fi
 	if [ "$ngx_kind" != - ]; then
 		make_urls nginx "$ngx_kind" "$TMP/$id-nginx"
-		preflight nginx "http://127.0.0.1:$NGX_PORT" "$TMP/$id-nginx"
-		bench_one "$title" nginx "http://127.0.0.1:$NGX_PORT" \
-		    "$TMP/$id-nginx"
+		preflight nginx "$scheme://127.0.0.1:$ngx_port" "$TMP/$id-nginx"
+		bench_one "$title" nginx "$scheme://127.0.0.1:$ngx_port" \
+		    "$TMP/$id-nginx" "$close"
 	fi
 }
 
@@ -480,6 +531,13 @@ is a 302; a run with any other answer or a socket error is refused.
   scope, origin and IP ACL, audit record with the signature, signed data
   URL); no nginx counterpart. Its cost next to v1 is the Ed25519
   verification per request.
+- HTTPS: the same v1 request over TLS, both servers with the same ECDSA
+  P-256 certificate (a test CA made for the run), TLS 1.2/1.3 and the
+  gatekeeper's AEAD/ECDHE suites (GnuTLS in the gatekeeper through
+  libmicrohttpd, OpenSSL in nginx; no session resumption on either).
+  "keep-alive": wrk's connections stay open, one handshake each;
+  "new connection per request": wrk sends \`Connection: close\`, so every
+  request pays a TCP connect and a full handshake.
 - nginx: \`secure_link\` / \`secure_link_md5\` over the expiry, location
   and path with a secret, an origin \`map\`, \`allow\`/\`deny\`,
   \`return 302\` to a data URL of the same shape, access log on (combined
@@ -530,6 +588,7 @@ main() {
 	trap 'exit 130' INT TERM
 	rm -rf "$RAW"
 	make_lists
+	make_tls
 	start_nginx
 	V2_KEY=$TMP/vendor/vendor-bench.key
 	V2_PUB=$("$GK_BIN" keygen --vendor ed25519 --kid bench \

@@ -93,12 +93,18 @@ class Gatekeeper:
             "acl": {"ip_allow": "127.0.0.0/8, ::1/128",
                     "origins": ORIGIN + ", .partner.example"},
             "audit": {},
+            # countries off unless a test asks (the default finds the
+            # machine's database; pass geo__database=None for it)
+            "geo": {"database": "off"},
         }
         if pg is not None:
             dsn, self.pgdb = pg.new_db()
             settings["audit"].update({"backend": "postgres", "dsn": dsn})
         for key, value in overrides.items():
             section, name = key.split("__", 1)
+            if value is None:
+                settings.setdefault(section, {}).pop(name, None)
+                continue
             settings.setdefault(section, {})[name] = value.replace(
                 "{port}", str(self.port))
         self.audit_db = settings["audit"].get(
