@@ -5,7 +5,7 @@
 #    with Debian's awscli (multipart, 8 MiB parts, 10 at a time) on the fs
 #    store; the gatekeeper's peak RSS (VmHWM) after each, and the bytes
 #    compared.
-# 2. Throughput against a throw-away Ceph RGW (../shared/tools/rgw): aws s3
+# 2. Throughput against a throw-away Ceph RGW (tests/rgw): aws s3
 #    cp of a BENCH_CP_MIB (1024) MiB file up and down, straight to RGW and
 #    through the gatekeeper (s3 store, proxy mode, the same RGW), and
 #    small-object (4 KiB) PUT and GET ops/s with boto3 in 8 threads.
@@ -20,7 +20,6 @@ RSS_GIB=${BENCH_RSS_GIB:-5}
 CP_MIB=${BENCH_CP_MIB:-1024}
 SMALL_N=${BENCH_SMALL:-2000}
 OUT=${BENCH_OUT:-$TOP/BENCHMARKS.md}
-SHARED=$(cd "$TOP/.." && pwd)/shared
 AWS=/usr/bin/aws
 
 die() { echo "bench-s3api: $*" >&2; exit 1; }
@@ -29,7 +28,7 @@ GK_PID=
 export GK_RGW_DIR=$TMP/rgw
 cleanup() {
 	[ -n "$GK_PID" ] && kill "$GK_PID" 2>/dev/null && wait "$GK_PID" 2>/dev/null
-	bash "$SHARED/tools/rgw/stop-rgw.sh" --purge >/dev/null 2>&1 || true
+	bash "$TOP/tests/rgw/stop-rgw.sh" --purge >/dev/null 2>&1 || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -116,7 +115,7 @@ echo "bench-s3api: ${RSS_GIB} GiB up ${UP_S}s, down ${DOWN_S}s; peak RSS" \
 fi
 
 # 2. against RGW
-LINE=$(bash "$SHARED/tools/rgw/start-rgw.sh" 2>"$TMP/rgw.log") ||
+LINE=$(bash "$TOP/tests/rgw/start-rgw.sh" 2>"$TMP/rgw.log") ||
     { cat "$TMP/rgw.log" >&2; die "start-rgw.sh failed"; }
 eval "export $LINE"
 ceph --admin-daemon "$GK_RGW_DIR/run/client.rgw.gk.asok" config set \

@@ -546,24 +546,28 @@ def run_clients(g, gr, tmp_path, prefix):
     p = run_tool(s3c + ["ls", base])
     assert "n.txt" not in p.stdout.replace("sync/", "")
     # the AWS SDK for JavaScript v3: aws-chunked body, CRC32 trailer
-    js = os.path.join(ROOT, "tests", "e2e", "js", "sdk_s3.mjs")
+    js = os.path.join(JS, "sdk_s3.mjs")
     p = run_tool(["node", js, g.s3url, BUCKET, prefix + "js.bin",
-                  gr["access_key_id"], gr["secret_access_key"]], cwd=ROOT)
+                  gr["access_key_id"], gr["secret_access_key"]], cwd=JS)
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out.get("same") is True, p.stdout + p.stderr
     p = run_tool(["node", js, g.s3url, BUCKET, prefix + "js-bad.bin",
                   gr["access_key_id"], gr["secret_access_key"], "bad"],
-                 cwd=ROOT)
+                 cwd=JS)
     out = json.loads(p.stdout.strip().splitlines()[-1])
     assert out.get("error") == "BadDigest" and out.get("status") == 400
     return env
 
 
+JS = os.path.join(ROOT, "tests", "e2e", "js")
+
+
 @pytest.fixture(scope="module")
 def js_sdk():
-    if not os.path.isdir(os.path.join(ROOT, "node_modules", "@aws-sdk",
+    # make e2e installs it (make js-deps); a direct pytest run may not have
+    if not os.path.isdir(os.path.join(JS, "node_modules", "@aws-sdk",
                                       "client-s3")):
-        p = run_tool(["npm", "ci", "--no-audit", "--no-fund"], cwd=ROOT,
+        p = run_tool(["npm", "ci", "--no-audit", "--no-fund"], cwd=JS,
                      timeout=600)
         assert p.returncode == 0, "npm ci failed: " + p.stderr[-2000:]
 
