@@ -878,19 +878,20 @@ validate(gk_config *cfg, char *err, size_t errlen)
 	}
 	if (cfg->s3api_enabled && cfg->s3api_port == 0 &&
 	    cfg->s3api_host[0] == '\0') {
-		snprintf(err, errlen, "%s: [s3api] needs a port or a host",
-		    name);
+		(void)setting_error(cfg, err, errlen, "s3api", "enabled",
+		    "[s3api] needs a port or a host");
 		return GK_ERR_CONFIG;
 	}
 	if (cfg->s3api_enabled && strcmp(cfg->store_type, "s3") == 0 &&
 	    strcmp(cfg->s3_mode, "proxy") != 0) {
-		snprintf(err, errlen, "%s: [s3api] needs [s3] mode = proxy (the "
-		    "gatekeeper streams every byte)", name);
+		(void)setting_error(cfg, err, errlen, "s3api", "enabled",
+		    "[s3api] needs [s3] mode = proxy (the gatekeeper streams "
+		    "every byte)");
 		return GK_ERR_CONFIG;
 	}
 	if (!bucket_name_ok(cfg->s3api_bucket)) {
-		snprintf(err, errlen, "%s: [s3api] bucket must be 3-63 of a-z, "
-		    "0-9, '.' and '-'", name);
+		(void)setting_error(cfg, err, errlen, "s3api", "bucket",
+		    "[s3api] bucket must be 3-63 of a-z, 0-9, '.' and '-'");
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->audit_backend, "sqlite") != 0 &&
