@@ -382,8 +382,9 @@ s3api_write_begin(gate_s3 *s)
 	case OP_PUT_OBJECT:
 		if (s->req->has_content_length && s->auth.payload !=
 		    S3_PAYLOAD_STREAM_SIGNED && s->auth.payload !=
-		    S3_PAYLOAD_STREAM_TRAILER && s->req->content_length >
-		    s->app->cfg->s3api_max_object_bytes) {
+		    S3_PAYLOAD_STREAM_TRAILER && gk_parse_u64(
+		    s->req->content_length, UINT64_MAX, &part) == 0 &&
+		    part > s->app->cfg->s3api_max_object_bytes) {
 			s3api_fail(s, 400, "EntityTooLarge", "Your proposed "
 			    "upload exceeds the maximum allowed object size.");
 			return -1;
