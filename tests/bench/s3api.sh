@@ -47,6 +47,7 @@ start_gk() {
 [server]
 listen = 127.0.0.1
 port = 0
+threads = ${GK_THREADS:-0}
 log_level = ${BENCH_LOG:-warn}
 [gate]
 data_dir = $d/data
@@ -126,6 +127,9 @@ AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY \
     $AWS --endpoint-url "$S3_ENDPOINT" s3 mb s3://behind >/dev/null
 printf '%s\n' "$S3_SECRET_KEY" >"$TMP/rgw.secret"
 chmod 600 "$TMP/rgw.secret"
+# the s3 store waits on the bucket for every request: more threads than
+# cores ([server] threads), so parallel clients are served in parallel
+GK_THREADS=${BENCH_GK_THREADS:-16}
 start_gk "$TMP/rgw-gk" "[store]
 type = s3
 [s3]
@@ -138,7 +142,7 @@ access_key_id = $S3_ACCESS_KEY
 secret_key_file = $TMP/rgw.secret
 imds = false
 container_credentials = false
-timeout = 300"
+timeout = 60"
 head -c "$((CP_MIB * 1024 * 1024))" /dev/urandom >"$TMP/cp.bin"
 
 cp_pair() { # ENDPOINT BUCKET AK SK -> "up down" seconds
@@ -208,7 +212,7 @@ cut -d/ -f2) from Debian, boto3 for the small objects (8 threads).
 $MEMLINE
 
 Against Ceph RGW on the same machine (the gatekeeper on the s3 store in
-proxy mode, in front of the same RGW):
+proxy mode, in front of the same RGW, [server] threads = $GK_THREADS):
 
 | | straight to RGW | through the gatekeeper | ratio |
 |---|---|---|---|
