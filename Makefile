@@ -7,8 +7,9 @@
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench      gatekeeper vs nginx on loopback, the s3 redirect mode
-#                   and the S3 endpoint against a local Ceph RGW; results
-#                   in BENCHMARKS.md
+#                   and the S3 endpoint against a local Ceph RGW, share
+#                   send/receive vs tar|zstd|age + aws s3 cp; results in
+#                   BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the audit crash test at full length (20 kill -9 rounds
 #                   per backend; make test runs 5) and the 3-instance
@@ -22,7 +23,7 @@
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat libpq gnutls libsystemd geoip zlib
+	   expat libpq gnutls libsystemd geoip libzstd zlib
 SAN     ?=
 , := ,
 
@@ -180,6 +181,7 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
 	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
 	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
+	@bash tests/bench/share.sh $(BUILD)/gatekeeper
 	@bash tests/bench/s3api.sh $(BUILD)/gatekeeper
 
 # the CIDR trie with 10 and 100,000 entries (issue 5)
@@ -211,4 +213,4 @@ clean:
 $(BUILD)/obj/src/gate/demo.o $(FUZZ_BUILD)/obj/src/gate/demo.o: \
 	web/demo.html web/gatekeeper.js
 
--include $(LIB_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d) $(BUILD)/obj/src/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d $(FUZZ_OBJ:.o=.d)

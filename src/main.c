@@ -19,6 +19,8 @@ static const struct {
 	    "harden the S3 bucket, print the gatekeeper's IAM policy" },
 	{ "grant", cmd_grant,
 	    "scoped, revocable credentials for the S3 endpoint" },
+	{ "share", cmd_share,
+	    "send and receive directories encrypted to public keys (age)" },
 	{ "version", cmd_version,
 	    "print the version and the libraries' versions (also --version)" },
 };
