@@ -14,6 +14,8 @@
 #   make soak       the audit crash test at full length (20 kill -9 rounds
 #                   per backend; make test runs 5) and the 3-instance
 #                   HAProxy test with 60 s of load (make test: 6 s)
+#   make screenshots  the browser tests, writing their screenshots of the
+#                   vendor example and the console into docs/
 #   make format     clang-format the sources
 #   make install    binary, systemd unit, /etc/gatekeeper, and (as root,
 #                   without DESTDIR) the gatekeeper user, /var/lib/gatekeeper
@@ -59,7 +61,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
-	lib soak js-deps install uninstall deb
+	lib soak js-deps install uninstall deb screenshots
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -188,6 +190,11 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
 $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
 
+screenshots: $(BUILD)/gatekeeper
+	GK_SCREENSHOTS=$(abspath docs) GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_vendor_example.py tests/e2e/test_console.py
+
 install: $(BUILD)/gatekeeper
 	BIN=$(BUILD)/gatekeeper DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
 		SYSCONFDIR=$(SYSCONFDIR) LOCALSTATEDIR=$(LOCALSTATEDIR) \
@@ -211,6 +218,10 @@ clean:
 
 # the web files are built into the binary (src/gate/demo.c, .incbin)
 $(BUILD)/obj/src/gate/demo.o $(FUZZ_BUILD)/obj/src/gate/demo.o: \
-	web/demo.html web/gatekeeper.js
+	web/demo.html
+$(BUILD)/obj/src/gate/assets.o $(FUZZ_BUILD)/obj/src/gate/assets.o: \
+	web/gatekeeper.js web/gatekeeper.d.ts
+$(BUILD)/obj/src/gate/console.o $(FUZZ_BUILD)/obj/src/gate/console.o: \
+	web/console/index.html web/console/console.js web/console/console.css
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d $(FUZZ_OBJ:.o=.d)

@@ -1224,3 +1224,9 @@ audit_debug_set_queue_max(gk_audit *a, size_t max)
 	a->queue_max = max != 0 ? max : AUDIT_QUEUE_MAX;
 	pthread_mutex_unlock(&a->lock);
 }
+
+const char *
+audit_instance(const gk_audit *a)
+{
+	return a->instance;
+}

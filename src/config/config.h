@@ -139,6 +139,16 @@ typedef struct gk_config {
 	unsigned audit_min_free_mb; /* refusals dropped below it, default 128 */
 	unsigned audit_aggregate_s; /* refusal summary interval, default 60 */
 
+	/* [audit_out]: audit records streamed to a SIEM (issue 16) */
+	char *out_syslog;	/* tcp://host:port or tls://host:port, "" off */
+	char *out_syslog_ca_file; /* tls: CA file ("" = system store) */
+	char *out_webhook;	/* http(s):// URL for JSON lines, "" off */
+	char *out_webhook_token_file; /* bearer token file, "" none */
+	char *out_webhook_ca_file; /* https: CA file ("" = system store) */
+	char *out_state_dir;	/* acknowledged positions, default data_dir */
+	unsigned out_batch;	/* records per send, default 500 */
+	unsigned out_retry_seconds; /* wait after a failure, default 5 */
+
 	/* [admin] */
 	char *admin_token_file;	/* default <keys_dir>/admin.token */
 	gk_secret admin_token;

@@ -78,6 +78,17 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    gk_err_str(r));
 		goto out;
 	}
+	if ((r = gate_console_new(app, &app->console)) != 0) {
+		snprintf(err, errlen, "cannot set up the console: %s",
+		    gk_err_str(r));
+		goto out;
+	}
+	if ((r = audit_out_start(cfg, audit_instance(app->audit),
+	    &app->audit_out)) != 0) {
+		snprintf(err, errlen, "cannot start [audit_out]: %s",
+		    gk_err_str(r));
+		goto out;
+	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
 		snprintf(err, errlen, "cannot start putting checkpoints to the "
 		    "bucket: %s", gk_err_str(r));
@@ -97,6 +108,7 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
+	audit_out_stop(app->audit_out);
 	if (app->audit != NULL)
 		gate_refusals_flush(app, 1);	/* before the last checkpoint */
 	audit_close(app->audit);	/* its last checkpoint may still ship */
@@ -110,6 +122,7 @@ gate_app_close(gk_app *app)
 	policy_live_free(app->policy_live);
 	policy_rate_free(app->rate);
 	verify_keyring_free(app->keyring);
+	gate_console_free(app->console);
 	cfg_free(app->cfg);
 	free(app);
 }
@@ -147,6 +160,7 @@ gate_reply_release(gk_reply *rep)
 	free(rep->jti);
 	free(rep->token_sig);
 	gk_buf_release(&rep->headers);
+	free(rep->set_cookie);
 	store_reader_free(rep->reader);
 	memset(rep, 0, sizeof(*rep));
 }
@@ -876,6 +890,8 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	if (gate_static_handle(app, req, rep))
 		goto done;
 	if (gate_rate_limit(app, req, rep))
+		goto done;
+	if (gate_console_handle(app, req, rep))
 		goto done;
 	if (gate_admin_reload(app, req, rep))
 		goto done;

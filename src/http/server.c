@@ -275,6 +275,8 @@ fill_req(struct rq *rq, const char *method)
 	req->header = hdr_lookup;
 	req->header_ctx = rq->conn;
 	req->on_s3api_port = rq->on_s3;
+	req->cookie = header(rq->conn, "Cookie", NULL);
+	req->csrf = header(rq->conn, "X-CSRF-Token", NULL);
 	ci = MHD_get_connection_info(rq->conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL ||
@@ -399,6 +401,13 @@ send_reply(struct rq *rq)
 	}
 	if (rep->content_range != NULL)
 		r |= add(resp, "Content-Range", rep->content_range);
+	if (rep->set_cookie != NULL)
+		r |= add(resp, "Set-Cookie", rep->set_cookie);
+	if (rep->csp != NULL) {
+		r |= add(resp, "Content-Security-Policy", rep->csp);
+		r |= add(resp, "X-Frame-Options", "DENY");
+		r |= add(resp, "Referrer-Policy", "no-referrer");
+	}
 	if (rq->h->hsts[0] != '\0')
 		r |= add(resp, "Strict-Transport-Security", rq->h->hsts);
 	if (rep->reader != NULL && !rep->no_default_headers) {
