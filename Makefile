@@ -11,9 +11,10 @@
 #                   send/receive vs tar|zstd|age + aws s3 cp; results in
 #                   BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
-#   make soak       the audit crash test at full length (20 kill -9 rounds
-#                   per backend; make test runs 5) and the 3-instance
-#                   HAProxy test with 60 s of load (make test: 6 s)
+#   make soak       the crash tests at full length (20 kill -9 rounds per
+#                   audit backend, 20 of store/checkpoint recovery; make
+#                   test runs 5 and 4) and the 3-instance HAProxy test with
+#                   60 s of load (make test: 6 s)
 #   make screenshots  the browser tests, writing their screenshots of the
 #                   vendor example and the console into docs/
 #   make format     clang-format the sources
@@ -146,10 +147,11 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 soak: deps $(BUILD)/gatekeeper
-	GK_CRASH_ROUNDS=20 GK_CLUSTER_SECONDS=60 \
+	GK_CRASH_ROUNDS=20 GK_RECOVERY_ROUNDS=20 GK_CLUSTER_SECONDS=60 \
 		GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e/test_audit_crash.py tests/e2e/test_cluster.py
+		tests/e2e/test_audit_crash.py tests/e2e/test_crash_recovery.py \
+		tests/e2e/test_cluster.py
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \

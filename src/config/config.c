@@ -44,6 +44,14 @@ static const struct keyword keywords[] = {
 	    "64", 0, "connections per client address (0 = no limit)" },
 	{ "server", "conn_timeout", K_UINT, O(conn_timeout), 1, 3600, "15", 0,
 	    "idle connection timeout, seconds" },
+	{ "server", "head_timeout", K_UINT, O(head_timeout), 0, 3600, "10", 0,
+	    "seconds a client has to send a whole request head, from its first "
+	    "byte (0 = off)" },
+	{ "server", "body_timeout", K_UINT, O(body_timeout), 1, 3600, "10", 0,
+	    "seconds a request body may take, plus one per body_min_rate bytes" },
+	{ "server", "body_min_rate", K_UINT, O(body_min_rate), 0, 1u << 30,
+	    "1024", 0, "slowest accepted request body, bytes per second "
+	    "(0 = off)" },
 	{ "server", "public_url", K_STR, O(public_url), 0, 0, "", 0,
 	    "URL browsers use to reach the gatekeeper (default http://listen:port)" },
 	{ "server", "demo", K_BOOL, O(demo), 0, 1, "false", 0,

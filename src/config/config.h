@@ -56,6 +56,9 @@ typedef struct gk_config {
 	unsigned conn_limit;	/* total connections, default 4096 */
 	unsigned per_ip_conn_limit; /* default 64 */
 	unsigned conn_timeout;	/* idle seconds, default 15 */
+	unsigned head_timeout;	/* seconds to send a request head, 10 */
+	unsigned body_timeout;	/* seconds a body may take, plus */
+	unsigned body_min_rate;	/* one more per this many bytes, 1024 */
 	char *public_url;	/* how browsers reach us, default http://listen:port */
 	int demo;		/* serve /demo and /demo/sign (default off) */
 	int log_level;		/* GK_LOG_* */

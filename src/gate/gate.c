@@ -402,10 +402,10 @@ gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
 
 	if (store_presigns(app->store)) {
 		/* s3 redirect mode: a presigned GET to the bucket */
-		*exp = gk_now_s() + app->cfg->s3_presign_ttl;
+		*exp = gk_add_sat(gk_now_s(), app->cfg->s3_presign_ttl);
 		return store_presign_get(app->store, key, 0, GK_SLICE_NULL, url);
 	}
-	*exp = gk_now_s() + app->cfg->data_url_ttl;
+	*exp = gk_add_sat(gk_now_s(), app->cfg->data_url_ttl);
 	if ((r = verify_data_sign_cip(app->internal_mac, key, *exp,
 	    gk_slice_str(cip), sig)) != 0 ||
 	    (r = gk_buf_printf(url, "%s/_data/", app->cfg->public_url)) != 0 ||
@@ -432,11 +432,11 @@ gate_upload_form(gk_app *app, gk_slice key, const char *cip, gk_buf *out,
 
 	if (store_presigns(app->store)) {
 		/* s3 redirect mode: boto3's presigned POST shape */
-		*exp = gk_now_s() + app->cfg->s3_presign_ttl;
+		*exp = gk_add_sat(gk_now_s(), app->cfg->s3_presign_ttl);
 		return store_presign_post(app->store, key,
 		    app->cfg->max_upload_bytes, 0, out);
 	}
-	*exp = gk_now_s() + app->cfg->data_url_ttl;
+	*exp = gk_add_sat(gk_now_s(), app->cfg->data_url_ttl);
 	gk_buf_init(&pol, 16384);
 	if ((r = verify_policy_make_cip(app->internal_mac, app->cfg->id, key,
 	    *exp, app->cfg->max_upload_bytes, cip, &pol, sig)) != 0 ||
@@ -607,12 +607,12 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		deny(rep, 401, "Unauthorized: invalid 'hmac' param");
 		goto out;
 	}
-	if ((int64_t)exp + 60 < now) {
+	if (gk_add_sat((int64_t)exp, 60) < now) {
 		deny(rep, 410, "Expired");
 		goto out;
 	}
 	if (cfg->max_token_lifetime > 0 &&
-	    (int64_t)exp - now > cfg->max_token_lifetime) {
+	    gk_sub_sat((int64_t)exp, now) > cfg->max_token_lifetime) {
 		deny(rep, 401, "Unauthorized: 'expires' is further away than "
 		    "the maximum token lifetime");
 		goto out;
