@@ -452,11 +452,14 @@ add(struct MHD_Response *resp, const char *name, const char *value)
 static int
 add_lines(struct MHD_Response *resp, const gk_buf *b)
 {
-	const char *p = (const char *)b->data, *end = p + b->len, *nl, *colon;
+	const char *p = (const char *)b->data, *end, *nl, *colon;
 	char name[128], value[2048];
 	int r = 0;
 
-	while (p != NULL && p < end) {
+	if (p == NULL)
+		return 0;	/* no extra headers */
+	end = p + b->len;
+	while (p < end) {
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL)
 			nl = end;
