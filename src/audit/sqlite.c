@@ -402,28 +402,31 @@ bind_link(sqlite3_stmt *st, const char *instance, const audit_link *l)
 	return 0;
 }
 
+/*
+ * Inserts n records and cp inside the connection's write transaction,
+ * starting one if none is open; on failure the whole transaction is
+ * rolled back.
+ */
 static int
-sq_insert(audit_conn *base, const char *instance,
+insert_rows(struct sq_conn *c, const char *instance,
     const gk_audit_record *const *recs, const audit_link *links, size_t n,
     const audit_checkpoint *cp, char *err, size_t errlen)
 {
-	struct sq_conn *c = SQ(base);
 	sqlite3_stmt *st;
 	size_t i;
-	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
+	int r = GK_ERR_UNAVAILABLE, rc;
 
 	audit_set_err(err, errlen, "%s", "");
 	if (c == NULL)
 		return GK_ERR_UNAVAILABLE;
-	if (exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
+	if (sqlite3_get_autocommit(c->db) &&
+	    exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
 		goto out;
-	in_tx = 1;
 	for (i = 0; i < n; i++) {
 		rc = bind_record(c->ins, recs[i]) == 0 &&
 		    bind_link(c->ins, instance, &links[i]) == 0 ?
 		    sqlite3_step(c->ins) : SQLITE_MISUSE;
 		sqlite3_reset(c->ins);
-		sqlite3_clear_bindings(c->ins);
 		if (rc != SQLITE_DONE) {
 			audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 			goto out;
@@ -445,20 +448,87 @@ sq_insert(audit_conn *base, const char *instance,
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(st);
 		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
 		if (rc != SQLITE_DONE) {
 			audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 			goto out;
 		}
 	}
-	if (exec_sql(c->db, "COMMIT", err, errlen) != 0)
-		goto out;
-	in_tx = 0;
 	r = 0;
 out:
-	if (in_tx && !sqlite3_get_autocommit(c->db))
+	if (r != 0 && !sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	return r;
+}
+
+int
+audit_sqlite_commit(audit_conn *base, char *err, size_t errlen)
+{
+	struct sq_conn *c = SQ(base);
+
+	if (sqlite3_get_autocommit(c->db))
+		return 0;
+	if (exec_sql(c->db, "COMMIT", err, errlen) != 0) {
+		if (!sqlite3_get_autocommit(c->db))
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return GK_ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+void
+audit_sqlite_rollback(audit_conn *base)
+{
+	struct sq_conn *c = SQ(base);
+
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+audit_sqlite_insert_open(audit_conn *base, const char *instance,
+    const gk_audit_record *const *recs, const audit_link *links, size_t n,
+    const audit_checkpoint *cp, char *err, size_t errlen)
+{
+	return insert_rows(SQ(base), instance, recs, links, n, cp, err,
+	    errlen);
+}
+
+static int
+sq_insert(audit_conn *base, const char *instance,
+    const gk_audit_record *const *recs, const audit_link *links, size_t n,
+    const audit_checkpoint *cp, char *err, size_t errlen)
+{
+	struct sq_conn *c = SQ(base);
+
+	if (c == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if (!sqlite3_get_autocommit(c->db)) {
+		audit_set_err(err, errlen, "a transaction is open");
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (insert_rows(c, instance, recs, links, n, cp, err, errlen) != 0)
+		return GK_ERR_UNAVAILABLE;
+	return audit_sqlite_commit(base, err, errlen);
+}
+
+int
+audit_sqlite_journaled(audit_conn *base)
+{
+	/* the journal holds every batch durably before it is answered;
+	 * the commits themselves need not wait for the disk */
+	return exec_sql(SQ(base)->db, "PRAGMA synchronous=NORMAL", NULL, 0);
+}
+
+int
+audit_sqlite_durable(audit_conn *base)
+{
+	struct sq_conn *c = SQ(base);
+	int log = -1, done = -1;
+
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    &log, &done) != SQLITE_OK || log < 0 || done != log)
+		return GK_ERR_UNAVAILABLE;
+	return 0;
 }
 
 static int
