@@ -3,6 +3,7 @@
 #   make            build build/gatekeeper
 #   make run        install missing packages, build, start on embedded defaults
 #   make test       unit + end-to-end + fuzz smoke tests
+#   make js-deps    the pinned JavaScript test packages (npm ci)
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
@@ -56,7 +57,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
-	lib soak install uninstall deb
+	lib soak js-deps install uninstall deb
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -82,8 +83,8 @@ $(BUILD)/gatekeeper: $(BUILD)/obj/src/main.o $(BUILD)/libgk.a
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/t.h $(BUILD)/libgk.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Itests/unit $(LDFLAGS_ALL) -o $@ $< \
-		$(BUILD)/libgk.a $(LIBS)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -DTESTDATA='"$(abspath tests/data)"' \
+		$(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
 
 # libgatekeeper: the vendor signing library (v1 URLs, v2 tokens). Built
 # from its own small set of sources, which include only the public header
@@ -107,13 +108,24 @@ $(BUILD)/libgatekeeper.so: $(SIGNLIB_OBJ)
 
 lib: $(BUILD)/libgatekeeper.a $(BUILD)/libgatekeeper.so
 
-run: deps $(BUILD)/gatekeeper
+# the address is checked first, so a second 'make run' says so at once
+run:
+	@bash scripts/run.sh --check-port
+	@$(MAKE) --no-print-directory deps $(BUILD)/gatekeeper
 	@bash scripts/run.sh $(BUILD)/gatekeeper
 
 unit: $(UNIT_BIN)
 	@bash tests/unit/run.sh $(UNIT_BIN)
 
-e2e: $(BUILD)/gatekeeper lib $(BUILD)/tests/test_s3
+# The JavaScript the tests use (playwright-core, jose), exactly as pinned in
+# tests/browser/package-lock.json; npm ci again only when that file changes.
+JS_STAMP := tests/browser/node_modules/.gk-npm-ci
+js-deps: $(JS_STAMP)
+$(JS_STAMP): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+e2e: $(BUILD)/gatekeeper lib $(BUILD)/tests/test_s3 $(JS_STAMP)
 	GK_BIN=$(abspath $(BUILD)/gatekeeper) /usr/bin/python3 -m pytest -q \
 		-p no:cacheprovider tests/e2e
 

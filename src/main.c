@@ -17,6 +17,8 @@ static const struct {
 	{ "audit", cmd_audit, "search and maintain the audit log" },
 	{ "provision", cmd_provision,
 	    "harden the S3 bucket, print the gatekeeper's IAM policy" },
+	{ "version", cmd_version,
+	    "print the version and the libraries' versions (also --version)" },
 };
 
 static void
@@ -47,6 +49,8 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(argv[1], "--version") == 0)
+		return cmd_version(argc - 1, argv + 1);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);

@@ -24,6 +24,8 @@ int cmd_sign_v2(int argc, char **argv);
 int cmd_keygen_vendor(const char *type, const char *kid, const char *dir,
     const char *cfgpath);
 int cmd_provision(int argc, char **argv);
+/* --version: the version and the libraries' versions in use */
+int cmd_version(int argc, char **argv);
 
 /* Prints "gatekeeper VERB: message" on stderr. */
 void cli_error(const char *verb, const char *fmt, ...) GK_PRINTF(2, 3);

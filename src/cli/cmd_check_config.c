@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -25,6 +26,76 @@ static const char usage_text[] =
     "everything is valid; otherwise one line naming the file, the line and\n"
     "the problem, and exit 1.\n";
 
+/*
+ * "FILE:LINE" of the setting a policy or vendor key error names: errors
+ * start with the setting ("ip_allow: ...", "[geo] countries: ...") or
+ * "vendor key 'KID': ...".
+ */
+static void
+err_where(const gk_config *cfg, const char *err, char *at, size_t atlen)
+{
+	char sec[96] = "", name[64] = "";
+	const char *sp = NULL, *np = NULL;
+	size_t n;
+
+	if (strncmp(err, "vendor key '", 12) == 0) {
+		n = strcspn(err + 12, "'");
+		snprintf(sec, sizeof(sec), "vendor_key %.*s", (int)(n < 64 ?
+		    n : 64), err + 12);
+		sp = sec;
+	} else {
+		if (err[0] == '[') {
+			n = strcspn(err + 1, "]");
+			snprintf(sec, sizeof(sec), "%.*s", (int)(n < 32 ? n : 32),
+			    err + 1);
+			sp = sec;
+			err += 1 + n + (err[1 + n] == ']');
+			err += strspn(err, " ");
+		}
+		n = strspn(err, "abcdefghijklmnopqrstuvwxyz_");
+		if (n > 0 && n < sizeof(name)) {
+			memcpy(name, err, n);
+			np = name;
+		}
+	}
+	cfg_where(cfg, sp, np, at, atlen);
+}
+
+/*
+ * The certificate report; its warnings pass through, and when the files do
+ * not load its "error: tls_cert FILE: ..." line becomes the one error line,
+ * naming the config line of the setting.
+ */
+static int
+tls_report(const gk_config *cfg, int quiet, int *warnings)
+{
+	FILE *warn_fp = quiet ? stderr : stdout, *mem;
+	char *text = NULL, *line, *nl, at[4200];
+	size_t len = 0;
+	int r;
+
+	if ((mem = open_memstream(&text, &len)) == NULL)
+		return GK_ERR_NOMEM;
+	r = http_tls_describe(cfg->tls_cert, cfg->tls_key, cfg->tls_ocsp,
+	    quiet ? NULL : stdout, mem, warnings);
+	if (fclose(mem) != 0) {
+		free(text);
+		return GK_ERR_NOMEM;
+	}
+	for (line = text; line != NULL && *line != '\0'; line = nl) {
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl++ = '\0';
+		if (strncmp(line, "error: ", 7) == 0) {
+			err_where(cfg, line + 7, at, sizeof(at));
+			cli_error("check-config", "%s: %s", at, line + 7);
+		} else {
+			fprintf(warn_fp, "%s\n", line);
+		}
+	}
+	free(text);
+	return r;
+}
+
 static int
 listen_is_loopback(const char *a)
 {
@@ -45,7 +116,7 @@ cmd_check_config(int argc, char **argv)
 	gk_config *cfg = NULL;
 	gk_policy *pol = NULL;
 	gk_keyring *kr = NULL;
-	char err[512];
+	char err[512], at[4200];
 	int c, quiet = 0, rc = 1, warnings = 0;
 
 	optind = 1;
@@ -64,14 +135,10 @@ cmd_check_config(int argc, char **argv)
 	}
 	if (cli_load_config("check-config", path, 1, &cfg) != 0)
 		return 1;
-	if (policy_new(cfg, &pol, err, sizeof(err)) != 0) {
-		cli_error("check-config", "%s: %s",
-		    cfg->path ? cfg->path : "(defaults)", err);
-		goto out;
-	}
-	if (verify_keyring_new(cfg, &kr, err, sizeof(err)) != 0) {
-		cli_error("check-config", "%s: %s",
-		    cfg->path ? cfg->path : "(defaults)", err);
+	if (policy_new(cfg, &pol, err, sizeof(err)) != 0 ||
+	    verify_keyring_new(cfg, &kr, err, sizeof(err)) != 0) {
+		err_where(cfg, err, at, sizeof(at));
+		cli_error("check-config", "%s: %s", at, err);
 		goto out;
 	}
 	if (!quiet)
@@ -84,9 +151,7 @@ cmd_check_config(int argc, char **argv)
 	} else {
 		(void)policy_describe(pol, stderr, 0);
 	}
-	if (cfg->tls_cert[0] != '\0' && http_tls_describe(cfg->tls_cert,
-	    cfg->tls_key, cfg->tls_ocsp, quiet ? NULL : stdout,
-	    quiet ? stderr : stdout, &warnings) != 0)
+	if (cfg->tls_cert[0] != '\0' && tls_report(cfg, quiet, &warnings) != 0)
 		goto out;
 	if (strncmp(cfg->public_url, "https://", 8) != 0 &&
 	    !listen_is_loopback(cfg->listen))

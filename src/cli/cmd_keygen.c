@@ -16,13 +16,17 @@ static const char usage_text[] =
     "(mode 0600, directory 0700): the v1 shared secret, the data-URL key, the\n"
     "at-rest master key and the admin token. Existing files are never\n"
     "overwritten; to rotate a key, move its file away and run keygen again\n"
-    "(see README, 'Rotating keys').\n"
+    "(see README, 'Keys and rotating them').\n"
     "\n"
-    "With --vendor, makes a protocol v2 vendor key instead: DIR/vendor-KID.key\n"
-    "(PEM private key, mode 0600, for the vendor's signer) and\n"
-    "DIR/vendor-KID.pub, or for hs256 DIR/vendor-KID.secret; then prints the\n"
-    "[vendor_key KID] stanza for the gatekeeper's config. DIR defaults to the\n"
-    "keys directory, KID to TYPE-<random hex>.\n";
+    "With --vendor, makes a protocol v2 vendor key instead: DIR/KID.key\n"
+    "(PEM private key, mode 0600, for the vendor's signer: 'gatekeeper sign\n"
+    "v2 --kid KID --key-file DIR/KID.key') and DIR/KID.pub, then prints the\n"
+    "[vendor_key KID] stanza (the public key) for the gatekeeper's config.\n"
+    "DIR defaults to the current directory: the private key stays with the\n"
+    "vendor, never in the gatekeeper's key folder. For hs256 the shared\n"
+    "secret DIR/KID.secret is made, DIR defaulting to the keys directory\n"
+    "(the gatekeeper reads it; give the vendor a copy). KID defaults to\n"
+    "TYPE-<random hex>. Rotation: README, 'Keys and rotating them'.\n";
 
 int
 cmd_keygen(int argc, char **argv)

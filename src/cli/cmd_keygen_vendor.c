@@ -45,7 +45,7 @@ static int
 path_join(gk_buf *b, const char *dir, const char *kid, const char *ext)
 {
 	gk_buf_init(b, 8192);
-	return gk_buf_printf(b, "%s/vendor-%s.%s", dir, kid, ext);
+	return gk_buf_printf(b, "%s/%s.%s", dir, kid, ext);
 }
 
 int
@@ -73,7 +73,9 @@ cmd_keygen_vendor(const char *type, const char *kid_arg, const char *dir_arg,
 	}
 	if (cli_load_config("keygen", cfgpath, 0, &cfg) != 0)
 		return 1;
-	dir = dir_arg != NULL ? dir_arg : cfg->keys_dir;
+	/* the vendor's private key belongs to the vendor, not in the
+	 * gatekeeper's key folder; an hs256 secret is held by both */
+	dir = dir_arg != NULL ? dir_arg : is_hs ? cfg->keys_dir : ".";
 	if (gk_random(rnd, 4) != 0)
 		goto out;
 	gk_hex_encode(rnd, 4, hex);

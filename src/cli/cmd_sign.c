@@ -20,7 +20,9 @@ static const char usage_text[] =
     "--ttl is the lifetime in seconds (default 300); --expires sets the\n"
     "expiry time directly (for tests). --url overrides the base URL (default\n"
     "the config's public_url). PATH starts with '/'; for GET_Bucket it also\n"
-    "ends with '/'.\n";
+    "ends with '/'. A root, path or operation the gatekeeper would refuse\n"
+    "is refused here with the gatekeeper's message (exit 2). Protocol v1\n"
+    "and its statuses: README, 'Protocol v1'.\n";
 
 int
 cmd_sign(int argc, char **argv)
@@ -43,8 +45,8 @@ cmd_sign(int argc, char **argv)
 	gk_mac *mac = NULL;
 	uint64_t ttl = 300, exp;
 	gk_slice sub;
-	gk_buf url;
-	const char *slash;
+	gk_buf url, key;
+	const char *why;
 	int c, rc = 1;
 
 	if (argc >= 2 && strcmp(argv[1], "v2") == 0)
@@ -94,17 +96,21 @@ cmd_sign(int argc, char **argv)
 	}
 	if (cli_load_config("sign", cfgpath, 1, &cfg) != 0)
 		return 1;
-	snprintf(expires, sizeof(expires), "%llu", (unsigned long long)exp);
-	/* sub = path.split('/')[1], as the protocol defines it */
-	slash = strchr(path, '/');
-	if (slash == NULL) {
-		sub = gk_slice_str("undefined");
-	} else {
-		const char *end = strchr(slash + 1, '/');
-
-		sub = gk_slice_of(slash + 1, end ? (size_t)(end - slash - 1) :
-		    strlen(slash + 1));
+	/* refuse what the server would refuse, in its words */
+	gk_buf_init(&key, 4096);
+	why = gate_v1_path_shape(gk_slice_str(op), gk_slice_str(path));
+	if (why == NULL)
+		why = gate_v1_key(cfg, gk_slice_str(root), gk_slice_str(path),
+		    gk_slice_str(op), &key);
+	gk_buf_release(&key);
+	if (why != NULL) {
+		cli_error("sign", "the gatekeeper would answer 400 \"%s\" "
+		    "(root '%s', path '%s')", why, root, path);
+		cfg_free(cfg);
+		return 2;
 	}
+	snprintf(expires, sizeof(expires), "%llu", (unsigned long long)exp);
+	sub = gate_v1_sub(gk_slice_str(path));
 	gk_buf_init(&url, 64 * 1024);
 	if (verify_mac_new(cfg->v1_key.p, cfg->v1_key.len, &mac) != 0 ||
 	    verify_v1_sign(mac, gk_slice_str(root), sub, gk_slice_str(op),

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <stdarg.h>
 #include <openssl/evp.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -595,39 +596,141 @@ free_secret(gk_secret *s)
 	s->len = 0;
 }
 
+/* "[vendor_key:K]" and "[vendor_key   K]" name the same section. */
+static int
+section_is(gk_slice got, const char *want)
+{
+	size_t n = strlen("vendor_key"), i;
+
+	if (strncmp(want, "vendor_key ", n + 1) != 0 || got.len <= n ||
+	    memcmp(got.p, want, n) != 0 || (got.p[n] != ' ' &&
+	    got.p[n] != ':'))
+		return gk_slice_eq_str(got, want);
+	for (i = n + 1; i < got.len && got.p[i] == ' '; i++)
+		;
+	return gk_slice_eq_str(gk_slice_of(got.p + i, got.len - i),
+	    want + n + 1);
+}
+
+/* The line of cfg's file that sets [section] name, 0 if none. */
+static int
+setting_line(const gk_config *cfg, const char *section, const char *name)
+{
+	gk_slice sec = GK_SLICE_NULL;
+	const uint8_t *p, *end, *nl;
+	gk_buf b;
+	int line = 0, found = 0;
+
+	if (cfg->path == NULL || gk_file_read(cfg->path, 1u << 20, &b) != 0)
+		return 0;
+	p = b.data;
+	end = p + b.len;
+	for (; p < end && !found; p = nl + 1) {
+		const uint8_t *q, *e;
+
+		line++;
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		for (q = p; q < nl && (*q == ' ' || *q == '\t'); q++)
+			;
+		if (q == nl || *q == ';' || *q == '#')
+			continue;
+		if (*q == '[') {
+			e = memchr(q, ']', (size_t)(nl - q));
+			sec = e ? gk_slice_of(q + 1, (size_t)(e - q - 1)) :
+			    (gk_slice)GK_SLICE_NULL;
+			found = name == NULL && section != NULL && e != NULL &&
+			    section_is(sec, section);
+			continue;
+		}
+		if (name == NULL || (section != NULL && (sec.p == NULL ||
+		    !section_is(sec, section))))
+			continue;
+		for (e = q; e < nl && *e != '=' && *e != ':'; e++)
+			;
+		while (e > q && (e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		found = gk_slice_eq_str(gk_slice_of(q, (size_t)(e - q)), name);
+	}
+	gk_buf_release(&b);
+	return found ? line : 0;
+}
+
+void
+cfg_where(const gk_config *cfg, const char *section, const char *name,
+    char *out, size_t outlen)
+{
+	int line;
+
+	if (cfg->path == NULL) {
+		snprintf(out, outlen, "(defaults)");
+		return;
+	}
+	line = setting_line(cfg, section, name);
+	if (line > 0)
+		snprintf(out, outlen, "%s:%d", cfg->path, line);
+	else
+		snprintf(out, outlen, "%s", cfg->path);
+}
+
+/* Writes "FILE:LINE: message" for [section] name into err. */
+static int GK_PRINTF(6, 7)
+setting_error(const gk_config *cfg, char *err, size_t errlen,
+    const char *section, const char *name, const char *fmt, ...)
+{
+	char at[4200];
+	va_list ap;
+	int n;
+
+	cfg_where(cfg, section, name, at, sizeof(at));
+	n = snprintf(err, errlen, "%s: ", at);
+	if (n >= 0 && (size_t)n < errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return GK_ERR_CONFIG;
+}
+
 /* Each vendor key's settings fit its type. */
 static int
-validate_vendor_keys(const gk_config *cfg, const char *name, char *err,
-    size_t errlen)
+validate_vendor_keys(const gk_config *cfg, char *err, size_t errlen)
 {
 	const gk_vendor_key *v;
+	char vsec[96];
 	size_t i;
 
 	for (i = 0; i < cfg->n_vendor_keys; i++) {
 		v = &cfg->vendor_keys[i];
+		snprintf(vsec, sizeof(vsec), "vendor_key %s", v->kid);
 		if (v->type == 0) {
-			snprintf(err, errlen, "%s: [vendor_key %s] needs a type "
-			    "(ed25519, p256 or hs256)", name, v->kid);
+			(void)setting_error(cfg, err, errlen, vsec, NULL,
+			    "[vendor_key %s] needs a type "
+			    "(ed25519, p256 or hs256)", v->kid);
 			return GK_ERR_CONFIG;
 		}
 		if (v->type == GK_VKEY_HS256 && (v->secret_file == NULL ||
 		    v->public_key != NULL || v->public_key_file != NULL)) {
-			snprintf(err, errlen, "%s: [vendor_key %s] of type hs256 "
-			    "takes secret_file (and no public key)", name,
+			(void)setting_error(cfg, err, errlen, vsec,
+			    "type", "[vendor_key %s] of type hs256 "
+			    "takes secret_file (and no public key)",
 			    v->kid);
 			return GK_ERR_CONFIG;
 		}
 		if (v->type != GK_VKEY_HS256 && (v->secret_file != NULL ||
 		    (v->public_key == NULL) == (v->public_key_file == NULL))) {
-			snprintf(err, errlen, "%s: [vendor_key %s] takes exactly "
+			(void)setting_error(cfg, err, errlen, vsec,
+			    "type", "[vendor_key %s] takes exactly "
 			    "one of public_key or public_key_file (and no "
-			    "secret_file)", name, v->kid);
+			    "secret_file)", v->kid);
 			return GK_ERR_CONFIG;
 		}
 		if (v->not_before != 0 && v->not_after != 0 &&
 		    v->not_after <= v->not_before) {
-			snprintf(err, errlen, "%s: [vendor_key %s] not_after must "
-			    "be later than not_before", name, v->kid);
+			(void)setting_error(cfg, err, errlen, vsec,
+			    "not_after", "[vendor_key %s] not_after must "
+			    "be later than not_before", v->kid);
 			return GK_ERR_CONFIG;
 		}
 	}
@@ -677,38 +780,42 @@ load_vendor_keys(gk_config *cfg, char *err, size_t errlen)
 static int
 validate(gk_config *cfg, char *err, size_t errlen)
 {
-	const char *name = cfg->path ? cfg->path : "(defaults)";
 	size_t i;
 
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
-		snprintf(err, errlen, "%s: [server] tls_cert and tls_key go "
-		    "together", name);
+		(void)setting_error(cfg, err, errlen, "server",
+		    cfg->tls_cert[0] != '\0' ? "tls_cert" : "tls_key",
+		    "[server] tls_cert and tls_key go together");
 		return GK_ERR_CONFIG;
 	}
 	if (cfg->tls_cert[0] == '\0' && (cfg->tls_ocsp[0] != '\0' ||
 	    cfg->redirect_port != 0)) {
-		snprintf(err, errlen, "%s: [server] %s needs tls_cert and "
-		    "tls_key", name, cfg->tls_ocsp[0] != '\0' ? "tls_ocsp" :
-		    "redirect_port");
+		const char *what = cfg->tls_ocsp[0] != '\0' ? "tls_ocsp" :
+		    "redirect_port";
+
+		(void)setting_error(cfg, err, errlen, "server", what,
+		    "[server] %s needs tls_cert and tls_key", what);
 		return GK_ERR_CONFIG;
 	}
 	if (cfg->redirect_port != 0 && cfg->redirect_port == cfg->port) {
-		snprintf(err, errlen, "%s: [server] redirect_port must differ "
-		    "from port", name);
+		(void)setting_error(cfg, err, errlen, "server", "redirect_port",
+		    "[server] redirect_port must differ from port");
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->store_type, "fs") != 0 &&
 	    strcmp(cfg->store_type, "s3") != 0) {
-		snprintf(err, errlen, "%s: [store] type '%s' is not supported "
-		    "(supported: fs, s3)", name, cfg->store_type);
+		(void)setting_error(cfg, err, errlen, "store",
+		    "type", "[store] type '%s' is not supported "
+		    "(supported: fs, s3)", cfg->store_type);
 		return GK_ERR_CONFIG;
 	}
 	if (cfg->checkpoint_prefix[0] != '\0') {
 		const char *c;
 
 		if (strcmp(cfg->store_type, "s3") != 0) {
-			snprintf(err, errlen, "%s: [audit] checkpoint_prefix needs "
-			    "[store] type = s3", name);
+			(void)setting_error(cfg, err, errlen, "audit",
+			    "checkpoint_prefix", "[audit] checkpoint_prefix needs "
+			    "[store] type = s3");
 			return GK_ERR_CONFIG;
 		}
 		for (c = cfg->checkpoint_prefix; *c != '\0'; c++) {
@@ -717,35 +824,40 @@ validate(gk_config *cfg, char *err, size_t errlen)
 			    *c == '-' || *c == '_' || *c == '.' || *c == '/') ||
 			    (*c == '/' && (c == cfg->checkpoint_prefix ||
 			    c[1] == '/' || c[1] == '\0'))) {
-				snprintf(err, errlen, "%s: [audit] "
+				(void)setting_error(cfg, err, errlen, "audit",
+				    "checkpoint_prefix", "[audit] "
 				    "checkpoint_prefix may hold only A-Z a-z "
-				    "0-9 - _ . and inner single '/'", name);
+				    "0-9 - _ . and inner single '/'");
 				return GK_ERR_CONFIG;
 			}
 		}
 	}
 	if (strcmp(cfg->store_type, "s3") == 0 && cfg->s3_bucket[0] == '\0') {
-		snprintf(err, errlen, "%s: [s3] bucket must be set for [store] "
-		    "type s3", name);
+		(void)setting_error(cfg, err, errlen, "store",
+		    "type", "[s3] bucket must be set for [store] "
+		    "type s3");
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->s3_mode, "redirect") != 0 &&
 	    strcmp(cfg->s3_mode, "proxy") != 0) {
-		snprintf(err, errlen, "%s: [s3] mode must be redirect or proxy",
-		    name);
+		(void)setting_error(cfg, err, errlen, "s3",
+		    "mode", "[s3] mode must be redirect or proxy");
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->audit_backend, "sqlite") != 0 &&
 	    strcmp(cfg->audit_backend, "postgres") != 0) {
-		snprintf(err, errlen, "%s: [audit] backend '%s' is not supported "
-		    "(supported: sqlite, postgres)", name, cfg->audit_backend);
+		(void)setting_error(cfg, err, errlen, "audit",
+		    "backend", "[audit] backend '%s' is not supported "
+		    "(supported: sqlite, postgres)", cfg->audit_backend);
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->audit_backend, "postgres") == 0 &&
 	    strncmp(cfg->audit_dsn, "postgres://", 11) != 0 &&
 	    strncmp(cfg->audit_dsn, "postgresql://", 13) != 0) {
-		snprintf(err, errlen, "%s: [audit] backend postgres needs dsn = "
-		    "postgresql://...", name);
+		(void)setting_error(cfg, err, errlen, "audit",
+		    cfg->audit_dsn[0] != '\0' ? "dsn" : "backend",
+		    "[audit] backend postgres needs dsn = "
+		    "postgresql://...");
 		return GK_ERR_CONFIG;
 	}
 	for (i = 0; cfg->audit_instance_id[i] != '\0'; i++) {
@@ -754,14 +866,15 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		if (i >= 128 || !((c >= 'A' && c <= 'Z') ||
 		    (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
 		    c == '-' || c == '_' || c == '.' || c == ':')) {
-			snprintf(err, errlen, "%s: [audit] instance_id must be 1 "
-			    "to 128 of A-Z a-z 0-9 - _ . :", name);
+			(void)setting_error(cfg, err, errlen, "audit",
+			    "instance_id", "[audit] instance_id must be 1 "
+			    "to 128 of A-Z a-z 0-9 - _ . :");
 			return GK_ERR_CONFIG;
 		}
 	}
 	if (cfg->id[0] == '\0' || strlen(cfg->id) > 128) {
-		snprintf(err, errlen, "%s: [gate] id must be 1 to 128 characters",
-		    name);
+		(void)setting_error(cfg, err, errlen, "gate",
+		    "id", "[gate] id must be 1 to 128 characters");
 		return GK_ERR_CONFIG;
 	}
 	for (i = 0; cfg->uploads_prefix[i] != '\0'; i++) {
@@ -770,17 +883,18 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
 		    (c >= '0' && c <= '9') || c == '-' || c == '_' ||
 		    c == '.' || c == '/')) {
-			snprintf(err, errlen, "%s: [gate] uploads_prefix may hold "
-			    "only A-Z a-z 0-9 - _ . /", name);
+			(void)setting_error(cfg, err, errlen, "gate",
+			    "uploads_prefix", "[gate] uploads_prefix may hold "
+			    "only A-Z a-z 0-9 - _ . /");
 			return GK_ERR_CONFIG;
 		}
 	}
 	if (cfg->data_dir[0] == '\0') {
-		snprintf(err, errlen, "%s: [gate] data_dir must not be empty",
-		    name);
+		(void)setting_error(cfg, err, errlen, "gate",
+		    "data_dir", "[gate] data_dir must not be empty");
 		return GK_ERR_CONFIG;
 	}
-	return validate_vendor_keys(cfg, name, err, errlen);
+	return validate_vendor_keys(cfg, err, errlen);
 }
 
 /*

@@ -190,6 +190,13 @@ int cfg_load(const char *path, int load_keys, gk_config **out, char *err,
     size_t errlen) GK_WUR;
 /* Frees everything and wipes secrets; cfg may be NULL. */
 void cfg_free(gk_config *cfg);
+/*
+ * Where a setting came from, for error messages: writes "FILE:LINE" when
+ * cfg's file sets [section] name (section NULL: any section; name NULL:
+ * the section's header line), else "FILE", or "(defaults)" without a file.
+ */
+void cfg_where(const gk_config *cfg, const char *section, const char *name,
+    char *out, size_t outlen);
 /* Writes the effective settings as an INI file, secrets masked. */
 void cfg_print(const gk_config *cfg, FILE *fp);
 

@@ -264,6 +264,20 @@ gate_effective_origin(const gk_app *app, const gk_req *req, gk_slice *origin)
 	return 0;
 }
 
+const char *
+gate_origin_refusal(const gk_req *req, int has_origin)
+{
+	if (has_origin)
+		return "Forbidden: bad origin";
+	if (req->has_sec_fetch_site &&
+	    gk_slice_eq_str(req->sec_fetch_site, "none"))
+		return "Forbidden: no Origin header (the URL was opened "
+		    "directly; it must be requested by a page of an allowed "
+		    "origin)";
+	return "Forbidden: no Origin header (send the Origin of an allowed "
+	    "site)";
+}
+
 static void
 set_acao(const gk_app *app, const gk_req *req, gk_reply *rep)
 {
@@ -303,22 +317,6 @@ count(gk_app *app, const gk_reply *rep)
 
 static const char *const v1_ops[] = { "GET_Object", "GET_Bucket",
 	"PUT_Object" };
-
-/* JS's path.split('/')[1], which the original signature uses. */
-static gk_slice
-v1_sub(gk_slice path)
-{
-	const uint8_t *slash = memchr(path.p, '/', path.len);
-	const uint8_t *start, *end;
-
-	if (slash == NULL)
-		return gk_slice_str("undefined");
-	start = slash + 1;
-	end = memchr(start, '/', path.len - (size_t)(start - path.p));
-	if (end == NULL)
-		end = path.p + path.len;
-	return gk_slice_of(start, (size_t)(end - start));
-}
 
 struct list_ctx {
 	gk_buf *out;
@@ -477,6 +475,7 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 	int64_t now = gk_now_s();
 	size_t i;
 	int r, has_origin, known_op = 0;
+	const char *why;
 	char msg[128];
 
 	rep->protocol = "v1";
@@ -522,10 +521,8 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		goto out;
 	}
 	pathv = gk_slice_of(path->data, path->len);
-	if (gk_slice_eq_str(opv, "GET_Bucket") && (pathv.len < 3 ||
-	    pathv.p[0] != '/' || pathv.p[pathv.len - 1] != '/')) {
-		deny(rep, 400, "Bad Request: 'path' param must begin and end "
-		    "with '/' and be at least 3 characters");
+	if ((why = gate_v1_path_shape(opv, pathv)) != NULL) {
+		deny(rep, 400, why);
 		goto out;
 	}
 	if (gk_parse_u64(gk_slice_of(expires->data, expires->len), INT64_MAX,
@@ -533,42 +530,11 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		deny(rep, 400, "Bad Request: invalid 'expires' param");
 		goto out;
 	}
-	/* the key the request reaches */
-	if (gk_slice_eq_str(opv, "PUT_Object")) {
-		gk_slice rest = pathv;
-
-		/* uploads + path; with no prefix the key is path minus '/' */
-		if (cfg->uploads_prefix[0] == '\0' && rest.len > 0 &&
-		    rest.p[0] == '/')
-			rest = gk_slice_of(rest.p + 1, rest.len - 1);
-		r = gk_buf_append_str(&key, cfg->uploads_prefix);
-		if (r == 0)
-			r = gk_buf_append(&key, rest.p, rest.len);
-	} else {
-		r = gk_buf_append(&key, root.p, root.len);
-		if (r == 0)
-			r = gk_buf_append(&key, pathv.p, pathv.len);
-	}
-	if (r != 0) {
-		deny(rep, 400, "Bad Request: invalid 'path' param");
+	if ((why = gate_v1_key(cfg, root, pathv, opv, &key)) != NULL) {
+		deny(rep, 400, why);
 		goto out;
 	}
-	if (cfg->validate_keys) {
-		if (!gate_root_valid(root)) {
-			deny(rep, 400, "Bad Request: invalid root");
-			goto out;
-		}
-		if (pathv.len == 0 || pathv.p[0] != '/' ||
-		    !gate_key_valid(gk_slice_of(key.data, key.len),
-		    gk_slice_eq_str(opv, "GET_Bucket"))) {
-			deny(rep, 400, "Bad Request: invalid 'path' param");
-			goto out;
-		}
-	} else if (key.len > 1024 || memchr(key.data, '\0', key.len) != NULL) {
-		deny(rep, 400, "Bad Request: invalid 'path' param");
-		goto out;
-	}
-	sub = v1_sub(pathv);
+	sub = gate_v1_sub(pathv);
 	r = verify_v1_check(app->v1_mac, root, sub, opv,
 	    gk_slice_of(expires->data, expires->len),
 	    gk_slice_of(hmac->data, hmac->len));
@@ -588,7 +554,7 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 	}
 	has_origin = gate_effective_origin(app, req, &origin);
 	if (policy_check_origin(req->policy, origin, has_origin) != 0) {
-		deny(rep, 403, "Forbidden: bad origin");
+		deny(rep, 403, gate_origin_refusal(req, has_origin));
 		goto out;
 	}
 	if (gate_acl_check(req, gk_slice_eq_str(opv, "PUT_Object") ? GK_OP_PUT :

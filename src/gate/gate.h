@@ -235,6 +235,20 @@ int gate_key_valid(gk_slice key, int allow_trailing_slash);
 int gate_root_valid(gk_slice root);
 
 /*
+ * Protocol v1's rules for a request's root, path and operation, shared by
+ * the server and 'gatekeeper sign v1' so the CLI refuses what the server
+ * would. Each returns NULL when the request passes, else the server's
+ * message (400). gate_v1_path_shape: GET_Bucket paths begin and end with
+ * '/'. gate_v1_key: appends to key the object key (or listing prefix) the
+ * request reaches, checked as cfg's validate_keys says.
+ */
+const char *gate_v1_path_shape(gk_slice op, gk_slice path);
+const char *gate_v1_key(const struct gk_config *cfg, gk_slice root,
+    gk_slice path, gk_slice op, gk_buf *key);
+/* The "sub" the v1 HMAC covers: path.split('/')[1], "undefined" if none. */
+gk_slice gate_v1_sub(gk_slice path);
+
+/*
  * Range header ("bytes=a-b", "bytes=a-", "bytes=-n") against an object of
  * size total. Returns 0 with *off and *len set, GK_ERR_NOT_FOUND if the header
  * should be ignored (absent, multiple ranges, other units, malformed), or

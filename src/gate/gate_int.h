@@ -61,6 +61,12 @@ char *gate_text_copy(gk_slice s, size_t max);
  */
 int gate_effective_origin(const gk_app *app, const gk_req *req,
     gk_slice *origin);
+/*
+ * The 403 message for a refused origin: "Forbidden: bad origin" when there
+ * was one, else a message saying there was none (and, for a URL a browser
+ * opened directly, Sec-Fetch-Site: none, that this is why).
+ */
+const char *gate_origin_refusal(const gk_req *req, int has_origin);
 
 /*
  * Turns a failed store call into the reply: 404 for a missing object, 400

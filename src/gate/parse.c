@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "config/config.h"
+
 #define QUERY_MAX 16384
 #define VALUE_MAX 8192
 
@@ -158,6 +160,69 @@ gate_root_valid(gk_slice root)
 			return 0;
 	}
 	return 1;
+}
+
+const char *
+gate_v1_path_shape(gk_slice op, gk_slice path)
+{
+	if (gk_slice_eq_str(op, "GET_Bucket") && (path.len < 3 ||
+	    path.p[0] != '/' || path.p[path.len - 1] != '/'))
+		return "Bad Request: 'path' param must begin and end with '/' "
+		    "and be at least 3 characters";
+	return NULL;
+}
+
+const char *
+gate_v1_key(const gk_config *cfg, gk_slice root, gk_slice path, gk_slice op,
+    gk_buf *key)
+{
+	static const char bad_path[] = "Bad Request: invalid 'path' param";
+	int r;
+
+	if (gk_slice_eq_str(op, "PUT_Object")) {
+		gk_slice rest = path;
+
+		/* uploads + path; with no prefix the key is path minus '/' */
+		if (cfg->uploads_prefix[0] == '\0' && rest.len > 0 &&
+		    rest.p[0] == '/')
+			rest = gk_slice_of(rest.p + 1, rest.len - 1);
+		r = gk_buf_append_str(key, cfg->uploads_prefix);
+		if (r == 0)
+			r = gk_buf_append(key, rest.p, rest.len);
+	} else {
+		r = gk_buf_append(key, root.p, root.len);
+		if (r == 0)
+			r = gk_buf_append(key, path.p, path.len);
+	}
+	if (r != 0)
+		return bad_path;
+	if (cfg->validate_keys) {
+		if (!gate_root_valid(root))
+			return "Bad Request: invalid root";
+		if (path.len == 0 || path.p[0] != '/' ||
+		    !gate_key_valid(gk_slice_of(key->data, key->len),
+		    gk_slice_eq_str(op, "GET_Bucket")))
+			return bad_path;
+	} else if (key->len > 1024 || memchr(key->data, '\0',
+	    key->len) != NULL) {
+		return bad_path;
+	}
+	return NULL;
+}
+
+gk_slice
+gate_v1_sub(gk_slice path)
+{
+	const uint8_t *slash = memchr(path.p, '/', path.len);
+	const uint8_t *start, *end;
+
+	if (slash == NULL)
+		return gk_slice_str("undefined");
+	start = slash + 1;
+	end = memchr(start, '/', path.len - (size_t)(start - path.p));
+	if (end == NULL)
+		end = path.p + path.len;
+	return gk_slice_of(start, (size_t)(end - start));
 }
 
 /* Parses digits at *i up to a non-digit; fails on none or overflow. */

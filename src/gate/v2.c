@@ -410,7 +410,7 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 	}
 	has_origin = gate_effective_origin(app, req, &origin);
 	if (policy_check_origin(req->policy, origin, has_origin) != 0) {
-		deny(rep, 403, "Forbidden: bad origin");
+		deny(rep, 403, gate_origin_refusal(req, has_origin));
 		goto out;
 	}
 	if (gate_acl_check(req, op == GK_V2_PUT ? GK_OP_PUT :

@@ -4,7 +4,7 @@
 # 1. The presign cost in-process (tests/unit/test_s3 bench N): ns per
 #    presigned GET URL and per POST form, signing key cached.
 # 2. End to end: a gatekeeper on [store] type = s3 (redirect mode) against a
-#    throw-away Ceph RGW (../shared/tools/rgw), wrk over pre-signed v1
+#    throw-away Ceph RGW (tests/rgw/start-rgw.sh), wrk over pre-signed v1
 #    GET_Object URLs, with [s3] check_exists off (the presign alone) and on
 #    (a HEAD to the bucket per request), and the fs store's data URLs for
 #    comparison.
@@ -24,7 +24,6 @@ DURATION=${BENCH_DURATION:-10s}
 NURLS=${BENCH_URLS:-1000}
 NPRESIGN=${BENCH_PRESIGNS:-200000}
 OUT=${BENCH_OUT:-$TOP/BENCHMARKS.md}
-SHARED=$(cd "$TOP/.." && pwd)/shared
 ORIGIN=https://bench.example
 EXPIRES=$(($(date +%s) + 3600))
 
@@ -37,7 +36,7 @@ GK_PID=
 export GK_RGW_DIR=$TMP/rgw
 cleanup() {
 	[ -n "$GK_PID" ] && kill "$GK_PID" 2>/dev/null && wait "$GK_PID" 2>/dev/null
-	bash "$SHARED/tools/rgw/stop-rgw.sh" --purge >/dev/null 2>&1 || true
+	bash "$TOP/tests/rgw/stop-rgw.sh" --purge >/dev/null 2>&1 || true
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -49,7 +48,7 @@ POST_NS=$(printf '%s\n' "$PRE" | awk '$1 == "presign_post_ns" { print $2 }')
 echo "bench-s3: presign GET $GET_NS ns, POST form $POST_NS ns" >&2
 
 # 2. end to end
-LINE=$(bash "$SHARED/tools/rgw/start-rgw.sh" 2>"$TMP/rgw.log") ||
+LINE=$(bash "$TOP/tests/rgw/start-rgw.sh" 2>"$TMP/rgw.log") ||
     { cat "$TMP/rgw.log" >&2; die "start-rgw.sh failed"; }
 eval "export $LINE"
 /usr/bin/python3 - "$S3_ENDPOINT" "$S3_ACCESS_KEY" "$S3_SECRET_KEY" <<'EOF'

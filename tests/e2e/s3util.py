@@ -4,10 +4,9 @@ import os
 import subprocess
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
-ORACLE = os.path.join(SHARED, "tools", "s3-oracle.py")
-RGW_START = os.path.join(SHARED, "tools", "rgw", "start-rgw.sh")
-RGW_STOP = os.path.join(SHARED, "tools", "rgw", "stop-rgw.sh")
+ORACLE = os.path.join(ROOT, "tests", "oracle", "s3-oracle.py")
+RGW_START = os.path.join(ROOT, "tests", "rgw", "start-rgw.sh")
+RGW_STOP = os.path.join(ROOT, "tests", "rgw", "stop-rgw.sh")
 
 # The keys that break other gateways (issue 3, item 1).
 AWKWARD = [
@@ -96,7 +95,7 @@ class Rgw:
 
 @pytest.fixture(scope="session")
 def rgw():
-    """Starts Ceph's RADOS Gateway once (../shared/tools/rgw) in its own
+    """Starts Ceph's RADOS Gateway once (tests/rgw/start-rgw.sh) in its own
     directory and stops it, with everything it started, at the end."""
     d = tempfile.mkdtemp(prefix="gk-rgw-e2e-")
     env = dict(os.environ, GK_RGW_DIR=d)
@@ -108,10 +107,14 @@ def rgw():
         vals = dict(kv.split("=", 1) for kv in line.split())
         # RGW refuses x-amz-server-side-encryption over plain HTTP; a real
         # endpoint is HTTPS. Lift that on this loopback test server only.
-        subprocess.run(["ceph", "--admin-daemon",
-                        os.path.join(d, "run", "client.rgw.gk.asok"),
-                        "config", "set", "rgw_crypt_require_ssl", "false"],
-                       capture_output=True, timeout=30, check=True)
+        c = subprocess.run(["ceph", "--admin-daemon",
+                            os.path.join(d, "run", "client.rgw.gk.asok"),
+                            "config", "set", "rgw_crypt_require_ssl",
+                            "false"],
+                           capture_output=True, text=True, timeout=30)
+        assert c.returncode == 0, \
+            "radosgw's admin socket refused a config set: %s (logs: %s)" % (
+                (c.stderr or c.stdout)[-1000:], os.path.join(d, "log"))
         yield Rgw(vals, d)
     finally:
         subprocess.run(["bash", RGW_STOP, "--purge"], env=env,

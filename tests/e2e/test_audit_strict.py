@@ -5,7 +5,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 import requests
 
 from conftest import ORIGIN
@@ -112,14 +111,18 @@ def test_postgres_down_means_503_and_recovers(gk_factory, pg_server):
 def _mount_tmpfs(path, size):
     os.makedirs(path, exist_ok=True)
     p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size,
-                        "tmpfs", path], capture_output=True)
-    return p.returncode == 0
+                        "tmpfs", path], capture_output=True, text=True)
+    return p.returncode == 0, p.stderr.strip()
 
 
 def test_sqlite_disk_full_means_503_and_recovers(gk_factory, tmp_path):
     fs = str(tmp_path / "small")
-    if os.geteuid() != 0 or not _mount_tmpfs(fs, "4m"):
-        pytest.skip("needs root to mount a small tmpfs")
+    # a full disk needs a small file system of its own: a 4 MiB tmpfs
+    assert os.geteuid() == 0, \
+        "this test mounts a small tmpfs: run make test as root (README, Quick start)"
+    ok, why = _mount_tmpfs(fs, "4m")
+    assert ok, "mount -t tmpfs failed (%s): the test needs root allowed to " \
+        "mount, e.g. not an unprivileged container" % why
     try:
         gk = gk_factory(audit__db=fs + "/audit.db",
                         audit__checkpoint_file=fs + "/cp.log").start()

@@ -2,27 +2,20 @@
 uploads a report, sees it listed and opens it."""
 import json
 import os
-import shutil
 import subprocess
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BROWSER = os.path.join(HERE, "..", "browser")
+from jsdeps import js_dir
+
 
 
 @pytest.fixture(scope="module")
 def playwright():
     if not os.path.exists("/usr/bin/chromium"):
-        pytest.fail("Debian's chromium is missing: run scripts/install-deps.sh")
-    if shutil.which("npm") is None:
-        pytest.fail("npm is missing")
-    if not os.path.isdir(os.path.join(BROWSER, "node_modules", "playwright-core")):
-        p = subprocess.run(["npm", "install", "--no-audit", "--no-fund",
-                            "--loglevel=error"], cwd=BROWSER,
-                           capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, "npm install failed: " + p.stderr[-2000:]
-    return BROWSER
+        pytest.fail("Debian's chromium is missing: run make deps "
+                    "(scripts/install-deps.sh)")
+    return js_dir("playwright-core")
 
 
 def test_demo_upload_list_view(gk_factory, playwright, tmp_path):

@@ -91,9 +91,11 @@ def test_default_countries_are_enforced(default_gk):
 
 
 def test_default_countries_ipv6(default_gk):
-    if default_gk.db.endswith(".dat") and not os.path.exists(
-            os.path.join(os.path.dirname(default_gk.db), "GeoIPv6.dat")):
-        pytest.skip("no GeoIPv6.dat beside GeoIP.dat")
+    # Debian's geoip-database ships GeoIPv6.dat beside GeoIP.dat
+    assert not default_gk.db.endswith(".dat") or os.path.exists(
+        os.path.join(os.path.dirname(default_gk.db), "GeoIPv6.dat")), \
+        "no GeoIPv6.dat beside %s: install geoip-database (make deps)" % \
+        default_gk.db
     g = default_gk.start()
     st, body, h = v1(g, "127.0.0.1", headers=xff("2001:4860:4860::8888"))
     assert st == 302, body

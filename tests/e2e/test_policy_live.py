@@ -398,8 +398,17 @@ def test_reload_http_and_sighup(gk_factory, tmp_path):
     with open(gk.log) as f:
         assert sum("reload failed" in line for line in f) == 1
 
-    # SIGHUP, with a bad file and then a good one
+    # SIGHUP, with a bad file (waited for: its audit row) and then a good one
+    def sighup_rows():
+        return [r for r in gk.audit_rows("operation = 'reload'")
+                if (r["message"] or "").startswith("SIGHUP: ")]
     gk.proc.send_signal(signal.SIGHUP)
+    for _ in range(200):
+        if sighup_rows():
+            break
+        time.sleep(0.05)
+    assert len(sighup_rows()) == 1
+    assert v1(gk, "127.0.0.2")[0] == 403          # the old policy stays
     deny.write_text("127.0.0.3\n")
     gk.proc.send_signal(signal.SIGHUP)
     for _ in range(200):
@@ -416,8 +425,10 @@ def test_reload_http_and_sighup(gk_factory, tmp_path):
     assert ("admin", 401, "deny") in kinds
     assert ("admin", 403, "deny") in kinds
     sig = [r for r in rows if (r["message"] or "").startswith("SIGHUP: ")]
-    assert [r["decision"] for r in sig][-1] == "allow"
-    assert any("reload failed" in r["message"] for r in sig) or len(sig) >= 1
+    assert [r["decision"] for r in sig] == ["error", "allow"]
+    assert "reload failed" in sig[0]["message"]
+    assert "127.0.0.3/33" in sig[0]["message"]
+    assert "reload failed" not in sig[1]["message"]
 
 
 def test_reload_under_load(gk_factory, tmp_path):

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature, encode_dss_signature)
 
 from conftest import BIN, ORIGIN
+from jsdeps import js_dir
 
 GK_ID = "gk-test"
 TOP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -510,7 +511,7 @@ def test_keygen_vendor_and_sign_v2(gk_factory, tmp_path):
     g = gk_factory(gate__id=GK_ID)
     out = g.run("keygen", "--vendor", "ed25519", "--kid", "v-2026",
                 "--out", str(tmp_path)).stdout
-    priv = tmp_path / "vendor-v-2026.key"
+    priv = tmp_path / "v-2026.key"
     assert oct(priv.stat().st_mode & 0o777) == "0o600"
     stanza = out[out.index("[vendor_key v-2026]"):]
     with open(g.config, "a") as f:
@@ -548,47 +549,17 @@ def test_keygen_vendor_and_sign_v2(gk_factory, tmp_path):
 
 # -- interop with npm's jose -------------------------------------------------
 
-JOSE_SCRIPT = r"""
-import * as jose from 'jose';
-import fs from 'fs';
-const [mode, alg, kid, keyPath, aud, objKey, tok] = process.argv.slice(2);
-const material = fs.readFileSync(keyPath, 'utf8');
-if (mode === 'sign') {
-  const key = alg === 'HS256' ? new TextEncoder().encode(material.trim())
-    : await jose.importPKCS8(material, alg);
-  const t = await new jose.SignJWT({ op: 'get', key: objKey })
-    .setProtectedHeader({ alg, kid }).setAudience(aud).setSubject('jose-user')
-    .setJti('jose-' + alg + '-' + Date.now()).setIssuedAt()
-    .setExpirationTime('5m').sign(key);
-  console.log(t);
-} else {
-  const key = await jose.importSPKI(material, alg);
-  const { payload, protectedHeader } = await jose.jwtVerify(tok, key,
-    { audience: aud, algorithms: [alg] });
-  console.log(JSON.stringify({ payload, protectedHeader }));
-}
-"""
-
+# tests/browser/jose-interop.mjs with the pinned jose (make js-deps)
 
 @pytest.fixture(scope="module")
 def jose_dir():
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        pytest.skip("npm or node is not installed: jose interop not tested")
-    d = tempfile.mkdtemp(prefix="gk-jose-")
-    with open(os.path.join(d, "package.json"), "w") as f:
-        f.write('{"name":"gk-jose-test","private":true,"type":"module"}')
-    p = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "jose"],
-                       cwd=d, capture_output=True, text=True, timeout=300)
-    assert p.returncode == 0, "npm install jose failed: " + p.stderr
-    with open(os.path.join(d, "jose.mjs"), "w") as f:
-        f.write(JOSE_SCRIPT)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    return js_dir("jose")
 
 
 def jose(d, *args):
-    p = subprocess.run(["node", os.path.join(d, "jose.mjs")] + list(args),
-                       cwd=d, capture_output=True, text=True, timeout=60)
+    p = subprocess.run(["node", os.path.join(d, "jose-interop.mjs")] +
+                       list(args), cwd=d, capture_output=True, text=True,
+                       timeout=60)
     assert p.returncode == 0, p.stderr
     return p.stdout.strip()
 
@@ -617,11 +588,11 @@ def test_cli_tokens_verify_in_jose(gk_factory, tmp_path, jose_dir):
         g.run("keygen", "--vendor", typ, "--kid", "k-" + typ, "--out",
               str(tmp_path))
         p = g.run("sign", "v2", "--kid", "k-" + typ, "--key-file",
-                  str(tmp_path / ("vendor-k-%s.key" % typ)), "--op", "list",
+                  str(tmp_path / ("k-%s.key" % typ)), "--op", "list",
                   "--prefix", "docs/", "--sub", "s-1", "--jti", "auto")
         tok = p.stdout.split()[0]
         out = json.loads(jose(jose_dir, "verify", alg, "k-" + typ,
-                              str(tmp_path / ("vendor-k-%s.pub" % typ)),
+                              str(tmp_path / ("k-%s.pub" % typ)),
                               GK_ID, "", tok))
         assert out["protectedHeader"]["alg"] == alg
         assert out["protectedHeader"]["kid"] == "k-" + typ

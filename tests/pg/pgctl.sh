@@ -11,7 +11,7 @@
 # As root the server runs as the postgres user (postgres refuses root).
 set -eu
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
-[ -n "$BIN" ] || { echo "pgctl: PostgreSQL is not installed" >&2; exit 1; }
+[ -n "$BIN" ] || { echo "pgctl: PostgreSQL is not installed (make deps, or apt-get install postgresql)" >&2; exit 1; }
 
 as_pg() {
 	if [ "$(id -u)" -eq 0 ]; then
