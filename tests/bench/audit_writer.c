@@ -9,6 +9,7 @@
  *   audit_writer DB_OR_DSN [SECONDS] [IN_FLIGHT]
  */
 #include "audit/audit.h"
+#include "audit/audit_int.h"
 #include "config/config.h"
 
 #include <inttypes.h>
@@ -97,6 +98,7 @@ main(int argc, char **argv)
 	double secs = argc > 2 ? atof(argv[2]) : 5.0, t0, t1;
 	int window = argc > 3 ? atoi(argv[3]) : 64, k;
 	uint64_t n0, n1;
+	audit_stats st;
 
 	if (argc < 2 || secs <= 0 || window <= 0) {
 		fprintf(stderr, "usage: audit_writer DB_OR_DSN [SECONDS] "
@@ -129,13 +131,15 @@ main(int argc, char **argv)
 	usleep((useconds_t)(secs * 1e6));
 	n1 = atomic_load(&done_ok);
 	t1 = now_s();
+	audit_debug_stats(aud, &st);
 	atomic_store(&stopping, 1);
 	while (atomic_load(&inflight) > 0)
 		usleep(1000);
 	audit_close(aud);
 	printf("audit writer: %.0f durable records/s (%" PRIu64 " in %.2f s, "
-	    "%d in flight, %" PRIu64 " failed)\n",
+	    "%d in flight, %" PRIu64 " failed; %.0f records per batch)\n",
 	    (double)(n1 - n0) / (t1 - t0), n1 - n0, t1 - t0, window,
-	    (uint64_t)atomic_load(&done_fail));
+	    (uint64_t)atomic_load(&done_fail), st.commits > 0 ?
+	    (double)st.committed / (double)st.commits : 0.0);
 	return atomic_load(&done_fail) != 0;
 }
