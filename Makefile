@@ -6,8 +6,10 @@
 #   make js-deps    the pinned JavaScript test packages (npm ci)
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
-#   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
-#                   mode against a local Ceph RGW; results in BENCHMARKS.md
+#   make bench      gatekeeper vs nginx on loopback, the s3 redirect mode
+#                   against a local Ceph RGW, a perf profile of the v1
+#                   scenario, the audit writer alone, the fs data path
+#                   (1 GiB down/up) and idle connections; BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the audit crash test at full length (20 kill -9 rounds
 #                   per backend; make test runs 5) and the 3-instance
@@ -167,10 +169,14 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
 
-bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
+bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3 \
+	$(BUILD)/audit_writer
 	@$(BUILD)/policy_bench
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
 	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
+	@/usr/bin/python3 tests/bench/profile.py $(BUILD)/gatekeeper
+	@/usr/bin/python3 tests/bench/data_bench.py $(BUILD)/gatekeeper \
+		$(BUILD)/audit_writer
 	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
 
 # the audit writer alone, durable records per second (issue 12)
