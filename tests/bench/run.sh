@@ -594,7 +594,7 @@ main() {
 	make_lists
 	make_tls
 	start_nginx
-	V2_KEY=$TMP/vendor/vendor-bench.key
+	V2_KEY=$TMP/vendor/bench.key
 	V2_PUB=$("$GK_BIN" keygen --vendor ed25519 --kid bench \
 	    --out "$TMP/vendor" | awk '/^public_key = / { print $3 }')
 	[ -n "$V2_PUB" ] && [ -f "$V2_KEY" ] ||
