@@ -474,12 +474,17 @@ audit_chain_decode(const uint8_t *enc, size_t n,
 		return GK_ERR_INTEGRITY;
 	memcpy(instance, t, tl);
 	instance[tl] = '\0';
+	if (memchr(t, '\0', tl) != NULL || !audit_instance_valid(instance))
+		return GK_ERR_INTEGRITY;
+	/* the fixed-size fields are never empty (empty is stored NULL) */
 	if (get_int(&d, seq) != 0 || get_int(&d, &rec->time_us) != 0 ||
-	    get_bytes(&d, &t, &tl) != 0 || tl >= sizeof(rec->request_id))
+	    get_bytes(&d, &t, &tl) != 0 || tl >= sizeof(rec->request_id) ||
+	    (t != NULL && (tl == 0 || memchr(t, '\0', tl) != NULL)))
 		return GK_ERR_INTEGRITY;
 	if (t != NULL)
 		memcpy(rec->request_id, t, tl);
-	if (get_bytes(&d, &t, &tl) != 0 || tl >= sizeof(rec->client_ip))
+	if (get_bytes(&d, &t, &tl) != 0 || tl >= sizeof(rec->client_ip) ||
+	    (t != NULL && (tl == 0 || memchr(t, '\0', tl) != NULL)))
 		return GK_ERR_INTEGRITY;
 	if (t != NULL)
 		memcpy(rec->client_ip, t, tl);
@@ -499,7 +504,7 @@ audit_chain_decode(const uint8_t *enc, size_t n,
 	for (i = 8; i < NSTR; i++)
 		if (get_bytes(&d, &s[i], &len[i]) != 0)
 			return GK_ERR_INTEGRITY;
-	if (d.n != 0 || status < INT32_MIN || status > INT32_MAX)
+	if (d.n != 0 || status < INT32_MIN || status > INT32_MAX || bytes < 0)
 		return GK_ERR_INTEGRITY;
 	for (i = 0; i < NSTR; i++)
 		if (s[i] != NULL)
