@@ -19,9 +19,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #define HOUR_US (3600LL * 1000000)
@@ -72,6 +75,17 @@ struct gk_audit {
 	int have_key;
 	int64_t cp_records;
 	int64_t cp_interval_us;
+	int prune_have;		/* writer: a prune in progress, up to: */
+	audit_checkpoint prune_to;
+	char *space_dir;	/* SQLite: the directory whose file system
+				 * must keep min_free for grants; NULL: off */
+	uint64_t min_free;	/* bytes */
+
+	/* issue 17: counters and the low-space state (atomics) */
+	_Atomic uint64_t fields_cut;
+	_Atomic uint64_t refusals_dropped;
+	_Atomic int low_space;
+	_Atomic int64_t space_checked_mono;
 
 	/* the replay cache's own connection, under jti_lock */
 	pthread_mutex_t jti_lock;
@@ -94,16 +108,19 @@ struct gk_audit {
 
 /* ---- records --------------------------------------------------------- */
 
-/* Length of s cut to AUDIT_FIELD_MAX on a UTF-8 character boundary. */
+/* Length of s cut to max on a UTF-8 character boundary; *cut says
+ * whether it was. */
 static size_t
-field_len(const char *s)
+field_len(const char *s, size_t max, int *cut)
 {
 	size_t n;
 
+	*cut = 0;
 	if (s == NULL)
 		return 0;
-	n = strnlen(s, AUDIT_FIELD_MAX);
-	if (n == AUDIT_FIELD_MAX && s[n] != '\0') {
+	n = strnlen(s, max);
+	if (n == max && s[n] != '\0') {
+		*cut = 1;
 		while (n > 0 && ((uint8_t)s[n] & 0xc0) == 0x80)
 			n--;
 	}
@@ -131,7 +148,7 @@ fixed_len(const char *s, size_t n)
  * the destination has room for fixed_len(s, n) + 1 bytes.
  */
 static const char *
-put_field(char **cursor, const char *s, size_t n)
+put_field(char **cursor, const char *s, size_t n, int cut)
 {
 	const uint8_t *p = (const uint8_t *)s;
 	char *dst = *cursor, *o = dst;
@@ -150,30 +167,41 @@ put_field(char **cursor, const char *s, size_t n)
 		o += k;
 		i += k;
 	}
+	if (cut) {
+		memcpy(o, AUDIT_CUT_MARK, sizeof(AUDIT_CUT_MARK) - 1);
+		o += sizeof(AUDIT_CUT_MARK) - 1;
+	}
 	*o = '\0';
 	*cursor = o + 1;
 	return dst;
 }
 
-/* One allocation holding the record and copies of all its strings. */
+/* One allocation holding the record and copies of all its strings;
+ * *ncut gets how many fields were cut. */
 static int
 node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
-    struct audit_node **out)
+    struct audit_node **out, unsigned *ncut)
 {
+	/* the first two are the client's own text: the smaller cap */
 	const char *src[12] = { rec->user_agent, rec->origin, rec->protocol,
 	    rec->operation, rec->root, rec->path, rec->message, rec->country,
 	    rec->kid, rec->sub, rec->jti, rec->token_sig };
 	size_t len[12], size = sizeof(struct audit_node), i;
+	int cut[12];
 	struct audit_node *n;
 	char *cursor;
 	uint8_t lo[16], hi[16];
 	static const uint8_t zero[16];
 
+	*ncut = 0;
 	for (i = 0; i < GK_ARRAY_LEN(src); i++) {
-		len[i] = field_len(src[i]);
+		len[i] = field_len(src[i], i < 2 ? AUDIT_CLIENT_FIELD_MAX :
+		    AUDIT_FIELD_MAX, &cut[i]);
+		*ncut += (unsigned)cut[i];
 		if (src[i] != NULL && (gk_add_size(size,
 		    fixed_len(src[i], len[i]), &size) != 0 ||
-		    gk_add_size(size, 1, &size) != 0))
+		    gk_add_size(size, 1 + (cut[i] ?
+		    sizeof(AUDIT_CUT_MARK) - 1 : 0), &size) != 0))
 			return GK_ERR_TOO_LARGE;
 	}
 	if ((n = malloc(size)) == NULL)
@@ -191,18 +219,18 @@ node_new(const gk_audit_record *rec, gk_audit_done_fn done, void *arg,
 	    audit_ip_range(n->rec.client_ip, lo, hi) == 0)
 		memcpy(n->rec.client_addr, lo, sizeof(lo));
 	cursor = n->text;
-	n->rec.user_agent = put_field(&cursor, src[0], len[0]);
-	n->rec.origin = put_field(&cursor, src[1], len[1]);
-	n->rec.protocol = put_field(&cursor, src[2], len[2]);
-	n->rec.operation = put_field(&cursor, src[3], len[3]);
-	n->rec.root = put_field(&cursor, src[4], len[4]);
-	n->rec.path = put_field(&cursor, src[5], len[5]);
-	n->rec.message = put_field(&cursor, src[6], len[6]);
-	n->rec.country = put_field(&cursor, src[7], len[7]);
-	n->rec.kid = put_field(&cursor, src[8], len[8]);
-	n->rec.sub = put_field(&cursor, src[9], len[9]);
-	n->rec.jti = put_field(&cursor, src[10], len[10]);
-	n->rec.token_sig = put_field(&cursor, src[11], len[11]);
+	n->rec.user_agent = put_field(&cursor, src[0], len[0], cut[0]);
+	n->rec.origin = put_field(&cursor, src[1], len[1], cut[1]);
+	n->rec.protocol = put_field(&cursor, src[2], len[2], cut[2]);
+	n->rec.operation = put_field(&cursor, src[3], len[3], cut[3]);
+	n->rec.root = put_field(&cursor, src[4], len[4], cut[4]);
+	n->rec.path = put_field(&cursor, src[5], len[5], cut[5]);
+	n->rec.message = put_field(&cursor, src[6], len[6], cut[6]);
+	n->rec.country = put_field(&cursor, src[7], len[7], cut[7]);
+	n->rec.kid = put_field(&cursor, src[8], len[8], cut[8]);
+	n->rec.sub = put_field(&cursor, src[9], len[9], cut[9]);
+	n->rec.jti = put_field(&cursor, src[10], len[10], cut[10]);
+	n->rec.token_sig = put_field(&cursor, src[11], len[11], cut[11]);
 	*out = n;
 	return 0;
 }
@@ -275,30 +303,125 @@ audit_search(const char *db_path, const gk_audit_query *q,
 	    errlen);
 }
 
+/*
+ * The prune record: appended to the pruned instance's chain, with a
+ * checkpoint signed over it, in one transaction, before anything is
+ * deleted: who pruned, when, up to which checkpoint (seq and hash) and
+ * the cut-off. verify accepts a prune anchor only when such a record,
+ * covered by a signed checkpoint, allows it (README "Proving the audit
+ * log"). A concurrent writer of that chain makes the insert fail on
+ * (instance, seq): the tail is read again, three times at most. *cp gets
+ * the checkpoint.
+ */
+static int
+prune_note(audit_conn *c, const uint8_t seed[AUDIT_KEY_LEN], const char *who,
+    const audit_checkpoint *t, int64_t cutoff_us, gk_buf *scratch,
+    audit_checkpoint *cp, char *err, size_t errlen)
+{
+	const gk_audit_record *recs[1];
+	gk_audit_record rec;
+	audit_tail tail;
+	audit_link link;
+	char path[160], hex[2 * AUDIT_HASH_LEN + 1], msg[400], when[40];
+	char cut[40];
+	int i, r = GK_ERR_UNAVAILABLE;
+
+	gk_hex_encode(t->hash, AUDIT_HASH_LEN, hex);
+	snprintf(path, sizeof(path), AUDIT_PRUNE_PATH_FMT, t->seq, hex,
+	    cutoff_us);
+	gk_time_iso_us(t->time_us, when, sizeof(when));
+	gk_time_iso_us(cutoff_us, cut, sizeof(cut));
+	snprintf(msg, sizeof(msg), "records of %s up to seq %" PRId64
+	    " (its checkpoint of %s) pruned: signed before %s", t->instance,
+	    t->seq, when, cut);
+	for (i = 0; i < 3; i++) {
+		if ((r = c->ops->tail(c, t->instance, &tail, err,
+		    errlen)) != 0)
+			return r;
+		memset(&rec, 0, sizeof(rec));
+		rec.time_us = gk_now_us();
+		rec.protocol = "audit";
+		rec.operation = "prune";
+		rec.path = path;
+		rec.status = 200;
+		rec.decision = "allow";
+		rec.message = msg;
+		rec.sub = who;
+		link.seq = tail.seq + 1;
+		memcpy(link.prev, tail.hash, AUDIT_HASH_LEN);
+		if ((r = audit_chain_hash(scratch, t->instance, link.seq,
+		    link.prev, &rec, link.hash)) != 0)
+			return r;
+		memset(cp, 0, sizeof(*cp));
+		memcpy(cp->instance, t->instance, sizeof(cp->instance));
+		cp->seq = link.seq;
+		memcpy(cp->hash, link.hash, AUDIT_HASH_LEN);
+		cp->time_us = gk_now_us();
+		if ((r = audit_cp_sign(cp, seed)) != 0)
+			return r;
+		recs[0] = &rec;
+		r = c->ops->insert(c, t->instance, recs, &link, 1, cp, err,
+		    errlen);
+		if (r != GK_ERR_EXISTS)
+			return r;
+	}
+	return r;
+}
+
 int
-audit_prune(const char *db_path, int64_t before_us, uint64_t *deleted)
+audit_prune(const char *db_path, int64_t before_us,
+    const uint8_t seed[32], const char *who, uint64_t *deleted)
 {
 	audit_conn *c = NULL;
+	audit_checkpoint t, cp;
 	uint64_t total = 0, n = 0;
-	int r = GK_ERR_INTERNAL, more = 1;
+	gk_buf scratch;
+	int64_t now = gk_now_us();
+	int r = GK_ERR_INTERNAL, more, found;
+	char err[256];
 
 	if (deleted != NULL)
 		*deleted = 0;
+	gk_buf_init(&scratch, AUDIT_ENC_CAP);
+	if (seed == NULL || who == NULL) {
+		r = GK_ERR_CONFIG;
+		goto out;
+	}
+	/* checkpoints signed from now on (the prune records' own) are
+	 * never pruned by this run */
+	if (before_us > now)
+		before_us = now;
 	if (audit_conn_open(db_path, 0, &c, NULL, 0) != 0) {
 		r = GK_ERR_IO;
 		goto out;
 	}
-	while (more) {
-		if (c->ops->prune_span(c, before_us, &n, &more, NULL, 0) != 0) {
+	for (;;) {
+		if (c->ops->prune_target(c, before_us, &t, &found, err,
+		    sizeof(err)) != 0) {
 			r = GK_ERR_IO;
 			goto out;
 		}
-		total += n;
+		if (!found)
+			break;
+		if (prune_note(c, seed, who, &t, before_us, &scratch, &cp,
+		    err, sizeof(err)) != 0) {
+			r = GK_ERR_IO;
+			goto out;
+		}
+		do {
+			if (c->ops->prune_span(c, t.instance, t.seq, &n,
+			    &more, err, sizeof(err)) != 0) {
+				r = GK_ERR_IO;
+				goto out;
+			}
+			total += n;
+		} while (more);
 	}
 	r = 0;
 out:
 	if (deleted != NULL)
 		*deleted = total;
+	gk_buf_release(&scratch);
 	audit_conn_close(c);
 	return r;
 }
@@ -657,9 +780,11 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
 	audit_journal_end(a->journal, r == 0);
 	if (r != 0) {
 		/* the transaction is gone, with batches already answered:
-		 * the caller drops the connection, reopening puts them back */
+		 * the caller drops the connection, reopening puts them back
+		 * (GK_ERR_EXISTS: another writer got the lock between two
+		 * transactions, so none was answered: reread the tail) */
 		a->tx_records = 0;
-		return GK_ERR_UNAVAILABLE;
+		return r == GK_ERR_EXISTS ? r : GK_ERR_UNAVAILABLE;
 	}
 	if (a->tx_records == 0)
 		a->tx_mono = gk_mono_us();
@@ -707,7 +832,7 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 	char err[256];
 	size_t i = 0, j;
 	int64_t last;
-	int cp_due;
+	int cp_due, r, retried = 0;
 
 	for (n = batch; n != NULL && i < k; n = n->next)
 		a->recs[i++] = &n->rec;
@@ -744,6 +869,7 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 		a->db_down = 1;
 		return GK_ERR_UNAVAILABLE;
 	}
+again:
 	if (load_chain(a) != 0)
 		goto fail;
 	for (j = 0; j < i; j++) {
@@ -770,7 +896,15 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 		gk_error("audit: cannot sign a checkpoint");
 		cp_due = 0;
 	}
-	if (store_batch(a, i, cp_due ? &cp : NULL, err, sizeof(err)) != 0) {
+	if ((r = store_batch(a, i, cp_due ? &cp : NULL, err,
+	    sizeof(err))) != 0) {
+		if (r == GK_ERR_EXISTS && !retried) {
+			/* another writer appended to our chain (a prune
+			 * record from `audit prune`): reread its tail */
+			retried = 1;
+			a->chain_loaded = 0;
+			goto again;
+		}
 		if (!a->db_down)
 			gk_error("audit: cannot write to %s (%s); answering "
 			    "503 until it can be written", a->label, err);
@@ -793,13 +927,15 @@ fail:
 	return GK_ERR_UNAVAILABLE;
 }
 
-/* One retention chunk; returns 1 while more rows may remain. */
+/* One retention chunk; returns 1 while more rows may remain. The first
+ * chunk for an instance writes its prune record (prune_note). */
 static int
-prune_step(gk_audit *a, uint64_t *deleted)
+prune_step_run(gk_audit *a, uint64_t *deleted)
 {
 	int64_t before = gk_now_us() - a->retention_us;
+	audit_checkpoint cp;
 	char err[256];
-	int more = 0;
+	int more = 0, found = 0;
 
 	*deleted = 0;
 	commit_open(a);
@@ -807,12 +943,59 @@ prune_step(gk_audit *a, uint64_t *deleted)
 		if (open_conn(a, err, sizeof(err)) != 0)
 			return 0; /* the next batch reports it; retry */
 	}
-	if (a->conn->ops->prune_span(a->conn, before, deleted, &more, err,
-	    sizeof(err)) != 0) {
-		gk_warn("audit: retention on %s failed (%s); retrying in an "
-		    "hour", a->label, err);
-		return 0;
+	if (!a->prune_have) {
+		if (!a->have_key)
+			return 0;	/* a prune must be signed */
+		if (a->conn->ops->prune_target(a->conn, before, &a->prune_to,
+		    &found, err, sizeof(err)) != 0)
+			goto failed;
+		if (!found)
+			return 0;
+		if (prune_note(a->conn, a->seed, "retention", &a->prune_to,
+		    before, &a->scratch, &cp, err, sizeof(err)) != 0)
+			goto failed;
+		if (strcmp(cp.instance, a->instance) == 0) {
+			/* our own chain grew by the prune record */
+			cp_committed(a, &cp);
+			a->chain_loaded = 0;
+		}
+		a->prune_have = 1;
+		return 1;
 	}
+	if (a->conn->ops->prune_span(a->conn, a->prune_to.instance,
+	    a->prune_to.seq, deleted, &more, err, sizeof(err)) != 0)
+		goto failed;
+	if (!more)
+		a->prune_have = 0;	/* next: another instance, or done */
+	return 1;
+failed:
+	gk_warn("audit: retention on %s failed (%s); retrying in an hour",
+	    a->label, err);
+	a->prune_have = 0;
+	return 0;
+}
+
+/*
+ * With the journal, SQLite's commits do not wait for the disk; a prune
+ * record and the deletions are not in the journal, so they commit with
+ * a full sync (which also makes every earlier commit durable).
+ */
+static int
+prune_step(gk_audit *a, uint64_t *deleted)
+{
+	char err[256];
+	int more;
+
+	*deleted = 0;
+	commit_open(a);
+	if (a->conn == NULL && open_conn(a, err, sizeof(err)) != 0)
+		return 0; /* the next batch reports it; retry */
+	if (a->journal != NULL && audit_sqlite_set_full_sync(a->conn, 1) != 0)
+		return 0;
+	more = prune_step_run(a, deleted);
+	if (a->journal != NULL && a->conn != NULL &&
+	    audit_sqlite_set_full_sync(a->conn, 0) != 0)
+		drop_conn(a);	/* reopened with the journal's setting */
 	return more;
 }
 
@@ -891,9 +1074,18 @@ writer_main(void *p)
 		if (did)
 			continue;
 		if (a->closing) {
-			/* sign the tail so a cut after shutdown is seen */
+			/* sign the tail so a cut after shutdown is seen (also
+			 * after a failed batch dropped the connection) */
+			char err[256];
+
 			pthread_mutex_unlock(&a->lock);
-			write_checkpoint(a);
+			if (a->have_key && a->conn == NULL &&
+			    audit_conn_open(a->path, 1, &a->conn, err,
+			    sizeof(err)) != 0)
+				gk_error("audit: cannot open %s (%s); no final "
+				    "checkpoint", a->label, err);
+			if (a->conn != NULL && load_chain(a) == 0)
+				write_checkpoint(a);
 			pthread_mutex_lock(&a->lock);
 			break;
 		}
@@ -962,6 +1154,7 @@ audit_free(gk_audit *a)
 	free(a->path);
 	free(a->label);
 	free(a->cp_path);
+	free(a->space_dir);
 	gk_buf_release(&a->scratch);
 	gk_wipe(a->seed, sizeof(a->seed));
 	free(a);
@@ -1027,6 +1220,18 @@ audit_open(const struct gk_config *cfg, gk_audit **out)
 		r = GK_ERR_NOMEM;
 		goto out;
 	}
+	if (cfg->audit_min_free_mb > 0 && audit_backend_is_file(a->path)) {
+		char *copy = strdup(a->path);
+
+		if (copy == NULL || (a->space_dir = strdup(dirname(copy))) ==
+		    NULL) {
+			free(copy);
+			r = GK_ERR_NOMEM;
+			goto out;
+		}
+		free(copy);
+		a->min_free = (uint64_t)cfg->audit_min_free_mb << 20;
+	}
 	a->cp_records = cfg->checkpoint_records != 0 ?
 	    cfg->checkpoint_records : 1000;
 	a->cp_interval_us = (int64_t)(cfg->checkpoint_seconds != 0 ?
@@ -1090,20 +1295,102 @@ audit_close(gk_audit *a)
 	audit_free(a);
 }
 
+void
+audit_abandon(gk_audit *a)
+{
+	struct audit_node *n, *next;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->lock);
+	n = a->head;
+	a->head = a->tail = NULL;
+	a->count = 0;
+	pthread_cond_broadcast(&a->idle);
+	pthread_mutex_unlock(&a->lock);
+	for (; n != NULL; n = next) {
+		next = n->next;
+		if (n->done != NULL)
+			n->done(n->arg, GK_ERR_UNAVAILABLE);
+		free(n);
+	}
+}
+
 /* ---- submit / write -------------------------------------------------- */
+
+/*
+ * 1 while the audit's file system has less than min_free bytes free,
+ * looked at no more than once a second (by whoever submits).
+ */
+static int
+low_space(gk_audit *a)
+{
+	struct statvfs sv;
+	int64_t now = gk_mono_us(), last;
+	int low;
+
+	if (a->space_dir == NULL)
+		return 0;
+	last = atomic_load(&a->space_checked_mono);
+	if (now - last < 1000000 ||
+	    !atomic_compare_exchange_strong(&a->space_checked_mono, &last,
+	    now))
+		return atomic_load(&a->low_space);
+	low = statvfs(a->space_dir, &sv) == 0 &&
+	    (uint64_t)sv.f_bavail * sv.f_frsize < a->min_free;
+	if (low != atomic_exchange(&a->low_space, low))
+		gk_warn("audit: %s has %s %llu MiB free: refusal records %s",
+		    a->space_dir, low ? "less than" : "again",
+		    (unsigned long long)(a->min_free >> 20), low ?
+		    "are dropped (counted), grants still recorded" :
+		    "are written again");
+	return low;
+}
+
+static int
+is_refusal(const gk_audit_record *rec)
+{
+	return rec->decision == NULL || strcmp(rec->decision, "allow") != 0;
+}
+
+void
+audit_counters(gk_audit *a, gk_audit_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (a == NULL)
+		return;
+	out->fields_cut = atomic_load(&a->fields_cut);
+	out->refusals_dropped = atomic_load(&a->refusals_dropped);
+	out->low_space = atomic_load(&a->low_space);
+}
 
 int
 audit_submit(gk_audit *a, const gk_audit_record *rec,
     gk_audit_done_fn done, void *arg)
 {
 	struct audit_node *n = NULL;
-	int r = GK_ERR_INTERNAL;
+	unsigned ncut = 0;
+	int r = GK_ERR_INTERNAL, refusal;
 
 	if (a == NULL || rec == NULL)
 		return GK_ERR_UNAVAILABLE;
-	if ((r = node_new(rec, done, arg, &n)) != 0)
+	refusal = is_refusal(rec);
+	if (refusal && low_space(a)) {
+		atomic_fetch_add(&a->refusals_dropped, 1);
+		return GK_ERR_TOO_LARGE;
+	}
+	if ((r = node_new(rec, done, arg, &n, &ncut)) != 0)
 		return r;
+	if (ncut > 0)
+		atomic_fetch_add(&a->fields_cut, ncut);
 	pthread_mutex_lock(&a->lock);
+	if (refusal && !a->closing && a->count >= a->queue_max / 2) {
+		/* the other half of the queue is kept for grants */
+		pthread_mutex_unlock(&a->lock);
+		free(n);
+		atomic_fetch_add(&a->refusals_dropped, 1);
+		return GK_ERR_TOO_LARGE;
+	}
 	if (a->closing || a->count >= a->queue_max) {
 		pthread_mutex_unlock(&a->lock);
 		free(n);

@@ -42,9 +42,11 @@ struct gk_config;
  * One decision. All strings may be NULL (stored as NULL; an empty
  * request_id or client_ip is stored as NULL too). audit_submit copies
  * everything, so the caller may free its strings right after. Each
- * string is cut to 8192 bytes on a UTF-8 boundary, then any invalid
- * UTF-8 is replaced by U+FFFD (stored text is valid UTF-8 on every
- * backend, and the hash covers what is stored); bytes above INT64_MAX
+ * string is cut on a UTF-8 boundary to 8192 bytes (user_agent and
+ * origin, which the client chooses, to 256) and then ends in "...[cut]"
+ * (U+2026); then any invalid UTF-8 is replaced by U+FFFD (stored text is
+ * valid UTF-8 on every backend, and the hash covers what is stored);
+ * bytes above INT64_MAX
  * are stored as INT64_MAX. If client_addr is all zero and client_ip
  * parses as an address, client_addr is filled from it.
  */
@@ -95,6 +97,14 @@ int audit_open(const struct gk_config *cfg, gk_audit **out) GK_WUR;
 void audit_close(gk_audit *a);
 
 /*
+ * For shutdown: every record queued and not yet taken by the writer is
+ * dropped and its done is called now with GK_ERR_UNAVAILABLE (so nothing
+ * is recorded that its caller then refuses). A batch being written still
+ * ends as usual. New submissions are taken as before.
+ */
+void audit_abandon(gk_audit *a);
+
+/*
  * Called from the writer thread after each checkpoint is committed and
  * appended to the checkpoint file: line is the checkpoint file's line
  * (JSON, no newline), valid during the call. Must not block: hand the
@@ -116,9 +126,21 @@ typedef void (*gk_audit_done_fn)(void *arg, int result);
  * Queues a copy of rec. Returns 0 (done will be called; done may be NULL
  * for fire-and-forget) or an error (GK_ERR_NOMEM, GK_ERR_UNAVAILABLE when
  * closing or the queue holds 65536 records); then done is never called.
+ * A refusal (decision other than "allow") is not queued, GK_ERR_TOO_LARGE,
+ * while the queue is half full or the SQLite file system has less than
+ * cfg->audit_min_free_mb free: a flood of refusals cannot take the room
+ * grants need (counted in refusals_dropped).
  */
 int audit_submit(gk_audit *a, const gk_audit_record *rec,
     gk_audit_done_fn done, void *arg) GK_WUR;
+/* Counters for /metrics, since audit_open. */
+typedef struct {
+	uint64_t fields_cut;	/* text fields cut to their cap */
+	uint64_t refusals_dropped; /* refusal records not written (room) */
+	int low_space;		/* 1 while below min_free_mb */
+} gk_audit_counters;
+void audit_counters(gk_audit *a, gk_audit_counters *out);
+
 /* Submits and waits for the commit; returns its result (0 or
  * GK_ERR_UNAVAILABLE). Do not call from a done callback. */
 int audit_write(gk_audit *a, const gk_audit_record *rec) GK_WUR;
@@ -198,15 +220,20 @@ int audit_search(const char *db_path, const gk_audit_query *q,
 
 /*
  * Deletes whole spans of each chain, from its start up to the newest
- * checkpoint signed before before_us, one span (between two checkpoints)
- * per transaction, and records the last checkpoint deleted as the
- * chain's anchor so the rest still verifies. Records after the last
+ * checkpoint signed before before_us (at most now), one span (between
+ * two checkpoints) per transaction, and records the last checkpoint
+ * deleted as the chain's anchor so the rest still verifies. First, per
+ * chain, it appends a prune record to it (protocol "audit", operation
+ * "prune", sub who, path "prune:SEQ:HASH:CUTOFF_US") with a checkpoint
+ * signed over it with seed (the Ed25519 audit key): verify accepts an
+ * anchor only when such a record allows it. Records after the last
  * checkpoint are never deleted. *deleted (may be NULL) gets the count,
- * also of a partial run. GK_ERR_IO when the file is missing, not an
- * audit database of this version, or a deletion fails.
+ * also of a partial run. GK_ERR_CONFIG without seed or who; GK_ERR_IO
+ * when the file is missing, not an audit database of this version, or a
+ * write fails.
  */
 int audit_prune(const char *db_path, int64_t before_us,
-    uint64_t *deleted) GK_WUR;
+    const uint8_t seed[32], const char *who, uint64_t *deleted) GK_WUR;
 
 /*
  * Appends row as one JSON object (no newline): id, time (ISO 8601),
@@ -233,13 +260,16 @@ typedef struct {
  * good, so logs signed before a key rotation still verify); calls fn
  * for each problem: a modified record, a deleted or
  * inserted one, a cut tail up to the last checkpoint, a forged or
- * deleted checkpoint, a bad prune anchor. Returns 0 when the check ran
- * (st->problems says whether all holds), GK_ERR_IO (err says why) when
- * the store or cp_file cannot be read.
+ * deleted checkpoint, a bad prune anchor, an anchor no prune record
+ * allows (records deleted by hand), a prune record whose cut-off lies
+ * less than min_prune_age_us before it (younger than the retention; 0:
+ * not checked). Returns 0 when the check ran (st->problems says whether
+ * all holds), GK_ERR_IO (err says why) when the store or cp_file cannot
+ * be read.
  */
 int audit_verify(const char *db_path, const uint8_t *pubs, size_t npub,
-    const char *cp_file, gk_audit_problem_fn fn, void *arg,
-    gk_audit_verify_stats *st, char *err, size_t errlen) GK_WUR;
+    const char *cp_file, int64_t min_prune_age_us, gk_audit_problem_fn fn,
+    void *arg, gk_audit_verify_stats *st, char *err, size_t errlen) GK_WUR;
 
 /* Reads a 64-hex-digit Ed25519 public key file. GK_ERR_IO/INVALID. */
 int audit_read_pubkey(const char *path, uint8_t pub[32]) GK_WUR;

@@ -8,6 +8,7 @@
 #ifndef GK_AUDIT_INT_H
 #define GK_AUDIT_INT_H
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,8 +20,12 @@
 /* Records per transaction when cfg->audit_batch is 0, and the ceiling. */
 #define AUDIT_BATCH_DEFAULT 512u
 #define AUDIT_BATCH_MAX 65536u
-/* Each string field of a record is cut (on a UTF-8 boundary) to this. */
+/* Each string field of a record is cut (on a UTF-8 boundary) to this;
+ * what the client chooses freely (User-Agent, Origin) to the smaller
+ * AUDIT_CLIENT_FIELD_MAX. A cut field ends in AUDIT_CUT_MARK. */
 #define AUDIT_FIELD_MAX 8192u
+#define AUDIT_CLIENT_FIELD_MAX 256u
+#define AUDIT_CUT_MARK "\xe2\x80\xa6[cut]"
 /* Rows deleted per retention transaction, so writes wait little. */
 #define AUDIT_PRUNE_CHUNK 500u
 /* How long a connection waits for another writer's lock (ms). */
@@ -32,6 +37,9 @@
 #define AUDIT_SIG_LEN 64
 #define AUDIT_KEY_LEN 32	/* Ed25519 seed and public key */
 #define AUDIT_INSTANCE_MAX 128
+/* The path of a prune record: the checkpoint it prunes to (seq, hash in
+ * hex) and the cut-off (signed before, unix µs). */
+#define AUDIT_PRUNE_PATH_FMT "prune:%" PRId64 ":%s:%" PRId64
 /* Scratch buffer cap for one record's canonical encoding. */
 #define AUDIT_ENC_CAP (16u * (AUDIT_FIELD_MAX + 8) + 4096)
 
@@ -174,18 +182,28 @@ struct audit_backend {
 	    char *err, size_t errlen);
 	/*
 	 * Inserts n records with their links, and cp when not NULL, in ONE
-	 * transaction. On failure none is stored: GK_ERR_UNAVAILABLE.
+	 * transaction. On failure none is stored: GK_ERR_UNAVAILABLE, or
+	 * GK_ERR_EXISTS when a record's (instance, seq) is taken (another
+	 * writer appended to the chain, e.g. a prune record: reread the
+	 * tail and try again).
 	 */
 	int (*insert)(audit_conn *c, const char *instance,
 	    const gk_audit_record *const *recs, const audit_link *links,
 	    size_t n, const audit_checkpoint *cp, char *err, size_t errlen);
 	/*
-	 * Deletes the oldest whole span of one instance's chain up to its
-	 * next checkpoint made before before_us, and moves that
-	 * instance's anchor to the checkpoint, in one transaction.
-	 * *deleted: records deleted; *more: 0 when no span is left.
+	 * Where retention may prune to: the newest checkpoint signed before
+	 * before_us past its instance's anchor, for the first instance (by
+	 * id) that has one; *found 0 when no instance has.
 	 */
-	int (*prune_span)(audit_conn *c, int64_t before_us,
+	int (*prune_target)(audit_conn *c, int64_t before_us,
+	    audit_checkpoint *out, int *found, char *err, size_t errlen);
+	/*
+	 * Deletes the oldest whole span of instance's chain, up to its next
+	 * checkpoint with seq <= upto, and moves the instance's anchor to
+	 * that checkpoint, in one transaction. *deleted: records deleted;
+	 * *more: 0 when no span is left.
+	 */
+	int (*prune_span)(audit_conn *c, const char *instance, int64_t upto,
 	    uint64_t *deleted, int *more, char *err, size_t errlen);
 	/* audit_search on target (own read connection). */
 	int (*search)(const char *target, const gk_audit_query *q,

@@ -294,9 +294,14 @@ run(PGconn *db, const char *name_or_sql, int prepared, int n,
 	    PQexecParams(db, name_or_sql, n, NULL, v, len, fmt, 0);
 	s = PQresultStatus(res);
 	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+		const char *state = PQresultErrorField(res,
+		    PG_DIAG_SQLSTATE);
+		int dup = state != NULL && strcmp(state, "23505") == 0;
+
 		pg_err(db, err, errlen);
 		PQclear(res);
-		return GK_ERR_UNAVAILABLE;
+		/* unique_violation: another writer took the (instance, seq) */
+		return dup ? GK_ERR_EXISTS : GK_ERR_UNAVAILABLE;
 	}
 	if (keep != NULL)
 		*keep = res;
@@ -423,8 +428,8 @@ insert_rows(PGconn *db, const char *instance,
 			audit_set_err(err, errlen, "out of memory");
 			goto out;
 		}
-		if (run(db, (const char *)sql.data, 0, (int)(k * PG_COLS), v,
-		    len, fmt, NULL, err, errlen) != 0)
+		if ((r = run(db, (const char *)sql.data, 0, (int)(k * PG_COLS),
+		    v, len, fmt, NULL, err, errlen)) != 0)
 			goto out;
 	}
 	r = 0;
@@ -446,16 +451,20 @@ pg_insert(audit_conn *base, const char *instance,
 	char seq[24], t[24];
 	const char *v[5];
 	int len[5] = { 0 }, fmt[5] = { 0, 0, 1, 0, 1 };
-	int r = GK_ERR_UNAVAILABLE;
+	int r = GK_ERR_UNAVAILABLE, rr;
 
 	audit_set_err(err, errlen, "%s", "");
 	if (c == NULL)
 		return GK_ERR_UNAVAILABLE;
 	if (exec_ok(c->db, "BEGIN", err, errlen) != 0)
 		goto out;
-	if (n > 0 && insert_rows(c->db, instance, recs, links, n, err,
-	    errlen) != 0)
+	if (n > 0 && (rr = insert_rows(c->db, instance, recs, links, n, err,
+	    errlen)) != 0) {
+		/* GK_ERR_EXISTS: another writer took the (instance, seq) */
+		if (rr == GK_ERR_EXISTS)
+			r = GK_ERR_EXISTS;
 		goto out;
+	}
 	if (cp != NULL) {
 		snprintf(seq, sizeof(seq), "%" PRId64, cp->seq);
 		snprintf(t, sizeof(t), "%" PRId64, cp->time_us);
@@ -550,15 +559,56 @@ out:
 }
 
 static int
-pg_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
-    int *more, char *err, size_t errlen)
+pg_prune_target(audit_conn *base, int64_t before_us, audit_checkpoint *out,
+    int *found, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT c.instance_id, c.seq, c.hash, c.time_us"
+	    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"
+	    " ON a.instance_id = c.instance_id"
+	    " WHERE c.time_us < $1 AND c.seq > coalesce(a.seq, 0)"
+	    " ORDER BY c.instance_id, c.seq DESC LIMIT 1";
+	struct pg_conn *c = PG(base);
+	PGresult *res = NULL;
+	char before[24];
+	const char *v[1] = { before };
+	int r = GK_ERR_UNAVAILABLE;
+
+	*found = 0;
+	memset(out, 0, sizeof(*out));
+	snprintf(before, sizeof(before), "%" PRId64, before_us);
+	if (run(c->db, sql, 0, 1, v, NULL, NULL, &res, err, errlen) != 0)
+		goto out;
+	if (PQntuples(res) > 0) {
+		if (strlen(PQgetvalue(res, 0, 0)) > AUDIT_INSTANCE_MAX ||
+		    get_bytes(res, 0, 2, out->hash, AUDIT_HASH_LEN) != 0) {
+			audit_set_err(err, errlen, "a stored checkpoint is "
+			    "malformed");
+			goto out;
+		}
+		snprintf(out->instance, sizeof(out->instance), "%s",
+		    PQgetvalue(res, 0, 0));
+		out->seq = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+		out->time_us = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
+		*found = 1;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_prune_span(audit_conn *base, const char *instance, int64_t upto,
+    uint64_t *deleted, int *more, char *err, size_t errlen)
 {
 	static const char find_sql[] =
 	    "SELECT c.instance_id, c.seq, c.hash, c.time_us"
 	    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"
 	    " ON a.instance_id = c.instance_id"
-	    " WHERE c.time_us < $1 AND c.seq > coalesce(a.seq, 0)"
-	    " ORDER BY c.time_us LIMIT 1";
+	    " WHERE c.instance_id = $1 AND c.seq <= $2"
+	    " AND c.seq > coalesce(a.seq, 0)"
+	    " ORDER BY c.seq LIMIT 1";
 	static const char del_sql[] =
 	    "DELETE FROM audit WHERE instance_id = $1 AND seq <= $2";
 	static const char anchor_sql[] =
@@ -568,7 +618,7 @@ pg_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 	    " time_us = EXCLUDED.time_us";
 	struct pg_conn *c = PG(base);
 	PGresult *res = NULL;
-	char before[24], seq[24], t[24], inst[AUDIT_INSTANCE_MAX + 1];
+	char up[24], seq[24], t[24], inst[AUDIT_INSTANCE_MAX + 1];
 	uint8_t hash[AUDIT_HASH_LEN];
 	const char *v[4];
 	int len[4] = { 0, 0, AUDIT_HASH_LEN, 0 }, fmt[4] = { 0, 0, 1, 0 };
@@ -577,10 +627,11 @@ pg_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 	*deleted = 0;
 	*more = 0;
 	audit_set_err(err, errlen, "%s", "");
-	snprintf(before, sizeof(before), "%" PRId64, before_us);
-	v[0] = before;
+	snprintf(up, sizeof(up), "%" PRId64, upto);
+	v[0] = instance;
+	v[1] = up;
 	if (exec_ok(c->db, "BEGIN", err, errlen) != 0 ||
-	    run(c->db, find_sql, 0, 1, v, NULL, NULL, &res, err, errlen) != 0)
+	    run(c->db, find_sql, 0, 2, v, NULL, NULL, &res, err, errlen) != 0)
 		goto out;
 	if (PQntuples(res) == 0) {
 		r = 0;
@@ -957,6 +1008,7 @@ const audit_backend audit_pg_backend = {
 	.flush = pg_flush,
 	.tail = pg_tail,
 	.insert = pg_insert,
+	.prune_target = pg_prune_target,
 	.prune_span = pg_prune_span,
 	.search = pg_search,
 	.scan = pg_scan,

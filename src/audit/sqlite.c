@@ -429,6 +429,9 @@ insert_rows(struct sq_conn *c, const char *instance,
 		sqlite3_reset(c->ins);
 		if (rc != SQLITE_DONE) {
 			audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
+			/* another writer took the (instance, seq) */
+			if ((rc & 0xff) == SQLITE_CONSTRAINT)
+				r = GK_ERR_EXISTS;
 			goto out;
 		}
 	}
@@ -596,16 +599,71 @@ out:
 	return r;
 }
 
+/* Reads a checkpoint row (instance_id, seq, hash, time_us) into cp. */
 static int
-sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
-    int *more, char *err, size_t errlen)
+sq_cp_row(sqlite3_stmt *st, audit_checkpoint *cp)
+{
+	const unsigned char *inst = sqlite3_column_text(st, 0);
+
+	memset(cp, 0, sizeof(*cp));
+	if (inst == NULL || (size_t)sqlite3_column_bytes(st, 0) >
+	    AUDIT_INSTANCE_MAX || blob_hash(st, 2, cp->hash) != 0)
+		return GK_ERR_INTEGRITY;
+	memcpy(cp->instance, inst, (size_t)sqlite3_column_bytes(st, 0));
+	cp->seq = sqlite3_column_int64(st, 1);
+	cp->time_us = sqlite3_column_int64(st, 3);
+	return 0;
+}
+
+static int
+sq_prune_target(audit_conn *base, int64_t before_us, audit_checkpoint *out,
+    int *found, char *err, size_t errlen)
+{
+	static const char sql[] =
+	    "SELECT c.instance_id, c.seq, c.hash, c.time_us"
+	    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"
+	    " ON a.instance_id = c.instance_id"
+	    " WHERE c.time_us < ?1 AND c.seq > coalesce(a.seq, 0)"
+	    " ORDER BY c.instance_id, c.seq DESC LIMIT 1";
+	struct sq_conn *c = SQ(base);
+	sqlite3_stmt *st = NULL;
+	int rc, r = GK_ERR_UNAVAILABLE;
+
+	*found = 0;
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 1, before_us) != SQLITE_OK) {
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (sq_cp_row(st, out) != 0) {
+			audit_set_err(err, errlen, "a stored checkpoint is "
+			    "malformed");
+			goto out;
+		}
+		*found = 1;
+	} else if (rc != SQLITE_DONE) {
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(c->db));
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sq_prune_span(audit_conn *base, const char *instance, int64_t upto,
+    uint64_t *deleted, int *more, char *err, size_t errlen)
 {
 	static const char find_sql[] =
 	    "SELECT c.instance_id, c.seq, c.hash, c.time_us"
 	    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"
 	    " ON a.instance_id = c.instance_id"
-	    " WHERE c.time_us < ?1 AND c.seq > coalesce(a.seq, 0)"
-	    " ORDER BY c.time_us LIMIT 1";
+	    " WHERE c.instance_id = ?1 AND c.seq <= ?2"
+	    " AND c.seq > coalesce(a.seq, 0)"
+	    " ORDER BY c.seq LIMIT 1";
 	static const char del_sql[] =
 	    "DELETE FROM audit WHERE instance_id = ?1 AND seq <= ?2";
 	static const char anchor_sql[] =
@@ -614,7 +672,6 @@ sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 	struct sq_conn *c = SQ(base);
 	sqlite3_stmt *st = NULL;
 	audit_checkpoint cp;
-	const unsigned char *inst;
 	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
 
 	*deleted = 0;
@@ -624,7 +681,8 @@ sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 		goto out;
 	in_tx = 1;
 	if (sqlite3_prepare_v2(c->db, find_sql, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 1, before_us) != SQLITE_OK)
+	    sqlite3_bind_text(st, 1, instance, -1, SQLITE_STATIC) !=
+	    SQLITE_OK || sqlite3_bind_int64(st, 2, upto) != SQLITE_OK)
 		goto sqlerr;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
@@ -633,16 +691,10 @@ sq_prune_span(audit_conn *base, int64_t before_us, uint64_t *deleted,
 	}
 	if (rc != SQLITE_ROW)
 		goto sqlerr;
-	memset(&cp, 0, sizeof(cp));
-	inst = sqlite3_column_text(st, 0);
-	if (inst == NULL || (size_t)sqlite3_column_bytes(st, 0) >
-	    AUDIT_INSTANCE_MAX || blob_hash(st, 2, cp.hash) != 0) {
+	if (sq_cp_row(st, &cp) != 0) {
 		audit_set_err(err, errlen, "a stored checkpoint is malformed");
 		goto out;
 	}
-	memcpy(cp.instance, inst, (size_t)sqlite3_column_bytes(st, 0));
-	cp.seq = sqlite3_column_int64(st, 1);
-	cp.time_us = sqlite3_column_int64(st, 3);
 	sqlite3_finalize(st);
 	st = NULL;
 	if (sqlite3_prepare_v2(c->db, del_sql, -1, &st, NULL) != SQLITE_OK ||
@@ -1190,6 +1242,7 @@ const audit_backend audit_sqlite_backend = {
 	.flush = sq_flush,
 	.tail = sq_tail,
 	.insert = sq_insert,
+	.prune_target = sq_prune_target,
 	.prune_span = sq_prune_span,
 	.search = sq_search,
 	.scan = sq_scan,

@@ -18,6 +18,17 @@
 
 #define RING 4
 #define CP_MAX (64u * 1024 * 1024)	/* checkpoints held */
+#define PRUNES_MAX 64			/* prune records held per instance */
+
+/* A prune record of the instance being read (README "Proving the audit
+ * log"): it allows pruning up to the checkpoint at `to`. */
+struct prune_rec {
+	int64_t seq;		/* the record's own */
+	int64_t id;
+	int64_t to;		/* pruned up to this checkpoint */
+	int ok;			/* its checkpoint is signed, with that hash,
+				 * before the cut-off, which is old enough */
+};
 
 struct cpent {
 	audit_checkpoint cp;
@@ -40,6 +51,7 @@ struct vstate {
 	size_t next_inst;	/* cps/anchors index: instances not begun */
 	gk_buf scratch;
 	int failed;		/* out of memory */
+	int64_t min_prune_age_us;
 
 	/* the instance being read */
 	int active;
@@ -56,6 +68,8 @@ struct vstate {
 		uint8_t hash[AUDIT_HASH_LEN];
 	} ring[RING];
 	unsigned ring_n;
+	struct prune_rec prunes[PRUNES_MAX];
+	unsigned nprunes;
 };
 
 static void problem(struct vstate *v, const char *fmt, ...) GK_PRINTF(2, 3);
@@ -265,6 +279,7 @@ inst_begin(struct vstate *v, const char *inst)
 		memset(v->running, 0, AUDIT_HASH_LEN);
 	v->last_seq = v->expected - 1;
 	v->ring_n = 0;
+	v->nprunes = 0;
 	/* this instance's checkpoints after the anchor */
 	v->cp_i = 0;
 	while (v->cp_i < v->ncps &&
@@ -278,6 +293,91 @@ inst_begin(struct vstate *v, const char *inst)
 		v->cp_i++;
 }
 
+/*
+ * An anchor (records deleted from the chain's start) must be allowed by a
+ * prune record still in the chain after it, covered by a signed
+ * checkpoint, that prunes up to the anchor or beyond: else the records
+ * were deleted by hand and the anchor moved (a forged prune).
+ */
+static void
+anchor_allowed(struct vstate *v)
+{
+	int64_t top = 0;
+	size_t j;
+	unsigned i;
+
+	if (v->anchor == NULL)
+		return;
+	for (j = 0; j < v->ncps; j++)
+		if (strcmp(v->cps[j].cp.instance, v->inst) == 0 &&
+		    v->cps[j].cp.seq > top)
+			top = v->cps[j].cp.seq;
+	for (i = 0; i < v->nprunes; i++)
+		if (v->prunes[i].ok && v->prunes[i].to >= v->anchor->seq &&
+		    v->prunes[i].seq <= top)
+			return;
+	problem(v, "the prune anchor of instance %s (seq %" PRId64 ") is "
+	    "not allowed by a prune record signed after it: records up to "
+	    "seq %" PRId64 " were deleted outside 'audit prune' (a forged "
+	    "prune)", v->inst, v->anchor->seq, v->anchor->seq);
+}
+
+/* Notes a prune record: path "prune:SEQ:HASH:CUTOFF" (AUDIT_PRUNE_PATH_FMT),
+ * allowed when the checkpoint it names is signed, has that hash and was
+ * signed before the cut-off, and the cut-off lies min_prune_age_us before
+ * the record. */
+static void
+note_prune(struct vstate *v, const gk_audit_row *row)
+{
+	const gk_audit_record *r = &row->rec;
+	char hex[2 * AUDIT_HASH_LEN + 1];
+	uint8_t hash[AUDIT_HASH_LEN];
+	long long to, cutoff;
+	struct prune_rec *p;
+	size_t j;
+	int n = 0;
+
+	if (r->protocol == NULL || strcmp(r->protocol, "audit") != 0 ||
+	    r->operation == NULL || strcmp(r->operation, "prune") != 0 ||
+	    r->path == NULL)
+		return;
+	if (v->nprunes == PRUNES_MAX) {
+		memmove(v->prunes, v->prunes + 1,
+		    (PRUNES_MAX - 1) * sizeof(v->prunes[0]));
+		v->nprunes--;
+	}
+	p = &v->prunes[v->nprunes++];
+	memset(p, 0, sizeof(*p));
+	p->seq = row->seq;
+	p->id = row->id;
+	if (sscanf(r->path, "prune:%lld:%64[0-9a-f]:%lld%n", &to, hex,
+	    &cutoff, &n) != 3 || r->path[n] != '\0' || strlen(hex) !=
+	    2 * AUDIT_HASH_LEN || gk_hex_decode(gk_slice_str(hex), hash,
+	    AUDIT_HASH_LEN) != 0) {
+		problem(v, "prune record seq %" PRId64 " (id %" PRId64 ") of "
+		    "instance %s is malformed", row->seq, row->id, v->inst);
+		return;
+	}
+	p->to = to;
+	if (cutoff > r->time_us - v->min_prune_age_us) {
+		problem(v, "prune record seq %" PRId64 " of instance %s prunes "
+		    "records younger than the retention", row->seq, v->inst);
+		return;
+	}
+	for (j = 0; j < v->ncps; j++) {
+		const audit_checkpoint *c = &v->cps[j].cp;
+
+		if (strcmp(c->instance, v->inst) == 0 && c->seq == to &&
+		    memcmp(c->hash, hash, AUDIT_HASH_LEN) == 0 &&
+		    c->time_us < cutoff) {
+			p->ok = 1;
+			return;
+		}
+	}
+	problem(v, "prune record seq %" PRId64 " of instance %s names no "
+	    "signed checkpoint from before its cut-off", row->seq, v->inst);
+}
+
 static void
 inst_end(struct vstate *v)
 {
@@ -285,6 +385,7 @@ inst_end(struct vstate *v)
 
 	if (!v->active)
 		return;
+	anchor_allowed(v);
 	if (v->cp_end > v->cp_i) {
 		top = v->cps[v->cp_end - 1].cp.seq;
 		if (top > v->last_seq)
@@ -416,6 +517,8 @@ on_record(void *arg, const gk_audit_row *row)
 			    "altered and re-hashed", s, row->id, v->inst, s);
 		v->cp_i++;
 	}
+	if (!modified)
+		note_prune(v, row);
 	v->ring[v->ring_n % RING].seq = s;
 	v->ring[v->ring_n % RING].id = row->id;
 	memcpy(v->ring[v->ring_n % RING].hash, row->hash, AUDIT_HASH_LEN);
@@ -460,8 +563,8 @@ load_file(struct vstate *v, const char *path, char *err, size_t errlen)
 
 int
 audit_verify(const char *db_path, const uint8_t *pubs, size_t npub,
-    const char *cp_file, gk_audit_problem_fn fn, void *arg,
-    gk_audit_verify_stats *st, char *err, size_t errlen)
+    const char *cp_file, int64_t min_prune_age_us, gk_audit_problem_fn fn,
+    void *arg, gk_audit_verify_stats *st, char *err, size_t errlen)
 {
 	struct vstate v;
 	audit_scan_cb cb = { on_anchor, on_checkpoint, on_record };
@@ -476,6 +579,7 @@ audit_verify(const char *db_path, const uint8_t *pubs, size_t npub,
 	v.fn = fn;
 	v.arg = arg;
 	v.st = st;
+	v.min_prune_age_us = min_prune_age_us;
 	gk_buf_init(&v.scratch, AUDIT_ENC_CAP);
 	if (cp_file != NULL && (r = load_file(&v, cp_file, err, errlen)) != 0)
 		goto out;

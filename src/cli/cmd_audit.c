@@ -11,6 +11,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,13 +41,15 @@ static const char usage_text[] =
 static const char verify_usage[] =
     "usage: gatekeeper audit verify [--config FILE] [--db PATH|URI]\n"
     "           [--pubkey FILE] [--checkpoints FILE | --no-checkpoints-file]\n"
+    "           [--retention-days N]\n"
     "\n"
     "Recomputes the hash chain of every instance and checks every signed\n"
     "checkpoint, in the database and in the checkpoint file, against the\n"
     "audit public key. Prints one line per problem (a modified, deleted or\n"
     "inserted record with its seq and row id, a tail cut up to the last\n"
-    "checkpoint, a forged or deleted checkpoint, a bad prune anchor) and a\n"
-    "summary. Exit status 0 only when everything holds, 1 otherwise.\n"
+    "checkpoint, a forged or deleted checkpoint, a bad prune anchor, records\n"
+    "deleted from the start without a signed prune record allowing it) and\n"
+    "a summary. Exit status 0 only when everything holds, 1 otherwise.\n"
     "\n"
     "  --config FILE      config file (default: $GATEKEEPER_CONFIG, else\n"
     "                     ./gatekeeper.ini, else the built-in defaults)\n"
@@ -58,6 +61,9 @@ static const char verify_usage[] =
     "  --checkpoints FILE checkpoint file (default: the config's [audit]\n"
     "                     checkpoint_file)\n"
     "  --no-checkpoints-file  check the database's checkpoints only\n"
+    "  --retention-days N also report prunes of records younger than N\n"
+    "                     days when pruned (default: each prune record's\n"
+    "                     own cut-off is checked only)\n"
     "\n"
     "Records written after the last checkpoint are chained but not yet\n"
     "signed: deleting them from the tail is only seen once a later\n"
@@ -124,6 +130,10 @@ static const char prune_usage[] =
     "span per transaction, so it is safe while the server runs. The last\n"
     "checkpoint deleted stays as the chain's anchor: the rest still\n"
     "verifies. Records after the last checkpoint are never deleted.\n"
+    "First it appends a prune record to each chain it prunes (who, when,\n"
+    "up to which checkpoint, the cut-off) with a checkpoint signed over\n"
+    "it with the audit key, so 'audit verify' can tell this prune from\n"
+    "records deleted by hand: the config's keys must be readable.\n"
     "\n"
     "  --config FILE    config file (default: $GATEKEEPER_CONFIG, else\n"
     "                   ./gatekeeper.ini, else the built-in defaults)\n"
@@ -202,19 +212,27 @@ static const char csv_header[] =
     "root,path,status,decision,message,bytes,duration_us,country,kid,sub,"
     "jti,token_sig\n";
 
-/* One CSV field: quoted (quotes doubled) when it holds , " CR or LF. */
+/*
+ * One CSV field: quoted (quotes doubled) when it holds , " CR or LF. A
+ * field starting with = + - @ tab or CR would be a live formula in a
+ * spreadsheet (a client's User-Agent "=HYPERLINK(...)"): OWASP's rule,
+ * it gets a leading ' and quotes, so it reads as text.
+ */
 static int
 csv_field(gk_buf *b, const char *v, int last)
 {
 	gk_buf tmp;
 	size_t i;
-	int r;
+	int r, formula;
 
 	gk_buf_init(&tmp, ROW_CAP);
 	if (v != NULL && (r = gk_utf8_sanitize(gk_slice_str(v), &tmp)) != 0)
 		goto out;
-	if (tmp.len > 0 && strpbrk((char *)tmp.data, ",\"\r\n") != NULL) {
-		if ((r = gk_buf_append(b, "\"", 1)) != 0)
+	formula = tmp.len > 0 && memchr("=+-@\t\r", tmp.data[0], 6) != NULL;
+	if (formula || (tmp.len > 0 &&
+	    strpbrk((char *)tmp.data, ",\"\r\n") != NULL)) {
+		if ((r = gk_buf_append(b, formula ? "\"'" : "\"",
+		    formula ? 2 : 1)) != 0)
 			goto out;
 		for (i = 0; i < tmp.len; i++) {
 			if (tmp.data[i] == '"' &&
@@ -423,7 +441,7 @@ enum {
 	OPT_CONFIG = 256, OPT_DB, OPT_FROM, OPT_TO, OPT_IP, OPT_OP, OPT_STATUS,
 	OPT_DECISION, OPT_PREFIX, OPT_LIMIT, OPT_FORMAT, OPT_DAYS,
 	OPT_COUNTRY, OPT_KID, OPT_SUB, OPT_REQID, OPT_BEFORE, OPT_PUBKEY,
-	OPT_CPFILE, OPT_NO_CPFILE,
+	OPT_CPFILE, OPT_NO_CPFILE, OPT_RETENTION,
 };
 
 /* Reports getopt's complaint as one line; returns the usage status. */
@@ -622,7 +640,8 @@ prune_main(int argc, char **argv)
 	struct stat st;
 	uint64_t days = 0, deleted = 0;
 	int64_t keep_us, before_us = 0;
-	char ts[32];
+	struct passwd *pw;
+	char ts[32], who[80];
 	int c, r, rc = 1;
 
 	opterr = 0;
@@ -664,14 +683,13 @@ prune_main(int argc, char **argv)
 	}
 	if (before_s != NULL)
 		days_s = "";
-	if (db == NULL || days_s == NULL || cfgpath != NULL) {
-		if (cli_load_config(VERB, cfgpath, 0, &cfg) != 0)
-			goto out;
-		if (db == NULL)
-			db = audit_target(cfg);
-		if (days_s == NULL)
-			days = cfg->retention_days;
-	}
+	/* the config's keys too: a prune is signed with the audit key */
+	if (cli_load_config(VERB, cfgpath, 1, &cfg) != 0)
+		goto out;
+	if (db == NULL)
+		db = audit_target(cfg);
+	if (days_s == NULL)
+		days = cfg->retention_days;
 	if (db == NULL || db[0] == '\0') {
 		cli_error(VERB, "no audit database (set [audit] db or dsn, "
 		    "or --db)");
@@ -693,7 +711,16 @@ prune_main(int argc, char **argv)
 		cli_error(VERB, "bad --days value");
 		goto out;
 	}
-	if ((r = audit_prune(db, before_us, &deleted)) != 0) {
+	if (cfg->audit_key.p == NULL || cfg->audit_key.len != 32) {
+		cli_error(VERB, "no audit key (%s): a prune is signed with it",
+		    cfg->audit_key_file);
+		goto out;
+	}
+	pw = getpwuid(getuid());
+	snprintf(who, sizeof(who), "cli:%s", pw != NULL && pw->pw_name !=
+	    NULL ? pw->pw_name : "?");
+	if ((r = audit_prune(db, before_us, cfg->audit_key.p, who,
+	    &deleted)) != 0) {
 		cli_error(VERB, "cannot prune %s: %s%s", audit_label(db),
 		    gk_err_str(r),
 		    deleted > 0 ? " (some records were deleted)" : "");
@@ -726,6 +753,7 @@ verify_main(int argc, char **argv)
 		{ "pubkey", required_argument, NULL, OPT_PUBKEY },
 		{ "checkpoints", required_argument, NULL, OPT_CPFILE },
 		{ "no-checkpoints-file", no_argument, NULL, OPT_NO_CPFILE },
+		{ "retention-days", required_argument, NULL, OPT_RETENTION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -736,6 +764,7 @@ verify_main(int argc, char **argv)
 	uint8_t pubs[PUBKEYS_MAX * 32];
 	char err[512];
 	size_t npub = 0, i;
+	uint64_t keep_days = 0;
 	int c, r, rc = 1, no_cpfile = 0;
 
 	opterr = 0;
@@ -754,6 +783,14 @@ verify_main(int argc, char **argv)
 			break;
 		case OPT_CPFILE: cpfile = optarg; break;
 		case OPT_NO_CPFILE: no_cpfile = 1; break;
+		case OPT_RETENTION:
+			if (gk_parse_u64(gk_slice_str(optarg), DAYS_MAX,
+			    &keep_days) != 0) {
+				cli_error(VERB, "bad --retention-days value "
+				    "(0-%u)", DAYS_MAX);
+				return 2;
+			}
+			break;
 		case 'h':
 			fputs(verify_usage, stdout);
 			return 0;
@@ -796,8 +833,8 @@ verify_main(int argc, char **argv)
 		cli_error(VERB, "no audit database at %s", db);
 		goto out;
 	}
-	r = audit_verify(db, pubs, npub, cpfile, on_problem, NULL, &st, err,
-	    sizeof(err));
+	r = audit_verify(db, pubs, npub, cpfile, (int64_t)keep_days *
+	    86400LL * 1000000, on_problem, NULL, &st, err, sizeof(err));
 	if (r != 0) {
 		cli_error(VERB, "cannot verify: %s", err[0] != '\0' ? err :
 		    gk_err_str(r));

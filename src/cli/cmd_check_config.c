@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "gate/gate.h"
 #include "http/http.h"
 #include "policy/policy.h"
 #include "verify/verify.h"
@@ -136,6 +137,7 @@ cmd_check_config(int argc, char **argv)
 	if (cli_load_config("check-config", path, 1, &cfg) != 0)
 		return 1;
 	if (policy_new(cfg, &pol, err, sizeof(err)) != 0 ||
+	    gate_v1_roots_check(cfg->v1_roots, err, sizeof(err)) != 0 ||
 	    verify_keyring_new(cfg, &kr, err, sizeof(err)) != 0) {
 		err_where(cfg, err, at, sizeof(at));
 		cli_error("check-config", "%s: %s", at, err);
@@ -151,6 +153,9 @@ cmd_check_config(int argc, char **argv)
 	} else {
 		(void)policy_describe(pol, stderr, 0);
 	}
+	if (cfg_v1_warning(cfg) != NULL)
+		fprintf(quiet ? stderr : stdout, "warning: %s\n",
+		    cfg_v1_warning(cfg));
 	if (cfg->tls_cert[0] != '\0' && tls_report(cfg, quiet, &warnings) != 0)
 		goto out;
 	if (strncmp(cfg->public_url, "https://", 8) != 0 &&

@@ -161,12 +161,20 @@ cidr_item(void *arg, gk_slice item)
 }
 
 static int
+count_item(void *arg, gk_slice item)
+{
+	(void)item;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static int
 build_policy(const gk_config *cfg, gk_buf *b)
 {
 	const char *bk = cfg->s3_bucket;
 	const char *sse = cfg->s3_kms_key_id[0] ? "aws:kms" : "AES256";
 	struct cidr_json cj = { b, 0 };
-	int r;
+	int r, ndeny;
 
 	if ((r = gk_buf_printf(b, "{\"Version\": \"2012-10-17\", "
 	    "\"Statement\": [{\"Sid\": \"DenyInsecureTransport\", "
@@ -199,6 +207,21 @@ build_policy(const gk_config *cfg, gk_buf *b)
 		    (r = cfg_list_each(cfg->s3_source_ip_extra, cidr_item,
 		    &cj)) != 0 ||
 		    (r = gk_buf_append_str(b, "]}}}")) != 0)
+			return r;
+		/* deny wins, as at the gatekeeper: the inline deny list
+		 * (list files can be too long for a bucket policy) for
+		 * reads and uploads, uploads_exempt_ip or not */
+		ndeny = 0;
+		(void)cfg_list_each(cfg->ip_deny, count_item, &ndeny);
+		cj.n = 0;
+		if (ndeny > 0 && ((r = gk_buf_printf(b,
+		    ", {\"Sid\": \"DenyListedIps\", \"Effect\": \"Deny\", "
+		    "\"Principal\": \"*\", \"Action\": [\"s3:GetObject\", "
+		    "\"s3:PutObject\"], \"Resource\": \"arn:aws:s3:::%s/*\", "
+		    "\"Condition\": {\"IpAddress\": {\"aws:SourceIp\": [",
+		    bk)) != 0 ||
+		    (r = cfg_list_each(cfg->ip_deny, cidr_item, &cj)) != 0 ||
+		    (r = gk_buf_append_str(b, "]}}}")) != 0))
 			return r;
 	}
 	return gk_buf_append_str(b, "]}");

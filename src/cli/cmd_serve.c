@@ -116,14 +116,20 @@ cmd_serve(int argc, char **argv)
 			gk_warn("the country database %s is more than %d days "
 			    "old: update it", app->cfg->geo_database,
 			    GK_GEO_STALE_DAYS);
+		if (cfg_v1_warning(app->cfg) != NULL)
+			gk_warn("%s", cfg_v1_warning(app->cfg));
 		policy_free(pol);
 	}
 	/* systemd Type=notify (a no-op without $NOTIFY_SOCKET) */
 	(void)sd_notifyf(0, "READY=1\nSTATUS=listening on port %u",
 	    http_server_port(http));
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		struct timespec tick = { 1, 0 };
+
+		if ((sig = sigtimedwait(&set, NULL, &tick)) < 0) {
+			gate_tick(app);	/* once a second */
 			continue;
+		}
 		if (sig == SIGHUP) {
 			(void)sd_notify(0, "RELOADING=1");
 			/* logs and audits the outcome itself */

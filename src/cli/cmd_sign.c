@@ -109,6 +109,13 @@ cmd_sign(int argc, char **argv)
 		cfg_free(cfg);
 		return 2;
 	}
+	if (!gate_v1_root_listed(cfg, gk_slice_str(root))) {
+		cli_error("sign", "the gatekeeper would answer 403 \"Forbidden: "
+		    "unknown root\" (root '%s' is not in [gate] v1_roots)",
+		    root);
+		cfg_free(cfg);
+		return 2;
+	}
 	snprintf(expires, sizeof(expires), "%llu", (unsigned long long)exp);
 	sub = gate_v1_sub(gk_slice_str(path));
 	gk_buf_init(&url, 64 * 1024);

@@ -72,6 +72,10 @@ static const struct keyword keywords[] = {
 	{ "gate", "max_token_lifetime", K_I64, O(max_token_lifetime), 0,
 	    10ull * 365 * 86400, "900", 0,
 	    "longest accepted expires - now, seconds (0 = unlimited, as the original)" },
+	{ "gate", "v1", K_BOOL, O(v1), 0, 1, "true", 0,
+	    "serve protocol v1 (/{root}?path=...); false: v2 only" },
+	{ "gate", "v1_roots", K_STR, O(v1_roots), 0, 0, "", 0,
+	    "the v1 roots that exist; others refused (none of them a prefix of another)" },
 	{ "gate", "validate_keys", K_BOOL, O(validate_keys), 0, 1, "true", 0,
 	    "key and path validation beyond the original" },
 	{ "gate", "uploads_prefix", K_STR, O(uploads_prefix), 0, 0, "uploads", 0,
@@ -100,7 +104,7 @@ static const struct keyword keywords[] = {
 	{ "acl", "ip_deny", K_STR, O(ip_deny), 0, 0, "", 0,
 	    "CIDRs denied (deny wins)" },
 	{ "acl", "uploads_exempt_ip", K_BOOL, O(uploads_exempt_ip), 0, 1, "true",
-	    0, "uploads skip the IP lists" },
+	    0, "uploads skip the allow list (never the deny list)" },
 	{ "acl", "origins", K_STR, O(origins), 0, 0,
 	    "http://127.0.0.1:8080, http://localhost:8080", 0,
 	    "allowed origins: exact, or .domain.suffix, or *" },
@@ -141,6 +145,9 @@ static const struct keyword keywords[] = {
 	    "denied requests per minute per client address (0 = no limit)" },
 	{ "rate", "denied_burst", K_UINT, O(rate_denied_burst), 1, 10000000,
 	    "20", 0, "denied requests a client may make at once" },
+	{ "rate", "ipv6_48_factor", K_UINT, O(rate_v6_48_factor), 0, 65536,
+	    "8", 0, "IPv6: a /48 together gets this many times a /64's "
+	    "rate, burst and denials (0 = no /48 bucket)" },
 	{ "rate", "table_size", K_UINT, O(rate_table_size), 1024, 16777216,
 	    "65536", 0, "client addresses tracked (oldest evicted; restart "
 	    "to change)" },
@@ -169,6 +176,12 @@ static const struct keyword keywords[] = {
 	    10000000, "1000", 0, "sign a checkpoint after this many records" },
 	{ "audit", "checkpoint_seconds", K_UINT, O(checkpoint_seconds), 1,
 	    86400, "60", 0, "or after this many seconds with new records" },
+	{ "audit", "min_free_mb", K_UINT, O(audit_min_free_mb), 0, 1000000,
+	    "128", 0, "below this much free space (SQLite's file system) "
+	    "refusal records are dropped; grants keep theirs (0 = off)" },
+	{ "audit", "aggregate_seconds", K_UINT, O(audit_aggregate_s), 0, 3600,
+	    "60", 0, "repeated refusals of one client: one record, then one "
+	    "summary per this many seconds (0 = a record each)" },
 	{ "audit", "checkpoint_prefix", K_STR, O(checkpoint_prefix), 0, 0, "",
 	    0, "s3 store: also put each checkpoint to the bucket under this "
 	    "prefix (empty: off)" },
@@ -1260,6 +1273,17 @@ cfg_keygen(const gk_config *cfg, FILE *fp)
 	    "audit checkpoint signing key, Ed25519")) != 0)
 		return r;
 	return keygen_audit_pub(cfg, fp);
+}
+
+const char *
+cfg_v1_warning(const gk_config *cfg)
+{
+	if (!cfg->v1 || cfg->v1_roots[0] != '\0')
+		return NULL;
+	return "protocol v1 is on and [gate] v1_roots is empty: a v1 "
+	    "signature for root 'a', folder 'bc' also opens root 'ab', "
+	    "folder 'c' (v1 signs root and folder with no separator); list "
+	    "the roots in v1_roots, or use v2 and set v1 = false";
 }
 
 int

@@ -74,6 +74,8 @@ typedef struct gk_config {
 	gk_secret v1_key;	/* the shared HMAC secret (file bytes, trimmed) */
 	int64_t max_token_lifetime; /* seconds, default 900, 0 = unlimited */
 	int validate_keys;	/* key/path validation beyond the original, 1 */
+	int v1;			/* serve protocol v1, default 1 */
+	char *v1_roots;		/* the v1 roots that exist ("": any; issue 17) */
 	char *uploads_prefix;	/* default "uploads" */
 	uint64_t max_upload_bytes; /* default 100 MiB */
 	int64_t data_url_ttl;	/* seconds, default 60 */
@@ -114,6 +116,7 @@ typedef struct gk_config {
 	unsigned rate_burst;
 	unsigned rate_denied_per_min; /* [rate] denied_per_minute, 0 = off */
 	unsigned rate_denied_burst;
+	unsigned rate_v6_48_factor; /* [rate] ipv6_48_factor, default 8 */
 	unsigned rate_table_size; /* [rate] table_size (fixed at start) */
 	char *rate_exempt;	/* [rate] exempt: CIDRs never limited */
 
@@ -132,6 +135,9 @@ typedef struct gk_config {
 	unsigned checkpoint_seconds; /* default 60 */
 	char *checkpoint_prefix; /* s3: checkpoints also put here ("": off) */
 	unsigned checkpoint_retention_days; /* Object Lock COMPLIANCE days */
+	/* issue 17: a flood of refusals cannot fill the audit's disk */
+	unsigned audit_min_free_mb; /* refusals dropped below it, default 128 */
+	unsigned audit_aggregate_s; /* refusal summary interval, default 60 */
 
 	/* [admin] */
 	char *admin_token_file;	/* default <keys_dir>/admin.token */
@@ -210,6 +216,11 @@ int cfg_keygen(const gk_config *cfg, FILE *fp) GK_WUR;
 
 /* Splits a comma/space/newline separated list; calls fn for each item.
  * Stops and returns fn's non-zero result. */
+/*
+ * The warning for protocol v1 on without [gate] v1_roots (static text,
+ * one line, no "warning: " prefix), or NULL when there is none.
+ */
+const char *cfg_v1_warning(const gk_config *cfg);
 int cfg_list_each(const char *list, int (*fn)(void *arg, gk_slice item),
     void *arg);
 

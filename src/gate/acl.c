@@ -35,6 +35,29 @@ set_msg(gk_reply *rep, const char *msg)
 	}
 }
 
+/* 1 if the client lies in cip (an address or CIDR), 0 if not, -1 if cip
+ * is malformed. */
+int
+gate_cip_match(const char *cip, const gk_addr *client)
+{
+	gk_addr net;
+	unsigned bits, i, whole, rest;
+
+	if (policy_cidr_parse(gk_slice_str(cip), &net, &bits) != 0 ||
+	    bits > 128)
+		return -1;
+	whole = bits / 8;
+	rest = bits % 8;
+	for (i = 0; i < whole; i++) {
+		if (client->b[i] != net.b[i])
+			return 0;
+	}
+	if (rest != 0 && ((client->b[whole] ^ net.b[whole]) &
+	    (uint8_t)(0xff << (8 - rest))) != 0)
+		return 0;
+	return 1;
+}
+
 int
 gate_acl_ok(const gk_req *req, int op, int is_upload)
 {
@@ -79,6 +102,11 @@ gate_rate_limit(gk_app *app, const gk_req *req, gk_reply *rep)
 	gate_reply_error(rep, 429, "deny", "Too Many Requests");
 	rep->retry_after = retry;
 	gate_count(app, GK_STAT_RATE_LIMITED);
+	if (gate_refusals_absorb(app, req)) {
+		/* counted into the client's summary record instead */
+		rep->audited = 0;
+		gate_count(app, GK_STAT_DENIED);
+	}
 	return 1;
 }
 

@@ -39,6 +39,8 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	}
 	app->cfg = cfg;
 	app->started_us = gk_now_us();
+	if ((r = gate_v1_roots_check(cfg->v1_roots, err, errlen)) != 0)
+		goto out;
 	if ((r = policy_new(cfg, &pol, err, errlen)) != 0)
 		goto out;
 	if ((r = policy_live_new(pol, &app->policy_live)) != 0 ||
@@ -67,6 +69,12 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    audit_label(audit_target(cfg)), gk_err_str(r));
 		goto out;
 	}
+	if ((r = gate_refusals_new(cfg->audit_aggregate_s,
+	    &app->refusals)) != 0) {
+		snprintf(err, errlen, "cannot set up refusal summaries: %s",
+		    gk_err_str(r));
+		goto out;
+	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
 		snprintf(err, errlen, "cannot start putting checkpoints to the "
 		    "bucket: %s", gk_err_str(r));
@@ -86,7 +94,10 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
+	if (app->audit != NULL)
+		gate_refusals_flush(app, 1);	/* before the last checkpoint */
 	audit_close(app->audit);	/* its last checkpoint may still ship */
+	gate_refusals_free(app->refusals);
 	gate_cpship_stop(app->cpship);
 	store_free(app->store);
 	verify_mac_free(app->v1_mac);
@@ -96,6 +107,12 @@ gate_app_close(gk_app *app)
 	verify_keyring_free(app->keyring);
 	cfg_free(app->cfg);
 	free(app);
+}
+
+void
+gate_tick(gk_app *app)
+{
+	gate_refusals_flush(app, 0);
 }
 
 /* ---- replies ---------------------------------------------------------- */
@@ -292,11 +309,12 @@ static void
 set_acao(const gk_app *app, const gk_req *req, gk_reply *rep)
 {
 	free(rep->acao);
+	/* only an allowed origin may read the answer: no header otherwise
+	 * ("null" would let any sandboxed page read it) */
+	rep->acao = NULL;
 	if (req->has_origin &&
 	    policy_check_origin(req->policy, req->origin, 1) == 0)
 		rep->acao = gk_slice_dup(req->origin);
-	else
-		rep->acao = strdup("null");
 }
 
 static int
@@ -330,7 +348,8 @@ static const char *const v1_ops[] = { "GET_Object", "GET_Bucket",
 
 struct list_ctx {
 	gk_buf *out;
-	size_t strip;
+	gk_slice prefix;	/* root + path: every key starts with it */
+	size_t strip;		/* the root's length, <= prefix.len */
 	size_t n;
 	int r;
 };
@@ -344,6 +363,8 @@ list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	(void)mtime;
 	if (lc->n == LIST_MAX_KEYS)
 		return 1;
+	if (!gk_slice_has_prefix(key, lc->prefix))
+		return 0;	/* never shown, never cut short */
 	if ((lc->n > 0 && (lc->r = gk_buf_append(lc->out, ",", 1)) != 0) ||
 	    (lc->r = gk_json_str(lc->out, gk_slice_of(key.p + lc->strip,
 	    key.len - lc->strip))) != 0)
@@ -353,7 +374,8 @@ list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 }
 
 int
-gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp)
+gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
+    int64_t *exp)
 {
 	char sig[GK_MAC_HEX_LEN + 1];
 	int r;
@@ -364,11 +386,16 @@ gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp)
 		return store_presign_get(app->store, key, 0, GK_SLICE_NULL, url);
 	}
 	*exp = gk_now_s() + app->cfg->data_url_ttl;
-	if ((r = verify_data_sign(app->internal_mac, key, *exp, sig)) != 0 ||
+	if ((r = verify_data_sign_cip(app->internal_mac, key, *exp,
+	    gk_slice_str(cip), sig)) != 0 ||
 	    (r = gk_buf_printf(url, "%s/_data/", app->cfg->public_url)) != 0 ||
 	    (r = gk_pct_encode(key, 1, url)) != 0 ||
-	    (r = gk_buf_printf(url, "?exp=%lld&sig=%s", (long long)*exp,
-	    sig)) != 0)
+	    (r = gk_buf_printf(url, "?exp=%lld", (long long)*exp)) != 0)
+		goto out;
+	if (cip != NULL && ((r = gk_buf_append_str(url, "&cip=")) != 0 ||
+	    (r = gk_pct_encode(gk_slice_str(cip), 0, url)) != 0))
+		goto out;
+	if ((r = gk_buf_printf(url, "&sig=%s", sig)) != 0)
 		goto out;
 out:
 	gk_wipe(sig, sizeof(sig));
@@ -376,7 +403,8 @@ out:
 }
 
 int
-gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp)
+gate_upload_form(gk_app *app, gk_slice key, const char *cip, gk_buf *out,
+    int64_t *exp)
 {
 	char sig[GK_MAC_HEX_LEN + 1];
 	gk_buf pol;
@@ -390,8 +418,8 @@ gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp)
 	}
 	*exp = gk_now_s() + app->cfg->data_url_ttl;
 	gk_buf_init(&pol, 16384);
-	if ((r = verify_policy_make(app->internal_mac, app->cfg->id, key,
-	    *exp, app->cfg->max_upload_bytes, &pol, sig)) != 0 ||
+	if ((r = verify_policy_make_cip(app->internal_mac, app->cfg->id, key,
+	    *exp, app->cfg->max_upload_bytes, cip, &pol, sig)) != 0 ||
 	    (r = gk_buf_printf(out, "{\"url\":\"%s/_upload\",\"fields\":"
 	    "{\"key\":", app->cfg->public_url)) != 0 ||
 	    (r = gk_json_str(out, key)) != 0 ||
@@ -415,7 +443,7 @@ v1_get_object(gk_app *app, gk_slice key, gk_reply *rep)
 	int r;
 
 	gk_buf_init(&url, 16384);
-	if ((r = gate_read_url(app, key, &url, &exp)) != 0)
+	if ((r = gate_read_url(app, key, NULL, &url, &exp)) != 0)
 		goto out;
 	if ((r = json_begin_ok(&rep->body)) != 0 ||
 	    (r = gk_buf_append_str(&rep->body, "\"url\":")) != 0 ||
@@ -437,6 +465,7 @@ v1_get_bucket(gk_app *app, gk_slice root, gk_slice prefix, gk_reply *rep)
 
 	rep->body.cap = JSON_LIST_CAP;
 	lc.out = &rep->body;
+	lc.prefix = prefix;
 	lc.strip = root.len;
 	lc.n = 0;
 	lc.r = 0;
@@ -462,7 +491,7 @@ v1_put_object(gk_app *app, gk_slice key, gk_reply *rep)
 	int r;
 
 	if ((r = gk_buf_append_str(b, "{\"clientReturn\":")) != 0 ||
-	    (r = gate_upload_form(app, key, b, &exp)) != 0 ||
+	    (r = gate_upload_form(app, key, NULL, b, &exp)) != 0 ||
 	    (r = gk_buf_append_str(b, ",\"bucket\":")) != 0 ||
 	    (r = gk_json_str(b, gk_slice_str(store_presigns(app->store) ?
 	    store_bucket(app->store) : app->cfg->id))) != 0 ||
@@ -542,6 +571,12 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 	}
 	if ((why = gate_v1_key(cfg, root, pathv, opv, &key)) != NULL) {
 		deny(rep, 400, why);
+		goto out;
+	}
+	if (!gate_v1_root_listed(cfg, root)) {
+		/* issue 17: only listed roots, so that root || sub splits
+		 * one way (see [gate] v1_roots) */
+		deny(rep, 403, "Forbidden: unknown root");
 		goto out;
 	}
 	sub = gate_v1_sub(pathv);
@@ -626,7 +661,7 @@ static void
 data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 {
 	gate_params ps;
-	const gk_buf *exp, *sig;
+	const gk_buf *exp, *sig, *cip;
 	gk_buf key;
 	gk_slice dup, k;
 	uint64_t size = 0, off = 0, len = 0;
@@ -654,19 +689,29 @@ data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 	}
 	exp = gate_params_get(&ps, "exp");
 	sig = gate_params_get(&ps, "sig");
+	cip = gate_params_get(&ps, "cip");
 	if (exp == NULL || sig == NULL) {
 		deny(rep, 400, "Bad Request: missing 'exp' or 'sig' param");
 		goto out;
 	}
-	r = verify_data_check(app->internal_mac, k,
-	    gk_slice_of(exp->data, exp->len), gk_slice_of(sig->data, sig->len),
-	    gk_now_s(), &expv);
+	r = verify_data_check_cip(app->internal_mac, k,
+	    gk_slice_of(exp->data, exp->len), cip != NULL ?
+	    gk_slice_of(cip->data, cip->len) : GK_SLICE_NULL,
+	    gk_slice_of(sig->data, sig->len), gk_now_s(), &expv);
 	if (r == GK_ERR_EXPIRED) {
 		deny(rep, 410, "Expired");
 		goto out;
 	}
 	if (r != 0) {
 		deny(rep, 403, "Forbidden: invalid signature");
+		goto out;
+	}
+	/* bound to the v2 token's 'cip': only from there (the signature
+	 * covers cip, so it is ours and NUL-free) */
+	if (cip != NULL && cip->len > 0 && gate_cip_match((const char *)
+	    cip->data, &req->client) != 1) {
+		deny(rep, 403, "Forbidden: client address outside the token's "
+		    "'cip'");
 		goto out;
 	}
 	if (gate_acl_check(req, GK_OP_GET, 0, rep) != 0)
@@ -757,6 +802,7 @@ static void
 admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 {
 	const gk_stats *s = &app->stats;
+	gk_audit_counters ac;
 	int r;
 
 	rep->audited = 0;
@@ -776,6 +822,7 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 		return;
 	}
 	rep->content_type = "text/plain; version=0.0.4";
+	audit_counters(app->audit, &ac);
 #define STAT(i) ((unsigned long long)atomic_load_explicit(&s->n[i], \
 	memory_order_relaxed))
 	r = gk_buf_printf(&rep->body,
@@ -791,11 +838,21 @@ admin_handle(gk_app *app, const gk_req *req, gk_slice path, gk_reply *rep)
 	    "gatekeeper_rate_limited_total %llu\n"
 	    "# TYPE gatekeeper_reloads_total counter\n"
 	    "gatekeeper_reloads_total{result=\"ok\"} %llu\n"
-	    "gatekeeper_reloads_total{result=\"failed\"} %llu\n",
+	    "gatekeeper_reloads_total{result=\"failed\"} %llu\n"
+	    "# TYPE gatekeeper_audit_fields_cut_total counter\n"
+	    "gatekeeper_audit_fields_cut_total %llu\n"
+	    "# TYPE gatekeeper_audit_refusals_aggregated_total counter\n"
+	    "gatekeeper_audit_refusals_aggregated_total %llu\n"
+	    "# TYPE gatekeeper_audit_refusals_dropped_total counter\n"
+	    "gatekeeper_audit_refusals_dropped_total %llu\n"
+	    "# TYPE gatekeeper_audit_low_space gauge\n"
+	    "gatekeeper_audit_low_space %d\n",
 	    STAT(GK_STAT_REQUESTS), STAT(GK_STAT_GRANTED),
 	    STAT(GK_STAT_DENIED), STAT(GK_STAT_ERRORS),
 	    STAT(GK_STAT_AUDIT_FAILURES), STAT(GK_STAT_RATE_LIMITED),
-	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES));
+	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES),
+	    (unsigned long long)ac.fields_cut, STAT(GK_STAT_AGGREGATED),
+	    (unsigned long long)ac.refusals_dropped, ac.low_space);
 #undef STAT
 	rep->status = r == 0 ? 200 : 500;
 }
@@ -854,6 +911,13 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	if (path.len < 2 || path.p[0] != '/' || slash != NULL) {
 		rep->protocol = "http";
 		rep->path = gate_text_copy(path, 2048);
+		deny(rep, 404, "Not Found");
+		goto done;
+	}
+	if (!app->cfg->v1) {
+		/* [gate] v1 = false: a v2-only gatekeeper */
+		rep->protocol = "v1";
+		rep->root = gate_text_copy(first, 64);
 		deny(rep, 404, "Not Found");
 		goto done;
 	}

@@ -36,6 +36,7 @@ enum {
 	GK_STAT_RATE_LIMITED,
 	GK_STAT_RELOADS,
 	GK_STAT_RELOAD_FAILURES,
+	GK_STAT_AGGREGATED,	/* 429s counted into a summary record */
 	GK_STAT_MAX
 };
 
@@ -57,6 +58,7 @@ typedef struct gk_app {
 	gk_rate *rate;
 	struct gk_keyring *keyring;	/* v2 vendor keys */
 	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
+	struct gate_refusals *refusals;	/* 429s summed up per client, or NULL */
 } gk_app;
 
 /*
@@ -66,6 +68,9 @@ typedef struct gk_app {
 int gate_app_open(struct gk_config *cfg, gk_app **out, char *err,
     size_t errlen) GK_WUR;
 void gate_app_close(gk_app *app);
+/* Once a second from the main thread: writes the summary records of
+ * refusal intervals that ended. */
+void gate_tick(gk_app *app);
 
 /* What the HTTP layer saw. Slices point into connection memory. */
 typedef struct {
@@ -80,6 +85,8 @@ typedef struct {
 	gk_slice range;		/* Range header, empty if absent */
 	gk_slice accept;
 	gk_slice content_type;
+	int has_content_length;
+	gk_slice content_length;	/* as sent, unparsed */
 	gk_slice authorization;
 	gk_addr client;
 	char client_ip[GK_ADDR_STRLEN];
@@ -102,7 +109,8 @@ typedef struct {
 	const char *content_type;	/* static string */
 	gk_buf body;
 	char *location;			/* Location header, or NULL */
-	char *acao;			/* Access-Control-Allow-Origin */
+	char *acao;			/* Access-Control-Allow-Origin: the
+					 * allowed origin, or NULL (none) */
 	const char *allow;		/* Allow header for 405, static */
 	int grant;			/* 1: send only after audit commit */
 	int audited;			/* 0: no audit record (preflight, ...) */
@@ -138,7 +146,8 @@ void gate_reply_error(gk_reply *rep, int status, const char *decision,
     const char *msg);
 
 /*
- * Last touches every reply gets: the Access-Control-Allow-Origin value,
+ * Last touches every reply gets: the Access-Control-Allow-Origin value
+ * (the request's origin when allowed, else none),
  * the decision when unset, and the /metrics counters.
  */
 void gate_reply_finish(gk_app *app, const gk_req *req, gk_reply *rep);
@@ -192,6 +201,10 @@ void gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
     gk_reply *rep);
 /* Feeds body bytes; after the first failure it discards the rest. */
 void gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len);
+/* 1 once the upload is refused (a malformed form, a bad policy, over the
+ * size limit, ...): the rest of the body cannot change the answer, so the
+ * HTTP layer answers at once and reads no more of it. */
+int gate_upload_refused(const gate_upload *u);
 /* End of body: fills rep with the decision (grant or refusal). */
 void gate_upload_end(gate_upload *u, gk_reply *rep);
 /* After the audit committed a grant: makes the object visible. On a
@@ -233,6 +246,16 @@ const gk_buf *gate_params_get(const gate_params *ps, const char *name);
 int gate_key_valid(gk_slice key, int allow_trailing_slash);
 /* Root segment: [A-Za-z0-9._-]{1,63}, not "." or "..". */
 int gate_root_valid(gk_slice root);
+/*
+ * [gate] v1_roots: v1's HMAC covers root || sub with no separator, so a
+ * signature for root "a", folder "bc" also fits root "ab", folder "c".
+ * When every listed root is valid and none is a prefix of another, a
+ * signed string starts with one listed root only and splits one way.
+ * Returns 0, or GK_ERR_CONFIG with one line in err naming the root.
+ */
+int gate_v1_roots_check(const char *list, char *err, size_t errlen);
+/* 1 when root may be asked for: [gate] v1_roots is empty or lists it. */
+int gate_v1_root_listed(const struct gk_config *cfg, gk_slice root);
 
 /*
  * Protocol v1's rules for a request's root, path and operation, shared by

@@ -39,17 +39,24 @@ int gate_admin_reload(gk_app *app, const gk_req *req, gk_reply *rep);
 
 /*
  * The URL that grants a read of key, appended to url: a presigned bucket
- * URL (s3 in redirect mode) or the gatekeeper's own /_data URL. *exp gets
- * its expiry (unix seconds). Store errors as store_presign_get.
+ * URL (s3 in redirect mode) or the gatekeeper's own /_data URL, bound to
+ * the client address or CIDR cip when not NULL (a v2 token's 'cip'; S3's
+ * presigned URLs cannot carry it). *exp gets its expiry (unix seconds).
+ * Store errors as store_presign_get.
  */
-int gate_read_url(gk_app *app, gk_slice key, gk_buf *url, int64_t *exp);
+int gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
+    int64_t *exp);
 /*
  * The browser upload form for exactly key, appended to out as a JSON
  * object {"url": ..., "fields": {...}}: a presigned S3 POST (redirect
- * mode) or a signed policy for the gatekeeper's /_upload. *exp gets its
- * expiry.
+ * mode) or a signed policy for the gatekeeper's /_upload, bound to cip
+ * when not NULL as gate_read_url. *exp gets its expiry.
  */
-int gate_upload_form(gk_app *app, gk_slice key, gk_buf *out, int64_t *exp);
+int gate_upload_form(gk_app *app, gk_slice key, const char *cip,
+    gk_buf *out, int64_t *exp);
+/* 1 if the client lies in cip (an address or CIDR), 0 if not, -1 if cip
+ * is malformed. */
+int gate_cip_match(const char *cip, const gk_addr *client);
 
 /* A bounded, NUL-free heap copy of untrusted text for the audit record
  * (NULL on allocation failure). */
@@ -85,6 +92,22 @@ void gate_store_failed(gk_reply *rep, int r);
 typedef struct gate_cpship gate_cpship;
 int gate_cpship_start(gk_app *app, gate_cpship **out);
 void gate_cpship_stop(gate_cpship *s);
+
+/*
+ * Repeated 429s of one client (refusals.c): the first of an interval
+ * ([audit] aggregate_seconds) has its own record, the rest are counted
+ * and summed up in one record when the interval ends (gate_refusals_flush
+ * with all = 0, from gate_tick) or the client's slot is taken (at once).
+ * *out is NULL when interval_s is 0 (off).
+ */
+typedef struct gate_refusals gate_refusals;
+int gate_refusals_new(unsigned interval_s, gate_refusals **out);
+void gate_refusals_free(gate_refusals *t);
+/* 1 when this 429 is counted into its client's summary (no own record),
+ * 0 when it gets its own record. */
+int gate_refusals_absorb(gk_app *app, const gk_req *req);
+/* Writes the summaries of ended intervals, or of all with all = 1. */
+void gate_refusals_flush(gk_app *app, int all);
 
 /*
  * Protocol v2 (v2.c): every path under /v2/. Always fills rep; the

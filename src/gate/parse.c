@@ -1,6 +1,7 @@
 /* parse.c - query strings, object keys, roots and Range headers. */
 #include "gate.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -160,6 +161,86 @@ gate_root_valid(gk_slice root)
 			return 0;
 	}
 	return 1;
+}
+
+struct roots_check {
+	gk_slice item;		/* the root compared with all others */
+	gk_slice clash;		/* the one it is a prefix of, if any */
+};
+
+static int
+roots_cmp_one(void *arg, gk_slice other)
+{
+	struct roots_check *rc = arg;
+
+	if (other.p != rc->item.p && other.len >= rc->item.len &&
+	    memcmp(other.p, rc->item.p, rc->item.len) == 0) {
+		rc->clash = other;
+		return 1;
+	}
+	return 0;
+}
+
+struct roots_walk {
+	const char *list;
+	gk_slice bad, clash;
+};
+
+static int
+roots_each(void *arg, gk_slice item)
+{
+	struct roots_walk *w = arg;
+	struct roots_check rc;
+
+	if (!gate_root_valid(item)) {
+		w->bad = item;
+		return 1;
+	}
+	memset(&rc, 0, sizeof(rc));
+	rc.item = item;
+	if (cfg_list_each(w->list, roots_cmp_one, &rc) != 0) {
+		w->bad = item;
+		w->clash = rc.clash;
+		return 1;
+	}
+	return 0;
+}
+
+static int
+root_eq(void *arg, gk_slice item)
+{
+	return gk_slice_eq(*(const gk_slice *)arg, item);
+}
+
+int
+gate_v1_root_listed(const gk_config *cfg, gk_slice root)
+{
+	return cfg->v1_roots[0] == '\0' ||
+	    cfg_list_each(cfg->v1_roots, root_eq, &root) == 1;
+}
+
+int
+gate_v1_roots_check(const char *list, char *err, size_t errlen)
+{
+	struct roots_walk w;
+
+	memset(&w, 0, sizeof(w));
+	w.list = list;
+	if (cfg_list_each(list, roots_each, &w) == 0)
+		return 0;
+	if (w.clash.p == NULL)
+		snprintf(err, errlen, "[gate] v1_roots: '%.*s' is not a root "
+		    "([A-Za-z0-9._-], 1 to 63)",
+		    (int)(w.bad.len > 63 ? 63 : w.bad.len),
+		    (const char *)w.bad.p);
+	else
+		snprintf(err, errlen, "[gate] v1_roots: '%.*s' is a prefix of "
+		    "'%.*s' (or listed twice): a v1 signature for one could "
+		    "be replayed on the other; rename one",
+		    (int)w.bad.len, (const char *)w.bad.p,
+		    (int)(w.clash.len > 63 ? 63 : w.clash.len),
+		    (const char *)w.clash.p);
+	return GK_ERR_CONFIG;
 }
 
 const char *

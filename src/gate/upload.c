@@ -16,6 +16,8 @@
 #include "verify/verify.h"
 
 #define FIELD_MAX (16u * 1024)
+/* Room for the form's fields and part headers around the file. */
+#define UPLOAD_FORM_SLACK (256u * 1024)
 
 enum part { P_NONE, P_KEY, P_POLICY, P_SIG, P_FILE, P_IGNORED, P_DONE };
 
@@ -30,6 +32,7 @@ struct gate_upload {
 	gk_store_writer *w;
 	int file_seen;
 	int file_done;
+	size_t ignored;		/* bytes of parts nobody reads (bounded) */
 	/* the first refusal wins; the rest of the body is discarded */
 	int status;
 	const char *msg;
@@ -113,6 +116,13 @@ start_file(gate_upload *u)
 		fail(u, 400, "Bad Request: invalid key");
 		return GK_ERR_INVALID;
 	}
+	if (u->pol.cip != NULL && gate_cip_match(u->pol.cip,
+	    &u->req->client) != 1) {
+		/* the form of a v2 token bound to 'cip' */
+		fail(u, 403, "Forbidden: client address outside the token's "
+		    "'cip'");
+		return GK_ERR_DENIED;
+	}
 	if (gate_acl_ok(u->req, GK_OP_PUT, 1) != 0) {
 		fail(u, 403, "Forbidden: ACL");
 		return GK_ERR_DENIED;
@@ -188,6 +198,13 @@ on_data(void *arg, const uint8_t *p, size_t len)
 		}
 		return r;
 	default:
+		/* fields nobody reads (unknown, or after the file) are
+		 * bounded like the others, not read without end */
+		if (gk_add_size(u->ignored, len, &u->ignored) != 0 ||
+		    u->ignored > FIELD_MAX) {
+			fail(u, 400, "Bad Request: form field too long");
+			return GK_ERR_TOO_LARGE;
+		}
 		return 0;
 	}
 	if (gk_buf_append(b, p, len) != 0) {
@@ -209,6 +226,17 @@ on_end(void *arg)
 }
 
 static const gk_multipart_cb callbacks = { on_begin, on_data, on_end };
+
+/* 1 when the request declares a body longer than max (refused before a
+ * byte of it is read). */
+static int
+declared_over(const gk_req *req, uint64_t max)
+{
+	uint64_t n;
+
+	return req->has_content_length && gk_parse_u64(req->content_length,
+	    UINT64_MAX, &n) == 0 && n > max;
+}
 
 /* PUT /v2/objects/{key}: the v2 checks, then a writer for the body. */
 static void
@@ -236,6 +264,12 @@ raw_begin(gk_app *app, const gk_req *req, gate_upload **out, gk_reply *rep)
 	gk_buf_init(&u->key, FIELD_MAX);
 	gk_buf_init(&u->policy, FIELD_MAX);
 	gk_buf_init(&u->sig, FIELD_MAX);
+	if (declared_over(req, app->cfg->max_upload_bytes)) {
+		fail(u, 413, "Payload Too Large: the body exceeds "
+		    "max_upload_bytes");
+		*out = u;
+		return;
+	}
 	r = store_put_begin(app->store, gk_slice_str(key),
 	    app->cfg->max_upload_bytes, &u->w);
 	if (r != 0) {
@@ -272,6 +306,10 @@ gate_upload_begin(gk_app *app, const gk_req *req, gate_upload **out,
 	if (http_multipart_new(req->content_type, &callbacks, u, &u->mp) != 0)
 		fail(u, 400, "Bad Request: expected multipart/form-data with a "
 		    "boundary");
+	else if (declared_over(req, app->cfg->max_upload_bytes +
+	    UPLOAD_FORM_SLACK))
+		fail(u, 413, "Payload Too Large: the file exceeds the "
+		    "policy's content-length-range");
 	*out = u;
 }
 
@@ -291,6 +329,12 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 	r = http_multipart_feed(u->mp, p, len);
 	if (r != 0)
 		fail(u, 400, "Bad Request: malformed multipart body");
+}
+
+int
+gate_upload_refused(const gate_upload *u)
+{
+	return u != NULL && u->status != 0;
 }
 
 void

@@ -70,40 +70,18 @@ find_token(const gk_req *req, const gate_params *ps, gk_slice *tok)
 	return GK_ERR_NOT_FOUND;
 }
 
-/* 1 if the client lies in cip (an address or CIDR), 0 if not, -1 if cip
- * is malformed. */
-static int
-cip_match(const char *cip, const gk_addr *client)
-{
-	gk_addr net;
-	unsigned bits, i, whole, rest;
-
-	if (policy_cidr_parse(gk_slice_str(cip), &net, &bits) != 0 ||
-	    bits > 128)
-		return -1;
-	whole = bits / 8;
-	rest = bits % 8;
-	for (i = 0; i < whole; i++) {
-		if (client->b[i] != net.b[i])
-			return 0;
-	}
-	if (rest != 0 && ((client->b[whole] ^ net.b[whole]) &
-	    (uint8_t)(0xff << (8 - rest))) != 0)
-		return 0;
-	return 1;
-}
-
 /* ---- the three answers ------------------------------------------------ */
 
 static int
-answer_get(gk_app *app, const gk_req *req, gk_slice key, gk_reply *rep)
+answer_get(gk_app *app, const gk_req *req, gk_slice key, const char *cip,
+    gk_reply *rep)
 {
 	int64_t exp;
 	gk_buf url;
 	int r, json;
 
 	gk_buf_init(&url, 16384);
-	if ((r = gate_read_url(app, key, &url, &exp)) != 0)
+	if ((r = gate_read_url(app, key, cip, &url, &exp)) != 0)
 		goto out;
 	if ((r = gk_buf_append_str(&rep->body,
 	    "{\"msg\":\"Success\",\"url\":")) != 0 ||
@@ -126,6 +104,7 @@ out:
 
 struct list_ctx {
 	gk_buf *out;
+	gk_slice prefix;	/* every key listed starts with it */
 	unsigned n, limit;
 	int stopped_early;
 	char *next;
@@ -138,6 +117,8 @@ list_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	struct list_ctx *lc = arg;
 	char when[32];
 
+	if (!gk_slice_has_prefix(key, lc->prefix))
+		return 0;	/* outside the token's scope: never shown */
 	if (lc->n == lc->limit) {
 		/* one more exists: the page ends at the previous key */
 		lc->stopped_early = 1;
@@ -189,6 +170,7 @@ answer_list(gk_app *app, gk_slice prefix, gk_slice after, unsigned limit,
 	memset(&lc, 0, sizeof(lc));
 	lc.limit = limit;
 	lc.out = &rep->body;
+	lc.prefix = prefix;
 	if ((r = gk_buf_append_str(&rep->body,
 	    "{\"msg\":\"Success\",\"items\":[")) != 0)
 		goto out;
@@ -214,14 +196,14 @@ out:
 }
 
 static int
-answer_put(gk_app *app, gk_slice key, gk_reply *rep)
+answer_put(gk_app *app, gk_slice key, const char *cip, gk_reply *rep)
 {
 	gk_buf form, *b = &rep->body;
 	int64_t exp;
 	int r;
 
 	gk_buf_init(&form, 65536);
-	if ((r = gate_upload_form(app, key, &form, &exp)) != 0)
+	if ((r = gate_upload_form(app, key, cip, &form, &exp)) != 0)
 		goto out;
 	if (form.len < 2 || form.data[0] != '{') {
 		r = GK_ERR_INTERNAL;
@@ -257,6 +239,8 @@ struct v2_grant {
 	gate_params ps;
 	gk_slice after;		/* list: start_after */
 	unsigned limit;		/* list: page size */
+	char *cip;		/* the token's 'cip' (owned), or NULL: the
+				 * data URL or upload form is bound to it */
 };
 
 static void
@@ -264,6 +248,8 @@ v2_grant_release(struct v2_grant *g)
 {
 	gate_params_release(&g->ps);
 	gk_buf_release(&g->key);
+	free(g->cip);
+	g->cip = NULL;
 }
 
 /* 1 if the store takes a request body itself (fs, s3 in proxy mode). */
@@ -384,6 +370,13 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 		    "this request");
 		goto out;
 	}
+	if (op == GK_V2_LIST && cl.key != NULL) {
+		/* a list names a prefix ending in '/': a 'key' would list
+		 * every key that merely starts with it ("ab" -> "ab-x/") */
+		deny(rep, 403, "Forbidden: a list token must carry 'prefix', "
+		    "not 'key'");
+		goto out;
+	}
 	if ((cl.key != NULL && !gate_key_valid(gk_slice_str(cl.key), 0)) ||
 	    (cl.prefix != NULL && !gate_key_valid(gk_slice_str(cl.prefix),
 	    1))) {
@@ -397,7 +390,7 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 		goto out;
 	}
 	if (cl.cip != NULL) {
-		r = cip_match(cl.cip, &req->client);
+		r = gate_cip_match(cl.cip, &req->client);
 		if (r < 0) {
 			deny(rep, 401, "Unauthorized: invalid 'cip' claim");
 			goto out;
@@ -429,6 +422,8 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 			goto out;
 		}
 	}
+	g->cip = cl.cip;	/* transferred: what it grants stays bound */
+	cl.cip = NULL;
 	ok = 0;
 out:
 	verify_jws_release(&cl);
@@ -448,11 +443,11 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 		return;
 	k = gk_slice_of(g.key.data, g.key.len);
 	if (g.op == GK_V2_GET)
-		r = answer_get(app, req, k, rep);
+		r = answer_get(app, req, k, g.cip, rep);
 	else if (g.op == GK_V2_LIST)
 		r = answer_list(app, k, g.after, g.limit, rep);
 	else
-		r = answer_put(app, k, rep);
+		r = answer_put(app, k, g.cip, rep);
 	if (r != 0) {
 		gate_store_failed(rep, r);
 		goto out;

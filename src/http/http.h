@@ -15,7 +15,9 @@
 
 /*
  * Limits: boundary 1..70 chars; a part's header block at most
- * GK_MP_MAX_HEADER bytes; at most GK_MP_MAX_PARTS parts. Anything
+ * GK_MP_MAX_HEADER bytes; at most GK_MP_MAX_PARTS parts; preamble and
+ * epilogue at most 4096 bytes together (so a body that never reaches a
+ * delimiter is refused early instead of read to its end). Anything
  * malformed or over a limit makes feed/finish return GK_ERR_INVALID (or
  * GK_ERR_TOO_LARGE); a callback's non-zero return aborts and is returned.
  * Memory use is bounded by the limits whatever the body size.
@@ -50,7 +52,7 @@ int http_multipart_new(gk_slice content_type, const gk_multipart_cb *cb,
     void *arg, gk_multipart **out) GK_WUR;
 /*
  * Feeds the next bytes of the body (any chunking; len 0 is a no-op).
- * The preamble and the epilogue are ignored. Headers: CRLF lines only, no
+ * The preamble and the epilogue are ignored (within the limit). Headers: CRLF lines only, no
  * NUL or other control bytes but HTAB, no folding; Content-Disposition
  * form-data with a name is required, Content-Type optional, each at most
  * once; other headers ignored. After a delimiter only "--" or optional

@@ -26,6 +26,9 @@
 
 #define MP_MAX_BOUNDARY 70
 #define MP_MAX_PAD 256		/* spaces/tabs after a boundary */
+/* Preamble and epilogue together (browsers send none but a CRLF): a body
+ * that never reaches its first delimiter is refused, not read to the end */
+#define MP_MAX_SKIP 4096
 
 enum mp_state {
 	MP_PREAMBLE,		/* scanning for the first delimiter */
@@ -45,6 +48,7 @@ struct gk_multipart {
 	unsigned nparts;
 	size_t match;		/* delimiter bytes matched (held back) */
 	size_t pad;
+	size_t skipped;		/* preamble and epilogue bytes */
 	size_t dlen;
 	uint8_t delim[4 + MP_MAX_BOUNDARY];	/* CR LF '-' '-' boundary */
 	size_t hlen;
@@ -481,7 +485,7 @@ header_byte(gk_multipart *m, uint8_t c)
 int
 http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len)
 {
-	size_t i = 0;
+	size_t i = 0, from;
 	uint8_t c;
 	int r = 0;
 
@@ -492,6 +496,12 @@ http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len)
 	while (i < len && r == 0) {
 		switch (m->state) {
 		case MP_PREAMBLE:
+			from = i;
+			r = scan(m, p, len, &i);
+			m->skipped += i - from;
+			if (r == 0 && m->skipped > MP_MAX_SKIP)
+				r = GK_ERR_TOO_LARGE;
+			break;
 		case MP_DATA:
 			r = scan(m, p, len, &i);
 			break;
@@ -528,7 +538,10 @@ http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len)
 				r = header_byte(m, p[i++]);
 			break;
 		case MP_EPILOGUE:
+			m->skipped += len - i;
 			i = len;
+			if (m->skipped > MP_MAX_SKIP)
+				r = GK_ERR_TOO_LARGE;
 			break;
 		default:
 			r = GK_ERR_INTERNAL;

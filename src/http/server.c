@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,11 @@
  * (was 64 KiB: 67 KiB RSS per idle connection, issue 12).
  */
 #define GK_CONN_POOL (2u * URI_MAX)
+/* What is still read of an upload's body once it is refused. */
+#define REFUSED_BODY_MAX (64u * 1024)
+/* At shutdown, how long a batch being written may still take (the audit
+ * store's own lock wait is 5 s). */
+#define STOP_AUDIT_WAIT_MS 7000
 
 struct gk_http {
 	struct MHD_Daemon *d;
@@ -44,7 +50,23 @@ struct gk_http {
 	_Atomic uint64_t id_counter;
 	_Atomic int inflight;	/* connections suspended for the audit */
 	_Atomic int active;	/* requests begun and not yet completed */
+	int stopping;		/* under tickets_lock: no more suspending */
+	struct ticket *pending;	/* under tickets_lock: suspended requests */
 };
+
+/*
+ * A suspended request's claim on the audit's answer. The audit calls
+ * audit_done exactly once per ticket, possibly after shutdown has
+ * already answered the request and freed it (and the server): so the
+ * ticket, not the request, is the callback's argument, rq is cleared when
+ * the request is resumed, and tickets live under one static lock.
+ */
+struct ticket {
+	struct ticket *prev, *next;
+	struct rq *rq;		/* NULL once resumed */
+};
+
+static pthread_mutex_t tickets_lock = PTHREAD_MUTEX_INITIALIZER;
 
 enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
 
@@ -204,6 +226,8 @@ fill_req(struct rq *rq, const char *method)
 	req->range = header(rq->conn, "Range", NULL);
 	req->accept = header(rq->conn, "Accept", NULL);
 	req->content_type = header(rq->conn, "Content-Type", NULL);
+	req->content_length = header(rq->conn, "Content-Length",
+	    &req->has_content_length);
 	req->authorization = header(rq->conn, "Authorization", NULL);
 	ci = MHD_get_connection_info(rq->conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -277,8 +301,8 @@ send_reply(struct rq *rq)
 		return MHD_NO;
 	if (rep->content_type != NULL)
 		r |= add(resp, "Content-Type", rep->content_type);
-	r |= add(resp, "Access-Control-Allow-Origin",
-	    rep->acao ? rep->acao : "null");
+	if (rep->acao != NULL)	/* an allowed origin only, never "null" */
+		r |= add(resp, "Access-Control-Allow-Origin", rep->acao);
 	r |= add(resp, "Vary", "Origin");
 	r |= add(resp, "Cache-Control", "no-store, must-revalidate");
 	r |= add(resp, "X-Content-Type-Options", "nosniff");
@@ -321,24 +345,52 @@ send_reply(struct rq *rq)
 	return ret;
 }
 
+/* Resumes t's request with result, once; tickets_lock held. */
+static void
+ticket_resume_locked(struct ticket *t, int result)
+{
+	struct rq *rq = t->rq;
+	gk_http *h;
+
+	if (rq == NULL)
+		return;		/* answered already (shutdown) */
+	h = rq->h;
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		h->pending = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	t->prev = t->next = NULL;
+	t->rq = NULL;
+	rq->audit_result = result;
+	atomic_store(&rq->state, RQ_AUDITED);
+	atomic_fetch_sub(&h->inflight, 1);
+	MHD_resume_connection(rq->conn);
+}
+
 static void
 audit_done(void *arg, int result)
 {
-	struct rq *rq = arg;
+	struct ticket *t = arg;
 
-	gk_http *h = rq->h;
-
-	rq->audit_result = result;
-	atomic_store(&rq->state, RQ_AUDITED);
-	MHD_resume_connection(rq->conn);
-	atomic_fetch_sub(&h->inflight, 1);
+	pthread_mutex_lock(&tickets_lock);
+	ticket_resume_locked(t, result);
+	pthread_mutex_unlock(&tickets_lock);
+	free(t);
 }
+
+static enum MHD_Result answer(struct rq *rq);
 
 static enum MHD_Result
 decide(struct rq *rq)
 {
-	gk_app *app = rq->h->app;
+	gk_http *h = rq->h;
+	gk_app *app = h->app;
 	gk_audit_record rec;
+	struct ticket *t;
+	const char *ua, *origin;
+	int r;
 
 	if (rq->uri_too_long) {
 		gate_reply_error(&rq->rep, 414, "deny", "URI Too Long");
@@ -354,27 +406,93 @@ decide(struct rq *rq)
 	}
 	if (!rq->rep.audited)
 		return send_reply(rq);
+	ua = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    "User-Agent");
+	origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    "Origin");
+	gate_audit_record(&rq->req, &rq->rep, &rec);
+	rec.user_agent = ua;
+	rec.origin = origin;
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		rq->audit_result = GK_ERR_UNAVAILABLE;
+		return answer(rq);
+	}
+	pthread_mutex_lock(&tickets_lock);
+	if (h->stopping) {
+		/* shutting down: nothing waits on the audit any more; a
+		 * grant becomes a 503 (recorded as such), a refusal is
+		 * answered while its record is written */
+		pthread_mutex_unlock(&tickets_lock);
+		free(t);
+		if (rq->rep.grant) {
+			gate_reply_error(&rq->rep, 503, "error",
+			    "Service Unavailable: shutting down");
+			gate_audit_record(&rq->req, &rq->rep, &rec);
+			rec.user_agent = ua;
+			rec.origin = origin;
+		}
+		if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
+		    r != GK_ERR_TOO_LARGE)
+			gk_debug("request %s: audit record of a refusal not "
+			    "written", rq->req.request_id);
+		return send_reply(rq);
+	}
+	t->rq = rq;
+	t->next = h->pending;
+	if (h->pending != NULL)
+		h->pending->prev = t;
+	h->pending = t;
+	atomic_store(&rq->state, RQ_WAIT);
+	atomic_fetch_add(&h->inflight, 1);
+	MHD_suspend_connection(rq->conn);
+	pthread_mutex_unlock(&tickets_lock);
+	if ((r = audit_submit(app->audit, &rec, audit_done, t)) != 0) {
+		/* a refusal dropped to keep room for grants is counted by
+		 * the audit and answered as usual, without a log line */
+		pthread_mutex_lock(&tickets_lock);
+		ticket_resume_locked(t, r == GK_ERR_TOO_LARGE &&
+		    !rq->rep.grant ? 0 : GK_ERR_UNAVAILABLE);
+		pthread_mutex_unlock(&tickets_lock);
+		free(t);
+	}
+	return MHD_YES;
+}
+
+/*
+ * An upload refused in the middle of a body too long to read to its end:
+ * its record is submitted without waiting (a refusal grants nothing) and
+ * the connection is closed without an answer.
+ */
+static enum MHD_Result
+refuse_and_close(struct rq *rq)
+{
+	gk_app *app = rq->h->app;
+	gk_audit_record rec;
+	int r;
+
+	gate_upload_end(rq->up, &rq->rep);
 	gate_audit_record(&rq->req, &rq->rep, &rec);
 	rec.user_agent = MHD_lookup_connection_value(rq->conn,
 	    MHD_HEADER_KIND, "User-Agent");
 	rec.origin = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
 	    "Origin");
-	atomic_store(&rq->state, RQ_WAIT);
-	atomic_fetch_add(&rq->h->inflight, 1);
-	MHD_suspend_connection(rq->conn);
-	if (audit_submit(app->audit, &rec, audit_done, rq) != 0) {
-		rq->audit_result = GK_ERR_UNAVAILABLE;
-		atomic_store(&rq->state, RQ_AUDITED);
-		MHD_resume_connection(rq->conn);
-		atomic_fetch_sub(&rq->h->inflight, 1);
+	if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
+	    r != GK_ERR_TOO_LARGE) {
+		gate_count(app, GK_STAT_AUDIT_FAILURES);
+		gk_debug("request %s: audit record of a refusal not written",
+		    rq->req.request_id);
 	}
-	return MHD_YES;
+	gk_debug("request %s: upload refused (%d); the rest of its body is "
+	    "not read, connection closed", rq->req.request_id,
+	    rq->rep.status);
+	return MHD_NO;
 }
 
 static enum MHD_Result
 answer(struct rq *rq)
 {
 	gk_app *app = rq->h->app;
+
 
 	if (rq->audit_result != 0) {
 		gate_count(app, GK_STAT_AUDIT_FAILURES);
@@ -384,7 +502,9 @@ answer(struct rq *rq)
 			gate_reply_error(&rq->rep, 503, "error",
 			    "Service Unavailable: audit log unavailable");
 		} else {
-			gk_error("request %s: audit record of a refusal not "
+			/* the writer logs the outage once; a line per refusal
+			 * would let a flood fill the log's disk instead */
+			gk_debug("request %s: audit record of a refusal not "
 			    "written", rq->req.request_id);
 		}
 	} else if (rq->up != NULL && rq->rep.grant) {
@@ -413,8 +533,26 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			gate_upload_begin(rq->h->app, &rq->req, &rq->up,
 			    &rq->rep);
 		atomic_store(&rq->state, RQ_BODY);
+		if (rq->is_upload && (rq->up == NULL ||
+		    gate_upload_refused(rq->up))) {
+			/* refused before the body (rate, token, declared
+			 * size): answered now, libmicrohttpd reads none of
+			 * the body and closes after the answer */
+			return decide(rq);
+		}
 		return MHD_YES;
 	case RQ_BODY:
+		if (*upload_data_size > 0 && rq->is_upload &&
+		    gate_upload_refused(rq->up)) {
+			/* refused in the middle: libmicrohttpd cannot answer
+			 * before the body ends, so at most a small rest is
+			 * read and dropped, then the connection closes */
+			rq->discarded += *upload_data_size;
+			*upload_data_size = 0;
+			if (rq->discarded > REFUSED_BODY_MAX)
+				return refuse_and_close(rq);
+			return MHD_YES;
+		}
 		if (*upload_data_size > 0) {
 			if (rq->up != NULL) {
 				gate_upload_feed(rq->up,
@@ -676,25 +814,49 @@ http_server_port(const gk_http *h)
 	return h->port;
 }
 
+/* Waits until *n is 0 or ms have passed. */
+static void
+wait_zero(_Atomic int *n, int ms)
+{
+	int i;
+
+	for (i = 0; i < ms / 10 && atomic_load(n) > 0; i++)
+		usleep(10000);
+}
+
 void
 http_server_stop(gk_http *h)
 {
 	MHD_socket lfd;
-	int i;
 
 	if (h == NULL)
 		return;
 	if (h->d != NULL) {
-		/* stop accepting, let the requests in flight finish (their
-		 * audit commit and their answer, downloads included; bounded
-		 * at 10 s; idle keep-alive connections are not waited for),
-		 * then stop */
+		/*
+		 * Stop accepting (new connections are refused); give
+		 * suspended requests a moment to get their audit answer;
+		 * then drop what the audit has not started (answered 503,
+		 * never recorded) and wait for the batch being written
+		 * (bounded by the store's lock wait); then answer whatever
+		 * still waits 503 (libmicrohttpd aborts if stopped with a
+		 * request suspended), and let the requests in flight finish
+		 * (their answers, downloads included; bounded at 10 s; idle
+		 * keep-alive connections are not waited for).
+		 */
 		lfd = MHD_quiesce_daemon(h->d);
 		if (lfd != MHD_INVALID_SOCKET)
-			close(lfd);	/* new connections are refused */
-		for (i = 0; i < 1000 && (atomic_load(&h->inflight) > 0 ||
-		    atomic_load(&h->active) > 0); i++)
-			usleep(10000);
+			close(lfd);
+		pthread_mutex_lock(&tickets_lock);
+		h->stopping = 1;
+		pthread_mutex_unlock(&tickets_lock);
+		wait_zero(&h->inflight, 1000);
+		audit_abandon(h->app->audit);
+		wait_zero(&h->inflight, STOP_AUDIT_WAIT_MS);
+		pthread_mutex_lock(&tickets_lock);
+		while (h->pending != NULL)
+			ticket_resume_locked(h->pending, GK_ERR_UNAVAILABLE);
+		pthread_mutex_unlock(&tickets_lock);
+		wait_zero(&h->active, 10000);
 		MHD_stop_daemon(h->d);
 	}
 	if (h->redir != NULL)

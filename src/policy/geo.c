@@ -433,6 +433,8 @@ describe_summary(const gk_policy *p, FILE *fp)
 		    p->rate_denied_burst);
 	else
 		fprintf(fp, ", denied unlimited");
+	if (p->rate_v6_48_factor > 0)
+		fprintf(fp, ", IPv6 /48 x%u", p->rate_v6_48_factor);
 	fprintf(fp, ", exempt %zu CIDRs\n", policy_cidrs_count(p->rate_exempt));
 }
 

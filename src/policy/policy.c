@@ -976,6 +976,7 @@ policy_new(const struct gk_config *cfg, gk_policy **out, char *err,
 	p->rate_burst = cfg->rate_burst;
 	p->rate_denied_pm = cfg->rate_denied_per_min;
 	p->rate_denied_burst = cfg->rate_denied_burst;
+	p->rate_v6_48_factor = cfg->rate_v6_48_factor;
 	*out = p;
 	p = NULL; /* transferred */
 	r = 0;
@@ -1016,10 +1017,11 @@ policy_check_ip(const gk_policy *p, const gk_addr *a, int is_upload)
 {
 	if (p == NULL || a == NULL)
 		return GK_ERR_DENIED;
-	if (is_upload && p->uploads_exempt_ip)
-		return 0;
+	/* deny wins, also for uploads: they skip only the allow list */
 	if (policy_cidrs_contains(p->deny, a))
 		return GK_ERR_DENIED;
+	if (is_upload && p->uploads_exempt_ip)
+		return 0;
 	if (!policy_cidrs_contains(p->allow, a))
 		return GK_ERR_DENIED;
 	return 0;

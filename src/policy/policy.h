@@ -156,8 +156,9 @@ gk_policy *policy_ref(gk_policy *p);
 
 /*
  * IP lists: deny wins; an address outside the allow list is denied (an
- * empty allow list denies everyone). Uploads skip both IP lists when the
- * config exempts them (uploads_exempt_ip). Returns 0 (allowed) or
+ * empty allow list denies everyone). Uploads skip the allow list (never
+ * the deny list) when the config exempts them (uploads_exempt_ip).
+ * Returns 0 (allowed) or
  * GK_ERR_DENIED, also for a NULL p or a.
  */
 int policy_check_ip(const gk_policy *p, const gk_addr *a, int is_upload);

@@ -39,6 +39,7 @@ struct gk_policy {
 	int countries_override[3];		/* set by countries_OP */
 	int unknown_allow;
 	unsigned rate_rps, rate_burst, rate_denied_pm, rate_denied_burst;
+	unsigned rate_v6_48_factor;	/* 0: no /48 bucket */
 };
 
 /* geo.c */

@@ -93,8 +93,18 @@ policy_rate_used(const gk_rate *r)
 	return r == NULL ? 0 : atomic_load(&((gk_rate *)r)->used);
 }
 
+/* A /48 bucket's key: its 48 bits, and in lo a tag no /64 or IPv4 key
+ * has (theirs are 0 and ::ffff:a.b.c.d). */
+#define KEY_48_TAG 1u
+
+/*
+ * The bucket keys of a: the address (IPv4), or the /64 (IPv6, one host
+ * owns its /64); and for IPv6 with a /48 factor also the /48 (*has48),
+ * so rotating through the 65536 /64s of a /48 gains only the factor.
+ */
 static void
-key_of(const gk_addr *a, uint64_t *hi, uint64_t *lo)
+key_of(const gk_addr *a, uint64_t *hi, uint64_t *lo, uint64_t *hi48,
+    int *has48)
 {
 	uint64_t h = 0, l = 0;
 	int i;
@@ -103,16 +113,21 @@ key_of(const gk_addr *a, uint64_t *hi, uint64_t *lo)
 		h = (h << 8) | a->b[i];
 		l = (l << 8) | a->b[i + 8];
 	}
-	if (!policy_addr_is_v4(a))
+	*has48 = 0;
+	if (!policy_addr_is_v4(a)) {
 		l = 0;	/* one IPv6 host owns its /64 */
+		*hi48 = h & ~(uint64_t)0xffff;
+		*has48 = 1;
+	}
 	*hi = h;
 	*lo = l;
 }
 
-/* Finds or makes the slot of a (set locked), refilled to now. */
+/* Finds or makes the slot of a (set locked), refilled to now; a /48's
+ * buckets hold factor times a client's. */
 static struct rate_slot *
 slot_get(gk_rate *r, struct rate_set *s, uint64_t hi, uint64_t lo,
-    const gk_policy *p, int64_t now_us)
+    const gk_policy *p, int64_t now_us, double factor)
 {
 	struct rate_slot *sl = NULL, *old = &s->slot[0];
 	double dt;
@@ -137,17 +152,17 @@ slot_get(gk_rate *r, struct rate_set *s, uint64_t hi, uint64_t lo,
 		sl->hi = hi;
 		sl->lo = lo;
 		sl->last_us = now_us;
-		sl->req = p->rate_burst;
-		sl->den = p->rate_denied_burst;
+		sl->req = factor * p->rate_burst;
+		sl->den = factor * p->rate_denied_burst;
 		return sl;
 	}
 	dt = now_us > sl->last_us ? (double)(now_us - sl->last_us) / 1e6 : 0;
-	sl->req += dt * p->rate_rps;
-	if (sl->req > p->rate_burst)
-		sl->req = p->rate_burst;
-	sl->den += dt * p->rate_denied_pm / 60.0;
-	if (sl->den > p->rate_denied_burst)
-		sl->den = p->rate_denied_burst;
+	sl->req += dt * factor * p->rate_rps;
+	if (sl->req > factor * p->rate_burst)
+		sl->req = factor * p->rate_burst;
+	sl->den += dt * factor * p->rate_denied_pm / 60.0;
+	if (sl->den > factor * p->rate_denied_burst)
+		sl->den = factor * p->rate_denied_burst;
 	sl->last_us = now_us;
 	return sl;
 }
@@ -172,30 +187,24 @@ wait_s(double missing, double per_s)
 	return (unsigned)w;
 }
 
-int
-policy_rate_check(gk_rate *r, const gk_policy *p, const gk_addr *a,
-    int64_t now_us, unsigned *retry_s)
+/* One bucket pair's check (see policy_rate_check). */
+static int
+check_one(gk_rate *r, const gk_policy *p, uint64_t hi, uint64_t lo,
+    double factor, int64_t now_us, unsigned *retry_s)
 {
-	struct rate_set *s;
+	struct rate_set *s = set_of(r, hi, lo);
 	struct rate_slot *sl;
-	uint64_t hi, lo;
 	int rc = 0;
 
-	*retry_s = 0;
-	if (r == NULL || p == NULL || a == NULL ||
-	    (p->rate_rps == 0 && p->rate_denied_pm == 0) ||
-	    policy_cidrs_contains(p->rate_exempt, a))
-		return 0;
-	key_of(a, &hi, &lo);
-	s = set_of(r, hi, lo);
 	pthread_mutex_lock(&s->mu);
-	sl = slot_get(r, s, hi, lo, p, now_us);
+	sl = slot_get(r, s, hi, lo, p, now_us, factor);
 	if (p->rate_denied_pm > 0 && sl->den < 1) {
-		*retry_s = wait_s(1 - sl->den, p->rate_denied_pm / 60.0);
+		*retry_s = wait_s(1 - sl->den, factor * p->rate_denied_pm /
+		    60.0);
 		rc = GK_ERR_TOO_LARGE;
 	} else if (p->rate_rps > 0) {
 		if (sl->req < 1) {
-			*retry_s = wait_s(1 - sl->req, p->rate_rps);
+			*retry_s = wait_s(1 - sl->req, factor * p->rate_rps);
 			rc = GK_ERR_TOO_LARGE;
 		} else {
 			sl->req -= 1;
@@ -205,23 +214,55 @@ policy_rate_check(gk_rate *r, const gk_policy *p, const gk_addr *a,
 	return rc;
 }
 
-void
-policy_rate_denied(gk_rate *r, const gk_policy *p, const gk_addr *a,
-    int64_t now_us)
+int
+policy_rate_check(gk_rate *r, const gk_policy *p, const gk_addr *a,
+    int64_t now_us, unsigned *retry_s)
 {
-	struct rate_set *s;
-	struct rate_slot *sl;
-	uint64_t hi, lo;
+	uint64_t hi, lo, hi48 = 0;
+	int has48, rc;
 
-	if (r == NULL || p == NULL || a == NULL || p->rate_denied_pm == 0 ||
+	*retry_s = 0;
+	if (r == NULL || p == NULL || a == NULL ||
+	    (p->rate_rps == 0 && p->rate_denied_pm == 0) ||
 	    policy_cidrs_contains(p->rate_exempt, a))
-		return;
-	key_of(a, &hi, &lo);
-	s = set_of(r, hi, lo);
+		return 0;
+	key_of(a, &hi, &lo, &hi48, &has48);
+	if ((rc = check_one(r, p, hi, lo, 1, now_us, retry_s)) != 0)
+		return rc;
+	if (has48 && p->rate_v6_48_factor > 0)
+		rc = check_one(r, p, hi48, KEY_48_TAG, p->rate_v6_48_factor,
+		    now_us, retry_s);
+	return rc;
+}
+
+static void
+denied_one(gk_rate *r, const gk_policy *p, uint64_t hi, uint64_t lo,
+    double factor, int64_t now_us)
+{
+	struct rate_set *s = set_of(r, hi, lo);
+	struct rate_slot *sl;
+
 	pthread_mutex_lock(&s->mu);
-	sl = slot_get(r, s, hi, lo, p, now_us);
+	sl = slot_get(r, s, hi, lo, p, now_us, factor);
 	sl->den -= 1;
 	if (sl->den < 0)
 		sl->den = 0;
 	pthread_mutex_unlock(&s->mu);
+}
+
+void
+policy_rate_denied(gk_rate *r, const gk_policy *p, const gk_addr *a,
+    int64_t now_us)
+{
+	uint64_t hi, lo, hi48 = 0;
+	int has48;
+
+	if (r == NULL || p == NULL || a == NULL || p->rate_denied_pm == 0 ||
+	    policy_cidrs_contains(p->rate_exempt, a))
+		return;
+	key_of(a, &hi, &lo, &hi48, &has48);
+	denied_one(r, p, hi, lo, 1, now_us);
+	if (has48 && p->rate_v6_48_factor > 0)
+		denied_one(r, p, hi48, KEY_48_TAG, p->rate_v6_48_factor,
+		    now_us);
 }

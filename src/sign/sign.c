@@ -386,7 +386,41 @@ gk_sign_key_free(gk_sign_key *k)
 
 /* ---- v2 tokens --------------------------------------------------------- */
 
-/* Signs msg; sig gets the JWS form (ES256: r || s). */
+/* The order of P-256's group, big-endian. */
+static const unsigned char p256_n[32] = {
+	0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+	0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+	0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+};
+
+/* s, or n - s when s is above n / 2, as 32 big-endian bytes: the
+ * gatekeeper accepts only the low-s form (no second valid signature). */
+static int
+es256_low_s(const BIGNUM *s, unsigned char out[32])
+{
+	BIGNUM *n = NULL, *half = NULL, *t = NULL;
+	int r = GK_SIGN_ECRYPTO;
+
+	if ((n = BN_bin2bn(p256_n, 32, NULL)) == NULL ||
+	    (half = BN_new()) == NULL || (t = BN_new()) == NULL ||
+	    BN_rshift1(half, n) != 1)
+		goto out;
+	if (BN_cmp(s, half) > 0) {
+		if (BN_sub(t, n, s) != 1 || BN_bn2binpad(t, out, 32) != 32)
+			goto out;
+	} else if (BN_bn2binpad(s, out, 32) != 32) {
+		goto out;
+	}
+	r = GK_SIGN_OK;
+out:
+	BN_free(n);
+	BN_free(half);
+	BN_free(t);
+	return r;
+}
+
+/* Signs msg; sig gets the JWS form (ES256: r || s, s in the low half). */
 static int
 sign_bytes(const gk_sign_key *k, const unsigned char *msg, size_t len,
     unsigned char sig[64], size_t *sig_len)
@@ -421,7 +455,7 @@ sign_bytes(const gk_sign_key *k, const unsigned char *msg, size_t len,
 	    EVP_DigestSign(ctx, der, &der_len, msg, len) != 1 ||
 	    (es = d2i_ECDSA_SIG(NULL, &q, (long)der_len)) == NULL ||
 	    BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32) != 32 ||
-	    BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32) != 32)
+	    es256_low_s(ECDSA_SIG_get0_s(es), sig + 32) != GK_SIGN_OK)
 		goto out;
 	*sig_len = 64;
 	r = GK_SIGN_OK;

@@ -285,6 +285,8 @@ struct list_ctx {
 	void *arg;
 	unsigned max, n;
 	int r;
+	gk_slice prefix;
+	int warned;
 };
 
 static int
@@ -295,6 +297,15 @@ on_obj(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 
 	if (size == 0)
 		return 0;	/* as the fs store: empty objects left out */
+	if (!gk_slice_has_prefix(key, lc->prefix)) {
+		/* a misbehaving server or a man in the middle: the caller
+		 * relies on the prefix (and shows keys relative to it) */
+		if (!lc->warned)
+			gk_warn("s3 store: the bucket listed a key outside "
+			    "the requested prefix; left out");
+		lc->warned = 1;
+		return 0;
+	}
 	if (lc->max != 0 && lc->n == lc->max)
 		return 1;
 	lc->n++;
@@ -309,7 +320,7 @@ int
 s3store_list(s3_store *s, gk_slice prefix, gk_slice start_after,
     unsigned max, gk_store_list_fn fn, void *arg)
 {
-	struct list_ctx lc = { fn, arg, max, 0, 0 };
+	struct list_ctx lc = { fn, arg, max, 0, 0, prefix, 0 };
 	int r;
 
 	r = s3_client_list(s->c, prefix, start_after, on_obj, &lc);

@@ -38,12 +38,22 @@ verify_policy_release(gk_upload_policy *p)
 		return;
 	free(p->bucket);
 	free(p->key);
+	free(p->cip);
 	memset(p, 0, sizeof(*p));
 }
 
 int
 verify_policy_make(const gk_mac *m, const char *bucket, gk_slice key,
     int64_t expires, uint64_t max_bytes, gk_buf *policy_b64,
+    char sig_hex[GK_MAC_HEX_LEN + 1])
+{
+	return verify_policy_make_cip(m, bucket, key, expires, max_bytes, NULL,
+	    policy_b64, sig_hex);
+}
+
+int
+verify_policy_make_cip(const gk_mac *m, const char *bucket, gk_slice key,
+    int64_t expires, uint64_t max_bytes, const char *cip, gk_buf *policy_b64,
     char sig_hex[GK_MAC_HEX_LEN + 1])
 {
 	json_t *root = NULL;
@@ -61,7 +71,9 @@ verify_policy_make(const gk_mac *m, const char *bucket, gk_slice key,
 	    key.p == NULL || key.len == 0 ||
 	    memchr(key.p, '\0', key.len) != NULL || !gk_utf8_valid(key) ||
 	    expires < 0 || expires > POLICY_MAX_EXPIRES ||
-	    max_bytes > (uint64_t)INT64_MAX)
+	    max_bytes > (uint64_t)INT64_MAX ||
+	    (cip != NULL && (cip[0] == '\0' ||
+	    !gk_utf8_valid(gk_slice_str(cip)))))
 		goto out;
 	gk_time_iso(expires, iso, sizeof(iso));
 	if (strlen(iso) != ISO_LEN) {
@@ -76,6 +88,12 @@ verify_policy_make(const gk_mac *m, const char *bucket, gk_slice key,
 	    "eq", "$key", (const char *)key.p, key.len,
 	    "content-length-range", 0, (json_int_t)max_bytes,
 	    "x-amz-server-side-encryption", "AES256");
+	if (root != NULL && cip != NULL &&
+	    json_array_append_new(json_object_get(root, "conditions"),
+	    json_pack("{s:s}", "x-gk-cip", cip)) != 0) {
+		json_decref(root);
+		root = NULL;
+	}
 	if (root == NULL ||
 	    (text = json_dumps(root, JSON_COMPACT)) == NULL)
 		goto out;
@@ -161,9 +179,9 @@ verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
 	gk_buf json;
 	json_t *root = NULL;
 	json_error_t jerr;
-	const char *exp_s, *bucket, *eq, *dkey, *key, *clr, *sse;
+	const char *exp_s, *bucket, *eq, *dkey, *key, *clr, *sse, *cip = NULL;
 	size_t exp_len, bucket_len, eq_len, dkey_len, key_len, clr_len,
-	    sse_len;
+	    sse_len, cip_len = 0;
 	json_int_t lo, hi;
 	int64_t expires = 0;
 	int r = GK_ERR_INTERNAL;
@@ -187,6 +205,7 @@ verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
 	    JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 		goto out;
+	/* the four conditions, or five with the client binding */
 	if (json_unpack_ex(root, &jerr, JSON_STRICT,
 	    "{s:s%, s:[{s:s%}, [s%, s%, s%], [s%, I, I], {s:s%}]}",
 	    "expiration", &exp_s, &exp_len,
@@ -194,7 +213,19 @@ verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
 	    "bucket", &bucket, &bucket_len,
 	    &eq, &eq_len, &dkey, &dkey_len, &key, &key_len,
 	    &clr, &clr_len, &lo, &hi,
-	    "x-amz-server-side-encryption", &sse, &sse_len) != 0)
+	    "x-amz-server-side-encryption", &sse, &sse_len) != 0 &&
+	    json_unpack_ex(root, &jerr, JSON_STRICT,
+	    "{s:s%, s:[{s:s%}, [s%, s%, s%], [s%, I, I], {s:s%}, {s:s%}]}",
+	    "expiration", &exp_s, &exp_len,
+	    "conditions",
+	    "bucket", &bucket, &bucket_len,
+	    &eq, &eq_len, &dkey, &dkey_len, &key, &key_len,
+	    &clr, &clr_len, &lo, &hi,
+	    "x-amz-server-side-encryption", &sse, &sse_len,
+	    "x-gk-cip", &cip, &cip_len) != 0)
+		goto out;
+	if (cip != NULL && (cip_len == 0 ||
+	    memchr(cip, '\0', cip_len) != NULL))
 		goto out;
 	if (!str_is(eq, eq_len, "eq") || !str_is(dkey, dkey_len, "$key") ||
 	    !str_is(clr, clr_len, "content-length-range") ||
@@ -208,7 +239,9 @@ verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
 	r = GK_ERR_NOMEM;
 	if ((out->bucket = gk_slice_dup(gk_slice_of(bucket,
 	    bucket_len))) == NULL ||
-	    (out->key = gk_slice_dup(gk_slice_of(key, key_len))) == NULL)
+	    (out->key = gk_slice_dup(gk_slice_of(key, key_len))) == NULL ||
+	    (cip != NULL && (out->cip = gk_slice_dup(gk_slice_of(cip,
+	    cip_len))) == NULL))
 		goto out;
 	out->expires = expires;
 	out->max_bytes = (uint64_t)hi;

@@ -6,8 +6,10 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 static const char data_domain[] = "gk-data-v1";
+static const char data_cip_domain[] = "gk-data-cip-v1";
 
 /* Decodes the 64-digit hex signature (either case) into want. */
 static int
@@ -84,44 +86,74 @@ verify_v1_check(const gk_mac *m, gk_slice root, gk_slice sub, gk_slice op,
 
 /* ---- data URLs --------------------------------------------------------- */
 
+/* "gk-data-v1" 0 exp 0 key, or bound to a client address or CIDR:
+ * "gk-data-cip-v1" 0 exp 0 cip 0 key (another domain: neither form can
+ * pass for the other). */
 static int
-data_mac_parts(gk_slice key, gk_slice exp, gk_slice parts[5])
+data_mac_parts(gk_slice key, gk_slice exp, gk_slice cip, gk_slice parts[7])
 {
 	static const uint8_t zero = 0;
 
-	parts[0] = gk_slice_of(data_domain, sizeof(data_domain) - 1);
+	if (cip.len == 0) {
+		parts[0] = gk_slice_of(data_domain, sizeof(data_domain) - 1);
+		parts[1] = gk_slice_of(&zero, 1);
+		parts[2] = exp;
+		parts[3] = gk_slice_of(&zero, 1);
+		parts[4] = key;
+		return 5;
+	}
+	parts[0] = gk_slice_of(data_cip_domain, sizeof(data_cip_domain) - 1);
 	parts[1] = gk_slice_of(&zero, 1);
 	parts[2] = exp;
 	parts[3] = gk_slice_of(&zero, 1);
-	parts[4] = key;
-	return 5;
+	parts[4] = cip;
+	parts[5] = gk_slice_of(&zero, 1);
+	parts[6] = key;
+	return 7;
 }
 
 int
 verify_data_sign(const gk_mac *m, gk_slice key, int64_t exp,
     char hex_out[GK_MAC_HEX_LEN + 1])
 {
-	gk_slice parts[5];
-	char num[24];
-	int n;
-
-	if (hex_out == NULL)
-		return GK_ERR_INTERNAL;
-	hex_out[0] = '\0';
-	if (exp < 0 || (key.p == NULL && key.len > 0))
-		return GK_ERR_INVALID;
-	n = snprintf(num, sizeof(num), "%" PRId64, exp);
-	if (n <= 0 || (size_t)n >= sizeof(num))
-		return GK_ERR_INTERNAL;
-	n = data_mac_parts(key, gk_slice_of(num, (size_t)n), parts);
-	return mac_hex(m, parts, (size_t)n, hex_out);
+	return verify_data_sign_cip(m, key, exp, GK_SLICE_NULL, hex_out);
 }
 
 int
 verify_data_check(const gk_mac *m, gk_slice key, gk_slice exp,
     gk_slice sig_hex, int64_t now, int64_t *exp_out)
 {
-	gk_slice parts[5];
+	return verify_data_check_cip(m, key, exp, GK_SLICE_NULL, sig_hex, now,
+	    exp_out);
+}
+
+int
+verify_data_sign_cip(const gk_mac *m, gk_slice key, int64_t exp,
+    gk_slice cip, char hex_out[GK_MAC_HEX_LEN + 1])
+{
+	gk_slice parts[7];
+	char num[24];
+	int n;
+
+	if (hex_out == NULL)
+		return GK_ERR_INTERNAL;
+	hex_out[0] = '\0';
+	if (exp < 0 || (key.p == NULL && key.len > 0) ||
+	    (cip.p == NULL && cip.len > 0) ||
+	    (cip.len > 0 && memchr(cip.p, '\0', cip.len) != NULL))
+		return GK_ERR_INVALID;
+	n = snprintf(num, sizeof(num), "%" PRId64, exp);
+	if (n <= 0 || (size_t)n >= sizeof(num))
+		return GK_ERR_INTERNAL;
+	n = data_mac_parts(key, gk_slice_of(num, (size_t)n), cip, parts);
+	return mac_hex(m, parts, (size_t)n, hex_out);
+}
+
+int
+verify_data_check_cip(const gk_mac *m, gk_slice key, gk_slice exp,
+    gk_slice cip, gk_slice sig_hex, int64_t now, int64_t *exp_out)
+{
+	gk_slice parts[7];
 	uint8_t want[GK_MAC_LEN];
 	uint64_t e = 0;
 	int n, r = GK_ERR_INTERNAL;
@@ -138,7 +170,11 @@ verify_data_check(const gk_mac *m, gk_slice key, gk_slice exp,
 		r = GK_ERR_INVALID;
 		goto out;
 	}
-	n = data_mac_parts(key, exp, parts);
+	if (cip.p == NULL && cip.len > 0) {
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	n = data_mac_parts(key, exp, cip, parts);
 	if ((r = mac_check(m, parts, (size_t)n, want)) != 0)
 		goto out;
 	/* only a genuine exp is reported or compared with the clock */

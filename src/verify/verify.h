@@ -64,6 +64,16 @@ int verify_data_sign(const gk_mac *m, gk_slice key, int64_t exp,
     char hex_out[GK_MAC_HEX_LEN + 1]) GK_WUR;
 int verify_data_check(const gk_mac *m, gk_slice key, gk_slice exp,
     gk_slice sig_hex, int64_t now, int64_t *exp_out) GK_WUR;
+/*
+ * The same bound to a client address or CIDR (a v2 token's 'cip'): sig =
+ * hex(HMAC("gk-data-cip-v1" 0x00 exp 0x00 cip 0x00 key)), the URL carries
+ * &cip=; an empty cip is the unbound form above. The caller checks the
+ * client against cip once the signature holds.
+ */
+int verify_data_sign_cip(const gk_mac *m, gk_slice key, int64_t exp,
+    gk_slice cip, char hex_out[GK_MAC_HEX_LEN + 1]) GK_WUR;
+int verify_data_check_cip(const gk_mac *m, gk_slice key, gk_slice exp,
+    gk_slice cip, gk_slice sig_hex, int64_t now, int64_t *exp_out) GK_WUR;
 
 /*
  * Upload policies, shaped like S3's POST policy: the form carries
@@ -82,6 +92,8 @@ typedef struct {
 	char *key;		/* exact object key the upload must use */
 	int64_t expires;	/* unix seconds */
 	uint64_t max_bytes;	/* content-length-range upper bound */
+	char *cip;		/* client address or CIDR it is bound to, or
+				 * NULL (a fifth condition {"x-gk-cip": C}) */
 } gk_upload_policy;
 
 /*
@@ -95,6 +107,11 @@ typedef struct {
  */
 int verify_policy_make(const gk_mac *m, const char *bucket, gk_slice key,
     int64_t expires, uint64_t max_bytes, gk_buf *policy_b64,
+    char sig_hex[GK_MAC_HEX_LEN + 1]) GK_WUR;
+/* The same with a fifth condition {"x-gk-cip": cip} when cip is not NULL
+ * (a v2 token's 'cip': the upload must come from there). */
+int verify_policy_make_cip(const gk_mac *m, const char *bucket, gk_slice key,
+    int64_t expires, uint64_t max_bytes, const char *cip, gk_buf *policy_b64,
     char sig_hex[GK_MAC_HEX_LEN + 1]) GK_WUR;
 /*
  * Checks the size and the signature (constant time) before decoding or

@@ -72,6 +72,15 @@ def reference_verify(db_path, pubkey_hex):
         last[inst] = (r["seq"], r["hash"])
     for (inst, seq) in cps:
         assert seq <= last.get(inst, anchors.get(inst, (0,)))[0], "tail cut"
+    for inst, (aseq, _) in anchors.items():  # a prune allows each anchor
+        assert any(int(to) >= aseq and cps.get((inst, int(to))) ==
+                   bytes.fromhex(h) and max(s for i, s in cps if i == inst)
+                   >= r["seq"] for r in db.execute(
+                       "SELECT seq, path FROM audit WHERE instance_id = ? AND"
+                       " protocol = 'audit' AND operation = 'prune'",
+                       (inst.decode(),))
+                   for _, to, h, _ in [r["path"].decode().split(":")]), \
+            "records of %s deleted without a prune" % inst
     db.close()
     return sum(1 for _ in last)
 

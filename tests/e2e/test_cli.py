@@ -206,9 +206,14 @@ def test_audit_prune(gk_factory):
     cps = g.audit_checkpoints()
     assert cps and cps[-1]["seq"] in (2, 3)
     p = g.run("audit", "prune", "--before", str(int(time.time()) + 1))
-    left = g.audit_rows()
+    # (issue 17) the prune itself is a record in the chain, signed over
+    left = [r for r in g.audit_rows() if r["operation"] != "prune"]
+    prunes = [r for r in g.audit_rows() if r["operation"] == "prune"]
     assert p.stdout.startswith("pruned %d record" % (3 - len(left)))
     assert [r["seq"] for r in left] == list(range(cps[-1]["seq"] + 1, 4))
+    assert len(prunes) == 1 and prunes[0]["sub"].startswith("cli:")
+    assert prunes[0]["path"].startswith("prune:%d:" % cps[-1]["seq"])
+    assert g.audit_checkpoints()[-1]["seq"] == prunes[0]["seq"]
     # the pruned log still verifies from its anchor
     p = g.run("audit", "verify", check=False)
     assert p.returncode == 0, p.stdout

@@ -16,7 +16,11 @@ def msg(r):
 
 
 def assert_common_headers(r):
-    assert "Access-Control-Allow-Origin" in r.headers
+    # ACAO only for an allowed origin (issue 17: never "null")
+    if r.request.headers.get("Origin") == ORIGIN:
+        assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
+    else:
+        assert "Access-Control-Allow-Origin" not in r.headers
     assert r.headers["Cache-Control"] == "no-store, must-revalidate"
     assert len(r.headers["X-Request-Id"]) == 32
 
@@ -170,8 +174,26 @@ def test_origin(gk):
 def test_allowed_origin_echoed(gk):
     r = gk.get("app", "/a/b", "GET_Object")
     assert r.headers["Access-Control-Allow-Origin"] == ORIGIN
-    r = gk.get("app", "/a/b", "GET_Object", origin="https://evil.example")
-    assert r.headers["Access-Control-Allow-Origin"] == "null"
+    # issue 17, finding 6: no ACAO at all for an origin that is not
+    # allowed, and "null" (sandboxed iframes) is never allowed
+    for bad in ("https://evil.example", "null"):
+        r = gk.get("app", "/a/b", "GET_Object", origin=bad)
+        assert "Access-Control-Allow-Origin" not in r.headers, bad
+        for path in ("/healthz", "/metrics"):
+            r = requests.get(gk.base + path, headers={"Origin": bad},
+                             timeout=30)
+            assert r.status_code == 200
+            assert "Access-Control-Allow-Origin" not in r.headers, (bad, path)
+        r = requests.options(gk.base + "/app", headers={"Origin": bad},
+                             timeout=30)
+        assert "Access-Control-Allow-Origin" not in r.headers, bad
+
+
+def test_demo_sign_not_readable_from_null_origin(gk_factory):
+    g = gk_factory(server__demo="true").start()
+    r = requests.get(g.base + "/demo/sign", headers={"Origin": "null"},
+                     timeout=30)
+    assert "Access-Control-Allow-Origin" not in r.headers
 
 
 def test_missing_origin_allowed_when_configured(gk_factory):
@@ -206,6 +228,14 @@ def test_acl_denies_read_not_upload(gk_factory):
 def test_acl_uploads_not_exempt_when_configured(gk_factory):
     g = gk_factory(acl__ip_allow="10.0.0.0/8",
                    acl__uploads_exempt_ip="false").start()
+    r = g.get("app", "/docs/report.pdf", "PUT_Object")
+    assert (r.status_code, msg(r)) == (403, "Forbidden: ACL")
+
+
+def test_deny_wins_for_exempt_uploads(gk_factory):
+    # issue 17: uploads_exempt_ip skips the allow list, never the deny list
+    g = gk_factory(acl__ip_allow="10.0.0.0/8",
+                   acl__ip_deny="127.0.0.1").start()
     r = g.get("app", "/docs/report.pdf", "PUT_Object")
     assert (r.status_code, msg(r)) == (403, "Forbidden: ACL")
 

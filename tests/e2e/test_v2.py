@@ -243,6 +243,86 @@ def test_list_pagination(v2):
                                             "to 1000")
 
 
+def test_list_token_with_key_refused(v2):
+    # issue 17, finding 5: a 'key' claim on a list token would list every
+    # key that merely starts with it ("ab" -> "ab-private/...")
+    upload(v2, "ab-private/secret.txt", b"s")
+    upload(v2, "ab/c/own.txt", b"t")
+    r = req(v2, "GET", "/v2/list/ab", token(v2.keys, op="list", key="ab"))
+    assert (r.status_code, msg(r)) == (
+        403, "Forbidden: a list token must carry 'prefix', not 'key'")
+    assert "secret" not in r.text
+    assert v2.audit_for(r)[0]["decision"] == "deny"
+    r = req(v2, "GET", "/v2/list/ab/",
+            token(v2.keys, op="list", prefix="ab/"))
+    assert [i["key"] for i in r.json()["items"]] == ["ab/c/own.txt"]
+
+
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def test_es256_twin_signatures_recorded_as_one(v2):
+    # issue 17: (r, s) and (r, n - s) both verify; the audit records the
+    # low-s one whichever was sent, so token_sig is unique per token
+    upload(v2, "docs/a.txt", b"hello")
+    t = token(v2.keys, "p1")
+    head, sig = t.rsplit(".", 1)
+    raw = b64u_dec(sig)
+    r_, s_ = raw[:32], int.from_bytes(raw[32:], "big")
+    low = min(s_, P256_N - s_)
+    twins = [head + "." + b64u(r_ + v.to_bytes(32, "big"))
+             for v in (low, P256_N - low)]
+    sigs = []
+    for tw in twins:
+        r = req(v2, "GET", "/v2/objects/docs/a.txt", tw)
+        assert r.status_code == 302, r.text
+        sigs.append(v2.audit_for(r)[0]["token_sig"])
+    assert sigs == [twins[0].rsplit(".", 1)[1]] * 2
+
+
+def test_put_over_the_limit_not_read_to_the_end(v2):
+    # issue 17, finding 9: a PUT over max_upload_bytes is answered 413 at
+    # once when its Content-Length says so, and otherwise closed after a
+    # small bound, never read to its end
+    import socket
+    t = token(v2.keys, op="put", key="docs/big.bin")
+    for chunked in (False, True):
+        s = socket.create_connection(("127.0.0.1", v2.port))
+        head = ("PUT /v2/objects/docs/big.bin HTTP/1.1\r\nHost: x\r\n"
+                "Origin: %s\r\nAuthorization: Bearer %s\r\n" % (ORIGIN, t))
+        head += ("Transfer-Encoding: chunked\r\n\r\n" if chunked else
+                 "Content-Length: %d\r\n\r\n" % (300 << 20))
+        s.sendall(head.encode())
+        block = b"x" * (1 << 20)
+        if chunked:
+            block = b"100000\r\n" + block + b"\r\n"
+        sent, resp = 0, b""
+        s.settimeout(10)
+        try:
+            while sent < 300 << 20:
+                s.sendall(block)
+                sent += 1 << 20
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            while True:
+                got = s.recv(65536)
+                if not got:
+                    break
+                resp += got
+        except (ConnectionResetError, socket.timeout):
+            pass
+        s.close()
+        # max_upload_bytes is 100 MiB: far less than that was taken
+        assert sent < 130 << 20, (chunked, sent)
+        if not chunked:
+            assert resp.startswith(b"HTTP/1.1 413 "), resp[:80]
+    time.sleep(0.5)
+    rows = [r for r in v2.audit_rows() if r["operation"] == "PUT_Object"]
+    assert [r["status"] for r in rows] == [413, 413]
+    assert all(r["decision"] == "deny" for r in rows)
+
+
 def test_audit_records_kid_sub_jti_and_signature(v2):
     upload(v2, "docs/a.txt", b"hello")
     t = token(v2.keys, jti="id-1", sub="dr-who")
@@ -382,6 +462,60 @@ def test_scope_prefix_is_a_byte_prefix_of_valid_keys(v2):
     assert (r.status_code, msg(r)) == (400, "Bad Request: invalid key")
     r = req(v2, "GET", "/v2/objects/docs/a.txt", token(v2.keys, cip="127.0.0.1"))
     assert r.status_code == 302
+
+
+def _from(src):
+    """A requests session whose connections come from loopback address
+    src."""
+    from requests.adapters import HTTPAdapter
+
+    class Src(HTTPAdapter):
+        def init_poolmanager(self, *a, **kw):
+            kw["source_address"] = (src, 0)
+            super().init_poolmanager(*a, **kw)
+
+    s = requests.Session()
+    s.mount("http://", Src())
+    return s
+
+
+def test_cip_binds_the_data_url_and_the_upload_form(v2):
+    # issue 17: a token bound to 'cip' gives a data URL and an upload form
+    # bound to it too; before, anyone holding the URL could use it
+    upload(v2, "docs/c.txt", b"bound")
+    r = req(v2, "GET", "/v2/objects/docs/c.txt",
+            token(v2.keys, key="docs/c.txt", cip="127.0.0.1/32"))
+    assert r.status_code == 302
+    url = r.headers["Location"]
+    assert "&cip=127.0.0.1%2F32&" in url
+    assert _from("127.0.0.1").get(url, timeout=30).content == b"bound"
+    r = _from("127.0.0.2").get(url, timeout=30)
+    assert (r.status_code, msg(r)) == (
+        403, "Forbidden: client address outside the token's 'cip'")
+    # the signature covers cip: dropping or widening it breaks it
+    for bad in (url.replace("&cip=127.0.0.1%2F32", ""),
+                url.replace("127.0.0.1%2F32", "127.0.0.0%2F8")):
+        r = _from("127.0.0.2").get(bad, timeout=30)
+        assert (r.status_code, msg(r)) == (403, "Forbidden: invalid "
+                                                "signature"), bad
+    # the upload form
+    t = token(v2.keys, op="put", key="docs/up.txt", cip="127.0.0.1")
+    r = req(v2, "POST", "/v2/uploads/docs/up.txt", t)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    up = _from("127.0.0.2").post(body["url"], data=body["fields"],
+                                 files={"file": ("f", b"x")}, timeout=30)
+    assert (up.status_code, msg(up)) == (
+        403, "Forbidden: client address outside the token's 'cip'")
+    up = _from("127.0.0.1").post(body["url"], data=body["fields"],
+                                 files={"file": ("f", b"x")}, timeout=30)
+    assert up.status_code == 201, up.text
+    # a token without cip: the URL works from anywhere, as before
+    r = req(v2, "GET", "/v2/objects/docs/c.txt",
+            token(v2.keys, key="docs/c.txt"))
+    assert "cip=" not in r.headers["Location"]
+    assert _from("127.0.0.2").get(r.headers["Location"],
+                                  timeout=30).status_code == 200
 
 
 def test_token_transport(v2):

@@ -128,7 +128,7 @@ verify_db(const char *db, const uint8_t pub[32], const char *cp_file,
 	char err[256];
 
 	memset(p, 0, sizeof(*p));
-	if (audit_verify(db, pub, 1, cp_file, on_problem, p, st, err,
+	if (audit_verify(db, pub, 1, cp_file, 0, on_problem, p, st, err,
 	    sizeof(err)) != 0)
 		return -1;
 	return (long)st->problems;
@@ -444,6 +444,24 @@ test_group_commit_exact(void)
 	T_EQ_INT(t.ok, 1010);
 	T_EQ_INT(t.fail, 0);
 	pthread_mutex_unlock(&t.mu);
+
+	/* issue 17: at shutdown what waits is dropped and answered
+	 * unavailable at once, never written afterwards */
+	audit_debug_pause(a, 1);
+	for (i = 0; i < 7; i++) {
+		mk_rec(&rec, 9500 + i, "ab", NULL);
+		if (audit_submit(a, &rec, tally_done, &t) != 0)
+			bad++;
+	}
+	T_EQ_INT(bad, 0);
+	audit_abandon(a);
+	pthread_mutex_lock(&t.mu);
+	T_EQ_INT(t.ok, 1010);
+	T_EQ_INT(t.fail, 7);
+	pthread_mutex_unlock(&t.mu);
+	audit_debug_stats(a, &s);
+	T_EQ_INT(s.queued, 0);
+	audit_debug_pause(a, 0);
 	audit_close(a);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 1010);
 out:
@@ -625,9 +643,27 @@ test_roundtrip(void)
 	memset(&o, 0, sizeof(o));
 	T_EQ_INT(audit_search(db, &q, grab, &o, err, sizeof(err)), 0);
 	T_EQ_INT(o.row.id, 3);
-	T_EQ_INT(strlen(o.ua), AUDIT_FIELD_MAX - 1);
+	/* the client's own text: 'a' and 127 two-byte characters fit in
+	 * 256 bytes, then the mark (issue 17: a flood of 8 KiB headers
+	 * cannot grow the log 8 KiB a row) */
+	T_EQ_INT(strlen(o.ua), 255 + strlen(AUDIT_CUT_MARK));
 	T_CHECK(gk_utf8_valid(gk_slice_str(o.ua)));
-	T_CHECK(memcmp(o.ua, ua, AUDIT_FIELD_MAX - 1) == 0);
+	T_CHECK(memcmp(o.ua, ua, 255) == 0);
+	T_EQ_STR(o.ua + 255, AUDIT_CUT_MARK);
+	/* any other field: to AUDIT_FIELD_MAX, then the mark */
+	memset(&rec, 0, sizeof(rec));
+	rec.time_us = 1767225600123459LL;
+	rec.path = ua;
+	T_EQ_INT(audit_write(a, &rec), 0);
+	T_EQ_INT(sql_int(db, "SELECT length(CAST(path AS BLOB)) FROM audit "
+	    "WHERE id = 4"), (int)(AUDIT_FIELD_MAX - 1 +
+	    strlen(AUDIT_CUT_MARK)));
+	{
+		gk_audit_counters c;
+
+		audit_counters(a, &c);
+		T_EQ_INT((int)c.fields_cut, 2);
+	}
 	audit_close(a);
 out:
 	free(ua);
@@ -863,16 +899,36 @@ test_prune(void)
 	a = NULL;
 	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit"), 1205);
 
-	/* prune by checkpoint time: whole spans signed before mid go */
-	T_EQ_INT(audit_prune(db, mid, &deleted), 0);
+	/* a prune must be signed */
+	T_EQ_INT(audit_prune(db, mid, NULL, "test", &deleted), GK_ERR_CONFIG);
+	/* prune by checkpoint time: whole spans signed before mid go, and
+	 * a prune record (with a checkpoint over it) joins the chain */
+	T_EQ_INT(audit_prune(db, mid, cfg->audit_key.p, "cli:test", &deleted),
+	    0);
 	T_EQ_INT(deleted, 1200);
-	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 5);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 6);
+	T_EQ_INT(sql_int(db, "SELECT seq FROM audit WHERE operation = 'prune'"
+	    " AND protocol = 'audit' AND sub = 'cli:test'"), 1206);
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit_checkpoint"), 1206);
 	T_EQ_INT(sql_int(db, "SELECT seq FROM audit_anchor"), 1200);
-	T_EQ_INT(audit_prune(db, mid, &deleted), 0);
+	T_EQ_INT(audit_prune(db, mid, cfg->audit_key.p, "cli:test", &deleted),
+	    0);
 	T_EQ_INT(deleted, 0);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 6);
 	/* the pruned log still verifies from its anchor */
 	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 0);
-	T_EQ_INT(vst.records, 5);
+	T_EQ_INT(vst.records, 6);
+	/* the cut-off was 10 days after those records, but not a year */
+	{
+		char err[256];
+
+		memset(&pr, 0, sizeof(pr));
+		T_EQ_INT(audit_verify(db, pub, 1, NULL, 365 * day, on_problem,
+		    &pr, &vst, err, sizeof(err)), 0);
+		T_EQ_INT(vst.problems, 2);
+		T_CHECK(strstr(pr.first, "younger than the retention") !=
+		    NULL);
+	}
 	/* and a record put back into the pruned span is caught */
 	{
 		sqlite3 *h = NULL;
@@ -888,8 +944,8 @@ test_prune(void)
 	T_CHECK(strstr(pr.first, "seq 3 ") != NULL &&
 	    strstr(pr.first, "pruned span") != NULL);
 	/* a missing database is an error and is not created */
-	T_EQ_INT(audit_prune(tpath("nope/missing.db"), now, &deleted),
-	    GK_ERR_IO);
+	T_EQ_INT(audit_prune(tpath("nope/missing.db"), now,
+	    cfg->audit_key.p, "cli:test", &deleted), GK_ERR_IO);
 	T_CHECK(access(tpath("nope"), F_OK) != 0);
 
 	/* retention at open: spans whose checkpoint is older go */
@@ -913,10 +969,71 @@ test_prune(void)
 	audit_debug_wait_idle(a);
 	audit_debug_stats(a, &s);
 	T_EQ_INT(s.prune_passes, 1);
-	T_EQ_INT(s.pruned, 5);
+	/* 1201..1206 (the first prune record included); its own prune
+	 * record stays, after the anchor */
+	T_EQ_INT(s.pruned, 6);
 	audit_close(a);
-	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 0);
-	T_EQ_INT(sql_int(db, "SELECT seq FROM audit_anchor"), 1205);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 1);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE operation ="
+	    " 'prune' AND sub = 'retention'"), 1);
+	T_EQ_INT(sql_int(db, "SELECT seq FROM audit_anchor"), 1206);
+out:
+	free_cfg(cfg);
+}
+
+/*
+ * issue 17, finding 3: deleting the oldest records and pointing the
+ * anchor at a signed checkpoint (what a database administrator can do)
+ * is no prune: no prune record signed after it allows it.
+ */
+static void
+test_forged_prune(void)
+{
+	const char *db = tpath("forged.db");
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	gk_audit_verify_stats vst;
+	struct problems pr;
+	uint8_t pub[32];
+	sqlite3 *h = NULL;
+	uint64_t deleted = 0;
+	char req[16];
+	int i;
+
+	cfg_add_key(cfg, 10, NULL, pub);
+	T_EQ_INT(audit_open(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	for (i = 0; i < 30; i++) {
+		snprintf(req, sizeof(req), "f%d", i);
+		mk_rec(&rec, 1000 + i, req, "192.0.2.9");
+		T_EQ_INT(audit_write(a, &rec), 0);
+	}
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 0);
+	T_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+	T_EQ_INT(sqlite3_exec(h, "DELETE FROM audit WHERE seq <= 20;"
+	    "INSERT INTO audit_anchor(instance_id, seq, hash, time_us)"
+	    " SELECT instance_id, seq, hash, time_us FROM audit_checkpoint"
+	    " WHERE seq = 20", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 1);
+	T_CHECK(strstr(pr.first, "not allowed by a prune record") != NULL);
+	/* a genuine prune to seq 30 allows it (and more) */
+	T_EQ_INT(audit_prune(db, gk_now_us(), cfg->audit_key.p, "cli:t",
+	    &deleted), 0);
+	T_EQ_INT(deleted, 10);
+	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 0);
+	/* a prune record that is modified is no longer a prune record */
+	T_EQ_INT(sqlite3_open(db, &h), SQLITE_OK);
+	T_EQ_INT(sqlite3_exec(h, "UPDATE audit SET sub = 'x' WHERE operation"
+	    " = 'prune'", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+	/* (modified, and so the anchor is no longer allowed) */
+	T_EQ_INT(verify_db(db, pub, NULL, &pr, &vst), 2);
+	T_CHECK(strstr(pr.first, "was modified") != NULL);
 out:
 	free_cfg(cfg);
 }
@@ -1303,6 +1420,7 @@ main(void)
 	test_group_commit_exact();
 	test_close_drains();
 	test_prune();
+	test_forged_prune();
 	test_chain();
 	test_fail_closed();
 	test_jti();

@@ -150,7 +150,7 @@ verify(struct problems *p, gk_audit_verify_stats *st)
 	char err[256];
 
 	memset(p, 0, sizeof(*p));
-	if (audit_verify(dsn, pub, 1, NULL, on_problem, p, st, err,
+	if (audit_verify(dsn, pub, 1, NULL, 0, on_problem, p, st, err,
 	    sizeof(err)) != 0) {
 		fprintf(stderr, "verify: %s\n", err);
 		return -1;
@@ -277,12 +277,26 @@ test_chain_search_prune(void)
 	{
 		uint64_t deleted = 0;
 
-		T_EQ_INT(audit_prune(dsn, gk_now_us() + 1000000, &deleted), 0);
+		T_EQ_INT(audit_prune(dsn, gk_now_us() + 1000000, NULL, "t",
+		    &deleted), GK_ERR_CONFIG);
+		T_EQ_INT(audit_prune(dsn, gk_now_us() + 1000000,
+		    cfg->audit_key.p, "cli:test", &deleted), 0);
 		T_EQ_INT(deleted, 11);
 	}
 	T_EQ_INT(sql_int("SELECT seq FROM audit_anchor WHERE instance_id ="
 	    " 'gk-a'"), 11);
+	/* the prune record (with a checkpoint over it) is in the chain */
+	T_EQ_INT(sql_int("SELECT seq FROM audit WHERE instance_id = 'gk-a'"
+	    " AND operation = 'prune' AND sub = 'cli:test'"), 12);
 	T_EQ_INT(verify(&pr, &st), 0);
+	/* issue 17, finding 3: records deleted by hand and the anchor moved
+	 * to a signed checkpoint is no prune */
+	sql("DELETE FROM audit WHERE instance_id = 'gk-a' AND seq <= 12;"
+	    "UPDATE audit_anchor SET seq = c.seq, hash = c.hash FROM"
+	    " audit_checkpoint c WHERE c.instance_id = 'gk-a' AND c.seq = 12"
+	    " AND audit_anchor.instance_id = 'gk-a'");
+	T_EQ_INT(verify(&pr, &st), 1);
+	T_CHECK(strstr(pr.first, "not allowed by a prune record") != NULL);
 out:
 	audit_close(a);
 	free_cfg(cfg);

@@ -222,6 +222,80 @@ test_algorithms(void)
 	free(tok);
 }
 
+/* issue 17: ES256's (r, s) and (r, n - s) both verify; both are
+ * accepted (JWT libraries make either) but the recorded signature is
+ * always the low-s one, so the audited token_sig is unique; libgatekeeper
+ * makes only low-s signatures. */
+static void
+test_es256_high_s(void)
+{
+	static const uint8_t n[32] = {
+		0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84,
+		0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+	};
+	static const uint8_t half[32] = {
+		0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00,
+		0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42,
+		0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+	};
+	struct pair p256;
+	gk_vendor_key vk;
+	gk_keyring *kr;
+	gk_sign_key *skp = NULL;
+	gk_jws_claims c;
+	const char *msg = NULL;
+	char *tok = malloc(8192), *dot;
+	gk_buf sig, forged;
+	int status, i, j, borrow;
+
+	make_pair(&p256, 0);
+	vk = (gk_vendor_key){ .kid = (char *)"p", .type = GK_VKEY_P256,
+	    .public_key = (char *)p256.raw_b64.data };
+	kr = ring(&vk, 1, 0);
+	T_EQ_INT(gk_sign_key_pem(p256.pem, strlen(p256.pem), "p", &skp), 0);
+	for (i = 0; i < 16; i++) {
+		T_EQ_INT(roundtrip(kr, skp, "get", "k", &msg, &c, tok), 0);
+		verify_jws_release(&c);
+		dot = strrchr(tok, '.');
+		gk_buf_init(&sig, 128);
+		T_EQ_INT(gk_b64url_decode(gk_slice_str(dot + 1), &sig), 0);
+		T_EQ_INT((int)sig.len, 64);
+		/* the signer's s is low */
+		T_CHECK(memcmp(sig.data + 32, half, 32) <= 0);
+		/* its twin n - s verifies too, and is recorded as s */
+		for (j = 31, borrow = 0; j >= 0; j--) {
+			int d = n[j] - sig.data[32 + j] - borrow;
+
+			borrow = d < 0;
+			sig.data[32 + j] = (uint8_t)(d + (borrow ? 256 : 0));
+		}
+		gk_buf_init(&forged, 8192);
+		T_EQ_INT(gk_buf_append(&forged, tok, (size_t)(dot + 1 - tok)),
+		    0);
+		T_EQ_INT(gk_b64url_encode(sig.data, sig.len, &forged), 0);
+		T_EQ_INT(gk_buf_append(&forged, "", 0), 0);
+		T_CHECK(strcmp((char *)forged.data, tok) != 0);
+		T_EQ_INT(verify_jws_check(kr, gk_slice_of(forged.data,
+		    forged.len), rules_now(), &c, &status, &msg), 0);
+		T_EQ_STR(c.sig, dot + 1);
+		verify_jws_release(&c);
+		/* and a flipped bit of the high twin is still refused */
+		forged.data[forged.len - 3] ^= 1;
+		T_CHECK(verify_jws_check(kr, gk_slice_of(forged.data,
+		    forged.len), rules_now(), &c, &status, &msg) != 0);
+		verify_jws_release(&c);
+		gk_buf_release(&forged);
+		gk_buf_release(&sig);
+	}
+	gk_sign_key_free(skp);
+	verify_keyring_free(kr);
+	free_pair(&p256);
+	free(tok);
+}
+
 static void
 test_keyring_refusals(void)
 {
@@ -342,6 +416,7 @@ int
 main(void)
 {
 	test_algorithms();
+	test_es256_high_s();
 	test_keyring_refusals();
 	test_windows_and_limits();
 	test_lib_v1();

@@ -666,6 +666,26 @@ test_limits(void)
 	T_EQ_INT(run_all(MCT, b.data, b.len, r), GK_ERR_TOO_LARGE);
 	rec_release(r);
 	gk_buf_release(&b);
+	/* issue 17: a preamble or epilogue without end is refused early,
+	 * not read to the end of the body; a short one is still fine */
+	for (n = 0; n <= 1; n++) {
+		gk_buf_init(&b, 1u << 20);
+		for (i = 0; i < (n ? 5000u : 100u); i++)
+			appends(&b, "p");
+		appends(&b, "\r\n--XX\r\n" CD "\r\nv\r\n--XX--\r\n");
+		T_EQ_INT(run_all(MCT, b.data, b.len, r),
+		    n == 0 ? 0 : GK_ERR_TOO_LARGE);
+		rec_release(r);
+		gk_buf_release(&b);
+		gk_buf_init(&b, 1u << 20);
+		appends(&b, "--XX\r\n" CD "\r\nv\r\n--XX--\r\n");
+		for (i = 0; i < (n ? 5000u : 100u); i++)
+			appends(&b, "e");
+		T_EQ_INT(run_all(MCT, b.data, b.len, r),
+		    n == 0 ? 0 : GK_ERR_TOO_LARGE);
+		rec_release(r);
+		gk_buf_release(&b);
+	}
 	/* a large part streams through in bounded memory */
 	gk_buf_init(&b, 4u << 20);
 	appends(&b, "--XX\r\n" CD "\r\n");

@@ -791,16 +791,19 @@ test_policy_ip(void)
 	static const struct {
 		const char *addr;
 		int dl;		/* download / list */
-		int up_exempt;	/* upload, uploads_exempt_ip = 1 */
+		int up_exempt;	/* upload, uploads_exempt_ip = 1: the allow
+				 * list is skipped, the deny list is not */
 		int up_strict;	/* upload, uploads_exempt_ip = 0 */
 	} tab[] = {
 		{ "10.2.3.4", 0, 0, 0 },
 		{ "::ffff:10.2.3.4", 0, 0, 0 },
-		{ "10.1.2.3", GK_ERR_DENIED, 0, GK_ERR_DENIED },
-		{ "10.1.255.255", GK_ERR_DENIED, 0, GK_ERR_DENIED },
+		{ "10.1.2.3", GK_ERR_DENIED, GK_ERR_DENIED, GK_ERR_DENIED },
+		{ "10.1.255.255", GK_ERR_DENIED, GK_ERR_DENIED,
+		    GK_ERR_DENIED },
 		{ "192.168.1.1", GK_ERR_DENIED, 0, GK_ERR_DENIED },
 		{ "2001:db8::5", 0, 0, 0 },
-		{ "2001:db8:bad::1", GK_ERR_DENIED, 0, GK_ERR_DENIED },
+		{ "2001:db8:bad::1", GK_ERR_DENIED, GK_ERR_DENIED,
+		    GK_ERR_DENIED },
 		{ "2001:db9::", GK_ERR_DENIED, 0, GK_ERR_DENIED },
 		{ "::1", GK_ERR_DENIED, 0, GK_ERR_DENIED },
 		{ "127.0.0.1", GK_ERR_DENIED, 0, GK_ERR_DENIED },

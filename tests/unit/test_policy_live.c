@@ -445,6 +445,7 @@ test_rate(void)
 	cfg->rate_burst = 3;
 	cfg->rate_denied_per_min = 6;
 	cfg->rate_denied_burst = 2;
+	cfg->rate_v6_48_factor = 4;
 	cfg->rate_exempt = (char *)"192.0.2.0/24";
 	T_EQ_INT(policy_new(cfg, &p, err, sizeof(err)), 0);
 	T_EQ_INT(policy_rate_new(1024, &r), 0);
@@ -472,6 +473,19 @@ test_rate(void)
 	for (i = 0; i < 3; i++)
 		T_EQ_INT(policy_rate_check(r, p, &a, t, &retry), 0);
 	T_EQ_INT(policy_rate_check(r, p, &b, t, &retry), GK_ERR_TOO_LARGE);
+	/* issue 17: rotating through the /64s of one /48 gains only the
+	 * factor (4 here): 3 + 9 more requests of burst, then 429 for
+	 * every /64 of it; another /48 is not affected */
+	for (i = 0, limited = 0; i < 64; i++) {
+		snprintf(ip, sizeof(ip), "2001:db8:1:%x::1", 0x100 + i);
+		b = A(ip);
+		limited += policy_rate_check(r, p, &b, t, &retry) != 0;
+	}
+	T_EQ_INT(64 - limited, 4 * 3 - 3);
+	b = A("2001:db8:1:ffff::1");
+	T_EQ_INT(policy_rate_check(r, p, &b, t, &retry), GK_ERR_TOO_LARGE);
+	b = A("2001:db8:2:1::1");
+	T_EQ_INT(policy_rate_check(r, p, &b, t, &retry), 0);
 	/* exempt */
 	a = A("192.0.2.9");
 	for (i = 0; i < 50; i++)

@@ -371,6 +371,25 @@ test_data(void)
 
 	T_EQ_INT(verify_data_sign(m, key, 1700000000, hex), 0);
 	T_EQ_STR(hex, want);
+	/* issue 17: bound to a v2 token's cip, under its own domain:
+	 * printf '%s\0%s\0%s\0%s' gk-data-cip-v1 1700000000 10.0.0.0/8
+	 *   'dir/a b.txt' | openssl dgst -sha256 -hmac ... */
+	T_EQ_INT(verify_data_sign_cip(m, key, 1700000000,
+	    gk_slice_str("10.0.0.0/8"), bad), 0);
+	T_EQ_STR(bad, "a2af8c21a1755619babe96827895e21918c09c00546d788e674080e"
+	    "6035484c8");
+	T_EQ_INT(verify_data_check_cip(m, key, exp, gk_slice_str("10.0.0.0/8"),
+	    gk_slice_str(bad), 1600000000, NULL), 0);
+	/* neither form passes for the other, nor for another cip */
+	T_EQ_INT(verify_data_check(m, key, exp, gk_slice_str(bad), 1600000000,
+	    NULL), GK_ERR_AUTH);
+	T_EQ_INT(verify_data_check_cip(m, key, exp, gk_slice_str("10.0.0.0/8"),
+	    gk_slice_str(hex), 1600000000, NULL), GK_ERR_AUTH);
+	T_EQ_INT(verify_data_check_cip(m, key, exp, gk_slice_str("0.0.0.0/0"),
+	    gk_slice_str(bad), 1600000000, NULL), GK_ERR_AUTH);
+	/* an empty cip is the unbound form */
+	T_EQ_INT(verify_data_check_cip(m, key, exp, gk_slice_str(""),
+	    gk_slice_str(hex), 1600000000, NULL), 0);
 	T_EQ_INT(verify_data_check(m, key, exp, gk_slice_str(hex), 1600000000,
 	    &e), 0);
 	T_EQ_INT(e, 1700000000);
@@ -608,9 +627,21 @@ test_policy(void)
 	T_EQ_STR(p.key, "uploads/u1/photo.jpg");
 	T_EQ_INT(p.expires, 1893456000);
 	T_EQ_INT(p.max_bytes, 10485760);
+	T_CHECK(p.cip == NULL);
 	verify_policy_release(&p);
 	verify_policy_release(&p);
 	verify_policy_release(NULL);
+	/* issue 17: bound to a cip, a fifth condition read back */
+	T_EQ_INT(verify_policy_make_cip(m, "my-bucket", key, 1893456000, 10,
+	    "2001:db8::/48", &b64, sig), 0);
+	T_EQ_INT(verify_policy_open(m, gk_slice_of(b64.data, b64.len),
+	    gk_slice_str(sig), 1800000000, &p), 0);
+	T_EQ_STR(p.cip, "2001:db8::/48");
+	verify_policy_release(&p);
+	T_EQ_INT(verify_policy_make_cip(m, "my-bucket", key, 1893456000, 10,
+	    "", &b64, sig), GK_ERR_INVALID);
+	T_EQ_INT(verify_policy_make(m, "my-bucket", key, 1893456000, 10485760,
+	    &b64, sig), 0);
 	/* the upper-case signature is the same signature */
 	for (i = 0; i < GK_MAC_HEX_LEN; i++)
 		bad[i] = (sig[i] >= 'a' && sig[i] <= 'f') ?
