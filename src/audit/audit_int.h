@@ -225,6 +225,8 @@ extern const audit_backend audit_pg_backend;
  * journal before it answers.
  */
 int audit_sqlite_journaled(audit_conn *c) GK_WUR;
+/* SQLite: commits wait for the disk (1) or not (0, the journal's). */
+int audit_sqlite_set_full_sync(audit_conn *c, int full) GK_WUR;
 /* Inserts within the connection's open write transaction (opened if
  * none); on failure everything since BEGIN is rolled back. */
 int audit_sqlite_insert_open(audit_conn *c, const char *instance,

@@ -502,6 +502,7 @@ sq_insert(audit_conn *base, const char *instance,
     const audit_checkpoint *cp, char *err, size_t errlen)
 {
 	struct sq_conn *c = SQ(base);
+	int r;
 
 	if (c == NULL)
 		return GK_ERR_UNAVAILABLE;
@@ -509,9 +510,18 @@ sq_insert(audit_conn *base, const char *instance,
 		audit_set_err(err, errlen, "a transaction is open");
 		return GK_ERR_UNAVAILABLE;
 	}
-	if (insert_rows(c, instance, recs, links, n, cp, err, errlen) != 0)
-		return GK_ERR_UNAVAILABLE;
+	/* GK_ERR_EXISTS: another writer took the (instance, seq) */
+	if ((r = insert_rows(c, instance, recs, links, n, cp, err,
+	    errlen)) != 0)
+		return r == GK_ERR_EXISTS ? r : GK_ERR_UNAVAILABLE;
 	return audit_sqlite_commit(base, err, errlen);
+}
+
+int
+audit_sqlite_set_full_sync(audit_conn *base, int full)
+{
+	return exec_sql(SQ(base)->db, full ? "PRAGMA synchronous=FULL" :
+	    "PRAGMA synchronous=NORMAL", NULL, 0);
 }
 
 int

@@ -11,16 +11,6 @@
 #include "verify/verify.h"
 
 #define LIST_MAX_KEYS 100000
-/*
- * A download authenticates this much of what it will send before the
- * status line (a tampered object there is a 500); the rest is decrypted
- * and authenticated once, while it is sent, and a chunk that fails then
- * ends the connection before its bytes (Content-Length tells the client
- * the body is cut). The final chunk, which binds the size, is always
- * authenticated at open. Verifying everything first decrypted each
- * chunk twice (issue 12).
- */
-#define DATA_VERIFY_AHEAD (4u * 1024 * 1024)
 #define JSON_LIST_CAP (64u * 1024 * 1024)
 
 /* ---- the application ------------------------------------------------- */
@@ -748,9 +738,9 @@ data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 		off = 0;
 		len = size;
 	}
-	/* authenticate the first window before the status line goes out */
-	if ((r = store_reader_verify(rep->reader, off,
-	    len < DATA_VERIFY_AHEAD ? len : DATA_VERIFY_AHEAD)) != 0)
+	/* authenticate (the first window of) what we will send before the
+	 * status line goes out */
+	if ((r = store_reader_verify(rep->reader, off, len)) != 0)
 		goto fail;
 	rep->off = off;
 	rep->len = len;
