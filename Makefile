@@ -9,7 +9,8 @@
 #   make bench      gatekeeper vs nginx on loopback, the s3 redirect mode
 #                   against a local Ceph RGW, a perf profile of the v1
 #                   scenario, the audit writer alone, the fs data path
-#                   (1 GiB down/up) and idle connections; BENCHMARKS.md
+#                   (1 GiB down/up), idle connections, share send/receive
+#                   vs tar|zstd|age + aws s3 cp; results in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the audit crash test at full length (20 kill -9 rounds
 #                   per backend; make test runs 5) and the 3-instance
@@ -23,7 +24,7 @@
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat libpq gnutls libsystemd geoip
+	   expat libpq gnutls libsystemd geoip libzstd zlib
 SAN     ?=
 , := ,
 
@@ -178,6 +179,7 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3 \
 	@/usr/bin/python3 tests/bench/data_bench.py $(BUILD)/gatekeeper \
 		$(BUILD)/audit_writer
 	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
+	@bash tests/bench/share.sh $(BUILD)/gatekeeper
 
 # the audit writer alone, durable records per second (issue 12)
 $(BUILD)/audit_writer: tests/bench/audit_writer.c $(BUILD)/libgk.a
@@ -212,4 +214,4 @@ clean:
 $(BUILD)/obj/src/gate/demo.o $(FUZZ_BUILD)/obj/src/gate/demo.o: \
 	web/demo.html web/gatekeeper.js
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d $(FUZZ_OBJ:.o=.d)

@@ -19,6 +19,8 @@ PKGS=(
 	# the test S3 server, tests/rgw/start-rgw.sh (Ceph RGW on one node)
 	ceph-mon ceph-osd radosgw ceph-common ceph-base
 	util-linux coreutils
+	# share (issue 14): age interop tests, zstd, GNU time for RSS checks
+	age libzstd-dev zlib1g-dev zstd time
 )
 # the browser tests drive Chromium with playwright-core from npm (make
 # js-deps); Debian's npm is only needed where no Node.js is installed already

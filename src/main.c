@@ -17,6 +17,8 @@ static const struct {
 	{ "audit", cmd_audit, "search and maintain the audit log" },
 	{ "provision", cmd_provision,
 	    "harden the S3 bucket, print the gatekeeper's IAM policy" },
+	{ "share", cmd_share,
+	    "send and receive directories encrypted to public keys (age)" },
 	{ "version", cmd_version,
 	    "print the version and the libraries' versions (also --version)" },
 };

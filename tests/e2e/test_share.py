@@ -1,0 +1,643 @@
+"""gatekeeper share (issue 14): age keys and files interoperating with
+Debian's age/age-keygen both ways, send -> receive of an awkward tree
+(spaces, unicode, deep paths, empty files, a 1 GiB file, 10,000 small
+files) to a local directory and to Ceph RGW, byte for byte with modes and
+mtimes, bounded memory, resume after kill -9, the organisation config, and
+every bad input refused with one line and nothing half-written."""
+import hashlib
+import http.server
+import json
+import os
+import signal
+import ssl
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import BIN, free_port
+
+AGE = "/usr/bin/age"
+AGE_KEYGEN = "/usr/bin/age-keygen"
+GiB = 1 << 30
+
+
+def gk(*args, env=None, timeout=600, input=None):
+    return subprocess.run([BIN, "share"] + list(args), capture_output=True,
+                          timeout=timeout, env=env, input=input)
+
+
+def ok(p):
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    return p.stdout.decode().strip()
+
+
+def one_line_error(p, *needles):
+    """A refusal: non-zero exit and one clear line naming the problem."""
+    err = p.stderr.decode(errors="replace").strip()
+    assert p.returncode != 0, err
+    last = err.splitlines()[-1]
+    assert last.startswith("gatekeeper share "), err
+    for n in needles:
+        assert n in last, (n, err)
+    return last
+
+
+@pytest.fixture
+def keys(tmp_path):
+    """Sender (ours), receiver (age-keygen) and a stranger."""
+    k = {}
+    k["me"] = str(tmp_path / "me.key")
+    k["me_r"] = ok(gk("keygen", "-o", k["me"]))
+    k["them"] = str(tmp_path / "them.key")
+    subprocess.run([AGE_KEYGEN, "-o", k["them"]], check=True,
+                   capture_output=True)
+    k["them_r"] = subprocess.run([AGE_KEYGEN, "-y", k["them"]], check=True,
+                                 capture_output=True,
+                                 text=True).stdout.strip()
+    k["other"] = str(tmp_path / "other.key")
+    ok(gk("keygen", "-o", k["other"]))
+    k["fp"] = ok(gk("fingerprint", "-i", k["me"]))
+    return k
+
+
+# ---- keys and single files: interop with age ----------------------------
+
+def test_keygen_file_and_age_interop(tmp_path, keys):
+    assert stat.S_IMODE(os.stat(keys["me"]).st_mode) == 0o600
+    text = open(keys["me"]).read()
+    assert "AGE-SECRET-KEY-1" in text and keys["me_r"].startswith("age1")
+    # age-keygen reads our identity, we read age-keygen's
+    p = subprocess.run([AGE_KEYGEN, "-y", keys["me"]], capture_output=True,
+                       text=True)
+    assert p.stdout.strip() == keys["me_r"]
+    assert ok(gk("keygen", "-y", keys["them"])) == keys["them_r"]
+    # never over an existing file
+    p = gk("keygen", "-o", keys["me"])
+    one_line_error(p, "exists")
+    assert open(keys["me"]).read() == text
+    assert keys["fp"].startswith("SHA256:") and len(keys["fp"]) == 50
+
+
+@pytest.mark.parametrize("size", [0, 1, 65536, 65537, 3 * 65536 + 5])
+def test_encrypt_decrypt_interop_both_ways(tmp_path, keys, size):
+    data = os.urandom(size)
+    src = tmp_path / "plain"
+    src.write_bytes(data)
+    ours = tmp_path / "ours.age"
+    ok(gk("encrypt", "-r", keys["them_r"], "-r", keys["me_r"], "-o",
+          str(ours), str(src)))
+    p = subprocess.run([AGE, "-d", "-i", keys["them"], str(ours)],
+                       capture_output=True)
+    assert p.returncode == 0 and p.stdout == data
+    theirs = tmp_path / "theirs.age"
+    subprocess.run([AGE, "-r", keys["me_r"], "-o", str(theirs), str(src)],
+                   check=True)
+    out = tmp_path / "out"
+    ok(gk("decrypt", "-i", keys["me"], "-o", str(out), str(theirs)))
+    assert out.read_bytes() == data
+    armored = subprocess.run([AGE, "-a", "-r", keys["me_r"], str(src)],
+                             check=True, capture_output=True).stdout
+    p = gk("decrypt", "-i", keys["me"], input=armored)
+    assert p.returncode == 0 and p.stdout == data
+
+
+def test_decrypt_bad_inputs(tmp_path, keys):
+    data = os.urandom(200000)
+    enc = tmp_path / "f.age"
+    subprocess.run([AGE, "-r", keys["them_r"], "-o", str(enc)], input=data,
+                   check=True)
+    out = tmp_path / "out"
+    p = gk("decrypt", "-i", keys["other"], "-o", str(out), str(enc))
+    one_line_error(p, "f.age", "no identity matches")
+    assert not out.exists() and os.listdir(tmp_path).count("out") == 0
+    raw = enc.read_bytes()
+    # a flipped bit in the second chunk: only the first chunk is released
+    bad = bytearray(raw)
+    bad[len(raw) - 70000] ^= 1
+    (tmp_path / "t.age").write_bytes(bytes(bad))
+    p = gk("decrypt", "-i", keys["them"], str(tmp_path / "t.age"))
+    one_line_error(p, "t.age", "failed authentication")
+    assert p.stdout == data[:65536]
+    # with -o nothing at all appears
+    p = gk("decrypt", "-i", keys["them"], "-o", str(out),
+           str(tmp_path / "t.age"))
+    one_line_error(p, "t.age")
+    assert not out.exists()
+    assert not [n for n in os.listdir(tmp_path) if "gk-part" in n]
+    # truncated
+    (tmp_path / "s.age").write_bytes(raw[:-100])
+    p = gk("decrypt", "-i", keys["them"], str(tmp_path / "s.age"))
+    one_line_error(p, "s.age")
+    # a tampered header
+    bad = bytearray(raw)
+    bad[raw.index(b"\n---") - 3] ^= 1
+    (tmp_path / "h.age").write_bytes(bytes(bad))
+    p = gk("decrypt", "-i", keys["them"], str(tmp_path / "h.age"))
+    one_line_error(p, "h.age")
+    assert p.stdout == b""
+    (tmp_path / "n.age").write_bytes(b"not an age file\n")
+    one_line_error(gk("decrypt", "-i", keys["them"], str(tmp_path / "n.age")),
+                   "header")
+
+
+# ---- the tree ------------------------------------------------------------
+
+def make_tree(root, small=10000, big=GiB):
+    os.makedirs(root)
+    files = {
+        "plain.txt": b"hello\n",
+        "with space.txt": b"space " * 100,
+        "caf\u00e9 \u65e5\u672c.txt": "unicode \u00e9\u00e8".encode() * 50,
+        "emoji \U0001F600/x+y=z&q?.txt": b"emoji",
+        "empty": b"",
+        "sub dir/empty too": b"",
+        "already.gz": os.urandom(5000),
+    }
+    deep = "/".join("d%02d" % i for i in range(40)) + "/deep file.txt"
+    files[deep] = b"deep" * 1000
+    for name, data in files.items():
+        p = os.path.join(root, name)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "wb") as f:
+            f.write(data)
+    os.chmod(os.path.join(root, "plain.txt"), 0o600)
+    os.chmod(os.path.join(root, "with space.txt"), 0o755)
+    os.utime(os.path.join(root, "plain.txt"), ns=(1000000000123456789,
+                                                   1000000000123456789))
+    for i in range(small):
+        d = os.path.join(root, "many", "%02d" % (i % 50))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "f%05d.txt" % i), "wb") as f:
+            f.write(b"%d\n" % i * (i % 7))
+    if big:
+        # sparse, with real data at a few places
+        p = os.path.join(root, "big.bin")
+        with open(p, "wb") as f:
+            f.truncate(big)
+            for off in (0, big // 3, big - 4096):
+                f.seek(off)
+                f.write(os.urandom(4096))
+    os.symlink("/etc/passwd", os.path.join(root, "link-out"))
+    os.mkfifo(os.path.join(root, "fifo"))
+
+
+def snapshot(root):
+    """path -> (sha256, size, mode, mtime_ns) of every regular file."""
+    out = {}
+    for dp, dns, fns in os.walk(root):
+        for n in fns:
+            p = os.path.join(dp, n)
+            st = os.lstat(p)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            h = hashlib.sha256()
+            with open(p, "rb") as f:
+                for blk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(blk)
+            out[os.path.relpath(p, root)] = (h.hexdigest(), st.st_size,
+                                             stat.S_IMODE(st.st_mode),
+                                             st.st_mtime_ns)
+    return out
+
+
+def timed(args, env=None, timeout=1200):
+    """Runs the command under GNU time; returns (CompletedProcess, max RSS
+    in KiB). (A child's own ru_maxrss would include the RSS of this Python
+    process at fork time.)"""
+    fd, rf = tempfile.mkstemp()
+    os.close(fd)
+    try:
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rf] + args,
+                           capture_output=True, env=env, timeout=timeout)
+        rss = int(open(rf).read().split()[-1])
+    finally:
+        os.unlink(rf)
+    return p, rss
+
+
+def send_receive_tree(tmp_path, keys, dest, env=None, small=10000, big=GiB):
+    src = str(tmp_path / "src")
+    make_tree(src, small=small, big=big)
+    state = str(tmp_path / "state")
+    p, rss = timed([BIN, "share", "send", src, "--to", keys["them_r"],
+                    "--to", keys["me_r"], "--dest", dest, "-i", keys["me"],
+                    "--org", "Clinic A", "--state-dir", state], env=env)
+    share = ok(p)
+    err = p.stderr.decode()
+    assert "skipped (symlink): link-out" in err
+    assert "skipped (special file): fifo" in err
+    assert "send: %d/%d files" % (small + 9, small + 9) in err
+    assert share.endswith("/shares/" + share.split("/shares/")[1])
+    assert rss < 64 * 1024, "send max RSS %d KiB" % rss
+    out = str(tmp_path / "out")
+    p, rss = timed([BIN, "share", "receive", share, "-i", keys["them"],
+                    "-o", out, "--sender", keys["fp"]], env=env)
+    ok(p)
+    assert rss < 64 * 1024, "receive max RSS %d KiB" % rss
+    want = snapshot(src)
+    got = snapshot(out)
+    assert set(got) == set(want)
+    assert got == want
+    assert not os.path.exists(os.path.join(out, "link-out"))
+    listing = ok(gk("receive", share, "-i", keys["them"], "--list",
+                    "--sender", keys["fp"], env=env))
+    assert "organisation: Clinic A" in listing
+    assert "deep file.txt" in listing and "emoji \U0001F600" in listing
+    return share, src, out
+
+
+def test_send_receive_tree_fs(tmp_path, keys):
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    share, src, out = send_receive_tree(tmp_path, keys, "file://%s" % dest)
+    # the bucket side holds no names and no plaintext
+    sid = share.split("/shares/")[1]
+    names = os.listdir(dest / "shares" / sid / "files")
+    assert len(names) == 10009
+    assert all(n.endswith(".age") and len(n) == 36 for n in names)
+    blob = (dest / "shares" / sid / "manifest.age").read_bytes()
+    assert blob.startswith(b"age-encryption.org/v1\n") and b"plain" not in blob
+    # Debian's age opens every object and the manifest
+    obj = sorted(names)[0]
+    p = subprocess.run([AGE, "-d", "-i", keys["them"],
+                        str(dest / "shares" / sid / "files" / obj)],
+                       capture_output=True)
+    assert p.returncode == 0
+    p = subprocess.run([AGE, "-d", "-i", keys["them"],
+                        str(dest / "shares" / sid / "manifest.age")],
+                       capture_output=True)
+    assert p.returncode == 0
+    assert p.stdout.startswith(b"gatekeeper-share-manifest v1\nkey: ")
+
+
+def test_send_receive_tree_rgw(tmp_path, keys, rgw):
+    bucket = rgw.new_bucket("share")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=rgw.access_key,
+               AWS_SECRET_ACCESS_KEY=rgw.secret_key)
+    env.pop("AWS_SESSION_TOKEN", None)
+    dest = "s3://%s/exports?endpoint=%s&region=%s&path_style=1" % (
+        bucket, rgw.endpoint, rgw.region)
+    share, src, out = send_receive_tree(tmp_path, keys, dest, env=env)
+    assert share.startswith("s3://%s/exports/shares/" % bucket)
+    assert "?endpoint=" in share
+    s3 = rgw.client()
+    keys_in = []
+    for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix="exports/shares/"):
+        keys_in += [o["Key"] for o in page.get("Contents", [])]
+    assert len(keys_in) == 10009 + 1
+    # a missing object is named
+    sid = share.split("/shares/")[1].split("?")[0]
+    p = subprocess.run([BIN, "share", "receive", share, "-i", keys["them"],
+                        "--list", "--trust"], capture_output=True, text=True,
+                       env=env)
+    line = [ln for ln in p.stdout.splitlines() if ln.endswith(" plain.txt")]
+    assert line
+    victim = [k for k in keys_in if k.endswith(".age") and "/files/" in k][0]
+    s3.delete_object(Bucket=bucket, Key=victim)
+    p = gk("receive", share, "-i", keys["them"], "-o",
+           str(tmp_path / "out2"), "--sender", keys["fp"], env=env)
+    one_line_error(p, "object missing")
+
+
+def test_rgw_unreachable_is_named(tmp_path, keys):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(b"a")
+    port = free_port()
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="AK", AWS_SECRET_ACCESS_KEY="SK")
+    t0 = time.time()
+    p = gk("send", str(src), "--to", keys["them_r"], "-i", keys["me"],
+           "--dest", "s3://b?endpoint=http://127.0.0.1:%d" % port,
+           "--state-dir", str(tmp_path / "st"), env=env)
+    line = one_line_error(p, "unreachable", "127.0.0.1:%d" % port)
+    assert time.time() - t0 >= 1.0  # retried with backoff first
+    assert "Secret" not in line and "SK" not in line.split(":")[-1]
+    p = gk("send", str(src), "--to", keys["them_r"], "-i", keys["me"],
+           "--dest", "file:///nonexistent/dir")
+    one_line_error(p, "unreachable", "/nonexistent/dir")
+
+
+# ---- resume --------------------------------------------------------------
+
+def test_resume_after_kill(tmp_path, keys):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(120):
+        (src / ("f%03d.bin" % i)).write_bytes(os.urandom(1 << 20))
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    state = tmp_path / "state"
+    args = [BIN, "share", "send", str(src), "--to", keys["them_r"], "-i",
+            keys["me"], "--dest", "file://%s" % dest, "--state-dir",
+            str(state), "--workers", "1", "--no-progress"]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    journal = None
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        js = list(state.glob("*.journal")) if state.exists() else []
+        if js and len(js[0].read_text().splitlines()) >= 20:
+            journal = js[0]
+            break
+        time.sleep(0.01)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    assert journal is not None, "send finished or stalled before the kill"
+    sid = journal.name[:-len(".journal")]
+    files = dest / "shares" / sid / "files"
+    before = {n: os.stat(files / n).st_ino for n in os.listdir(files)
+              if n.endswith(".age")}
+    assert 20 <= len(before) < 120
+    assert not (dest / "shares" / sid / "manifest.age").exists()
+    r = subprocess.run(args + ["--resume", sid], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    m = [ln for ln in r.stderr.splitlines() if ln.startswith("resume ")][0]
+    done = int(m.split(":")[1].split()[0])
+    assert done >= 20
+    after = {n: os.stat(files / n).st_ino for n in os.listdir(files)
+             if n.endswith(".age")}
+    assert len(after) == 120
+    # files the journal had are not uploaded again
+    kept = [n for n in before if after[n] == before[n]]
+    assert len(kept) >= done
+    # only the killed run's partial write may remain, under a name no
+    # manifest refers to
+    assert all(n.startswith(".tmp-") for n in os.listdir(files)
+               if not n.endswith(".age"))
+    out = tmp_path / "out"
+    ok(gk("receive", r.stdout.strip(), "-i", keys["them"], "-o", str(out),
+          "--sender", keys["fp"]))
+    assert snapshot(str(out)) == snapshot(str(src))
+    # a complete share is not resumed
+    r = subprocess.run(args + ["--resume", sid], capture_output=True)
+    one_line_error(r, "already complete")
+
+
+# ---- bad input on receive -----------------------------------------------
+
+@pytest.fixture
+def small_share(tmp_path, keys):
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "a.txt").write_bytes(os.urandom(300000))
+    (src / "d" / "b.txt").write_bytes(b"b" * 1000)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    share = ok(gk("send", str(src), "--to", keys["them_r"], "-i", keys["me"],
+                  "--dest", "file://%s" % dest, "--state-dir",
+                  str(tmp_path / "st")))
+    sid = share.split("/shares/")[1]
+    return share, dest / "shares" / sid, src
+
+
+def receive(share, keys, out, *extra):
+    return gk("receive", share, "-i", keys["them"], "-o", str(out),
+              "--sender", keys["fp"], *extra)
+
+
+def object_of(sharedir, keys, path, share):
+    listing = ok(gk("receive", share, "-i", keys["them"], "--list",
+                    "--trust"))
+    assert path in listing
+    m = subprocess.run([AGE, "-d", "-i", keys["them"],
+                        str(sharedir / "manifest.age")], capture_output=True,
+                       check=True).stdout
+    body = json.loads(m.split(b"\n\n", 1)[1])
+    return [f["object"] for f in body["files"] if f["path"] == path][0]
+
+
+def test_receive_wrong_identity_and_unpinned_sender(tmp_path, keys,
+                                                     small_share):
+    share, sharedir, src = small_share
+    out = tmp_path / "out"
+    p = gk("receive", share, "-i", keys["other"], "-o", str(out), "--trust")
+    one_line_error(p, "no identity matches")
+    assert not out.exists()
+    p = gk("receive", share, "-i", keys["them"], "-o", str(out))
+    line = one_line_error(p, "not pinned", keys["fp"])
+    assert not out.exists()
+    p = gk("receive", share, "-i", keys["them"], "-o", str(out), "--sender",
+           ok(gk("fingerprint", "-i", keys["other"])))
+    one_line_error(p, "not pinned")
+    ok(gk("receive", share, "-i", keys["them"], "-o", str(out), "--trust"))
+    assert snapshot(str(out)) == snapshot(str(src))
+    assert line
+
+
+def test_receive_tampered_and_truncated_objects(tmp_path, keys, small_share):
+    share, sharedir, src = small_share
+    obj = sharedir / object_of(sharedir, keys, "a.txt", share)
+    raw = obj.read_bytes()
+    for name, data in (("tampered", raw[:-20] + bytes([raw[-20] ^ 1]) +
+                        raw[-19:]),
+                       ("truncated", raw[:len(raw) // 2])):
+        obj.write_bytes(data)
+        out = tmp_path / ("out-" + name)
+        p = receive(share, keys, out)
+        one_line_error(p, "a.txt:")
+        # nothing of a.txt under its name, no temporary left behind
+        assert not (out / "a.txt").exists()
+        leftovers = [f for _, _, fs in os.walk(out) for f in fs
+                     if f.startswith(".gk-part")]
+        assert leftovers == []
+    obj.write_bytes(raw)
+    # a missing object
+    obj.unlink()
+    p = receive(share, keys, tmp_path / "out-missing")
+    one_line_error(p, "a.txt", "object missing")
+
+
+def test_receive_manifest_signature_mismatch(tmp_path, keys, small_share):
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    forged = plain.replace(b'"mode":420', b'"mode":511', 1)
+    assert forged != plain
+    m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=forged,
+                                 capture_output=True, check=True).stdout)
+    p = receive(share, keys, tmp_path / "out")
+    one_line_error(p, "manifest signature mismatch")
+    assert not (tmp_path / "out").exists()
+    # a manifest signed by another key is refused unless pinned
+    m.write_bytes(b"garbage")
+    p = receive(share, keys, tmp_path / "out")
+    one_line_error(p, "manifest")
+
+
+def test_receive_never_overwrites_or_escapes(tmp_path, keys, small_share):
+    share, sharedir, src = small_share
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.txt").write_bytes(b"mine")
+    p = receive(share, keys, out)
+    one_line_error(p, "a.txt", "exists", "--force")
+    assert (out / "a.txt").read_bytes() == b"mine"
+    assert not (out / "d").exists()  # refused before anything was written
+    ok(receive(share, keys, out, "--force"))
+    assert snapshot(str(out)) == snapshot(str(src))
+    # a directory that is a symlink pointing outside DIR
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.symlink(str(outside), str(out2 / "d"))
+    p = receive(share, keys, out2)
+    one_line_error(p, "d/b.txt", "symlink")
+    assert os.listdir(outside) == []
+    assert not (out2 / "a.txt").exists()
+
+
+# ---- a signed manifest with hostile paths (made here, in Python) ---------
+
+CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def bech32_secret(s):
+    s = s.lower()
+    data = [CHARSET.index(c) for c in s[s.rindex("1") + 1:-6]]
+    acc, bits, out = 0, 0, bytearray()
+    for v in data:
+        acc = (acc << 5) | v
+        bits += 5
+        if bits >= 8:
+            bits -= 8
+            out.append((acc >> bits) & 0xff)
+    return bytes(out)
+
+
+def sign_envelope(identity_file, body):
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import \
+        Ed25519PrivateKey
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    import base64
+    sk = [ln for ln in open(identity_file).read().splitlines()
+          if ln.startswith("AGE-SECRET-KEY-1")][0]
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"gatekeeper.share/v1 ed25519 signing key").derive(
+                    bech32_secret(sk))
+    key = Ed25519PrivateKey.from_private_bytes(seed)
+    sig = key.sign(b"gatekeeper-share-manifest v1\0" + body)
+    from cryptography.hazmat.primitives import serialization
+    pub = key.public_key().public_bytes(serialization.Encoding.Raw,
+                                        serialization.PublicFormat.Raw)
+    b64 = lambda b: base64.b64encode(b).decode().rstrip("=")  # noqa: E731
+    return ("gatekeeper-share-manifest v1\nkey: %s\nsig: %s\n\n" % (
+        b64(pub), b64(sig))).encode() + body
+
+
+@pytest.mark.parametrize("evil", ["../escape.txt", "/etc/evil", "a/../../x",
+                                  "./a", "a//b", "back\\slash"])
+def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+    body["files"][0]["path"] = evil
+    env = sign_envelope(keys["me"], json.dumps(body).encode())
+    m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                 capture_output=True, check=True).stdout)
+    # the signature itself is good: a sanity check of the Python signer
+    out = tmp_path / "out"
+    p = receive(share, keys, out)
+    one_line_error(p, "unsafe path")
+    assert not out.exists() or os.listdir(out) == []
+    assert not (tmp_path / "escape.txt").exists()
+
+
+# ---- the organisation config ---------------------------------------------
+
+def test_config_init_export_import(tmp_path, keys):
+    env = dict(os.environ, HOME=str(tmp_path / "home"))
+    env.pop("XDG_CONFIG_HOME", None)
+    env.pop("GATEKEEPER_SHARE_CONFIG", None)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    org_key = str(tmp_path / "org.key")
+    ok(gk("keygen", "-o", org_key))
+    org_fp = ok(gk("fingerprint", "-i", org_key))
+    cfg = str(tmp_path / "org.json")
+    ok(gk("config", "init", "--dest", "file://%s" % dest, "--org",
+          "Billing Ltd", "--to", keys["them_r"], "--sender", keys["fp"],
+          "-o", cfg))
+    c = json.load(open(cfg))
+    assert c["recipients"] == [keys["them_r"]] and c["senders"] == [keys["fp"]]
+    one_line_error(gk("config", "init", "--dest", "file:///x", "--org", "o",
+                      "--to", "age1bogus", "-o", str(tmp_path / "bad.json")),
+                   "age recipient")
+    one_line_error(gk("config", "init", "--org", "o", "-o",
+                      str(tmp_path / "bad.json")), "--dest")
+    exp = str(tmp_path / "org.signed")
+    p = gk("config", "export", "-c", cfg, "-i", org_key, "-o", exp)
+    ok(p)
+    assert org_fp in p.stderr.decode()
+    # wrong pin, tampered: refused, nothing written
+    p = gk("config", "import", exp, "--pin", keys["fp"], env=env)
+    one_line_error(p, "not the pinned")
+    raw = open(exp, "rb").read()
+    open(str(tmp_path / "t.signed"), "wb").write(
+        raw.replace(b"Billing", b"Bi11ing"))
+    p = gk("config", "import", str(tmp_path / "t.signed"), "--pin", org_fp,
+           env=env)
+    one_line_error(p, "signature mismatch")
+    assert not (tmp_path / "home").exists()
+    # over HTTPS (libcurl), with a CA the test made
+    crt, key = str(tmp_path / "c.pem"), str(tmp_path / "k.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                    "-out", crt, "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True,
+                   capture_output=True)
+    port = free_port()
+    handler = type("H", (http.server.SimpleHTTPRequestHandler,), {
+        "log_message": lambda *a: None})
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", port),
+        lambda *a, **kw: handler(*a, directory=str(tmp_path), **kw))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(crt, key)
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        url = "https://127.0.0.1:%d/org.signed" % port
+        p = gk("config", "import", url, "--pin", org_fp, env=env)
+        one_line_error(p, "127.0.0.1")  # not trusted without the CA
+        ok(gk("config", "import", url, "--pin", org_fp, "--cacert", crt,
+              env=env))
+        one_line_error(gk("config", "import", "http://127.0.0.1:%d/x" % port,
+                          "--pin", org_fp, env=env), "https")
+    finally:
+        srv.shutdown()
+    installed = tmp_path / "home" / ".config" / "gatekeeper" / "share.json"
+    assert json.load(open(installed))["organisation"] == "Billing Ltd"
+    # a sender in another company: no --to, no --dest
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "invoice.csv").write_bytes(b"1,2,3\n")
+    share = ok(gk("send", str(src), "-i", keys["me"], "--state-dir",
+                  str(tmp_path / "st"), env=env))
+    assert share.startswith("file://%s/shares/" % dest)
+    # the receiver's config pins the sender: no --sender needed
+    out = tmp_path / "out"
+    ok(gk("receive", share, "-i", keys["them"], "-o", str(out), env=env))
+    assert (out / "invoice.csv").read_bytes() == b"1,2,3\n"
+
+
+def test_usage_errors():
+    p = gk("--help")
+    assert p.returncode == 0 and b"send DIR" in p.stdout
+    for verb in ("send", "receive", "keygen", "decrypt", "encrypt", "config"):
+        p = gk(verb, "--help")
+        assert p.returncode == 0 and b"usage: gatekeeper share" in p.stdout
+    assert gk("frob").returncode == 2
+    assert gk("send").returncode == 2
+    one_line_error(gk("receive", "file:///tmp/nowhere", "-i", "/dev/null",
+                      "-o", "/tmp/x"))

@@ -1,0 +1,182 @@
+/*
+ * test_share.c - the share module's parsers and helpers: safe paths, the
+ * signed envelope, the manifest and config JSON, destination URLs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "share/share.h"
+#include "t.h"
+
+static void
+test_paths(void)
+{
+	static const char *good[] = { "a", "a b/c.txt", "caf\xc3\xa9/x",
+	    "d/e/f/g", "..a", "a..", ".hidden", "a/.b" };
+	static const char *bad[] = { "", "/etc/passwd", "..", "../x", "a/..",
+	    "a/../b", ".", "./a", "a/./b", "a//b", "a/", "back\\slash",
+	    "nl\nx", "\xff\xfe", "tab\tx" };
+	size_t i;
+
+	for (i = 0; i < GK_ARRAY_LEN(good); i++)
+		T_CHECK(share_path_ok(gk_slice_str(good[i])));
+	for (i = 0; i < GK_ARRAY_LEN(bad); i++)
+		T_CHECK(!share_path_ok(gk_slice_str(bad[i])));
+	T_CHECK(!share_path_ok(gk_slice_of("a\0b", 3)));
+	T_CHECK(share_id_ok("20261130-171328-a1b2c3d4e5f6"));
+	T_CHECK(!share_id_ok("../x"));
+	T_CHECK(!share_id_ok(""));
+	T_CHECK(!share_id_ok("UPPER"));
+}
+
+static void
+test_envelope(void)
+{
+	age_identity a, b;
+	uint8_t pub[32], pa[32];
+	gk_buf env;
+	gk_slice body;
+	const char *msg = "{\"x\":1}";
+
+	T_EQ_INT(age_identity_generate(&a), 0);
+	T_EQ_INT(age_identity_generate(&b), 0);
+	T_EQ_INT(share_sign_pub(&a, pa), 0);
+	gk_buf_init(&env, 1 << 20);
+	T_EQ_INT(share_envelope_sign("manifest", &a, gk_slice_str(msg), &env),
+	    0);
+	T_EQ_INT(share_envelope_open("manifest", gk_slice_of(env.data,
+	    env.len), pub, &body), 0);
+	T_CHECK(memcmp(pub, pa, 32) == 0);
+	T_CHECK(body.len == strlen(msg) && memcmp(body.p, msg, body.len) == 0);
+	/* another kind, a flipped body byte, a truncated envelope */
+	T_EQ_INT(share_envelope_open("config", gk_slice_of(env.data, env.len),
+	    pub, &body), GK_ERR_INVALID);
+	env.data[env.len - 2] ^= 1;
+	T_EQ_INT(share_envelope_open("manifest", gk_slice_of(env.data,
+	    env.len), pub, &body), GK_ERR_AUTH);
+	env.data[env.len - 2] ^= 1;
+	T_CHECK(share_envelope_open("manifest", gk_slice_of(env.data, 40),
+	    pub, &body) != 0);
+	gk_buf_release(&env);
+}
+
+static void
+test_manifest(void)
+{
+	share_manifest m, p;
+	share_file f[2];
+	gk_buf js;
+	char err[256];
+	const char *dup;
+
+	memset(&m, 0, sizeof(m));
+	memset(f, 0, sizeof(f));
+	f[0].path = (char *)"a b/\xc3\xa9.txt";
+	f[0].size = 5;
+	f[0].mode = 0640;
+	f[0].mtime = 1700000000;
+	f[0].mtime_ns = 123;
+	f[0].sha256[0] = 0xab;
+	f[0].object = (char *)"files/0123456789abcdef0123456789abcdef.age";
+	f[0].zstd = 1;
+	f[1] = f[0];
+	f[1].path = (char *)"z";
+	f[1].zstd = 0;
+	m.id = (char *)"20261130-000000-abc";
+	m.sender = (char *)"s\"q";
+	m.organisation = (char *)"Org";
+	m.created = 5;
+	m.files = f;
+	m.n = 2;
+	gk_buf_init(&js, 1 << 20);
+	T_EQ_INT(share_manifest_json(&m, &js), 0);
+	T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p, err,
+	    sizeof(err)), 0);
+	T_EQ_INT(p.n, 2);
+	T_EQ_STR(p.files[0].path, f[0].path);
+	T_EQ_STR(p.sender, "s\"q");
+	T_EQ_INT(p.files[0].mode, 0640);
+	T_EQ_INT(p.files[0].mtime_ns, 123);
+	T_EQ_INT(p.files[0].sha256[0], 0xab);
+	T_EQ_INT(p.files[0].zstd, 1);
+	T_EQ_INT(p.files[1].zstd, 0);
+	share_manifest_release(&p);
+	/* the same path twice, an unsafe path, an unknown field */
+	f[1].path = f[0].path;
+	gk_buf_reset(&js);
+	T_EQ_INT(share_manifest_json(&m, &js), 0);
+	T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p, err,
+	    sizeof(err)), GK_ERR_INVALID);
+	T_CHECK(strstr(err, "twice") != NULL);
+	f[1].path = (char *)"../x";
+	gk_buf_reset(&js);
+	T_EQ_INT(share_manifest_json(&m, &js), 0);
+	T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p, err,
+	    sizeof(err)), GK_ERR_INVALID);
+	T_CHECK(strstr(err, "unsafe path") != NULL);
+	dup = "{\"version\":1,\"share\":\"a\",\"sender\":\"\",\"organisation\":"
+	    "\"\",\"created\":1,\"files\":[],\"extra\":1}";
+	T_EQ_INT(share_manifest_parse(gk_slice_str(dup), &p, err, sizeof(err)),
+	    GK_ERR_INVALID);
+	dup = "{\"version\":1,\"share\":\"a\",\"sender\":\"\",\"organisation\":"
+	    "\"\",\"created\":1,\"files\":[{\"path\":\"a\\u0000b\",\"size\":1,"
+	    "\"mode\":1,\"mtime\":1,\"mtime_ns\":0,\"sha256\":\"" 
+	    "00000000000000000000000000000000000000000000000000000000000000"
+	    "00\",\"object\":\"files/0123456789abcdef0123456789abcdef.age\","
+	    "\"encoding\":\"none\"}]}";
+	T_EQ_INT(share_manifest_parse(gk_slice_str(dup), &p, err, sizeof(err)),
+	    GK_ERR_INVALID);
+	gk_buf_release(&js);
+}
+
+static void
+test_config(void)
+{
+	share_config c;
+	char err[256];
+
+	T_EQ_INT(share_config_parse(gk_slice_str("{\"organisation\":\"O\","
+	    "\"destination\":\"file:///x\",\"recipients\":[\"age1t8wqfe5dwja2y"
+	    "42pdl343unq7rmwzpqdl962m9lcycfq9dhhnfxqt9xcds\"],\"senders\":[]}"),
+	    &c, err, sizeof(err)), 0);
+	T_EQ_INT(c.n_recipients, 1);
+	share_config_release(&c);
+	T_EQ_INT(share_config_parse(gk_slice_str("{\"recipients\":[\"age1x\"]}"),
+	    &c, err, sizeof(err)), GK_ERR_INVALID);
+	T_CHECK(strstr(err, "age recipient") != NULL);
+	T_EQ_INT(share_config_parse(gk_slice_str("{\"senders\":[\"md5:x\"]}"),
+	    &c, err, sizeof(err)), GK_ERR_INVALID);
+	T_EQ_INT(share_config_parse(gk_slice_str("{\"organisation\":\"a\\nb\"}"),
+	    &c, err, sizeof(err)), GK_ERR_INVALID);
+}
+
+static void
+test_dest(void)
+{
+	share_dest *d = NULL;
+	char err[256];
+
+	T_EQ_INT(share_dest_open("ftp://x", &d, err, sizeof(err)),
+	    GK_ERR_INVALID);
+	T_EQ_INT(share_dest_open("file://relative", &d, err, sizeof(err)),
+	    GK_ERR_INVALID);
+	T_EQ_INT(share_dest_open("file:///nonexistent-gk-dir", &d, err,
+	    sizeof(err)), GK_ERR_UNAVAILABLE);
+	T_CHECK(strstr(err, "unreachable") != NULL);
+	T_EQ_INT(share_dest_open("file:///tmp", &d, err, sizeof(err)), 0);
+	T_EQ_STR(share_dest_name(d), "file:///tmp");
+	share_dest_free(d);
+	T_EQ_INT(share_dest_open("s3://", &d, err, sizeof(err)),
+	    GK_ERR_INVALID);
+}
+
+int
+main(void)
+{
+	test_paths();
+	test_envelope();
+	test_manifest();
+	test_config();
+	test_dest();
+	return T_DONE();
+}
