@@ -261,12 +261,22 @@ sq_open(const char *path, int create, audit_conn **out, char *err,
 			    "%s", path);
 			goto out;
 		}
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0) {
+		/*
+		 * Made (0600) only when missing: closing any descriptor of
+		 * the file drops every POSIX lock this process holds on it,
+		 * the other connections' too (the replay cache's connection
+		 * opens after the writer's), and another process could then
+		 * take the database for unused, checkpoint it and delete the
+		 * WAL the writer still appends to.
+		 */
+		fd = stat(path, &st_file) == 0 ? -1 :
+		    open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST && stat(path, &st_file) != 0) {
 			audit_set_err(err, errlen, "%s: %s", path, strerror(errno));
 			goto out;
 		}
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 	}
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE, NULL) !=
 	    SQLITE_OK) {
