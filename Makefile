@@ -12,9 +12,12 @@
 #                   (1 GiB down/up), idle connections, share send/receive
 #                   vs tar|zstd|age + aws s3 cp; results in BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
-#   make soak       the audit crash test at full length (20 kill -9 rounds
-#                   per backend; make test runs 5) and the 3-instance
-#                   HAProxy test with 60 s of load (make test: 6 s)
+#   make soak       the crash tests at full length (20 kill -9 rounds per
+#                   audit backend, 20 of store/checkpoint recovery; make
+#                   test runs 5 and 4) and the 3-instance HAProxy test with
+#                   60 s of load (make test: 6 s)
+#   make screenshots  the browser tests, writing their screenshots of the
+#                   vendor example and the console into docs/
 #   make format     clang-format the sources
 #   make install    binary, systemd unit, /etc/gatekeeper, and (as root,
 #                   without DESTDIR) the gatekeeper user, /var/lib/gatekeeper
@@ -60,7 +63,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
 .PHONY: all run test unit e2e asan fuzz fuzz-build bench format clean deps \
-	lib soak js-deps install uninstall deb
+	lib soak js-deps install uninstall deb screenshots
 
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -138,10 +141,11 @@ test: deps
 	@$(MAKE) --no-print-directory e2e
 
 soak: deps $(BUILD)/gatekeeper
-	GK_CRASH_ROUNDS=20 GK_CLUSTER_SECONDS=60 \
+	GK_CRASH_ROUNDS=20 GK_RECOVERY_ROUNDS=20 GK_CLUSTER_SECONDS=60 \
 		GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e/test_audit_crash.py tests/e2e/test_cluster.py
+		tests/e2e/test_audit_crash.py tests/e2e/test_crash_recovery.py \
+		tests/e2e/test_cluster.py
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=address,undefined \
@@ -189,6 +193,11 @@ $(BUILD)/audit_writer: tests/bench/audit_writer.c $(BUILD)/libgk.a
 $(BUILD)/policy_bench: tests/bench/policy_bench.c $(BUILD)/libgk.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
 
+screenshots: $(BUILD)/gatekeeper
+	GK_SCREENSHOTS=$(abspath docs) GK_BIN=$(abspath $(BUILD)/gatekeeper) \
+		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
+		tests/e2e/test_vendor_example.py tests/e2e/test_console.py
+
 install: $(BUILD)/gatekeeper
 	BIN=$(BUILD)/gatekeeper DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \
 		SYSCONFDIR=$(SYSCONFDIR) LOCALSTATEDIR=$(LOCALSTATEDIR) \
@@ -212,6 +221,10 @@ clean:
 
 # the web files are built into the binary (src/gate/demo.c, .incbin)
 $(BUILD)/obj/src/gate/demo.o $(FUZZ_BUILD)/obj/src/gate/demo.o: \
-	web/demo.html web/gatekeeper.js
+	web/demo.html
+$(BUILD)/obj/src/gate/assets.o $(FUZZ_BUILD)/obj/src/gate/assets.o: \
+	web/gatekeeper.js web/gatekeeper.d.ts
+$(BUILD)/obj/src/gate/console.o $(FUZZ_BUILD)/obj/src/gate/console.o: \
+	web/console/index.html web/console/console.js web/console/console.css
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/main.d $(FUZZ_OBJ:.o=.d)

@@ -21,6 +21,8 @@ PKGS=(
 	util-linux coreutils
 	# share (issue 14): age interop tests, zstd, GNU time for RSS checks
 	age libzstd-dev zlib1g-dev zstd time
+	# audit out is tested against rsyslogd (TCP and TLS)
+	rsyslog rsyslog-openssl
 )
 # the browser tests drive Chromium with playwright-core from npm (make
 # js-deps); Debian's npm is only needed where no Node.js is installed already

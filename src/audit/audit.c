@@ -18,14 +18,18 @@
 #include "config/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
+#include <unistd.h>
 
 #define HOUR_US (3600LL * 1000000)
 #define INIT_LOCK 1u
@@ -102,6 +106,7 @@ struct gk_audit {
 	int db_down;		/* last batch failed: log recovery once */
 	int64_t next_prune_mono;
 	int chain_loaded;	/* tail read from the store since (re)open */
+	int cp_file_checked;	/* the checkpoint file was recovered */
 	audit_tail chain;
 	int64_t cp_mono;	/* last checkpoint (or chain load), monotonic */
 };
@@ -683,6 +688,167 @@ replay_journal(gk_audit *a)
 	return r == 0 ? 0 : GK_ERR_UNAVAILABLE;
 }
 
+/*
+ * Checkpoint file recovery. The file gets a checkpoint's line after the
+ * database committed it, so a crash in between (or a failed append)
+ * leaves a signed checkpoint in the database only, and a crash inside
+ * the append a partial last line. Once per run, when the chain is first
+ * loaded: a partial last line is cut off, and every checkpoint of this
+ * instance the database holds and the file lacks is appended, in order.
+ */
+struct cp_recover {
+	const char *instance;
+	int64_t *have;		/* seqs in the file, sorted */
+	size_t nhave;
+	audit_checkpoint *add;	/* in the database only */
+	size_t nadd, capadd;
+	int failed;
+};
+
+static int
+seq_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cp_recover_anchor(void *arg, const audit_checkpoint *cp)
+{
+	(void)arg;
+	(void)cp;
+	return 0;
+}
+
+static int
+cp_recover_cp(void *arg, const audit_checkpoint *cp)
+{
+	struct cp_recover *rc = arg;
+	audit_checkpoint *grow;
+
+	if (strcmp(cp->instance, rc->instance) != 0 || (rc->nhave > 0 &&
+	    bsearch(&cp->seq, rc->have, rc->nhave, sizeof(int64_t),
+	    seq_cmp) != NULL))
+		return 0;
+	if (rc->nadd == rc->capadd) {
+		size_t cap = rc->capadd ? 2 * rc->capadd : 16;
+
+		if (cap > SIZE_MAX / sizeof(*grow) ||
+		    (grow = realloc(rc->add, cap * sizeof(*grow))) == NULL) {
+			rc->failed = 1;
+			return GK_ERR_NOMEM;
+		}
+		rc->add = grow;
+		rc->capadd = cap;
+	}
+	rc->add[rc->nadd++] = *cp;
+	return 0;
+}
+
+/* Stops the scan at the first record: only checkpoints are wanted. */
+static int
+cp_recover_stop(void *arg, const gk_audit_row *row)
+{
+	(void)arg;
+	(void)row;
+	return GK_ERR_EXISTS;
+}
+
+/* Reads the seqs of this instance in the file; cuts a partial line. */
+static int
+cp_file_load(gk_audit *a, struct cp_recover *rc)
+{
+	audit_checkpoint cp;
+	char *line = NULL;
+	size_t cap = 0, capseq = 0;
+	off_t good = 0;
+	ssize_t n;
+	int64_t *grow;
+	FILE *f;
+	int r = 0;
+
+	if ((f = fopen(a->cp_path, "r+e")) == NULL)
+		return errno == ENOENT ? 0 : GK_ERR_IO;
+	while ((n = getline(&line, &cap, f)) > 0) {
+		if (line[n - 1] != '\n')
+			break;		/* a partial last line */
+		good += n;
+		if (audit_cp_parse(line, &cp) != 0 ||
+		    strcmp(cp.instance, a->instance) != 0)
+			continue;
+		if (rc->nhave == capseq) {
+			capseq = capseq ? 2 * capseq : 256;
+			if (capseq > SIZE_MAX / sizeof(*grow) ||
+			    (grow = realloc(rc->have, capseq *
+			    sizeof(*grow))) == NULL) {
+				r = GK_ERR_NOMEM;
+				goto out;
+			}
+			rc->have = grow;
+		}
+		rc->have[rc->nhave++] = cp.seq;
+	}
+	if (ferror(f)) {
+		r = GK_ERR_IO;
+		goto out;
+	}
+	if (n > 0 && ftruncate(fileno(f), good) == 0) {
+		(void)fsync(fileno(f));
+		gk_warn("audit: cut a partial last line (%zd bytes) off %s",
+		    n, a->cp_path);
+	}
+	if (rc->nhave > 1)
+		qsort(rc->have, rc->nhave, sizeof(int64_t), seq_cmp);
+out:
+	free(line);
+	fclose(f);
+	return r;
+}
+
+static void
+cp_file_recover(gk_audit *a)
+{
+	audit_scan_cb cb = { cp_recover_anchor, cp_recover_cp,
+	    cp_recover_stop };
+	struct cp_recover rc;
+	char err[256];
+	size_t i;
+	int r;
+
+	if (a->cp_file_checked || a->cp_path == NULL || a->conn == NULL)
+		return;
+	a->cp_file_checked = 1;
+	memset(&rc, 0, sizeof(rc));
+	rc.instance = a->instance;
+	if ((r = cp_file_load(a, &rc)) != 0) {
+		gk_error("audit: cannot read the checkpoint file %s: %s",
+		    a->cp_path, gk_err_str(r));
+		goto out;
+	}
+	err[0] = '\0';
+	r = a->conn->ops->scan(a->path, &cb, &rc, err, sizeof(err));
+	if ((r != 0 && r != GK_ERR_EXISTS) || rc.failed) {
+		gk_error("audit: cannot read the checkpoints to recover %s (%s)",
+		    a->cp_path, err[0] ? err : gk_err_str(r));
+		goto out;
+	}
+	for (i = 0; i < rc.nadd; i++) {	/* the scan gives them by seq */
+		if (audit_cp_append(a->cp_path, &rc.add[i]) != 0) {
+			gk_error("audit: cannot append checkpoint %" PRId64
+			    " to %s", rc.add[i].seq, a->cp_path);
+			goto out;
+		}
+	}
+	if (rc.nadd > 0)
+		gk_warn("audit: %zu signed checkpoint(s) were in the database "
+		    "but not in %s (an earlier crash): appended", rc.nadd,
+		    a->cp_path);
+out:
+	free(rc.have);
+	free(rc.add);
+}
+
 /* Reads where this instance's chain ends (once per connection). */
 static int
 load_chain(gk_audit *a)
@@ -702,6 +868,7 @@ load_chain(gk_audit *a)
 		return GK_ERR_UNAVAILABLE;
 	a->chain_loaded = 1;
 	a->cp_mono = gk_mono_us();
+	cp_file_recover(a);
 	return 0;
 }
 
@@ -932,7 +1099,7 @@ fail:
 static int
 prune_step_run(gk_audit *a, uint64_t *deleted)
 {
-	int64_t before = gk_now_us() - a->retention_us;
+	int64_t before = gk_sub_sat(gk_now_us(), a->retention_us);
 	audit_checkpoint cp;
 	char err[256];
 	int more = 0, found = 0;
@@ -1524,4 +1691,10 @@ audit_debug_set_queue_max(gk_audit *a, size_t max)
 	pthread_mutex_lock(&a->lock);
 	a->queue_max = max != 0 ? max : AUDIT_QUEUE_MAX;
 	pthread_mutex_unlock(&a->lock);
+}
+
+const char *
+audit_instance(const gk_audit *a)
+{
+	return a->instance;
 }

@@ -133,6 +133,8 @@ typedef void (*gk_audit_done_fn)(void *arg, int result);
  */
 int audit_submit(gk_audit *a, const gk_audit_record *rec,
     gk_audit_done_fn done, void *arg) GK_WUR;
+/* This writer's instance id (its hash chain); valid until audit_close. */
+const char *audit_instance(const gk_audit *a);
 /* Counters for /metrics, since audit_open. */
 typedef struct {
 	uint64_t fields_cut;	/* text fields cut to their cap */
@@ -176,6 +178,11 @@ typedef struct {
 	const char *path_prefix; /* byte prefix, no wildcards */
 	unsigned limit;		/* 0: 100 */
 	int oldest_first;	/* order by time, id ascending (export) */
+	/* one instance's chain in order (audit out): with instance_id set,
+	 * only its records with seq > after_seq, ordered by seq ascending
+	 * (the time order and the cursor above are then ignored) */
+	const char *instance_id;
+	int64_t after_seq;
 } gk_audit_query;
 
 /* A row as read back (strings valid only during the callback). */
@@ -241,6 +248,21 @@ int audit_prune(const char *db_path, int64_t before_us,
  * instance_id, seq, hash (hex) of the chain (null when unchained).
  */
 int audit_row_json(gk_buf *b, const gk_audit_row *row) GK_WUR;
+
+/*
+ * Audit out (export_out.c): with [audit_out] syslog and/or webhook set,
+ * one thread per output streams the committed records of instance's
+ * chain, in seq order, to the customer's SIEM, resuming after the last
+ * acknowledged seq (kept in <state_dir>/audit-out-<output>.seq). Reads
+ * the audit store, never the request path. *out is NULL when no output
+ * is configured. GK_ERR_CONFIG (logged) for a bad setting.
+ */
+typedef struct audit_out audit_out;
+int audit_out_start(const struct gk_config *cfg, const char *instance,
+    audit_out **out) GK_WUR;
+/* Stops and joins the threads (a send in progress finishes or times
+ * out); o may be NULL. */
+void audit_out_stop(audit_out *o);
 
 /* One problem verify found: a full sentence naming the record (seq and
  * row id) or checkpoint. */

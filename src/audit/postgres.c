@@ -904,12 +904,18 @@ pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
 		e |= add(&sql, &p, " AND sub = ", q->sub, 0, "");
 	if (q->request_id != NULL)
 		e |= add(&sql, &p, " AND request_id = ", q->request_id, 0, "");
-	if (q->before_id != 0) {
+	if (q->instance_id != NULL) {
+		e |= add(&sql, &p, " AND instance_id = ", q->instance_id, 0,
+		    "");
+		e |= add(&sql, &p, " AND seq > ", num(&p, q->after_seq), 0,
+		    "");
+	} else if (q->before_id != 0) {
 		e |= add(&sql, &p, " AND (time_us, id) < (",
 		    num(&p, q->before_time_us), 0, "");
 		e |= add(&sql, &p, ", ", num(&p, q->before_id), 0, ")");
 	}
-	e |= add(&sql, &p, q->oldest_first ? " ORDER BY time_us, id LIMIT " :
+	e |= add(&sql, &p, q->instance_id != NULL ? " ORDER BY seq LIMIT " :
+	    q->oldest_first ? " ORDER BY time_us, id LIMIT " :
 	    " ORDER BY time_us DESC, id DESC LIMIT ",
 	    num(&p, q->limit != 0 ? (int64_t)q->limit : 100), 0, "");
 	if (e != 0)

@@ -973,11 +973,14 @@ sq_search(const char *db_path, const gk_audit_query *q,
 	    (q->sub != NULL && gk_buf_append_str(&sql, " AND sub = ?") != 0) ||
 	    (q->request_id != NULL &&
 	    gk_buf_append_str(&sql, " AND request_id = ?") != 0) ||
-	    (q->before_id != 0 && gk_buf_append_str(&sql,
+	    (q->instance_id == NULL && q->before_id != 0 &&
+	    gk_buf_append_str(&sql,
 	    " AND (time_us < ? OR (time_us = ? AND id < ?))") != 0) ||
-	    gk_buf_append_str(&sql, q->oldest_first ?
-	    " ORDER BY time_us, id LIMIT ?" :
-	    " ORDER BY time_us DESC, id DESC LIMIT ?") != 0)
+	    (q->instance_id != NULL && gk_buf_append_str(&sql,
+	    " AND instance_id = ? AND seq > ? ORDER BY seq LIMIT ?") != 0) ||
+	    (q->instance_id == NULL && gk_buf_append_str(&sql,
+	    q->oldest_first ? " ORDER BY time_us, id LIMIT ?" :
+	    " ORDER BY time_us DESC, id DESC LIMIT ?") != 0))
 		goto out;
 
 	r = GK_ERR_IO;
@@ -1026,7 +1029,13 @@ sq_search(const char *db_path, const gk_audit_query *q,
 	if (q->request_id != NULL && rc == SQLITE_OK)
 		rc = sqlite3_bind_text(st, i++, q->request_id, -1,
 		    SQLITE_STATIC);
-	if (q->before_id != 0 && rc == SQLITE_OK) {
+	if (q->instance_id != NULL && rc == SQLITE_OK) {
+		rc = sqlite3_bind_text(st, i++, q->instance_id, -1,
+		    SQLITE_STATIC);
+		if (rc == SQLITE_OK)
+			rc = sqlite3_bind_int64(st, i++, q->after_seq);
+	}
+	if (q->instance_id == NULL && q->before_id != 0 && rc == SQLITE_OK) {
 		rc = sqlite3_bind_int64(st, i++, q->before_time_us);
 		if (rc == SQLITE_OK)
 			rc = sqlite3_bind_int64(st, i++, q->before_time_us);

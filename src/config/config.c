@@ -44,6 +44,14 @@ static const struct keyword keywords[] = {
 	    "64", 0, "connections per client address (0 = no limit)" },
 	{ "server", "conn_timeout", K_UINT, O(conn_timeout), 1, 3600, "15", 0,
 	    "idle connection timeout, seconds" },
+	{ "server", "head_timeout", K_UINT, O(head_timeout), 0, 3600, "10", 0,
+	    "seconds a client has to send a whole request head, from its first "
+	    "byte (0 = off)" },
+	{ "server", "body_timeout", K_UINT, O(body_timeout), 1, 3600, "10", 0,
+	    "seconds a request body may take, plus one per body_min_rate bytes" },
+	{ "server", "body_min_rate", K_UINT, O(body_min_rate), 0, 1u << 30,
+	    "1024", 0, "slowest accepted request body, bytes per second "
+	    "(0 = off)" },
 	{ "server", "public_url", K_STR, O(public_url), 0, 0, "", 0,
 	    "URL browsers use to reach the gatekeeper (default http://listen:port)" },
 	{ "server", "demo", K_BOOL, O(demo), 0, 1, "false", 0,
@@ -189,6 +197,28 @@ static const struct keyword keywords[] = {
 	    O(checkpoint_retention_days), 0, 36500, "2557", 0,
 	    "s3: Object Lock COMPLIANCE retention of checkpoint copies, days "
 	    "(0 = none)" },
+
+	{ "audit_out", "syslog", K_STR, O(out_syslog), 0, 0, "", 0,
+	    "stream audit records to syslog (RFC 5424, octet-counted): "
+	    "tcp://host:port or tls://host:port (empty: off)" },
+	{ "audit_out", "syslog_ca_file", K_STR, O(out_syslog_ca_file), 0, 0,
+	    "", 0, "tls:// syslog: CA certificates to verify the receiver "
+	    "(empty: the system's)" },
+	{ "audit_out", "webhook", K_STR, O(out_webhook), 0, 0, "", 0,
+	    "POST audit records as JSON lines to this http(s):// URL "
+	    "(empty: off)" },
+	{ "audit_out", "webhook_token_file", K_STR, O(out_webhook_token_file),
+	    0, 0, "", 1, "file holding a bearer token for the webhook "
+	    "(mode 0600; empty: none)" },
+	{ "audit_out", "webhook_ca_file", K_STR, O(out_webhook_ca_file), 0, 0,
+	    "", 0, "https webhook: CA certificates (empty: the system's)" },
+	{ "audit_out", "state_dir", K_STR, O(out_state_dir), 0, 0, "", 0,
+	    "where the last acknowledged sequence of each output is kept "
+	    "(default <data_dir>)" },
+	{ "audit_out", "batch", K_UINT, O(out_batch), 1, 10000, "500", 0,
+	    "most records per send" },
+	{ "audit_out", "retry_seconds", K_UINT, O(out_retry_seconds), 1, 3600,
+	    "5", 0, "wait after a failed send or connection" },
 
 	{ "admin", "token_file", K_STR, O(admin_token_file), 0, 0, "", 1,
 	    "admin bearer token (default <keys_dir>/admin.token)" },
@@ -844,6 +874,21 @@ validate(gk_config *cfg, char *err, size_t errlen)
 				return GK_ERR_CONFIG;
 			}
 		}
+	}
+	if (cfg->out_syslog[0] != '\0' &&
+	    strncmp(cfg->out_syslog, "tcp://", 6) != 0 &&
+	    strncmp(cfg->out_syslog, "tls://", 6) != 0) {
+		(void)setting_error(cfg, err, errlen, "audit_out", "syslog",
+		    "[audit_out] syslog must be tcp://host:port or "
+		    "tls://host:port");
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->out_webhook[0] != '\0' &&
+	    strncmp(cfg->out_webhook, "http://", 7) != 0 &&
+	    strncmp(cfg->out_webhook, "https://", 8) != 0) {
+		(void)setting_error(cfg, err, errlen, "audit_out", "webhook",
+		    "[audit_out] webhook must be an http:// or https:// URL");
+		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->store_type, "s3") == 0 && cfg->s3_bucket[0] == '\0') {
 		(void)setting_error(cfg, err, errlen, "store",

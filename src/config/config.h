@@ -56,6 +56,9 @@ typedef struct gk_config {
 	unsigned conn_limit;	/* total connections, default 4096 */
 	unsigned per_ip_conn_limit; /* default 64 */
 	unsigned conn_timeout;	/* idle seconds, default 15 */
+	unsigned head_timeout;	/* seconds to send a request head, 10 */
+	unsigned body_timeout;	/* seconds a body may take, plus */
+	unsigned body_min_rate;	/* one more per this many bytes, 1024 */
 	char *public_url;	/* how browsers reach us, default http://listen:port */
 	int demo;		/* serve /demo and /demo/sign (default off) */
 	int log_level;		/* GK_LOG_* */
@@ -138,6 +141,16 @@ typedef struct gk_config {
 	/* issue 17: a flood of refusals cannot fill the audit's disk */
 	unsigned audit_min_free_mb; /* refusals dropped below it, default 128 */
 	unsigned audit_aggregate_s; /* refusal summary interval, default 60 */
+
+	/* [audit_out]: audit records streamed to a SIEM (issue 16) */
+	char *out_syslog;	/* tcp://host:port or tls://host:port, "" off */
+	char *out_syslog_ca_file; /* tls: CA file ("" = system store) */
+	char *out_webhook;	/* http(s):// URL for JSON lines, "" off */
+	char *out_webhook_token_file; /* bearer token file, "" none */
+	char *out_webhook_ca_file; /* https: CA file ("" = system store) */
+	char *out_state_dir;	/* acknowledged positions, default data_dir */
+	unsigned out_batch;	/* records per send, default 500 */
+	unsigned out_retry_seconds; /* wait after a failure, default 5 */
 
 	/* [admin] */
 	char *admin_token_file;	/* default <keys_dir>/admin.token */

@@ -197,6 +197,8 @@ reload_build(gk_app *app, gk_policy **out, char *msg, size_t msglen)
 	if ((r = policy_new(cfg, out, err, sizeof(err))) != 0)
 		snprintf(msg, msglen, "%s: %s",
 		    cfg->path ? cfg->path : "(defaults)", err);
+	else
+		gate_console_policy_loaded(app->console, cfg, *out);
 	cfg_free(cfg);
 	return r;
 }
@@ -256,7 +258,8 @@ gate_admin_allowed(gk_app *app, const gk_req *req, gk_reply *rep)
 		gate_reply_error(rep, 403, "deny", "Forbidden");
 		return 0;
 	}
-	if (!admin_token_ok(app, req)) {
+	if (!admin_token_ok(app, req) &&
+	    !gate_console_session_ok(app->console, req)) {
 		gate_reply_error(rep, 401, "deny",
 		    "Unauthorized: admin token required");
 		return 0;

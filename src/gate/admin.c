@@ -68,15 +68,6 @@ known(gk_slice name)
 	return 0;
 }
 
-static const char *
-get(const gate_params *ps, const char *name)
-{
-	const gk_buf *b = gate_params_get(ps, name);
-
-	return b != NULL ? (b->data != NULL ? (const char *)b->data : "") :
-	    NULL;
-}
-
 static void
 bad_param(gk_reply *rep, const char *name)
 {
@@ -103,8 +94,8 @@ parse_cursor(const char *s, int64_t *t, int64_t *id)
 	return 0;
 }
 
-static void
-search(gk_app *app, const gate_params *ps, gk_reply *rep)
+void
+gate_admin_search(gk_app *app, const gate_params *ps, gk_reply *rep)
 {
 	gk_audit_query q;
 	struct page pg;
@@ -122,35 +113,37 @@ search(gk_app *app, const gate_params *ps, gk_reply *rep)
 			return;
 		}
 	}
-	if ((v = get(ps, "from")) != NULL && gk_time_parse(v, &q.from_us) != 0)
+	if ((v = gate_params_str(ps, "from")) != NULL &&
+	    gk_time_parse(v, &q.from_us) != 0)
 		return bad_param(rep, "from");
-	if ((v = get(ps, "to")) != NULL && gk_time_parse(v, &q.to_us) != 0)
+	if ((v = gate_params_str(ps, "to")) != NULL &&
+	    gk_time_parse(v, &q.to_us) != 0)
 		return bad_param(rep, "to");
-	q.ip = get(ps, "ip"); /* audit_search refuses a bad one */
-	q.operation = get(ps, "op");
-	if ((v = get(ps, "status")) != NULL) {
+	q.ip = gate_params_str(ps, "ip"); /* audit_search refuses a bad one */
+	q.operation = gate_params_str(ps, "op");
+	if ((v = gate_params_str(ps, "status")) != NULL) {
 		if (gk_parse_u64(gk_slice_str(v), 599, &n) != 0 || n < 100)
 			return bad_param(rep, "status");
 		q.status = (int)n;
 	}
-	if ((v = get(ps, "decision")) != NULL) {
+	if ((v = gate_params_str(ps, "decision")) != NULL) {
 		if (strcmp(v, "allow") != 0 && strcmp(v, "deny") != 0 &&
 		    strcmp(v, "error") != 0)
 			return bad_param(rep, "decision");
 		q.decision = v;
 	}
-	q.path_prefix = get(ps, "path_prefix");
-	q.country = get(ps, "country");
-	q.kid = get(ps, "kid");
-	q.sub = get(ps, "sub");
-	q.request_id = get(ps, "request_id");
+	q.path_prefix = gate_params_str(ps, "path_prefix");
+	q.country = gate_params_str(ps, "country");
+	q.kid = gate_params_str(ps, "kid");
+	q.sub = gate_params_str(ps, "sub");
+	q.request_id = gate_params_str(ps, "request_id");
 	q.limit = PAGE_DEFAULT;
-	if ((v = get(ps, "limit")) != NULL) {
+	if ((v = gate_params_str(ps, "limit")) != NULL) {
 		if (gk_parse_u64(gk_slice_str(v), PAGE_MAX, &n) != 0 || n == 0)
 			return bad_param(rep, "limit");
 		q.limit = (unsigned)n;
 	}
-	if ((v = get(ps, "cursor")) != NULL &&
+	if ((v = gate_params_str(ps, "cursor")) != NULL &&
 	    parse_cursor(v, &q.before_time_us, &q.before_id) != 0)
 		return bad_param(rep, "cursor");
 
@@ -216,7 +209,7 @@ gate_admin_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 		    "Bad Request: repeated param" :
 		    "Bad Request: malformed query string");
 	else
-		search(app, &ps, rep);
+		gate_admin_search(app, &ps, rep);
 	gate_params_release(&ps);
 	return 1;
 }

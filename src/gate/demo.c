@@ -1,10 +1,11 @@
 /*
  * demo.c - static answers: /favicon.ico, /robots.txt, the browser client
- * (/gatekeeper.js) and, in demo mode only, the
+ * (assets.c) and, in demo mode only, the
  * demo page (/demo) with its signing endpoint (/demo/sign), which stands in
  * for a vendor's server. The web files are built into the binary.
  */
 #include "gate_int.h"
+#include "asset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,20 +14,7 @@
 #include "config/config.h"
 #include "verify/verify.h"
 
-#define ASSET(name, file)						\
-	__asm__(".section .rodata\n"					\
-	    ".balign 16\n"						\
-	    "gk_asset_" #name ":\n"					\
-	    ".incbin \"" file "\"\n"					\
-	    "gk_asset_" #name "_end:\n"				\
-	    ".byte 0\n"							\
-	    ".previous\n");						\
-	extern const char gk_asset_##name[] __asm__("gk_asset_" #name);	\
-	extern const char gk_asset_##name##_end[]			\
-	    __asm__("gk_asset_" #name "_end")
-
-ASSET(demo_html, "web/demo.html");
-ASSET(client_js, "web/gatekeeper.js");
+GATE_ASSET(demo_html, "web/demo.html");
 
 static int
 asset(gk_reply *rep, const char *start, const char *end, const char *type)
@@ -124,9 +112,8 @@ gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 		return asset(rep, robots, robots + sizeof(robots) - 1,
 		    "text/plain; charset=utf-8");
 	}
-	if (gk_slice_eq_str(path, "/gatekeeper.js"))
-		return asset(rep, gk_asset_client_js, gk_asset_client_js_end,
-		    "text/javascript; charset=utf-8");
+	if (gate_assets_handle(app, req, rep))
+		return 1;
 	if (!app->cfg->demo)
 		return 0;
 	if (gk_slice_eq_str(path, "/demo") || gk_slice_eq_str(path, "/demo/"))

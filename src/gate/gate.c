@@ -65,6 +65,17 @@ gate_app_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    gk_err_str(r));
 		goto out;
 	}
+	if ((r = gate_console_new(app, &app->console)) != 0) {
+		snprintf(err, errlen, "cannot set up the console: %s",
+		    gk_err_str(r));
+		goto out;
+	}
+	if ((r = audit_out_start(cfg, audit_instance(app->audit),
+	    &app->audit_out)) != 0) {
+		snprintf(err, errlen, "cannot start [audit_out]: %s",
+		    gk_err_str(r));
+		goto out;
+	}
 	if ((r = gate_cpship_start(app, &app->cpship)) != 0) {
 		snprintf(err, errlen, "cannot start putting checkpoints to the "
 		    "bucket: %s", gk_err_str(r));
@@ -84,6 +95,7 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
+	audit_out_stop(app->audit_out);
 	if (app->audit != NULL)
 		gate_refusals_flush(app, 1);	/* before the last checkpoint */
 	audit_close(app->audit);	/* its last checkpoint may still ship */
@@ -95,6 +107,7 @@ gate_app_close(gk_app *app)
 	policy_live_free(app->policy_live);
 	policy_rate_free(app->rate);
 	verify_keyring_free(app->keyring);
+	gate_console_free(app->console);
 	cfg_free(app->cfg);
 	free(app);
 }
@@ -131,6 +144,7 @@ gate_reply_release(gk_reply *rep)
 	free(rep->sub);
 	free(rep->jti);
 	free(rep->token_sig);
+	free(rep->set_cookie);
 	store_reader_free(rep->reader);
 	memset(rep, 0, sizeof(*rep));
 }
@@ -372,10 +386,10 @@ gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
 
 	if (store_presigns(app->store)) {
 		/* s3 redirect mode: a presigned GET to the bucket */
-		*exp = gk_now_s() + app->cfg->s3_presign_ttl;
+		*exp = gk_add_sat(gk_now_s(), app->cfg->s3_presign_ttl);
 		return store_presign_get(app->store, key, 0, GK_SLICE_NULL, url);
 	}
-	*exp = gk_now_s() + app->cfg->data_url_ttl;
+	*exp = gk_add_sat(gk_now_s(), app->cfg->data_url_ttl);
 	if ((r = verify_data_sign_cip(app->internal_mac, key, *exp,
 	    gk_slice_str(cip), sig)) != 0 ||
 	    (r = gk_buf_printf(url, "%s/_data/", app->cfg->public_url)) != 0 ||
@@ -402,11 +416,11 @@ gate_upload_form(gk_app *app, gk_slice key, const char *cip, gk_buf *out,
 
 	if (store_presigns(app->store)) {
 		/* s3 redirect mode: boto3's presigned POST shape */
-		*exp = gk_now_s() + app->cfg->s3_presign_ttl;
+		*exp = gk_add_sat(gk_now_s(), app->cfg->s3_presign_ttl);
 		return store_presign_post(app->store, key,
 		    app->cfg->max_upload_bytes, 0, out);
 	}
-	*exp = gk_now_s() + app->cfg->data_url_ttl;
+	*exp = gk_add_sat(gk_now_s(), app->cfg->data_url_ttl);
 	gk_buf_init(&pol, 16384);
 	if ((r = verify_policy_make_cip(app->internal_mac, app->cfg->id, key,
 	    *exp, app->cfg->max_upload_bytes, cip, &pol, sig)) != 0 ||
@@ -577,12 +591,12 @@ v1_handle(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 		deny(rep, 401, "Unauthorized: invalid 'hmac' param");
 		goto out;
 	}
-	if ((int64_t)exp + 60 < now) {
+	if (gk_add_sat((int64_t)exp, 60) < now) {
 		deny(rep, 410, "Expired");
 		goto out;
 	}
 	if (cfg->max_token_lifetime > 0 &&
-	    (int64_t)exp - now > cfg->max_token_lifetime) {
+	    gk_sub_sat((int64_t)exp, now) > cfg->max_token_lifetime) {
 		deny(rep, 401, "Unauthorized: 'expires' is further away than "
 		    "the maximum token lifetime");
 		goto out;
@@ -861,6 +875,8 @@ gate_handle(gk_app *app, const gk_req *req, gk_reply *rep)
 	if (gate_static_handle(app, req, rep))
 		goto done;
 	if (gate_rate_limit(app, req, rep))
+		goto done;
+	if (gate_console_handle(app, req, rep))
 		goto done;
 	if (gate_admin_reload(app, req, rep))
 		goto done;

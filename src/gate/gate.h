@@ -58,6 +58,8 @@ typedef struct gk_app {
 	gk_rate *rate;
 	struct gk_keyring *keyring;	/* v2 vendor keys */
 	struct gate_cpship *cpship;	/* checkpoints to the bucket, or NULL */
+	audit_out *audit_out;		/* records to the SIEM, or NULL */
+	struct gate_console *console;	/* /admin/ sessions and state */
 	struct gate_refusals *refusals;	/* 429s summed up per client, or NULL */
 } gk_app;
 
@@ -88,6 +90,8 @@ typedef struct {
 	int has_content_length;
 	gk_slice content_length;	/* as sent, unparsed */
 	gk_slice authorization;
+	gk_slice cookie;	/* Cookie header (the console's session) */
+	gk_slice csrf;		/* X-CSRF-Token header */
 	gk_addr client;
 	char client_ip[GK_ADDR_STRLEN];
 	char request_id[GK_REQID_LEN + 1];
@@ -128,6 +132,10 @@ typedef struct {
 	char *message;
 	uint64_t bytes;
 	unsigned retry_after;		/* 429: Retry-After seconds */
+	char *set_cookie;		/* Set-Cookie value, or NULL */
+	const char *csp;		/* Content-Security-Policy (static);
+					 * also sends X-Frame-Options: DENY
+					 * and Referrer-Policy: no-referrer */
 	/* v2 audit fields (owned) */
 	char *kid;
 	char *sub;
@@ -237,6 +245,17 @@ int gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup) GK_WUR;
 void gate_params_release(gate_params *ps);
 /* The decoded value of name, or NULL if absent. */
 const gk_buf *gate_params_get(const gate_params *ps, const char *name);
+/* The same as a C string ("" for an empty value; a value holding a NUL
+ * never parses), or NULL if absent. */
+const char *gate_params_str(const gate_params *ps, const char *name);
+
+/*
+ * The value of the cookie called name in a Cookie header ("a=1; b=2"):
+ * a slice into h (the first pair with that name), or an empty slice
+ * when absent (pairs with an empty value are skipped). Pairs are split
+ * at ";" and leading spaces skipped; the value is not decoded.
+ */
+gk_slice gate_cookie_value(gk_slice h, const char *name);
 
 /*
  * Object key validation: 1..1024 bytes of valid UTF-8, no NUL, control

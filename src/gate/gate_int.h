@@ -10,6 +10,9 @@
  * 0 if the path is not one of them.
  */
 int gate_static_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+/* The browser client (assets.c): /gatekeeper.js, /gatekeeper.classic.js,
+ * /gatekeeper.d.ts. Same contract as gate_static_handle. */
+int gate_assets_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 
 /*
  * The ACL for op (GK_OP_*): IP lists (uploads exempt when configured),
@@ -121,6 +124,27 @@ void gate_v2_handle(gk_app *app, const gk_req *req, gk_reply *rep);
  */
 int gate_v2_put_authorize(gk_app *app, const gk_req *req, gk_reply *rep,
     char **key);
+
+/*
+ * The customer's console (console.c): /admin/ (the page, its script and
+ * style), /admin/api/... (login, logout, session, tail, stats,
+ * integrity, verify, policy, policy tester). Returns 1 if it answered
+ * the path.
+ */
+typedef struct gate_console gate_console;
+int gate_console_new(gk_app *app, gate_console **out) GK_WUR;
+void gate_console_free(gate_console *c);
+int gate_console_handle(gk_app *app, const gk_req *req, gk_reply *rep);
+/* 1 if the request carries a live console session cookie (and, for a
+ * method other than GET/HEAD, its CSRF token and no foreign Origin). */
+int gate_console_session_ok(gate_console *c, const gk_req *req);
+/* After a reload built a new policy from cfg: the effective settings and
+ * what changed since the last ones. */
+void gate_console_policy_loaded(gate_console *c, const struct gk_config *cfg,
+    const gk_policy *p);
+/* The admin audit search (admin.c) on parsed query parameters; fills
+ * rep with the JSON answer or a 400/503. */
+void gate_admin_search(gk_app *app, const gate_params *ps, gk_reply *rep);
 
 /*
  * GET /admin/audit (admin.c). Returns 1 if it answered the path (rep

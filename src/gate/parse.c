@@ -117,6 +117,16 @@ gate_params_get(const gate_params *ps, const char *name)
 	return NULL;
 }
 
+const char *
+gate_params_str(const gate_params *ps, const char *name)
+{
+	const gk_buf *b = gate_params_get(ps, name);
+
+	if (b == NULL)
+		return NULL;
+	return b->data != NULL ? (const char *)b->data : "";
+}
+
 int
 gate_key_valid(gk_slice key, int allow_trailing_slash)
 {

@@ -65,6 +65,58 @@ int http_multipart_feed(gk_multipart *m, const uint8_t *p, size_t len) GK_WUR;
 int http_multipart_finish(gk_multipart *m) GK_WUR;
 void http_multipart_free(gk_multipart *m);
 
+/* ---- the request head, checked by the RFC (head.c) --------------------- */
+
+/*
+ * Limits on a request head, answered at once and the connection closed
+ * (a v2 token of GK_JWS_MAX bytes fits in the query or in Authorization):
+ * the request target (414), the number of query parameters (414), the
+ * number of header fields, one field line and all of them together (431).
+ * libmicrohttpd's own limit (its per-connection memory) lies above these.
+ */
+#define HTTP_URI_MAX (16u * 1024)
+#define HTTP_QUERY_PARAMS_MAX 128
+#define HTTP_FIELDS_MAX 100
+#define HTTP_FIELD_MAX (16u * 1024)
+#define HTTP_HEAD_MAX (32u * 1024)
+
+/*
+ * The raw request target (path and query, as received): 0 if acceptable,
+ * else the status to answer (414 too long or too many parameters, 400 a
+ * byte outside visible ASCII or not a path) with *why a static message.
+ */
+int http_uri_check(gk_slice uri, const char **why);
+
+/* Header fields, fed one by one in the order received. */
+typedef struct {
+	size_t fields;
+	size_t bytes;
+	unsigned hosts, content_lengths, transfer_encodings;
+	int te_unknown;
+	int status;		/* first problem seen, 0 = none */
+	const char *why;
+} http_head;
+
+void http_head_init(http_head *h);
+/*
+ * One field: its name and value as parsed (value without the line end);
+ * value_cut is 1 if the value held a NUL (the parser cut it there).
+ * Records the first problem: a name that is not a token (whitespace
+ * before the colon), a control byte or NUL in a value, a malformed
+ * Host or Content-Length, a count or size over the limits.
+ */
+void http_head_field(http_head *h, gk_slice name, gk_slice value,
+    int value_cut);
+/*
+ * After the last field: 0 if the head is acceptable, else the status to
+ * answer (400, 431, 501) and *why a static one-line message. Besides the
+ * fields themselves: HTTP/1.1 needs exactly one Host (1.0 at most one);
+ * Content-Length twice, Content-Length with Transfer-Encoding, or
+ * Transfer-Encoding in HTTP/1.0 is ambiguous framing (400); a transfer
+ * coding other than "chunked" is 501 (RFC 9112 §6.1, §6.3).
+ */
+int http_head_verdict(http_head *h, int http11, const char **why);
+
 /* ---- the server -------------------------------------------------------- */
 
 struct gk_app;

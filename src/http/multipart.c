@@ -19,7 +19,7 @@
  * (required, once) must be form-data with a name parameter; filename is
  * optional; Content-Type is optional, once; other headers are ignored.
  */
-#include "http/http.h"
+#include "http/http_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,15 +57,6 @@ struct gk_multipart {
 };
 
 /* ---- lexical helpers ---------------------------------------------------- */
-
-static int
-is_tchar(uint8_t c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
 
 /* RFC 2046 bcharsnospace, plus space */
 static int
@@ -117,7 +108,7 @@ take_token(gk_slice s, size_t *pos)
 {
 	size_t start = *pos;
 
-	while (*pos < s.len && is_tchar(s.p[*pos]))
+	while (*pos < s.len && http_is_tchar(s.p[*pos]))
 		(*pos)++;
 	return gk_slice_of(s.p + start, *pos - start);
 }
@@ -365,7 +356,7 @@ parse_headers(gk_multipart *m)
 			return GK_ERR_INVALID;
 		hname = gk_slice_of(line.p, (size_t)(colon - line.p));
 		for (i = 0; i < hname.len; i++) {
-			if (!is_tchar(hname.p[i]))
+			if (!http_is_tchar(hname.p[i]))
 				return GK_ERR_INVALID;
 		}
 		if (hname.len == 0)

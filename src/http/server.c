@@ -4,7 +4,7 @@
  * (the connection is suspended while the writer thread commits, so many
  * requests share one transaction), and rendering of gate replies.
  */
-#include "http.h"
+#include "http_int.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -21,17 +21,16 @@
 #include "gate/gate.h"
 #include "store/store.h"
 
-#define URI_MAX (16u * 1024)
 #define STREAM_BLOCK (64u * 1024)
 #define DISCARD_MAX (1024u * 1024)
 /*
  * Per-connection memory pool (libmicrohttpd): the request head and the
  * answer's headers live in it, and it is touched whole (zeroed) as it is
  * reused, so it is what an idle keep-alive connection costs and a memset
- * per request: twice URI_MAX is room for the longest target plus headers
+ * per request: twice HTTP_URI_MAX is room for the longest target plus headers
  * (was 64 KiB: 67 KiB RSS per idle connection, issue 12).
  */
-#define GK_CONN_POOL (2u * URI_MAX)
+#define GK_CONN_POOL (2u * HTTP_URI_MAX)
 /* What is still read of an upload's body once it is refused. */
 #define REFUSED_BODY_MAX (64u * 1024)
 /* At shutdown, how long a batch being written may still take (the audit
@@ -50,8 +49,15 @@ struct gk_http {
 	_Atomic uint64_t id_counter;
 	_Atomic int inflight;	/* connections suspended for the audit */
 	_Atomic int active;	/* requests begun and not yet completed */
+	http_guard *guard;	/* slow-client watchdog */
 	int stopping;		/* under tickets_lock: no more suspending */
 	struct ticket *pending;	/* under tickets_lock: suspended requests */
+};
+
+/* Per connection (libmicrohttpd's socket context). */
+struct sconn {
+	http_conn *watch;	/* the watchdog's entry, or NULL */
+	struct rq *rq;		/* the request under way, or NULL */
 };
 
 /*
@@ -68,15 +74,17 @@ struct ticket {
 
 static pthread_mutex_t tickets_lock = PTHREAD_MUTEX_INITIALIZER;
 
-enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
+enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED, RQ_DONE };
 
 struct rq {
 	gk_http *h;
 	struct MHD_Connection *conn;
+	struct sconn *sc;
 	_Atomic int state;
 	int audit_result;
 	char *uri;
-	int uri_too_long;
+	int refuse;		/* head refused: status to answer, then close */
+	const char *refuse_why;
 	size_t discarded;
 	gk_req req;
 	gk_reply rep;
@@ -91,6 +99,8 @@ rq_free(struct rq *rq)
 {
 	if (rq == NULL)
 		return;
+	if (rq->sc != NULL && rq->sc->rq == rq)
+		rq->sc->rq = NULL;
 	atomic_fetch_sub(&rq->h->active, 1);
 	gate_upload_free(rq->up);
 	gate_reply_release(&rq->rep);
@@ -101,22 +111,45 @@ rq_free(struct rq *rq)
 	free(rq);
 }
 
-/* MHD hands us the raw URI here, before any unescaping. */
+static struct sconn *
+sconn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/*
+ * MHD hands us the raw URI here, before any unescaping and before it
+ * splits the query into arguments. A target we refuse is answered on the
+ * handler's first call; its query is emptied first, in libmicrohttpd's
+ * own buffer (the URI is NUL-terminated there and parsed right after this
+ * call), so that thousands of parameters cannot exhaust the connection's
+ * memory before we can answer.
+ */
 static void *
 uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	gk_http *h = cls;
+	struct sconn *sc = sconn_of(conn);
 	struct rq *rq;
 	size_t n = strlen(uri);
+	char *q;
 
-	if ((rq = calloc(1, sizeof(*rq))) == NULL)
+	if (sc == NULL || (rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;
+	rq_free(sc->rq);	/* one that libmicrohttpd never completed */
+	sc->rq = rq;
+	rq->sc = sc;
 	atomic_fetch_add(&h->active, 1);
 	rq->h = h;
 	rq->conn = conn;
 	gate_reply_init(&rq->rep);
-	if (n > URI_MAX) {
-		rq->uri_too_long = 1;
+	rq->refuse = http_uri_check(gk_slice_of(uri, n), &rq->refuse_why);
+	if (rq->refuse != 0) {
+		if ((q = strchr(uri, '?')) != NULL && q[1] != '\0')
+			q[1] = '\0';	/* (see above) */
 		n = 0;
 	}
 	if ((rq->uri = malloc(n + 1)) == NULL) {
@@ -128,20 +161,134 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	return rq;
 }
 
+/* libmicrohttpd's connection notifications: the watchdog's entries. */
+static void
+conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	gk_http *h = cls;
+	struct sconn *sc;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		if ((sc = calloc(1, sizeof(*sc))) == NULL)
+			return;	/* uri_log refuses the connection */
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		sc->watch = http_guard_open(h->guard, ci != NULL ?
+		    ci->connect_fd : -1);
+		*socket_context = sc;
+		return;
+	}
+	if ((sc = *socket_context) == NULL)
+		return;
+	rq_free(sc->rq);
+	http_guard_close(h->guard, sc->watch);
+	free(sc);
+	*socket_context = NULL;
+}
+
 static void
 completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
+	gk_http *h = cls;
 	struct rq *rq = *con_cls;
+	struct sconn *sc = sconn_of(conn);
 
-	(void)cls;
-	(void)conn;
 	if (rq != NULL && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
 	    rq->rep.reader != NULL)
 		gk_warn("request %s ended before the body was sent (code %d)",
 		    rq->req.request_id, (int)toe);
+	if (sc != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		http_guard_request_done(h->guard, sc->watch);
 	rq_free(rq);
 	*con_cls = NULL;
+}
+
+/* Feeds each header field to the head checks, in the order received;
+ * a field waits for the next one, which tells whether it was cut. */
+struct head_walk {
+	http_head head;
+	gk_slice name, value;	/* the field waiting */
+	int pending;
+	int in_line;		/* its value lies in its own line */
+};
+
+/*
+ * libmicrohttpd parses the head in place and cuts a field value at a NUL
+ * byte without a word. Its line ends became NULs too, so the bytes after
+ * a value's terminator up to the next field name (or, for the last field,
+ * up to the next NUL, CR or LF: the empty line ends the head) are NUL, CR
+ * or LF unless the value held a NUL. Only looked at when the value lies
+ * where its own line is, after its name and before the next one.
+ */
+static int
+value_was_cut(gk_slice value, const char *next_key)
+{
+	const char *p = (const char *)value.p + value.len + 1, *end;
+
+	if (next_key != NULL) {
+		if (next_key < p)
+			return 0;
+		end = next_key;
+	} else {
+		end = p + HTTP_FIELD_MAX;
+	}
+	for (; p < end; p++) {
+		if (*p == '\0' || *p == '\r' || *p == '\n') {
+			if (next_key == NULL)
+				return 0;
+			continue;
+		}
+		if (*p != ' ' && *p != '\t')
+			return 1;
+	}
+	return 0;
+}
+
+static void
+head_flush(struct head_walk *w, const char *next_key)
+{
+	if (!w->pending)
+		return;
+	http_head_field(&w->head, w->name, w->value, w->in_line &&
+	    value_was_cut(w->value, next_key));
+	w->pending = 0;
+}
+
+static enum MHD_Result
+head_field_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+    size_t key_size, const char *value, size_t value_size)
+{
+	struct head_walk *w = cls;
+
+	(void)kind;
+	if (key == NULL)
+		return MHD_YES;
+	if (value == NULL)
+		value = "";
+	head_flush(w, key);
+	w->name = gk_slice_of(key, key_size);
+	w->value = gk_slice_of(value, value_size);
+	w->in_line = value > key && (size_t)(value - key) <= HTTP_FIELD_MAX;
+	w->pending = 1;
+	return MHD_YES;
+}
+
+/* 0 if the head passes http_head_verdict, else the status to answer. */
+static int
+check_head(struct rq *rq, const char *version, const char **why)
+{
+	struct head_walk w;
+
+	memset(&w, 0, sizeof(w));
+	http_head_init(&w.head);
+	MHD_get_connection_values_n(rq->conn, MHD_HEADER_KIND, head_field_cb,
+	    &w);
+	head_flush(&w, NULL);
+	return http_head_verdict(&w.head, version != NULL &&
+	    strcmp(version, "HTTP/1.1") == 0, why);
 }
 
 static gk_slice
@@ -229,6 +376,8 @@ fill_req(struct rq *rq, const char *method)
 	req->content_length = header(rq->conn, "Content-Length",
 	    &req->has_content_length);
 	req->authorization = header(rq->conn, "Authorization", NULL);
+	req->cookie = header(rq->conn, "Cookie", NULL);
+	req->csrf = header(rq->conn, "X-CSRF-Token", NULL);
 	ci = MHD_get_connection_info(rq->conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL ||
@@ -321,6 +470,13 @@ send_reply(struct rq *rq)
 	}
 	if (rep->content_range != NULL)
 		r |= add(resp, "Content-Range", rep->content_range);
+	if (rep->set_cookie != NULL)
+		r |= add(resp, "Set-Cookie", rep->set_cookie);
+	if (rep->csp != NULL) {
+		r |= add(resp, "Content-Security-Policy", rep->csp);
+		r |= add(resp, "X-Frame-Options", "DENY");
+		r |= add(resp, "Referrer-Policy", "no-referrer");
+	}
 	if (rq->h->hsts[0] != '\0')
 		r |= add(resp, "Strict-Transport-Security", rq->h->hsts);
 	if (rep->reader != NULL) {
@@ -328,6 +484,8 @@ send_reply(struct rq *rq)
 		gk_time_http(rep->mtime, date, sizeof(date));
 		r |= add(resp, "Last-Modified", date);
 	}
+	if (rq->refuse != 0)	/* a refused head: the framing is unsure */
+		r |= add(resp, "Connection", "close");
 	if (rep->status == 204 && rep->audited == 0) {
 		/* CORS preflight */
 		r |= add(resp, "Access-Control-Allow-Methods",
@@ -392,11 +550,8 @@ decide(struct rq *rq)
 	const char *ua, *origin;
 	int r;
 
-	if (rq->uri_too_long) {
-		gate_reply_error(&rq->rep, 414, "deny", "URI Too Long");
-		rq->rep.protocol = "http";
-		gate_reply_finish(app, &rq->req, &rq->rep);
-	} else if (rq->is_upload) {
+	http_guard_body_done(rq->h->guard, rq->sc->watch);
+	if (rq->is_upload) {
 		if (rq->up != NULL)
 			gate_upload_end(rq->up, &rq->rep);
 		else
@@ -522,14 +677,27 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 
 	(void)cls;
 	(void)url;
-	(void)version;
 	if (rq == NULL)
 		return MHD_NO;
 	switch (atomic_load(&rq->state)) {
 	case RQ_NEW:
+		http_guard_head_done(rq->h->guard, rq->sc->watch);
 		fill_req(rq, method);
+		if (rq->refuse == 0)
+			rq->refuse = check_head(rq, version, &rq->refuse_why);
+		if (rq->refuse != 0) {
+			/* answered now, before any body, and closed */
+			http_guard_body_done(rq->h->guard, rq->sc->watch);
+			gate_reply_error(&rq->rep, rq->refuse, "deny",
+			    rq->refuse_why != NULL ? rq->refuse_why :
+			    "Bad Request");
+			rq->rep.protocol = "http";
+			gate_reply_finish(rq->h->app, &rq->req, &rq->rep);
+			atomic_store(&rq->state, RQ_DONE);
+			return send_reply(rq);
+		}
 		rq->is_upload = gate_is_upload(&rq->req);
-		if (rq->is_upload && !rq->uri_too_long)
+		if (rq->is_upload)
 			gate_upload_begin(rq->h->app, &rq->req, &rq->up,
 			    &rq->rep);
 		atomic_store(&rq->state, RQ_BODY);
@@ -571,6 +739,9 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	case RQ_AUDITED:
 		return answer(rq);
+	case RQ_DONE:		/* answered early: the rest is dropped */
+		*upload_data_size = 0;
+		return MHD_YES;
 	}
 	return MHD_NO;
 }
@@ -592,7 +763,7 @@ redir_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	(void)cls;
 	(void)conn;
-	if (strlen(uri) > URI_MAX)
+	if (strlen(uri) > HTTP_URI_MAX)
 		return strdup("");	/* answered 414 */
 	return strdup(uri);
 }
@@ -640,7 +811,7 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_NO;
 	status = (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) ?
 	    301 : 308;
-	gk_buf_init(&loc, URI_MAX + 2048);
+	gk_buf_init(&loc, HTTP_URI_MAX + 2048);
 	if (uri[0] != '/' ||
 	    gk_buf_printf(&loc, "%s%s", h->app->cfg->public_url, uri) != 0) {
 		status = uri[0] == '\0' ? 414 : 400;
@@ -735,7 +906,9 @@ http_server_start(gk_app *app, gk_http **out)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return GK_ERR_NOMEM;
 	h->app = app;
-	if (gk_random(h->id_prefix, sizeof(h->id_prefix)) != 0) {
+	if (gk_random(h->id_prefix, sizeof(h->id_prefix)) != 0 ||
+	    http_guard_start(cfg->head_timeout, cfg->body_timeout,
+	    cfg->body_min_rate, &h->guard) != 0) {
 		free(h);
 		return GK_ERR_INTERNAL;
 	}
@@ -743,6 +916,7 @@ http_server_start(gk_app *app, gk_http **out)
 		if ((r = http_tls_new(cfg->tls_cert, cfg->tls_key,
 		    cfg->tls_ocsp, &h->tls, err, sizeof(err))) != 0) {
 			gk_error("%s", err);
+			http_guard_stop(h->guard);
 			free(h);
 			return r;
 		}
@@ -768,11 +942,13 @@ http_server_start(gk_app *app, gk_http **out)
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GK_CONN_POOL,
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
+	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
+		http_guard_stop(h->guard);
 		http_tls_free(h->tls);
 		free(h);
 		return GK_ERR_IO;
@@ -859,6 +1035,7 @@ http_server_stop(gk_http *h)
 		wait_zero(&h->active, 10000);
 		MHD_stop_daemon(h->d);
 	}
+	http_guard_stop(h->guard);	/* after: the daemon empties its list */
 	if (h->redir != NULL)
 		MHD_stop_daemon(h->redir);
 	http_tls_free(h->tls);

@@ -1015,15 +1015,32 @@ policy_ref(gk_policy *p)
 int
 policy_check_ip(const gk_policy *p, const gk_addr *a, int is_upload)
 {
+	const char *rule;
+
+	return policy_check_ip_rule(p, a, is_upload, &rule);
+}
+
+int
+policy_check_ip_rule(const gk_policy *p, const gk_addr *a, int is_upload,
+    const char **rule)
+{
+	*rule = "no policy";
 	if (p == NULL || a == NULL)
 		return GK_ERR_DENIED;
 	/* deny wins, also for uploads: they skip only the allow list */
-	if (policy_cidrs_contains(p->deny, a))
+	if (policy_cidrs_contains(p->deny, a)) {
+		*rule = "ip_deny";
 		return GK_ERR_DENIED;
-	if (is_upload && p->uploads_exempt_ip)
+	}
+	if (is_upload && p->uploads_exempt_ip) {
+		*rule = "uploads exempt from ip_allow";
 		return 0;
-	if (!policy_cidrs_contains(p->allow, a))
+	}
+	if (!policy_cidrs_contains(p->allow, a)) {
+		*rule = "not in ip_allow";
 		return GK_ERR_DENIED;
+	}
+	*rule = "ip_allow";
 	return 0;
 }
 

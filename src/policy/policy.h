@@ -167,6 +167,10 @@ int policy_check_ip(const gk_policy *p, const gk_addr *a, int is_upload);
  * origin is refused unless the config allows it. Returns 0 or GK_ERR_DENIED.
  */
 int policy_check_origin(const gk_policy *p, gk_slice origin, int present);
+/* policy_check_ip, with *rule naming what decided: "ip_deny", "uploads
+ * exempt from ip_allow", "not in ip_allow" or "ip_allow". */
+int policy_check_ip_rule(const gk_policy *p, const gk_addr *a, int is_upload,
+    const char **rule);
 /* Admin CIDRs only (for /healthz, /metrics, /admin): neither the allow
  * nor the deny list plays a part. 0 or GK_ERR_DENIED. */
 int policy_check_admin(const gk_policy *p, const gk_addr *a);

@@ -347,7 +347,7 @@ s3_client_creds(s3_client *c, s3_creds *out)
 
 	pthread_mutex_lock(&c->cred_mu);
 	if (!c->have || (c->cur.expires != 0 &&
-	    c->cur.expires - now < REFRESH_BEFORE)) {
+	    gk_sub_sat(c->cur.expires, now) < REFRESH_BEFORE)) {
 		memset(&fresh, 0, sizeof(fresh));
 		r = load(c, &fresh, &src);
 		if (r == 0) {

@@ -917,7 +917,7 @@ s3_presign_post(s3_target *t, const s3_creds *c, gk_slice key,
 	gk_buf_init(&pol, CANON_CAP);
 	gk_buf_init(&b64, 2 * CANON_CAP);
 	s3_amz_date(now, amz);
-	gk_time_iso(now + ttl, exp, sizeof(exp));
+	gk_time_iso(gk_add_sat(now, (int64_t)ttl), exp, sizeof(exp));
 	if ((r = s3_object_url(t, GK_SLICE_NULL, &url, NULL, NULL)) != 0 ||
 	    (r = s3_signer_scope(t->signer, amz, &scope)) != 0 ||
 	    (r = gk_buf_printf(&cred, "%s/%s", c->access_key_id,

@@ -41,6 +41,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -77,7 +78,6 @@
 #define STORE_STRIPES 64
 #define STORE_PATH_CAP 4096u
 #define LIST_BATCH 256
-#define TMP_MAX_AGE (24 * 3600)
 #define DB_BUSY_MS 10000
 
 static const char hkdf_label[] = "gatekeeper store v1 object key";
@@ -99,6 +99,9 @@ struct gk_store {
 	int nlocks;			/* stripes initialised */
 	int db_lock_ok;
 	s3_store *s3;			/* [store] type = s3: all goes there */
+	/* during store_open only: the index rebuild or reconciliation */
+	struct reconcile *rec;
+	int (*walk_one)(gk_store *s, const char *path, const char *hex);
 };
 
 typedef struct {
@@ -1045,16 +1048,29 @@ out:
 	return r;
 }
 
+/* Every object file, through s->walk_one (store_open only). */
 static int
-rebuild_leaf(gk_store *s, const char *path, const char *hex)
+walk_leaf(gk_store *s, const char *path, const char *hex)
 {
-	return scan_dir(s, path, HASH_HEX_LEN, ".obj", rebuild_one);
+	return scan_dir(s, path, HASH_HEX_LEN, ".obj", s->walk_one);
 }
 
 static int
-rebuild_mid(gk_store *s, const char *path, const char *hex)
+walk_mid(gk_store *s, const char *path, const char *hex)
 {
-	return scan_dir(s, path, 2, "", rebuild_leaf);
+	return scan_dir(s, path, 2, "", walk_leaf);
+}
+
+static int
+walk_objects(gk_store *s, int (*fn)(gk_store *s, const char *path,
+    const char *hex))
+{
+	int r;
+
+	s->walk_one = fn;
+	r = scan_dir(s, s->objdir, 2, "", walk_mid);
+	s->walk_one = NULL;
+	return r;
 }
 
 /* Creates the table and fills it from the object headers, atomically. */
@@ -1068,7 +1084,7 @@ db_rebuild(gk_store *s)
 	if ((r = db_exec(s->db, "CREATE TABLE objects(key BLOB PRIMARY KEY, "
 	    "size INTEGER NOT NULL, mtime INTEGER NOT NULL) WITHOUT ROWID")) !=
 	    0 ||
-	    (r = scan_dir(s, s->objdir, 2, "", rebuild_mid)) != 0 ||
+	    (r = walk_objects(s, rebuild_one)) != 0 ||
 	    (r = db_exec(s->db, "COMMIT")) != 0) {
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		goto out;
@@ -1076,6 +1092,166 @@ db_rebuild(gk_store *s)
 	gk_info("store index %s built from the object files", s->dbpath);
 	r = 0;
 out:
+	return r;
+}
+
+/*
+ * Reconciliation at start: the index must list exactly the objects that
+ * can be read. A crash can leave a file renamed into place whose row was
+ * never written (or a row still describing the file it replaced), or a
+ * row whose file was unlinked. Every index row is matched with the object
+ * files by name hash (a directory scan, no decryption); a file without a
+ * row, or whose size disagrees with its row, is read and (re)indexed, and
+ * a row without a file is dropped. One transaction.
+ */
+typedef struct {
+	uint8_t hash[HASH_LEN];
+	uint8_t *key;
+	size_t len;
+	uint64_t size;
+	int seen;
+} rec_row;
+
+struct reconcile {
+	rec_row *rows;
+	size_t n;
+	size_t added, dropped;
+};
+
+static int
+rec_cmp(const void *a, const void *b)
+{
+	return memcmp(((const rec_row *)a)->hash, ((const rec_row *)b)->hash,
+	    HASH_LEN);
+}
+
+/* The file size an object of key length n and size S has on disk. */
+static uint64_t
+obj_file_size(size_t n, uint64_t size)
+{
+	uint64_t chunks = size / OBJ_CHUNK + (size % OBJ_CHUNK != 0);
+
+	if (chunks == 0)
+		chunks = 1;
+	return OBJ_FIXED_LEN + n + size + OBJ_TAG_LEN * chunks;
+}
+
+static int
+reconcile_one(gk_store *s, const char *path, const char *hex)
+{
+	struct reconcile *rc = s->rec;
+	rec_row want, *row;
+	struct stat st;
+
+	if (gk_hex_decode(gk_slice_of(hex, HASH_HEX_LEN), want.hash,
+	    HASH_LEN) != 0)
+		return 0;
+	row = rc->n > 0 ? bsearch(&want, rc->rows, rc->n, sizeof(*row),
+	    rec_cmp) : NULL;
+	if (row != NULL) {
+		row->seen = 1;
+		/* sizes in the index are at most INT64_MAX: no overflow */
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    row->size <= INT64_MAX && row->len <= OBJ_NAME_MAX &&
+		    (uint64_t)st.st_size == obj_file_size(row->len,
+		    row->size))
+			return 0;
+	}
+	rc->added++;
+	return rebuild_one(s, path, hex);
+}
+
+static int
+db_reconcile(gk_store *s)
+{
+	struct reconcile rc;
+	sqlite3_stmt *st = NULL;
+	const void *k;
+	rec_row *grow;
+	size_t cap = 0, i;
+	int rc_step, r = GK_ERR_INTERNAL;
+
+	memset(&rc, 0, sizeof(rc));
+	if ((r = db_exec(s->db, "BEGIN IMMEDIATE")) != 0)
+		return r;
+	r = GK_ERR_IO;
+	if (sqlite3_prepare_v2(s->db, "SELECT key, size FROM objects", -1,
+	    &st, NULL) != SQLITE_OK)
+		goto out;
+	while ((rc_step = sqlite3_step(st)) == SQLITE_ROW) {
+		rec_row *row;
+		int len = sqlite3_column_bytes(st, 0);
+
+		k = sqlite3_column_blob(st, 0);
+		if (rc.n == cap) {
+			r = GK_ERR_NOMEM;
+			cap = cap ? 2 * cap : 1024;
+			if (cap > SIZE_MAX / sizeof(*grow) || (grow =
+			    realloc(rc.rows, cap * sizeof(*grow))) == NULL)
+				goto out;
+			rc.rows = grow;
+		}
+		row = &rc.rows[rc.n];
+		memset(row, 0, sizeof(*row));
+		row->len = len > 0 ? (size_t)len : 0;
+		row->size = (uint64_t)sqlite3_column_int64(st, 1);
+		r = GK_ERR_NOMEM;
+		if ((row->key = malloc(row->len + 1)) == NULL)
+			goto out;
+		if (row->len > 0)
+			memcpy(row->key, k, row->len);
+		rc.n++;
+		if ((r = sha256(s, gk_slice_of(row->key, row->len),
+		    row->hash)) != 0)
+			goto out;
+	}
+	r = GK_ERR_IO;
+	if (rc_step != SQLITE_DONE)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc.n > 0)
+		qsort(rc.rows, rc.n, sizeof(*rc.rows), rec_cmp);
+	s->rec = &rc;
+	r = walk_objects(s, reconcile_one);
+	s->rec = NULL;
+	if (r != 0)
+		goto out;
+	r = GK_ERR_IO;
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM objects WHERE key = ?1",
+	    -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	for (i = 0; i < rc.n; i++) {
+		if (rc.rows[i].seen)
+			continue;
+		sqlite3_reset(st);
+		if ((r = db_bind_blob(st, 1, gk_slice_of(rc.rows[i].key,
+		    rc.rows[i].len))) != 0)
+			goto out;
+		r = GK_ERR_IO;
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto out;
+		rc.dropped++;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((r = db_exec(s->db, "COMMIT")) != 0)
+		goto out;
+	if (rc.added > 0 || rc.dropped > 0)
+		gk_info("store index reconciled with the object files: %zu "
+		    "(re)indexed, %zu without a file dropped", rc.added,
+		    rc.dropped);
+	r = 0;
+out:
+	if (r != 0) {
+		gk_error("store index reconciliation failed: %s",
+		    gk_err_str(r));
+		sqlite3_finalize(st);
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	for (i = 0; i < rc.n; i++)
+		free(rc.rows[i].key);
+	free(rc.rows);
 	return r;
 }
 
@@ -1113,7 +1289,11 @@ db_open(gk_store *s)
 	sqlite3_finalize(st);
 	st = NULL;
 	/* no table: a new store, a deleted index.db or a crashed rebuild */
-	if (rc == SQLITE_DONE && (r = db_rebuild(s)) != 0)
+	if (rc == SQLITE_DONE)
+		r = db_rebuild(s);
+	else
+		r = db_reconcile(s);
+	if (r != 0)
 		goto out;
 	r = 0;
 out:
@@ -1123,14 +1303,20 @@ out:
 
 /* ---- store ----------------------------------------------------------- */
 
-/* Removes temp files left behind by a crash (older than a day). */
+/*
+ * Removes the temp files a crash left behind: every *.tmp no live writer
+ * holds. A writer keeps an exclusive flock(2) on its temp file until it
+ * is renamed or removed, and the kernel drops it when the process dies,
+ * so a file we can lock belongs to no one (another process sharing the
+ * store keeps its own).
+ */
 static void
 tmp_cleanup(const gk_store *s)
 {
 	struct dirent *de;
 	struct stat st;
-	time_t now = time(NULL);
-	size_t n;
+	size_t n, removed = 0;
+	int fd;
 	DIR *d;
 
 	if ((d = opendir(s->tmpdir)) == NULL)
@@ -1139,14 +1325,19 @@ tmp_cleanup(const gk_store *s)
 		n = strlen(de->d_name);
 		if (n < 5 || strcmp(de->d_name + n - 4, ".tmp") != 0)
 			continue;
-		if (fstatat(dirfd(d), de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode) ||
-		    now - st.st_mtime < TMP_MAX_AGE)
+		if ((fd = openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW | O_NONBLOCK)) < 0)
 			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == 0)
-			gk_info("removed stale temp file %s", de->d_name);
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 &&
+		    unlinkat(dirfd(d), de->d_name, 0) == 0)
+			removed++;
+		close(fd);
 	}
 	closedir(d);
+	if (removed > 0)
+		gk_info("removed %zu temp files left by an earlier run",
+		    removed);
 }
 
 int
@@ -1313,6 +1504,10 @@ store_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
 		goto out;
 	}
 	w->tmp_path = gk_buf_detach(&path, NULL);
+	/* ours while we live (tmp_cleanup leaves locked files alone) */
+	if (flock(w->fd, LOCK_EX | LOCK_NB) != 0)
+		gk_warn("store: cannot lock the temp file: %s",
+		    strerror(errno));
 	if ((r = pwrite_full(w->fd, w->hdr, w->hdr_len, 0)) != 0)
 		goto out;
 	*out = w;

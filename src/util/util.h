@@ -84,6 +84,32 @@ gk_mul_size(size_t a, size_t b, size_t *out)
 	return __builtin_mul_overflow(a, b, out) ? GK_ERR_TOO_LARGE : 0;
 }
 
+/*
+ * Time arithmetic on client-supplied numbers (unix seconds, microseconds):
+ * the sum or difference clamped to [INT64_MIN, INT64_MAX] instead of
+ * overflowing, so a comparison like exp + skew < now keeps its meaning
+ * for any exp (an expiry near 2^63 is simply far away).
+ */
+static inline int64_t
+gk_add_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_add_overflow(a, b, &r))
+		return b > 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
+static inline int64_t
+gk_sub_sat(int64_t a, int64_t b)
+{
+	int64_t r;
+
+	if (__builtin_sub_overflow(a, b, &r))
+		return b < 0 ? INT64_MAX : INT64_MIN;
+	return r;
+}
+
 /* ---- bounded growable buffer ----------------------------------------- */
 
 /* A byte buffer that never grows past cap bytes. Always NUL-terminated

@@ -428,9 +428,9 @@ check_claims(json_t *c, const gk_jws_rules *rules, gk_jws_claims *out,
 		out->nbf = 0;
 	if (rules->now >= out->exp)
 		REFUSE(GK_ERR_EXPIRED, "Unauthorized: token expired");
-	if (out->iat > rules->now + rules->skew)
+	if (out->iat > gk_add_sat(rules->now, rules->skew))
 		REFUSE(GK_ERR_DENIED, "Unauthorized: 'iat' is in the future");
-	if (out->nbf > rules->now + rules->skew)
+	if (out->nbf > gk_add_sat(rules->now, rules->skew))
 		REFUSE(GK_ERR_DENIED, "Unauthorized: token not yet valid "
 		    "('nbf')");
 	if (__builtin_sub_overflow(out->exp, out->iat, &life) || life <= 0 ||

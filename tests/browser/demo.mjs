@@ -1,21 +1,14 @@
 // demo.mjs BASE_URL SCREENSHOT
 // A person's flow on the demo page in Debian's Chromium: upload a report,
-// see it listed, open it. Prints one JSON line with what the page showed;
+// see it listed, view it in the page. Prints one JSON line with what the page showed;
 // exits non-zero on any failure.
-import { chromium } from "playwright-core";
+import { launch } from "./launch.mjs";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 
 const [base, shot] = process.argv.slice(2);
-const profile = fs.mkdtempSync(path.join(os.tmpdir(), "gk-chromium-"));
-const context = await chromium.launchPersistentContext(profile, {
-	executablePath: "/usr/bin/chromium",
-	headless: true,
-	args: ["--no-sandbox", "--disable-gpu", "--disable-quic",
-	    "--no-first-run", "--disable-background-networking",
-	    "--disable-component-update", "--disable-sync"],
-});
+const browser = await launch();
+const { context, profile } = browser;
 const out = {};
 try {
 	const page = await context.newPage();
@@ -28,16 +21,12 @@ try {
 	out.status_after_upload = await page.textContent("#status");
 	out.listed = await page.$$eval("#files li", (lis) =>
 	    lis.map((li) => li.firstChild.textContent.trim()));
-	const [popup] = await Promise.all([
-		context.waitForEvent("page"),
-		page.click("#files li button"),
-	]);
-	await popup.waitForLoadState();
-	out.opened = (await popup.textContent("body")).trim();
+	await page.click("#files li button");
+	await page.waitForSelector("#viewer pre", { timeout: 15000 });
+	out.opened = (await page.textContent("#viewer pre")).trim();
 	out.status_after_view = await page.textContent("#status");
 	await page.screenshot({ path: shot, fullPage: true });
 	console.log(JSON.stringify(out));
 } finally {
-	await context.close();
-	fs.rmSync(profile, { recursive: true, force: true });
+	await browser.close();
 }

@@ -1,0 +1,290 @@
+/*
+ * guard.c - the slow-client watchdog: bounds the time a connection may
+ * take to deliver a complete request head, and the rate of a request
+ * body, separately from libmicrohttpd's idle timeout (which every byte
+ * resets, so a client dripping one byte at a time would live forever).
+ *
+ * Each connection has an entry in one list, kept under one mutex. A
+ * thread looks at the list twice a second and shuts down (shutdown(2),
+ * read and write) the socket of a connection past its deadline;
+ * libmicrohttpd then sees the end of the stream and closes it as it
+ * would any. An entry is removed, under the same mutex, in the
+ * connection-closed notification, which libmicrohttpd calls before it
+ * closes the socket, so the watchdog never touches a reused descriptor.
+ *
+ * Bytes received come from TCP_INFO (tcpi_bytes_received): a head clock
+ * for a kept-alive connection starts when its next request's first byte
+ * arrives, and a body must keep arriving at the minimum rate. On a socket
+ * without TCP_INFO the head clock starts when the previous request ends.
+ */
+#include "http_int.h"
+
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#define TICK_MS 250
+/* tcpi_state of a socket whose peer has sent its FIN (the kernel's
+ * include/net/tcp_states.h; not in the exported headers) */
+#define STATE_CLOSE_WAIT 8
+
+enum { PH_HEAD, PH_IDLE, PH_BODY, PH_BUSY };
+
+struct http_conn {
+	struct http_conn *prev, *next;
+	int fd;
+	int phase;
+	int killed;
+	int64_t since_ms;	/* phase start */
+	uint64_t base;		/* bytes received at phase start */
+};
+
+struct http_guard {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	pthread_t thread;
+	int running, stop;
+	struct http_conn *head;
+	int64_t head_ms, body_ms;
+	uint64_t min_rate;
+	_Atomic uint64_t closed;
+};
+
+static int64_t
+mono_ms(void)
+{
+	return gk_mono_us() / 1000;
+}
+
+/* Bytes received on fd so far; 0 with *ok = 0 if unknown. *half is set
+ * when the peer has closed its side (may be NULL). */
+static uint64_t
+received_state(int fd, int *ok, int *half)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) +
+	    sizeof(ti.tcpi_bytes_received)) {
+		*ok = 0;
+		return 0;
+	}
+	*ok = 1;
+	if (half != NULL)
+		*half = ti.tcpi_state == STATE_CLOSE_WAIT;
+	return ti.tcpi_bytes_received;
+}
+
+static uint64_t
+received(int fd, int *ok)
+{
+	return received_state(fd, ok, NULL);
+}
+
+/* 1 if c is past its deadline (mutex held). */
+static int
+overdue(const http_guard *g, struct http_conn *c, int64_t now)
+{
+	uint64_t got, allowance;
+	int ok, half = 0;
+
+	switch (c->phase) {
+	case PH_HEAD:
+		return g->head_ms > 0 && now - c->since_ms > g->head_ms;
+	case PH_IDLE:
+		got = received_state(c->fd, &ok, &half);
+		if (ok && got > c->base) {	/* the next request began */
+			c->phase = PH_HEAD;
+			c->since_ms = now;
+			return 0;
+		}
+		/* the client closed its side after its last request and
+		 * nothing of a next one came for a tick (one already
+		 * received would be under way by then): no request can
+		 * follow (libmicrohttpd would wait for the idle timeout) */
+		return ok && half && now - c->since_ms > TICK_MS;
+	case PH_BODY:
+		if (g->min_rate == 0)
+			return 0;
+		got = received(c->fd, &ok);
+		if (!ok)
+			return 0;
+		/* body_timeout, plus one second per min_rate bytes */
+		allowance = (got > c->base ? got - c->base : 0) / g->min_rate;
+		if (allowance > (uint64_t)INT64_MAX / 1000)
+			return 0;
+		return now - c->since_ms > gk_add_sat(g->body_ms,
+		    (int64_t)allowance * 1000);
+	default:
+		return 0;
+	}
+}
+
+static void *
+watch(void *arg)
+{
+	http_guard *g = arg;
+	struct http_conn *c;
+	struct timespec ts;
+	int64_t now;
+
+	pthread_mutex_lock(&g->mu);
+	while (!g->stop) {
+		now = mono_ms();
+		for (c = g->head; c != NULL; c = c->next) {
+			if (c->killed || !overdue(g, c, now))
+				continue;
+			c->killed = 1;
+			g->closed++;
+			gk_debug("closing a connection too slow to send its "
+			    "request %s", c->phase == PH_HEAD ? "head" :
+			    "body");
+			(void)shutdown(c->fd, SHUT_RDWR);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += TICK_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+	}
+	pthread_mutex_unlock(&g->mu);
+	return NULL;
+}
+
+int
+http_guard_start(unsigned head_timeout_s, unsigned body_timeout_s,
+    unsigned body_min_rate, http_guard **out)
+{
+	pthread_condattr_t ca;
+	http_guard *g;
+
+	*out = NULL;
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return GK_ERR_NOMEM;
+	g->head_ms = (int64_t)head_timeout_s * 1000;
+	g->body_ms = (int64_t)body_timeout_s * 1000;
+	g->min_rate = body_min_rate;
+	pthread_mutex_init(&g->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&g->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if (head_timeout_s > 0 || body_min_rate > 0) {
+		if (pthread_create(&g->thread, NULL, watch, g) != 0) {
+			http_guard_stop(g);
+			return GK_ERR_INTERNAL;
+		}
+		g->running = 1;
+	}
+	*out = g;
+	return 0;
+}
+
+void
+http_guard_stop(http_guard *g)
+{
+	struct http_conn *c, *next;
+
+	if (g == NULL)
+		return;
+	if (g->running) {
+		pthread_mutex_lock(&g->mu);
+		g->stop = 1;
+		pthread_cond_signal(&g->cv);
+		pthread_mutex_unlock(&g->mu);
+		pthread_join(g->thread, NULL);
+	}
+	for (c = g->head; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	pthread_cond_destroy(&g->cv);
+	pthread_mutex_destroy(&g->mu);
+	free(g);
+}
+
+uint64_t
+http_guard_closed(const http_guard *g)
+{
+	return g != NULL ? g->closed : 0;
+}
+
+http_conn *
+http_guard_open(http_guard *g, int fd)
+{
+	http_conn *c;
+
+	if (g == NULL || (g->head_ms == 0 && g->min_rate == 0) || fd < 0 ||
+	    (c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->fd = fd;
+	c->phase = PH_HEAD;	/* from accept: the first head is due */
+	c->since_ms = mono_ms();
+	pthread_mutex_lock(&g->mu);
+	c->next = g->head;
+	if (g->head != NULL)
+		g->head->prev = c;
+	g->head = c;
+	pthread_mutex_unlock(&g->mu);
+	return c;
+}
+
+void
+http_guard_close(http_guard *g, http_conn *c)
+{
+	if (g == NULL || c == NULL)
+		return;
+	pthread_mutex_lock(&g->mu);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		g->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&g->mu);
+	free(c);
+}
+
+static void
+set_phase(http_guard *g, http_conn *c, int phase)
+{
+	uint64_t got;
+	int ok = 0;
+
+	if (g == NULL || c == NULL)
+		return;
+	got = phase == PH_BODY || phase == PH_IDLE ? received(c->fd, &ok) : 0;
+	pthread_mutex_lock(&g->mu);
+	c->phase = phase;
+	c->since_ms = mono_ms();
+	c->base = got;
+	if (phase == PH_IDLE && !ok)
+		c->phase = PH_HEAD;	/* no byte counts: the clock runs */
+	pthread_mutex_unlock(&g->mu);
+}
+
+void
+http_guard_head_done(http_guard *g, http_conn *c)
+{
+	set_phase(g, c, PH_BODY);
+}
+
+void
+http_guard_body_done(http_guard *g, http_conn *c)
+{
+	set_phase(g, c, PH_BUSY);
+}
+
+void
+http_guard_request_done(http_guard *g, http_conn *c)
+{
+	set_phase(g, c, PH_IDLE);
+}

@@ -1,0 +1,43 @@
+/*
+ * http_int.h - inside the http folder only: the slow-client watchdog
+ * (guard.c) that server.c drives from libmicrohttpd's callbacks.
+ */
+#ifndef GK_HTTP_INT_H
+#define GK_HTTP_INT_H
+
+#include "http.h"
+
+/* 1 if c is an RFC 9110 §5.6.2 tchar (a token's character). head.c */
+int http_is_tchar(uint8_t c);
+
+typedef struct http_guard http_guard;
+typedef struct http_conn http_conn;
+
+/*
+ * Starts the watchdog: a connection must deliver a complete request head
+ * within head_timeout_s seconds of its first byte (of accept, for the
+ * first request), and a body must arrive within body_timeout_s seconds
+ * plus one second per body_min_rate bytes received. 0 turns a check off.
+ * Offending connections are shut down (the server then closes them).
+ */
+int http_guard_start(unsigned head_timeout_s, unsigned body_timeout_s,
+    unsigned body_min_rate, http_guard **out) GK_WUR;
+/* Stops the thread and frees every entry left. Accepts NULL. */
+void http_guard_stop(http_guard *g);
+/* Connections the watchdog has shut down so far. */
+uint64_t http_guard_closed(const http_guard *g);
+
+/* A connection was accepted on fd: its entry, or NULL (unwatched: the
+ * watchdog is off or out of memory). */
+http_conn *http_guard_open(http_guard *g, int fd);
+/* The connection is closing, before its socket is: forget it (frees c).
+ * Accepts NULL. */
+void http_guard_close(http_guard *g, http_conn *c);
+/* The head arrived (the body, if any, begins). */
+void http_guard_head_done(http_guard *g, http_conn *c);
+/* The body arrived (the request is being answered: no clock). */
+void http_guard_body_done(http_guard *g, http_conn *c);
+/* The request ended; the connection is kept alive for the next one. */
+void http_guard_request_done(http_guard *g, http_conn *c);
+
+#endif

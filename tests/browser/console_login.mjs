@@ -1,0 +1,37 @@
+// console_login.mjs BASE TOKEN
+// Signs in to the console at BASE (HTTPS with a test CA: certificate
+// errors ignored here, the test checks the chain elsewhere) and reports
+// whether the session holds. Prints one JSON line.
+import { launch } from "./launch.mjs";
+
+const [base, token] = process.argv.slice(2);
+const browser = await launch({ ignoreHTTPSErrors: true });
+const out = { csp: [] };
+try {
+	const page = await browser.context.newPage();
+	await page.addInitScript(() => document.addEventListener(
+	    "securitypolicyviolation", (e) => console.log("CSP-VIOLATION " +
+	    e.violatedDirective + " " + e.blockedURI)));
+	page.on("console", (m) => {
+		if (m.text().startsWith("CSP-VIOLATION"))
+			out.csp.push(m.text());
+	});
+	await page.goto(base + "/admin/");
+	await page.waitForSelector("body[data-ready='1']");
+	await page.fill("#token", token);
+	await page.click("#signin");
+	await page.waitForSelector("#records tbody tr");
+	out.rows = await page.$$eval("#records tbody tr", (t) => t.length);
+	out.cookies = (await browser.context.cookies()).map((c) => ({
+	    name: c.name, secure: c.secure, httpOnly: c.httpOnly,
+	    sameSite: c.sameSite }));
+	out.verify = await page.evaluate(async () => {
+		const s = await (await fetch("/admin/api/session")).json();
+		const r = await fetch("/admin/api/verify", { method: "POST",
+		    headers: { "X-CSRF-Token": s.csrf } });
+		return [r.status, (await r.json()).verify.ok];
+	});
+	console.log(JSON.stringify(out));
+} finally {
+	await browser.close();
+}

@@ -1,0 +1,25 @@
+// launch.mjs - Debian's Chromium, headless, with a throw-away profile,
+// the way every browser test here starts it.
+import { chromium } from "playwright-core";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export async function launch(options) {
+	const profile = fs.mkdtempSync(path.join(os.tmpdir(), "gk-chromium-"));
+	const context = await chromium.launchPersistentContext(profile,
+	    Object.assign({
+		executablePath: "/usr/bin/chromium",
+		headless: true,
+		args: ["--no-sandbox", "--disable-gpu", "--disable-quic",
+		    "--no-first-run", "--disable-background-networking",
+		    "--disable-component-update", "--disable-sync"],
+	    }, options || {}));
+	return {
+		context, profile,
+		close: async () => {
+			await context.close();
+			fs.rmSync(profile, { recursive: true, force: true });
+		},
+	};
+}
