@@ -29,6 +29,8 @@
 #include <unistd.h>
 
 #define ENTRY_HEAD 5u
+/* Batch buffer kept between batches; a larger one is freed. */
+#define JOURNAL_BUF_KEEP (64u * 1024)
 
 struct audit_journal {
 	int fd;
@@ -275,7 +277,12 @@ audit_journal_end(audit_journal *j, int keep)
 		j->broken = 1;
 	j->busy = 0;
 	pthread_mutex_unlock(&j->mu);
-	gk_buf_reset(&j->buf);
+	/* a large batch's buffer goes back (mmap'd: to the system), so a
+	 * burst does not leave the process bigger */
+	if (j->buf.alloc > JOURNAL_BUF_KEEP)
+		gk_buf_release(&j->buf);
+	else
+		gk_buf_reset(&j->buf);
 }
 
 int64_t

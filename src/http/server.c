@@ -23,14 +23,6 @@
 
 #define STREAM_BLOCK (64u * 1024)
 #define DISCARD_MAX (1024u * 1024)
-/*
- * Per-connection memory pool (libmicrohttpd): the request head and the
- * answer's headers live in it, and it is touched whole (zeroed) as it is
- * reused, so it is what an idle keep-alive connection costs and a memset
- * per request: twice HTTP_URI_MAX is room for the longest target plus headers
- * (was 64 KiB: 67 KiB RSS per idle connection, issue 12).
- */
-#define GK_CONN_POOL (2u * HTTP_URI_MAX)
 /* What is still read of an upload's body once it is refused. */
 #define REFUSED_BODY_MAX (64u * 1024)
 /* At shutdown, how long a batch being written may still take (the audit
@@ -940,7 +932,7 @@ http_server_start(gk_app *app, gk_http **out)
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GK_CONN_POOL,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
