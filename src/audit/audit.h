@@ -9,7 +9,10 @@
  * fsync. If the database cannot be written, every record of the failed
  * batch gets GK_ERR_UNAVAILABLE and the caller answers 503 for grants.
  *
- * Backends: SQLite in WAL mode (synchronous=FULL), schema in sqlite.c;
+ * Backends: SQLite in WAL mode, schema in sqlite.c, with its journal
+ * (journal.c: the durable record; every batch is flushed to it while
+ * SQLite commits without waiting for the disk, several batches per
+ * commit under load);
  * PostgreSQL (cfg->audit_backend "postgres", cfg->audit_dsn), schema in
  * postgres.c. After a failed batch the writer reopens the store, so the
  * log recovers when the disk or database comes back; a SQLite file moved

@@ -768,7 +768,8 @@ data_handle(gk_app *app, const gk_req *req, gk_slice enc_key, gk_reply *rep)
 		off = 0;
 		len = size;
 	}
-	/* authenticate what we will send before the status line goes out */
+	/* authenticate (the first window of) what we will send before the
+	 * status line goes out */
 	if ((r = store_reader_verify(rep->reader, off, len)) != 0)
 		goto fail;
 	rep->off = off;
