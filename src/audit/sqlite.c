@@ -13,6 +13,9 @@
  *   jti(jti TEXT PRIMARY KEY, exp_us INTEGER NOT NULL)   (step 2: the v2
  *       replay cache; rows whose exp_us has passed are pruned)
  *
+ *   grants(id TEXT PRIMARY KEY, access_key TEXT UNIQUE, doc TEXT)
+ *       (step 4: S3 endpoint grants, an opaque document each)
+ *
  * client_addr is always 16 bytes (IPv4-mapped IPv6), so a CIDR is the
  * byte range client_addr BETWEEN lo AND hi. Every value reaches SQL as a
  * bound parameter; SQL text is assembled from constant fragments only.
@@ -102,6 +105,9 @@ static const char *const schema_steps[] = {
 	/* 2 -> 3: the v2 replay cache (used token ids until they expire) */
 	"CREATE TABLE jti(jti TEXT PRIMARY KEY, exp_us INTEGER NOT NULL);"
 	"CREATE INDEX jti_exp ON jti(exp_us);",
+	/* 3 -> 4: grants for the S3 endpoint (src/grant's documents) */
+	"CREATE TABLE grants(id TEXT PRIMARY KEY,"
+	"access_key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int64_t)GK_ARRAY_LEN(schema_steps))
@@ -1162,6 +1168,101 @@ sq_jti_use(audit_conn *base, const char *jti, int64_t exp_s)
 	return r;
 }
 
+/* ---- grants ------------------------------------------------------------ */
+
+static int
+sq_grant_put(audit_conn *base, const char *id, const char *access_key,
+    const char *doc, char *err, size_t errlen)
+{
+	static const char sql[] = "INSERT INTO grants(id, access_key, doc)"
+	    " VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET"
+	    " access_key = excluded.access_key, doc = excluded.doc";
+	sqlite3 *db = SQ(base)->db;
+	sqlite3_stmt *st = NULL;
+	int rc, r = GK_ERR_UNAVAILABLE;
+
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 2, access_key, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		r = GK_ERR_EXISTS;
+		goto out;
+	}
+	if (rc == SQLITE_DONE)
+		r = 0;
+out:
+	if (r == GK_ERR_UNAVAILABLE)
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sq_grant_get(audit_conn *base, int by_key, const char *v, gk_buf *doc,
+    char *err, size_t errlen)
+{
+	sqlite3 *db = SQ(base)->db;
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc, r = GK_ERR_UNAVAILABLE;
+
+	if ((rc = sqlite3_prepare_v2(db, by_key ?
+	    "SELECT doc FROM grants WHERE access_key = ?1" :
+	    "SELECT doc FROM grants WHERE id = ?1", -1, &st, NULL)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC)) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = GK_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW || (t = sqlite3_column_text(st, 0)) == NULL)
+		goto out;
+	gk_buf_reset(doc);
+	r = gk_buf_append(doc, t, (size_t)sqlite3_column_bytes(st, 0));
+	if (r == 0)
+		r = gk_buf_append(doc, "", 1);
+	if (r == 0)
+		doc->len--;
+out:
+	if (r == GK_ERR_UNAVAILABLE)
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sq_grant_list(audit_conn *base, gk_audit_doc_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	sqlite3 *db = SQ(base)->db;
+	sqlite3_stmt *st = NULL;
+	int rc, r = GK_ERR_UNAVAILABLE;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, access_key, doc FROM grants"
+	    " ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = fn(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2))) != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? 0 : GK_ERR_UNAVAILABLE;
+out:
+	if (r == GK_ERR_UNAVAILABLE)
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* ---- verify scan ----------------------------------------------------- */
 
 static int
@@ -1276,4 +1377,7 @@ const audit_backend audit_sqlite_backend = {
 	.search = sq_search,
 	.scan = sq_scan,
 	.jti_use = sq_jti_use,
+	.grant_put = sq_grant_put,
+	.grant_get = sq_grant_get,
+	.grant_list = sq_grant_list,
 };
