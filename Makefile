@@ -6,9 +6,12 @@
 #   make js-deps    the pinned JavaScript test packages (npm ci)
 #   make asan       the whole test suite under ASan + UBSan
 #   make fuzz       build the libFuzzer targets and run each for FUZZ_SECONDS
-#   make bench      gatekeeper vs nginx on loopback, and the s3 redirect
-#                   mode against a local Ceph RGW, share send/receive vs
-#                   tar|zstd|age + aws s3 cp; results in BENCHMARKS.md
+#   make bench      gatekeeper vs nginx on loopback, the s3 redirect mode
+#                   and the S3 endpoint against a local Ceph RGW, a perf
+#                   profile of the v1 scenario, the audit writer alone, the
+#                   fs data path (1 GiB down/up), idle connections, share
+#                   send/receive vs tar|zstd|age + aws s3 cp; results in
+#                   BENCHMARKS.md
 #   make lib        libgatekeeper.a and .so (include/gatekeeper/sign.h)
 #   make soak       the crash tests at full length (20 kill -9 rounds per
 #                   audit backend, 20 of store/checkpoint recovery; make
@@ -123,10 +126,17 @@ unit: $(UNIT_BIN)
 
 # The JavaScript the tests use (playwright-core, jose), exactly as pinned in
 # tests/browser/package-lock.json; npm ci again only when that file changes.
-JS_STAMP := tests/browser/node_modules/.gk-npm-ci
+JS_STAMP := tests/browser/node_modules/.gk-npm-ci \
+	    tests/e2e/js/node_modules/.gk-npm-ci
 js-deps: $(JS_STAMP)
-$(JS_STAMP): tests/browser/package.json tests/browser/package-lock.json
+tests/browser/node_modules/.gk-npm-ci: tests/browser/package.json \
+	    tests/browser/package-lock.json
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+# the AWS SDK for JavaScript v3, for the S3 endpoint's aws-chunked tests
+tests/e2e/js/node_modules/.gk-npm-ci: tests/e2e/js/package.json \
+	    tests/e2e/js/package-lock.json
+	cd tests/e2e/js && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 e2e: $(BUILD)/gatekeeper lib $(BUILD)/tests/test_s3 $(JS_STAMP)
@@ -172,12 +182,21 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: $(FUZZ_BIN)
 	@bash tests/fuzz/run.sh $(FUZZ_BUILD) $${FUZZ_SECONDS:-60}
 
-bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3
+bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3 \
+	$(BUILD)/audit_writer
 	@$(BUILD)/policy_bench
 	@bash tests/bench/run.sh $(BUILD)/gatekeeper
 	@bash tests/bench/s3.sh $(BUILD)/gatekeeper $(BUILD)/tests/test_s3
+	@/usr/bin/python3 tests/bench/profile.py $(BUILD)/gatekeeper
+	@/usr/bin/python3 tests/bench/data_bench.py $(BUILD)/gatekeeper \
+		$(BUILD)/audit_writer
 	@/usr/bin/python3 tests/bench/audit_bench.py $(BUILD)/gatekeeper
 	@bash tests/bench/share.sh $(BUILD)/gatekeeper
+	@bash tests/bench/s3api.sh $(BUILD)/gatekeeper
+
+# the audit writer alone, durable records per second (issue 12)
+$(BUILD)/audit_writer: tests/bench/audit_writer.c $(BUILD)/libgk.a
+	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
 
 # the CIDR trie with 10 and 100,000 entries
 $(BUILD)/policy_bench: tests/bench/policy_bench.c tests/unit/rng.h \

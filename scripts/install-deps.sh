@@ -14,8 +14,8 @@ PKGS=(
 	libgeoip-dev geoip-database haproxy
 	python3 python3-pytest python3-requests python3-cryptography sqlite3 curl
 	postgresql
-	nginx wrk chromium
-	awscli python3-boto3 python3-botocore
+	nginx wrk chromium linux-perf
+	awscli python3-boto3 python3-botocore rclone s3cmd zlib1g-dev
 	# the test S3 server, tests/rgw/start-rgw.sh (Ceph RGW on one node)
 	ceph-mon ceph-osd radosgw ceph-common ceph-base
 	util-linux coreutils

@@ -17,6 +17,8 @@ static const struct {
 	{ "audit", cmd_audit, "search and maintain the audit log" },
 	{ "provision", cmd_provision,
 	    "harden the S3 bucket, print the gatekeeper's IAM policy" },
+	{ "grant", cmd_grant,
+	    "scoped, revocable credentials for the S3 endpoint" },
 	{ "share", cmd_share,
 	    "send and receive directories encrypted to public keys (age)" },
 	{ "version", cmd_version,

@@ -96,6 +96,9 @@ struct gk_audit {
 
 	/* writer thread only */
 	audit_conn *conn;
+	audit_journal *journal;	/* SQLite: the durable record, journal.c */
+	size_t tx_records;	/* journaled, in the open SQLite transaction */
+	int64_t tx_mono;	/* when that transaction began */
 	const gk_audit_record **recs; /* batch_max slots */
 	audit_link *links;	/* batch_max slots */
 	gk_buf scratch;		/* canonical encoding */
@@ -308,6 +311,192 @@ audit_on_checkpoint(gk_audit *a, gk_audit_cp_fn fn, void *arg)
 	pthread_mutex_unlock(&a->lock);
 }
 
+/* ---- the journal (SQLite) -------------------------------------------- */
+
+/*
+ * Opens a->conn; with SQLite also the journal, flushed before each
+ * COMMIT (so the commit itself does not wait for the disk).
+ */
+static int
+open_conn(gk_audit *a, char *err, size_t errlen)
+{
+	int r;
+
+	a->chain_loaded = 0;
+	if ((r = audit_conn_open(a->path, 1, &a->conn, err, errlen)) != 0)
+		return r;
+	/* the journal is SQLite's (not PostgreSQL's, nor a test backend's) */
+	if (audit_backend_for(a->path) != &audit_sqlite_backend)
+		return 0;
+	if (a->journal == NULL && (r = audit_journal_open(a->path,
+	    &a->journal, err, errlen)) != 0)
+		goto fail;
+	if (audit_sqlite_journaled(a->conn) != 0) {
+		audit_set_err(err, errlen, "cannot set up the journal");
+		r = GK_ERR_UNAVAILABLE;
+		goto fail;
+	}
+	return 0;
+fail:
+	audit_conn_close(a->conn);
+	a->conn = NULL;
+	return r;
+}
+
+/* Empties the journal when SQLite holds everything durably itself. */
+static void
+journal_trim(gk_audit *a, int64_t over)
+{
+	/* never before the journal was put back (load_chain) */
+	if (a->journal == NULL || a->conn == NULL || !a->chain_loaded ||
+	    audit_journal_size(a->journal) <= over)
+		return;
+	if (audit_sqlite_durable(a->conn) == 0 &&
+	    audit_journal_reset(a->journal) != 0)
+		gk_warn("audit: cannot empty %s (it is kept; its records "
+		    "are stored)", audit_journal_path(a->journal));
+}
+
+#define REPLAY_BATCH 256
+
+struct replay {
+	gk_audit *a;
+	const gk_audit_record *recs[REPLAY_BATCH];
+	gk_audit_record store[REPLAY_BATCH];
+	char *blocks[REPLAY_BATCH];
+	audit_link links[REPLAY_BATCH];
+	size_t n;
+	uint64_t added;
+	int64_t seq;		/* the chain's end, pending records included */
+	uint8_t hash[AUDIT_HASH_LEN];
+	char err[256];
+};
+
+/* Inserts the pending records (and cp) in one transaction. */
+static int
+replay_flush(struct replay *rp, const audit_checkpoint *cp)
+{
+	gk_audit *a = rp->a;
+	size_t i;
+	int r;
+
+	if (rp->n == 0 && cp == NULL)
+		return 0;
+	r = a->conn->ops->insert(a->conn, a->instance, rp->recs, rp->links,
+	    rp->n, cp, rp->err, sizeof(rp->err));
+	if (r == 0) {
+		rp->added += rp->n;
+		a->chain.seq = rp->seq;
+		memcpy(a->chain.hash, rp->hash, AUDIT_HASH_LEN);
+		if (cp != NULL) {
+			a->chain.cp_seq = cp->seq;
+			a->chain.cp_time_us = cp->time_us;
+		}
+	}
+	for (i = 0; i < rp->n; i++)
+		free(rp->blocks[i]);
+	rp->n = 0;
+	return r == 0 ? 0 : GK_ERR_UNAVAILABLE;
+}
+
+static int
+replay_entry(void *arg, const uint8_t *enc, size_t n, const uint8_t *hash,
+    const audit_checkpoint *cp)
+{
+	struct replay *rp = arg;
+	gk_audit *a = rp->a;
+	char inst[AUDIT_INSTANCE_MAX + 1];
+	int64_t seq;
+	size_t k = rp->n;
+
+	if (cp != NULL) {
+		/* a checkpoint of this chain not stored yet */
+		if (strcmp(cp->instance, a->instance) != 0 ||
+		    cp->seq <= a->chain.cp_seq || cp->seq > rp->seq)
+			return 0;
+		return replay_flush(rp, cp);
+	}
+	if (audit_chain_decode(enc, n, inst, &seq, &rp->store[k],
+	    &rp->blocks[k]) != 0) {
+		snprintf(rp->err, sizeof(rp->err), "an entry is not a record");
+		return GK_ERR_INTEGRITY;
+	}
+	if (strcmp(inst, a->instance) != 0 || seq <= rp->seq) {
+		free(rp->blocks[k]);
+		return 0;	/* another chain, or stored already */
+	}
+	rp->links[k].seq = seq;
+	memcpy(rp->links[k].prev, rp->hash, AUDIT_HASH_LEN);
+	if (seq != rp->seq + 1 || audit_chain_hash(&a->scratch, a->instance,
+	    seq, rp->hash, &rp->store[k], rp->links[k].hash) != 0 ||
+	    memcmp(rp->links[k].hash, hash, AUDIT_HASH_LEN) != 0) {
+		free(rp->blocks[k]);
+		snprintf(rp->err, sizeof(rp->err), "record %lld does not "
+		    "continue the stored chain (at %lld)", (long long)seq,
+		    (long long)rp->seq);
+		return GK_ERR_INTEGRITY;
+	}
+	rp->recs[k] = &rp->store[k];
+	rp->n++;
+	rp->seq = seq;
+	memcpy(rp->hash, hash, AUDIT_HASH_LEN);
+	return rp->n == REPLAY_BATCH ? replay_flush(rp, NULL) : 0;
+}
+
+/*
+ * Puts back what the journal holds beyond the stored chain (commits a
+ * power loss took from SQLite), then empties the journal once SQLite
+ * holds it durably. A journal that does not continue the chain is moved
+ * aside (kept for inspection) and logged.
+ */
+static int
+replay_journal(gk_audit *a)
+{
+	struct replay *rp;
+	char aside[4096];
+	int r;
+
+	if (a->journal == NULL || audit_journal_size(a->journal) == 0)
+		return 0;
+	if ((rp = calloc(1, sizeof(*rp))) == NULL)
+		return GK_ERR_UNAVAILABLE;
+	rp->a = a;
+	rp->seq = a->chain.seq;
+	memcpy(rp->hash, a->chain.hash, AUDIT_HASH_LEN);
+	r = audit_journal_replay(a->journal, replay_entry, rp);
+	if (r == 0)
+		r = replay_flush(rp, NULL);
+	else
+		(void)replay_flush(rp, NULL);
+	if (rp->added > 0)
+		gk_warn("audit: %llu records put back from %s (the database "
+		    "had lost them)", (unsigned long long)rp->added,
+		    audit_journal_path(a->journal));
+	if (r == GK_ERR_INTEGRITY) {
+		snprintf(aside, sizeof(aside), "%s.unmatched-%lld",
+		    audit_journal_path(a->journal), (long long)gk_now_us());
+		gk_error("audit: %s: %s; moved to %s", audit_journal_path(
+		    a->journal), rp->err, aside);
+		if (rename(audit_journal_path(a->journal), aside) != 0) {
+			free(rp);
+			return GK_ERR_UNAVAILABLE;
+		}
+		audit_journal_close(a->journal);
+		a->journal = NULL;
+		r = audit_journal_open(a->path, &a->journal, rp->err,
+		    sizeof(rp->err));
+		if (r != 0)
+			gk_error("audit: %s", rp->err);
+	} else if (r != 0) {
+		gk_error("audit: cannot put back the journal's records (%s)",
+		    rp->err);
+	} else {
+		journal_trim(a, 0);
+	}
+	free(rp);
+	return r == 0 ? 0 : GK_ERR_UNAVAILABLE;
+}
+
 /*
  * Checkpoint file recovery. The file gets a checkpoint's line after the
  * database committed it, so a crash in between (or a failed append)
@@ -484,9 +673,106 @@ load_chain(gk_audit *a)
 			    "answering 503", a->instance, err);
 		return GK_ERR_UNAVAILABLE;
 	}
+	if (replay_journal(a) != 0)
+		return GK_ERR_UNAVAILABLE;
 	a->chain_loaded = 1;
 	a->cp_mono = gk_mono_us();
 	cp_file_recover(a);
+	return 0;
+}
+
+/* Drops the connection (the next batch reopens it and re-reads the
+ * chain, putting back from the journal what SQLite lost). */
+static void
+drop_conn(gk_audit *a)
+{
+	if (a->conn != NULL && a->journal != NULL)
+		audit_sqlite_rollback(a->conn);
+	audit_conn_close(a->conn);
+	a->conn = NULL;
+	a->chain_loaded = 0;
+	a->tx_records = 0;
+}
+
+/*
+ * Commits the SQLite transaction that journaled batches share. A
+ * failure loses nothing answered (it is in the journal): the connection
+ * is dropped, and reopening puts the records back.
+ */
+static void
+commit_open(gk_audit *a)
+{
+	char err[256];
+
+	if (a->journal == NULL || a->conn == NULL || a->tx_records == 0)
+		return;
+	a->tx_records = 0;
+	if (audit_sqlite_commit(a->conn, err, sizeof(err)) != 0) {
+		gk_warn("audit: cannot commit to %s (%s); its records are in "
+		    "the journal, putting them back", a->label, err);
+		drop_conn(a);
+		return;
+	}
+	journal_trim(a, AUDIT_JOURNAL_FLUSH);
+}
+
+/* Records per SQLite transaction behind the journal, and its age. */
+#define TX_RECORDS_MAX 8192u
+#define TX_AGE_US 20000
+
+/*
+ * Stores n records (and cp). Without the journal: one transaction.
+ * With it: the entries are flushed to the journal (one write, one
+ * fdatasync) while the same rows go into SQLite's open transaction; the
+ * batch counts when both worked. The transaction is committed when no
+ * more records wait (so an idle log is searchable before the answer),
+ * else after TX_RECORDS_MAX records or TX_AGE_US: under load many
+ * batches share one commit, and the records are durable meanwhile in
+ * the journal.
+ */
+static int
+store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
+    size_t errlen)
+{
+	int r, more;
+
+	if (a->journal == NULL)
+		return a->conn->ops->insert(a->conn, a->instance, a->recs,
+		    a->links, n, cp, err, errlen);
+	if ((cp != NULL && audit_journal_add_cp(a->journal, cp) != 0) ||
+	    audit_journal_start(a->journal) != 0) {
+		audit_journal_end(a->journal, 0);
+		audit_set_err(err, errlen, "%s cannot be written",
+		    audit_journal_path(a->journal));
+		return GK_ERR_UNAVAILABLE;
+	}
+	r = audit_sqlite_insert_open(a->conn, a->instance, a->recs, a->links,
+	    n, cp, err, errlen);
+	if (audit_journal_wait(a->journal) != 0 && r == 0) {
+		audit_set_err(err, errlen, "%s cannot be written",
+		    audit_journal_path(a->journal));
+		r = GK_ERR_UNAVAILABLE;
+	}
+	audit_journal_end(a->journal, r == 0);
+	if (r != 0) {
+		/* the transaction is gone, with batches already answered:
+		 * the caller drops the connection, reopening puts them back
+		 * (GK_ERR_EXISTS: another writer got the lock between two
+		 * transactions, so none was answered: reread the tail) */
+		a->tx_records = 0;
+		return r == GK_ERR_EXISTS ? r : GK_ERR_UNAVAILABLE;
+	}
+	if (a->tx_records == 0)
+		a->tx_mono = gk_mono_us();
+	a->tx_records += n + 1;
+	pthread_mutex_lock(&a->lock);
+	more = a->count > 0 && !a->closing;
+	pthread_mutex_unlock(&a->lock);
+	/* a checkpoint is committed before it goes to the checkpoint file,
+	 * so a verify never sees one ahead of the stored chain */
+	if (!more || cp != NULL || a->tx_records >= TX_RECORDS_MAX ||
+	    gk_mono_us() - a->tx_mono >= TX_AGE_US)
+		commit_open(a);
 	return 0;
 }
 
@@ -504,13 +790,10 @@ write_checkpoint(gk_audit *a)
 		a->cp_mono = gk_mono_us();
 		return;
 	}
-	if (a->conn->ops->insert(a->conn, a->instance, NULL, NULL, 0, &cp,
-	    err, sizeof(err)) != 0) {
+	if (store_batch(a, 0, &cp, err, sizeof(err)) != 0) {
 		gk_warn("audit: cannot store checkpoint %" PRId64 " (%s)",
 		    cp.seq, err);
-		audit_conn_close(a->conn);
-		a->conn = NULL;
-		a->chain_loaded = 0;
+		drop_conn(a);
 		return;
 	}
 	cp_committed(a, &cp);
@@ -530,6 +813,9 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 	for (n = batch; n != NULL && i < k; n = n->next)
 		a->recs[i++] = &n->rec;
 	if (a->conn != NULL && !a->conn->ops->same_target(a->conn, a->path)) {
+		commit_open(a);
+	}
+	if (a->conn != NULL && !a->conn->ops->same_target(a->conn, a->path)) {
 		/*
 		 * Deleted or replaced under us. Move the WAL into the old
 		 * file first: reopening at the path would discard a WAL left
@@ -543,13 +829,16 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 			a->db_down = 1;
 			return GK_ERR_UNAVAILABLE;
 		}
+		/* all of it is durable in the old file now */
+		if (a->journal != NULL &&
+		    audit_journal_reset(a->journal) != 0) {
+			a->db_down = 1;
+			return GK_ERR_UNAVAILABLE;
+		}
 		gk_warn("audit: %s was moved or replaced; reopening", a->label);
-		audit_conn_close(a->conn);
-		a->conn = NULL;
-		a->chain_loaded = 0;
+		drop_conn(a);
 	}
-	if (a->conn == NULL &&
-	    audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
+	if (a->conn == NULL && open_conn(a, err, sizeof(err)) != 0) {
 		if (!a->db_down)
 			gk_error("audit: cannot open the database (%s); "
 			    "answering 503 until it can be written", err);
@@ -565,8 +854,13 @@ again:
 		    a->links[j - 1].hash, AUDIT_HASH_LEN);
 		if (audit_chain_hash(&a->scratch, a->instance,
 		    a->links[j].seq, a->links[j].prev, a->recs[j],
-		    a->links[j].hash) != 0) {
+		    a->links[j].hash) != 0 || (a->journal != NULL &&
+		    audit_journal_add_record(a->journal, a->scratch.data +
+		    AUDIT_HASH_LEN, a->scratch.len - AUDIT_HASH_LEN,
+		    a->links[j].hash) != 0)) {
 			gk_error("audit: cannot hash a record");
+			if (a->journal != NULL)
+				audit_journal_end(a->journal, 0);
 			return GK_ERR_UNAVAILABLE;
 		}
 	}
@@ -578,8 +872,8 @@ again:
 		gk_error("audit: cannot sign a checkpoint");
 		cp_due = 0;
 	}
-	if ((r = a->conn->ops->insert(a->conn, a->instance, a->recs, a->links,
-	    i, cp_due ? &cp : NULL, err, sizeof(err))) != 0) {
+	if ((r = store_batch(a, i, cp_due ? &cp : NULL, err,
+	    sizeof(err))) != 0) {
 		if (r == GK_ERR_EXISTS && !retried) {
 			/* another writer appended to our chain (a prune
 			 * record from `audit prune`): reread its tail */
@@ -605,16 +899,14 @@ again:
 fail:
 	a->db_down = 1;
 	/* start from a fresh connection (and re-read the chain) next time */
-	audit_conn_close(a->conn);
-	a->conn = NULL;
-	a->chain_loaded = 0;
+	drop_conn(a);
 	return GK_ERR_UNAVAILABLE;
 }
 
 /* One retention chunk; returns 1 while more rows may remain. The first
  * chunk for an instance writes its prune record (prune_note). */
 static int
-prune_step(gk_audit *a, uint64_t *deleted)
+prune_step_run(gk_audit *a, uint64_t *deleted)
 {
 	int64_t before = gk_sub_sat(gk_now_us(), a->retention_us);
 	audit_checkpoint cp;
@@ -622,11 +914,10 @@ prune_step(gk_audit *a, uint64_t *deleted)
 	int more = 0, found = 0;
 
 	*deleted = 0;
+	commit_open(a);
 	if (a->conn == NULL) {
-		if (audit_conn_open(a->path, 1, &a->conn, err,
-		    sizeof(err)) != 0)
+		if (open_conn(a, err, sizeof(err)) != 0)
 			return 0; /* the next batch reports it; retry */
-		a->chain_loaded = 0;
 	}
 	if (!a->prune_have) {
 		if (!a->have_key)
@@ -658,6 +949,30 @@ failed:
 	    a->label, err);
 	a->prune_have = 0;
 	return 0;
+}
+
+/*
+ * With the journal, SQLite's commits do not wait for the disk; a prune
+ * record and the deletions are not in the journal, so they commit with
+ * a full sync (which also makes every earlier commit durable).
+ */
+static int
+prune_step(gk_audit *a, uint64_t *deleted)
+{
+	char err[256];
+	int more;
+
+	*deleted = 0;
+	commit_open(a);
+	if (a->conn == NULL && open_conn(a, err, sizeof(err)) != 0)
+		return 0; /* the next batch reports it; retry */
+	if (a->journal != NULL && audit_sqlite_set_full_sync(a->conn, 1) != 0)
+		return 0;
+	more = prune_step_run(a, deleted);
+	if (a->journal != NULL && a->conn != NULL &&
+	    audit_sqlite_set_full_sync(a->conn, 0) != 0)
+		drop_conn(a);	/* reopened with the journal's setting */
+	return more;
 }
 
 static void
@@ -776,6 +1091,9 @@ writer_main(void *p)
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
+	/* a clean stop leaves an empty journal when SQLite holds it all */
+	commit_open(a);
+	journal_trim(a, 0);
 	audit_conn_close(a->conn);
 	a->conn = NULL;
 	return NULL;
@@ -795,6 +1113,7 @@ audit_free(gk_audit *a)
 		free(n);
 	}
 	audit_conn_close(a->conn);
+	audit_journal_close(a->journal);
 	audit_conn_close(a->jti_conn);
 	if (a->inited & INIT_JTI_LOCK)
 		pthread_mutex_destroy(&a->jti_lock);
@@ -819,6 +1138,13 @@ audit_free(gk_audit *a)
 
 int
 audit_open(const audit_settings *cfg, gk_audit **out)
+{
+	return audit_open_as(cfg, NULL, out);
+}
+
+int
+audit_open_as(const audit_settings *cfg, const char *suffix,
+    gk_audit **out)
 {
 	gk_audit *a = NULL;
 	pthread_condattr_t attr;
@@ -903,7 +1229,21 @@ audit_open(const audit_settings *cfg, gk_audit **out)
 		    gk_err_str(r));
 		goto out;
 	}
-	if (audit_conn_open(a->path, 1, &a->conn, err, sizeof(err)) != 0) {
+	if (suffix != NULL) {
+		size_t n = strlen(a->instance);
+
+		if (n + 1 + strlen(suffix) > AUDIT_INSTANCE_MAX) {
+			r = GK_ERR_CONFIG;
+			goto out;
+		}
+		snprintf(a->instance + n, sizeof(a->instance) - n, ".%s",
+		    suffix);
+		if (!audit_instance_valid(a->instance)) {
+			r = GK_ERR_CONFIG;
+			goto out;
+		}
+	}
+	if (open_conn(a, err, sizeof(err)) != 0) {
 		if (audit_backend_is_file(a->path)) {
 			/* a local file that cannot be opened is a setup error */
 			gk_error("audit: cannot open the database (%s)", err);
@@ -917,6 +1257,10 @@ audit_open(const audit_settings *cfg, gk_audit **out)
 		gk_error("audit: cannot connect to %s (%s); answering 503 "
 		    "until it can be written", a->label, err);
 		a->db_down = 1;
+	} else if (a->journal != NULL && load_chain(a) != 0) {
+		/* the journal's records could not be put back */
+		r = GK_ERR_UNAVAILABLE;
+		goto out;
 	}
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		r = GK_ERR_INTERNAL;

@@ -9,7 +9,10 @@
  * fsync. If the database cannot be written, every record of the failed
  * batch gets GK_ERR_UNAVAILABLE and the caller answers 503 for grants.
  *
- * Backends: SQLite in WAL mode (synchronous=FULL), schema in sqlite.c;
+ * Backends: SQLite in WAL mode, schema in sqlite.c, with its journal
+ * (journal.c: the durable record; every batch is flushed to it while
+ * SQLite commits without waiting for the disk, several batches per
+ * commit under load);
  * PostgreSQL (cfg->audit_backend "postgres", cfg->audit_dsn), schema in
  * postgres.c. After a failed batch the writer reopens the store, so the
  * log recovers when the disk or database comes back; a SQLite file moved
@@ -102,6 +105,13 @@ typedef struct audit_settings {
  */
 int audit_open(const audit_settings *s, gk_audit **out) GK_WUR;
 /*
+ * The same with its own hash chain "<instance>.<suffix>" (1-128 of the
+ * instance characters in all), for a command-line tool writing next to a
+ * running server (whose chain it must not extend).
+ */
+int audit_open_as(const audit_settings *s, const char *suffix,
+    gk_audit **out) GK_WUR;
+/*
  * Refuses new submissions, commits everything already queued (done is
  * called for each), joins the writer and frees a; NULL ok. No other
  * thread may use a once this is called.
@@ -169,6 +179,36 @@ int audit_write(gk_audit *a, const gk_audit_record *rec) GK_WUR;
  * (one commit on its own connection); thread safe; jti is 1..256 bytes.
  */
 int audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s) GK_WUR;
+
+/*
+ * Grants (src/grant) live in the audit database, so instances sharing a
+ * PostgreSQL database share them. The audit folder stores each grant as an
+ * opaque document (src/grant's JSON, its secret already encrypted) under
+ * its id and access key id; it never reads it. A handle keeps one
+ * connection (reopened after a failure) and is thread safe.
+ */
+typedef struct gk_audit_grants gk_audit_grants;
+/* fn gets id, access key id and document (valid during the call). */
+typedef int (*gk_audit_doc_fn)(void *arg, const char *id,
+    const char *access_key, const char *doc);
+
+/* Opens target (creating/migrating the schema). GK_ERR_UNAVAILABLE with
+ * err saying why (a PostgreSQL server that is down is not an error: each
+ * call then tries to connect). */
+int audit_grants_open(const char *target, gk_audit_grants **out, char *err,
+    size_t errlen) GK_WUR;
+void audit_grants_close(gk_audit_grants *g);
+/* Inserts or replaces id's document: 0, GK_ERR_EXISTS (access key taken
+ * by another grant), GK_ERR_UNAVAILABLE (err says why). */
+int audit_grants_put(gk_audit_grants *g, const char *id,
+    const char *access_key, const char *doc, char *err, size_t errlen) GK_WUR;
+/* The document of a grant by id (by_key 0) or access key id (1), replacing
+ * doc's content: 0, GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE. */
+int audit_grants_get(gk_audit_grants *g, int by_key, const char *v,
+    gk_buf *doc, char *err, size_t errlen) GK_WUR;
+/* Every grant ordered by id: 0, fn's non-zero value, GK_ERR_UNAVAILABLE. */
+int audit_grants_list(gk_audit_grants *g, gk_audit_doc_fn fn, void *arg,
+    char *err, size_t errlen) GK_WUR;
 
 /* Filters for search; zero/NULL fields do not filter. */
 typedef struct {

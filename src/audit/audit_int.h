@@ -90,6 +90,49 @@ int audit_instance_valid(const char *s);
 int audit_instance_resolve(const char *configured, const char *keys_dir,
     char out[AUDIT_INSTANCE_MAX + 1]) GK_WUR;
 
+/*
+ * Decodes a canonical encoding (without the leading prev hash) back into
+ * its instance, seq and record; the strings live in *block (malloc'd,
+ * the caller frees it). GK_ERR_INTEGRITY when it is not one.
+ */
+int audit_chain_decode(const uint8_t *enc, size_t n,
+    char instance[AUDIT_INSTANCE_MAX + 1], int64_t *seq,
+    gk_audit_record *rec, char **block) GK_WUR;
+
+/* ---- journal.c: the SQLite backend's durable record ------------------ */
+
+/* Emptied once SQLite itself holds more than this durably. */
+#define AUDIT_JOURNAL_FLUSH (4 * 1024 * 1024)
+
+typedef struct audit_journal audit_journal;
+
+/* Opens (creating, 0600) <db_path>.journal and its flush thread. */
+int audit_journal_open(const char *db_path, audit_journal **out, char *err,
+    size_t errlen) GK_WUR;
+void audit_journal_close(audit_journal *j);
+const char *audit_journal_path(const audit_journal *j);
+/* Adds an entry to the batch being built. */
+int audit_journal_add_record(audit_journal *j, const uint8_t *enc,
+    size_t n, const uint8_t hash[AUDIT_HASH_LEN]) GK_WUR;
+int audit_journal_add_cp(audit_journal *j, const audit_checkpoint *cp)
+    GK_WUR;
+/* Starts writing and flushing the batch in the background. */
+int audit_journal_start(audit_journal *j) GK_WUR;
+/* Waits for it: 0 when the batch is on the disk. */
+int audit_journal_wait(audit_journal *j) GK_WUR;
+/* Ends the batch: keeps it (keep and written) or cuts it off again. */
+void audit_journal_end(audit_journal *j, int keep);
+int64_t audit_journal_size(const audit_journal *j);
+/* Empties the journal (everything in it is durable in SQLite). */
+int audit_journal_reset(audit_journal *j) GK_WUR;
+/* One entry: a record (enc, n, hash) or a checkpoint (cp). */
+typedef int (*audit_journal_entry_fn)(void *arg, const uint8_t *enc,
+    size_t n, const uint8_t *hash, const audit_checkpoint *cp);
+/* Calls fn for each whole entry in order (a torn last one is skipped);
+ * stops at fn's first non-zero value and returns it. */
+int audit_journal_replay(audit_journal *j, audit_journal_entry_fn fn,
+    void *arg) GK_WUR;
+
 /* ---- backends: sqlite.c, postgres.c --------------------------------- */
 
 /*
@@ -171,6 +214,18 @@ struct audit_backend {
 	/* Records a token id as used until exp_s: 0 first use,
 	 * GK_ERR_EXISTS replay, GK_ERR_UNAVAILABLE failure. NULL: none. */
 	int (*jti_use)(audit_conn *c, const char *jti, int64_t exp_s);
+	/* Grants (table grants): inserts or replaces the document of id
+	 * (access_key unique), GK_ERR_EXISTS when access_key belongs to
+	 * another id, GK_ERR_UNAVAILABLE failure. */
+	int (*grant_put)(audit_conn *c, const char *id, const char *access_key,
+	    const char *doc, char *err, size_t errlen);
+	/* The document of the grant whose id (by_key 0) or access key
+	 * (by_key 1) is v into doc: 0, GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE. */
+	int (*grant_get)(audit_conn *c, int by_key, const char *v, gk_buf *doc,
+	    char *err, size_t errlen);
+	/* Every grant, ordered by id; fn's non-zero return stops. */
+	int (*grant_list)(audit_conn *c, gk_audit_doc_fn fn, void *arg,
+	    char *err, size_t errlen);
 };
 
 extern const audit_backend audit_sqlite_backend;
@@ -186,6 +241,26 @@ int audit_prune_note(audit_conn *c, const uint8_t seed[AUDIT_KEY_LEN],
     const char *who, const audit_checkpoint *t, int64_t cutoff_us,
     gk_buf *scratch, audit_checkpoint *cp, char *err, size_t errlen)
     GK_WUR;
+
+/*
+ * SQLite with the journal: commits no longer wait for the disk
+ * (synchronous=NORMAL); the caller makes every batch durable in the
+ * journal before it answers.
+ */
+int audit_sqlite_journaled(audit_conn *c) GK_WUR;
+/* SQLite: commits wait for the disk (1) or not (0, the journal's). */
+int audit_sqlite_set_full_sync(audit_conn *c, int full) GK_WUR;
+/* Inserts within the connection's open write transaction (opened if
+ * none); on failure everything since BEGIN is rolled back. */
+int audit_sqlite_insert_open(audit_conn *c, const char *instance,
+    const gk_audit_record *const *recs, const audit_link *links, size_t n,
+    const audit_checkpoint *cp, char *err, size_t errlen) GK_WUR;
+/* Commits the open transaction (0 if none); rolls back on failure. */
+int audit_sqlite_commit(audit_conn *c, char *err, size_t errlen) GK_WUR;
+void audit_sqlite_rollback(audit_conn *c);
+/* SQLite: 0 when every commit so far is durable in the database file
+ * (a passive WAL checkpoint backfilled every frame). */
+int audit_sqlite_durable(audit_conn *c) GK_WUR;
 
 /* The backend for a target: PostgreSQL for a postgres:// or
  * postgresql:// URI, else SQLite (a file path). */

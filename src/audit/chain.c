@@ -395,3 +395,139 @@ out:
 	gk_buf_release(&b);
 	return r;
 }
+
+/* ---- decoding (the journal keeps records in their canonical form) ---- */
+
+typedef struct {
+	const uint8_t *p;
+	size_t n;
+} dec;
+
+static int
+get_int(dec *d, int64_t *v)
+{
+	uint64_t x = 0;
+	int i;
+
+	if (d->n < 8)
+		return GK_ERR_INTEGRITY;
+	for (i = 0; i < 8; i++)
+		x = x << 8 | d->p[i];
+	d->p += 8;
+	d->n -= 8;
+	*v = (int64_t)x;
+	return 0;
+}
+
+/* A length-prefixed field: *s points into the encoding, *len its bytes;
+ * *s NULL for a NULL field. */
+static int
+get_bytes(dec *d, const uint8_t **s, size_t *len)
+{
+	uint32_t l;
+
+	if (d->n < 4)
+		return GK_ERR_INTEGRITY;
+	l = (uint32_t)d->p[0] << 24 | (uint32_t)d->p[1] << 16 |
+	    (uint32_t)d->p[2] << 8 | d->p[3];
+	d->p += 4;
+	d->n -= 4;
+	if (l == 0xffffffffu) {
+		*s = NULL;
+		*len = 0;
+		return 0;
+	}
+	if (l > d->n)
+		return GK_ERR_INTEGRITY;
+	*s = d->p;
+	*len = l;
+	d->p += l;
+	d->n -= l;
+	return 0;
+}
+
+int
+audit_chain_decode(const uint8_t *enc, size_t n,
+    char instance[AUDIT_INSTANCE_MAX + 1], int64_t *seq,
+    gk_audit_record *rec, char **block)
+{
+	/* the string fields after client_addr, in encoding order */
+	enum { NSTR = 13 };
+	const uint8_t *s[NSTR], *t;
+	size_t len[NSTR], tl, total = 0, i;
+	int64_t status, bytes;
+	const char **dst[NSTR] = { &rec->user_agent, &rec->origin,
+	    &rec->protocol, &rec->operation, &rec->root, &rec->path,
+	    &rec->decision, &rec->message, &rec->country, &rec->kid,
+	    &rec->sub, &rec->jti, &rec->token_sig };
+	dec d = { enc, n };
+	char *cur;
+
+	memset(rec, 0, sizeof(*rec));
+	*block = NULL;
+	/* tag, instance, seq, time, request id, client ip, address */
+	if (get_bytes(&d, &t, &tl) != 0 || t == NULL ||
+	    tl != strlen(TAG_RECORD) || memcmp(t, TAG_RECORD, tl) != 0 ||
+	    get_bytes(&d, &t, &tl) != 0 || t == NULL || tl == 0 ||
+	    tl > AUDIT_INSTANCE_MAX)
+		return GK_ERR_INTEGRITY;
+	memcpy(instance, t, tl);
+	instance[tl] = '\0';
+	if (memchr(t, '\0', tl) != NULL || !audit_instance_valid(instance))
+		return GK_ERR_INTEGRITY;
+	/* the fixed-size fields are never empty (empty is stored NULL) */
+	if (get_int(&d, seq) != 0 || get_int(&d, &rec->time_us) != 0 ||
+	    get_bytes(&d, &t, &tl) != 0 || tl >= sizeof(rec->request_id) ||
+	    (t != NULL && (tl == 0 || memchr(t, '\0', tl) != NULL)))
+		return GK_ERR_INTEGRITY;
+	if (t != NULL)
+		memcpy(rec->request_id, t, tl);
+	if (get_bytes(&d, &t, &tl) != 0 || tl >= sizeof(rec->client_ip) ||
+	    (t != NULL && (tl == 0 || memchr(t, '\0', tl) != NULL)))
+		return GK_ERR_INTEGRITY;
+	if (t != NULL)
+		memcpy(rec->client_ip, t, tl);
+	if (get_bytes(&d, &t, &tl) != 0 || t == NULL ||
+	    tl != sizeof(rec->client_addr))
+		return GK_ERR_INTEGRITY;
+	memcpy(rec->client_addr, t, tl);
+	/* user_agent .. path, status, decision, message, bytes, duration,
+	 * country, kid, sub, jti, token_sig */
+	for (i = 0; i < 6; i++)
+		if (get_bytes(&d, &s[i], &len[i]) != 0)
+			return GK_ERR_INTEGRITY;
+	if (get_int(&d, &status) != 0 || get_bytes(&d, &s[6], &len[6]) != 0 ||
+	    get_bytes(&d, &s[7], &len[7]) != 0 || get_int(&d, &bytes) != 0 ||
+	    get_int(&d, &rec->duration_us) != 0)
+		return GK_ERR_INTEGRITY;
+	for (i = 8; i < NSTR; i++)
+		if (get_bytes(&d, &s[i], &len[i]) != 0)
+			return GK_ERR_INTEGRITY;
+	if (d.n != 0 || status < INT32_MIN || status > INT32_MAX || bytes < 0)
+		return GK_ERR_INTEGRITY;
+	for (i = 0; i < NSTR; i++)
+		if (s[i] != NULL)
+			total += len[i] + 1;
+	if ((*block = malloc(total + 1)) == NULL)
+		return GK_ERR_NOMEM;
+	cur = *block;
+	for (i = 0; i < NSTR; i++) {
+		const char *v = NULL;
+
+		if (s[i] != NULL) {
+			if (memchr(s[i], '\0', len[i]) != NULL) {
+				free(*block);
+				*block = NULL;
+				return GK_ERR_INTEGRITY;
+			}
+			memcpy(cur, s[i], len[i]);
+			cur[len[i]] = '\0';
+			v = cur;
+			cur += len[i] + 1;
+		}
+		*dst[i] = v;
+	}
+	rec->status = (int)status;
+	rec->bytes = bytes < 0 ? 0 : (uint64_t)bytes;
+	return 0;
+}

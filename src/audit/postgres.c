@@ -85,17 +85,12 @@ static const char *const schema_steps[] = {
 	"CREATE TABLE jti("
 	"jti TEXT PRIMARY KEY,"
 	"exp_us BIGINT NOT NULL);",
+	/* 1 -> 2: grants for the S3 endpoint (src/grant's documents) */
+	"CREATE TABLE grants(id TEXT PRIMARY KEY,"
+	"access_key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int)GK_ARRAY_LEN(schema_steps))
-
-static const char insert_sql[] =
-    "INSERT INTO audit(time_us, request_id, client_ip, client_addr,"
-    " user_agent, origin, protocol, operation, root, path, status,"
-    " decision, message, bytes, duration_us, country, kid, sub, jti,"
-    " token_sig, instance_id, seq, prev_hash, hash)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,"
-    " $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)";
 
 static const char cp_insert_sql[] =
     "INSERT INTO audit_checkpoint(instance_id, seq, hash, time_us, sig)"
@@ -260,12 +255,6 @@ pg_open(const char *target, int create, audit_conn **out, char *err,
 		    "%d", SCHEMA_VERSION);
 		goto out;
 	}
-	res = PQprepare(c->db, "ins", insert_sql, 24, NULL);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		pg_err(c->db, err, errlen);
-		goto out;
-	}
-	PQclear(res);
 	res = PQprepare(c->db, "cp_ins", cp_insert_sql, 5, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_err(c->db, err, errlen);
@@ -330,21 +319,26 @@ fixed_or_null(const char *s)
 	return s[0] != '\0' ? s : NULL;
 }
 
-static int
-insert_one(PGconn *db, const char *instance, const gk_audit_record *rec,
-    const audit_link *l, char *err, size_t errlen)
+/* Rows per multi-row INSERT (24 parameters each, under libpq's 65535). */
+#define PG_ROWS 256
+#define PG_COLS 24
+
+/* One row's parameters; num holds its 5 numbers as text. */
+static void
+row_params(const char *instance, const gk_audit_record *rec,
+    const audit_link *l, char num[5][24], const char **v, int *len,
+    int *fmt)
 {
-	char num[6][24];
-	const char *v[24];
-	int len[24] = { 0 }, fmt[24] = { 0 };
 	int64_t bytes = rec->bytes > (uint64_t)INT64_MAX ? INT64_MAX :
 	    (int64_t)rec->bytes;
 
-	snprintf(num[0], sizeof(num[0]), "%" PRId64, rec->time_us);
-	snprintf(num[1], sizeof(num[1]), "%d", rec->status);
-	snprintf(num[2], sizeof(num[2]), "%" PRId64, bytes);
-	snprintf(num[3], sizeof(num[3]), "%" PRId64, rec->duration_us);
-	snprintf(num[4], sizeof(num[4]), "%" PRId64, l->seq);
+	snprintf(num[0], 24, "%" PRId64, rec->time_us);
+	snprintf(num[1], 24, "%d", rec->status);
+	snprintf(num[2], 24, "%" PRId64, bytes);
+	snprintf(num[3], 24, "%" PRId64, rec->duration_us);
+	snprintf(num[4], 24, "%" PRId64, l->seq);
+	memset(len, 0, PG_COLS * sizeof(*len));
+	memset(fmt, 0, PG_COLS * sizeof(*fmt));
 	v[0] = num[0];
 	v[1] = fixed_or_null(rec->request_id);
 	v[2] = fixed_or_null(rec->client_ip);
@@ -375,7 +369,80 @@ insert_one(PGconn *db, const char *instance, const gk_audit_record *rec,
 	v[23] = (const char *)l->hash;
 	len[23] = AUDIT_HASH_LEN;
 	fmt[23] = 1;
-	return run(db, "ins", 1, 24, v, len, fmt, NULL, err, errlen);
+}
+
+/* The statement for n rows: the audit columns, then n value lists
+ * of numbered parameters (constant fragments and numbers only). */
+static int
+multi_sql(gk_buf *sql, size_t n)
+{
+	static const char head[] =
+	    "INSERT INTO audit(time_us, request_id, client_ip, client_addr,"
+	    " user_agent, origin, protocol, operation, root, path, status,"
+	    " decision, message, bytes, duration_us, country, kid, sub, jti,"
+	    " token_sig, instance_id, seq, prev_hash, hash) VALUES ";
+	size_t i, k;
+
+	gk_buf_reset(sql);
+	if (gk_buf_append_str(sql, head) != 0)
+		return GK_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < PG_COLS; k++)
+			if (gk_buf_printf(sql, "%s$%zu", k == 0 ? (i == 0 ?
+			    "(" : ",(") : ",", i * PG_COLS + k + 1) != 0)
+				return GK_ERR_NOMEM;
+		if (gk_buf_append_str(sql, ")") != 0)
+			return GK_ERR_NOMEM;
+	}
+	return 0;
+}
+
+/*
+ * Inserts n records with as few statements as it can: one multi-row
+ * INSERT per PG_ROWS records (one round trip each instead of one per
+ * record).
+ */
+static int
+insert_rows(PGconn *db, const char *instance,
+    const gk_audit_record *const *recs, const audit_link *links, size_t n,
+    char *err, size_t errlen)
+{
+	char (*num)[5][24] = NULL;
+	const char **v = NULL;
+	int *len = NULL, *fmt = NULL, r = GK_ERR_UNAVAILABLE;
+	size_t i, at, k;
+	gk_buf sql;
+
+	gk_buf_init(&sql, GK_CAP_SMALL * 4);
+	if ((num = calloc(PG_ROWS, sizeof(*num))) == NULL ||
+	    (v = calloc(PG_ROWS * PG_COLS, sizeof(*v))) == NULL ||
+	    (len = calloc(PG_ROWS * PG_COLS, sizeof(*len))) == NULL ||
+	    (fmt = calloc(PG_ROWS * PG_COLS, sizeof(*fmt))) == NULL) {
+		audit_set_err(err, errlen, "out of memory");
+		goto out;
+	}
+	for (at = 0; at < n; at += k) {
+		k = n - at < PG_ROWS ? n - at : PG_ROWS;
+		for (i = 0; i < k; i++)
+			row_params(instance, recs[at + i], &links[at + i],
+			    num[i], v + i * PG_COLS, len + i * PG_COLS,
+			    fmt + i * PG_COLS);
+		if (multi_sql(&sql, k) != 0) {
+			audit_set_err(err, errlen, "out of memory");
+			goto out;
+		}
+		if ((r = run(db, (const char *)sql.data, 0, (int)(k * PG_COLS),
+		    v, len, fmt, NULL, err, errlen)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	free(num);
+	free(v);
+	free(len);
+	free(fmt);
+	gk_buf_release(&sql);
+	return r;
 }
 
 static int
@@ -387,23 +454,19 @@ pg_insert(audit_conn *base, const char *instance,
 	char seq[24], t[24];
 	const char *v[5];
 	int len[5] = { 0 }, fmt[5] = { 0, 0, 1, 0, 1 };
-	size_t i;
-	int r = GK_ERR_UNAVAILABLE;
+	int r = GK_ERR_UNAVAILABLE, rr;
 
 	audit_set_err(err, errlen, "%s", "");
 	if (c == NULL)
 		return GK_ERR_UNAVAILABLE;
 	if (exec_ok(c->db, "BEGIN", err, errlen) != 0)
 		goto out;
-	for (i = 0; i < n; i++) {
-		int rr = insert_one(c->db, instance, recs[i], &links[i], err,
-		    errlen);
-
-		if (rr != 0) {
-			if (rr == GK_ERR_EXISTS)
-				r = GK_ERR_EXISTS;
-			goto out;
-		}
+	if (n > 0 && (rr = insert_rows(c->db, instance, recs, links, n, err,
+	    errlen)) != 0) {
+		/* GK_ERR_EXISTS: another writer took the (instance, seq) */
+		if (rr == GK_ERR_EXISTS)
+			r = GK_ERR_EXISTS;
+		goto out;
 	}
 	if (cp != NULL) {
 		snprintf(seq, sizeof(seq), "%" PRId64, cp->seq);
@@ -626,6 +689,77 @@ pg_jti_use(audit_conn *base, const char *jti, int64_t exp_s)
 	return r;
 }
 
+/* ---- grants ------------------------------------------------------------ */
+
+static int
+pg_grant_put(audit_conn *base, const char *id, const char *access_key,
+    const char *doc, char *err, size_t errlen)
+{
+	static const char sql[] = "INSERT INTO grants(id, access_key, doc)"
+	    " VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET"
+	    " access_key = EXCLUDED.access_key, doc = EXCLUDED.doc";
+	const char *v[3] = { id, access_key, doc };
+	PGresult *res;
+	const char *state;
+	int r;
+
+	res = PQexecParams(PG(base)->db, sql, 3, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		r = 0;
+	} else {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		r = state != NULL && strcmp(state, "23505") == 0 ?
+		    GK_ERR_EXISTS : GK_ERR_UNAVAILABLE;
+		pg_err(PG(base)->db, err, errlen);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_grant_get(audit_conn *base, int by_key, const char *v, gk_buf *doc,
+    char *err, size_t errlen)
+{
+	PGresult *res = NULL;
+	const char *vals[1] = { v };
+	int r;
+
+	if (run(PG(base)->db, by_key ?
+	    "SELECT doc FROM grants WHERE access_key = $1" :
+	    "SELECT doc FROM grants WHERE id = $1", 0, 1, vals, NULL, NULL,
+	    &res, err, errlen) != 0)
+		return GK_ERR_UNAVAILABLE;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return GK_ERR_NOT_FOUND;
+	}
+	gk_buf_reset(doc);
+	r = gk_buf_append_str(doc, PQgetvalue(res, 0, 0));
+	if (r == 0)
+		r = gk_buf_append(doc, "", 1);
+	if (r == 0)
+		doc->len--;
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_grant_list(audit_conn *base, gk_audit_doc_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	PGresult *res = NULL;
+	int i, r = 0;
+
+	if (run(PG(base)->db, "SELECT id, access_key, doc FROM grants"
+	    " ORDER BY id", 0, 0, NULL, NULL, NULL, &res, err, errlen) != 0)
+		return GK_ERR_UNAVAILABLE;
+	for (i = 0; i < PQntuples(res) && r == 0; i++)
+		r = fn(arg, PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2));
+	PQclear(res);
+	return r;
+}
+
 /* ---- reading --------------------------------------------------------- */
 
 struct pg_row {
@@ -839,4 +973,7 @@ const audit_backend audit_pg_backend = {
 	.search = pg_search,
 	.scan = pg_scan,
 	.jti_use = pg_jti_use,
+	.grant_put = pg_grant_put,
+	.grant_get = pg_grant_get,
+	.grant_list = pg_grant_list,
 };

@@ -13,6 +13,9 @@
  *   jti(jti TEXT PRIMARY KEY, exp_us INTEGER NOT NULL)   (step 2: the v2
  *       replay cache; rows whose exp_us has passed are pruned)
  *
+ *   grants(id TEXT PRIMARY KEY, access_key TEXT UNIQUE, doc TEXT)
+ *       (step 4: S3 endpoint grants, an opaque document each)
+ *
  * client_addr is always 16 bytes (IPv4-mapped IPv6), so a CIDR is the
  * byte range client_addr BETWEEN lo AND hi. Every value reaches SQL as a
  * bound parameter; SQL text is assembled from constant fragments only.
@@ -102,6 +105,9 @@ static const char *const schema_steps[] = {
 	/* 2 -> 3: the v2 replay cache (used token ids until they expire) */
 	"CREATE TABLE jti(jti TEXT PRIMARY KEY, exp_us INTEGER NOT NULL);"
 	"CREATE INDEX jti_exp ON jti(exp_us);",
+	/* 3 -> 4: grants for the S3 endpoint (src/grant's documents) */
+	"CREATE TABLE grants(id TEXT PRIMARY KEY,"
+	"access_key TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);",
 };
 
 #define SCHEMA_VERSION ((int64_t)GK_ARRAY_LEN(schema_steps))
@@ -261,12 +267,22 @@ sq_open(const char *path, int create, audit_conn **out, char *err,
 			    "%s", path);
 			goto out;
 		}
-		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-		if (fd < 0) {
+		/*
+		 * Made (0600) only when missing: closing any descriptor of
+		 * the file drops every POSIX lock this process holds on it,
+		 * the other connections' too (the replay cache's connection
+		 * opens after the writer's), and another process could then
+		 * take the database for unused, checkpoint it and delete the
+		 * WAL the writer still appends to.
+		 */
+		fd = stat(path, &st_file) == 0 ? -1 :
+		    open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST && stat(path, &st_file) != 0) {
 			audit_set_err(err, errlen, "%s: %s", path, strerror(errno));
 			goto out;
 		}
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 	}
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE, NULL) !=
 	    SQLITE_OK) {
@@ -402,28 +418,31 @@ bind_link(sqlite3_stmt *st, const char *instance, const audit_link *l)
 	return 0;
 }
 
+/*
+ * Inserts n records and cp inside the connection's write transaction,
+ * starting one if none is open; on failure the whole transaction is
+ * rolled back.
+ */
 static int
-sq_insert(audit_conn *base, const char *instance,
+insert_rows(struct sq_conn *c, const char *instance,
     const gk_audit_record *const *recs, const audit_link *links, size_t n,
     const audit_checkpoint *cp, char *err, size_t errlen)
 {
-	struct sq_conn *c = SQ(base);
 	sqlite3_stmt *st;
 	size_t i;
-	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
+	int r = GK_ERR_UNAVAILABLE, rc;
 
 	audit_set_err(err, errlen, "%s", "");
 	if (c == NULL)
 		return GK_ERR_UNAVAILABLE;
-	if (exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
+	if (sqlite3_get_autocommit(c->db) &&
+	    exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
 		goto out;
-	in_tx = 1;
 	for (i = 0; i < n; i++) {
 		rc = bind_record(c->ins, recs[i]) == 0 &&
 		    bind_link(c->ins, instance, &links[i]) == 0 ?
 		    sqlite3_step(c->ins) : SQLITE_MISUSE;
 		sqlite3_reset(c->ins);
-		sqlite3_clear_bindings(c->ins);
 		if (rc != SQLITE_DONE) {
 			audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 			/* another writer took the (instance, seq) */
@@ -448,20 +467,97 @@ sq_insert(audit_conn *base, const char *instance,
 		if (rc == SQLITE_OK)
 			rc = sqlite3_step(st);
 		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
 		if (rc != SQLITE_DONE) {
 			audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 			goto out;
 		}
 	}
-	if (exec_sql(c->db, "COMMIT", err, errlen) != 0)
-		goto out;
-	in_tx = 0;
 	r = 0;
 out:
-	if (in_tx && !sqlite3_get_autocommit(c->db))
+	if (r != 0 && !sqlite3_get_autocommit(c->db))
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	return r;
+}
+
+int
+audit_sqlite_commit(audit_conn *base, char *err, size_t errlen)
+{
+	struct sq_conn *c = SQ(base);
+
+	if (sqlite3_get_autocommit(c->db))
+		return 0;
+	if (exec_sql(c->db, "COMMIT", err, errlen) != 0) {
+		if (!sqlite3_get_autocommit(c->db))
+			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+		return GK_ERR_UNAVAILABLE;
+	}
+	return 0;
+}
+
+void
+audit_sqlite_rollback(audit_conn *base)
+{
+	struct sq_conn *c = SQ(base);
+
+	if (!sqlite3_get_autocommit(c->db))
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int
+audit_sqlite_insert_open(audit_conn *base, const char *instance,
+    const gk_audit_record *const *recs, const audit_link *links, size_t n,
+    const audit_checkpoint *cp, char *err, size_t errlen)
+{
+	return insert_rows(SQ(base), instance, recs, links, n, cp, err,
+	    errlen);
+}
+
+static int
+sq_insert(audit_conn *base, const char *instance,
+    const gk_audit_record *const *recs, const audit_link *links, size_t n,
+    const audit_checkpoint *cp, char *err, size_t errlen)
+{
+	struct sq_conn *c = SQ(base);
+	int r;
+
+	if (c == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if (!sqlite3_get_autocommit(c->db)) {
+		audit_set_err(err, errlen, "a transaction is open");
+		return GK_ERR_UNAVAILABLE;
+	}
+	/* GK_ERR_EXISTS: another writer took the (instance, seq) */
+	if ((r = insert_rows(c, instance, recs, links, n, cp, err,
+	    errlen)) != 0)
+		return r == GK_ERR_EXISTS ? r : GK_ERR_UNAVAILABLE;
+	return audit_sqlite_commit(base, err, errlen);
+}
+
+int
+audit_sqlite_set_full_sync(audit_conn *base, int full)
+{
+	return exec_sql(SQ(base)->db, full ? "PRAGMA synchronous=FULL" :
+	    "PRAGMA synchronous=NORMAL", NULL, 0);
+}
+
+int
+audit_sqlite_journaled(audit_conn *base)
+{
+	/* the journal holds every batch durably before it is answered;
+	 * the commits themselves need not wait for the disk */
+	return exec_sql(SQ(base)->db, "PRAGMA synchronous=NORMAL", NULL, 0);
+}
+
+int
+audit_sqlite_durable(audit_conn *base)
+{
+	struct sq_conn *c = SQ(base);
+	int log = -1, done = -1;
+
+	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+	    &log, &done) != SQLITE_OK || log < 0 || done != log)
+		return GK_ERR_UNAVAILABLE;
+	return 0;
 }
 
 static int
@@ -855,6 +951,101 @@ sq_jti_use(audit_conn *base, const char *jti, int64_t exp_s)
 	return r;
 }
 
+/* ---- grants ------------------------------------------------------------ */
+
+static int
+sq_grant_put(audit_conn *base, const char *id, const char *access_key,
+    const char *doc, char *err, size_t errlen)
+{
+	static const char sql[] = "INSERT INTO grants(id, access_key, doc)"
+	    " VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET"
+	    " access_key = excluded.access_key, doc = excluded.doc";
+	sqlite3 *db = SQ(base)->db;
+	sqlite3_stmt *st = NULL;
+	int rc, r = GK_ERR_UNAVAILABLE;
+
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) != SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 2, access_key, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 3, doc, -1, SQLITE_STATIC)) !=
+	    SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		r = GK_ERR_EXISTS;
+		goto out;
+	}
+	if (rc == SQLITE_DONE)
+		r = 0;
+out:
+	if (r == GK_ERR_UNAVAILABLE)
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sq_grant_get(audit_conn *base, int by_key, const char *v, gk_buf *doc,
+    char *err, size_t errlen)
+{
+	sqlite3 *db = SQ(base)->db;
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc, r = GK_ERR_UNAVAILABLE;
+
+	if ((rc = sqlite3_prepare_v2(db, by_key ?
+	    "SELECT doc FROM grants WHERE access_key = ?1" :
+	    "SELECT doc FROM grants WHERE id = ?1", -1, &st, NULL)) !=
+	    SQLITE_OK ||
+	    (rc = sqlite3_bind_text(st, 1, v, -1, SQLITE_STATIC)) != SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = GK_ERR_NOT_FOUND;
+		goto out;
+	}
+	if (rc != SQLITE_ROW || (t = sqlite3_column_text(st, 0)) == NULL)
+		goto out;
+	gk_buf_reset(doc);
+	r = gk_buf_append(doc, t, (size_t)sqlite3_column_bytes(st, 0));
+	if (r == 0)
+		r = gk_buf_append(doc, "", 1);
+	if (r == 0)
+		doc->len--;
+out:
+	if (r == GK_ERR_UNAVAILABLE)
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+sq_grant_list(audit_conn *base, gk_audit_doc_fn fn, void *arg, char *err,
+    size_t errlen)
+{
+	sqlite3 *db = SQ(base)->db;
+	sqlite3_stmt *st = NULL;
+	int rc, r = GK_ERR_UNAVAILABLE;
+
+	if (sqlite3_prepare_v2(db, "SELECT id, access_key, doc FROM grants"
+	    " ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if ((r = fn(arg, (const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2))) != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? 0 : GK_ERR_UNAVAILABLE;
+out:
+	if (r == GK_ERR_UNAVAILABLE)
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* ---- verify scan ----------------------------------------------------- */
 
 static int
@@ -970,4 +1161,7 @@ const audit_backend audit_sqlite_backend = {
 	.search = sq_search,
 	.scan = sq_scan,
 	.jti_use = sq_jti_use,
+	.grant_put = sq_grant_put,
+	.grant_get = sq_grant_get,
+	.grant_list = sq_grant_list,
 };

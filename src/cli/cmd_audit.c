@@ -40,6 +40,7 @@ static const char search_usage[] =
     "           [--to T] [--ip ADDR|CIDR] [--op OP] [--status N]\n"
     "           [--decision allow|deny|error] [--path-prefix P] [--limit N]\n"
     "           [--country CC] [--kid K] [--sub S] [--request-id ID]\n"
+    "           [--grant ID]\n"
     "           [--format table|json|csv]\n"
     "\n"
     "Prints audit records, newest first. All filters combine with AND.\n"
@@ -61,6 +62,8 @@ static const char search_usage[] =
     "                   wildcards)\n"
     "  --country CC     client country (ISO 3166 code)\n"
     "  --kid K          v2: vendor key id\n"
+    "  --grant ID       S3 endpoint requests and changes of grant ID\n"
+    "                   (stored in the kid field)\n"
     "  --sub S          v2: the vendor's user id\n"
     "  --request-id ID  one request (the X-Request-Id answered)\n"
     "  --limit N        at most N records (default 100, at most 1000000)\n"
@@ -395,6 +398,7 @@ search_main(int argc, char **argv, int export)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "country", required_argument, NULL, OPT_COUNTRY },
 		{ "kid", required_argument, NULL, OPT_KID },
+		{ "grant", required_argument, NULL, OPT_KID },
 		{ "sub", required_argument, NULL, OPT_SUB },
 		{ "request-id", required_argument, NULL, OPT_REQID },
 		{ "help", no_argument, NULL, 'h' },

@@ -100,6 +100,12 @@ cmd_serve(int argc, char **argv)
 	    strchr(cfg->listen, ':') ? "[" : "", cfg->listen,
 	    strchr(cfg->listen, ':') ? "]" : "", http_server_port(http),
 	    cfg->public_url);
+	if (http_server_s3api_port(http) != 0)
+		printf("s3 endpoint on %s://%s%s%s:%u (bucket %s)\n",
+		    http_server_is_tls(http) ? "https" : "http",
+		    strchr(cfg->listen, ':') ? "[" : "", cfg->listen,
+		    strchr(cfg->listen, ':') ? "]" : "",
+		    http_server_s3api_port(http), cfg->s3api_bucket);
 	if (http_server_redirect_port(http) != 0)
 		printf("redirecting http port %u to %s\n",
 		    http_server_redirect_port(http), cfg->public_url);

@@ -11,6 +11,7 @@
 
 #include "audit/audit.h"
 #include "gate/gate.h"
+#include "grant/grant.h"
 #include "policy/policy.h"
 #include "store/store.h"
 #include "verify/verify.h"
@@ -42,6 +43,12 @@ gate_settings_fill(const gk_config *cfg, gate_settings *out)
 	out->v1_key = cfg->v1_key;
 	out->internal_key = cfg->internal_key;
 	out->admin_token = cfg->admin_token;
+	out->s3api_enabled = cfg->s3api_enabled;
+	out->s3api_port = cfg->s3api_port;
+	out->s3api_host = cfg->s3api_host;
+	out->s3api_bucket = cfg->s3api_bucket;
+	out->s3api_region = cfg->s3api_region;
+	out->s3api_max_object_bytes = cfg->s3api_max_object_bytes;
 }
 
 /* A live reload: the file (and its list files) read again. */
@@ -103,12 +110,26 @@ cfg_gate_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 		    audit_label(as.target), gk_err_str(r));
 		goto out;
 	}
+	if (cfg->s3api_enabled) {
+		grant_settings grs;
+
+		err[0] = '\0';
+		cfg_grant_settings(cfg, &grs);
+		if ((r = grant_open(&grs, &parts.grants, err, errlen)) != 0) {
+			if (err[0] == '\0')
+				snprintf(err, errlen, "cannot start the S3 "
+				    "endpoint: %s", gk_err_str(r));
+			audit_close(parts.audit);
+			goto out;
+		}
+	}
 	cfg_audit_out_settings(cfg, &aos);
 	if ((r = audit_out_start(&aos, audit_instance(parts.audit),
 	    &parts.audit_out)) != 0) {
 		snprintf(err, errlen, "cannot start [audit_out]: %s",
 		    gk_err_str(r));
 		audit_close(parts.audit);
+		grant_close(parts.grants);
 		goto out;
 	}
 	gate_settings_fill(cfg, &gs);

@@ -209,6 +209,23 @@ const struct keyword cfg_keywords[] = {
 	{ "admin", "cidrs", K_STR, O(admin_cidrs), 0, 0, "127.0.0.1/32, ::1/128",
 	    0, "addresses allowed to reach /admin, /healthz, /metrics" },
 
+	{ "s3api", "enabled", K_BOOL, O(s3api_enabled), 0, 1, "false", 0,
+	    "serve the S3-compatible endpoint for grants (gatekeeper grant)" },
+	{ "s3api", "port", K_UINT, O(s3api_port), 0, 65535, "0", 0,
+	    "its own TCP port on [server] listen (0: none; use host)" },
+	{ "s3api", "host", K_STR, O(s3api_host), 0, 0, "", 0,
+	    "requests to this host name (or BUCKET.host) on the main port "
+	    "are S3 API requests" },
+	{ "s3api", "bucket", K_STR, O(s3api_bucket), 0, 0, "gatekeeper", 0,
+	    "the one bucket name clients see" },
+	{ "s3api", "region", K_STR, O(s3api_region), 0, 0, "us-east-1", 0,
+	    "region clients sign for" },
+	{ "s3api", "key_file", K_STR, O(grant_key_file), 0, 0, "", 1,
+	    "AES-256 key encrypting grant secrets (default <keys_dir>/grant.key)" },
+	{ "s3api", "max_object_bytes", K_U64, O(s3api_max_object_bytes), 1,
+	    5ull * 1024 * 1024 * MIB, "5368709120", 0,
+	    "largest single PUT or upload part, bytes" },
+
 	{ "s3", "bucket", K_STR, O(s3_bucket), 0, 0, "", 0,
 	    "bucket name (store type s3)" },
 	{ "s3", "region", K_STR, O(s3_region), 0, 0, "us-east-1", 0,
@@ -353,6 +370,21 @@ set_value(gk_config *cfg, const struct keyword *k, const char *v, char *msg,
 }
 
 static int
+bucket_name_ok(const char *b)
+{
+	size_t i, n = strlen(b);
+
+	if (n < 3 || n > 63)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!((b[i] >= 'a' && b[i] <= 'z') ||
+		    (b[i] >= '0' && b[i] <= '9') || b[i] == '.' || b[i] == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+static int
 on_ini_line(void *user, const char *section, const char *name,
     const char *value)
 {
@@ -485,6 +517,24 @@ validate(gk_config *cfg, char *err, size_t errlen)
 	    strcmp(cfg->s3_mode, "proxy") != 0) {
 		(void)cfg_setting_error(cfg, err, errlen, "s3",
 		    "mode", "[s3] mode must be redirect or proxy");
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->s3api_enabled && cfg->s3api_port == 0 &&
+	    cfg->s3api_host[0] == '\0') {
+		(void)cfg_setting_error(cfg, err, errlen, "s3api", "enabled",
+		    "[s3api] needs a port or a host");
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->s3api_enabled && strcmp(cfg->store_type, "s3") == 0 &&
+	    strcmp(cfg->s3_mode, "proxy") != 0) {
+		(void)cfg_setting_error(cfg, err, errlen, "s3api", "enabled",
+		    "[s3api] needs [s3] mode = proxy (the gatekeeper streams "
+		    "every byte)");
+		return GK_ERR_CONFIG;
+	}
+	if (!bucket_name_ok(cfg->s3api_bucket)) {
+		(void)cfg_setting_error(cfg, err, errlen, "s3api", "bucket",
+		    "[s3api] bucket must be 3-63 of a-z, 0-9, '.' and '-'");
 		return GK_ERR_CONFIG;
 	}
 	if (strcmp(cfg->audit_backend, "sqlite") != 0 &&
@@ -625,6 +675,8 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 	    "internal.key") != 0 ||
 	    default_path(&cfg->master_key_file, cfg->keys_dir,
 	    "master.key") != 0 ||
+	    default_path(&cfg->grant_key_file, cfg->keys_dir,
+	    "grant.key") != 0 ||
 	    default_path(&cfg->admin_token_file, cfg->keys_dir,
 	    "admin.token") != 0 ||
 	    default_path(&cfg->store_dir, cfg->data_dir, "objects") != 0 ||
@@ -665,6 +717,12 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 		    (r = cfg_secret_load(cfg->audit_key_file, CFG_SECRET_HEX32,
 		    &cfg->audit_key, err, errlen)) != 0)
 			goto out;
+		/* needed with the endpoint on; else only if made (grant) */
+		if ((cfg->s3api_enabled ||
+		    access(cfg->grant_key_file, F_OK) == 0) &&
+		    (r = cfg_secret_load(cfg->grant_key_file, CFG_SECRET_HEX32,
+		    &cfg->grant_key, err, errlen)) != 0)
+			goto out;
 	}
 	*out = cfg;
 	cfg = NULL; /* transferred */
@@ -704,6 +762,7 @@ cfg_free(gk_config *cfg)
 	}
 	free(cfg->vendor_keys);
 	cfg_secret_free(&cfg->audit_key);
+	cfg_secret_free(&cfg->grant_key);
 	free(cfg);
 }
 

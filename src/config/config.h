@@ -133,6 +133,15 @@ typedef struct gk_config {
 	/* [vendor_key KID] sections, in file order */
 	gk_vendor_key *vendor_keys;
 	size_t n_vendor_keys;
+	/* [s3api] the S3-compatible endpoint for grants (issue 13) */
+	int s3api_enabled;
+	unsigned s3api_port;	/* own listener, 0 = none */
+	char *s3api_host;	/* host name on the main port, "" = none */
+	char *s3api_bucket;	/* the bucket clients see */
+	char *s3api_region;
+	uint64_t s3api_max_object_bytes;
+	char *grant_key_file;	/* default <keys_dir>/grant.key */
+	gk_secret grant_key;	/* AES-256-GCM key of grant secrets */
 	/* [s3] (store type s3) */
 	char *s3_bucket;
 	char *s3_region;	/* default us-east-1 */
@@ -213,6 +222,9 @@ struct audit_out_settings;
 void cfg_audit_out_settings(const gk_config *cfg,
     struct audit_out_settings *out);
 void cfg_http_settings(const gk_config *cfg, struct http_settings *out);
+/* The grants' settings ([s3api] key_file, the audit database). */
+struct grant_settings;
+void cfg_grant_settings(const gk_config *cfg, struct grant_settings *out);
 void cfg_audit_settings(const gk_config *cfg, struct audit_settings *out);
 void cfg_policy_settings(const gk_config *cfg, struct policy_settings *out);
 /*

@@ -183,7 +183,9 @@ cfg_keygen(const gk_config *cfg, FILE *fp)
 	    "at-rest master key")) != 0 ||
 	    (r = keygen_one(cfg->admin_token_file, fp, "admin token")) != 0 ||
 	    (r = keygen_one(cfg->audit_key_file, fp,
-	    "audit checkpoint signing key, Ed25519")) != 0)
+	    "audit checkpoint signing key, Ed25519")) != 0 ||
+	    (r = keygen_one(cfg->grant_key_file, fp,
+	    "grant secret encryption key")) != 0)
 		return r;
 	return keygen_audit_pub(cfg, fp);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "grant/grant.h"
 #include "http/http.h"
 #include "policy/policy.h"
 
@@ -29,6 +30,16 @@ cfg_http_settings(const gk_config *cfg, http_settings *out)
 	out->head_timeout = cfg->head_timeout;
 	out->body_timeout = cfg->body_timeout;
 	out->body_min_rate = cfg->body_min_rate;
+	out->s3api_port = cfg->s3api_enabled ? cfg->s3api_port : 0;
+}
+
+void
+cfg_grant_settings(const gk_config *cfg, grant_settings *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->audit_target = cfg_audit_target(cfg);
+	out->key = cfg->grant_key;
+	out->key_file = cfg->grant_key_file;
 }
 
 const char *

@@ -111,6 +111,40 @@ resolve_client(gate_exchange *x, const gk_addr *peer)
 	    x->fwd_has[1]);
 }
 
+/* gk_req.header: every value of a header, joined by ','. */
+struct hdr_find {
+	const char *name;
+	gk_buf *out;
+	int found;
+	int over;
+};
+
+static void
+hdr_find_line(void *arg, const char *name, const char *value)
+{
+	struct hdr_find *f = arg;
+
+	if (name == NULL || value == NULL || strcasecmp(name, f->name) != 0)
+		return;
+	if ((f->found && gk_buf_append(f->out, ",", 1) != 0) ||
+	    gk_buf_append_str(f->out, value) != 0)
+		f->over = 1;
+	f->found = 1;
+}
+
+static int
+hdr_lookup(void *ctx, const char *lname, gk_buf *out)
+{
+	const gate_exchange *x = ctx;
+	struct hdr_find f = { lname, out, 0, 0 };
+
+	if (x->h.each != NULL)
+		x->h.each(x->h.ctx, hdr_find_line, &f);
+	if (f.over)
+		return GK_ERR_TOO_LARGE;
+	return f.found ? 0 : GK_ERR_NOT_FOUND;
+}
+
 static void
 request_id(gk_app *app, char out[GK_REQID_LEN + 1])
 {
@@ -154,6 +188,10 @@ fill_req(gate_exchange *x, const gk_req_in *in)
 	req->content_length = header(x, "Content-Length",
 	    &req->has_content_length);
 	req->authorization = header(x, "Authorization", NULL);
+	req->host = header(x, "Host", NULL);
+	req->header = hdr_lookup;
+	req->header_ctx = x;
+	req->on_s3api_port = in->on_s3api_port;
 	req->cookie = header(x, "Cookie", NULL);
 	req->csrf = header(x, "X-CSRF-Token", NULL);
 	if (in->peer == NULL || policy_addr_from_sockaddr(in->peer, &peer) != 0)
@@ -441,6 +479,36 @@ gate_reply_status(const gate_exchange *x)
 	return x->rep.status;
 }
 
+/* Extra header lines "Name: value\n" (gk_reply.headers, the S3 API's). */
+static void
+extra_headers(const gk_buf *b, gk_header_fn fn, void *arg)
+{
+	const char *p = (const char *)b->data, *end, *nl, *colon;
+	char name[128], value[2048];
+
+	if (p == NULL)
+		return;	/* no extra headers */
+	end = p + b->len;
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL)
+			nl = end;
+		colon = memchr(p, ':', (size_t)(nl - p));
+		if (colon != NULL && (size_t)(colon - p) < sizeof(name) &&
+		    (size_t)(nl - colon) < sizeof(value)) {
+			memcpy(name, p, (size_t)(colon - p));
+			name[colon - p] = '\0';
+			colon++;
+			while (colon < nl && *colon == ' ')
+				colon++;
+			memcpy(value, colon, (size_t)(nl - colon));
+			value[nl - colon] = '\0';
+			fn(arg, name, value);
+		}
+		p = nl + 1;
+	}
+}
+
 void
 gate_reply_headers(const gate_exchange *x, gk_header_fn fn, void *arg)
 {
@@ -449,14 +517,17 @@ gate_reply_headers(const gate_exchange *x, gk_header_fn fn, void *arg)
 
 	if (rep->content_type != NULL)
 		fn(arg, "Content-Type", rep->content_type);
-	if (rep->acao != NULL)	/* an allowed origin only, never "null" */
-		fn(arg, "Access-Control-Allow-Origin", rep->acao);
-	fn(arg, "Vary", "Origin");
-	fn(arg, "Cache-Control", "no-store, must-revalidate");
-	fn(arg, "X-Content-Type-Options", "nosniff");
-	fn(arg, "Access-Control-Expose-Headers",
-	    "X-Request-Id, Content-Range, Content-Length, Location, "
-	    "Retry-After");
+	extra_headers(&rep->headers, fn, arg);
+	if (!rep->no_default_headers) {	/* S3 API: no CORS or cache headers */
+		if (rep->acao != NULL)	/* an allowed origin only, never "null" */
+			fn(arg, "Access-Control-Allow-Origin", rep->acao);
+		fn(arg, "Vary", "Origin");
+		fn(arg, "Cache-Control", "no-store, must-revalidate");
+		fn(arg, "X-Content-Type-Options", "nosniff");
+		fn(arg, "Access-Control-Expose-Headers",
+		    "X-Request-Id, Content-Range, Content-Length, Location, "
+		    "Retry-After");
+	}
 	if (x->req.request_id[0] != '\0')
 		fn(arg, "X-Request-Id", x->req.request_id);
 	if (rep->location != NULL)
@@ -476,7 +547,7 @@ gate_reply_headers(const gate_exchange *x, gk_header_fn fn, void *arg)
 		fn(arg, "X-Frame-Options", "DENY");
 		fn(arg, "Referrer-Policy", "no-referrer");
 	}
-	if (rep->reader != NULL) {
+	if (rep->reader != NULL && !rep->no_default_headers) {
 		fn(arg, "Accept-Ranges", "bytes");
 		gk_time_http(rep->mtime, date, sizeof(date));
 		fn(arg, "Last-Modified", date);

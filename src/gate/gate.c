@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grant/grant.h"
+#include "s3/s3.h"
 #include "store/store.h"
 #include "verify/verify.h"
 
@@ -36,6 +38,7 @@ gate_app_open(const gate_settings *gs, gate_parts *parts, gk_app **out,
 	app->audit_out = parts->audit_out;
 	app->store = parts->store;
 	app->audit = parts->audit;
+	app->grants = parts->grants;
 	memset(parts, 0, sizeof(*parts));	/* transferred */
 	app->started_us = gk_now_us();
 	if (gk_random(app->id_prefix, sizeof(app->id_prefix)) != 0) {
@@ -58,6 +61,17 @@ gate_app_open(const gate_settings *gs, gate_parts *parts, gk_app **out,
 	}
 	if ((r = gate_v1_roots_check(gs->v1_roots, err, errlen)) != 0)
 		goto out;
+	if (gs->s3api_enabled && app->grants == NULL) {
+		snprintf(err, errlen, "cannot start the S3 endpoint: no grants");
+		r = GK_ERR_CONFIG;
+		goto out;
+	}
+	if (gs->s3api_enabled && (r = s3_signer_new(gs->s3api_region, "s3",
+	    &app->s3api_signer)) != 0) {
+		snprintf(err, errlen, "cannot start the S3 endpoint: %s",
+		    gk_err_str(r));
+		goto out;
+	}
 	if ((r = gate_refusals_new(gs->audit_aggregate_s,
 	    &app->refusals)) != 0) {
 		snprintf(err, errlen, "cannot set up refusal summaries: %s",
@@ -85,6 +99,7 @@ fail:
 	verify_keyring_free(parts->keyring);
 	store_free(parts->store);
 	audit_close(parts->audit);
+	grant_close(parts->grants);
 	if (parts->release != NULL)
 		parts->release(parts->arg);
 	memset(parts, 0, sizeof(*parts));
@@ -103,6 +118,8 @@ gate_app_close(gk_app *app)
 	gate_refusals_free(app->refusals);
 	gate_cpship_stop(app->cpship);
 	store_free(app->store);
+	grant_close(app->grants);
+	s3_signer_free(app->s3api_signer);
 	verify_mac_free(app->v1_mac);
 	verify_mac_free(app->internal_mac);
 	policy_live_free(app->policy_live);

@@ -73,6 +73,13 @@ typedef struct gate_settings {
 	gk_secret v1_key;
 	gk_secret internal_key;
 	gk_secret admin_token;
+	/* [s3api] the S3-compatible endpoint for grants (issue 13) */
+	int s3api_enabled;
+	unsigned s3api_port;		/* own listener, 0 = none */
+	const char *s3api_host;		/* host name on the main port, "" */
+	const char *s3api_bucket;	/* the bucket clients see */
+	const char *s3api_region;
+	uint64_t s3api_max_object_bytes;
 } gate_settings;
 
 /*
@@ -86,6 +93,7 @@ typedef struct gate_parts {
 	struct gk_keyring *keyring;
 	struct gk_store *store;
 	gk_audit *audit;
+	struct gk_grants *grants;	/* [s3api] enabled: the grants, else NULL */
 	/* rebuilds the policy from the configuration for a live reload
 	 * (and tells the app its settings, gate_app_policy_loaded): 0, or
 	 * an error with a one-line reason in msg */
@@ -122,6 +130,9 @@ typedef struct gk_app {
 	audit_out *audit_out;		/* records to the SIEM, or NULL */
 	struct gate_console *console;	/* /admin/ sessions and state */
 	struct gate_refusals *refusals;	/* 429s summed up per client, or NULL */
+	/* issue 13: the S3 endpoint ([s3api] enabled), else NULL */
+	struct gk_grants *grants;
+	struct s3_signer *s3api_signer;
 } gk_app;
 
 /*
@@ -172,6 +183,15 @@ typedef struct {
 	gk_addr peer;
 	int fwd;
 	char country[3];
+	/* issue 13: the S3 endpoint. s3api is set by gate_req_resolve (the
+	 * request came to [s3api] port, or to [s3api] host); header looks up
+	 * any request header by lower-case name, every value joined by ','
+	 * (0, or GK_ERR_NOT_FOUND) */
+	int s3api;
+	int on_s3api_port;
+	gk_slice host;
+	int (*header)(void *ctx, const char *lname, gk_buf *out);
+	void *header_ctx;
 } gk_req;
 
 /* The decision, as the adapter renders it (exchange.h). */
@@ -208,6 +228,10 @@ typedef struct {
 	char *sub;
 	char *jti;
 	char *token_sig;
+	/* issue 13: extra response header lines "Name: value\n" (S3's ETag,
+	 * x-amz-request-id, ...); cap 0 when none */
+	gk_buf headers;
+	int no_default_headers;	/* S3 API: no CORS or cache headers */
 } gk_reply;
 
 void gate_reply_init(gk_reply *rep);

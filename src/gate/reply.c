@@ -38,6 +38,7 @@ gate_reply_release(gk_reply *rep)
 	free(rep->sub);
 	free(rep->jti);
 	free(rep->token_sig);
+	gk_buf_release(&rep->headers);
 	free(rep->set_cookie);
 	store_reader_free(rep->reader);
 	memset(rep, 0, sizeof(*rep));

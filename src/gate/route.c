@@ -134,6 +134,12 @@ static const struct gate_route routes[] = {
 	{ "*", "*", 0, NULL, not_found, NULL, NULL },
 };
 
+/* Every request to the S3 endpoint (gate_req_resolve flags it): one body
+ * route, rate limited and labelled by s3api.c itself. */
+static const struct gate_route s3api_route = {
+	"*", "*", R_NO_RATE | R_BODY, NULL, NULL, gate_upload_s3_begin, NULL
+};
+
 static int
 method_matches(const char *methods, const char *m)
 {
@@ -183,6 +189,10 @@ route_find(const gk_app *app, const gk_req *req, gk_slice *rest)
 {
 	size_t i;
 
+	if (req->s3api) {
+		*rest = GK_SLICE_NULL;
+		return &s3api_route;
+	}
 	for (i = 0; i < GK_ARRAY_LEN(routes); i++) {
 		if ((routes[i].flags & R_DEMO) && !app->cfg->demo)
 			continue;

@@ -39,6 +39,7 @@ struct gate_upload {
 	int committed;
 	char store_msg[320];	/* why the store failed, for the reply */
 	char *raw_key;		/* PUT /v2/objects/{key}: the body is the object */
+	gate_s3 *s3;		/* an S3 API request: all of it is s3api.c's */
 };
 
 static void
@@ -279,6 +280,29 @@ gate_upload_put_begin(gk_app *app, const gk_req *req, gate_upload **out,
 }
 
 /* POST /_upload: the multipart form, its policy checked before the file. */
+/* Every request to the S3 endpoint (issue 13): all of it is s3api.c's,
+ * its writes, copies and deletes done in gate_upload_commit after their
+ * audit record. */
+void
+gate_upload_s3_begin(gk_app *app, const gk_req *req, gate_upload **out,
+    gk_reply *rep)
+{
+	gate_s3 *s3 = NULL;
+	gate_upload *u;
+
+	*out = NULL;
+	gate_s3api_begin(app, req, &s3, rep);
+	if (s3 == NULL)
+		return;
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		gate_s3api_free(s3);
+		gate_reply_error(rep, 500, "error", "Internal Exception");
+		return;
+	}
+	u->s3 = s3;
+	*out = u;
+}
+
 void
 gate_upload_form_begin(gk_app *app, const gk_req *req, gate_upload **out,
     gk_reply *rep)
@@ -312,6 +336,10 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 {
 	int r;
 
+	if (u->s3 != NULL) {
+		gate_s3api_feed(u->s3, p, len);
+		return;
+	}
 	if (u->status != 0)
 		return;
 	if (u->raw_key != NULL) {
@@ -337,6 +365,10 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 	char *k;
 	int r;
 
+	if (u->s3 != NULL) {
+		gate_s3api_end(u->s3, rep);
+		return;
+	}
 	if (u->status == 0 && u->raw_key == NULL &&
 	    gate_multipart_finish(u->mp) != 0)
 		fail(u, 400, "Bad Request: malformed multipart body");
@@ -384,6 +416,10 @@ gate_upload_commit(gate_upload *u, gk_reply *rep)
 {
 	int r;
 
+	if (u != NULL && u->s3 != NULL) {
+		gate_s3api_commit(u->s3, rep);
+		return;
+	}
 	if (u == NULL || u->w == NULL || u->committed)
 		return;
 	if ((r = store_writer_commit(u->w)) != 0) {
@@ -403,6 +439,7 @@ gate_upload_free(gate_upload *u)
 {
 	if (u == NULL)
 		return;
+	gate_s3api_free(u->s3);
 	gate_multipart_free(u->mp);
 	store_writer_free(u->w);
 	if (u->have_pol)

@@ -84,6 +84,7 @@ typedef struct http_settings {
 	unsigned head_timeout;	/* seconds for a whole request head, 0: off */
 	unsigned body_timeout;	/* seconds for a body, plus body_min_rate */
 	unsigned body_min_rate;	/* bytes a second a body earns, 0: none */
+	unsigned s3api_port;	/* [s3api] listener (issue 13), 0: none */
 } http_settings;
 
 /*
@@ -99,6 +100,8 @@ int http_server_start(struct gk_app *app, const http_settings *s,
     gk_http **out) GK_WUR;
 /* The port actually bound (useful with port 0). */
 unsigned http_server_port(const gk_http *h);
+/* The [s3api] port bound (0 when it has none). */
+unsigned http_server_s3api_port(const gk_http *h);
 /*
  * Graceful stop: stops accepting, lets the requests in flight finish
  * (their audit commit and answer, downloads included; bounded, 10 s),

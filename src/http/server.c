@@ -25,6 +25,8 @@
 
 struct gk_http {
 	struct MHD_Daemon *d;
+	struct MHD_Daemon *d_s3;	/* [s3api] port, or NULL */
+	unsigned port_s3;
 	struct gk_app *app;
 	unsigned port;
 	char *public_url;	/* where the redirect listener sends to */
@@ -53,6 +55,7 @@ struct rq {
 	char *uri;
 	int refuse;		/* head refused: status to answer, then close */
 	const char *refuse_why;
+	int on_s3;		/* came to the [s3api] port */
 	gate_exchange *x;
 };
 
@@ -115,6 +118,17 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	}
 	memcpy(rq->uri, uri, n);
 	rq->uri[n] = '\0';
+	return rq;
+}
+
+/* The same for the [s3api] port's socket. */
+static void *
+uri_log_s3(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct rq *rq = uri_log(cls, uri, conn);
+
+	if (rq != NULL)
+		rq->on_s3 = 1;
 	return rq;
 }
 
@@ -298,6 +312,7 @@ begin(struct rq *rq, const char *method, const char *version)
 	in.headers.get = header_get;
 	in.headers.each = header_each;
 	in.headers.ctx = rq->conn;
+	in.on_s3api_port = rq->on_s3;
 	rq->x = gate_begin(rq->h->app, &in);
 	return rq->x != NULL ? 0 : GK_ERR_NOMEM;
 }
@@ -664,6 +679,33 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	}
 	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
 	h->port = di != NULL ? di->port : cfg->port;
+	if (cfg->s3api_port != 0) {
+		/* the S3 endpoint's own port: the same server, another socket */
+		if (ss.ss_family == AF_INET)
+			sin->sin_port = htons((uint16_t)cfg->s3api_port);
+		else
+			sin6->sin6_port = htons((uint16_t)cfg->s3api_port);
+		h->d_s3 = MHD_start_daemon(flags, (uint16_t)cfg->s3api_port,
+		    NULL, NULL, handler, h,
+		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+		    MHD_OPTION_THREAD_POOL_SIZE, threads,
+		    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
+		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		    MHD_OPTION_URI_LOG_CALLBACK, uri_log_s3, h,
+		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		    MHD_OPTION_ARRAY, tls_opts,
+		    MHD_OPTION_END);
+		if (h->d_s3 == NULL) {
+			http_server_stop(h);
+			return GK_ERR_IO;
+		}
+		di = MHD_get_daemon_info(h->d_s3, MHD_DAEMON_INFO_BIND_PORT);
+		h->port_s3 = di != NULL ? di->port : cfg->s3api_port;
+	}
 	if (h->tls != NULL && cfg->redirect_port != 0 &&
 	    (r = redirect_start(h, cfg, &ss)) != 0) {
 		http_server_stop(h);
@@ -699,6 +741,12 @@ http_server_port(const gk_http *h)
 	return h->port;
 }
 
+unsigned
+http_server_s3api_port(const gk_http *h)
+{
+	return h != NULL ? h->port_s3 : 0;
+}
+
 /* Waits until *n is 0 or ms have passed. */
 static void
 wait_zero(_Atomic int *n, int ms)
@@ -731,6 +779,9 @@ http_server_stop(gk_http *h)
 		lfd = MHD_quiesce_daemon(h->d);
 		if (lfd != MHD_INVALID_SOCKET)
 			close(lfd);
+		if (h->d_s3 != NULL &&
+		    (lfd = MHD_quiesce_daemon(h->d_s3)) != MHD_INVALID_SOCKET)
+			close(lfd);
 		gate_shutdown_begin(h->app);
 		wait_zero(&h->inflight, 1000);
 		gate_shutdown_abandon(h->app);
@@ -738,6 +789,8 @@ http_server_stop(gk_http *h)
 		gate_shutdown_fail_waiting(h->app);
 		wait_zero(&h->active, 10000);
 		MHD_stop_daemon(h->d);
+		if (h->d_s3 != NULL)
+			MHD_stop_daemon(h->d_s3);
 	}
 	http_guard_stop(h->guard);	/* after: the daemon empties its list */
 	if (h->redir != NULL)

@@ -161,6 +161,125 @@ int s3_sign_headers(s3_target *t, const s3_creds *c, const char *method,
     gk_slice path, gk_slice query, const s3_header *extra, size_t n_extra,
     const char *payload_hash, int64_t now, gk_buf *lines) GK_WUR;
 
+/* ---- SigV4 verification (the S3-compatible endpoint, verify.c) ------- */
+
+/* How the request body is authenticated (x-amz-content-sha256). */
+enum {
+	S3_PAYLOAD_HASH = 1,		/* hex SHA-256 of the body */
+	S3_PAYLOAD_UNSIGNED,		/* UNSIGNED-PAYLOAD */
+	S3_PAYLOAD_STREAM_SIGNED,	/* STREAMING-AWS4-HMAC-SHA256-PAYLOAD */
+	S3_PAYLOAD_STREAM_TRAILER	/* STREAMING-UNSIGNED-PAYLOAD-TRAILER */
+};
+
+/*
+ * Looks up a request header by lower-case name: 0 with every value
+ * (joined by ',') appended to value, or GK_ERR_NOT_FOUND.
+ */
+typedef int (*s3_header_fn)(void *arg, const char *lname, gk_buf *value);
+
+#define S3_AKID_MAX 128
+
+typedef struct {
+	int presigned;
+	char access_key[S3_AKID_MAX + 1];
+	char amz_date[S3_AMZ_DATE_LEN + 1];
+	int64_t time;			/* amz_date as unix seconds */
+	int64_t expires;		/* presigned: X-Amz-Expires */
+	char scope[160];		/* date8/region/service/aws4_request */
+	char region[64];
+	char service[16];
+	char signature[S3_SIG_HEX_LEN + 1];
+	char signed_headers[1024];	/* "host;x-amz-date" */
+	int payload;			/* S3_PAYLOAD_* */
+	char payload_hash[S3_SIG_HEX_LEN + 1]; /* S3_PAYLOAD_HASH */
+} s3_auth;
+
+/*
+ * Reads the SigV4 credentials of a request: the presigned query
+ * (X-Amz-Algorithm, -Credential, -Date, -Expires 1..604800,
+ * -SignedHeaders, -Signature) or the Authorization header
+ * "AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=..."
+ * with x-amz-date (or Date) and x-amz-content-sha256. Returns 0,
+ * GK_ERR_NOT_FOUND when the request carries no credentials at all,
+ * GK_ERR_INVALID when they are malformed (what in *why, static), or
+ * GK_ERR_DENIED for another scheme (SigV2) or payload mode not supported.
+ */
+int s3_auth_parse(gk_slice query, s3_header_fn hdr, void *arg, s3_auth *out,
+    const char **why) GK_WUR;
+
+/*
+ * Verifies a parsed request against the secret, exactly as AWS: scope
+ * (its date the amz date's, region the signer's, service "s3"), time
+ * (header auth: within 15 minutes of now; presigned: not before date -
+ * 15 min, not after date + expires), the signed headers (host always),
+ * then the signature recomputed from method, the raw path (decoded once
+ * and UriEncoded again, '/' kept), the raw query (without
+ * X-Amz-Signature), the signed headers' values and the payload hash,
+ * compared in constant time. Returns 0, GK_ERR_AUTH (mismatch),
+ * GK_ERR_EXPIRED (skew: *why "skew"; presigned expiry: "expired"),
+ * GK_ERR_INVALID (scope or header list wrong; *why says).
+ */
+int s3_auth_verify(const s3_auth *a, s3_signer *sg, const char *secret,
+    const char *method, gk_slice raw_path, gk_slice raw_query,
+    s3_header_fn hdr, void *arg, int64_t now, const char **why) GK_WUR;
+
+/*
+ * The aws-chunked body decoder (streaming). Signed mode checks every
+ * chunk's signature (chained from the request's) with the secret; trailer
+ * mode checks the trailing checksum header named trailer
+ * (x-amz-checksum-crc32, -crc32c, -sha256 or -sha1) against the decoded
+ * bytes. Decoded bytes go to out as they arrive (the caller keeps them
+ * invisible until finish says 0). Limits: chunk header line 512 bytes,
+ * chunk size < 2^40, trailer 4 KiB.
+ */
+typedef struct s3_chunked s3_chunked;
+typedef int (*s3_chunk_out_fn)(void *arg, const uint8_t *p, size_t len);
+
+int s3_chunked_new(int payload, const s3_auth *a, s3_signer *sg,
+    const char *secret, const char *trailer, s3_chunk_out_fn out, void *arg,
+    s3_chunked **outp) GK_WUR;
+/* GK_ERR_INVALID malformed, GK_ERR_AUTH a chunk signature is wrong, or
+ * out's error; sticky. */
+int s3_chunked_feed(s3_chunked *c, const uint8_t *p, size_t len) GK_WUR;
+/* End of body: 0 when the final chunk (and trailer) arrived and every
+ * check held; GK_ERR_AUTH for a wrong trailer checksum. */
+int s3_chunked_finish(s3_chunked *c) GK_WUR;
+uint64_t s3_chunked_decoded(const s3_chunked *c);
+void s3_chunked_free(s3_chunked *c);
+/* 1 if trailer names a checksum the decoder checks. */
+int s3_checksum_supported(gk_slice trailer);
+
+/*
+ * A flexible checksum (x-amz-checksum-crc32, -crc32c, -sha256, -sha1 by
+ * header name): new (GK_ERR_INVALID for another name), update with the
+ * body, then check against the base64 value given (0, GK_ERR_AUTH).
+ */
+typedef struct s3_sum s3_sum;
+int s3_sum_new(gk_slice name, s3_sum **out) GK_WUR;
+int s3_sum_update(s3_sum *c, const uint8_t *p, size_t len) GK_WUR;
+int s3_sum_check(s3_sum *c, gk_slice b64) GK_WUR;
+void s3_sum_free(s3_sum *c);
+
+/* ---- request bodies of the endpoint (xml_body.c, expat) ----------------- */
+
+#define S3_BODY_XML_MAX (2u * 1024 * 1024)
+#define S3_BODY_ITEMS_MAX 10000	/* S3: 1000 keys, 10000 parts */
+
+typedef int (*s3_delete_fn)(void *arg, gk_slice key);
+typedef int (*s3_part_fn)(void *arg, unsigned part, gk_slice etag);
+
+/*
+ * <Delete><Quiet/>?<Object><Key>..</Key>(<VersionId/>)</Object>...</Delete>:
+ * fn per object in order (a non-zero return stops and is returned);
+ * *quiet from <Quiet>. GK_ERR_INVALID for malformed XML, a DOCTYPE, an
+ * object without a key or no object; GK_ERR_TOO_LARGE past the caps.
+ */
+int s3_delete_parse(gk_slice xml, s3_delete_fn fn, void *arg, int *quiet)
+    GK_WUR;
+/* <CompleteMultipartUpload><Part><PartNumber>1..10000</PartNumber>
+ * <ETag>..</ETag></Part>...: fn per part in order; errors as above. */
+int s3_complete_parse(gk_slice xml, s3_part_fn fn, void *arg) GK_WUR;
+
 /* ---- ListObjectsV2 ---------------------------------------------------- */
 
 typedef int (*s3_list_fn)(void *arg, gk_slice key, uint64_t size,
@@ -175,6 +294,9 @@ typedef int (*s3_list_fn)(void *arg, gk_slice key, uint64_t size,
  */
 int s3_list_parse(gk_slice xml, s3_list_fn fn, void *arg, int *truncated,
     gk_buf *next) GK_WUR;
+
+/* Appends s as XML text (& < > " ' and CR escaped). */
+int s3_xml_escape(gk_buf *b, gk_slice s) GK_WUR;
 
 /* The <Code> and <Message> of an S3 error document (empty if none). */
 int s3_error_parse(gk_slice xml, gk_buf *code, gk_buf *message) GK_WUR;

@@ -203,3 +203,23 @@ s3_error_parse(gk_slice xml, gk_buf *code, gk_buf *message)
 	x.message = message;
 	return run(&x, xml);
 }
+
+int
+s3_xml_escape(gk_buf *b, gk_slice s)
+{
+	size_t i;
+	int r = 0;
+
+	for (i = 0; i < s.len && r == 0; i++) {
+		switch (s.p[i]) {
+		case '<': r = gk_buf_append_str(b, "&lt;"); break;
+		case '>': r = gk_buf_append_str(b, "&gt;"); break;
+		case '&': r = gk_buf_append_str(b, "&amp;"); break;
+		case '"': r = gk_buf_append_str(b, "&quot;"); break;
+		case '\'': r = gk_buf_append_str(b, "&apos;"); break;
+		case '\r': r = gk_buf_append_str(b, "&#13;"); break;
+		default: r = gk_buf_append(b, s.p + i, 1);
+		}
+	}
+	return r;
+}

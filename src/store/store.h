@@ -76,11 +76,15 @@ void store_free(gk_store *s);
 int store_get_open(gk_store *s, gk_slice key, gk_store_reader **out,
     uint64_t *size, int64_t *mtime) GK_WUR;
 /*
- * Authenticates every chunk overlapping [off, off+len) without returning
- * bytes: lets the caller answer 5xx before sending a status line. len is
- * clipped at the end of the object (UINT64_MAX: to the end); off > size is
+ * Authenticates the chunks overlapping the first STORE_VERIFY_AHEAD bytes
+ * of [off, off+len) without returning bytes: lets the caller answer 5xx
+ * before sending a status line (the s3 store opens the transfer of the
+ * whole range). The rest is authenticated by store_reader_read as it is
+ * read, so each chunk is decrypted once past the window. len is clipped at
+ * the end of the object (UINT64_MAX: to the end); off > size is
  * GK_ERR_RANGE. GK_ERR_INTEGRITY if any chunk fails.
  */
+#define STORE_VERIFY_AHEAD (4u * 1024 * 1024)
 int store_reader_verify(gk_store_reader *r, uint64_t off, uint64_t len) GK_WUR;
 /*
  * Reads up to max plaintext bytes at off into buf (may cross chunks); *got

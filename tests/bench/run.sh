@@ -560,10 +560,14 @@ means the gatekeeper has more of it (more req/s, or a longer p99).
 ## Notes
 
 - Every gatekeeper 302 includes a durable audit record: the answer is
-  held until its record is committed to SQLite (WAL, \`synchronous=FULL\`,
-  group commit: one transaction and one fsync for all the records waiting,
-  up to \`[audit] batch\`, 512 by default). nginx writes an access-log
-  line per request with \`write()\` and does not wait for the disk.
+  held until its record is on the disk in the audit journal (one
+  \`write\` and one \`fdatasync\` for all the records waiting, up to
+  \`[audit] batch\`, 512 by default) and in SQLite's open transaction
+  (WAL, committed without waiting for the disk, several batches per commit
+  under load). nginx writes an access-log line per request with
+  \`write()\` and does not wait for the disk.
+- The machine may be shared with other work (see the load average above):
+  compare the ratios within one run; absolute figures move with the load.
 - Client and servers share the same $(nproc) CPUs, so wrk's own CPU use
   is part of every figure, the same way for both servers.
 - Raw wrk output of the last run is in \`tests/bench/out/\` (not
@@ -590,7 +594,7 @@ main() {
 	make_lists
 	make_tls
 	start_nginx
-	V2_KEY=$TMP/vendor/vendor-bench.key
+	V2_KEY=$TMP/vendor/bench.key
 	V2_PUB=$("$GK_BIN" keygen --vendor ed25519 --kid bench \
 	    --out "$TMP/vendor" | awk '/^public_key = / { print $3 }')
 	[ -n "$V2_PUB" ] && [ -f "$V2_KEY" ] ||

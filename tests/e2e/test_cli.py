@@ -38,7 +38,7 @@ def test_keygen_files_and_modes(gk_factory):
     assert stat.S_IMODE(os.stat(keys).st_mode) == 0o700
     names = sorted(os.listdir(keys))
     assert names == ["admin.token", "audit_ed25519.key", "audit_ed25519.pub",
-                     "internal.key", "master.key", "v1.key"]
+                     "grant.key", "internal.key", "master.key", "v1.key"]
     before = {n: open(os.path.join(keys, n)).read() for n in names}
     for n in names:
         mode = 0o644 if n.endswith(".pub") else 0o600

@@ -291,7 +291,7 @@ test_open_schema(void)
 	T_EQ_INT(st.st_mode & 0777, 0600);
 	T_EQ_INT(stat(tpath("new/dir"), &st), 0);
 	T_CHECK(S_ISDIR(st.st_mode));
-	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 3);
+	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 4);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE "
 	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 11);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_journal_mode "
@@ -1284,6 +1284,137 @@ test_jti(void)
 	free_cfg(cfg);
 }
 
+/* ---- the journal ------------------------------------------------------ */
+
+static size_t
+file_get(const char *path, uint8_t *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(buf, 1, cap, f);
+		fclose(f);
+	}
+	return n;
+}
+
+static void
+file_put(const char *path, const uint8_t *buf, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (f == NULL)
+		abort();
+	T_EQ_INT(fwrite(buf, 1, n, f), n);
+	fclose(f);
+}
+
+static void
+sql_exec(const char *db_path, const char *sql)
+{
+	sqlite3 *h = NULL;
+
+	T_EQ_INT(sqlite3_open(db_path, &h), SQLITE_OK);
+	T_EQ_INT(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(h);
+}
+
+/*
+ * Records answered but lost by SQLite (as after a power loss: its
+ * commits no longer wait for the disk) come back from the journal at the
+ * next open, checked against the chain; a torn last entry is ignored; a
+ * journal that does not continue the chain is set aside.
+ */
+static void
+test_journal(void)
+{
+	const char *db = tpath("journal/audit.db");
+	const char *cpf = tpath("journal/cp.log");
+	char jpath[300];
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	gk_audit_verify_stats vst;
+	struct problems pr;
+	uint8_t pub[32], *saved = malloc(1u << 20);
+	static const uint8_t torn[] = { 'R', 0, 0, 1, 0, 1, 2, 3 };
+	size_t n, at;
+	char req[16];
+	int i;
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	cfg_add_key(cfg, 10, cpf, pub);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || saved == NULL)
+		goto out;
+	for (i = 0; i < 30; i++) {
+		snprintf(req, sizeof(req), "j%d", i + 1);
+		mk_rec(&rec, 1000 + i, req, "192.0.2.7");
+		T_EQ_INT(audit_write(a, &rec), 0);
+	}
+	/* every answered record is in the journal (checkpoint 30 too: a
+	 * close has nothing left to sign) */
+	n = file_get(jpath, saved, 1u << 20);
+	T_CHECK(n > 30 * 100);
+	audit_close(a);
+	a = NULL;
+	/* a clean stop empties it: SQLite holds everything durably */
+	{
+		struct stat st;
+
+		T_EQ_INT(stat(jpath, &st), 0);
+		T_EQ_INT(st.st_size, 0);
+	}
+
+	/* SQLite lost its last commits; the journal has them, torn tail */
+	sql_exec(db, "DELETE FROM audit WHERE seq > 15;"
+	    "DELETE FROM audit_checkpoint WHERE seq > 15;");
+	memcpy(saved + n, torn, sizeof(torn));
+	file_put(jpath, saved, n + sizeof(torn));
+	gk_log_set_level(-1);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 30);
+	T_EQ_INT(sql_int(db, "SELECT group_concat(request_id) = "
+	    "'j16,j17,j18,j19,j20,j21,j22,j23,j24,j25,j26,j27,j28,j29,j30'"
+	    " FROM (SELECT request_id FROM audit WHERE seq > 15 ORDER BY"
+	    " seq)"), 1);
+	T_EQ_INT(sql_int(db, "SELECT group_concat(seq) = '10,20,30' FROM"
+	    " audit_checkpoint"), 1);
+	T_EQ_INT(verify_db(db, pub, cpf, &pr, &vst), 0);
+	T_EQ_INT(vst.records, 30);
+	T_EQ_STR(pr.first, "");
+
+	/* a journal whose records were altered: put back up to there, the
+	 * rest set aside (kept), and the writer goes on */
+	sql_exec(db, "DELETE FROM audit WHERE seq > 15;"
+	    "DELETE FROM audit_checkpoint WHERE seq > 15;");
+	/* the request id "j19" in the journal becomes "x19" */
+	for (at = 0; at + 3 <= n; at++)
+		if (memcmp(saved + at, "j19", 3) == 0)
+			saved[at] = 'x';
+	file_put(jpath, saved, n);
+	gk_log_set_level(-1);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	if (a == NULL)
+		goto out;
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit"), 18);
+	mk_rec(&rec, 5000, "after", "192.0.2.7");
+	T_EQ_INT(audit_write(a, &rec), 0);
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT seq FROM audit WHERE request_id = "
+	    "'after'"), 19);
+out:
+	audit_close(a);
+	free(saved);
+	free_cfg(cfg);
+}
+
 int
 main(void)
 {
@@ -1304,6 +1435,7 @@ main(void)
 	test_chain();
 	test_fail_closed();
 	test_jti();
+	test_journal();
 	rm_tree(tmpdir);
 	return T_DONE();
 }

@@ -1,0 +1,111 @@
+/*
+ * s3api_int.h - private to the S3-compatible endpoint (s3api*.c): one
+ * request's state, shared by the request lifecycle (s3api.c), the
+ * listings (s3api_list.c) and the writes (s3api_write.c).
+ */
+#ifndef GK_S3API_INT_H
+#define GK_S3API_INT_H
+
+#include <openssl/evp.h>
+
+#include "gate_int.h"
+#include "grant/grant.h"
+#include "store/store.h"
+#include "s3/s3.h"
+
+/* Keys under this prefix hold multipart uploads in progress: never
+ * listed, never reachable by a client key. */
+#define S3API_MPU_PREFIX ".gatekeeper-mpu/"
+#define S3API_MIN_PART (5u * 1024 * 1024)
+#define S3API_MAX_PARTS 10000u
+
+enum s3op {
+	OP_NONE,
+	OP_LIST_BUCKETS, OP_HEAD_BUCKET, OP_GET_LOCATION, OP_LIST_V2,
+	OP_LIST_V1, OP_HEAD_OBJECT, OP_GET_OBJECT, OP_PUT_OBJECT,
+	OP_COPY_OBJECT, OP_DELETE_OBJECT, OP_DELETE_OBJECTS, OP_MPU_CREATE,
+	OP_MPU_PART, OP_MPU_COMPLETE, OP_MPU_ABORT, OP_MPU_LIST_PARTS,
+	OP_MPU_LIST_UPLOADS, OP_CREATE_BUCKET, OP_NOT_IMPLEMENTED
+};
+
+/* What the body is for. */
+enum { BODY_NONE, BODY_OBJECT, BODY_XML };
+
+struct gate_s3 {
+	gk_app *app;
+	const gk_req *req;
+	enum s3op op;
+	const char *op_name;
+	gate_params qs;
+	int have_qs;
+	gk_grant grant;
+	int have_grant;
+	s3_auth auth;
+	gk_buf key;		/* decoded object key ("" for bucket ops) */
+	int has_key;
+	/* a refusal decided while the body still arrives (first wins) */
+	int err_status;
+	const char *err_code;
+	char err_msg[256];
+	/* the body */
+	int body;
+	s3_chunked *ck;
+	EVP_MD_CTX *md5;	/* ETag of what is stored */
+	EVP_MD_CTX *sha;	/* S3_PAYLOAD_HASH check */
+	s3_sum *hsum;		/* an x-amz-checksum-* header's check */
+	gk_buf hsum_val;
+	uint64_t received;	/* decoded bytes */
+	gk_buf xml;
+	gk_store_writer *w;	/* the object (or part) being written */
+	char etag[80];		/* quoted, for the reply */
+	/* multipart */
+	char upload_id[33];
+	unsigned part;
+	/* a write done on commit */
+	int commit_delete;	/* DeleteObject, AbortMultipartUpload */
+	gk_buf deletes;		/* DeleteObjects: keys, NUL separated */
+	int delete_quiet;
+	char *cleanup_prefix;	/* parts to remove after a commit */
+};
+
+/* An S3 XML error into rep (HEAD: no body), with our request id. */
+void s3api_error(gate_s3 *s, gk_reply *rep, int status, const char *code,
+    const char *msg);
+/* Refuses later (the body is still arriving); the first refusal wins. */
+void s3api_fail(gate_s3 *s, int status, const char *code, const char *msg);
+/* Appends one response header line. */
+int s3api_header(gk_reply *rep, const char *name, const char *value) GK_WUR;
+/* XML text escaping into b. */
+int s3api_xml_text(gk_buf *b, gk_slice s) GK_WUR;
+/* ISO 8601 with milliseconds, as S3 prints (out >= 32). */
+void s3api_time(int64_t unix_s, char *out, size_t outlen);
+/* The ETag we show for a stored object (quoted, out >= 48). */
+void s3api_etag(gk_slice key, uint64_t size, int64_t mtime, char *out,
+    size_t outlen);
+/* The value of query parameter name or NULL. */
+const gk_buf *s3api_q(const gate_s3 *s, const char *name);
+/* A store failure as an S3 error. */
+void s3api_store_error(gate_s3 *s, gk_reply *rep, int r);
+/* 1 if the grant reaches key with op bits (and key is a client key). */
+int s3api_in_scope(const gate_s3 *s, gk_slice key, unsigned ops);
+
+/* s3api_list.c: ListObjectsV2, ListObjects, ListBuckets, ListParts,
+ * ListMultipartUploads, GetBucketLocation. */
+void s3api_list(gate_s3 *s, gk_reply *rep);
+
+/* s3api_write.c: the body, then the decision; commit after the audit. */
+int s3api_write_begin(gate_s3 *s) GK_WUR;
+void s3api_write_feed(gate_s3 *s, const uint8_t *p, size_t len);
+void s3api_write_end(gate_s3 *s, gk_reply *rep);
+void s3api_write_commit(gate_s3 *s, gk_reply *rep);
+/* Writes without a body (CopyObject, DeleteObject, Create and Abort of
+ * multipart uploads): the decision at the end of the request. */
+void s3api_write_decide(gate_s3 *s, gk_reply *rep);
+/*
+ * Opens multipart upload id (32 lowercase hex): s->upload_id set; with
+ * s->has_key its key must be s->key, else s->key becomes its key; the
+ * grant must reach it. GK_ERR_NOT_FOUND otherwise (or a store error).
+ */
+int s3api_mpu_open(gate_s3 *s, gk_slice id) GK_WUR;
+
+#endif
