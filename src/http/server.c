@@ -18,7 +18,22 @@
 
 #include "gate/exchange.h"
 
-#define STREAM_BLOCK (64u * 1024)
+/*
+ * A streamed body is produced in blocks of this size: the store reads and
+ * decrypts whole chunks straight into libmicrohttpd's buffer, and each
+ * block is one send() (fewer wake-ups than 64 KiB at gigabytes a second).
+ */
+#define STREAM_BLOCK (1024u * 1024)
+/*
+ * libmicrohttpd's memory per connection: the whole request head is read
+ * into it (HTTP_HEAD_MAX, plus a header entry per field taken from its end
+ * and the reply's status line and headers), and it stays allocated, fully
+ * touched (libmicrohttpd zeroes all of it after every request), while the
+ * connection idles: it is the price of an idle keep-alive connection, and
+ * zeroing it the price of every request. A pool of 32 KiB or less also
+ * comes from malloc rather than its own mapping.
+ */
+#define CONN_POOL (32u * 1024)
 /* At shutdown, how long a batch being written may still take (the audit
  * store's own lock wait is 5 s). */
 #define STOP_AUDIT_WAIT_MS 7000
@@ -663,7 +678,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
@@ -692,7 +707,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
 		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
-		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 		    MHD_OPTION_URI_LOG_CALLBACK, uri_log_s3, h,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, h,

@@ -7,7 +7,8 @@ inclusive share of the main stages, top functions by self time) goes into
 BENCHMARKS.md between markers. Without perf (or without permission to use
 it) the section says so and the script still succeeds.
 
-Knobs: BENCH_PROFILE_SECONDS (5), BENCH_OUT.
+Knobs: BENCH_PROFILE_SECONDS (5), BENCH_OUT, BENCH_PROFILE_KEEP (a path:
+perf.data is copied there for a closer look with `perf report -i`).
 """
 import os
 import re
@@ -124,6 +125,9 @@ def main():
                                    "none"])
         selfs = report(perf, data, ["--no-children", "--sort", "dso,sym",
                                     "-g", "none"])
+        keep = os.environ.get("BENCH_PROFILE_KEEP")
+        if keep:
+            shutil.copyfile(data, keep)
     finally:
         if gk:
             gk.stop()
