@@ -422,37 +422,32 @@ sealer_stop(fs_writer *w)
 /*
  * The current slot is full and more data follows: hands it to the sealer
  * (started on the first call) and continues in the other slot. Without a
- * thread (none can be started) the slot is sealed here.
+ * second slot or thread (none could be had) the slot is sealed here.
  */
 static int
 slot_hand_over(fs_writer *w)
 {
 	int r;
 
-	if (w->slot[1] == NULL &&
-	    (w->slot[1] = malloc(WRITE_SLOT_BYTES)) == NULL)
-		return GK_ERR_NOMEM;
+	if (!w->sealer_on && w->slot[1] == NULL &&
+	    (w->slot[1] = malloc(WRITE_SLOT_BYTES)) != NULL &&
+	    pthread_create(&w->sealer, NULL, sealer_main, w) == 0)
+		w->sealer_on = 1;
 	if (!w->sealer_on) {
-		if (pthread_create(&w->sealer, NULL, sealer_main, w) == 0)
-			w->sealer_on = 1;
-		else if ((r = seal_slot(w, w->slot[w->cur], w->slot_idx,
+		/* no second slot or thread: sealed here, the slot reused */
+		if ((r = seal_slot(w, w->slot[w->cur], w->slot_idx,
 		    WRITE_SLOT_CHUNKS, OBJ_CHUNK, 0)) != 0)
 			return r;
-		else
-			goto next;
+	} else {
+		if ((r = sealer_idle(w)) != 0)
+			return r;
+		pthread_mutex_lock(&w->mu);
+		w->job_idx = w->slot_idx;
+		w->busy = 1;
+		w->cur = 1 - w->cur;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
 	}
-	if ((r = sealer_idle(w)) != 0)
-		return r;
-	pthread_mutex_lock(&w->mu);
-	w->job_idx = w->slot_idx;
-	w->busy = 1;
-	w->cur = 1 - w->cur;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	w->slot_idx += WRITE_SLOT_CHUNKS;
-	w->fill = 0;
-	return 0;
-next:
 	w->slot_idx += WRITE_SLOT_CHUNKS;
 	w->fill = 0;
 	return 0;
