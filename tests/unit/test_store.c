@@ -106,11 +106,15 @@ out:
 }
 
 /*
- * Opens, verifies everything, reads everything in odd-sized pieces.
- * Returns the first error. *out gets the bytes read (caller frees).
+ * Opens the object and reads all of it: with blk 0 after verifying it
+ * all, in odd-sized pieces; else in blocks of blk bytes without verifying
+ * first, as the HTTP layer does (whole chunks straight into the caller's
+ * buffer). Returns the first error. *out gets the bytes read (caller
+ * frees).
  */
 static int
-get(gk_store *s, const char *key, uint8_t **out, size_t *len)
+get_blocks(gk_store *s, const char *key, size_t blk, uint8_t **out,
+    size_t *len)
 {
 	gk_store_reader *rd = NULL;
 	uint8_t *buf = NULL;
@@ -124,13 +128,13 @@ get(gk_store *s, const char *key, uint8_t **out, size_t *len)
 	if ((r = store_get_open(s, gk_slice_str(key), &rd, &size,
 	    &mtime)) != 0)
 		return r;
-	if ((r = store_reader_verify(rd, 0, size)) != 0)
+	if (blk == 0 && (r = store_reader_verify(rd, 0, size)) != 0)
 		goto out;
-	if ((buf = malloc(size + 1)) == NULL)
+	if ((buf = malloc(size + (blk > 0 ? blk : 7003))) == NULL)
 		abort();
 	for (;;) {
 		if ((r = store_reader_read(rd, off, buf + off,
-		    7001 + off % 3, &got)) != 0)
+		    blk > 0 ? blk : 7001 + off % 3, &got)) != 0)
 			goto out;
 		if (got == 0)
 			break;
@@ -153,45 +157,17 @@ out:
 	return r;
 }
 
-/*
- * Reads the object in blocks of 1 MiB and a bit, as the HTTP layer does
- * (whole chunks straight into the caller's buffer), the first block from
- * offset 0, then the rest from wherever the last one ended.
- */
+static int
+get(gk_store *s, const char *key, uint8_t **out, size_t *len)
+{
+	return get_blocks(s, key, 0, out, len);
+}
+
+/* In blocks of 1 MiB and a bit. */
 static int
 get_big(gk_store *s, const char *key, uint8_t **out, size_t *len)
 {
-	const size_t blk = 1024 * 1024 + 7;
-	gk_store_reader *rd = NULL;
-	uint8_t *buf = NULL;
-	uint64_t size = 0;
-	size_t off = 0, got;
-	int r;
-
-	*out = NULL;
-	*len = 0;
-	if ((r = store_get_open(s, gk_slice_str(key), &rd, &size, NULL)) != 0)
-		return r;
-	if ((buf = malloc(size + blk)) == NULL)
-		abort();
-	for (;;) {
-		if ((r = store_reader_read(rd, off, buf + off, blk, &got)) != 0)
-			goto out;
-		if (got == 0)
-			break;
-		off += got;
-		if (off > size) {
-			r = GK_ERR_INTERNAL;
-			goto out;
-		}
-	}
-	*out = buf;
-	buf = NULL;
-	*len = off;
-out:
-	free(buf);
-	store_reader_free(rd);
-	return r;
+	return get_blocks(s, key, 1024 * 1024 + 7, out, len);
 }
 
 static char *
