@@ -30,10 +30,11 @@
  * and the reply's status line and headers), and it stays allocated, fully
  * touched (libmicrohttpd zeroes all of it after every request), while the
  * connection idles: it is the price of an idle keep-alive connection, and
- * zeroing it the price of every request. A pool of 32 KiB or less also
- * comes from malloc rather than its own mapping.
+ * zeroing it the price of every request. Above 32 KiB libmicrohttpd maps
+ * it on its own (given back when the connection closes) instead of taking
+ * it from malloc, whose heap a churn of connections fragments.
  */
-#define CONN_POOL (32u * 1024)
+#define CONN_POOL (36u * 1024)
 /* At shutdown, how long a batch being written may still take (the audit
  * store's own lock wait is 5 s). */
 #define STOP_AUDIT_WAIT_MS 7000
