@@ -18,7 +18,7 @@
  * (a v2 token of GK_JWS_MAX bytes fits in the query or in Authorization):
  * the request target (414), the number of query parameters (414), the
  * number of header fields, one field line and all of them together (431).
- * libmicrohttpd's own limit (its per-connection memory, 36 KiB in
+ * libmicrohttpd's own limit (its per-connection memory, 40 KiB in
  * server.c) lies above these.
  */
 #define HTTP_URI_MAX (16u * 1024)

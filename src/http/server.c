@@ -34,7 +34,7 @@
  * it on its own (given back when the connection closes) instead of taking
  * it from malloc, whose heap a churn of connections fragments.
  */
-#define CONN_POOL (36u * 1024)
+#define CONN_POOL (40u * 1024)
 /* At shutdown, how long a batch being written may still take (the audit
  * store's own lock wait is 5 s). */
 #define STOP_AUDIT_WAIT_MS 7000

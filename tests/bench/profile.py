@@ -53,17 +53,17 @@ whole per-connection pool after every request (`memset`, 6 % with 64
 KiB), malloc/free (dozens per request, many of them libmicrohttpd
 copying each response header name and value), and the gate's own work
 (routing, HMAC, ACL, the reply and the record: 7-9 %). What changed on the
-HTTP side: the pool is 36 KiB (about half the zeroing and half the memory
-of an idle keep-alive connection, which is that pool, fully touched; above
+HTTP side: the pool is 40 KiB, not 64 (less zeroing, and less memory
+per idle keep-alive connection, which is that pool, fully touched; above
 32 KiB it is mapped on its own, so connection churn does not fragment the
-heap). Not
+heap; smaller, a head just under its size is dropped unanswered). Not
 changed, and why: libmicrohttpd 0.9.75 offers no cheaper resume than
 suspend/resume (a handler that neither answers nor suspends is polled in
 a busy loop), its thread-pool mode already uses one epoll set per thread,
 `MHD_USE_TURBO` and the pool size did not move the CPU per request beyond
 the noise of this shared machine, and the zeroing of the whole pool at
-every request keeps an idle connection at the pool's size (36 KiB; a head
-up to 24 KiB must fit in it). On the data path: a download reads 16 whole
+every request keeps an idle connection at the pool's size (40 KiB: a head
+up to 24 KiB and the answer must fit in it), far from 4 KiB. On the data path: a download reads 16 whole
 chunks with one `preadv` straight into a 1 MiB send block and decrypts
 them in place (no copy; 20-35 % less CPU per GiB in runs here); an upload
 is staged in 1 MiB slots that a second thread encrypts, writes with one
