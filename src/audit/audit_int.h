@@ -316,8 +316,6 @@ int audit_query_build(const gk_audit_query *q, const char *select,
     size_t errlen) GK_WUR;
 void audit_query_release(audit_query *b);
 
-/* ---- debug hooks (tests) -------------------------------------------- */
-
 typedef struct {
 	uint64_t commits;	/* transactions committed */
 	uint64_t committed;	/* records in them */
@@ -328,6 +326,125 @@ typedef struct {
 	uint64_t prune_passes;	/* completed retention passes */
 	size_t queued;		/* records waiting now */
 } audit_stats;
+
+/* ---- the writer (audit.c, record.c, session.c, recover.c, writer.c,
+ * retention.c): the state the facade and the writer thread share ------ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define HOUR_US (3600LL * 1000000)
+#define DAY_US (86400LL * 1000000)
+
+struct audit_node {
+	struct audit_node *next;
+	gk_audit_done_fn done;
+	void *arg;
+	gk_audit_record rec;	/* strings point into text[] */
+	char text[];
+};
+
+struct gk_audit {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* writer: work, close, unpause (monotonic) */
+	pthread_cond_t idle;	/* debug waiters: progress */
+	pthread_mutex_t wait_lock; /* audit_write waiters */
+	pthread_t thread;
+	int started;
+	unsigned inited;	/* INIT_* bits: what audit_free destroys */
+
+	/* under lock */
+	struct audit_node *head, *tail;
+	size_t count;
+	size_t queue_max;
+	int closing;
+	int paused;
+	int busy;		/* a batch is being written */
+	int prune_pending;
+	audit_stats stats;
+
+	/* set at open, read-only after */
+	char *path;		/* the target: a file or a postgresql:// URI */
+	char *label;		/* path for logs, without a password */
+	char *cp_path;		/* checkpoint file, NULL: none */
+	gk_audit_cp_fn cp_fn;	/* after each checkpoint (under lock to set) */
+	void *cp_arg;
+	size_t batch_max;
+	int64_t retention_us;	/* 0: keep forever */
+	char instance[AUDIT_INSTANCE_MAX + 1];
+	uint8_t seed[AUDIT_KEY_LEN]; /* audit signing key */
+	int have_key;
+	int64_t cp_records;
+	int64_t cp_interval_us;
+	int prune_have;		/* writer: a prune in progress, up to: */
+	audit_checkpoint prune_to;
+	char *space_dir;	/* SQLite: the directory whose file system
+				 * must keep min_free for grants; NULL: off */
+	uint64_t min_free;	/* bytes */
+
+	/* counters and the low-space state (atomics) */
+	_Atomic uint64_t fields_cut;
+	_Atomic uint64_t refusals_dropped;
+	_Atomic int low_space;
+	_Atomic int64_t space_checked_mono;
+
+	/* the replay cache's own connection, under jti_lock */
+	pthread_mutex_t jti_lock;
+	audit_conn *jti_conn;
+
+	/* writer thread only */
+	audit_conn *conn;
+	audit_journal *journal;	/* SQLite: the durable record, journal.c */
+	size_t tx_records;	/* journaled, in the open SQLite transaction */
+	int64_t tx_mono;	/* when that transaction began */
+	const gk_audit_record **recs; /* batch_max slots */
+	audit_link *links;	/* batch_max slots */
+	gk_buf scratch;		/* canonical encoding */
+	int db_down;		/* last batch failed: log recovery once */
+	int64_t next_prune_mono;
+	int chain_loaded;	/* tail read from the store since (re)open */
+	int cp_file_checked;	/* the checkpoint file was recovered */
+	audit_tail chain;
+	int64_t cp_mono;	/* last checkpoint (or chain load), monotonic */
+};
+
+/* record.c: one allocation holding rec and copies of its strings (cut
+ * and made valid UTF-8); *ncut gets how many fields were cut. */
+int audit_node_new(const gk_audit_record *rec, gk_audit_done_fn done,
+    void *arg, struct audit_node **out, unsigned *ncut) GK_WUR;
+
+/* session.c: the writer's connection and checkpoints. */
+/* 1 when records after the last checkpoint wait for one. */
+int writer_cp_pending(const gk_audit *a);
+/* Signs a checkpoint of a's chain at seq/hash into cp. */
+int writer_make_cp(gk_audit *a, int64_t seq,
+    const uint8_t hash[AUDIT_HASH_LEN], audit_checkpoint *cp) GK_WUR;
+/* After a checkpoint is committed: remember it, append it to the file,
+ * tell the on-checkpoint callback. */
+void writer_cp_committed(gk_audit *a, const audit_checkpoint *cp);
+/* Opens a->conn; with SQLite also the journal. */
+int writer_open_conn(gk_audit *a, char *err, size_t errlen) GK_WUR;
+/* Empties the journal when it holds more than over bytes and SQLite
+ * holds every record durably itself. */
+void writer_journal_trim(gk_audit *a, int64_t over);
+/* Drops the connection (the next batch reopens it and re-reads the
+ * chain, putting back from the journal what SQLite lost). */
+void writer_drop_conn(gk_audit *a);
+/* Commits the SQLite transaction journaled batches share. */
+void writer_commit_open(gk_audit *a);
+
+/* recover.c: reads where a's chain ends and puts back what the journal
+ * holds beyond it (once per connection). */
+int writer_load_chain(gk_audit *a) GK_WUR;
+
+/* retention.c: one retention chunk; 1 while more rows may remain. */
+int writer_prune_step(gk_audit *a, uint64_t *deleted);
+
+/* writer.c: the writer thread (arg: the gk_audit). */
+void *writer_main(void *p);
+
+/* ---- debug hooks (tests) -------------------------------------------- */
+
 
 void audit_debug_stats(gk_audit *a, audit_stats *out);
 /* While paused the writer takes nothing (except when closing). */

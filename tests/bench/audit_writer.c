@@ -10,7 +10,6 @@
  */
 #include "audit/audit.h"
 #include "audit/audit_int.h"
-#include "config/config.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -93,7 +92,7 @@ fill(gk_audit_record *r, uint64_t i, char *path, size_t plen)
 int
 main(int argc, char **argv)
 {
-	gk_config cfg;
+	audit_settings cfg;
 	uint8_t seed[32];
 	double secs = argc > 2 ? atof(argv[2]) : 5.0, t0, t1;
 	int window = argc > 3 ? atoi(argv[3]) : 64, k;
@@ -106,17 +105,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
-	if (strncmp(argv[1], "postgres", 8) == 0) {
-		cfg.audit_backend = (char *)"postgres";
-		cfg.audit_dsn = argv[1];
-	} else {
-		cfg.audit_db = argv[1];
-	}
+	cfg.target = argv[1];
 	for (k = 0; k < 32; k++)
 		seed[k] = (uint8_t)(k * 7 + 1);
-	cfg.audit_key.p = seed;
-	cfg.audit_key.len = sizeof(seed);
-	cfg.audit_instance_id = (char *)"bench";
+	cfg.key = seed;
+	cfg.key_len = sizeof(seed);
+	cfg.instance_id = "bench";
 	if (audit_open(&cfg, &aud) != 0) {
 		fprintf(stderr, "audit_writer: cannot open %s\n", argv[1]);
 		return 1;
