@@ -18,7 +18,7 @@
 /* Bounded queue: audit_submit refuses with GK_ERR_UNAVAILABLE beyond. */
 #define AUDIT_QUEUE_MAX 65536u
 /* Records per transaction when cfg->audit_batch is 0, and the ceiling. */
-#define AUDIT_BATCH_DEFAULT 512u
+#define AUDIT_BATCH_DEFAULT 4096u
 #define AUDIT_BATCH_MAX 65536u
 /* Each string field of a record is cut (on a UTF-8 boundary) to this;
  * what the client chooses freely (User-Agent, Origin) to the smaller

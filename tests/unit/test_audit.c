@@ -291,9 +291,9 @@ test_open_schema(void)
 	T_EQ_INT(st.st_mode & 0777, 0600);
 	T_EQ_INT(stat(tpath("new/dir"), &st), 0);
 	T_CHECK(S_ISDIR(st.st_mode));
-	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 4);
+	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 5);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE "
-	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 11);
+	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 3);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode='wal'"), 1);
 	audit_close(a);
