@@ -482,10 +482,11 @@ void audit_row_read(const audit_cols *c, gk_audit_row *row);
     " seq, prev_hash, hash"
 
 /*
- * Retention (prune_span), the same SQL for both backends ("$N" is a
- * parameter to SQLite too): the oldest checkpoint of instance $1 up to
- * seq $2 past its anchor; that instance's records up to it; the anchor
- * moved there.
+ * Retention, the same SQL for both backends ("$N" is a parameter to
+ * SQLite too): where to prune to (prune_target: the newest checkpoint
+ * signed before $1 past its instance's anchor); then per span
+ * (prune_span) the oldest checkpoint of instance $1 up to seq $2 past its
+ * anchor, that instance's records up to it, and the anchor moved there.
  */
 #define AUDIT_PRUNE_FIND_SQL						\
     "SELECT c.instance_id, c.seq, c.hash, c.time_us"			\
@@ -494,6 +495,12 @@ void audit_row_read(const audit_cols *c, gk_audit_row *row);
     " WHERE c.instance_id = $1 AND c.seq <= $2"				\
     " AND c.seq > coalesce(a.seq, 0)"					\
     " ORDER BY c.seq LIMIT 1"
+#define AUDIT_PRUNE_TARGET_SQL						\
+    "SELECT c.instance_id, c.seq, c.hash, c.time_us"			\
+    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"			\
+    " ON a.instance_id = c.instance_id"					\
+    " WHERE c.time_us < $1 AND c.seq > coalesce(a.seq, 0)"		\
+    " ORDER BY c.instance_id, c.seq DESC LIMIT 1"
 #define AUDIT_PRUNE_DELETE_SQL						\
     "DELETE FROM audit WHERE instance_id = $1 AND seq <= $2"
 #define AUDIT_ANCHOR_SET_SQL						\
@@ -501,6 +508,17 @@ void audit_row_read(const audit_cols *c, gk_audit_row *row);
     " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id) DO UPDATE"	\
     " SET seq = EXCLUDED.seq, hash = EXCLUDED.hash,"			\
     " time_us = EXCLUDED.time_us"
+
+/* Where an instance's chain ends (tail), for both backends: its last
+ * record, else its anchor; its last checkpoint. */
+#define AUDIT_TAIL_LAST_SQL						\
+    "SELECT seq, hash FROM audit WHERE instance_id = $1"		\
+    " ORDER BY seq DESC LIMIT 1"
+#define AUDIT_TAIL_ANCHOR_SQL						\
+    "SELECT seq, hash FROM audit_anchor WHERE instance_id = $1"
+#define AUDIT_TAIL_CP_SQL						\
+    "SELECT seq, time_us FROM audit_checkpoint"				\
+    " WHERE instance_id = $1 ORDER BY seq DESC LIMIT 1"
 
 /* Writes a message into err (err may be NULL or errlen 0: nothing). */
 void audit_set_err(char *err, size_t errlen, const char *fmt, ...)
