@@ -71,6 +71,7 @@ audit_free(gk_audit *a)
 	free(a->recs);
 	free(a->links);
 	free(a->path);
+	free(a->suffix);
 	free(a->label);
 	free(a->cp_path);
 	free(a->space_dir);
@@ -183,6 +184,10 @@ audit_open_as(const audit_settings *cfg, const char *suffix,
 		    suffix);
 		if (!audit_instance_valid(a->instance)) {
 			r = GK_ERR_CONFIG;
+			goto out;
+		}
+		if ((a->suffix = strdup(suffix)) == NULL) {
+			r = GK_ERR_NOMEM;
 			goto out;
 		}
 	}

@@ -106,9 +106,11 @@ int audit_chain_decode(const uint8_t *enc, size_t n,
 
 typedef struct audit_journal audit_journal;
 
-/* Opens (creating, 0600) <db_path>.journal and its flush thread. */
-int audit_journal_open(const char *db_path, audit_journal **out, char *err,
-    size_t errlen) GK_WUR;
+/* Opens (creating, 0600) <db_path>.journal, or with a chain suffix
+ * (a command-line writer) <db_path>.<suffix>.journal locked for it, and
+ * its flush thread. */
+int audit_journal_open(const char *db_path, const char *suffix,
+    audit_journal **out, char *err, size_t errlen) GK_WUR;
 void audit_journal_close(audit_journal *j);
 const char *audit_journal_path(const audit_journal *j);
 /* Adds an entry to the batch being built. */
@@ -365,6 +367,7 @@ struct gk_audit {
 
 	/* set at open, read-only after */
 	char *path;		/* the target: a file or a postgresql:// URI */
+	char *suffix;		/* audit_open_as's chain suffix, or NULL */
 	char *label;		/* path for logs, without a password */
 	char *cp_path;		/* checkpoint file, NULL: none */
 	gk_audit_cp_fn cp_fn;	/* after each checkpoint (under lock to set) */

@@ -139,8 +139,8 @@ replay_journal(gk_audit *a)
 		}
 		audit_journal_close(a->journal);
 		a->journal = NULL;
-		r = audit_journal_open(a->path, &a->journal, rp->err,
-		    sizeof(rp->err));
+		r = audit_journal_open(a->path, a->suffix, &a->journal,
+		    rp->err, sizeof(rp->err));
 		if (r != 0)
 			gk_error("audit: %s", rp->err);
 	} else if (r != 0) {

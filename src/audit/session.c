@@ -80,7 +80,7 @@ writer_open_conn(gk_audit *a, char *err, size_t errlen)
 	if (audit_backend_for(a->path) != &audit_sqlite_backend)
 		return 0;
 	if (a->journal == NULL && (r = audit_journal_open(a->path,
-	    &a->journal, err, errlen)) != 0)
+	    a->suffix, &a->journal, err, errlen)) != 0)
 		goto fail;
 	if (audit_sqlite_journaled(a->conn) != 0) {
 		audit_set_err(err, errlen, "cannot set up the journal");

@@ -1415,6 +1415,80 @@ out:
 	free_cfg(cfg);
 }
 
+/*
+ * A command-line writer (audit_open_as, its own chain) next to a running
+ * server on the same SQLite file: each keeps its own journal, so neither
+ * overwrites nor empties what the other has answered. The server's
+ * journal, saved after the CLI came and went, still puts back every
+ * record SQLite loses.
+ */
+static void
+test_journal_cli(void)
+{
+	const char *db = tpath("jcli/audit.db");
+	char jpath[300], cpath[300];
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	audit_settings as;
+	gk_audit *a = NULL, *b = NULL;
+	gk_audit_record rec;
+	uint8_t *saved = malloc(1u << 20);
+	struct stat st;
+	size_t n;
+	char req[16];
+	int i;
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	snprintf(cpath, sizeof(cpath), "%s.cli.journal", db);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || saved == NULL)
+		goto out;
+	for (i = 0; i < 25; i++) {
+		if (i == 10) {
+			cfg_audit_settings(cfg, &as);
+			T_EQ_INT(audit_open_as(&as, "cli", &b), 0);
+			if (b == NULL)
+				goto out;
+			mk_rec(&rec, 900, "cli-1", "192.0.2.9");
+			T_EQ_INT(audit_write(b, &rec), 0);
+		}
+		if (i == 20) {
+			/* the CLI stops (and empties its journal) while the
+			 * server goes on */
+			audit_close(b);
+			b = NULL;
+			T_EQ_INT(stat(cpath, &st), 0);
+			T_EQ_INT(st.st_size, 0);
+		}
+		snprintf(req, sizeof(req), "s%d", i + 1);
+		mk_rec(&rec, 1000 + i, req, "192.0.2.7");
+		T_EQ_INT(audit_write(a, &rec), 0);
+	}
+	n = file_get(jpath, saved, 1u << 20);
+	T_CHECK(n > 25 * 100);
+	audit_close(a);
+	a = NULL;
+	/* SQLite lost the server's last commits; its journal has them */
+	sql_exec(db, "DELETE FROM audit WHERE instance_id = 'default'"
+	    " AND seq > 5");
+	file_put(jpath, saved, n);
+	gk_log_set_level(-1);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE instance_id ="
+	    " 'default'"), 25);
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit WHERE instance_id ="
+	    " 'default'"), 25);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE instance_id ="
+	    " 'default.cli' AND request_id = 'cli-1'"), 1);
+out:
+	audit_close(b);
+	audit_close(a);
+	free(saved);
+	free_cfg(cfg);
+}
+
 int
 main(void)
 {
@@ -1436,6 +1510,7 @@ main(void)
 	test_fail_closed();
 	test_jti();
 	test_journal();
+	test_journal_cli();
 	rm_tree(tmpdir);
 	return T_DONE();
 }
