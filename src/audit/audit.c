@@ -133,6 +133,8 @@ audit_open_as(const audit_settings *cfg, const char *suffix,
 	    &keep))
 		keep = 0; /* beyond any clock: the same as keeping forever */
 	a->retention_us = keep;
+	/* SQLite: token ids ride the writer's transaction (writer.c) */
+	a->jti_in_writer = audit_backend_for(target) == &audit_sqlite_backend;
 	a->prune_pending = keep > 0;
 	if ((a->path = strdup(target)) == NULL ||
 	    (a->label = strdup(audit_label(target))) == NULL ||
@@ -243,15 +245,19 @@ void
 audit_abandon(gk_audit *a)
 {
 	struct audit_node *n, *next;
+	struct audit_jti_req *jq;
 
 	if (a == NULL)
 		return;
 	pthread_mutex_lock(&a->lock);
+	jq = a->jq_head;
+	a->jq_head = a->jq_tail = NULL;
 	n = a->head;
 	a->head = a->tail = NULL;
 	a->count = 0;
 	pthread_cond_broadcast(&a->idle);
 	pthread_mutex_unlock(&a->lock);
+	writer_jti_answer(a, jq, GK_ERR_UNAVAILABLE);
 	for (; n != NULL; n = next) {
 		next = n->next;
 		if (n->done != NULL)
@@ -352,6 +358,39 @@ audit_submit(gk_audit *a, const gk_audit_record *rec,
 	return 0;
 }
 
+/* Queues the token id for the writer and waits for its answer. */
+static int
+jti_via_writer(gk_audit *a, const char *jti, int64_t exp_s)
+{
+	struct audit_jti_req q;
+
+	memset(&q, 0, sizeof(q));
+	q.jti = jti;
+	q.exp_s = exp_s;
+	q.result = GK_ERR_UNAVAILABLE;
+	if (pthread_cond_init(&q.cond, NULL) != 0)
+		return GK_ERR_UNAVAILABLE;
+	pthread_mutex_lock(&a->lock);
+	if (a->closing) {
+		pthread_mutex_unlock(&a->lock);
+		pthread_cond_destroy(&q.cond);
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (a->jq_tail != NULL)
+		a->jq_tail->next = &q;
+	else
+		a->jq_head = &q;
+	a->jq_tail = &q;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_lock(&a->wait_lock);
+	while (!q.finished)
+		pthread_cond_wait(&q.cond, &a->wait_lock);
+	pthread_mutex_unlock(&a->wait_lock);
+	pthread_cond_destroy(&q.cond);
+	return q.result;
+}
+
 int
 audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s)
 {
@@ -360,7 +399,12 @@ audit_jti_use(gk_audit *a, const char *jti, int64_t exp_s)
 
 	if (a == NULL || jti == NULL || jti[0] == '\0' || strlen(jti) > 256)
 		return GK_ERR_INVALID;
+	if (a->jti_in_writer)
+		return jti_via_writer(a, jti, exp_s);
 	pthread_mutex_lock(&a->jti_lock);
+	/* PostgreSQL (and a test backend): each id in its own commit on a
+	 * connection of its own; the server's group commit shares the
+	 * flushes of concurrent ones */
 	if (a->jti_conn == NULL &&
 	    audit_conn_open(a->path, 1, &a->jti_conn, err, sizeof(err)) != 0) {
 		pthread_mutex_unlock(&a->jti_lock);

@@ -260,6 +260,14 @@ int audit_sqlite_insert_open(audit_conn *c, const char *instance,
 /* Commits the open transaction (0 if none); rolls back on failure. */
 int audit_sqlite_commit(audit_conn *c, char *err, size_t errlen) GK_WUR;
 void audit_sqlite_rollback(audit_conn *c);
+/* SQLite: audit_jti_use's work within the connection's open write
+ * transaction (opened if none): 0, GK_ERR_EXISTS, or GK_ERR_UNAVAILABLE
+ * with everything since BEGIN rolled back. */
+int audit_sqlite_jti_open(audit_conn *c, const char *jti, int64_t exp_s,
+    char *err, size_t errlen) GK_WUR;
+/* SQLite: records jti as used for good (the replay cache row of a
+ * grant put back from the journal: its token's exp is not recorded). */
+int audit_sqlite_jti_restore(audit_conn *c, const char *jti) GK_WUR;
 /* SQLite: 0 when every commit so far is durable in the database file
  * (a passive WAL checkpoint backfilled every frame). */
 int audit_sqlite_durable(audit_conn *c) GK_WUR;
@@ -346,6 +354,16 @@ struct audit_node {
 	char text[];
 };
 
+/* A token id to record (audit_jti_use), waiting for the writer. */
+struct audit_jti_req {
+	struct audit_jti_req *next;
+	const char *jti;
+	int64_t exp_s;
+	int result;
+	int finished;		/* under wait_lock */
+	pthread_cond_t cond;
+};
+
 struct gk_audit {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;	/* writer: work, close, unpause (monotonic) */
@@ -358,6 +376,7 @@ struct gk_audit {
 	/* under lock */
 	struct audit_node *head, *tail;
 	size_t count;
+	struct audit_jti_req *jq_head, *jq_tail; /* token ids (SQLite) */
 	size_t queue_max;
 	int closing;
 	int paused;
@@ -391,7 +410,8 @@ struct gk_audit {
 	_Atomic int low_space;
 	_Atomic int64_t space_checked_mono;
 
-	/* the replay cache's own connection, under jti_lock */
+	int jti_in_writer;	/* SQLite: the writer records token ids */
+	/* else the replay cache's own connection, under jti_lock */
 	pthread_mutex_t jti_lock;
 	audit_conn *jti_conn;
 
@@ -435,6 +455,10 @@ void writer_journal_trim(gk_audit *a, int64_t over);
 void writer_drop_conn(gk_audit *a);
 /* Commits the SQLite transaction journaled batches share. */
 void writer_commit_open(gk_audit *a);
+
+/* writer.c: answers each request of the list (result, finished,
+ * cond signalled under wait_lock). */
+void writer_jti_answer(gk_audit *a, struct audit_jti_req *q, int result);
 
 /* recover.c: reads where a's chain ends and puts back what the journal
  * holds beyond it (once per connection). */

@@ -38,7 +38,15 @@ replay_flush(struct replay *rp, const audit_checkpoint *cp)
 
 	if (rp->n == 0 && cp == NULL)
 		return 0;
-	r = a->conn->ops->insert(a->conn, a->instance, rp->recs, rp->links,
+	/* the token ids these grants used: their replay-cache rows were
+	 * committed without waiting for the disk, the grants' records are
+	 * what made them durable (audit_jti_use) */
+	for (i = 0, r = 0; i < rp->n && r == 0; i++)
+		if (rp->recs[i]->jti != NULL && rp->recs[i]->decision != NULL &&
+		    strcmp(rp->recs[i]->decision, "allow") == 0)
+			r = audit_sqlite_jti_restore(a->conn, rp->recs[i]->jti);
+	if (r == 0)
+		r = a->conn->ops->insert(a->conn, a->instance, rp->recs, rp->links,
 	    rp->n, cp, rp->err, sizeof(rp->err));
 	if (r == 0) {
 		rp->added += rp->n;

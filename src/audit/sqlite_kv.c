@@ -9,12 +9,13 @@
 /* ---- the v2 replay cache ---------------------------------------------- */
 
 /*
- * In ONE transaction: deletes a few expired ids (exp_us <= now_us), then
- * records jti until exp_us. 0 when new, GK_ERR_EXISTS when recorded and
- * not expired, GK_ERR_UNAVAILABLE when the database cannot be written.
+ * Inside the open transaction: deletes a few expired ids (exp_us <=
+ * now_us), then records jti until exp_us. 0 when new, GK_ERR_EXISTS when
+ * recorded and not expired, GK_ERR_UNAVAILABLE (err says why) when a
+ * statement failed.
  */
 static int
-sq_jti_run(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
+jti_stmts(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
     char *err, size_t errlen)
 {
 	static const char prune_jti[] = "DELETE FROM jti WHERE jti IN "
@@ -22,62 +23,75 @@ sq_jti_run(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
 	static const char insert_jti[] = "INSERT INTO jti(jti, exp_us) "
 	    "VALUES (?1, ?2) ON CONFLICT(jti) DO NOTHING";
 	sqlite3_stmt *st = NULL;
-	int r = GK_ERR_UNAVAILABLE, in_tx = 0, rc;
+	int r = GK_ERR_UNAVAILABLE, rc;
 
-	audit_set_err(err, errlen, "%s", "");
-	if (db == NULL)
-		return GK_ERR_UNAVAILABLE;
-	if (audit_sq_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0)
-		goto out;
-	in_tx = 1;
 	/* expired ids first, a few at a time, so an expired id is free */
 	if ((rc = sqlite3_prepare_v2(db, prune_jti, -1, &st, NULL)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 1, now_us)) != SQLITE_OK ||
-	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
-		audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
+	    (rc = sqlite3_step(st)) != SQLITE_DONE)
 		goto out;
-	}
 	sqlite3_finalize(st);
 	st = NULL;
 	if ((rc = sqlite3_prepare_v2(db, "DELETE FROM jti WHERE jti = ?1 "
 	    "AND exp_us <= ?2", -1, &st, NULL)) != SQLITE_OK ||
 	    (rc = sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, now_us)) != SQLITE_OK ||
-	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
-		audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
+	    (rc = sqlite3_step(st)) != SQLITE_DONE)
 		goto out;
-	}
 	sqlite3_finalize(st);
 	st = NULL;
 	if ((rc = sqlite3_prepare_v2(db, insert_jti, -1, &st, NULL)) !=
 	    SQLITE_OK ||
 	    (rc = sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC)) !=
 	    SQLITE_OK || (rc = sqlite3_bind_int64(st, 2, exp_us)) != SQLITE_OK ||
-	    (rc = sqlite3_step(st)) != SQLITE_DONE) {
-		audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
+	    (rc = sqlite3_step(st)) != SQLITE_DONE)
 		goto out;
-	}
-	if (sqlite3_changes(db) == 0) {
-		/* used before and not expired: nothing to commit */
-		r = GK_ERR_EXISTS;
-		goto out;
-	}
-	if (audit_sq_exec(db, "COMMIT", err, errlen) != 0)
-		goto out;
-	in_tx = 0;
-	r = 0;
+	/* 0 changes: used before and not expired */
+	r = sqlite3_changes(db) == 0 ? GK_ERR_EXISTS : 0;
 out:
+	if (r == GK_ERR_UNAVAILABLE)
+		audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 	sqlite3_finalize(st);
-	if (in_tx && !sqlite3_get_autocommit(db)) {
-		if (r == GK_ERR_EXISTS) {
-			/* keep the pruning */
-			if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) !=
-			    SQLITE_OK)
-				sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		} else {
-			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-		}
-	}
+	return r;
+}
+
+/* The same in ONE transaction of its own (a replay keeps the pruning). */
+static int
+sq_jti_run(sqlite3 *db, const char *jti, int64_t exp_us, int64_t now_us,
+    char *err, size_t errlen)
+{
+	int r;
+
+	audit_set_err(err, errlen, "%s", "");
+	if (db == NULL)
+		return GK_ERR_UNAVAILABLE;
+	if (audit_sq_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+		return GK_ERR_UNAVAILABLE;
+	r = jti_stmts(db, jti, exp_us, now_us, err, errlen);
+	if (r != GK_ERR_UNAVAILABLE &&
+	    audit_sq_exec(db, "COMMIT", err, errlen) != 0)
+		r = GK_ERR_UNAVAILABLE;
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+int
+audit_sqlite_jti_open(audit_conn *base, const char *jti, int64_t exp_s,
+    char *err, size_t errlen)
+{
+	sqlite3 *db = SQ(base)->db;
+	int64_t exp_us;
+	int r;
+
+	if (__builtin_mul_overflow(exp_s, (int64_t)1000000, &exp_us))
+		exp_us = INT64_MAX;
+	if (sqlite3_get_autocommit(db) &&
+	    audit_sq_exec(db, "BEGIN IMMEDIATE", err, errlen) != 0)
+		return GK_ERR_UNAVAILABLE;
+	r = jti_stmts(db, jti, exp_us, gk_now_us(), err, errlen);
+	if (r == GK_ERR_UNAVAILABLE && !sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return r;
 }
 
@@ -94,6 +108,24 @@ audit_sq_jti_use(audit_conn *base, const char *jti, int64_t exp_s)
 	    sizeof(err));
 	if (r == GK_ERR_UNAVAILABLE)
 		gk_error("audit: cannot record a token id (%s)", err);
+	return r;
+}
+
+int
+audit_sqlite_jti_restore(audit_conn *base, const char *jti)
+{
+	static const char sql[] = "INSERT INTO jti(jti, exp_us) VALUES (?1, ?2)"
+	    " ON CONFLICT(jti) DO NOTHING";
+	sqlite3 *db = SQ(base)->db;
+	sqlite3_stmt *st = NULL;
+	int r = GK_ERR_UNAVAILABLE;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int64(st, 2, INT64_MAX) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_DONE)
+		r = 0;
+	sqlite3_finalize(st);
 	return r;
 }
 

@@ -200,6 +200,68 @@ fail:
 	return GK_ERR_UNAVAILABLE;
 }
 
+void
+writer_jti_answer(gk_audit *a, struct audit_jti_req *q, int result)
+{
+	struct audit_jti_req *next;
+
+	pthread_mutex_lock(&a->wait_lock);
+	for (; q != NULL; q = next) {
+		next = q->next;	/* q may be gone once signalled */
+		q->result = result != 0 ? result : q->result;
+		q->finished = 1;
+		pthread_cond_signal(&q->cond);
+	}
+	pthread_mutex_unlock(&a->wait_lock);
+}
+
+/*
+ * Records the token ids of list in the open SQLite transaction the
+ * batches share (no commit of their own: the grants' records, which
+ * carry them, are made durable by the journal; recover.c puts back the
+ * ids of grants SQLite lost). SQLite's one write lock keeps a token
+ * single-use for every writer of the file.
+ */
+static void
+jti_batch(gk_audit *a, struct audit_jti_req *list)
+{
+	struct audit_jti_req *q;
+	char err[256] = "";
+	size_t done = 0;
+	int r = 0, more;
+
+	if (a->conn == NULL && writer_open_conn(a, err, sizeof(err)) != 0)
+		r = GK_ERR_UNAVAILABLE;
+	else if (writer_load_chain(a) != 0)
+		r = GK_ERR_UNAVAILABLE;
+	for (q = list; q != NULL && r == 0; q = q->next) {
+		q->result = audit_sqlite_jti_open(a->conn, q->jti, q->exp_s,
+		    err, sizeof(err));
+		if (q->result == GK_ERR_UNAVAILABLE) {
+			/* rolled back, with batches already answered: they are
+			 * in the journal, reopening puts them back */
+			r = GK_ERR_UNAVAILABLE;
+			writer_drop_conn(a);
+			break;
+		}
+		done++;
+	}
+	if (r != 0) {
+		gk_error("audit: cannot record a token id (%s)", err[0] ? err :
+		    "the database cannot be opened");
+	} else if (done > 0) {
+		if (a->tx_records == 0)
+			a->tx_mono = gk_mono_us();
+		a->tx_records += done;
+		pthread_mutex_lock(&a->lock);
+		more = a->count > 0 && !a->closing;
+		pthread_mutex_unlock(&a->lock);
+		if (!more)
+			writer_commit_open(a);
+	}
+	writer_jti_answer(a, list, r);
+}
+
 static void
 mono_deadline(int64_t mono_us, struct timespec *ts)
 {
@@ -220,8 +282,18 @@ writer_main(void *p)
 
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
-		/* writes first, then one retention chunk, then sleep */
+		/* token ids first (a v2 request waits for its id before its
+		 * record), then writes, one retention chunk, then sleep */
 		did = 0;
+		if (a->jq_head != NULL && (!a->paused || a->closing)) {
+			struct audit_jti_req *jq = a->jq_head;
+
+			a->jq_head = a->jq_tail = NULL;
+			pthread_mutex_unlock(&a->lock);
+			jti_batch(a, jq);
+			pthread_mutex_lock(&a->lock);
+			did = 1;
+		}
 		if (a->count > 0 && (!a->paused || a->closing)) {
 			/* take up to batch_max records off the head */
 			batch = a->head;

@@ -1489,6 +1489,62 @@ out:
 	free_cfg(cfg);
 }
 
+/*
+ * A token id rides the writer's transaction and is made durable by its
+ * grant's record: if SQLite loses both (a power loss), the journal puts
+ * the record back and the id with it, so the token stays used; a
+ * refused request's id is not put back.
+ */
+static void
+test_jti_journal(void)
+{
+	const char *db = tpath("jtij/audit.db");
+	char jpath[300];
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	uint8_t *saved = malloc(1u << 20);
+	int64_t now = gk_now_s();
+	size_t n;
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || saved == NULL)
+		goto out;
+	T_EQ_INT(audit_jti_use(a, "tok-a", now + 300), 0);
+	mk_rec(&rec, 1000, "v2-a", "192.0.2.7");
+	rec.protocol = "v2";
+	rec.jti = "tok-a";
+	T_EQ_INT(audit_write(a, &rec), 0);
+	T_EQ_INT(audit_jti_use(a, "tok-b", now + 300), 0);
+	mk_rec(&rec, 1001, "v2-b", "192.0.2.7");
+	rec.protocol = "v2";
+	rec.jti = "tok-b";
+	rec.status = 403;
+	rec.decision = "deny";
+	T_EQ_INT(audit_write(a, &rec), 0);
+	/* visible to the next use at once */
+	T_EQ_INT(audit_jti_use(a, "tok-a", now + 300), GK_ERR_EXISTS);
+	n = file_get(jpath, saved, 1u << 20);
+	T_CHECK(n > 2 * 100);
+	audit_close(a);
+	a = NULL;
+	sql_exec(db, "DELETE FROM audit; DELETE FROM jti;");
+	file_put(jpath, saved, n);
+	gk_log_set_level(-1);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	if (a == NULL)
+		goto out;
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 2);
+	T_EQ_INT(audit_jti_use(a, "tok-a", now + 300), GK_ERR_EXISTS);
+	T_EQ_INT(audit_jti_use(a, "tok-b", now + 300), 0);
+out:
+	audit_close(a);
+	free(saved);
+	free_cfg(cfg);
+}
+
 int
 main(void)
 {
@@ -1511,6 +1567,7 @@ main(void)
 	test_jti();
 	test_journal();
 	test_journal_cli();
+	test_jti_journal();
 	rm_tree(tmpdir);
 	return T_DONE();
 }
