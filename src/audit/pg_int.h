@@ -16,9 +16,10 @@ struct pg_conn {
 
 #define PG(c) ((struct pg_conn *)(c))
 
-/* pg_db.c */
 /* The schema version this build writes. */
-int audit_pg_version(void);
+#define AUDIT_PG_SCHEMA_VERSION 2
+
+/* pg_util.c */
 /* libpq's last message on one line. */
 void audit_pg_err(PGconn *db, char *err, size_t errlen);
 /* Runs sql without parameters: 0 or GK_ERR_UNAVAILABLE. */
@@ -39,6 +40,8 @@ int audit_pg_run(PGconn *db, const char *name_or_sql, int prepared, int n,
 int audit_pg_get_bytes(const PGresult *res, int row, int col, uint8_t *out,
     size_t n);
 int64_t audit_pg_get_int(const PGresult *res, int row, int col);
+
+/* postgres.c: the connection */
 int audit_pg_open(const char *target, int create, audit_conn **out,
     char *err, size_t errlen);
 void audit_pg_close(audit_conn *base);

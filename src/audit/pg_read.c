@@ -228,9 +228,9 @@ audit_pg_scan(const char *target, const audit_scan_cb *cb, void *arg, char *err,
 	if (audit_pg_connect(target, &db, err, errlen) != 0)
 		goto out;
 	if (audit_pg_query_int(db, "SELECT version FROM audit_schema", &v) != 0 ||
-	    v != audit_pg_version()) {
+	    v != AUDIT_PG_SCHEMA_VERSION) {
 		audit_set_err(err, errlen, "not an audit database of schema version "
-		    "%d", audit_pg_version());
+		    "%d", AUDIT_PG_SCHEMA_VERSION);
 		goto out;
 	}
 	/* one snapshot while writers run */

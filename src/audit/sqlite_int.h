@@ -21,7 +21,7 @@ struct sq_conn {
 
 #define SQ(c) ((struct sq_conn *)(c))
 
-/* sqlite_db.c */
+/* sqlite_util.c */
 int audit_sq_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
     GK_WUR;
 /* Runs a statement that returns one integer (PRAGMA user_version). */
@@ -33,9 +33,11 @@ int audit_sq_cp_row(sqlite3_stmt *st, audit_checkpoint *cp, int with_sig,
     int strict) GK_WUR;
 int audit_sq_open_read(const char *path, sqlite3 **out, char *err,
     size_t errlen) GK_WUR;
-/* The schema version this build writes; 1 when db has it. */
-int64_t audit_sq_version(void);
+/* The schema version this build writes. */
+#define AUDIT_SQ_SCHEMA_VERSION 5
 int audit_sq_current(sqlite3 *db);
+
+/* sqlite.c: the connection */
 int audit_sq_open(const char *path, int create, audit_conn **out, char *err,
     size_t errlen);
 void audit_sq_close(audit_conn *base);

@@ -197,7 +197,7 @@ audit_sq_scan(const char *db_path, const audit_scan_cb *cb, void *arg, char *err
 		goto out;
 	if (!audit_sq_current(db)) {
 		audit_set_err(err, errlen, "%s: not an audit database of schema "
-		    "version %" PRId64, db_path, audit_sq_version());
+		    "version %" PRId64, db_path, (int64_t)AUDIT_SQ_SCHEMA_VERSION);
 		goto out;
 	}
 	/* one read transaction: a consistent snapshot while a writer runs */
