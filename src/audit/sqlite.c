@@ -282,9 +282,7 @@ audit_sq_open(const char *path, int create, audit_conn **out, char *err,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	/* the writer's working set: the B-tree pages it appends to */
-	if (audit_sq_exec(c->db, "PRAGMA synchronous=FULL", err, errlen) != 0 ||
-	    audit_sq_exec(c->db, "PRAGMA cache_size=-65536", err, errlen) != 0)
+	if (audit_sq_exec(c->db, "PRAGMA synchronous=FULL", err, errlen) != 0)
 		goto out;
 	if (create) {
 		if (migrate(c->db, err, errlen) != 0)
