@@ -29,7 +29,14 @@ try {
 		const s = await (await fetch("/admin/api/session")).json();
 		const r = await fetch("/admin/api/verify", { method: "POST",
 		    headers: { "X-CSRF-Token": s.csrf } });
-		return [r.status, (await r.json()).verify.ok];
+		const job = (await r.json()).verify.job;
+		for (;;) {	/* the check runs on its own thread: poll */
+			const i = await (await fetch("/admin/api/integrity"))
+			    .json();
+			if (i.last_verify && i.last_verify.job >= job)
+				return [r.status, i.last_verify.ok];
+			await new Promise((ok) => setTimeout(ok, 200));
+		}
 	});
 	console.log(JSON.stringify(out));
 } finally {
