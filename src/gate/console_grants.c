@@ -170,16 +170,10 @@ undo_create(void *arg, int durable)
 static const char *const create_params[] = { "name", "prefix", "ops",
     "expires", "ip", "rate" };
 
-static int
-bad(gk_reply *rep, const char *msg)
-{
-	gate_reply_error(rep, 400, "deny", msg);
-	return -1;
-}
+#define BAD(msg) do { *why = (msg); return GK_ERR_INVALID; } while (0)
 
-/* The grant the parameters describe, validated as the CLI does. */
-static int
-parse_create(const gate_params *ps, gk_grant *g, gk_reply *rep)
+int
+console_grant_parse(const gate_params *ps, gk_grant *g, const char **why)
 {
 	const char *v, *p, *comma;
 	int64_t dur = 0;
@@ -192,26 +186,26 @@ parse_create(const gate_params *ps, gk_grant *g, gk_reply *rep)
 			if (gk_slice_eq_str(ps->p[i].name, create_params[j]))
 				break;
 		if (j == GK_ARRAY_LEN(create_params))
-			return bad(rep, "Bad Request: unknown param");
+			BAD("Bad Request: unknown param");
 	}
 	if ((v = gate_params_str(ps, "name")) == NULL || v[0] == '\0')
-		return bad(rep, "Bad Request: 'name' is required");
+		BAD("Bad Request: 'name' is required");
 	if (strlen(v) > GRANT_NAME_MAX)
-		return bad(rep, "Bad Request: 'name' is too long");
+		BAD("Bad Request: 'name' is too long");
 	snprintf(g->name, sizeof(g->name), "%s", v);
 	if ((v = gate_params_str(ps, "prefix")) == NULL)
-		return bad(rep, "Bad Request: 'prefix' is required (\"\" for "
-		    "the whole bucket)");
+		BAD("Bad Request: 'prefix' is required (\"\" for the "
+		    "whole bucket)");
 	if (strlen(v) > GRANT_PREFIX_MAX)
-		return bad(rep, "Bad Request: 'prefix' is too long");
+		BAD("Bad Request: 'prefix' is too long");
 	snprintf(g->prefix, sizeof(g->prefix), "%s", v);
 	if ((v = gate_params_str(ps, "ops")) == NULL ||
 	    grant_ops_parse(v, &g->ops) != 0)
-		return bad(rep, "Bad Request: 'ops' must be a comma list of "
+		BAD("Bad Request: 'ops' must be a comma list of "
 		    "get, list, put, delete");
 	if ((v = gate_params_str(ps, "expires")) != NULL && v[0] != '\0' &&
 	    grant_duration_parse(v, &dur) != 0)
-		return bad(rep, "Bad Request: 'expires' must be like 90d, 12h, "
+		BAD("Bad Request: 'expires' must be like 90d, 12h, "
 		    "30m or 45s");
 	if (dur != 0)
 		g->expires_s = gk_now_s() + dur;
@@ -227,7 +221,7 @@ parse_create(const gate_params *ps, gk_grant *g, gk_reply *rep)
 				n--;
 			if (n == 0 || n > GRANT_CIDR_MAX ||
 			    g->n_ips == GRANT_IPS_MAX)
-				return bad(rep, "Bad Request: 'ip' must be a "
+				BAD("Bad Request: 'ip' must be a "
 				    "comma list of at most 16 CIDRs");
 			memcpy(g->ips[g->n_ips], p, n);
 			g->ips[g->n_ips++][n] = '\0';
@@ -238,26 +232,34 @@ parse_create(const gate_params *ps, gk_grant *g, gk_reply *rep)
 	if ((v = gate_params_str(ps, "rate")) != NULL && v[0] != '\0') {
 		if (gk_parse_u64(gk_slice_str(v), RATE_MAX, &rate) != 0 ||
 		    rate == 0)
-			return bad(rep, "Bad Request: 'rate' must be 1 to "
+			BAD("Bad Request: 'rate' must be 1 to "
 			    "1000000 requests per second");
 		g->rate = (unsigned)rate;
 	}
+	*why = NULL;
 	return 0;
 }
+
+#undef BAD
 
 void
 console_grant_create(gk_app *app, const gk_req *req, const gate_params *ps,
     gk_reply *rep)
 {
 	struct undo *u = NULL;
+	const char *why;
 	gk_grant g;
 	char err[256], msg[300];
 	int r;
 
 	console_set_op(rep, "grant_create", req->path);
 	rep->protocol = "grant";
-	if (grants_off(app, rep) || parse_create(ps, &g, rep) != 0)
+	if (grants_off(app, rep))
 		return;
+	if (console_grant_parse(ps, &g, &why) != 0) {
+		gate_reply_error(rep, 400, "deny", why);
+		return;
+	}
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return console_oom(rep);
 	err[0] = '\0';

@@ -18,6 +18,8 @@
 
 #include <pthread.h>
 
+#include "grant/grant.h"
+
 #define CONSOLE_SNAP_MAX 32
 
 struct console_setting {
@@ -62,6 +64,14 @@ void console_grant_create(gk_app *app, const gk_req *req,
     const gate_params *ps, gk_reply *rep);
 void console_grant_revoke(gk_app *app, const gk_req *req,
     const gate_params *ps, gk_reply *rep);
+
+/* console_grants.c: the grant that POST /admin/api/grants's parameters
+ * describe (name, prefix, ops, expires, ip as a comma list, rate),
+ * validated as 'gatekeeper grant create' validates its options: 0, or
+ * GK_ERR_INVALID with *why a static "Bad Request: ..." naming the field.
+ * The CIDRs themselves and the prefix are checked by grant_create. */
+int console_grant_parse(const gate_params *ps, gk_grant *g,
+    const char **why) GK_WUR;
 
 /* console_policy.c: the settings of the lifetime */
 void console_settings_clear(struct console_setting *s, size_t *n);
