@@ -5,7 +5,7 @@
 // touches cfg.revokeFlag, revoke it from the page; collects the table,
 // every API response body the page received afterwards, and CSP
 // violations. Prints one JSON line.
-import { launch } from "./launch.mjs";
+import { launch, watchPage } from "./launch.mjs";
 import fs from "node:fs";
 import path from "node:path";
 
@@ -34,14 +34,7 @@ async function waitFile(f, ms) {
 
 try {
 	const page = await context.newPage();
-	await page.addInitScript(() => document.addEventListener(
-	    "securitypolicyviolation", (e) => console.log("CSP-VIOLATION " +
-	    e.violatedDirective + " " + e.blockedURI)));
-	page.on("console", (m) => {
-		if (m.text().startsWith("CSP-VIOLATION"))
-			out.csp.push(m.text());
-	});
-	page.on("pageerror", (e) => out.errors.push(String(e)));
+	await watchPage(page, out);
 	page.on("dialog", (d) => d.accept());
 
 	await page.goto(cfg.base + "/admin/");

@@ -2,20 +2,14 @@
 // Signs in to the console at BASE (HTTPS with a test CA: certificate
 // errors ignored here, the test checks the chain elsewhere) and reports
 // whether the session holds. Prints one JSON line.
-import { launch } from "./launch.mjs";
+import { launch, watchPage } from "./launch.mjs";
 
 const [base, token] = process.argv.slice(2);
 const browser = await launch({ ignoreHTTPSErrors: true });
 const out = { csp: [] };
 try {
 	const page = await browser.context.newPage();
-	await page.addInitScript(() => document.addEventListener(
-	    "securitypolicyviolation", (e) => console.log("CSP-VIOLATION " +
-	    e.violatedDirective + " " + e.blockedURI)));
-	page.on("console", (m) => {
-		if (m.text().startsWith("CSP-VIOLATION"))
-			out.csp.push(m.text());
-	});
+	await watchPage(page, out);
 	await page.goto(base + "/admin/");
 	await page.waitForSelector("body[data-ready='1']");
 	await page.fill("#token", token);

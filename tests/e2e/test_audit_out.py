@@ -122,6 +122,15 @@ def wait_for(pred, timeout=30, what="condition"):
     raise AssertionError("timed out waiting for " + what)
 
 
+def first_arrivals(seqs):
+    """The sequences in the order each first arrived."""
+    first = []
+    for x in seqs:
+        if x not in first:
+            first.append(x)
+    return first
+
+
 def chain(g):
     return [r for r in g.audit_rows() if r["seq"] is not None]
 
@@ -184,11 +193,7 @@ def test_syslog_rfc5424_outage_restart_nothing_lost(gk_factory, rsyslog):
     assert want == list(range(1, len(want) + 1))
     assert set(seqs) == set(want)              # nothing lost
     # in order: each record first arrives after the one before it
-    first = []
-    for s in seqs:
-        if s not in first:
-            first.append(s)
-    assert first == want
+    assert first_arrivals(seqs) == want
     # at least once: a resend restarts at or before the gap, never after
     for a, b in zip(seqs, seqs[1:]):
         assert b <= a + 1, (a, b)
@@ -281,6 +286,16 @@ def make_ca(d):
                                                "srv.key"))
 
 
+def two_cas(tmp_path):
+    """make_ca's files in tmp_path/tls, and another CA's certificate."""
+    made = []
+    for name in ("tls", "other"):
+        d = tmp_path / name
+        d.mkdir()
+        made.append(make_ca(str(d)))
+    return made[0], made[1][0]
+
+
 def client_cert(ca_pem):
     d = os.path.dirname(ca_pem)
     return os.path.join(d, "cli.pem"), os.path.join(d, "cli.key")
@@ -352,13 +367,8 @@ def test_syslog_tls_client_certificate(gk_factory, tmp_path):
     order, from the first record."""
     if not os.path.exists("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so"):
         pytest.fail("rsyslog-openssl is missing: run scripts/install-deps.sh")
-    d = tmp_path / "tls"
-    d.mkdir()
-    ca, crt, key = make_ca(str(d))
-    other = tmp_path / "other"
-    other.mkdir()
-    other_ca = make_ca(str(other))[0]
-    rs = Rsyslog(str(d), free_port(), tls=(ca, crt, key),
+    (ca, crt, key), other_ca = two_cas(tmp_path)
+    rs = Rsyslog(os.path.dirname(ca), free_port(), tls=(ca, crt, key),
                  auth="x509/certvalid")
     try:
         rs.start()
@@ -388,11 +398,7 @@ def test_syslog_tls_client_certificate(gk_factory, tmp_path):
         wait_for(lambda: rsyslog_seqs(rs) >= set(want),
                  what="records over mutual TLS")
         seqs = [int(m.group(6)) for m in rs.messages()]
-        first = []
-        for x in seqs:
-            if x not in first:
-                first.append(x)
-        assert first[:len(want)] == want
+        assert first_arrivals(seqs)[:len(want)] == want
         assert want[0] == 1
     finally:
         rs.stop()
@@ -460,12 +466,7 @@ class TlsHook(http.server.ThreadingHTTPServer):
 
 
 def test_webhook_https_verifies_the_receiver(gk_factory, tmp_path):
-    d = tmp_path / "ca"
-    d.mkdir()
-    ca, crt, key = make_ca(str(d))
-    other = tmp_path / "other"
-    other.mkdir()
-    other_ca = make_ca(str(other))[0]
+    (ca, crt, key), other_ca = two_cas(tmp_path)
     srv = TlsHook(crt, key, ca)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     url = "https://localhost:%d/siem" % srv.server_address[1]
