@@ -100,7 +100,7 @@ typedef struct gk_config {
 	char *audit_backend;	/* "sqlite" */
 	char *audit_db;		/* default <data_dir>/audit.db */
 	unsigned retention_days; /* default 180, 0 = keep forever */
-	unsigned audit_batch;	/* max records per transaction, default 512 */
+	unsigned audit_batch;	/* max records per transaction, default 4096 */
 	char *audit_dsn;	/* postgres backend: postgresql://... URI */
 	char *audit_instance_id; /* "" = <keys_dir>/instance.id, made once */
 	char *audit_key_file;	/* default <keys_dir>/audit_ed25519.key */
@@ -118,9 +118,13 @@ typedef struct gk_config {
 	/* [audit_out]: audit records streamed to a SIEM */
 	char *out_syslog;	/* tcp://host:port or tls://host:port, "" off */
 	char *out_syslog_ca_file; /* tls: CA file ("" = system store) */
+	char *out_syslog_cert_file; /* tls: client certificate, "" none */
+	char *out_syslog_key_file; /* its private key */
 	char *out_webhook;	/* http(s):// URL for JSON lines, "" off */
 	char *out_webhook_token_file; /* bearer token file, "" none */
 	char *out_webhook_ca_file; /* https: CA file ("" = system store) */
+	char *out_webhook_cert_file; /* https: client certificate, "" none */
+	char *out_webhook_key_file; /* its private key */
 	char *out_state_dir;	/* acknowledged positions, default data_dir */
 	unsigned out_batch;	/* records per send, default 500 */
 	unsigned out_retry_seconds; /* wait after a failure, default 5 */
