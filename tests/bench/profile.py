@@ -30,8 +30,8 @@ END = "<!-- profile end -->"
 # inclusive shares worth naming: symbol -> what it is
 STAGES = [
     ("writer_main", "audit writer thread (all of it)"),
-    ("insert_rows", "SQLite inserts (12 indexes per row)"),
-    ("commit_open", "SQLite commit (WAL frames, checkpoints)"),
+    ("insert_rows", "SQLite inserts"),
+    ("writer_commit_open", "SQLite commit (WAL frames, checkpoints)"),
     ("flush_main", "journal flush thread (pwrite + fdatasync)"),
     ("gate_handle", "request handling in the gate (parse, verify, ACL)"),
     ("v1_handle", "v1 verification and answer"),
@@ -41,22 +41,20 @@ STAGES = [
 ]
 
 
-FINDINGS = """**What the profile says.** The audit writer thread (`writer_main`)
-takes 35-47 % of the gatekeeper's CPU: SQLite's per-row work (13 B-trees
-per row), its commit, and the journal flush. The HTTP threads take the
-rest, about 27 us of CPU per 302 (measured with wrk and /proc CPU times,
-next to ~25 us in the writer): half of it the kernel (TCP send and receive
-on loopback, `epoll_wait`, and the wake-ups of a suspended connection:
-`finish_task_switch`, two `epoll_ctl` per suspend/resume, an eventfd write
-per resume from the writer's thread), then libmicrohttpd zeroing its
-whole per-connection pool after every request (`memset`, 6 % with 64
-KiB), malloc/free (dozens per request, many of them libmicrohttpd
-copying each response header name and value), and the gate's own work
-(routing, HMAC, ACL, the reply and the record: 7-9 %). What changed on the
+FINDINGS = """**What the profile says.** With the audit writer on its narrow
+table and journal, the HTTP threads take most of the CPU (see above). Of
+theirs, more than half is the kernel: TCP send and receive on loopback,
+`epoll_wait`, and the wake-ups of a connection suspended for its audit
+commit (`finish_task_switch`, two `epoll_ctl` per suspend/resume, an
+eventfd write per resume from the writer's thread). Then libmicrohttpd
+zeroing its whole per-connection pool after every request (`memset`),
+malloc/free (dozens per request, many of them libmicrohttpd copying each
+response header name and value), and the gate's own work (routing, HMAC,
+ACL, the reply and the record: under 10 %). What changed on the
 HTTP side: the pool is 40 KiB, not 64 (less zeroing, and less memory
 per idle keep-alive connection, which is that pool, fully touched; above
 32 KiB it is mapped on its own, so connection churn does not fragment the
-heap; smaller, a head just under its size is dropped unanswered). Not
+heap; at 36 KiB a 36 KB head filled it and was dropped unanswered). Not
 changed, and why: libmicrohttpd 0.9.75 offers no cheaper resume than
 suspend/resume (a handler that neither answers nor suspends is polled in
 a busy loop), its thread-pool mode already uses one epoll set per thread,
