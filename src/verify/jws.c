@@ -14,12 +14,15 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 
 struct vkey {
+	uint64_t id;		/* names its per-thread contexts; never reused */
 	char *kid;
 	int type;		/* GK_VKEY_* */
 	EVP_PKEY *pkey;		/* ed25519, p256 */
@@ -31,6 +34,169 @@ struct gk_keyring {
 	struct vkey *keys;
 	size_t n;
 };
+
+/* ---- per-thread verification contexts ---------------------------------
+ *
+ * EVP_DigestVerifyInit looks the signature algorithm (and for ES256 the
+ * digest) up in OpenSSL's method store on every call, under a lock all
+ * worker threads share. So each thread keeps, per vendor key, a context
+ * initialised once (the template) and verifies each message on a copy of
+ * it (EVP_MD_CTX_copy_ex duplicates the provider's context, no lookup).
+ *
+ * Every public vendor key gets an id from a monotonic counter; ids are
+ * never reused, so a template made for a freed keyring's key is never
+ * picked up for a later key. A template holds its own reference to the
+ * key, so one outliving its keyring stays valid; verify_keyring_free
+ * bumps an epoch that makes each thread drop its templates at its next
+ * verification (or at its exit).
+ */
+#define VCTX_SLOTS 8
+
+struct vctx_slot {
+	uint64_t id;		/* 0: empty */
+	uint64_t used;		/* LRU tick */
+	EVP_MD_CTX *tpl;
+};
+
+struct vctx_cache {
+	uint64_t tick;
+	uint64_t epoch;
+	EVP_MD_CTX *work;	/* the copy a message is verified on */
+	struct vctx_slot slot[VCTX_SLOTS];
+};
+
+static pthread_once_t vctx_once = PTHREAD_ONCE_INIT;
+static pthread_key_t vctx_tls_key;
+static int vctx_init_ok;
+static _Atomic uint64_t vctx_next_id = 1;
+static _Atomic uint64_t vctx_free_epoch;
+
+static void
+vctx_cache_flush(struct vctx_cache *c)
+{
+	size_t i;
+
+	for (i = 0; i < VCTX_SLOTS; i++) {
+		EVP_MD_CTX_free(c->slot[i].tpl);
+		memset(&c->slot[i], 0, sizeof(c->slot[i]));
+	}
+	EVP_MD_CTX_free(c->work);
+	c->work = NULL;
+}
+
+/* pthread key destructor: at the exit of each thread that verified. */
+static void
+vctx_cache_destroy(void *arg)
+{
+	struct vctx_cache *c = arg;
+
+	if (c == NULL)
+		return;
+	vctx_cache_flush(c);
+	free(c);
+}
+
+static void
+vctx_global_init(void)
+{
+	if (pthread_key_create(&vctx_tls_key, vctx_cache_destroy) == 0)
+		vctx_init_ok = 1;
+}
+
+/* The calling thread's cache, created on first use; NULL on failure. */
+static struct vctx_cache *
+vctx_cache_get(void)
+{
+	struct vctx_cache *c;
+	uint64_t epoch;
+
+	if (pthread_once(&vctx_once, vctx_global_init) != 0 || !vctx_init_ok)
+		return NULL;
+	epoch = atomic_load_explicit(&vctx_free_epoch, memory_order_acquire);
+	if ((c = pthread_getspecific(vctx_tls_key)) != NULL) {
+		if (c->epoch != epoch) {
+			vctx_cache_flush(c);
+			c->epoch = epoch;
+		}
+		return c;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->epoch = epoch;
+	if (pthread_setspecific(vctx_tls_key, c) != 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* A context initialised for verifying with k (md: NULL for Ed25519). */
+static EVP_MD_CTX *
+vctx_new(EVP_PKEY *k, const EVP_MD *md)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (ctx != NULL && EVP_DigestVerifyInit(ctx, NULL, md, NULL, k) != 1) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+/*
+ * The calling thread's context ready to verify one message with key id
+ * (made from pkey on first use), or NULL: the caller then makes its own
+ * with vctx_new. The context is only good until the next call.
+ */
+static EVP_MD_CTX *
+vctx_get(uint64_t id, EVP_PKEY *pkey, const EVP_MD *md)
+{
+	struct vctx_cache *c;
+	struct vctx_slot *s = NULL, *victim;
+	size_t i;
+
+	if (id == 0 || (c = vctx_cache_get()) == NULL)
+		return NULL;
+	c->tick++;
+	victim = &c->slot[0];
+	for (i = 0; i < VCTX_SLOTS; i++) {
+		if (c->slot[i].id == id) {
+			s = &c->slot[i];
+			break;
+		}
+		if (c->slot[i].used < victim->used)
+			victim = &c->slot[i];
+	}
+	if (s == NULL) {
+		/* least recently used (or empty: used == 0) slot */
+		s = victim;
+		EVP_MD_CTX_free(s->tpl);
+		memset(s, 0, sizeof(*s));
+		if ((s->tpl = vctx_new(pkey, md)) == NULL)
+			return NULL;
+		s->id = id;
+	}
+	s->used = c->tick;
+	if (c->work == NULL && (c->work = EVP_MD_CTX_new()) == NULL)
+		return NULL;
+	if (EVP_MD_CTX_copy_ex(c->work, s->tpl) != 1)
+		return NULL;
+	return c->work;
+}
+
+/* A fresh id for a public key; 0 when the counter is spent (the key then
+ * verifies without cached contexts). */
+static uint64_t
+vctx_id_new(void)
+{
+	uint64_t id = atomic_load(&vctx_next_id);
+
+	do {
+		if (id == UINT64_MAX)
+			return 0;
+	} while (!atomic_compare_exchange_weak(&vctx_next_id, &id, id + 1));
+	return id;
+}
 
 /* ---- the keyring ------------------------------------------------------ */
 
@@ -168,6 +334,7 @@ verify_keyring_new(const gk_vendor_key *keys, size_t n, gk_keyring **out,
 			r = GK_ERR_CONFIG;
 			goto out;
 		}
+		k->id = vctx_id_new();
 	}
 	*out = kr;
 	kr = NULL; /* transferred */
@@ -184,6 +351,8 @@ verify_keyring_free(gk_keyring *kr)
 
 	if (kr == NULL)
 		return;
+	/* every thread drops its contexts for these keys at its next use */
+	atomic_fetch_add_explicit(&vctx_free_epoch, 1, memory_order_release);
 	for (i = 0; i < kr->n; i++) {
 		free(kr->keys[i].kid);
 		EVP_PKEY_free(kr->keys[i].pkey);
@@ -207,19 +376,29 @@ keyring_find(const gk_keyring *kr, const char *kid, size_t kid_len)
 
 /* ---- signatures ------------------------------------------------------- */
 
+/* One DigestVerify with k's per-thread context (or a fresh one). */
 static int
-verify_eddsa(EVP_PKEY *k, gk_slice msg, const uint8_t *sig, size_t sig_len)
+digest_verify(const struct vkey *k, const EVP_MD *md, gk_slice msg,
+    const uint8_t *sig, size_t sig_len)
 {
-	EVP_MD_CTX *ctx;
-	int ok = 0;
+	EVP_MD_CTX *ctx, *own = NULL;
+	int ok;
 
-	if (sig_len != 64 || (ctx = EVP_MD_CTX_new()) == NULL)
+	if ((ctx = vctx_get(k->id, k->pkey, md)) == NULL &&
+	    (ctx = own = vctx_new(k->pkey, md)) == NULL)
 		return 0;
-	if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, k) == 1 &&
-	    EVP_DigestVerify(ctx, sig, sig_len, msg.p, msg.len) == 1)
-		ok = 1;
-	EVP_MD_CTX_free(ctx);
+	ok = EVP_DigestVerify(ctx, sig, sig_len, msg.p, msg.len) == 1;
+	EVP_MD_CTX_free(own);
 	return ok;
+}
+
+static int
+verify_eddsa(const struct vkey *k, gk_slice msg, const uint8_t *sig,
+    size_t sig_len)
+{
+	if (sig_len != 64)
+		return 0;
+	return digest_verify(k, NULL, msg, sig, sig_len);
 }
 
 /* The order n of P-256's group and n / 2, big-endian. */
@@ -259,11 +438,11 @@ es256_low_s(uint8_t *sig)
 
 /* ES256: the JWS signature is r || s (32 bytes each); OpenSSL wants DER. */
 static int
-verify_es256(EVP_PKEY *k, gk_slice msg, const uint8_t *sig, size_t sig_len)
+verify_es256(const struct vkey *k, gk_slice msg, const uint8_t *sig,
+    size_t sig_len)
 {
 	ECDSA_SIG *es = NULL;
 	BIGNUM *r = NULL, *s = NULL;
-	EVP_MD_CTX *ctx = NULL;
 	unsigned char *der = NULL;
 	int der_len, ok = 0;
 
@@ -278,13 +457,8 @@ verify_es256(EVP_PKEY *k, gk_slice msg, const uint8_t *sig, size_t sig_len)
 	r = s = NULL; /* owned by es */
 	if ((der_len = i2d_ECDSA_SIG(es, &der)) <= 0)
 		goto out;
-	if ((ctx = EVP_MD_CTX_new()) == NULL)
-		goto out;
-	if (EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, k) == 1 &&
-	    EVP_DigestVerify(ctx, der, (size_t)der_len, msg.p, msg.len) == 1)
-		ok = 1;
+	ok = digest_verify(k, EVP_sha256(), msg, der, (size_t)der_len);
 out:
-	EVP_MD_CTX_free(ctx);
 	OPENSSL_free(der);
 	BN_free(r);
 	BN_free(s);
@@ -556,9 +730,9 @@ verify_jws_check(const gk_keyring *kr, gk_slice token,
 
 	/* the signature, before anything reads the claims */
 	if (k->type == GK_VKEY_ED25519)
-		ok = verify_eddsa(k->pkey, signed_part, sb.data, sb.len);
+		ok = verify_eddsa(k, signed_part, sb.data, sb.len);
 	else if (k->type == GK_VKEY_P256)
-		ok = verify_es256(k->pkey, signed_part, sb.data, sb.len);
+		ok = verify_es256(k, signed_part, sb.data, sb.len);
 	else
 		ok = verify_hs256(k->mac, signed_part, sb.data, sb.len);
 	if (!ok)

@@ -408,10 +408,114 @@ test_lib_v1(void)
 	verify_mac_free(m);
 }
 
+/* A reload: a new keyring with the same kids and other keys. Each thread
+ * keeps verification contexts per key; none made for the old keyring may
+ * verify for the new one, and many keys (more than the per-thread cache
+ * holds) keep verifying. */
+static void
+test_reload(void)
+{
+	struct pair a[2], b[2];
+	gk_vendor_key vk[2];
+	gk_sign_key *sa[2], *sb[2], *w;
+	gk_keyring *kr1, *kr2, *many;
+	gk_vendor_key mk[20];
+	struct pair mp[20];
+	gk_sign_key *ms[20];
+	gk_jws_claims c;
+	const char *msg = NULL;
+	char *tok = malloc(8192);
+	static const char *const kids[2] = { "ed", "p" };
+	char kidbuf[20][8];
+	int i, round;
+
+	for (i = 0; i < 2; i++) {
+		make_pair(&a[i], i == 0);
+		make_pair(&b[i], i == 0);
+		T_EQ_INT(gk_sign_key_pem(a[i].pem, strlen(a[i].pem), kids[i],
+		    &sa[i]), 0);
+		T_EQ_INT(gk_sign_key_pem(b[i].pem, strlen(b[i].pem), kids[i],
+		    &sb[i]), 0);
+	}
+	memset(vk, 0, sizeof(vk));
+	for (i = 0; i < 2; i++)
+		vk[i] = (gk_vendor_key){ .kid = (char *)kids[i],
+		    .type = i == 0 ? GK_VKEY_ED25519 : GK_VKEY_P256,
+		    .public_key = (char *)a[i].raw_b64.data };
+	kr1 = ring(vk, 2, 0);
+	for (i = 0; i < 2; i++) {
+		/* twice: the second runs on this thread's cached context */
+		for (round = 0; round < 2; round++) {
+			T_EQ_INT(roundtrip(kr1, sa[i], "get", "k", &msg, &c,
+			    tok), 0);
+			verify_jws_release(&c);
+		}
+		T_EQ_INT(roundtrip(kr1, sb[i], "get", "k", &msg, &c, tok),
+		    GK_ERR_AUTH);
+		verify_jws_release(&c);
+	}
+	for (i = 0; i < 2; i++)
+		vk[i].public_key = (char *)b[i].raw_b64.data;
+	kr2 = ring(vk, 2, 0);
+	verify_keyring_free(kr1);
+	for (i = 0; i < 2; i++) {
+		for (round = 0; round < 2; round++) {
+			T_EQ_INT(roundtrip(kr2, sa[i], "get", "k", &msg, &c,
+			    tok), GK_ERR_AUTH);
+			T_EQ_STR(msg, "Unauthorized: invalid signature");
+			verify_jws_release(&c);
+			T_EQ_INT(roundtrip(kr2, sb[i], "get", "k", &msg, &c,
+			    tok), 0);
+			verify_jws_release(&c);
+		}
+	}
+
+	/* more keys than a thread caches contexts for, used in turn */
+	memset(mk, 0, sizeof(mk));
+	for (i = 0; i < 20; i++) {
+		make_pair(&mp[i], i % 2 == 0);
+		snprintf(kidbuf[i], sizeof(kidbuf[i]), "k%d", i);
+		mk[i] = (gk_vendor_key){ .kid = kidbuf[i],
+		    .type = i % 2 == 0 ? GK_VKEY_ED25519 : GK_VKEY_P256,
+		    .public_key = (char *)mp[i].spki_b64.data };
+		T_EQ_INT(gk_sign_key_pem(mp[i].pem, strlen(mp[i].pem),
+		    kidbuf[i], &ms[i]), 0);
+	}
+	many = ring(mk, 20, 0);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 20; i++) {
+			T_EQ_INT(roundtrip(many, ms[i], "get", "k", &msg, &c,
+			    tok), 0);
+			verify_jws_release(&c);
+			/* another key's signer under this kid */
+			T_EQ_INT(gk_sign_key_pem(mp[(i + 2) % 20].pem,
+			    strlen(mp[(i + 2) % 20].pem), kidbuf[i], &w), 0);
+			T_EQ_INT(roundtrip(many, w, "get", "k", &msg, &c,
+			    tok), GK_ERR_AUTH);
+			verify_jws_release(&c);
+			gk_sign_key_free(w);
+		}
+	}
+	verify_keyring_free(many);
+	for (i = 0; i < 20; i++) {
+		gk_sign_key_free(ms[i]);
+		free_pair(&mp[i]);
+	}
+	verify_keyring_free(kr2);
+	for (i = 0; i < 2; i++) {
+		gk_sign_key_free(sa[i]);
+		gk_sign_key_free(sb[i]);
+		free_pair(&a[i]);
+		free_pair(&b[i]);
+	}
+	free(tok);
+}
+
 int
 main(void)
 {
 	test_algorithms();
+	test_reload();
 	test_es256_high_s();
 	test_keyring_refusals();
 	test_windows_and_limits();
