@@ -244,6 +244,9 @@ int gate_s3api_match(const gk_app *app, const gk_req *req);
 void gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
     gk_reply *rep);
 void gate_s3api_feed(gate_s3 *s, const uint8_t *p, size_t len);
+/* 1 once the request is refused: the rest of its body is not needed
+ * (refused at its head, it is answered at once and its body not read). */
+int gate_s3api_refused(const gate_s3 *s);
 void gate_s3api_end(gate_s3 *s, gk_reply *rep);
 void gate_s3api_commit(gate_s3 *s, gk_reply *rep);
 void gate_s3api_free(gate_s3 *s);

@@ -693,6 +693,12 @@ gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
 		return;
 }
 
+int
+gate_s3api_refused(const gate_s3 *s)
+{
+	return s->err_status != 0;
+}
+
 void
 gate_s3api_feed(gate_s3 *s, const uint8_t *p, size_t len)
 {

@@ -356,6 +356,8 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 int
 gate_upload_refused(const gate_upload *u)
 {
+	if (u != NULL && u->s3 != NULL)
+		return gate_s3api_refused(u->s3);
 	return u != NULL && u->status != 0;
 }
 

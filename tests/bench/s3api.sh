@@ -115,7 +115,11 @@ echo "bench-s3api: ${RSS_GIB} GiB up ${UP_S}s, down ${DOWN_S}s; peak RSS" \
     "${RSS_UP} MiB after the upload, ${RSS_DOWN} MiB after the download" >&2
 fi
 
-# 2. against RGW
+# 2. against RGW. The test RGW keeps objects in the OSD's memory
+# (memstore): a full OSD blocks every write, so RGW just stalls; it gets
+# room for the largest file twice (a multipart upload's parts are copied
+# into the object) plus 1 GiB, and each file is removed after its run.
+export GK_RGW_MEM_BYTES=${GK_RGW_MEM_BYTES:-$(( (2 * CP_MIB + 1024) * 1024 * 1024 ))}
 LINE=$(bash "$TOP/tests/rgw/start-rgw.sh" 2>"$TMP/rgw.log") ||
     { cat "$TMP/rgw.log" >&2; die "start-rgw.sh failed"; }
 eval "export $LINE"
@@ -155,6 +159,8 @@ cp_pair() { # ENDPOINT BUCKET AK SK -> "up down" seconds
 	    "$TMP/cp.out")
 	cmp -s "$TMP/cp.bin" "$TMP/cp.out" || die "cp through $1 differs"
 	rm -f "$TMP/cp.out"
+	AWS_ACCESS_KEY_ID=$3 AWS_SECRET_ACCESS_KEY=$4 $AWS --endpoint-url "$1" \
+	    s3 rm --only-show-errors "s3://$2/cp.bin" >/dev/null
 	echo "$up $down"
 }
 read -r D_UP D_DOWN <<<"$(cp_pair "$S3_ENDPOINT" direct "$S3_ACCESS_KEY" \

@@ -546,6 +546,55 @@ def test_signature_refusals_store_nothing(gk_factory):
         assert gr["secret_access_key"] not in f.read()
 
 
+def test_refused_request_body_not_read(gk_factory, tmp_path):
+    """A request refused at its head is answered at once with S3's error
+    and its body is not read (the connection closes after the answer)."""
+    import socket
+    g = s3gk(gk_factory).start()
+    gr = grant(g, "--name", "early", "--prefix", "e/", *ALL)
+    # a 1 GiB PUT whose head is refused: the answer comes before any body
+    head = ("PUT /%s/e/big HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+            "Content-Length: %d\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD"
+            "\r\nx-amz-date: 20260101T000000Z\r\nAuthorization: "
+            "AWS4-HMAC-SHA256 Credential=GKNOSUCHKEY0000000000/20260101/"
+            "us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, "
+            "Signature=%s\r\n\r\n" % (BUCKET, g.s3port, 1 << 30, "0" * 64))
+    with socket.create_connection(("127.0.0.1", g.s3port), timeout=10) as so:
+        so.sendall(head.encode())
+        got = b""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            d = so.recv(65536)
+            if not d:
+                break	# closed after the answer
+            got += d
+    assert got.startswith(b"HTTP/1.1 403"), got[:200]
+    assert b"<Code>InvalidAccessKeyId</Code>" in got
+    assert time.monotonic() - t0 < 10, "the connection stayed open"
+    # the clients see S3's error: boto3 and awscli with a wrong secret
+    body = os.urandom(20 * 1024 * 1024)
+    with pytest.raises(CE) as e:
+        client(g, gr, secret="y" * 40).put_object(Bucket=BUCKET,
+                                                  Key="e/w", Body=body)
+    assert code(e) == "SignatureDoesNotMatch" and status(e) == 403
+    f = tmp_path / "big.bin"
+    f.write_bytes(body)
+    env = dict(tool_env(g, gr), AWS_SECRET_ACCESS_KEY="y" * 40)
+    p = run_tool(["aws", "--endpoint-url", g.s3url, "s3api", "put-object",
+                  "--bucket", BUCKET, "--key", "e/w", "--body", str(f)],
+                 env=env)
+    assert p.returncode != 0 and "SignatureDoesNotMatch" in p.stderr, \
+        p.stderr
+    # a key outside the grant: AccessDenied, nothing stored
+    with pytest.raises(CE) as e:
+        client(g, gr).put_object(Bucket=BUCKET, Key="x/w", Body=body)
+    assert code(e) == "AccessDenied"
+    assert not exists(client(g, gr), "e/w")
+    ops = [r["message"].split(":")[0] for r in audit_grant(g, gr["id"])
+           if r["decision"] == "deny"]
+    assert ops.count("SignatureDoesNotMatch") >= 2 and "AccessDenied" in ops
+
+
 # ---- real clients ---------------------------------------------------------------
 
 def tool_env(g, gr):
