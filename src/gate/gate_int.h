@@ -232,7 +232,7 @@ void gate_console_policy_loaded(gate_console *c, const policy_settings *ps,
 void gate_admin_search(gk_app *app, const gate_params *ps, gk_reply *rep);
 
 /*
- * The S3-compatible endpoint (s3api*.c), issue 13. match: 1 when the
+ * The S3-compatible endpoint (s3api*.c). match: 1 when the
  * request is for it ([s3api] enabled and it came to the s3api port or to
  * the s3api host or a subdomain of it). The rest is the upload protocol
  * above: begin always gives a state (or answers in rep), feed takes

@@ -280,7 +280,7 @@ gate_upload_put_begin(gk_app *app, const gk_req *req, gate_upload **out,
 }
 
 /* POST /_upload: the multipart form, its policy checked before the file. */
-/* Every request to the S3 endpoint (issue 13): all of it is s3api.c's,
+/* Every request to the S3 endpoint: all of it is s3api.c's,
  * its writes, copies and deletes done in gate_upload_commit after their
  * audit record. */
 void

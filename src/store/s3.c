@@ -7,6 +7,7 @@
  * endpoint and this file streams to and from the bucket (ranged GETs with
  * bounded buffering, multipart uploads completed only at commit).
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,12 +20,17 @@ typedef struct s3_store_writer s3_store_writer;
 
 static void s3store_reader_free(s3_store_reader *rd);
 
+/* A write is checked against the bucket before its audit record unless
+ * one succeeded this recently (seconds). */
+#define WRITE_OK_FOR 10
+
 struct s3_store {
 	gk_store base;		/* first: the handle store.c hands out */
 	s3_client *c;
 	int proxy;
 	int check_exists;
 	int64_t ttl;
+	_Atomic int64_t write_ok;	/* monotonic s of the last good write */
 };
 
 struct s3_store_reader {
@@ -211,6 +217,40 @@ s3store_reader_free(s3_store_reader *rd)
 
 /* ---- writing (proxy mode) ------------------------------------------- */
 
+/*
+ * An object of one part is one PUT at commit, after its audit record: so
+ * that a bucket refusing the gatekeeper's writes (keys, policy, a missing
+ * bucket) is still answered 502 before the record, a write is first
+ * checked (a multipart upload created and aborted, which needs exactly
+ * s3:PutObject) unless a write succeeded in the last WRITE_OK_FOR s.
+ */
+static void
+write_ok(s3_store *s, int ok)
+{
+	atomic_store(&s->write_ok, ok ? gk_mono_us() / 1000000 + 1 : 0);
+}
+
+static int
+write_check(s3_store *s, gk_slice key)
+{
+	int64_t last = atomic_load(&s->write_ok);
+	char *up = NULL;
+	int r;
+
+	if (last != 0 && gk_mono_us() / 1000000 + 1 - last < WRITE_OK_FOR)
+		return 0;
+	if ((r = s3_mpu_create(s->c, key, &up)) != 0) {
+		write_ok(s, 0);
+		return r;
+	}
+	if (s3_mpu_abort(s->c, key, gk_slice_str(up)) != 0)
+		gk_warn("s3 store: could not abort a check upload: %s",
+		    s3_last_error());
+	free(up);
+	write_ok(s, 1);
+	return 0;
+}
+
 static int
 s3store_put_begin(s3_store *s, gk_slice key, uint64_t max_bytes,
     s3_store_writer **out)
@@ -220,8 +260,11 @@ s3store_put_begin(s3_store *s, gk_slice key, uint64_t max_bytes,
 
 	if (key.len == 0 || key.len > 1024)
 		return GK_ERR_INVALID;
+	if ((r = write_check(s, key)) != 0)
+		return r;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return GK_ERR_NOMEM;
+	w->s = s;
 	w->max = max_bytes;
 	if ((r = s3_put_begin(s->c, key, &w->p)) != 0) {
 		free(w);
@@ -323,7 +366,10 @@ s3store_writer_commit(s3_store_writer *w)
 		return GK_ERR_INVALID;
 	if (w->p == NULL)	/* a part: sent by finish */
 		return s3store_writer_finish(w);
-	if ((r = s3_put_complete(w->p)) != 0)
+	r = s3_put_complete(w->p);
+	if (r == 0 || r == GK_ERR_DENIED)
+		write_ok(w->s, r == 0);
+	if (r != 0)
 		w->dead = 1;
 	return r;
 }

@@ -1,4 +1,4 @@
-"""The S3-compatible endpoint (issue 13): grants made with the CLI, real
+"""The S3-compatible endpoint: grants made with the CLI, real
 clients unchanged but for the endpoint (boto3, awscli, rclone, s3cmd, the
 AWS SDK for JavaScript v3), scope and signature refusals, each audited."""
 import datetime
