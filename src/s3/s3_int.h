@@ -44,6 +44,13 @@ void s3_xml_fail(s3_xml *x, int r);
 /* Parses xml: x->r, or GK_ERR_INVALID for XML expat refuses. */
 int s3_xml_run(s3_xml *x, gk_slice xml) GK_WUR;
 
+/*
+ * xml.c: the text of the first <tag>..</tag> in a small answer of the
+ * bucket (an upload id), malloc'd: 1..1024 bytes, &quot; the only entity
+ * taken; NULL when absent or odd.
+ */
+char *s3_xml_leaf(gk_slice xml, const char *tag);
+
 /* sigv4.c: lower-case hex SHA-256 of in (payload hashes). */
 void s3_sha256_hex(gk_slice in, char out[65]);
 

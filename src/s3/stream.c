@@ -239,43 +239,6 @@ struct s3_put {
 	int completed, failed;
 };
 
-/* The text of <tag>..</tag> in a small XML answer; &quot; (ETags) is the
- * only entity taken, anything else odd is refused. */
-static char *
-xml_leaf(const gk_buf *b, const char *tag)
-{
-	char open[64], close[64], *out, *q;
-	const char *s, *e;
-	size_t i, n;
-
-	snprintf(open, sizeof(open), "<%s>", tag);
-	snprintf(close, sizeof(close), "</%s>", tag);
-	if (b->data == NULL || (s = strstr((const char *)b->data, open)) ==
-	    NULL)
-		return NULL;
-	s += strlen(open);
-	if ((e = strstr(s, close)) == NULL || e == s || e - s > 1024 ||
-	    memchr(s, '<', (size_t)(e - s)) != NULL)
-		return NULL;
-	n = (size_t)(e - s);
-	if ((out = malloc(n + 1)) == NULL)
-		return NULL;
-	for (i = 0, q = out; i < n; i++) {
-		if (s[i] == '&') {
-			if (n - i < 6 || memcmp(s + i, "&quot;", 6) != 0) {
-				free(out);
-				return NULL;
-			}
-			*q++ = '"';
-			i += 5;
-		} else {
-			*q++ = s[i];
-		}
-	}
-	*q = '\0';
-	return out;
-}
-
 static int
 sse_headers(s3_client *c, s3_header h[2], size_t *n)
 {
@@ -324,7 +287,7 @@ s3_mpu_create(s3_client *c, gk_slice key, char **upload_id)
 	call.n_headers = nh;
 	call.resp = &resp;
 	if ((r = s3_client_call(c, &call, NULL)) == 0 &&
-	    (*upload_id = xml_leaf(&resp, "UploadId")) == NULL)
+	    (*upload_id = s3_xml_leaf(gk_slice_of(resp.data, resp.len), "UploadId")) == NULL)
 		r = GK_ERR_UNAVAILABLE;
 	gk_buf_release(&resp);
 	return r;

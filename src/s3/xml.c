@@ -7,6 +7,8 @@
 #include "s3_int.h"
 
 #include <expat.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TEXT_CAP (4u * 1024)	/* a key is at most 1024 bytes */
@@ -247,6 +249,45 @@ s3_error_parse(gk_slice xml, gk_buf *code, gk_buf *message)
 	x.code = code;
 	x.message = message;
 	return run(&x, xml);
+}
+
+char *
+s3_xml_leaf(gk_slice xml, const char *tag)
+{
+	char open[64], close[64], *out, *q;
+	const char *s, *e, *end = (const char *)xml.p + xml.len;
+	size_t i, n, ol, cl;
+
+	if (xml.p == NULL || strlen(tag) > 32)
+		return NULL;
+	ol = (size_t)snprintf(open, sizeof(open), "<%s>", tag);
+	cl = (size_t)snprintf(close, sizeof(close), "</%s>", tag);
+	if ((s = memmem(xml.p, xml.len, open, ol)) == NULL)
+		return NULL;
+	s += ol;
+	if ((e = memmem(s, (size_t)(end - s), close, cl)) == NULL || e == s ||
+	    e - s > 1024 || memchr(s, '<', (size_t)(e - s)) != NULL)
+		return NULL;
+	n = (size_t)(e - s);
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (i = 0, q = out; i < n; i++) {
+		if (s[i] == '&') {
+			if (n - i < 6 || memcmp(s + i, "&quot;", 6) != 0) {
+				free(out);
+				return NULL;
+			}
+			*q++ = '"';
+			i += 5;
+		} else if ((unsigned char)s[i] < 0x20) {
+			free(out);
+			return NULL;
+		} else {
+			*q++ = s[i];
+		}
+	}
+	*q = '\0';
+	return out;
 }
 
 int
