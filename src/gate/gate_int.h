@@ -68,8 +68,8 @@ void gate_upload_form_begin(gk_app *app, const gk_req *req,
     gate_upload **out, gk_reply *rep);
 void gate_upload_put_begin(gk_app *app, const gk_req *req,
     gate_upload **out, gk_reply *rep);
-/* Every request to the S3 endpoint (req->s3api): s3api.c's protocol
- * below, run as an upload (its writes after their audit record). */
+/* Every request to the S3 endpoint (route.c's R_S3 rows): s3api.c's
+ * protocol below, run as an upload (its writes after their audit record). */
 void gate_upload_s3_begin(gk_app *app, const gk_req *req,
     gate_upload **out, gk_reply *rep);
 /* Feeds body bytes; after the first failure it discards the rest. */

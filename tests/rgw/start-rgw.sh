@@ -200,11 +200,31 @@ T0=$(date +%s%N)
 ms() { echo $(( ($(date +%s%N) - T0) / 1000000 )); }
 
 # --- mon -------------------------------------------------------------------------------------------
-monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$MON_PORT]" --enable-all-features \
-	--set-min-mon-release pacific "$D/monmap" >>"$SETUP" 2>&1 || die "monmaptool failed"
-ceph-mon -c "$CONF" --mkfs -i a --monmap "$D/monmap" >>"$SETUP" 2>&1 || die "ceph-mon --mkfs failed"
-launch mon ceph-mon -c "$CONF" -i a -f
-wait_for "ceph-mon" mon ceph-mon C mon stat
+for try in 1 2 3 4 5; do
+	monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$MON_PORT]" --enable-all-features \
+		--set-min-mon-release pacific "$D/monmap" --clobber >>"$SETUP" 2>&1 || die "monmaptool failed"
+	ceph-mon -c "$CONF" --mkfs -i a --monmap "$D/monmap" >>"$SETUP" 2>&1 || die "ceph-mon --mkfs failed"
+	launch mon ceph-mon -c "$CONF" -i a -f
+	t0=$SECONDS
+	until C mon stat >/dev/null 2>&1; do
+		ours mon ceph-mon || break
+		[ $((SECONDS - t0)) -lt "$TMO" ] || die "timed out after ${TMO}s waiting for ceph-mon"
+		sleep 0.2
+	done
+	C mon stat >/dev/null 2>&1 && break
+	# the monitor lost its port to a program that bound it after we chose it
+	if [ -n "${GK_RGW_MON_PORT:-}" ] || [ "$try" = 5 ] ||
+	   ! grep -qi "address already in use" "$D/log/mon.out" "$D/log/mon.a.log" 2>/dev/null; then
+		tail -n 20 "$D/log/mon.out" >&2 || true
+		die "ceph-mon exited while waiting for ceph-mon"
+	fi
+	say "port $MON_PORT was taken; trying the next free one"
+	: >"$D/log/mon.out"; : >"$D/log/mon.a.log"
+	rm -rf "$D/mon.a" && mkdir -p "$D/mon.a"
+	MON_PORT=$(free_port $((MON_PORT + 1)))
+	[ "$MON_PORT" != "$PORT" ] || MON_PORT=$(free_port $((MON_PORT + 1)))
+	sed -i "s|^mon host = .*|mon host = [v2:127.0.0.1:$MON_PORT]|" "$CONF"
+done
 echo "mon up: $(ms) ms" >>"$SETUP"
 
 # --- osd on memstore -------------------------------------------------------------------------------
