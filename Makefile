@@ -207,7 +207,8 @@ $(BUILD)/policy_bench: tests/bench/policy_bench.c tests/unit/rng.h \
 screenshots: $(BUILD)/gatekeeper
 	GK_SCREENSHOTS=$(abspath docs) GK_BIN=$(abspath $(BUILD)/gatekeeper) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider \
-		tests/e2e/test_vendor_example.py tests/e2e/test_console.py
+		tests/e2e/test_vendor_example.py tests/e2e/test_console.py \
+		tests/e2e/test_console_grants.py
 
 install: $(BUILD)/gatekeeper
 	BIN=$(BUILD)/gatekeeper DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) \

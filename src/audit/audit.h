@@ -311,9 +311,13 @@ typedef struct audit_out_settings {
 	const char *data_dir;
 	const char *out_syslog;		/* tcp:// or tls://host:port, "" off */
 	const char *out_syslog_ca_file;
+	const char *out_syslog_cert_file;	/* client certificate, "" none */
+	const char *out_syslog_key_file;
 	const char *out_webhook;	/* http(s):// URL, "" off */
 	const char *out_webhook_token_file;
 	const char *out_webhook_ca_file;
+	const char *out_webhook_cert_file;	/* client certificate, "" none */
+	const char *out_webhook_key_file;
 	const char *out_state_dir;	/* acknowledged positions */
 	unsigned out_batch;
 	unsigned out_retry_seconds;

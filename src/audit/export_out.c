@@ -6,6 +6,11 @@
  *            by octet counting (RFC 6587 3.4.1)
  *   webhook  POST of JSON lines (application/x-ndjson), one per record
  *
+ * Over TLS (tls://, https://) the receiver's certificate and name are
+ * always verified (the configured CA file or the system's), and the
+ * gatekeeper shows a client certificate when one is configured, for
+ * receivers that accept only known senders (rsyslog's x509 auth modes).
+ *
  * Each output has its own thread, which reads committed records from the
  * audit store (never the request path's queue, so a slow or dead receiver
  * never delays a request) and its own position: the last acknowledged
@@ -451,9 +456,17 @@ webhook_send(struct out_sink *s)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)IO_TIMEOUT_S);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 6L * IO_TIMEOUT_S);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (s->cfg->out_webhook_ca_file[0] != '\0')
 		curl_easy_setopt(c, CURLOPT_CAINFO,
 		    s->cfg->out_webhook_ca_file);
+	if (s->cfg->out_webhook_cert_file[0] != '\0') {
+		curl_easy_setopt(c, CURLOPT_SSLCERT,
+		    s->cfg->out_webhook_cert_file);
+		curl_easy_setopt(c, CURLOPT_SSLKEY,
+		    s->cfg->out_webhook_key_file);
+	}
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
@@ -710,10 +723,33 @@ sink_new(const audit_out_settings *cfg, const char *instance, int kind,
 				    "certificates %s", cfg->out_syslog_ca_file);
 				goto out;
 			}
+			if (cfg->out_syslog_cert_file[0] != '\0' &&
+			    (SSL_CTX_use_certificate_chain_file(s->ssl_ctx,
+			    cfg->out_syslog_cert_file) != 1 ||
+			    SSL_CTX_use_PrivateKey_file(s->ssl_ctx,
+			    cfg->out_syslog_key_file, SSL_FILETYPE_PEM) != 1 ||
+			    SSL_CTX_check_private_key(s->ssl_ctx) != 1)) {
+				gk_error("audit out syslog: cannot use the client "
+				    "certificate %s with the key %s",
+				    cfg->out_syslog_cert_file,
+				    cfg->out_syslog_key_file);
+				ERR_clear_error();
+				goto out;
+			}
 		}
-	} else if (cfg->out_webhook_token_file[0] != '\0' &&
-	    read_token(cfg->out_webhook_token_file, &s->token) != 0) {
-		goto out;
+	} else {
+		if (cfg->out_webhook_token_file[0] != '\0' &&
+		    read_token(cfg->out_webhook_token_file, &s->token) != 0)
+			goto out;
+		if (cfg->out_webhook_cert_file[0] != '\0' &&
+		    (access(cfg->out_webhook_cert_file, R_OK) != 0 ||
+		    access(cfg->out_webhook_key_file, R_OK) != 0)) {
+			gk_error("audit out webhook: cannot read the client "
+			    "certificate %s or its key %s",
+			    cfg->out_webhook_cert_file,
+			    cfg->out_webhook_key_file);
+			goto out;
+		}
 	}
 	*out = s;
 	s = NULL; /* transferred */

@@ -188,6 +188,12 @@ const struct keyword cfg_keywords[] = {
 	{ "audit_out", "syslog_ca_file", K_STR, O(out_syslog_ca_file), 0, 0,
 	    "", 0, "tls:// syslog: CA certificates to verify the receiver "
 	    "(empty: the system's)" },
+	{ "audit_out", "syslog_cert_file", K_STR, O(out_syslog_cert_file), 0, 0,
+	    "", 0, "tls:// syslog: this gatekeeper's client certificate (PEM, "
+	    "chain after it) for receivers that require one (empty: none)" },
+	{ "audit_out", "syslog_key_file", K_STR, O(out_syslog_key_file), 0, 0,
+	    "", 1, "tls:// syslog: the client certificate's private key "
+	    "(PEM)" },
 	{ "audit_out", "webhook", K_STR, O(out_webhook), 0, 0, "", 0,
 	    "POST audit records as JSON lines to this http(s):// URL "
 	    "(empty: off)" },
@@ -196,6 +202,12 @@ const struct keyword cfg_keywords[] = {
 	    "(mode 0600; empty: none)" },
 	{ "audit_out", "webhook_ca_file", K_STR, O(out_webhook_ca_file), 0, 0,
 	    "", 0, "https webhook: CA certificates (empty: the system's)" },
+	{ "audit_out", "webhook_cert_file", K_STR, O(out_webhook_cert_file), 0,
+	    0, "", 0, "https webhook: this gatekeeper's client certificate "
+	    "(PEM) for receivers that require one (empty: none)" },
+	{ "audit_out", "webhook_key_file", K_STR, O(out_webhook_key_file), 0,
+	    0, "", 1, "https webhook: the client certificate's private key "
+	    "(PEM)" },
 	{ "audit_out", "state_dir", K_STR, O(out_state_dir), 0, 0, "", 0,
 	    "where the last acknowledged sequence of each output is kept "
 	    "(default <data_dir>)" },
@@ -498,6 +510,34 @@ validate(gk_config *cfg, char *err, size_t errlen)
 		(void)cfg_setting_error(cfg, err, errlen, "audit_out", "syslog",
 		    "[audit_out] syslog must be tcp://host:port or "
 		    "tls://host:port");
+		return GK_ERR_CONFIG;
+	}
+	if ((cfg->out_syslog_cert_file[0] == '\0') !=
+	    (cfg->out_syslog_key_file[0] == '\0') ||
+	    (cfg->out_webhook_cert_file[0] == '\0') !=
+	    (cfg->out_webhook_key_file[0] == '\0')) {
+		int sys = (cfg->out_syslog_cert_file[0] == '\0') !=
+		    (cfg->out_syslog_key_file[0] == '\0');
+
+		(void)cfg_setting_error(cfg, err, errlen, "audit_out", sys ?
+		    "syslog_cert_file" : "webhook_cert_file", sys ?
+		    "[audit_out] syslog_cert_file and syslog_key_file go "
+		    "together" : "[audit_out] webhook_cert_file and "
+		    "webhook_key_file go together");
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->out_syslog_cert_file[0] != '\0' &&
+	    strncmp(cfg->out_syslog, "tls://", 6) != 0) {
+		(void)cfg_setting_error(cfg, err, errlen, "audit_out",
+		    "syslog_cert_file", "[audit_out] syslog_cert_file needs "
+		    "a tls:// syslog");
+		return GK_ERR_CONFIG;
+	}
+	if (cfg->out_webhook_cert_file[0] != '\0' &&
+	    strncmp(cfg->out_webhook, "https://", 8) != 0) {
+		(void)cfg_setting_error(cfg, err, errlen, "audit_out",
+		    "webhook_cert_file", "[audit_out] webhook_cert_file needs "
+		    "an https:// webhook");
 		return GK_ERR_CONFIG;
 	}
 	if (cfg->out_webhook[0] != '\0' &&

@@ -118,9 +118,13 @@ typedef struct gk_config {
 	/* [audit_out]: audit records streamed to a SIEM */
 	char *out_syslog;	/* tcp://host:port or tls://host:port, "" off */
 	char *out_syslog_ca_file; /* tls: CA file ("" = system store) */
+	char *out_syslog_cert_file; /* tls: client certificate, "" none */
+	char *out_syslog_key_file; /* its private key */
 	char *out_webhook;	/* http(s):// URL for JSON lines, "" off */
 	char *out_webhook_token_file; /* bearer token file, "" none */
 	char *out_webhook_ca_file; /* https: CA file ("" = system store) */
+	char *out_webhook_cert_file; /* https: client certificate, "" none */
+	char *out_webhook_key_file; /* its private key */
 	char *out_state_dir;	/* acknowledged positions, default data_dir */
 	unsigned out_batch;	/* records per send, default 500 */
 	unsigned out_retry_seconds; /* wait after a failure, default 5 */

@@ -104,9 +104,13 @@ cfg_audit_out_settings(const gk_config *cfg, audit_out_settings *out)
 	out->data_dir = cfg->data_dir;
 	out->out_syslog = cfg->out_syslog;
 	out->out_syslog_ca_file = cfg->out_syslog_ca_file;
+	out->out_syslog_cert_file = cfg->out_syslog_cert_file;
+	out->out_syslog_key_file = cfg->out_syslog_key_file;
 	out->out_webhook = cfg->out_webhook;
 	out->out_webhook_token_file = cfg->out_webhook_token_file;
 	out->out_webhook_ca_file = cfg->out_webhook_ca_file;
+	out->out_webhook_cert_file = cfg->out_webhook_cert_file;
+	out->out_webhook_key_file = cfg->out_webhook_key_file;
 	out->out_state_dir = cfg->out_state_dir;
 	out->out_batch = cfg->out_batch;
 	out->out_retry_seconds = cfg->out_retry_seconds;

@@ -451,6 +451,12 @@ gate_settle(gate_exchange *x)
 		x->audit_result = GK_ERR_INTERNAL;
 		atomic_store(&x->state, X_SETTLED);
 	}
+	if (x->rep.settled != NULL) {
+		void (*fn)(void *, int) = x->rep.settled;
+
+		x->rep.settled = NULL;
+		fn(x->rep.settled_arg, x->audit_result == 0);
+	}
 	if (x->audit_result != 0) {
 		gate_count(app, GK_STAT_AUDIT_FAILURES);
 		if (x->rep.grant) {

@@ -78,7 +78,8 @@ gate_app_open(const gate_settings *gs, gate_parts *parts, gk_app **out,
 		    gk_err_str(r));
 		goto out;
 	}
-	if ((r = gate_console_new(app, &app->console)) != 0) {
+	if ((r = gate_sessions_new(&app->sessions)) != 0 ||
+	    (r = gate_console_new(app, &app->console)) != 0) {
 		snprintf(err, errlen, "cannot set up the console: %s",
 		    gk_err_str(r));
 		goto out;
@@ -111,6 +112,7 @@ gate_app_close(gk_app *app)
 {
 	if (app == NULL)
 		return;
+	gate_console_stop(app->console);
 	audit_out_stop(app->audit_out);
 	if (app->audit != NULL)
 		gate_refusals_flush(app, 1);	/* before the last checkpoint */
@@ -126,6 +128,7 @@ gate_app_close(gk_app *app)
 	policy_rate_free(app->rate);
 	verify_keyring_free(app->keyring);
 	gate_console_free(app->console);
+	gate_sessions_free(app->sessions);
 	policy_free(app->parts.policy);
 	if (app->parts.release != NULL)
 		app->parts.release(app->parts.arg);

@@ -128,7 +128,8 @@ typedef struct gk_app {
 	int stopping;			/* under wait_lock: commits no longer
 					 * waited for (shutdown) */
 	audit_out *audit_out;		/* records to the SIEM, or NULL */
-	struct gate_console *console;	/* /admin/ sessions and state */
+	struct gate_console *console;	/* /admin/ state */
+	struct gate_sessions *sessions;	/* the console's sessions */
 	struct gate_refusals *refusals;	/* 429s summed up per client, or NULL */
 	/* issue 13: the S3 endpoint ([s3api] enabled), else NULL */
 	struct gk_grants *grants;
@@ -231,6 +232,13 @@ typedef struct {
 	 * x-amz-request-id, ...); cap 0 when none */
 	gk_buf headers;
 	int no_default_headers;	/* S3 API: no CORS or cache headers */
+	/* when set, called exactly once: durable = 1 once the reply's audit
+	 * record is durable (gate_settle), 0 when it failed or the reply
+	 * ends without one (gate_reply_release); it frees settled_arg. An
+	 * action done before its record (a grant made from the console)
+	 * undoes itself here when durable is 0. */
+	void (*settled)(void *arg, int durable);
+	void *settled_arg;
 } gk_reply;
 
 void gate_reply_init(gk_reply *rep);

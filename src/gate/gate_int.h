@@ -114,11 +114,33 @@ int gate_acl_ok(const gk_req *req, int op, int is_upload);
  */
 int gate_rate_limit(gk_app *app, const gk_req *req, gk_reply *rep);
 /*
- * The admin gate: the client in the admin CIDRs (else 403) with
- * "Authorization: Bearer <admin token>", compared in constant time (else
- * 401). Returns 1 when allowed; otherwise fills rep and returns 0.
+ * The admin gate (admin_gate.c): the client in the admin CIDRs (else 403)
+ * with "Authorization: Bearer <admin token>", compared in constant time,
+ * or a live console session (for a method other than GET/HEAD with its
+ * CSRF token in X-CSRF-Token and no foreign Origin); else 401. Returns 1
+ * when allowed; otherwise fills rep and returns 0.
  */
 int gate_admin_allowed(gk_app *app, const gk_req *req, gk_reply *rep);
+/* The console's sessions (admin_gate.c), app->sessions. */
+#define GATE_SESSION_HEX 64
+#define GATE_SESSION_COOKIE "gk_console"
+typedef struct gate_sessions gate_sessions;
+int gate_sessions_new(gate_sessions **out) GK_WUR;
+void gate_sessions_free(gate_sessions *ss);
+/* A new session: its id (the cookie's value) and CSRF token. The least
+ * recently used session goes when all slots are taken. */
+int gate_sessions_open(gate_sessions *ss, char id[GATE_SESSION_HEX + 1],
+    char csrf[GATE_SESSION_HEX + 1]) GK_WUR;
+/* Ends the session the request's cookie names, if any. */
+void gate_sessions_close(gate_sessions *ss, const gk_req *req);
+/* The CSRF token of the request's session: 1, or 0 and "" without one. */
+int gate_sessions_csrf(gate_sessions *ss, const gk_req *req,
+    char csrf[GATE_SESSION_HEX + 1]);
+/* 1 when the request has no Origin, our own (public_url's origin), or
+ * the browser marks it same-origin. */
+int gate_origin_is_ours(const gk_app *app, const gk_req *req);
+/* 1 for GET and HEAD. */
+int gate_is_read(const gk_req *req);
 
 /*
  * The URL that grants a read of key, appended to url: a presigned bucket
@@ -209,26 +231,26 @@ int gate_v2_put_authorize(gk_app *app, const gk_req *req, gk_reply *rep,
     char **key);
 
 /*
- * The customer's console (console.c): /admin/ (the page, its script and
+ * The customer's console (console*.c): /admin/ (the page, its script and
  * style), /admin/api/... (login, logout, session, tail, stats,
- * integrity, verify, policy, policy tester). Returns 1 if it answered
- * the path.
+ * integrity, verify, policy, policy tester, grants). Returns 1 if it
+ * answered the path.
  */
 typedef struct gate_console gate_console;
 int gate_console_new(gk_app *app, gate_console **out) GK_WUR;
+/* Waits for a verification still running (before the audit closes: its
+ * outcome is a record). */
+void gate_console_stop(gate_console *c);
 void gate_console_free(gate_console *c);
 int gate_console_handle(gk_app *app, const gk_req *req, gk_reply *rep);
 /* the console's paths as a route (its handler answers them all) */
 GATE_HANDLER(gate_console_route);
-/* 1 if the request carries a live console session cookie (and, for a
- * method other than GET/HEAD, its CSRF token and no foreign Origin). */
-int gate_console_session_ok(gate_console *c, const gk_req *req);
 /* After a policy was built from ps (at start, on a reload): the
  * effective settings and what changed since the last ones. */
 void gate_console_policy_loaded(gate_console *c, const policy_settings *ps,
     const gk_policy *p);
-/* The admin audit search (admin.c) on parsed query parameters; fills
- * rep with the JSON answer or a 400/503. */
+/* The admin audit search (admin_search.c) on parsed query parameters;
+ * fills rep with the JSON answer or a 400/503. */
 void gate_admin_search(gk_app *app, const gate_params *ps, gk_reply *rep);
 
 /*

@@ -26,6 +26,8 @@ gate_reply_init(gk_reply *rep)
 void
 gate_reply_release(gk_reply *rep)
 {
+	if (rep->settled != NULL)
+		rep->settled(rep->settled_arg, 0);
 	gk_buf_release(&rep->body);
 	free(rep->location);
 	free(rep->acao);

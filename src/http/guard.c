@@ -19,11 +19,13 @@
  */
 #include "http_int.h"
 
+#include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -40,6 +42,8 @@ struct http_conn {
 	int phase;
 	int killed;
 	int64_t since_ms;	/* phase start */
+	int64_t drained_ms;	/* body: the peer's side closed and all it
+				 * sent read, seen first then (0: not) */
 	uint64_t base;		/* bytes received at phase start */
 };
 
@@ -81,10 +85,13 @@ received_state(int fd, int *ok, int *half)
 	return ti.tcpi_bytes_received;
 }
 
-static uint64_t
-received(int fd, int *ok)
+/* Bytes received and not yet read by libmicrohttpd (-1 unknown). */
+static int
+unread(int fd)
 {
-	return received_state(fd, ok, NULL);
+	int n = -1;
+
+	return ioctl(fd, SIOCINQ, &n) == 0 ? n : -1;
 }
 
 /* 1 if c is past its deadline (mutex held). */
@@ -110,10 +117,23 @@ overdue(const http_guard *g, struct http_conn *c, int64_t now)
 		 * follow (libmicrohttpd would wait for the idle timeout) */
 		return ok && half && now - c->since_ms > TICK_MS;
 	case PH_BODY:
-		if (g->min_rate == 0)
-			return 0;
-		got = received(c->fd, &ok);
+		got = received_state(c->fd, &ok, &half);
 		if (!ok)
+			return 0;
+		/* the client closed its side mid-body (a cancelled browser
+		 * upload) and everything it sent has been read for a tick:
+		 * the body can never complete, and libmicrohttpd, which does
+		 * not notice a half-close there, would keep the request
+		 * until its idle timeout (and a shutdown would wait for it) */
+		if (half && unread(c->fd) == 0) {
+			if (c->drained_ms == 0)
+				c->drained_ms = now;
+			else if (now - c->drained_ms >= TICK_MS)
+				return 1;
+		} else {
+			c->drained_ms = 0;
+		}
+		if (g->min_rate == 0)
 			return 0;
 		/* body_timeout, plus one second per min_rate bytes */
 		allowance = (got > c->base ? got - c->base : 0) / g->min_rate;
@@ -261,9 +281,11 @@ set_phase(http_guard *g, http_conn *c, int phase)
 
 	if (g == NULL || c == NULL)
 		return;
-	got = phase == PH_BODY || phase == PH_IDLE ? received(c->fd, &ok) : 0;
+	got = phase == PH_BODY || phase == PH_IDLE ?
+	    received_state(c->fd, &ok, NULL) : 0;
 	pthread_mutex_lock(&g->mu);
 	c->phase = phase;
+	c->drained_ms = 0;
 	c->since_ms = mono_ms();
 	c->base = got;
 	if (phase == PH_IDLE && !ok)

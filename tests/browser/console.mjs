@@ -4,7 +4,7 @@
 // elements' data), verify now on a clean and a tampered log, the policy
 // view, reload and tester, sign out; every Content-Security-Policy
 // violation is collected. Prints one JSON line with what the page showed.
-import { launch } from "./launch.mjs";
+import { launch, watchPage } from "./launch.mjs";
 import { execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -55,14 +55,7 @@ async function searchWith(page, fields) {
 
 try {
 	const page = await context.newPage();
-	await page.addInitScript(() => document.addEventListener(
-	    "securitypolicyviolation", (e) => console.log("CSP-VIOLATION " +
-	    e.violatedDirective + " " + e.blockedURI)));
-	page.on("console", (m) => {
-		if (m.text().startsWith("CSP-VIOLATION"))
-			out.csp.push(m.text());
-	});
-	page.on("pageerror", (e) => out.errors.push(String(e)));
+	await watchPage(page, out);
 
 	// no session: the sign-in form, and the API refuses
 	await page.goto(cfg.base + "/admin/");

@@ -2,20 +2,14 @@
 // Signs in to the console at BASE (HTTPS with a test CA: certificate
 // errors ignored here, the test checks the chain elsewhere) and reports
 // whether the session holds. Prints one JSON line.
-import { launch } from "./launch.mjs";
+import { launch, watchPage } from "./launch.mjs";
 
 const [base, token] = process.argv.slice(2);
 const browser = await launch({ ignoreHTTPSErrors: true });
 const out = { csp: [] };
 try {
 	const page = await browser.context.newPage();
-	await page.addInitScript(() => document.addEventListener(
-	    "securitypolicyviolation", (e) => console.log("CSP-VIOLATION " +
-	    e.violatedDirective + " " + e.blockedURI)));
-	page.on("console", (m) => {
-		if (m.text().startsWith("CSP-VIOLATION"))
-			out.csp.push(m.text());
-	});
+	await watchPage(page, out);
 	await page.goto(base + "/admin/");
 	await page.waitForSelector("body[data-ready='1']");
 	await page.fill("#token", token);
@@ -29,7 +23,14 @@ try {
 		const s = await (await fetch("/admin/api/session")).json();
 		const r = await fetch("/admin/api/verify", { method: "POST",
 		    headers: { "X-CSRF-Token": s.csrf } });
-		return [r.status, (await r.json()).verify.ok];
+		const job = (await r.json()).verify.job;
+		for (;;) {	/* the check runs on its own thread: poll */
+			const i = await (await fetch("/admin/api/integrity"))
+			    .json();
+			if (i.last_verify && i.last_verify.job >= job)
+				return [r.status, i.last_verify.ok];
+			await new Promise((ok) => setTimeout(ok, 200));
+		}
 	});
 	console.log(JSON.stringify(out));
 } finally {

@@ -23,3 +23,17 @@ export async function launch(options) {
 		},
 	};
 }
+
+// Collects the page's Content-Security-Policy violations into out.csp
+// and, when out.errors is an array, its uncaught errors.
+export async function watchPage(page, out) {
+	await page.addInitScript(() => document.addEventListener(
+	    "securitypolicyviolation", (e) => console.log("CSP-VIOLATION " +
+	    e.violatedDirective + " " + e.blockedURI)));
+	page.on("console", (m) => {
+		if (m.text().startsWith("CSP-VIOLATION"))
+			out.csp.push(m.text());
+	});
+	if (Array.isArray(out.errors))
+		page.on("pageerror", (e) => out.errors.push(String(e)));
+}

@@ -218,8 +218,29 @@ def test_console_in_chromium(gk_factory, tmp_path):
     ops = [(r["operation"], r["status"]) for r in db_rows(
         g, "protocol = 'admin'")]
     for want_op in (("login", 401), ("login", 200), ("reload", 200),
-                    ("verify", 200), ("logout", 200), ("GET_Stats", 200)):
+                    ("verify", 202), ("verify_result", 200), ("logout", 200),
+                    ("GET_Stats", 200)):
         assert want_op in ops, (want_op, ops)
+    # each check's outcome is a record of its own: clean, then tampered
+    outcomes = [r["message"] for r in db_rows(
+        g, "operation = 'verify_result'")]
+    assert len(outcomes) == 2, outcomes
+    assert outcomes[0].endswith(", 0 problems, OK")
+    assert outcomes[1].endswith("NOT OK")
+
+
+def wait_verify(g, headers, job, timeout=60):
+    """The verification job's result, polled as the page does."""
+    t0 = time.time()
+    while True:
+        r = requests.get(g.base + "/admin/api/integrity", headers=headers,
+                         timeout=10).json()
+        if r["last_verify"] and r["last_verify"]["job"] >= job:
+            assert r["last_verify"]["job"] == job
+            return r["last_verify"]
+        assert r["verify_running"] and r["verify_job"] == job, r
+        assert time.time() - t0 < timeout
+        time.sleep(0.1)
 
 
 def test_console_session_csrf_and_cidrs(gk_factory):
@@ -275,8 +296,17 @@ def test_console_session_csrf_and_cidrs(gk_factory):
         h, **{"X-CSRF-Token": csrf, "Origin": other,
               "Sec-Fetch-Site": "cross-site"}),
         timeout=10).status_code == 401
-    assert requests.post(g.base + "/admin/api/verify", headers=dict(
-        h, **{"X-CSRF-Token": csrf}), timeout=10).json()["verify"]["ok"]
+    # verify now: started at once (202) on its own thread, the result
+    # polled from integrity; a second start while it runs gets its job
+    r = requests.post(g.base + "/admin/api/verify", headers=dict(
+        h, **{"X-CSRF-Token": csrf}), timeout=10)
+    assert r.status_code == 202 and r.json()["verify"]["running"], r.text
+    job = r.json()["verify"]["job"]
+    assert job == 1
+    v = wait_verify(g, h, job)
+    assert v["ok"] and v["records"] > 0 and v["problems"] == []
+    assert requests.post(g.base + "/admin/api/verify", headers=h,
+                         timeout=10).status_code == 401   # no CSRF token
     # a made-up cookie is nothing
     assert requests.get(g.base + "/admin/audit", headers={
         "Cookie": "gk_console=" + "a" * 64}, timeout=10).status_code == 401
@@ -325,4 +355,4 @@ def test_console_over_https(gk_factory, tmp_path):
     assert seen["rows"] >= 1
     assert seen["cookies"] == [{"name": "gk_console", "secure": True,
                                 "httpOnly": True, "sameSite": "Strict"}]
-    assert seen["verify"] == [200, True]
+    assert seen["verify"] == [202, True]

@@ -94,3 +94,55 @@ def test_200_drip_feeders_closed_while_normal_requests_stay_fast(
               CONNS, min(closed_after.values()), worst, len(lat),
               lat[len(lat) // 2] * 1000, p99 * 1000))
     assert g.proc.poll() is None
+
+
+def test_half_closed_upload_ends_at_once(gk_factory):
+    """A client that closes its side in the middle of a body (a browser
+    cancelling an upload sends a FIN, not a reset) can never complete
+    it: the connection is closed within a second (libmicrohttpd alone
+    would keep it to its idle timeout), nothing is stored, a whole body
+    followed by a half-close still gets its answer, and a shutdown right
+    after does not wait for the dead upload."""
+    from browserutil import VendorKey
+    vk = VendorKey()
+    g = gk_factory(gate__id="gk-half", server__conn_timeout="60",
+                   **vk.settings()).start()
+
+    def put(key, length, send, half_close=True):
+        tok = vk.token("gk-half", "put", key)
+        s = socket.create_connection(("127.0.0.1", g.port))
+        s.sendall(("PUT /v2/objects/%s HTTP/1.1\r\nHost: x\r\nOrigin: %s\r\n"
+                   "Authorization: Bearer %s\r\nContent-Length: %d\r\n\r\n"
+                   % (key, ORIGIN, tok, length)).encode() + send)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        return s
+
+    # a whole body, then a half-close: answered
+    s = put("h/whole.bin", 5, b"hello")
+    s.settimeout(10)
+    assert s.recv(4096).startswith(b"HTTP/1.1 201")
+    s.close()
+    # cancelled mid-body: closed by the gatekeeper within a second
+    s = put("h/cut.bin", 10 << 20, b"x" * (256 << 10))
+    s.settimeout(10)
+    t0 = time.monotonic()
+    try:
+        data = s.recv(4096)
+    except ConnectionResetError:
+        data = b""
+    took = time.monotonic() - t0
+    s.close()
+    assert data == b"" and took < 2.5, (data, took)
+    listed = requests.get(g.base + "/v2/list/h/", headers={
+        "Authorization": "Bearer " + vk.token("gk-half", "list",
+                                              prefix="h/"),
+        "Origin": ORIGIN}, timeout=10).json()
+    assert [i["key"] for i in listed["items"]] == ["h/whole.bin"]
+    # and one more cancelled just before the shutdown
+    s = put("h/cut2.bin", 10 << 20, b"x" * (64 << 10))
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    assert g.stop() == 0
+    assert time.monotonic() - t0 < 5
+    s.close()

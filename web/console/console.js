@@ -123,7 +123,8 @@ for (const b of document.querySelectorAll(".tab")) {
 		for (const p of document.querySelectorAll(".panel"))
 			p.hidden = p.id !== "tab-" + b.dataset.tab;
 		({ charts: loadCharts, integrity: loadIntegrity,
-		    policy: loadPolicy, audit: () => {} })[b.dataset.tab]();
+		    policy: loadPolicy, grants: loadGrants,
+		    audit: () => {} })[b.dataset.tab]();
 	});
 }
 
@@ -424,13 +425,27 @@ async function loadIntegrity() {
 	}
 }
 
+/* The check runs on the gatekeeper's own thread: start it, then poll the
+ * chain's status until the result of this job is there. */
+async function waitVerify(job) {
+	for (;;) {
+		const r = await api("/admin/api/integrity");
+		if (r.last_verify && r.last_verify.job >= job)
+			return r.last_verify;
+		await new Promise((ok) => setTimeout(ok, 400));
+	}
+}
+
 $("verify").addEventListener("click", async () => {
 	$("verify-result").textContent = "verifying…";
+	$("verify").disabled = true;
 	try {
 		const r = await api("/admin/api/verify", { method: "POST" });
-		showVerify(r.verify);
+		showVerify(await waitVerify(r.verify.job));
 	} catch (e) {
 		$("verify-result").textContent = e.message;
+	} finally {
+		$("verify").disabled = false;
 	}
 });
 
@@ -505,6 +520,88 @@ $("tester").addEventListener("submit", async (ev) => {
 	} catch (e) {
 		box.append(el("span", { class: "err" }, e.message));
 	}
+});
+
+/* ---- grants ------------------------------------------------------------ */
+
+async function loadGrants() {
+	const tb = $("grants").tBodies[0];
+	try {
+		const r = await api("/admin/api/grants");
+		tb.textContent = "";
+		for (const g of r.grants) {
+			const revoke = el("button", { type: "button",
+			    class: "revoke", "data-id": g.id }, "Revoke");
+			revoke.disabled = g.state === "revoked";
+			revoke.addEventListener("click", () => revokeGrant(g));
+			tb.append(el("tr", { "data-id": g.id,
+			    "data-state": g.state },
+			    el("td", { class: "name" }, g.name),
+			    el("td", { class: "akid" }, g.access_key_id),
+			    el("td", {}, g.prefix || "(all)"),
+			    el("td", {}, g.ops),
+			    el("td", {}, g.expires || "never"),
+			    el("td", {}, g.ip.length ? g.ip.join(", ") : "any"),
+			    el("td", {}, g.rate ? g.rate + "/s" : "—"),
+			    el("td", { class: "state state-" + g.state }, g.state),
+			    el("td", {}, g.created),
+			    el("td", {}, g.revoked || ""),
+			    el("td", {}, revoke)));
+		}
+		if (!r.grants.length)
+			tb.append(el("tr", {}, el("td", { colSpan: 11,
+			    class: "note" }, "no grants yet")));
+	} catch (e) {
+		tb.textContent = "";
+		$("grant-err").textContent = e.message;
+	}
+}
+
+async function revokeGrant(g) {
+	if (!confirm(`Revoke ${g.name} (${g.access_key_id})? Every request ` +
+	    "with its key is refused from now on."))
+		return;
+	try {
+		await api("/admin/api/grants/revoke?" +
+		    new URLSearchParams({ id: g.id }), { method: "POST" });
+		toast(`${g.id} revoked`);
+	} catch (e) {
+		toast(e.message);
+	}
+	await loadGrants();
+}
+
+$("grant-form").addEventListener("submit", async (ev) => {
+	ev.preventDefault();
+	const f = new FormData($("grant-form"));
+	const q = new URLSearchParams();
+	q.set("name", String(f.get("name")).trim());
+	q.set("prefix", String(f.get("prefix")));
+	q.set("ops", f.getAll("op").join(","));
+	for (const k of ["expires", "ip", "rate"]) {
+		const v = String(f.get(k) || "").trim();
+		if (v !== "")
+			q.set(k, v);
+	}
+	$("grant-err").textContent = "";
+	try {
+		const r = await api("/admin/api/grants?" + q, { method: "POST" });
+		$("new-id").textContent = r.grant.id;
+		$("new-akid").textContent = r.grant.access_key_id;
+		$("new-secret").textContent = r.secret_access_key;
+		$("grant-new").hidden = false;
+		$("grant-form").reset();
+	} catch (e) {
+		$("grant-err").textContent = e.message;
+	}
+	await loadGrants();
+});
+
+/* the secret leaves the page once it has been copied */
+$("grant-done").addEventListener("click", () => {
+	$("new-secret").textContent = "";
+	$("new-akid").textContent = "";
+	$("grant-new").hidden = true;
 });
 
 start();
