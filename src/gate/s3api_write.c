@@ -49,6 +49,14 @@ hex_md5(EVP_MD_CTX *c, char out[33], uint8_t raw[16])
 	return 0;
 }
 
+static void
+malformed_xml(gate_s3 *s, gk_reply *rep)
+{
+	s3api_error(s, rep, 400, "MalformedXML", "The XML you provided was "
+	    "not well-formed or did not validate against our published "
+	    "schema");
+}
+
 /* ---- multipart bookkeeping -------------------------------------------- */
 
 static int
@@ -710,9 +718,7 @@ delete_objects(gate_s3 *s, gk_reply *rep)
 		r = s3_delete_parse(gk_slice_of(s->xml.data, s->xml.len),
 		    delete_cb, &dc, &quiet);
 	if (r == GK_ERR_INVALID || r == GK_ERR_TOO_LARGE) {
-		s3api_error(s, rep, 400, "MalformedXML", "The XML you provided "
-		    "was not well-formed or did not validate against our "
-		    "published schema");
+		malformed_xml(s, rep);
 		goto out;
 	}
 	rep->body.cap = 8 * 1024 * 1024;
@@ -1040,9 +1046,7 @@ native_complete(gate_s3 *s, gk_reply *rep)
 	if (nc.done)
 		goto out;
 	if (r != 0) {
-		s3api_error(s, rep, 400, "MalformedXML", "The XML you provided "
-		    "was not well-formed or did not validate against our "
-		    "published schema");
+		malformed_xml(s, rep);
 		goto out;
 	}
 	if (hex_md5(nc.all, hex, raw) != 0) {
@@ -1092,9 +1096,7 @@ mpu_complete(gate_s3 *s, gk_reply *rep)
 	if (cc.done)
 		goto out;
 	if (r != 0) {
-		s3api_error(s, rep, 400, "MalformedXML", "The XML you provided "
-		    "was not well-formed or did not validate against our "
-		    "published schema");
+		malformed_xml(s, rep);
 		goto out;
 	}
 	if ((r = store_writer_finish(s->w)) != 0 ||
