@@ -78,7 +78,7 @@ typedef struct gk_audit gk_audit;
  * it). Strings and the key are borrowed for the call to audit_open. */
 typedef struct audit_settings {
 	const char *target;	/* SQLite file or postgres:// URI */
-	unsigned batch;		/* records per transaction, 0: 512 */
+	unsigned batch;		/* records per transaction, 0: 4096 */
 	unsigned retention_days; /* 0: keep forever */
 	const char *checkpoint_file;	/* NULL or "": none */
 	unsigned checkpoint_records;	/* 0: 1000 */
@@ -93,7 +93,7 @@ typedef struct audit_settings {
 /*
  * Opens (creating if needed: directory 0700, file 0600) the database at
  * s->target and starts the writer thread, which commits up to s->batch
- * records per transaction (0: 512). Prunes whole checkpointed spans
+ * records per transaction (0: 4096). Prunes whole checkpointed spans
  * signed before s->retention_days (0: keep forever) at start and then
  * hourly, one span per transaction between batches. The instance id is
  * s->instance_id or <keys_dir>/instance.id (made on first use);

@@ -18,7 +18,7 @@
 /* Bounded queue: audit_submit refuses with GK_ERR_UNAVAILABLE beyond. */
 #define AUDIT_QUEUE_MAX 65536u
 /* Records per transaction when cfg->audit_batch is 0, and the ceiling. */
-#define AUDIT_BATCH_DEFAULT 512u
+#define AUDIT_BATCH_DEFAULT 4096u
 #define AUDIT_BATCH_MAX 65536u
 /* Each string field of a record is cut (on a UTF-8 boundary) to this;
  * what the client chooses freely (User-Agent, Origin) to the smaller
@@ -106,9 +106,11 @@ int audit_chain_decode(const uint8_t *enc, size_t n,
 
 typedef struct audit_journal audit_journal;
 
-/* Opens (creating, 0600) <db_path>.journal and its flush thread. */
-int audit_journal_open(const char *db_path, audit_journal **out, char *err,
-    size_t errlen) GK_WUR;
+/* Opens (creating, 0600) <db_path>.journal, or with a chain suffix
+ * (a command-line writer) <db_path>.<suffix>.journal locked for it, and
+ * its flush thread. */
+int audit_journal_open(const char *db_path, const char *suffix,
+    audit_journal **out, char *err, size_t errlen) GK_WUR;
 void audit_journal_close(audit_journal *j);
 const char *audit_journal_path(const audit_journal *j);
 /* Adds an entry to the batch being built. */
@@ -258,6 +260,14 @@ int audit_sqlite_insert_open(audit_conn *c, const char *instance,
 /* Commits the open transaction (0 if none); rolls back on failure. */
 int audit_sqlite_commit(audit_conn *c, char *err, size_t errlen) GK_WUR;
 void audit_sqlite_rollback(audit_conn *c);
+/* SQLite: audit_jti_use's work within the connection's open write
+ * transaction (opened if none): 0, GK_ERR_EXISTS, or GK_ERR_UNAVAILABLE
+ * with everything since BEGIN rolled back. */
+int audit_sqlite_jti_open(audit_conn *c, const char *jti, int64_t exp_s,
+    char *err, size_t errlen) GK_WUR;
+/* SQLite: records jti as used for good (the replay cache row of a
+ * grant put back from the journal: its token's exp is not recorded). */
+int audit_sqlite_jti_restore(audit_conn *c, const char *jti) GK_WUR;
 /* SQLite: 0 when every commit so far is durable in the database file
  * (a passive WAL checkpoint backfilled every frame). */
 int audit_sqlite_durable(audit_conn *c) GK_WUR;
@@ -316,8 +326,6 @@ int audit_query_build(const gk_audit_query *q, const char *select,
     size_t errlen) GK_WUR;
 void audit_query_release(audit_query *b);
 
-/* ---- debug hooks (tests) -------------------------------------------- */
-
 typedef struct {
 	uint64_t commits;	/* transactions committed */
 	uint64_t committed;	/* records in them */
@@ -328,6 +336,142 @@ typedef struct {
 	uint64_t prune_passes;	/* completed retention passes */
 	size_t queued;		/* records waiting now */
 } audit_stats;
+
+/* ---- the writer (audit.c, record.c, session.c, recover.c, writer.c,
+ * retention.c): the state the facade and the writer thread share ------ */
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#define HOUR_US (3600LL * 1000000)
+#define DAY_US (86400LL * 1000000)
+
+struct audit_node {
+	struct audit_node *next;
+	gk_audit_done_fn done;
+	void *arg;
+	gk_audit_record rec;	/* strings point into text[] */
+	char text[];
+};
+
+/* A token id to record (audit_jti_use), waiting for the writer. */
+struct audit_jti_req {
+	struct audit_jti_req *next;
+	const char *jti;
+	int64_t exp_s;
+	int result;
+	int finished;		/* under wait_lock */
+	pthread_cond_t cond;
+};
+
+struct gk_audit {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;	/* writer: work, close, unpause (monotonic) */
+	pthread_cond_t idle;	/* debug waiters: progress */
+	pthread_mutex_t wait_lock; /* audit_write waiters */
+	pthread_t thread;
+	int started;
+	unsigned inited;	/* INIT_* bits: what audit_free destroys */
+
+	/* under lock */
+	struct audit_node *head, *tail;
+	size_t count;
+	struct audit_jti_req *jq_head, *jq_tail; /* token ids (SQLite) */
+	size_t queue_max;
+	int closing;
+	int paused;
+	int busy;		/* a batch is being written */
+	int prune_pending;
+	audit_stats stats;
+
+	/* set at open, read-only after */
+	char *path;		/* the target: a file or a postgresql:// URI */
+	char *suffix;		/* audit_open_as's chain suffix, or NULL */
+	char *label;		/* path for logs, without a password */
+	char *cp_path;		/* checkpoint file, NULL: none */
+	gk_audit_cp_fn cp_fn;	/* after each checkpoint (under lock to set) */
+	void *cp_arg;
+	size_t batch_max;
+	int64_t retention_us;	/* 0: keep forever */
+	char instance[AUDIT_INSTANCE_MAX + 1];
+	uint8_t seed[AUDIT_KEY_LEN]; /* audit signing key */
+	int have_key;
+	int64_t cp_records;
+	int64_t cp_interval_us;
+	int prune_have;		/* writer: a prune in progress, up to: */
+	audit_checkpoint prune_to;
+	char *space_dir;	/* SQLite: the directory whose file system
+				 * must keep min_free for grants; NULL: off */
+	uint64_t min_free;	/* bytes */
+
+	/* counters and the low-space state (atomics) */
+	_Atomic uint64_t fields_cut;
+	_Atomic uint64_t refusals_dropped;
+	_Atomic int low_space;
+	_Atomic int64_t space_checked_mono;
+
+	int jti_in_writer;	/* SQLite: the writer records token ids */
+	/* else the replay cache's own connection, under jti_lock */
+	pthread_mutex_t jti_lock;
+	audit_conn *jti_conn;
+
+	/* writer thread only */
+	audit_conn *conn;
+	audit_journal *journal;	/* SQLite: the durable record, journal.c */
+	size_t tx_records;	/* journaled, in the open SQLite transaction */
+	int64_t tx_mono;	/* when that transaction began */
+	const gk_audit_record **recs; /* batch_max slots */
+	audit_link *links;	/* batch_max slots */
+	gk_buf scratch;		/* canonical encoding */
+	int db_down;		/* last batch failed: log recovery once */
+	int64_t next_prune_mono;
+	int chain_loaded;	/* tail read from the store since (re)open */
+	int cp_file_checked;	/* the checkpoint file was recovered */
+	audit_tail chain;
+	int64_t cp_mono;	/* last checkpoint (or chain load), monotonic */
+};
+
+/* record.c: one allocation holding rec and copies of its strings (cut
+ * and made valid UTF-8); *ncut gets how many fields were cut. */
+int audit_node_new(const gk_audit_record *rec, gk_audit_done_fn done,
+    void *arg, struct audit_node **out, unsigned *ncut) GK_WUR;
+
+/* session.c: the writer's connection and checkpoints. */
+/* 1 when records after the last checkpoint wait for one. */
+int writer_cp_pending(const gk_audit *a);
+/* Signs a checkpoint of a's chain at seq/hash into cp. */
+int writer_make_cp(gk_audit *a, int64_t seq,
+    const uint8_t hash[AUDIT_HASH_LEN], audit_checkpoint *cp) GK_WUR;
+/* After a checkpoint is committed: remember it, append it to the file,
+ * tell the on-checkpoint callback. */
+void writer_cp_committed(gk_audit *a, const audit_checkpoint *cp);
+/* Opens a->conn; with SQLite also the journal. */
+int writer_open_conn(gk_audit *a, char *err, size_t errlen) GK_WUR;
+/* Empties the journal when it holds more than over bytes and SQLite
+ * holds every record durably itself. */
+void writer_journal_trim(gk_audit *a, int64_t over);
+/* Drops the connection (the next batch reopens it and re-reads the
+ * chain, putting back from the journal what SQLite lost). */
+void writer_drop_conn(gk_audit *a);
+/* Commits the SQLite transaction journaled batches share. */
+void writer_commit_open(gk_audit *a);
+
+/* writer.c: answers each request of the list (result, finished,
+ * cond signalled under wait_lock). */
+void writer_jti_answer(gk_audit *a, struct audit_jti_req *q, int result);
+
+/* recover.c: reads where a's chain ends and puts back what the journal
+ * holds beyond it (once per connection). */
+int writer_load_chain(gk_audit *a) GK_WUR;
+
+/* retention.c: one retention chunk; 1 while more rows may remain. */
+int writer_prune_step(gk_audit *a, uint64_t *deleted);
+
+/* writer.c: the writer thread (arg: the gk_audit). */
+void *writer_main(void *p);
+
+/* ---- debug hooks (tests) -------------------------------------------- */
+
 
 void audit_debug_stats(gk_audit *a, audit_stats *out);
 /* While paused the writer takes nothing (except when closing). */
@@ -365,10 +509,11 @@ void audit_row_read(const audit_cols *c, gk_audit_row *row);
     " seq, prev_hash, hash"
 
 /*
- * Retention (prune_span), the same SQL for both backends ("$N" is a
- * parameter to SQLite too): the oldest checkpoint of instance $1 up to
- * seq $2 past its anchor; that instance's records up to it; the anchor
- * moved there.
+ * Retention, the same SQL for both backends ("$N" is a parameter to
+ * SQLite too): where to prune to (prune_target: the newest checkpoint
+ * signed before $1 past its instance's anchor); then per span
+ * (prune_span) the oldest checkpoint of instance $1 up to seq $2 past its
+ * anchor, that instance's records up to it, and the anchor moved there.
  */
 #define AUDIT_PRUNE_FIND_SQL						\
     "SELECT c.instance_id, c.seq, c.hash, c.time_us"			\
@@ -377,6 +522,12 @@ void audit_row_read(const audit_cols *c, gk_audit_row *row);
     " WHERE c.instance_id = $1 AND c.seq <= $2"				\
     " AND c.seq > coalesce(a.seq, 0)"					\
     " ORDER BY c.seq LIMIT 1"
+#define AUDIT_PRUNE_TARGET_SQL						\
+    "SELECT c.instance_id, c.seq, c.hash, c.time_us"			\
+    " FROM audit_checkpoint c LEFT JOIN audit_anchor a"			\
+    " ON a.instance_id = c.instance_id"					\
+    " WHERE c.time_us < $1 AND c.seq > coalesce(a.seq, 0)"		\
+    " ORDER BY c.instance_id, c.seq DESC LIMIT 1"
 #define AUDIT_PRUNE_DELETE_SQL						\
     "DELETE FROM audit WHERE instance_id = $1 AND seq <= $2"
 #define AUDIT_ANCHOR_SET_SQL						\
@@ -384,6 +535,17 @@ void audit_row_read(const audit_cols *c, gk_audit_row *row);
     " VALUES ($1, $2, $3, $4) ON CONFLICT (instance_id) DO UPDATE"	\
     " SET seq = EXCLUDED.seq, hash = EXCLUDED.hash,"			\
     " time_us = EXCLUDED.time_us"
+
+/* Where an instance's chain ends (tail), for both backends: its last
+ * record, else its anchor; its last checkpoint. */
+#define AUDIT_TAIL_LAST_SQL						\
+    "SELECT seq, hash FROM audit WHERE instance_id = $1"		\
+    " ORDER BY seq DESC LIMIT 1"
+#define AUDIT_TAIL_ANCHOR_SQL						\
+    "SELECT seq, hash FROM audit_anchor WHERE instance_id = $1"
+#define AUDIT_TAIL_CP_SQL						\
+    "SELECT seq, time_us FROM audit_checkpoint"				\
+    " WHERE instance_id = $1 ORDER BY seq DESC LIMIT 1"
 
 /* Writes a message into err (err may be NULL or errlen 0: nothing). */
 void audit_set_err(char *err, size_t errlen, const char *fmt, ...)

@@ -4,6 +4,8 @@
 #include "audit/audit_int.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #define FIELD_CAP (4u * AUDIT_FIELD_MAX + 16)
@@ -157,4 +159,16 @@ audit_row_read(const audit_cols *c, gk_audit_row *row)
 	    c->text(c->ctx, 22, &n) != NULL &&
 	    c->bytes(c->ctx, 23, row->prev_hash, AUDIT_HASH_LEN) == 0 &&
 	    c->bytes(c->ctx, 24, row->hash, AUDIT_HASH_LEN) == 0;
+}
+
+void
+audit_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

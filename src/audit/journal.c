@@ -13,6 +13,11 @@
  * journal has beyond the stored chain (each checked against the chain:
  * seq and SHA-256), so nothing that was answered is lost.
  *
+ * One journal per chain and writer: the server's is <db>.journal; a
+ * command-line writer with its own chain (audit_open_as) keeps
+ * <db>.<suffix>.journal, locked while open, so neither writes over nor
+ * empties records the other answered and SQLite does not hold yet.
+ *
  * Entry: type (1 byte) || length (4 bytes big-endian) || body.
  *   'R' record:     hash[32] || canonical encoding (chain.c)
  *   'C' checkpoint: len(1) || instance || seq(8) || hash[32] || time(8)
@@ -25,6 +30,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,6 +122,22 @@ flush_main(void *arg)
 	return NULL;
 }
 
+/* flock(LOCK_EX), waiting up to AUDIT_BUSY_MS. */
+static int
+lock_wait(int fd)
+{
+	int i;
+
+	for (i = 0; i < AUDIT_BUSY_MS / 10; i++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return GK_ERR_UNAVAILABLE;
+		usleep(10000);
+	}
+	return GK_ERR_UNAVAILABLE;
+}
+
 void
 audit_journal_close(audit_journal *j)
 {
@@ -140,12 +162,13 @@ audit_journal_close(audit_journal *j)
 }
 
 int
-audit_journal_open(const char *db_path, audit_journal **out, char *err,
-    size_t errlen)
+audit_journal_open(const char *db_path, const char *suffix,
+    audit_journal **out, char *err, size_t errlen)
 {
 	audit_journal *j;
 	struct stat st;
-	size_t n = strlen(db_path) + sizeof(".journal");
+	size_t n = strlen(db_path) + sizeof(".journal") +
+	    (suffix != NULL ? strlen(suffix) + 1 : 0);
 
 	*out = NULL;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -154,7 +177,10 @@ audit_journal_open(const char *db_path, audit_journal **out, char *err,
 	gk_buf_init(&j->buf, (size_t)AUDIT_BATCH_MAX * 2048u + (1u << 20));
 	if ((j->path = malloc(n)) == NULL)
 		goto nomem;
-	snprintf(j->path, n, "%s.journal", db_path);
+	if (suffix != NULL)
+		snprintf(j->path, n, "%s.%s.journal", db_path, suffix);
+	else
+		snprintf(j->path, n, "%s.journal", db_path);
 	if (pthread_mutex_init(&j->mu, NULL) != 0)
 		goto nomem;
 	j->inited |= 1u;
@@ -162,6 +188,14 @@ audit_journal_open(const char *db_path, audit_journal **out, char *err,
 		goto nomem;
 	j->inited |= 2u;
 	j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	/* a chain's journal has one writer: two command-line writers of
+	 * the same chain take turns (the size is read under the lock) */
+	if (j->fd >= 0 && suffix != NULL && lock_wait(j->fd) != 0) {
+		audit_set_err(err, errlen, "%s is held by another writer",
+		    j->path);
+		audit_journal_close(j);
+		return GK_ERR_UNAVAILABLE;
+	}
 	if (j->fd < 0 || fstat(j->fd, &st) != 0) {
 		audit_set_err(err, errlen, "%s: %s", j->path, strerror(errno));
 		audit_journal_close(j);

@@ -152,7 +152,7 @@ const struct keyword cfg_keywords[] = {
 	    "SQLite audit database (default <data_dir>/audit.db)" },
 	{ "audit", "retention_days", K_UINT, O(retention_days), 0, 36500, "180",
 	    0, "prune records older than this (0 = keep forever)" },
-	{ "audit", "batch", K_UINT, O(audit_batch), 1, 100000, "512", 0,
+	{ "audit", "batch", K_UINT, O(audit_batch), 1, 100000, "4096", 0,
 	    "most records committed in one transaction" },
 	{ "audit", "dsn", K_STR, O(audit_dsn), 0, 0, "", 2,
 	    "postgres backend: postgresql://user@host:port/db?... URI" },

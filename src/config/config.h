@@ -100,7 +100,7 @@ typedef struct gk_config {
 	char *audit_backend;	/* "sqlite" */
 	char *audit_db;		/* default <data_dir>/audit.db */
 	unsigned retention_days; /* default 180, 0 = keep forever */
-	unsigned audit_batch;	/* max records per transaction, default 512 */
+	unsigned audit_batch;	/* max records per transaction, default 4096 */
 	char *audit_dsn;	/* postgres backend: postgresql://... URI */
 	char *audit_instance_id; /* "" = <keys_dir>/instance.id, made once */
 	char *audit_key_file;	/* default <keys_dir>/audit_ed25519.key */

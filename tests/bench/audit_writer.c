@@ -6,11 +6,14 @@
  * the next record from the done callback. Records look like a v1
  * GET_Object grant. Prints one line; no thresholds (make bench).
  *
- *   audit_writer DB_OR_DSN [SECONDS] [IN_FLIGHT]
+ * With "jti" as the fourth argument, IN_FLIGHT threads each do what a v2
+ * grant of a single-use token does: record its token id in the replay
+ * cache (audit_jti_use), then write its record and wait for it.
+ *
+ *   audit_writer DB_OR_DSN [SECONDS] [IN_FLIGHT] [jti]
  */
 #include "audit/audit.h"
 #include "audit/audit_int.h"
-#include "config/config.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -66,6 +69,31 @@ on_done(void *arg, int result)
 		atomic_fetch_sub(&inflight, 1);
 }
 
+/* One v2 client: token id first, then its record (synchronous). */
+static void *
+jti_client(void *arg)
+{
+	gk_audit_record r;
+	char path[64], jti[48];
+	uint64_t i;
+
+	(void)arg;
+	while (!atomic_load(&stopping)) {
+		i = atomic_fetch_add(&submitted, 1);
+		fill(&r, i, path, sizeof(path));
+		snprintf(jti, sizeof(jti), "jti-%016" PRIx64 "-%" PRIu64,
+		    (uint64_t)(i * 0x9e3779b97f4a7c15ull), i);
+		r.protocol = "v2";
+		r.jti = jti;
+		if (audit_jti_use(aud, jti, (int64_t)(gk_now_us() / 1000000) +
+		    300) != 0 || audit_write(aud, &r) != 0)
+			atomic_fetch_add(&done_fail, 1);
+		else
+			atomic_fetch_add(&done_ok, 1);
+	}
+	return NULL;
+}
+
 static void
 fill(gk_audit_record *r, uint64_t i, char *path, size_t plen)
 {
@@ -93,37 +121,42 @@ fill(gk_audit_record *r, uint64_t i, char *path, size_t plen)
 int
 main(int argc, char **argv)
 {
-	gk_config cfg;
+	audit_settings cfg;
 	uint8_t seed[32];
 	double secs = argc > 2 ? atof(argv[2]) : 5.0, t0, t1;
 	int window = argc > 3 ? atoi(argv[3]) : 64, k;
+	int jti_mode = argc > 4 && strcmp(argv[4], "jti") == 0;
+	pthread_t *th = NULL;
 	uint64_t n0, n1;
 	audit_stats st;
 
 	if (argc < 2 || secs <= 0 || window <= 0) {
 		fprintf(stderr, "usage: audit_writer DB_OR_DSN [SECONDS] "
-		    "[IN_FLIGHT]\n");
+		    "[IN_FLIGHT] [jti]\n");
 		return 2;
 	}
 	memset(&cfg, 0, sizeof(cfg));
-	if (strncmp(argv[1], "postgres", 8) == 0) {
-		cfg.audit_backend = (char *)"postgres";
-		cfg.audit_dsn = argv[1];
-	} else {
-		cfg.audit_db = argv[1];
-	}
+	cfg.target = argv[1];
 	for (k = 0; k < 32; k++)
 		seed[k] = (uint8_t)(k * 7 + 1);
-	cfg.audit_key.p = seed;
-	cfg.audit_key.len = sizeof(seed);
-	cfg.audit_instance_id = (char *)"bench";
+	cfg.key = seed;
+	cfg.key_len = sizeof(seed);
+	cfg.instance_id = "bench";
 	if (audit_open(&cfg, &aud) != 0) {
 		fprintf(stderr, "audit_writer: cannot open %s\n", argv[1]);
 		return 1;
 	}
-	atomic_store(&inflight, window);
-	for (k = 0; k < window; k++)
-		submit_one();
+	if (jti_mode) {
+		if ((th = calloc((size_t)window, sizeof(*th))) == NULL)
+			return 1;
+		for (k = 0; k < window; k++)
+			if (pthread_create(&th[k], NULL, jti_client, NULL) != 0)
+				return 1;
+	} else {
+		atomic_store(&inflight, window);
+		for (k = 0; k < window; k++)
+			submit_one();
+	}
 	/* one second of warm-up, then the measured span */
 	usleep(1000000);
 	n0 = atomic_load(&done_ok);
@@ -135,10 +168,13 @@ main(int argc, char **argv)
 	atomic_store(&stopping, 1);
 	while (atomic_load(&inflight) > 0)
 		usleep(1000);
+	for (k = 0; jti_mode && k < window; k++)
+		pthread_join(th[k], NULL);
+	free(th);
 	audit_close(aud);
-	printf("audit writer: %.0f durable records/s (%" PRIu64 " in %.2f s, "
+	printf("audit writer%s: %.0f durable records/s (%" PRIu64 " in %.2f s, "
 	    "%d in flight, %" PRIu64 " failed; %.0f records per batch)\n",
-	    (double)(n1 - n0) / (t1 - t0), n1 - n0, t1 - t0, window,
+	    jti_mode ? " (v2 with jti)" : "", (double)(n1 - n0) / (t1 - t0), n1 - n0, t1 - t0, window,
 	    (uint64_t)atomic_load(&done_fail), st.commits > 0 ?
 	    (double)st.committed / (double)st.commits : 0.0);
 	return atomic_load(&done_fail) != 0;

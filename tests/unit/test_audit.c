@@ -291,9 +291,9 @@ test_open_schema(void)
 	T_EQ_INT(st.st_mode & 0777, 0600);
 	T_EQ_INT(stat(tpath("new/dir"), &st), 0);
 	T_CHECK(S_ISDIR(st.st_mode));
-	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 4);
+	T_EQ_INT(sql_int(db, "PRAGMA user_version"), 5);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM sqlite_master WHERE "
-	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 11);
+	    "type='index' AND tbl_name='audit' AND name LIKE 'audit_%'"), 3);
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode='wal'"), 1);
 	audit_close(a);
@@ -1415,6 +1415,136 @@ out:
 	free_cfg(cfg);
 }
 
+/*
+ * A command-line writer (audit_open_as, its own chain) next to a running
+ * server on the same SQLite file: each keeps its own journal, so neither
+ * overwrites nor empties what the other has answered. The server's
+ * journal, saved after the CLI came and went, still puts back every
+ * record SQLite loses.
+ */
+static void
+test_journal_cli(void)
+{
+	const char *db = tpath("jcli/audit.db");
+	char jpath[300], cpath[300];
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	audit_settings as;
+	gk_audit *a = NULL, *b = NULL;
+	gk_audit_record rec;
+	uint8_t *saved = malloc(1u << 20);
+	struct stat st;
+	size_t n;
+	char req[16];
+	int i;
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	snprintf(cpath, sizeof(cpath), "%s.cli.journal", db);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || saved == NULL)
+		goto out;
+	for (i = 0; i < 25; i++) {
+		if (i == 10) {
+			cfg_audit_settings(cfg, &as);
+			T_EQ_INT(audit_open_as(&as, "cli", &b), 0);
+			if (b == NULL)
+				goto out;
+			mk_rec(&rec, 900, "cli-1", "192.0.2.9");
+			T_EQ_INT(audit_write(b, &rec), 0);
+		}
+		if (i == 20) {
+			/* the CLI stops (and empties its journal) while the
+			 * server goes on */
+			audit_close(b);
+			b = NULL;
+			T_EQ_INT(stat(cpath, &st), 0);
+			T_EQ_INT(st.st_size, 0);
+		}
+		snprintf(req, sizeof(req), "s%d", i + 1);
+		mk_rec(&rec, 1000 + i, req, "192.0.2.7");
+		T_EQ_INT(audit_write(a, &rec), 0);
+	}
+	n = file_get(jpath, saved, 1u << 20);
+	T_CHECK(n > 25 * 100);
+	audit_close(a);
+	a = NULL;
+	/* SQLite lost the server's last commits; its journal has them */
+	sql_exec(db, "DELETE FROM audit WHERE instance_id = 'default'"
+	    " AND seq > 5");
+	file_put(jpath, saved, n);
+	gk_log_set_level(-1);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE instance_id ="
+	    " 'default'"), 25);
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit WHERE instance_id ="
+	    " 'default'"), 25);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE instance_id ="
+	    " 'default.cli' AND request_id = 'cli-1'"), 1);
+out:
+	audit_close(b);
+	audit_close(a);
+	free(saved);
+	free_cfg(cfg);
+}
+
+/*
+ * A token id rides the writer's transaction and is made durable by its
+ * grant's record: if SQLite loses both (a power loss), the journal puts
+ * the record back and the id with it, so the token stays used; a
+ * refused request's id is not put back.
+ */
+static void
+test_jti_journal(void)
+{
+	const char *db = tpath("jtij/audit.db");
+	char jpath[300];
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	uint8_t *saved = malloc(1u << 20);
+	int64_t now = gk_now_s();
+	size_t n;
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || saved == NULL)
+		goto out;
+	T_EQ_INT(audit_jti_use(a, "tok-a", now + 300), 0);
+	mk_rec(&rec, 1000, "v2-a", "192.0.2.7");
+	rec.protocol = "v2";
+	rec.jti = "tok-a";
+	T_EQ_INT(audit_write(a, &rec), 0);
+	T_EQ_INT(audit_jti_use(a, "tok-b", now + 300), 0);
+	mk_rec(&rec, 1001, "v2-b", "192.0.2.7");
+	rec.protocol = "v2";
+	rec.jti = "tok-b";
+	rec.status = 403;
+	rec.decision = "deny";
+	T_EQ_INT(audit_write(a, &rec), 0);
+	/* visible to the next use at once */
+	T_EQ_INT(audit_jti_use(a, "tok-a", now + 300), GK_ERR_EXISTS);
+	n = file_get(jpath, saved, 1u << 20);
+	T_CHECK(n > 2 * 100);
+	audit_close(a);
+	a = NULL;
+	sql_exec(db, "DELETE FROM audit; DELETE FROM jti;");
+	file_put(jpath, saved, n);
+	gk_log_set_level(-1);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	if (a == NULL)
+		goto out;
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 2);
+	T_EQ_INT(audit_jti_use(a, "tok-a", now + 300), GK_ERR_EXISTS);
+	T_EQ_INT(audit_jti_use(a, "tok-b", now + 300), 0);
+out:
+	audit_close(a);
+	free(saved);
+	free_cfg(cfg);
+}
+
 int
 main(void)
 {
@@ -1436,6 +1566,8 @@ main(void)
 	test_fail_closed();
 	test_jti();
 	test_journal();
+	test_journal_cli();
+	test_jti_journal();
 	rm_tree(tmpdir);
 	return T_DONE();
 }

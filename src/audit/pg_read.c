@@ -1,0 +1,258 @@
+/*
+ * pg_read.c - the PostgreSQL backend's reads: where a chain ends, search
+ * (own connection, rows streamed) and the verify scan (one snapshot).
+ */
+#include "audit/pg_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char select_sql[] =
+    AUDIT_SELECT_COLS
+    " FROM audit WHERE true";
+
+int
+audit_pg_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
+    size_t errlen)
+{
+	static const char *const q[3] = {
+		AUDIT_TAIL_LAST_SQL, AUDIT_TAIL_ANCHOR_SQL, AUDIT_TAIL_CP_SQL,
+	};
+	struct pg_conn *c = PG(base);
+	PGresult *res = NULL;
+	const char *v[1] = { instance };
+	int i, r = GK_ERR_UNAVAILABLE, have = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (i = 0; i < 3; i++) {
+		if (i == 1 && have)
+			continue;
+		if (audit_pg_run(c->db, q[i], 0, 1, v, NULL, NULL, &res, err,
+		    errlen) != 0)
+			goto out;
+		if (PQntuples(res) > 0) {
+			if (i < 2) {
+				out->seq = audit_pg_get_int(res, 0, 0);
+				if (audit_pg_get_bytes(res, 0, 1, out->hash,
+				    AUDIT_HASH_LEN) != 0) {
+					audit_set_err(err, errlen, "the stored chain "
+					    "of %s ends in a bad hash",
+					    instance);
+					r = GK_ERR_INTEGRITY;
+					goto out;
+				}
+				have = 1;
+			} else {
+				out->cp_seq = audit_pg_get_int(res, 0, 0);
+				out->cp_time_us = audit_pg_get_int(res, 0, 1);
+			}
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+/* ---- reading --------------------------------------------------------- */
+
+struct pg_row {
+	const PGresult *res;
+	int row;
+};
+
+static const char *
+pg_text(void *ctx, int col, size_t *len)
+{
+	struct pg_row *r = ctx;
+	const char *s;
+
+	*len = 0;
+	if (PQgetisnull(r->res, r->row, col))
+		return NULL;
+	s = PQgetvalue(r->res, r->row, col);
+	*len = strlen(s);
+	return s;
+}
+
+static int64_t
+pg_num(void *ctx, int col)
+{
+	struct pg_row *r = ctx;
+
+	return audit_pg_get_int(r->res, r->row, col);
+}
+
+static int
+pg_bytes(void *ctx, int col, uint8_t *out, size_t n)
+{
+	struct pg_row *r = ctx;
+
+	return audit_pg_get_bytes(r->res, r->row, col, out, n);
+}
+
+static void
+read_row(const PGresult *res, int i, gk_audit_row *row)
+{
+	struct pg_row r = { res, i };
+	audit_cols c = { pg_text, pg_num, pg_bytes, &r };
+
+	audit_row_read(&c, row);
+}
+
+/*
+ * Streams the rows of a query one at a time (constant memory) to fn.
+ * Returns 0, fn's non-zero value, or GK_ERR_IO.
+ */
+static int
+stream(PGconn *db, const char *sql, int n, const char *const *v,
+    const int *len, const int *fmt, gk_audit_row_fn fn, void *arg,
+    char *err, size_t errlen)
+{
+	PGresult *res;
+	gk_audit_row row;
+	int r = 0, failed = 0;
+
+	if (!PQsendQueryParams(db, sql, n, NULL, v, len, fmt, 0) ||
+	    !PQsetSingleRowMode(db)) {
+		audit_pg_err(db, err, errlen);
+		return GK_ERR_IO;
+	}
+	while ((res = PQgetResult(db)) != NULL) {
+		ExecStatusType s = PQresultStatus(res);
+
+		if (s == PGRES_SINGLE_TUPLE && r == 0) {
+			read_row(res, 0, &row);
+			r = fn(arg, &row);
+		} else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK &&
+		    !failed) {
+			audit_pg_err(db, err, errlen);
+			failed = 1;
+		}
+		PQclear(res);
+		/* after fn stopped, drain: libpq needs the rest read */
+	}
+	if (failed && r == 0)
+		return GK_ERR_IO;
+	return r;
+}
+
+/* The exclusive upper bound of strings starting with prefix (see
+ * sqlite.c); NULL when there is none. */
+int
+audit_pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
+    void *arg, char *err, size_t errlen)
+{
+	PGconn *db = NULL;
+	audit_query b;
+	const char *v[AUDIT_QUERY_MAX];
+	int len[AUDIT_QUERY_MAX], fmt[AUDIT_QUERY_MAX], i;
+	char num[AUDIT_QUERY_MAX][24];
+	int r;
+
+	audit_set_err(err, errlen, "%s", "");
+	if ((r = audit_query_build(q, select_sql, select_sql, 1, &b, err,
+	    errlen)) != 0)
+		goto out;
+	for (i = 0; i < b.n; i++) {
+		len[i] = 0;
+		fmt[i] = 0;
+		if (b.v[i].type == AUDIT_Q_INT) {
+			snprintf(num[i], sizeof(num[i]), "%" PRId64, b.v[i].i);
+			v[i] = num[i];
+		} else {
+			v[i] = b.v[i].s;	/* text: NUL-terminated */
+			if (b.v[i].type == AUDIT_Q_BLOB) {
+				len[i] = (int)b.v[i].len;
+				fmt[i] = 1;
+			}
+		}
+	}
+	r = GK_ERR_IO;
+	if (audit_pg_connect(target, &db, err, errlen) != 0)
+		goto out;
+	r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt, fn, arg,
+	    err, errlen);
+out:
+	PQfinish(db);
+	audit_query_release(&b);
+	return r;
+}
+
+static int
+read_cps(PGconn *db, const char *sql, int with_sig,
+    int (*fn)(void *, const audit_checkpoint *), void *arg, char *err,
+    size_t errlen)
+{
+	PGresult *res = NULL;
+	audit_checkpoint cp;
+	int i, r = GK_ERR_IO;
+
+	if (audit_pg_run(db, sql, 0, 0, NULL, NULL, NULL, &res, err, errlen) != 0)
+		return GK_ERR_IO;
+	for (i = 0; i < PQntuples(res); i++) {
+		memset(&cp, 0, sizeof(cp));
+		if (strlen(PQgetvalue(res, i, 0)) > AUDIT_INSTANCE_MAX ||
+		    PQgetvalue(res, i, 0)[0] == '\0')
+			continue;
+		snprintf(cp.instance, sizeof(cp.instance), "%s",
+		    PQgetvalue(res, i, 0));
+		cp.seq = audit_pg_get_int(res, i, 1);
+		(void)audit_pg_get_bytes(res, i, 2, cp.hash, AUDIT_HASH_LEN);
+		cp.time_us = audit_pg_get_int(res, i, 3);
+		if (with_sig)
+			(void)audit_pg_get_bytes(res, i, 4, cp.sig, AUDIT_SIG_LEN);
+		if ((r = fn(arg, &cp)) != 0)
+			goto out;
+	}
+	r = 0;
+out:
+	PQclear(res);
+	return r;
+}
+
+int
+audit_pg_scan(const char *target, const audit_scan_cb *cb, void *arg, char *err,
+    size_t errlen)
+{
+	PGconn *db = NULL;
+	gk_buf sql;
+	int64_t v = -1;
+	int r = GK_ERR_IO;
+
+	gk_buf_init(&sql, 4096);
+	if (audit_pg_connect(target, &db, err, errlen) != 0)
+		goto out;
+	if (audit_pg_query_int(db, "SELECT version FROM audit_schema", &v) != 0 ||
+	    v != AUDIT_PG_SCHEMA_VERSION) {
+		audit_set_err(err, errlen, "not an audit database of schema version "
+		    "%d", AUDIT_PG_SCHEMA_VERSION);
+		goto out;
+	}
+	/* one snapshot while writers run */
+	if (audit_pg_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+	    err, errlen) != 0)
+		goto out;
+	if ((r = read_cps(db, "SELECT instance_id, seq, hash, time_us FROM"
+	    " audit_anchor ORDER BY instance_id COLLATE \"C\"", 0, cb->anchor,
+	    arg, err, errlen)) != 0 ||
+	    (r = read_cps(db, "SELECT instance_id, seq, hash, time_us, sig"
+	    " FROM audit_checkpoint ORDER BY instance_id COLLATE \"C\", seq",
+	    1, cb->checkpoint, arg, err, errlen)) != 0)
+		goto out;
+	r = GK_ERR_IO;
+	if (gk_buf_append_str(&sql, select_sql) != 0 ||
+	    gk_buf_append_str(&sql, " ORDER BY instance_id COLLATE \"C\","
+	    " seq, id") != 0)
+		goto out;
+	r = stream(db, (const char *)sql.data, 0, NULL, NULL, NULL,
+	    cb->record, arg, err, errlen);
+out:
+	PQfinish(db);
+	gk_buf_release(&sql);
+	return r;
+}
