@@ -23,76 +23,17 @@
  * drained) and the connection was still up ACK_GRACE_US later, so a
  * receiver that dies with unread data in its socket gets it again.
  */
-#include "audit.h"
+#include "out_int.h"
 
-#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <linux/sockios.h>
-#include <netdb.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-
-#define OUT_POLL_US 300000		/* look for new records, */
-#define OUT_IDLE_US 2000000		/* backing off to this when idle */
-#define ACK_GRACE_US 1000000		/* syslog: connection up this long */
-#define ACK_WAIT_US 10000000		/* syslog: bytes acked within */
-#define IO_TIMEOUT_S 10
-#define OUT_LINE_CAP (256u * 1024)	/* one record's line */
-#define OUT_BATCH_CAP (64u * 1024 * 1024)
-#define SD_ID "gk@32473"		/* RFC 5612 documentation PEN */
-
-enum { OUT_SYSLOG, OUT_WEBHOOK };
-
-/* A failure is a warning once; while the receiver stays away, debug. */
-#define OUT_WARN(s, ...) do {						\
-		if ((s)->down)						\
-			gk_debug(__VA_ARGS__);				\
-		else							\
-			gk_warn(__VA_ARGS__);				\
-	} while (0)
-
-struct out_sink {
-	int kind;
-	const char *name;		/* "syslog", "webhook" */
-	audit_out_settings settings;	/* a copy; strings borrowed */
-	const audit_out_settings *cfg;	/* &settings */
-	char instance[160];
-	char *state_path;
-	char host[256], port[16];	/* syslog */
-	int tls;
-	char hostname[256];
-	/* connection (syslog) */
-	int fd;
-	SSL_CTX *ssl_ctx;
-	SSL *ssl;
-	/* positions */
-	int64_t acked;			/* persisted */
-	int64_t sent;			/* written on this connection */
-	int64_t pending;		/* syslog: acked by TCP, in grace */
-	int64_t pending_at;
-	/* the batch being sent */
-	gk_buf batch;
-	int64_t batch_last;
-	unsigned batch_n;
-	char *token;			/* webhook bearer token, or NULL */
-	pthread_t thread;
-	int started;
-	uint64_t delivered, failures;
-	int down;			/* failing since the last success */
-};
 
 struct audit_out {
 	pthread_mutex_t lock;
@@ -143,40 +84,10 @@ save_pos(struct out_sink *s, int64_t seq)
 
 /* ---- formatting ------------------------------------------------------- */
 
-/* An SD-PARAM value: '"', '\' and ']' escaped (RFC 5424 6.3.3). */
-static int
-sd_value(gk_buf *b, const char *v)
-{
-	int r = 0;
-
-	for (; *v != '\0' && r == 0; v++) {
-		if (*v == '"' || *v == '\\' || *v == ']')
-			r = gk_buf_append(b, "\\", 1);
-		if (r == 0)
-			r = gk_buf_append(b, v, 1);
-	}
-	return r;
-}
-
-static int
-severity(const char *decision)
-{
-	if (decision != NULL && strcmp(decision, "allow") == 0)
-		return 6;	/* informational */
-	if (decision != NULL && strcmp(decision, "deny") == 0)
-		return 4;	/* warning */
-	return 3;		/* error */
-}
-
-/*
- * Appends one record: syslog "LEN <PRI>1 TIME HOST gatekeeper PID audit
- * [SD] JSON" (octet counted), webhook "JSON\n".
- */
+/* Appends one record: syslog as out_syslog_format, webhook "JSON\n". */
 static int
 format_row(struct out_sink *s, const gk_audit_row *row)
 {
-	gk_buf msg;
-	char ts[40], num[24];
 	int r;
 
 	if (s->kind == OUT_WEBHOOK) {
@@ -184,28 +95,7 @@ format_row(struct out_sink *s, const gk_audit_row *row)
 			return r;
 		return gk_buf_append(&s->batch, "\n", 1);
 	}
-	gk_buf_init(&msg, OUT_LINE_CAP);
-	gk_time_iso_us(row->rec.time_us, ts, sizeof(ts));
-	snprintf(num, sizeof(num), "%" PRId64, row->seq);
-	r = gk_buf_printf(&msg, "<%d>1 %s %s gatekeeper %ld audit [" SD_ID
-	    " instance=\"", 13 * 8 + severity(row->rec.decision), ts,
-	    s->hostname, (long)getpid());
-	if (r == 0)
-		r = sd_value(&msg, row->instance_id);
-	if (r == 0)
-		r = gk_buf_printf(&msg, "\" seq=\"%s\" decision=\"", num);
-	if (r == 0)
-		r = sd_value(&msg, row->rec.decision ? row->rec.decision : "");
-	if (r == 0)
-		r = gk_buf_printf(&msg, "\" status=\"%d\"] ", row->rec.status);
-	if (r == 0)
-		r = audit_row_json(&msg, row);
-	if (r == 0)
-		r = gk_buf_printf(&s->batch, "%zu ", msg.len);
-	if (r == 0)
-		r = gk_buf_append(&s->batch, msg.data, msg.len);
-	gk_buf_release(&msg);
-	return r;
+	return out_syslog_format(s, row);
 }
 
 static int
@@ -255,232 +145,6 @@ fetch(struct out_sink *s, int64_t after)
 	return r;
 }
 
-/* ---- syslog over TCP / TLS ------------------------------------------- */
-
-static void
-conn_close(struct out_sink *s)
-{
-	if (s->ssl != NULL) {
-		SSL_shutdown(s->ssl);
-		SSL_free(s->ssl);
-		s->ssl = NULL;
-	}
-	if (s->fd >= 0)
-		close(s->fd);
-	s->fd = -1;
-	s->pending = 0;
-}
-
-static int
-conn_open(struct out_sink *s)
-{
-	struct addrinfo hints, *res = NULL, *ai;
-	struct timeval tv = { IO_TIMEOUT_S, 0 };
-	int fd = -1, rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(s->host, s->port, &hints, &res)) != 0) {
-		OUT_WARN(s, "audit out syslog: cannot resolve %s: %s",
-		    s->host, gai_strerror(rc));
-		return GK_ERR_UNAVAILABLE;
-	}
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-		    ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-			break;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		OUT_WARN(s, "audit out syslog: cannot connect to %s:%s: %s",
-		    s->host, s->port, strerror(errno));
-		return GK_ERR_UNAVAILABLE;
-	}
-	s->fd = fd;
-	if (!s->tls)
-		return 0;
-	if ((s->ssl = SSL_new(s->ssl_ctx)) == NULL ||
-	    SSL_set_fd(s->ssl, fd) != 1 ||
-	    SSL_set_tlsext_host_name(s->ssl, s->host) != 1 ||
-	    SSL_set1_host(s->ssl, s->host) != 1 ||
-	    SSL_connect(s->ssl) != 1) {
-		unsigned long e = ERR_get_error();
-
-		OUT_WARN(s, "audit out syslog: TLS with %s:%s failed: %s",
-		    s->host, s->port, e ? ERR_reason_error_string(e) :
-		    "handshake");
-		ERR_clear_error();
-		conn_close(s);
-		return GK_ERR_UNAVAILABLE;
-	}
-	return 0;
-}
-
-/* 1 while the peer has not closed or reset the connection. */
-static int
-conn_alive(const struct out_sink *s)
-{
-	struct pollfd p = { .fd = s->fd, .events = POLLIN | POLLRDHUP };
-	char c;
-	ssize_t n;
-
-	if (s->fd < 0)
-		return 0;
-	if (poll(&p, 1, 0) < 0)
-		return 0;
-	if (p.revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL))
-		return 0;
-	if ((p.revents & POLLIN) && !s->tls) {
-		n = recv(s->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno != EAGAIN &&
-		    errno != EWOULDBLOCK))
-			return 0;
-	}
-	return 1;
-}
-
-static int
-conn_write(struct out_sink *s, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if (s->ssl != NULL) {
-			int w = SSL_write(s->ssl, p, len > INT32_MAX ?
-			    INT32_MAX : (int)len);
-
-			if (w <= 0) {
-				ERR_clear_error();
-				return GK_ERR_UNAVAILABLE;
-			}
-			n = w;
-		} else {
-			n = send(s->fd, p, len, MSG_NOSIGNAL);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return GK_ERR_UNAVAILABLE;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Waits until the peer's TCP stack acknowledged every byte written. */
-static int
-conn_drained(struct out_sink *s)
-{
-	int64_t until = gk_mono_us() + ACK_WAIT_US;
-	struct timespec ts = { 0, 5 * 1000 * 1000 };
-	int outq;
-
-	for (;;) {
-		if (ioctl(s->fd, SIOCOUTQ, &outq) != 0)
-			return GK_ERR_UNAVAILABLE;
-		if (outq == 0)
-			return conn_alive(s) ? 0 : GK_ERR_UNAVAILABLE;
-		if (!conn_alive(s) || gk_mono_us() > until)
-			return GK_ERR_UNAVAILABLE;
-		nanosleep(&ts, NULL);
-	}
-}
-
-static int
-syslog_send(struct out_sink *s)
-{
-	int r;
-
-	if (s->fd < 0 && (r = conn_open(s)) != 0)
-		return r;
-	if ((r = conn_write(s, s->batch.data, s->batch.len)) != 0 ||
-	    (r = conn_drained(s)) != 0) {
-		OUT_WARN(s, "audit out syslog: %s:%s dropped the connection; "
-		    "resending from seq %" PRId64, s->host, s->port,
-		    s->acked + 1);
-		return r;
-	}
-	/* one batch in its grace at a time; later ones wait their turn (the
-	 * acknowledged position lags, never leads) */
-	if (s->pending <= s->acked) {
-		s->pending = s->batch_last;
-		s->pending_at = gk_mono_us();
-	}
-	return 0;
-}
-
-/* ---- webhook ---------------------------------------------------------- */
-
-static size_t
-discard(char *p, size_t size, size_t n, void *arg)
-{
-	(void)p;
-	(void)arg;
-	return size * n;
-}
-
-static int
-webhook_send(struct out_sink *s)
-{
-	struct curl_slist *h = NULL;
-	char auth[600];
-	long code = 0;
-	CURLcode rc;
-	CURL *c;
-	int r = GK_ERR_UNAVAILABLE;
-
-	if ((c = curl_easy_init()) == NULL)
-		return GK_ERR_NOMEM;
-	h = curl_slist_append(h, "Content-Type: application/x-ndjson");
-	if (s->token != NULL) {
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-		    s->token);
-		h = curl_slist_append(h, auth);
-		gk_wipe(auth, sizeof(auth));
-	}
-	curl_easy_setopt(c, CURLOPT_URL, s->cfg->out_webhook);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, s->batch.data);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-	    (curl_off_t)s->batch.len);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)IO_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 6L * IO_TIMEOUT_S);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	if (s->cfg->out_webhook_ca_file[0] != '\0')
-		curl_easy_setopt(c, CURLOPT_CAINFO,
-		    s->cfg->out_webhook_ca_file);
-	if (s->cfg->out_webhook_cert_file[0] != '\0') {
-		curl_easy_setopt(c, CURLOPT_SSLCERT,
-		    s->cfg->out_webhook_cert_file);
-		curl_easy_setopt(c, CURLOPT_SSLKEY,
-		    s->cfg->out_webhook_key_file);
-	}
-	rc = curl_easy_perform(c);
-	if (rc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-	if (rc == CURLE_OK && code >= 200 && code < 300)
-		r = 0;
-	else if (rc != CURLE_OK)
-		OUT_WARN(s, "audit out webhook: %s", curl_easy_strerror(rc));
-	else
-		OUT_WARN(s, "audit out webhook: answered %ld", code);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	return r;
-}
-
 /* ---- the thread -------------------------------------------------------- */
 
 struct out_arg {
@@ -526,10 +190,10 @@ settle(struct out_sink *s)
 {
 	if (s->pending > s->acked &&
 	    gk_mono_us() - s->pending_at >= ACK_GRACE_US) {
-		if (conn_alive(s))
+		if (out_syslog_alive(s))
 			save_pos(s, s->pending);
 		else {
-			conn_close(s);
+			out_syslog_close(s);
 			s->sent = s->acked;
 		}
 	}
@@ -556,19 +220,19 @@ out_main(void *arg)
 		}
 		if (s->batch_n == 0) {
 			if (s->kind == OUT_SYSLOG && s->fd >= 0 &&
-			    s->pending <= s->acked && !conn_alive(s))
-				conn_close(s);
+			    s->pending <= s->acked && !out_syslog_alive(s))
+				out_syslog_close(s);
 			/* the grace of a pending batch ends on time */
 			nap(o, s->pending > s->acked ? OUT_POLL_US : idle);
 			idle = idle * 2 < OUT_IDLE_US ? idle * 2 : OUT_IDLE_US;
 			continue;
 		}
 		idle = OUT_POLL_US;
-		r = s->kind == OUT_SYSLOG ? syslog_send(s) : webhook_send(s);
+		r = s->kind == OUT_SYSLOG ? out_syslog_send(s) : out_webhook_send(s);
 		if (r != 0) {
 			s->failures++;
 			s->down = 1;
-			conn_close(s);
+			out_syslog_close(s);
 			s->sent = s->acked;
 			nap(o, (int64_t)s->cfg->out_retry_seconds * 1000000);
 			continue;
@@ -584,7 +248,7 @@ out_main(void *arg)
 	}
 	if (s->kind == OUT_SYSLOG)
 		settle(s);
-	conn_close(s);
+	out_syslog_close(s);
 	return NULL;
 }
 
@@ -595,7 +259,7 @@ sink_free(struct out_sink *s)
 {
 	if (s == NULL)
 		return;
-	conn_close(s);
+	out_syslog_close(s);
 	SSL_CTX_free(s->ssl_ctx);
 	free(s->state_path);
 	if (s->token != NULL) {
@@ -604,36 +268,6 @@ sink_free(struct out_sink *s)
 	}
 	gk_buf_release(&s->batch);
 	free(s);
-}
-
-/* "tcp://host:port", "tls://[v6]:port" into host and port. */
-static int
-parse_hostport(const char *url, struct out_sink *s)
-{
-	const char *h = url + 6, *colon, *end;
-	size_t hl;
-
-	if (*h == '[') {
-		end = strchr(h, ']');
-		if (end == NULL || end[1] != ':')
-			return GK_ERR_CONFIG;
-		h++;
-		hl = (size_t)(end - h);
-		colon = end + 1;
-	} else {
-		colon = strrchr(h, ':');
-		if (colon == NULL)
-			return GK_ERR_CONFIG;
-		hl = (size_t)(colon - h);
-	}
-	if (hl == 0 || hl >= sizeof(s->host) || strlen(colon + 1) == 0 ||
-	    strlen(colon + 1) >= sizeof(s->port) ||
-	    strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		return GK_ERR_CONFIG;
-	memcpy(s->host, h, hl);
-	s->host[hl] = '\0';
-	snprintf(s->port, sizeof(s->port), "%s", colon + 1);
-	return 0;
 }
 
 static int
@@ -700,43 +334,8 @@ sink_new(const audit_out_settings *cfg, const char *instance, int kind,
 	s->hostname[strcspn(s->hostname, " \t\r\n")] = '\0';
 	r = GK_ERR_CONFIG;
 	if (kind == OUT_SYSLOG) {
-		if (parse_hostport(cfg->out_syslog, s) != 0) {
-			gk_error("audit out: bad [audit_out] syslog '%s' "
-			    "(tcp://host:port or tls://host:port)",
-			    cfg->out_syslog);
+		if (out_syslog_setup(s, cfg) != 0)
 			goto out;
-		}
-		s->tls = strncmp(cfg->out_syslog, "tls://", 6) == 0;
-		if (s->tls) {
-			if ((s->ssl_ctx = SSL_CTX_new(TLS_client_method())) ==
-			    NULL)
-				goto out;
-			SSL_CTX_set_min_proto_version(s->ssl_ctx,
-			    TLS1_2_VERSION);
-			SSL_CTX_set_verify(s->ssl_ctx, SSL_VERIFY_PEER, NULL);
-			if ((cfg->out_syslog_ca_file[0] ?
-			    SSL_CTX_load_verify_locations(s->ssl_ctx,
-			    cfg->out_syslog_ca_file, NULL) :
-			    SSL_CTX_set_default_verify_paths(s->ssl_ctx)) !=
-			    1) {
-				gk_error("audit out syslog: cannot load CA "
-				    "certificates %s", cfg->out_syslog_ca_file);
-				goto out;
-			}
-			if (cfg->out_syslog_cert_file[0] != '\0' &&
-			    (SSL_CTX_use_certificate_chain_file(s->ssl_ctx,
-			    cfg->out_syslog_cert_file) != 1 ||
-			    SSL_CTX_use_PrivateKey_file(s->ssl_ctx,
-			    cfg->out_syslog_key_file, SSL_FILETYPE_PEM) != 1 ||
-			    SSL_CTX_check_private_key(s->ssl_ctx) != 1)) {
-				gk_error("audit out syslog: cannot use the client "
-				    "certificate %s with the key %s",
-				    cfg->out_syslog_cert_file,
-				    cfg->out_syslog_key_file);
-				ERR_clear_error();
-				goto out;
-			}
-		}
 	} else {
 		if (cfg->out_webhook_token_file[0] != '\0' &&
 		    read_token(cfg->out_webhook_token_file, &s->token) != 0)
