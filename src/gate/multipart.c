@@ -387,10 +387,25 @@ scan(gk_multipart *m, const uint8_t *p, size_t len, size_t *ip)
 {
 	size_t i = *ip, from = i, held_prev = m->match, held_here;
 	const uint8_t *cr;
+	const void *d;
 	int r, was_part;
 
 	while (i < len) {
 		if (m->match == 0) {
+			/* a delimiter wholly inside the rest is found by
+			 * memmem, which skips ahead by most of its length;
+			 * only one that starts in the last dlen - 1 bytes
+			 * can go on in the next chunk: that tail is scanned
+			 * a CR at a time */
+			if (len - i >= m->dlen) {
+				d = memmem(p + i, len - i, m->delim, m->dlen);
+				if (d != NULL) {
+					i = (size_t)((const uint8_t *)d - p) + 1;
+					m->match = 1;
+					continue;
+				}
+				i = len - (m->dlen - 1);
+			}
 			cr = memchr(p + i, '\r', len - i);
 			if (cr == NULL) {
 				i = len;

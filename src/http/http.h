@@ -18,13 +18,14 @@
  * (a v2 token of GK_JWS_MAX bytes fits in the query or in Authorization):
  * the request target (414), the number of query parameters (414), the
  * number of header fields, one field line and all of them together (431).
- * libmicrohttpd's own limit (its per-connection memory) lies above these.
+ * libmicrohttpd's own limit (its per-connection memory, 40 KiB in
+ * server.c) lies above these.
  */
 #define HTTP_URI_MAX (16u * 1024)
 #define HTTP_QUERY_PARAMS_MAX 128
 #define HTTP_FIELDS_MAX 100
 #define HTTP_FIELD_MAX (16u * 1024)
-#define HTTP_HEAD_MAX (32u * 1024)
+#define HTTP_HEAD_MAX (24u * 1024)
 
 /*
  * The raw request target (path and query, as received): 0 if acceptable,

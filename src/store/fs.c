@@ -281,8 +281,15 @@ fs_put_begin(fs_store *s, gk_slice key, uint64_t max_bytes,
 	w->hdr_len = OBJ_FIXED_LEN + key.len;
 	if ((w->name = malloc(key.len)) == NULL ||
 	    (w->hdr = malloc(w->hdr_len)) == NULL ||
-	    (w->buf = malloc((size_t)OBJ_CHUNK + OBJ_TAG_LEN)) == NULL)
+	    (w->slot[0] = malloc(WRITE_SLOT_BYTES)) == NULL)
 		goto out;
+	if (pthread_mutex_init(&w->mu, NULL) != 0)
+		goto out;
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		goto out;
+	}
+	w->mu_ok = 1;
 	memcpy(w->name, key.p, key.len);
 	if ((r = fs_sha256(s, key, w->hash)) != 0 ||
 	    (r = gk_random(salt, sizeof(salt))) != 0 ||
@@ -318,33 +325,140 @@ out:
 	return r;
 }
 
-/* Encrypts the buffered chunk and writes it at its place. */
-
+/*
+ * Encrypts the first n chunks staged in slot (chunk idx first; the last
+ * one holds last_len bytes and is the object's final chunk if final) and
+ * writes them at their place with one pwrite.
+ */
 static int
-writer_seal(fs_writer *w, int final)
+seal_slot(fs_writer *w, uint8_t *slot, uint64_t idx, size_t n,
+    size_t last_len, int final)
 {
+	const size_t step = (size_t)OBJ_CHUNK + OBJ_TAG_LEN;
 	uint64_t off;
+	size_t i, len;
 	int r;
 
-	if (__builtin_mul_overflow(w->idx, (uint64_t)OBJ_CHUNK + OBJ_TAG_LEN,
-	    &off) || __builtin_add_overflow(off, (uint64_t)w->hdr_len, &off))
+	if (__builtin_mul_overflow(idx, (uint64_t)step, &off) ||
+	    __builtin_add_overflow(off, (uint64_t)w->hdr_len, &off))
 		return GK_ERR_TOO_LARGE;
-	if ((r = fs_chunk_crypt(w->ctx, 1, w->hdr, w->hdr_len, w->idx, final,
-	    w->buf, w->buf_len)) != 0)
-		return r;
-	if ((r = fs_pwrite_full(w->fd, w->buf, w->buf_len + OBJ_TAG_LEN,
-	    off)) != 0) {
+	for (i = 0; i < n; i++) {
+		len = i + 1 == n ? last_len : OBJ_CHUNK;
+		if ((r = fs_chunk_crypt(w->ctx, 1, w->hdr, w->hdr_len, idx + i,
+		    final && i + 1 == n, slot + i * step, len)) != 0)
+			return r;
+	}
+	len = (n - 1) * step + last_len + OBJ_TAG_LEN;
+	if ((r = fs_pwrite_full(w->fd, slot, len, off)) != 0) {
 		gk_error("store: write temp file: %s", strerror(errno));
 		return r;
 	}
+	/* start writing it out now, so that the fsync at the end finds
+	 * little left to wait for */
+	(void)sync_file_range(w->fd, (off_t)off, (off_t)len,
+	    SYNC_FILE_RANGE_WRITE);
+	return 0;
+}
+
+/* The sealer thread: seals each full slot handed over, in order. */
+static void *
+sealer_main(void *arg)
+{
+	fs_writer *w = arg;
+	uint8_t *slot;
+	uint64_t idx;
+	int r;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->busy && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->busy)
+			break;
+		slot = w->slot[1 - w->cur];
+		idx = w->job_idx;
+		pthread_mutex_unlock(&w->mu);
+		r = w->job_err != 0 ? w->job_err :
+		    seal_slot(w, slot, idx, WRITE_SLOT_CHUNKS, OBJ_CHUNK, 0);
+		pthread_mutex_lock(&w->mu);
+		if (r != 0 && w->job_err == 0)
+			w->job_err = r;
+		w->busy = 0;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Waits until the sealer has no slot; returns its sticky failure. */
+static int
+sealer_idle(fs_writer *w)
+{
+	int r;
+
+	if (!w->sealer_on)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	while (w->busy)
+		pthread_cond_wait(&w->cv, &w->mu);
+	r = w->job_err;
+	pthread_mutex_unlock(&w->mu);
+	return r;
+}
+
+static void
+sealer_stop(fs_writer *w)
+{
+	if (!w->sealer_on)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->quit = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->sealer, NULL);
+	w->sealer_on = 0;
+}
+
+/*
+ * The current slot is full and more data follows: hands it to the sealer
+ * (started on the first call) and continues in the other slot. Without a
+ * second slot or thread (none could be had) the slot is sealed here.
+ */
+static int
+slot_hand_over(fs_writer *w)
+{
+	int r;
+
+	if (!w->sealer_on && w->slot[1] == NULL &&
+	    (w->slot[1] = malloc(WRITE_SLOT_BYTES)) != NULL &&
+	    pthread_create(&w->sealer, NULL, sealer_main, w) == 0)
+		w->sealer_on = 1;
+	if (!w->sealer_on) {
+		/* no second slot or thread: sealed here, the slot reused */
+		if ((r = seal_slot(w, w->slot[w->cur], w->slot_idx,
+		    WRITE_SLOT_CHUNKS, OBJ_CHUNK, 0)) != 0)
+			return r;
+	} else {
+		if ((r = sealer_idle(w)) != 0)
+			return r;
+		pthread_mutex_lock(&w->mu);
+		w->job_idx = w->slot_idx;
+		w->busy = 1;
+		w->cur = 1 - w->cur;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+	w->slot_idx += WRITE_SLOT_CHUNKS;
+	w->fill = 0;
 	return 0;
 }
 
 static int
 fs_writer_write(fs_writer *w, const uint8_t *p, size_t len)
 {
+	const size_t step = (size_t)OBJ_CHUNK + OBJ_TAG_LEN;
 	uint64_t total;
-	size_t n;
+	size_t n, in;
 	int r = GK_ERR_INTERNAL;
 
 	if (w->failed || w->finished)
@@ -355,19 +469,16 @@ fs_writer_write(fs_writer *w, const uint8_t *p, size_t len)
 		goto out;
 	}
 	while (len > 0) {
-		/* a full chunk is sealed only once more data shows it is
-		 * not the last one */
-		if (w->buf_len == OBJ_CHUNK) {
-			if ((r = writer_seal(w, 0)) != 0)
-				goto out;
-			w->buf_len = 0;
-			w->idx++;
-		}
-		n = OBJ_CHUNK - w->buf_len;
+		if (w->fill == WRITE_SLOT_PLAIN &&
+		    (r = slot_hand_over(w)) != 0)
+			goto out;
+		in = w->fill % OBJ_CHUNK;
+		n = OBJ_CHUNK - in;
 		if (n > len)
 			n = len;
-		memcpy(w->buf + w->buf_len, p, n);
-		w->buf_len += n;
+		memcpy(w->slot[w->cur] + (w->fill / OBJ_CHUNK) * step + in, p,
+		    n);
+		w->fill += n;
 		w->total += n;
 		p += n;
 		len -= n;
@@ -383,12 +494,19 @@ static int
 fs_writer_finish(fs_writer *w)
 {
 	int r = GK_ERR_INTERNAL;
+	size_t n, last;
 
 	if (w->failed || w->finished || w->fd < 0)
 		return GK_ERR_INVALID;
+	if ((r = sealer_idle(w)) != 0)
+		goto out;
+	sealer_stop(w);
 	gk_put_u64be(w->hdr + OFF_SIZE, w->total);
 	gk_put_u64be(w->hdr + OFF_MTIME, (uint64_t)gk_now_s());
-	if ((r = writer_seal(w, 1)) != 0)
+	/* what is staged: at least one chunk (the empty object has one) */
+	n = w->fill == 0 ? 1 : (w->fill + OBJ_CHUNK - 1) / OBJ_CHUNK;
+	last = w->fill - (n - 1) * OBJ_CHUNK;
+	if ((r = seal_slot(w, w->slot[w->cur], w->slot_idx, n, last, 1)) != 0)
 		goto out;
 	if ((r = fs_pwrite_full(w->fd, w->hdr, w->hdr_len, 0)) != 0)
 		goto out;
@@ -403,7 +521,6 @@ fs_writer_finish(fs_writer *w)
 		goto out;
 	}
 	w->fd = -1;
-	gk_wipe(w->buf, (size_t)OBJ_CHUNK + OBJ_TAG_LEN);
 	w->finished = 1;
 	r = 0;
 out:
@@ -484,16 +601,25 @@ fs_writer_size(const fs_writer *w)
 static void
 fs_writer_free(fs_writer *w)
 {
+	int i;
+
 	if (w == NULL)
 		return;
+	sealer_stop(w);
+	if (w->mu_ok) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
+	}
 	if (w->fd >= 0)
 		close(w->fd);
 	if (!w->committed && w->tmp_path != NULL && unlink(w->tmp_path) != 0)
 		gk_warn("store: cannot remove temp file: %s", strerror(errno));
 	EVP_CIPHER_CTX_free(w->ctx);
-	if (w->buf != NULL) {
-		gk_wipe(w->buf, (size_t)OBJ_CHUNK + OBJ_TAG_LEN);
-		free(w->buf);
+	for (i = 0; i < 2; i++) {
+		if (w->slot[i] != NULL) {
+			gk_wipe(w->slot[i], WRITE_SLOT_BYTES);
+			free(w->slot[i]);
+		}
 	}
 	free(w->tmp_path);
 	free(w->hdr);

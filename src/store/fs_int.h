@@ -90,6 +90,14 @@ struct fs_reader {
 	char hash_hex[HASH_HEX_LEN + 1];
 };
 
+/*
+ * Plaintext chunks per write: the writer stages them as they lie on disk
+ * (chunk, tag, chunk, tag...), so a full slot is one pwrite.
+ */
+#define WRITE_SLOT_CHUNKS 16
+#define WRITE_SLOT_PLAIN ((size_t)WRITE_SLOT_CHUNKS * OBJ_CHUNK)
+#define WRITE_SLOT_BYTES ((size_t)WRITE_SLOT_CHUNKS * (OBJ_CHUNK + OBJ_TAG_LEN))
+
 struct fs_writer {
 	gk_store_writer base;	/* first */
 	fs_store *s;
@@ -101,9 +109,25 @@ struct fs_writer {
 	uint8_t *name;
 	size_t name_len;
 	EVP_CIPHER_CTX *ctx;
-	uint8_t *buf;		/* one chunk + tag */
-	size_t buf_len;
-	uint64_t idx;		/* index of the chunk being filled */
+	/*
+	 * Two staging slots: the caller fills one while the sealer thread
+	 * (started with the second slot, so small objects never start one)
+	 * encrypts and writes the other. A slot is handed over only once
+	 * more data shows its last chunk is not the object's last.
+	 */
+	uint8_t *slot[2];
+	int cur;		/* the slot being filled */
+	size_t fill;		/* plaintext bytes in it */
+	uint64_t slot_idx;	/* index of its first chunk */
+	pthread_t sealer;
+	int sealer_on;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int mu_ok;
+	int busy;		/* the other slot is with the sealer */
+	int quit;
+	uint64_t job_idx;	/* the handed-over slot's first chunk */
+	int job_err;		/* the sealer's first failure, sticky */
 	uint64_t total;
 	uint64_t max;
 	int finished;
@@ -117,6 +141,10 @@ int fs_pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off);
 int fs_sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN]);
 int fs_aead_ctx(const fs_store *s, const uint8_t *salt, gk_slice name, int enc,
     EVP_CIPHER_CTX **out);
+/* The same with the tag elsewhere than right after the data. */
+int fs_chunk_crypt_tag(EVP_CIPHER_CTX *ctx, int enc, const uint8_t *hdr,
+    size_t hdr_len, uint64_t idx, int final, uint8_t *buf, size_t len,
+    uint8_t *tag);
 int fs_chunk_crypt(EVP_CIPHER_CTX *ctx, int enc, const uint8_t *hdr,
     size_t hdr_len, uint64_t idx, int final, uint8_t *buf, size_t len);
 void fs_hdr_build(uint8_t *b, uint32_t chunk, uint64_t size, int64_t mtime,

@@ -19,7 +19,9 @@ answer that is not the expected one). Writes a section between markers
 into BENCHMARKS.md (before the audit section, which audit_bench.py
 rewrites to the end of the file).
 
-Knobs: BENCH_DATA_MB, BENCH_IDLE_CONNS, BENCH_OUT.
+Knobs: BENCH_DATA_MB, BENCH_IDLE_CONNS, BENCH_OUT, BENCH_DATA_ROWS (which
+parts to run, comma-separated: writer,data,idle; all by default; the
+section written then lacks the rows left out).
 """
 import hashlib
 import hmac
@@ -287,13 +289,18 @@ def main():
     if len(sys.argv) != 3:
         die("usage: data_bench.py GK_BIN AUDIT_WRITER")
     gk_bin, writer = sys.argv[1:]
+    parts = os.environ.get("BENCH_DATA_ROWS", "writer,data,idle").split(",")
     tmp = tempfile.mkdtemp(prefix="gk-data-bench-")
     gk = None
+    wr, dr, ir = [], None, None
     try:
-        wr = writer_rows(writer, tmp)
+        if "writer" in parts:
+            wr = writer_rows(writer, tmp)
         gk = Gatekeeper(gk_bin, os.path.join(tmp, "gk"))
-        dr = data_rows(gk, tmp)
-        ir = idle_rows(gk)
+        if "data" in parts:
+            dr = data_rows(gk, tmp)
+        if "idle" in parts:
+            ir = idle_rows(gk)
     finally:
         if gk:
             gk.stop()
@@ -311,18 +318,22 @@ def main():
         lines.append("| audit writer alone (SQLite + journal), %d records "
                      "in flight (%.0f per batch) | %.0f records/s | - | - |"
                      % (inflight, batch, rate))
-    lines.append("| fs download of %d MiB via data URL (AES-256-GCM), curl "
-                 "| %.2f GB/s | %.2f GB/s (plain file) | %.2f |" %
-                 (DATA_MB, dr["down"], dr["ngx"], dr["down"] / dr["ngx"]))
-    lines.append("| fs upload of %d MiB (curl -F) | %.2f GB/s, peak RSS "
-                 "%.0f → %.0f MiB | - | - |" %
-                 (DATA_MB, dr["up"], dr["hwm0"] / 1024, dr["hwm1"] / 1024))
-    lines.append("| %d idle keep-alive connections (127.0.x.y) | RSS %.0f "
-                 "→ %.0f MiB (%.1f KiB each); fresh request p50 %.2f ms, "
-                 "p99 %.2f ms | - | - |" %
-                 (ir["conns"], ir["rss0"] / 1024, ir["rss1"] / 1024,
-                  (ir["rss1"] - ir["rss0"]) / ir["conns"], ir["p50"],
-                  ir["p99"]))
+    if dr is not None:
+        lines.append("| fs download of %d MiB via data URL (AES-256-GCM), "
+                     "curl | %.2f GB/s | %.2f GB/s (plain file) | %.2f |" %
+                     (DATA_MB, dr["down"], dr["ngx"],
+                      dr["down"] / dr["ngx"]))
+        lines.append("| fs upload of %d MiB (curl -F) | %.2f GB/s, peak "
+                     "RSS %.0f → %.0f MiB | - | - |" %
+                     (DATA_MB, dr["up"], dr["hwm0"] / 1024,
+                      dr["hwm1"] / 1024))
+    if ir is not None:
+        lines.append("| %d idle keep-alive connections (127.0.x.y) | RSS "
+                     "%.0f → %.0f MiB (%.1f KiB each); fresh request p50 "
+                     "%.2f ms, p99 %.2f ms | - | - |" %
+                     (ir["conns"], ir["rss0"] / 1024, ir["rss1"] / 1024,
+                      (ir["rss1"] - ir["rss0"]) / ir["conns"], ir["p50"],
+                      ir["p99"]))
     lines += ["", "Written by `make bench` (tests/bench/data_bench.py).", END]
     old = open(OUT).read() if os.path.exists(OUT) else ""
     sec = "\n".join(lines) + "\n"

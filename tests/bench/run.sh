@@ -17,6 +17,8 @@
 #   BENCH_WORKERS   gatekeeper threads = nginx worker processes (nproc)
 #   BENCH_URLS      distinct pre-signed URLs per server (1000)
 #   BENCH_OUT       the report                        (BENCHMARKS.md at top)
+#   BENCH_SCENARIOS scenario ids to run, comma-separated (all), e.g.
+#                   v1-get,v2-eddsa for a quick before/after
 # Raw wrk output and the servers' logs of the last run are kept in
 # tests/bench/out/ (ignored by git).
 set -eu
@@ -601,6 +603,10 @@ main() {
 	    die "gatekeeper keygen --vendor did not make the bench key"
 	local s
 	for s in "${SCENARIOS[@]}"; do
+		if [ -n "${BENCH_SCENARIOS:-}" ] &&
+		    [[ ",$BENCH_SCENARIOS," != *",${s%%|*},"* ]]; then
+			continue
+		fi
 		run_scenario "$s"
 	done
 	stop_pid "$NGX_PID"
