@@ -194,7 +194,7 @@ bench: deps $(BUILD)/gatekeeper $(BUILD)/policy_bench $(BUILD)/tests/test_s3 \
 	@bash tests/bench/share.sh $(BUILD)/gatekeeper
 	@bash tests/bench/s3api.sh $(BUILD)/gatekeeper
 
-# the audit writer alone, durable records per second (issue 12)
+# the audit writer alone, durable records per second
 $(BUILD)/audit_writer: tests/bench/audit_writer.c $(BUILD)/libgk.a
 	$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) -o $@ $< $(BUILD)/libgk.a $(LIBS)
 

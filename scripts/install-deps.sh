@@ -19,7 +19,7 @@ PKGS=(
 	# the test S3 server, tests/rgw/start-rgw.sh (Ceph RGW on one node)
 	ceph-mon ceph-osd radosgw ceph-common ceph-base
 	util-linux coreutils
-	# share (issue 14): age interop tests, zstd, GNU time for RSS checks
+	# share: age interop tests, zstd, GNU time for RSS checks
 	age libzstd-dev zlib1g-dev zstd time
 	# audit out is tested against rsyslogd (TCP and TLS)
 	rsyslog rsyslog-openssl

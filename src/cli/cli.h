@@ -24,9 +24,9 @@ int cmd_sign_v2(int argc, char **argv);
 int cmd_keygen_vendor(const char *type, const char *kid, const char *dir,
     const char *cfgpath);
 int cmd_provision(int argc, char **argv);
-/* issue 13: grant create|list|show|revoke|rotate */
+/* grant create|list|show|revoke|rotate: the S3 endpoint's credentials */
 int cmd_grant(int argc, char **argv);
-/* share (issue 14): encrypted sharing in the age format */
+/* share: encrypted sharing in the age format */
 int cmd_share(int argc, char **argv);
 /* --version: the version and the libraries' versions in use */
 int cmd_version(int argc, char **argv);

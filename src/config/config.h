@@ -137,7 +137,7 @@ typedef struct gk_config {
 	/* [vendor_key KID] sections, in file order */
 	gk_vendor_key *vendor_keys;
 	size_t n_vendor_keys;
-	/* [s3api] the S3-compatible endpoint for grants (issue 13) */
+	/* [s3api] the S3-compatible endpoint for grants */
 	int s3api_enabled;
 	unsigned s3api_port;	/* own listener, 0 = none */
 	char *s3api_host;	/* host name on the main port, "" = none */

@@ -34,6 +34,11 @@ int cfg_setting_error(const gk_config *cfg, char *err, size_t errlen,
     const char *section, const char *name, const char *fmt, ...)
     GK_PRINTF(6, 7);
 
+/* check.c: the checks across settings, after the INI is read (one line,
+ * "FILE:LINE: ...", in err); and [geo] database's default. */
+int cfg_validate(gk_config *cfg, char *err, size_t errlen);
+int cfg_geo_default(gk_config *cfg, char *err, size_t errlen);
+
 /*
  * keys.c: reads a key file (mode 0600 or stricter, else refused).
  * HEX32: it holds 64 hex digits (32 bytes); TEXT: its trimmed text, at

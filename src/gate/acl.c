@@ -20,7 +20,6 @@ gate_req_resolve(gk_app *app, gk_req *req, const gk_addr *peer,
 	    fwd, has_fwd, &req->client);
 	policy_addr_str(&req->client, req->client_ip, sizeof(req->client_ip));
 	policy_country(req->policy, &req->client, req->country);
-	req->s3api = gate_s3api_match(app, req);
 }
 
 /* 1 if the client lies in cip (an address or CIDR), 0 if not, -1 if cip

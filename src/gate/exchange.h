@@ -51,7 +51,7 @@ typedef struct {
 	const char *refuse_why;
 	const struct sockaddr *peer;	/* TCP peer, NULL if unknown */
 	gk_headers headers;
-	int on_s3api_port;	/* came to the [s3api] listener (issue 13) */
+	int on_s3api_port;	/* came to the [s3api] listener */
 } gk_req_in;
 
 /* Starts an exchange (routes it; a body route starts its upload).

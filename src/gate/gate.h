@@ -184,11 +184,10 @@ typedef struct {
 	gk_addr peer;
 	int fwd;
 	char country[3];
-	/* issue 13: the S3 endpoint. s3api is set by gate_req_resolve (the
-	 * request came to [s3api] port, or to [s3api] host); header looks up
-	 * any request header by lower-case name, every value joined by ','
-	 * (0, or GK_ERR_NOT_FOUND) */
-	int s3api;
+	/* for the S3 endpoint: whether the request came to the [s3api]
+	 * listener (route.c matches its rows by that or by host); header
+	 * looks up any request header by lower-case name, every value joined
+	 * by ',' (0, or GK_ERR_NOT_FOUND) */
 	int on_s3api_port;
 	gk_slice host;
 	int (*header)(void *ctx, const char *lname, gk_buf *out);

@@ -68,8 +68,8 @@ void gate_upload_form_begin(gk_app *app, const gk_req *req,
     gate_upload **out, gk_reply *rep);
 void gate_upload_put_begin(gk_app *app, const gk_req *req,
     gate_upload **out, gk_reply *rep);
-/* Every request to the S3 endpoint (req->s3api): s3api.c's protocol
- * below, run as an upload (its writes after their audit record). */
+/* Every request to the S3 endpoint (route.c's R_S3 rows): s3api.c's
+ * protocol below, run as an upload (its writes after their audit record). */
 void gate_upload_s3_begin(gk_app *app, const gk_req *req,
     gate_upload **out, gk_reply *rep);
 /* Feeds body bytes; after the first failure it discards the rest. */
@@ -254,7 +254,7 @@ void gate_console_policy_loaded(gate_console *c, const policy_settings *ps,
 void gate_admin_search(gk_app *app, const gate_params *ps, gk_reply *rep);
 
 /*
- * The S3-compatible endpoint (s3api*.c), issue 13. match: 1 when the
+ * The S3-compatible endpoint (s3api*.c). match: 1 when the
  * request is for it ([s3api] enabled and it came to the s3api port or to
  * the s3api host or a subdomain of it). The rest is the upload protocol
  * above: begin always gives a state (or answers in rep), feed takes
@@ -266,6 +266,9 @@ int gate_s3api_match(const gk_app *app, const gk_req *req);
 void gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
     gk_reply *rep);
 void gate_s3api_feed(gate_s3 *s, const uint8_t *p, size_t len);
+/* 1 once the request is refused: the rest of its body is not needed
+ * (refused at its head, it is answered at once and its body not read). */
+int gate_s3api_refused(const gate_s3 *s);
 void gate_s3api_end(gate_s3 *s, gk_reply *rep);
 void gate_s3api_commit(gate_s3 *s, gk_reply *rep);
 void gate_s3api_free(gate_s3 *s);

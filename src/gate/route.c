@@ -8,6 +8,10 @@
  * gets the rest); "/{}" exactly one segment (the handler gets it); else the exact
  * path. Every row but those flagged R_NO_RATE is rate limited first; a
  * body row (R_BODY) starts an upload that receives the request body.
+ *
+ * Rows flagged R_S3 serve the S3-compatible endpoint: requests that came
+ * to its listener or host name (gate_s3api_match). They see only those
+ * requests, and the other rows never see them.
  */
 #include "gate_int.h"
 
@@ -20,6 +24,7 @@ enum {
 	R_BODY = 2,	/* the body becomes an object (route->body) */
 	R_DEMO = 4,	/* only with [server] demo on */
 	R_V1_OFF = 8,	/* only with [gate] v1 = false */
+	R_S3 = 16,	/* the S3 endpoint's listener or host */
 };
 
 typedef void (*route_fn)(gk_app *app, const gk_req *req, gk_slice rest,
@@ -88,6 +93,16 @@ v1_off(gk_app *app, const gk_req *req, gk_slice root, gk_reply *rep)
 #define READ_ALLOW "GET, HEAD, OPTIONS"
 
 static const struct gate_route routes[] = {
+	/*
+	 * The S3 endpoint. s3api.c tells the operation from the method, the
+	 * path (path style: /BUCKET/KEY), the host (virtual-host style:
+	 * BUCKET.host/KEY) and the query, and answers anything it does not
+	 * implement in S3's XML. Body rows, so a write, copy or delete
+	 * happens after its record, like an upload's; rate limited by
+	 * s3api.c (SlowDown, in S3's XML).
+	 */
+	{ "*", "*", R_S3 | R_NO_RATE | R_BODY, "s3api", NULL,
+	    gate_upload_s3_begin, NULL },
 	{ "OPTIONS", "*", R_NO_RATE, NULL, preflight, NULL, NULL },
 	{ READ, "/favicon.ico", R_NO_RATE, NULL, gate_static_favicon, NULL,
 	    NULL },
@@ -134,11 +149,6 @@ static const struct gate_route routes[] = {
 	{ "*", "*", 0, NULL, not_found, NULL, NULL },
 };
 
-/* Every request to the S3 endpoint (gate_req_resolve flags it): one body
- * route, rate limited and labelled by s3api.c itself. */
-static const struct gate_route s3api_route = {
-	"*", "*", R_NO_RATE | R_BODY, NULL, NULL, gate_upload_s3_begin, NULL
-};
 
 static int
 method_matches(const char *methods, const char *m)
@@ -188,12 +198,11 @@ static const struct gate_route *
 route_find(const gk_app *app, const gk_req *req, gk_slice *rest)
 {
 	size_t i;
+	int s3 = gate_s3api_match(app, req);
 
-	if (req->s3api) {
-		*rest = GK_SLICE_NULL;
-		return &s3api_route;
-	}
 	for (i = 0; i < GK_ARRAY_LEN(routes); i++) {
+		if (!(routes[i].flags & R_S3) != !s3)
+			continue;
 		if ((routes[i].flags & R_DEMO) && !app->cfg->demo)
 			continue;
 		if ((routes[i].flags & R_V1_OFF) && app->cfg->v1)

@@ -643,6 +643,8 @@ gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
 	gk_buf_init(&s->key, 4096);
 	gk_buf_init(&s->xml, S3_BODY_XML_MAX);
 	gk_buf_init(&s->deletes, 2 * 1024 * 1024);
+	gk_buf_init(&s->store_upload, 2048);
+	gk_buf_init(&s->complete_xml, 4u * 1024 * 1024);
 	*out = s;
 	if (gate_rate_limit(app, req, rep)) {
 		s3api_fail(s, 503, "SlowDown", "Please reduce your request "
@@ -689,6 +691,12 @@ gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
 	    s->op_name, s->auth.payload);
 	if (s3api_write_begin(s) != 0)
 		return;
+}
+
+int
+gate_s3api_refused(const gate_s3 *s)
+{
+	return s->err_status != 0;
 }
 
 void
@@ -887,6 +895,7 @@ gate_s3api_free(gate_s3 *s)
 	s3_sum_free(s->hsum);
 	gk_buf_release(&s->hsum_val);
 	store_writer_free(s->w);
+	s3api_write_free(s);
 	free(s->cleanup_prefix);
 	free(s);
 }

@@ -61,6 +61,13 @@ struct gate_s3 {
 	/* multipart */
 	char upload_id[33];
 	unsigned part;
+	/* the store's own upload behind ours (store_mpu_native): its id
+	 * (kept after the key in the meta object) and, for Complete, the
+	 * parts list to hand it at commit */
+	int native;
+	gk_buf store_upload;
+	gk_buf complete_xml;
+	int committed;		/* s3api_write_commit succeeded */
 	/* a write done on commit */
 	int commit_delete;	/* DeleteObject, AbortMultipartUpload */
 	gk_buf deletes;		/* DeleteObjects: keys, NUL separated */
@@ -92,15 +99,30 @@ int s3api_in_scope(const gate_s3 *s, gk_slice key, unsigned ops);
 /* s3api_list.c: ListObjectsV2, ListObjects, ListBuckets, ListParts,
  * ListMultipartUploads, GetBucketLocation. */
 void s3api_list(gate_s3 *s, gk_reply *rep);
+/* Appends items and the closing tag to rep's body: a 200 XML listing. */
+int s3api_list_reply(gk_reply *rep, const gk_buf *items, const char *close)
+    GK_WUR;
 
 /* s3api_write.c: the body, then the decision; commit after the audit. */
 int s3api_write_begin(gate_s3 *s) GK_WUR;
 void s3api_write_feed(gate_s3 *s, const uint8_t *p, size_t len);
 void s3api_write_end(gate_s3 *s, gk_reply *rep);
 void s3api_write_commit(gate_s3 *s, gk_reply *rep);
+/* Releases what the writes hold (aborts a store upload left behind). */
+void s3api_write_free(gate_s3 *s);
 /* Writes without a body (CopyObject, DeleteObject, Create and Abort of
  * multipart uploads): the decision at the end of the request. */
 void s3api_write_decide(gate_s3 *s, gk_reply *rep);
+/*
+ * A part's name under ".gatekeeper-mpu/<id>/": "pNNNNN" holds the part's
+ * bytes (fs store); with a native store upload, the empty marker
+ * "pNNNNN.<size>.<hex of the store's ETag>" says the store holds it.
+ * Parses name (the part after the upload's prefix): 0 with *part, *size
+ * (0 for a bytes part) and etag (the store's, NUL-terminated; "" for a
+ * bytes part), GK_ERR_INVALID for anything else.
+ */
+int s3api_part_name_parse(gk_slice name, unsigned *part, uint64_t *size,
+    char etag[S3_ETAG_MAX]) GK_WUR;
 /*
  * Opens multipart upload id (32 lowercase hex): s->upload_id set; with
  * s->has_key its key must be s->key, else s->key becomes its key; the

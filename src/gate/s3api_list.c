@@ -110,6 +110,21 @@ fail:
 	return r;
 }
 
+/* The reply's tail: the items, the closing tag, 200 application/xml. */
+int
+s3api_list_reply(gk_reply *rep, const gk_buf *items, const char *close)
+{
+	int r;
+
+	if ((r = gk_buf_append(&rep->body, items->data, items->len)) != 0 ||
+	    (r = gk_buf_append_str(&rep->body, close)) != 0)
+		return r;
+	rep->status = 200;
+	rep->grant = 1;
+	rep->content_type = "application/xml";
+	return 0;
+}
+
 static gk_slice
 qv(const gate_s3 *s, const char *name)
 {
@@ -176,7 +191,8 @@ objects(gate_s3 *s, gk_reply *rep, int v2)
 		start = mk;
 	}
 	if (lc.max > 0) {
-		r = store_list(s->app->store, sp, start, 0, list_cb, &lc);
+		r = store_list_flags(s->app->store, sp, start, 0,
+		    STORE_LIST_EMPTY, list_cb, &lc);
 		if (r == 0 && lc.r != 0)
 			r = lc.r;
 		if (r != 0) {
@@ -236,12 +252,8 @@ objects(gate_s3 *s, gk_reply *rep, int v2)
 			goto fail;
 		}
 	}
-	if ((r = gk_buf_append(b, items.data, items.len)) != 0 ||
-	    (r = gk_buf_append_str(b, "</ListBucketResult>")) != 0)
+	if ((r = s3api_list_reply(rep, &items, "</ListBucketResult>")) != 0)
 		goto fail;
-	rep->status = 200;
-	rep->grant = 1;
-	rep->content_type = "application/xml";
 	free(rep->path);
 	rep->path = gate_text_copy(sp, 2048);
 	goto out;
@@ -304,7 +316,8 @@ struct pctx {
 	gk_store *st;
 	gk_buf *b;
 	size_t base;		/* length of ".gatekeeper-mpu/<id>/" */
-	unsigned n;
+	unsigned marker, max, n, last;
+	int truncated;
 	int r;
 };
 
@@ -356,36 +369,67 @@ static int
 parts_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 {
 	struct pctx *pc = arg;
-	gk_slice name = gk_slice_of(key.p + pc->base, key.len - pc->base);
-	uint64_t num;
-	char t[40], hex[33];
+	char t[40], hex[33], etag[S3_ETAG_MAX];
+	uint64_t msize;
+	unsigned num;
 
-	/* "p00001" */
-	if (name.len != 1 + 5 || name.p[0] != 'p' ||
-	    gk_parse_u64(gk_slice_of(name.p + 1, 5), 10000, &num) != 0)
+	if (key.len <= pc->base || s3api_part_name_parse(gk_slice_of(
+	    key.p + pc->base, key.len - pc->base), &num, &msize, etag) != 0 ||
+	    num <= pc->marker || num == pc->last)
 		return 0;
-	if ((pc->r = part_md5(pc->st, key, hex)) != 0)
-		return pc->r == GK_ERR_NOT_FOUND ? (pc->r = 0) : pc->r;
+	if (pc->n >= pc->max) {
+		pc->truncated = 1;
+		return 1;
+	}
+	if (etag[0] == '\0') {	/* the part's bytes: their MD5 */
+		if ((pc->r = part_md5(pc->st, key, hex)) != 0)
+			return pc->r == GK_ERR_NOT_FOUND ? (pc->r = 0) : pc->r;
+		snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	} else {
+		size = msize;
+	}
 	s3api_time(mtime, t, sizeof(t));
 	pc->n++;
+	pc->last = num;
 	if ((pc->r = gk_buf_printf(pc->b, "<Part><PartNumber>%u</PartNumber>"
-	    "<LastModified>%s</LastModified><ETag>&quot;%s&quot;</ETag>"
-	    "<Size>%llu</Size></Part>", (unsigned)num, t, hex,
+	    "<LastModified>%s</LastModified><ETag>", num, t)) != 0 ||
+	    (pc->r = s3api_xml_text(pc->b, gk_slice_str(etag))) != 0 ||
+	    (pc->r = gk_buf_printf(pc->b, "</ETag><Size>%llu</Size></Part>",
 	    (unsigned long long)size)) != 0)
 		return pc->r;
 	return 0;
 }
 
+/* An optional integer query parameter in 0..max (absent: dflt). */
+static int
+q_uint(const gate_s3 *s, const char *name, uint64_t max, uint64_t dflt,
+    uint64_t *out)
+{
+	*out = dflt;
+	if (s3api_q(s, name) == NULL)
+		return 0;
+	return gk_parse_u64(qv(s, name), max, out);
+}
+
 static void
 list_parts(gate_s3 *s, gk_reply *rep)
 {
-	gk_buf *b = &rep->body, prefix, items;
+	gk_buf *b = &rep->body, prefix, items, start;
 	struct pctx pc;
+	uint64_t max, marker;
 	int r;
 
 	gk_buf_init(&prefix, 256);
+	gk_buf_init(&start, 256);
 	gk_buf_init(&items, LIST_CAP);
 	memset(&pc, 0, sizeof(pc));
+	if (q_uint(s, "max-parts", INT32_MAX, 1000, &max) != 0 ||
+	    q_uint(s, "part-number-marker", INT32_MAX, 0, &marker) != 0) {
+		s3api_error(s, rep, 400, "InvalidArgument", "max-parts and "
+		    "part-number-marker must be integers from 0 to "
+		    "2147483647.");
+		goto out;
+	}
 	if ((r = s3api_mpu_open(s, qv(s, "uploadId"))) != 0) {
 		if (r == GK_ERR_NOT_FOUND)
 			s3api_error(s, rep, 404, "NoSuchUpload", "The "
@@ -394,14 +438,20 @@ list_parts(gate_s3 *s, gk_reply *rep)
 			s3api_store_error(s, rep, r);
 		goto out;
 	}
+	pc.max = max > 1000 ? 1000 : (unsigned)max;
+	pc.marker = marker > S3API_MAX_PARTS ? S3API_MAX_PARTS :
+	    (unsigned)marker;
 	if ((r = gk_buf_printf(&prefix, S3API_MPU_PREFIX "%s/p",
-	    s->upload_id)) != 0)
+	    s->upload_id)) != 0 ||
+	    (r = gk_buf_printf(&start, S3API_MPU_PREFIX "%s/p%05u",
+	    s->upload_id, pc.marker)) != 0)
 		goto fail;
 	pc.b = &items;
 	pc.st = s->app->store;
 	pc.base = prefix.len - 1;
-	r = store_list(s->app->store, gk_slice_of(prefix.data, prefix.len),
-	    GK_SLICE_NULL, 0, parts_cb, &pc);
+	r = store_list_flags(s->app->store, gk_slice_of(prefix.data,
+	    prefix.len), pc.marker > 0 ? gk_slice_of(start.data, start.len) :
+	    GK_SLICE_NULL, 0, STORE_LIST_EMPTY, parts_cb, &pc);
 	if (r == 0)
 		r = pc.r;
 	if (r != 0)
@@ -413,28 +463,37 @@ list_parts(gate_s3 *s, gk_reply *rep)
 	    (r = gk_buf_append_str(b, "</Bucket><Key>")) != 0 ||
 	    (r = s3api_xml_text(b, gk_slice_of(s->key.data, s->key.len))) ||
 	    (r = gk_buf_printf(b, "</Key><UploadId>%s</UploadId>"
-	    "<StorageClass>STANDARD</StorageClass><MaxParts>%u</MaxParts>"
-	    "<IsTruncated>false</IsTruncated>", s->upload_id,
-	    S3API_MAX_PARTS)) != 0 ||
-	    (r = gk_buf_append(b, items.data, items.len)) != 0 ||
-	    (r = gk_buf_append_str(b, "</ListPartsResult>")) != 0)
+	    "<StorageClass>STANDARD</StorageClass><PartNumberMarker>%u"
+	    "</PartNumberMarker>", s->upload_id, pc.marker)) != 0 ||
+	    (pc.n > 0 && (r = gk_buf_printf(b, "<NextPartNumberMarker>%u"
+	    "</NextPartNumberMarker>", pc.last)) != 0) ||
+	    (r = gk_buf_printf(b, "<MaxParts>%u</MaxParts><IsTruncated>%s"
+	    "</IsTruncated>", pc.max, pc.truncated ? "true" : "false")) != 0)
 		goto fail;
-	rep->status = 200;
-	rep->grant = 1;
-	rep->content_type = "application/xml";
+	r = s3api_list_reply(rep, &items, "</ListPartsResult>");
+	if (r != 0)
+		goto fail;
 	goto out;
 fail:
 	s3api_store_error(s, rep, r);
 out:
 	gk_buf_release(&prefix);
+	gk_buf_release(&start);
 	gk_buf_release(&items);
 }
 
+struct upload_row {
+	char *key;
+	size_t key_len;
+	char id[33];
+	int64_t mtime;
+};
+
 struct uctx {
 	gate_s3 *s;
-	gk_buf *b;
 	gk_slice prefix;
-	unsigned n;
+	struct upload_row *rows;
+	size_t n, cap;
 	int r;
 };
 
@@ -443,14 +502,13 @@ uploads_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 {
 	struct uctx *uc = arg;
 	gate_s3 *s = uc->s;
+	struct upload_row *row;
 	gk_slice id;
-	char t[40];
-	int r;
 
 	(void)size;
 	/* ".gatekeeper-mpu/<32 hex>/meta" */
 	if (key.len != strlen(S3API_MPU_PREFIX) + 32 + 5 ||
-	    memcmp(key.p + key.len - 5, "/meta", 5) != 0 || uc->n >= 1000)
+	    memcmp(key.p + key.len - 5, "/meta", 5) != 0)
 		return 0;
 	id = gk_slice_of(key.p + strlen(S3API_MPU_PREFIX), 32);
 	if (s3api_mpu_open(s, id) != 0)
@@ -458,18 +516,63 @@ uploads_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	if (!gk_slice_has_prefix(gk_slice_of(s->key.data, s->key.len),
 	    uc->prefix))
 		return 0;
-	s3api_time(mtime, t, sizeof(t));
-	uc->n++;
-	if ((r = gk_buf_append_str(uc->b, "<Upload><Key>")) != 0 ||
-	    (r = s3api_xml_text(uc->b, gk_slice_of(s->key.data,
-	    s->key.len))) != 0 ||
-	    (r = gk_buf_printf(uc->b, "</Key><UploadId>%s</UploadId>"
-	    "<Initiated>%s</Initiated><StorageClass>STANDARD</StorageClass>"
-	    "</Upload>", s->upload_id, t)) != 0) {
-		uc->r = r;
-		return r;
+	if (uc->n == uc->cap) {
+		size_t cap = uc->cap ? uc->cap * 2 : 64;
+		struct upload_row *nr;
+
+		if (cap > 1000000 || (nr = realloc(uc->rows, cap *
+		    sizeof(*nr))) == NULL)
+			return uc->r = GK_ERR_NOMEM;
+		uc->rows = nr;
+		uc->cap = cap;
 	}
+	row = &uc->rows[uc->n];
+	if ((row->key = malloc(s->key.len + 1)) == NULL)
+		return uc->r = GK_ERR_NOMEM;
+	memcpy(row->key, s->key.data, s->key.len);
+	row->key[s->key.len] = '\0';
+	row->key_len = s->key.len;
+	memcpy(row->id, s->upload_id, sizeof(row->id));
+	row->mtime = mtime;
+	uc->n++;
 	return 0;
+}
+
+static int
+row_cmp(const void *a, const void *b)
+{
+	const struct upload_row *x = a, *y = b;
+	size_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+	int c = memcmp(x->key, y->key, n);
+
+	if (c != 0)
+		return c;
+	if (x->key_len != y->key_len)
+		return x->key_len < y->key_len ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* 1 if row comes after the key and upload id markers. */
+static int
+after_markers(const struct upload_row *row, gk_slice km, gk_slice im)
+{
+	struct upload_row m;
+	char id[33];
+
+	if (km.len == 0)
+		return 1;
+	m.key = (char *)km.p;
+	m.key_len = km.len;
+	snprintf(id, sizeof(id), "%.*s", (int)(im.len > 32 ? 32 : im.len),
+	    (const char *)im.p);
+	memcpy(m.id, id, sizeof(m.id));
+	if (im.len == 0) {	/* key-marker alone: keys after it */
+		size_t n = row->key_len < km.len ? row->key_len : km.len;
+		int c = memcmp(row->key, km.p, n);
+
+		return c > 0 || (c == 0 && row->key_len > km.len);
+	}
+	return row_cmp(row, &m) > 0;
 }
 
 static void
@@ -477,12 +580,24 @@ list_uploads(gate_s3 *s, gk_reply *rep)
 {
 	gk_buf *b = &rep->body, items;
 	struct uctx uc;
-	int r;
+	gk_slice km = qv(s, "key-marker"), im = qv(s, "upload-id-marker");
+	uint64_t max;
+	unsigned n = 0;
+	size_t i, last = 0;
+	char t[40];
+	int r, truncated = 0;
 
 	gk_buf_init(&items, LIST_CAP);
 	memset(&uc, 0, sizeof(uc));
+	s->has_key = 0;
+	if (q_uint(s, "max-uploads", INT32_MAX, 1000, &max) != 0) {
+		s3api_error(s, rep, 400, "InvalidArgument", "max-uploads must "
+		    "be an integer from 0 to 2147483647.");
+		goto out;
+	}
+	if (max > 1000)
+		max = 1000;
 	uc.s = s;
-	uc.b = &items;
 	uc.prefix = qv(s, "prefix");
 	r = store_list(s->app->store, gk_slice_str(S3API_MPU_PREFIX),
 	    GK_SLICE_NULL, 0, uploads_cb, &uc);
@@ -491,25 +606,60 @@ list_uploads(gate_s3 *s, gk_reply *rep)
 	s->has_key = 0;
 	if (r != 0)
 		goto fail;
+	if (uc.n > 1)
+		qsort(uc.rows, uc.n, sizeof(*uc.rows), row_cmp);
+	for (i = 0; i < uc.n; i++) {
+		struct upload_row *row = &uc.rows[i];
+
+		if (!after_markers(row, km, im))
+			continue;
+		if (n >= max) {
+			truncated = 1;
+			break;
+		}
+		s3api_time(row->mtime, t, sizeof(t));
+		if ((r = gk_buf_append_str(&items, "<Upload><Key>")) != 0 ||
+		    (r = s3api_xml_text(&items, gk_slice_of(row->key,
+		    row->key_len))) != 0 ||
+		    (r = gk_buf_printf(&items, "</Key><UploadId>%s</UploadId>"
+		    "<Initiated>%s</Initiated><StorageClass>STANDARD"
+		    "</StorageClass></Upload>", row->id, t)) != 0)
+			goto fail;
+		n++;
+		last = i;
+	}
 	rep->body.cap = LIST_CAP + 64 * 1024;
 	if ((r = gk_buf_append_str(b, XMLHEAD "<ListMultipartUploadsResult "
 	    XMLNS "><Bucket>")) != 0 ||
 	    (r = s3api_xml_text(b, gk_slice_str(s->app->cfg->s3api_bucket))) ||
-	    (r = gk_buf_append_str(b, "</Bucket><KeyMarker></KeyMarker>"
-	    "<UploadIdMarker></UploadIdMarker><Prefix>")) != 0 ||
-	    (r = s3api_xml_text(b, uc.prefix)) != 0 ||
-	    (r = gk_buf_append_str(b, "</Prefix><MaxUploads>1000</MaxUploads>"
-	    "<IsTruncated>false</IsTruncated>")) != 0 ||
-	    (r = gk_buf_append(b, items.data, items.len)) != 0 ||
-	    (r = gk_buf_append_str(b, "</ListMultipartUploadsResult>")) != 0)
+	    (r = gk_buf_append_str(b, "</Bucket><KeyMarker>")) != 0 ||
+	    (r = s3api_xml_text(b, km)) != 0 ||
+	    (r = gk_buf_append_str(b, "</KeyMarker><UploadIdMarker>")) != 0 ||
+	    (r = s3api_xml_text(b, im)) != 0 ||
+	    (r = gk_buf_append_str(b, "</UploadIdMarker>")) != 0)
 		goto fail;
-	rep->status = 200;
-	rep->grant = 1;
-	rep->content_type = "application/xml";
+	if (truncated && ((r = gk_buf_append_str(b, "<NextKeyMarker>")) != 0 ||
+	    (r = s3api_xml_text(b, gk_slice_of(uc.rows[last].key,
+	    uc.rows[last].key_len))) != 0 ||
+	    (r = gk_buf_printf(b, "</NextKeyMarker><NextUploadIdMarker>%s"
+	    "</NextUploadIdMarker>", uc.rows[last].id)) != 0))
+		goto fail;
+	if ((r = gk_buf_append_str(b, "<Prefix>")) != 0 ||
+	    (r = s3api_xml_text(b, uc.prefix)) != 0 ||
+	    (r = gk_buf_printf(b, "</Prefix><MaxUploads>%u</MaxUploads>"
+	    "<IsTruncated>%s</IsTruncated>", (unsigned)max,
+	    truncated ? "true" : "false")) != 0)
+		goto fail;
+	if ((r = s3api_list_reply(rep, &items,
+	    "</ListMultipartUploadsResult>")) != 0)
+		goto fail;
 	goto out;
 fail:
 	s3api_store_error(s, rep, r);
 out:
+	for (i = 0; i < uc.n; i++)
+		free(uc.rows[i].key);
+	free(uc.rows);
 	gk_buf_release(&items);
 }
 

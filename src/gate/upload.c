@@ -280,7 +280,7 @@ gate_upload_put_begin(gk_app *app, const gk_req *req, gate_upload **out,
 }
 
 /* POST /_upload: the multipart form, its policy checked before the file. */
-/* Every request to the S3 endpoint (issue 13): all of it is s3api.c's,
+/* Every request to the S3 endpoint: all of it is s3api.c's,
  * its writes, copies and deletes done in gate_upload_commit after their
  * audit record. */
 void
@@ -356,6 +356,8 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 int
 gate_upload_refused(const gate_upload *u)
 {
+	if (u != NULL && u->s3 != NULL)
+		return gate_s3api_refused(u->s3);
 	return u != NULL && u->status != 0;
 }
 

@@ -1,11 +1,17 @@
 /*
  * http_int.h - inside the http folder only: the slow-client watchdog
- * (guard.c) that server.c drives from libmicrohttpd's callbacks.
+ * (guard.c) that server.c drives from libmicrohttpd's callbacks, and the
+ * HTTP-to-HTTPS redirect listener (redirect.c).
  */
 #ifndef GK_HTTP_INT_H
 #define GK_HTTP_INT_H
 
 #include "http.h"
+
+#include <stdarg.h>
+#include <sys/socket.h>
+
+struct MHD_Daemon;
 
 typedef struct http_guard http_guard;
 typedef struct http_conn http_conn;
@@ -36,5 +42,18 @@ void http_guard_head_done(http_guard *g, http_conn *c);
 void http_guard_body_done(http_guard *g, http_conn *c);
 /* The request ended; the connection is kept alive for the next one. */
 void http_guard_request_done(http_guard *g, http_conn *c);
+
+/*
+ * Starts the plain listener on cfg->redirect_port (the address family and
+ * address of main_ss, the main listener's): 301/308 to public_url + the
+ * request's path and query. *port: the port it bound. 0 or GK_ERR_IO.
+ * public_url must outlive the daemon.
+ */
+int http_redirect_start(const char *public_url, const http_settings *cfg,
+    const struct sockaddr_storage *main_ss, struct MHD_Daemon **out,
+    unsigned *port) GK_WUR;
+
+/* libmicrohttpd's error log, at debug level. */
+void http_mhd_log(void *cls, const char *fmt, va_list ap);
 
 #endif

@@ -26,6 +26,7 @@
 
 static __thread int last_status;
 static __thread char last_err[256];
+static __thread char last_code[64];
 
 int
 s3_last_status(void)
@@ -39,6 +40,12 @@ s3_last_error(void)
 	return last_err[0] ? last_err : "storage error";
 }
 
+const char *
+s3_last_code(void)
+{
+	return last_code;
+}
+
 static void set_err(int status, const char *fmt, ...) GK_PRINTF(2, 3);
 
 static void
@@ -47,6 +54,7 @@ set_err(int status, const char *fmt, ...)
 	va_list ap;
 
 	last_status = status;
+	last_code[0] = '\0';
 	va_start(ap, fmt);
 	vsnprintf(last_err, sizeof(last_err), fmt, ap);
 	va_end(ap);
@@ -227,6 +235,9 @@ s3_map_error(s3_client *c, long status, CURLcode cr, gk_slice body,
 		    code.len ? (char *)code.data : "?", what);
 		r = GK_ERR_UNAVAILABLE;
 	}
+	if (code.len > 0 && code.data[0] != 'H')	/* not "HTTP n" */
+		snprintf(last_code, sizeof(last_code), "%.*s",
+		    (int)code.len, (const char *)code.data);
 	gk_buf_release(&code);
 	gk_buf_release(&msg);
 	return r;

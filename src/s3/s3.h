@@ -389,18 +389,39 @@ int s3_get_read(s3_get *g, uint8_t *buf, size_t max, size_t *got) GK_WUR;
 void s3_get_free(s3_get *g);
 
 /*
- * Streaming upload as a multipart upload: parts of S3_PART_SIZE are sent
- * as they fill (memory: one part), the object appears only at
- * s3_put_complete; s3_put_free aborts an upload not completed.
+ * Streaming upload: an object of at most S3_PART_SIZE is one PUT at
+ * s3_put_complete; a larger one a multipart upload whose parts of
+ * S3_PART_SIZE are sent as they fill (memory: one part). Either way the
+ * object appears only at s3_put_complete; s3_put_free aborts an upload not
+ * completed.
  */
 #define S3_PART_SIZE (8u * 1024 * 1024)
 typedef struct s3_put s3_put;
 int s3_put_begin(s3_client *c, gk_slice key, s3_put **out) GK_WUR;
 int s3_put_write(s3_put *p, const uint8_t *data, size_t len) GK_WUR;
-/* Sends the last part; the object is still invisible. */
+/* Sends the last part of a multipart upload; the object is still
+ * invisible (a single PUT waits for s3_put_complete). */
 int s3_put_finish(s3_put *p) GK_WUR;
 /* Sends what s3_put_finish did not, then completes the upload. */
 int s3_put_complete(s3_put *p) GK_WUR;
 void s3_put_free(s3_put *p);
+
+/*
+ * The bucket's own multipart uploads, one call each: create (the upload
+ * id, malloc'd, into *upload_id; SSE as for every upload), one part
+ * (1..10000; the bucket's ETag, quoted as S3 sends it, into etag), complete
+ * with parts_xml the "<Part><PartNumber>N</PartNumber><ETag>..</ETag>
+ * </Part>" list (S3's error code, e.g. InvalidPart, in s3_last_error),
+ * abort.
+ */
+#define S3_ETAG_MAX 128
+int s3_mpu_create(s3_client *c, gk_slice key, char **upload_id) GK_WUR;
+int s3_mpu_part(s3_client *c, gk_slice key, gk_slice upload_id,
+    unsigned part, gk_slice body, char etag[S3_ETAG_MAX]) GK_WUR;
+int s3_mpu_complete(s3_client *c, gk_slice key, gk_slice upload_id,
+    gk_slice parts_xml) GK_WUR;
+int s3_mpu_abort(s3_client *c, gk_slice key, gk_slice upload_id) GK_WUR;
+/* S3's error code of the last failed call on this thread ("" if none). */
+const char *s3_last_code(void);
 
 #endif

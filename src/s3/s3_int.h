@@ -20,6 +20,37 @@ struct s3_target {
 	char *kms_key_id;	/* SSE-KMS for uploads, or NULL: AES256 */
 };
 
+/*
+ * xml.c: one expat parse, shared by the S3 documents the gatekeeper reads
+ * (listings and errors from the bucket, the endpoint's request bodies).
+ * The frame counts the depth, collects each element's text (at most
+ * text_cap bytes, else GK_ERR_TOO_LARGE) and calls start and end with the
+ * element's local name (the namespace dropped); a callback stops the parse
+ * with s3_xml_fail. Each document's context embeds an s3_xml first.
+ */
+typedef struct s3_xml s3_xml;
+struct s3_xml {
+	void (*start)(s3_xml *x, const char *name);
+	void (*end)(s3_xml *x, const char *name, gk_slice text);
+	int depth;		/* of the element being started or ended */
+	int depth_max;		/* 0: no limit */
+	int no_doctype;		/* refuse a DOCTYPE (and so entities) */
+	size_t text_cap;
+	int r;			/* the first failure */
+	struct XML_ParserStruct *p;
+	gk_buf text;
+};
+void s3_xml_fail(s3_xml *x, int r);
+/* Parses xml: x->r, or GK_ERR_INVALID for XML expat refuses. */
+int s3_xml_run(s3_xml *x, gk_slice xml) GK_WUR;
+
+/*
+ * xml.c: the text of the first <tag>..</tag> in a small answer of the
+ * bucket (an upload id), malloc'd: 1..1024 bytes, &quot; the only entity
+ * taken; NULL when absent or odd.
+ */
+char *s3_xml_leaf(gk_slice xml, const char *tag);
+
 /* sigv4.c: lower-case hex SHA-256 of in (payload hashes). */
 void s3_sha256_hex(gk_slice in, char out[65]);
 

@@ -232,46 +232,154 @@ s3_get_free(s3_get *g)
 struct s3_put {
 	s3_client *c;
 	gk_buf key;
-	char *upload_id;
+	char *upload_id;	/* NULL until a second part is needed */
 	gk_buf part;
 	gk_buf done_xml;	/* <Part>..</Part> list */
 	unsigned n_parts;
 	int completed, failed;
 };
 
-/* The text of <tag>..</tag> in a small XML answer (no entities expected
- * in upload ids; anything odd is refused). */
-static char *
-xml_leaf(const gk_buf *b, const char *tag)
+static int
+sse_headers(s3_client *c, s3_header h[2], size_t *n)
 {
-	char open[64], close[64];
-	const char *s, *e;
+	const char *kms = s3_target_kms(s3_client_target(c));
 
-	snprintf(open, sizeof(open), "<%s>", tag);
-	snprintf(close, sizeof(close), "</%s>", tag);
-	if (b->data == NULL || (s = strstr((const char *)b->data, open)) ==
-	    NULL)
-		return NULL;
-	s += strlen(open);
-	if ((e = strstr(s, close)) == NULL || e == s || e - s > 1024 ||
-	    memchr(s, '&', (size_t)(e - s)) != NULL ||
-	    memchr(s, '<', (size_t)(e - s)) != NULL)
-		return NULL;
-	return strndup(s, (size_t)(e - s));
+	h[0].name = gk_slice_str("x-amz-server-side-encryption");
+	h[0].value = gk_slice_str(kms ? "aws:kms" : "AES256");
+	h[1].name = gk_slice_str("x-amz-server-side-encryption-aws-kms-key-id");
+	h[1].value = gk_slice_str(kms);
+	*n = kms ? 2 : 1;
+	return 0;
+}
+
+/* "partNumber=N&uploadId=ID" or "uploadId=ID" (part 0) into q. */
+static int
+upload_query(gk_slice upload_id, unsigned part, gk_buf *q)
+{
+	int r;
+
+	gk_buf_reset(q);
+	if (part != 0 && (r = gk_buf_printf(q, "partNumber=%u&", part)) != 0)
+		return r;
+	if ((r = gk_buf_append_str(q, "uploadId=")) != 0 ||
+	    (r = gk_pct_encode(upload_id, 0, q)) != 0)
+		return r;
+	return gk_buf_append(q, "", 1);
+}
+
+int
+s3_mpu_create(s3_client *c, gk_slice key, char **upload_id)
+{
+	s3_header h[2];
+	gk_buf resp;
+	s3_call call;
+	size_t nh;
+	int r;
+
+	*upload_id = NULL;
+	(void)sse_headers(c, h, &nh);
+	gk_buf_init(&resp, 65536);
+	memset(&call, 0, sizeof(call));
+	call.method = "POST";
+	call.key = key;
+	call.query = "uploads=";
+	call.headers = h;
+	call.n_headers = nh;
+	call.resp = &resp;
+	if ((r = s3_client_call(c, &call, NULL)) == 0 &&
+	    (*upload_id = s3_xml_leaf(gk_slice_of(resp.data, resp.len), "UploadId")) == NULL)
+		r = GK_ERR_UNAVAILABLE;
+	gk_buf_release(&resp);
+	return r;
+}
+
+int
+s3_mpu_part(s3_client *c, gk_slice key, gk_slice upload_id, unsigned part,
+    gk_slice body, char etag[S3_ETAG_MAX])
+{
+	gk_buf q;
+	s3_call call;
+	int r;
+
+	if (part == 0 || part > MAX_PARTS)
+		return GK_ERR_INVALID;
+	gk_buf_init(&q, 4096);
+	if ((r = upload_query(upload_id, part, &q)) != 0)
+		goto out;
+	memset(&call, 0, sizeof(call));
+	call.method = "PUT";
+	call.key = key;
+	call.query = (const char *)q.data;
+	call.body = body;
+	call.idempotent = 1;
+	call.etag = etag;
+	if ((r = s3_client_call(c, &call, NULL)) != 0)
+		goto out;
+	if (etag[0] == '\0' || strpbrk(etag, "<&\r\n") != NULL)
+		r = GK_ERR_UNAVAILABLE;
+out:
+	gk_buf_release(&q);
+	return r;
+}
+
+int
+s3_mpu_complete(s3_client *c, gk_slice key, gk_slice upload_id,
+    gk_slice parts_xml)
+{
+	gk_buf body, resp, q;
+	s3_call call;
+	int r;
+
+	gk_buf_init(&body, 4u * 1024 * 1024);
+	gk_buf_init(&resp, 65536);
+	gk_buf_init(&q, 4096);
+	if ((r = gk_buf_append_str(&body, "<CompleteMultipartUpload>")) != 0 ||
+	    (r = gk_buf_append(&body, parts_xml.p, parts_xml.len)) != 0 ||
+	    (r = gk_buf_append_str(&body, "</CompleteMultipartUpload>")) != 0 ||
+	    (r = upload_query(upload_id, 0, &q)) != 0)
+		goto out;
+	memset(&call, 0, sizeof(call));
+	call.method = "POST";
+	call.key = key;
+	call.query = (const char *)q.data;
+	call.body = gk_slice_of(body.data, body.len);
+	call.resp = &resp;
+	if ((r = s3_client_call(c, &call, NULL)) != 0)
+		goto out;
+	/* a 200 can still carry an error */
+	if (resp.data != NULL && strstr((char *)resp.data, "<Error>") != NULL)
+		r = s3_map_error(c, 500, CURLE_OK, gk_slice_of(resp.data,
+		    resp.len), "POST");
+out:
+	gk_buf_release(&body);
+	gk_buf_release(&resp);
+	gk_buf_release(&q);
+	return r;
+}
+
+int
+s3_mpu_abort(s3_client *c, gk_slice key, gk_slice upload_id)
+{
+	gk_buf q;
+	s3_call call;
+	int r;
+
+	gk_buf_init(&q, 4096);
+	if ((r = upload_query(upload_id, 0, &q)) == 0) {
+		memset(&call, 0, sizeof(call));
+		call.method = "DELETE";
+		call.key = key;
+		call.query = (const char *)q.data;
+		call.idempotent = 1;
+		r = s3_client_call(c, &call, NULL);
+	}
+	gk_buf_release(&q);
+	return r;
 }
 
 int
 s3_put_begin(s3_client *c, gk_slice key, s3_put **out)
 {
-	const char *kms = s3_target_kms(s3_client_target(c));
-	s3_header h[2] = {
-		{ gk_slice_str("x-amz-server-side-encryption"),
-		    gk_slice_str(kms ? "aws:kms" : "AES256") },
-		{ gk_slice_str("x-amz-server-side-encryption-aws-kms-key-id"),
-		    gk_slice_str(kms) },
-	};
-	gk_buf resp;
-	s3_call call;
 	s3_put *p;
 	int r;
 
@@ -281,64 +389,35 @@ s3_put_begin(s3_client *c, gk_slice key, s3_put **out)
 	gk_buf_init(&p->key, 4096);
 	gk_buf_init(&p->part, S3_PART_SIZE);
 	gk_buf_init(&p->done_xml, 2u * 1024 * 1024);
-	gk_buf_init(&resp, 65536);
-	if ((r = gk_buf_append(&p->key, key.p, key.len)) != 0)
-		goto out;
-	memset(&call, 0, sizeof(call));
-	call.method = "POST";
-	call.key = key;
-	call.query = "uploads=";
-	call.headers = h;
-	call.n_headers = kms ? 2 : 1;
-	call.resp = &resp;
-	if ((r = s3_client_call(c, &call, NULL)) != 0)
-		goto out;
-	if ((p->upload_id = xml_leaf(&resp, "UploadId")) == NULL) {
-		r = GK_ERR_UNAVAILABLE;
-		goto out;
+	if ((r = gk_buf_append(&p->key, key.p, key.len)) != 0) {
+		s3_put_free(p);
+		return r;
 	}
+	/* the multipart upload is created only when a second part is
+	 * needed: an object of one part is one PUT at s3_put_complete */
 	*out = p;
-	p = NULL; /* transferred */
-out:
-	gk_buf_release(&resp);
-	s3_put_free(p);
-	return r;
+	return 0;
 }
 
 static int
 upload_part(s3_put *p)
 {
-	char etag[128], q[2048];
-	gk_buf enc;
-	s3_call call;
+	char etag[S3_ETAG_MAX];
 	int r;
 
 	if (p->n_parts == MAX_PARTS)
 		return GK_ERR_TOO_LARGE;
-	gk_buf_init(&enc, 2048);
-	if ((r = gk_pct_encode(gk_slice_str(p->upload_id), 0, &enc)) != 0)
-		goto out;
-	snprintf(q, sizeof(q), "partNumber=%u&uploadId=%s", p->n_parts + 1,
-	    (char *)enc.data);
-	memset(&call, 0, sizeof(call));
-	call.method = "PUT";
-	call.key = gk_slice_of(p->key.data, p->key.len);
-	call.query = q;
-	call.body = gk_slice_of(p->part.data, p->part.len);
-	call.idempotent = 1;
-	call.etag = etag;
-	if ((r = s3_client_call(p->c, &call, NULL)) != 0)
-		goto out;
-	if (etag[0] == '\0' || strpbrk(etag, "<&") != NULL) {
-		r = GK_ERR_UNAVAILABLE;
-		goto out;
-	}
+	if (p->upload_id == NULL && (r = s3_mpu_create(p->c,
+	    gk_slice_of(p->key.data, p->key.len), &p->upload_id)) != 0)
+		return r;
+	if ((r = s3_mpu_part(p->c, gk_slice_of(p->key.data, p->key.len),
+	    gk_slice_str(p->upload_id), p->n_parts + 1,
+	    gk_slice_of(p->part.data, p->part.len), etag)) != 0)
+		return r;
 	p->n_parts++;
 	r = gk_buf_printf(&p->done_xml, "<Part><PartNumber>%u</PartNumber>"
 	    "<ETag>%s</ETag></Part>", p->n_parts, etag);
 	gk_buf_reset(&p->part);
-out:
-	gk_buf_release(&enc);
 	return r;
 }
 
@@ -351,6 +430,10 @@ s3_put_write(s3_put *p, const uint8_t *data, size_t len)
 	if (p->failed || p->completed)
 		return GK_ERR_INVALID;
 	while (len > 0) {
+		/* a full part goes when more bytes follow it, so an object
+		 * of exactly one part stays one PUT */
+		if (p->part.len == S3_PART_SIZE && (r = upload_part(p)) != 0)
+			goto fail;
 		n = S3_PART_SIZE - p->part.len;
 		if (n > len)
 			n = len;
@@ -358,8 +441,6 @@ s3_put_write(s3_put *p, const uint8_t *data, size_t len)
 			goto fail;
 		data += n;
 		len -= n;
-		if (p->part.len == S3_PART_SIZE && (r = upload_part(p)) != 0)
-			goto fail;
 	}
 	return 0;
 fail:
@@ -374,82 +455,69 @@ s3_put_finish(s3_put *p)
 
 	if (p->failed || p->completed)
 		return GK_ERR_INVALID;
-	if ((p->part.len > 0 || p->n_parts == 0) && (r = upload_part(p)) != 0) {
+	/* a multipart upload sends its last part now; a single PUT waits
+	 * for s3_put_complete, when the object may appear */
+	if (p->upload_id != NULL && p->part.len > 0 &&
+	    (r = upload_part(p)) != 0) {
 		p->failed = 1;
 		return r;
 	}
 	return 0;
 }
 
+/* The whole object in one PUT (it was at most one part). */
+static int
+single_put(s3_put *p)
+{
+	s3_header h[2];
+	s3_call call;
+	size_t nh;
+
+	(void)sse_headers(p->c, h, &nh);
+	memset(&call, 0, sizeof(call));
+	call.method = "PUT";
+	call.key = gk_slice_of(p->key.data, p->key.len);
+	call.headers = h;
+	call.n_headers = nh;
+	call.body = gk_slice_of(p->part.data, p->part.len);
+	call.idempotent = 1;
+	return s3_client_call(p->c, &call, NULL);
+}
+
 int
 s3_put_complete(s3_put *p)
 {
-	gk_buf body, resp, enc;
-	char q[2048];
-	s3_call call;
 	int r;
 
 	if (p->failed || p->completed)
 		return GK_ERR_INVALID;
-	if ((p->part.len > 0 || p->n_parts == 0) && (r = upload_part(p)) != 0) {
-		p->failed = 1;
-		return r;
+	if (p->upload_id == NULL) {
+		r = single_put(p);
+	} else {
+		if (p->part.len > 0 && (r = upload_part(p)) != 0)
+			goto out;
+		r = s3_mpu_complete(p->c, gk_slice_of(p->key.data, p->key.len),
+		    gk_slice_str(p->upload_id), gk_slice_of(p->done_xml.data,
+		    p->done_xml.len));
 	}
-	gk_buf_init(&body, 4u * 1024 * 1024);
-	gk_buf_init(&resp, 65536);
-	gk_buf_init(&enc, 2048);
-	if ((r = gk_buf_printf(&body, "<CompleteMultipartUpload>%s"
-	    "</CompleteMultipartUpload>", (char *)p->done_xml.data)) != 0 ||
-	    (r = gk_pct_encode(gk_slice_str(p->upload_id), 0, &enc)) != 0)
-		goto out;
-	snprintf(q, sizeof(q), "uploadId=%s", (char *)enc.data);
-	memset(&call, 0, sizeof(call));
-	call.method = "POST";
-	call.key = gk_slice_of(p->key.data, p->key.len);
-	call.query = q;
-	call.body = gk_slice_of(body.data, body.len);
-	call.resp = &resp;
-	if ((r = s3_client_call(p->c, &call, NULL)) != 0)
-		goto out;
-	/* a 200 can still carry an error */
-	if (resp.data != NULL && strstr((char *)resp.data, "<Error>") != NULL) {
-		r = GK_ERR_UNAVAILABLE;
-		goto out;
-	}
-	p->completed = 1;
 out:
-	if (r != 0)
+	if (r == 0)
+		p->completed = 1;
+	else
 		p->failed = 1;
-	gk_buf_release(&body);
-	gk_buf_release(&resp);
-	gk_buf_release(&enc);
 	return r;
 }
 
 void
 s3_put_free(s3_put *p)
 {
-	gk_buf enc;
-	char q[2048];
-	s3_call call;
-
 	if (p == NULL)
 		return;
-	if (!p->completed && p->upload_id != NULL) {
-		gk_buf_init(&enc, 2048);
-		if (gk_pct_encode(gk_slice_str(p->upload_id), 0, &enc) == 0) {
-			snprintf(q, sizeof(q), "uploadId=%s", (char *)enc.data);
-			memset(&call, 0, sizeof(call));
-			call.method = "DELETE";
-			call.key = gk_slice_of(p->key.data, p->key.len);
-			call.query = q;
-			call.idempotent = 1;
-			if (s3_client_call(p->c, &call, NULL) != 0)
-				gk_warn("could not abort a multipart upload: %s",
-				    s3_last_error());
-		}
-		gk_buf_release(&enc);
-	}
+	if (!p->completed && p->upload_id != NULL &&
+	    s3_mpu_abort(p->c, gk_slice_of(p->key.data, p->key.len),
+	    gk_slice_str(p->upload_id)) != 0)
+		gk_warn("could not abort a multipart upload: %s",
+		    s3_last_error());
 	free(p->upload_id);
 	gk_buf_release(&p->key);
 	gk_buf_release(&p->part);

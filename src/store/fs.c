@@ -127,7 +127,7 @@ out:
 
 /*
  * Up to limit rows with key > lower (or >= if inclusive) and key < upper
- * (if has_upper), size > 0, in key order. Callbacks run outside the lock,
+ * (if has_upper), size >= min_size, in key order. Callbacks run outside the lock,
  * so rows are copied out.
  */
 
@@ -756,9 +756,10 @@ be_writer_free(gk_store_writer *w)
 
 static int
 be_list(gk_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
-    gk_store_list_fn fn, void *arg)
+    unsigned flags, gk_store_list_fn fn, void *arg)
 {
-	return fs_list((fs_store *)s, prefix, start_after, max, fn, arg);
+	return fs_list((fs_store *)s, prefix, start_after, max, flags, fn,
+	    arg);
 }
 
 static int

@@ -135,17 +135,18 @@ rows_free(list_row *rows, size_t n)
 
 static int
 db_list_batch(fs_store *s, gk_slice lower, int inclusive, gk_slice upper,
-    int has_upper, unsigned limit, list_row **rows_out, size_t *n_out)
+    int has_upper, unsigned limit, int64_t min_size, list_row **rows_out,
+    size_t *n_out)
 {
 	static const char *const sql[2][2] = {
 		{ "SELECT key, size, mtime FROM objects WHERE key > ?1 "
-		  "AND size > 0 ORDER BY key LIMIT ?3",
+		  "AND size >= ?4 ORDER BY key LIMIT ?3",
 		  "SELECT key, size, mtime FROM objects WHERE key > ?1 "
-		  "AND key < ?2 AND size > 0 ORDER BY key LIMIT ?3" },
+		  "AND key < ?2 AND size >= ?4 ORDER BY key LIMIT ?3" },
 		{ "SELECT key, size, mtime FROM objects WHERE key >= ?1 "
-		  "AND size > 0 ORDER BY key LIMIT ?3",
+		  "AND size >= ?4 ORDER BY key LIMIT ?3",
 		  "SELECT key, size, mtime FROM objects WHERE key >= ?1 "
-		  "AND key < ?2 AND size > 0 ORDER BY key LIMIT ?3" },
+		  "AND key < ?2 AND size >= ?4 ORDER BY key LIMIT ?3" },
 	};
 	sqlite3_stmt *st = NULL;
 	list_row *rows = NULL;
@@ -166,12 +167,14 @@ db_list_batch(fs_store *s, gk_slice lower, int inclusive, gk_slice upper,
 	    (has_upper && (r = db_bind_blob(st, 2, upper)) != 0))
 		goto out;
 	r = GK_ERR_IO;
-	if (sqlite3_bind_int64(st, 3, limit) != SQLITE_OK)
+	if (sqlite3_bind_int64(st, 3, limit) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, 4, min_size) != SQLITE_OK)
 		goto out;
 	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		p = sqlite3_column_blob(st, 0);
 		len = sqlite3_column_bytes(st, 0);
-		if (sqlite3_column_int64(st, 1) <= 0 || len <= 0 || p == NULL)
+		if (sqlite3_column_int64(st, 1) < min_size || len <= 0 ||
+		    p == NULL)
 			continue;
 		r = GK_ERR_NOMEM;
 		if ((rows[n].key = malloc((size_t)len)) == NULL)
@@ -200,7 +203,7 @@ out:
 
 int
 fs_list(fs_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
-    gk_store_list_fn fn, void *arg)
+    unsigned flags, gk_store_list_fn fn, void *arg)
 {
 	uint8_t *upper = NULL, *lower = NULL;
 	size_t upper_len = prefix.len, n = 0, i;
@@ -235,8 +238,8 @@ fs_list(fs_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
 		if (limit == 0)
 			break;
 		if ((r = db_list_batch(s, lo, inclusive,
-		    gk_slice_of(upper, upper_len), has_upper, limit, &rows,
-		    &n)) != 0)
+		    gk_slice_of(upper, upper_len), has_upper, limit,
+		    (flags & STORE_LIST_EMPTY) ? 0 : 1, &rows, &n)) != 0)
 			goto out;
 		for (i = 0; i < n && !stop; i++) {
 			gk_slice k = gk_slice_of(rows[i].key, rows[i].len);

@@ -160,7 +160,7 @@ int fs_reader_read(fs_reader *rd, uint64_t off, uint8_t *buf, size_t max,
 int fs_index_put(fs_store *s, gk_slice key, uint64_t size, int64_t mtime);
 int fs_index_del(fs_store *s, gk_slice key);
 int fs_list(fs_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
-    gk_store_list_fn fn, void *arg);
+    unsigned flags, gk_store_list_fn fn, void *arg);
 int fs_index_open(fs_store *s);
 
 /* fs.c */

@@ -7,6 +7,7 @@
  * endpoint and this file streams to and from the bucket (ranged GETs with
  * bounded buffering, multipart uploads completed only at commit).
  */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,12 +20,17 @@ typedef struct s3_store_writer s3_store_writer;
 
 static void s3store_reader_free(s3_store_reader *rd);
 
+/* A write is checked against the bucket before its audit record unless
+ * one succeeded this recently (seconds). */
+#define WRITE_OK_FOR 10
+
 struct s3_store {
 	gk_store base;		/* first: the handle store.c hands out */
 	s3_client *c;
 	int proxy;
 	int check_exists;
 	int64_t ttl;
+	_Atomic int64_t write_ok;	/* monotonic s of the last good write */
 };
 
 struct s3_store_reader {
@@ -37,9 +43,14 @@ struct s3_store_reader {
 
 struct s3_store_writer {
 	gk_store_writer base;	/* first */
-	s3_put *p;
+	s3_put *p;		/* an object; NULL for a part */
 	uint64_t total, max;
 	int dead;
+	/* a part of the bucket's own multipart upload: held, then sent */
+	s3_store *s;
+	unsigned part;
+	gk_buf held, key, id;
+	char etag[S3_ETAG_MAX];
 };
 
 static int
@@ -206,6 +217,40 @@ s3store_reader_free(s3_store_reader *rd)
 
 /* ---- writing (proxy mode) ------------------------------------------- */
 
+/*
+ * An object of one part is one PUT at commit, after its audit record: so
+ * that a bucket refusing the gatekeeper's writes (keys, policy, a missing
+ * bucket) is still answered 502 before the record, a write is first
+ * checked (a multipart upload created and aborted, which needs exactly
+ * s3:PutObject) unless a write succeeded in the last WRITE_OK_FOR s.
+ */
+static void
+write_ok(s3_store *s, int ok)
+{
+	atomic_store(&s->write_ok, ok ? gk_mono_us() / 1000000 + 1 : 0);
+}
+
+static int
+write_check(s3_store *s, gk_slice key)
+{
+	int64_t last = atomic_load(&s->write_ok);
+	char *up = NULL;
+	int r;
+
+	if (last != 0 && gk_mono_us() / 1000000 + 1 - last < WRITE_OK_FOR)
+		return 0;
+	if ((r = s3_mpu_create(s->c, key, &up)) != 0) {
+		write_ok(s, 0);
+		return r;
+	}
+	if (s3_mpu_abort(s->c, key, gk_slice_str(up)) != 0)
+		gk_warn("s3 store: could not abort a check upload: %s",
+		    s3_last_error());
+	free(up);
+	write_ok(s, 1);
+	return 0;
+}
+
 static int
 s3store_put_begin(s3_store *s, gk_slice key, uint64_t max_bytes,
     s3_store_writer **out)
@@ -215,12 +260,44 @@ s3store_put_begin(s3_store *s, gk_slice key, uint64_t max_bytes,
 
 	if (key.len == 0 || key.len > 1024)
 		return GK_ERR_INVALID;
+	if ((r = write_check(s, key)) != 0)
+		return r;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return GK_ERR_NOMEM;
+	w->s = s;
 	w->max = max_bytes;
 	if ((r = s3_put_begin(s->c, key, &w->p)) != 0) {
 		free(w);
 		return r;
+	}
+	*out = w;
+	return 0;
+}
+
+static int
+s3store_part_begin(s3_store *s, gk_slice key, gk_slice id, unsigned part,
+    uint64_t max_bytes, s3_store_writer **out)
+{
+	s3_store_writer *w;
+
+	if (key.len == 0 || key.len > 1024 || id.len == 0 || id.len > 1024 ||
+	    part == 0 || part > 10000)
+		return GK_ERR_INVALID;
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return GK_ERR_NOMEM;
+	w->s = s;
+	w->part = part;
+	w->max = max_bytes < STORE_MPU_PART_MAX ? max_bytes :
+	    STORE_MPU_PART_MAX;
+	gk_buf_init(&w->held, (size_t)w->max);
+	gk_buf_init(&w->key, 1024);
+	gk_buf_init(&w->id, 1024);
+	if (gk_buf_append(&w->key, key.p, key.len) != 0 ||
+	    gk_buf_append(&w->id, id.p, id.len) != 0) {
+		gk_buf_release(&w->key);
+		gk_buf_release(&w->id);
+		free(w);
+		return GK_ERR_NOMEM;
 	}
 	*out = w;
 	return 0;
@@ -237,6 +314,14 @@ s3store_writer_write(s3_store_writer *w, const uint8_t *p, size_t len)
 		w->dead = 1;
 		return GK_ERR_TOO_LARGE;
 	}
+	if (w->p == NULL) {	/* a part: held until finish */
+		if ((r = gk_buf_append(&w->held, p, len)) != 0) {
+			w->dead = 1;
+			return r;
+		}
+		w->total += len;
+		return 0;
+	}
 	if ((r = s3_put_write(w->p, p, len)) != 0) {
 		w->dead = 1;
 		return r;
@@ -252,6 +337,19 @@ s3store_writer_finish(s3_store_writer *w)
 
 	if (w->dead)
 		return GK_ERR_INVALID;
+	if (w->p == NULL) {
+		if (w->etag[0] != '\0')
+			return 0;	/* sent */
+		r = s3_mpu_part(w->s->c, gk_slice_of(w->key.data, w->key.len),
+		    gk_slice_of(w->id.data, w->id.len), w->part,
+		    gk_slice_of(w->held.data, w->held.len), w->etag);
+		gk_buf_release(&w->held);
+		if (r != 0) {
+			w->etag[0] = '\0';
+			w->dead = 1;
+		}
+		return r;
+	}
 	/* the last part goes now, before the audit record: only the
 	 * completion is left for store_writer_commit */
 	if ((r = s3_put_finish(w->p)) != 0)
@@ -266,7 +364,12 @@ s3store_writer_commit(s3_store_writer *w)
 
 	if (w->dead)
 		return GK_ERR_INVALID;
-	if ((r = s3_put_complete(w->p)) != 0)
+	if (w->p == NULL)	/* a part: sent by finish */
+		return s3store_writer_finish(w);
+	r = s3_put_complete(w->p);
+	if (r == 0 || r == GK_ERR_DENIED)
+		write_ok(w->s, r == 0);
+	if (r != 0)
 		w->dead = 1;
 	return r;
 }
@@ -283,6 +386,9 @@ s3store_writer_free(s3_store_writer *w)
 	if (w == NULL)
 		return;
 	s3_put_free(w->p);	/* aborts an upload not completed */
+	gk_buf_release(&w->held);
+	gk_buf_release(&w->key);
+	gk_buf_release(&w->id);
 	free(w);
 }
 
@@ -295,6 +401,7 @@ struct list_ctx {
 	int r;
 	gk_slice prefix;
 	int warned;
+	int empty;		/* list 0-byte objects too */
 };
 
 static int
@@ -303,8 +410,8 @@ on_obj(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	struct list_ctx *lc = arg;
 	int r;
 
-	if (size == 0)
-		return 0;	/* as the fs store: empty objects left out */
+	if (size == 0 && !lc->empty)
+		return 0;	/* as the fs store: left out unless asked */
 	if (!gk_slice_has_prefix(key, lc->prefix)) {
 		/* a misbehaving server or a man in the middle: the caller
 		 * relies on the prefix (and shows keys relative to it) */
@@ -326,9 +433,10 @@ on_obj(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 
 static int
 s3store_list(s3_store *s, gk_slice prefix, gk_slice start_after,
-    unsigned max, gk_store_list_fn fn, void *arg)
+    unsigned max, unsigned flags, gk_store_list_fn fn, void *arg)
 {
-	struct list_ctx lc = { fn, arg, max, 0, 0, prefix, 0 };
+	struct list_ctx lc = { fn, arg, max, 0, 0, prefix, 0,
+	    (flags & STORE_LIST_EMPTY) != 0 };
 	int r;
 
 	r = s3_client_list(s->c, prefix, start_after, on_obj, &lc);
@@ -376,7 +484,20 @@ s3store_delete(s3_store *s, gk_slice key)
 	return s3_client_call(s->c, &call, NULL);
 }
 
-/* ---- errors --------------------------------------------------------- */
+/* ---- the bucket's own multipart uploads --------------------------------- */
+
+static int
+s3store_mpu_create(s3_store *s, gk_slice key, gk_buf *id)
+{
+	char *up = NULL;
+	int r;
+
+	if ((r = s3_mpu_create(s->c, key, &up)) != 0)
+		return r;
+	r = gk_buf_append_str(id, up);
+	free(up);
+	return r;
+}
 
 /* ---- the backend table entry ------------------------------------------ */
 
@@ -469,9 +590,10 @@ be_writer_free(gk_store_writer *w)
 
 static int
 be_list(gk_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
-    gk_store_list_fn fn, void *arg)
+    unsigned flags, gk_store_list_fn fn, void *arg)
 {
-	return s3store_list((s3_store *)s, prefix, start_after, max, fn, arg);
+	return s3store_list((s3_store *)s, prefix, start_after, max, flags, fn,
+	    arg);
 }
 
 static int
@@ -526,6 +648,48 @@ be_error(int r, const char **msg)
 	return s3_last_status();
 }
 
+static int
+be_mpu_native(const gk_store *s)
+{
+	return ((const s3_store *)s)->proxy;
+}
+
+static int
+be_mpu_create(gk_store *s, gk_slice key, gk_buf *id)
+{
+	return s3store_mpu_create((s3_store *)s, key, id);
+}
+
+static int
+be_mpu_part_begin(gk_store *s, gk_slice key, gk_slice id, unsigned part,
+    uint64_t max_bytes, gk_store_writer **out)
+{
+	s3_store_writer *w;
+	int r = s3store_part_begin((s3_store *)s, key, id, part, max_bytes,
+	    &w);
+
+	*out = r == 0 ? &w->base : NULL;
+	return r;
+}
+
+static const char *
+be_writer_etag(const gk_store_writer *w)
+{
+	return ((const s3_store_writer *)w)->etag;
+}
+
+static int
+be_mpu_complete(gk_store *s, gk_slice key, gk_slice id, gk_slice parts_xml)
+{
+	return s3_mpu_complete(((s3_store *)s)->c, key, id, parts_xml);
+}
+
+static int
+be_mpu_abort(gk_store *s, gk_slice key, gk_slice id)
+{
+	return s3_mpu_abort(((s3_store *)s)->c, key, id);
+}
+
 const store_backend store_s3_backend = {
 	.name = "s3",
 	.open = be_open,
@@ -548,4 +712,10 @@ const store_backend store_s3_backend = {
 	.presign_post = be_presign_post,
 	.bucket = be_bucket,
 	.error = be_error,
+	.mpu_native = be_mpu_native,
+	.mpu_create = be_mpu_create,
+	.mpu_part_begin = be_mpu_part_begin,
+	.writer_etag = be_writer_etag,
+	.mpu_complete = be_mpu_complete,
+	.mpu_abort = be_mpu_abort,
 };

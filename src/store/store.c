@@ -131,12 +131,19 @@ store_writer_free(gk_store_writer *w)
 }
 
 int
+store_list_flags(gk_store *s, gk_slice prefix, gk_slice start_after,
+    unsigned max, unsigned flags, gk_store_list_fn fn, void *arg)
+{
+	int r = s->be->list(s, prefix, start_after, max, flags, fn, arg);
+
+	return r < 0 ? noted(s->be, r) : r;
+}
+
+int
 store_list(gk_store *s, gk_slice prefix, gk_slice start_after, unsigned max,
     gk_store_list_fn fn, void *arg)
 {
-	int r = s->be->list(s, prefix, start_after, max, fn, arg);
-
-	return r < 0 ? noted(s->be, r) : r;
+	return store_list_flags(s, prefix, start_after, max, 0, fn, arg);
 }
 
 int
@@ -176,6 +183,58 @@ store_presign_post(gk_store *s, gk_slice key, uint64_t max_bytes,
 		return GK_ERR_INVALID;
 	return noted(s->be, s->be->presign_post(s, key, max_bytes, ttl,
 	    form));
+}
+
+int
+store_mpu_native(const gk_store *s)
+{
+	return s->be->mpu_native != NULL && s->be->mpu_native(s);
+}
+
+int
+store_mpu_create(gk_store *s, gk_slice key, gk_buf *id)
+{
+	if (!store_mpu_native(s))
+		return GK_ERR_INVALID;
+	return noted(s->be, s->be->mpu_create(s, key, id));
+}
+
+int
+store_mpu_part_begin(gk_store *s, gk_slice key, gk_slice id, unsigned part,
+    uint64_t max_bytes, gk_store_writer **out)
+{
+	int r;
+
+	*out = NULL;
+	if (!store_mpu_native(s))
+		return GK_ERR_INVALID;
+	r = s->be->mpu_part_begin(s, key, id, part, max_bytes, out);
+	if (r == 0)
+		(*out)->be = s->be;
+	return noted(s->be, r);
+}
+
+const char *
+store_writer_etag(const gk_store_writer *w)
+{
+	return w->be->writer_etag != NULL ? w->be->writer_etag(w) : "";
+}
+
+int
+store_mpu_complete(gk_store *s, gk_slice key, gk_slice id,
+    gk_slice parts_xml)
+{
+	if (!store_mpu_native(s))
+		return GK_ERR_INVALID;
+	return noted(s->be, s->be->mpu_complete(s, key, id, parts_xml));
+}
+
+int
+store_mpu_abort(gk_store *s, gk_slice key, gk_slice id)
+{
+	if (!store_mpu_native(s))
+		return GK_ERR_INVALID;
+	return noted(s->be, s->be->mpu_abort(s, key, id));
 }
 
 const char *

@@ -132,11 +132,17 @@ typedef int (*gk_store_list_fn)(void *arg, gk_slice key, uint64_t size,
 /*
  * Lists objects whose key starts with prefix and sorts after start_after
  * (empty: from the start), in byte order, at most max (0: no limit).
- * Empty (0-byte) objects are left out. Served from index.db; fn runs with
- * no store lock held (it may call into the store).
+ * Empty (0-byte) objects are left out (the browser protocols never list
+ * them). Served from index.db; fn runs with no store lock held (it may
+ * call into the store).
  */
 int store_list(gk_store *s, gk_slice prefix, gk_slice start_after,
     unsigned max, gk_store_list_fn fn, void *arg) GK_WUR;
+/* As store_list; with STORE_LIST_EMPTY in flags empty objects are listed
+ * too (as S3 lists them). */
+#define STORE_LIST_EMPTY 1u
+int store_list_flags(gk_store *s, gk_slice prefix, gk_slice start_after,
+    unsigned max, unsigned flags, gk_store_list_fn fn, void *arg) GK_WUR;
 
 /* Removes an object. GK_ERR_NOT_FOUND if absent (fs; S3 does not say). */
 int store_delete(gk_store *s, gk_slice key) GK_WUR;
@@ -147,6 +153,41 @@ int store_delete(gk_store *s, gk_slice key) GK_WUR;
  * otherwise as store_delete.
  */
 int store_retain(gk_store *s, gk_slice key, int64_t until) GK_WUR;
+
+/* ---- multipart uploads of the store itself (s3 in proxy mode) ---------- */
+
+/*
+ * 1 if the store_mpu_* calls work: the s3 store in proxy mode maps a
+ * client's multipart upload onto one of the bucket's own, so the parts
+ * never pass through the gatekeeper again and completing it is one call.
+ * 0 for fs (and s3 in redirect mode): the caller keeps parts as objects.
+ */
+int store_mpu_native(const gk_store *s);
+/* Starts a multipart upload of key; its id (printable ASCII) is appended
+ * to id. Nothing is visible until store_mpu_complete. */
+int store_mpu_create(gk_store *s, gk_slice key, gk_buf *id) GK_WUR;
+/*
+ * A writer for part 1..10000 of upload id of key: the bytes are held in
+ * memory (at most STORE_MPU_PART_MAX, else GK_ERR_TOO_LARGE) and sent by
+ * store_writer_finish; store_writer_commit does nothing more. The part's
+ * ETag (as the store sends it, quoted) is then store_writer_etag's.
+ */
+#define STORE_MPU_PART_MAX (64u * 1024 * 1024)
+int store_mpu_part_begin(gk_store *s, gk_slice key, gk_slice id,
+    unsigned part, uint64_t max_bytes, gk_store_writer **out) GK_WUR;
+/* The ETag of a part written by store_mpu_part_begin's writer after a
+ * successful finish; "" otherwise. */
+const char *store_writer_etag(const gk_store_writer *w);
+/*
+ * Completes the upload from parts_xml, the "<Part><PartNumber>N
+ * </PartNumber><ETag>..</ETag></Part>" list (XML-escaped): the object
+ * appears. When the store refuses, store_error's message names S3's code
+ * (InvalidPart, EntityTooSmall, ...).
+ */
+int store_mpu_complete(gk_store *s, gk_slice key, gk_slice id,
+    gk_slice parts_xml) GK_WUR;
+/* Aborts the upload: its parts are freed. */
+int store_mpu_abort(gk_store *s, gk_slice key, gk_slice id) GK_WUR;
 
 /* ---- redirect mode (s3) ----------------------------------------------- */
 

@@ -47,7 +47,7 @@ struct store_backend {
 	uint64_t (*writer_size)(const gk_store_writer *w);
 	void (*writer_free)(gk_store_writer *w);
 	int (*list)(gk_store *s, gk_slice prefix, gk_slice start_after,
-	    unsigned max, gk_store_list_fn fn, void *arg);
+	    unsigned max, unsigned flags, gk_store_list_fn fn, void *arg);
 	int (*delete)(gk_store *s, gk_slice key);
 	int (*retain)(gk_store *s, gk_slice key, int64_t until);
 	int (*presigns)(const gk_store *s);
@@ -56,6 +56,15 @@ struct store_backend {
 	int (*presign_post)(gk_store *s, gk_slice key, uint64_t max_bytes,
 	    int64_t ttl, gk_buf *form);
 	const char *(*bucket)(const gk_store *s);
+	/* multipart uploads of the store's own (all NULL: not native) */
+	int (*mpu_native)(const gk_store *s);
+	int (*mpu_create)(gk_store *s, gk_slice key, gk_buf *id);
+	int (*mpu_part_begin)(gk_store *s, gk_slice key, gk_slice id,
+	    unsigned part, uint64_t max_bytes, gk_store_writer **out);
+	const char *(*writer_etag)(const gk_store_writer *w);
+	int (*mpu_complete)(gk_store *s, gk_slice key, gk_slice id,
+	    gk_slice parts_xml);
+	int (*mpu_abort)(gk_store *s, gk_slice key, gk_slice id);
 	/* Why the call that just returned r on this thread failed: the
 	 * status for the reply and a one-line cause (store_error). */
 	int (*error)(int r, const char **msg);

@@ -1,4 +1,4 @@
-"""The S3-compatible endpoint (issue 13): grants made with the CLI, real
+"""The S3-compatible endpoint: grants made with the CLI, real
 clients unchanged but for the endpoint (boto3, awscli, rclone, s3cmd, the
 AWS SDK for JavaScript v3), scope and signature refusals, each audited."""
 import datetime
@@ -74,6 +74,116 @@ def test_grant_cli_lifecycle(gk_factory):
 
 
 # ---- operations with boto3 on the fs store ---------------------------------
+
+def check_empty_objects(c, P):
+    """A 0-byte object lists, HEADs and GETs as S3 shows it."""
+    c.put_object(Bucket=BUCKET, Key=P + "empty", Body=b"")
+    h = c.head_object(Bucket=BUCKET, Key=P + "empty")
+    assert h["ContentLength"] == 0
+    o = c.get_object(Bucket=BUCKET, Key=P + "empty")
+    assert o["Body"].read() == b"" and o["ContentLength"] == 0
+    r = c.list_objects_v2(Bucket=BUCKET, Prefix=P + "empty")
+    assert [(x["Key"], x["Size"]) for x in r["Contents"]] == [
+        (P + "empty", 0)]
+    r = c.list_objects(Bucket=BUCKET, Prefix=P + "empty")
+    assert [x["Key"] for x in r["Contents"]] == [P + "empty"]
+    c.delete_object(Bucket=BUCKET, Key=P + "empty")
+    assert not exists(c, P + "empty")
+
+
+def check_multipart(c, P):
+    """Multipart uploads as S3: part-size rules, the multipart ETag,
+    ListParts and ListMultipartUploads in pages, Complete, Abort."""
+    import hashlib
+    up = c.create_multipart_upload(Bucket=BUCKET, Key=P + "mp.bin")
+    uid = up["UploadId"]
+    p1 = os.urandom(5 * 1024 * 1024)
+    p2 = os.urandom(1000)
+    e1 = c.upload_part(Bucket=BUCKET, Key=P + "mp.bin", UploadId=uid,
+                       PartNumber=1, Body=p1)["ETag"]
+    e2 = c.upload_part(Bucket=BUCKET, Key=P + "mp.bin", UploadId=uid,
+                       PartNumber=2, Body=p2)["ETag"]
+    parts = c.list_parts(Bucket=BUCKET, Key=P + "mp.bin", UploadId=uid)
+    assert [p["PartNumber"] for p in parts["Parts"]] == [1, 2]
+    ups = c.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    assert [u["UploadId"] for u in ups] == [uid]
+    assert not any(x["Key"].startswith(".gatekeeper") for x in
+                   c.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+    r = c.complete_multipart_upload(
+        Bucket=BUCKET, Key=P + "mp.bin", UploadId=uid,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1},
+                                   {"PartNumber": 2, "ETag": e2}]})
+    md5s = hashlib.md5(bytes.fromhex(e1.strip('"')) +
+                       bytes.fromhex(e2.strip('"'))).hexdigest()
+    assert r["ETag"] == '"%s-2"' % md5s
+    assert c.get_object(Bucket=BUCKET,
+                        Key=P + "mp.bin")["Body"].read() == p1 + p2
+    assert c.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    # a part under 5 MiB that is not the last
+    up = c.create_multipart_upload(Bucket=BUCKET, Key=P + "small.bin")
+    uid = up["UploadId"]
+    es = [c.upload_part(Bucket=BUCKET, Key=P + "small.bin", UploadId=uid,
+                        PartNumber=i, Body=b"y" * 100)["ETag"]
+          for i in (1, 2)]
+    with pytest.raises(CE) as e:
+        c.complete_multipart_upload(
+            Bucket=BUCKET, Key=P + "small.bin", UploadId=uid,
+            MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": x}
+                                       for i, x in enumerate(es)]})
+    assert code(e) == "EntityTooSmall"
+    with pytest.raises(CE) as e:
+        c.complete_multipart_upload(
+            Bucket=BUCKET, Key=P + "small.bin", UploadId=uid,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"' +
+                                        "0" * 32 + '"'}]})
+    assert code(e) == "InvalidPart"
+    c.abort_multipart_upload(Bucket=BUCKET, Key=P + "small.bin",
+                             UploadId=uid)
+    with pytest.raises(CE) as e:
+        c.list_parts(Bucket=BUCKET, Key=P + "small.bin", UploadId=uid)
+    assert code(e) == "NoSuchUpload"
+    assert not exists(c, P + "small.bin")
+
+    # paging: ListParts by max-parts, ListMultipartUploads by max-uploads
+    up = c.create_multipart_upload(Bucket=BUCKET, Key=P + "pages.bin")
+    uid = up["UploadId"]
+    etags = {}
+    for i in range(1, 6):
+        etags[i] = c.upload_part(Bucket=BUCKET, Key=P + "pages.bin",
+                                 UploadId=uid, PartNumber=i,
+                                 Body=bytes([i]) * 10)["ETag"]
+    # part 3 again, other bytes: the last one counts, listed once
+    etags[3] = c.upload_part(Bucket=BUCKET, Key=P + "pages.bin",
+                             UploadId=uid, PartNumber=3,
+                             Body=b"z" * 20)["ETag"]
+    r = c.list_parts(Bucket=BUCKET, Key=P + "pages.bin", UploadId=uid,
+                     MaxParts=2)
+    assert [p["PartNumber"] for p in r["Parts"]] == [1, 2]
+    assert r["IsTruncated"] and r["NextPartNumberMarker"] == 2
+    pages = list(c.get_paginator("list_parts").paginate(
+        Bucket=BUCKET, Key=P + "pages.bin", UploadId=uid,
+        PaginationConfig={"PageSize": 2}))
+    assert len(pages) == 3
+    got = [(p["PartNumber"], p["ETag"], p["Size"]) for pg in pages
+           for p in pg["Parts"]]
+    assert got == [(i, etags[i], 20 if i == 3 else 10) for i in range(1, 6)]
+    more = [c.create_multipart_upload(Bucket=BUCKET, Key=P + "u/%d" % i)[
+        "UploadId"] for i in range(3)]
+    pages = list(c.get_paginator("list_multipart_uploads").paginate(
+        Bucket=BUCKET, Prefix=P, PaginationConfig={"PageSize": 2}))
+    assert len(pages) == 2 and pages[0]["IsTruncated"]
+    listed = [(u["Key"], u["UploadId"]) for pg in pages
+              for u in pg.get("Uploads", [])]
+    assert listed == [(P + "pages.bin", uid)] + [
+        (P + "u/%d" % i, more[i]) for i in range(3)]
+    for i in range(3):
+        c.abort_multipart_upload(Bucket=BUCKET, Key=P + "u/%d" % i,
+                                 UploadId=more[i])
+    c.abort_multipart_upload(Bucket=BUCKET, Key=P + "pages.bin",
+                             UploadId=uid)
+    assert c.list_multipart_uploads(Bucket=BUCKET, Prefix=P).get(
+        "Uploads", []) == []
+
 
 def test_boto3_operations_fs(gk_factory):
     g = s3gk(gk_factory).start()
@@ -168,55 +278,8 @@ def test_boto3_operations_fs(gk_factory):
     c.delete_object(Bucket=BUCKET, Key="reports/copy.bin")
     assert not exists(c, "reports/copy.bin")
 
-    # multipart: part-size rules, the multipart ETag, list, abort
-    up = c.create_multipart_upload(Bucket=BUCKET, Key="reports/mp.bin")
-    uid = up["UploadId"]
-    p1 = os.urandom(5 * 1024 * 1024)
-    p2 = os.urandom(1000)
-    e1 = c.upload_part(Bucket=BUCKET, Key="reports/mp.bin", UploadId=uid,
-                       PartNumber=1, Body=p1)["ETag"]
-    e2 = c.upload_part(Bucket=BUCKET, Key="reports/mp.bin", UploadId=uid,
-                       PartNumber=2, Body=p2)["ETag"]
-    parts = c.list_parts(Bucket=BUCKET, Key="reports/mp.bin", UploadId=uid)
-    assert [p["PartNumber"] for p in parts["Parts"]] == [1, 2]
-    ups = c.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
-    assert [u["UploadId"] for u in ups] == [uid]
-    assert not any(x["Key"].startswith(".gatekeeper")
-                   for x in c.list_objects_v2(Bucket=BUCKET)["Contents"])
-    r = c.complete_multipart_upload(
-        Bucket=BUCKET, Key="reports/mp.bin", UploadId=uid,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e1},
-                                   {"PartNumber": 2, "ETag": e2}]})
-    md5s = hashlib.md5(bytes.fromhex(e1.strip('"')) +
-                       bytes.fromhex(e2.strip('"'))).hexdigest()
-    assert r["ETag"] == '"%s-2"' % md5s
-    assert c.get_object(Bucket=BUCKET,
-                        Key="reports/mp.bin")["Body"].read() == p1 + p2
-    assert c.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
-    # a part under 5 MiB that is not the last
-    up = c.create_multipart_upload(Bucket=BUCKET, Key="reports/small.bin")
-    uid = up["UploadId"]
-    es = [c.upload_part(Bucket=BUCKET, Key="reports/small.bin", UploadId=uid,
-                        PartNumber=i, Body=b"y" * 100)["ETag"]
-          for i in (1, 2)]
-    with pytest.raises(CE) as e:
-        c.complete_multipart_upload(
-            Bucket=BUCKET, Key="reports/small.bin", UploadId=uid,
-            MultipartUpload={"Parts": [{"PartNumber": i + 1, "ETag": x}
-                                       for i, x in enumerate(es)]})
-    assert code(e) == "EntityTooSmall"
-    with pytest.raises(CE) as e:
-        c.complete_multipart_upload(
-            Bucket=BUCKET, Key="reports/small.bin", UploadId=uid,
-            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": '"' +
-                                        "0" * 32 + '"'}]})
-    assert code(e) == "InvalidPart"
-    c.abort_multipart_upload(Bucket=BUCKET, Key="reports/small.bin",
-                             UploadId=uid)
-    with pytest.raises(CE) as e:
-        c.list_parts(Bucket=BUCKET, Key="reports/small.bin", UploadId=uid)
-    assert code(e) == "NoSuchUpload"
-    assert not exists(c, "reports/small.bin")
+    check_empty_objects(c, "reports/")
+    check_multipart(c, "reports/")
 
     # unsupported operations: NotImplemented in S3's XML
     with pytest.raises(CE) as e:
@@ -244,6 +307,22 @@ def test_boto3_operations_fs(gk_factory):
     assert all(row["protocol"] == "s3api" for row in rows
                if row["operation"] != "grant_create")
     assert g.run("audit", "verify").returncode == 0
+
+
+def test_boto3_multipart_rgw(rgw, gk_factory):
+    """The s3 store maps multipart uploads onto the bucket's own: the same
+    answers as on fs, and no part left in the customer's bucket."""
+    bucket = rgw.new_bucket()
+    settings = rgw.gk_settings(bucket, gk_factory().dir, s3__mode="proxy")
+    g = s3gk(gk_factory, **settings).start()
+    c = client(g, grant(g, "--name", "mp", "--prefix", "m/", *ALL))
+    check_empty_objects(c, "m/")
+    check_multipart(c, "m/")
+    keys = [o["Key"] for o in rgw.client().list_objects_v2(
+        Bucket=bucket).get("Contents", [])]
+    assert sorted(keys) == ["m/mp.bin"]
+    assert rgw.client().list_multipart_uploads(Bucket=bucket).get(
+        "Uploads", []) == []
 
 
 def test_vhost_addressing_by_host_name(gk_factory):
@@ -465,6 +544,55 @@ def test_signature_refusals_store_nothing(gk_factory):
     # no secret in the log
     with open(g.log) as f:
         assert gr["secret_access_key"] not in f.read()
+
+
+def test_refused_request_body_not_read(gk_factory, tmp_path):
+    """A request refused at its head is answered at once with S3's error
+    and its body is not read (the connection closes after the answer)."""
+    import socket
+    g = s3gk(gk_factory).start()
+    gr = grant(g, "--name", "early", "--prefix", "e/", *ALL)
+    # a 1 GiB PUT whose head is refused: the answer comes before any body
+    head = ("PUT /%s/e/big HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+            "Content-Length: %d\r\nx-amz-content-sha256: UNSIGNED-PAYLOAD"
+            "\r\nx-amz-date: 20260101T000000Z\r\nAuthorization: "
+            "AWS4-HMAC-SHA256 Credential=GKNOSUCHKEY0000000000/20260101/"
+            "us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, "
+            "Signature=%s\r\n\r\n" % (BUCKET, g.s3port, 1 << 30, "0" * 64))
+    with socket.create_connection(("127.0.0.1", g.s3port), timeout=10) as so:
+        so.sendall(head.encode())
+        got = b""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10:
+            d = so.recv(65536)
+            if not d:
+                break	# closed after the answer
+            got += d
+    assert got.startswith(b"HTTP/1.1 403"), got[:200]
+    assert b"<Code>InvalidAccessKeyId</Code>" in got
+    assert time.monotonic() - t0 < 10, "the connection stayed open"
+    # the clients see S3's error: boto3 and awscli with a wrong secret
+    body = os.urandom(20 * 1024 * 1024)
+    with pytest.raises(CE) as e:
+        client(g, gr, secret="y" * 40).put_object(Bucket=BUCKET,
+                                                  Key="e/w", Body=body)
+    assert code(e) == "SignatureDoesNotMatch" and status(e) == 403
+    f = tmp_path / "big.bin"
+    f.write_bytes(body)
+    env = dict(tool_env(g, gr), AWS_SECRET_ACCESS_KEY="y" * 40)
+    p = run_tool(["aws", "--endpoint-url", g.s3url, "s3api", "put-object",
+                  "--bucket", BUCKET, "--key", "e/w", "--body", str(f)],
+                 env=env)
+    assert p.returncode != 0 and "SignatureDoesNotMatch" in p.stderr, \
+        p.stderr
+    # a key outside the grant: AccessDenied, nothing stored
+    with pytest.raises(CE) as e:
+        client(g, gr).put_object(Bucket=BUCKET, Key="x/w", Body=body)
+    assert code(e) == "AccessDenied"
+    assert not exists(client(g, gr), "e/w")
+    ops = [r["message"].split(":")[0] for r in audit_grant(g, gr["id"])
+           if r["decision"] == "deny"]
+    assert ops.count("SignatureDoesNotMatch") >= 2 and "AccessDenied" in ops
 
 
 # ---- real clients ---------------------------------------------------------------

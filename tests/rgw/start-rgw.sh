@@ -106,6 +106,12 @@ touch "$D/.gk-rgw"
 mkdir -p "$D/run" "$D/log" "$D/mon.a" "$D/osd.0" "$D/rgw"
 
 # --- ports -----------------------------------------------------------------------------------------
+# A free port is only free until someone binds it: starts on this machine (any GK_RGW_DIR) take
+# one lock from choosing their ports until their gateway listens, and a gateway that still
+# loses its port (to another program) is started again on the next one.
+PORT_LOCK=${TMPDIR:-/tmp}/gk-rgw-ports.lock
+exec 8>>"$PORT_LOCK"
+flock -w "$TMO" 8 || die "another start holds $PORT_LOCK for over ${TMO}s"
 in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
 	local p=$1
@@ -177,7 +183,7 @@ on_exit() {  # a failed start leaves nothing of ours running
 trap on_exit EXIT
 launch() {  # launch NAME COMMAND...: detached, no inherited fds; PID in run/NAME.pid
 	local name=$1; shift
-	setsid "$@" </dev/null >>"$D/log/$name.out" 2>&1 9<&- &
+	setsid "$@" </dev/null >>"$D/log/$name.out" 2>&1 8>&- 9<&- &
 	echo $! >"$D/run/$name.pid"
 	disown $!
 }
@@ -194,11 +200,31 @@ T0=$(date +%s%N)
 ms() { echo $(( ($(date +%s%N) - T0) / 1000000 )); }
 
 # --- mon -------------------------------------------------------------------------------------------
-monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$MON_PORT]" --enable-all-features \
-	--set-min-mon-release pacific "$D/monmap" >>"$SETUP" 2>&1 || die "monmaptool failed"
-ceph-mon -c "$CONF" --mkfs -i a --monmap "$D/monmap" >>"$SETUP" 2>&1 || die "ceph-mon --mkfs failed"
-launch mon ceph-mon -c "$CONF" -i a -f
-wait_for "ceph-mon" mon ceph-mon C mon stat
+for try in 1 2 3 4 5; do
+	monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$MON_PORT]" --enable-all-features \
+		--set-min-mon-release pacific "$D/monmap" --clobber >>"$SETUP" 2>&1 || die "monmaptool failed"
+	ceph-mon -c "$CONF" --mkfs -i a --monmap "$D/monmap" >>"$SETUP" 2>&1 || die "ceph-mon --mkfs failed"
+	launch mon ceph-mon -c "$CONF" -i a -f
+	t0=$SECONDS
+	until C mon stat >/dev/null 2>&1; do
+		ours mon ceph-mon || break
+		[ $((SECONDS - t0)) -lt "$TMO" ] || die "timed out after ${TMO}s waiting for ceph-mon"
+		sleep 0.2
+	done
+	C mon stat >/dev/null 2>&1 && break
+	# the monitor lost its port to a program that bound it after we chose it
+	if [ -n "${GK_RGW_MON_PORT:-}" ] || [ "$try" = 5 ] ||
+	   ! grep -qi "address already in use" "$D/log/mon.out" "$D/log/mon.a.log" 2>/dev/null; then
+		tail -n 20 "$D/log/mon.out" >&2 || true
+		die "ceph-mon exited while waiting for ceph-mon"
+	fi
+	say "port $MON_PORT was taken; trying the next free one"
+	: >"$D/log/mon.out"; : >"$D/log/mon.a.log"
+	rm -rf "$D/mon.a" && mkdir -p "$D/mon.a"
+	MON_PORT=$(free_port $((MON_PORT + 1)))
+	[ "$MON_PORT" != "$PORT" ] || MON_PORT=$(free_port $((MON_PORT + 1)))
+	sed -i "s|^mon host = .*|mon host = [v2:127.0.0.1:$MON_PORT]|" "$CONF"
+done
 echo "mon up: $(ms) ms" >>"$SETUP"
 
 # --- osd on memstore -------------------------------------------------------------------------------
@@ -222,8 +248,29 @@ fi
 echo "user: $(ms) ms" >>"$SETUP"
 
 # --- the gateway -----------------------------------------------------------------------------------
-launch rgw radosgw -c "$CONF" -n "$RGW_NAME" -f
-wait_for "radosgw on 127.0.0.1:$PORT" rgw radosgw signed_ok "$PORT"
+bound_elsewhere() {  # radosgw exited because its port was taken
+	grep -qi "address already in use" "$D/log/rgw.out" "$D/log/$RGW_NAME.log" 2>/dev/null
+}
+for try in 1 2 3 4 5; do
+	launch rgw radosgw -c "$CONF" -n "$RGW_NAME" -f
+	t0=$SECONDS
+	until signed_ok "$PORT"; do
+		ours rgw radosgw || break
+		[ $((SECONDS - t0)) -lt "$TMO" ] || die "timed out after ${TMO}s waiting for radosgw on 127.0.0.1:$PORT"
+		sleep 0.2
+	done
+	signed_ok "$PORT" && break
+	if [ -n "${GK_RGW_PORT:-}" ] || ! bound_elsewhere || [ "$try" = 5 ]; then
+		tail -n 20 "$D/log/rgw.out" >&2 || true
+		die "radosgw exited while waiting for radosgw on 127.0.0.1:$PORT"
+	fi
+	say "port $PORT was taken; trying the next free one"
+	: >"$D/log/rgw.out"; : >"$D/log/$RGW_NAME.log"
+	PORT=$(free_port $((PORT + 1)))
+	sed -i "s|^rgw frontends = .*|rgw frontends = beast endpoint=127.0.0.1:$PORT|" "$CONF"
+done
+flock -u 8
+exec 8>&-
 
 printf 'RGW_PORT=%s\nRGW_AK=%s\nRGW_SK=%s\nRGW_REGION=%s\n' "$PORT" "$AK" "$SK" "$REGION" >"$D/env"
 say "ready in $(ms) ms: http://127.0.0.1:$PORT (path-style), region $REGION; dir $D"
