@@ -56,16 +56,6 @@ GATE_ASSET(console_css, "web/console/console.css");
 
 /* ---- replies ---------------------------------------------------------- */
 
-void
-console_set_op(gk_reply *rep, const char *op, gk_slice path)
-{
-	rep->protocol = "admin";
-	free(rep->operation);
-	rep->operation = strdup(op);
-	free(rep->path);
-	rep->path = gate_text_copy(path, 256);
-}
-
 static int
 page(gk_reply *rep, const char *start, const char *end, const char *type)
 {
@@ -76,20 +66,6 @@ page(gk_reply *rep, const char *start, const char *end, const char *type)
 		gate_reply_error(rep, 500, "error", "Internal Exception");
 	rep->audited = 0;
 	return 1;
-}
-
-void
-console_ok_json(gk_reply *rep, int audited)
-{
-	rep->status = 200;
-	rep->decision = "allow";
-	rep->audited = audited;
-}
-
-void
-console_oom(gk_reply *rep)
-{
-	gate_reply_error(rep, 500, "error", "Internal Exception");
 }
 
 /* ---- login, logout, session ------------------------------------------ */

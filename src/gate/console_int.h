@@ -45,7 +45,8 @@ struct gate_console {
 	char verify_since[40];	/* when the running job started */
 };
 
-/* labels the reply for the audit record: protocol admin, op, path */
+/* console_reply.c: labels the reply for the audit record: protocol
+ * admin, op, path */
 void console_set_op(gk_reply *rep, const char *op, gk_slice path);
 /* a 200 JSON answer, audited or not */
 void console_ok_json(gk_reply *rep, int audited);

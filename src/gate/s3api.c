@@ -3,7 +3,9 @@
  * or virtual-host addressing, the operation), who sends it (SigV4 with a
  * grant's secret), whether the grant and the customer's policy allow it,
  * and the reads (HeadObject, GetObject, HeadBucket). Listings are in
- * s3api_list.c, writes in s3api_write.c. Every answer is audited (protocol
+ * s3api_list.c, writes in s3api_write.c, multipart uploads in
+ * s3api_mpu.c, what they all share (replies, errors, scope) in
+ * s3api_util.c. Every answer is audited (protocol
  * "s3api", kid = grant id, sub = access key id); writes become visible in
  * gate_s3api_commit, after their record is durable.
  */
@@ -19,142 +21,6 @@
 #include "store/store.h"
 
 #define GRANT_RATE_SLOTS 1024
-
-/* ---- small helpers ---------------------------------------------------- */
-
-int
-s3api_header(gk_reply *rep, const char *name, const char *value)
-{
-	if (rep->headers.cap == 0)
-		gk_buf_init(&rep->headers, 16384);
-	return gk_buf_printf(&rep->headers, "%s: %s\n", name, value);
-}
-
-int
-s3api_xml_text(gk_buf *b, gk_slice s)
-{
-	return s3_xml_escape(b, s);
-}
-
-void
-s3api_time(int64_t unix_s, char *out, size_t outlen)
-{
-	char iso[40];
-
-	gk_time_iso(unix_s, iso, sizeof(iso));
-	/* "2026-11-30T17:00:00Z" -> "2026-11-30T17:00:00.000Z" */
-	snprintf(out, outlen, "%.19s.000Z", iso);
-}
-
-void
-s3api_etag(gk_slice key, uint64_t size, int64_t mtime, char *out,
-    size_t outlen)
-{
-	uint8_t d[16];
-	char hex[33];
-	unsigned n = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	char extra[48];
-
-	snprintf(extra, sizeof(extra), "|%llu|%lld", (unsigned long long)size,
-	    (long long)mtime);
-	memset(d, 0, sizeof(d));
-	if (c == NULL || EVP_DigestInit_ex(c, EVP_md5(), NULL) != 1 ||
-	    EVP_DigestUpdate(c, key.p, key.len) != 1 ||
-	    EVP_DigestUpdate(c, extra, strlen(extra)) != 1 ||
-	    EVP_DigestFinal_ex(c, d, &n) != 1)
-		memset(d, 0, sizeof(d));
-	EVP_MD_CTX_free(c);
-	gk_hex_encode(d, sizeof(d), hex);
-	/* not the MD5 of the content (the fs store does not keep one), so
-	 * in the multipart form, which clients do not take for an MD5 */
-	snprintf(out, outlen, "\"%s-1\"", hex);
-}
-
-const gk_buf *
-s3api_q(const gate_s3 *s, const char *name)
-{
-	return s->have_qs ? gate_params_get(&s->qs, name) : NULL;
-}
-
-void
-s3api_error(gate_s3 *s, gk_reply *rep, int status, const char *code,
-    const char *msg)
-{
-	const gk_req *req = s->req;
-	char audit_msg[320];
-	gk_buf *b;
-
-	snprintf(audit_msg, sizeof(audit_msg), "%s: %s", code, msg);
-	gate_reply_error(rep, status, status >= 500 ? "error" : "deny",
-	    audit_msg);
-	b = &rep->body;
-	gk_buf_reset(b);
-	if (strcmp(req->method, "HEAD") != 0 &&
-	    (gk_buf_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-	    "<Error><Code>%s</Code><Message>", code) != 0 ||
-	    s3api_xml_text(b, gk_slice_str(msg)) != 0 ||
-	    (s->has_key && (gk_buf_append_str(b, "</Message><Key>") != 0 ||
-	    s3api_xml_text(b, gk_slice_of(s->key.data, s->key.len)) != 0 ||
-	    gk_buf_append_str(b, "</Key>") != 0)) ||
-	    (!s->has_key && gk_buf_append_str(b, "</Message>") != 0) ||
-	    gk_buf_printf(b, "<RequestId>%s</RequestId></Error>",
-	    req->request_id) != 0))
-		gk_buf_reset(b);
-	rep->content_type = "application/xml";
-}
-
-void
-s3api_fail(gate_s3 *s, int status, const char *code, const char *msg)
-{
-	if (s->err_status != 0)
-		return;
-	s->err_status = status;
-	s->err_code = code;
-	snprintf(s->err_msg, sizeof(s->err_msg), "%s", msg);
-}
-
-void
-s3api_store_error(gate_s3 *s, gk_reply *rep, int r)
-{
-	const char *why = NULL;
-
-	if (r == GK_ERR_NOT_FOUND) {
-		s3api_error(s, rep, 404, "NoSuchKey",
-		    "The specified key does not exist.");
-		return;
-	}
-	if (r == GK_ERR_TOO_LARGE) {
-		s3api_error(s, rep, 400, "EntityTooLarge", "Your proposed "
-		    "upload exceeds the maximum allowed object size.");
-		return;
-	}
-	if (r == GK_ERR_UNAVAILABLE || r == GK_ERR_DENIED) {
-		(void)store_error(&why);
-		gk_warn("s3api: store: %s", why != NULL ? why : "?");
-		s3api_error(s, rep, 503, "ServiceUnavailable",
-		    "The store behind the gatekeeper failed.");
-		return;
-	}
-	if (r == GK_ERR_INTEGRITY)
-		gk_error("s3api: a stored object failed its integrity check "
-		    "(request %s)", s->req->request_id);
-	else
-		gk_error("s3api: %s (request %s)", gk_err_str(r),
-		    s->req->request_id);
-	s3api_error(s, rep, 500, "InternalError",
-	    "We encountered an internal error. Please try again.");
-}
-
-int
-s3api_in_scope(const gate_s3 *s, gk_slice key, unsigned ops)
-{
-	if ((s->grant.ops & ops) == 0)
-		return 0;
-	if (gk_slice_has_prefix(key, gk_slice_str(S3API_MPU_PREFIX)))
-		return 0;
-	return grant_covers(&s->grant, key);
-}
 
 /* An RFC 7231 date to unix microseconds. */
 static int

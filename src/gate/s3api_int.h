@@ -75,6 +75,12 @@ struct gate_s3 {
 	char *cleanup_prefix;	/* parts to remove after a commit */
 };
 
+/* S3's XML namespace and declaration, for every XML answer. */
+#define S3API_XMLNS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
+#define S3API_XMLHEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+
+/* s3api_util.c: what the endpoint's files share (it calls none of them). */
+
 /* An S3 XML error into rep (HEAD: no body), with our request id. */
 void s3api_error(gate_s3 *s, gk_reply *rep, int status, const char *code,
     const char *msg);
@@ -95,6 +101,17 @@ const gk_buf *s3api_q(const gate_s3 *s, const char *name);
 void s3api_store_error(gate_s3 *s, gk_reply *rep, int r);
 /* 1 if the grant reaches key with op bits (and key is a client key). */
 int s3api_in_scope(const gate_s3 *s, gk_slice key, unsigned ops);
+/* The value of query parameter name, or an empty slice. */
+gk_slice s3api_qv(const gate_s3 *s, const char *name);
+/* MD5 c finished: its hex (33 with the NUL) and raw bytes. */
+int s3api_md5_hex(EVP_MD_CTX *c, char out[33], uint8_t raw[16]) GK_WUR;
+/* S3's MalformedXML refusal into rep. */
+void s3api_malformed_xml(gate_s3 *s, gk_reply *rep);
+/* s->w: an invisible writer for key; -1 with the refusal set (s3api_fail). */
+int s3api_open_writer(gate_s3 *s, gk_slice key);
+/* size bytes of rd into s->w, each block also into md. 0 or an error. */
+int s3api_copy_stream(gate_s3 *s, gk_store_reader *rd, uint64_t size,
+    EVP_MD_CTX *md) GK_WUR;
 
 /* s3api_list.c: ListObjectsV2, ListObjects, ListBuckets, ListParts,
  * ListMultipartUploads, GetBucketLocation. */
@@ -113,6 +130,23 @@ void s3api_write_free(gate_s3 *s);
 /* Writes without a body (CopyObject, DeleteObject, Create and Abort of
  * multipart uploads): the decision at the end of the request. */
 void s3api_write_decide(gate_s3 *s, gk_reply *rep);
+
+/* s3api_mpu.c: multipart uploads (called by s3api_write.c, s3api.c and
+ * s3api_list.c; calls only s3api_util.c). */
+
+/* The store name of upload id's "meta" (what) or of part (what NULL). */
+int s3api_mpu_name(gk_buf *b, const char *id, const char *what,
+    unsigned part) GK_WUR;
+/* CreateMultipartUpload's decision (the meta is written at commit). */
+void s3api_mpu_create(gate_s3 *s, gk_reply *rep);
+/* CompleteMultipartUpload's decision, the client's part list in s->xml. */
+void s3api_mpu_complete(gate_s3 *s, gk_reply *rep);
+/* At commit: a part the store holds gets its marker. 0 or an error. */
+int s3api_mpu_part_marker(gate_s3 *s) GK_WUR;
+/* At commit: the store refused Complete; S3's own refusals pass through. */
+void s3api_mpu_complete_failed(gate_s3 *s, gk_reply *rep, int r);
+/* After a commit: every part and the meta removed (best effort). */
+void s3api_mpu_remove(gate_s3 *s);
 /*
  * A part's name under ".gatekeeper-mpu/<id>/": "pNNNNN" holds the part's
  * bytes (fs store); with a native store upload, the empty marker

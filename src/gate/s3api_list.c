@@ -16,8 +16,6 @@
 #include <openssl/evp.h>
 
 #define LIST_CAP (16u * 1024 * 1024)
-#define XMLNS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
-#define XMLHEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 
 struct lctx {
 	gate_s3 *s;
@@ -201,7 +199,7 @@ objects(gate_s3 *s, gk_reply *rep, int v2)
 		}
 	}
 	rep->body.cap = LIST_CAP + 64 * 1024;
-	if ((r = gk_buf_append_str(b, XMLHEAD "<ListBucketResult " XMLNS
+	if ((r = gk_buf_append_str(b, S3API_XMLHEAD "<ListBucketResult " S3API_XMLNS
 	    "><Name>")) != 0 ||
 	    (r = s3api_xml_text(b, gk_slice_str(cfg->s3api_bucket))) != 0 ||
 	    (r = gk_buf_append_str(b, "</Name><Prefix>")) != 0 ||
@@ -274,7 +272,7 @@ buckets(gate_s3 *s, gk_reply *rep)
 	char t[40];
 
 	s3api_time(s->grant.created_s, t, sizeof(t));
-	if (gk_buf_append_str(b, XMLHEAD "<ListAllMyBucketsResult " XMLNS
+	if (gk_buf_append_str(b, S3API_XMLHEAD "<ListAllMyBucketsResult " S3API_XMLNS
 	    "><Owner><ID>") != 0 ||
 	    gk_buf_append_str(b, s->grant.id) != 0 ||
 	    gk_buf_append_str(b, "</ID><DisplayName>") != 0 ||
@@ -298,7 +296,7 @@ location(gate_s3 *s, gk_reply *rep)
 	const char *region = s->app->cfg->s3api_region;
 	gk_buf *b = &rep->body;
 
-	if (gk_buf_append_str(b, XMLHEAD "<LocationConstraint " XMLNS ">") ||
+	if (gk_buf_append_str(b, S3API_XMLHEAD "<LocationConstraint " S3API_XMLNS ">") ||
 	    (strcmp(region, "us-east-1") != 0 &&
 	    s3api_xml_text(b, gk_slice_str(region)) != 0) ||
 	    gk_buf_append_str(b, "</LocationConstraint>") != 0) {
@@ -457,7 +455,7 @@ list_parts(gate_s3 *s, gk_reply *rep)
 	if (r != 0)
 		goto fail;
 	rep->body.cap = LIST_CAP + 64 * 1024;
-	if ((r = gk_buf_append_str(b, XMLHEAD "<ListPartsResult " XMLNS
+	if ((r = gk_buf_append_str(b, S3API_XMLHEAD "<ListPartsResult " S3API_XMLNS
 	    "><Bucket>")) != 0 ||
 	    (r = s3api_xml_text(b, gk_slice_str(s->app->cfg->s3api_bucket))) ||
 	    (r = gk_buf_append_str(b, "</Bucket><Key>")) != 0 ||
@@ -629,8 +627,8 @@ list_uploads(gate_s3 *s, gk_reply *rep)
 		last = i;
 	}
 	rep->body.cap = LIST_CAP + 64 * 1024;
-	if ((r = gk_buf_append_str(b, XMLHEAD "<ListMultipartUploadsResult "
-	    XMLNS "><Bucket>")) != 0 ||
+	if ((r = gk_buf_append_str(b, S3API_XMLHEAD "<ListMultipartUploadsResult "
+	    S3API_XMLNS "><Bucket>")) != 0 ||
 	    (r = s3api_xml_text(b, gk_slice_str(s->app->cfg->s3api_bucket))) ||
 	    (r = gk_buf_append_str(b, "</Bucket><KeyMarker>")) != 0 ||
 	    (r = s3api_xml_text(b, km)) != 0 ||

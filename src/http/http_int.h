@@ -43,17 +43,18 @@ void http_guard_body_done(http_guard *g, http_conn *c);
 /* The request ended; the connection is kept alive for the next one. */
 void http_guard_request_done(http_guard *g, http_conn *c);
 
+/* libmicrohttpd's error logger (server.c's). */
+typedef void (*http_log_fn)(void *cls, const char *fmt, va_list ap);
+
 /*
  * Starts the plain listener on cfg->redirect_port (the address family and
  * address of main_ss, the main listener's): 301/308 to public_url + the
- * request's path and query. *port: the port it bound. 0 or GK_ERR_IO.
+ * request's path and query, libmicrohttpd's errors to log. *port: the
+ * port it bound. 0 or GK_ERR_IO.
  * public_url must outlive the daemon.
  */
 int http_redirect_start(const char *public_url, const http_settings *cfg,
-    const struct sockaddr_storage *main_ss, struct MHD_Daemon **out,
-    unsigned *port) GK_WUR;
-
-/* libmicrohttpd's error log, at debug level. */
-void http_mhd_log(void *cls, const char *fmt, va_list ap);
+    const struct sockaddr_storage *main_ss, http_log_fn log,
+    struct MHD_Daemon **out, unsigned *port) GK_WUR;
 
 #endif

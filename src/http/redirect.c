@@ -91,8 +91,8 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
 
 int
 http_redirect_start(const char *public_url, const http_settings *cfg,
-    const struct sockaddr_storage *main_ss, struct MHD_Daemon **out,
-    unsigned *port)
+    const struct sockaddr_storage *main_ss, http_log_fn log,
+    struct MHD_Daemon **out, unsigned *port)
 {
 	struct sockaddr_storage ss = *main_ss;
 	const union MHD_DaemonInfo *di;
@@ -116,7 +116,7 @@ http_redirect_start(const char *public_url, const http_settings *cfg,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 	    MHD_OPTION_URI_LOG_CALLBACK, redir_uri, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, redir_completed, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, log, NULL,
 	    MHD_OPTION_END);
 	if (*out == NULL) {
 		gk_error("cannot listen on %s port %u (redirect_port)",

@@ -472,8 +472,8 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	return MHD_NO;
 }
 
-void
-http_mhd_log(void *cls, const char *fmt, va_list ap)
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 
@@ -566,7 +566,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
 	    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-	    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
@@ -595,7 +595,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		    MHD_OPTION_URI_LOG_CALLBACK, uri_log_s3, h,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-		    MHD_OPTION_EXTERNAL_LOGGER, http_mhd_log, NULL,
+		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		    MHD_OPTION_ARRAY, tls_opts,
 		    MHD_OPTION_END);
 		if (h->d_s3 == NULL) {
@@ -606,7 +606,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		h->port_s3 = di != NULL ? di->port : cfg->s3api_port;
 	}
 	if (h->tls != NULL && cfg->redirect_port != 0 &&
-	    (r = http_redirect_start(h->public_url, cfg, &ss,
+	    (r = http_redirect_start(h->public_url, cfg, &ss, mhd_log,
 	    &h->redir, &h->redir_port)) != 0) {
 		http_server_stop(h);
 		return r;
