@@ -15,6 +15,9 @@ export async function launch(options) {
 		    "--no-first-run", "--disable-background-networking",
 		    "--disable-component-update", "--disable-sync"],
 	    }, options || {}));
+	// a loaded CI machine can take longer than Playwright's 30 s
+	// default to upload or render; a real failure still ends the test
+	context.setDefaultTimeout(90000);
 	return {
 		context, profile,
 		close: async () => {
