@@ -564,7 +564,7 @@ means the gatekeeper has more of it (more req/s, or a longer p99).
 - Every gatekeeper 302 includes a durable audit record: the answer is
   held until its record is on the disk in the audit journal (one
   \`write\` and one \`fdatasync\` for all the records waiting, up to
-  \`[audit] batch\`, 512 by default) and in SQLite's open transaction
+  \`[audit] batch\`, 4096 by default) and in SQLite's open transaction
   (WAL, committed without waiting for the disk, several batches per commit
   under load). nginx writes an access-log line per request with
   \`write()\` and does not wait for the disk.
