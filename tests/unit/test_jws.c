@@ -426,7 +426,7 @@ test_reload(void)
 	const char *msg = NULL;
 	char *tok = malloc(8192);
 	static const char *const kids[2] = { "ed", "p" };
-	char kidbuf[20][8];
+	char kidbuf[20][16];
 	int i, round;
 
 	for (i = 0; i < 2; i++) {
