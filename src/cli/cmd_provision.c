@@ -51,25 +51,6 @@ struct step {
 
 enum { ST_PAB, ST_ENC, ST_VER, ST_LOCK, ST_CORS, ST_LC, ST_POLICY, ST_N };
 
-/* XML text escaping for the few config values we put into bodies. */
-static int
-xml_text(gk_buf *b, gk_slice s)
-{
-	size_t i;
-	int r = 0;
-
-	for (i = 0; i < s.len && r == 0; i++) {
-		switch (s.p[i]) {
-		case '<': r = gk_buf_append_str(b, "&lt;"); break;
-		case '>': r = gk_buf_append_str(b, "&gt;"); break;
-		case '&': r = gk_buf_append_str(b, "&amp;"); break;
-		case '"': r = gk_buf_append_str(b, "&quot;"); break;
-		default: r = gk_buf_append(b, s.p + i, 1);
-		}
-	}
-	return r;
-}
-
 static int
 cors_origin(void *arg, gk_slice item)
 {
@@ -82,7 +63,7 @@ cors_origin(void *arg, gk_slice item)
 	if (item.len > 1 && item.p[0] == '.' &&
 	    ((r = gk_buf_append_str(b, "https://*")) != 0))
 		return r;
-	if ((r = xml_text(b, item)) != 0)
+	if ((r = s3_xml_escape(b, item)) != 0)
 		return r;
 	return gk_buf_append_str(b, "</AllowedOrigin>");
 }
@@ -100,7 +81,7 @@ build_lifecycle(const gk_config *cfg, gk_buf *b, int *rules)
 	    cfg->s3_lc_onezone_days || cfg->s3_lc_expire_days)) {
 		if ((r = gk_buf_append_str(b, "<Rule><ID>gatekeeper-uploads</ID>"
 		    "<Filter><Prefix>")) != 0 ||
-		    (r = xml_text(b, gk_slice_str(cfg->uploads_prefix))) != 0 ||
+		    (r = s3_xml_escape(b, gk_slice_str(cfg->uploads_prefix))) != 0 ||
 		    (r = gk_buf_append_str(b, "/</Prefix></Filter>"
 		    "<Status>Enabled</Status>")) != 0)
 			return r;
@@ -250,7 +231,7 @@ build(const gk_config *cfg, struct step *st)
 		if ((r = gk_buf_append_str(b, "<ServerSideEncryptionConfiguration "
 		    XMLNS "><Rule><ApplyServerSideEncryptionByDefault>"
 		    "<SSEAlgorithm>aws:kms</SSEAlgorithm><KMSMasterKeyID>")) != 0 ||
-		    (r = xml_text(b, gk_slice_str(cfg->s3_kms_key_id))) != 0 ||
+		    (r = s3_xml_escape(b, gk_slice_str(cfg->s3_kms_key_id))) != 0 ||
 		    (r = gk_buf_append_str(b, "</KMSMasterKeyID>"
 		    "</ApplyServerSideEncryptionByDefault><BucketKeyEnabled>true"
 		    "</BucketKeyEnabled></Rule>"
@@ -358,7 +339,7 @@ ensure_bucket(const gk_config *cfg, s3_client *c, int dry)
 	gk_buf_init(&body, 1024);
 	if (other_region && ((r = gk_buf_append_str(&body,
 	    "<CreateBucketConfiguration " XMLNS "><LocationConstraint>")) != 0 ||
-	    (r = xml_text(&body, gk_slice_str(cfg->s3_region))) != 0 ||
+	    (r = s3_xml_escape(&body, gk_slice_str(cfg->s3_region))) != 0 ||
 	    (r = gk_buf_append_str(&body, "</LocationConstraint>"
 	    "</CreateBucketConfiguration>")) != 0)) {
 		printf("0. bucket %s: FAILED: internal error\n", cfg->s3_bucket);

@@ -88,8 +88,6 @@ void s3api_error(gate_s3 *s, gk_reply *rep, int status, const char *code,
 void s3api_fail(gate_s3 *s, int status, const char *code, const char *msg);
 /* Appends one response header line. */
 int s3api_header(gk_reply *rep, const char *name, const char *value) GK_WUR;
-/* XML text escaping into b. */
-int s3api_xml_text(gk_buf *b, gk_slice s) GK_WUR;
 /* ISO 8601 with milliseconds, as S3 prints (out >= 32). */
 void s3api_time(int64_t unix_s, char *out, size_t outlen);
 /* The ETag we show for a stored object (quoted, out >= 48). */

@@ -39,11 +39,11 @@ put_text(gk_buf *b, gk_slice t, int url)
 	int r;
 
 	if (!url)
-		return s3api_xml_text(b, t);
+		return s3_xml_escape(b, t);
 	gk_buf_init(&e, 16384);
 	r = gk_pct_encode(t, 1, &e);
 	if (r == 0)
-		r = s3api_xml_text(b, gk_slice_of(e.data, e.len));
+		r = s3_xml_escape(b, gk_slice_of(e.data, e.len));
 	gk_buf_release(&e);
 	return r;
 }
@@ -201,7 +201,7 @@ objects(gate_s3 *s, gk_reply *rep, int v2)
 	rep->body.cap = LIST_CAP + 64 * 1024;
 	if ((r = gk_buf_append_str(b, S3API_XMLHEAD "<ListBucketResult " S3API_XMLNS
 	    "><Name>")) != 0 ||
-	    (r = s3api_xml_text(b, gk_slice_str(cfg->s3api_bucket))) != 0 ||
+	    (r = s3_xml_escape(b, gk_slice_str(cfg->s3api_bucket))) != 0 ||
 	    (r = gk_buf_append_str(b, "</Name><Prefix>")) != 0 ||
 	    (r = put_text(b, lc.prefix, lc.url)) != 0 ||
 	    (r = gk_buf_append_str(b, "</Prefix>")) != 0)
@@ -212,7 +212,7 @@ objects(gate_s3 *s, gk_reply *rep, int v2)
 			goto fail;
 		if (s3api_q(s, "continuation-token") != NULL &&
 		    ((r = gk_buf_append_str(b, "<ContinuationToken>")) != 0 ||
-		    (r = s3api_xml_text(b, qv(s, "continuation-token"))) != 0 ||
+		    (r = s3_xml_escape(b, qv(s, "continuation-token"))) != 0 ||
 		    (r = gk_buf_append_str(b, "</ContinuationToken>")) != 0))
 			goto fail;
 		if (mk.len > 0 && ((r = gk_buf_append_str(b,
@@ -276,10 +276,10 @@ buckets(gate_s3 *s, gk_reply *rep)
 	    "><Owner><ID>") != 0 ||
 	    gk_buf_append_str(b, s->grant.id) != 0 ||
 	    gk_buf_append_str(b, "</ID><DisplayName>") != 0 ||
-	    s3api_xml_text(b, gk_slice_str(s->grant.name)) != 0 ||
+	    s3_xml_escape(b, gk_slice_str(s->grant.name)) != 0 ||
 	    gk_buf_append_str(b, "</DisplayName></Owner><Buckets><Bucket>"
 	    "<Name>") != 0 ||
-	    s3api_xml_text(b, gk_slice_str(cfg->s3api_bucket)) != 0 ||
+	    s3_xml_escape(b, gk_slice_str(cfg->s3api_bucket)) != 0 ||
 	    gk_buf_printf(b, "</Name><CreationDate>%s</CreationDate>"
 	    "</Bucket></Buckets></ListAllMyBucketsResult>", t) != 0) {
 		s3api_store_error(s, rep, GK_ERR_NOMEM);
@@ -298,7 +298,7 @@ location(gate_s3 *s, gk_reply *rep)
 
 	if (gk_buf_append_str(b, S3API_XMLHEAD "<LocationConstraint " S3API_XMLNS ">") ||
 	    (strcmp(region, "us-east-1") != 0 &&
-	    s3api_xml_text(b, gk_slice_str(region)) != 0) ||
+	    s3_xml_escape(b, gk_slice_str(region)) != 0) ||
 	    gk_buf_append_str(b, "</LocationConstraint>") != 0) {
 		s3api_store_error(s, rep, GK_ERR_NOMEM);
 		return;
@@ -391,7 +391,7 @@ parts_cb(void *arg, gk_slice key, uint64_t size, int64_t mtime)
 	pc->last = num;
 	if ((pc->r = gk_buf_printf(pc->b, "<Part><PartNumber>%u</PartNumber>"
 	    "<LastModified>%s</LastModified><ETag>", num, t)) != 0 ||
-	    (pc->r = s3api_xml_text(pc->b, gk_slice_str(etag))) != 0 ||
+	    (pc->r = s3_xml_escape(pc->b, gk_slice_str(etag))) != 0 ||
 	    (pc->r = gk_buf_printf(pc->b, "</ETag><Size>%llu</Size></Part>",
 	    (unsigned long long)size)) != 0)
 		return pc->r;
@@ -457,9 +457,9 @@ list_parts(gate_s3 *s, gk_reply *rep)
 	rep->body.cap = LIST_CAP + 64 * 1024;
 	if ((r = gk_buf_append_str(b, S3API_XMLHEAD "<ListPartsResult " S3API_XMLNS
 	    "><Bucket>")) != 0 ||
-	    (r = s3api_xml_text(b, gk_slice_str(s->app->cfg->s3api_bucket))) ||
+	    (r = s3_xml_escape(b, gk_slice_str(s->app->cfg->s3api_bucket))) ||
 	    (r = gk_buf_append_str(b, "</Bucket><Key>")) != 0 ||
-	    (r = s3api_xml_text(b, gk_slice_of(s->key.data, s->key.len))) ||
+	    (r = s3_xml_escape(b, gk_slice_of(s->key.data, s->key.len))) ||
 	    (r = gk_buf_printf(b, "</Key><UploadId>%s</UploadId>"
 	    "<StorageClass>STANDARD</StorageClass><PartNumberMarker>%u"
 	    "</PartNumberMarker>", s->upload_id, pc.marker)) != 0 ||
@@ -617,7 +617,7 @@ list_uploads(gate_s3 *s, gk_reply *rep)
 		}
 		s3api_time(row->mtime, t, sizeof(t));
 		if ((r = gk_buf_append_str(&items, "<Upload><Key>")) != 0 ||
-		    (r = s3api_xml_text(&items, gk_slice_of(row->key,
+		    (r = s3_xml_escape(&items, gk_slice_of(row->key,
 		    row->key_len))) != 0 ||
 		    (r = gk_buf_printf(&items, "</Key><UploadId>%s</UploadId>"
 		    "<Initiated>%s</Initiated><StorageClass>STANDARD"
@@ -629,21 +629,21 @@ list_uploads(gate_s3 *s, gk_reply *rep)
 	rep->body.cap = LIST_CAP + 64 * 1024;
 	if ((r = gk_buf_append_str(b, S3API_XMLHEAD "<ListMultipartUploadsResult "
 	    S3API_XMLNS "><Bucket>")) != 0 ||
-	    (r = s3api_xml_text(b, gk_slice_str(s->app->cfg->s3api_bucket))) ||
+	    (r = s3_xml_escape(b, gk_slice_str(s->app->cfg->s3api_bucket))) ||
 	    (r = gk_buf_append_str(b, "</Bucket><KeyMarker>")) != 0 ||
-	    (r = s3api_xml_text(b, km)) != 0 ||
+	    (r = s3_xml_escape(b, km)) != 0 ||
 	    (r = gk_buf_append_str(b, "</KeyMarker><UploadIdMarker>")) != 0 ||
-	    (r = s3api_xml_text(b, im)) != 0 ||
+	    (r = s3_xml_escape(b, im)) != 0 ||
 	    (r = gk_buf_append_str(b, "</UploadIdMarker>")) != 0)
 		goto fail;
 	if (truncated && ((r = gk_buf_append_str(b, "<NextKeyMarker>")) != 0 ||
-	    (r = s3api_xml_text(b, gk_slice_of(uc.rows[last].key,
+	    (r = s3_xml_escape(b, gk_slice_of(uc.rows[last].key,
 	    uc.rows[last].key_len))) != 0 ||
 	    (r = gk_buf_printf(b, "</NextKeyMarker><NextUploadIdMarker>%s"
 	    "</NextUploadIdMarker>", uc.rows[last].id)) != 0))
 		goto fail;
 	if ((r = gk_buf_append_str(b, "<Prefix>")) != 0 ||
-	    (r = s3api_xml_text(b, uc.prefix)) != 0 ||
+	    (r = s3_xml_escape(b, uc.prefix)) != 0 ||
 	    (r = gk_buf_printf(b, "</Prefix><MaxUploads>%u</MaxUploads>"
 	    "<IsTruncated>%s</IsTruncated>", (unsigned)max,
 	    truncated ? "true" : "false")) != 0)

@@ -230,10 +230,10 @@ s3api_mpu_create(gate_s3 *s, gk_reply *rep)
 	}
 	if (gk_buf_append_str(&rep->body, S3API_XMLHEAD
 	    "<InitiateMultipartUploadResult " S3API_XMLNS "><Bucket>") != 0 ||
-	    s3api_xml_text(&rep->body,
+	    s3_xml_escape(&rep->body,
 	    gk_slice_str(s->app->cfg->s3api_bucket)) != 0 ||
 	    gk_buf_append_str(&rep->body, "</Bucket><Key>") != 0 ||
-	    s3api_xml_text(&rep->body, key) != 0 ||
+	    s3_xml_escape(&rep->body, key) != 0 ||
 	    gk_buf_printf(&rep->body, "</Key><UploadId>%s</UploadId>"
 	    "</InitiateMultipartUploadResult>", s->upload_id) != 0) {
 		s3api_store_error(s, rep, GK_ERR_NOMEM);
@@ -345,12 +345,12 @@ complete_reply(gate_s3 *s, gk_reply *rep, const char *hex, unsigned n)
 	snprintf(s->etag, sizeof(s->etag), "\"%s-%u\"", hex, n);
 	if (gk_buf_append_str(&rep->body, S3API_XMLHEAD
 	    "<CompleteMultipartUploadResult " S3API_XMLNS "><Location>") != 0 ||
-	    s3api_xml_text(&rep->body, key) != 0 ||
+	    s3_xml_escape(&rep->body, key) != 0 ||
 	    gk_buf_append_str(&rep->body, "</Location><Bucket>") != 0 ||
-	    s3api_xml_text(&rep->body,
+	    s3_xml_escape(&rep->body,
 	    gk_slice_str(s->app->cfg->s3api_bucket)) != 0 ||
 	    gk_buf_append_str(&rep->body, "</Bucket><Key>") != 0 ||
-	    s3api_xml_text(&rep->body, key) != 0 ||
+	    s3_xml_escape(&rep->body, key) != 0 ||
 	    gk_buf_printf(&rep->body, "</Key><ETag>&quot;%s-%u&quot;</ETag>"
 	    "</CompleteMultipartUploadResult>", hex, n) != 0) {
 		s3api_store_error(s, rep, GK_ERR_NOMEM);
@@ -439,7 +439,7 @@ native_part_cb(void *arg, unsigned part, gk_slice etag)
 	}
 	if (gk_buf_printf(&s->complete_xml, "<Part><PartNumber>%u</PartNumber>"
 	    "<ETag>", part) != 0 ||
-	    s3api_xml_text(&s->complete_xml, gk_slice_str(pi->etag)) != 0 ||
+	    s3_xml_escape(&s->complete_xml, gk_slice_str(pi->etag)) != 0 ||
 	    gk_buf_append_str(&s->complete_xml, "</ETag></Part>") != 0) {
 		s3api_store_error(s, nc->rep, GK_ERR_NOMEM);
 		goto refused;

@@ -24,12 +24,6 @@ s3api_header(gk_reply *rep, const char *name, const char *value)
 	return gk_buf_printf(&rep->headers, "%s: %s\n", name, value);
 }
 
-int
-s3api_xml_text(gk_buf *b, gk_slice s)
-{
-	return s3_xml_escape(b, s);
-}
-
 void
 s3api_time(int64_t unix_s, char *out, size_t outlen)
 {
@@ -87,9 +81,9 @@ s3api_error(gate_s3 *s, gk_reply *rep, int status, const char *code,
 	if (strcmp(req->method, "HEAD") != 0 &&
 	    (gk_buf_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
 	    "<Error><Code>%s</Code><Message>", code) != 0 ||
-	    s3api_xml_text(b, gk_slice_str(msg)) != 0 ||
+	    s3_xml_escape(b, gk_slice_str(msg)) != 0 ||
 	    (s->has_key && (gk_buf_append_str(b, "</Message><Key>") != 0 ||
-	    s3api_xml_text(b, gk_slice_of(s->key.data, s->key.len)) != 0 ||
+	    s3_xml_escape(b, gk_slice_of(s->key.data, s->key.len)) != 0 ||
 	    gk_buf_append_str(b, "</Key>") != 0)) ||
 	    (!s->has_key && gk_buf_append_str(b, "</Message>") != 0) ||
 	    gk_buf_printf(b, "<RequestId>%s</RequestId></Error>",

@@ -422,13 +422,13 @@ delete_cb(void *arg, gk_slice key)
 		if (s->delete_quiet)
 			return 0;
 		if ((r = gk_buf_append_str(dc->out, "<Deleted><Key>")) != 0 ||
-		    (r = s3api_xml_text(dc->out, key)) != 0 ||
+		    (r = s3_xml_escape(dc->out, key)) != 0 ||
 		    (r = gk_buf_append_str(dc->out, "</Key></Deleted>")) != 0)
 			return r;
 		return 0;
 	}
 	if ((r = gk_buf_append_str(dc->out, "<Error><Key>")) != 0 ||
-	    (r = s3api_xml_text(dc->out, key)) != 0 ||
+	    (r = s3_xml_escape(dc->out, key)) != 0 ||
 	    (r = gk_buf_append_str(dc->out, "</Key><Code>AccessDenied</Code>"
 	    "<Message>Access Denied</Message></Error>")) != 0)
 		return r;
