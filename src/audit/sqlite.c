@@ -203,6 +203,8 @@ audit_sq_close(audit_conn *base)
 
 	if (c == NULL)
 		return;
+	audit_sq_ckpt_stop(c);
+	free(c->path);
 	sqlite3_finalize(c->ins);
 	sqlite3_finalize(c->cp_ins);
 	sqlite3_close(c->db);
@@ -265,6 +267,10 @@ audit_sq_open(const char *path, int create, audit_conn **out, char *err,
 	}
 	c->dev = st_file.st_dev;
 	c->ino = st_file.st_ino;
+	if ((c->path = strdup(path)) == NULL) {
+		audit_set_err(err, errlen, "out of memory");
+		goto out;
+	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, AUDIT_BUSY_MS);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
@@ -344,8 +350,15 @@ int
 audit_sqlite_journaled(audit_conn *base)
 {
 	/* the journal holds every batch durably before it is answered;
-	 * the commits themselves need not wait for the disk */
-	return audit_sq_exec(SQ(base)->db, "PRAGMA synchronous=NORMAL", NULL, 0);
+	 * the commits themselves need not wait for the disk, nor copy the
+	 * WAL into the database (sqlite_ckpt.c; without its thread SQLite
+	 * checkpoints as before) */
+	if (audit_sq_exec(SQ(base)->db, "PRAGMA synchronous=NORMAL", NULL,
+	    0) != 0)
+		return GK_ERR_UNAVAILABLE;
+	if (audit_sq_ckpt_start(SQ(base)) != 0)
+		gk_warn("audit: no checkpoint thread; the writer checkpoints");
+	return 0;
 }
 
 int
@@ -354,6 +367,8 @@ audit_sqlite_durable(audit_conn *base)
 	struct sq_conn *c = SQ(base);
 	int log = -1, done = -1;
 
+	/* not BUSY because the checkpoint thread runs one just now */
+	audit_sq_ckpt_idle(c);
 	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 	    &log, &done) != SQLITE_OK || log < 0 || done != log)
 		return GK_ERR_UNAVAILABLE;
