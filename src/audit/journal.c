@@ -69,9 +69,9 @@
 /* Batch buffer kept between batches; a larger one is freed. */
 #define JOURNAL_BUF_KEEP (64u * 1024)
 /* Zeros are written this far past the end of the last batch, ... */
-#define JOURNAL_AHEAD (1024u * 1024)
+#define JOURNAL_AHEAD (256u * 1024)
 /* ... in steps of this many bytes (one pwrite and fdatasync each). */
-#define JOURNAL_STEP (1024u * 1024)
+#define JOURNAL_STEP (256u * 1024)
 
 struct audit_journal {
 	int fd;

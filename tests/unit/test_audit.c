@@ -1288,7 +1288,7 @@ test_jti(void)
 /* ---- the journal ------------------------------------------------------ */
 
 /* Room for a journal the tests copy: its content and the zeros the
- * writer keeps written ahead of it (about 1-2 MiB). */
+ * writer keeps written ahead of it (under a MiB). */
 #define JOURNAL_CAP (8u << 20)
 
 static size_t
