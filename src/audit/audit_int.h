@@ -138,6 +138,11 @@ typedef int (*audit_journal_entry_fn)(void *arg, const uint8_t *enc,
  * GK_ERR_INTEGRITY for an altered journal. */
 int audit_journal_replay(audit_journal *j, audit_journal_entry_fn fn,
     void *arg) GK_WUR;
+/* The reading _replay does, on len bytes of a journal file in memory:
+ * fn (may be NULL) gets each entry of the content; *end where the content
+ * ends. Returns what _replay would (GK_ERR_INTEGRITY: altered). */
+int audit_journal_scan(const uint8_t *data, size_t len,
+    audit_journal_entry_fn fn, void *arg, size_t *end) GK_WUR;
 
 /* ---- backends: sqlite.c, postgres.c --------------------------------- */
 

@@ -239,12 +239,28 @@ struct scan {
 	int have_epoch;
 };
 
+static int scan_journal(const uint8_t *data, size_t len,
+    audit_journal_entry_fn fn, void *arg, struct scan *sc);
+
+int
+audit_journal_scan(const uint8_t *data, size_t len,
+    audit_journal_entry_fn fn, void *arg, size_t *end)
+{
+	struct scan sc;
+	int r;
+
+	r = scan_journal(data, len, fn, arg, &sc);
+	*end = sc.end;
+	return r;
+}
+
 /* The checkpoint body of an entry: 0, or GK_ERR_INTEGRITY. */
 static int
 parse_cp(const uint8_t *p, size_t blen, audit_checkpoint *cp)
 {
 	if (blen < 1 || p[0] == 0 || blen != 1u + p[0] + 8 + AUDIT_HASH_LEN +
-	    8 + AUDIT_SIG_LEN || p[0] > AUDIT_INSTANCE_MAX)
+	    8 + AUDIT_SIG_LEN || p[0] > AUDIT_INSTANCE_MAX ||
+	    memchr(p + 1, 0, p[0]) != NULL)
 		return GK_ERR_INTEGRITY;
 	memset(cp, 0, sizeof(*cp));
 	memcpy(cp->instance, p + 1, p[0]);
