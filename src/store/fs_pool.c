@@ -27,6 +27,7 @@ struct fs_pool {
 	int started;		/* helpers running */
 	int tried;		/* the start was attempted */
 	int quit;
+	int slots;		/* read-ahead slots left */
 };
 
 int
@@ -125,6 +126,7 @@ start_helpers(fs_pool *p)
 		pthread_setname_np(p->th[i], "gk-decrypt");
 		p->started = i + 1;
 	}
+	p->slots = p->started * FS_POOL_SLOTS_PER;
 }
 
 int
@@ -159,14 +161,13 @@ fs_pool_submit(fs_pool *p, fs_job *j)
 }
 
 int
-fs_pool_wait(fs_pool *p, fs_job *j)
+fs_pool_cancel(fs_pool *p, fs_job *j)
 {
 	fs_job **pp, *prev = NULL;
-	int r;
+	int never = 0;
 
 	pthread_mutex_lock(&p->mu);
 	if (j->state == JOB_QUEUED) {
-		/* not started: take it back and run it here */
 		for (pp = &p->head; *pp != NULL && *pp != j; pp = &(*pp)->next)
 			prev = *pp;
 		if (*pp == j) {
@@ -175,14 +176,34 @@ fs_pool_wait(fs_pool *p, fs_job *j)
 				p->tail = prev;
 		}
 		j->next = NULL;
-		j->state = JOB_IDLE;
-		pthread_mutex_unlock(&p->mu);
-		return j->fn(j);
+		never = 1;
+	} else {
+		while (j->state == JOB_RUNNING)
+			pthread_cond_wait(&p->done, &p->mu);
+		never = j->state != JOB_DONE;
 	}
-	while (j->state != JOB_DONE)
-		pthread_cond_wait(&p->done, &p->mu);
 	j->state = JOB_IDLE;
-	r = j->r;
 	pthread_mutex_unlock(&p->mu);
-	return r;
+	return never;
+}
+
+int
+fs_pool_slot_take(fs_pool *p)
+{
+	int ok;
+
+	pthread_mutex_lock(&p->mu);
+	ok = p->slots > 0;
+	if (ok)
+		p->slots--;
+	pthread_mutex_unlock(&p->mu);
+	return ok;
+}
+
+void
+fs_pool_slot_give(fs_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->slots++;
+	pthread_mutex_unlock(&p->mu);
 }
