@@ -316,9 +316,9 @@ fs_reader_free(fs_reader *r)
 {
 	if (r == NULL)
 		return;
+	ahead_drop(r);		/* first: a helper may be reading r->fd */
 	if (r->fd >= 0)
 		close(r->fd);
-	ahead_drop(r);
 	if (r->ahead_slot)
 		fs_pool_slot_give(r->pool);
 	if (r->ahead != NULL) {
