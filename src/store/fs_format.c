@@ -50,8 +50,8 @@
 
 /* Chunks read by one preadv straight into the caller's buffer. */
 #define READ_DIRECT_CHUNKS 16
-
-static void ahead_drop(fs_reader *rd);
+/* The fewest chunks worth handing to a decrypt helper (fs_pool.c). */
+#define READ_PART_CHUNKS 4
 
 static const char hkdf_label[] = "gatekeeper store v1 object key";
 
@@ -314,19 +314,15 @@ out:
 void
 fs_reader_free(fs_reader *r)
 {
+	int i;
+
 	if (r == NULL)
 		return;
-	ahead_drop(r);		/* first: a helper may be reading r->fd */
 	if (r->fd >= 0)
 		close(r->fd);
-	if (r->ahead_slot)
-		fs_pool_slot_give(r->pool);
-	if (r->ahead != NULL) {
-		gk_wipe(r->ahead, (size_t)r->h.chunk * READ_DIRECT_CHUNKS);
-		free(r->ahead);
-	}
-	EVP_CIPHER_CTX_free(r->jctx);
 	EVP_CIPHER_CTX_free(r->ctx);
+	for (i = 0; i < FS_POOL_MAX; i++)
+		EVP_CIPHER_CTX_free(r->jctx[i]);
 	free(r->hdr);
 	if (r->buf != NULL) {
 		gk_wipe(r->buf, (size_t)r->h.chunk + OBJ_TAG_LEN);
@@ -386,7 +382,6 @@ fs_reader_setup(const fs_store *s, int fd, gk_slice expect,
 	}
 	rd->fd = fd;
 	rd->pool = s->pool;
-	rd->next_idx = UINT64_MAX;
 	gk_hex_encode(hash, HASH_LEN, rd->hash_hex);
 	if ((r = hdr_read(fd, &rd->h, &rd->hdr)) != 0) {
 		if (r == GK_ERR_INTEGRITY)
@@ -502,68 +497,21 @@ read_job(fs_job *j)
 	    &j->short_read);
 }
 
-/* The read ahead's job, if one is out: waits for it or takes it back. */
-static void
-ahead_drop(fs_reader *rd)
-{
-	if (!rd->ahead_on)
-		return;
-	fs_pool_cancel(rd->pool, &rd->job);
-	rd->ahead_on = 0;
-}
-
-/*
- * Starts reading ahead: the next k chunks from idx, read and authenticated
- * by a decrypt helper into rd->ahead while the caller sends what it has.
- * Only for a reader going through the object in whole blocks, and only
- * while the store has a read-ahead slot to spare (each holds a block of
- * memory); otherwise every block is read in the caller, as before.
- */
-static void
-ahead_start(fs_reader *rd, uint64_t idx, size_t k)
-{
-	if (!rd->ahead_slot) {
-		if (fs_pool_helpers(rd->pool) == 0 ||
-		    !fs_pool_slot_take(rd->pool))
-			return;
-		rd->ahead_slot = 1;
-	}
-	if (rd->ahead == NULL && (rd->ahead = malloc((size_t)rd->h.chunk *
-	    READ_DIRECT_CHUNKS)) == NULL)
-		return;
-	if (rd->jctx == NULL) {
-		if ((rd->jctx = EVP_CIPHER_CTX_new()) == NULL)
-			return;
-		if (EVP_CIPHER_CTX_copy(rd->jctx, rd->ctx) != 1) {
-			EVP_CIPHER_CTX_free(rd->jctx);
-			rd->jctx = NULL;
-			return;
-		}
-	}
-	rd->job.fn = read_job;
-	rd->job.rd = rd;
-	rd->job.ctx = rd->jctx;
-	rd->job.idx = idx;
-	rd->job.k = k;
-	rd->job.buf = rd->ahead;
-	rd->job.short_read = 0;
-	fs_pool_submit(rd->pool, &rd->job);
-	rd->ahead_on = 1;
-}
-
 /*
  * Whole chunks from chunk idx straight into buf (room: max bytes), up to
- * READ_DIRECT_CHUNKS of them: the ones read ahead if they are these (and a
- * helper has done them), else read here. What fails authentication is
- * wiped before the error returns, and nothing of that read is returned.
- * *got = 0 when not even one whole chunk fits, or a read came back short.
+ * READ_DIRECT_CHUNKS of them. With the store's decrypt helpers running, the
+ * run is cut into parts: the helpers take the later ones while this thread
+ * reads the first, and a part no helper has started by then is done here
+ * too. Nothing is returned unless every part authenticated; what was
+ * decrypted is wiped before an error returns. *got = 0 when not even one
+ * whole chunk fits, or a read came back short.
  */
 static int
 reader_direct(fs_reader *rd, uint64_t idx, uint8_t *buf, size_t max,
     size_t *got)
 {
-	size_t total = 0, k = 0, len;
-	int r, short_read = 0, seq, use = 0;
+	size_t total = 0, k = 0, len, per, at[FS_POOL_MAX], i, parts = 0;
+	int r, r2, short_read = 0, nhelp;
 
 	*got = 0;
 	while (k < READ_DIRECT_CHUNKS && idx + k < rd->h.nchunks) {
@@ -576,22 +524,50 @@ reader_direct(fs_reader *rd, uint64_t idx, uint8_t *buf, size_t max,
 	}
 	if (k == 0)
 		return 0;
-	seq = rd->next_idx == idx;
-	rd->next_idx = idx + k;
-	if (rd->ahead_on) {
-		rd->ahead_on = 0;
-		use = !fs_pool_cancel(rd->pool, &rd->job) &&
-		    rd->job.idx == idx && rd->job.k == k;
+	/* parts of at least READ_PART_CHUNKS chunks, the first one here */
+	if (k >= 2 * READ_PART_CHUNKS &&
+	    (nhelp = fs_pool_helpers(rd->pool)) > 0) {
+		parts = k / READ_PART_CHUNKS - 1;
+		if (parts > (size_t)nhelp)
+			parts = (size_t)nhelp;
+		for (i = 0; i < parts; i++) {
+			if (rd->jctx[i] == NULL) {
+				if ((rd->jctx[i] = EVP_CIPHER_CTX_new()) ==
+				    NULL)
+					break;
+				if (EVP_CIPHER_CTX_copy(rd->jctx[i], rd->ctx)
+				    != 1) {
+					EVP_CIPHER_CTX_free(rd->jctx[i]);
+					rd->jctx[i] = NULL;
+					break;
+				}
+			}
+		}
+		parts = i;
 	}
-	if (use) {
-		/* done by a helper: its verdict is this read's */
-		r = rd->job.r;
-		short_read = rd->job.short_read;
-		if (r == 0 && !short_read)
-			memcpy(buf, rd->ahead, total);
-	} else {
-		/* none, another range, or not started in time: read here */
-		r = read_chunks(rd, rd->ctx, idx, k, buf, &short_read);
+	per = k / (parts + 1);
+	for (i = 0; i < parts; i++) {
+		/* part i + 1: chunks [per * (i + 1), per * (i + 2)), the last
+		 * part up to k; whole chunks, so the offset is i * chunk */
+		at[i] = per * (i + 1);
+		rd->job[i].fn = read_job;
+		rd->job[i].rd = rd;
+		rd->job[i].ctx = rd->jctx[i];
+		rd->job[i].idx = idx + at[i];
+		rd->job[i].k = (i + 1 == parts ? k : at[i] + per) - at[i];
+		rd->job[i].buf = buf + at[i] * rd->h.chunk;
+		rd->job[i].short_read = 0;
+		fs_pool_submit(rd->pool, &rd->job[i]);
+	}
+	r = read_chunks(rd, rd->ctx, idx, parts > 0 ? per : k, buf,
+	    &short_read);
+	for (i = 0; i < parts; i++) {
+		/* every part is waited for: the jobs live in rd */
+		r2 = fs_pool_wait(rd->pool, &rd->job[i]);
+		if (r == 0)
+			r = r2;
+		if (rd->job[i].short_read)
+			short_read = 1;
 	}
 	if (r != 0) {
 		gk_wipe(buf, total);
@@ -600,11 +576,6 @@ reader_direct(fs_reader *rd, uint64_t idx, uint8_t *buf, size_t max,
 	if (short_read)
 		return 0;
 	*got = total;
-	/* a whole block following the last one: read the next ahead */
-	if (seq && k == READ_DIRECT_CHUNKS && idx + k < rd->h.nchunks)
-		ahead_start(rd, idx + k, rd->h.nchunks - (idx + k) <
-		    READ_DIRECT_CHUNKS ? (size_t)(rd->h.nchunks - (idx + k)) :
-		    READ_DIRECT_CHUNKS);
 	return 0;
 }
 

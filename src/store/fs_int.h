@@ -45,10 +45,9 @@ typedef struct fs_writer fs_writer;
 typedef struct fs_pool fs_pool;
 typedef struct fs_job fs_job;
 
-/* Decrypt helpers per store (at most; cores - 1). */
-#define FS_POOL_MAX 4
-/* Readers reading ahead at once, per helper (each holds a block). */
-#define FS_POOL_SLOTS_PER 4
+/* Decrypt helpers per store (at most; cores - 1), and so also the most
+ * parts a read is split into besides the reader's own. */
+#define FS_POOL_MAX 3
 
 /* A piece of work for a decrypt helper; owned by whoever submits it. */
 struct fs_job {
@@ -111,15 +110,11 @@ struct fs_reader {
 	size_t cached_len;
 	int have_cached;
 	char hash_hex[HASH_HEX_LEN + 1];
-	/* reading ahead (whole blocks in a row): the next block, read and
-	 * authenticated by a decrypt helper with its own copy of ctx */
+	/* large reads: parts for the store's decrypt helpers, each with a
+	 * copy of ctx (made at the first split) */
 	fs_pool *pool;
-	uint64_t next_idx;	/* the chunk after the last block read */
-	fs_job job;
-	int ahead_on;		/* job is out, into ahead */
-	int ahead_slot;		/* holds one of the pool's slots */
-	uint8_t *ahead;		/* READ_DIRECT_CHUNKS chunks */
-	EVP_CIPHER_CTX *jctx;
+	fs_job job[FS_POOL_MAX];
+	EVP_CIPHER_CTX *jctx[FS_POOL_MAX];
 };
 
 /*
@@ -193,14 +188,11 @@ int fs_pool_new(fs_pool **out);
 void fs_pool_free(fs_pool *p);
 /* Helpers running (starts them at the first call); 0: do it all alone. */
 int fs_pool_helpers(fs_pool *p);
-/* Queues j (p has helpers); the caller then must fs_pool_cancel it. */
+/* Queues j (p has helpers); the caller then must fs_pool_wait it. */
 void fs_pool_submit(fs_pool *p, fs_job *j);
-/* Takes j back if no helper has started it (1: it never ran), else waits
- * until it is done (0: j->r is its result). */
-int fs_pool_cancel(fs_pool *p, fs_job *j);
-/* A read-ahead slot (1: taken), given back with fs_pool_slot_give. */
-int fs_pool_slot_take(fs_pool *p);
-void fs_pool_slot_give(fs_pool *p);
+/* j's result: runs it in the caller if no helper has started it yet, else
+ * waits for the helper to finish it. */
+int fs_pool_wait(fs_pool *p, fs_job *j);
 
 /* fs_index.c */
 int fs_index_put(fs_store *s, gk_slice key, uint64_t size, int64_t mtime);

@@ -27,7 +27,6 @@ struct fs_pool {
 	int started;		/* helpers running */
 	int tried;		/* the start was attempted */
 	int quit;
-	int slots;		/* read-ahead slots left */
 };
 
 int
@@ -126,7 +125,6 @@ start_helpers(fs_pool *p)
 		pthread_setname_np(p->th[i], "gk-decrypt");
 		p->started = i + 1;
 	}
-	p->slots = p->started * FS_POOL_SLOTS_PER;
 }
 
 int
@@ -161,13 +159,14 @@ fs_pool_submit(fs_pool *p, fs_job *j)
 }
 
 int
-fs_pool_cancel(fs_pool *p, fs_job *j)
+fs_pool_wait(fs_pool *p, fs_job *j)
 {
 	fs_job **pp, *prev = NULL;
-	int never = 0;
+	int r;
 
 	pthread_mutex_lock(&p->mu);
 	if (j->state == JOB_QUEUED) {
+		/* not started: take it back and run it here */
 		for (pp = &p->head; *pp != NULL && *pp != j; pp = &(*pp)->next)
 			prev = *pp;
 		if (*pp == j) {
@@ -176,34 +175,14 @@ fs_pool_cancel(fs_pool *p, fs_job *j)
 				p->tail = prev;
 		}
 		j->next = NULL;
-		never = 1;
-	} else {
-		while (j->state == JOB_RUNNING)
-			pthread_cond_wait(&p->done, &p->mu);
-		never = j->state != JOB_DONE;
+		j->state = JOB_IDLE;
+		pthread_mutex_unlock(&p->mu);
+		return j->fn(j);
 	}
+	while (j->state != JOB_DONE)
+		pthread_cond_wait(&p->done, &p->mu);
 	j->state = JOB_IDLE;
+	r = j->r;
 	pthread_mutex_unlock(&p->mu);
-	return never;
-}
-
-int
-fs_pool_slot_take(fs_pool *p)
-{
-	int ok;
-
-	pthread_mutex_lock(&p->mu);
-	ok = p->slots > 0;
-	if (ok)
-		p->slots--;
-	pthread_mutex_unlock(&p->mu);
-	return ok;
-}
-
-void
-fs_pool_slot_give(fs_pool *p)
-{
-	pthread_mutex_lock(&p->mu);
-	p->slots++;
-	pthread_mutex_unlock(&p->mu);
+	return r;
 }

@@ -355,8 +355,8 @@ def main():
         lines += ["", "Download: the better of two runs each, gatekeeper "
                   "and nginx in turn (ABBA); CPU s/GiB is the "
                   "gatekeeper's CPU time (all its threads: the HTTP "
-                  "thread sending, the decrypt helper reading the next "
-                  "MiB ahead) per GiB sent, from /proc/PID/stat, the "
+                  "thread, and the decrypt helper taking part of each "
+                  "MiB's chunks) per GiB sent, from /proc/PID/stat, the "
                   "lower of the two."]
     lines += ["", "Written by `make bench` (tests/bench/data_bench.py).", END]
     old = open(OUT).read() if os.path.exists(OUT) else ""
