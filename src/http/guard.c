@@ -5,12 +5,14 @@
  * resets, so a client dripping one byte at a time would live forever).
  *
  * Each connection has an entry in one list, kept under one mutex. A
- * thread looks at the list twice a second and shuts down (shutdown(2),
- * read and write) the socket of a connection past its deadline;
- * libmicrohttpd then sees the end of the stream and closes it as it
- * would any. An entry is removed, under the same mutex, in the
+ * thread looks at the list four times a second and shuts down
+ * (shutdown(2), read and write) the socket of a connection past its
+ * deadline; libmicrohttpd then sees the end of the stream and closes it
+ * as it would any. An entry is removed, under the same mutex, in the
  * connection-closed notification, which libmicrohttpd calls before it
  * closes the socket, so the watchdog never touches a reused descriptor.
+ * An entry's phase and clock have a mutex of their own: the HTTP threads
+ * change them at every request without contending for the list's.
  *
  * Bytes received come from TCP_INFO (tcpi_bytes_received): a head clock
  * for a kept-alive connection starts when its next request's first byte
@@ -37,7 +39,8 @@
 enum { PH_HEAD, PH_IDLE, PH_BODY, PH_BUSY };
 
 struct http_conn {
-	struct http_conn *prev, *next;
+	struct http_conn *prev, *next;	/* under the guard's mutex */
+	pthread_mutex_t mu;	/* the fields below */
 	int fd;
 	int phase;
 	int killed;
@@ -158,13 +161,19 @@ watch(void *arg)
 	while (!g->stop) {
 		now = mono_ms();
 		for (c = g->head; c != NULL; c = c->next) {
-			if (c->killed || !overdue(g, c, now))
+			pthread_mutex_lock(&c->mu);
+			if (c->killed || !overdue(g, c, now)) {
+				pthread_mutex_unlock(&c->mu);
 				continue;
+			}
 			c->killed = 1;
 			g->closed++;
 			gk_debug("closing a connection too slow to send its "
 			    "request %s", c->phase == PH_HEAD ? "head" :
 			    "body");
+			pthread_mutex_unlock(&c->mu);
+			/* the entry (and its descriptor) lives while the
+			 * list's mutex is held */
 			(void)shutdown(c->fd, SHUT_RDWR);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -224,6 +233,7 @@ http_guard_stop(http_guard *g)
 	}
 	for (c = g->head; c != NULL; c = next) {
 		next = c->next;
+		pthread_mutex_destroy(&c->mu);
 		free(c);
 	}
 	pthread_cond_destroy(&g->cv);
@@ -245,6 +255,7 @@ http_guard_open(http_guard *g, int fd)
 	if (g == NULL || (g->head_ms == 0 && g->min_rate == 0) || fd < 0 ||
 	    (c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	pthread_mutex_init(&c->mu, NULL);
 	c->fd = fd;
 	c->phase = PH_HEAD;	/* from accept: the first head is due */
 	c->since_ms = mono_ms();
@@ -270,6 +281,7 @@ http_guard_close(http_guard *g, http_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
 
@@ -277,26 +289,30 @@ static void
 set_phase(http_guard *g, http_conn *c, int phase)
 {
 	uint64_t got;
+	int64_t now;
 	int ok = 0;
 
 	if (g == NULL || c == NULL)
 		return;
 	got = phase == PH_BODY || phase == PH_IDLE ?
 	    received_state(c->fd, &ok, NULL) : 0;
-	pthread_mutex_lock(&g->mu);
+	now = mono_ms();
+	pthread_mutex_lock(&c->mu);
 	c->phase = phase;
 	c->drained_ms = 0;
-	c->since_ms = mono_ms();
+	c->since_ms = now;
 	c->base = got;
 	if (phase == PH_IDLE && !ok)
 		c->phase = PH_HEAD;	/* no byte counts: the clock runs */
-	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_unlock(&c->mu);
 }
 
 void
-http_guard_head_done(http_guard *g, http_conn *c)
+http_guard_head_done(http_guard *g, http_conn *c, int body)
 {
-	set_phase(g, c, PH_BODY);
+	/* without a body the request is being answered: no clock, and no
+	 * byte count to take */
+	set_phase(g, c, body ? PH_BODY : PH_BUSY);
 }
 
 void
