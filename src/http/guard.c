@@ -14,9 +14,14 @@
  * An entry's phase and clock have a mutex of their own: the HTTP threads
  * change them at every request without contending for the list's.
  *
- * Bytes received come from TCP_INFO (tcpi_bytes_received): a head clock
- * for a kept-alive connection starts when its next request's first byte
- * arrives, and a body must keep arriving at the minimum rate. On a socket
+ * Bytes received come from TCP_INFO: a body must keep arriving at the
+ * minimum rate (tcpi_bytes_received), and the head clock of a kept-alive
+ * connection starts when data arrives after its previous request ended
+ * (tcpi_last_data_recv, looked at by the watchdog: the HTTP threads make
+ * no system call for it). Its clock ticks in jiffies, so data within
+ * RECV_SLACK_MS of the end counts as the old request's: a partial head
+ * sent right behind a request (or pipelined with it) starts the clock
+ * only with its next byte, or is closed by the idle timeout. On a socket
  * without TCP_INFO the head clock starts when the previous request ends.
  */
 #include "http_int.h"
@@ -32,6 +37,9 @@
 #include <time.h>
 
 #define TICK_MS 250
+/* the kernel's time of the last data received is in jiffies (HZ 100 at
+ * the least): data within this of a request's end may be its own */
+#define RECV_SLACK_MS 20
 /* tcpi_state of a socket whose peer has sent its FIN (the kernel's
  * include/net/tcp_states.h; not in the exported headers) */
 #define STATE_CLOSE_WAIT 8
@@ -68,9 +76,10 @@ mono_ms(void)
 }
 
 /* Bytes received on fd so far; 0 with *ok = 0 if unknown. *half is set
- * when the peer has closed its side (may be NULL). */
+ * when the peer has closed its side, *last_ms to when data last arrived
+ * (mono_ms clock, give or take a jiffy); either may be NULL. */
 static uint64_t
-received_state(int fd, int *ok, int *half)
+received_state(int fd, int *ok, int *half, int64_t *last_ms)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
@@ -85,6 +94,8 @@ received_state(int fd, int *ok, int *half)
 	*ok = 1;
 	if (half != NULL)
 		*half = ti.tcpi_state == STATE_CLOSE_WAIT;
+	if (last_ms != NULL)
+		*last_ms = mono_ms() - (int64_t)ti.tcpi_last_data_recv;
 	return ti.tcpi_bytes_received;
 }
 
@@ -102,14 +113,22 @@ static int
 overdue(const http_guard *g, struct http_conn *c, int64_t now)
 {
 	uint64_t got, allowance;
+	int64_t last = 0;
 	int ok, half = 0;
 
 	switch (c->phase) {
 	case PH_HEAD:
 		return g->head_ms > 0 && now - c->since_ms > g->head_ms;
 	case PH_IDLE:
-		got = received_state(c->fd, &ok, &half);
-		if (ok && got > c->base) {	/* the next request began */
+		(void)received_state(c->fd, &ok, &half, &last);
+		if (!ok) {
+			/* no receive times: the clock runs from the end of
+			 * the last request */
+			c->phase = PH_HEAD;
+			return 0;
+		}
+		if (last > c->since_ms + RECV_SLACK_MS) {
+			/* data after the last request: the next one began */
 			c->phase = PH_HEAD;
 			c->since_ms = now;
 			return 0;
@@ -120,7 +139,7 @@ overdue(const http_guard *g, struct http_conn *c, int64_t now)
 		 * follow (libmicrohttpd would wait for the idle timeout) */
 		return ok && half && now - c->since_ms > TICK_MS;
 	case PH_BODY:
-		got = received_state(c->fd, &ok, &half);
+		got = received_state(c->fd, &ok, &half, NULL);
 		if (!ok)
 			return 0;
 		/* the client closed its side mid-body (a cancelled browser
@@ -294,16 +313,15 @@ set_phase(http_guard *g, http_conn *c, int phase)
 
 	if (g == NULL || c == NULL)
 		return;
-	got = phase == PH_BODY || phase == PH_IDLE ?
-	    received_state(c->fd, &ok, NULL) : 0;
+	/* a body's clock counts its bytes; an idle connection's is read by
+	 * the watchdog */
+	got = phase == PH_BODY ? received_state(c->fd, &ok, NULL, NULL) : 0;
 	now = mono_ms();
 	pthread_mutex_lock(&c->mu);
 	c->phase = phase;
 	c->drained_ms = 0;
 	c->since_ms = now;
 	c->base = got;
-	if (phase == PH_IDLE && !ok)
-		c->phase = PH_HEAD;	/* no byte counts: the clock runs */
 	pthread_mutex_unlock(&c->mu);
 }
 
