@@ -15,8 +15,17 @@ and the context switches per request.
 With two binaries the runs alternate A B B A ... (--rounds), so that a
 change in the machine's load hits both alike: a before/after comparison.
 
+--callgrind counts instructions instead (user space only, the same on a
+loaded machine as on a quiet one): the gatekeeper runs under valgrind's
+callgrind, wrk (1 thread, 16 connections) warms it up for 3 s, the
+counters are zeroed, wrk runs for --duration, and the instructions of the
+whole process are divided by the requests; callgrind_annotate on the file
+named shows where they went. (libmicrohttpd's memset of its connection
+memory is counted per byte there, rep stos: some 60k per request.)
+
     python3 tests/bench/cpu.py build/gatekeeper
     python3 tests/bench/cpu.py --rounds 4 --no-nginx /tmp/old build/gatekeeper
+    python3 tests/bench/cpu.py --callgrind --duration 8s build/gatekeeper
 
 Options: --duration (5s), --warmup (1s), --rounds (1; with two binaries
 each round runs both), --threads (gatekeeper threads = nginx workers, 2),
@@ -35,6 +44,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from data_bench import free_port  # noqa: E402
 ORIGIN = "https://bench.example"
 ROOT = "bench"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -43,14 +54,6 @@ TICK = os.sysconf("SC_CLK_TCK")
 def die(msg):
     sys.stderr.write("cpu.py: %s\n" % msg)
     sys.exit(1)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def threads_of(pid):
@@ -118,7 +121,44 @@ def measure(label, pids, lua, port, args):
           flush=True)
 
 
-def start_gatekeeper(gk_bin, tmp, args):
+def callgrind(gk_bin, tmp, args):
+    """Instructions per request under callgrind."""
+    if shutil.which("valgrind") is None or \
+            shutil.which("callgrind_control") is None:
+        die("valgrind not found: install valgrind")
+    cg = tempfile.mkdtemp(dir=tmp)
+    out = os.path.join(cg, "callgrind.out")
+    proc, port, d = start_gatekeeper(gk_bin, tmp, args, [
+        "valgrind", "--tool=callgrind", "--callgrind-out-file=" + out])
+    try:
+        lua = os.path.join(d, "u.lua")
+        run = lambda dur: subprocess.run(
+            ["wrk", "-t1", "-c16", "-s", lua, "-d" + dur,
+             "http://127.0.0.1:%d/" % port], capture_output=True, text=True)
+        run("3s")
+        subprocess.run(["callgrind_control", "-z", str(proc.pid)],
+                       capture_output=True, check=True)
+        r = run(args.duration)
+        subprocess.run(["callgrind_control", "-d", str(proc.pid)],
+                       capture_output=True, check=True)
+        if "Non-2xx" in r.stdout or "requests in" not in r.stdout:
+            die("wrk under callgrind:\n" + r.stdout + r.stderr)
+        n = int(re.search(r"(\d+) requests in", r.stdout).group(1))
+    finally:
+        proc.terminate()
+        proc.wait()
+    # the dump asked for (callgrind.out.1), not the one at exit
+    dumps = [f for f in os.listdir(cg) if f.startswith("callgrind.out.")]
+    if not dumps:
+        die("callgrind wrote no dump")
+    keep = os.path.join(tempfile.gettempdir(), "gk-callgrind.out")
+    shutil.copy(os.path.join(cg, sorted(dumps)[0]), keep)
+    m = re.search(r"^(?:summary|totals): (\d+)", open(keep).read(), re.M)
+    print("gatekeeper %s  %d requests  %.0f instructions/request  (%s)" % (
+        gk_bin, n, int(m.group(1)) / max(n, 1), keep), flush=True)
+
+
+def start_gatekeeper(gk_bin, tmp, args, wrap=()):
     d = tempfile.mkdtemp(dir=tmp)
     port = free_port()
     ini = os.path.join(d, "gatekeeper.ini")
@@ -146,10 +186,10 @@ def start_gatekeeper(gk_bin, tmp, args):
     if r.returncode != 0:
         die("gatekeeper keygen failed: " + r.stderr)
     out = os.path.join(d, "stdout.log")
-    proc = subprocess.Popen([gk_bin, "serve", "--config", ini],
+    proc = subprocess.Popen(list(wrap) + [gk_bin, "serve", "--config", ini],
                             stdout=open(out, "w"),
                             stderr=open(os.path.join(d, "stderr.log"), "w"))
-    for _ in range(100):
+    for _ in range(600 if wrap else 100):
         if "listening on" in open(out).read():
             break
         if proc.poll() is not None:
@@ -247,6 +287,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-nginx", action="store_true")
+    ap.add_argument("--callgrind", action="store_true")
     ap.add_argument("--set", action="append", default=[])
     args = ap.parse_args()
     if len(args.bins) > 2:
@@ -258,6 +299,13 @@ def main():
         die("wrk not found: install wrk (bash scripts/install-deps.sh)")
     tmp = tempfile.mkdtemp(prefix="gk-cpu-bench-")
     ngx = None
+    if args.callgrind:
+        try:
+            for b in args.bins:
+                callgrind(b, tmp, args)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return
     try:
         if not args.no_nginx:
             ngx = start_nginx(tmp, args)
