@@ -57,4 +57,58 @@ int http_redirect_start(const char *public_url, const http_settings *cfg,
     const struct sockaddr_storage *main_ss, http_log_fn log,
     struct MHD_Daemon **out, unsigned *port) GK_WUR;
 
+/* ---- idle keep-alive connections held outside libmicrohttpd (park.c) ----
+ *
+ * The plain HTTP listeners (main and [s3api]) are accepted here and each
+ * connection handed to its daemon; one that idles HTTP_PARK_AFTER_S
+ * seconds after an answer that keeps it open is taken back (socket and a
+ * small record only) and handed over again when its next bytes arrive.
+ * Limits count connections from accept to their last close, parked or
+ * not. The daemons run with MHD_USE_TURBO and MHD_USE_NO_LISTEN_SOCKET.
+ */
+#define HTTP_PARK_LISTENERS 2	/* the main port, the [s3api] port */
+#define HTTP_PARK_AFTER_S 1u	/* idle seconds before the take-back */
+
+typedef struct http_park http_park;
+/* One accepted connection, from accept to its last close. */
+typedef struct http_client http_client;
+
+/* A listening socket bound as libmicrohttpd binds its own (address
+ * reuse, IPv6 only, SOMAXCONN backlog), nonblocking: 0 with *fd and
+ * *port (the port bound), or GK_ERR_IO. */
+int http_park_listen(const struct sockaddr_storage *ss, int *fd,
+    unsigned *port) GK_WUR;
+/* The limits (conn_limit in all, per_ip_conn_limit per address, 0 none)
+ * and the idle timeout (seconds, counted from the last answer). */
+int http_park_new(unsigned conn_limit, unsigned per_ip_conn_limit,
+    unsigned idle_timeout_s, http_park **out) GK_WUR;
+/* Starts accepting: lfd[i] (-1: none) goes to d[i]. Takes the sockets. */
+int http_park_run(http_park *p, const int *lfd,
+    struct MHD_Daemon *const *d) GK_WUR;
+/* Stops accepting, closes the listeners and every parked connection;
+ * nothing is parked from then on. Accepts NULL. */
+void http_park_quiesce(http_park *p);
+/* After the daemons have stopped. Accepts NULL. */
+void http_park_free(http_park *p);
+
+/* libmicrohttpd started serving fd: its record (NULL: not ours). */
+http_client *http_park_adopt(http_park *p, int fd);
+/* A request on c completed, consuming bytes of the stream (its head and
+ * body); known = 0 when they are not known (a chunked body): c is then
+ * never taken back. Accepts NULL. */
+void http_park_request_done(http_client *c, uint64_t bytes, int known);
+/*
+ * libmicrohttpd is closing c's connection (its closed notification,
+ * before it closes fd). idle_since_ms: the monotonic ms at which server.c
+ * armed the idle take-back, 0 if it did not (or a request began since).
+ * Returns 1 if the connection was taken back (parked on a dup of fd),
+ * 0 if it ends here (fd shut down for writing, c released). Either way
+ * c is no longer the caller's.
+ */
+int http_park_closing(http_park *p, http_client *c, int fd,
+    int64_t idle_since_ms);
+/* Counters: connections parked so far, woken so far, open now. */
+void http_park_stats(const http_park *p, uint64_t *parked, uint64_t *woken,
+    unsigned *open);
+
 #endif

@@ -1,0 +1,643 @@
+/*
+ * park.c - idle keep-alive connections held outside libmicrohttpd.
+ *
+ * libmicrohttpd gives every connection a memory pool (server.c's
+ * CONN_POOL) and zeroes all of it after each request, so a kept-alive
+ * connection that idles inside it costs the whole pool. Here the plain
+ * HTTP listeners are accepted by one thread of our own, which hands each
+ * connection to libmicrohttpd (MHD_add_connection) and takes an idle one
+ * back, holding only its socket and a small record in an epoll set until
+ * its next bytes arrive, when it is handed over again.
+ *
+ * Taking a connection back (http_park_closing, from libmicrohttpd's
+ * connection-closed notification, in its thread, before it closes the
+ * socket): server.c arms a short idle timeout after a request whose
+ * answer keeps the connection open; when it expires libmicrohttpd closes
+ * the connection. The daemon runs with MHD_USE_TURBO, so that close does
+ * not shut the socket down; we keep a dup() of it when, and only when,
+ * libmicrohttpd holds no byte of a next request: every byte it read from
+ * the socket (TCP_INFO's bytes received minus the bytes still queued,
+ * SIOCINQ) belongs to requests it completed (their heads and bodies, as
+ * counted by server.c). Otherwise, and for every other close, the socket
+ * is shut down for writing as libmicrohttpd would have, and closed.
+ *
+ * Limits count every connection from accept to its last close, parked or
+ * not: conn_limit in all, per_ip_conn_limit per client address; one over
+ * is closed at once, as libmicrohttpd does. A parked connection still
+ * closes after the idle timeout, counted from its last answer, and is
+ * freed when the client closes it.
+ */
+#include "http_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <search.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* tcpi_state of an established connection (the kernel's tcp_states.h) */
+#define STATE_ESTABLISHED 1
+/* Connections accepted per listener per round (the others wait). */
+#define ACCEPT_BATCH 64
+/* After accept fails for want of descriptors or memory: a pause. */
+#define ACCEPT_PAUSE_MS 100
+#define EVENTS 256
+/* The parked list is looked at this often at least. */
+#define EXPIRE_TICK_MS 250
+/* A take-back closer to the answer than this is not an idle timeout
+ * (see http_park_closing). */
+#define TAKE_BACK_MIN_MS 500
+/* Upper bound on the descriptor table (one pointer per descriptor). */
+#define FD_TABLE_MAX (1u << 22)
+
+/* Clients per address, when per_ip_conn_limit is set. */
+struct ip_count {
+	uint8_t key[17];	/* family, then the address */
+	unsigned n;
+};
+
+struct http_client {
+	http_client *prev, *next;	/* the parked list, oldest first */
+	int fd;
+	uint8_t listener;
+	uint8_t parked;
+	uint8_t unaccounted;	/* a request's bytes are unknown: no park */
+	uint64_t consumed;	/* bytes of the requests completed */
+	int64_t deadline_ms;	/* parked: closed then */
+	struct ip_count *ip;
+	struct sockaddr_storage *sa;	/* only the bytes of its family */
+	socklen_t salen;
+};
+
+struct http_park {
+	pthread_t thread;
+	int running;
+	int ep, ev;		/* epoll set; eventfd: stop */
+	int lfd[HTTP_PARK_LISTENERS];
+	struct MHD_Daemon *d[HTTP_PARK_LISTENERS];
+	unsigned conn_limit, per_ip;
+	int64_t idle_ms;	/* parked: closed this long after parking */
+	_Atomic unsigned total;
+	_Atomic int closing;	/* no more parking */
+	_Atomic uint64_t parked_n, woken_n;
+	pthread_mutex_t mu;	/* the parked list, the address counts */
+	http_client *head, *tail;
+	void *ips;		/* tsearch tree of struct ip_count */
+	_Atomic(http_client *) *byfd;	/* handed to libmicrohttpd */
+	size_t nfd;
+	int64_t paused_until;	/* accept paused (EMFILE), monotonic ms */
+};
+
+static int64_t
+now_ms(void)
+{
+	return gk_mono_us() / 1000;
+}
+
+static int
+ip_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct ip_count *)a)->key,
+	    ((const struct ip_count *)b)->key, sizeof(((struct ip_count *)0)->key));
+}
+
+/* The address as a key; 0 if the family has none (then not counted). */
+static int
+ip_key(const struct sockaddr_storage *sa, uint8_t key[17])
+{
+	memset(key, 0, 17);
+	if (sa->ss_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return 1;
+	}
+	if (sa->ss_family == AF_INET6) {
+		key[0] = 6;
+		memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    16);
+		return 1;
+	}
+	return 0;
+}
+
+/* Counts a new client against the limits (mutex held): 0, or 1 if over. */
+static int
+count_add(http_park *p, http_client *c)
+{
+	struct ip_count probe, *ic, **node;
+
+	if (atomic_load(&p->total) >= p->conn_limit)
+		return 1;
+	if (p->per_ip > 0 && ip_key(c->sa, probe.key)) {
+		node = tfind(&probe, &p->ips, ip_cmp);
+		if (node != NULL) {
+			ic = *node;
+			if (ic->n >= p->per_ip)
+				return 1;
+		} else {
+			if ((ic = calloc(1, sizeof(*ic))) == NULL)
+				return 1;
+			memcpy(ic->key, probe.key, sizeof(ic->key));
+			if (tsearch(ic, &p->ips, ip_cmp) == NULL) {
+				free(ic);
+				return 1;
+			}
+		}
+		ic->n++;
+		c->ip = ic;
+	}
+	atomic_fetch_add(&p->total, 1);
+	return 0;
+}
+
+/* The client is gone: its counts and its record. */
+static void
+client_release(http_park *p, http_client *c)
+{
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (c->ip != NULL && --c->ip->n == 0) {
+		(void)tdelete(c->ip, &p->ips, ip_cmp);
+		free(c->ip);
+	}
+	pthread_mutex_unlock(&p->mu);
+	atomic_fetch_sub(&p->total, 1);
+	free(c->sa);
+	free(c);
+}
+
+/* Hands c's socket to its daemon (park thread). */
+static void
+hand_over(http_park *p, http_client *c)
+{
+	http_client *stale;
+	int fd = c->fd;
+
+	if ((size_t)fd >= p->nfd) {
+		(void)shutdown(fd, SHUT_WR);
+		close(fd);
+		client_release(p, c);
+		return;
+	}
+	/* a record still in the slot was handed over with a descriptor of
+	 * this number that libmicrohttpd closed without ever serving it
+	 * (its worker could not start the connection): released now */
+	stale = atomic_exchange(&p->byfd[fd], c);
+	if (stale != NULL)
+		client_release(p, stale);
+	if (MHD_add_connection(p->d[c->listener], fd,
+	    (const struct sockaddr *)c->sa, c->salen) != MHD_YES) {
+		/* libmicrohttpd closed the socket: the record back */
+		http_client *mine = c;
+
+		(void)atomic_compare_exchange_strong(&p->byfd[fd], &mine,
+		    NULL);
+		if (mine == c)
+			client_release(p, c);
+	}
+}
+
+static void
+accept_some(http_park *p, int li)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	http_client *c;
+	int i, fd, over;
+
+	for (i = 0; i < ACCEPT_BATCH; i++) {
+		len = sizeof(ss);
+		fd = accept4(p->lfd[li], (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				gk_warn("accept: %s; pausing %d ms",
+				    strerror(errno), ACCEPT_PAUSE_MS);
+				p->paused_until = now_ms() + ACCEPT_PAUSE_MS;
+			}
+			return;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c != NULL && len <= sizeof(ss) &&
+		    (c->sa = malloc(len > 0 ? len : 1)) != NULL) {
+			memcpy(c->sa, &ss, len);
+			c->salen = len;
+			c->fd = fd;
+			c->listener = (uint8_t)li;
+			pthread_mutex_lock(&p->mu);
+			over = count_add(p, c);
+			pthread_mutex_unlock(&p->mu);
+		} else {
+			over = 1;
+		}
+		if (over) {	/* over a limit (or no memory): closed */
+			if (c != NULL)
+				free(c->sa);
+			free(c);
+			close(fd);
+			continue;
+		}
+		hand_over(p, c);
+	}
+}
+
+/* Parked list (mutex held). */
+static void
+list_remove(http_park *p, http_client *c)
+{
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		p->head = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		p->tail = c->prev;
+	c->prev = c->next = NULL;
+	c->parked = 0;
+}
+
+/* A parked socket became readable or was closed by the client. */
+static void
+parked_event(http_park *p, http_client *c, uint32_t ev)
+{
+	int inq = -1;
+
+	pthread_mutex_lock(&p->mu);
+	if (!c->parked) {	/* already expired in this round */
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
+	list_remove(p, c);
+	pthread_mutex_unlock(&p->mu);
+	(void)epoll_ctl(p->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	if ((ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
+	    (ioctl(c->fd, SIOCINQ, &inq) != 0 || inq <= 0)) {
+		/* the client closed it (nothing of a request came) */
+		close(c->fd);
+		client_release(p, c);
+		return;
+	}
+	atomic_fetch_add(&p->woken_n, 1);
+	hand_over(p, c);
+}
+
+/* Parked connections past the idle timeout are closed; the time until
+ * the next one is due (ms, -1: none). */
+static int
+expire(http_park *p)
+{
+	int64_t now = now_ms(), wait = -1;
+	http_client *c;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		c = p->head;
+		if (c == NULL || c->deadline_ms > now) {
+			if (c != NULL)
+				wait = c->deadline_ms - now;
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		list_remove(p, c);
+		pthread_mutex_unlock(&p->mu);
+		(void)epoll_ctl(p->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		(void)shutdown(c->fd, SHUT_WR);
+		close(c->fd);
+		client_release(p, c);
+	}
+	/* a connection parked meanwhile is due no earlier than idle_ms
+	 * from now: looked at again within EXPIRE_TICK_MS of it */
+	return wait < 0 || wait > EXPIRE_TICK_MS ? EXPIRE_TICK_MS : (int)wait;
+}
+
+static void
+listeners_arm(http_park *p, int on)
+{
+	struct epoll_event e;
+	int i;
+
+	for (i = 0; i < HTTP_PARK_LISTENERS; i++) {
+		if (p->lfd[i] < 0)
+			continue;
+		memset(&e, 0, sizeof(e));
+		e.events = EPOLLIN;
+		e.data.u64 = (uint64_t)i + 1;
+		(void)epoll_ctl(p->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+		    p->lfd[i], &e);
+	}
+}
+
+static void *
+park_main(void *arg)
+{
+	http_park *p = arg;
+	struct epoll_event evs[EVENTS];
+	int i, n, wait, paused = 0;
+	uint64_t tag;
+
+	for (;;) {
+		wait = expire(p);
+		if (paused) {
+			if (now_ms() >= p->paused_until) {
+				listeners_arm(p, 1);
+				paused = 0;
+			} else if (wait < 0 || wait > ACCEPT_PAUSE_MS) {
+				wait = ACCEPT_PAUSE_MS;
+			}
+		}
+		n = epoll_wait(p->ep, evs, EVENTS, wait);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < n; i++) {
+			tag = evs[i].data.u64;
+			if (tag == 0)
+				return NULL;	/* stop */
+			if (tag <= HTTP_PARK_LISTENERS) {
+				if (!paused)
+					accept_some(p, (int)tag - 1);
+				continue;
+			}
+			parked_event(p, evs[i].data.ptr, evs[i].events);
+		}
+		if (!paused && p->paused_until > now_ms()) {
+			listeners_arm(p, 0);
+			paused = 1;
+		}
+	}
+	return NULL;
+}
+
+int
+http_park_listen(const struct sockaddr_storage *ss, int *fd_out,
+    unsigned *port)
+{
+	struct sockaddr_storage got;
+	socklen_t len;
+	int fd, on = 1;
+
+	*fd_out = -1;
+	len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sizeof(struct sockaddr_in);
+	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) < 0)
+		return GK_ERR_IO;
+	/* as libmicrohttpd binds its own: address reuse, IPv6 only */
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (ss->ss_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
+		    sizeof(on));
+	if (bind(fd, (const struct sockaddr *)ss, len) != 0 ||
+	    listen(fd, SOMAXCONN) != 0) {
+		close(fd);
+		return GK_ERR_IO;
+	}
+	len = sizeof(got);
+	if (getsockname(fd, (struct sockaddr *)&got, &len) != 0) {
+		close(fd);
+		return GK_ERR_IO;
+	}
+	*port = ntohs(got.ss_family == AF_INET6 ?
+	    ((struct sockaddr_in6 *)&got)->sin6_port :
+	    ((struct sockaddr_in *)&got)->sin_port);
+	*fd_out = fd;
+	return 0;
+}
+
+int
+http_park_new(unsigned conn_limit, unsigned per_ip_conn_limit,
+    unsigned idle_timeout_s, http_park **out)
+{
+	struct rlimit rl;
+	http_park *p;
+	int i;
+
+	*out = NULL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return GK_ERR_NOMEM;
+	p->ep = p->ev = -1;
+	for (i = 0; i < HTTP_PARK_LISTENERS; i++)
+		p->lfd[i] = -1;
+	p->conn_limit = conn_limit;
+	p->per_ip = per_ip_conn_limit;
+	/* the short idle time before the take-back counts */
+	p->idle_ms = (int64_t)idle_timeout_s * 1000 -
+	    (int64_t)HTTP_PARK_AFTER_S * 1000;
+	pthread_mutex_init(&p->mu, NULL);
+	p->nfd = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY)
+		p->nfd = rl.rlim_max;
+	if (p->nfd > FD_TABLE_MAX)
+		p->nfd = FD_TABLE_MAX;
+	if ((p->byfd = calloc(p->nfd, sizeof(*p->byfd))) == NULL ||
+	    (p->ep = epoll_create1(EPOLL_CLOEXEC)) < 0 ||
+	    (p->ev = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+		http_park_free(p);
+		return GK_ERR_NOMEM;
+	}
+	*out = p;
+	return 0;
+}
+
+int
+http_park_run(http_park *p, const int *lfd, struct MHD_Daemon *const *d)
+{
+	struct epoll_event e;
+	int i;
+
+	for (i = 0; i < HTTP_PARK_LISTENERS; i++) {
+		p->lfd[i] = lfd[i];
+		p->d[i] = d[i];
+	}
+	memset(&e, 0, sizeof(e));
+	e.events = EPOLLIN;
+	e.data.u64 = 0;
+	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, p->ev, &e) != 0)
+		return GK_ERR_IO;
+	listeners_arm(p, 1);
+	if (pthread_create(&p->thread, NULL, park_main, p) != 0)
+		return GK_ERR_INTERNAL;
+	p->running = 1;
+	return 0;
+}
+
+void
+http_park_quiesce(http_park *p)
+{
+	http_client *c;
+	uint64_t one = 1;
+	int i;
+
+	if (p == NULL)
+		return;
+	atomic_store(&p->closing, 1);
+	if (p->running) {
+		if (write(p->ev, &one, sizeof(one)) != sizeof(one))
+			gk_warn("cannot signal the idle-connection thread");
+		pthread_join(p->thread, NULL);
+		p->running = 0;
+	}
+	for (i = 0; i < HTTP_PARK_LISTENERS; i++) {
+		if (p->lfd[i] >= 0)
+			close(p->lfd[i]);
+		p->lfd[i] = -1;
+	}
+	/* idle connections are not waited for */
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		if ((c = p->head) != NULL)
+			list_remove(p, c);
+		pthread_mutex_unlock(&p->mu);
+		if (c == NULL)
+			break;
+		(void)epoll_ctl(p->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		(void)shutdown(c->fd, SHUT_WR);
+		close(c->fd);
+		client_release(p, c);
+	}
+}
+
+void
+http_park_free(http_park *p)
+{
+	size_t i;
+	http_client *c;
+
+	if (p == NULL)
+		return;
+	http_park_quiesce(p);
+	/* handed over and never adopted (libmicrohttpd failed to start
+	 * serving them, or is stopped): their records */
+	for (i = 0; p->byfd != NULL && i < p->nfd; i++) {
+		if ((c = atomic_load(&p->byfd[i])) != NULL)
+			client_release(p, c);
+	}
+	if (p->ep >= 0)
+		close(p->ep);
+	if (p->ev >= 0)
+		close(p->ev);
+	tdestroy(p->ips, free);
+	free(p->byfd);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+http_client *
+http_park_adopt(http_park *p, int fd)
+{
+	if (p == NULL || fd < 0 || (size_t)fd >= p->nfd)
+		return NULL;
+	return atomic_exchange(&p->byfd[fd], NULL);
+}
+
+void
+http_park_request_done(http_client *c, uint64_t bytes, int known)
+{
+	if (c == NULL)
+		return;
+	if (!known || c->consumed + bytes < c->consumed)
+		c->unaccounted = 1;
+	else
+		c->consumed += bytes;
+}
+
+/* Bytes libmicrohttpd read from fd so far; -1 if unknown. The queue is
+ * read first: a byte arriving in between makes the count larger, which
+ * can only refuse a take-back. *established: the connection is open
+ * both ways. */
+static int64_t
+bytes_read(int fd, int *established)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int inq = -1;
+
+	*established = 0;
+	if (ioctl(fd, SIOCINQ, &inq) != 0 || inq < 0)
+		return -1;
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) +
+	    sizeof(ti.tcpi_bytes_received))
+		return -1;
+	*established = ti.tcpi_state == STATE_ESTABLISHED;
+	if (ti.tcpi_bytes_received < (uint64_t)inq ||
+	    ti.tcpi_bytes_received > INT64_MAX)
+		return -1;
+	return (int64_t)(ti.tcpi_bytes_received - (uint64_t)inq);
+}
+
+int
+http_park_closing(http_park *p, http_client *c, int fd, int64_t idle_since_ms)
+{
+	struct epoll_event e;
+	int64_t got;
+	int est = 0, nfd;
+
+	if (c == NULL)
+		return 0;
+	/*
+	 * Taken back only after an idle timeout server.c armed (not after
+	 * an answer libmicrohttpd closes the connection for, which comes at
+	 * once: TAKE_BACK_MIN_MS guards against a wrong guess there), on an
+	 * open connection, when every byte read from it belongs to the
+	 * requests already answered (none of a next one is lost).
+	 */
+	if (idle_since_ms > 0 && !atomic_load(&p->closing) &&
+	    !c->unaccounted &&
+	    now_ms() - idle_since_ms >= TAKE_BACK_MIN_MS &&
+	    (got = bytes_read(fd, &est)) >= 0 && est &&
+	    (uint64_t)got == c->consumed &&
+	    (nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
+		c->fd = nfd;
+		c->deadline_ms = now_ms() + (p->idle_ms > 0 ? p->idle_ms : 0);
+		pthread_mutex_lock(&p->mu);
+		c->parked = 1;
+		c->prev = p->tail;
+		if (p->tail != NULL)
+			p->tail->next = c;
+		else
+			p->head = c;
+		p->tail = c;
+		pthread_mutex_unlock(&p->mu);
+		memset(&e, 0, sizeof(e));
+		e.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+		e.data.ptr = c;
+		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, nfd, &e) == 0) {
+			atomic_fetch_add(&p->parked_n, 1);
+			return 1;
+		}
+		pthread_mutex_lock(&p->mu);
+		list_remove(p, c);
+		pthread_mutex_unlock(&p->mu);
+		close(nfd);
+	}
+	/* the close libmicrohttpd would have made without MHD_USE_TURBO */
+	(void)shutdown(fd, SHUT_WR);
+	client_release(p, c);
+	return 0;
+}
+
+void
+http_park_stats(const http_park *p, uint64_t *parked, uint64_t *woken,
+    unsigned *open)
+{
+	*parked = p != NULL ? atomic_load(&p->parked_n) : 0;
+	*woken = p != NULL ? atomic_load(&p->woken_n) : 0;
+	*open = p != NULL ? atomic_load(&p->total) : 0;
+}
