@@ -59,40 +59,43 @@ int http_redirect_start(const char *public_url, const http_settings *cfg,
 
 /* ---- idle keep-alive connections held outside libmicrohttpd (park.c) ----
  *
- * The plain HTTP listeners (main and [s3api]) are accepted here and each
- * connection handed to its daemon; one that idles HTTP_PARK_AFTER_S
- * seconds after an answer that keeps it open is taken back (socket and a
- * small record only) and handed over again when its next bytes arrive.
- * Limits count connections from accept to their last close, parked or
- * not. The daemons run with MHD_USE_TURBO and MHD_USE_NO_LISTEN_SOCKET.
+ * On the plain HTTP daemons (main and [s3api]), a connection that idles
+ * HTTP_PARK_AFTER_S seconds after an answer that keeps it open is taken
+ * back (socket and a small record only) and handed over again when its
+ * next bytes arrive. Limits count connections from their start to their
+ * last close, parked or not. The daemons run with MHD_USE_TURBO.
  */
 #define HTTP_PARK_LISTENERS 2	/* the main port, the [s3api] port */
 #define HTTP_PARK_AFTER_S 1u	/* idle seconds before the take-back */
 
 typedef struct http_park http_park;
-/* One accepted connection, from accept to its last close. */
+/* One client connection, from its start to its last close. */
 typedef struct http_client http_client;
 
-/* A listening socket bound as libmicrohttpd binds its own (address
- * reuse, IPv6 only, SOMAXCONN backlog), nonblocking: 0 with *fd and
- * *port (the port bound), or GK_ERR_IO. */
-int http_park_listen(const struct sockaddr_storage *ss, int *fd,
-    unsigned *port) GK_WUR;
 /* The limits (conn_limit in all, per_ip_conn_limit per address, 0 none)
- * and the idle timeout (seconds, counted from the last answer). */
+ * and the idle timeout (seconds, counted from the last answer; more than
+ * HTTP_PARK_AFTER_S). */
 int http_park_new(unsigned conn_limit, unsigned per_ip_conn_limit,
     unsigned idle_timeout_s, http_park **out) GK_WUR;
-/* Starts accepting: lfd[i] (-1: none) goes to d[i]. Takes the sockets. */
-int http_park_run(http_park *p, const int *lfd,
-    struct MHD_Daemon *const *d) GK_WUR;
-/* Stops accepting, closes the listeners and every parked connection;
- * nothing is parked from then on. Accepts NULL. */
+/* Starts the thread; woken connections of listener i go to d[i] (NULL:
+ * none). */
+int http_park_run(http_park *p, struct MHD_Daemon *const *d) GK_WUR;
+/* Closes every parked connection; nothing is parked from then on.
+ * Accepts NULL. */
 void http_park_quiesce(http_park *p);
 /* After the daemons have stopped. Accepts NULL. */
 void http_park_free(http_park *p);
 
-/* libmicrohttpd started serving fd: its record (NULL: not ours). */
-http_client *http_park_adopt(http_park *p, int fd);
+/*
+ * libmicrohttpd started serving fd (listener: which daemon), the client
+ * at sa: its record, the one it had if it was handed over again, or a
+ * new one counted against the limits. NULL with *refused = 1 when over a
+ * limit (or out of memory): the connection must serve no request and be
+ * closed. NULL with *refused = 0: not tracked (an address of another
+ * family).
+ */
+http_client *http_park_adopt(http_park *p, int fd, const struct sockaddr *sa,
+    unsigned listener, int *refused);
 /* A request on c completed, consuming bytes of the stream (its head and
  * body); known = 0 when they are not known (a chunked body): c is then
  * never taken back. Accepts NULL. */
@@ -107,8 +110,5 @@ void http_park_request_done(http_client *c, uint64_t bytes, int known);
  */
 int http_park_closing(http_park *p, http_client *c, int fd,
     int64_t idle_since_ms);
-/* Counters: connections parked so far, woken so far, open now. */
-void http_park_stats(const http_park *p, uint64_t *parked, uint64_t *woken,
-    unsigned *open);
 
 #endif

@@ -3,11 +3,11 @@
  *
  * libmicrohttpd gives every connection a memory pool (server.c's
  * CONN_POOL) and zeroes all of it after each request, so a kept-alive
- * connection that idles inside it costs the whole pool. Here the plain
- * HTTP listeners are accepted by one thread of our own, which hands each
- * connection to libmicrohttpd (MHD_add_connection) and takes an idle one
- * back, holding only its socket and a small record in an epoll set until
- * its next bytes arrive, when it is handed over again.
+ * connection that idles inside it costs the whole pool. On the plain
+ * HTTP daemons an idle connection is taken back from libmicrohttpd: we
+ * hold only its socket and a small record in an epoll set of our own
+ * until its next bytes arrive, and then hand it over again
+ * (MHD_add_connection). libmicrohttpd accepts new connections itself.
  *
  * Taking a connection back (http_park_closing, from libmicrohttpd's
  * connection-closed notification, in its thread, before it closes the
@@ -21,9 +21,11 @@
  * counted by server.c). Otherwise, and for every other close, the socket
  * is shut down for writing as libmicrohttpd would have, and closed.
  *
- * Limits count every connection from accept to its last close, parked or
- * not: conn_limit in all, per_ip_conn_limit per client address; one over
- * is closed at once, as libmicrohttpd does. A parked connection still
+ * Limits count every connection from its start to its last close, parked
+ * or not: conn_limit in all, per_ip_conn_limit per client address; one
+ * over is refused as it starts (its socket shut down, no request of it
+ * served; libmicrohttpd's own limits, which would not see the parked
+ * ones, are set wider by server.c). A parked connection still
  * closes after the idle timeout, counted from its last answer, and is
  * freed when the client closes it.
  */
@@ -50,10 +52,6 @@
 
 /* tcpi_state of an established connection (the kernel's tcp_states.h) */
 #define STATE_ESTABLISHED 1
-/* Connections accepted per listener per round (the others wait). */
-#define ACCEPT_BATCH 64
-/* After accept fails for want of descriptors or memory: a pause. */
-#define ACCEPT_PAUSE_MS 100
 #define EVENTS 256
 /* The parked list is looked at this often at least. */
 #define EXPIRE_TICK_MS 250
@@ -78,7 +76,7 @@ struct http_client {
 	uint64_t consumed;	/* bytes of the requests completed */
 	int64_t deadline_ms;	/* parked: closed then */
 	struct ip_count *ip;
-	struct sockaddr_storage *sa;	/* only the bytes of its family */
+	struct sockaddr *sa;	/* the client's address, salen bytes */
 	socklen_t salen;
 };
 
@@ -86,19 +84,19 @@ struct http_park {
 	pthread_t thread;
 	int running;
 	int ep, ev;		/* epoll set; eventfd: stop */
-	int lfd[HTTP_PARK_LISTENERS];
 	struct MHD_Daemon *d[HTTP_PARK_LISTENERS];
 	unsigned conn_limit, per_ip;
-	int64_t idle_ms;	/* parked: closed this long after parking */
+	int64_t idle_ms;	/* conn_timeout */
 	_Atomic unsigned total;
 	_Atomic int closing;	/* no more parking */
 	_Atomic uint64_t parked_n, woken_n;
-	pthread_mutex_t mu;	/* the parked list, the address counts */
+	pthread_mutex_t mu;	/* the parked lists, the address counts */
+	/* parked, in the order of their deadlines (each a fixed time after
+	 * its last answer) */
 	http_client *head, *tail;
 	void *ips;		/* tsearch tree of struct ip_count */
 	_Atomic(http_client *) *byfd;	/* handed to libmicrohttpd */
 	size_t nfd;
-	int64_t paused_until;	/* accept paused (EMFILE), monotonic ms */
 };
 
 static int64_t
@@ -116,15 +114,15 @@ ip_cmp(const void *a, const void *b)
 
 /* The address as a key; 0 if the family has none (then not counted). */
 static int
-ip_key(const struct sockaddr_storage *sa, uint8_t key[17])
+ip_key(const struct sockaddr *sa, uint8_t key[17])
 {
 	memset(key, 0, 17);
-	if (sa->ss_family == AF_INET) {
+	if (sa->sa_family == AF_INET) {
 		key[0] = 4;
 		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
 		return 1;
 	}
-	if (sa->ss_family == AF_INET6) {
+	if (sa->sa_family == AF_INET6) {
 		key[0] = 6;
 		memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr,
 		    16);
@@ -199,8 +197,8 @@ hand_over(http_park *p, http_client *c)
 	stale = atomic_exchange(&p->byfd[fd], c);
 	if (stale != NULL)
 		client_release(p, stale);
-	if (MHD_add_connection(p->d[c->listener], fd,
-	    (const struct sockaddr *)c->sa, c->salen) != MHD_YES) {
+	if (MHD_add_connection(p->d[c->listener], fd, c->sa, c->salen) !=
+	    MHD_YES) {
 		/* libmicrohttpd closed the socket: the record back */
 		http_client *mine = c;
 
@@ -211,52 +209,7 @@ hand_over(http_park *p, http_client *c)
 	}
 }
 
-static void
-accept_some(http_park *p, int li)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	http_client *c;
-	int i, fd, over;
-
-	for (i = 0; i < ACCEPT_BATCH; i++) {
-		len = sizeof(ss);
-		fd = accept4(p->lfd[li], (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				gk_warn("accept: %s; pausing %d ms",
-				    strerror(errno), ACCEPT_PAUSE_MS);
-				p->paused_until = now_ms() + ACCEPT_PAUSE_MS;
-			}
-			return;
-		}
-		c = calloc(1, sizeof(*c));
-		if (c != NULL && len <= sizeof(ss) &&
-		    (c->sa = malloc(len > 0 ? len : 1)) != NULL) {
-			memcpy(c->sa, &ss, len);
-			c->salen = len;
-			c->fd = fd;
-			c->listener = (uint8_t)li;
-			pthread_mutex_lock(&p->mu);
-			over = count_add(p, c);
-			pthread_mutex_unlock(&p->mu);
-		} else {
-			over = 1;
-		}
-		if (over) {	/* over a limit (or no memory): closed */
-			if (c != NULL)
-				free(c->sa);
-			free(c);
-			close(fd);
-			continue;
-		}
-		hand_over(p, c);
-	}
-}
-
-/* Parked list (mutex held). */
+/* Parked lists (mutex held). */
 static void
 list_remove(http_park *p, http_client *c)
 {
@@ -270,6 +223,19 @@ list_remove(http_park *p, http_client *c)
 		p->tail = c->prev;
 	c->prev = c->next = NULL;
 	c->parked = 0;
+}
+
+static void
+list_append(http_park *p, http_client *c)
+{
+	c->parked = 1;
+	c->next = NULL;
+	c->prev = p->tail;
+	if (p->tail != NULL)
+		p->tail->next = c;
+	else
+		p->head = c;
+	p->tail = c;
 }
 
 /* A parked socket became readable or was closed by the client. */
@@ -321,26 +287,9 @@ expire(http_park *p)
 		close(c->fd);
 		client_release(p, c);
 	}
-	/* a connection parked meanwhile is due no earlier than idle_ms
-	 * from now: looked at again within EXPIRE_TICK_MS of it */
+	/* one parked meanwhile: looked at within EXPIRE_TICK_MS of its
+	 * deadline */
 	return wait < 0 || wait > EXPIRE_TICK_MS ? EXPIRE_TICK_MS : (int)wait;
-}
-
-static void
-listeners_arm(http_park *p, int on)
-{
-	struct epoll_event e;
-	int i;
-
-	for (i = 0; i < HTTP_PARK_LISTENERS; i++) {
-		if (p->lfd[i] < 0)
-			continue;
-		memset(&e, 0, sizeof(e));
-		e.events = EPOLLIN;
-		e.data.u64 = (uint64_t)i + 1;
-		(void)epoll_ctl(p->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
-		    p->lfd[i], &e);
-	}
 }
 
 static void *
@@ -348,75 +297,19 @@ park_main(void *arg)
 {
 	http_park *p = arg;
 	struct epoll_event evs[EVENTS];
-	int i, n, wait, paused = 0;
-	uint64_t tag;
+	int i, n;
 
 	for (;;) {
-		wait = expire(p);
-		if (paused) {
-			if (now_ms() >= p->paused_until) {
-				listeners_arm(p, 1);
-				paused = 0;
-			} else if (wait < 0 || wait > ACCEPT_PAUSE_MS) {
-				wait = ACCEPT_PAUSE_MS;
-			}
-		}
-		n = epoll_wait(p->ep, evs, EVENTS, wait);
+		n = epoll_wait(p->ep, evs, EVENTS, expire(p));
 		if (n < 0 && errno != EINTR)
 			break;
 		for (i = 0; i < n; i++) {
-			tag = evs[i].data.u64;
-			if (tag == 0)
+			if (evs[i].data.ptr == NULL)
 				return NULL;	/* stop */
-			if (tag <= HTTP_PARK_LISTENERS) {
-				if (!paused)
-					accept_some(p, (int)tag - 1);
-				continue;
-			}
 			parked_event(p, evs[i].data.ptr, evs[i].events);
-		}
-		if (!paused && p->paused_until > now_ms()) {
-			listeners_arm(p, 0);
-			paused = 1;
 		}
 	}
 	return NULL;
-}
-
-int
-http_park_listen(const struct sockaddr_storage *ss, int *fd_out,
-    unsigned *port)
-{
-	struct sockaddr_storage got;
-	socklen_t len;
-	int fd, on = 1;
-
-	*fd_out = -1;
-	len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
-	    sizeof(struct sockaddr_in);
-	if ((fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) < 0)
-		return GK_ERR_IO;
-	/* as libmicrohttpd binds its own: address reuse, IPv6 only */
-	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-	if (ss->ss_family == AF_INET6)
-		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on,
-		    sizeof(on));
-	if (bind(fd, (const struct sockaddr *)ss, len) != 0 ||
-	    listen(fd, SOMAXCONN) != 0) {
-		close(fd);
-		return GK_ERR_IO;
-	}
-	len = sizeof(got);
-	if (getsockname(fd, (struct sockaddr *)&got, &len) != 0) {
-		close(fd);
-		return GK_ERR_IO;
-	}
-	*port = ntohs(got.ss_family == AF_INET6 ?
-	    ((struct sockaddr_in6 *)&got)->sin6_port :
-	    ((struct sockaddr_in *)&got)->sin_port);
-	*fd_out = fd;
-	return 0;
 }
 
 int
@@ -425,19 +318,14 @@ http_park_new(unsigned conn_limit, unsigned per_ip_conn_limit,
 {
 	struct rlimit rl;
 	http_park *p;
-	int i;
 
 	*out = NULL;
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return GK_ERR_NOMEM;
 	p->ep = p->ev = -1;
-	for (i = 0; i < HTTP_PARK_LISTENERS; i++)
-		p->lfd[i] = -1;
 	p->conn_limit = conn_limit;
 	p->per_ip = per_ip_conn_limit;
-	/* the short idle time before the take-back counts */
-	p->idle_ms = (int64_t)idle_timeout_s * 1000 -
-	    (int64_t)HTTP_PARK_AFTER_S * 1000;
+	p->idle_ms = (int64_t)idle_timeout_s * 1000;
 	pthread_mutex_init(&p->mu, NULL);
 	p->nfd = 65536;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY)
@@ -455,21 +343,18 @@ http_park_new(unsigned conn_limit, unsigned per_ip_conn_limit,
 }
 
 int
-http_park_run(http_park *p, const int *lfd, struct MHD_Daemon *const *d)
+http_park_run(http_park *p, struct MHD_Daemon *const *d)
 {
 	struct epoll_event e;
 	int i;
 
-	for (i = 0; i < HTTP_PARK_LISTENERS; i++) {
-		p->lfd[i] = lfd[i];
+	for (i = 0; i < HTTP_PARK_LISTENERS; i++)
 		p->d[i] = d[i];
-	}
 	memset(&e, 0, sizeof(e));
 	e.events = EPOLLIN;
-	e.data.u64 = 0;
+	e.data.ptr = NULL;
 	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, p->ev, &e) != 0)
 		return GK_ERR_IO;
-	listeners_arm(p, 1);
 	if (pthread_create(&p->thread, NULL, park_main, p) != 0)
 		return GK_ERR_INTERNAL;
 	p->running = 1;
@@ -481,7 +366,6 @@ http_park_quiesce(http_park *p)
 {
 	http_client *c;
 	uint64_t one = 1;
-	int i;
 
 	if (p == NULL)
 		return;
@@ -491,11 +375,6 @@ http_park_quiesce(http_park *p)
 			gk_warn("cannot signal the idle-connection thread");
 		pthread_join(p->thread, NULL);
 		p->running = 0;
-	}
-	for (i = 0; i < HTTP_PARK_LISTENERS; i++) {
-		if (p->lfd[i] >= 0)
-			close(p->lfd[i]);
-		p->lfd[i] = -1;
 	}
 	/* idle connections are not waited for */
 	for (;;) {
@@ -538,11 +417,42 @@ http_park_free(http_park *p)
 }
 
 http_client *
-http_park_adopt(http_park *p, int fd)
+http_park_adopt(http_park *p, int fd, const struct sockaddr *sa,
+    unsigned listener, int *refused)
 {
-	if (p == NULL || fd < 0 || (size_t)fd >= p->nfd)
+	http_client *c;
+	socklen_t len;
+	int over;
+
+	*refused = 0;
+	if (p == NULL || fd < 0 || sa == NULL ||
+	    listener >= HTTP_PARK_LISTENERS)
 		return NULL;
-	return atomic_exchange(&p->byfd[fd], NULL);
+	if ((size_t)fd < p->nfd &&
+	    (c = atomic_exchange(&p->byfd[fd], NULL)) != NULL)
+		return c;	/* handed over again: counted already */
+	len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
+	    sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : 0;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || len == 0 || (c->sa = malloc(len)) == NULL) {
+		free(c);
+		*refused = len != 0;	/* no memory: refused */
+		return NULL;
+	}
+	memcpy(c->sa, sa, len);
+	c->salen = len;
+	c->fd = fd;
+	c->listener = (uint8_t)listener;
+	pthread_mutex_lock(&p->mu);
+	over = count_add(p, c);
+	pthread_mutex_unlock(&p->mu);
+	if (over) {
+		free(c->sa);
+		free(c);
+		*refused = 1;
+		return NULL;
+	}
+	return c;
 }
 
 void
@@ -605,15 +515,12 @@ http_park_closing(http_park *p, http_client *c, int fd, int64_t idle_since_ms)
 	    (uint64_t)got == c->consumed &&
 	    (nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
 		c->fd = nfd;
-		c->deadline_ms = now_ms() + (p->idle_ms > 0 ? p->idle_ms : 0);
+		/* the idle timeout, from the last answer (the take-back came
+		 * HTTP_PARK_AFTER_S after it) */
+		c->deadline_ms = now_ms() + p->idle_ms -
+		    (int64_t)HTTP_PARK_AFTER_S * 1000;
 		pthread_mutex_lock(&p->mu);
-		c->parked = 1;
-		c->prev = p->tail;
-		if (p->tail != NULL)
-			p->tail->next = c;
-		else
-			p->head = c;
-		p->tail = c;
+		list_append(p, c);
 		pthread_mutex_unlock(&p->mu);
 		memset(&e, 0, sizeof(e));
 		e.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
@@ -631,13 +538,4 @@ http_park_closing(http_park *p, http_client *c, int fd, int64_t idle_since_ms)
 	(void)shutdown(fd, SHUT_WR);
 	client_release(p, c);
 	return 0;
-}
-
-void
-http_park_stats(const http_park *p, uint64_t *parked, uint64_t *woken,
-    unsigned *open)
-{
-	*parked = p != NULL ? atomic_load(&p->parked_n) : 0;
-	*woken = p != NULL ? atomic_load(&p->woken_n) : 0;
-	*open = p != NULL ? atomic_load(&p->total) : 0;
 }

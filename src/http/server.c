@@ -109,7 +109,7 @@ sconn_of(struct MHD_Connection *conn)
 
 /* ---- idle connections taken back (park.c) ----------------------------- */
 
-/* A request begins: the connection's own idle timeout again. */
+/* A request begins: the configured idle timeout again. */
 static void
 idle_disarm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc)
 {
@@ -122,13 +122,19 @@ idle_disarm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc)
 
 /*
  * A request completed (libmicrohttpd's thread): its bytes are counted,
- * and when its answer surely keeps the connection open, a short idle
- * timeout is armed; when it expires libmicrohttpd closes the connection
- * and conn_notify lets park.c take it back (http_park_closing). The
- * guess errs towards not arming: libmicrohttpd keeps a connection after
- * an answer we queued once the whole request was read, to an HTTP/1.1
+ * and when its answer surely keeps the connection open, the short idle
+ * timeout HTTP_PARK_AFTER_S is armed; when it expires libmicrohttpd
+ * closes the connection and notify() lets park.c take it back
+ * (http_park_closing). The guess errs towards not arming (then the
+ * configured timeout stays): libmicrohttpd keeps a connection after an
+ * answer we queued once the whole request was read, to an HTTP/1.1
  * request without "Connection: close" (keepalive_possible in its
  * connection.c), answered without a Connection header of ours.
+ *
+ * A connection armed so that receives part of a request line and then
+ * nothing for HTTP_PARK_AFTER_S is closed then (libmicrohttpd's read
+ * buffer cannot be handed on; park.c sees the bytes and does not take it
+ * back): the one case where a client waits less than conn_timeout.
  */
 static void
 idle_arm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc,
@@ -143,7 +149,7 @@ idle_arm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc,
 	http_park_request_done(sc->cl, (ci != NULL ? ci->header_size : 0) +
 	    (rq != NULL ? rq->body : 0), ci != NULL && rq != NULL &&
 	    !rq->body_unknown);
-	if (rq == NULL || !rq->keep || h->conn_timeout <= HTTP_PARK_AFTER_S)
+	if (rq == NULL || !rq->keep)
 		return;
 	if (MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 	    HTTP_PARK_AFTER_S) == MHD_YES)
@@ -213,24 +219,38 @@ uri_log_s3(void *cls, const char *uri, struct MHD_Connection *conn)
 	return rq;
 }
 
-/* libmicrohttpd's connection notifications: the watchdog's entries. */
+/*
+ * libmicrohttpd's connection notifications: the watchdog's entries, and
+ * park.c's records (the limits: a connection over one serves nothing and
+ * is closed at once).
+ */
 static void
-conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-    enum MHD_ConnectionNotificationCode toe)
+notify(gk_http *h, unsigned listener, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
-	gk_http *h = cls;
 	struct sconn *sc;
-	const union MHD_ConnectionInfo *ci;
+	const union MHD_ConnectionInfo *ci, *ca;
+	int fd, refused = 0;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		if ((sc = calloc(1, sizeof(*sc))) == NULL)
 			return;	/* uri_log refuses the connection */
 		ci = MHD_get_connection_info(conn,
 		    MHD_CONNECTION_INFO_CONNECTION_FD);
-		sc->watch = http_guard_open(h->guard, ci != NULL ?
-		    ci->connect_fd : -1);
-		sc->cl = http_park_adopt(h->park, ci != NULL ?
-		    ci->connect_fd : -1);
+		fd = ci != NULL ? ci->connect_fd : -1;
+		if (h->park != NULL) {
+			ca = MHD_get_connection_info(conn,
+			    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+			sc->cl = http_park_adopt(h->park, fd, ca != NULL ?
+			    ca->client_addr : NULL, listener, &refused);
+			if (refused) {
+				free(sc);	/* uri_log refuses it */
+				if (fd >= 0)
+					(void)shutdown(fd, SHUT_RDWR);
+				return;
+			}
+		}
+		sc->watch = http_guard_open(h->guard, fd);
 		*socket_context = sc;
 		return;
 	}
@@ -246,6 +266,21 @@ conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 	http_guard_close(h->guard, sc->watch);
 	free(sc);
 	*socket_context = NULL;
+}
+
+static void
+conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	notify(cls, 0, conn, socket_context, toe);
+}
+
+/* The same for the [s3api] port's daemon. */
+static void
+conn_notify_s3(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	notify(cls, 1, conn, socket_context, toe);
 }
 
 static void
@@ -568,42 +603,15 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	gk_debug("libmicrohttpd: %s", msg);
 }
 
-static void
-close_listeners(int *lfd)
-{
-	int i;
-
-	for (i = 0; i < HTTP_PARK_LISTENERS; i++) {
-		if (lfd[i] >= 0)
-			close(lfd[i]);
-		lfd[i] = -1;
-	}
-}
-
 /* http_server_start failed before the main daemon ran. */
 static void
-park_abort(gk_http *h, int *lfd)
+start_abort(gk_http *h)
 {
-	close_listeners(lfd);
 	http_park_free(h->park);
 	http_guard_stop(h->guard);
 	http_tls_free(h->tls);
 	free(h->public_url);
 	free(h);
-}
-
-/* The [s3api] port's listener: the main one's address, another port. */
-static int
-s3api_listen(const struct sockaddr_storage *main_ss, unsigned port, int *fd,
-    unsigned *bound)
-{
-	struct sockaddr_storage ss = *main_ss;
-
-	if (ss.ss_family == AF_INET)
-		((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
-	else
-		((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
-	return http_park_listen(&ss, fd, bound);
 }
 
 int
@@ -624,7 +632,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	char err[512];
 	gk_http *h;
 	long ncpu;
-	int r, lfd[HTTP_PARK_LISTENERS] = { -1, -1 };
+	int r;
 	struct MHD_Daemon *pd[HTTP_PARK_LISTENERS];
 	unsigned mhd_limit = cfg->conn_limit, mhd_per_ip =
 	    cfg->per_ip_conn_limit;
@@ -683,24 +691,20 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	h->conn_timeout = cfg->conn_timeout;
-	if (h->tls == NULL) {
+	if (h->tls == NULL && cfg->conn_timeout > HTTP_PARK_AFTER_S) {
 		/*
-		 * Plain HTTP: park.c accepts and holds idle connections
-		 * (MHD_USE_TURBO: libmicrohttpd closes without shutting the
-		 * socket down, park.c does that or keeps it). park.c counts
-		 * the limits; libmicrohttpd's own are wider, as a connection
-		 * just handed back may still be counted there for a moment.
+		 * Plain HTTP: park.c holds idle connections (MHD_USE_TURBO:
+		 * libmicrohttpd closes without shutting the socket down,
+		 * park.c does that or keeps it) and counts the limits;
+		 * libmicrohttpd's own are wider, as a connection just taken
+		 * back may still be counted there for a moment.
 		 */
 		if ((r = http_park_new(cfg->conn_limit, cfg->per_ip_conn_limit,
-		    cfg->conn_timeout, &h->park)) != 0 ||
-		    (r = http_park_listen(&ss, &lfd[0], &h->port)) != 0 ||
-		    (cfg->s3api_port != 0 &&
-		    (r = s3api_listen(&ss, cfg->s3api_port, &lfd[1],
-		    &h->port_s3)) != 0)) {
-			park_abort(h, lfd);
-			return r == GK_ERR_NOMEM ? r : GK_ERR_IO;
+		    cfg->conn_timeout, &h->park)) != 0) {
+			start_abort(h);
+			return r;
 		}
-		flags |= MHD_USE_TURBO | MHD_USE_NO_LISTEN_SOCKET;
+		flags |= MHD_USE_TURBO;
 		mhd_limit = cfg->conn_limit > UINT_MAX / 2 ? UINT_MAX :
 		    cfg->conn_limit * 2;
 		mhd_per_ip = 0;
@@ -720,13 +724,11 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
-		park_abort(h, lfd);
+		start_abort(h);
 		return GK_ERR_IO;
 	}
-	if (h->park == NULL) {
-		di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-		h->port = di != NULL ? di->port : cfg->port;
-	}
+	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+	h->port = di != NULL ? di->port : cfg->port;
 	if (cfg->s3api_port != 0) {
 		/* the S3 endpoint's own port: the same server, another socket */
 		if (ss.ss_family == AF_INET)
@@ -742,26 +744,22 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 		    MHD_OPTION_URI_LOG_CALLBACK, uri_log_s3, h,
-		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
+		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify_s3, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		    MHD_OPTION_ARRAY, tls_opts,
 		    MHD_OPTION_END);
 		if (h->d_s3 == NULL) {
-			close_listeners(lfd);
 			http_server_stop(h);
 			return GK_ERR_IO;
 		}
-		if (h->park == NULL) {
-			di = MHD_get_daemon_info(h->d_s3,
-			    MHD_DAEMON_INFO_BIND_PORT);
-			h->port_s3 = di != NULL ? di->port : cfg->s3api_port;
-		}
+		di = MHD_get_daemon_info(h->d_s3, MHD_DAEMON_INFO_BIND_PORT);
+		h->port_s3 = di != NULL ? di->port : cfg->s3api_port;
 	}
 	if (h->park != NULL) {
 		pd[0] = h->d;
 		pd[1] = h->d_s3;
-		if ((r = http_park_run(h->park, lfd, pd)) != 0) {
+		if ((r = http_park_run(h->park, pd)) != 0) {
 			http_server_stop(h);
 			return r;
 		}
