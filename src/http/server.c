@@ -109,7 +109,14 @@ sconn_of(struct MHD_Connection *conn)
 
 /* ---- idle connections taken back (park.c) ----------------------------- */
 
-/* A request begins: the configured idle timeout again. */
+/*
+ * On the plain HTTP daemons libmicrohttpd's own idle timeout is the short
+ * HTTP_PARK_AFTER_S, armed only after an answer (idle_arm); a connection
+ * has the configured one from its start and while a request is under
+ * way. (libmicrohttpd keeps connections whose timeout is its default in
+ * a list sorted by activity and walks every other one in each round of
+ * its event loop: the many idle ones are the former.)
+ */
 static void
 idle_disarm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc)
 {
@@ -252,6 +259,9 @@ notify(gk_http *h, unsigned listener, struct MHD_Connection *conn,
 		}
 		sc->watch = http_guard_open(h->guard, fd);
 		*socket_context = sc;
+		if (h->park != NULL)	/* see idle_disarm */
+			(void)MHD_set_connection_option(conn,
+			    MHD_CONNECTION_OPTION_TIMEOUT, h->conn_timeout);
 		return;
 	}
 	if ((sc = *socket_context) == NULL)
@@ -635,7 +645,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	int r;
 	struct MHD_Daemon *pd[HTTP_PARK_LISTENERS];
 	unsigned mhd_limit = cfg->conn_limit, mhd_per_ip =
-	    cfg->per_ip_conn_limit;
+	    cfg->per_ip_conn_limit, idle_to = cfg->conn_timeout;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, cfg->listen, &sin->sin_addr) == 1) {
@@ -705,6 +715,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 			return r;
 		}
 		flags |= MHD_USE_TURBO;
+		idle_to = HTTP_PARK_AFTER_S;
 		mhd_limit = cfg->conn_limit > UINT_MAX / 2 ? UINT_MAX :
 		    cfg->conn_limit * 2;
 		mhd_per_ip = 0;
@@ -715,7 +726,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
 	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+	    MHD_OPTION_CONNECTION_TIMEOUT, idle_to,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
@@ -741,7 +752,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		    MHD_OPTION_THREAD_POOL_SIZE, threads,
 		    MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip,
-		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+		    MHD_OPTION_CONNECTION_TIMEOUT, idle_to,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 		    MHD_OPTION_URI_LOG_CALLBACK, uri_log_s3, h,
 		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify_s3, h,
