@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -55,6 +56,11 @@
 #define EVENTS 256
 /* The parked list is looked at this often at least. */
 #define EXPIRE_TICK_MS 250
+/* After this many take-backs (and at most once a TRIM_EVERY_MS), the
+ * heap's free pages go back to the system: the connections' buffers
+ * freed by libmicrohttpd lie between records that stay. */
+#define TRIM_AFTER 256
+#define TRIM_EVERY_MS 250
 /* A take-back closer to the answer than this is not an idle timeout
  * (see http_park_closing). */
 #define TAKE_BACK_MIN_MS 500
@@ -90,6 +96,8 @@ struct http_park {
 	_Atomic unsigned total;
 	_Atomic int closing;	/* no more parking */
 	_Atomic uint64_t parked_n, woken_n;
+	uint64_t trimmed_at_n;	/* parked_n at the last malloc_trim */
+	int64_t trimmed_ms;
 	pthread_mutex_t mu;	/* the parked lists, the address counts */
 	/* parked, in the order of their deadlines (each a fixed time after
 	 * its last answer) */
@@ -292,6 +300,22 @@ expire(http_park *p)
 	return wait < 0 || wait > EXPIRE_TICK_MS ? EXPIRE_TICK_MS : (int)wait;
 }
 
+static void
+trim(http_park *p)
+{
+	uint64_t n = atomic_load(&p->parked_n);
+	int64_t now;
+
+	if (n - p->trimmed_at_n < TRIM_AFTER)
+		return;
+	now = now_ms();
+	if (now - p->trimmed_ms < TRIM_EVERY_MS)
+		return;
+	p->trimmed_at_n = n;
+	p->trimmed_ms = now;
+	(void)malloc_trim(0);
+}
+
 static void *
 park_main(void *arg)
 {
@@ -301,6 +325,7 @@ park_main(void *arg)
 
 	for (;;) {
 		n = epoll_wait(p->ep, evs, EVENTS, expire(p));
+		trim(p);
 		if (n < 0 && errno != EINTR)
 			break;
 		for (i = 0; i < n; i++) {
@@ -428,11 +453,16 @@ http_park_adopt(http_park *p, int fd, const struct sockaddr *sa,
 	if (p == NULL || fd < 0 || sa == NULL ||
 	    listener >= HTTP_PARK_LISTENERS)
 		return NULL;
-	if ((size_t)fd < p->nfd &&
-	    (c = atomic_exchange(&p->byfd[fd], NULL)) != NULL)
-		return c;	/* handed over again: counted already */
 	len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) :
 	    sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : 0;
+	if ((size_t)fd < p->nfd &&
+	    (c = atomic_exchange(&p->byfd[fd], NULL)) != NULL) {
+		if (c->salen == len && memcmp(c->sa, sa, len) == 0)
+			return c;	/* handed over again: counted */
+		/* a record left by a descriptor of this number that
+		 * libmicrohttpd closed without serving it */
+		client_release(p, c);
+	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || len == 0 || (c->sa = malloc(len)) == NULL) {
 		free(c);
