@@ -33,6 +33,7 @@ gate_settings_fill(const gk_config *cfg, gate_settings *out)
 	out->s3_presign_ttl = cfg->s3_presign_ttl;
 	out->v2_max_lifetime = cfg->v2_max_lifetime;
 	out->v2_clock_skew = cfg->v2_clock_skew;
+	out->v2_verify_cache = (size_t)cfg->v2_verify_cache;
 	out->rate_table_size = cfg->rate_table_size;
 	out->audit_aggregate_s = cfg->audit_aggregate_s;
 	out->checkpoint_prefix = cfg->checkpoint_prefix;

@@ -84,6 +84,10 @@ const struct keyword cfg_keywords[] = {
 	    "v2: longest accepted token lifetime exp - iat, seconds" },
 	{ "gate", "v2_clock_skew", K_I64, O(v2_clock_skew), 0, 3600, "30", 0,
 	    "v2: how far iat and nbf may lie in the future, seconds" },
+	{ "gate", "v2_verify_cache", K_I64, O(v2_verify_cache), 0, 1048576,
+	    "16384", 0,
+	    "v2: verified tokens each thread remembers to skip re-checking "
+	    "their signature (0 = off)" },
 
 	{ "store", "type", K_STR, O(store_type), 0, 0, "fs", 0,
 	    "object store: fs or s3 (see [s3])" },

@@ -60,6 +60,7 @@ typedef struct gk_config {
 	/* [gate] protocol v2 */
 	int64_t v2_max_lifetime; /* longest exp - iat, seconds, default 900 */
 	int64_t v2_clock_skew;	/* iat/nbf may be this far ahead, default 30 */
+	int64_t v2_verify_cache; /* verified tokens per thread, default 16384 */
 
 	/* [store] */
 	char *store_type;	/* "fs" (default) */

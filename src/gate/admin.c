@@ -7,6 +7,7 @@
  * for the admin CIDRs and not audited.
  */
 #include "gate_int.h"
+#include "verify/verify.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -127,12 +128,14 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
 {
 	const gk_stats *s = &app->stats;
 	gk_audit_counters ac;
+	uint64_t sig_pk, sig_cached;
 	int r;
 
 	if (!probe_allowed(req, rep))
 		return;
 	rep->content_type = "text/plain; version=0.0.4";
 	audit_counters(app->audit, &ac);
+	verify_jws_counters(&sig_pk, &sig_cached);
 #define STAT(i) ((unsigned long long)atomic_load_explicit(&s->n[i], \
 	memory_order_relaxed))
 	r = gk_buf_printf(&rep->body,
@@ -156,13 +159,17 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
 	    "# TYPE gatekeeper_audit_refusals_dropped_total counter\n"
 	    "gatekeeper_audit_refusals_dropped_total %llu\n"
 	    "# TYPE gatekeeper_audit_low_space gauge\n"
-	    "gatekeeper_audit_low_space %d\n",
+	    "gatekeeper_audit_low_space %d\n"
+	    "# TYPE gatekeeper_v2_signatures_total counter\n"
+	    "gatekeeper_v2_signatures_total{check=\"public_key\"} %llu\n"
+	    "gatekeeper_v2_signatures_total{check=\"cache\"} %llu\n",
 	    STAT(GK_STAT_REQUESTS), STAT(GK_STAT_GRANTED),
 	    STAT(GK_STAT_DENIED), STAT(GK_STAT_ERRORS),
 	    STAT(GK_STAT_AUDIT_FAILURES), STAT(GK_STAT_RATE_LIMITED),
 	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES),
 	    (unsigned long long)ac.fields_cut, STAT(GK_STAT_AGGREGATED),
-	    (unsigned long long)ac.refusals_dropped, ac.low_space);
+	    (unsigned long long)ac.refusals_dropped, ac.low_space,
+	    (unsigned long long)sig_pk, (unsigned long long)sig_cached);
 #undef STAT
 	rep->status = r == 0 ? 200 : 500;
 }

@@ -63,6 +63,7 @@ typedef struct gate_settings {
 	int64_t s3_presign_ttl;		/* seconds */
 	int64_t v2_max_lifetime;	/* seconds */
 	int64_t v2_clock_skew;		/* seconds */
+	size_t v2_verify_cache;		/* entries per thread, 0 = off */
 	unsigned rate_table_size;
 	unsigned audit_aggregate_s;	/* 429 summary interval, 0: off */
 	const char *checkpoint_prefix;	/* s3: checkpoints put here, "" off */

@@ -346,6 +346,7 @@ v2_authorize(gk_app *app, const gk_req *req, int body_put, gk_reply *rep,
 	rules.aud = cfg->id;
 	rules.now = gk_now_s();
 	rules.skew = cfg->v2_clock_skew;
+	rules.sig_cache = cfg->v2_verify_cache;
 	rules.max_lifetime = cfg->v2_max_lifetime;
 	r = verify_jws_check(app->keyring, tok, &rules, &cl, &status, &msg);
 	take(&rep->kid, &cl.kid);

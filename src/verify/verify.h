@@ -199,6 +199,8 @@ typedef struct {
 	int64_t now;		/* unix seconds */
 	int64_t skew;		/* iat/nbf may be this far in the future */
 	int64_t max_lifetime;	/* exp - iat at most this */
+	size_t sig_cache;	/* verified tokens remembered per thread (0:
+				 * off); see jws.c */
 } gk_jws_rules;
 
 /*
@@ -212,5 +214,9 @@ int verify_jws_check(const gk_keyring *kr, gk_slice token,
     const gk_jws_rules *rules, gk_jws_claims *out, int *status,
     const char **msg) GK_WUR;
 void verify_jws_release(gk_jws_claims *c);
+
+/* Accepted signatures since start: checked by the public key, and taken
+ * from a thread's cache of tokens it verified before. */
+void verify_jws_counters(uint64_t *verified, uint64_t *cached);
 
 #endif

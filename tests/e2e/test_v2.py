@@ -588,6 +588,66 @@ def test_replay_cache_unavailable_is_503(v2):
     assert msg(r).startswith("Service Unavailable")
 
 
+def v2_signature_counts(g):
+    r = requests.get(g.base + "/metrics", timeout=30)
+    assert r.status_code == 200
+    got = dict(re.findall(
+        r'^gatekeeper_v2_signatures_total\{check="(\w+)"\} (\d+)$',
+        r.text, re.M))
+    return int(got["public_key"]), int(got["cache"])
+
+
+def test_verified_token_reused_from_cache_until_key_changes(gk_factory):
+    """A token used again is accepted without a second public-key check
+    (one HTTP thread here, so the second request meets the first one's
+    cache), each use is its own audited grant with the token's claims
+    checked, and another key behind the kid refuses the token."""
+    d = tempfile.mkdtemp(prefix="gk-v2keys-")
+    keys = Keys(d)
+    g = gk_factory(server__threads="1", **keys.settings()).start()
+    g.keys = keys
+    t = token(keys)
+    for _ in range(3):
+        r = req(g, "GET", "/v2/objects/docs/a.txt", t)
+        assert r.status_code == 302, r.text
+    assert v2_signature_counts(g) == (1, 2)
+    rows = g.audit_rows("protocol = 'v2' AND decision = 'allow'")
+    assert len(rows) == 3
+    assert {row["token_sig"] for row in rows} == {t.rsplit(".", 1)[1]}
+    # the same bytes with another claim set are another token
+    t_other = token(keys, key="docs/b.txt")
+    assert req(g, "GET", "/v2/objects/docs/a.txt", t_other).status_code == 403
+    # claims are checked on every use: this token is for docs/a.txt only
+    r = req(g, "GET", "/v2/objects/docs/b.txt", t)
+    assert r.status_code == 403, r.text
+    # a new key behind kid ed1 (keys change with a restart): refused
+    new = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    g.stop()
+    with open(g.config) as f:
+        text = f.read()
+    old = base64.b64encode(keys.ed_raw).decode()
+    assert old in text
+    with open(g.config, "w") as f:
+        f.write(text.replace(old, base64.b64encode(new).decode()))
+    g.start()
+    r = req(g, "GET", "/v2/objects/docs/a.txt", t)
+    assert (r.status_code, msg(r)) == (401, "Unauthorized: invalid signature")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_verify_cache_off(gk_factory):
+    d = tempfile.mkdtemp(prefix="gk-v2keys-")
+    keys = Keys(d)
+    g = gk_factory(server__threads="1", gate__v2_verify_cache="0",
+                   **keys.settings()).start()
+    t = token(keys)
+    for _ in range(3):
+        assert req(g, "GET", "/v2/objects/docs/a.txt", t).status_code == 302
+    assert v2_signature_counts(g) == (3, 0)
+    shutil.rmtree(d, ignore_errors=True)
+
+
 # -- config and CLI ----------------------------------------------------------
 
 def test_bad_vendor_keys_refused(gk_factory, tmp_path):

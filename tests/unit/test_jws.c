@@ -511,11 +511,187 @@ test_reload(void)
 	free(tok);
 }
 
+/*
+ * The verified-signature cache: a token verified once is accepted again
+ * without the public-key check, and nothing else is skipped: its claims
+ * against the rules of each use, its key (a reload starts over, another
+ * key under the same kid refuses it), and a token differing in any byte.
+ */
+static uint64_t
+pk_checks(void)
+{
+	uint64_t pk, cached;
+
+	verify_jws_counters(&pk, &cached);
+	return pk;
+}
+
+static uint64_t
+cache_hits(void)
+{
+	uint64_t pk, cached;
+
+	verify_jws_counters(&pk, &cached);
+	return cached;
+}
+
+static int
+check_with(const gk_keyring *kr, const char *tok, gk_jws_rules *r,
+    gk_jws_claims *c, const char **msg)
+{
+	int status = 0;
+
+	memset(c, 0, sizeof(*c));
+	return verify_jws_check(kr, gk_slice_str(tok), r, c, &status, msg);
+}
+
+static void
+test_sig_cache(void)
+{
+	struct pair ed, p256, other;
+	gk_vendor_key vk[2];
+	gk_keyring *kr, *kr2;
+	gk_sign_key *ske = NULL, *skp = NULL, *sko = NULL;
+	gk_sign_claims sc = { .aud = "gk", .op = "get", .key = "a/b",
+	    .sub = "u-1", .ttl = 120 };
+	gk_jws_rules r = *rules_now();
+	gk_jws_claims c;
+	const char *msg = NULL;
+	char *tok = malloc(8192), *tok2 = malloc(8192), *ptok = malloc(8192);
+	char *sig1;
+	uint64_t pk0, hit0;
+	int i;
+
+	make_pair(&ed, 1);
+	make_pair(&p256, 0);
+	make_pair(&other, 1);
+	memset(vk, 0, sizeof(vk));
+	vk[0] = (gk_vendor_key){ .kid = (char *)"ed", .type = GK_VKEY_ED25519,
+	    .public_key = (char *)ed.raw_b64.data };
+	vk[1] = (gk_vendor_key){ .kid = (char *)"p", .type = GK_VKEY_P256,
+	    .public_key = (char *)p256.raw_b64.data };
+	kr = ring(vk, 2, 0);
+	T_EQ_INT(gk_sign_key_pem(ed.pem, strlen(ed.pem), "ed", &ske), 0);
+	T_EQ_INT(gk_sign_key_pem(p256.pem, strlen(p256.pem), "p", &skp), 0);
+	T_EQ_INT(gk_sign_key_pem(other.pem, strlen(other.pem), "ed", &sko), 0);
+	T_EQ_INT(gk_sign_v2_token(ske, &sc, tok, 8192), GK_SIGN_OK);
+	r.sig_cache = 64;
+
+	/* first use: the public key; second: the cache, same claims */
+	pk0 = pk_checks();
+	hit0 = cache_hits();
+	T_EQ_INT(check_with(kr, tok, &r, &c, &msg), 0);
+	T_EQ_INT(pk_checks() - pk0, 1);
+	T_EQ_INT(cache_hits() - hit0, 0);
+	verify_jws_release(&c);
+	T_EQ_INT(check_with(kr, tok, &r, &c, &msg), 0);
+	T_EQ_INT(pk_checks() - pk0, 1);
+	T_EQ_INT(cache_hits() - hit0, 1);
+	T_EQ_STR(c.key, "a/b");
+	T_EQ_STR(c.sub, "u-1");
+	T_EQ_STR(c.sig, strrchr(tok, '.') + 1);
+	verify_jws_release(&c);
+
+	/* the claims are checked on every use: another audience, later
+	 * than exp */
+	r.aud = "other-gk";
+	T_EQ_INT(check_with(kr, tok, &r, &c, &msg), GK_ERR_DENIED);
+	T_EQ_STR(msg, "Unauthorized: wrong audience ('aud')");
+	verify_jws_release(&c);
+	r.aud = "gk";
+	r.now += 121;
+	T_EQ_INT(check_with(kr, tok, &r, &c, &msg), GK_ERR_EXPIRED);
+	T_EQ_STR(msg, "Unauthorized: token expired");
+	verify_jws_release(&c);
+	r.now -= 121;
+
+	/* the same signing input under another key's signature, and a
+	 * signature with one bit changed, are refused */
+	sc.key = "a/b";
+	T_EQ_INT(gk_sign_v2_token(sko, &sc, tok2, 8192), GK_SIGN_OK);
+	T_EQ_INT(check_with(kr, tok2, &r, &c, &msg), GK_ERR_AUTH);
+	T_EQ_STR(msg, "Unauthorized: invalid signature");
+	verify_jws_release(&c);
+	strcpy(tok2, tok);
+	tok2[strlen(tok2) - 10] ^= 0x01;
+	T_CHECK(check_with(kr, tok2, &r, &c, &msg) != 0);
+	verify_jws_release(&c);
+
+	/* a reload: the same key starts over; another key under the kid
+	 * refuses the token the old key's cache held */
+	kr2 = ring(vk, 2, 0);
+	verify_keyring_free(kr);
+	pk0 = pk_checks();
+	T_EQ_INT(check_with(kr2, tok, &r, &c, &msg), 0);
+	T_EQ_INT(pk_checks() - pk0, 1);
+	verify_jws_release(&c);
+	verify_keyring_free(kr2);
+	vk[0].public_key = (char *)other.raw_b64.data;
+	kr = ring(vk, 2, 0);
+	T_EQ_INT(check_with(kr, tok, &r, &c, &msg), GK_ERR_AUTH);
+	T_EQ_STR(msg, "Unauthorized: invalid signature");
+	verify_jws_release(&c);
+	vk[0].public_key = (char *)ed.raw_b64.data;
+	verify_keyring_free(kr);
+	kr = ring(vk, 2, 0);
+
+	/* ES256: the cached use records the same (low-s) signature */
+	T_EQ_INT(gk_sign_v2_token(skp, &sc, ptok, 8192), GK_SIGN_OK);
+	T_EQ_INT(check_with(kr, ptok, &r, &c, &msg), 0);
+	sig1 = strdup(c.sig);
+	verify_jws_release(&c);
+	hit0 = cache_hits();
+	T_EQ_INT(check_with(kr, ptok, &r, &c, &msg), 0);
+	T_EQ_INT(cache_hits() - hit0, 1);
+	T_EQ_STR(c.sig, sig1);
+	verify_jws_release(&c);
+	free(sig1);
+
+	/* off: every use is checked by the public key */
+	r.sig_cache = 0;
+	pk0 = pk_checks();
+	for (i = 0; i < 3; i++) {
+		T_EQ_INT(check_with(kr, tok, &r, &c, &msg), 0);
+		verify_jws_release(&c);
+	}
+	T_EQ_INT(pk_checks() - pk0, 3);
+
+	/* a full cache (one set of four) forgets the oldest entry */
+	r.sig_cache = 4;
+	T_EQ_INT(check_with(kr, tok, &r, &c, &msg), 0);
+	verify_jws_release(&c);
+	for (i = 0; i < 4; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "k%d", i);
+		sc.key = key;
+		T_EQ_INT(gk_sign_v2_token(ske, &sc, tok2, 8192), GK_SIGN_OK);
+		T_EQ_INT(check_with(kr, tok2, &r, &c, &msg), 0);
+		verify_jws_release(&c);
+	}
+	pk0 = pk_checks();
+	T_EQ_INT(check_with(kr, tok, &r, &c, &msg), 0);
+	T_EQ_INT(pk_checks() - pk0, 1);
+	verify_jws_release(&c);
+
+	verify_keyring_free(kr);
+	gk_sign_key_free(ske);
+	gk_sign_key_free(skp);
+	gk_sign_key_free(sko);
+	free_pair(&ed);
+	free_pair(&p256);
+	free_pair(&other);
+	free(tok);
+	free(tok2);
+	free(ptok);
+}
+
 int
 main(void)
 {
 	test_algorithms();
 	test_reload();
+	test_sig_cache();
 	test_es256_high_s();
 	test_keyring_refusals();
 	test_windows_and_limits();
