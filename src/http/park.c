@@ -253,7 +253,7 @@ parked_event(http_park *p, http_client *c, uint32_t ev)
 	int inq = -1;
 
 	pthread_mutex_lock(&p->mu);
-	if (!c->parked) {	/* already expired in this round */
+	if (!c->parked) {	/* (one event per parking: EPOLLONESHOT) */
 		pthread_mutex_unlock(&p->mu);
 		return;
 	}
