@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 struct MHD_Daemon;
+struct MHD_Connection;
 
 typedef struct http_guard http_guard;
 typedef struct http_conn http_conn;
@@ -98,8 +99,20 @@ http_client *http_park_adopt(http_park *p, int fd, const struct sockaddr *sa,
     unsigned listener, int *refused);
 /* A request on c completed, consuming bytes of the stream (its head and
  * body); known = 0 when they are not known (a chunked body): c is then
- * never taken back. Accepts NULL. */
-void http_park_request_done(http_client *c, uint64_t bytes, int known);
+ * never taken back. 1 if it was the connection's first answered request.
+ * Accepts NULL. */
+int http_park_request_done(http_client *c, uint64_t bytes, int known);
+/*
+ * Takes c back at once, in the completed notification of its first
+ * answered request (libmicrohttpd's thread; conn on descriptor fd; the
+ * answer keeps the connection open), when libmicrohttpd holds no byte of
+ * a next request: 1 if done (c is then no longer the caller's, and
+ * libmicrohttpd frees the connection in its next round), 0 if not (all
+ * as it was). A client that sends one request and idles costs no pool
+ * even for HTTP_PARK_AFTER_S.
+ */
+int http_park_first_answer(http_park *p, http_client *c,
+    struct MHD_Connection *conn, int fd);
 /*
  * libmicrohttpd is closing c's connection (its closed notification,
  * before it closes fd). idle_since_ms: the monotonic ms at which server.c

@@ -79,6 +79,8 @@ struct http_client {
 	uint8_t listener;
 	uint8_t parked;
 	uint8_t unaccounted;	/* a request's bytes are unknown: no park */
+	uint8_t lst;		/* the parked list it is on (see http_park) */
+	uint8_t served;		/* a request of it was answered */
 	uint64_t consumed;	/* bytes of the requests completed */
 	int64_t deadline_ms;	/* parked: closed then */
 	struct ip_count *ip;
@@ -99,9 +101,10 @@ struct http_park {
 	uint64_t trimmed_at_n;	/* parked_n at the last malloc_trim */
 	int64_t trimmed_ms;
 	pthread_mutex_t mu;	/* the parked lists, the address counts */
-	/* parked, in the order of their deadlines (each a fixed time after
-	 * its last answer) */
-	http_client *head, *tail;
+	/* parked, each list in the order of its deadlines (a fixed time
+	 * after the last answer): [0] taken back after the idle timeout,
+	 * [1] at once after the first answer */
+	http_client *head[2], *tail[2];
 	void *ips;		/* tsearch tree of struct ip_count */
 	_Atomic(http_client *) *byfd;	/* handed to libmicrohttpd */
 	size_t nfd;
@@ -224,11 +227,11 @@ list_remove(http_park *p, http_client *c)
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
-		p->head = c->next;
+		p->head[c->lst] = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	else
-		p->tail = c->prev;
+		p->tail[c->lst] = c->prev;
 	c->prev = c->next = NULL;
 	c->parked = 0;
 }
@@ -238,12 +241,12 @@ list_append(http_park *p, http_client *c)
 {
 	c->parked = 1;
 	c->next = NULL;
-	c->prev = p->tail;
-	if (p->tail != NULL)
-		p->tail->next = c;
+	c->prev = p->tail[c->lst];
+	if (p->tail[c->lst] != NULL)
+		p->tail[c->lst]->next = c;
 	else
-		p->head = c;
-	p->tail = c;
+		p->head[c->lst] = c;
+	p->tail[c->lst] = c;
 }
 
 /* A parked socket became readable or was closed by the client. */
@@ -278,15 +281,17 @@ expire(http_park *p)
 {
 	int64_t now = now_ms(), wait = -1;
 	http_client *c;
+	int l = 0;
 
-	for (;;) {
+	while (l < 2) {
 		pthread_mutex_lock(&p->mu);
-		c = p->head;
+		c = p->head[l];
 		if (c == NULL || c->deadline_ms > now) {
-			if (c != NULL)
+			if (c != NULL && (wait < 0 || c->deadline_ms - now < wait))
 				wait = c->deadline_ms - now;
 			pthread_mutex_unlock(&p->mu);
-			break;
+			l++;
+			continue;
 		}
 		list_remove(p, c);
 		pthread_mutex_unlock(&p->mu);
@@ -404,7 +409,7 @@ http_park_quiesce(http_park *p)
 	/* idle connections are not waited for */
 	for (;;) {
 		pthread_mutex_lock(&p->mu);
-		if ((c = p->head) != NULL)
+		if ((c = p->head[0]) != NULL || (c = p->head[1]) != NULL)
 			list_remove(p, c);
 		pthread_mutex_unlock(&p->mu);
 		if (c == NULL)
@@ -485,15 +490,20 @@ http_park_adopt(http_park *p, int fd, const struct sockaddr *sa,
 	return c;
 }
 
-void
+int
 http_park_request_done(http_client *c, uint64_t bytes, int known)
 {
+	int first;
+
 	if (c == NULL)
-		return;
+		return 0;
+	first = !c->served;
+	c->served = 1;
 	if (!known || c->consumed + bytes < c->consumed)
 		c->unaccounted = 1;
 	else
 		c->consumed += bytes;
+	return first;
 }
 
 /* Bytes libmicrohttpd read from fd so far; -1 if unknown. The queue is
@@ -522,12 +532,96 @@ bytes_read(int fd, int *established)
 	return (int64_t)(ti.tcpi_bytes_received - (uint64_t)inq);
 }
 
+/* Parks c on its socket nfd (any thread): 0, or -1 if the epoll set
+ * refused it (c then not parked, nfd still the caller's). */
+static int
+park_insert(http_park *p, http_client *c, int nfd, int lst,
+    int64_t deadline_ms)
+{
+	struct epoll_event e;
+
+	c->fd = nfd;
+	c->lst = (uint8_t)lst;
+	c->deadline_ms = deadline_ms;
+	pthread_mutex_lock(&p->mu);
+	list_append(p, c);
+	pthread_mutex_unlock(&p->mu);
+	memset(&e, 0, sizeof(e));
+	e.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+	e.data.ptr = c;
+	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, nfd, &e) == 0) {
+		atomic_fetch_add(&p->parked_n, 1);
+		return 0;
+	}
+	pthread_mutex_lock(&p->mu);
+	list_remove(p, c);
+	pthread_mutex_unlock(&p->mu);
+	return -1;
+}
+
+/* libmicrohttpd holds no byte of a next request on fd and the
+ * connection is open both ways. */
+static int
+nothing_held(const http_client *c, int fd)
+{
+	int64_t got;
+	int est = 0;
+
+	return !c->unaccounted && (got = bytes_read(fd, &est)) >= 0 && est &&
+	    (uint64_t)got == c->consumed;
+}
+
+int
+http_park_first_answer(http_park *p, http_client *c,
+    struct MHD_Connection *conn, int fd)
+{
+	int sv[2], nfd;
+
+	/*
+	 * libmicrohttpd's thread, in the completed notification of the
+	 * connection's first request: suspended, the connection leaves its
+	 * epoll set (EPOLL_CTL_DEL on the socket); its descriptor number is
+	 * then made to name a socket whose peer is closed (dup3, atomic: no
+	 * moment at which the number is free for another), so once resumed
+	 * libmicrohttpd reads the end of a stream there and frees the
+	 * connection, pool and all, sending nothing (MHD_USE_TURBO: no
+	 * shutdown; and the socket it shuts or closes is that one). We keep
+	 * a dup of the client's socket.
+	 */
+	if (c == NULL || atomic_load(&p->closing) || fd < 0 ||
+	    !nothing_held(c, fd))
+		return 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+	    sv) != 0)
+		return 0;
+	if ((nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return 0;
+	}
+	MHD_suspend_connection(conn);
+	if (dup3(sv[0], fd, O_CLOEXEC) < 0) {
+		MHD_resume_connection(conn);	/* as it was */
+		close(nfd);
+		close(sv[0]);
+		close(sv[1]);
+		return 0;
+	}
+	close(sv[0]);
+	close(sv[1]);
+	MHD_resume_connection(conn);
+	if (park_insert(p, c, nfd, 1, now_ms() + p->idle_ms) != 0) {
+		(void)shutdown(nfd, SHUT_WR);
+		close(nfd);
+		client_release(p, c);
+	}
+	return 1;
+}
+
 int
 http_park_closing(http_park *p, http_client *c, int fd, int64_t idle_since_ms)
 {
-	struct epoll_event e;
-	int64_t got;
-	int est = 0, nfd;
+	int nfd;
 
 	if (c == NULL)
 		return 0;
@@ -539,29 +633,14 @@ http_park_closing(http_park *p, http_client *c, int fd, int64_t idle_since_ms)
 	 * requests already answered (none of a next one is lost).
 	 */
 	if (idle_since_ms > 0 && !atomic_load(&p->closing) &&
-	    !c->unaccounted &&
 	    now_ms() - idle_since_ms >= TAKE_BACK_MIN_MS &&
-	    (got = bytes_read(fd, &est)) >= 0 && est &&
-	    (uint64_t)got == c->consumed &&
+	    nothing_held(c, fd) &&
 	    (nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
-		c->fd = nfd;
 		/* the idle timeout, from the last answer (the take-back came
 		 * HTTP_PARK_AFTER_S after it) */
-		c->deadline_ms = now_ms() + p->idle_ms -
-		    (int64_t)HTTP_PARK_AFTER_S * 1000;
-		pthread_mutex_lock(&p->mu);
-		list_append(p, c);
-		pthread_mutex_unlock(&p->mu);
-		memset(&e, 0, sizeof(e));
-		e.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
-		e.data.ptr = c;
-		if (epoll_ctl(p->ep, EPOLL_CTL_ADD, nfd, &e) == 0) {
-			atomic_fetch_add(&p->parked_n, 1);
+		if (park_insert(p, c, nfd, 0, now_ms() + p->idle_ms -
+		    (int64_t)HTTP_PARK_AFTER_S * 1000) == 0)
 			return 1;
-		}
-		pthread_mutex_lock(&p->mu);
-		list_remove(p, c);
-		pthread_mutex_unlock(&p->mu);
 		close(nfd);
 	}
 	/* the close libmicrohttpd would have made without MHD_USE_TURBO */

@@ -148,16 +148,23 @@ idle_arm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc,
     const struct rq *rq)
 {
 	const union MHD_ConnectionInfo *ci;
+	int first;
 
 	if (sc->cl == NULL)
 		return;
 	ci = MHD_get_connection_info(conn,
 	    MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	http_park_request_done(sc->cl, (ci != NULL ? ci->header_size : 0) +
-	    (rq != NULL ? rq->body : 0), ci != NULL && rq != NULL &&
-	    !rq->body_unknown);
+	first = http_park_request_done(sc->cl, (ci != NULL ?
+	    ci->header_size : 0) + (rq != NULL ? rq->body : 0), ci != NULL &&
+	    rq != NULL && !rq->body_unknown);
 	if (rq == NULL || !rq->keep)
 		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (first && ci != NULL && http_park_first_answer(h->park, sc->cl,
+	    conn, ci->connect_fd)) {
+		sc->cl = NULL;	/* parked; this libmicrohttpd connection ends */
+		return;
+	}
 	if (MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 	    HTTP_PARK_AFTER_S) == MHD_YES)
 		sc->idle_armed_ms = gk_mono_us() / 1000;

@@ -322,18 +322,31 @@ def test_shutdown_with_parked_connections(gk_factory):
 
 
 def test_part_of_a_request_line_then_a_stall_is_never_misread(gk_factory):
-    """libmicrohttpd holds the start of a request line it read when the
-    take-back is due: the connection is closed, not parked (parking would
-    lose those bytes and answer the rest as a request of its own)."""
+    """After its first answer a connection is taken back at once, so the
+    start of its next request line waits in the socket and is served in
+    full. After a later answer the take-back waits 1 s of idleness, and
+    libmicrohttpd may hold the start of a request line by then: the
+    connection is closed, not parked (parking would lose those bytes and
+    answer the rest as a request of its own)."""
     g = gk_factory(server__conn_timeout="15").start()
     r, _ = g.upload("/c/obj.txt", b"x")
     assert r.status_code == 201
     c = Conn(g)
+    fd0 = settled_fd(g, c)
     grant(g, c)
+    wait_parked(g, c, fd0)
+    one = request(g, target(g, "uploads", "/c/obj.txt", "GET_Object"))
+    c.send(one[:12])
+    time.sleep(1.5)
+    c.send(one[12:])
+    st, h, _, raw = c.answer()
+    assert st == 302, raw
+    assert len(g.audit_rows("request_id = ?", (h["x-request-id"],))) == 1
+    # a later answer: the 1 s take-back, with the start of a request
+    # line in libmicrohttpd's buffer when it is due
     time.sleep(0.5)
     one = request(g, target(g, "uploads", "/c/obj.txt", "GET_Object"))
     c.send(one[:12])
-    # nothing more for longer than the take-back delay
     assert c.closed_by_server(PARK_WAIT + 3)
     try:
         c.send(one[12:])
