@@ -220,6 +220,8 @@ fs_open(const store_settings *cfg, fs_store **out)
 		    strerror(errno));
 		goto out;
 	}
+	if ((r = fs_pool_new(&s->pool)) != 0)
+		goto out;
 	tmp_cleanup(s);
 	if ((r = fs_index_open(s)) != 0)
 		goto out;
@@ -240,6 +242,7 @@ fs_free(fs_store *s)
 		return;
 	if (s->db != NULL)
 		sqlite3_close_v2(s->db);
+	fs_pool_free(s->pool);
 	EVP_KDF_free(s->kdf);
 	EVP_CIPHER_free(s->aead);
 	EVP_MD_free(s->sha256);

@@ -42,6 +42,27 @@
 typedef struct fs_store fs_store;
 typedef struct fs_reader fs_reader;
 typedef struct fs_writer fs_writer;
+typedef struct fs_pool fs_pool;
+typedef struct fs_job fs_job;
+
+/* Decrypt helpers per store (at most; cores - 1), and so also the most
+ * parts a read is split into besides the reader's own. */
+#define FS_POOL_MAX 3
+
+/* A piece of work for a decrypt helper; owned by whoever submits it. */
+struct fs_job {
+	fs_job *next;		/* the pool's queue */
+	int (*fn)(fs_job *j);	/* the work; its return is the job's */
+	int state;		/* the pool's */
+	int r;			/* fn's result once done */
+	/* a run of whole chunks of a read (fs_format.c) */
+	fs_reader *rd;
+	EVP_CIPHER_CTX *ctx;
+	uint64_t idx;
+	size_t k;
+	uint8_t *buf;
+	int short_read;
+};
 
 
 struct fs_store {
@@ -54,6 +75,7 @@ struct fs_store {
 	EVP_KDF *kdf;
 	EVP_CIPHER *aead;
 	EVP_MD *sha256;
+	fs_pool *pool;			/* decrypt helpers for large reads */
 	sqlite3 *db;
 	pthread_mutex_t db_lock;	/* one statement sequence at a time */
 	/* serialise rename/unlink + index update per key, so the index
@@ -88,6 +110,11 @@ struct fs_reader {
 	size_t cached_len;
 	int have_cached;
 	char hash_hex[HASH_HEX_LEN + 1];
+	/* large reads: parts for the store's decrypt helpers, each with a
+	 * copy of ctx (made at the first split) */
+	fs_pool *pool;
+	fs_job job[FS_POOL_MAX];
+	EVP_CIPHER_CTX *jctx[FS_POOL_MAX];
 };
 
 /*
@@ -155,6 +182,17 @@ int fs_reader_setup(const fs_store *s, int fd, gk_slice expect,
 int fs_reader_verify(fs_reader *rd, uint64_t off, uint64_t len);
 int fs_reader_read(fs_reader *rd, uint64_t off, uint8_t *buf, size_t max,
     size_t *got);
+
+/* fs_pool.c */
+int fs_pool_new(fs_pool **out);
+void fs_pool_free(fs_pool *p);
+/* Helpers running (starts them at the first call); 0: do it all alone. */
+int fs_pool_helpers(fs_pool *p);
+/* Queues j (p has helpers); the caller then must fs_pool_wait it. */
+void fs_pool_submit(fs_pool *p, fs_job *j);
+/* j's result: runs it in the caller if no helper has started it yet, else
+ * waits for the helper to finish it. */
+int fs_pool_wait(fs_pool *p, fs_job *j);
 
 /* fs_index.c */
 int fs_index_put(fs_store *s, gk_slice key, uint64_t size, int64_t mtime);

@@ -62,6 +62,13 @@ def free_port():
     return port
 
 
+def proc_cpu_s(pid):
+    """utime + stime of all of pid's threads, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_kib(pid, field):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -227,16 +234,25 @@ def data_rows(gk, tmp):
                                                 "uploads")])
         if not loc:
             die("GET_Object gave no data URL")
-        gk_s = [timed_get(loc) for _ in range(2)]
-        ngx_s = [timed_get("http://127.0.0.1:%d/big.bin" % nport)
-                 for _ in range(2)]
+        # gatekeeper and nginx in turn (ABBA), the gatekeeper's CPU
+        # (all its threads) per download
+        gk_s, ngx_s, gk_cpu = [], [], []
+        for who in ("gk", "ngx", "ngx", "gk"):
+            if who == "ngx":
+                ngx_s.append(timed_get("http://127.0.0.1:%d/big.bin" %
+                                       nport))
+                continue
+            c = proc_cpu_s(gk.proc.pid)
+            gk_s.append(timed_get(loc))
+            gk_cpu.append(proc_cpu_s(gk.proc.pid) - c)
     finally:
         ngx.send_signal(signal.SIGQUIT)
         ngx.wait(timeout=30)
         os.unlink(big)
     gb = DATA_MB * (1 << 20) / 1e9
     return {"up": gb / up, "hwm0": hwm0, "hwm1": hwm1,
-            "down": gb / min(gk_s), "ngx": gb / min(ngx_s)}
+            "down": gb / min(gk_s), "ngx": gb / min(ngx_s),
+            "cpu": min(gk_cpu) / (DATA_MB / 1024)}
 
 
 def idle_rows(gk):
@@ -320,8 +336,9 @@ def main():
                      % (inflight, batch, rate))
     if dr is not None:
         lines.append("| fs download of %d MiB via data URL (AES-256-GCM), "
-                     "curl | %.2f GB/s | %.2f GB/s (plain file) | %.2f |" %
-                     (DATA_MB, dr["down"], dr["ngx"],
+                     "curl | %.2f GB/s, %.2f CPU s/GiB | %.2f GB/s (plain "
+                     "file) | %.2f |" %
+                     (DATA_MB, dr["down"], dr["cpu"], dr["ngx"],
                       dr["down"] / dr["ngx"]))
         lines.append("| fs upload of %d MiB (curl -F) | %.2f GB/s, peak "
                      "RSS %.0f → %.0f MiB | - | - |" %
@@ -334,6 +351,13 @@ def main():
                      (ir["conns"], ir["rss0"] / 1024, ir["rss1"] / 1024,
                       (ir["rss1"] - ir["rss0"]) / ir["conns"], ir["p50"],
                       ir["p99"]))
+    if dr is not None:
+        lines += ["", "Download: the better of two runs each, gatekeeper "
+                  "and nginx in turn (ABBA); CPU s/GiB is the "
+                  "gatekeeper's CPU time (all its threads: the HTTP "
+                  "thread, and the decrypt helper taking part of each "
+                  "MiB's chunks) per GiB sent, from /proc/PID/stat, the "
+                  "lower of the two."]
     lines += ["", "Written by `make bench` (tests/bench/data_bench.py).", END]
     old = open(OUT).read() if os.path.exists(OUT) else ""
     sec = "\n".join(lines) + "\n"

@@ -974,6 +974,184 @@ test_concurrent(gk_store *s)
 	T_EQ_INT(count_dir("tmp"), 0);
 }
 
+/* ---- large reads with the decrypt helpers ----------------------------- */
+
+#define RA_BLOCK (1024u * 1024)
+#define RA_SIZE (6u * RA_BLOCK + 100)
+#define RA_THREADS 6
+
+/* Reads key in RA_BLOCK blocks from block `from`, as a download does (so
+ * the store's decrypt helper takes the second half of each block); 0 and
+ * the whole rest matching data, or the first error with how far it got. */
+static int
+ra_read(gk_store *s, const char *key, const uint8_t *data, size_t from,
+    size_t *done)
+{
+	gk_store_reader *rd = NULL;
+	uint8_t *buf = malloc(RA_BLOCK);
+	uint64_t size, off = (uint64_t)from * RA_BLOCK;
+	size_t got;
+	int r;
+
+	*done = 0;
+	if (buf == NULL)
+		abort();
+	if ((r = store_get_open(s, gk_slice_str(key), &rd, &size, NULL)) != 0)
+		goto out;
+	for (;;) {
+		memset(buf, 0xee, RA_BLOCK);
+		r = store_reader_read(rd, off, buf, RA_BLOCK, &got);
+		if (r != 0 || got == 0)
+			break;
+		if (off + got > size || memcmp(buf, data + off, got) != 0) {
+			r = 1000;	/* a wrong byte */
+			break;
+		}
+		off += got;
+		*done = (size_t)off;
+	}
+	if (r == 0 && off != size)
+		r = 1001;
+out:
+	store_reader_free(rd);
+	free(buf);
+	return r;
+}
+
+/* Threads of this process named as the store's decrypt helpers. */
+static int
+helpers(void)
+{
+	char path[300], name[64];
+	struct dirent *de;
+	DIR *d;
+	FILE *f;
+	int n = 0;
+
+	if ((d = opendir("/proc/self/task")) == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm",
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fgets(name, sizeof(name), f) != NULL &&
+		    strcmp(name, "gk-decrypt\n") == 0)
+			n++;
+		fclose(f);
+	}
+	closedir(d);
+	return n;
+}
+
+struct ra_arg {
+	gk_store *s;
+	const uint8_t *data;
+	int r;
+};
+
+static void *
+ra_thread(void *arg)
+{
+	struct ra_arg *a = arg;
+	size_t done;
+
+	a->r = ra_read(a->s, "ra/big", a->data, 0, &done);
+	return NULL;
+}
+
+/* Flips the byte at off in ra/big's chunk c (off < 0: from its end, into
+ * the tag). */
+static void
+flip_chunk(const char *path, size_t hl, size_t c, long off)
+{
+	flip(path, (off_t)(hl + (c + (off < 0)) * (CHUNK + TAG)) + off);
+}
+
+static void
+test_large_reads(gk_store *s)
+{
+	/* chunks tampered: the reader's half of block 4, the helper's half
+	 * of block 4 (data, then tag), the helper's half of block 5 */
+	static const struct { size_t chunk; long off; size_t done; } bad[] = {
+		{ 4 * 16 + 3, 77, 4 * RA_BLOCK },
+		{ 4 * 16 + 11, 77, 4 * RA_BLOCK },
+		{ 4 * 16 + 11, -3, 4 * RA_BLOCK },
+		{ 5 * 16 + 15, 5, 5 * RA_BLOCK },
+	};
+	uint8_t *data = rand_bytes(RA_SIZE), *buf = malloc(RA_BLOCK);
+	char *path = obj_path("ra/big");
+	const size_t hl = FIXED + strlen("ra/big");
+	gk_store_reader *rd = NULL;
+	struct ra_arg a[RA_THREADS];
+	pthread_t th[RA_THREADS];
+	size_t done, got, i;
+	uint64_t size;
+	int started = 0;
+
+	if (buf == NULL)
+		abort();
+	T_EQ_INT(put(s, "ra/big", data, RA_SIZE), 0);
+	/* whole object, and from the middle */
+	T_EQ_INT(ra_read(s, "ra/big", data, 0, &done), 0);
+	T_EQ_INT(done, RA_SIZE);
+	T_EQ_INT(ra_read(s, "ra/big", data, 3, &done), 0);
+	/* blocks in any order, and one not starting at a block boundary */
+	T_EQ_INT(store_get_open(s, gk_slice_str("ra/big"), &rd, &size, NULL),
+	    0);
+	if (rd != NULL) {
+		static const size_t order[] = { 0, 1, 2, 5, 1, 2, 3, 0, 6 };
+
+		for (i = 0; i < GK_ARRAY_LEN(order); i++) {
+			uint64_t off = (uint64_t)order[i] * RA_BLOCK;
+			size_t want = off + RA_BLOCK > RA_SIZE ?
+			    RA_SIZE - (size_t)off : RA_BLOCK;
+
+			T_EQ_INT(store_reader_read(rd, off, buf, RA_BLOCK,
+			    &got), 0);
+			T_EQ_INT(got, want);
+			T_CHECK(memcmp(buf, data + off, want) == 0);
+		}
+		T_EQ_INT(store_reader_read(rd, CHUNK + 1, buf, RA_BLOCK, &got),
+		    0);
+		T_EQ_INT(got, RA_BLOCK);
+		T_CHECK(memcmp(buf, data + CHUNK + 1, RA_BLOCK) == 0);
+	}
+	store_reader_free(rd);
+	/* with a second core, a helper was started for that */
+	if (sysconf(_SC_NPROCESSORS_ONLN) > 1)
+		T_CHECK(helpers() > 0);
+	/* more readers at once than helpers */
+	for (i = 0; i < RA_THREADS; i++) {
+		a[i].s = s;
+		a[i].data = data;
+		a[i].r = -1;
+		if (pthread_create(&th[i], NULL, ra_thread, &a[i]) == 0)
+			started++;
+	}
+	T_EQ_INT(started, RA_THREADS);
+	for (i = 0; i < (size_t)started; i++) {
+		pthread_join(th[i], NULL);
+		T_EQ_INT(a[i].r, 0);
+	}
+	/* a tampered chunk, whichever thread authenticates it: the blocks
+	 * before it come back right, its block is an error and not one byte
+	 * of it is returned (ra_read checks every byte it gets) */
+	for (i = 0; i < GK_ARRAY_LEN(bad); i++) {
+		flip_chunk(path, hl, bad[i].chunk, bad[i].off);
+		T_EQ_INT(ra_read(s, "ra/big", data, 0, &done),
+		    GK_ERR_INTEGRITY);
+		T_EQ_INT(done, bad[i].done);
+		flip_chunk(path, hl, bad[i].chunk, bad[i].off);
+	}
+	T_EQ_INT(ra_read(s, "ra/big", data, 0, &done), 0);
+	free(path);
+	free(buf);
+	free(data);
+}
+
 /* ---- main ------------------------------------------------------------ */
 
 static int
@@ -1010,6 +1188,7 @@ main(void)
 	test_list(s);
 	test_tamper(s);
 	test_ciphertext(s);
+	test_large_reads(s);
 	test_rebuild(&s);
 	if (s != NULL)
 		test_concurrent(s);
