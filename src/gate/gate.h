@@ -281,12 +281,13 @@ int gate_app_reload(gk_app *app, const char *by, char *msg, size_t msglen);
 
 typedef struct {
 	gk_slice name;		/* raw name (decoded) */
-	gk_buf value;		/* decoded value */
+	gk_buf value;		/* decoded value (read-only: in the arena) */
 } gate_param;
 
 typedef struct {
 	gate_param p[GATE_MAX_PARAMS];
 	size_t n;
+	gk_buf arena;		/* every decoded value, each NUL-terminated */
 } gate_params;
 
 /*

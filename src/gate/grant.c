@@ -16,8 +16,8 @@ int
 gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
     int64_t *exp)
 {
-	char sig[GK_MAC_HEX_LEN + 1];
-	int r;
+	char sig[GK_MAC_HEX_LEN + 1], num[24];
+	int r, n;
 
 	if (store_presigns(app->store)) {
 		/* s3 redirect mode: a presigned GET to the bucket */
@@ -25,16 +25,23 @@ gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
 		return store_presign_get(app->store, key, 0, GK_SLICE_NULL, url);
 	}
 	*exp = gk_add_sat(gk_now_s(), app->cfg->data_url_ttl);
+	/* (appends, not printf: this is every grant's hot path) */
+	n = snprintf(num, sizeof(num), "%lld", (long long)*exp);
+	if (n < 0 || (size_t)n >= sizeof(num))
+		return GK_ERR_INTERNAL;
 	if ((r = verify_data_sign_cip(app->internal_mac, key, *exp,
 	    gk_slice_str(cip), sig)) != 0 ||
-	    (r = gk_buf_printf(url, "%s/_data/", app->cfg->public_url)) != 0 ||
+	    (r = gk_buf_append_str(url, app->cfg->public_url)) != 0 ||
+	    (r = gk_buf_append_str(url, "/_data/")) != 0 ||
 	    (r = gk_pct_encode(key, 1, url)) != 0 ||
-	    (r = gk_buf_printf(url, "?exp=%lld", (long long)*exp)) != 0)
+	    (r = gk_buf_append_str(url, "?exp=")) != 0 ||
+	    (r = gk_buf_append(url, num, (size_t)n)) != 0)
 		goto out;
 	if (cip != NULL && ((r = gk_buf_append_str(url, "&cip=")) != 0 ||
 	    (r = gk_pct_encode(gk_slice_str(cip), 0, url)) != 0))
 		goto out;
-	if ((r = gk_buf_printf(url, "&sig=%s", sig)) != 0)
+	if ((r = gk_buf_append_str(url, "&sig=")) != 0 ||
+	    (r = gk_buf_append_str(url, sig)) != 0)
 		goto out;
 out:
 	gk_wipe(sig, sizeof(sig));

@@ -10,17 +10,15 @@
 void
 gate_params_release(gate_params *ps)
 {
-	size_t i;
-
-	for (i = 0; i < ps->n; i++)
-		gk_buf_release(&ps->p[i].value);
+	gk_buf_release(&ps->arena);
+	memset(ps->p, 0, sizeof(ps->p));
 	ps->n = 0;
 }
 
 int
 gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup)
 {
-	size_t i = 0, j, start, eq;
+	size_t i = 0, j, k, start, eq, off[GATE_MAX_PARAMS];
 	gk_slice name, value;
 	int r = GK_ERR_INTERNAL;
 
@@ -28,6 +26,12 @@ gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup)
 	*dup = GK_SLICE_NULL;
 	if (query.len > QUERY_MAX)
 		return GK_ERR_TOO_LARGE;
+	/* the values decode into one buffer, never longer than the query
+	 * plus their NULs: one allocation */
+	gk_buf_init(&out->arena, QUERY_MAX + GATE_MAX_PARAMS);
+	if ((r = gk_buf_reserve(&out->arena, query.len +
+	    GATE_MAX_PARAMS)) != 0)
+		return r;
 	while (i < query.len) {
 		start = i;
 		while (i < query.len && query.p[i] != '&')
@@ -59,14 +63,20 @@ gate_params_parse(gk_slice query, gate_params *out, gk_slice *dup)
 				goto fail;
 			}
 			out->p[out->n].name = name;
-			gk_buf_init(&out->p[out->n].value, VALUE_MAX);
-			out->n++;
-			if ((r = gk_form_decode(value,
-			    &out->p[out->n - 1].value)) != 0)
+			off[out->n] = out->arena.len;
+			if ((r = gk_form_decode(value, &out->arena)) != 0)
 				goto fail;
+			/* its length, then past its NUL for the next one */
+			out->p[out->n].value.len = out->arena.len - off[out->n];
+			out->arena.len++;
+			out->n++;
 		}
 		i++; /* skip '&' */
 	}
+	/* the arena no longer moves: point the values into it (cap 0, so
+	 * that nothing can append to one) */
+	for (k = 0; k < out->n; k++)
+		out->p[k].value.data = out->arena.data + off[k];
 	return 0;
 fail:
 	gate_params_release(out);

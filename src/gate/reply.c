@@ -163,21 +163,19 @@ gate_audit_record(const gk_req *req, const gk_reply *rep,
 char *
 gate_text_copy(gk_slice s, size_t max)
 {
-	gk_buf b;
-	size_t i;
+	size_t i, n = s.len < max ? s.len : max;
+	char *t;
 
-	gk_buf_init(&b, max + 8);
-	for (i = 0; i < s.len && i < max; i++) {
-		uint8_t c = s.p[i] == '\0' ? '?' : s.p[i];
-
-		if (gk_buf_append(&b, &c, 1) != 0)
-			break;
-	}
-	if (gk_buf_append(&b, "", 0) != 0) {
-		gk_buf_release(&b);
+	if ((t = malloc(n + 1)) == NULL)
 		return NULL;
+	if (n > 0)
+		memcpy(t, s.p, n);
+	t[n] = '\0';
+	for (i = 0; i < n; i++) {
+		if (t[i] == '\0')
+			t[i] = '?';
 	}
-	return gk_buf_detach(&b, NULL);
+	return t;
 }
 
 /* The origin the request is judged by: the Origin header, or for a

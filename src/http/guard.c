@@ -5,16 +5,23 @@
  * resets, so a client dripping one byte at a time would live forever).
  *
  * Each connection has an entry in one list, kept under one mutex. A
- * thread looks at the list twice a second and shuts down (shutdown(2),
- * read and write) the socket of a connection past its deadline;
- * libmicrohttpd then sees the end of the stream and closes it as it
- * would any. An entry is removed, under the same mutex, in the
+ * thread looks at the list four times a second and shuts down
+ * (shutdown(2), read and write) the socket of a connection past its
+ * deadline; libmicrohttpd then sees the end of the stream and closes it
+ * as it would any. An entry is removed, under the same mutex, in the
  * connection-closed notification, which libmicrohttpd calls before it
  * closes the socket, so the watchdog never touches a reused descriptor.
+ * An entry's phase and clock have a mutex of their own: the HTTP threads
+ * change them at every request without contending for the list's.
  *
- * Bytes received come from TCP_INFO (tcpi_bytes_received): a head clock
- * for a kept-alive connection starts when its next request's first byte
- * arrives, and a body must keep arriving at the minimum rate. On a socket
+ * Bytes received come from TCP_INFO: a body must keep arriving at the
+ * minimum rate (tcpi_bytes_received), and the head clock of a kept-alive
+ * connection starts when data arrives after its previous request ended
+ * (tcpi_last_data_recv, looked at by the watchdog: the HTTP threads make
+ * no system call for it). Its clock ticks in jiffies, so data within
+ * RECV_SLACK_MS of the end counts as the old request's: a partial head
+ * sent right behind a request (or pipelined with it) starts the clock
+ * only with its next byte, or is closed by the idle timeout. On a socket
  * without TCP_INFO the head clock starts when the previous request ends.
  */
 #include "http_int.h"
@@ -30,6 +37,9 @@
 #include <time.h>
 
 #define TICK_MS 250
+/* the kernel's time of the last data received is in jiffies (HZ 100 at
+ * the least): data within this of a request's end may be its own */
+#define RECV_SLACK_MS 20
 /* tcpi_state of a socket whose peer has sent its FIN (the kernel's
  * include/net/tcp_states.h; not in the exported headers) */
 #define STATE_CLOSE_WAIT 8
@@ -37,7 +47,8 @@
 enum { PH_HEAD, PH_IDLE, PH_BODY, PH_BUSY };
 
 struct http_conn {
-	struct http_conn *prev, *next;
+	struct http_conn *prev, *next;	/* under the guard's mutex */
+	pthread_mutex_t mu;	/* the fields below */
 	int fd;
 	int phase;
 	int killed;
@@ -65,9 +76,10 @@ mono_ms(void)
 }
 
 /* Bytes received on fd so far; 0 with *ok = 0 if unknown. *half is set
- * when the peer has closed its side (may be NULL). */
+ * when the peer has closed its side, *last_ms to when data last arrived
+ * (mono_ms clock, give or take a jiffy); either may be NULL. */
 static uint64_t
-received_state(int fd, int *ok, int *half)
+received_state(int fd, int *ok, int *half, int64_t *last_ms)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
@@ -82,6 +94,8 @@ received_state(int fd, int *ok, int *half)
 	*ok = 1;
 	if (half != NULL)
 		*half = ti.tcpi_state == STATE_CLOSE_WAIT;
+	if (last_ms != NULL)
+		*last_ms = mono_ms() - (int64_t)ti.tcpi_last_data_recv;
 	return ti.tcpi_bytes_received;
 }
 
@@ -99,14 +113,22 @@ static int
 overdue(const http_guard *g, struct http_conn *c, int64_t now)
 {
 	uint64_t got, allowance;
+	int64_t last = 0;
 	int ok, half = 0;
 
 	switch (c->phase) {
 	case PH_HEAD:
 		return g->head_ms > 0 && now - c->since_ms > g->head_ms;
 	case PH_IDLE:
-		got = received_state(c->fd, &ok, &half);
-		if (ok && got > c->base) {	/* the next request began */
+		(void)received_state(c->fd, &ok, &half, &last);
+		if (!ok) {
+			/* no receive times: the clock runs from the end of
+			 * the last request */
+			c->phase = PH_HEAD;
+			return 0;
+		}
+		if (last > c->since_ms + RECV_SLACK_MS) {
+			/* data after the last request: the next one began */
 			c->phase = PH_HEAD;
 			c->since_ms = now;
 			return 0;
@@ -117,7 +139,7 @@ overdue(const http_guard *g, struct http_conn *c, int64_t now)
 		 * follow (libmicrohttpd would wait for the idle timeout) */
 		return ok && half && now - c->since_ms > TICK_MS;
 	case PH_BODY:
-		got = received_state(c->fd, &ok, &half);
+		got = received_state(c->fd, &ok, &half, NULL);
 		if (!ok)
 			return 0;
 		/* the client closed its side mid-body (a cancelled browser
@@ -158,13 +180,19 @@ watch(void *arg)
 	while (!g->stop) {
 		now = mono_ms();
 		for (c = g->head; c != NULL; c = c->next) {
-			if (c->killed || !overdue(g, c, now))
+			pthread_mutex_lock(&c->mu);
+			if (c->killed || !overdue(g, c, now)) {
+				pthread_mutex_unlock(&c->mu);
 				continue;
+			}
 			c->killed = 1;
 			g->closed++;
 			gk_debug("closing a connection too slow to send its "
 			    "request %s", c->phase == PH_HEAD ? "head" :
 			    "body");
+			pthread_mutex_unlock(&c->mu);
+			/* the entry (and its descriptor) lives while the
+			 * list's mutex is held */
 			(void)shutdown(c->fd, SHUT_RDWR);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -224,6 +252,7 @@ http_guard_stop(http_guard *g)
 	}
 	for (c = g->head; c != NULL; c = next) {
 		next = c->next;
+		pthread_mutex_destroy(&c->mu);
 		free(c);
 	}
 	pthread_cond_destroy(&g->cv);
@@ -245,6 +274,7 @@ http_guard_open(http_guard *g, int fd)
 	if (g == NULL || (g->head_ms == 0 && g->min_rate == 0) || fd < 0 ||
 	    (c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
+	pthread_mutex_init(&c->mu, NULL);
 	c->fd = fd;
 	c->phase = PH_HEAD;	/* from accept: the first head is due */
 	c->since_ms = mono_ms();
@@ -270,6 +300,7 @@ http_guard_close(http_guard *g, http_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_destroy(&c->mu);
 	free(c);
 }
 
@@ -277,26 +308,29 @@ static void
 set_phase(http_guard *g, http_conn *c, int phase)
 {
 	uint64_t got;
+	int64_t now;
 	int ok = 0;
 
 	if (g == NULL || c == NULL)
 		return;
-	got = phase == PH_BODY || phase == PH_IDLE ?
-	    received_state(c->fd, &ok, NULL) : 0;
-	pthread_mutex_lock(&g->mu);
+	/* a body's clock counts its bytes; an idle connection's is read by
+	 * the watchdog */
+	got = phase == PH_BODY ? received_state(c->fd, &ok, NULL, NULL) : 0;
+	now = mono_ms();
+	pthread_mutex_lock(&c->mu);
 	c->phase = phase;
 	c->drained_ms = 0;
-	c->since_ms = mono_ms();
+	c->since_ms = now;
 	c->base = got;
-	if (phase == PH_IDLE && !ok)
-		c->phase = PH_HEAD;	/* no byte counts: the clock runs */
-	pthread_mutex_unlock(&g->mu);
+	pthread_mutex_unlock(&c->mu);
 }
 
 void
-http_guard_head_done(http_guard *g, http_conn *c)
+http_guard_head_done(http_guard *g, http_conn *c, int body)
 {
-	set_phase(g, c, PH_BODY);
+	/* without a body the request is being answered: no clock, and no
+	 * byte count to take */
+	set_phase(g, c, body ? PH_BODY : PH_BUSY);
 }
 
 void

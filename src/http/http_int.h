@@ -37,8 +37,9 @@ http_conn *http_guard_open(http_guard *g, int fd);
 /* The connection is closing, before its socket is: forget it (frees c).
  * Accepts NULL. */
 void http_guard_close(http_guard *g, http_conn *c);
-/* The head arrived (the body, if any, begins). */
-void http_guard_head_done(http_guard *g, http_conn *c);
+/* The head arrived; body: 1 when one follows (its clock begins), 0 when
+ * the request is answered now (no clock). */
+void http_guard_head_done(http_guard *g, http_conn *c, int body);
 /* The body arrived (the request is being answered: no clock). */
 void http_guard_body_done(http_guard *g, http_conn *c);
 /* The request ended; the connection is kept alive for the next one. */

@@ -565,6 +565,19 @@ decide(struct rq *rq)
 	return MHD_YES;
 }
 
+/* 1 when the head announces a body (a length other than 0, or a transfer
+ * coding); a malformed one is refused with the head. */
+static int
+announces_body(struct MHD_Connection *conn)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (cl != NULL && strcmp(cl, "0") != 0) ||
+	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
 static enum MHD_Result
 handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -573,13 +586,13 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	struct rq *rq = *con_cls;
 
 	(void)cls;
-	(void)conn;
 	(void)url;
 	if (rq == NULL)
 		return MHD_NO;
 	switch (atomic_load(&rq->state)) {
 	case RQ_NEW:
-		http_guard_head_done(rq->h->guard, rq->sc->watch);
+		http_guard_head_done(rq->h->guard, rq->sc->watch,
+		    announces_body(conn));
 		if (begin(rq, method, version) != 0)
 			return MHD_NO;
 		atomic_store(&rq->state, RQ_BODY);

@@ -194,17 +194,27 @@ gk_b64url_decode(gk_slice in, gk_buf *out)
 
 /* ---- percent encoding ------------------------------------------------ */
 
-/* The one percent-decoder: form adds '+' -> ' ' and refuses NUL. */
+/* The one percent-decoder: form adds '+' -> ' ' and refuses NUL. Runs of
+ * plain bytes are copied whole. */
 static int
 pct_decode(gk_slice in, int form, gk_buf *out)
 {
-	size_t i;
+	size_t i, start = 0;
 	int hi, lo, r;
 	uint8_t c;
 
+	/* the decoded text is never longer: one allocation (past the cap
+	 * the appends below decide) */
+	if ((r = gk_buf_reserve(out, in.len)) != 0 && r != GK_ERR_TOO_LARGE)
+		return r;
 	for (i = 0; i < in.len; i++) {
 		c = in.p[i];
-		if (form && c == '+') {
+		if (c != '%' && !(form && (c == '+' || c == '\0')))
+			continue;
+		if (i > start &&
+		    (r = gk_buf_append(out, in.p + start, i - start)) != 0)
+			return r;
+		if (c == '+') {
 			c = ' ';
 		} else if (c == '%') {
 			if (in.len - i < 3)
@@ -220,8 +230,11 @@ pct_decode(gk_slice in, int form, gk_buf *out)
 			return GK_ERR_INVALID;
 		if ((r = gk_buf_append(out, &c, 1)) != 0)
 			return r;
+		start = i + 1;
 	}
-	return gk_buf_append(out, "", 0);
+	/* (no pointer arithmetic on an empty slice's NULL) */
+	return start < in.len ? gk_buf_append(out, in.p + start,
+	    in.len - start) : gk_buf_append(out, "", 0);
 }
 
 int
@@ -248,25 +261,26 @@ int
 gk_pct_encode(gk_slice in, int keep_slash, gk_buf *out)
 {
 	static const char digits[] = "0123456789ABCDEF";
-	size_t i;
+	size_t i, start = 0;
 	char e[3];
 	int r;
 
 	for (i = 0; i < in.len; i++) {
 		uint8_t c = in.p[i];
 
-		if (unreserved(c) || (keep_slash && c == '/')) {
-			r = gk_buf_append(out, &c, 1);
-		} else {
-			e[0] = '%';
-			e[1] = digits[c >> 4];
-			e[2] = digits[c & 0xf];
-			r = gk_buf_append(out, e, 3);
-		}
-		if (r != 0)
+		if (unreserved(c) || (keep_slash && c == '/'))
+			continue;
+		e[0] = '%';
+		e[1] = digits[c >> 4];
+		e[2] = digits[c & 0xf];
+		if ((i > start && (r = gk_buf_append(out, in.p + start,
+		    i - start)) != 0) || (r = gk_buf_append(out, e, 3)) != 0)
 			return r;
+		start = i + 1;
 	}
-	return gk_buf_append(out, "", 0);
+	/* (no pointer arithmetic on an empty slice's NULL) */
+	return start < in.len ? gk_buf_append(out, in.p + start,
+	    in.len - start) : gk_buf_append(out, "", 0);
 }
 
 /* ---- UTF-8 ----------------------------------------------------------- */

@@ -128,6 +128,12 @@ buf_reserve(gk_buf *b, size_t extra)
 }
 
 int
+gk_buf_reserve(gk_buf *b, size_t extra)
+{
+	return buf_reserve(b, extra);
+}
+
+int
 gk_buf_append(gk_buf *b, const void *p, size_t len)
 {
 	int r;

@@ -130,6 +130,9 @@ void gk_buf_init(gk_buf *b, size_t cap);
 /* Frees the storage and resets to empty; b may be NULL. */
 void gk_buf_release(gk_buf *b);
 void gk_buf_reset(gk_buf *b);
+/* Room for extra more bytes (and the NUL) without another allocation;
+ * GK_ERR_TOO_LARGE past the cap. */
+int gk_buf_reserve(gk_buf *b, size_t extra) GK_WUR;
 int gk_buf_append(gk_buf *b, const void *p, size_t len) GK_WUR;
 int gk_buf_append_str(gk_buf *b, const char *s) GK_WUR;
 int gk_buf_printf(gk_buf *b, const char *fmt, ...) GK_PRINTF(2, 3) GK_WUR;

@@ -884,6 +884,41 @@ def test_keepalive_idle_is_not_the_head_deadline(g):
         s.close()
 
 
+def test_keepalive_slow_next_head_closed_by_deadline(g):
+    """After an answered request, a next head that trickles in (a line
+    every 0.5 s, each resetting the idle timeout) on the same connection is
+    closed by the head deadline, within head_timeout + 1.5 s of its first
+    byte, unanswered."""
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=10)
+    try:
+        s.sendall(raw(close=False))
+        first = s.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200")
+        time.sleep(0.5)
+        chunks = [b"GET /healthz HTTP/1.1\r\n"] + [b"X: y\r\n"] * 40
+        t0 = time.monotonic()
+        out, closed = b"", False
+        for c in chunks:
+            try:
+                s.sendall(c)
+                s.settimeout(0.5)
+                b = s.recv(65536)
+            except socket.timeout:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+                break
+            if not b:
+                closed = True
+                break
+            out += b
+        took = time.monotonic() - t0
+    finally:
+        s.close()
+    assert closed and out == b"", out[:100]
+    assert took < HEAD_TIMEOUT + 1.5, took
+
+
 def test_flood_of_connections(g):
     """200 connections at once from four addresses, each a request: all
     answered or refused at the per-address limit, the server alive."""
