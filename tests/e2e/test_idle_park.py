@@ -152,11 +152,18 @@ def grant(g, conn, path="/c/obj.txt"):
     return h
 
 
-def test_parked_connection_serves_its_next_requests(gk_factory):
-    g = gk_factory(server__conn_timeout="15").start()
-    content = os.urandom(70000)
+def started(gk_factory, content=b"x", **settings):
+    """A gatekeeper (conn_timeout 15 s unless given) with one object."""
+    settings.setdefault("server__conn_timeout", "15")
+    g = gk_factory(**settings).start()
     r, _ = g.upload("/c/obj.txt", content)
     assert r.status_code == 201
+    return g
+
+
+def test_parked_connection_serves_its_next_requests(gk_factory):
+    content = os.urandom(70000)
+    g = started(gk_factory, content=content)
     c = Conn(g)
     fd0 = settled_fd(g, c)
     h = grant(g, c)
@@ -182,9 +189,7 @@ def test_parked_connection_serves_its_next_requests(gk_factory):
 
 
 def test_pipelined_requests_across_a_park(gk_factory):
-    g = gk_factory(server__conn_timeout="15").start()
-    r, _ = g.upload("/c/obj.txt", b"pipelined")
-    assert r.status_code == 201
+    g = started(gk_factory, content=b"pipelined")
     c = Conn(g)
     # two pipelined at once: both answered, in order, then parked
     a = request(g, target(g, "uploads", "/c/obj.txt", "GET_Object"))
@@ -225,9 +230,7 @@ def test_pipelined_requests_across_a_park(gk_factory):
 
 
 def test_parked_connection_closed_by_the_client_is_freed(gk_factory):
-    g = gk_factory(server__conn_timeout="15").start()
-    r, _ = g.upload("/c/obj.txt", b"x")
-    assert r.status_code == 201
+    g = started(gk_factory)
     c = Conn(g)
     fd0 = settled_fd(g, c)
     grant(g, c)
@@ -245,11 +248,8 @@ def test_parked_connection_closed_by_the_client_is_freed(gk_factory):
 
 
 def test_limits_count_parked_connections(gk_factory):
-    g = gk_factory(server__conn_timeout="15",
-                   server__per_ip_conn_limit="2",
-                   server__conn_limit="4").start()
-    r, _ = g.upload("/c/obj.txt", b"x")
-    assert r.status_code == 201
+    g = started(gk_factory, server__per_ip_conn_limit="2",
+                server__conn_limit="4")
     held = []
     for _ in range(2):
         c = Conn(g, "127.0.0.9")
@@ -287,9 +287,7 @@ def test_limits_count_parked_connections(gk_factory):
 
 
 def test_parked_connection_closes_after_the_idle_timeout(gk_factory):
-    g = gk_factory(server__conn_timeout="4").start()
-    r, _ = g.upload("/c/obj.txt", b"x")
-    assert r.status_code == 201
+    g = started(gk_factory, server__conn_timeout="4")
     c = Conn(g)
     fd0 = settled_fd(g, c)
     grant(g, c)
@@ -303,9 +301,7 @@ def test_parked_connection_closes_after_the_idle_timeout(gk_factory):
 
 
 def test_shutdown_with_parked_connections(gk_factory):
-    g = gk_factory(server__conn_timeout="15").start()
-    r, _ = g.upload("/c/obj.txt", b"x")
-    assert r.status_code == 201
+    g = started(gk_factory)
     conns = [Conn(g, "127.0.0.%d" % (20 + i)) for i in range(5)]
     fds = []
     for c in conns:
@@ -328,9 +324,7 @@ def test_part_of_a_request_line_then_a_stall_is_never_misread(gk_factory):
     libmicrohttpd may hold the start of a request line by then: the
     connection is closed, not parked (parking would lose those bytes and
     answer the rest as a request of its own)."""
-    g = gk_factory(server__conn_timeout="15").start()
-    r, _ = g.upload("/c/obj.txt", b"x")
-    assert r.status_code == 201
+    g = started(gk_factory)
     c = Conn(g)
     fd0 = settled_fd(g, c)
     grant(g, c)
