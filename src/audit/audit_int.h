@@ -125,15 +125,24 @@ int audit_journal_wait(audit_journal *j) GK_WUR;
 /* Ends the batch: keeps it (keep and written) or cuts it off again. */
 void audit_journal_end(audit_journal *j, int keep);
 int64_t audit_journal_size(const audit_journal *j);
-/* Empties the journal (everything in it is durable in SQLite). */
-int audit_journal_reset(audit_journal *j) GK_WUR;
+/* Empties the journal (everything in it is durable in SQLite): the
+ * next batch goes to offset 0, the file kept for reuse, or with shrink
+ * set truncated to 0 bytes. */
+int audit_journal_reset(audit_journal *j, int shrink) GK_WUR;
 /* One entry: a record (enc, n, hash) or a checkpoint (cp). */
 typedef int (*audit_journal_entry_fn)(void *arg, const uint8_t *enc,
     size_t n, const uint8_t *hash, const audit_checkpoint *cp);
-/* Calls fn for each whole entry in order (a torn last one is skipped);
- * stops at fn's first non-zero value and returns it. */
+/* Calls fn for each entry of the content in order (journal.c's recovery
+ * contract: a torn last batch, zeros or older batches past the end are
+ * not read); stops at fn's first non-zero value and returns it;
+ * GK_ERR_INTEGRITY for an altered journal. */
 int audit_journal_replay(audit_journal *j, audit_journal_entry_fn fn,
     void *arg) GK_WUR;
+/* The reading _replay does, on len bytes of a journal file in memory:
+ * fn (may be NULL) gets each entry of the content; *end where the content
+ * ends. Returns what _replay would (GK_ERR_INTEGRITY: altered). */
+int audit_journal_scan(const uint8_t *data, size_t len,
+    audit_journal_entry_fn fn, void *arg, size_t *end) GK_WUR;
 
 /* ---- backends: sqlite.c, postgres.c --------------------------------- */
 

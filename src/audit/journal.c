@@ -1,27 +1,55 @@
 /*
- * journal.c - the durable record of the SQLite backend: an append-only
- * file beside the database (<db>.journal) that holds every record and
- * checkpoint of a batch, written with one pwrite and one fdatasync per
- * batch by a thread of its own, while the writer inserts the same batch
- * into SQLite (which then commits without waiting for the disk:
- * synchronous=NORMAL). A batch is answered only when both are done, so
- * the disk flush and the SQLite work overlap instead of adding up.
+ * journal.c - the durable record of the SQLite backend: a file beside the
+ * database (<db>.journal) that holds every record and checkpoint of a
+ * batch, written with one pwrite and one fdatasync per batch by a thread
+ * of its own, while the writer inserts the same batch into SQLite (which
+ * then commits without waiting for the disk: synchronous=NORMAL). A batch
+ * is answered only when both are done, so the disk flush and the SQLite
+ * work overlap instead of adding up.
  *
- * Once SQLite has made everything durable itself (a WAL checkpoint that
- * backfilled every frame), the journal is emptied. After a power loss
- * that took SQLite's last commits, the writer re-inserts the records the
- * journal has beyond the stored chain (each checked against the chain:
- * seq and SHA-256), so nothing that was answered is lost.
+ * The file is written ahead with zeros (JOURNAL_AHEAD past the end in
+ * JOURNAL_STEP steps, by the flush thread between batches), so a batch
+ * overwrites blocks the file already has: its fdatasync commits no
+ * metadata (size, extents). Once SQLite has made everything durable
+ * itself (a WAL checkpoint that backfilled every frame), the journal is
+ * emptied by starting over at offset 0 with a new epoch, the file kept;
+ * a clean stop truncates it to 0 bytes.
+ *
+ * Format. A batch is one frame:
+ *   'B' || length (4 bytes big-endian: what follows this field)
+ *       || epoch (8) || CRC-32 of the entries (4) || entries
+ * and an entry is: type (1 byte) || length (4 bytes big-endian) || body:
+ *   'R' record:     hash[32] || canonical encoding (chain.c)
+ *   'C' checkpoint: len(1) || instance || seq(8) || hash[32] || time(8)
+ *                   || sig[64]
+ * A journal written before frames existed holds the entries themselves
+ * one after the other from offset 0; it is read the same way (below) and
+ * new frames go after its last whole entry.
+ *
+ * Recovery contract (audit_journal_open finds the end, _replay reads to
+ * it). From offset 0, the journal's content is:
+ *   - unframed entries ('R', 'C') up to the first frame: each is used;
+ *     one that runs past the end of the file is torn (never answered)
+ *     and ends the content; another type byte there is an altered
+ *     journal (GK_ERR_INTEGRITY);
+ *   - then frames, each with the epoch of the first frame: a frame whose
+ *     length fits, whose CRC matches and whose entries parse exactly is
+ *     used. The content ends at the first thing that is not such a frame:
+ *     a zero byte (the pre-written zeros), a frame of another epoch (left
+ *     from before the journal was last emptied) or one whose CRC does not
+ *     match (torn by a crash before its fdatasync returned: never
+ *     answered). One exception: a frame that fails its CRC but is
+ *     followed by a whole frame of its own epoch was not torn (a batch
+ *     is written only after the previous one is durable) but altered:
+ *     GK_ERR_INTEGRITY. Records replayed are also checked against the
+ *     chain (seq and SHA-256, recover.c).
+ * So a batch counts only when it is entirely on the disk, and what lies
+ * past the end (zeros, older batches, a torn one) is never read as ours.
  *
  * One journal per chain and writer: the server's is <db>.journal; a
  * command-line writer with its own chain (audit_open_as) keeps
  * <db>.<suffix>.journal, locked while open, so neither writes over nor
  * empties records the other answered and SQLite does not hold yet.
- *
- * Entry: type (1 byte) || length (4 bytes big-endian) || body.
- *   'R' record:     hash[32] || canonical encoding (chain.c)
- *   'C' checkpoint: len(1) || instance || seq(8) || hash[32] || time(8)
- *                   || sig[64]
  */
 #include "audit/audit_int.h"
 
@@ -33,17 +61,25 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define ENTRY_HEAD 5u
+/* A frame's head: 'B', length, epoch, CRC-32. */
+#define FRAME_HEAD (ENTRY_HEAD + 8u + 4u)
 /* Batch buffer kept between batches; a larger one is freed. */
 #define JOURNAL_BUF_KEEP (64u * 1024)
+/* Zeros are written this far past the end of the last batch, ... */
+#define JOURNAL_AHEAD (256u * 1024)
+/* ... in steps of this many bytes (one pwrite and fdatasync each). */
+#define JOURNAL_STEP (256u * 1024)
 
 struct audit_journal {
 	int fd;
 	char *path;
-	off_t size;		/* length kept (entries of committed batches) */
-	gk_buf buf;		/* the batch being built / written */
-	int broken;		/* an undo failed: trim to size first */
+	off_t size;		/* end of the content (committed batches) */
+	uint64_t epoch;		/* of every frame since the last emptying */
+	gk_buf buf;		/* the batch being built / written (a frame) */
+	int broken;		/* an undo failed: redo it before writing */
 
 	/* the flush thread, under mu */
 	pthread_t thread;
@@ -55,6 +91,10 @@ struct audit_journal {
 	int stop;
 	int started;
 	unsigned inited;
+	off_t written;		/* the file has blocks (zeros or data) up
+				 * to here */
+	int ahead;		/* the flush thread is writing zeros */
+	int no_ahead;		/* ... and must stop (a truncation waits) */
 };
 
 static void
@@ -77,17 +117,13 @@ get_be(const uint8_t *p, unsigned n)
 	return v;
 }
 
-/* Writes the whole batch at j->size and flushes it to the disk. */
 static int
-flush_batch(audit_journal *j)
+pwrite_all(int fd, const uint8_t *p, size_t left, off_t at)
 {
-	const uint8_t *p = j->buf.data;
-	size_t left = j->buf.len;
-	off_t at = j->size;
 	ssize_t w;
 
 	while (left > 0) {
-		w = pwrite(j->fd, p, left, at);
+		w = pwrite(fd, p, left, at);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -96,13 +132,56 @@ flush_batch(audit_journal *j)
 		at += w;
 		left -= (size_t)w;
 	}
+	return 0;
+}
+
+/* Writes the whole batch at j->size and flushes it to the disk. */
+static int
+flush_batch(audit_journal *j)
+{
+	if (pwrite_all(j->fd, j->buf.data, j->buf.len, j->size) != 0)
+		return GK_ERR_UNAVAILABLE;
 	return fdatasync(j->fd) == 0 ? 0 : GK_ERR_UNAVAILABLE;
+}
+
+/*
+ * Writes zeros from j->written on, JOURNAL_STEP at a time, until the file
+ * reaches JOURNAL_AHEAD past end, so the next batches overwrite blocks
+ * the file has. Stops early when a batch waits (it goes first) or on an
+ * error (the batches then just append: slower, as correct).
+ */
+static void
+write_ahead(audit_journal *j, off_t end)
+{
+	static const uint8_t zeros[64 * 1024];
+	off_t at, stop;
+	size_t k;
+
+	pthread_mutex_lock(&j->mu);
+	at = j->written > end ? j->written : end;
+	pthread_mutex_unlock(&j->mu);
+	while (at < end + (off_t)JOURNAL_AHEAD) {
+		for (stop = at + JOURNAL_STEP; at < stop; at += (off_t)k) {
+			k = sizeof(zeros);
+			if (pwrite_all(j->fd, zeros, k, at) != 0)
+				return;
+		}
+		if (fdatasync(j->fd) != 0)
+			return;
+		pthread_mutex_lock(&j->mu);
+		j->written = at;
+		k = (size_t)(j->job || j->stop || j->no_ahead);
+		pthread_mutex_unlock(&j->mu);
+		if (k)
+			return;
+	}
 }
 
 static void *
 flush_main(void *arg)
 {
 	audit_journal *j = arg;
+	off_t end;
 	int r;
 
 	pthread_mutex_lock(&j->mu);
@@ -113,10 +192,23 @@ flush_main(void *arg)
 			break;
 		pthread_mutex_unlock(&j->mu);
 		r = flush_batch(j);
+		end = j->size + (off_t)j->buf.len;
 		pthread_mutex_lock(&j->mu);
 		j->result = r;
 		j->job = 0;
+		if (r == 0 && end > j->written)
+			j->written = end;
 		pthread_cond_broadcast(&j->cv);
+		/* between batches: zeros ahead of the next ones */
+		if (r == 0 && j->written < end + (off_t)JOURNAL_AHEAD / 2 &&
+		    !j->stop && !j->no_ahead) {
+			j->ahead = 1;
+			pthread_mutex_unlock(&j->mu);
+			write_ahead(j, end);
+			pthread_mutex_lock(&j->mu);
+			j->ahead = 0;
+			pthread_cond_broadcast(&j->cv);
+		}
 	}
 	pthread_mutex_unlock(&j->mu);
 	return NULL;
@@ -137,6 +229,228 @@ lock_wait(int fd)
 	}
 	return GK_ERR_UNAVAILABLE;
 }
+
+/* ---- reading: the recovery contract of the head comment ------------- */
+
+/* Where a scan stopped and what it found. */
+struct scan {
+	size_t end;		/* end of the content */
+	uint64_t epoch;		/* of its frames */
+	int have_epoch;
+};
+
+static int scan_journal(const uint8_t *data, size_t len,
+    audit_journal_entry_fn fn, void *arg, struct scan *sc);
+
+int
+audit_journal_scan(const uint8_t *data, size_t len,
+    audit_journal_entry_fn fn, void *arg, size_t *end)
+{
+	struct scan sc;
+	int r;
+
+	r = scan_journal(data, len, fn, arg, &sc);
+	*end = sc.end;
+	return r;
+}
+
+/* The checkpoint body of an entry: 0, or GK_ERR_INTEGRITY. */
+static int
+parse_cp(const uint8_t *p, size_t blen, audit_checkpoint *cp)
+{
+	if (blen < 1 || p[0] == 0 || blen != 1u + p[0] + 8 + AUDIT_HASH_LEN +
+	    8 + AUDIT_SIG_LEN || p[0] > AUDIT_INSTANCE_MAX ||
+	    memchr(p + 1, 0, p[0]) != NULL)
+		return GK_ERR_INTEGRITY;
+	memset(cp, 0, sizeof(*cp));
+	memcpy(cp->instance, p + 1, p[0]);
+	p += 1 + p[0];
+	cp->seq = (int64_t)get_be(p, 8);
+	memcpy(cp->hash, p + 8, AUDIT_HASH_LEN);
+	cp->time_us = (int64_t)get_be(p + 8 + AUDIT_HASH_LEN, 8);
+	memcpy(cp->sig, p + 16 + AUDIT_HASH_LEN, AUDIT_SIG_LEN);
+	return 0;
+}
+
+/*
+ * The entries of p[0..len): each passed to fn (when not NULL). With
+ * whole set, every entry must fit exactly (a frame's); else one running
+ * past len is torn and ends them (*used: the bytes before it). Returns
+ * fn's first non-zero value, or GK_ERR_INTEGRITY for an entry that is not
+ * one (stopping with *used at it); GK_ERR_NOT_FOUND when p starts with a
+ * frame or a zero byte (unframed: the entries end there).
+ */
+static int
+scan_entries(const uint8_t *p, size_t len, int whole,
+    audit_journal_entry_fn fn, void *arg, size_t *used)
+{
+	audit_checkpoint cp;
+	size_t off = 0, blen;
+	const uint8_t *b;
+	int r;
+
+	*used = 0;
+	while (off < len) {
+		if (!whole && (p[off] == 'B' || p[off] == 0)) {
+			*used = off;
+			return GK_ERR_NOT_FOUND;
+		}
+		if (len - off < ENTRY_HEAD) {
+			if (whole)
+				return GK_ERR_INTEGRITY;
+			break;	/* torn by a crash: never answered */
+		}
+		blen = (size_t)get_be(p + off + 1, 4);
+		if (blen > len - off - ENTRY_HEAD) {
+			if (whole)
+				return GK_ERR_INTEGRITY;
+			break;
+		}
+		b = p + off + ENTRY_HEAD;
+		r = 0;
+		if (p[off] == 'R' && blen > AUDIT_HASH_LEN) {
+			if (fn != NULL)
+				r = fn(arg, b + AUDIT_HASH_LEN,
+				    blen - AUDIT_HASH_LEN, b, NULL);
+		} else if (p[off] == 'C' && parse_cp(b, blen, &cp) == 0) {
+			if (fn != NULL)
+				r = fn(arg, NULL, 0, NULL, &cp);
+		} else {
+			*used = off;
+			return GK_ERR_INTEGRITY;
+		}
+		if (r != 0) {
+			*used = off;
+			return r;
+		}
+		off += ENTRY_HEAD + blen;
+		*used = off;
+	}
+	return 0;
+}
+
+/*
+ * 1 when data[off..len) starts with a whole frame (length fits, CRC
+ * matches) of epoch (any epoch when any is set; *epoch gets it); *flen
+ * its length with the head.
+ */
+static int
+frame_ok(const uint8_t *data, size_t len, size_t off, int any,
+    uint64_t *epoch, size_t *flen)
+{
+	const uint8_t *p = data + off;
+	size_t blen;
+	uint64_t e;
+
+	if (len - off < FRAME_HEAD || p[0] != 'B')
+		return 0;
+	blen = (size_t)get_be(p + 1, 4);
+	if (blen < FRAME_HEAD - ENTRY_HEAD || blen > len - off - ENTRY_HEAD)
+		return 0;
+	e = get_be(p + ENTRY_HEAD, 8);
+	if (!any && e != *epoch)
+		return 0;
+	*flen = ENTRY_HEAD + blen;
+	if (crc32(0L, p + FRAME_HEAD, (uInt)(*flen - FRAME_HEAD)) !=
+	    get_be(p + ENTRY_HEAD + 8, 4))
+		return 0;
+	*epoch = e;
+	return 1;
+}
+
+/*
+ * Reads data[0..len) by the recovery contract: fn (may be NULL) gets
+ * every entry of the content in order; sc gets where it ends and its
+ * epoch. Returns 0, fn's first non-zero value, or GK_ERR_INTEGRITY (an
+ * altered journal; sc->end at the first bad entry or frame).
+ */
+static int
+scan_journal(const uint8_t *data, size_t len, audit_journal_entry_fn fn,
+    void *arg, struct scan *sc)
+{
+	size_t off, used, flen, blen, next;
+	uint64_t e;
+	int r;
+
+	memset(sc, 0, sizeof(*sc));
+	r = scan_entries(data, len, 0, fn, arg, &used);
+	sc->end = used;
+	if (r != GK_ERR_NOT_FOUND)
+		return r;	/* unframed to the end (or stopped) */
+	for (off = used; off < len && data[off] == 'B'; off += flen) {
+		e = sc->epoch;
+		if (!frame_ok(data, len, off, !sc->have_epoch, &e, &flen)) {
+			/* the end, unless a whole frame of the same epoch
+			 * follows this one: then it was altered, not torn */
+			if (len - off >= FRAME_HEAD) {
+				blen = (size_t)get_be(data + off + 1, 4);
+				e = get_be(data + off + ENTRY_HEAD, 8);
+				next = off + ENTRY_HEAD + blen;
+				if (blen <= len - off - ENTRY_HEAD &&
+				    (!sc->have_epoch || e == sc->epoch) &&
+				    next < len &&
+				    frame_ok(data, len, next, 0, &e, &flen))
+					return GK_ERR_INTEGRITY;
+			}
+			break;
+		}
+		if ((r = scan_entries(data + off + FRAME_HEAD, flen -
+		    FRAME_HEAD, 1, fn, arg, &used)) != 0)
+			return r;
+		sc->epoch = e;
+		sc->have_epoch = 1;
+		sc->end = off + flen;
+	}
+	return 0;
+}
+
+/* Reads the whole file into *out (malloc'd; NULL when empty). */
+static int
+read_file(int fd, uint8_t **out, size_t *n)
+{
+	struct stat st;
+	uint8_t *data;
+	size_t len, got = 0;
+	ssize_t r;
+
+	*out = NULL;
+	*n = 0;
+	if (fstat(fd, &st) != 0 || st.st_size < 0)
+		return GK_ERR_UNAVAILABLE;
+	if ((uint64_t)st.st_size > SIZE_MAX)
+		return GK_ERR_TOO_LARGE;
+	if ((len = (size_t)st.st_size) == 0)
+		return 0;
+	if ((data = malloc(len)) == NULL)
+		return GK_ERR_NOMEM;
+	while (got < len) {
+		r = pread(fd, data + got, len - got, (off_t)got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;	/* shrunk meanwhile: read what is there */
+		got += (size_t)r;
+	}
+	*out = data;
+	*n = got;
+	return 0;
+}
+
+static uint64_t
+new_epoch(uint64_t old)
+{
+	uint8_t b[8];
+	uint64_t e;
+
+	/* random, so no earlier emptying's frames can match */
+	if (gk_random(b, sizeof(b)) == 0)
+		e = get_be(b, 8);
+	else
+		e = old + (uint64_t)gk_now_us();
+	return e == old ? e + 1 : e;
+}
+
+/* ---- open, close ------------------------------------------------------ */
 
 void
 audit_journal_close(audit_journal *j)
@@ -166,9 +480,11 @@ audit_journal_open(const char *db_path, const char *suffix,
     audit_journal **out, char *err, size_t errlen)
 {
 	audit_journal *j;
-	struct stat st;
+	struct scan sc;
+	uint8_t *data = NULL;
 	size_t n = strlen(db_path) + sizeof(".journal") +
-	    (suffix != NULL ? strlen(suffix) + 1 : 0);
+	    (suffix != NULL ? strlen(suffix) + 1 : 0), len;
+	int r;
 
 	*out = NULL;
 	if ((j = calloc(1, sizeof(*j))) == NULL)
@@ -189,19 +505,30 @@ audit_journal_open(const char *db_path, const char *suffix,
 	j->inited |= 2u;
 	j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	/* a chain's journal has one writer: two command-line writers of
-	 * the same chain take turns (the size is read under the lock) */
+	 * the same chain take turns (the content is read under the lock) */
 	if (j->fd >= 0 && suffix != NULL && lock_wait(j->fd) != 0) {
 		audit_set_err(err, errlen, "%s is held by another writer",
 		    j->path);
 		audit_journal_close(j);
 		return GK_ERR_UNAVAILABLE;
 	}
-	if (j->fd < 0 || fstat(j->fd, &st) != 0) {
-		audit_set_err(err, errlen, "%s: %s", j->path, strerror(errno));
+	if (j->fd < 0 || (r = read_file(j->fd, &data, &len)) != 0) {
+		audit_set_err(err, errlen, "%s: %s", j->path, j->fd < 0 ?
+		    strerror(errno) : "cannot be read");
 		audit_journal_close(j);
 		return GK_ERR_UNAVAILABLE;
 	}
-	j->size = st.st_size;
+	/*
+	 * Where the content ends. An altered journal keeps its whole
+	 * length, so that _replay reports it (and the writer sets it aside)
+	 * rather than writing over it.
+	 */
+	if (scan_journal(data, len, NULL, NULL, &sc) == GK_ERR_INTEGRITY)
+		sc.end = len;
+	free(data);
+	j->size = (off_t)sc.end;
+	j->written = (off_t)len;
+	j->epoch = sc.have_epoch ? sc.epoch : new_epoch(0);
 	if (pthread_create(&j->thread, NULL, flush_main, j) != 0)
 		goto nomem;
 	j->started = 1;
@@ -218,17 +545,25 @@ audit_journal_path(const audit_journal *j)
 	return j->path;
 }
 
+/* ---- writing ---------------------------------------------------------- */
+
 static int
 add_entry(audit_journal *j, uint8_t type, const void *a, size_t an,
     const void *b, size_t bn)
 {
-	uint8_t head[ENTRY_HEAD];
+	uint8_t head[FRAME_HEAD];
 
 	if (an + bn > UINT32_MAX)
 		return GK_ERR_TOO_LARGE;
+	/* the frame's head first (filled in by _start) */
+	if (j->buf.len == 0) {
+		memset(head, 0, sizeof(head));
+		if (gk_buf_append(&j->buf, head, FRAME_HEAD) != 0)
+			return GK_ERR_TOO_LARGE;
+	}
 	head[0] = type;
 	put_be(head + 1, an + bn, 4);
-	if (gk_buf_append(&j->buf, head, sizeof(head)) != 0 ||
+	if (gk_buf_append(&j->buf, head, ENTRY_HEAD) != 0 ||
 	    gk_buf_append(&j->buf, a, an) != 0 ||
 	    (bn > 0 && gk_buf_append(&j->buf, b, bn) != 0))
 		return GK_ERR_TOO_LARGE;
@@ -265,14 +600,37 @@ audit_journal_add_cp(audit_journal *j, const audit_checkpoint *cp)
 	return add_entry(j, 'C', b, (size_t)(p - b), NULL, 0);
 }
 
+/* A zero byte at size: what may lie there (a batch that failed) is not
+ * read as content. */
+static int
+mark_end(audit_journal *j)
+{
+	static const uint8_t zero;
+
+	if (pwrite_all(j->fd, &zero, 1, j->size) != 0) {
+		j->broken = 1;
+		return GK_ERR_UNAVAILABLE;
+	}
+	j->broken = 0;
+	return 0;
+}
+
 int
 audit_journal_start(audit_journal *j)
 {
-	/* a failed undo left bytes past size: trim before writing after */
-	if (j->broken) {
-		if (ftruncate(j->fd, j->size) != 0)
-			return GK_ERR_UNAVAILABLE;
-		j->broken = 0;
+	uint8_t *h = j->buf.data;
+
+	/* a failed undo left a batch past size: mark the end first */
+	if (j->broken && mark_end(j) != 0)
+		return GK_ERR_UNAVAILABLE;
+	if (j->buf.len > 0) {
+		if (j->buf.len - ENTRY_HEAD > UINT32_MAX)
+			return GK_ERR_TOO_LARGE;
+		h[0] = 'B';
+		put_be(h + 1, j->buf.len - ENTRY_HEAD, 4);
+		put_be(h + ENTRY_HEAD, j->epoch, 8);
+		put_be(h + ENTRY_HEAD + 8, crc32(0L, h + FRAME_HEAD,
+		    (uInt)(j->buf.len - FRAME_HEAD)), 4);
 	}
 	pthread_mutex_lock(&j->mu);
 	j->busy = 1;
@@ -302,15 +660,19 @@ audit_journal_wait(audit_journal *j)
 void
 audit_journal_end(audit_journal *j, int keep)
 {
+	int undo = 0;
+
 	pthread_mutex_lock(&j->mu);
 	while (j->job)
 		pthread_cond_wait(&j->cv, &j->mu);
 	if (j->busy && keep && j->result == 0)
 		j->size += (off_t)j->buf.len;
-	else if (j->busy && j->buf.len > 0 && ftruncate(j->fd, j->size) != 0)
-		j->broken = 1;
+	else if (j->busy && j->buf.len > 0)
+		undo = 1;
 	j->busy = 0;
 	pthread_mutex_unlock(&j->mu);
+	if (undo)
+		(void)mark_end(j);
 	/* a large batch's buffer goes back (mmap'd: to the system), so a
 	 * burst does not leave the process bigger */
 	if (j->buf.alloc > JOURNAL_BUF_KEEP)
@@ -326,67 +688,52 @@ audit_journal_size(const audit_journal *j)
 }
 
 int
-audit_journal_reset(audit_journal *j)
+audit_journal_reset(audit_journal *j, int shrink)
 {
-	if (ftruncate(j->fd, 0) != 0) {
-		j->broken = 1;
-		return GK_ERR_UNAVAILABLE;
-	}
+	off_t size = j->size;
+	int r;
+
+	/* start over at 0 with a new epoch: the frames there now are of
+	 * the old one, and a zero byte ends the content until the next */
 	j->size = 0;
-	j->broken = 0;
-	return 0;
+	j->epoch = new_epoch(j->epoch);
+	if (shrink) {
+		/* not while zeros are being written past the end */
+		pthread_mutex_lock(&j->mu);
+		j->no_ahead = 1;
+		while (j->ahead)
+			pthread_cond_wait(&j->cv, &j->mu);
+		if (ftruncate(j->fd, 0) != 0) {
+			j->size = size;
+			r = GK_ERR_UNAVAILABLE;
+		} else {
+			j->written = 0;
+			j->broken = 0;
+			r = 0;
+		}
+		j->no_ahead = 0;
+		pthread_mutex_unlock(&j->mu);
+		return r;
+	}
+	return mark_end(j);
 }
 
 int
 audit_journal_replay(audit_journal *j, audit_journal_entry_fn fn,
     void *arg)
 {
+	struct scan sc;
 	uint8_t *data = NULL;
-	size_t len = (size_t)j->size, off = 0, got = 0, blen;
-	ssize_t r;
-	audit_checkpoint cp;
-	const uint8_t *p;
-	int res = 0;
+	size_t len;
+	int r;
 
-	if (len == 0)
+	if (j->size == 0)
 		return 0;
-	if ((data = malloc(len)) == NULL)
-		return GK_ERR_NOMEM;
-	while (got < len) {
-		r = pread(j->fd, data + got, len - got, (off_t)got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			free(data);
-			return GK_ERR_UNAVAILABLE;
-		}
-		got += (size_t)r;
-	}
-	while (res == 0 && len - off >= ENTRY_HEAD) {
-		p = data + off;
-		blen = (size_t)get_be(p + 1, 4);
-		if (blen > len - off - ENTRY_HEAD)
-			break;	/* torn by a crash: never answered */
-		p += ENTRY_HEAD;
-		if (data[off] == 'R' && blen > AUDIT_HASH_LEN) {
-			res = fn(arg, p + AUDIT_HASH_LEN, blen - AUDIT_HASH_LEN,
-			    p, NULL);
-		} else if (data[off] == 'C' && blen >= 1 &&
-		    blen == 1u + p[0] + 8 + AUDIT_HASH_LEN + 8 +
-		    AUDIT_SIG_LEN && p[0] > 0) {
-			memset(&cp, 0, sizeof(cp));
-			memcpy(cp.instance, p + 1, p[0]);
-			p += 1 + p[0];
-			cp.seq = (int64_t)get_be(p, 8);
-			memcpy(cp.hash, p + 8, AUDIT_HASH_LEN);
-			cp.time_us = (int64_t)get_be(p + 8 + AUDIT_HASH_LEN, 8);
-			memcpy(cp.sig, p + 16 + AUDIT_HASH_LEN, AUDIT_SIG_LEN);
-			res = fn(arg, NULL, 0, NULL, &cp);
-		} else {
-			res = GK_ERR_INTEGRITY;
-		}
-		off += ENTRY_HEAD + blen;
-	}
+	if ((r = read_file(j->fd, &data, &len)) != 0)
+		return r == GK_ERR_NOMEM ? r : GK_ERR_UNAVAILABLE;
+	if (len > (size_t)j->size)
+		len = (size_t)j->size;
+	r = scan_journal(data, len, fn, arg, &sc);
 	free(data);
-	return res;
+	return r;
 }

@@ -103,8 +103,11 @@ writer_journal_trim(gk_audit *a, int64_t over)
 	if (a->journal == NULL || a->conn == NULL || !a->chain_loaded ||
 	    audit_journal_size(a->journal) <= over)
 		return;
+	/* kept for reuse while running (its blocks are written: a batch
+	 * then commits no metadata), truncated when asked to empty it all
+	 * (at start and at a clean stop) */
 	if (audit_sqlite_durable(a->conn) == 0 &&
-	    audit_journal_reset(a->journal) != 0)
+	    audit_journal_reset(a->journal, over == 0) != 0)
 		gk_warn("audit: cannot empty %s (it is kept; its records "
 		    "are stored)", audit_journal_path(a->journal));
 }

@@ -130,6 +130,31 @@ static const char insert_sql[] =
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
     " ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
 
+/* insert_sql's columns with AUDIT_SQ_INSERT_ROWS rows of values. */
+static int
+prepare_rows(struct sq_conn *c)
+{
+	gk_buf sql;
+	int r = 0, i, k;
+
+	gk_buf_init(&sql, 16384);
+	r |= gk_buf_append(&sql, insert_sql, (size_t)(strstr(insert_sql,
+	    " VALUES") - insert_sql));
+	r |= gk_buf_append_str(&sql, " VALUES ");
+	for (i = 0; i < AUDIT_SQ_INSERT_ROWS; i++) {
+		r |= gk_buf_append_str(&sql, i > 0 ? ",(" : "(");
+		for (k = 1; k <= AUDIT_SQ_INSERT_COLS; k++)
+			r |= gk_buf_printf(&sql, k > 1 ? ",?%d" : "?%d",
+			    i * AUDIT_SQ_INSERT_COLS + k);
+		r |= gk_buf_append_str(&sql, ")");
+	}
+	if (r == 0 && sqlite3_prepare_v2(c->db, (const char *)sql.data, -1,
+	    &c->ins_rows, NULL) != SQLITE_OK)
+		r = -1;
+	gk_buf_release(&sql);
+	return r;
+}
+
 static const char cp_insert_sql[] =
     "INSERT INTO audit_checkpoint(instance_id, seq, hash, time_us, sig)"
     " VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -203,7 +228,10 @@ audit_sq_close(audit_conn *base)
 
 	if (c == NULL)
 		return;
+	audit_sq_ckpt_stop(c);
+	free(c->path);
 	sqlite3_finalize(c->ins);
+	sqlite3_finalize(c->ins_rows);
 	sqlite3_finalize(c->cp_ins);
 	sqlite3_close(c->db);
 	free(c);
@@ -265,6 +293,10 @@ audit_sq_open(const char *path, int create, audit_conn **out, char *err,
 	}
 	c->dev = st_file.st_dev;
 	c->ino = st_file.st_ino;
+	if ((c->path = strdup(path)) == NULL) {
+		audit_set_err(err, errlen, "out of memory");
+		goto out;
+	}
 	sqlite3_extended_result_codes(c->db, 1);
 	sqlite3_busy_timeout(c->db, AUDIT_BUSY_MS);
 	sqlite3_db_config(c->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
@@ -294,7 +326,7 @@ audit_sq_open(const char *path, int create, audit_conn **out, char *err,
 		goto out;
 	}
 	if (sqlite3_prepare_v2(c->db, insert_sql, -1, &c->ins, NULL) !=
-	    SQLITE_OK ||
+	    SQLITE_OK || prepare_rows(c) != 0 ||
 	    sqlite3_prepare_v2(c->db, cp_insert_sql, -1, &c->cp_ins, NULL) !=
 	    SQLITE_OK) {
 		audit_set_err(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
@@ -344,8 +376,15 @@ int
 audit_sqlite_journaled(audit_conn *base)
 {
 	/* the journal holds every batch durably before it is answered;
-	 * the commits themselves need not wait for the disk */
-	return audit_sq_exec(SQ(base)->db, "PRAGMA synchronous=NORMAL", NULL, 0);
+	 * the commits themselves need not wait for the disk, nor copy the
+	 * WAL into the database (sqlite_ckpt.c; without its thread SQLite
+	 * checkpoints as before) */
+	if (audit_sq_exec(SQ(base)->db, "PRAGMA synchronous=NORMAL", NULL,
+	    0) != 0)
+		return GK_ERR_UNAVAILABLE;
+	if (audit_sq_ckpt_start(SQ(base)) != 0)
+		gk_warn("audit: no checkpoint thread; the writer checkpoints");
+	return 0;
 }
 
 int
@@ -354,6 +393,8 @@ audit_sqlite_durable(audit_conn *base)
 	struct sq_conn *c = SQ(base);
 	int log = -1, done = -1;
 
+	/* not BUSY because the checkpoint thread runs one just now */
+	audit_sq_ckpt_idle(c);
 	if (sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 	    &log, &done) != SQLITE_OK || log < 0 || done != log)
 		return GK_ERR_UNAVAILABLE;

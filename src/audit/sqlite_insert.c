@@ -16,46 +16,49 @@ bind_str(sqlite3_stmt *st, int i, const char *s, int empty_is_null)
 	return sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
+/* Binds rec to parameters o + 1 .. o + 20 (o: the row's first - 1). */
 static int
-bind_record(sqlite3_stmt *st, const gk_audit_record *rec)
+bind_record(sqlite3_stmt *st, int o, const gk_audit_record *rec)
 {
 	int64_t bytes = rec->bytes > (uint64_t)INT64_MAX ? INT64_MAX :
 	    (int64_t)rec->bytes;
 
-	if (sqlite3_bind_int64(st, 1, rec->time_us) != SQLITE_OK ||
-	    bind_str(st, 2, rec->request_id, 1) != SQLITE_OK ||
-	    bind_str(st, 3, rec->client_ip, 1) != SQLITE_OK ||
-	    sqlite3_bind_blob(st, 4, rec->client_addr,
+	if (sqlite3_bind_int64(st, o + 1, rec->time_us) != SQLITE_OK ||
+	    bind_str(st, o + 2, rec->request_id, 1) != SQLITE_OK ||
+	    bind_str(st, o + 3, rec->client_ip, 1) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, o + 4, rec->client_addr,
 	    (int)sizeof(rec->client_addr), SQLITE_STATIC) != SQLITE_OK ||
-	    bind_str(st, 5, rec->user_agent, 0) != SQLITE_OK ||
-	    bind_str(st, 6, rec->origin, 0) != SQLITE_OK ||
-	    bind_str(st, 7, rec->protocol, 0) != SQLITE_OK ||
-	    bind_str(st, 8, rec->operation, 0) != SQLITE_OK ||
-	    bind_str(st, 9, rec->root, 0) != SQLITE_OK ||
-	    bind_str(st, 10, rec->path, 0) != SQLITE_OK ||
-	    sqlite3_bind_int(st, 11, rec->status) != SQLITE_OK ||
-	    bind_str(st, 12, rec->decision, 0) != SQLITE_OK ||
-	    bind_str(st, 13, rec->message, 0) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 14, bytes) != SQLITE_OK ||
-	    sqlite3_bind_int64(st, 15, rec->duration_us) != SQLITE_OK ||
-	    bind_str(st, 16, rec->country, 0) != SQLITE_OK ||
-	    bind_str(st, 17, rec->kid, 0) != SQLITE_OK ||
-	    bind_str(st, 18, rec->sub, 0) != SQLITE_OK ||
-	    bind_str(st, 19, rec->jti, 0) != SQLITE_OK ||
-	    bind_str(st, 20, rec->token_sig, 0) != SQLITE_OK)
+	    bind_str(st, o + 5, rec->user_agent, 0) != SQLITE_OK ||
+	    bind_str(st, o + 6, rec->origin, 0) != SQLITE_OK ||
+	    bind_str(st, o + 7, rec->protocol, 0) != SQLITE_OK ||
+	    bind_str(st, o + 8, rec->operation, 0) != SQLITE_OK ||
+	    bind_str(st, o + 9, rec->root, 0) != SQLITE_OK ||
+	    bind_str(st, o + 10, rec->path, 0) != SQLITE_OK ||
+	    sqlite3_bind_int(st, o + 11, rec->status) != SQLITE_OK ||
+	    bind_str(st, o + 12, rec->decision, 0) != SQLITE_OK ||
+	    bind_str(st, o + 13, rec->message, 0) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, o + 14, bytes) != SQLITE_OK ||
+	    sqlite3_bind_int64(st, o + 15, rec->duration_us) != SQLITE_OK ||
+	    bind_str(st, o + 16, rec->country, 0) != SQLITE_OK ||
+	    bind_str(st, o + 17, rec->kid, 0) != SQLITE_OK ||
+	    bind_str(st, o + 18, rec->sub, 0) != SQLITE_OK ||
+	    bind_str(st, o + 19, rec->jti, 0) != SQLITE_OK ||
+	    bind_str(st, o + 20, rec->token_sig, 0) != SQLITE_OK)
 		return GK_ERR_INTERNAL;
 	return 0;
 }
 
+/* ... and its chain link to o + 21 .. o + 24. */
 static int
-bind_link(sqlite3_stmt *st, const char *instance, const audit_link *l)
+bind_link(sqlite3_stmt *st, int o, const char *instance,
+    const audit_link *l)
 {
-	if (sqlite3_bind_text(st, 21, instance, -1, SQLITE_STATIC) !=
+	if (sqlite3_bind_text(st, o + 21, instance, -1, SQLITE_STATIC) !=
 	    SQLITE_OK ||
-	    sqlite3_bind_int64(st, 22, l->seq) != SQLITE_OK ||
-	    sqlite3_bind_blob(st, 23, l->prev, AUDIT_HASH_LEN,
+	    sqlite3_bind_int64(st, o + 22, l->seq) != SQLITE_OK ||
+	    sqlite3_bind_blob(st, o + 23, l->prev, AUDIT_HASH_LEN,
 	    SQLITE_STATIC) != SQLITE_OK ||
-	    sqlite3_bind_blob(st, 24, l->hash, AUDIT_HASH_LEN,
+	    sqlite3_bind_blob(st, o + 24, l->hash, AUDIT_HASH_LEN,
 	    SQLITE_STATIC) != SQLITE_OK)
 		return GK_ERR_INTERNAL;
 	return 0;
@@ -72,8 +75,8 @@ insert_rows(struct sq_conn *c, const char *instance,
     const audit_checkpoint *cp, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	size_t i;
-	int r = GK_ERR_UNAVAILABLE, rc;
+	size_t i, j, k;
+	int r = GK_ERR_UNAVAILABLE, rc, o;
 
 	audit_set_err(err, errlen, "%s", "");
 	if (c == NULL)
@@ -81,11 +84,20 @@ insert_rows(struct sq_conn *c, const char *instance,
 	if (sqlite3_get_autocommit(c->db) &&
 	    audit_sq_exec(c->db, "BEGIN IMMEDIATE", err, errlen) != 0)
 		goto out;
-	for (i = 0; i < n; i++) {
-		rc = bind_record(c->ins, recs[i]) == 0 &&
-		    bind_link(c->ins, instance, &links[i]) == 0 ?
-		    sqlite3_step(c->ins) : SQLITE_MISUSE;
-		sqlite3_reset(c->ins);
+	/* AUDIT_SQ_INSERT_ROWS rows per statement while there are as many,
+	 * then one at a time */
+	for (i = 0; i < n; i += k) {
+		st = n - i >= AUDIT_SQ_INSERT_ROWS ? c->ins_rows : c->ins;
+		k = st == c->ins ? 1 : AUDIT_SQ_INSERT_ROWS;
+		for (j = 0, rc = SQLITE_OK; j < k && rc == SQLITE_OK; j++) {
+			o = (int)j * AUDIT_SQ_INSERT_COLS;
+			if (bind_record(st, o, recs[i + j]) != 0 ||
+			    bind_link(st, o, instance, &links[i + j]) != 0)
+				rc = SQLITE_MISUSE;
+		}
+		if (rc == SQLITE_OK)
+			rc = sqlite3_step(st);
+		sqlite3_reset(st);
 		if (rc != SQLITE_DONE) {
 			audit_set_err(err, errlen, "%s", sqlite3_errstr(rc));
 			/* another writer took the (instance, seq) */

@@ -21,11 +21,15 @@
  * Stores n records (and cp). Without the journal: one transaction.
  * With it: the entries are flushed to the journal (one write, one
  * fdatasync) while the same rows go into SQLite's open transaction; the
- * batch counts when both worked. The transaction is committed when no
- * more records wait (so an idle log is searchable before the answer),
- * else after TX_RECORDS_MAX records or TX_AGE_US: under load many
- * batches share one commit, and the records are durable meanwhile in
- * the journal.
+ * batch counts when both worked. The transaction is committed before
+ * the answer when the batch is a lone record and no more wait (so a
+ * request on an idle log finds its record searchable once answered), or
+ * carries a checkpoint, or after TX_RECORDS_MAX records or TX_AGE_US.
+ * A batch of several records (concurrent requests) is answered first
+ * and committed right after it when nothing else waits (writer_main):
+ * the commit then costs no request any latency, and under load many
+ * batches share one commit; the records are durable meanwhile in the
+ * journal.
  */
 static int
 store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
@@ -67,7 +71,8 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
 	pthread_mutex_unlock(&a->lock);
 	/* a checkpoint is committed before it goes to the checkpoint file,
 	 * so a verify never sees one ahead of the stored chain */
-	if (!more || cp != NULL || a->tx_records >= TX_RECORDS_MAX ||
+	if ((!more && n <= 1) || cp != NULL ||
+	    a->tx_records >= TX_RECORDS_MAX ||
 	    gk_mono_us() - a->tx_mono >= TX_AGE_US)
 		writer_commit_open(a);
 	return 0;
@@ -128,7 +133,7 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 		}
 		/* all of it is durable in the old file now */
 		if (a->journal != NULL &&
-		    audit_journal_reset(a->journal) != 0) {
+		    audit_journal_reset(a->journal, 1) != 0) {
 			a->db_down = 1;
 			return GK_ERR_UNAVAILABLE;
 		}
@@ -317,6 +322,13 @@ writer_main(void *p)
 					n->done(n->arg, res);
 				free(n);
 			}
+			/* answered before their commit (store_batch): commit
+			 * now unless the answers brought more records */
+			pthread_mutex_lock(&a->lock);
+			more = a->count > 0 && !a->closing;
+			pthread_mutex_unlock(&a->lock);
+			if (!more)
+				writer_commit_open(a);
 
 			pthread_mutex_lock(&a->lock);
 			a->busy = 0;

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <glob.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -1286,6 +1287,10 @@ test_jti(void)
 
 /* ---- the journal ------------------------------------------------------ */
 
+/* Room for a journal the tests copy: its content and the zeros the
+ * writer keeps written ahead of it (under a MiB). */
+#define JOURNAL_CAP (8u << 20)
+
 static size_t
 file_get(const char *path, uint8_t *buf, size_t cap)
 {
@@ -1337,7 +1342,7 @@ test_journal(void)
 	gk_audit_record rec;
 	gk_audit_verify_stats vst;
 	struct problems pr;
-	uint8_t pub[32], *saved = malloc(1u << 20);
+	uint8_t pub[32], *saved = malloc(JOURNAL_CAP);
 	static const uint8_t torn[] = { 'R', 0, 0, 1, 0, 1, 2, 3 };
 	size_t n, at;
 	char req[16];
@@ -1355,8 +1360,10 @@ test_journal(void)
 	}
 	/* every answered record is in the journal (checkpoint 30 too: a
 	 * close has nothing left to sign) */
-	n = file_get(jpath, saved, 1u << 20);
-	T_CHECK(n > 30 * 100);
+	n = file_get(jpath, saved, JOURNAL_CAP);
+	T_CHECK(n > 30 * 100 && n < JOURNAL_CAP - 64);
+	if (n >= JOURNAL_CAP - 64)
+		goto out;
 	audit_close(a);
 	a = NULL;
 	/* a clean stop empties it: SQLite holds everything durably */
@@ -1431,7 +1438,7 @@ test_journal_cli(void)
 	audit_settings as;
 	gk_audit *a = NULL, *b = NULL;
 	gk_audit_record rec;
-	uint8_t *saved = malloc(1u << 20);
+	uint8_t *saved = malloc(JOURNAL_CAP);
 	struct stat st;
 	size_t n;
 	char req[16];
@@ -1463,7 +1470,7 @@ test_journal_cli(void)
 		mk_rec(&rec, 1000 + i, req, "192.0.2.7");
 		T_EQ_INT(audit_write(a, &rec), 0);
 	}
-	n = file_get(jpath, saved, 1u << 20);
+	n = file_get(jpath, saved, JOURNAL_CAP);
 	T_CHECK(n > 25 * 100);
 	audit_close(a);
 	a = NULL;
@@ -1503,7 +1510,7 @@ test_jti_journal(void)
 	gk_config *cfg = mk_cfg(db, 0, 0);
 	gk_audit *a = NULL;
 	gk_audit_record rec;
-	uint8_t *saved = malloc(1u << 20);
+	uint8_t *saved = malloc(JOURNAL_CAP);
 	int64_t now = gk_now_s();
 	size_t n;
 
@@ -1525,7 +1532,7 @@ test_jti_journal(void)
 	T_EQ_INT(audit_write(a, &rec), 0);
 	/* visible to the next use at once */
 	T_EQ_INT(audit_jti_use(a, "tok-a", now + 300), GK_ERR_EXISTS);
-	n = file_get(jpath, saved, 1u << 20);
+	n = file_get(jpath, saved, JOURNAL_CAP);
 	T_CHECK(n > 2 * 100);
 	audit_close(a);
 	a = NULL;
@@ -1539,6 +1546,252 @@ test_jti_journal(void)
 	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 2);
 	T_EQ_INT(audit_jti_use(a, "tok-a", now + 300), GK_ERR_EXISTS);
 	T_EQ_INT(audit_jti_use(a, "tok-b", now + 300), 0);
+out:
+	audit_close(a);
+	free(saved);
+	free_cfg(cfg);
+}
+
+/* The frames of a journal's content (journal.c: those of the first
+ * one's epoch): the offsets of the first max in off[]; how many; *end
+ * gets where the last one ends. */
+static size_t
+journal_frames(const uint8_t *p, size_t n, size_t *off, size_t max,
+    size_t *end)
+{
+	size_t at = 0, k = 0, len;
+
+	while (at + 17 <= n && p[at] == 'B' &&
+	    (at == 0 || memcmp(p + at + 5, p + 5, 8) == 0)) {
+		len = (size_t)p[at + 1] << 24 | (size_t)p[at + 2] << 16 |
+		    (size_t)p[at + 3] << 8 | p[at + 4];
+		if (len > n - at - 5)
+			break;
+		if (k < max)
+			off[k] = at;
+		k++;
+		at += 5 + len;
+	}
+	*end = at;
+	return k;
+}
+
+/* Files set aside as <jpath>.unmatched-*. */
+static size_t
+count_aside(const char *jpath)
+{
+	char pat[320];
+	glob_t g;
+	size_t n;
+
+	snprintf(pat, sizeof(pat), "%s.unmatched-*", jpath);
+	if (glob(pat, 0, NULL, &g) != 0)
+		return 0;
+	n = g.gl_pathc;
+	globfree(&g);
+	return n;
+}
+
+/* Writes j as the journal, takes records after seq 15 out of SQLite (a
+ * power loss), opens and closes the writer: what it put back. */
+static void
+journal_replay_from(gk_config *cfg, const char *db, const char *jpath,
+    const uint8_t *j, size_t n)
+{
+	gk_audit *a = NULL;
+
+	sql_exec(db, "DELETE FROM audit WHERE seq > 15;"
+	    "DELETE FROM audit_checkpoint WHERE seq > 15;");
+	file_put(jpath, j, n);
+	gk_log_set_level(-1);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	audit_close(a);
+}
+
+/*
+ * The journal is written ahead with zeros and reused, so recovery ends
+ * at the first batch that is not whole and of the journal's epoch: a
+ * batch torn by a crash inside the zeros, or batches left from before
+ * the journal was last emptied, are not put back (and not taken for an
+ * altered journal); a journal from before frames existed (entries one
+ * after the other) is still put back.
+ */
+static void
+test_journal_format(void)
+{
+	const char *db = tpath("jformat/audit.db");
+	char jpath[300];
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	uint8_t pub[32], *saved = malloc(JOURNAL_CAP), *w = malloc(JOURNAL_CAP);
+	static const uint8_t torn[] = { 'R', 0, 0, 1, 0, 1, 2, 3 };
+	size_t off[64], nf, end, n, wn, i, len;
+	char req[16];
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	cfg_add_key(cfg, 10, NULL, pub);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || saved == NULL || w == NULL)
+		goto out;
+	for (i = 0; i < 30; i++) {
+		snprintf(req, sizeof(req), "f%zu", i + 1);
+		mk_rec(&rec, 1000 + (int64_t)i, req, "192.0.2.8");
+		T_EQ_INT(audit_write(a, &rec), 0);
+	}
+	n = file_get(jpath, saved, JOURNAL_CAP);
+	audit_close(a);
+	a = NULL;
+	/* one frame per answered record, then zeros written ahead */
+	nf = journal_frames(saved, n, off, 64, &end);
+	T_EQ_INT(nf, 30);
+	T_CHECK(n > end + 4096);
+	for (i = end; i < n && saved[i] == 0; i++)
+		;
+	T_EQ_INT(i, n);
+	if (nf != 30 || n >= JOURNAL_CAP - 64)
+		goto out;
+
+	/* as written (zeros after): everything comes back */
+	journal_replay_from(cfg, db, jpath, saved, n);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 30);
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit"), 30);
+
+	/* the last batch torn by a crash before its fdatasync returned (its
+	 * second half still zeros): never answered, not put back, not an
+	 * altered journal */
+	memcpy(w, saved, n);
+	len = end - off[29];
+	memset(w + off[29] + len / 2, 0, len - len / 2);
+	journal_replay_from(cfg, db, jpath, w, n);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 29);
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit"), 29);
+	T_EQ_INT(count_aside(jpath), 0);
+
+	/* batches 26-30 from before the journal was last emptied (another
+	 * epoch) follow the content: the content ends at 25 */
+	memcpy(w, saved, n);
+	for (i = 25; i < 30; i++)
+		w[off[i] + 5] ^= 0x5a;
+	journal_replay_from(cfg, db, jpath, w, n);
+	T_EQ_INT(sql_int(db, "SELECT max(seq) FROM audit"), 25);
+	T_EQ_INT(count_aside(jpath), 0);
+
+	/* the same records as an older journal wrote them: the entries one
+	 * after the other, no frames, no zeros, and a torn last entry */
+	for (i = 0, wn = 0; i < nf; i++) {
+		len = (i + 1 < nf ? off[i + 1] : end) - off[i] - 17;
+		memcpy(w + wn, saved + off[i] + 17, len);
+		wn += len;
+	}
+	memcpy(w + wn, torn, sizeof(torn));
+	journal_replay_from(cfg, db, jpath, w, wn + sizeof(torn));
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 30);
+	T_EQ_INT(sql_int(db, "SELECT group_concat(request_id) = "
+	    "'f16,f17,f18,f19,f20,f21,f22,f23,f24,f25,f26,f27,f28,f29,f30'"
+	    " FROM (SELECT request_id FROM audit WHERE seq > 15 ORDER BY"
+	    " seq)"), 1);
+	T_EQ_INT(count_aside(jpath), 0);
+
+	/* an old journal the writer goes on after: new frames follow its
+	 * entries, and both come back */
+	file_put(jpath, w, wn);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL)
+		goto out;
+	mk_rec(&rec, 9000, "after-old", "192.0.2.8");
+	T_EQ_INT(audit_write(a, &rec), 0);
+	n = file_get(jpath, saved, JOURNAL_CAP);
+	audit_close(a);
+	a = NULL;
+	journal_replay_from(cfg, db, jpath, saved, n);
+	T_EQ_INT(sql_int(db, "SELECT seq FROM audit WHERE request_id = "
+	    "'after-old'"), 31);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 31);
+out:
+	audit_close(a);
+	free(saved);
+	free(w);
+	free_cfg(cfg);
+}
+
+/*
+ * A journal emptied while the writer runs is written over from its start
+ * (new epoch), with the batches of before still behind its content:
+ * after a power loss, exactly the records since the emptying come back,
+ * and the older batches are not read.
+ */
+static void
+test_journal_reuse(void)
+{
+	const char *db = tpath("jreuse/audit.db");
+	char jpath[300], req[32], inst[AUDIT_INSTANCE_MAX + 1], sql[128];
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec, first;
+	uint8_t *saved = malloc(JOURNAL_CAP);
+	size_t n, k, off[1], end, len;
+	int64_t seq = 0;
+	char *block = NULL;
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || saved == NULL)
+		goto out;
+	/* well past AUDIT_JOURNAL_FLUSH of journal, in batches of 2000 */
+	audit_debug_pause(a, 1);
+	for (k = 0; k < 24000; k++) {
+		snprintf(req, sizeof(req), "r%zu", k + 1);
+		mk_rec(&rec, 1000 + (int64_t)k, req, "192.0.2.9");
+		rec.path = "/a/fairly/long/path/to/make/the/records/bigger.bin";
+		rec.user_agent = "Mozilla/5.0 (X11; Linux x86_64) test agent";
+		T_EQ_INT(audit_submit(a, &rec, NULL, NULL), 0);
+		if (k % 2000 == 1999) {
+			audit_debug_pause(a, 0);
+			audit_debug_wait_idle(a);
+			audit_debug_pause(a, 1);
+		}
+	}
+	audit_debug_pause(a, 0);
+	mk_rec(&rec, 99999, "last", "192.0.2.9");
+	T_EQ_INT(audit_write(a, &rec), 0);
+	n = file_get(jpath, saved, JOURNAL_CAP);
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 24001);
+	T_CHECK(n < JOURNAL_CAP);
+	/* the content: the frames of the first one's epoch; the journal was
+	 * emptied (its first record is not the first) and older batches
+	 * (not zeros) follow the content */
+	T_CHECK(journal_frames(saved, n, off, 1, &end) >= 1);
+	if (end < 17 + 5 + 32 || saved[17] != 'R')
+		goto out;
+	len = (size_t)saved[18] << 24 | (size_t)saved[19] << 16 |
+	    (size_t)saved[20] << 8 | saved[21];
+	T_EQ_INT(audit_chain_decode(saved + 22 + 32, len - 32, inst, &seq,
+	    &first, &block), 0);
+	free(block);
+	T_CHECK(seq > 1 && seq <= 24001);
+	for (k = end; k < n && k < end + 4096 && saved[k] == 0; k++)
+		;
+	T_CHECK(k < n && k < end + 4096);
+	/* SQLite loses everything since the journal was emptied */
+	snprintf(sql, sizeof(sql), "DELETE FROM audit WHERE seq >= %lld;"
+	    "DELETE FROM audit_checkpoint WHERE seq >= %lld;", (long long)seq,
+	    (long long)seq);
+	sql_exec(db, sql);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), seq - 1);
+	file_put(jpath, saved, n);
+	gk_log_set_level(-1);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	gk_log_set_level(GK_LOG_INFO);
+	audit_close(a);
+	a = NULL;
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit"), 24001);
+	T_EQ_INT(sql_int(db, "SELECT count(*) FROM audit WHERE request_id ="
+	    " 'last' AND seq = 24001"), 1);
+	T_EQ_INT(count_aside(jpath), 0);
 out:
 	audit_close(a);
 	free(saved);
@@ -1566,6 +1819,8 @@ main(void)
 	test_fail_closed();
 	test_jti();
 	test_journal();
+	test_journal_format();
+	test_journal_reuse();
 	test_journal_cli();
 	test_jti_journal();
 	rm_tree(tmpdir);
