@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 struct MHD_Daemon;
+struct MHD_Connection;
 
 typedef struct http_guard http_guard;
 typedef struct http_conn http_conn;
@@ -57,5 +58,71 @@ typedef void (*http_log_fn)(void *cls, const char *fmt, va_list ap);
 int http_redirect_start(const char *public_url, const http_settings *cfg,
     const struct sockaddr_storage *main_ss, http_log_fn log,
     struct MHD_Daemon **out, unsigned *port) GK_WUR;
+
+/* ---- idle keep-alive connections held outside libmicrohttpd (park.c) ----
+ *
+ * On the plain HTTP daemons (main and [s3api]), a connection that idles
+ * HTTP_PARK_AFTER_S seconds after an answer that keeps it open is taken
+ * back (socket and a small record only) and handed over again when its
+ * next bytes arrive. Limits count connections from their start to their
+ * last close, parked or not. The daemons run with MHD_USE_TURBO.
+ */
+#define HTTP_PARK_LISTENERS 2	/* the main port, the [s3api] port */
+#define HTTP_PARK_AFTER_S 1u	/* idle seconds before the take-back */
+
+typedef struct http_park http_park;
+/* One client connection, from its start to its last close. */
+typedef struct http_client http_client;
+
+/* The limits (conn_limit in all, per_ip_conn_limit per address, 0 none)
+ * and the idle timeout (seconds, counted from the last answer; more than
+ * HTTP_PARK_AFTER_S). */
+int http_park_new(unsigned conn_limit, unsigned per_ip_conn_limit,
+    unsigned idle_timeout_s, http_park **out) GK_WUR;
+/* Starts the thread; woken connections of listener i go to d[i] (NULL:
+ * none). */
+int http_park_run(http_park *p, struct MHD_Daemon *const *d) GK_WUR;
+/* Closes every parked connection; nothing is parked from then on.
+ * Accepts NULL. */
+void http_park_quiesce(http_park *p);
+/* After the daemons have stopped. Accepts NULL. */
+void http_park_free(http_park *p);
+
+/*
+ * libmicrohttpd started serving fd (listener: which daemon), the client
+ * at sa: its record, the one it had if it was handed over again, or a
+ * new one counted against the limits. NULL with *refused = 1 when over a
+ * limit (or out of memory): the connection must serve no request and be
+ * closed. NULL with *refused = 0: not tracked (an address of another
+ * family).
+ */
+http_client *http_park_adopt(http_park *p, int fd, const struct sockaddr *sa,
+    unsigned listener, int *refused);
+/* A request on c completed, consuming bytes of the stream (its head and
+ * body); known = 0 when they are not known (a chunked body): c is then
+ * never taken back. 1 if it was the connection's first answered request.
+ * Accepts NULL. */
+int http_park_request_done(http_client *c, uint64_t bytes, int known);
+/*
+ * Takes c back at once, in the completed notification of its first
+ * answered request (libmicrohttpd's thread; conn on descriptor fd; the
+ * answer keeps the connection open), when libmicrohttpd holds no byte of
+ * a next request: 1 if done (c is then no longer the caller's, and
+ * libmicrohttpd frees the connection in its next round), 0 if not (all
+ * as it was). A client that sends one request and idles costs no pool
+ * even for HTTP_PARK_AFTER_S.
+ */
+int http_park_first_answer(http_park *p, http_client *c,
+    struct MHD_Connection *conn, int fd);
+/*
+ * libmicrohttpd is closing c's connection (its closed notification,
+ * before it closes fd). idle_since_ms: the monotonic ms at which server.c
+ * armed the idle take-back, 0 if it did not (or a request began since).
+ * Returns 1 if the connection was taken back (parked on a dup of fd),
+ * 0 if it ends here (fd shut down for writing, c released). Either way
+ * c is no longer the caller's.
+ */
+int http_park_closing(http_park *p, http_client *c, int fd,
+    int64_t idle_since_ms);
 
 #endif

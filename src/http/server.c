@@ -8,12 +8,14 @@
 #include "http_int.h"
 
 #include <arpa/inet.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "gate/exchange.h"
@@ -53,12 +55,16 @@ struct gk_http {
 	_Atomic int inflight;	/* connections suspended for the audit */
 	_Atomic int active;	/* requests begun and not yet completed */
 	http_guard *guard;	/* slow-client watchdog */
+	http_park *park;	/* idle connections, plain HTTP (park.c) */
+	unsigned conn_timeout;
 };
 
 /* Per connection (libmicrohttpd's socket context). */
 struct sconn {
 	http_conn *watch;	/* the watchdog's entry, or NULL */
 	struct rq *rq;		/* the request under way, or NULL */
+	http_client *cl;	/* park.c's record (plain HTTP), or NULL */
+	int64_t idle_armed_ms;	/* take-back armed then (0: not) */
 };
 
 enum rq_state { RQ_NEW, RQ_BODY, RQ_WAIT, RQ_AUDITED };
@@ -72,6 +78,10 @@ struct rq {
 	int refuse;		/* head refused: status to answer, then close */
 	const char *refuse_why;
 	int on_s3;		/* came to the [s3api] port */
+	int early;		/* answered before its body (then closed) */
+	int keep;		/* its answer surely keeps the connection */
+	int body_unknown;	/* a chunked body: its bytes on the wire */
+	uint64_t body;		/* body bytes received */
 	gate_exchange *x;
 };
 
@@ -97,6 +107,80 @@ sconn_of(struct MHD_Connection *conn)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
+/* ---- idle connections taken back (park.c) ----------------------------- */
+
+/*
+ * On the plain HTTP daemons libmicrohttpd's own idle timeout is the short
+ * HTTP_PARK_AFTER_S, armed only after an answer (idle_arm); a connection
+ * has the configured one from its start and while a request is under
+ * way. (libmicrohttpd keeps connections whose timeout is its default in
+ * a list sorted by activity and walks every other one in each round of
+ * its event loop: the many idle ones are the former.)
+ */
+static void
+idle_disarm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc)
+{
+	if (sc->idle_armed_ms == 0)
+		return;
+	sc->idle_armed_ms = 0;
+	(void)MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	    h->conn_timeout);
+}
+
+/*
+ * A request completed (libmicrohttpd's thread): its bytes are counted,
+ * and when its answer surely keeps the connection open, the short idle
+ * timeout HTTP_PARK_AFTER_S is armed; when it expires libmicrohttpd
+ * closes the connection and notify() lets park.c take it back
+ * (http_park_closing). The guess errs towards not arming (then the
+ * configured timeout stays): libmicrohttpd keeps a connection after an
+ * answer we queued once the whole request was read, to an HTTP/1.1
+ * request without "Connection: close" (keepalive_possible in its
+ * connection.c), answered without a Connection header of ours.
+ *
+ * A connection armed so that receives part of a request line and then
+ * nothing for HTTP_PARK_AFTER_S is closed then (libmicrohttpd's read
+ * buffer cannot be handed on; park.c sees the bytes and does not take it
+ * back): the one case where a client waits less than conn_timeout.
+ */
+static void
+idle_arm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc,
+    const struct rq *rq)
+{
+	const union MHD_ConnectionInfo *ci;
+	int first;
+
+	if (sc->cl == NULL)
+		return;
+	ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	first = http_park_request_done(sc->cl, (ci != NULL ?
+	    ci->header_size : 0) + (rq != NULL ? rq->body : 0), ci != NULL &&
+	    rq != NULL && !rq->body_unknown);
+	if (rq == NULL || !rq->keep)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (first && ci != NULL && http_park_first_answer(h->park, sc->cl,
+	    conn, ci->connect_fd)) {
+		sc->cl = NULL;	/* parked; this libmicrohttpd connection ends */
+		return;
+	}
+	if (MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+	    HTTP_PARK_AFTER_S) == MHD_YES)
+		sc->idle_armed_ms = gk_mono_us() / 1000;
+}
+
+/* The request's framing allows keeping the connection (begin()). */
+static int
+keeps_alive(struct MHD_Connection *conn, const char *version)
+{
+	const char *c = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    "Connection");
+
+	return version != NULL && strcmp(version, "HTTP/1.1") == 0 &&
+	    (c == NULL || strcasecmp(c, "keep-alive") == 0);
+}
+
 /*
  * MHD hands us the raw URI here, before any unescaping and before it
  * splits the query into arguments. A target we refuse is answered on the
@@ -117,6 +201,7 @@ uri_log(void *cls, const char *uri, struct MHD_Connection *conn)
 	if (sc == NULL || (rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;
 	rq_free(sc->rq, 0);	/* one that libmicrohttpd never completed */
+	idle_disarm(h, conn, sc);
 	sc->rq = rq;
 	rq->sc = sc;
 	atomic_fetch_add(&h->active, 1);
@@ -148,31 +233,71 @@ uri_log_s3(void *cls, const char *uri, struct MHD_Connection *conn)
 	return rq;
 }
 
-/* libmicrohttpd's connection notifications: the watchdog's entries. */
+/*
+ * libmicrohttpd's connection notifications: the watchdog's entries, and
+ * park.c's records (the limits: a connection over one serves nothing and
+ * is closed at once).
+ */
 static void
-conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
-    enum MHD_ConnectionNotificationCode toe)
+notify(gk_http *h, unsigned listener, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
-	gk_http *h = cls;
 	struct sconn *sc;
-	const union MHD_ConnectionInfo *ci;
+	const union MHD_ConnectionInfo *ci, *ca;
+	int fd, refused = 0;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		if ((sc = calloc(1, sizeof(*sc))) == NULL)
 			return;	/* uri_log refuses the connection */
 		ci = MHD_get_connection_info(conn,
 		    MHD_CONNECTION_INFO_CONNECTION_FD);
-		sc->watch = http_guard_open(h->guard, ci != NULL ?
-		    ci->connect_fd : -1);
+		fd = ci != NULL ? ci->connect_fd : -1;
+		if (h->park != NULL) {
+			ca = MHD_get_connection_info(conn,
+			    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+			sc->cl = http_park_adopt(h->park, fd, ca != NULL ?
+			    ca->client_addr : NULL, listener, &refused);
+			if (refused) {
+				free(sc);	/* uri_log refuses it */
+				if (fd >= 0)
+					(void)shutdown(fd, SHUT_RDWR);
+				return;
+			}
+		}
+		sc->watch = http_guard_open(h->guard, fd);
 		*socket_context = sc;
+		if (h->park != NULL)	/* see idle_disarm */
+			(void)MHD_set_connection_option(conn,
+			    MHD_CONNECTION_OPTION_TIMEOUT, h->conn_timeout);
 		return;
 	}
 	if ((sc = *socket_context) == NULL)
 		return;
+	if (sc->cl != NULL) {	/* taken back, or its socket shut down */
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		(void)http_park_closing(h->park, sc->cl, ci != NULL ?
+		    ci->connect_fd : -1, sc->idle_armed_ms);
+	}
 	rq_free(sc->rq, 0);
 	http_guard_close(h->guard, sc->watch);
 	free(sc);
 	*socket_context = NULL;
+}
+
+static void
+conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	notify(cls, 0, conn, socket_context, toe);
+}
+
+/* The same for the [s3api] port's daemon. */
+static void
+conn_notify_s3(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	notify(cls, 1, conn, socket_context, toe);
 }
 
 static void
@@ -183,8 +308,10 @@ completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct rq *rq = *con_cls;
 	struct sconn *sc = sconn_of(conn);
 
-	if (sc != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (sc != NULL && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		http_guard_request_done(h->guard, sc->watch);
+		idle_arm(h, conn, sc, rq);
+	}
 	rq_free(rq, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK);
 	*con_cls = NULL;
 }
@@ -329,6 +456,9 @@ begin(struct rq *rq, const char *method, const char *version)
 	in.headers.each = header_each;
 	in.headers.ctx = rq->conn;
 	in.on_s3api_port = rq->on_s3;
+	rq->keep = rq->h->park != NULL && keeps_alive(rq->conn, version);
+	rq->body_unknown = MHD_lookup_connection_value(rq->conn,
+	    MHD_HEADER_KIND, "Transfer-Encoding") != NULL;
 	rq->x = gate_begin(rq->h->app, &in);
 	return rq->x != NULL ? 0 : GK_ERR_NOMEM;
 }
@@ -352,6 +482,7 @@ stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 struct hdr_ctx {
 	struct MHD_Response *resp;
 	int failed;
+	int connection;		/* a Connection header was added */
 };
 
 static void
@@ -361,6 +492,8 @@ add_header(void *arg, const char *name, const char *value)
 
 	if (MHD_add_response_header(c->resp, name, value) != MHD_YES)
 		c->failed = 1;
+	if (strcasecmp(name, "Connection") == 0)
+		c->connection = 1;
 }
 
 static enum MHD_Result
@@ -387,6 +520,7 @@ send_reply(struct rq *rq)
 		return MHD_NO;
 	hc.resp = resp;
 	hc.failed = 0;
+	hc.connection = 0;
 	gate_reply_headers(rq->x, add_header, &hc);
 	if (rq->h->hsts[0] != '\0')	/* the transport's own header */
 		add_header(&hc, "Strict-Transport-Security", rq->h->hsts);
@@ -399,6 +533,8 @@ send_reply(struct rq *rq)
 	ret = MHD_queue_response(rq->conn,
 	    (unsigned)gate_reply_status(rq->x), resp);
 	MHD_destroy_response(resp);
+	rq->keep = ret == MHD_YES && rq->keep && !rq->early &&
+	    rq->refuse == 0 && !hc.connection;
 	return ret;
 }
 
@@ -464,6 +600,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			/* refused before the body (its head, or an upload
 			 * refused): answered now, and libmicrohttpd reads
 			 * none of the body and closes after the answer */
+			rq->early = 1;
 			return decide(rq);
 		}
 		return MHD_YES;
@@ -472,6 +609,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 			if (gate_body(rq->x, (const uint8_t *)upload_data,
 			    *upload_data_size) != 0)
 				return MHD_NO;
+			rq->body += *upload_data_size;
 			*upload_data_size = 0;
 			return MHD_YES;
 		}
@@ -495,6 +633,17 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	gk_debug("libmicrohttpd: %s", msg);
 }
 
+/* http_server_start failed before the main daemon ran. */
+static void
+start_abort(gk_http *h)
+{
+	http_park_free(h->park);
+	http_guard_stop(h->guard);
+	http_tls_free(h->tls);
+	free(h->public_url);
+	free(h);
+}
+
 int
 http_server_start(struct gk_app *app, const http_settings *cfg,
     gk_http **out)
@@ -514,6 +663,9 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	gk_http *h;
 	long ncpu;
 	int r;
+	struct MHD_Daemon *pd[HTTP_PARK_LISTENERS];
+	unsigned mhd_limit = cfg->conn_limit, mhd_per_ip =
+	    cfg->per_ip_conn_limit, idle_to = cfg->conn_timeout;
 
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, cfg->listen, &sin->sin_addr) == 1) {
@@ -568,13 +720,33 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	}
 	flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+	h->conn_timeout = cfg->conn_timeout;
+	if (h->tls == NULL && cfg->conn_timeout > HTTP_PARK_AFTER_S) {
+		/*
+		 * Plain HTTP: park.c holds idle connections (MHD_USE_TURBO:
+		 * libmicrohttpd closes without shutting the socket down,
+		 * park.c does that or keeps it) and counts the limits;
+		 * libmicrohttpd's own are wider, as a connection just taken
+		 * back may still be counted there for a moment.
+		 */
+		if ((r = http_park_new(cfg->conn_limit, cfg->per_ip_conn_limit,
+		    cfg->conn_timeout, &h->park)) != 0) {
+			start_abort(h);
+			return r;
+		}
+		flags |= MHD_USE_TURBO;
+		idle_to = HTTP_PARK_AFTER_S;
+		mhd_limit = cfg->conn_limit > UINT_MAX / 2 ? UINT_MAX :
+		    cfg->conn_limit * 2;
+		mhd_per_ip = 0;
+	}
 	h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL,
 	    handler, h,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_THREAD_POOL_SIZE, threads,
-	    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, idle_to,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 	    MHD_OPTION_URI_LOG_CALLBACK, uri_log, h,
 	    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
@@ -583,10 +755,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	    MHD_OPTION_ARRAY, tls_opts,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
-		http_guard_stop(h->guard);
-		http_tls_free(h->tls);
-		free(h->public_url);
-		free(h);
+		start_abort(h);
 		return GK_ERR_IO;
 	}
 	di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -601,12 +770,12 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		    NULL, NULL, handler, h,
 		    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 		    MHD_OPTION_THREAD_POOL_SIZE, threads,
-		    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
-		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
-		    MHD_OPTION_CONNECTION_TIMEOUT, cfg->conn_timeout,
+		    MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+		    MHD_OPTION_PER_IP_CONNECTION_LIMIT, mhd_per_ip,
+		    MHD_OPTION_CONNECTION_TIMEOUT, idle_to,
 		    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL,
 		    MHD_OPTION_URI_LOG_CALLBACK, uri_log_s3, h,
-		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify, h,
+		    MHD_OPTION_NOTIFY_CONNECTION, conn_notify_s3, h,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, h,
 		    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		    MHD_OPTION_ARRAY, tls_opts,
@@ -617,6 +786,14 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		}
 		di = MHD_get_daemon_info(h->d_s3, MHD_DAEMON_INFO_BIND_PORT);
 		h->port_s3 = di != NULL ? di->port : cfg->s3api_port;
+	}
+	if (h->park != NULL) {
+		pd[0] = h->d;
+		pd[1] = h->d_s3;
+		if ((r = http_park_run(h->park, pd)) != 0) {
+			http_server_stop(h);
+			return r;
+		}
 	}
 	if (h->tls != NULL && cfg->redirect_port != 0 &&
 	    (r = http_redirect_start(h->public_url, cfg, &ss, mhd_log,
@@ -689,6 +866,7 @@ http_server_stop(gk_http *h)
 		 * finish (their answers, downloads included; bounded at
 		 * 10 s; idle keep-alive connections are not waited for).
 		 */
+		http_park_quiesce(h->park);	/* closes the idle ones */
 		lfd = MHD_quiesce_daemon(h->d);
 		if (lfd != MHD_INVALID_SOCKET)
 			close(lfd);
@@ -705,6 +883,7 @@ http_server_stop(gk_http *h)
 		if (h->d_s3 != NULL)
 			MHD_stop_daemon(h->d_s3);
 	}
+	http_park_free(h->park);	/* after: the daemons adopt records */
 	http_guard_stop(h->guard);	/* after: the daemon empties its list */
 	if (h->redir != NULL)
 		MHD_stop_daemon(h->redir);
