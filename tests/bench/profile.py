@@ -41,45 +41,46 @@ STAGES = [
 ]
 
 
-FINDINGS = """**What the profile says.** With the audit writer on its narrow
-table and journal, the HTTP threads take most of the CPU (see above). Of
-theirs, more than half is the kernel: TCP send and receive on loopback,
-`epoll_wait`, and the wake-ups of a connection suspended for its audit
-commit (`finish_task_switch`, two `epoll_ctl` per suspend/resume, an
-eventfd write per resume from the writer's thread). Then libmicrohttpd
-zeroing its per-connection memory twice per request (`memset`: the unused
-half of the read buffer when it shrinks it for the answer, then the whole
-pool at the end), malloc/free (libmicrohttpd copies each response header
-name and value: three allocations a header), and the gate's own work
-(routing, HMAC, ACL, the reply and the record: under 10 %). The
-slow-client watchdog no longer reads TCP_INFO at the head of a request
-without a body, nor takes the list's mutex per request (each connection
-has its own); the v1 path decodes its query into one buffer and builds
-its data URL without printf (`tests/bench/cpu.py` measures the server's
-CPU per request; under callgrind the v1 302 went from 214k to 192k
-instructions). `MHD_USE_POLL` instead of epoll saves the two `epoll_ctl`
-and one empty `recv` per request (about 1.8 us of the HTTP threads' 25),
-but every `poll` then walks every connection: with 10,000 idle keep-alive
-connections a fresh request waited 8.4 ms (p50) instead of 0.9 ms, so it
-pays only once idle connections are held outside libmicrohttpd. What
-changed earlier on the HTTP side: the pool is 40 KiB, not 64 (less zeroing, and less memory
-per idle keep-alive connection, which is that pool, fully touched; above
-32 KiB it is mapped on its own, so connection churn does not fragment the
-heap; at 36 KiB a 36 KB head filled it and was dropped unanswered). Not
-changed, and why: libmicrohttpd 0.9.75 offers no cheaper resume than
-suspend/resume (a handler that neither answers nor suspends is polled in
-a busy loop), its thread-pool mode already uses one epoll set per thread,
-`MHD_USE_TURBO` and the pool size did not move the CPU per request beyond
-the noise of this shared machine, and the whole pool is still zeroed at
-every request (40 KiB: a head up to 24 KiB and the answer must fit in
-it); an idle connection no longer keeps it: 1 s after its answer it is
-taken back from libmicrohttpd (src/http/park.c, about 100 bytes while
-parked). On the data path: a download reads 16 whole
-chunks with one `preadv` straight into a 1 MiB send block and decrypts
-them in place (no copy; 20-35 % less CPU per GiB in runs here); an upload
-is staged in 1 MiB slots that a second thread encrypts, writes with one
-`pwrite` and starts writing back (`sync_file_range`), so the final fsync
-waits for little, while the HTTP thread receives the next MiB."""
+FINDINGS = """**What the profile says.** The HTTP threads take about two
+thirds of the CPU, the audit threads (writer, journal flush, SQLite
+checkpoints) the rest. Of the HTTP threads' share more than half is the
+kernel: TCP send and receive on loopback (nginx pays that too),
+`epoll_wait`, and a connection's suspend/resume around its audit commit
+(two `epoll_ctl`, and an eventfd write per resume from the writer's
+thread; the HTTP threads themselves wake about once per 19 resumes).
+Then libmicrohttpd: it zeroes its per-connection memory twice per
+request (`memset`: the unused half of the read buffer when it shrinks it
+for the answer, then the whole 40 KiB pool), and copies each response
+header name and value (three allocations a header). The gate's own work
+(routing, HMAC, ACL, the reply and the record) is under 10 %.
+
+What changed this round, each measured (`tests/bench/cpu.py`: the server's
+CPU per request from /proc, robust to a loaded machine; `--callgrind`:
+instructions per request): the slow-client watchdog left the hot path (no
+TCP_INFO read at the head of a bodiless request, no shared mutex); the v1
+path decodes its query into one buffer and builds its data URL without
+printf (214k -> 192k instructions per 302); the audit writer answers a
+batch of several records before its SQLite commit (each record already in
+the journal's fdatasync'd frame and inserted), runs SQLite's WAL
+checkpoints on a thread of its own, inserts 16 rows per statement, and
+writes its journal ahead with zeros and reuses it (an fdatasync of an
+overwrite costs about 100 us here, of an append 150-200). An idle
+keep-alive connection is taken back from libmicrohttpd after its first
+answer (and 1 s after later ones) and held as its socket and about 100
+bytes (src/http/park.c), so the pool is no longer an idle connection's
+cost. v2 tokens used again skip the Ed25519 check (`v2_verify_cache`).
+A download's 1 MiB block is split between the HTTP thread and a decrypt
+helper, each reading with one `preadv` and decrypting in place.
+
+Measured and not taken: `MHD_USE_POLL` (saves the two `epoll_ctl` and an
+empty `recv`, about 1.8 us a request, but each poll walks every
+connection), `MHD_USE_TURBO` for speed (no gain; the plain listeners now
+use it so that a take-back sends nothing), 1 or 3 HTTP threads, a
+read-ahead download (its extra copy cost more than its overlap gained on
+2 cores), mmap of objects (a file changed under a mapping defeats the tag
+check; a truncation is SIGBUS). Left: libmicrohttpd 0.9.75's
+suspend/resume and pool zeroing, and its header copies, are most of what
+separates the v1 302 from nginx now."""
 
 
 def write_section(lines):
