@@ -97,26 +97,6 @@ struct audit_journal {
 	int no_ahead;		/* ... and must stop (a truncation waits) */
 };
 
-static void
-put_be(uint8_t *p, uint64_t v, unsigned n)
-{
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-}
-
-static uint64_t
-get_be(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	unsigned i;
-
-	for (i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static int
 pwrite_all(int fd, const uint8_t *p, size_t left, off_t at)
 {
@@ -265,9 +245,9 @@ parse_cp(const uint8_t *p, size_t blen, audit_checkpoint *cp)
 	memset(cp, 0, sizeof(*cp));
 	memcpy(cp->instance, p + 1, p[0]);
 	p += 1 + p[0];
-	cp->seq = (int64_t)get_be(p, 8);
+	cp->seq = (int64_t)gk_get_u64be(p);
 	memcpy(cp->hash, p + 8, AUDIT_HASH_LEN);
-	cp->time_us = (int64_t)get_be(p + 8 + AUDIT_HASH_LEN, 8);
+	cp->time_us = (int64_t)gk_get_u64be(p + 8 + AUDIT_HASH_LEN);
 	memcpy(cp->sig, p + 16 + AUDIT_HASH_LEN, AUDIT_SIG_LEN);
 	return 0;
 }
@@ -300,7 +280,7 @@ scan_entries(const uint8_t *p, size_t len, int whole,
 				return GK_ERR_INTEGRITY;
 			break;	/* torn by a crash: never answered */
 		}
-		blen = (size_t)get_be(p + off + 1, 4);
+		blen = (size_t)gk_get_u32be(p + off + 1);
 		if (blen > len - off - ENTRY_HEAD) {
 			if (whole)
 				return GK_ERR_INTEGRITY;
@@ -344,15 +324,15 @@ frame_ok(const uint8_t *data, size_t len, size_t off, int any,
 
 	if (len - off < FRAME_HEAD || p[0] != 'B')
 		return 0;
-	blen = (size_t)get_be(p + 1, 4);
+	blen = (size_t)gk_get_u32be(p + 1);
 	if (blen < FRAME_HEAD - ENTRY_HEAD || blen > len - off - ENTRY_HEAD)
 		return 0;
-	e = get_be(p + ENTRY_HEAD, 8);
+	e = gk_get_u64be(p + ENTRY_HEAD);
 	if (!any && e != *epoch)
 		return 0;
 	*flen = ENTRY_HEAD + blen;
 	if (crc32(0L, p + FRAME_HEAD, (uInt)(*flen - FRAME_HEAD)) !=
-	    get_be(p + ENTRY_HEAD + 8, 4))
+	    gk_get_u32be(p + ENTRY_HEAD + 8))
 		return 0;
 	*epoch = e;
 	return 1;
@@ -383,8 +363,8 @@ scan_journal(const uint8_t *data, size_t len, audit_journal_entry_fn fn,
 			/* the end, unless a whole frame of the same epoch
 			 * follows this one: then it was altered, not torn */
 			if (len - off >= FRAME_HEAD) {
-				blen = (size_t)get_be(data + off + 1, 4);
-				e = get_be(data + off + ENTRY_HEAD, 8);
+				blen = (size_t)gk_get_u32be(data + off + 1);
+				e = gk_get_u64be(data + off + ENTRY_HEAD);
 				next = off + ENTRY_HEAD + blen;
 				if (blen <= len - off - ENTRY_HEAD &&
 				    (!sc->have_epoch || e == sc->epoch) &&
@@ -444,7 +424,7 @@ new_epoch(uint64_t old)
 
 	/* random, so no earlier emptying's frames can match */
 	if (gk_random(b, sizeof(b)) == 0)
-		e = get_be(b, 8);
+		e = gk_get_u64be(b);
 	else
 		e = old + (uint64_t)gk_now_us();
 	return e == old ? e + 1 : e;
@@ -562,7 +542,7 @@ add_entry(audit_journal *j, uint8_t type, const void *a, size_t an,
 			return GK_ERR_TOO_LARGE;
 	}
 	head[0] = type;
-	put_be(head + 1, an + bn, 4);
+	gk_put_u32be(head + 1, (uint32_t)(an + bn));
 	if (gk_buf_append(&j->buf, head, ENTRY_HEAD) != 0 ||
 	    gk_buf_append(&j->buf, a, an) != 0 ||
 	    (bn > 0 && gk_buf_append(&j->buf, b, bn) != 0))
@@ -589,11 +569,11 @@ audit_journal_add_cp(audit_journal *j, const audit_checkpoint *cp)
 	*p++ = (uint8_t)il;
 	memcpy(p, cp->instance, il);
 	p += il;
-	put_be(p, (uint64_t)cp->seq, 8);
+	gk_put_u64be(p, (uint64_t)cp->seq);
 	p += 8;
 	memcpy(p, cp->hash, AUDIT_HASH_LEN);
 	p += AUDIT_HASH_LEN;
-	put_be(p, (uint64_t)cp->time_us, 8);
+	gk_put_u64be(p, (uint64_t)cp->time_us);
 	p += 8;
 	memcpy(p, cp->sig, AUDIT_SIG_LEN);
 	p += AUDIT_SIG_LEN;
@@ -627,10 +607,10 @@ audit_journal_start(audit_journal *j)
 		if (j->buf.len - ENTRY_HEAD > UINT32_MAX)
 			return GK_ERR_TOO_LARGE;
 		h[0] = 'B';
-		put_be(h + 1, j->buf.len - ENTRY_HEAD, 4);
-		put_be(h + ENTRY_HEAD, j->epoch, 8);
-		put_be(h + ENTRY_HEAD + 8, crc32(0L, h + FRAME_HEAD,
-		    (uInt)(j->buf.len - FRAME_HEAD)), 4);
+		gk_put_u32be(h + 1, (uint32_t)(j->buf.len - ENTRY_HEAD));
+		gk_put_u64be(h + ENTRY_HEAD, j->epoch);
+		gk_put_u32be(h + ENTRY_HEAD + 8, (uint32_t)crc32(0L,
+		    h + FRAME_HEAD, (uInt)(j->buf.len - FRAME_HEAD)));
 	}
 	pthread_mutex_lock(&j->mu);
 	j->busy = 1;

@@ -77,6 +77,7 @@ int
 audit_sq_ckpt_start(struct sq_conn *c)
 {
 	struct sq_ckpt *k;
+	int r = GK_ERR_NOMEM, inited = 0;
 
 	if (c->ckpt != NULL)
 		return 0;
@@ -85,33 +86,31 @@ audit_sq_ckpt_start(struct sq_conn *c)
 	if (sqlite3_open_v2(c->path, &k->db, SQLITE_OPEN_READWRITE, NULL) !=
 	    SQLITE_OK || audit_sq_exec(k->db, "PRAGMA synchronous=NORMAL",
 	    NULL, 0) != 0) {
-		sqlite3_close(k->db);
-		free(k);
-		return GK_ERR_UNAVAILABLE;
+		r = GK_ERR_UNAVAILABLE;
+		goto fail;
 	}
 	sqlite3_busy_timeout(k->db, AUDIT_BUSY_MS);
-	if (pthread_mutex_init(&k->mu, NULL) != 0) {
-		sqlite3_close(k->db);
-		free(k);
-		return GK_ERR_NOMEM;
-	}
+	if (pthread_mutex_init(&k->mu, NULL) != 0)
+		goto fail;
 	if (pthread_cond_init(&k->cv, NULL) != 0) {
 		pthread_mutex_destroy(&k->mu);
-		sqlite3_close(k->db);
-		free(k);
-		return GK_ERR_NOMEM;
+		goto fail;
 	}
-	if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
-		pthread_cond_destroy(&k->cv);
-		pthread_mutex_destroy(&k->mu);
-		sqlite3_close(k->db);
-		free(k);
-		return GK_ERR_NOMEM;
-	}
+	inited = 1;
+	if (pthread_create(&k->thread, NULL, ckpt_main, k) != 0)
+		goto fail;
 	c->ckpt = k;
 	/* replaces the connection's autocheckpoint */
 	sqlite3_wal_hook(c->db, wal_hook, k);
 	return 0;
+fail:
+	if (inited) {
+		pthread_cond_destroy(&k->cv);
+		pthread_mutex_destroy(&k->mu);
+	}
+	sqlite3_close(k->db);
+	free(k);
+	return r;
 }
 
 void

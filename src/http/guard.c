@@ -26,13 +26,10 @@
  */
 #include "http_int.h"
 
-#include <linux/sockios.h>
-#include <linux/tcp.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -40,9 +37,6 @@
 /* the kernel's time of the last data received is in jiffies (HZ 100 at
  * the least): data within this of a request's end may be its own */
 #define RECV_SLACK_MS 20
-/* tcpi_state of a socket whose peer has sent its FIN (the kernel's
- * include/net/tcp_states.h; not in the exported headers) */
-#define STATE_CLOSE_WAIT 8
 
 enum { PH_HEAD, PH_IDLE, PH_BODY, PH_BUSY };
 
@@ -81,31 +75,18 @@ mono_ms(void)
 static uint64_t
 received_state(int fd, int *ok, int *half, int64_t *last_ms)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
+	http_tcp_state t;
 
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-	    len < offsetof(struct tcp_info, tcpi_bytes_received) +
-	    sizeof(ti.tcpi_bytes_received)) {
+	if (http_tcp_state_of(fd, &t) != 0) {
 		*ok = 0;
 		return 0;
 	}
 	*ok = 1;
 	if (half != NULL)
-		*half = ti.tcpi_state == STATE_CLOSE_WAIT;
+		*half = t.state == HTTP_TCP_CLOSE_WAIT;
 	if (last_ms != NULL)
-		*last_ms = mono_ms() - (int64_t)ti.tcpi_last_data_recv;
-	return ti.tcpi_bytes_received;
-}
-
-/* Bytes received and not yet read by libmicrohttpd (-1 unknown). */
-static int
-unread(int fd)
-{
-	int n = -1;
-
-	return ioctl(fd, SIOCINQ, &n) == 0 ? n : -1;
+		*last_ms = t.last_recv_ms;
+	return t.received;
 }
 
 /* 1 if c is past its deadline (mutex held). */
@@ -147,7 +128,7 @@ overdue(const http_guard *g, struct http_conn *c, int64_t now)
 		 * the body can never complete, and libmicrohttpd, which does
 		 * not notice a half-close there, would keep the request
 		 * until its idle timeout (and a shutdown would wait for it) */
-		if (half && unread(c->fd) == 0) {
+		if (half && http_tcp_unread(c->fd) == 0) {
 			if (c->drained_ms == 0)
 				c->drained_ms = now;
 			else if (now - c->drained_ms >= TICK_MS)

@@ -59,6 +59,25 @@ int http_redirect_start(const char *public_url, const http_settings *cfg,
     const struct sockaddr_storage *main_ss, http_log_fn log,
     struct MHD_Daemon **out, unsigned *port) GK_WUR;
 
+/* ---- a client's TCP connection as the kernel sees it (tcp.c) -------- */
+
+/* tcpi_state values (the kernel's include/net/tcp_states.h; not in the
+ * exported headers) */
+#define HTTP_TCP_ESTABLISHED 1
+#define HTTP_TCP_CLOSE_WAIT 8	/* the peer has sent its FIN */
+
+typedef struct {
+	uint64_t received;	/* bytes received so far */
+	int64_t last_recv_ms;	/* gk_mono_us() / 1000 when data last came
+				 * (the kernel keeps it in jiffies) */
+	int state;		/* HTTP_TCP_* or another tcpi_state */
+} http_tcp_state;
+
+/* 0, or -1 when the socket has no (recent enough) TCP_INFO. */
+int http_tcp_state_of(int fd, http_tcp_state *out) GK_WUR;
+/* Bytes received and not yet read; -1 if unknown. */
+int http_tcp_unread(int fd);
+
 /* ---- idle keep-alive connections held outside libmicrohttpd (park.c) ----
  *
  * On the plain HTTP daemons (main and [s3api]), a connection that idles

@@ -34,8 +34,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sockios.h>
-#include <linux/tcp.h>
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -46,13 +44,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* tcpi_state of an established connection (the kernel's tcp_states.h) */
-#define STATE_ESTABLISHED 1
 #define EVENTS 256
 /* The parked list is looked at this often at least. */
 #define EXPIRE_TICK_MS 250
@@ -253,8 +248,6 @@ list_append(http_park *p, http_client *c)
 static void
 parked_event(http_park *p, http_client *c, uint32_t ev)
 {
-	int inq = -1;
-
 	pthread_mutex_lock(&p->mu);
 	if (!c->parked) {	/* (one event per parking: EPOLLONESHOT) */
 		pthread_mutex_unlock(&p->mu);
@@ -264,7 +257,7 @@ parked_event(http_park *p, http_client *c, uint32_t ev)
 	pthread_mutex_unlock(&p->mu);
 	(void)epoll_ctl(p->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	if ((ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
-	    (ioctl(c->fd, SIOCINQ, &inq) != 0 || inq <= 0)) {
+	    http_tcp_unread(c->fd) <= 0) {
 		/* the client closed it (nothing of a request came) */
 		close(c->fd);
 		client_release(p, c);
@@ -513,23 +506,16 @@ http_park_request_done(http_client *c, uint64_t bytes, int known)
 static int64_t
 bytes_read(int fd, int *established)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-	int inq = -1;
+	http_tcp_state t;
+	int inq;
 
 	*established = 0;
-	if (ioctl(fd, SIOCINQ, &inq) != 0 || inq < 0)
+	if ((inq = http_tcp_unread(fd)) < 0 || http_tcp_state_of(fd, &t) != 0)
 		return -1;
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-	    len < offsetof(struct tcp_info, tcpi_bytes_received) +
-	    sizeof(ti.tcpi_bytes_received))
+	*established = t.state == HTTP_TCP_ESTABLISHED;
+	if (t.received < (uint64_t)inq || t.received > INT64_MAX)
 		return -1;
-	*established = ti.tcpi_state == STATE_ESTABLISHED;
-	if (ti.tcpi_bytes_received < (uint64_t)inq ||
-	    ti.tcpi_bytes_received > INT64_MAX)
-		return -1;
-	return (int64_t)(ti.tcpi_bytes_received - (uint64_t)inq);
+	return (int64_t)(t.received - (uint64_t)inq);
 }
 
 /* Parks c on its socket nfd (any thread): 0, or -1 if the epoll set

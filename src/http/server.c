@@ -457,8 +457,6 @@ begin(struct rq *rq, const char *method, const char *version)
 	in.headers.ctx = rq->conn;
 	in.on_s3api_port = rq->on_s3;
 	rq->keep = rq->h->park != NULL && keeps_alive(rq->conn, version);
-	rq->body_unknown = MHD_lookup_connection_value(rq->conn,
-	    MHD_HEADER_KIND, "Transfer-Encoding") != NULL;
 	rq->x = gate_begin(rq->h->app, &in);
 	return rq->x != NULL ? 0 : GK_ERR_NOMEM;
 }
@@ -565,17 +563,21 @@ decide(struct rq *rq)
 	return MHD_YES;
 }
 
-/* 1 when the head announces a body (a length other than 0, or a transfer
- * coding); a malformed one is refused with the head. */
+/* 1 when the head announces a body: a transfer coding (then its length
+ * on the wire is not known: rq->body_unknown), or a length other than 0;
+ * a malformed one is refused with the head. */
 static int
-announces_body(struct MHD_Connection *conn)
+announces_body(struct rq *rq)
 {
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *cl;
 
-	return (cl != NULL && strcmp(cl, "0") != 0) ||
-	    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+	rq->body_unknown = MHD_lookup_connection_value(rq->conn,
+	    MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+	if (rq->body_unknown)
+		return 1;
+	cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return cl != NULL && strcmp(cl, "0") != 0;
 }
 
 static enum MHD_Result
@@ -586,13 +588,14 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	struct rq *rq = *con_cls;
 
 	(void)cls;
+	(void)conn;
 	(void)url;
 	if (rq == NULL)
 		return MHD_NO;
 	switch (atomic_load(&rq->state)) {
 	case RQ_NEW:
 		http_guard_head_done(rq->h->guard, rq->sc->watch,
-		    announces_body(conn));
+		    announces_body(rq));
 		if (begin(rq, method, version) != 0)
 			return MHD_NO;
 		atomic_store(&rq->state, RQ_BODY);

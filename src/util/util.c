@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 
 const char *
 gk_err_str(int err)
@@ -223,6 +225,22 @@ gk_wipe(void *p, size_t len)
 {
 	if (p != NULL && len > 0)
 		OPENSSL_cleanse(p, len);
+}
+
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
+const EVP_MD *
+gk_sha256(void)
+{
+	return pthread_once(&sha256_once, sha256_fetch) == 0 ? sha256_md :
+	    NULL;
 }
 
 int

@@ -233,6 +233,10 @@ int gk_cidr_parse(gk_slice s, uint8_t addr[16], unsigned *bits) GK_WUR;
 void gk_wipe(void *p, size_t len);
 /* Cryptographically secure random bytes. */
 int gk_random(void *p, size_t len) GK_WUR;
+/* OpenSSL's SHA-256, fetched once per process (EVP_sha256() looks it up
+ * again at every use); NULL if the library has none. An EVP_MD. */
+struct evp_md_st;
+const struct evp_md_st *gk_sha256(void);
 
 /* ---- time ------------------------------------------------------------ */
 

@@ -81,7 +81,6 @@ struct vctx_cache {
 static pthread_once_t vctx_once = PTHREAD_ONCE_INIT;
 static pthread_key_t vctx_tls_key;
 static int vctx_init_ok;
-static EVP_MD *vctx_sha256;	/* fetched once: no method-store lookup */
 static _Atomic uint64_t vctx_next_id = 1;
 static _Atomic uint64_t vctx_free_epoch;
 static _Atomic uint64_t sig_verified, sig_cached;
@@ -121,7 +120,6 @@ vctx_global_init(void)
 {
 	if (pthread_key_create(&vctx_tls_key, vctx_cache_destroy) == 0)
 		vctx_init_ok = 1;
-	vctx_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
 /* The calling thread's cache, created on first use; NULL on failure. */
@@ -423,13 +421,13 @@ sig_digest(struct vctx_cache *c, uint64_t id, gk_slice signed_part,
 	unsigned len = 0;
 	int i;
 
-	if (vctx_sha256 == NULL)
+	if (gk_sha256() == NULL)
 		return -1;
 	if (c->sha == NULL && (c->sha = EVP_MD_CTX_new()) == NULL)
 		return -1;
 	for (i = 0; i < 8; i++)
 		idb[i] = (uint8_t)(id >> (56 - 8 * i));
-	if (EVP_DigestInit_ex(c->sha, vctx_sha256, NULL) != 1 ||
+	if (EVP_DigestInit_ex(c->sha, gk_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(c->sha, idb, sizeof(idb)) != 1 ||
 	    EVP_DigestUpdate(c->sha, signed_part.p, signed_part.len) != 1 ||
 	    EVP_DigestUpdate(c->sha, ".", 1) != 1 ||
