@@ -7,6 +7,7 @@
  * for the admin CIDRs and not audited.
  */
 #include "gate_int.h"
+#include "http/http.h"
 #include "verify/verify.h"
 
 #include <inttypes.h>
@@ -128,6 +129,7 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
 {
 	const gk_stats *s = &app->stats;
 	gk_audit_counters ac;
+	http_park_figures pf;
 	uint64_t sig_pk, sig_cached;
 	int r;
 
@@ -136,6 +138,7 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
 	rep->content_type = "text/plain; version=0.0.4";
 	audit_counters(app->audit, &ac);
 	verify_jws_counters(&sig_pk, &sig_cached);
+	http_park_counters(&pf);
 #define STAT(i) ((unsigned long long)atomic_load_explicit(&s->n[i], \
 	memory_order_relaxed))
 	r = gk_buf_printf(&rep->body,
@@ -162,14 +165,26 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
 	    "gatekeeper_audit_low_space %d\n"
 	    "# TYPE gatekeeper_v2_signatures_total counter\n"
 	    "gatekeeper_v2_signatures_total{check=\"public_key\"} %llu\n"
-	    "gatekeeper_v2_signatures_total{check=\"cache\"} %llu\n",
+	    "gatekeeper_v2_signatures_total{check=\"cache\"} %llu\n"
+	    "# TYPE gatekeeper_parked_connections gauge\n"
+	    "gatekeeper_parked_connections %llu\n"
+	    "# TYPE gatekeeper_parked_connections_total counter\n"
+	    "gatekeeper_parked_connections_total %llu\n"
+	    "# TYPE gatekeeper_parked_woken_total counter\n"
+	    "gatekeeper_parked_woken_total %llu\n"
+	    "# TYPE gatekeeper_parked_closed_total counter\n"
+	    "gatekeeper_parked_closed_total{reason=\"idle_timeout\"} %llu\n"
+	    "gatekeeper_parked_closed_total{reason=\"peer_closed\"} %llu\n",
 	    STAT(GK_STAT_REQUESTS), STAT(GK_STAT_GRANTED),
 	    STAT(GK_STAT_DENIED), STAT(GK_STAT_ERRORS),
 	    STAT(GK_STAT_AUDIT_FAILURES), STAT(GK_STAT_RATE_LIMITED),
 	    STAT(GK_STAT_RELOADS), STAT(GK_STAT_RELOAD_FAILURES),
 	    (unsigned long long)ac.fields_cut, STAT(GK_STAT_AGGREGATED),
 	    (unsigned long long)ac.refusals_dropped, ac.low_space,
-	    (unsigned long long)sig_pk, (unsigned long long)sig_cached);
+	    (unsigned long long)sig_pk, (unsigned long long)sig_cached,
+	    (unsigned long long)pf.now, (unsigned long long)pf.parked,
+	    (unsigned long long)pf.woken, (unsigned long long)pf.idle_closed,
+	    (unsigned long long)pf.peer_closed);
 #undef STAT
 	rep->status = r == 0 ? 200 : 500;
 }

@@ -66,6 +66,18 @@ int http_head_verdict(http_head *h, int http11, const char **why);
 
 /* ---- the server -------------------------------------------------------- */
 
+/* Idle keep-alive connections the plain HTTP server held outside
+ * libmicrohttpd (park.c), since the process started: for /metrics. */
+typedef struct {
+	uint64_t now;		/* held at this moment */
+	uint64_t parked;	/* taken back */
+	uint64_t woken;		/* handed back on their next bytes */
+	uint64_t idle_closed;	/* closed while held: the idle timeout */
+	uint64_t peer_closed;	/* closed while held: by the client */
+} http_park_figures;
+
+void http_park_counters(http_park_figures *out);
+
 struct gk_app;
 
 /* What the server takes from the config ([server] settings). */

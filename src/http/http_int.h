@@ -81,21 +81,24 @@ int http_tcp_unread(int fd);
 /* ---- idle keep-alive connections held outside libmicrohttpd (park.c) ----
  *
  * On the plain HTTP daemons (main and [s3api]), a connection that idles
- * HTTP_PARK_AFTER_S seconds after an answer that keeps it open is taken
- * back (socket and a small record only) and handed over again when its
- * next bytes arrive. Limits count connections from their start to their
- * last close, parked or not. The daemons run with MHD_USE_TURBO.
+ * after an answer that keeps it open is taken back (socket and a small
+ * record only) and handed over again when its next bytes arrive: at once
+ * after its first answer and after one to a request that came after an
+ * idle HTTP_PARK_PAUSE_MS, else after libmicrohttpd's own (short)
+ * timeout (server.c's idle_arm). Limits count connections from their
+ * start to their last close, parked or not. The daemons run with
+ * MHD_USE_TURBO.
  */
 #define HTTP_PARK_LISTENERS 2	/* the main port, the [s3api] port */
-#define HTTP_PARK_AFTER_S 1u	/* idle seconds before the take-back */
+#define HTTP_PARK_PAUSE_MS 1000	/* a client idle this long before a
+				 * request is taken back at once after it */
 
 typedef struct http_park http_park;
 /* One client connection, from its start to its last close. */
 typedef struct http_client http_client;
 
 /* The limits (conn_limit in all, per_ip_conn_limit per address, 0 none)
- * and the idle timeout (seconds, counted from the last answer; more than
- * HTTP_PARK_AFTER_S). */
+ * and the idle timeout (seconds, counted from the last answer). */
 int http_park_new(unsigned conn_limit, unsigned per_ip_conn_limit,
     unsigned idle_timeout_s, http_park **out) GK_WUR;
 /* Starts the thread; woken connections of listener i go to d[i] (NULL:
@@ -117,26 +120,32 @@ void http_park_free(http_park *p);
  */
 http_client *http_park_adopt(http_park *p, int fd, const struct sockaddr *sa,
     unsigned listener, int *refused);
-/* A request on c completed, consuming bytes of the stream (its head and
- * body); known = 0 when they are not known (a chunked body): c is then
- * never taken back. 1 if it was the connection's first answered request.
- * Accepts NULL. */
-int http_park_request_done(http_client *c, uint64_t bytes, int known);
 /*
- * Takes c back at once, in the completed notification of its first
- * answered request (libmicrohttpd's thread; conn on descriptor fd; the
- * answer keeps the connection open), when libmicrohttpd holds no byte of
- * a next request: 1 if done (c is then no longer the caller's, and
- * libmicrohttpd frees the connection in its next round), 0 if not (all
- * as it was). A client that sends one request and idles costs no pool
- * even for HTTP_PARK_AFTER_S.
+ * A request on c completed at now_ms (monotonic), consuming bytes of the
+ * stream (its head and body); known = 0 when they are not known (a
+ * chunked body): c is then never taken back. 1 if c is to be taken back
+ * at once (http_park_now): it was the connection's first answered
+ * request, or the client had idled before it (more than
+ * HTTP_PARK_PAUSE_MS from its previous answer to this one's; a client
+ * sending requests one after the other is left alone). Accepts NULL.
  */
-int http_park_first_answer(http_park *p, http_client *c,
-    struct MHD_Connection *conn, int fd);
+int http_park_request_done(http_client *c, uint64_t bytes, int known,
+    int64_t now_ms);
+/*
+ * Takes c back at once, in the completed notification of a request
+ * (libmicrohttpd's thread; conn on descriptor fd; the answer keeps the
+ * connection open), when libmicrohttpd holds no byte of a next request:
+ * 1 if done (c is then no longer the caller's, and libmicrohttpd frees
+ * the connection in its next round), 0 if not (all as it was). A client
+ * that sends one request and idles costs no pool while it idles.
+ */
+int http_park_now(http_park *p, http_client *c, struct MHD_Connection *conn,
+    int fd);
 /*
  * libmicrohttpd is closing c's connection (its closed notification,
  * before it closes fd). idle_since_ms: the monotonic ms at which server.c
- * armed the idle take-back, 0 if it did not (or a request began since).
+ * armed the idle take-back (its last answer), 0 if it did not (or a
+ * request began since).
  * Returns 1 if the connection was taken back (parked on a dup of fd),
  * 0 if it ends here (fd shut down for writing, c released). Either way
  * c is no longer the caller's.

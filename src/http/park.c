@@ -9,11 +9,12 @@
  * until its next bytes arrive, and then hand it over again
  * (MHD_add_connection). libmicrohttpd accepts new connections itself.
  *
- * Taking a connection back (http_park_closing, from libmicrohttpd's
- * connection-closed notification, in its thread, before it closes the
- * socket): server.c arms a short idle timeout after a request whose
- * answer keeps the connection open; when it expires libmicrohttpd closes
- * the connection. The daemon runs with MHD_USE_TURBO, so that close does
+ * Taking a connection back at once (http_park_now, in libmicrohttpd's
+ * completed notification) is described there. After its idle timeout
+ * (http_park_closing, from libmicrohttpd's connection-closed
+ * notification, in its thread, before it closes the socket): server.c
+ * arms a short idle timeout after a request whose answer keeps the
+ * connection open; when it expires libmicrohttpd closes the connection. The daemon runs with MHD_USE_TURBO, so that close does
  * not shut the socket down; we keep a dup() of it when, and only when,
  * libmicrohttpd holds no byte of a next request: every byte it read from
  * the socket (TCP_INFO's bytes received minus the bytes still queued,
@@ -49,7 +50,12 @@
 #include <unistd.h>
 
 #define EVENTS 256
-/* The parked list is looked at this often at least. */
+/* The parked lists are looked at this often at least, and when their
+ * first deadline is due (epoll_wait's timeout, to the millisecond). A
+ * connection is parked at least 1 s before its deadline (the idle
+ * timeout is whole seconds, and so is the time from the answer to a
+ * take-back, which is shorter), so one parked while the thread waits is
+ * never due before the thread looks again. */
 #define EXPIRE_TICK_MS 250
 /* After this many take-backs (and at most once a TRIM_EVERY_MS), the
  * heap's free pages go back to the system: the connections' buffers
@@ -75,8 +81,8 @@ struct http_client {
 	uint8_t parked;
 	uint8_t unaccounted;	/* a request's bytes are unknown: no park */
 	uint8_t lst;		/* the parked list it is on (see http_park) */
-	uint8_t served;		/* a request of it was answered */
 	uint64_t consumed;	/* bytes of the requests completed */
+	int64_t answered_ms;	/* its last answer (0: none yet) */
 	int64_t deadline_ms;	/* parked: closed then */
 	struct ip_count *ip;
 	struct sockaddr *sa;	/* the client's address, salen bytes */
@@ -92,7 +98,7 @@ struct http_park {
 	int64_t idle_ms;	/* conn_timeout */
 	_Atomic unsigned total;
 	_Atomic int closing;	/* no more parking */
-	_Atomic uint64_t parked_n, woken_n;
+	_Atomic uint64_t parked_n;
 	uint64_t trimmed_at_n;	/* parked_n at the last malloc_trim */
 	int64_t trimmed_ms;
 	pthread_mutex_t mu;	/* the parked lists, the address counts */
@@ -104,6 +110,10 @@ struct http_park {
 	_Atomic(http_client *) *byfd;	/* handed to libmicrohttpd */
 	size_t nfd;
 };
+
+/* For /metrics (http_park_counters): one server in a process. */
+static _Atomic uint64_t n_now, n_parked, n_woken, n_idle_closed,
+    n_peer_closed;
 
 static int64_t
 now_ms(void)
@@ -256,14 +266,16 @@ parked_event(http_park *p, http_client *c, uint32_t ev)
 	list_remove(p, c);
 	pthread_mutex_unlock(&p->mu);
 	(void)epoll_ctl(p->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	atomic_fetch_sub(&n_now, 1);
 	if ((ev & (EPOLLERR | EPOLLHUP | EPOLLRDHUP)) &&
 	    http_tcp_unread(c->fd) <= 0) {
 		/* the client closed it (nothing of a request came) */
+		atomic_fetch_add(&n_peer_closed, 1);
 		close(c->fd);
 		client_release(p, c);
 		return;
 	}
-	atomic_fetch_add(&p->woken_n, 1);
+	atomic_fetch_add(&n_woken, 1);
 	hand_over(p, c);
 }
 
@@ -288,13 +300,13 @@ expire(http_park *p)
 		}
 		list_remove(p, c);
 		pthread_mutex_unlock(&p->mu);
+		atomic_fetch_sub(&n_now, 1);
+		atomic_fetch_add(&n_idle_closed, 1);
 		(void)epoll_ctl(p->ep, EPOLL_CTL_DEL, c->fd, NULL);
 		(void)shutdown(c->fd, SHUT_WR);
 		close(c->fd);
 		client_release(p, c);
 	}
-	/* one parked meanwhile: looked at within EXPIRE_TICK_MS of its
-	 * deadline */
 	return wait < 0 || wait > EXPIRE_TICK_MS ? EXPIRE_TICK_MS : (int)wait;
 }
 
@@ -407,6 +419,7 @@ http_park_quiesce(http_park *p)
 		pthread_mutex_unlock(&p->mu);
 		if (c == NULL)
 			break;
+		atomic_fetch_sub(&n_now, 1);
 		(void)epoll_ctl(p->ep, EPOLL_CTL_DEL, c->fd, NULL);
 		(void)shutdown(c->fd, SHUT_WR);
 		close(c->fd);
@@ -484,19 +497,21 @@ http_park_adopt(http_park *p, int fd, const struct sockaddr *sa,
 }
 
 int
-http_park_request_done(http_client *c, uint64_t bytes, int known)
+http_park_request_done(http_client *c, uint64_t bytes, int known,
+    int64_t now_ms)
 {
-	int first;
+	int at_once;
 
 	if (c == NULL)
 		return 0;
-	first = !c->served;
-	c->served = 1;
+	at_once = c->answered_ms == 0 ||
+	    now_ms - c->answered_ms > HTTP_PARK_PAUSE_MS;
+	c->answered_ms = now_ms;
 	if (!known || c->consumed + bytes < c->consumed)
 		c->unaccounted = 1;
 	else
 		c->consumed += bytes;
-	return first;
+	return at_once;
 }
 
 /* Bytes libmicrohttpd read from fd so far; -1 if unknown. The queue is
@@ -535,10 +550,14 @@ park_insert(http_park *p, http_client *c, int nfd, int lst,
 	memset(&e, 0, sizeof(e));
 	e.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
 	e.data.ptr = c;
+	/* counted first: its wake may come before epoll_ctl returns */
+	atomic_fetch_add(&n_now, 1);
 	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, nfd, &e) == 0) {
 		atomic_fetch_add(&p->parked_n, 1);
+		atomic_fetch_add(&n_parked, 1);
 		return 0;
 	}
+	atomic_fetch_sub(&n_now, 1);
 	pthread_mutex_lock(&p->mu);
 	list_remove(p, c);
 	pthread_mutex_unlock(&p->mu);
@@ -558,14 +577,14 @@ nothing_held(const http_client *c, int fd)
 }
 
 int
-http_park_first_answer(http_park *p, http_client *c,
-    struct MHD_Connection *conn, int fd)
+http_park_now(http_park *p, http_client *c, struct MHD_Connection *conn,
+    int fd)
 {
 	int sv[2], nfd;
 
 	/*
-	 * libmicrohttpd's thread, in the completed notification of the
-	 * connection's first request: suspended, the connection leaves its
+	 * libmicrohttpd's thread, in the completed notification of a
+	 * request: suspended, the connection leaves its
 	 * epoll set (EPOLL_CTL_DEL on the socket); its descriptor number is
 	 * then made to name a socket whose peer is closed (dup3, atomic: no
 	 * moment at which the number is free for another), so once resumed
@@ -622,10 +641,8 @@ http_park_closing(http_park *p, http_client *c, int fd, int64_t idle_since_ms)
 	    now_ms() - idle_since_ms >= TAKE_BACK_MIN_MS &&
 	    nothing_held(c, fd) &&
 	    (nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) >= 0) {
-		/* the idle timeout, from the last answer (the take-back came
-		 * HTTP_PARK_AFTER_S after it) */
-		if (park_insert(p, c, nfd, 0, now_ms() + p->idle_ms -
-		    (int64_t)HTTP_PARK_AFTER_S * 1000) == 0)
+		/* the idle timeout, from the last answer */
+		if (park_insert(p, c, nfd, 0, idle_since_ms + p->idle_ms) == 0)
 			return 1;
 		close(nfd);
 	}
@@ -633,4 +650,14 @@ http_park_closing(http_park *p, http_client *c, int fd, int64_t idle_since_ms)
 	(void)shutdown(fd, SHUT_WR);
 	client_release(p, c);
 	return 0;
+}
+
+void
+http_park_counters(http_park_figures *out)
+{
+	out->now = atomic_load(&n_now);
+	out->parked = atomic_load(&n_parked);
+	out->woken = atomic_load(&n_woken);
+	out->idle_closed = atomic_load(&n_idle_closed);
+	out->peer_closed = atomic_load(&n_peer_closed);
 }

@@ -57,6 +57,8 @@ struct gk_http {
 	http_guard *guard;	/* slow-client watchdog */
 	http_park *park;	/* idle connections, plain HTTP (park.c) */
 	unsigned conn_timeout;
+	unsigned take_back_s;	/* idle seconds after an answer before the
+				 * take-back (park.c), 0: none */
 };
 
 /* Per connection (libmicrohttpd's socket context). */
@@ -110,12 +112,22 @@ sconn_of(struct MHD_Connection *conn)
 /* ---- idle connections taken back (park.c) ----------------------------- */
 
 /*
- * On the plain HTTP daemons libmicrohttpd's own idle timeout is the short
- * HTTP_PARK_AFTER_S, armed only after an answer (idle_arm); a connection
- * has the configured one from its start and while a request is under
- * way. (libmicrohttpd keeps connections whose timeout is its default in
- * a list sorted by activity and walks every other one in each round of
- * its event loop: the many idle ones are the former.)
+ * On the plain HTTP daemons a connection has the configured conn_timeout
+ * from its start and while a request is under way; after an answer that
+ * keeps it open it is taken back from libmicrohttpd (park.c) at once, or
+ * after take_back_s idle seconds (libmicrohttpd's own timeout, its
+ * default on these daemons: it keeps connections whose timeout is its
+ * default in a list sorted by activity and walks every other one in each
+ * round of its event loop; the many idle ones are the former).
+ *
+ * take_back_s is head_timeout (when below conn_timeout), not shorter:
+ * libmicrohttpd reads the start of a next request line into its buffer
+ * and calls us only once the whole line is in (uri_log), so a connection
+ * whose timeout expires may hold part of a request, which cannot be
+ * handed on (park.c sees the bytes and closes it). With take_back_s =
+ * head_timeout such a connection is closed no sooner than the watchdog
+ * (guard.c) would close it for its head, which is the semantics of a
+ * daemon without the take-back.
  */
 static void
 idle_disarm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc)
@@ -129,45 +141,45 @@ idle_disarm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc)
 
 /*
  * A request completed (libmicrohttpd's thread): its bytes are counted,
- * and when its answer surely keeps the connection open, the short idle
- * timeout HTTP_PARK_AFTER_S is armed; when it expires libmicrohttpd
- * closes the connection and notify() lets park.c take it back
- * (http_park_closing). The guess errs towards not arming (then the
- * configured timeout stays): libmicrohttpd keeps a connection after an
- * answer we queued once the whole request was read, to an HTTP/1.1
+ * and when its answer surely keeps the connection open the connection is
+ * taken back at once if this was its first answer or one to a client
+ * that idles between requests (http_park_request_done), else the
+ * take-back after take_back_s is armed; when that
+ * expires libmicrohttpd closes the connection and notify() lets park.c
+ * take it back (http_park_closing). A client sending requests one after
+ * the other pays for neither. The guess errs towards not arming (then
+ * the configured timeout stays): libmicrohttpd keeps a connection after
+ * an answer we queued once the whole request was read, to an HTTP/1.1
  * request without "Connection: close" (keepalive_possible in its
  * connection.c), answered without a Connection header of ours.
- *
- * A connection armed so that receives part of a request line and then
- * nothing for HTTP_PARK_AFTER_S is closed then (libmicrohttpd's read
- * buffer cannot be handed on; park.c sees the bytes and does not take it
- * back): the one case where a client waits less than conn_timeout.
  */
 static void
 idle_arm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc,
     const struct rq *rq)
 {
 	const union MHD_ConnectionInfo *ci;
-	int first;
+	int64_t now;
+	int at_once;
 
 	if (sc->cl == NULL)
 		return;
+	now = gk_mono_us() / 1000;
 	ci = MHD_get_connection_info(conn,
 	    MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	first = http_park_request_done(sc->cl, (ci != NULL ?
+	at_once = http_park_request_done(sc->cl, (ci != NULL ?
 	    ci->header_size : 0) + (rq != NULL ? rq->body : 0), ci != NULL &&
-	    rq != NULL && !rq->body_unknown);
+	    rq != NULL && !rq->body_unknown, now);
 	if (rq == NULL || !rq->keep)
 		return;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	if (first && ci != NULL && http_park_first_answer(h->park, sc->cl,
-	    conn, ci->connect_fd)) {
+	if (at_once && ci != NULL && http_park_now(h->park, sc->cl, conn,
+	    ci->connect_fd)) {
 		sc->cl = NULL;	/* parked; this libmicrohttpd connection ends */
 		return;
 	}
-	if (MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
-	    HTTP_PARK_AFTER_S) == MHD_YES)
-		sc->idle_armed_ms = gk_mono_us() / 1000;
+	if (h->take_back_s > 0 && MHD_set_connection_option(conn,
+	    MHD_CONNECTION_OPTION_TIMEOUT, h->take_back_s) == MHD_YES)
+		sc->idle_armed_ms = now;
 }
 
 /* The request's framing allows keeping the connection (begin()). */
@@ -724,13 +736,14 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_USE_ITC;
 	h->conn_timeout = cfg->conn_timeout;
-	if (h->tls == NULL && cfg->conn_timeout > HTTP_PARK_AFTER_S) {
+	if (h->tls == NULL) {
 		/*
 		 * Plain HTTP: park.c holds idle connections (MHD_USE_TURBO:
 		 * libmicrohttpd closes without shutting the socket down,
 		 * park.c does that or keeps it) and counts the limits;
 		 * libmicrohttpd's own are wider, as a connection just taken
-		 * back may still be counted there for a moment.
+		 * back may still be counted there for a moment. Its timeout
+		 * is the take-back's (see idle_arm).
 		 */
 		if ((r = http_park_new(cfg->conn_limit, cfg->per_ip_conn_limit,
 		    cfg->conn_timeout, &h->park)) != 0) {
@@ -738,7 +751,11 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 			return r;
 		}
 		flags |= MHD_USE_TURBO;
-		idle_to = HTTP_PARK_AFTER_S;
+		if (cfg->head_timeout > 0 &&
+		    cfg->head_timeout < cfg->conn_timeout) {
+			idle_to = cfg->head_timeout;
+			h->take_back_s = idle_to;
+		}
 		mhd_limit = cfg->conn_limit > UINT_MAX / 2 ? UINT_MAX :
 		    cfg->conn_limit * 2;
 		mhd_per_ip = 0;

@@ -1,10 +1,12 @@
 """Idle keep-alive connections held outside libmicrohttpd (src/http/park.c).
 
-A plain-HTTP connection that idles 1 s after an answer that keeps it open
-is taken back from libmicrohttpd: the server keeps a dup() of its socket
-(so the descriptor number holding the connection changes, which is what
-these tests look at in /proc) and hands it back when its next bytes come.
-Real sockets throughout; what a client sees is asserted byte for byte.
+A plain-HTTP connection idle after an answer that keeps it open is taken
+back from libmicrohttpd (at once after its first answer and when its
+client idles between requests, else after head_timeout): the server
+keeps a dup() of its socket (so the descriptor number holding the
+connection changes, which is what these tests look at in /proc) and
+hands it back when its next bytes come. Real sockets throughout; what a
+client sees is asserted byte for byte.
 """
 import os
 import socket
@@ -13,9 +15,11 @@ import urllib.parse
 
 from conftest import ORIGIN
 
-# libmicrohttpd's idle time before the take-back (HTTP_PARK_AFTER_S) is
-# 1 s; waiting this long leaves room for a loaded machine
-PARK_WAIT = 2.0
+# the take-back after a later answer comes after head_timeout, 2 s in
+# these tests (started()); waiting this long leaves room for a loaded
+# machine
+HEAD_TIMEOUT = 2
+PARK_WAIT = HEAD_TIMEOUT + 1.0
 
 
 def target(g, root, path, op):
@@ -153,8 +157,10 @@ def grant(g, conn, path="/c/obj.txt"):
 
 
 def started(gk_factory, content=b"x", **settings):
-    """A gatekeeper (conn_timeout 15 s unless given) with one object."""
+    """A gatekeeper (conn_timeout 15 s, head_timeout 2 s unless given)
+    with one object."""
     settings.setdefault("server__conn_timeout", "15")
+    settings.setdefault("server__head_timeout", str(HEAD_TIMEOUT))
     g = gk_factory(**settings).start()
     r, _ = g.upload("/c/obj.txt", content)
     assert r.status_code == 201
@@ -317,31 +323,63 @@ def test_shutdown_with_parked_connections(gk_factory):
         c.close()
 
 
+def later_answer(g, c, fd):
+    """Two grants in a row on c (parked at fd): the second answer is a
+    later one in a quick series, after which the take-back waits for
+    head_timeout (libmicrohttpd's timeout) instead of coming at once."""
+    grant(g, c)
+    fd1 = wait_parked(g, c, fd)
+    grant(g, c)
+    return fd1
+
+
 def test_part_of_a_request_line_then_a_stall_is_never_misread(gk_factory):
-    """After its first answer a connection is taken back at once, so the
-    start of its next request line waits in the socket and is served in
-    full. After a later answer the take-back waits 1 s of idleness, and
-    libmicrohttpd may hold the start of a request line by then: the
-    connection is closed, not parked (parking would lose those bytes and
-    answer the rest as a request of its own)."""
-    g = started(gk_factory)
+    """The start of a request line, then a stall longer than the old 1 s
+    take-back, then the rest: answered once, with its audit row, both
+    after a take-back at once (the start waits in the socket) and after
+    a later answer (libmicrohttpd holds the start: the connection keeps
+    head_timeout, here 4 s, as on a daemon that takes nothing back)."""
+    g = started(gk_factory, server__head_timeout="4")
     c = Conn(g)
     fd0 = settled_fd(g, c)
     grant(g, c)
     wait_parked(g, c, fd0)
+    # (its answer is parked at once: the client idled 1.5 s before it)
+    for stall in (1.5, 2.5):
+        if stall > 2:
+            grant(g, c)  # right after the last: a quick series
+        one = request(g, target(g, "uploads", "/c/obj.txt", "GET_Object"))
+        c.send(one[:12])
+        time.sleep(stall)
+        c.send(one[12:])
+        st, h, _, raw = c.answer()
+        assert st == 302, raw
+        assert len(g.audit_rows("request_id = ?", (h["x-request-id"],))) == 1
+    assert c.buf == b""
+    c.s.settimeout(0.3)
+    try:
+        extra = c.s.recv(1)
+    except socket.timeout:
+        extra = b"-"
+    assert extra == b"-", "more than one answer"
+    c.close()
+
+
+def test_a_head_that_never_completes_is_closed_by_head_timeout(gk_factory):
+    """After a later answer, the start of a request line and nothing more:
+    closed head_timeout (3 s) after it, not at the take-back's old 1 s;
+    the rest sent after that gets no answer."""
+    g = started(gk_factory, server__head_timeout="3")
+    c = Conn(g)
+    later_answer(g, c, settled_fd(g, c))
+    time.sleep(0.3)
     one = request(g, target(g, "uploads", "/c/obj.txt", "GET_Object"))
     c.send(one[:12])
-    time.sleep(1.5)
-    c.send(one[12:])
-    st, h, _, raw = c.answer()
-    assert st == 302, raw
-    assert len(g.audit_rows("request_id = ?", (h["x-request-id"],))) == 1
-    # a later answer: the 1 s take-back, with the start of a request
-    # line in libmicrohttpd's buffer when it is due
-    time.sleep(0.5)
-    one = request(g, target(g, "uploads", "/c/obj.txt", "GET_Object"))
-    c.send(one[:12])
-    assert c.closed_by_server(PARK_WAIT + 3)
+    t0 = time.monotonic()
+    assert not c.closed_by_server(2.5), "closed before head_timeout"
+    assert c.closed_by_server(3)
+    took = time.monotonic() - t0
+    assert 2.9 <= took <= 3 + 2, took
     try:
         c.send(one[12:])
         c.s.settimeout(2)
@@ -350,3 +388,127 @@ def test_part_of_a_request_line_then_a_stall_is_never_misread(gk_factory):
         got = b""
     assert got == b"", "answered the rest of a cut request: %r" % got[:60]
     c.close()
+
+
+def test_later_answer_taken_back_after_head_timeout(gk_factory):
+    """After a later answer in a quick series the connection stays with
+    libmicrohttpd for head_timeout, then is taken back; its next request
+    is served."""
+    g = started(gk_factory)
+    c = Conn(g)
+    fd1 = later_answer(g, c, settled_fd(g, c))
+    t0 = c.answered_at
+    time.sleep(HEAD_TIMEOUT - 0.7)
+    assert server_fd(g, c) == fd1, "taken back before head_timeout"
+    wait_parked(g, c, fd1)
+    took = time.monotonic() - t0
+    assert HEAD_TIMEOUT - 0.2 <= took <= PARK_WAIT + 3, took
+    grant(g, c)
+    c.close()
+
+
+def test_client_idling_between_requests_is_taken_back_at_once(gk_factory):
+    """A client that idled more than 1 s before a request is taken back at
+    once after its answer, every time (not after head_timeout)."""
+    g = started(gk_factory, server__head_timeout="10")
+    c = Conn(g)
+    fd = settled_fd(g, c)
+    for _ in range(3):
+        grant(g, c)
+        t0 = time.monotonic()
+        fd = wait_parked(g, c, fd)
+        assert time.monotonic() - t0 < 1.5
+        time.sleep(1.3)
+    c.close()
+
+
+def test_parked_connection_closes_on_time(gk_factory):
+    """A parked connection closes conn_timeout after its answer, to well
+    under 100 ms (the client's own clock; slack for a loaded machine),
+    both when taken back at once and after head_timeout."""
+    g = started(gk_factory, server__conn_timeout="3",
+                server__head_timeout="1")
+    late = []
+    for i in range(3):
+        c = Conn(g, "127.0.0.%d" % (40 + i))
+        fd = settled_fd(g, c)
+        if i == 2:
+            fd = later_answer(g, c, fd)
+        else:
+            grant(g, c)
+        t0 = c.answered_at
+        wait_parked(g, c, fd)
+        assert c.closed_by_server(6)
+        late.append(time.monotonic() - t0 - 3)
+        c.close()
+    assert all(-0.05 <= x <= 0.15 for x in late), late
+
+
+def metrics(g):
+    """The parked-connection figures of /metrics (Connection: close: the
+    request itself is never parked)."""
+    s = socket.create_connection(("127.0.0.1", g.port), 10)
+    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close"
+              b"\r\n\r\n")
+    raw = b""
+    while True:
+        got = s.recv(65536)
+        if not got:
+            break
+        raw += got
+    s.close()
+    assert raw.startswith(b"HTTP/1.1 200"), raw[:100]
+    out = {}
+    for line in raw.split(b"\r\n\r\n", 1)[1].decode().splitlines():
+        if line.startswith("gatekeeper_parked"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = int(v)
+    return out
+
+
+def wait_metrics(g, want, base, timeout=8):
+    """Waits until every figure in want is base's plus the given delta."""
+    deadline = time.monotonic() + timeout
+    while True:
+        m = metrics(g)
+        if all(m[k] - base.get(k, 0) == d for k, d in want.items()):
+            return m
+        if time.monotonic() > deadline:
+            raise AssertionError((want, base, m))
+        time.sleep(0.1)
+
+
+NOW = "gatekeeper_parked_connections"
+PARKED = "gatekeeper_parked_connections_total"
+WOKEN = "gatekeeper_parked_woken_total"
+IDLE = 'gatekeeper_parked_closed_total{reason="idle_timeout"}'
+PEER = 'gatekeeper_parked_closed_total{reason="peer_closed"}'
+
+
+def test_metrics_count_parked_connections(gk_factory):
+    g = started(gk_factory, server__conn_timeout="4")
+    # the fixture's own connections (closed by their client) settle first
+    base = wait_metrics(g, {NOW: 0}, {})
+    assert set(base) == {NOW, PARKED, WOKEN, IDLE, PEER}, base
+    c1 = Conn(g, "127.0.0.51")
+    fd = settled_fd(g, c1)
+    grant(g, c1)
+    wait_parked(g, c1, fd)
+    wait_metrics(g, {NOW: 1, PARKED: 1, WOKEN: 0}, base)
+    # woken by its next request, and taken back again head_timeout after
+    # that (a later answer)
+    grant(g, c1)
+    wait_metrics(g, {NOW: 0, PARKED: 1, WOKEN: 1}, base, timeout=1.5)
+    wait_metrics(g, {NOW: 1, PARKED: 2, WOKEN: 1}, base, timeout=PARK_WAIT + 3)
+    # one closed by its client while parked
+    c2 = Conn(g, "127.0.0.52")
+    fd = settled_fd(g, c2)
+    grant(g, c2)
+    wait_parked(g, c2, fd)
+    wait_metrics(g, {NOW: 2, PARKED: 3}, base)
+    c2.close()
+    wait_metrics(g, {NOW: 1, PEER: 1, IDLE: 0}, base)
+    # c1 closed by the idle timeout while parked
+    assert c1.closed_by_server(6)
+    c1.close()
+    wait_metrics(g, {NOW: 0, PARKED: 3, WOKEN: 1, PEER: 1, IDLE: 1}, base)
