@@ -66,7 +66,7 @@ checkpoints on a thread of its own, inserts 16 rows per statement, and
 writes its journal ahead with zeros and reuses it (an fdatasync of an
 overwrite costs about 100 us here, of an append 150-200). An idle
 keep-alive connection is taken back from libmicrohttpd after its first
-answer (and 1 s after later ones) and held as its socket and about 100
+answer (and after later ones once idle) and held as its socket and about 100
 bytes (src/http/park.c), so the pool is no longer an idle connection's
 cost. v2 tokens used again skip the Ed25519 check (`v2_verify_cache`).
 A download's 1 MiB block is split between the HTTP thread and a decrypt
