@@ -83,15 +83,14 @@ int http_tcp_unread(int fd);
  * On the plain HTTP daemons (main and [s3api]), a connection that idles
  * after an answer that keeps it open is taken back (socket and a small
  * record only) and handed over again when its next bytes arrive: at once
- * after its first answer and after one to a request that came after an
- * idle HTTP_PARK_PAUSE_MS, else after libmicrohttpd's own (short)
+ * after its first answer and after one to a client that idles between
+ * requests (http_park_request_done), else after libmicrohttpd's own
  * timeout (server.c's idle_arm). Limits count connections from their
  * start to their last close, parked or not. The daemons run with
  * MHD_USE_TURBO.
  */
 #define HTTP_PARK_LISTENERS 2	/* the main port, the [s3api] port */
-#define HTTP_PARK_PAUSE_MS 1000	/* a client idle this long before a
-				 * request is taken back at once after it */
+#define HTTP_PARK_PAUSE_MS 1000	/* see http_park_request_done */
 
 typedef struct http_park http_park;
 /* One client connection, from its start to its last close. */

@@ -10,17 +10,18 @@
  * (MHD_add_connection). libmicrohttpd accepts new connections itself.
  *
  * Taking a connection back at once (http_park_now, in libmicrohttpd's
- * completed notification) is described there. After its idle timeout
+ * completed notification) is described there. After an idle timeout
  * (http_park_closing, from libmicrohttpd's connection-closed
  * notification, in its thread, before it closes the socket): server.c
- * arms a short idle timeout after a request whose answer keeps the
- * connection open; when it expires libmicrohttpd closes the connection. The daemon runs with MHD_USE_TURBO, so that close does
- * not shut the socket down; we keep a dup() of it when, and only when,
- * libmicrohttpd holds no byte of a next request: every byte it read from
- * the socket (TCP_INFO's bytes received minus the bytes still queued,
- * SIOCINQ) belongs to requests it completed (their heads and bodies, as
- * counted by server.c). Otherwise, and for every other close, the socket
- * is shut down for writing as libmicrohttpd would have, and closed.
+ * arms one after a request whose answer keeps the connection open; when
+ * it expires libmicrohttpd closes the connection. The daemon runs with
+ * MHD_USE_TURBO, so that close does not shut the socket down; we keep a
+ * dup() of it when, and only when, libmicrohttpd holds no byte of a next
+ * request: every byte it read from the socket (TCP_INFO's bytes received
+ * minus the bytes still queued, SIOCINQ) belongs to requests it
+ * completed (their heads and bodies, as counted by server.c). Otherwise,
+ * and for every other close, the socket is shut down for writing as
+ * libmicrohttpd would have, and closed.
  *
  * Limits count every connection from its start to its last close, parked
  * or not: conn_limit in all, per_ip_conn_limit per client address; one
@@ -552,12 +553,13 @@ park_insert(http_park *p, http_client *c, int nfd, int lst,
 	e.data.ptr = c;
 	/* counted first: its wake may come before epoll_ctl returns */
 	atomic_fetch_add(&n_now, 1);
+	atomic_fetch_add(&n_parked, 1);
 	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, nfd, &e) == 0) {
 		atomic_fetch_add(&p->parked_n, 1);
-		atomic_fetch_add(&n_parked, 1);
 		return 0;
 	}
 	atomic_fetch_sub(&n_now, 1);
+	atomic_fetch_sub(&n_parked, 1);
 	pthread_mutex_lock(&p->mu);
 	list_remove(p, c);
 	pthread_mutex_unlock(&p->mu);

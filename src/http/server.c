@@ -144,12 +144,12 @@ idle_disarm(gk_http *h, struct MHD_Connection *conn, struct sconn *sc)
  * and when its answer surely keeps the connection open the connection is
  * taken back at once if this was its first answer or one to a client
  * that idles between requests (http_park_request_done), else the
- * take-back after take_back_s is armed; when that
- * expires libmicrohttpd closes the connection and notify() lets park.c
- * take it back (http_park_closing). A client sending requests one after
- * the other pays for neither. The guess errs towards not arming (then
- * the configured timeout stays): libmicrohttpd keeps a connection after
- * an answer we queued once the whole request was read, to an HTTP/1.1
+ * take-back after take_back_s is armed: when that expires libmicrohttpd
+ * closes the connection and notify() lets park.c take it back
+ * (http_park_closing). A client sending requests one after the other
+ * pays for neither. The guess errs towards not arming (then the
+ * configured timeout stays): libmicrohttpd keeps a connection after an
+ * answer we queued once the whole request was read, to an HTTP/1.1
  * request without "Connection: close" (keepalive_possible in its
  * connection.c), answered without a Connection header of ours.
  */
