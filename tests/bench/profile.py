@@ -32,7 +32,7 @@ STAGES = [
     ("writer_main", "audit writer thread (all of it)"),
     ("insert_rows", "SQLite inserts"),
     ("writer_commit_open", "SQLite commit (WAL frames, checkpoints)"),
-    ("flush_main", "journal flush thread (pwrite + fdatasync)"),
+    ("audit_journal_flush", "journal write (pwrite + fdatasync)"),
     ("gate_handle", "request handling in the gate (parse, verify, ACL)"),
     ("v1_handle", "v1 verification and answer"),
     ("audit_submit", "record copy and queueing"),
