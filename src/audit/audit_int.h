@@ -107,8 +107,7 @@ int audit_chain_decode(const uint8_t *enc, size_t n,
 typedef struct audit_journal audit_journal;
 
 /* Opens (creating, 0600) <db_path>.journal, or with a chain suffix
- * (a command-line writer) <db_path>.<suffix>.journal locked for it, and
- * its flush thread. */
+ * (a command-line writer) <db_path>.<suffix>.journal locked for it. */
 int audit_journal_open(const char *db_path, const char *suffix,
     audit_journal **out, char *err, size_t errlen) GK_WUR;
 void audit_journal_close(audit_journal *j);
@@ -118,10 +117,8 @@ int audit_journal_add_record(audit_journal *j, const uint8_t *enc,
     size_t n, const uint8_t hash[AUDIT_HASH_LEN]) GK_WUR;
 int audit_journal_add_cp(audit_journal *j, const audit_checkpoint *cp)
     GK_WUR;
-/* Starts writing and flushing the batch in the background. */
-int audit_journal_start(audit_journal *j) GK_WUR;
-/* Waits for it: 0 when the batch is on the disk. */
-int audit_journal_wait(audit_journal *j) GK_WUR;
+/* Writes the batch and flushes it to the disk: 0 when it is there. */
+int audit_journal_flush(audit_journal *j) GK_WUR;
 /* Ends the batch: keeps it (keep and written) or cuts it off again. */
 void audit_journal_end(audit_journal *j, int keep);
 int64_t audit_journal_size(const audit_journal *j);

@@ -1,16 +1,19 @@
 /*
  * journal.c - the durable record of the SQLite backend: a file beside the
  * database (<db>.journal) that holds every record and checkpoint of a
- * batch, written with one pwrite and one fdatasync per batch by a thread
- * of its own, while the writer inserts the same batch into SQLite (which
+ * batch, written by the writer thread with one pwrite and one fdatasync
+ * per batch right after it inserted the same batch into SQLite (which
  * then commits without waiting for the disk: synchronous=NORMAL). A batch
- * is answered only when both are done, so the disk flush and the SQLite
- * work overlap instead of adding up.
+ * is answered only when both are done. (A thread of its own for the
+ * flush, overlapping it with the inserts, cost more CPU in its wake-ups
+ * than the overlap saved: two more context switches a batch.)
  *
- * The file is written ahead with zeros (JOURNAL_AHEAD past the end in
- * JOURNAL_STEP steps, by the flush thread between batches), so a batch
- * overwrites blocks the file already has: its fdatasync commits no
- * metadata (size, extents). Once SQLite has made everything durable
+ * The file is written ahead with zeros (JOURNAL_AHEAD past the end of a
+ * batch that would reach past the blocks the file has, in JOURNAL_STEP
+ * steps, before that batch), so a batch overwrites blocks the file
+ * already has: its fdatasync commits no metadata (size, extents). The
+ * journal is emptied and reused (below), so that happens while it first
+ * grows after a start, not in the steady state. Once SQLite has made everything durable
  * itself (a WAL checkpoint that backfilled every frame), the journal is
  * emptied by starting over at offset 0 with a new epoch, the file kept;
  * a clean stop truncates it to 0 bytes.
@@ -55,7 +58,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -81,20 +83,10 @@ struct audit_journal {
 	gk_buf buf;		/* the batch being built / written (a frame) */
 	int broken;		/* an undo failed: redo it before writing */
 
-	/* the flush thread, under mu */
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int job;		/* 1: write buf at size, then fdatasync */
-	int busy;		/* started and not waited for */
-	int result;
-	int stop;
-	int started;
-	unsigned inited;
+	int busy;		/* flushed (or tried) and not ended */
+	int result;		/* of that flush */
 	off_t written;		/* the file has blocks (zeros or data) up
 				 * to here */
-	int ahead;		/* the flush thread is writing zeros */
-	int no_ahead;		/* ... and must stop (a truncation waits) */
 };
 
 static int
@@ -115,83 +107,43 @@ pwrite_all(int fd, const uint8_t *p, size_t left, off_t at)
 	return 0;
 }
 
-/* Writes the whole batch at j->size and flushes it to the disk. */
-static int
-flush_batch(audit_journal *j)
-{
-	if (pwrite_all(j->fd, j->buf.data, j->buf.len, j->size) != 0)
-		return GK_ERR_UNAVAILABLE;
-	return fdatasync(j->fd) == 0 ? 0 : GK_ERR_UNAVAILABLE;
-}
-
 /*
  * Writes zeros from j->written on, JOURNAL_STEP at a time, until the file
- * reaches JOURNAL_AHEAD past end, so the next batches overwrite blocks
- * the file has. Stops early when a batch waits (it goes first) or on an
- * error (the batches then just append: slower, as correct).
+ * reaches JOURNAL_AHEAD past end, so that this batch and the next ones
+ * overwrite blocks the file has. On an error it stops: the batch then
+ * appends (slower, as correct).
  */
 static void
 write_ahead(audit_journal *j, off_t end)
 {
 	static const uint8_t zeros[64 * 1024];
-	off_t at, stop;
-	size_t k;
+	off_t at = j->written, stop;
 
-	pthread_mutex_lock(&j->mu);
-	at = j->written > end ? j->written : end;
-	pthread_mutex_unlock(&j->mu);
 	while (at < end + (off_t)JOURNAL_AHEAD) {
-		for (stop = at + JOURNAL_STEP; at < stop; at += (off_t)k) {
-			k = sizeof(zeros);
-			if (pwrite_all(j->fd, zeros, k, at) != 0)
+		for (stop = at + JOURNAL_STEP; at < stop;
+		    at += (off_t)sizeof(zeros))
+			if (pwrite_all(j->fd, zeros, sizeof(zeros), at) != 0)
 				return;
-		}
 		if (fdatasync(j->fd) != 0)
 			return;
-		pthread_mutex_lock(&j->mu);
 		j->written = at;
-		k = (size_t)(j->job || j->stop || j->no_ahead);
-		pthread_mutex_unlock(&j->mu);
-		if (k)
-			return;
 	}
 }
 
-static void *
-flush_main(void *arg)
+/* Writes the whole batch at j->size and flushes it to the disk. */
+static int
+flush_batch(audit_journal *j)
 {
-	audit_journal *j = arg;
-	off_t end;
-	int r;
+	off_t end = j->size + (off_t)j->buf.len;
 
-	pthread_mutex_lock(&j->mu);
-	for (;;) {
-		while (!j->job && !j->stop)
-			pthread_cond_wait(&j->cv, &j->mu);
-		if (!j->job)
-			break;
-		pthread_mutex_unlock(&j->mu);
-		r = flush_batch(j);
-		end = j->size + (off_t)j->buf.len;
-		pthread_mutex_lock(&j->mu);
-		j->result = r;
-		j->job = 0;
-		if (r == 0 && end > j->written)
-			j->written = end;
-		pthread_cond_broadcast(&j->cv);
-		/* between batches: zeros ahead of the next ones */
-		if (r == 0 && j->written < end + (off_t)JOURNAL_AHEAD / 2 &&
-		    !j->stop && !j->no_ahead) {
-			j->ahead = 1;
-			pthread_mutex_unlock(&j->mu);
-			write_ahead(j, end);
-			pthread_mutex_lock(&j->mu);
-			j->ahead = 0;
-			pthread_cond_broadcast(&j->cv);
-		}
-	}
-	pthread_mutex_unlock(&j->mu);
-	return NULL;
+	if (end > j->written)
+		write_ahead(j, end);
+	if (pwrite_all(j->fd, j->buf.data, j->buf.len, j->size) != 0 ||
+	    fdatasync(j->fd) != 0)
+		return GK_ERR_UNAVAILABLE;
+	if (end > j->written)
+		j->written = end;
+	return 0;
 }
 
 /* flock(LOCK_EX), waiting up to AUDIT_BUSY_MS. */
@@ -437,17 +389,6 @@ audit_journal_close(audit_journal *j)
 {
 	if (j == NULL)
 		return;
-	if (j->started) {
-		pthread_mutex_lock(&j->mu);
-		j->stop = 1;
-		pthread_cond_broadcast(&j->cv);
-		pthread_mutex_unlock(&j->mu);
-		pthread_join(j->thread, NULL);
-	}
-	if (j->inited & 1u)
-		pthread_mutex_destroy(&j->mu);
-	if (j->inited & 2u)
-		pthread_cond_destroy(&j->cv);
 	if (j->fd >= 0)
 		close(j->fd);
 	gk_buf_release(&j->buf);
@@ -477,12 +418,6 @@ audit_journal_open(const char *db_path, const char *suffix,
 		snprintf(j->path, n, "%s.%s.journal", db_path, suffix);
 	else
 		snprintf(j->path, n, "%s.journal", db_path);
-	if (pthread_mutex_init(&j->mu, NULL) != 0)
-		goto nomem;
-	j->inited |= 1u;
-	if (pthread_cond_init(&j->cv, NULL) != 0)
-		goto nomem;
-	j->inited |= 2u;
 	j->fd = open(j->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	/* a chain's journal has one writer: two command-line writers of
 	 * the same chain take turns (the content is read under the lock) */
@@ -509,9 +444,6 @@ audit_journal_open(const char *db_path, const char *suffix,
 	j->size = (off_t)sc.end;
 	j->written = (off_t)len;
 	j->epoch = sc.have_epoch ? sc.epoch : new_epoch(0);
-	if (pthread_create(&j->thread, NULL, flush_main, j) != 0)
-		goto nomem;
-	j->started = 1;
 	*out = j;
 	return 0;
 nomem:
@@ -596,45 +528,25 @@ mark_end(audit_journal *j)
 }
 
 int
-audit_journal_start(audit_journal *j)
+audit_journal_flush(audit_journal *j)
 {
 	uint8_t *h = j->buf.data;
 
+	j->busy = 1;
+	j->result = 0;
 	/* a failed undo left a batch past size: mark the end first */
 	if (j->broken && mark_end(j) != 0)
-		return GK_ERR_UNAVAILABLE;
-	if (j->buf.len > 0) {
-		if (j->buf.len - ENTRY_HEAD > UINT32_MAX)
-			return GK_ERR_TOO_LARGE;
-		h[0] = 'B';
-		gk_put_u32be(h + 1, (uint32_t)(j->buf.len - ENTRY_HEAD));
-		gk_put_u64be(h + ENTRY_HEAD, j->epoch);
-		gk_put_u32be(h + ENTRY_HEAD + 8, (uint32_t)crc32(0L,
-		    h + FRAME_HEAD, (uInt)(j->buf.len - FRAME_HEAD)));
-	}
-	pthread_mutex_lock(&j->mu);
-	j->busy = 1;
-	if (j->buf.len > 0) {
-		j->job = 1;
-		pthread_cond_broadcast(&j->cv);
-	} else {
-		j->result = 0;
-	}
-	pthread_mutex_unlock(&j->mu);
-	return 0;
-}
-
-int
-audit_journal_wait(audit_journal *j)
-{
-	int r;
-
-	pthread_mutex_lock(&j->mu);
-	while (j->job)
-		pthread_cond_wait(&j->cv, &j->mu);
-	r = j->busy ? j->result : 0;
-	pthread_mutex_unlock(&j->mu);
-	return r;
+		return j->result = GK_ERR_UNAVAILABLE;
+	if (j->buf.len == 0)
+		return 0;
+	if (j->buf.len - ENTRY_HEAD > UINT32_MAX)
+		return j->result = GK_ERR_TOO_LARGE;
+	h[0] = 'B';
+	gk_put_u32be(h + 1, (uint32_t)(j->buf.len - ENTRY_HEAD));
+	gk_put_u64be(h + ENTRY_HEAD, j->epoch);
+	gk_put_u32be(h + ENTRY_HEAD + 8, (uint32_t)crc32(0L, h + FRAME_HEAD,
+	    (uInt)(j->buf.len - FRAME_HEAD)));
+	return j->result = flush_batch(j);
 }
 
 void
@@ -642,15 +554,11 @@ audit_journal_end(audit_journal *j, int keep)
 {
 	int undo = 0;
 
-	pthread_mutex_lock(&j->mu);
-	while (j->job)
-		pthread_cond_wait(&j->cv, &j->mu);
 	if (j->busy && keep && j->result == 0)
 		j->size += (off_t)j->buf.len;
 	else if (j->busy && j->buf.len > 0)
 		undo = 1;
 	j->busy = 0;
-	pthread_mutex_unlock(&j->mu);
 	if (undo)
 		(void)mark_end(j);
 	/* a large batch's buffer goes back (mmap'd: to the system), so a
@@ -671,29 +579,19 @@ int
 audit_journal_reset(audit_journal *j, int shrink)
 {
 	off_t size = j->size;
-	int r;
 
 	/* start over at 0 with a new epoch: the frames there now are of
 	 * the old one, and a zero byte ends the content until the next */
 	j->size = 0;
 	j->epoch = new_epoch(j->epoch);
 	if (shrink) {
-		/* not while zeros are being written past the end */
-		pthread_mutex_lock(&j->mu);
-		j->no_ahead = 1;
-		while (j->ahead)
-			pthread_cond_wait(&j->cv, &j->mu);
 		if (ftruncate(j->fd, 0) != 0) {
 			j->size = size;
-			r = GK_ERR_UNAVAILABLE;
-		} else {
-			j->written = 0;
-			j->broken = 0;
-			r = 0;
+			return GK_ERR_UNAVAILABLE;
 		}
-		j->no_ahead = 0;
-		pthread_mutex_unlock(&j->mu);
-		return r;
+		j->written = 0;
+		j->broken = 0;
+		return 0;
 	}
 	return mark_end(j);
 }

@@ -19,9 +19,10 @@
 
 /*
  * Stores n records (and cp). Without the journal: one transaction.
- * With it: the entries are flushed to the journal (one write, one
- * fdatasync) while the same rows go into SQLite's open transaction; the
- * batch counts when both worked. The transaction is committed before
+ * With it: the rows go into SQLite's open transaction (which finds a
+ * clash with another writer of the chain before anything is on the
+ * disk), then the entries into the journal (one write, one fdatasync);
+ * the batch counts when both worked. The transaction is committed before
  * the answer when the batch is a lone record and no more wait (so a
  * request on an idle log finds its record searchable once answered), or
  * carries a checkpoint, or after TX_RECORDS_MAX records or TX_AGE_US.
@@ -40,8 +41,7 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
 	if (a->journal == NULL)
 		return a->conn->ops->insert(a->conn, a->instance, a->recs,
 		    a->links, n, cp, err, errlen);
-	if ((cp != NULL && audit_journal_add_cp(a->journal, cp) != 0) ||
-	    audit_journal_start(a->journal) != 0) {
+	if (cp != NULL && audit_journal_add_cp(a->journal, cp) != 0) {
 		audit_journal_end(a->journal, 0);
 		audit_set_err(err, errlen, "%s cannot be written",
 		    audit_journal_path(a->journal));
@@ -49,7 +49,7 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
 	}
 	r = audit_sqlite_insert_open(a->conn, a->instance, a->recs, a->links,
 	    n, cp, err, errlen);
-	if (audit_journal_wait(a->journal) != 0 && r == 0) {
+	if (r == 0 && audit_journal_flush(a->journal) != 0) {
 		audit_set_err(err, errlen, "%s cannot be written",
 		    audit_journal_path(a->journal));
 		r = GK_ERR_UNAVAILABLE;

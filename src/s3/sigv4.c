@@ -48,7 +48,6 @@ static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tctx_key;
 static int tctx_key_ok;
 static EVP_MAC *hmac_alg;
-static EVP_MD *sha256_alg;
 
 static void
 tctx_free(void *p)
@@ -66,7 +65,6 @@ static void
 algs_init(void)
 {
 	hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	sha256_alg = EVP_MD_fetch(NULL, "SHA256", NULL);
 	tctx_key_ok = pthread_key_create(&tctx_key, tctx_free) == 0;
 }
 
@@ -77,7 +75,7 @@ tctx_get(void)
 	struct tctx *t;
 
 	pthread_once(&algs_once, algs_init);
-	if (!tctx_key_ok || hmac_alg == NULL || sha256_alg == NULL)
+	if (!tctx_key_ok || hmac_alg == NULL || gk_sha256() == NULL)
 		return NULL;
 	if ((t = pthread_getspecific(tctx_key)) != NULL)
 		return t;
@@ -101,7 +99,7 @@ s3_sha256_hex(gk_slice in, char out[65])
 	struct tctx *t = tctx_get();
 	unsigned int n = 0;
 
-	if (t == NULL || EVP_DigestInit_ex(t->md, sha256_alg, NULL) != 1 ||
+	if (t == NULL || EVP_DigestInit_ex(t->md, gk_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(t->md, p, in.len) != 1 ||
 	    EVP_DigestFinal_ex(t->md, d, &n) != 1)
 		SHA256(p, in.len, d);	/* the slow path, same answer */

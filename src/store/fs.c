@@ -96,7 +96,7 @@ fs_get_open(fs_store *s, gk_slice key, fs_reader **out,
 		r = GK_ERR_NOT_FOUND;
 		goto out;
 	}
-	if ((r = fs_sha256(s, key, hash)) != 0 ||
+	if ((r = fs_sha256(key, hash)) != 0 ||
 	    (r = obj_paths(s, hash, NULL, &path)) != 0)
 		goto out;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -209,7 +209,7 @@ fs_open(const store_settings *cfg, fs_store **out)
 	r = GK_ERR_INTERNAL;
 	if ((s->kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL ||
 	    (s->aead = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL)) == NULL ||
-	    (s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+	    gk_sha256() == NULL) {
 		gk_error("store: OpenSSL lacks HKDF, AES-256-GCM or SHA256");
 		goto out;
 	}
@@ -245,7 +245,6 @@ fs_free(fs_store *s)
 	fs_pool_free(s->pool);
 	EVP_KDF_free(s->kdf);
 	EVP_CIPHER_free(s->aead);
-	EVP_MD_free(s->sha256);
 	if (s->db_lock_ok)
 		pthread_mutex_destroy(&s->db_lock);
 	for (i = 0; i < s->nlocks; i++)
@@ -294,7 +293,7 @@ fs_put_begin(fs_store *s, gk_slice key, uint64_t max_bytes,
 	}
 	w->mu_ok = 1;
 	memcpy(w->name, key.p, key.len);
-	if ((r = fs_sha256(s, key, w->hash)) != 0 ||
+	if ((r = fs_sha256(key, w->hash)) != 0 ||
 	    (r = gk_random(salt, sizeof(salt))) != 0 ||
 	    (r = gk_random(rnd, sizeof(rnd))) != 0)
 		goto out;
@@ -640,7 +639,7 @@ fs_delete(fs_store *s, gk_slice key)
 
 	if (key.len == 0 || key.len > OBJ_NAME_MAX)
 		return GK_ERR_NOT_FOUND;
-	if ((r = fs_sha256(s, key, hash)) != 0 ||
+	if ((r = fs_sha256(key, hash)) != 0 ||
 	    (r = obj_paths(s, hash, &dir, &file)) != 0)
 		goto out;
 	lock = &s->stripes[hash[0] % STORE_STRIPES];

@@ -111,12 +111,12 @@ fs_pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off)
 }
 
 int
-fs_sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN])
+fs_sha256(gk_slice in, uint8_t out[HASH_LEN])
 {
 	static const uint8_t empty[1];
 
 	if (EVP_Digest(in.len > 0 ? in.p : empty, in.len, out, NULL,
-	    s->sha256, NULL) != 1)
+	    gk_sha256(), NULL) != 1)
 		return GK_ERR_INTERNAL;
 	return 0;
 }
@@ -133,7 +133,7 @@ derive_key(const fs_store *s, const uint8_t *salt, gk_slice name,
 	/* the label with its NUL, then the name's hash: the name is bound
 	 * whatever its length (HKDF info is capped in some providers) */
 	memcpy(info, hkdf_label, sizeof(hkdf_label));
-	if ((r = fs_sha256(s, name, info + sizeof(hkdf_label))) != 0)
+	if ((r = fs_sha256(name, info + sizeof(hkdf_label))) != 0)
 		goto out;
 	r = GK_ERR_INTERNAL;
 	if ((kctx = EVP_KDF_CTX_new(s->kdf)) == NULL)

@@ -305,7 +305,7 @@ rebuild_one(fs_store *s, const char *path, const char *hex)
 		goto out;
 	}
 	name = gk_slice_of(rd->hdr + OBJ_FIXED_LEN, rd->h.name_len);
-	if ((r = fs_sha256(s, name, hash)) != 0)
+	if ((r = fs_sha256(name, hash)) != 0)
 		goto out;
 	if (memcmp(hash, want, HASH_LEN) != 0) {
 		gk_warn("index rebuild: skipping %s: name does not match",
@@ -515,7 +515,7 @@ db_reconcile(fs_store *s)
 		if (row->len > 0)
 			memcpy(row->key, k, row->len);
 		rc.n++;
-		if ((r = fs_sha256(s, gk_slice_of(row->key, row->len),
+		if ((r = fs_sha256(gk_slice_of(row->key, row->len),
 		    row->hash)) != 0)
 			goto out;
 	}

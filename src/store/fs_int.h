@@ -74,7 +74,6 @@ struct fs_store {
 	uint8_t master[GK_KEY_LEN];
 	EVP_KDF *kdf;
 	EVP_CIPHER *aead;
-	EVP_MD *sha256;
 	fs_pool *pool;			/* decrypt helpers for large reads */
 	sqlite3 *db;
 	pthread_mutex_t db_lock;	/* one statement sequence at a time */
@@ -165,7 +164,7 @@ struct fs_writer {
 /* fs_format.c */
 int fs_is_hex(const char *s, size_t n);
 int fs_pwrite_full(int fd, const uint8_t *p, size_t len, uint64_t off);
-int fs_sha256(const fs_store *s, gk_slice in, uint8_t out[HASH_LEN]);
+int fs_sha256(gk_slice in, uint8_t out[HASH_LEN]);
 int fs_aead_ctx(const fs_store *s, const uint8_t *salt, gk_slice name, int enc,
     EVP_CIPHER_CTX **out);
 /* The same with the tag elsewhere than right after the data. */

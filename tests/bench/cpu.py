@@ -9,7 +9,7 @@ prints wrk's req/s and p99 and the server's CPU per request: utime + stime
 of every thread of the server (/proc/PID/task/*/stat, all nginx worker
 processes for nginx) over the measured wrk run, divided by the requests wrk
 completed, split by thread name (the gatekeeper's HTTP threads are
-MHD-worker; its audit writer, journal flush and the rest are gatekeeper),
+MHD-worker; its audit writer, SQLite checkpoints and the rest are gatekeeper),
 and the context switches per request.
 
 With two binaries the runs alternate A B B A ... (--rounds), so that a

@@ -32,7 +32,7 @@ STAGES = [
     ("writer_main", "audit writer thread (all of it)"),
     ("insert_rows", "SQLite inserts"),
     ("writer_commit_open", "SQLite commit (WAL frames, checkpoints)"),
-    ("flush_main", "journal flush thread (pwrite + fdatasync)"),
+    ("audit_journal_flush", "journal write (pwrite + fdatasync)"),
     ("gate_handle", "request handling in the gate (parse, verify, ACL)"),
     ("v1_handle", "v1 verification and answer"),
     ("audit_submit", "record copy and queueing"),
@@ -42,45 +42,79 @@ STAGES = [
 
 
 FINDINGS = """**What the profile says.** The HTTP threads take about two
-thirds of the CPU, the audit threads (writer, journal flush, SQLite
-checkpoints) the rest. Of the HTTP threads' share more than half is the
-kernel: TCP send and receive on loopback (nginx pays that too),
-`epoll_wait`, and a connection's suspend/resume around its audit commit
-(two `epoll_ctl`, and an eventfd write per resume from the writer's
-thread; the HTTP threads themselves wake about once per 19 resumes).
-Then libmicrohttpd: it zeroes its per-connection memory twice per
-request (`memset`: the unused half of the read buffer when it shrinks it
-for the answer, then the whole 40 KiB pool), and copies each response
-header name and value (three allocations a header). The gate's own work
-(routing, HMAC, ACL, the reply and the record) is under 10 %.
+thirds of the CPU, the audit threads (the writer, which also writes the
+journal, and SQLite's checkpoints) the rest. Of the HTTP threads' share
+more than half is the kernel: TCP send and receive on loopback (nginx
+pays that too), `epoll_wait`, and a connection's suspend/resume around
+its audit commit (two `epoll_ctl`, and an eventfd write per resume from
+the writer's thread). Then libmicrohttpd: it zeroes its per-connection
+memory twice per request (`memset`: the unused half of the read buffer
+when it shrinks it for the answer, then the whole 40 KiB pool), and
+copies each response header name and value (three allocations a
+header). The gate's own work (routing, HMAC, ACL, the reply and the
+record) is under 10 %. In the writer, SQLite's inserts and the
+journal's `fdatasync` (on this virtual disk: no FUA, so a write and a
+cache flush, each a VM exit) are the largest parts.
+
+**Where the gap to 0.6x nginx is** (`tests/bench/cpu.py`, 2026-12-01
+01:40-01:45 UTC, one run each, server CPU per v1 302 and req/s; builds
+marked *experiment* left a stage out to measure it and were not kept):
+
+| build | req/s | CPU us/req (HTTP + audit threads) |
+|---|---:|---:|
+| experiment: 302 answered at once, no audit, no suspend | 71,620 | 14.7 (14.7 + 0) |
+| experiment: no audit record, suspend/resume kept | 75,222 | 15.7 (15.7 + 0) |
+| experiment: audit journal only, no SQLite rows | 52,219 | 22.2 (17.4 + 4.8) |
+| experiment: SQLite rows without their 3 indexes | 49,867 | 23.9 (17.3 + 6.5) |
+| main after this round | 44,955 | 26.6 (17.7 + 8.8) |
+
+nginx answered 96-101k req/s in the same runs (9.6-10.3 us). So
+libmicrohttpd with its suspend/resume reaches about 0.75x; the durable
+record costs the rest: its SQLite rows (one insert of 24 columns and 3
+indexes per record, each page written again by the WAL checkpoint) about
+4 us of CPU per record, the chain, the journal and the answer's hand-off
+another 4.8 us on the writer and 1.7 us on the HTTP threads. Even
+without the SQLite rows the gatekeeper reached only 0.53x. Measured
+besides (ABBA runs of `cpu.py`, same hour): each index costs 0.4-0.6 us
+(dropping any one of them); a 500 ms transaction instead of 20 ms saved
+0.4 us; SQLite without memory statistics, or with 16 KiB pages, saved
+nothing measurable; holding the writer up to 150 us for more records
+(larger batches, fewer fdatasyncs) lowered the audit's CPU by about
+0.5 us without more req/s. The journal's fdatasync is costly here
+because the virtual disk has no FUA: a write and a cache flush, each a
+VM exit (`iowrite16`). Reaching 0.6x on this 2-core machine needs the
+audit design the issue names (the hash-chained journal as the durable
+audit, a narrow index of time, address and position in SQLite instead
+of whole rows) and a cheaper hand-off than libmicrohttpd's
+suspend/resume.
 
 What changed this round, each measured (`tests/bench/cpu.py`: the server's
 CPU per request from /proc, robust to a loaded machine; `--callgrind`:
-instructions per request): the slow-client watchdog left the hot path (no
-TCP_INFO read at the head of a bodiless request, no shared mutex); the v1
-path decodes its query into one buffer and builds its data URL without
-printf (214k -> 192k instructions per 302); the audit writer answers a
-batch of several records before its SQLite commit (each record already in
-the journal's fdatasync'd frame and inserted), runs SQLite's WAL
-checkpoints on a thread of its own, inserts 16 rows per statement, and
-writes its journal ahead with zeros and reuses it (an fdatasync of an
-overwrite costs about 100 us here, of an append 150-200). An idle
-keep-alive connection is taken back from libmicrohttpd after its first
-answer (and after later ones once idle) and held as its socket and about 100
-bytes (src/http/park.c), so the pool is no longer an idle connection's
-cost. v2 tokens used again skip the Ed25519 check (`v2_verify_cache`).
-A download's 1 MiB block is split between the HTTP thread and a decrypt
-helper, each reading with one `preadv` and decrypting in place.
+instructions per request): the journal is written by the writer thread
+itself after the batch's inserts (one pwrite, one fdatasync; its own
+flush thread cost two context switches a batch, more than overlapping
+the flush with the inserts saved). Before: the slow-client watchdog
+left the hot path; the v1 path decodes its query into one buffer and
+builds its data URL without printf (214k -> 192k instructions per 302);
+the audit writer answers a batch of several records before its SQLite
+commit (each record already in the journal's fdatasync'd frame and
+inserted), runs SQLite's WAL checkpoints on a thread of its own, inserts
+16 rows per statement, and writes its journal ahead with zeros and
+reuses it (an fdatasync of an overwrite costs about 100 us here, of an
+append 150-200). An idle keep-alive connection is taken back from
+libmicrohttpd after its first answer (and after later ones once idle) and
+held as its socket and about 100 bytes (src/http/park.c). v2 tokens used
+again skip the Ed25519 check (`v2_verify_cache`). A download's 1 MiB
+block is split between the HTTP thread and a decrypt helper, each
+reading with one `preadv` and decrypting in place.
 
-Measured and not taken: `MHD_USE_POLL` (saves the two `epoll_ctl` and an
-empty `recv`, about 1.8 us a request, but each poll walks every
-connection), `MHD_USE_TURBO` for speed (no gain; the plain listeners now
-use it so that a take-back sends nothing), 1 or 3 HTTP threads, a
-read-ahead download (its extra copy cost more than its overlap gained on
-2 cores), mmap of objects (a file changed under a mapping defeats the tag
-check; a truncation is SIGBUS). Left: libmicrohttpd 0.9.75's
-suspend/resume and pool zeroing, and its header copies, are most of what
-separates the v1 302 from nginx now."""
+Measured and not taken: `MHD_USE_POLL` (saves the two `epoll_ctl`, 0.4-1.8
+us a request, but each poll walks every connection: a few thousand
+slow clients would slow every request), `MHD_USE_TURBO` for speed (no
+gain; the plain listeners use it so that a take-back sends nothing), 1
+or 3 HTTP threads, a read-ahead download (its extra copy cost more than
+its overlap gained on 2 cores), mmap of objects (a file changed under a
+mapping defeats the tag check; a truncation is SIGBUS)."""
 
 
 def write_section(lines):
