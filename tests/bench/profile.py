@@ -82,11 +82,15 @@ nothing measurable; holding the writer up to 150 us for more records
 (larger batches, fewer fdatasyncs) lowered the audit's CPU by about
 0.5 us without more req/s. The journal's fdatasync is costly here
 because the virtual disk has no FUA: a write and a cache flush, each a
-VM exit (`iowrite16`). Reaching 0.6x on this 2-core machine needs the
-audit design the issue names (the hash-chained journal as the durable
-audit, a narrow index of time, address and position in SQLite instead
-of whole rows) and a cheaper hand-off than libmicrohttpd's
-suspend/resume.
+VM exit (`iowrite16`). A narrow row costs the same as a whole one
+(experiment: every column but time and address NULL, 3 indexes kept:
+8.5-9.3 us on the audit threads against 8.3-8.7, same runs): the
+price is a row and three index entries per record, not its width. So
+reaching 0.6x on this 2-core machine needs both an audit whose search
+index is not a SQLite row per record (the hash-chained journal as the
+durable audit, indexed coarsely, e.g. one row per address and time
+bucket pointing into the log) and a cheaper hand-off than
+libmicrohttpd's suspend/resume.
 
 What changed this round, each measured (`tests/bench/cpu.py`: the server's
 CPU per request from /proc, robust to a loaded machine; `--callgrind`:
