@@ -80,9 +80,12 @@ besides (ABBA runs of `cpu.py`, same hour): each index costs 0.4-0.6 us
 0.4 us; SQLite without memory statistics, or with 16 KiB pages, saved
 nothing measurable; holding the writer up to 150 us for more records
 (larger batches, fewer fdatasyncs) lowered the audit's CPU by about
-0.5 us without more req/s. The journal's fdatasync is costly here
-because the virtual disk has no FUA: a write and a cache flush, each a
-VM exit (`iowrite16`). A narrow row costs the same as a whole one
+0.5 us without more req/s. The journal's fdatasync shows as 7-10 % of
+the samples (the virtual disk has no FUA: a write and a cache flush,
+each a VM exit, `iowrite16`), yet a journal-only experiment without it
+used the same 4.8 us of audit CPU per record (its batches got smaller)
+and answered 8 % more (56,706 against 52,384 req/s): there the flush's
+latency, not its CPU, is the cost. A narrow row costs the same as a whole one
 (experiment: every column but time and address NULL, 3 indexes kept:
 8.5-9.3 us on the audit threads against 8.3-8.7, same runs): the
 price is a row and three index entries per record, not its width. So
