@@ -119,7 +119,7 @@ int audit_journal_add_cp(audit_journal *j, const audit_checkpoint *cp)
     GK_WUR;
 /* Writes the batch and flushes it to the disk: 0 when it is there. */
 int audit_journal_flush(audit_journal *j) GK_WUR;
-/* Ends the batch: keeps it (keep and written) or cuts it off again. */
+/* Ends the batch: keeps it (keep: flushed) or cuts it off again. */
 void audit_journal_end(audit_journal *j, int keep);
 int64_t audit_journal_size(const audit_journal *j);
 /* Empties the journal (everything in it is durable in SQLite): the

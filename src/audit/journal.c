@@ -8,15 +8,15 @@
  * flush, overlapping it with the inserts, cost more CPU in its wake-ups
  * than the overlap saved: two more context switches a batch.)
  *
- * The file is written ahead with zeros (JOURNAL_AHEAD past the end of a
- * batch that would reach past the blocks the file has, in JOURNAL_STEP
- * steps, before that batch), so a batch overwrites blocks the file
- * already has: its fdatasync commits no metadata (size, extents). The
- * journal is emptied and reused (below), so that happens while it first
- * grows after a start, not in the steady state. Once SQLite has made everything durable
- * itself (a WAL checkpoint that backfilled every frame), the journal is
- * emptied by starting over at offset 0 with a new epoch, the file kept;
- * a clean stop truncates it to 0 bytes.
+ * Once SQLite has made everything durable itself (a WAL checkpoint that
+ * backfilled every frame), the journal is emptied by starting over at
+ * offset 0 with a new epoch, the file kept; a clean stop truncates it to
+ * 0 bytes. Before a batch that would reach past the blocks the file has,
+ * zeros are written ahead (JOURNAL_AHEAD past its end, in JOURNAL_STEP
+ * steps), so batches overwrite blocks the file already has and their
+ * fdatasync commits no metadata (size, extents); as the file is reused,
+ * that happens while it first grows after a start, not in the steady
+ * state.
  *
  * Format. A batch is one frame:
  *   'B' || length (4 bytes big-endian: what follows this field)
@@ -82,9 +82,6 @@ struct audit_journal {
 	uint64_t epoch;		/* of every frame since the last emptying */
 	gk_buf buf;		/* the batch being built / written (a frame) */
 	int broken;		/* an undo failed: redo it before writing */
-
-	int busy;		/* flushed (or tried) and not ended */
-	int result;		/* of that flush */
 	off_t written;		/* the file has blocks (zeros or data) up
 				 * to here */
 };
@@ -467,7 +464,7 @@ add_entry(audit_journal *j, uint8_t type, const void *a, size_t an,
 
 	if (an + bn > UINT32_MAX)
 		return GK_ERR_TOO_LARGE;
-	/* the frame's head first (filled in by _start) */
+	/* the frame's head first (filled in by audit_journal_flush) */
 	if (j->buf.len == 0) {
 		memset(head, 0, sizeof(head));
 		if (gk_buf_append(&j->buf, head, FRAME_HEAD) != 0)
@@ -532,34 +529,28 @@ audit_journal_flush(audit_journal *j)
 {
 	uint8_t *h = j->buf.data;
 
-	j->busy = 1;
-	j->result = 0;
 	/* a failed undo left a batch past size: mark the end first */
 	if (j->broken && mark_end(j) != 0)
-		return j->result = GK_ERR_UNAVAILABLE;
+		return GK_ERR_UNAVAILABLE;
 	if (j->buf.len == 0)
 		return 0;
 	if (j->buf.len - ENTRY_HEAD > UINT32_MAX)
-		return j->result = GK_ERR_TOO_LARGE;
+		return GK_ERR_TOO_LARGE;
 	h[0] = 'B';
 	gk_put_u32be(h + 1, (uint32_t)(j->buf.len - ENTRY_HEAD));
 	gk_put_u64be(h + ENTRY_HEAD, j->epoch);
 	gk_put_u32be(h + ENTRY_HEAD + 8, (uint32_t)crc32(0L, h + FRAME_HEAD,
 	    (uInt)(j->buf.len - FRAME_HEAD)));
-	return j->result = flush_batch(j);
+	return flush_batch(j);
 }
 
 void
 audit_journal_end(audit_journal *j, int keep)
 {
-	int undo = 0;
-
-	if (j->busy && keep && j->result == 0)
+	/* not kept: a zero byte over its frame's head, if it was written */
+	if (keep)
 		j->size += (off_t)j->buf.len;
-	else if (j->busy && j->buf.len > 0)
-		undo = 1;
-	j->busy = 0;
-	if (undo)
+	else if (j->buf.len > 0)
 		(void)mark_end(j);
 	/* a large batch's buffer goes back (mmap'd: to the system), so a
 	 * burst does not leave the process bigger */

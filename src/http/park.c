@@ -99,8 +99,7 @@ struct http_park {
 	int64_t idle_ms;	/* conn_timeout */
 	_Atomic unsigned total;
 	_Atomic int closing;	/* no more parking */
-	_Atomic uint64_t parked_n;
-	uint64_t trimmed_at_n;	/* parked_n at the last malloc_trim */
+	uint64_t trimmed_at_n;	/* n_parked at the last malloc_trim */
 	int64_t trimmed_ms;
 	pthread_mutex_t mu;	/* the parked lists, the address counts */
 	/* parked, each list in the order of its deadlines (a fixed time
@@ -112,7 +111,8 @@ struct http_park {
 	size_t nfd;
 };
 
-/* For /metrics (http_park_counters): one server in a process. */
+/* For /metrics (http_park_counters) and trim(): one server in a
+ * process. */
 static _Atomic uint64_t n_now, n_parked, n_woken, n_idle_closed,
     n_peer_closed;
 
@@ -314,7 +314,7 @@ expire(http_park *p)
 static void
 trim(http_park *p)
 {
-	uint64_t n = atomic_load(&p->parked_n);
+	uint64_t n = atomic_load(&n_parked);
 	int64_t now;
 
 	if (n - p->trimmed_at_n < TRIM_AFTER)
@@ -553,13 +553,11 @@ park_insert(http_park *p, http_client *c, int nfd, int lst,
 	e.data.ptr = c;
 	/* counted first: its wake may come before epoll_ctl returns */
 	atomic_fetch_add(&n_now, 1);
-	atomic_fetch_add(&n_parked, 1);
 	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, nfd, &e) == 0) {
-		atomic_fetch_add(&p->parked_n, 1);
+		atomic_fetch_add(&n_parked, 1);
 		return 0;
 	}
 	atomic_fetch_sub(&n_now, 1);
-	atomic_fetch_sub(&n_parked, 1);
 	pthread_mutex_lock(&p->mu);
 	list_remove(p, c);
 	pthread_mutex_unlock(&p->mu);

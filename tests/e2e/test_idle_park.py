@@ -14,6 +14,7 @@ import time
 import urllib.parse
 
 from conftest import ORIGIN
+from hostile import exchange
 
 # the take-back after a later answer comes after head_timeout, 2 s in
 # these tests (started()); waiting this long leaves room for a loaded
@@ -451,17 +452,9 @@ def test_parked_connection_closes_on_time(gk_factory):
 def metrics(g):
     """The parked-connection figures of /metrics (Connection: close: the
     request itself is never parked)."""
-    s = socket.create_connection(("127.0.0.1", g.port), 10)
-    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close"
-              b"\r\n\r\n")
-    raw = b""
-    while True:
-        got = s.recv(65536)
-        if not got:
-            break
-        raw += got
-    s.close()
-    assert raw.startswith(b"HTTP/1.1 200"), raw[:100]
+    raw, closed, _ = exchange(g.port, b"GET /metrics HTTP/1.1\r\nHost: x"
+                              b"\r\nConnection: close\r\n\r\n", timeout=10)
+    assert closed and raw.startswith(b"HTTP/1.1 200"), raw[:100]
     out = {}
     for line in raw.split(b"\r\n\r\n", 1)[1].decode().splitlines():
         if line.startswith("gatekeeper_parked"):
