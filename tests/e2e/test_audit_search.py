@@ -88,7 +88,10 @@ def test_admin_audit_api(gk_factory, backend):
                          ({"cursor": "zz"}, "cursor"),
                          ({"ip": "not-an-ip"}, "ip"),
                          ({"decision": "maybe"}, "decision"),
-                         ({"from": "yesterday"}, "from")):
+                         ({"from": "yesterday"}, "from"),
+                         # a day the month lacks is not moved into the next
+                         ({"from": "2026-02-30"}, "from"),
+                         ({"to": "2026-04-31T12:00:00Z"}, "to")):
         r = api(g, tok, **params)
         assert r.status_code == 400, params
         assert r.json() == {"msg": "Bad Request: invalid '%s' param" % name,

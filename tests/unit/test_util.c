@@ -80,6 +80,11 @@ test_buf_cap_json_time(void)
 	gk_time_iso_us(us, ts, sizeof(ts));
 	T_EQ_STR(ts, "2026-11-23T16:11:49.500000Z");
 	T_EQ_INT(gk_time_parse("2026-13-01", &us), GK_ERR_INVALID);
+	T_EQ_INT(gk_time_parse("2026-02-29", &us), GK_ERR_INVALID);
+	T_EQ_INT(gk_time_parse("2026-04-31T00:00:00Z", &us), GK_ERR_INVALID);
+	T_EQ_INT(gk_time_parse("2100-02-29", &us), GK_ERR_INVALID);
+	T_EQ_INT(gk_time_parse("2028-02-29", &us), 0);
+	T_EQ_INT(gk_time_parse("2000-02-29", &us), 0);
 	gk_time_http(0, ts, sizeof(ts));
 	T_EQ_STR(ts, "Thu, 01 Jan 1970 00:00:00 GMT");
 }
