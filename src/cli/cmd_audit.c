@@ -436,6 +436,8 @@ search_main(int argc, char **argv, int export)
 				rc = 2;
 				goto out;
 			}
+			if (c == OPT_TO && q.to_us == 0)
+				q.to_us = -1;	/* 0 would be "no bound" */
 			break;
 		case OPT_IP: q.ip = optarg; break;
 		case OPT_OP: q.operation = optarg; break;

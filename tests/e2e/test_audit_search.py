@@ -69,6 +69,12 @@ def test_admin_audit_api(gk_factory, backend):
     assert [x["request_id"] for x in r.json()["records"]] == [ids[3][0]]
     now = int(time.time())
     assert api(g, tok, to=str(now - 3600)).json()["records"] == []
+    # the epoch is a bound like any other, not "no bound"
+    for to in ("0", "1970-01-01", "1970-01-01T00:00:00Z"):
+        r = api(g, tok, to=to)
+        assert (r.status_code, r.json()["records"]) == (200, []), to
+    p = g.run("audit", "search", "--to", "0", "--format", "json")
+    assert p.stdout == ""
     # cursor pagination: pages of 2 cover every v1 record once, in order
     seen, cursor = [], None
     for _ in range(20):
