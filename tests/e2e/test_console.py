@@ -329,6 +329,12 @@ def test_console_session_csrf_and_cidrs(gk_factory):
                        "Bad Request: invalid 'buckets' param"),
                       ("/admin/api/stats?from=yesterday",
                        "Bad Request: invalid 'from' param"),
+                      ("/admin/api/stats?from=2026-02-30",
+                       "Bad Request: invalid 'from' param"),
+                      # year 0 to the last second a unix time in µs
+                      # holds: the span does not fit, refused, not wrapped
+                      ("/admin/api/stats?from=0000-01-01&to=9223372036854",
+                       "Bad Request: 'from' to 'to' is too long a range"),
                       ("/admin/api/policy/test?ip=300.1.1.1",
                        "Bad Request: invalid 'ip' param"),
                       ("/admin/api/policy/test?ip=1.2.3.4&op=DELETE",
