@@ -209,7 +209,7 @@ console_stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 	}
 	memset(&q, 0, sizeof(q));
 	q.from_us = from;
-	q.to_us = to;
+	q.to_us = to != 0 ? to : -1;	/* 0 would be "no bound" */
 	q.limit = STATS_ROWS_MAX;
 	r = audit_search(app->cfg->audit_target, &q, stats_row, &st, err,
 	    sizeof(err));

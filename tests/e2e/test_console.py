@@ -343,6 +343,10 @@ def test_console_session_csrf_and_cidrs(gk_factory):
                        "Bad Request: unknown param")):
         r = requests.get(g.base + path, headers=auth, timeout=10)
         assert (r.status_code, r.json()["msg"]) == (400, msg), path
+    # a range ending at the epoch counts nothing (0 is not "no bound")
+    r = requests.get(g.base + "/admin/api/stats?from=1969-12-31&to=0",
+                     headers=auth, timeout=10)
+    assert (r.status_code, r.json()["rows"]) == (200, 0), r.text
     assert requests.get(g.base + "/admin/api/nope", headers=auth,
                         timeout=10).status_code == 404
     assert requests.post(g.base + "/admin/api/policy", headers=auth,
