@@ -56,6 +56,8 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	unsigned status;
+	const char *why = NULL;
+	char body[160];
 	gk_buf loc;
 
 	(void)url;
@@ -67,15 +69,36 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	/* the target passes the main listener's checks (visible ASCII, a
+	 * path) before it goes into Location; a refusal says why, in JSON */
+	status = uri[0] == '\0' ? 414 : (unsigned)http_uri_check(
+	    gk_slice_str(uri), &why);
+	if (status == 0 && uri[0] != '/') {	/* "*": no path to send to */
+		status = 400;
+		why = "Bad Request: the request target must be a path";
+	}
+	if (status != 0) {
+		snprintf(body, sizeof(body), "{\"msg\":\"%s\",\"error\":true}",
+		    status == 414 ? "URI Too Long" : why);
+		resp = MHD_create_response_from_buffer(strlen(body), body,
+		    MHD_RESPMEM_MUST_COPY);
+		if (resp == NULL)
+			return MHD_NO;
+		(void)add(resp, "Content-Type", "application/json");
+		(void)add(resp, "Cache-Control", "no-store");
+		(void)add(resp, "Connection", "close");
+		ret = MHD_queue_response(conn, status, resp);
+		MHD_destroy_response(resp);
+		return ret;
+	}
 	resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
 		return MHD_NO;
 	status = (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) ?
 	    301 : 308;
 	gk_buf_init(&loc, HTTP_URI_MAX + 2048);
-	if (uri[0] != '/' ||
-	    gk_buf_printf(&loc, "%s%s", public_url, uri) != 0) {
-		status = uri[0] == '\0' ? 414 : 400;
+	if (gk_buf_printf(&loc, "%s%s", public_url, uri) != 0) {
+		status = 414;
 	} else if (add(resp, "Location", (const char *)loc.data) != 0) {
 		gk_buf_release(&loc);
 		MHD_destroy_response(resp);
