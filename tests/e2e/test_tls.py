@@ -181,8 +181,14 @@ def test_old_protocols_and_weak_ciphers_refused(gk_factory, ca):
 
 def test_redirect_listener(gk_factory, ca):
     rport = free_port()
-    g = tls_gk(gk_factory, ca, server__redirect_port=str(rport))
+    g = tls_gk(gk_factory, ca, server__redirect_port=str(rport),
+               server__head_timeout="2")
     g.start()
+    # a head dripped a line a second is cut off by head_timeout, as on
+    # the main listener, not held while the client keeps sending
+    out, closed, took = exchange(rport, None, timeout=20, chunks=[
+        b"GET / HTTP/1.1\r\n"] + [b"X-A: b\r\n"] * 15, gap=1.0)
+    assert closed and out == b"" and took < 2 + 4, (closed, out, took)
     c = http.client.HTTPConnection("127.0.0.1", rport, timeout=10)
     c.request("GET", "/app?path=/x/y.txt&operation=GET_Object",
               headers={"Host": "evil.example"})
