@@ -306,6 +306,14 @@ def test_boto3_operations_fs(gk_factory):
             "UploadPart"} <= ops
     assert all(row["protocol"] == "s3api" for row in rows
                if row["operation"] != "grant_create")
+    # a DeleteObjects names what it deleted (path: the keys' common
+    # prefix; message: the keys), so a search for an object finds it
+    row, = [x for x in rows if x["operation"] == "DeleteObjects"]
+    assert (row["path"], row["message"]) == (
+        "reports/b/", "Success: 2 keys deleted: reports/b/1, reports/b/2")
+    p = g.run("audit", "search", "--path-prefix", "reports/b/",
+              "--op", "DeleteObjects", "--format", "json")
+    assert json.loads(p.stdout)["request_id"] == row["request_id"]
     assert g.run("audit", "verify").returncode == 0
 
 
