@@ -263,7 +263,8 @@ void s3_sum_free(s3_sum *c);
 /* ---- request bodies of the endpoint (xml_body.c, expat) ----------------- */
 
 #define S3_BODY_XML_MAX (2u * 1024 * 1024)
-#define S3_BODY_ITEMS_MAX 10000	/* S3: 1000 keys, 10000 parts */
+#define S3_BODY_ITEMS_MAX 10000	/* S3: 10000 parts */
+#define S3_DELETE_KEYS_MAX 1000	/* S3: 1000 keys (more: MalformedXML) */
 
 typedef int (*s3_delete_fn)(void *arg, gk_slice key);
 typedef int (*s3_part_fn)(void *arg, unsigned part, gk_slice etag);

@@ -41,7 +41,8 @@ body_start(s3_xml *sx, const char *n)
 	}
 	if (sx->depth == 2 && strcmp(n, x->kind == B_DELETE ? "Object" :
 	    "Part") == 0) {
-		if (x->n == S3_BODY_ITEMS_MAX) {
+		if (x->n == (x->kind == B_DELETE ? S3_DELETE_KEYS_MAX :
+		    S3_BODY_ITEMS_MAX)) {
 			s3_xml_fail(sx, GK_ERR_TOO_LARGE);
 			return;
 		}
