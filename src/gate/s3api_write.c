@@ -342,8 +342,16 @@ copy_object(gate_s3 *s, gk_reply *rep)
 	if (s->req->header(s->req->header_ctx, "x-amz-copy-source", &v) != 0)
 		goto bad;
 	p = gk_slice_of(v.data, v.len);
-	if ((q = memchr(p.p, '?', p.len)) != NULL)	/* ?versionId= */
+	if ((q = memchr(p.p, '?', p.len)) != NULL) {
+		/* no versions are kept: only ?versionId=null is the object */
+		if (!gk_slice_eq_str(gk_slice_of(q, p.len - (size_t)(q -
+		    p.p)), "?versionId=null")) {
+			s3api_error(s, rep, 400, "InvalidArgument", "Invalid "
+			    "version id specified");
+			goto out;
+		}
 		p.len = (size_t)(q - p.p);
+	}
 	if (p.len > 0 && p.p[0] == '/')
 		p = gk_slice_of(p.p + 1, p.len - 1);
 	slash = memchr(p.p, '/', p.len);
@@ -509,6 +517,11 @@ delete_objects(gate_s3 *s, gk_reply *rep)
 		    delete_cb, &dc, &quiet);
 	if (r == GK_ERR_INVALID || r == GK_ERR_TOO_LARGE) {
 		s3api_malformed_xml(s, rep);
+		goto out;
+	}
+	if (r == GK_ERR_DENIED) {
+		s3api_error(s, rep, 400, "InvalidArgument", "Invalid version "
+		    "id specified");
 		goto out;
 	}
 	rep->body.cap = 8 * 1024 * 1024;

@@ -273,7 +273,8 @@ typedef int (*s3_part_fn)(void *arg, unsigned part, gk_slice etag);
  * <Delete><Quiet/>?<Object><Key>..</Key>(<VersionId/>)</Object>...</Delete>:
  * fn per object in order (a non-zero return stops and is returned);
  * *quiet from <Quiet>. GK_ERR_INVALID for malformed XML, a DOCTYPE, an
- * object without a key or no object; GK_ERR_TOO_LARGE past the caps.
+ * object without a key or no object; GK_ERR_TOO_LARGE past the caps;
+ * GK_ERR_DENIED for a <VersionId> other than "null" (no versions kept).
  */
 int s3_delete_parse(gk_slice xml, s3_delete_fn fn, void *arg, int *quiet)
     GK_WUR;

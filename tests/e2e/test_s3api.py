@@ -275,6 +275,48 @@ def test_boto3_operations_fs(gk_factory):
     assert r["Errors"][0]["Key"] == "other/secret"
     assert r["Errors"][0]["Code"] == "AccessDenied"
     assert exists(c2, "other/secret")
+    # what is not kept is refused, never done otherwise than asked: a
+    # version (only "null" exists), a conditional write, an Object Lock,
+    # an SSE-C key; the object stays as it was
+    c.put_object(Bucket=BUCKET, Key="reports/b/v", Body=b"current")
+
+    def s3call(method, path, body=b"", **headers):
+        return send(signed(g, gr, method, "/%s/%s" % (BUCKET, path),
+                           body=body, headers=headers))
+    for method, path, body, headers, want in (
+            ("GET", "reports/b/v?versionId=v1", b"", {}, 400),
+            ("HEAD", "reports/b/v?versionId=v1", b"", {}, 400),
+            ("DELETE", "reports/b/v?versionId=v1", b"", {}, 400),
+            ("PUT", "reports/b/v", b"new", {"If-None-Match": "*"}, 501),
+            ("PUT", "reports/b/v", b"new", {"If-Match": '"x"'}, 501),
+            ("PUT", "reports/b/v", b"new",
+             {"x-amz-object-lock-mode": "COMPLIANCE"}, 501),
+            ("PUT", "reports/b/v", b"new", {
+                "x-amz-server-side-encryption-customer-algorithm":
+                "AES256"}, 501),
+            ("GET", "reports/b/v", b"", {
+                "x-amz-server-side-encryption-customer-algorithm":
+                "AES256"}, 501),
+            ("PUT", "reports/b/v", b"", {
+                "x-amz-copy-source": BUCKET + "/reports/a.bin",
+                "x-amz-copy-source-if-match": '"x"'}, 501),
+            ("PUT", "reports/b/v", b"", {
+                "x-amz-copy-source": BUCKET + "/reports/a.bin?versionId=v1"},
+             400)):
+        r = s3call(method, path, body, **headers)
+        assert r.status_code == want, (method, path, headers, r.content)
+        assert method == "HEAD" or (b"<Code>%s</Code>" % (
+            b"InvalidArgument" if want == 400 else b"NotImplemented")
+            in r.content), r.content
+    r = send(signed(g, gr, "POST", "/%s?delete" % BUCKET, body=(
+        b"<Delete><Object><Key>reports/b/v</Key><VersionId>v1</VersionId>"
+        b"</Object></Delete>")))
+    assert r.status_code == 400 and b"InvalidArgument" in r.content
+    assert c.get_object(Bucket=BUCKET, Key="reports/b/v")["Body"].read() == \
+        b"current"
+    r = s3call("GET", "reports/b/v?versionId=null")
+    assert (r.status_code, r.content) == (200, b"current")
+    c.delete_object(Bucket=BUCKET, Key="reports/b/v")
     # S3 takes at most 1000 keys in one DeleteObjects: 1001 is
     # MalformedXML and deletes nothing
     c.put_object(Bucket=BUCKET, Key="reports/b/keep", Body=b"k")
