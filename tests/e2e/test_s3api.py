@@ -308,6 +308,19 @@ def test_boto3_operations_fs(gk_factory):
         assert method == "HEAD" or (b"<Code>%s</Code>" % (
             b"InvalidArgument" if want == 400 else b"NotImplemented")
             in r.content), r.content
+    # every checksum sent is checked, or the request refused: a second
+    # one (S3 refuses it) or a CRC64NVME would have gone unchecked
+    crc_ok, sha1_bad = "NSRBwg==", "A" * 27 + "="     # of b"abc"
+    for headers in ({"x-amz-checksum-crc32": crc_ok,
+                     "x-amz-checksum-sha1": sha1_bad},
+                    {"x-amz-checksum-crc64nvme": "AAAAAAAAAAA="}):
+        r = s3call("PUT", "reports/b/v", b"abc", **headers)
+        assert r.status_code == 400, (headers, r.content)
+        assert b"<Code>InvalidRequest</Code>" in r.content
+    r = s3call("PUT", "reports/b/w", b"abc", **{"x-amz-checksum-crc32":
+                                                crc_ok})
+    assert r.status_code == 200, r.content
+    c.delete_object(Bucket=BUCKET, Key="reports/b/w")
     r = send(signed(g, gr, "POST", "/%s?delete" % BUCKET, body=(
         b"<Delete><Object><Key>reports/b/v</Key><VersionId>v1</VersionId>"
         b"</Object></Delete>")))
