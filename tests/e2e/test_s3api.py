@@ -400,6 +400,61 @@ def test_boto3_multipart_rgw(rgw, gk_factory):
         "Uploads", []) == []
 
 
+def test_part_number_one_part(gk_factory):
+    """Part boundaries are not kept: every object is one part. Part 1 is
+    the whole object (206, x-amz-mp-parts-count 1); part 2 and later are
+    InvalidPartNumber, never the whole object again (a client fetching
+    parts 1..N would assemble N copies)."""
+    g = s3gk(gk_factory).start()
+    gr = grant(g, "--name", "parts", "--prefix", "p/", *ALL)
+    c = client(g, gr)
+    data = os.urandom(70_000)
+    c.put_object(Bucket=BUCKET, Key="p/a.bin", Body=data)
+    o = c.get_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=1)
+    assert o["Body"].read() == data
+    assert o["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert o["PartsCount"] == 1 and o["ContentLength"] == len(data)
+    assert o["ContentRange"] == "bytes 0-%d/%d" % (len(data) - 1, len(data))
+    h = c.head_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=1)
+    assert h["PartsCount"] == 1 and h["ContentLength"] == len(data)
+    for n in (2, 3, 10000):
+        with pytest.raises(CE) as e:
+            c.get_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=n)
+        assert code(e) == "InvalidPartNumber" and status(e) == 416
+    with pytest.raises(CE) as e:
+        c.head_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=2)
+    assert status(e) == 416
+    # an empty object is one empty part (200: no byte range to name)
+    c.put_object(Bucket=BUCKET, Key="p/empty", Body=b"")
+    o = c.get_object(Bucket=BUCKET, Key="p/empty", PartNumber=1)
+    assert o["Body"].read() == b"" and o["PartsCount"] == 1
+    # not a part number; with a Range
+    for bad in ("0", "-1", "abc", "10001", "", "1.0"):
+        r = send(signed(g, gr, "GET", "/%s/p/a.bin?partNumber=%s"
+                        % (BUCKET, bad)))
+        assert r.status_code == 400, bad
+        assert "<Code>InvalidArgument</Code>" in r.text, bad
+        assert data not in r.content
+    with pytest.raises(CE) as e:
+        c.get_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=1,
+                     Range="bytes=0-9")
+    assert code(e) == "InvalidRequest" and status(e) == 400
+    # a missing object is still NoSuchKey
+    with pytest.raises(CE) as e:
+        c.get_object(Bucket=BUCKET, Key="p/none", PartNumber=2)
+    assert code(e) == "NoSuchKey"
+    rows = [r for r in audit_grant(g, gr["id"])
+            if r["operation"] == "GetObject"]
+    ok = [r for r in rows if r["decision"] == "allow"]
+    # the empty one: 200, as a byte range of nothing cannot be written
+    assert sorted((r["status"], r["bytes"]) for r in ok) == [
+        (200, 0), (206, len(data))]
+    denied = [r for r in rows if r["decision"] == "deny"]
+    assert sum("InvalidPartNumber" in r["message"] for r in denied) == 3
+    assert sum("InvalidArgument" in r["message"] for r in denied) == 6
+    assert sum("InvalidRequest" in r["message"] for r in denied) == 1
+
+
 def test_vhost_addressing_by_host_name(gk_factory):
     """[s3api] host: BUCKET.host is the bucket (virtual-host style), host
     alone is path style; other hosts reach the ordinary routes."""
