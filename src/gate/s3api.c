@@ -637,6 +637,12 @@ gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
 	if ((s->op == OP_GET_OBJECT || s->op == OP_HEAD_OBJECT) &&
 	    part_number(s) != 0)
 		return;
+	if ((s->op == OP_GET_OBJECT || s->op == OP_HEAD_OBJECT) &&
+	    req->range_fields > 1) {
+		s3api_fail(s, 400, "InvalidArgument", "Several Range header "
+		    "fields: send one.");
+		return;
+	}
 	if (scope(s) != 0)
 		return;
 	gk_debug("s3api: request %s: %s, payload mode %d", req->request_id,

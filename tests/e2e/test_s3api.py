@@ -10,6 +10,7 @@ import time
 
 import botocore.exceptions
 import pytest
+from hostile import exchange, responses
 
 from s3api_util import (BUCKET, ROOT, client, code, exists, grant, run_tool,
                         s3gk, send, signed, status, streaming_put)
@@ -453,6 +454,41 @@ def test_part_number_one_part(gk_factory):
     assert sum("InvalidPartNumber" in r["message"] for r in denied) == 3
     assert sum("InvalidArgument" in r["message"] for r in denied) == 6
     assert sum("InvalidRequest" in r["message"] for r in denied) == 1
+
+
+def test_several_range_fields_refused(gk_factory):
+    """Range is one field (RFC 9110): two are InvalidArgument, not the
+    first one's bytes."""
+    g = s3gk(gk_factory).start()
+    gr = grant(g, "--name", "rng", "--prefix", "r/", *ALL)
+    data = os.urandom(5000)
+    client(g, gr).put_object(Bucket=BUCKET, Key="r/a.bin", Body=data)
+
+    def raw(method, *ranges):
+        p = signed(g, gr, method, "/%s/r/a.bin" % BUCKET).prepare()
+        req = "%s /%s/r/a.bin HTTP/1.1\r\n" % (method, BUCKET)
+        if "host" not in {k.lower() for k in p.headers}:
+            req += "Host: 127.0.0.1:%d\r\n" % g.s3port
+        req += "".join("%s: %s\r\n" % kv for kv in p.headers.items())
+        req += "".join("Range: %s\r\n" % v for v in ranges)
+        req += "Connection: close\r\n\r\n"
+        out, _, _ = exchange(g.s3port, req.encode())
+        (resp,) = responses(out, head_only=method == "HEAD")
+        return resp
+
+    st, h, body = raw("GET", "bytes=0-9", "bytes=20-29")
+    assert st == 400 and b"<Code>InvalidArgument</Code>" in body
+    assert data[0:10] not in body and data[20:30] not in body
+    st, h, body = raw("HEAD", "bytes=0-9", "bytes=20-29")
+    assert st == 400
+    st, h, body = raw("GET", "bytes=20-29")
+    assert st == 206 and body == data[20:30]
+    denied = [r for r in audit_grant(g, gr["id"])
+              if r["operation"] in ("GetObject", "HeadObject")
+              and r["decision"] == "deny"]
+    assert len(denied) == 2
+    assert all(r["status"] == 400 and "Range" in r["message"]
+               for r in denied)
 
 
 def test_vhost_addressing_by_host_name(gk_factory):
