@@ -444,6 +444,12 @@ grant_create(gk_grants *gs, gk_grant *g, char *err, size_t errlen)
 		snprintf(err, errlen, "--prefix is not a valid key prefix");
 		return GK_ERR_INVALID;
 	}
+	if (strncmp(g->prefix, GRANT_RESERVED_PREFIX,
+	    strlen(GRANT_RESERVED_PREFIX)) == 0) {
+		snprintf(err, errlen, "--prefix %s is reserved (the S3 "
+		    "endpoint's multipart staging area)", GRANT_RESERVED_PREFIX);
+		return GK_ERR_INVALID;
+	}
 	for (i = 0; g->prefix[i] != '\0'; i++) {
 		if ((uint8_t)g->prefix[i] < 0x20 || g->prefix[i] == 0x7f) {
 			snprintf(err, errlen, "--prefix holds a control "

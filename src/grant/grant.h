@@ -40,6 +40,9 @@ typedef struct grant_settings {
 #define GRANT_SECRET_LEN 40	/* base64 alphabet, as AWS's */
 #define GRANT_NAME_MAX 128
 #define GRANT_PREFIX_MAX 1024
+/* The S3 endpoint keeps multipart uploads in progress under this prefix:
+ * no client key starts with it, so no grant may be made for it. */
+#define GRANT_RESERVED_PREFIX ".gatekeeper-mpu/"
 #define GRANT_IPS_MAX 16	/* --ip CIDRs */
 #define GRANT_CIDR_MAX 64
 
@@ -74,8 +77,8 @@ void grant_close(gk_grants *gs);
 
 /*
  * Creates a grant from g's name, prefix, ops, expires_s, ips, n_ips and
- * rate (validated: name 1..128 printable, prefix "" or a valid key prefix,
- * ops not empty, CIDRs that parse); fills id, access_key, secret and
+ * rate (validated: name 1..128 printable, prefix "" or a valid key prefix
+ * outside GRANT_RESERVED_PREFIX, ops not empty, CIDRs that parse); fills id, access_key, secret and
  * created_s. GK_ERR_INVALID (err says which field), GK_ERR_UNAVAILABLE.
  */
 int grant_create(gk_grants *gs, gk_grant *g, char *err, size_t errlen)

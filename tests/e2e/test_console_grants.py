@@ -163,7 +163,11 @@ def test_grants_api_refusals(gk_factory):
             (dict(good, ip="10.0.0.0/99"), "10.0.0.0/99"),
             (dict(good, ip=",".join(["10.0.0.1"] * 17)), "'ip'"),
             (dict(good, secret="s"), "unknown param"),
-            ({"name": "n", "prefix": "../x", "ops": "get"}, "prefix")]:
+            ({"name": "n", "prefix": "../x", "ops": "get"}, "prefix"),
+            ({"name": "n", "prefix": ".gatekeeper-mpu/", "ops": "get"},
+             ".gatekeeper-mpu/ is reserved"),
+            ({"name": "n", "prefix": ".gatekeeper-mpu/u/", "ops": "put"},
+             ".gatekeeper-mpu/ is reserved")]:
         r = requests.post(url, params=params, headers=tok, timeout=10)
         assert r.status_code == 400, (params, r.text)
         assert msg in r.json()["msg"], (params, r.text)

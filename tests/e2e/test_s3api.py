@@ -70,6 +70,13 @@ def test_grant_cli_lifecycle(gk_factory):
                  ["--prefix", "a/", "--ops", "get"]):
         p = grant(g, *args, check=False)
         assert p.returncode != 0 and p.stderr.count("\n") == 1, p.stderr
+    # the S3 endpoint's multipart staging prefix is reserved
+    for pre in (".gatekeeper-mpu/", ".gatekeeper-mpu/up/"):
+        p = grant(g, "--name", "x", "--prefix", pre, "--ops", "get,put",
+                  check=False)
+        assert p.returncode != 0 and p.stderr.count("\n") == 1, p.stderr
+        assert "--prefix .gatekeeper-mpu/ is reserved" in p.stderr, p.stderr
+    assert g.run("grant", "list").stdout.count("active") == 0
     p = g.run("grant", "show", "g-000000000000", check=False)
     assert p.returncode == 1 and "no grant" in p.stderr
 

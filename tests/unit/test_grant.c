@@ -168,6 +168,11 @@ test_store(void)
 	snprintf(g.name, sizeof(g.name), "x");
 	snprintf(g.prefix, sizeof(g.prefix), "../etc/");
 	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), GK_ERR_INVALID);
+	snprintf(g.prefix, sizeof(g.prefix), "%s", GRANT_RESERVED_PREFIX);
+	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), GK_ERR_INVALID);
+	T_CHECK(strstr(err, GRANT_RESERVED_PREFIX) != NULL);
+	snprintf(g.prefix, sizeof(g.prefix), "%sabc/", GRANT_RESERVED_PREFIX);
+	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), GK_ERR_INVALID);
 	snprintf(g.prefix, sizeof(g.prefix), "ok/");
 	snprintf(g.ips[0], sizeof(g.ips[0]), "10.0.0.1/8");
 	g.n_ips = 1;
