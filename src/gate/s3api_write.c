@@ -65,29 +65,20 @@ body_begin(gate_s3 *s, int kind)
 		goto nomem;
 	if (s->auth.payload != S3_PAYLOAD_STREAM_TRAILER) {
 		static const char *const sums[] = { "x-amz-checksum-crc32",
-		    "x-amz-checksum-crc32c", "x-amz-checksum-sha256",
-		    "x-amz-checksum-sha1" };
+		    "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
+		    "x-amz-checksum-sha256", "x-amz-checksum-sha1" };
 		size_t i, n = 0;
 
-		/* one checksum, one we compute: a second one, or one we
-		 * cannot compute (CRC64NVME), would go unchecked */
+		/* one checksum, as S3: a second one would go unchecked */
 		gk_buf_init(&v, 256);
 		for (i = 0; i < GK_ARRAY_LEN(sums); i++)
 			n += s->req->header(s->req->header_ctx, sums[i],
 			    &v) != GK_ERR_NOT_FOUND;
-		r = s->req->header(s->req->header_ctx,
-		    "x-amz-checksum-crc64nvme", &v);
 		gk_buf_release(&v);
 		if (n > 1) {
 			s3api_fail(s, 400, "InvalidRequest", "Expecting a single "
 			    "x-amz-checksum- header. Multiple checksum Types are "
 			    "not allowed.");
-			return -1;
-		}
-		if (r != GK_ERR_NOT_FOUND) {
-			s3api_fail(s, 400, "InvalidRequest", "The "
-			    "x-amz-checksum-crc64nvme checksum is not supported; "
-			    "send a CRC32, CRC32C, SHA1 or SHA256 checksum.");
 			return -1;
 		}
 		r = 0;
@@ -110,8 +101,8 @@ body_begin(gate_s3 *s, int kind)
 		    v.data)))) {
 			gk_buf_release(&v);
 			s3api_fail(s, 400, "InvalidRequest", "The x-amz-trailer "
-			    "header must name a CRC32, CRC32C, SHA1 or SHA256 "
-			    "checksum.");
+			    "header must name a CRC32, CRC32C, CRC64NVME, SHA1 or "
+			    "SHA256 checksum.");
 			return -1;
 		}
 		r = s3_chunked_new(s->auth.payload, &s->auth,

@@ -227,8 +227,8 @@ int s3_auth_verify(const s3_auth *a, s3_signer *sg, const char *secret,
  * The aws-chunked body decoder (streaming). Signed mode checks every
  * chunk's signature (chained from the request's) with the secret; trailer
  * mode checks the trailing checksum header named trailer
- * (x-amz-checksum-crc32, -crc32c, -sha256 or -sha1) against the decoded
- * bytes. Decoded bytes go to out as they arrive (the caller keeps them
+ * (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha256 or -sha1) against
+ * the decoded bytes. Decoded bytes go to out as they arrive (the caller keeps them
  * invisible until finish says 0). Limits: chunk header line 512 bytes,
  * chunk size < 2^40, trailer 4 KiB.
  */
@@ -250,8 +250,8 @@ void s3_chunked_free(s3_chunked *c);
 int s3_checksum_supported(gk_slice trailer);
 
 /*
- * A flexible checksum (x-amz-checksum-crc32, -crc32c, -sha256, -sha1 by
- * header name): new (GK_ERR_INVALID for another name), update with the
+ * A flexible checksum (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha256,
+ * -sha1 by header name): new (GK_ERR_INVALID for another name), update with the
  * body, then check against the base64 value given (0, GK_ERR_AUTH).
  */
 typedef struct s3_sum s3_sum;

@@ -35,6 +35,9 @@ def traffic(g, vk):
                    "https://x.example"):
         r = g.get("app", "/alpha/", "GET_Bucket", origin=origin)
         assert r.status_code == 403
+    # a path with terminal escapes: refused, audited as sent
+    r = g.get("app", "/alpha/t\x1b]0;owned\x07.txt", "GET_Object")
+    assert r.status_code == 400
     # the v2 listings in a second of their own, for the time filter
     time.sleep(1.1 - time.time() % 1)
     t_from = int(time.time())
@@ -143,6 +146,9 @@ def test_console_in_chromium(gk_factory, tmp_path):
     want = db_rows(g, "decision = 'deny' AND id <= ?", (top,))
     assert sorted(int(r["id"]) for r in got) == [r["id"] for r in want]
     assert "'=HYPERLINK(1)" in [r["origin"] for r in got]
+    # control characters as U+FFFD, as the CLI's CSV
+    assert "\x1b" not in c["text"] and "\x07" not in c["text"]
+    assert "/alpha/t\ufffd]0;owned\ufffd.txt" in [r["path"] for r in got]
     j = seen["export_json"]
     assert j["name"].endswith(".jsonl")
     lines = [json.loads(x) for x in j["text"].splitlines()]

@@ -1,6 +1,7 @@
 """The S3-compatible endpoint: grants made with the CLI, real
 clients unchanged but for the endpoint (boto3, awscli, rclone, s3cmd, the
 AWS SDK for JavaScript v3), scope and signature refusals, each audited."""
+import base64
 import datetime
 import json
 import os
@@ -17,6 +18,18 @@ from s3api_util import (BUCKET, ROOT, client, code, exists, grant, run_tool,
 
 CE = botocore.exceptions.ClientError
 ALL = ("--ops", "get,list,put,delete")
+
+
+def crc64nvme(data):
+    """CRC-64/NVME, bit by bit (the server's is table-driven): reflected
+    polynomial 0xad93d23594c93659, init and final xor all ones."""
+    poly = int("{:064b}".format(0xad93d23594c93659)[::-1], 2)
+    crc = (1 << 64) - 1
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+    return crc ^ ((1 << 64) - 1)
 
 
 def audit_grant(g, gid):
@@ -317,17 +330,27 @@ def test_boto3_operations_fs(gk_factory):
             b"InvalidArgument" if want == 400 else b"NotImplemented")
             in r.content), r.content
     # every checksum sent is checked, or the request refused: a second
-    # one (S3 refuses it) or a CRC64NVME would have gone unchecked
+    # one (S3 refuses it) would have gone unchecked
     crc_ok, sha1_bad = "NSRBwg==", "A" * 27 + "="     # of b"abc"
-    for headers in ({"x-amz-checksum-crc32": crc_ok,
-                     "x-amz-checksum-sha1": sha1_bad},
-                    {"x-amz-checksum-crc64nvme": "AAAAAAAAAAA="}):
-        r = s3call("PUT", "reports/b/v", b"abc", **headers)
-        assert r.status_code == 400, (headers, r.content)
-        assert b"<Code>InvalidRequest</Code>" in r.content
+    r = s3call("PUT", "reports/b/v", b"abc", **{
+        "x-amz-checksum-crc32": crc_ok, "x-amz-checksum-sha1": sha1_bad})
+    assert r.status_code == 400, r.content
+    assert b"<Code>InvalidRequest</Code>" in r.content
+    # CRC64NVME (the full-object checksum of newer AWS SDKs) is checked:
+    # a wrong one stores nothing, the right one stores the bytes
+    crc64 = base64.b64encode(crc64nvme(b"abc").to_bytes(8, "big")).decode()
+    for key, value, want in (("reports/b/x", "AAAAAAAAAAA=", 400),
+                             ("reports/b/x", crc_ok, 400),
+                             ("reports/b/w", crc64, 200)):
+        r = s3call("PUT", key, b"abc", **{"x-amz-checksum-crc64nvme": value})
+        assert r.status_code == want, (value, r.content)
+        assert want == 200 or b"<Code>BadDigest</Code>" in r.content
+    assert not exists(c, "reports/b/x")
     r = s3call("PUT", "reports/b/w", b"abc", **{"x-amz-checksum-crc32":
                                                 crc_ok})
     assert r.status_code == 200, r.content
+    assert c.get_object(Bucket=BUCKET, Key="reports/b/w")["Body"].read() == \
+        b"abc"
     c.delete_object(Bucket=BUCKET, Key="reports/b/w")
     r = send(signed(g, gr, "POST", "/%s?delete" % BUCKET, body=(
         b"<Delete><Object><Key>reports/b/v</Key><VersionId>v1</VersionId>"
@@ -696,7 +719,6 @@ def test_signature_refusals_store_nothing(gk_factory):
         d[:-1] + bytes([d[-1] ^ 1]) if i == 1 else d))
     assert r.status_code == 403 and b"SignatureDoesNotMatch" in r.content
     # a checksum header (x-amz-checksum-crc32) that does not match
-    import base64
     import zlib
     good = base64.b64encode(zlib.crc32(b"sum me").to_bytes(4, "big"))
     req = signed(g, gr, "PUT", "/%s/w6ok" % BUCKET, body=b"sum me",
