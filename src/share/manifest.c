@@ -241,6 +241,33 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * The first directory of path (sorted holds n paths, sorted) that is
+ * itself one of the paths, as a file: "a" for "a/b" when "a" is listed.
+ * NULL when none is. Returns a pointer into sorted.
+ */
+static const char *
+dir_is_file(char *const *sorted, size_t n, const char *path)
+{
+	char buf[4097], *key = buf;
+	const char *slash;
+	char **hit;
+	size_t len;
+
+	for (slash = strchr(path, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		len = (size_t)(slash - path);
+		if (len >= sizeof(buf))
+			return NULL;	/* share_path_ok bounds paths */
+		memcpy(buf, path, len);
+		buf[len] = '\0';
+		hit = bsearch(&key, sorted, n, sizeof(*sorted), cmp_str);
+		if (hit != NULL)
+			return *hit;
+	}
+	return NULL;
+}
+
 int
 share_manifest_parse(gk_slice js, share_manifest *m, char *err, size_t errlen)
 {
@@ -334,6 +361,14 @@ share_manifest_parse(gk_slice js, share_manifest *m, char *err, size_t errlen)
 			if (strcmp(sorted[j - 1], sorted[j]) == 0) {
 				r = bad(err, errlen, "%s", "manifest names a "
 				    "path twice");
+				goto out;
+			}
+		}
+		/* a file cannot also be a directory of another file */
+		for (j = 0; j < n; j++) {
+			if ((path = dir_is_file(sorted, n, sorted[j])) != NULL) {
+				r = bad(err, errlen, "manifest names %.200s both "
+				    "as a file and as a directory", path);
 				goto out;
 			}
 		}

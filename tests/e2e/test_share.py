@@ -565,6 +565,28 @@ def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     assert not (tmp_path / "escape.txt").exists()
 
 
+def test_receive_refuses_file_that_is_also_a_directory(tmp_path, keys,
+                                                        small_share):
+    """A manifest naming "d" as a file and "d/b.txt" under it used to race:
+    one of them was written, the other failed with "exists (use --force)"
+    or "Is a directory", and --force could not help."""
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+    [f for f in body["files"] if f["path"] == "a.txt"][0]["path"] = "d"
+    env = sign_envelope(keys["me"], json.dumps(body).encode())
+    m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                 capture_output=True, check=True).stdout)
+    for extra in ((), ("--force",)):
+        out = tmp_path / ("out" + "".join(extra))
+        p = receive(share, keys, out, "--workers", "2", *extra)
+        one_line_error(p, "manifest names d both as a file and as a "
+                       "directory")
+        assert not out.exists() or os.listdir(out) == []
+
+
 # ---- the organisation config ---------------------------------------------
 
 def test_config_init_export_import(tmp_path, keys):

@@ -114,6 +114,37 @@ test_manifest(void)
 	T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p, err,
 	    sizeof(err)), GK_ERR_INVALID);
 	T_CHECK(strstr(err, "unsafe path") != NULL);
+	/* a file that is also a directory of another, not next to it in
+	 * sorted order ("a" < "a-b" < "a/b/c") */
+	{
+		share_file g[3];
+
+		g[0] = g[1] = g[2] = f[0];
+		g[0].path = (char *)"a/b/c";
+		g[1].path = (char *)"a-b";
+		g[2].path = (char *)"a";
+		m.files = g;
+		m.n = 3;
+		gk_buf_reset(&js);
+		T_EQ_INT(share_manifest_json(&m, &js), 0);
+		T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p,
+		    err, sizeof(err)), GK_ERR_INVALID);
+		T_CHECK(strstr(err, "both as a file and as a directory") !=
+		    NULL);
+		g[2].path = (char *)"a/b/c/d";
+		gk_buf_reset(&js);
+		T_EQ_INT(share_manifest_json(&m, &js), 0);
+		T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p,
+		    err, sizeof(err)), GK_ERR_INVALID);
+		g[2].path = (char *)"a/b/cd";	/* a sibling, not a child */
+		gk_buf_reset(&js);
+		T_EQ_INT(share_manifest_json(&m, &js), 0);
+		T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p,
+		    err, sizeof(err)), 0);
+		share_manifest_release(&p);
+		m.files = f;
+		m.n = 2;
+	}
 	dup = "{\"version\":1,\"share\":\"a\",\"sender\":\"\",\"organisation\":"
 	    "\"\",\"created\":1,\"files\":[],\"extra\":1}";
 	T_EQ_INT(share_manifest_parse(gk_slice_str(dup), &p, err, sizeof(err)),
