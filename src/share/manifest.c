@@ -118,6 +118,11 @@ share_path_ok(gk_slice p)
 		if (i < p.len) {
 			if (p.p[i] < 0x20 || p.p[i] == 0x7f || p.p[i] == '\\')
 				return 0;
+			/* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F):
+			 * a terminal acts on them when a name is printed */
+			if (p.p[i] == 0xc2 && i + 1 < p.len &&
+			    p.p[i + 1] < 0xa0)
+				return 0;
 			if (p.p[i] != '/')
 				continue;
 		}

@@ -546,7 +546,11 @@ def sign_envelope(identity_file, body):
 
 
 @pytest.mark.parametrize("evil", ["../escape.txt", "/etc/evil", "a/../../x",
-                                  "./a", "a//b", "back\\slash"])
+                                  "./a", "a//b", "back\\slash",
+                                  "esc\x1b[2J",
+                                  # C1 CSI / OSC: terminals act on them
+                                  # when --list or an error prints the name
+                                  "csi\u009b2J", "osc\u009d0;t\u009c"])
 def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     share, sharedir, src = small_share
     m = sharedir / "manifest.age"

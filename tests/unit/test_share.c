@@ -12,10 +12,12 @@ static void
 test_paths(void)
 {
 	static const char *good[] = { "a", "a b/c.txt", "caf\xc3\xa9/x",
-	    "d/e/f/g", "..a", "a..", ".hidden", "a/.b" };
+	    "d/e/f/g", "..a", "a..", ".hidden", "a/.b",
+	    "nbsp\xc2\xa0x", "\xc2\xbd" };
 	static const char *bad[] = { "", "/etc/passwd", "..", "../x", "a/..",
 	    "a/../b", ".", "./a", "a/./b", "a//b", "a/", "back\\slash",
-	    "nl\nx", "\xff\xfe", "tab\tx" };
+	    "nl\nx", "\xff\xfe", "tab\tx", "esc\x1b[31m", "del\x7f",
+	    "csi\xc2\x9b" "31m", "osc\xc2\x9d" "0;t\xc2\x9c", "c1\xc2\x80" };
 	size_t i;
 
 	for (i = 0; i < GK_ARRAY_LEN(good); i++)
