@@ -506,6 +506,30 @@ def test_receive_never_overwrites_or_escapes(tmp_path, keys, small_share):
     assert not (out2 / "a.txt").exists()
 
 
+def test_send_reports_unsafe_names_terminal_safe(tmp_path, keys):
+    """The names send skips as unsafe are the ones a terminal acts on:
+    the report shows those bytes as '?', one line per name."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok.txt").write_bytes(b"ok")
+    for name in (b"esc\x1b]0;pwned\x07", b"nl\nfake line", b"c1\xc2\x9b2J",
+                 b"bad\xff"):
+        with open(os.path.join(os.fsencode(str(src)), name), "wb") as f:
+            f.write(b"x")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    p = gk("send", str(src), "--to", keys["them_r"], "-i", keys["me"],
+           "--dest", "file://%s" % dest, "--state-dir", str(tmp_path / "st"))
+    ok(p)
+    err = p.stderr
+    for b in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xff", b"nl\n"):
+        assert b not in err, err
+    lines = err.decode().splitlines()
+    for shown in ("esc?]0;pwned?", "nl?fake line", "c1?2J", "bad?"):
+        assert "skipped (unsafe or non-UTF-8 name): " + shown in lines, err
+    assert "send: 1/1 files" in err.decode()
+
+
 # ---- a signed manifest with hostile paths (made here, in Python) ---------
 
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
