@@ -105,6 +105,30 @@ def test_encrypt_decrypt_interop_both_ways(tmp_path, keys, size):
     assert p.returncode == 0 and p.stdout == data
 
 
+# the all-zero X25519 point: well-formed, but a low-order point age refuses
+# ("failed to wrap key ...: low order point")
+LOW_ORDER = "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq5cu47z"
+
+
+def test_low_order_recipient_refused_up_front(tmp_path, keys):
+    assert subprocess.run([AGE, "-r", LOW_ORDER], input=b"x",
+                          capture_output=True).returncode != 0
+    (tmp_path / "pt").write_bytes(b"x")
+    p = gk("encrypt", "-r", LOW_ORDER, "-o", str(tmp_path / "ct"),
+           str(tmp_path / "pt"))
+    one_line_error(p, "not an age recipient", LOW_ORDER)
+    assert not (tmp_path / "ct").exists()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_bytes(b"x")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    p = gk("send", str(tmp_path / "src"), "--to", keys["them_r"], "--to",
+           LOW_ORDER, "-i", keys["me"], "--dest", "file://%s" % dest,
+           "--state-dir", str(tmp_path / "st"))
+    one_line_error(p, "not an age recipient", LOW_ORDER)
+    assert os.listdir(dest) == []
+
+
 def test_decrypt_bad_inputs(tmp_path, keys):
     data = os.urandom(200000)
     enc = tmp_path / "f.age"
