@@ -350,6 +350,9 @@ list(const share_manifest *m, const char *fp)
 	for (i = 0; i < m->n; i++)
 		total += m->files[i].size;
 	gk_time_iso(m->created, t, sizeof(t));
+	/* free text from the sender, printed on the receiver's terminal */
+	share_text_safe(m->sender);
+	share_text_safe(m->organisation);
 	printf("share:        %s\nsender:       %s (%s)\norganisation: %s\n"
 	    "created:      %s\nfiles:        %zu, %llu bytes\n", m->id,
 	    m->sender, fp, m->organisation, t, m->n,

@@ -45,25 +45,36 @@ add(struct walk *w, const char *rel, const struct stat *st)
 	return 0;
 }
 
-/* Writes name with what a terminal would act on (C0, DEL, C1 controls,
- * bytes that are not UTF-8) shown as '?'. */
-static void
-report_name(FILE *report, const char *name)
+void
+share_text_safe(char *s)
 {
-	const uint8_t *p = (const uint8_t *)name;
-	size_t n = strlen(name), i = 0, k;
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s), i = 0, o = 0, k;
 
 	while (i < n) {
 		k = gk_utf8_seq(p + i, n - i);
 		if (k == 0 || p[i] < 0x20 || p[i] == 0x7f ||
 		    (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
-			fputc('?', report);
+			s[o++] = '?';
 			i += k == 0 ? 1 : k;
 		} else {
-			fwrite(p + i, 1, k, report);
+			memmove(s + o, p + i, k);
+			o += k;
 			i += k;
 		}
 	}
+	s[o] = '\0';
+}
+
+/* Writes name to report as share_text_safe shows it. */
+static void
+report_name(FILE *report, const char *name)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", name);
+	share_text_safe(buf);
+	fputs(buf, report);
 }
 
 static int

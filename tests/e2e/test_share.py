@@ -617,6 +617,43 @@ def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     assert not (tmp_path / "escape.txt").exists()
 
 
+def test_receive_prints_sender_text_terminal_safe(tmp_path, keys,
+                                                  small_share):
+    """Free text in a signed manifest (sender, organisation, the names of
+    unknown fields in an error) reaches the receiver's terminal with its
+    control characters shown as '?'."""
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    orig = m.read_bytes()
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+
+    def put(b):
+        env = sign_envelope(keys["me"], json.dumps(b).encode())
+        m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                     capture_output=True,
+                                     check=True).stdout)
+
+    evil = dict(body, sender="evil\u001b]0;pwned\u0007",
+                organisation="org\u009b2J")
+    put(evil)
+    p = receive(share, keys, tmp_path / "out", "--list")
+    assert p.returncode == 0, p.stderr
+    assert b"\x1b" not in p.stdout and b"\x07" not in p.stdout
+    assert b"\xc2\x9b" not in p.stdout
+    out = p.stdout.decode()
+    assert "sender:       evil?]0;pwned? (%s)" % keys["fp"] in out, out
+    assert "organisation: org?2J\n" in out, out
+    m.write_bytes(orig)
+    evil = json.loads(json.dumps(body))
+    evil["files"][0]["\u001b]0;pwned\u0007"] = 1
+    put(evil)
+    p = receive(share, keys, tmp_path / "out")
+    line = one_line_error(p, "manifest file entry", "?]0;pwned?")
+    assert "\x1b" not in line and "\x07" not in line
+
+
 def test_receive_refuses_file_that_is_also_a_directory(tmp_path, keys,
                                                         small_share):
     """A manifest naming "d" as a file and "d/b.txt" under it used to race:

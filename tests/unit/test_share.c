@@ -25,6 +25,12 @@ test_paths(void)
 	for (i = 0; i < GK_ARRAY_LEN(bad); i++)
 		T_CHECK(!share_path_ok(gk_slice_str(bad[i])));
 	T_CHECK(!share_path_ok(gk_slice_of("a\0b", 3)));
+	{
+		char t[] = "a\x1b]0;x\x07 caf\xc3\xa9 \xc2\x9b\xc2\xa0\xff\x7f.";
+
+		share_text_safe(t);
+		T_EQ_STR(t, "a?]0;x? caf\xc3\xa9 ?\xc2\xa0??.");
+	}
 	T_CHECK(share_id_ok("20261130-171328-a1b2c3d4e5f6"));
 	T_CHECK(!share_id_ok("../x"));
 	T_CHECK(!share_id_ok(""));
