@@ -482,6 +482,11 @@ def test_receive_tampered_and_truncated_objects(tmp_path, keys, small_share):
         leftovers = [f for _, _, fs in os.walk(out) for f in fs
                      if f.startswith(".gk-part")]
         assert leftovers == []
+    # not age at all: the decrypter's own message, whole (it used to be
+    # read from a stack frame that had returned: "a.txt: malf")
+    obj.write_bytes(b"\0" * 4096)
+    p = receive(share, keys, tmp_path / "out-garbage", "--workers", "1")
+    one_line_error(p, "a.txt: malformed or truncated age header")
     obj.write_bytes(raw)
     # a missing object
     obj.unlink()
