@@ -494,6 +494,32 @@ def test_receive_tampered_and_truncated_objects(tmp_path, keys, small_share):
     one_line_error(p, "a.txt", "object missing")
 
 
+def test_receive_refuses_fifo_or_device_in_destination(tmp_path, keys,
+                                                        small_share):
+    """Whoever can write a file:// destination could plant a fifo (receive
+    used to block on it for ever) or a link to a device."""
+    share, sharedir, src = small_share
+    obj = sharedir / object_of(sharedir, keys, "a.txt", share)
+    obj.unlink()
+    os.mkfifo(str(obj))
+    p = gk("receive", share, "-i", keys["them"], "-o", str(tmp_path / "o1"),
+           "--sender", keys["fp"], timeout=30)
+    one_line_error(p, "a.txt:", "not a regular file")
+    assert not (tmp_path / "o1" / "a.txt").exists()
+    obj.unlink()
+    os.symlink("/dev/zero", str(obj))
+    p = gk("receive", share, "-i", keys["them"], "-o", str(tmp_path / "o2"),
+           "--sender", keys["fp"], timeout=30)
+    one_line_error(p, "a.txt:", "not a regular file")
+    m = sharedir / "manifest.age"
+    m.unlink()
+    os.mkfifo(str(m))
+    p = gk("receive", share, "-i", keys["them"], "-o", str(tmp_path / "o3"),
+           "--sender", keys["fp"], timeout=30)
+    one_line_error(p, "manifest.age: not a regular file")
+    assert not (tmp_path / "o3").exists()
+
+
 def test_receive_manifest_signature_mismatch(tmp_path, keys, small_share):
     share, sharedir, src = small_share
     m = sharedir / "manifest.age"
