@@ -105,6 +105,39 @@ def test_encrypt_decrypt_interop_both_ways(tmp_path, keys, size):
     assert p.returncode == 0 and p.stdout == data
 
 
+def test_output_that_is_not_a_regular_file_is_written_in_place(tmp_path,
+                                                               keys):
+    """-o FIFO (or /dev/null, a terminal) is written to, as age -o does; a
+    temporary renamed over it used to replace it with a regular file (a
+    real /dev/null once)."""
+    data = os.urandom(200000)
+    (tmp_path / "plain").write_bytes(data)
+    fifo = tmp_path / "fifo"
+    for args in (["encrypt", "-r", keys["them_r"], str(tmp_path / "plain")],
+                 ["decrypt", "-i", keys["them"], str(tmp_path / "ct")]):
+        os.mkfifo(str(fifo))
+        got = []
+        t = threading.Thread(target=lambda: got.append(
+            open(str(fifo), "rb").read()), daemon=True)
+        t.start()
+        p = gk(*args[:1], "-o", str(fifo), *args[1:], timeout=60)
+        t.join(30)
+        assert p.returncode == 0, p.stderr
+        assert stat.S_ISFIFO(os.lstat(str(fifo)).st_mode)
+        assert [f for f in os.listdir(tmp_path) if ".gk-part" in f] == []
+        if args[0] == "encrypt":
+            (tmp_path / "ct").write_bytes(got[0])
+            dec = subprocess.run([AGE, "-d", "-i", keys["them"],
+                                  str(tmp_path / "ct")], capture_output=True)
+            assert dec.returncode == 0 and dec.stdout == data
+        else:
+            assert got[0] == data
+        fifo.unlink()
+    p = gk("encrypt", "-r", keys["them_r"], "-o", str(tmp_path),
+           str(tmp_path / "plain"))
+    one_line_error(p, "Is a directory")
+
+
 # the all-zero X25519 point: well-formed, but a low-order point age refuses
 # ("failed to wrap key ...: low order point")
 LOW_ORDER = "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq5cu47z"
