@@ -56,10 +56,14 @@ try {
 	// refusals of the grant itself name the form's fields too
 	const refused = async (field, value) => {
 		await page.fill(`#grant-form [name=${field}]`, value);
+		// the message before the click (read after it, a fast answer
+		// would already be there); the page clears it while it asks
+		const before = await page.textContent("#grant-err");
 		await page.click("#grant-create");
-		await page.waitForFunction((before) => document.getElementById(
-		    "grant-err").textContent !== before,
-		    await page.textContent("#grant-err"));
+		await page.waitForFunction((b) => {
+			const t = document.getElementById("grant-err").textContent;
+			return t !== "" && t !== b;
+		}, before);
 		const msg = await page.textContent("#grant-err");
 		await page.fill(`#grant-form [name=${field}]`, "");
 		return msg;
