@@ -439,6 +439,37 @@ default_path(char **field, const char *dir, const char *leaf)
 	return 0;
 }
 
+/*
+ * ini_parse() opens a directory without complaint and reads nothing from
+ * it, so a directory given as the config would mean the embedded
+ * defaults: it is refused, like a file that cannot be read to its end.
+ * -1 with errno set when the file cannot be opened or read.
+ */
+static int
+parse_file(const char *path, struct load_ctx *ctx)
+{
+	struct stat st;
+	FILE *fp;
+	int line, e = 0;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return -1;
+	if (fstat(fileno(fp), &st) != 0)
+		st.st_mode = 0;
+	if (S_ISDIR(st.st_mode)) {
+		line = -1;
+		e = EISDIR;
+	} else if ((line = ini_parse_file(fp, on_ini_line, ctx)) == 0 &&
+	    ferror(fp)) {
+		line = -1;
+		e = EIO;
+	}
+	fclose(fp);
+	if (line == -1)
+		errno = e;
+	return line;
+}
+
 int
 cfg_load(const char *path, int load_keys, gk_config **out, char *err,
     size_t errlen)
@@ -468,8 +499,7 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 	if (path != NULL) {
 		if ((cfg->path = strdup(path)) == NULL)
 			goto nomem;
-		line = ini_parse(path, on_ini_line, &ctx);
-		if (line == -1) {
+		if ((line = parse_file(path, &ctx)) == -1) {
 			snprintf(err, errlen, "%s: cannot open: %s", path,
 			    strerror(errno));
 			goto out;

@@ -220,3 +220,26 @@ def test_audit_prune(gk_factory):
     p = g.run("audit", "prune", "--days", "1", "--before", "2026-01-01",
               check=False)
     assert p.returncode == 2 and "not both" in p.stderr
+
+
+# -- wrong input on the command line: one line, non-zero, nothing done --------
+
+def one_line_error(p, rc, prefix):
+    """The failure a user sees: exit rc and exactly one stderr line."""
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == rc, (p.returncode, p.stdout, p.stderr)
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith(prefix), lines[0]
+    return lines[0]
+
+
+@pytest.mark.parametrize("cmd", ["check-config", "serve", "keygen"])
+def test_config_that_is_a_directory_is_refused(tmp_path, cmd):
+    # a directory opened as a file reads as empty: it used to mean the
+    # embedded defaults, so 'serve' served ./data and keygen made keys there
+    conf = tmp_path / "conf.d"
+    conf.mkdir()
+    p = run(cmd, "--config", str(conf), cwd=str(tmp_path))
+    line = one_line_error(p, 1, "gatekeeper %s: " % cmd)
+    assert "%s: cannot open: Is a directory" % conf in line
+    assert not (tmp_path / "data").exists()
