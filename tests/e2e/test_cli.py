@@ -74,6 +74,11 @@ def test_check_config_prints_masked(gk_factory):
     ("[server]\nport = 1\nport = 2\n", 3, "set twice"),
     ("[gate]\nvalidate_keys = maybe\n", 2, "must be true or false"),
     ("[server]\nthis is not ini\n", 2, "syntax error"),
+    # what serve cannot bind or use is refused by check-config too
+    ("[server]\nlisten = 999.1.1.1\n", 2, "listen '999.1.1.1' is not an"),
+    ("[server]\nlisten = localhost\n", 2, "is not an IPv4 or IPv6 address"),
+    ("[server]\npublic_url = ftp://files.example\n", 2,
+     "public_url must be an http:// or https:// URL"),
 ])
 def test_check_config_errors(tmp_path, body, line, needle):
     path = tmp_path / "bad.ini"
