@@ -171,11 +171,15 @@ gk_time_parse(const char *s, int64_t *out_us)
 	tm.tm_mday = d;
 	tm.tm_hour = h;
 	tm.tm_min = mi;
-	tm.tm_sec = se;
 	t = timegm(&tm);
 	if (t == (time_t)-1)
 		return GK_ERR_INVALID;
-	*out_us = (int64_t)t * 1000000 + us;
+	/* timegm() moves a day the month lacks (2026-02-30) into the next:
+	 * that is a typo, not a date (the seconds, 60 for a leap second,
+	 * are added after the check) */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1 || tm.tm_year != y - 1900)
+		return GK_ERR_INVALID;
+	*out_us = ((int64_t)t + se) * 1000000 + us;
 	return 0;
 }
 

@@ -248,3 +248,25 @@ def test_config_that_is_a_directory_is_refused(tmp_path, cmd):
     line = one_line_error(p, 1, "gatekeeper %s: " % cmd)
     assert "%s: cannot open: Is a directory" % conf in line
     assert not (tmp_path / "data").exists()
+
+
+def test_a_day_the_month_lacks_is_refused(gk_factory, tmp_path):
+    # 2026-02-30 used to be read as 2026-03-02: a typo widened a search
+    # and moved a vendor key's end by days
+    g = gk_factory()
+    for args in (["audit", "search", "--from", "2026-02-30"],
+                 ["audit", "export", "--to", "2026-04-31T12:00:00Z"],
+                 ["audit", "prune", "--before", "2026-02-29"]):
+        p = g.run(*args, check=False)
+        one_line_error(p, 2, "gatekeeper audit: bad --")
+    conf = tmp_path / "vk.ini"
+    conf.write_text(
+        "[gate]\ndata_dir = %s\n[vendor_key old]\ntype = ed25519\n"
+        "public_key = MCowBQYDK2VwAyEA/Rh4Z8vcxAg7ykZBYqhKEHBwQOnew2bhcfHUjowVZbU=\n"
+        "not_after = 2027-02-30\n" % g.data)
+    p = run("check-config", "--config", str(conf))
+    assert "%s:6: " % conf in one_line_error(p, 1, "gatekeeper check-config: ")
+    conf.write_text(conf.read_text().replace("2027-02-30", "2027-02-28"))
+    p = run("check-config", "--config", str(conf))
+    assert p.returncode == 0, p.stderr
+    assert "not_after = 2027-02-28T00:00:00Z" in p.stdout
