@@ -270,3 +270,24 @@ def test_a_day_the_month_lacks_is_refused(gk_factory, tmp_path):
     p = run("check-config", "--config", str(conf))
     assert p.returncode == 0, p.stderr
     assert "not_after = 2027-02-28T00:00:00Z" in p.stdout
+
+
+def test_verify_reads_the_checkpoint_file_it_is_given(gk_factory, tmp_path):
+    # a --checkpoints path that is not there, or a directory, was skipped
+    # in silence and the log reported verified, the file never checked
+    g = gk_factory().start()
+    make_traffic(g)
+    g.stop()
+    missing = tmp_path / "no-such-checkpoints.log"
+    p = g.run("audit", "verify", "--checkpoints", str(missing), check=False)
+    line = one_line_error(p, 1, "gatekeeper audit: ")
+    assert "%s: No such file or directory" % missing in line
+    assert p.stdout == ""
+    p = g.run("audit", "verify", "--checkpoints", str(tmp_path), check=False)
+    line = one_line_error(p, 1, "gatekeeper audit: ")
+    assert "%s: Is a directory" % tmp_path in line
+    # the config's own file, and no file at all on request, still verify
+    p = g.run("audit", "verify", check=False)
+    assert p.returncode == 0 and "OK, the chain verifies" in p.stdout
+    p = g.run("audit", "verify", "--no-checkpoints-file", check=False)
+    assert p.returncode == 0, p.stdout
