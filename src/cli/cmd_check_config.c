@@ -122,12 +122,13 @@ cmd_check_config(int argc, char **argv)
 	int c, quiet = 0, rc = 1, warnings = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("check-config", c, argv);
 		}
 	}
 	if (optind != argc) {

@@ -456,12 +456,13 @@ cmd_provision(int argc, char **argv)
 	int opt, dry = 0, rc = 1, failed = 0;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:nh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:nh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 'n': dry = 1; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("provision", opt, argv);
 		}
 	}
 	if (optind != argc) {

@@ -98,7 +98,8 @@ cmd_sign_v2(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': kid = optarg; break;
 		case 'f': file = optarg; break;
@@ -131,10 +132,15 @@ cmd_sign_v2(int argc, char **argv)
 			}
 			break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("sign", ch, argv);
 		}
 	}
-	if (optind != argc || kid == NULL || file == NULL || c.op == NULL) {
+	if (optind != argc) {
+		cli_error("sign", "unexpected argument '%s' (see --help)",
+		    argv[optind]);
+		return 2;
+	}
+	if (kid == NULL || file == NULL || c.op == NULL) {
 		cli_error("sign", "--kid, --key-file and --op are required");
 		return 2;
 	}

@@ -291,3 +291,56 @@ def test_verify_reads_the_checkpoint_file_it_is_given(gk_factory, tmp_path):
     assert p.returncode == 0 and "OK, the chain verifies" in p.stdout
     p = g.run("audit", "verify", "--no-checkpoints-file", check=False)
     assert p.returncode == 0, p.stdout
+
+
+# every subcommand (and verb) that takes options; each printed getopt's
+# line and then its whole usage text (up to 30 lines) on a typo
+OPTION_COMMANDS = [
+    ["serve"], ["keygen"], ["check-config"], ["provision"], ["sign", "v1"],
+    ["sign", "v2"], ["grant", "create"], ["grant", "list"],
+    ["grant", "show"], ["audit", "search"], ["audit", "export"],
+    ["audit", "verify"], ["audit", "prune"], ["share", "keygen"],
+    ["share", "fingerprint"], ["share", "send"], ["share", "receive"],
+    ["share", "encrypt"], ["share", "decrypt"], ["share", "config", "init"],
+    ["share", "config", "export"], ["share", "config", "import"],
+]
+
+
+@pytest.mark.parametrize("cmd", OPTION_COMMANDS, ids=" ".join)
+def test_unknown_option_is_one_line(tmp_path, cmd):
+    prefix = "gatekeeper %s" % cmd[0]
+    # a working ./gatekeeper.ini, so no command stops at its config first
+    (tmp_path / "gatekeeper.ini").write_text(
+        "[gate]\ndata_dir = %s\n" % (tmp_path / "data"))
+    assert run("keygen", cwd=str(tmp_path)).returncode == 0
+    p = run(*cmd, "--no-such-option", cwd=str(tmp_path))
+    line = one_line_error(p, 2, prefix)
+    assert "unknown option --no-such-option (see --help)" in line
+    p = run(*cmd, "-Z", cwd=str(tmp_path))
+    assert "unknown option -Z" in one_line_error(p, 2, prefix)
+    # --help still prints the whole text, on stdout
+    p = run(*cmd, "--help", cwd=str(tmp_path))
+    assert p.returncode == 0 and p.stdout.startswith("usage: gatekeeper ")
+
+
+@pytest.mark.parametrize("cmd,needle", [
+    (["serve", "--config"], "option --config needs a value"),
+    (["keygen", "--config"], "option --config needs a value"),
+    (["check-config", "--config"], "option --config needs a value"),
+    (["grant", "list", "--config"], "option --config needs a value"),
+    (["sign", "v1", "--root", "app", "--path", "/a", "--op", "GET_Object",
+      "stray"], "unexpected argument 'stray'"),
+    (["sign", "v2", "--kid", "k", "--key-file", "k.pem", "--op", "get",
+      "--key", "a", "stray"], "unexpected argument 'stray'"),
+    (["grant", "list", "stray"], "unexpected argument 'stray'"),
+    (["grant", "frobnicate", "g-1"], "unknown subcommand 'frobnicate'"),
+    (["share", "keygen", "stray"], "unexpected argument 'stray'"),
+    (["share", "encrypt"], "give a recipient"),
+    (["share", "decrypt"], "give an identity"),
+    (["share", "send"], "give the DIR to send"),
+    (["share", "send", "a", "b"], "one DIR at a time"),
+    (["share", "receive"], "needs one SHARE, -i IDENTITY and -o DIR"),
+])
+def test_wrong_arguments_are_one_line(tmp_path, cmd, needle):
+    p = run(*cmd, cwd=str(tmp_path))
+    assert needle in one_line_error(p, 2, "gatekeeper %s" % cmd[0])
