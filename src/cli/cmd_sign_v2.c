@@ -45,7 +45,8 @@ load_key(const char *path, const char *kid, gk_sign_key **out)
 	int r;
 
 	if ((r = gk_file_read(path, 65536, &b)) != 0) {
-		cli_error("sign", "%s: cannot read: %s", path, gk_err_str(r));
+		cli_error("sign", "%s: cannot read: %s", path,
+		    gk_file_strerror(r));
 		return -1;
 	}
 	n = b.len;

@@ -190,7 +190,7 @@ gk_file_read(const char *path, size_t cap, gk_buf *out)
 {
 	char tmp[8192];
 	ssize_t n;
-	int fd, r = 0;
+	int fd, r = 0, e;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? GK_ERR_NOT_FOUND : GK_ERR_IO;
@@ -210,11 +210,20 @@ gk_file_read(const char *path, size_t cap, gk_buf *out)
 	}
 	if (r == 0 && out->data == NULL)
 		r = gk_buf_append(out, "", 0);
+	e = errno;
 	gk_wipe(tmp, sizeof(tmp));
 	close(fd);
 	if (r != 0)
 		gk_buf_release(out);
+	errno = e;
 	return r;
+}
+
+const char *
+gk_file_strerror(int r)
+{
+	return r == GK_ERR_IO || r == GK_ERR_NOT_FOUND ? strerror(errno) :
+	    gk_err_str(r);
 }
 
 int

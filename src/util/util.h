@@ -259,8 +259,12 @@ void gk_time_http(int64_t unix_s, char *out, size_t out_len);
 
 /* ---- files ----------------------------------------------------------- */
 
-/* Reads a whole small file (at most cap bytes) into out. */
+/* Reads a whole small file (at most cap bytes) into out; on GK_ERR_IO
+ * and GK_ERR_NOT_FOUND errno says why, and gk_file_strerror(r) too. */
 int gk_file_read(const char *path, size_t cap, gk_buf *out) GK_WUR;
+/* What a gk_file_read() failure means, right after it ("Permission
+ * denied", "Is a directory", ...). */
+const char *gk_file_strerror(int r);
 /* Writes a file atomically (temp + fsync + rename) with the given mode. */
 int gk_file_write_atomic(const char *path, const void *p, size_t len,
     mode_t mode) GK_WUR;

@@ -344,3 +344,42 @@ def test_unknown_option_is_one_line(tmp_path, cmd):
 def test_wrong_arguments_are_one_line(tmp_path, cmd, needle):
     p = run(*cmd, cwd=str(tmp_path))
     assert needle in one_line_error(p, 2, "gatekeeper %s" % cmd[0])
+
+
+def test_unreadable_files_say_why(tmp_path):
+    # every failed read said "I/O error": a key that the service's user
+    # cannot read (keygen run as root) read like a broken disk
+    import shutil
+    import tempfile
+    conf = tmp_path / "g.ini"
+    conf.write_text("[gate]\ndata_dir = %s\n[acl]\nip_allow_files = %s\n" %
+                    (tmp_path / "data", tmp_path))
+    assert run("keygen", "--config", str(conf)).returncode == 0
+    p = run("check-config", "--config", str(conf))
+    line = one_line_error(p, 1, "gatekeeper check-config: ")
+    assert "%s: cannot read list file: Is a directory" % tmp_path in line
+    p = run("sign", "v2", "--kid", "k", "--key-file", str(tmp_path),
+            "--op", "get", "--key", "a")
+    assert "cannot read: Is a directory" in one_line_error(
+        p, 1, "gatekeeper sign: ")
+    # a key made by root for a gatekeeper that runs as another user
+    top = tempfile.mkdtemp(dir="/tmp", prefix="gk-cli-")
+    try:
+        os.chmod(top, 0o755)
+        conf = os.path.join(top, "g.ini")
+        data = os.path.join(top, "data")
+        with open(conf, "w") as f:
+            f.write("[gate]\ndata_dir = %s\n[geo]\ndatabase = off\n" % data)
+        os.chmod(conf, 0o644)
+        assert run("keygen", "--config", conf).returncode == 0
+        os.chmod(data, 0o755)
+        os.chmod(os.path.join(data, "keys"), 0o755)
+        p = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup",
+                            "--clear-groups", BIN, "check-config",
+                            "--config", conf], capture_output=True,
+                           text=True, timeout=60)
+        line = one_line_error(p, 1, "gatekeeper check-config: ")
+        assert "cannot read key file: Permission denied (the user " \
+            "running the gatekeeper must own it" in line, line
+    finally:
+        shutil.rmtree(top)
