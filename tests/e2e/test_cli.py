@@ -483,3 +483,14 @@ def test_readme_backup_and_restore(gk_factory, tmp_path):
                   r"100: records (\d+)\.\.100 were deleted \(tail cut\)",
                   p.stdout)
     assert m and m.group(1) == "51" and m.group(2) == "52", p.stdout
+
+
+def test_audit_export_help_names_every_search_filter():
+    # export takes every filter of search; its help left --grant out
+    import re
+    search = run("audit", "search", "--help").stdout
+    export = run("audit", "export", "--help").stdout
+    flags = set(re.findall(r"--[a-z][a-z-]+", search))
+    assert "--grant" in flags and "--request-id" in flags
+    for flag in sorted(flags):
+        assert flag in export, flag
