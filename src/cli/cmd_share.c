@@ -291,6 +291,26 @@ struct outfile {
 	int fd;
 };
 
+/* FILE of encrypt and decrypt: a directory opens, but reading it fails
+ * only after the output has begun, so it is refused first. */
+static int
+open_input(const char *verb, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		cli_error(verb, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cli_error(verb, "%s: %s", path, strerror(EISDIR));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 static int
 out_open(const char *verb, const char *path, struct outfile *o)
 {
@@ -377,10 +397,8 @@ encrypt(int argc, char **argv)
 		goto done;
 	}
 	if (optind < argc && strcmp(argv[optind], "-") != 0 &&
-	    (in.fd = open(argv[optind], O_RDONLY | O_CLOEXEC)) < 0) {
-		cli_error(verb, "%s: %s", argv[optind], strerror(errno));
+	    (in.fd = open_input(verb, argv[optind])) < 0)
 		goto done;
-	}
 	if (out_open(verb, out, &of) != 0)
 		goto done;
 	wo.fd = of.fd;
@@ -464,10 +482,8 @@ decrypt(int argc, char **argv)
 	}
 	if (optind < argc && strcmp(argv[optind], "-") != 0) {
 		name = argv[optind];
-		if ((in.fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) {
-			cli_error(verb, "%s: %s", name, strerror(errno));
+		if ((in.fd = open_input(verb, name)) < 0)
 			goto done;
-		}
 	}
 	if (out_open(verb, out, &of) != 0)
 		goto done;
