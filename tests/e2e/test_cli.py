@@ -494,3 +494,37 @@ def test_audit_export_help_names_every_search_filter():
     assert "--grant" in flags and "--request-id" in flags
     for flag in sorted(flags):
         assert flag in export, flag
+
+
+def test_second_serve_on_the_same_audit_database_is_refused(gk_factory):
+    # a second 'serve' with the same config (another --port, or the same
+    # one, taken) opened the running server's audit log: it signed a
+    # checkpoint into that chain (the first then failed to store its
+    # own: "cannot store checkpoint N (constraint failed)") and emptied
+    # its journal at its stop
+    g = gk_factory(audit__checkpoint_seconds="1").start()
+    make_traffic(g)
+    cps = len(g.audit_checkpoints())
+    for port in ("0", str(g.port)):
+        p = subprocess.Popen([BIN, "serve", "--config", g.config, "--port",
+                              port], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.terminate()
+            out, err = p.communicate()
+            raise AssertionError("a second server ran: %s" % out)
+        assert p.returncode == 1, (out, err)
+        assert "held by another gatekeeper serving this audit database" \
+            in err, err
+        assert err.strip().splitlines()[-1].startswith(
+            "gatekeeper serve: cannot open the audit log"), err
+    assert len(g.audit_checkpoints()) == cps
+    assert g.get("app", "/a/b.txt", "GET_Object").status_code == 302
+    time.sleep(2.5)  # the first server's own timed checkpoint
+    g.stop()
+    log = open(g.log).read()
+    assert "cannot store checkpoint" not in log, log
+    p = g.run("audit", "verify", check=False)
+    assert p.returncode == 0, p.stdout
