@@ -79,6 +79,15 @@ def test_check_config_prints_masked(gk_factory):
     ("[server]\nlisten = localhost\n", 2, "is not an IPv4 or IPv6 address"),
     ("[server]\npublic_url = ftp://files.example\n", 2,
      "public_url must be an http:// or https:// URL"),
+    # the first bad line is named with its own problem (inih goes on, and
+    # a later line's message used to stand beside the first one's number)
+    ("[server]\nbogus = 1\nport = 99999\n", 2,
+     "unknown setting [server] bogus"),
+    ("[server]\nthis is not ini\nport = 99999\n", 2, "syntax error"),
+    ("[server]\nport = 99999\nthis is not ini\n", 2, "port must be"),
+    # '#' after a value was kept as part of it
+    ("[server]\n\nport = 8080   # the usual\n", 3,
+     "[server] port: a comment after a value starts with ';'"),
 ])
 def test_check_config_errors(tmp_path, body, line, needle):
     path = tmp_path / "bad.ini"
@@ -528,3 +537,22 @@ def test_second_serve_on_the_same_audit_database_is_refused(gk_factory):
     assert "cannot store checkpoint" not in log, log
     p = g.run("audit", "verify", check=False)
     assert p.returncode == 0, p.stdout
+
+
+def test_readme_ini_snippets_mean_what_they_say(tmp_path):
+    # every ```ini block of README.md parses: known settings, and no
+    # inline '#' comment (the [audit_out] one had two, kept in the values)
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..",
+                               "README.md")).read()
+    blocks = readme.split("```ini\n")[1:]
+    assert len(blocks) >= 7
+    for i, block in enumerate(blocks):
+        body = block[:block.index("```")]
+        conf = tmp_path / ("b%d.ini" % i)
+        conf.write_text("[gate]\ndata_dir = %s\n%s" % (tmp_path / "d", body)
+                        if "[gate]" not in body else body)
+        p = run("check-config", "--config", str(conf))
+        out = p.stdout + p.stderr
+        assert "a comment after a value" not in out, (body, out)
+        assert "unknown setting" not in out and "syntax error" not in out, \
+            (body, out)
