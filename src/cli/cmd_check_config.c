@@ -147,6 +147,18 @@ cmd_check_config(int argc, char **argv)
 		cli_error("check-config", "%s: %s", at, err);
 		goto out;
 	}
+	/* the [s3] secret files, read as serve reads them for the s3 store
+	 * (a group-readable one stopped serve, not check-config) */
+	if (cfg->store_type != NULL && strcmp(cfg->store_type, "s3") == 0) {
+		cfg_s3 s3c;
+
+		if (cfg_s3_opts(cfg, &s3c, err, sizeof(err)) != 0) {
+			err_where(cfg, err, at, sizeof(at));
+			cli_error("check-config", "%s: %s", at, err);
+			goto out;
+		}
+		cfg_s3_release(&s3c);
+	}
 	if (!quiet)
 		cfg_print(cfg, stdout);
 	/* the policy report: counts, countries, warnings (warnings go to

@@ -556,3 +556,25 @@ def test_readme_ini_snippets_mean_what_they_say(tmp_path):
         assert "a comment after a value" not in out, (body, out)
         assert "unknown setting" not in out and "syntax error" not in out, \
             (body, out)
+
+
+def test_check_config_reads_the_s3_secret_file_as_serve_does(tmp_path):
+    # a group-readable [s3] secret_key_file passed check-config (the
+    # unit's ExecStartPre) and then stopped serve
+    secret = tmp_path / "s3.secret"
+    secret.write_text("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n")
+    os.chmod(secret, 0o644)
+    conf = tmp_path / "g.ini"
+    conf.write_text("[gate]\ndata_dir = %s\n[geo]\ndatabase = off\n"
+                    "[store]\ntype = s3\n[s3]\nbucket = acme-docs\n"
+                    "endpoint = http://127.0.0.1:9\naccess_key_id = AKIAX\n"
+                    "secret_key_file = %s\n" % (tmp_path / "d", secret))
+    assert run("keygen", "--config", str(conf)).returncode == 0
+    p = run("check-config", "--config", str(conf))
+    line = one_line_error(p, 1, "gatekeeper check-config: ")
+    assert "%s: key file is readable by group or others" % secret in line
+    assert "wJalr" not in p.stdout + p.stderr
+    os.chmod(secret, 0o600)
+    p = run("check-config", "--config", str(conf), "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "wJalr" not in p.stdout + p.stderr
