@@ -578,3 +578,16 @@ def test_check_config_reads_the_s3_secret_file_as_serve_does(tmp_path):
     p = run("check-config", "--config", str(conf), "--quiet")
     assert p.returncode == 0, p.stderr
     assert "wJalr" not in p.stdout + p.stderr
+
+
+def test_provision_dry_run_names_the_endpoint(tmp_path):
+    # without [s3] endpoint it said "at  (dry run...)"
+    conf = tmp_path / "g.ini"
+    conf.write_text("[gate]\ndata_dir = %s\n[store]\ntype = s3\n"
+                    "[s3]\nbucket = acme-docs\nregion = eu-west-1\n" %
+                    (tmp_path / "d"))
+    p = run("provision", "--config", str(conf), "--dry-run")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[0] == (
+        "provisioning bucket acme-docs in eu-west-1 at "
+        "https://s3.eu-west-1.amazonaws.com (dry run: nothing is sent)")
