@@ -591,3 +591,26 @@ def test_provision_dry_run_names_the_endpoint(tmp_path):
     assert p.stdout.splitlines()[0] == (
         "provisioning bucket acme-docs in eu-west-1 at "
         "https://s3.eu-west-1.amazonaws.com (dry run: nothing is sent)")
+
+
+@pytest.mark.parametrize("args,answer", [
+    (["--op", "get", "--key", "a/../b.txt"], "403 \"Forbidden: the token's "
+     "'key' or 'prefix' is not a valid key\""),
+    (["--op", "list", "--prefix", "a//"], "403 \"Forbidden: the token's"),
+    (["--op", "get", "--key", "a.txt", "--cip", "10.0.0.0/99"],
+     "401 \"Unauthorized: invalid 'cip' claim\" (--cip 10.0.0.0/99)"),
+])
+def test_sign_v2_refuses_what_the_server_refuses(tmp_path, args, answer):
+    # it printed tokens the gatekeeper could only refuse
+    p = run("keygen", "--vendor", "ed25519", "--kid", "v1",
+            "--out", str(tmp_path), cwd=str(tmp_path))
+    assert p.returncode == 0, p.stderr
+    p = run("sign", "v2", "--kid", "v1", "--key-file",
+            str(tmp_path / "v1.key"), *args, cwd=str(tmp_path))
+    line = one_line_error(p, 2, "gatekeeper sign: ")
+    assert "the gatekeeper would answer " + answer in line
+    assert p.stdout == ""
+    p = run("sign", "v2", "--kid", "v1", "--key-file",
+            str(tmp_path / "v1.key"), "--op", "get", "--key", "a.txt",
+            "--cip", "10.0.0.0/8", cwd=str(tmp_path))
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == 2
