@@ -614,3 +614,15 @@ def test_sign_v2_refuses_what_the_server_refuses(tmp_path, args, answer):
             str(tmp_path / "v1.key"), "--op", "get", "--key", "a.txt",
             "--cip", "10.0.0.0/8", cwd=str(tmp_path))
     assert p.returncode == 0 and len(p.stdout.splitlines()) == 2
+
+
+def test_empty_gatekeeper_config_variable_is_unset(tmp_path):
+    # GATEKEEPER_CONFIG= (set, empty) failed with ": cannot open"; it is
+    # as unset: ./gatekeeper.ini, else the defaults
+    (tmp_path / "gatekeeper.ini").write_text(
+        "[gate]\ndata_dir = %s\n[geo]\ndatabase = off\n" % (tmp_path / "d"))
+    env = dict(os.environ, GATEKEEPER_CONFIG="")
+    assert run("keygen", cwd=str(tmp_path), env=env).returncode == 0
+    p = run("check-config", cwd=str(tmp_path), env=env)
+    assert p.returncode == 0, p.stderr
+    assert "data_dir = %s" % (tmp_path / "d") in p.stdout
