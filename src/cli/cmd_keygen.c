@@ -71,7 +71,7 @@ cmd_keygen(int argc, char **argv)
 	r = cfg_keygen(cfg, stdout);
 	if (r != 0)
 		cli_error("keygen", "cannot create key files under %s: %s",
-		    cfg->keys_dir, gk_err_str(r));
+		    cfg->keys_dir, gk_file_strerror(r));
 	cfg_free(cfg);
 	return r == 0 ? 0 : 1;
 }

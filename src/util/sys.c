@@ -253,7 +253,7 @@ gk_file_write_atomic(const char *path, const void *p, size_t len, mode_t mode)
 	const uint8_t *q = p;
 	size_t off = 0;
 	ssize_t n;
-	int fd = -1, r = GK_ERR_IO;
+	int fd = -1, r = GK_ERR_IO, e;
 	uint8_t rnd[8];
 	char hex[17];
 
@@ -289,11 +289,13 @@ gk_file_write_atomic(const char *path, const void *p, size_t len, mode_t mode)
 		goto out;
 	r = gk_fsync_dir(path);
 out:
+	e = errno;
 	if (fd >= 0)
 		close(fd);
 	if (r != 0 && tmp.data != NULL)
 		unlink((char *)tmp.data);
 	gk_buf_release(&tmp);
+	errno = e;
 	return r;
 }
 

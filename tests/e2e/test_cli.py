@@ -626,3 +626,16 @@ def test_empty_gatekeeper_config_variable_is_unset(tmp_path):
     p = run("check-config", cwd=str(tmp_path), env=env)
     assert p.returncode == 0, p.stderr
     assert "data_dir = %s" % (tmp_path / "d") in p.stdout
+
+
+def test_keygen_says_why_it_cannot_write(tmp_path):
+    # "cannot create key files under DIR: I/O error" for a data_dir that
+    # is a file
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    conf = tmp_path / "g.ini"
+    conf.write_text("[gate]\ndata_dir = %s\n" % blocker)
+    p = run("keygen", "--config", str(conf))
+    line = one_line_error(p, 1, "gatekeeper keygen: ")
+    assert line.endswith("cannot create key files under %s/keys: "
+                         "Not a directory" % blocker), line
