@@ -639,3 +639,21 @@ def test_keygen_says_why_it_cannot_write(tmp_path):
     line = one_line_error(p, 1, "gatekeeper keygen: ")
     assert line.endswith("cannot create key files under %s/keys: "
                          "Not a directory" % blocker), line
+
+
+def test_verify_names_a_file_sqlite_cannot_read(tmp_path, gk_factory):
+    # a damaged header read as "not an audit database of schema version 5",
+    # pointing away from README's "audit.db is damaged"
+    g = gk_factory().start()
+    make_traffic(g)
+    g.stop()
+    with open(g.audit_db, "r+b") as f:
+        f.write(b"\0" * 100)
+    p = g.run("audit", "verify", check=False)
+    assert "%s: file is not a database" % g.audit_db in one_line_error(
+        p, 1, "gatekeeper audit: cannot verify: ")
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    p = g.run("audit", "verify", "--db", str(empty), check=False)
+    assert "not an audit database of schema version" in one_line_error(
+        p, 1, "gatekeeper audit: cannot verify: ")
