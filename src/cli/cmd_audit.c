@@ -1,11 +1,12 @@
 /*
  * cmd_audit.c - gatekeeper audit search | export (prune and verify have
- * their own files): read the audit log. Search opens the database read-only, so it works while a server
- * writes to it.
+ * their own files): read the audit log. Search opens the database
+ * read-only, so it works while a server writes to it.
  *
  * Everything printed comes from clients (user agents, paths), so the
  * table format replaces control characters and invalid UTF-8 before they
- * reach a terminal, and json/csv replace invalid UTF-8 with U+FFFD.
+ * reach a terminal; json escapes control characters and csv replaces
+ * them (but tab, CR and LF) with U+FFFD, as both do invalid UTF-8.
  */
 #include "cmd_audit.h"
 
@@ -70,7 +71,8 @@ static const char search_usage[] =
     "  --format F       table (default, for people), json or csv:\n"
     "                   json is JSON Lines: one JSON object per line, one\n"
     "                   line per record; csv has a header row, RFC 4180\n"
-    "                   quoting and LF line ends\n"
+    "                   quoting and LF line ends (control characters but\n"
+    "                   tab, CR and LF become U+FFFD)\n"
     "\n"
     "The database is opened read-only; searching while the server runs is\n"
     "safe.\n";
@@ -159,6 +161,41 @@ static const char csv_header[] =
     "jti,token_sig\n";
 
 /*
+ * v as valid UTF-8 (invalid bytes U+FFFD) without the control characters
+ * a terminal acts on (C0 but tab, CR and LF; DEL; C1), also U+FFFD: a
+ * client's text cannot move the cursor or retitle the window of an
+ * operator reading the CSV.
+ */
+static int
+csv_clean(const char *v, gk_buf *out)
+{
+	static const char repl[] = "\xef\xbf\xbd";
+	gk_buf tmp;
+	const uint8_t *p;
+	size_t i;
+	int r;
+
+	gk_buf_init(&tmp, ROW_CAP);
+	if ((r = gk_utf8_sanitize(gk_slice_str(v), &tmp)) != 0)
+		goto out;
+	p = tmp.data;
+	for (i = 0; i < tmp.len && r == 0; i++) {
+		if (p[i] == 0xc2 && i + 1 < tmp.len && p[i + 1] < 0xa0) {
+			r = gk_buf_append(out, repl, 3);	/* C1 */
+			i++;
+		} else if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\r' &&
+		    p[i] != '\n') || p[i] == 0x7f) {
+			r = gk_buf_append(out, repl, 3);
+		} else {
+			r = gk_buf_append(out, p + i, 1);
+		}
+	}
+out:
+	gk_buf_release(&tmp);
+	return r;
+}
+
+/*
  * One CSV field: quoted (quotes doubled) when it holds , " CR or LF. A
  * field starting with = + - @ tab or CR would be a live formula in a
  * spreadsheet (a client's User-Agent "=HYPERLINK(...)"): OWASP's rule,
@@ -172,7 +209,7 @@ csv_field(gk_buf *b, const char *v, int last)
 	int r, formula;
 
 	gk_buf_init(&tmp, ROW_CAP);
-	if (v != NULL && (r = gk_utf8_sanitize(gk_slice_str(v), &tmp)) != 0)
+	if (v != NULL && (r = csv_clean(v, &tmp)) != 0)
 		goto out;
 	formula = tmp.len > 0 && memchr("=+-@\t\r", tmp.data[0], 6) != NULL;
 	if (formula || (tmp.len > 0 &&
@@ -437,6 +474,8 @@ search_main(int argc, char **argv, int export)
 				rc = 2;
 				goto out;
 			}
+			if (c == OPT_TO && q.to_us == 0)
+				q.to_us = -1;	/* 0 would be "no bound" */
 			break;
 		case OPT_IP: q.ip = optarg; break;
 		case OPT_OP: q.operation = optarg; break;

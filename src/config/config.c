@@ -199,7 +199,7 @@ const struct keyword cfg_keywords[] = {
 	{ "audit_out", "syslog_key_file", K_STR, O(out_syslog_key_file), 0, 0,
 	    "", 1, "tls:// syslog: the client certificate's private key "
 	    "(PEM)" },
-	{ "audit_out", "webhook", K_STR, O(out_webhook), 0, 0, "", 0,
+	{ "audit_out", "webhook", K_STR, O(out_webhook), 0, 0, "", 2,
 	    "POST audit records as JSON lines to this http(s):// URL "
 	    "(empty: off)" },
 	{ "audit_out", "webhook_token_file", K_STR, O(out_webhook_token_file),

@@ -113,9 +113,12 @@ gate_admin_search(gk_app *app, const gate_params *ps, gk_reply *rep)
 	if ((v = gate_params_str(ps, "from")) != NULL &&
 	    gk_time_parse(v, &q.from_us) != 0)
 		return bad_param(rep, "from");
-	if ((v = gate_params_str(ps, "to")) != NULL &&
-	    gk_time_parse(v, &q.to_us) != 0)
-		return bad_param(rep, "to");
+	if ((v = gate_params_str(ps, "to")) != NULL) {
+		if (gk_time_parse(v, &q.to_us) != 0)
+			return bad_param(rep, "to");
+		if (q.to_us == 0)	/* 0 is "no bound": the epoch is not */
+			q.to_us = -1;
+	}
 	q.ip = gate_params_str(ps, "ip"); /* audit_search refuses a bad one */
 	q.operation = gate_params_str(ps, "op");
 	if ((v = gate_params_str(ps, "status")) != NULL) {

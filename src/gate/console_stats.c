@@ -160,6 +160,7 @@ console_stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 	const char *v;
 	char err[256], iso[40];
 	int64_t now = gk_now_us(), to = now, from = now - 86400LL * 1000000;
+	int64_t span;
 	uint64_t nb = 24;
 	unsigned i;
 	int r;
@@ -189,9 +190,16 @@ console_stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 		    "Bad Request: 'to' must be after 'from'");
 		return;
 	}
+	/* year 0 to year 294247 does not fit: refuse, not wrap */
+	if (__builtin_sub_overflow(to, from, &span) ||
+	    span > INT64_MAX - (int64_t)nb) {
+		gate_reply_error(rep, 400, "deny",
+		    "Bad Request: 'from' to 'to' is too long a range");
+		return;
+	}
 	st.from = from;
 	st.nb = (unsigned)nb;
-	st.width = (to - from + (int64_t)nb - 1) / (int64_t)nb;
+	st.width = (span + (int64_t)nb - 1) / (int64_t)nb;
 	st.b = calloc(nb, sizeof(*st.b));
 	if (st.b == NULL || tally_init(&st.ips, TALLY_MAX) != 0 ||
 	    tally_init(&st.countries, 512) != 0 ||
@@ -201,7 +209,7 @@ console_stats(gk_app *app, const gate_params *ps, gk_reply *rep)
 	}
 	memset(&q, 0, sizeof(q));
 	q.from_us = from;
-	q.to_us = to;
+	q.to_us = to != 0 ? to : -1;	/* 0 would be "no bound" */
 	q.limit = STATS_ROWS_MAX;
 	r = audit_search(app->cfg->audit_target, &q, stats_row, &st, err,
 	    sizeof(err));

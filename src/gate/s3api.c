@@ -155,6 +155,51 @@ other_subresource(const gate_s3 *s)
 }
 
 static int
+has_header(const gate_s3 *s, const char *lname)
+{
+	gk_buf v;
+	int r;
+
+	gk_buf_init(&v, 8192);
+	r = s->req->header(s->req->header_ctx, lname, &v);
+	gk_buf_release(&v);
+	return r != GK_ERR_NOT_FOUND;
+}
+
+/*
+ * Request semantics we do not implement on an operation we do serve:
+ * refused (NotImplemented) rather than silently dropped, which would do
+ * something else than asked: a conditional write that overwrites, an
+ * Object Lock that is not kept, an SSE-C object readable without its key.
+ */
+static int
+unsupported_headers(const gate_s3 *s)
+{
+	static const char *const any[] = {
+	    "x-amz-server-side-encryption-customer-algorithm",
+	    "x-amz-copy-source-server-side-encryption-customer-algorithm" };
+	static const char *const writes[] = { "if-match", "if-none-match",
+	    "x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date",
+	    "x-amz-object-lock-legal-hold", "x-amz-copy-source-if-match",
+	    "x-amz-copy-source-if-none-match",
+	    "x-amz-copy-source-if-modified-since",
+	    "x-amz-copy-source-if-unmodified-since" };
+	size_t i;
+
+	for (i = 0; i < GK_ARRAY_LEN(any); i++)
+		if (has_header(s, any[i]))
+			return 1;
+	if (s->op != OP_PUT_OBJECT && s->op != OP_COPY_OBJECT &&
+	    s->op != OP_MPU_CREATE && s->op != OP_MPU_COMPLETE &&
+	    s->op != OP_DELETE_OBJECT)
+		return 0;	/* GET and HEAD take If-Match and If-None-Match */
+	for (i = 0; i < GK_ARRAY_LEN(writes); i++)
+		if (has_header(s, writes[i]))
+			return 1;
+	return 0;
+}
+
+static int
 method(const gate_s3 *s, const char *m)
 {
 	return strcmp(s->req->method, m) == 0;
@@ -494,6 +539,7 @@ gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
     gk_reply *rep)
 {
 	const gate_settings *cfg = app->cfg;
+	const gk_buf *v;
 	gate_s3 *s;
 	gk_slice bucket, rawkey, dup;
 
@@ -546,9 +592,17 @@ gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
 		    "not exist");
 		return;
 	}
-	if (s->op == OP_NOT_IMPLEMENTED) {
+	if (s->op == OP_NOT_IMPLEMENTED || unsupported_headers(s)) {
 		s3api_fail(s, 501, "NotImplemented", "A header or query you "
 		    "provided implies functionality that is not implemented.");
+		return;
+	}
+	/* no versions are kept: only the "null" version exists; another
+	 * one must not be answered (or deleted) with the current object */
+	if ((v = s3api_q(s, "versionId")) != NULL &&
+	    !gk_slice_eq_str(gk_slice_of(v->data, v->len), "null")) {
+		s3api_fail(s, 400, "InvalidArgument", "Invalid version id "
+		    "specified");
 		return;
 	}
 	if (scope(s) != 0)

@@ -65,10 +65,23 @@ body_begin(gate_s3 *s, int kind)
 		goto nomem;
 	if (s->auth.payload != S3_PAYLOAD_STREAM_TRAILER) {
 		static const char *const sums[] = { "x-amz-checksum-crc32",
-		    "x-amz-checksum-crc32c", "x-amz-checksum-sha256",
-		    "x-amz-checksum-sha1" };
-		size_t i;
+		    "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
+		    "x-amz-checksum-sha256", "x-amz-checksum-sha1" };
+		size_t i, n = 0;
 
+		/* one checksum, as S3: a second one would go unchecked */
+		gk_buf_init(&v, 256);
+		for (i = 0; i < GK_ARRAY_LEN(sums); i++)
+			n += s->req->header(s->req->header_ctx, sums[i],
+			    &v) != GK_ERR_NOT_FOUND;
+		gk_buf_release(&v);
+		if (n > 1) {
+			s3api_fail(s, 400, "InvalidRequest", "Expecting a single "
+			    "x-amz-checksum- header. Multiple checksum Types are "
+			    "not allowed.");
+			return -1;
+		}
+		r = 0;
 		gk_buf_init(&s->hsum_val, 256);
 		for (i = 0; i < GK_ARRAY_LEN(sums) && s->hsum == NULL; i++) {
 			gk_buf_reset(&s->hsum_val);
@@ -88,8 +101,8 @@ body_begin(gate_s3 *s, int kind)
 		    v.data)))) {
 			gk_buf_release(&v);
 			s3api_fail(s, 400, "InvalidRequest", "The x-amz-trailer "
-			    "header must name a CRC32, CRC32C, SHA1 or SHA256 "
-			    "checksum.");
+			    "header must name a CRC32, CRC32C, CRC64NVME, SHA1 or "
+			    "SHA256 checksum.");
 			return -1;
 		}
 		r = s3_chunked_new(s->auth.payload, &s->auth,
@@ -342,8 +355,16 @@ copy_object(gate_s3 *s, gk_reply *rep)
 	if (s->req->header(s->req->header_ctx, "x-amz-copy-source", &v) != 0)
 		goto bad;
 	p = gk_slice_of(v.data, v.len);
-	if ((q = memchr(p.p, '?', p.len)) != NULL)	/* ?versionId= */
+	if ((q = memchr(p.p, '?', p.len)) != NULL) {
+		/* no versions are kept: only ?versionId=null is the object */
+		if (!gk_slice_eq_str(gk_slice_of(q, p.len - (size_t)(q -
+		    p.p)), "?versionId=null")) {
+			s3api_error(s, rep, 400, "InvalidArgument", "Invalid "
+			    "version id specified");
+			goto out;
+		}
 		p.len = (size_t)(q - p.p);
+	}
 	if (p.len > 0 && p.p[0] == '/')
 		p = gk_slice_of(p.p + 1, p.len - 1);
 	slash = memchr(p.p, '/', p.len);
@@ -443,6 +464,52 @@ quiet_cb(void *arg, gk_slice key)
 	return 0;
 }
 
+/* Audit text of one DeleteObjects; the audit cuts it at 8 KiB. */
+#define DELETE_AUDIT_MAX (10u * 1024)	/* past 8 KiB by more than a key */
+
+/*
+ * The audit record of a DeleteObjects names what it removes: its path is
+ * the keys' longest common prefix (the key itself when there is one), its
+ * message their number and the keys, so `audit search --path-prefix`
+ * finds the request that deleted an object, as it does a DeleteObject.
+ */
+static void
+delete_audit(gate_s3 *s, gk_reply *rep)
+{
+	const char *first = (const char *)s->deletes.data, *p, *end;
+	size_t n = 0, common = 0, i;
+	gk_buf m;
+
+	end = first != NULL ? first + s->deletes.len : NULL;
+	for (p = first; p != NULL && p < end; p += strlen(p) + 1) {
+		if (n++ == 0) {
+			common = strlen(p);
+			continue;
+		}
+		for (i = 0; i < common && p[i] == first[i]; i++)
+			;
+		common = i;
+	}
+	if (n > 0) {
+		free(rep->path);
+		rep->path = gate_text_copy(gk_slice_of(first, common), 2048);
+	}
+	gk_buf_init(&m, DELETE_AUDIT_MAX);
+	if (gk_buf_printf(&m, "Success: %zu %s deleted", n,
+	    n == 1 ? "key" : "keys") != 0)
+		goto out;
+	for (p = first; p != NULL && p < end; p += strlen(p) + 1) {
+		/* past the cap the audit's own cut ends the text */
+		if (gk_buf_append_str(&m, p == first ? ": " : ", ") != 0 ||
+		    gk_buf_append_str(&m, p) != 0)
+			break;
+	}
+	free(rep->message);
+	rep->message = gate_text_copy(gk_slice_of(m.data, m.len), m.len);
+out:
+	gk_buf_release(&m);
+}
+
 static void
 delete_objects(gate_s3 *s, gk_reply *rep)
 {
@@ -465,6 +532,11 @@ delete_objects(gate_s3 *s, gk_reply *rep)
 		s3api_malformed_xml(s, rep);
 		goto out;
 	}
+	if (r == GK_ERR_DENIED) {
+		s3api_error(s, rep, 400, "InvalidArgument", "Invalid version "
+		    "id specified");
+		goto out;
+	}
 	rep->body.cap = 8 * 1024 * 1024;
 	if (r != 0 || gk_buf_append_str(&rep->body, S3API_XMLHEAD "<DeleteResult "
 	    S3API_XMLNS ">") != 0 ||
@@ -477,6 +549,7 @@ delete_objects(gate_s3 *s, gk_reply *rep)
 	rep->status = 200;
 	rep->grant = 1;
 	rep->content_type = "application/xml";
+	delete_audit(s, rep);
 out:
 	gk_buf_release(&items);
 }

@@ -48,14 +48,21 @@ void http_guard_request_done(http_guard *g, http_conn *c);
 /* libmicrohttpd's error logger (server.c's). */
 typedef void (*http_log_fn)(void *cls, const char *fmt, va_list ap);
 
+/* What the redirect listener's callbacks read; it must outlive the
+ * daemon (and the guard be stopped after it). */
+typedef struct {
+	const char *public_url;
+	http_guard *guard;	/* the main listener's watchdog */
+} http_redirect_ctx;
+
 /*
  * Starts the plain listener on cfg->redirect_port (the address family and
- * address of main_ss, the main listener's): 301/308 to public_url + the
- * request's path and query, libmicrohttpd's errors to log. *port: the
- * port it bound. 0 or GK_ERR_IO.
- * public_url must outlive the daemon.
+ * address of main_ss, the main listener's): 301/308 to ctx->public_url +
+ * the request's path and query, its connections watched by ctx->guard,
+ * libmicrohttpd's errors to log. *port: the port it bound. 0 or
+ * GK_ERR_IO.
  */
-int http_redirect_start(const char *public_url, const http_settings *cfg,
+int http_redirect_start(const http_redirect_ctx *ctx, const http_settings *cfg,
     const struct sockaddr_storage *main_ss, http_log_fn log,
     struct MHD_Daemon **out, unsigned *port) GK_WUR;
 

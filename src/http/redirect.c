@@ -19,14 +19,73 @@ add(struct MHD_Response *resp, const char *name, const char *value)
 	    GK_ERR_INTERNAL;
 }
 
+/* One request: its target, and whether its head was seen (the first call
+ * of the handler). */
+struct rreq {
+	int head_seen;
+	char uri[];
+};
+
 static void *
 redir_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+	size_t n = strlen(uri);
+	struct rreq *r;
+
 	(void)cls;
 	(void)conn;
-	if (strlen(uri) > HTTP_URI_MAX)
-		return strdup("");	/* answered 414 */
-	return strdup(uri);
+	if (n > HTTP_URI_MAX)
+		n = 0;	/* answered 414 */
+	if ((r = calloc(1, sizeof(*r) + n + 1)) != NULL)
+		memcpy(r->uri, uri, n);
+	return r;
+}
+
+/*
+ * The main listener's watchdog watches these connections too: a head
+ * dripped in a byte at a time, or a body slower than body_min_rate, is
+ * cut off at head_timeout / body_timeout instead of holding a connection
+ * for as long as the client keeps sending.
+ */
+static void
+redir_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	http_guard *g = cls;
+	const union MHD_ConnectionInfo *ci;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context = http_guard_open(g, ci != NULL ?
+		    ci->connect_fd : -1);
+		return;
+	}
+	http_guard_close(g, *socket_context);
+	*socket_context = NULL;
+}
+
+static http_conn *
+watch_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn,
+	    MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* 1 when a body follows the head (a length other than 0, or chunked). */
+static int
+announces_body(struct MHD_Connection *conn)
+{
+	const char *cl;
+
+	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
+		return 1;
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return cl != NULL && strcmp(cl, "0") != 0;
 }
 
 static void
@@ -51,21 +110,54 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-	const char *public_url = cls;
-	const char *uri = *con_cls;
+	const http_redirect_ctx *rd = cls;
+	const char *public_url = rd->public_url;
+	struct rreq *rr = *con_cls;
+	const char *uri;
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 	unsigned status;
+	const char *why = NULL;
+	char body[160];
 	gk_buf loc;
 
 	(void)url;
 	(void)version;
 	(void)upload_data;
-	if (uri == NULL)
+	if (rr == NULL)
 		return MHD_NO;
+	uri = rr->uri;
+	if (!rr->head_seen) {
+		rr->head_seen = 1;
+		http_guard_head_done(rd->guard, watch_of(conn),
+		    announces_body(conn));
+	}
 	if (*upload_data_size > 0) {	/* a body is never read */
 		*upload_data_size = 0;
 		return MHD_YES;
+	}
+	http_guard_body_done(rd->guard, watch_of(conn));
+	/* the target passes the main listener's checks (visible ASCII, a
+	 * path) before it goes into Location; a refusal says why, in JSON */
+	status = uri[0] == '\0' ? 414 : (unsigned)http_uri_check(
+	    gk_slice_str(uri), &why);
+	if (status == 0 && uri[0] != '/') {	/* "*": no path to send to */
+		status = 400;
+		why = "Bad Request: the request target must be a path";
+	}
+	if (status != 0) {
+		snprintf(body, sizeof(body), "{\"msg\":\"%s\",\"error\":true}",
+		    status == 414 ? "URI Too Long" : why);
+		resp = MHD_create_response_from_buffer(strlen(body), body,
+		    MHD_RESPMEM_MUST_COPY);
+		if (resp == NULL)
+			return MHD_NO;
+		(void)add(resp, "Content-Type", "application/json");
+		(void)add(resp, "Cache-Control", "no-store");
+		(void)add(resp, "Connection", "close");
+		ret = MHD_queue_response(conn, status, resp);
+		MHD_destroy_response(resp);
+		return ret;
 	}
 	resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
 	if (resp == NULL)
@@ -73,9 +165,8 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	status = (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) ?
 	    301 : 308;
 	gk_buf_init(&loc, HTTP_URI_MAX + 2048);
-	if (uri[0] != '/' ||
-	    gk_buf_printf(&loc, "%s%s", public_url, uri) != 0) {
-		status = uri[0] == '\0' ? 414 : 400;
+	if (gk_buf_printf(&loc, "%s%s", public_url, uri) != 0) {
+		status = 414;
 	} else if (add(resp, "Location", (const char *)loc.data) != 0) {
 		gk_buf_release(&loc);
 		MHD_destroy_response(resp);
@@ -90,7 +181,7 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
 }
 
 int
-http_redirect_start(const char *public_url, const http_settings *cfg,
+http_redirect_start(const http_redirect_ctx *ctx, const http_settings *cfg,
     const struct sockaddr_storage *main_ss, http_log_fn log,
     struct MHD_Daemon **out, unsigned *port)
 {
@@ -108,7 +199,7 @@ http_redirect_start(const char *public_url, const http_settings *cfg,
 		    htons((uint16_t)cfg->redirect_port);
 	}
 	*out = MHD_start_daemon(flags, (uint16_t)cfg->redirect_port, NULL,
-	    NULL, redir_handler, (void *)public_url,
+	    NULL, redir_handler, (void *)ctx,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_CONNECTION_LIMIT, cfg->conn_limit,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_conn_limit,
@@ -116,6 +207,7 @@ http_redirect_start(const char *public_url, const http_settings *cfg,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(32 * 1024),
 	    MHD_OPTION_URI_LOG_CALLBACK, redir_uri, NULL,
 	    MHD_OPTION_NOTIFY_COMPLETED, redir_completed, NULL,
+	    MHD_OPTION_NOTIFY_CONNECTION, redir_notify, ctx->guard,
 	    MHD_OPTION_EXTERNAL_LOGGER, log, NULL,
 	    MHD_OPTION_END);
 	if (*out == NULL) {

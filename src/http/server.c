@@ -51,6 +51,7 @@ struct gk_http {
 	http_tls *tls;		/* NULL: plain HTTP */
 	char hsts[64];		/* Strict-Transport-Security value, or "" */
 	struct MHD_Daemon *redir; /* plain listener redirecting to HTTPS */
+	http_redirect_ctx redir_ctx;	/* what its callbacks read */
 	unsigned redir_port;
 	_Atomic int inflight;	/* connections suspended for the audit */
 	_Atomic int active;	/* requests begun and not yet completed */
@@ -815,8 +816,10 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 			return r;
 		}
 	}
+	h->redir_ctx.public_url = h->public_url;
+	h->redir_ctx.guard = h->guard;
 	if (h->tls != NULL && cfg->redirect_port != 0 &&
-	    (r = http_redirect_start(h->public_url, cfg, &ss, mhd_log,
+	    (r = http_redirect_start(&h->redir_ctx, cfg, &ss, mhd_log,
 	    &h->redir, &h->redir_port)) != 0) {
 		http_server_stop(h);
 		return r;
@@ -903,10 +906,10 @@ http_server_stop(gk_http *h)
 		if (h->d_s3 != NULL)
 			MHD_stop_daemon(h->d_s3);
 	}
+	if (h->redir != NULL)	/* before the guard: it watches its sockets */
+		MHD_stop_daemon(h->redir);
 	http_park_free(h->park);	/* after: the daemons adopt records */
 	http_guard_stop(h->guard);	/* after: the daemon empties its list */
-	if (h->redir != NULL)
-		MHD_stop_daemon(h->redir);
 	http_tls_free(h->tls);
 	free(h->public_url);
 	free(h);

@@ -1,7 +1,8 @@
 /*
  * checksum.c - the flexible checksums S3 clients send (x-amz-checksum-crc32,
- * -crc32c, -sha256, -sha1), as a header or as an aws-chunked trailer:
- * computed over the body and compared with the base64 value given.
+ * -crc32c, -crc64nvme, -sha256, -sha1), as a header or as an aws-chunked
+ * trailer: computed over the body and compared with the base64 value given.
+ * zlib has CRC-32 only; the other two CRCs are table-driven here.
  */
 #include "s3_int.h"
 
@@ -10,22 +11,32 @@
 #include <string.h>
 #include <zlib.h>
 
-enum { SUM_NONE, SUM_CRC32, SUM_CRC32C, SUM_SHA256, SUM_SHA1 };
+enum { SUM_NONE, SUM_CRC32, SUM_CRC32C, SUM_CRC64NVME, SUM_SHA256, SUM_SHA1 };
 
-/* CRC-32C (Castagnoli), reflected, table-driven. */
+/*
+ * CRC-32C (Castagnoli) and CRC-64/NVME (polynomial 0xad93d23594c93659),
+ * both reflected with all-ones init and final xor: the polynomials below
+ * are the bit-reversed ones.
+ */
 static uint32_t crc32c_table[256];
-static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+static uint64_t crc64_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void
-crc32c_init(void)
+crc_init(void)
 {
 	uint32_t i, j, c;
+	uint64_t d;
 
 	for (i = 0; i < 256; i++) {
 		c = i;
-		for (j = 0; j < 8; j++)
+		d = i;
+		for (j = 0; j < 8; j++) {
 			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+			d = d & 1 ? (d >> 1) ^ 0x9a6c9329ac4bc9b5u : d >> 1;
+		}
 		crc32c_table[i] = c;
+		crc64_table[i] = d;
 	}
 }
 
@@ -38,6 +49,15 @@ crc32c_update(uint32_t crc, const uint8_t *p, size_t n)
 	return ~crc;
 }
 
+static uint64_t
+crc64_update(uint64_t crc, const uint8_t *p, size_t n)
+{
+	crc = ~crc;
+	while (n-- > 0)
+		crc = crc64_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
 static int
 sum_kind(gk_slice t)
 {
@@ -45,6 +65,8 @@ sum_kind(gk_slice t)
 		return SUM_CRC32;
 	if (gk_slice_eq_str(t, "x-amz-checksum-crc32c"))
 		return SUM_CRC32C;
+	if (gk_slice_eq_str(t, "x-amz-checksum-crc64nvme"))
+		return SUM_CRC64NVME;
 	if (gk_slice_eq_str(t, "x-amz-checksum-sha256"))
 		return SUM_SHA256;
 	if (gk_slice_eq_str(t, "x-amz-checksum-sha1"))
@@ -62,6 +84,7 @@ struct s3_sum {
 	int kind;
 	uLong crc;
 	uint32_t crc32c;
+	uint64_t crc64;
 	EVP_MD_CTX *md;
 };
 
@@ -71,7 +94,7 @@ s3_sum_new(gk_slice name, s3_sum **out)
 	s3_sum *c;
 
 	*out = NULL;
-	pthread_once(&crc32c_once, crc32c_init);
+	pthread_once(&crc_once, crc_init);
 	if (sum_kind(name) == SUM_NONE)
 		return GK_ERR_INVALID;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -105,6 +128,9 @@ s3_sum_update(s3_sum *c, const uint8_t *p, size_t len)
 	case SUM_CRC32C:
 		c->crc32c = crc32c_update(c->crc32c, p, len);
 		return 0;
+	case SUM_CRC64NVME:
+		c->crc64 = crc64_update(c->crc64, p, len);
+		return 0;
 	default:
 		return EVP_DigestUpdate(c->md, p, len) == 1 ? 0 :
 		    GK_ERR_INTERNAL;
@@ -117,6 +143,7 @@ s3_sum_check(s3_sum *c, gk_slice b64)
 	uint8_t d[32];
 	unsigned dn = 0;
 	uint32_t v;
+	int i;
 	gk_buf want;
 	int r;
 
@@ -129,6 +156,11 @@ s3_sum_check(s3_sum *c, gk_slice b64)
 		d[2] = (uint8_t)(v >> 8);
 		d[3] = (uint8_t)v;
 		dn = 4;
+		break;
+	case SUM_CRC64NVME:
+		for (i = 0; i < 8; i++)
+			d[i] = (uint8_t)(c->crc64 >> (56 - 8 * i));
+		dn = 8;
 		break;
 	default:
 		if (EVP_DigestFinal_ex(c->md, d, &dn) != 1)

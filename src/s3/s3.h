@@ -227,8 +227,8 @@ int s3_auth_verify(const s3_auth *a, s3_signer *sg, const char *secret,
  * The aws-chunked body decoder (streaming). Signed mode checks every
  * chunk's signature (chained from the request's) with the secret; trailer
  * mode checks the trailing checksum header named trailer
- * (x-amz-checksum-crc32, -crc32c, -sha256 or -sha1) against the decoded
- * bytes. Decoded bytes go to out as they arrive (the caller keeps them
+ * (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha256 or -sha1) against
+ * the decoded bytes. Decoded bytes go to out as they arrive (the caller keeps them
  * invisible until finish says 0). Limits: chunk header line 512 bytes,
  * chunk size < 2^40, trailer 4 KiB.
  */
@@ -250,8 +250,8 @@ void s3_chunked_free(s3_chunked *c);
 int s3_checksum_supported(gk_slice trailer);
 
 /*
- * A flexible checksum (x-amz-checksum-crc32, -crc32c, -sha256, -sha1 by
- * header name): new (GK_ERR_INVALID for another name), update with the
+ * A flexible checksum (x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha256,
+ * -sha1 by header name): new (GK_ERR_INVALID for another name), update with the
  * body, then check against the base64 value given (0, GK_ERR_AUTH).
  */
 typedef struct s3_sum s3_sum;
@@ -263,7 +263,8 @@ void s3_sum_free(s3_sum *c);
 /* ---- request bodies of the endpoint (xml_body.c, expat) ----------------- */
 
 #define S3_BODY_XML_MAX (2u * 1024 * 1024)
-#define S3_BODY_ITEMS_MAX 10000	/* S3: 1000 keys, 10000 parts */
+#define S3_BODY_ITEMS_MAX 10000	/* S3: 10000 parts */
+#define S3_DELETE_KEYS_MAX 1000	/* S3: 1000 keys (more: MalformedXML) */
 
 typedef int (*s3_delete_fn)(void *arg, gk_slice key);
 typedef int (*s3_part_fn)(void *arg, unsigned part, gk_slice etag);
@@ -272,7 +273,8 @@ typedef int (*s3_part_fn)(void *arg, unsigned part, gk_slice etag);
  * <Delete><Quiet/>?<Object><Key>..</Key>(<VersionId/>)</Object>...</Delete>:
  * fn per object in order (a non-zero return stops and is returned);
  * *quiet from <Quiet>. GK_ERR_INVALID for malformed XML, a DOCTYPE, an
- * object without a key or no object; GK_ERR_TOO_LARGE past the caps.
+ * object without a key or no object; GK_ERR_TOO_LARGE past the caps;
+ * GK_ERR_DENIED for a <VersionId> other than "null" (no versions kept).
  */
 int s3_delete_parse(gk_slice xml, s3_delete_fn fn, void *arg, int *quiet)
     GK_WUR;

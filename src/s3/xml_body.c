@@ -41,7 +41,8 @@ body_start(s3_xml *sx, const char *n)
 	}
 	if (sx->depth == 2 && strcmp(n, x->kind == B_DELETE ? "Object" :
 	    "Part") == 0) {
-		if (x->n == S3_BODY_ITEMS_MAX) {
+		if (x->n == (x->kind == B_DELETE ? S3_DELETE_KEYS_MAX :
+		    S3_BODY_ITEMS_MAX)) {
 			s3_xml_fail(sx, GK_ERR_TOO_LARGE);
 			return;
 		}
@@ -87,6 +88,12 @@ body_end(s3_xml *sx, const char *n, gk_slice t)
 					s3_xml_fail(sx, r);
 				x->have_key = 1;
 			}
+		} else if (x->kind == B_DELETE &&
+		    strcmp(n, "VersionId") == 0) {
+			/* no versions are kept: another version must not
+			 * delete the current object */
+			if (!gk_slice_eq_str(t, "null"))
+				s3_xml_fail(sx, GK_ERR_DENIED);
 		} else if (x->kind == B_COMPLETE &&
 		    strcmp(n, "PartNumber") == 0) {
 			if (x->have_part || gk_parse_u64(t, 10000,

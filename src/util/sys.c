@@ -120,6 +120,18 @@ digits(const char *s, int n, int *out)
 	return 0;
 }
 
+/* Days in month mo (1-12) of year y, Gregorian. */
+static int
+month_days(int y, int mo)
+{
+	static const int n[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+		30, 31 };
+
+	if (mo == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+		return 29;
+	return n[mo - 1];
+}
+
 int
 gk_time_parse(const char *s, int64_t *out_us)
 {
@@ -162,8 +174,10 @@ gk_time_parse(const char *s, int64_t *out_us)
 		if (strcmp(s + k, "Z") != 0)
 			return GK_ERR_INVALID;
 	}
-	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
-	    se > 60)
+	/* a day the month lacks (2026-02-30) is refused, not moved on into
+	 * the next month by timegm */
+	if (mo < 1 || mo > 12 || d < 1 || d > month_days(y, mo) || h > 23 ||
+	    mi > 59 || se > 60)
 		return GK_ERR_INVALID;
 	memset(&tm, 0, sizeof(tm));
 	tm.tm_year = y - 1900;
@@ -171,15 +185,11 @@ gk_time_parse(const char *s, int64_t *out_us)
 	tm.tm_mday = d;
 	tm.tm_hour = h;
 	tm.tm_min = mi;
+	tm.tm_sec = se;
 	t = timegm(&tm);
 	if (t == (time_t)-1)
 		return GK_ERR_INVALID;
-	/* timegm() moves a day the month lacks (2026-02-30) into the next:
-	 * that is a typo, not a date (the seconds, 60 for a leap second,
-	 * are added after the check) */
-	if (tm.tm_mday != d || tm.tm_mon != mo - 1 || tm.tm_year != y - 1900)
-		return GK_ERR_INVALID;
-	*out_us = ((int64_t)t + se) * 1000000 + us;
+	*out_us = (int64_t)t * 1000000 + us;
 	return 0;
 }
 

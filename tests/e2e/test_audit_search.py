@@ -69,6 +69,12 @@ def test_admin_audit_api(gk_factory, backend):
     assert [x["request_id"] for x in r.json()["records"]] == [ids[3][0]]
     now = int(time.time())
     assert api(g, tok, to=str(now - 3600)).json()["records"] == []
+    # the epoch is a bound like any other, not "no bound"
+    for to in ("0", "1970-01-01", "1970-01-01T00:00:00Z"):
+        r = api(g, tok, to=to)
+        assert (r.status_code, r.json()["records"]) == (200, []), to
+    p = g.run("audit", "search", "--to", "0", "--format", "json")
+    assert p.stdout == ""
     # cursor pagination: pages of 2 cover every v1 record once, in order
     seen, cursor = [], None
     for _ in range(20):
@@ -88,7 +94,10 @@ def test_admin_audit_api(gk_factory, backend):
                          ({"cursor": "zz"}, "cursor"),
                          ({"ip": "not-an-ip"}, "ip"),
                          ({"decision": "maybe"}, "decision"),
-                         ({"from": "yesterday"}, "from")):
+                         ({"from": "yesterday"}, "from"),
+                         # a day the month lacks is not moved into the next
+                         ({"from": "2026-02-30"}, "from"),
+                         ({"to": "2026-04-31T12:00:00Z"}, "to")):
         r = api(g, tok, **params)
         assert r.status_code == 400, params
         assert r.json() == {"msg": "Bad Request: invalid '%s' param" % name,
@@ -200,3 +209,29 @@ def test_csv_export_neutralises_formulas(gk_factory):
     p = g.run("audit", "export", "--format", "csv")
     table = list(csv.DictReader(io.StringIO(p.stdout, newline="")))
     assert table[-1]["user_agent"] == "curl/8.0 (a, b)"
+
+
+def test_csv_replaces_terminal_controls(gk_factory):
+    # a v1 path with terminal escapes (set the window title, BEL, CSI as
+    # C1, DEL) is refused, and its audit row keeps the path as sent;
+    # audit search/export --format csv print U+FFFD for each control
+    # character (but tab, CR, LF), as the table prints '?', so an
+    # operator's terminal is not driven by a client
+    g = gk_factory().start()
+    r = requests.get(g.base + "/reports?path=probe%1b%5d0%3bowned%07%20"
+                     "%c2%9b2J%7f%09end&operation=GET_Object"
+                     "&expires=9999999999&hmac=00", timeout=30,
+                     headers={"Origin": ORIGIN})
+    assert r.status_code == 400, r.text
+    for cmd in ("search", "export"):
+        p = g.run("audit", cmd, "--format", "csv")
+        assert p.returncode == 0, p.stderr
+        for c in ("\x1b", "\x07", "\x9b", "\x7f"):
+            assert c not in p.stdout, (cmd, c)
+        rows = list(csv.DictReader(io.StringIO(p.stdout, newline="")))
+        assert [x["path"] for x in rows] == [
+            "probe\ufffd]0;owned\ufffd \ufffd2J\ufffd\tend"], rows
+    # JSON keeps the text exactly (escaped)
+    p = g.run("audit", "export", "--format", "json")
+    assert json.loads(p.stdout.splitlines()[-1])["path"] == \
+        "probe\x1b]0;owned\x07 \x9b2J\x7f\tend"

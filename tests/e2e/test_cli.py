@@ -66,6 +66,12 @@ def test_check_config_prints_masked(gk_factory):
         secret = open(os.path.join(g.data, "keys", name)).read().strip()
         assert secret not in p.stdout
         assert secret not in p.stderr
+    # a webhook URL's password (libcurl sends user:password as Basic
+    # auth) is a secret too: masked like the dsn's
+    g = gk_factory(audit_out__webhook="https://hook:hunter2pw@127.0.0.1:9/in")
+    p = g.run("check-config")
+    assert "webhook = https://hook:****@127.0.0.1:9/in" in p.stdout
+    assert "hunter2pw" not in p.stdout + p.stderr
 
 
 @pytest.mark.parametrize("body,line,needle", [

@@ -35,6 +35,9 @@ def traffic(g, vk):
                    "https://x.example"):
         r = g.get("app", "/alpha/", "GET_Bucket", origin=origin)
         assert r.status_code == 403
+    # a path with terminal escapes: refused, audited as sent
+    r = g.get("app", "/alpha/t\x1b]0;owned\x07.txt", "GET_Object")
+    assert r.status_code == 400
     # the v2 listings in a second of their own, for the time filter
     time.sleep(1.1 - time.time() % 1)
     t_from = int(time.time())
@@ -143,6 +146,9 @@ def test_console_in_chromium(gk_factory, tmp_path):
     want = db_rows(g, "decision = 'deny' AND id <= ?", (top,))
     assert sorted(int(r["id"]) for r in got) == [r["id"] for r in want]
     assert "'=HYPERLINK(1)" in [r["origin"] for r in got]
+    # control characters as U+FFFD, as the CLI's CSV
+    assert "\x1b" not in c["text"] and "\x07" not in c["text"]
+    assert "/alpha/t\ufffd]0;owned\ufffd.txt" in [r["path"] for r in got]
     j = seen["export_json"]
     assert j["name"].endswith(".jsonl")
     lines = [json.loads(x) for x in j["text"].splitlines()]
@@ -329,6 +335,12 @@ def test_console_session_csrf_and_cidrs(gk_factory):
                        "Bad Request: invalid 'buckets' param"),
                       ("/admin/api/stats?from=yesterday",
                        "Bad Request: invalid 'from' param"),
+                      ("/admin/api/stats?from=2026-02-30",
+                       "Bad Request: invalid 'from' param"),
+                      # year 0 to the last second a unix time in µs
+                      # holds: the span does not fit, refused, not wrapped
+                      ("/admin/api/stats?from=0000-01-01&to=9223372036854",
+                       "Bad Request: 'from' to 'to' is too long a range"),
                       ("/admin/api/policy/test?ip=300.1.1.1",
                        "Bad Request: invalid 'ip' param"),
                       ("/admin/api/policy/test?ip=1.2.3.4&op=DELETE",
@@ -337,6 +349,10 @@ def test_console_session_csrf_and_cidrs(gk_factory):
                        "Bad Request: unknown param")):
         r = requests.get(g.base + path, headers=auth, timeout=10)
         assert (r.status_code, r.json()["msg"]) == (400, msg), path
+    # a range ending at the epoch counts nothing (0 is not "no bound")
+    r = requests.get(g.base + "/admin/api/stats?from=1969-12-31&to=0",
+                     headers=auth, timeout=10)
+    assert (r.status_code, r.json()["rows"]) == (200, 0), r.text
     assert requests.get(g.base + "/admin/api/nope", headers=auth,
                         timeout=10).status_code == 404
     assert requests.post(g.base + "/admin/api/policy", headers=auth,

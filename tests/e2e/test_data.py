@@ -153,6 +153,34 @@ def test_range(gk):
         assert got.status_code == 200 and got.content == data, h
 
 
+def test_range_if_range(gk):
+    """If-Range: the range only for the object the client holds part of;
+    otherwise the whole current object (a resumed download is never
+    spliced from two objects)."""
+    first = b"first version of the object"
+    gk.upload("/ir/f.txt", first)
+    time.sleep(1.1)     # the date is a strong validator a second later
+    got = read_back(gk, "/ir/f.txt", {"Range": "bytes=0-4"})
+    assert (got.status_code, got.content) == (206, first[:5])
+    date = got.headers["Last-Modified"]
+    rng = {"Range": "bytes=6-"}
+    got = read_back(gk, "/ir/f.txt", dict(rng, **{"If-Range": date}))
+    assert (got.status_code, got.content) == (206, first[6:])
+    for other in ('"an-etag"', 'W/"weak"', "Thu, 01 Jan 1970 00:00:00 GMT",
+                  "garbage", date + " "):
+        got = read_back(gk, "/ir/f.txt", dict(rng, **{"If-Range": other}))
+        assert (got.status_code, got.content) == (200, first), other
+        assert "Content-Range" not in got.headers
+        row, = gk.audit_for(got)
+        assert (row["status"], row["decision"]) == (200, "allow")
+    # replaced since: the old date no longer matches, the whole new object
+    second = b"SECOND version, longer than the first one was"
+    gk.upload("/ir/f.txt", second)
+    got = read_back(gk, "/ir/f.txt", dict(rng, **{"If-Range": date}))
+    assert (got.status_code, got.content) == (200, second)
+    assert got.headers["Last-Modified"] != date
+
+
 def test_data_url_tampering(gk):
     gk.upload("/t/a.txt", b"secret a")
     gk.upload("/t/b.txt", b"secret b")

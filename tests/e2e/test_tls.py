@@ -8,12 +8,14 @@ import subprocess
 import threading
 import time
 import http.client
+import json
 import ssl
 
 import pytest
 import requests
 
 from conftest import BIN, ORIGIN, free_port
+from hostile import exchange, responses
 
 
 def sh(*args, **kw):
@@ -179,8 +181,14 @@ def test_old_protocols_and_weak_ciphers_refused(gk_factory, ca):
 
 def test_redirect_listener(gk_factory, ca):
     rport = free_port()
-    g = tls_gk(gk_factory, ca, server__redirect_port=str(rport))
+    g = tls_gk(gk_factory, ca, server__redirect_port=str(rport),
+               server__head_timeout="2")
     g.start()
+    # a head dripped a line a second is cut off by head_timeout, as on
+    # the main listener, not held while the client keeps sending
+    out, closed, took = exchange(rport, None, timeout=20, chunks=[
+        b"GET / HTTP/1.1\r\n"] + [b"X-A: b\r\n"] * 15, gap=1.0)
+    assert closed and out == b"" and took < 2 + 4, (closed, out, took)
     c = http.client.HTTPConnection("127.0.0.1", rport, timeout=10)
     c.request("GET", "/app?path=/x/y.txt&operation=GET_Object",
               headers={"Host": "evil.example"})
@@ -196,6 +204,17 @@ def test_redirect_listener(gk_factory, ca):
     r.read()
     assert r.status == 308 and r.getheader("Location").endswith("/_upload")
     c.close()
+    # a target the main listener refuses is refused here too, with a JSON
+    # reason, never copied into Location
+    for target, status in ((b"/a\x01b", 400), ("/caf\u00e9".encode(), 400),
+                           (b"/a\x7f", 400), (b"*", 400),
+                           (b"/" + b"a" * 17000, 414)):
+        out, _, _ = exchange(rport, b"OPTIONS " + target + b" HTTP/1.1\r\n"
+                             b"Host: x\r\n\r\n", timeout=10)
+        (st, h, body), = responses(out)
+        assert (st, "location" in h) == (status, False), target
+        assert h["content-type"] == "application/json", target
+        assert json.loads(body)["error"] is True, target
     # the redirect is not a decision: nothing audited, nothing served
     assert g.audit_rows() == []
     # followed by curl, with verification, to the real answer

@@ -1,7 +1,7 @@
 /*
  * fuzz_chunked.c - the aws-chunked body decoder on untrusted bytes, in
- * both modes (signed chunks; unsigned chunks with a CRC32 trailer), fed
- * in pieces of varying size. The decoded bytes never exceed the input.
+ * both modes (signed chunks; unsigned chunks with a checksum trailer of
+ * each kind), fed in pieces of varying size. The decoded bytes never exceed the input.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,6 +22,9 @@ sink(void *arg, const uint8_t *p, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const char *const sums[] = { "x-amz-checksum-crc32",
+	    "x-amz-checksum-crc32c", "x-amz-checksum-crc64nvme",
+	    "x-amz-checksum-sha256", "x-amz-checksum-sha1" };
 	static s3_signer *sg;
 	s3_chunked *c;
 	s3_auth a;
@@ -43,8 +46,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(a.scope, "20261130/us-east-1/s3/aws4_request", 35);
 	memset(a.signature, 'a', 64);
 	n = 0;
-	if (s3_chunked_new(mode, &a, sg, "secret", "x-amz-checksum-crc32",
-	    sink, &n, &c) != 0)
+	if (s3_chunked_new(mode, &a, sg, "secret", sums[size % 5], sink, &n,
+	    &c) != 0)
 		abort();
 	for (off = 0; off < size; off += step) {
 		if (s3_chunked_feed(c, data + off, size - off < step ?

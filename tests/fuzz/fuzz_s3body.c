@@ -35,7 +35,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int quiet = 0;
 
 	(void)s3_delete_parse(in, on_key, &n, &quiet);
-	if (n > S3_BODY_ITEMS_MAX)
+	if (n > S3_DELETE_KEYS_MAX)
 		__builtin_trap();
 	n = 0;
 	(void)s3_complete_parse(in, on_part, &n);

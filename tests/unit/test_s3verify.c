@@ -258,6 +258,39 @@ test_trailer(void)
 	T_CHECK(!s3_checksum_supported(gk_slice_str("x-amz-checksum-md5")));
 }
 
+/* Each flexible checksum's standard check value (over "123456789"), and
+ * the same bytes fed in two pieces; one bit off is GK_ERR_AUTH. */
+static void
+test_sums(void)
+{
+	static const struct {
+		const char *name, *b64;
+	} v[] = {
+		{ "x-amz-checksum-crc32", "y/Q5Jg==" },		/* cbf43926 */
+		{ "x-amz-checksum-crc32c", "4waSgw==" },	/* e3069283 */
+		{ "x-amz-checksum-crc64nvme", "rosUhgp5mIg=" },	/* ae8b14860a799888 */
+		{ "x-amz-checksum-sha1", "98O8HYCOBHMq32eZZczDTKeuNEE=" },
+	};
+	s3_sum *c;
+	size_t i;
+
+	for (i = 0; i < GK_ARRAY_LEN(v); i++) {
+		T_EQ_INT(s3_sum_new(gk_slice_str(v[i].name), &c), 0);
+		T_EQ_INT(s3_sum_update(c, (const uint8_t *)"1234", 4), 0);
+		T_EQ_INT(s3_sum_update(c, (const uint8_t *)"56789", 5), 0);
+		T_EQ_INT(s3_sum_check(c, gk_slice_str(v[i].b64)), 0);
+		s3_sum_free(c);
+		T_EQ_INT(s3_sum_new(gk_slice_str(v[i].name), &c), 0);
+		T_EQ_INT(s3_sum_update(c, (const uint8_t *)"123456788", 9), 0);
+		T_EQ_INT(s3_sum_check(c, gk_slice_str(v[i].b64)), GK_ERR_AUTH);
+		s3_sum_free(c);
+	}
+	T_EQ_INT(s3_checksum_supported(gk_slice_str(
+	    "x-amz-checksum-crc64nvme")), 1);
+	T_EQ_INT(s3_sum_new(gk_slice_str("x-amz-checksum-md5"), &c),
+	    GK_ERR_INVALID);
+}
+
 static void
 test_malformed(void)
 {
@@ -292,6 +325,7 @@ main(void)
 	test_streaming();
 	test_trailer();
 	test_malformed();
+	test_sums();
 	s3_signer_free(sg);
 	return T_DONE();
 }

@@ -258,7 +258,10 @@ const COLS = ["id", "time", "request_id", "client_ip", "country", "origin",
     "instance_id", "seq", "hash"];
 
 function csvCell(v) {
-	let s = v === null || v === undefined ? "" : String(v);
+	/* control characters a terminal acts on (but tab, CR, LF) as
+	 * U+FFFD, as the CLI's CSV */
+	let s = (v === null || v === undefined ? "" : String(v))
+	    .replace(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]/g, "\ufffd");
 	/* a cell a spreadsheet would run as a formula is kept as text */
 	if (/^[=+\-@\t\r]/.test(s))
 		s = "'" + s;
