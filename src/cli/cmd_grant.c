@@ -229,7 +229,8 @@ do_create(const gk_config *cfg, gk_grants *gs, int argc, char **argv)
 	}
 	if (dur != 0)
 		g.expires_s = gk_now_s() + dur;
-	if ((r = grant_create(gs, &g, err, sizeof(err))) != 0) {
+	if ((r = grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err))) != 0) {
 		cli_error(verb, "%s", err);
 		return r == GK_ERR_INVALID ? 2 : 1;
 	}

@@ -170,6 +170,11 @@ undo_create(void *arg, int durable)
 static const char *const create_params[] = { "name", "prefix", "ops",
     "expires", "ip", "rate" };
 
+/* The fields as the console's form labels them (web/console/index.html):
+ * its errors are shown next to that form, where --prefix means nothing. */
+static const grant_field_names form_fields = { "'Name'", "'Key prefix'",
+    "'Operations'", "'Client CIDRs'" };
+
 #define BAD(msg) do { *why = (msg); return GK_ERR_INVALID; } while (0)
 
 int
@@ -189,23 +194,23 @@ console_grant_parse(const gate_params *ps, gk_grant *g, const char **why)
 			BAD("Bad Request: unknown param");
 	}
 	if ((v = gate_params_str(ps, "name")) == NULL || v[0] == '\0')
-		BAD("Bad Request: 'name' is required");
+		BAD("Bad Request: 'Name' is required");
 	if (strlen(v) > GRANT_NAME_MAX)
-		BAD("Bad Request: 'name' is too long");
+		BAD("Bad Request: 'Name' is too long");
 	snprintf(g->name, sizeof(g->name), "%s", v);
 	if ((v = gate_params_str(ps, "prefix")) == NULL)
-		BAD("Bad Request: 'prefix' is required (\"\" for the "
+		BAD("Bad Request: 'Key prefix' is required (\"\" for the "
 		    "whole bucket)");
 	if (strlen(v) > GRANT_PREFIX_MAX)
-		BAD("Bad Request: 'prefix' is too long");
+		BAD("Bad Request: 'Key prefix' is too long");
 	snprintf(g->prefix, sizeof(g->prefix), "%s", v);
 	if ((v = gate_params_str(ps, "ops")) == NULL ||
 	    grant_ops_parse(v, &g->ops) != 0)
-		BAD("Bad Request: 'ops' must be a comma list of "
+		BAD("Bad Request: 'Operations' must be a comma list of "
 		    "get, list, put, delete");
 	if ((v = gate_params_str(ps, "expires")) != NULL && v[0] != '\0' &&
 	    grant_duration_parse(v, &dur) != 0)
-		BAD("Bad Request: 'expires' must be like 90d, 12h, "
+		BAD("Bad Request: 'Expires in' must be like 90d, 12h, "
 		    "30m or 45s");
 	if (dur != 0)
 		g->expires_s = gk_now_s() + dur;
@@ -221,7 +226,7 @@ console_grant_parse(const gate_params *ps, gk_grant *g, const char **why)
 				n--;
 			if (n == 0 || n > GRANT_CIDR_MAX ||
 			    g->n_ips == GRANT_IPS_MAX)
-				BAD("Bad Request: 'ip' must be a "
+				BAD("Bad Request: 'Client CIDRs' must be a "
 				    "comma list of at most 16 CIDRs");
 			memcpy(g->ips[g->n_ips], p, n);
 			g->ips[g->n_ips++][n] = '\0';
@@ -232,7 +237,7 @@ console_grant_parse(const gate_params *ps, gk_grant *g, const char **why)
 	if ((v = gate_params_str(ps, "rate")) != NULL && v[0] != '\0') {
 		if (gk_parse_u64(gk_slice_str(v), RATE_MAX, &rate) != 0 ||
 		    rate == 0)
-			BAD("Bad Request: 'rate' must be 1 to "
+			BAD("Bad Request: 'Rate /s' must be 1 to "
 			    "1000000 requests per second");
 		g->rate = (unsigned)rate;
 	}
@@ -263,7 +268,8 @@ console_grant_create(gk_app *app, const gk_req *req, const gate_params *ps,
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return console_oom(rep);
 	err[0] = '\0';
-	if ((r = grant_create(app->grants, &g, err, sizeof(err))) != 0) {
+	if ((r = grant_create(app->grants, &g, &form_fields,
+	    err, sizeof(err))) != 0) {
 		free(u);
 		if (r == GK_ERR_INVALID) {
 			snprintf(msg, sizeof(msg), "Bad Request: %s", err);

@@ -132,6 +132,11 @@ gate_data_handle(gk_app *app, const gk_req *req, gk_slice enc_key,
 	}
 	if (gate_acl_check(req, GK_OP_GET, 0, rep) != 0)
 		goto out;
+	if (req->range_fields > 1) {
+		gate_deny(rep, 400, "Bad Request: several Range header "
+		    "fields (send one, with a list of ranges if need be)");
+		goto out;
+	}
 	r = store_get_open(app->store, k, &rep->reader, &size, &mtime);
 	if (r == GK_ERR_NOT_FOUND || r == GK_ERR_UNAVAILABLE ||
 	    r == GK_ERR_DENIED) {

@@ -7,6 +7,7 @@
 #include "gate_int.h"
 #include "exchange.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -67,6 +68,18 @@ header(const gate_exchange *x, const char *name, int *present)
 	if (present != NULL)
 		*present = v != NULL;
 	return gk_slice_str(v);
+}
+
+/* Counts the Range fields: a list of ranges is one field, several
+ * fields are not a valid request (RFC 9110 14.2). */
+static void
+range_line(void *arg, const char *name, const char *value)
+{
+	gk_req *req = arg;
+
+	if (name != NULL && strcasecmp(name, "Range") == 0 &&
+	    req->range_fields < INT_MAX)
+		req->range_fields++;
 }
 
 /* Joins every line of X-Forwarded-For and of Forwarded with ", ". */
@@ -183,6 +196,8 @@ fill_req(gate_exchange *x, const gk_req_in *in)
 	    &req->has_sec_fetch_site);
 	req->user_agent = header(x, "User-Agent", NULL);
 	req->range = header(x, "Range", NULL);
+	if (x->h.each != NULL)
+		x->h.each(x->h.ctx, range_line, req);
 	req->accept = header(x, "Accept", NULL);
 	req->content_type = header(x, "Content-Type", NULL);
 	req->content_length = header(x, "Content-Length",

@@ -165,6 +165,8 @@ typedef struct {
 	gk_slice sec_fetch_site;
 	gk_slice user_agent;
 	gk_slice range;		/* Range header, empty if absent */
+	int range_fields;	/* how many Range fields were sent (RFC 9110
+				 * allows one: more is refused) */
 	gk_slice accept;
 	gk_slice content_type;
 	int has_content_length;

@@ -532,6 +532,35 @@ scope(gate_s3 *s)
 	return 0;
 }
 
+/*
+ * GetObject and HeadObject with partNumber. Part boundaries are not kept
+ * once a multipart upload completes, so every object is one part, as an
+ * object S3 got in one piece: part 1 is the whole object, any other part
+ * is refused (read_object), never answered with the whole object, which
+ * a client fetching parts 1..N would assemble N times.
+ */
+static int
+part_number(gate_s3 *s)
+{
+	uint64_t n;
+
+	if (!has(s, "partNumber"))
+		return 0;
+	if (gk_parse_u64(s3api_qv(s, "partNumber"), S3API_MAX_PARTS,
+	    &n) != 0 || n == 0) {
+		s3api_fail(s, 400, "InvalidArgument", "Part number must be an "
+		    "integer between 1 and 10000, inclusive");
+		return -1;
+	}
+	if (has_header(s, "range")) {
+		s3api_fail(s, 400, "InvalidRequest", "Cannot specify both "
+		    "Range header and partNumber query parameter");
+		return -1;
+	}
+	s->part = (unsigned)n;
+	return 0;
+}
+
 /* ---- the lifecycle ----------------------------------------------------------- */
 
 void
@@ -603,6 +632,15 @@ gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
 	    !gk_slice_eq_str(gk_slice_of(v->data, v->len), "null")) {
 		s3api_fail(s, 400, "InvalidArgument", "Invalid version id "
 		    "specified");
+		return;
+	}
+	if ((s->op == OP_GET_OBJECT || s->op == OP_HEAD_OBJECT) &&
+	    part_number(s) != 0)
+		return;
+	if ((s->op == OP_GET_OBJECT || s->op == OP_HEAD_OBJECT) &&
+	    req->range_fields > 1) {
+		s3api_fail(s, 400, "InvalidArgument", "Several Range header "
+		    "fields: send one.");
 		return;
 	}
 	if (scope(s) != 0)
@@ -692,7 +730,16 @@ read_object(gate_s3 *s, gk_reply *rep)
 		rep->decision = "allow";
 		goto out;
 	}
-	r = gate_range_parse(s->req->range, size, &off, &len);
+	if (s->part > 1) {
+		s3api_error(s, rep, 416, "InvalidPartNumber", "The requested "
+		    "partnumber is not satisfiable");
+		goto out;
+	}
+	if (s->part == 1)	/* the one part: the whole object */
+		r = size > 0 ? gate_range_parse(gk_slice_str("bytes=0-"), size,
+		    &off, &len) : GK_ERR_NOT_FOUND;
+	else
+		r = gate_range_parse(s->req->range, size, &off, &len);
 	if (r == GK_ERR_RANGE) {
 		s3api_error(s, rep, 416, "InvalidRange", "The requested range "
 		    "is not satisfiable");
@@ -719,7 +766,9 @@ read_object(gate_s3 *s, gk_reply *rep)
 	snprintf(lenbuf, sizeof(lenbuf), "%llu", (unsigned long long)len);
 	if (s3api_header(rep, "ETag", etag) != 0 ||
 	    s3api_header(rep, "Last-Modified", date) != 0 ||
-	    s3api_header(rep, "Accept-Ranges", "bytes") != 0) {
+	    s3api_header(rep, "Accept-Ranges", "bytes") != 0 ||
+	    (s->part == 1 &&
+	    s3api_header(rep, "x-amz-mp-parts-count", "1") != 0)) {
 		s3api_store_error(s, rep, GK_ERR_NOMEM);
 		goto out;
 	}

@@ -14,8 +14,8 @@
 #include "s3/s3.h"
 
 /* Keys under this prefix hold multipart uploads in progress: never
- * listed, never reachable by a client key. */
-#define S3API_MPU_PREFIX ".gatekeeper-mpu/"
+ * listed, never reachable by a client key, never a grant's prefix. */
+#define S3API_MPU_PREFIX GRANT_RESERVED_PREFIX
 #define S3API_MIN_PART (5u * 1024 * 1024)
 #define S3API_MAX_PARTS 10000u
 

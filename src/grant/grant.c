@@ -419,8 +419,12 @@ name_ok(const char *s)
 	return 1;
 }
 
+const grant_field_names grant_cli_fields = { "--name", "--prefix", "--ops",
+    "--ip" };
+
 int
-grant_create(gk_grants *gs, gk_grant *g, char *err, size_t errlen)
+grant_create(gk_grants *gs, gk_grant *g, const grant_field_names *f,
+    char *err, size_t errlen)
 {
 	gk_addr net;
 	unsigned bits;
@@ -429,8 +433,8 @@ grant_create(gk_grants *gs, gk_grant *g, char *err, size_t errlen)
 	int r, tries;
 
 	if (!name_ok(g->name)) {
-		snprintf(err, errlen, "--name must be 1-128 printable "
-		    "characters");
+		snprintf(err, errlen, "%s must be 1-128 printable "
+		    "characters", f->name);
 		return GK_ERR_INVALID;
 	}
 	if (strlen(g->prefix) > GRANT_PREFIX_MAX ||
@@ -441,26 +445,34 @@ grant_create(gk_grants *gs, gk_grant *g, char *err, size_t errlen)
 	    strncmp(g->prefix, "../", 3) == 0 ||
 	    strstr(g->prefix, "/./") != NULL ||
 	    strncmp(g->prefix, "./", 2) == 0))) {
-		snprintf(err, errlen, "--prefix is not a valid key prefix");
+		snprintf(err, errlen, "%s is not a valid key prefix",
+		    f->prefix);
+		return GK_ERR_INVALID;
+	}
+	if (strncmp(g->prefix, GRANT_RESERVED_PREFIX,
+	    strlen(GRANT_RESERVED_PREFIX)) == 0) {
+		snprintf(err, errlen, "%s %s is reserved (the S3 endpoint's "
+		    "multipart staging area)", f->prefix,
+		    GRANT_RESERVED_PREFIX);
 		return GK_ERR_INVALID;
 	}
 	for (i = 0; g->prefix[i] != '\0'; i++) {
 		if ((uint8_t)g->prefix[i] < 0x20 || g->prefix[i] == 0x7f) {
-			snprintf(err, errlen, "--prefix holds a control "
-			    "character");
+			snprintf(err, errlen, "%s holds a control "
+			    "character", f->prefix);
 			return GK_ERR_INVALID;
 		}
 	}
 	if ((g->ops & GRANT_OP_ALL) == 0 || (g->ops & ~GRANT_OP_ALL) != 0) {
-		snprintf(err, errlen, "--ops must name get, list, put or "
-		    "delete");
+		snprintf(err, errlen, "%s must name get, list, put or "
+		    "delete", f->ops);
 		return GK_ERR_INVALID;
 	}
 	for (i = 0; i < g->n_ips; i++) {
 		if (policy_cidr_parse(gk_slice_str(g->ips[i]), &net,
 		    &bits) != 0) {
-			snprintf(err, errlen, "--ip %.64s is not an address or "
-			    "CIDR", g->ips[i]);
+			snprintf(err, errlen, "%s %.64s is not an address or "
+			    "CIDR", f->ip, g->ips[i]);
 			return GK_ERR_INVALID;
 		}
 	}

@@ -40,6 +40,9 @@ typedef struct grant_settings {
 #define GRANT_SECRET_LEN 40	/* base64 alphabet, as AWS's */
 #define GRANT_NAME_MAX 128
 #define GRANT_PREFIX_MAX 1024
+/* The S3 endpoint keeps multipart uploads in progress under this prefix:
+ * no client key starts with it, so no grant may be made for it. */
+#define GRANT_RESERVED_PREFIX ".gatekeeper-mpu/"
 #define GRANT_IPS_MAX 16	/* --ip CIDRs */
 #define GRANT_CIDR_MAX 64
 
@@ -72,14 +75,23 @@ int grant_open(const grant_settings *s, gk_grants **out, char *err,
 /* Wipes the key; NULL ok. */
 void grant_close(gk_grants *gs);
 
+/* How a caller names the fields in grant_create's errors: the CLI's
+ * options, or the labels of the console's form. */
+typedef struct {
+	const char *name, *prefix, *ops, *ip;
+} grant_field_names;
+/* --name, --prefix, --ops, --ip */
+extern const grant_field_names grant_cli_fields;
+
 /*
  * Creates a grant from g's name, prefix, ops, expires_s, ips, n_ips and
- * rate (validated: name 1..128 printable, prefix "" or a valid key prefix,
- * ops not empty, CIDRs that parse); fills id, access_key, secret and
- * created_s. GK_ERR_INVALID (err says which field), GK_ERR_UNAVAILABLE.
+ * rate (validated: name 1..128 printable, prefix "" or a valid key prefix
+ * outside GRANT_RESERVED_PREFIX, ops not empty, CIDRs that parse); fills id, access_key, secret and
+ * created_s. GK_ERR_INVALID (err says which field, named as in f),
+ * GK_ERR_UNAVAILABLE.
  */
-int grant_create(gk_grants *gs, gk_grant *g, char *err, size_t errlen)
-    GK_WUR;
+int grant_create(gk_grants *gs, gk_grant *g, const grant_field_names *f,
+    char *err, size_t errlen) GK_WUR;
 /* By id, without the secret: 0, GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE,
  * GK_ERR_INTEGRITY (a stored document that does not parse). */
 int grant_get(gk_grants *gs, const char *id, gk_grant *out) GK_WUR;

@@ -384,8 +384,15 @@ gk_json_str(gk_buf *out, gk_slice s)
 	for (i = 0; i < s.len; i++) {
 		uint8_t c = s.p[i];
 		const char *rep = NULL;
-		size_t rlen = 2;
+		size_t rlen = 2, n = 1;
 
+		/* a C1 control (U+0080-U+009F, 0xc2 0x80-0x9f) is escaped
+		 * too: some terminals act on it, as on C0 and DEL */
+		if (c == 0xc2 && i + 1 < s.len && s.p[i + 1] >= 0x80 &&
+		    s.p[i + 1] <= 0x9f) {
+			c = s.p[i + 1];
+			n = 2;
+		}
 		switch (c) {
 		case '"': rep = "\\\""; break;
 		case '\\': rep = "\\\\"; break;
@@ -393,7 +400,7 @@ gk_json_str(gk_buf *out, gk_slice s)
 		case '\r': rep = "\\r"; break;
 		case '\t': rep = "\\t"; break;
 		default:
-			if (c < 0x20 || c == 0x7f) {
+			if (c < 0x20 || c == 0x7f || n == 2) {
 				esc[0] = '\\';
 				esc[1] = 'u';
 				esc[2] = '0';
@@ -410,6 +417,7 @@ gk_json_str(gk_buf *out, gk_slice s)
 		if ((r = gk_buf_append(out, s.p + start, i - start)) != 0 ||
 		    (r = gk_buf_append(out, rep, rlen)) != 0)
 			return r;
+		i += n - 1;
 		start = i + 1;
 	}
 	if ((r = gk_buf_append(out, s.p + start, s.len - start)) != 0)

@@ -630,18 +630,73 @@ b64url_chars(gk_slice s)
 	return NULL;
 }
 
-/* Parses a decoded JSON object with duplicate members refused. */
+/* Why load_object failed. */
+enum { LOAD_SYNTAX, LOAD_DUP, LOAD_RANGE };
+
+/*
+ * The member whose number jansson found out of range (a real that
+ * overflows a double, an integer beyond int64), from the text before the
+ * number: pos is the offset just past it. "" when the number is not a
+ * member's value (an array element) or the name is not plain ASCII.
+ */
+static void
+range_member(const gk_buf *b, size_t pos, char *name, size_t namelen)
+{
+	const char *t = (const char *)b->data;
+	size_t i = pos > b->len ? b->len : pos, end, n;
+
+	name[0] = '\0';
+	while (i > 0 && strchr("0123456789+-.eE", t[i - 1]) != NULL)
+		i--;
+	while (i > 0 && strchr(" \t\r\n", t[i - 1]) != NULL)
+		i--;
+	if (i == 0 || t[--i] != ':')
+		return;
+	while (i > 0 && strchr(" \t\r\n", t[i - 1]) != NULL)
+		i--;
+	if (i == 0 || t[--i] != '"')
+		return;
+	end = i;
+	while (i > 0 && t[i - 1] != '"') {
+		char ch = t[i - 1];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+			return;
+		i--;
+	}
+	n = end - i;
+	if (i == 0 || n == 0 || n >= namelen)
+		return;
+	memcpy(name, t + i, n);
+	name[n] = '\0';
+}
+
+/*
+ * Parses a decoded JSON object with duplicate members refused. NULL with
+ * *why LOAD_DUP, LOAD_RANGE (a number out of range: name, at most namelen
+ * bytes, the member holding it, or "") or LOAD_SYNTAX.
+ */
 static json_t *
-load_object(const gk_buf *b, int *dup)
+load_object(const gk_buf *b, int *why, char *name, size_t namelen)
 {
 	json_error_t jerr;
 	json_t *j;
 
-	*dup = 0;
+	*why = LOAD_SYNTAX;
+	name[0] = '\0';
 	j = json_loadb((const char *)b->data, b->len, JSON_REJECT_DUPLICATES,
 	    &jerr);
 	if (j == NULL) {
-		*dup = strstr(jerr.text, "duplicate") != NULL;
+		if (strstr(jerr.text, "duplicate") != NULL) {
+			*why = LOAD_DUP;
+		} else if (strstr(jerr.text, "overflow") != NULL ||
+		    strstr(jerr.text, "too big") != NULL) {
+			*why = LOAD_RANGE;
+			if (jerr.position > 0)
+				range_member(b, (size_t)jerr.position, name,
+				    namelen);
+		}
 		return NULL;
 	}
 	if (!json_is_object(j)) {
@@ -687,6 +742,33 @@ get_time(json_t *o, const char *name, int64_t *out)
 		return GK_ERR_INVALID;
 	*out = (int64_t)json_integer_value(v);
 	return 0;
+}
+
+/* The refusal of a claim whose number is out of range, naming it when
+ * it is one the gatekeeper reads (the messages are static sentences). */
+static const char *
+range_claim_msg(const char *name)
+{
+	static const struct {
+		const char *name, *msg;
+	} known[] = {
+		{ "exp", "Unauthorized: claim 'exp' is out of range" },
+		{ "iat", "Unauthorized: claim 'iat' is out of range" },
+		{ "nbf", "Unauthorized: claim 'nbf' is out of range" },
+		{ "aud", "Unauthorized: claim 'aud' is out of range" },
+		{ "op", "Unauthorized: claim 'op' is out of range" },
+		{ "key", "Unauthorized: claim 'key' is out of range" },
+		{ "prefix", "Unauthorized: claim 'prefix' is out of range" },
+		{ "sub", "Unauthorized: claim 'sub' is out of range" },
+		{ "jti", "Unauthorized: claim 'jti' is out of range" },
+		{ "cip", "Unauthorized: claim 'cip' is out of range" },
+	};
+	size_t i;
+
+	for (i = 0; i < GK_ARRAY_LEN(known); i++)
+		if (strcmp(name, known[i].name) == 0)
+			return known[i].msg;
+	return "Unauthorized: a number in the token claims is out of range";
 }
 
 #define REFUSE(code, text) do {						\
@@ -782,7 +864,8 @@ verify_jws_check(const gk_keyring *kr, gk_slice token,
 	struct vctx_cache *vc = NULL;
 	struct sig_entry *set = NULL;
 	uint8_t digest[32];
-	int r = GK_ERR_INTERNAL, dup, ok, cached = 0;
+	char member[16];
+	int r = GK_ERR_INTERNAL, why_load, ok, cached = 0;
 
 	memset(out, 0, sizeof(*out));
 	*status = 401;
@@ -816,10 +899,12 @@ verify_jws_check(const gk_keyring *kr, gk_slice token,
 		REFUSE(GK_ERR_INVALID, "Unauthorized: token is not base64url");
 
 	/* the header: alg, kid and typ only */
-	if ((h = load_object(&hb, &dup)) == NULL)
-		REFUSE(GK_ERR_INVALID, dup ? "Unauthorized: duplicate member in "
-		    "the token header" : "Unauthorized: token header is not a "
-		    "JSON object");
+	if ((h = load_object(&hb, &why_load, member, sizeof(member))) == NULL)
+		REFUSE(GK_ERR_INVALID, why_load == LOAD_DUP ? "Unauthorized: "
+		    "duplicate member in the token header" :
+		    why_load == LOAD_RANGE ? "Unauthorized: a number in the "
+		    "token header is out of range" : "Unauthorized: token "
+		    "header is not a JSON object");
 	json_object_foreach(h, name, v) {
 		if (strcmp(name, "crit") == 0)
 			REFUSE(GK_ERR_INVALID, "Unauthorized: 'crit' header is "
@@ -872,9 +957,11 @@ verify_jws_check(const gk_keyring *kr, gk_slice token,
 	atomic_fetch_add_explicit(cached ? &sig_cached : &sig_verified, 1,
 	    memory_order_relaxed);
 
-	if ((c = load_object(&cb, &dup)) == NULL)
-		REFUSE(GK_ERR_INVALID, dup ? "Unauthorized: duplicate claim" :
-		    "Unauthorized: token claims are not a JSON object");
+	if ((c = load_object(&cb, &why_load, member, sizeof(member))) == NULL)
+		REFUSE(GK_ERR_INVALID, why_load == LOAD_DUP ?
+		    "Unauthorized: duplicate claim" : why_load == LOAD_RANGE ?
+		    range_claim_msg(member) : "Unauthorized: token claims are "
+		    "not a JSON object");
 	if ((r = check_claims(c, rules, out, msg)) != 0)
 		goto out;
 	/* the set again: a keyring change while verifying empties the cache */

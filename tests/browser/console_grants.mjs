@@ -53,6 +53,20 @@ try {
 	await page.waitForFunction(() => document.getElementById(
 	    "grant-err").textContent !== "");
 	out.bad_expires = await page.textContent("#grant-err");
+	// refusals of the grant itself name the form's fields too
+	const refused = async (field, value) => {
+		await page.fill(`#grant-form [name=${field}]`, value);
+		await page.click("#grant-create");
+		await page.waitForFunction((before) => document.getElementById(
+		    "grant-err").textContent !== before,
+		    await page.textContent("#grant-err"));
+		const msg = await page.textContent("#grant-err");
+		await page.fill(`#grant-form [name=${field}]`, "");
+		return msg;
+	};
+	await page.fill("#grant-form [name=expires]", "");
+	out.bad_ip = await refused("ip", "10.0.0.1/8");
+	out.bad_prefix = await refused("prefix", ".gatekeeper-mpu/x/");
 
 	// create: the form as a customer fills it in
 	await page.fill("#grant-form [name=name]", cfg.name);

@@ -231,7 +231,9 @@ def test_csv_replaces_terminal_controls(gk_factory):
         rows = list(csv.DictReader(io.StringIO(p.stdout, newline="")))
         assert [x["path"] for x in rows] == [
             "probe\ufffd]0;owned\ufffd \ufffd2J\ufffd\tend"], rows
-    # JSON keeps the text exactly (escaped)
+    # JSON keeps the text exactly, every control escaped (C1 too)
     p = g.run("audit", "export", "--format", "json")
+    for c in ("\x1b", "\x07", "\x9b", "\x7f"):
+        assert c not in p.stdout, c
     assert json.loads(p.stdout.splitlines()[-1])["path"] == \
         "probe\x1b]0;owned\x07 \x9b2J\x7f\tend"

@@ -88,7 +88,12 @@ def test_grants_tab_in_chromium(gk_factory, tmp_path):
     assert seen["csp"] == [] and seen["errors"] == [], seen
     assert seen["before"] == []
     assert seen["bad_expires"] == \
-        "Bad Request: 'expires' must be like 90d, 12h, 30m or 45s"
+        "Bad Request: 'Expires in' must be like 90d, 12h, 30m or 45s"
+    assert seen["bad_ip"] == ("Bad Request: 'Client CIDRs' 10.0.0.1/8 is "
+                              "not an address or CIDR")
+    assert seen["bad_prefix"] == (
+        "Bad Request: 'Key prefix' .gatekeeper-mpu/ is reserved (the S3 "
+        "endpoint's multipart staging area)")
     assert seen["create_status"] == 201
     gid = shown["id"]
     row = [r for r in seen["after_create"] if r["id"] == gid]
@@ -154,19 +159,36 @@ def test_grants_api_refusals(gk_factory):
     assert requests.post(url, params=good, headers=h,
                          timeout=10).status_code == 401
     assert requests.get(url, headers=tok, timeout=10).json()["grants"] == []
-    # bad fields: 400 with the field named
+    # bad fields: 400 with the field named as the form labels it (the
+    # CLI's option names mean nothing on the page)
     for params, msg in [
-            ({"prefix": "a/", "ops": "get"}, "'name' is required"),
-            ({"name": "n", "ops": "get"}, "'prefix' is required"),
-            ({"name": "n", "prefix": "a/", "ops": "get,fly"}, "'ops'"),
-            (dict(good, rate="0"), "'rate'"),
-            (dict(good, ip="10.0.0.0/99"), "10.0.0.0/99"),
-            (dict(good, ip=",".join(["10.0.0.1"] * 17)), "'ip'"),
+            ({"prefix": "a/", "ops": "get"}, "'Name' is required"),
+            ({"name": "n" * 129, "prefix": "a/", "ops": "get"},
+             "'Name' is too long"),
+            ({"name": "n\x01", "prefix": "a/", "ops": "get"},
+             "'Name' must be 1-128 printable characters"),
+            ({"name": "n", "ops": "get"}, "'Key prefix' is required"),
+            ({"name": "n", "prefix": "a/", "ops": "get,fly"},
+             "'Operations' must be"),
+            (dict(good, rate="0"), "'Rate /s' must be"),
+            (dict(good, expires="soon"), "'Expires in' must be"),
+            (dict(good, ip="10.0.0.0/99"),
+             "'Client CIDRs' 10.0.0.0/99 is not an address or CIDR"),
+            (dict(good, ip=",".join(["10.0.0.1"] * 17)),
+             "'Client CIDRs' must be"),
             (dict(good, secret="s"), "unknown param"),
-            ({"name": "n", "prefix": "../x", "ops": "get"}, "prefix")]:
+            ({"name": "n", "prefix": "../x", "ops": "get"},
+             "'Key prefix' is not a valid key prefix"),
+            ({"name": "n", "prefix": "a\x01/", "ops": "get"},
+             "'Key prefix' holds a control character"),
+            ({"name": "n", "prefix": ".gatekeeper-mpu/", "ops": "get"},
+             "'Key prefix' .gatekeeper-mpu/ is reserved"),
+            ({"name": "n", "prefix": ".gatekeeper-mpu/u/", "ops": "put"},
+             "'Key prefix' .gatekeeper-mpu/ is reserved")]:
         r = requests.post(url, params=params, headers=tok, timeout=10)
         assert r.status_code == 400, (params, r.text)
         assert msg in r.json()["msg"], (params, r.text)
+        assert "--" not in r.json()["msg"], (params, r.text)
     assert requests.get(url, headers=tok, timeout=10).json()["grants"] == []
     # the token works from a program, too; the secret only in the answer
     r = requests.post(url, params=good, headers=tok, timeout=10)

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from conftest import ORIGIN
+from hostile import exchange, responses
 
 
 def msg(r):
@@ -151,6 +152,39 @@ def test_range(gk):
     for h in ("bytes=0-1,5-6", "items=0-1", "bytes=abc"):
         got = read_back(gk, "/r/range.bin", {"Range": h})
         assert got.status_code == 200 and got.content == data, h
+
+
+def test_several_range_fields_refused(gk):
+    """RFC 9110 makes Range one field: two fields are refused (400, a JSON
+    message), not served by whichever comes first."""
+    data = bytes(range(256)) * 100
+    gk.upload("/r2/f.bin", data)
+    r = gk.get("uploads", "/r2/f.bin", "GET_Object")
+    assert r.status_code == 302, r.text
+    u = urllib.parse.urlsplit(r.headers["Location"])
+    target = u.path + ("?" + u.query if u.query else "")
+
+    def raw(*ranges):
+        req = "GET %s HTTP/1.1\r\nHost: %s\r\n" % (target, u.netloc)
+        req += "".join("Range: %s\r\n" % v for v in ranges)
+        req += "Connection: close\r\n\r\n"
+        out, _, _ = exchange(u.port, req.encode())
+        (resp,) = responses(out)
+        return resp
+
+    st, h, body = raw("bytes=0-9", "bytes=20-29")
+    assert st == 400 and h["content-type"] == "application/json"
+    msg = json.loads(body)
+    assert msg["error"] is True and "Range" in msg["msg"]
+    assert data[0:10] not in body and data[20:30] not in body
+    (row,) = gk.audit_rows("request_id = ?", (h["x-request-id"],))
+    assert row["status"] == 400 and row["decision"] == "deny"
+    assert "Range" in row["message"]
+    # one field with a list of ranges: the whole object, as before
+    st, _, body = raw("bytes=0-9,20-29")
+    assert st == 200 and body == data
+    st, h, body = raw("bytes=20-29")
+    assert st == 206 and body == data[20:30]
 
 
 def test_range_if_range(gk):

@@ -11,6 +11,7 @@ import time
 
 import botocore.exceptions
 import pytest
+from hostile import exchange, responses
 
 from s3api_util import (BUCKET, ROOT, client, code, exists, grant, run_tool,
                         s3gk, send, signed, status, streaming_put)
@@ -82,6 +83,13 @@ def test_grant_cli_lifecycle(gk_factory):
                  ["--prefix", "a/", "--ops", "get"]):
         p = grant(g, *args, check=False)
         assert p.returncode != 0 and p.stderr.count("\n") == 1, p.stderr
+    # the S3 endpoint's multipart staging prefix is reserved
+    for pre in (".gatekeeper-mpu/", ".gatekeeper-mpu/up/"):
+        p = grant(g, "--name", "x", "--prefix", pre, "--ops", "get,put",
+                  check=False)
+        assert p.returncode != 0 and p.stderr.count("\n") == 1, p.stderr
+        assert "--prefix .gatekeeper-mpu/ is reserved" in p.stderr, p.stderr
+    assert g.run("grant", "list").stdout.count("active") == 0
     p = g.run("grant", "show", "g-000000000000", check=False)
     assert p.returncode == 1 and "no grant" in p.stderr
 
@@ -421,6 +429,96 @@ def test_boto3_multipart_rgw(rgw, gk_factory):
     assert sorted(keys) == ["m/mp.bin"]
     assert rgw.client().list_multipart_uploads(Bucket=bucket).get(
         "Uploads", []) == []
+
+
+def test_part_number_one_part(gk_factory):
+    """Part boundaries are not kept: every object is one part. Part 1 is
+    the whole object (206, x-amz-mp-parts-count 1); part 2 and later are
+    InvalidPartNumber, never the whole object again (a client fetching
+    parts 1..N would assemble N copies)."""
+    g = s3gk(gk_factory).start()
+    gr = grant(g, "--name", "parts", "--prefix", "p/", *ALL)
+    c = client(g, gr)
+    data = os.urandom(70_000)
+    c.put_object(Bucket=BUCKET, Key="p/a.bin", Body=data)
+    o = c.get_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=1)
+    assert o["Body"].read() == data
+    assert o["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert o["PartsCount"] == 1 and o["ContentLength"] == len(data)
+    assert o["ContentRange"] == "bytes 0-%d/%d" % (len(data) - 1, len(data))
+    h = c.head_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=1)
+    assert h["PartsCount"] == 1 and h["ContentLength"] == len(data)
+    for n in (2, 3, 10000):
+        with pytest.raises(CE) as e:
+            c.get_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=n)
+        assert code(e) == "InvalidPartNumber" and status(e) == 416
+    with pytest.raises(CE) as e:
+        c.head_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=2)
+    assert status(e) == 416
+    # an empty object is one empty part (200: no byte range to name)
+    c.put_object(Bucket=BUCKET, Key="p/empty", Body=b"")
+    o = c.get_object(Bucket=BUCKET, Key="p/empty", PartNumber=1)
+    assert o["Body"].read() == b"" and o["PartsCount"] == 1
+    # not a part number; with a Range
+    for bad in ("0", "-1", "abc", "10001", "", "1.0"):
+        r = send(signed(g, gr, "GET", "/%s/p/a.bin?partNumber=%s"
+                        % (BUCKET, bad)))
+        assert r.status_code == 400, bad
+        assert "<Code>InvalidArgument</Code>" in r.text, bad
+        assert data not in r.content
+    with pytest.raises(CE) as e:
+        c.get_object(Bucket=BUCKET, Key="p/a.bin", PartNumber=1,
+                     Range="bytes=0-9")
+    assert code(e) == "InvalidRequest" and status(e) == 400
+    # a missing object is still NoSuchKey
+    with pytest.raises(CE) as e:
+        c.get_object(Bucket=BUCKET, Key="p/none", PartNumber=2)
+    assert code(e) == "NoSuchKey"
+    rows = [r for r in audit_grant(g, gr["id"])
+            if r["operation"] == "GetObject"]
+    ok = [r for r in rows if r["decision"] == "allow"]
+    # the empty one: 200, as a byte range of nothing cannot be written
+    assert sorted((r["status"], r["bytes"]) for r in ok) == [
+        (200, 0), (206, len(data))]
+    denied = [r for r in rows if r["decision"] == "deny"]
+    assert sum("InvalidPartNumber" in r["message"] for r in denied) == 3
+    assert sum("InvalidArgument" in r["message"] for r in denied) == 6
+    assert sum("InvalidRequest" in r["message"] for r in denied) == 1
+
+
+def test_several_range_fields_refused(gk_factory):
+    """Range is one field (RFC 9110): two are InvalidArgument, not the
+    first one's bytes."""
+    g = s3gk(gk_factory).start()
+    gr = grant(g, "--name", "rng", "--prefix", "r/", *ALL)
+    data = os.urandom(5000)
+    client(g, gr).put_object(Bucket=BUCKET, Key="r/a.bin", Body=data)
+
+    def raw(method, *ranges):
+        p = signed(g, gr, method, "/%s/r/a.bin" % BUCKET).prepare()
+        req = "%s /%s/r/a.bin HTTP/1.1\r\n" % (method, BUCKET)
+        if "host" not in {k.lower() for k in p.headers}:
+            req += "Host: 127.0.0.1:%d\r\n" % g.s3port
+        req += "".join("%s: %s\r\n" % kv for kv in p.headers.items())
+        req += "".join("Range: %s\r\n" % v for v in ranges)
+        req += "Connection: close\r\n\r\n"
+        out, _, _ = exchange(g.s3port, req.encode())
+        (resp,) = responses(out, head_only=method == "HEAD")
+        return resp
+
+    st, h, body = raw("GET", "bytes=0-9", "bytes=20-29")
+    assert st == 400 and b"<Code>InvalidArgument</Code>" in body
+    assert data[0:10] not in body and data[20:30] not in body
+    st, h, body = raw("HEAD", "bytes=0-9", "bytes=20-29")
+    assert st == 400
+    st, h, body = raw("GET", "bytes=20-29")
+    assert st == 206 and body == data[20:30]
+    denied = [r for r in audit_grant(g, gr["id"])
+              if r["operation"] in ("GetObject", "HeadObject")
+              and r["decision"] == "deny"]
+    assert len(denied) == 2
+    assert all(r["status"] == 400 and "Range" in r["message"]
+               for r in denied)
 
 
 def test_vhost_addressing_by_host_name(gk_factory):

@@ -406,6 +406,23 @@ def test_refusals(v2):
                                    b'"key":"docs/a.txt","key":"docs/a.txt",'
                                    b'"iat":%d,"exp":%d}' % (now, now + 60)),
          401, "Unauthorized: duplicate claim"),
+        ("exp beyond a double", token(k, body=b'{"aud":"gk-test","op":"get",'
+                                      b'"key":"docs/a.txt","iat":%d,'
+                                      b'"exp": 1e400}' % now),
+         401, "Unauthorized: claim 'exp' is out of range"),
+        ("iat beyond int64", token(k, body=b'{"aud":"gk-test","op":"get",'
+                                   b'"key":"docs/a.txt","exp":%d,"iat" :\n'
+                                   b' -99999999999999999999}' % (now + 60)),
+         401, "Unauthorized: claim 'iat' is out of range"),
+        ("nbf beyond int64", token(k, body=b'{"nbf":9223372036854775808,'
+                                   b'"aud":"gk-test","op":"get",'
+                                   b'"key":"docs/a.txt","iat":%d,"exp":%d}'
+                                   % (now, now + 60)),
+         401, "Unauthorized: claim 'nbf' is out of range"),
+        ("unknown claim beyond a double",
+         token(k, body=b'{"aud":"gk-test","op":"get","key":"docs/a.txt",'
+                       b'"iat":%d,"exp":%d,"x":[1e999]}' % (now, now + 60)),
+         401, "Unauthorized: a number in the token claims is out of range"),
         ("duplicate header", token(k, header=b'{"alg":"EdDSA","kid":"ed1",'
                                    b'"kid":"ed1"}'),
          401, "Unauthorized: duplicate member in the token header"),

@@ -99,7 +99,8 @@ test_store(void)
 	snprintf(g.ips[0], sizeof(g.ips[0]), "10.0.0.0/8");
 	g.n_ips = 1;
 	g.rate = 5;
-	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), 0);
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), 0);
 	T_EQ_INT(strlen(g.id), GRANT_ID_LEN);
 	T_EQ_INT(strlen(g.access_key), GRANT_AKID_LEN);
 	T_EQ_INT(strlen(g.secret), GRANT_SECRET_LEN);
@@ -145,7 +146,8 @@ test_store(void)
 	memset(&g, 0, sizeof(g));
 	snprintf(g.name, sizeof(g.name), "partner");
 	g.ops = GRANT_OP_PUT;
-	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), 0);
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), 0);
 	old = g;
 	T_EQ_INT(grant_rotate(gs, g.id, &r), 0);
 	T_CHECK(strcmp(r.access_key, old.access_key) != 0);
@@ -164,17 +166,28 @@ test_store(void)
 	/* validation */
 	memset(&g, 0, sizeof(g));
 	g.ops = GRANT_OP_GET;
-	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), GK_ERR_INVALID);
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), GK_ERR_INVALID);
 	snprintf(g.name, sizeof(g.name), "x");
 	snprintf(g.prefix, sizeof(g.prefix), "../etc/");
-	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), GK_ERR_INVALID);
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), GK_ERR_INVALID);
+	snprintf(g.prefix, sizeof(g.prefix), "%s", GRANT_RESERVED_PREFIX);
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), GK_ERR_INVALID);
+	T_CHECK(strstr(err, GRANT_RESERVED_PREFIX) != NULL);
+	snprintf(g.prefix, sizeof(g.prefix), "%sabc/", GRANT_RESERVED_PREFIX);
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), GK_ERR_INVALID);
 	snprintf(g.prefix, sizeof(g.prefix), "ok/");
 	snprintf(g.ips[0], sizeof(g.ips[0]), "10.0.0.1/8");
 	g.n_ips = 1;
-	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), GK_ERR_INVALID);
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), GK_ERR_INVALID);
 	g.n_ips = 0;
 	g.ops = 0;
-	T_EQ_INT(grant_create(gs, &g, err, sizeof(err)), GK_ERR_INVALID);
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), GK_ERR_INVALID);
 
 	T_EQ_INT(grant_list(gs, count_cb, &n), 0);
 	T_EQ_INT(n, 2);

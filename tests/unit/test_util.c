@@ -74,6 +74,12 @@ test_buf_cap_json_time(void)
 	T_EQ_INT(gk_json_str(&b, gk_slice_str("a\"\\\n\x01")), 0);
 	T_EQ_STR((char *)b.data, "\"a\\\"\\\\\\n\\u0001\"");
 	gk_buf_release(&b);
+	/* C1 controls and DEL escaped; other non-ASCII kept as UTF-8 */
+	gk_buf_init(&b, 64);
+	T_EQ_INT(gk_json_str(&b, gk_slice_str("x\xc2\x9b" "2J\x7f\xc2\xa0"
+	    "\xc3\xa9")), 0);
+	T_EQ_STR((char *)b.data, "\"x\\u009b2J\\u007f\xc2\xa0\xc3\xa9\"");
+	gk_buf_release(&b);
 	gk_time_iso(0, ts, sizeof(ts));
 	T_EQ_STR(ts, "1970-01-01T00:00:00Z");
 	T_EQ_INT(gk_time_parse("2026-11-23T16:11:49.5Z", &us), 0);
