@@ -314,12 +314,28 @@ open_input(const char *verb, const char *path)
 static int
 out_open(const char *verb, const char *path, struct outfile *o)
 {
+	struct stat st;
+
 	o->path = path;
 	o->fd = 1;
 	o->tmp[0] = '\0';
 	if (path == NULL || strcmp(path, "-") == 0) {
 		o->path = NULL;
 		return 0;
+	}
+	/*
+	 * An existing OUT that is not a regular file (/dev/null, a fifo, a
+	 * terminal) is written to as it is, like age -o does: renaming the
+	 * temporary over it replaced /dev/null with a regular file.
+	 */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			errno = EISDIR;
+		else if ((o->fd = open(path, O_WRONLY | O_CLOEXEC)) >= 0)
+			return 0;
+		cli_error(verb, "%s: %s", path, strerror(errno));
+		o->fd = -1;
+		return 1;
 	}
 	if ((size_t)snprintf(o->tmp, sizeof(o->tmp), "%s.gk-part-%d", path,
 	    (int)getpid()) >= sizeof(o->tmp) ||
@@ -339,6 +355,8 @@ out_close(const char *verb, struct outfile *o, int ok)
 		return ok ? 0 : 1;
 	if (close(o->fd) != 0)
 		ok = 0;
+	if (o->tmp[0] == '\0')		/* written in place */
+		return ok ? 0 : 1;
 	if (ok && rename(o->tmp, o->path) != 0) {
 		cli_error(verb, "%s: %s", o->path, strerror(errno));
 		ok = 0;

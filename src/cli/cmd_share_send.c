@@ -190,6 +190,8 @@ cmd_share_send(int argc, char **argv)
 	o.n_pks = k.n_pks;
 	o.signer = &signer.ids[0];
 	if (share_send(&o, err, sizeof(err)) != 0) {
+		/* names and causes from a manifest or a server */
+		share_text_safe(err);
 		cli_error(verb, "%s", err);
 		goto out;
 	}
@@ -298,6 +300,8 @@ cmd_share_receive(int argc, char **argv)
 	o.pins = pins;
 	o.n_pins = npins;
 	if (share_receive(&o, err, sizeof(err)) != 0) {
+		/* names and causes from a manifest or a server */
+		share_text_safe(err);
 		cli_error(verb, "%s", err);
 		goto out;
 	}

@@ -181,13 +181,22 @@ fs_get(share_dest *d, const char *key, share_rd **out)
 {
 	struct fs_rd *rd;
 	char path[PATH_MAX];
+	struct stat st;
 	int r, fd;
 
 	if ((r = fs_path(d, key, path, sizeof(path))) != 0)
 		return r;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	/* whoever writes the destination could plant a fifo (a read that
+	 * never ends) or a device: objects are regular files */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0) {
 		dest_set_error("%s: %s", key, strerror(errno));
 		return errno == ENOENT ? GK_ERR_NOT_FOUND : GK_ERR_IO;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    fcntl(fd, F_SETFL, 0) != 0) {
+		dest_set_error("%s: not a regular file", key);
+		close(fd);
+		return GK_ERR_IO;
 	}
 	if ((rd = calloc(1, sizeof(*rd))) == NULL) {
 		close(fd);

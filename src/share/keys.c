@@ -268,13 +268,25 @@ age_identity_encode(const age_identity *id, char out[AGE_IDENTITY_STR])
 int
 age_recipient_parse(gk_slice s, uint8_t pk[AGE_KEY_LEN])
 {
+	static const uint8_t probe[AGE_KEY_LEN] = { 1 };
+	uint8_t shared[AGE_KEY_LEN];
 	size_t i;
+	int r;
 
 	/* recipients are lower case only, as age requires */
 	for (i = 0; i < s.len; i++)
 		if (isupper(s.p[i]))
 			return GK_ERR_INVALID;
-	return bech32_decode("age", s, pk);
+	if ((r = bech32_decode("age", s, pk)) != 0)
+		return r;
+	/*
+	 * A low-order point (all zero, for one) gives the all-zero shared
+	 * secret with every scalar, so nothing could be wrapped to it; say
+	 * so here rather than fail later in the middle of a send.
+	 */
+	r = age_x25519(probe, pk, shared);
+	gk_wipe(shared, sizeof(shared));
+	return r == 0 ? 0 : GK_ERR_INVALID;
 }
 
 void

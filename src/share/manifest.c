@@ -118,6 +118,11 @@ share_path_ok(gk_slice p)
 		if (i < p.len) {
 			if (p.p[i] < 0x20 || p.p[i] == 0x7f || p.p[i] == '\\')
 				return 0;
+			/* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F):
+			 * a terminal acts on them when a name is printed */
+			if (p.p[i] == 0xc2 && i + 1 < p.len &&
+			    p.p[i + 1] < 0xa0)
+				return 0;
 			if (p.p[i] != '/')
 				continue;
 		}
@@ -241,6 +246,33 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/*
+ * The first directory of path (sorted holds n paths, sorted) that is
+ * itself one of the paths, as a file: "a" for "a/b" when "a" is listed.
+ * NULL when none is. Returns a pointer into sorted.
+ */
+static const char *
+dir_is_file(char *const *sorted, size_t n, const char *path)
+{
+	char buf[4097], *key = buf;
+	const char *slash;
+	char **hit;
+	size_t len;
+
+	for (slash = strchr(path, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		len = (size_t)(slash - path);
+		if (len >= sizeof(buf))
+			return NULL;	/* share_path_ok bounds paths */
+		memcpy(buf, path, len);
+		buf[len] = '\0';
+		hit = bsearch(&key, sorted, n, sizeof(*sorted), cmp_str);
+		if (hit != NULL)
+			return *hit;
+	}
+	return NULL;
+}
+
 int
 share_manifest_parse(gk_slice js, share_manifest *m, char *err, size_t errlen)
 {
@@ -334,6 +366,14 @@ share_manifest_parse(gk_slice js, share_manifest *m, char *err, size_t errlen)
 			if (strcmp(sorted[j - 1], sorted[j]) == 0) {
 				r = bad(err, errlen, "%s", "manifest names a "
 				    "path twice");
+				goto out;
+			}
+		}
+		/* a file cannot also be a directory of another file */
+		for (j = 0; j < n; j++) {
+			if ((path = dir_is_file(sorted, n, sorted[j])) != NULL) {
+				r = bad(err, errlen, "manifest names %.200s both "
+				    "as a file and as a directory", path);
 				goto out;
 			}
 		}

@@ -198,10 +198,9 @@ out_sink(void *arg, const uint8_t *p, size_t len)
 
 static int
 recv_one(struct rjob *j, const share_file *f, ZSTD_DCtx *zd, uint8_t *zbuf,
-    size_t zcap, const char **why)
+    size_t zcap, age_error *ae, const char **why)
 {
 	age_keyring kr;
-	age_error ae;
 	struct out o;
 	share_rd *rd = NULL;
 	const char *name;
@@ -254,9 +253,10 @@ recv_one(struct rjob *j, const share_file *f, ZSTD_DCtx *zd, uint8_t *zbuf,
 	kr.n_ids = j->o->n_ids;
 	kr.armor = 2;
 	if ((r = age_decrypt(&kr, share_rd_read, rd, out_sink, &o,
-	    &ae)) != 0) {
-		*why = o.why ? o.why : ae.cls == AGE_E_IO ? share_dest_error() :
-		    ae.msg;
+	    ae)) != 0) {
+		/* ae is the caller's: *why outlives this frame */
+		*why = o.why ? o.why : ae->cls == AGE_E_IO ? share_dest_error() :
+		    ae->msg;
 		goto out;
 	}
 	r = GK_ERR_INTEGRITY;
@@ -310,6 +310,7 @@ rworker(void *arg)
 	size_t zcap = ZSTD_DStreamOutSize(), i;
 	uint8_t *zbuf = malloc(zcap);
 	const char *why;
+	age_error ae;
 
 	if (zd == NULL || zbuf == NULL) {
 		rfail(j, "receive", "out of memory");
@@ -321,7 +322,8 @@ rworker(void *arg)
 		i = atomic_fetch_add(&j->next, 1);
 		if (i >= j->m->n)
 			break;
-		if (recv_one(j, &j->m->files[i], zd, zbuf, zcap, &why) != 0) {
+		if (recv_one(j, &j->m->files[i], zd, zbuf, zcap, &ae,
+		    &why) != 0) {
 			if (!atomic_load(&j->stop))
 				rfail(j, j->m->files[i].path, why);
 			break;
@@ -350,6 +352,9 @@ list(const share_manifest *m, const char *fp)
 	for (i = 0; i < m->n; i++)
 		total += m->files[i].size;
 	gk_time_iso(m->created, t, sizeof(t));
+	/* free text from the sender, printed on the receiver's terminal */
+	share_text_safe(m->sender);
+	share_text_safe(m->organisation);
 	printf("share:        %s\nsender:       %s (%s)\norganisation: %s\n"
 	    "created:      %s\nfiles:        %zu, %llu bytes\n", m->id,
 	    m->sender, fp, m->organisation, t, m->n,

@@ -45,6 +45,38 @@ add(struct walk *w, const char *rel, const struct stat *st)
 	return 0;
 }
 
+void
+share_text_safe(char *s)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t n = strlen(s), i = 0, o = 0, k;
+
+	while (i < n) {
+		k = gk_utf8_seq(p + i, n - i);
+		if (k == 0 || p[i] < 0x20 || p[i] == 0x7f ||
+		    (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
+			s[o++] = '?';
+			i += k == 0 ? 1 : k;
+		} else {
+			memmove(s + o, p + i, k);
+			o += k;
+			i += k;
+		}
+	}
+	s[o] = '\0';
+}
+
+/* Writes name to report as share_text_safe shows it. */
+static void
+report_name(FILE *report, const char *name)
+{
+	char buf[PATH_MAX];
+
+	snprintf(buf, sizeof(buf), "%s", name);
+	share_text_safe(buf);
+	fputs(buf, report);
+}
+
 static int
 walk_dir(struct walk *w, int dfd, char *rel, size_t rl, FILE *report,
     char *err, size_t errlen)
@@ -67,8 +99,11 @@ walk_dir(struct walk *w, int dfd, char *rel, size_t rl, FILE *report,
 		    strcmp(de->d_name, "..") == 0)
 			continue;
 		if (rl + nl + 2 >= PATH_MAX) {
-			fprintf(report, "skipped (path too long): %s/%s\n",
-			    rel, de->d_name);
+			fputs("skipped (path too long): ", report);
+			report_name(report, rel);
+			fputc('/', report);
+			report_name(report, de->d_name);
+			fputc('\n', report);
 			continue;
 		}
 		if (rl > 0)
@@ -80,8 +115,9 @@ walk_dir(struct walk *w, int dfd, char *rel, size_t rl, FILE *report,
 			    strerror(errno));
 			r = GK_ERR_IO;
 		} else if (!share_path_ok(gk_slice_str(rel))) {
-			fprintf(report, "skipped (unsafe or non-UTF-8 name): "
-			    "%s\n", rel);
+			fputs("skipped (unsafe or non-UTF-8 name): ", report);
+			report_name(report, rel);
+			fputc('\n', report);
 		} else if (S_ISDIR(st.st_mode)) {
 			fd = openat(dirfd(d), de->d_name, O_RDONLY |
 			    O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

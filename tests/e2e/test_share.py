@@ -105,6 +105,63 @@ def test_encrypt_decrypt_interop_both_ways(tmp_path, keys, size):
     assert p.returncode == 0 and p.stdout == data
 
 
+def test_output_that_is_not_a_regular_file_is_written_in_place(tmp_path,
+                                                               keys):
+    """-o FIFO (or /dev/null, a terminal) is written to, as age -o does; a
+    temporary renamed over it used to replace it with a regular file (a
+    real /dev/null once)."""
+    data = os.urandom(200000)
+    (tmp_path / "plain").write_bytes(data)
+    fifo = tmp_path / "fifo"
+    for args in (["encrypt", "-r", keys["them_r"], str(tmp_path / "plain")],
+                 ["decrypt", "-i", keys["them"], str(tmp_path / "ct")]):
+        os.mkfifo(str(fifo))
+        got = []
+        t = threading.Thread(target=lambda: got.append(
+            open(str(fifo), "rb").read()), daemon=True)
+        t.start()
+        p = gk(*args[:1], "-o", str(fifo), *args[1:], timeout=60)
+        t.join(30)
+        assert p.returncode == 0, p.stderr
+        assert stat.S_ISFIFO(os.lstat(str(fifo)).st_mode)
+        assert [f for f in os.listdir(tmp_path) if ".gk-part" in f] == []
+        if args[0] == "encrypt":
+            (tmp_path / "ct").write_bytes(got[0])
+            dec = subprocess.run([AGE, "-d", "-i", keys["them"],
+                                  str(tmp_path / "ct")], capture_output=True)
+            assert dec.returncode == 0 and dec.stdout == data
+        else:
+            assert got[0] == data
+        fifo.unlink()
+    p = gk("encrypt", "-r", keys["them_r"], "-o", str(tmp_path),
+           str(tmp_path / "plain"))
+    one_line_error(p, "Is a directory")
+
+
+# the all-zero X25519 point: well-formed, but a low-order point age refuses
+# ("failed to wrap key ...: low order point")
+LOW_ORDER = "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq5cu47z"
+
+
+def test_low_order_recipient_refused_up_front(tmp_path, keys):
+    assert subprocess.run([AGE, "-r", LOW_ORDER], input=b"x",
+                          capture_output=True).returncode != 0
+    (tmp_path / "pt").write_bytes(b"x")
+    p = gk("encrypt", "-r", LOW_ORDER, "-o", str(tmp_path / "ct"),
+           str(tmp_path / "pt"))
+    one_line_error(p, "not an age recipient", LOW_ORDER)
+    assert not (tmp_path / "ct").exists()
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "f").write_bytes(b"x")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    p = gk("send", str(tmp_path / "src"), "--to", keys["them_r"], "--to",
+           LOW_ORDER, "-i", keys["me"], "--dest", "file://%s" % dest,
+           "--state-dir", str(tmp_path / "st"))
+    one_line_error(p, "not an age recipient", LOW_ORDER)
+    assert os.listdir(dest) == []
+
+
 def test_decrypt_bad_inputs(tmp_path, keys):
     data = os.urandom(200000)
     enc = tmp_path / "f.age"
@@ -458,11 +515,42 @@ def test_receive_tampered_and_truncated_objects(tmp_path, keys, small_share):
         leftovers = [f for _, _, fs in os.walk(out) for f in fs
                      if f.startswith(".gk-part")]
         assert leftovers == []
+    # not age at all: the decrypter's own message, whole (it used to be
+    # read from a stack frame that had returned: "a.txt: malf")
+    obj.write_bytes(b"\0" * 4096)
+    p = receive(share, keys, tmp_path / "out-garbage", "--workers", "1")
+    one_line_error(p, "a.txt: malformed or truncated age header")
     obj.write_bytes(raw)
     # a missing object
     obj.unlink()
     p = receive(share, keys, tmp_path / "out-missing")
     one_line_error(p, "a.txt", "object missing")
+
+
+def test_receive_refuses_fifo_or_device_in_destination(tmp_path, keys,
+                                                        small_share):
+    """Whoever can write a file:// destination could plant a fifo (receive
+    used to block on it for ever) or a link to a device."""
+    share, sharedir, src = small_share
+    obj = sharedir / object_of(sharedir, keys, "a.txt", share)
+    obj.unlink()
+    os.mkfifo(str(obj))
+    p = gk("receive", share, "-i", keys["them"], "-o", str(tmp_path / "o1"),
+           "--sender", keys["fp"], timeout=30)
+    one_line_error(p, "a.txt:", "not a regular file")
+    assert not (tmp_path / "o1" / "a.txt").exists()
+    obj.unlink()
+    os.symlink("/dev/zero", str(obj))
+    p = gk("receive", share, "-i", keys["them"], "-o", str(tmp_path / "o2"),
+           "--sender", keys["fp"], timeout=30)
+    one_line_error(p, "a.txt:", "not a regular file")
+    m = sharedir / "manifest.age"
+    m.unlink()
+    os.mkfifo(str(m))
+    p = gk("receive", share, "-i", keys["them"], "-o", str(tmp_path / "o3"),
+           "--sender", keys["fp"], timeout=30)
+    one_line_error(p, "manifest.age: not a regular file")
+    assert not (tmp_path / "o3").exists()
 
 
 def test_receive_manifest_signature_mismatch(tmp_path, keys, small_share):
@@ -506,6 +594,30 @@ def test_receive_never_overwrites_or_escapes(tmp_path, keys, small_share):
     assert not (out2 / "a.txt").exists()
 
 
+def test_send_reports_unsafe_names_terminal_safe(tmp_path, keys):
+    """The names send skips as unsafe are the ones a terminal acts on:
+    the report shows those bytes as '?', one line per name."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok.txt").write_bytes(b"ok")
+    for name in (b"esc\x1b]0;pwned\x07", b"nl\nfake line", b"c1\xc2\x9b2J",
+                 b"bad\xff"):
+        with open(os.path.join(os.fsencode(str(src)), name), "wb") as f:
+            f.write(b"x")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    p = gk("send", str(src), "--to", keys["them_r"], "-i", keys["me"],
+           "--dest", "file://%s" % dest, "--state-dir", str(tmp_path / "st"))
+    ok(p)
+    err = p.stderr
+    for b in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xff", b"nl\n"):
+        assert b not in err, err
+    lines = err.decode().splitlines()
+    for shown in ("esc?]0;pwned?", "nl?fake line", "c1?2J", "bad?"):
+        assert "skipped (unsafe or non-UTF-8 name): " + shown in lines, err
+    assert "send: 1/1 files" in err.decode()
+
+
 # ---- a signed manifest with hostile paths (made here, in Python) ---------
 
 CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
@@ -546,7 +658,11 @@ def sign_envelope(identity_file, body):
 
 
 @pytest.mark.parametrize("evil", ["../escape.txt", "/etc/evil", "a/../../x",
-                                  "./a", "a//b", "back\\slash"])
+                                  "./a", "a//b", "back\\slash",
+                                  "esc\x1b[2J",
+                                  # C1 CSI / OSC: terminals act on them
+                                  # when --list or an error prints the name
+                                  "csi\u009b2J", "osc\u009d0;t\u009c"])
 def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     share, sharedir, src = small_share
     m = sharedir / "manifest.age"
@@ -563,6 +679,65 @@ def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     one_line_error(p, "unsafe path")
     assert not out.exists() or os.listdir(out) == []
     assert not (tmp_path / "escape.txt").exists()
+
+
+def test_receive_prints_sender_text_terminal_safe(tmp_path, keys,
+                                                  small_share):
+    """Free text in a signed manifest (sender, organisation, the names of
+    unknown fields in an error) reaches the receiver's terminal with its
+    control characters shown as '?'."""
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    orig = m.read_bytes()
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+
+    def put(b):
+        env = sign_envelope(keys["me"], json.dumps(b).encode())
+        m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                     capture_output=True,
+                                     check=True).stdout)
+
+    evil = dict(body, sender="evil\u001b]0;pwned\u0007",
+                organisation="org\u009b2J")
+    put(evil)
+    p = receive(share, keys, tmp_path / "out", "--list")
+    assert p.returncode == 0, p.stderr
+    assert b"\x1b" not in p.stdout and b"\x07" not in p.stdout
+    assert b"\xc2\x9b" not in p.stdout
+    out = p.stdout.decode()
+    assert "sender:       evil?]0;pwned? (%s)" % keys["fp"] in out, out
+    assert "organisation: org?2J\n" in out, out
+    m.write_bytes(orig)
+    evil = json.loads(json.dumps(body))
+    evil["files"][0]["\u001b]0;pwned\u0007"] = 1
+    put(evil)
+    p = receive(share, keys, tmp_path / "out")
+    line = one_line_error(p, "manifest file entry", "?]0;pwned?")
+    assert "\x1b" not in line and "\x07" not in line
+
+
+def test_receive_refuses_file_that_is_also_a_directory(tmp_path, keys,
+                                                        small_share):
+    """A manifest naming "d" as a file and "d/b.txt" under it used to race:
+    one of them was written, the other failed with "exists (use --force)"
+    or "Is a directory", and --force could not help."""
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+    [f for f in body["files"] if f["path"] == "a.txt"][0]["path"] = "d"
+    env = sign_envelope(keys["me"], json.dumps(body).encode())
+    m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                 capture_output=True, check=True).stdout)
+    for extra in ((), ("--force",)):
+        out = tmp_path / ("out" + "".join(extra))
+        p = receive(share, keys, out, "--workers", "2", *extra)
+        one_line_error(p, "manifest names d both as a file and as a "
+                       "directory")
+        assert not out.exists() or os.listdir(out) == []
 
 
 # ---- the organisation config ---------------------------------------------

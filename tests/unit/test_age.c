@@ -323,6 +323,32 @@ test_keys(void)
 	rs[10] = rs[10] == 'q' ? 'p' : 'q'; /* checksum breaks */
 	T_CHECK(age_recipient_parse(gk_slice_str(rs), pk) != 0);
 	T_CHECK(age_recipient_parse(gk_slice_str(id_s), pk) != 0);
+	/* low-order points (0, 1, one of order 8): well-formed bech32, but
+	 * nothing can be wrapped to them (age: "low order point") */
+	{
+		static const uint8_t order8[32] = { 0xe0, 0xeb, 0x7a, 0x7c,
+		    0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+		    0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd,
+		    0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00 };
+		uint8_t lo[32];
+
+		memset(lo, 0, sizeof(lo));
+		age_recipient_encode(lo, rs);
+		T_EQ_STR(rs, "age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"
+		    "qqqqqqq5cu47z");
+		T_EQ_INT(age_recipient_parse(gk_slice_str(rs), pk),
+		    GK_ERR_INVALID);
+		lo[0] = 1;
+		age_recipient_encode(lo, rs);
+		T_EQ_INT(age_recipient_parse(gk_slice_str(rs), pk),
+		    GK_ERR_INVALID);
+		age_recipient_encode(order8, rs);
+		T_EQ_INT(age_recipient_parse(gk_slice_str(rs), pk),
+		    GK_ERR_INVALID);
+		lo[0] = 9;	/* the base point is fine */
+		age_recipient_encode(lo, rs);
+		T_EQ_INT(age_recipient_parse(gk_slice_str(rs), pk), 0);
+	}
 	T_EQ_INT(share_sign_pub(&id, pub), 0);
 	T_EQ_INT(share_sign(&id, gk_slice_str("msg"), sig), 0);
 	T_EQ_INT(share_verify(pub, gk_slice_str("msg"), sig), 0);

@@ -12,10 +12,12 @@ static void
 test_paths(void)
 {
 	static const char *good[] = { "a", "a b/c.txt", "caf\xc3\xa9/x",
-	    "d/e/f/g", "..a", "a..", ".hidden", "a/.b" };
+	    "d/e/f/g", "..a", "a..", ".hidden", "a/.b",
+	    "nbsp\xc2\xa0x", "\xc2\xbd" };
 	static const char *bad[] = { "", "/etc/passwd", "..", "../x", "a/..",
 	    "a/../b", ".", "./a", "a/./b", "a//b", "a/", "back\\slash",
-	    "nl\nx", "\xff\xfe", "tab\tx" };
+	    "nl\nx", "\xff\xfe", "tab\tx", "esc\x1b[31m", "del\x7f",
+	    "csi\xc2\x9b" "31m", "osc\xc2\x9d" "0;t\xc2\x9c", "c1\xc2\x80" };
 	size_t i;
 
 	for (i = 0; i < GK_ARRAY_LEN(good); i++)
@@ -23,6 +25,12 @@ test_paths(void)
 	for (i = 0; i < GK_ARRAY_LEN(bad); i++)
 		T_CHECK(!share_path_ok(gk_slice_str(bad[i])));
 	T_CHECK(!share_path_ok(gk_slice_of("a\0b", 3)));
+	{
+		char t[] = "a\x1b]0;x\x07 caf\xc3\xa9 \xc2\x9b\xc2\xa0\xff\x7f.";
+
+		share_text_safe(t);
+		T_EQ_STR(t, "a?]0;x? caf\xc3\xa9 ?\xc2\xa0??.");
+	}
 	T_CHECK(share_id_ok("20261130-171328-a1b2c3d4e5f6"));
 	T_CHECK(!share_id_ok("../x"));
 	T_CHECK(!share_id_ok(""));
@@ -114,6 +122,37 @@ test_manifest(void)
 	T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p, err,
 	    sizeof(err)), GK_ERR_INVALID);
 	T_CHECK(strstr(err, "unsafe path") != NULL);
+	/* a file that is also a directory of another, not next to it in
+	 * sorted order ("a" < "a-b" < "a/b/c") */
+	{
+		share_file g[3];
+
+		g[0] = g[1] = g[2] = f[0];
+		g[0].path = (char *)"a/b/c";
+		g[1].path = (char *)"a-b";
+		g[2].path = (char *)"a";
+		m.files = g;
+		m.n = 3;
+		gk_buf_reset(&js);
+		T_EQ_INT(share_manifest_json(&m, &js), 0);
+		T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p,
+		    err, sizeof(err)), GK_ERR_INVALID);
+		T_CHECK(strstr(err, "both as a file and as a directory") !=
+		    NULL);
+		g[2].path = (char *)"a/b/c/d";
+		gk_buf_reset(&js);
+		T_EQ_INT(share_manifest_json(&m, &js), 0);
+		T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p,
+		    err, sizeof(err)), GK_ERR_INVALID);
+		g[2].path = (char *)"a/b/cd";	/* a sibling, not a child */
+		gk_buf_reset(&js);
+		T_EQ_INT(share_manifest_json(&m, &js), 0);
+		T_EQ_INT(share_manifest_parse(gk_slice_of(js.data, js.len), &p,
+		    err, sizeof(err)), 0);
+		share_manifest_release(&p);
+		m.files = f;
+		m.n = 2;
+	}
 	dup = "{\"version\":1,\"share\":\"a\",\"sender\":\"\",\"organisation\":"
 	    "\"\",\"created\":1,\"files\":[],\"extra\":1}";
 	T_EQ_INT(share_manifest_parse(gk_slice_str(dup), &p, err, sizeof(err)),
