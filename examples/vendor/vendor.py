@@ -48,8 +48,13 @@ class Signer:
     """Makes v2 tokens: compact JWS, EdDSA, with the vendor's kid."""
 
     def __init__(self, key_file, kid, aud):
-        with open(key_file, "rb") as f:
-            self.key = serialization.load_pem_private_key(f.read(), None)
+        try:
+            with open(key_file, "rb") as f:
+                self.key = serialization.load_pem_private_key(f.read(), None)
+        except (OSError, ValueError) as e:  # one line, never a traceback
+            raise SystemExit("vendor.py: %s: %s" % (
+                key_file, getattr(e, "strerror", None) or
+                "not a PEM private key"))
         if not isinstance(self.key, ed25519.Ed25519PrivateKey):
             raise SystemExit("vendor.py: %s is not an Ed25519 key" % key_file)
         self.kid, self.aud = kid, aud
@@ -338,7 +343,13 @@ def main(argv):
     a = ap.parse_args(argv)
     if a.cmd == "keygen":
         key = ed25519.Ed25519PrivateKey.generate()
-        fd = os.open(a.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fd = os.open(a.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
+                         0o600)
+        except OSError as e:  # one line, never a traceback
+            print("vendor.py keygen: %s: %s" % (a.key_file, e.strerror),
+                  file=sys.stderr)
+            return 1
         with os.fdopen(fd, "wb") as f:
             f.write(key.private_bytes(serialization.Encoding.PEM,
                                       serialization.PrivateFormat.PKCS8,
@@ -348,8 +359,13 @@ def main(argv):
         print("[vendor_key %s]\ntype = ed25519\npublic_key = %s" %
               (a.kid, base64.b64encode(raw).decode()))
         return 0
-    srv = Server((a.listen, a.port), Handler)
-    srv.app = App(Signer(a.key, a.kid, a.aud), a.gatekeeper, a.log)
+    signer = Signer(a.key, a.kid, a.aud)
+    try:
+        srv = Server((a.listen, a.port), Handler)
+    except OSError as e:
+        raise SystemExit("vendor.py: cannot listen on %s port %d: %s" % (
+            a.listen, a.port, e.strerror))
+    srv.app = App(signer, a.gatekeeper, a.log)
     print("helpdesk on http://%s:%d" % srv.server_address[:2], flush=True)
     try:
         srv.serve_forever()

@@ -424,6 +424,19 @@ audit_journal_open(const char *db_path, const char *suffix,
 		audit_journal_close(j);
 		return GK_ERR_UNAVAILABLE;
 	}
+	/* the server's journal has one server: a second one started on the
+	 * same database (a port already taken, a second copy by hand) would
+	 * sign checkpoints into the first one's chain and empty its journal
+	 * at its stop; it is refused before it reads anything. The lock
+	 * lives as long as the descriptor. */
+	if (j->fd >= 0 && suffix == NULL &&
+	    flock(j->fd, LOCK_EX | LOCK_NB) != 0) {
+		audit_set_err(err, errlen, "%s is held by another gatekeeper "
+		    "serving this audit database%s", j->path,
+		    errno == EWOULDBLOCK ? "" : " (cannot lock it)");
+		audit_journal_close(j);
+		return GK_ERR_UNAVAILABLE;
+	}
 	if (j->fd < 0 || (r = read_file(j->fd, &data, &len)) != 0) {
 		audit_set_err(err, errlen, "%s: %s", j->path, j->fd < 0 ?
 		    strerror(errno) : "cannot be read");

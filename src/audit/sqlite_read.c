@@ -196,8 +196,17 @@ audit_sq_scan(const char *db_path, const audit_scan_cb *cb, void *arg, char *err
 	if (audit_sq_open_read(db_path, &db, err, errlen) != 0)
 		goto out;
 	if (!audit_sq_current(db)) {
-		audit_set_err(err, errlen, "%s: not an audit database of schema "
-		    "version %" PRId64, db_path, (int64_t)AUDIT_SQ_SCHEMA_VERSION);
+		int64_t v;
+
+		/* a file SQLite cannot read says so ("file is not a
+		 * database", "database disk image is malformed") */
+		if (audit_sq_query_int(db, "PRAGMA user_version", &v) != 0)
+			audit_set_err(err, errlen, "%s: %s", db_path,
+			    sqlite3_errmsg(db));
+		else
+			audit_set_err(err, errlen, "%s: not an audit database "
+			    "of schema version %" PRId64, db_path,
+			    (int64_t)AUDIT_SQ_SCHEMA_VERSION);
 		goto out;
 	}
 	/* one read transaction: a consistent snapshot while a writer runs */

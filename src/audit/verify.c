@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define RING 4
 #define CP_MAX (64u * 1024 * 1024)	/* checkpoints held */
@@ -533,6 +534,7 @@ on_record(void *arg, const gk_audit_row *row)
 static int
 load_file(struct vstate *v, const char *path, char *err, size_t errlen)
 {
+	struct stat st;
 	FILE *fp;
 	char line[2048];
 	audit_checkpoint cp;
@@ -544,6 +546,13 @@ load_file(struct vstate *v, const char *path, char *err, size_t errlen)
 			return 0; /* no checkpoint written yet */
 		snprintf(err, errlen, "cannot read %s: %s", path,
 		    strerror(errno));
+		return GK_ERR_IO;
+	}
+	/* a directory opens and reads as empty: that is no checkpoint file */
+	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+		fclose(fp);
+		snprintf(err, errlen, "cannot read %s: %s", path,
+		    strerror(EISDIR));
 		return GK_ERR_IO;
 	}
 	while (fgets(line, sizeof(line), fp) != NULL) {

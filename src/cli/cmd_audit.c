@@ -85,7 +85,8 @@ static const char export_usage[] =
     "streamed row by row (constant memory, any size): JSON Lines (default)\n"
     "or CSV with a header row. Takes the filters of 'audit search'\n"
     "(--ip, --op, --status, --decision, --path-prefix, --country, --kid,\n"
-    "--sub, --request-id, --limit); without --limit there is none.\n"
+    "--grant, --sub, --request-id, --limit); without --limit there is\n"
+    "none.\n"
     "\n"
     "  gatekeeper audit export --from 2026-11-01 --to 2026-12-01 \\\n"
     "      --format csv > november.csv\n";

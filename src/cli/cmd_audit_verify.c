@@ -2,6 +2,7 @@
  * and checkpoints. */
 #include "cmd_audit.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -34,8 +35,9 @@ static const char verify_usage[] =
     "  --pubkey FILE      audit public key, 64 hex digits (default: the\n"
     "                     config's [audit] pubkey_file); repeat it (up to\n"
     "                     8) to accept checkpoints of earlier keys too\n"
-    "  --checkpoints FILE checkpoint file (default: the config's [audit]\n"
-    "                     checkpoint_file)\n"
+    "  --checkpoints FILE checkpoint file, which must exist (default: the\n"
+    "                     config's [audit] checkpoint_file, if one was\n"
+    "                     written yet)\n"
     "  --no-checkpoints-file  check the database's checkpoints only\n"
     "  --retention-days N also report prunes of records younger than N\n"
     "                     days when pruned (default: each prune record's\n"
@@ -74,7 +76,7 @@ cmd_audit_verify(int argc, char **argv)
 	char err[512];
 	size_t npub = 0, i;
 	uint64_t keep_days = 0;
-	int c, r, rc = 1, no_cpfile = 0;
+	int c, r, rc = 1, no_cpfile = 0, cpfile_arg = 0;
 
 	opterr = 0;
 	optind = 0;
@@ -90,7 +92,10 @@ cmd_audit_verify(int argc, char **argv)
 			}
 			pubfiles[npub++] = optarg;
 			break;
-		case OPT_CPFILE: cpfile = optarg; break;
+		case OPT_CPFILE:
+			cpfile = optarg;
+			cpfile_arg = 1;
+			break;
 		case OPT_NO_CPFILE: no_cpfile = 1; break;
 		case OPT_RETENTION:
 			if (gk_parse_u64(gk_slice_str(optarg), DAYS_MAX,
@@ -125,6 +130,14 @@ cmd_audit_verify(int argc, char **argv)
 	}
 	if (no_cpfile)
 		cpfile = NULL;
+	/* the config's file may not exist yet (no checkpoint signed), but a
+	 * file named on the command line that is not there is a typo, and
+	 * skipping it would report a check that was never made */
+	if (cpfile_arg && !no_cpfile && access(cpfile, R_OK) != 0) {
+		cli_error(VERB, "cannot read the checkpoint file %s: %s",
+		    cpfile, strerror(errno));
+		goto out;
+	}
 	if (db == NULL || db[0] == '\0') {
 		cli_error(VERB, "no audit database (set [audit] db or dsn, "
 		    "or --db)");

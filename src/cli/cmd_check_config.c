@@ -122,12 +122,13 @@ cmd_check_config(int argc, char **argv)
 	int c, quiet = 0, rc = 1, warnings = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'q': quiet = 1; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("check-config", c, argv);
 		}
 	}
 	if (optind != argc) {
@@ -145,6 +146,18 @@ cmd_check_config(int argc, char **argv)
 		err_where(cfg, err, at, sizeof(at));
 		cli_error("check-config", "%s: %s", at, err);
 		goto out;
+	}
+	/* the [s3] secret files, read as serve reads them for the s3 store
+	 * (a group-readable one stopped serve, not check-config) */
+	if (cfg->store_type != NULL && strcmp(cfg->store_type, "s3") == 0) {
+		cfg_s3 s3c;
+
+		if (cfg_s3_opts(cfg, &s3c, err, sizeof(err)) != 0) {
+			err_where(cfg, err, at, sizeof(at));
+			cli_error("check-config", "%s: %s", at, err);
+			goto out;
+		}
+		cfg_s3_release(&s3c);
 	}
 	if (!quiet)
 		cfg_print(cfg, stdout);

@@ -164,7 +164,8 @@ do_create(const gk_config *cfg, gk_grants *gs, int argc, char **argv)
 
 	memset(&g, 0, sizeof(g));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 		switch (c) {
 		case O_NAME:
 			if (strlen(optarg) > GRANT_NAME_MAX) {
@@ -219,8 +220,7 @@ do_create(const gk_config *cfg, gk_grants *gs, int argc, char **argv)
 		case 'c':
 			break;
 		default:
-			fputs(usage_text, stderr);
-			return 2;
+			return cli_bad_option(verb, c, argv);
 		}
 	}
 	if (optind < argc || g.name[0] == '\0' || !have_prefix || !have_ops) {
@@ -271,6 +271,12 @@ cmd_grant(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	sub = argv[1];
+	if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 &&
+	    strcmp(sub, "show") != 0 && strcmp(sub, "revoke") != 0 &&
+	    strcmp(sub, "rotate") != 0) {
+		cli_error(verb, "unknown subcommand '%s' (see --help)", sub);
+		return 2;
+	}
 	/* --config anywhere */
 	for (i = 1; i + 1 < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0)
@@ -278,15 +284,14 @@ cmd_grant(int argc, char **argv)
 	}
 	if (strcmp(sub, "create") != 0) {
 		optind = 2;
-		while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		opterr = 0;
+		while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
 			if (c == 'c')
 				cfgpath = optarg;
 			else if (c == 'j' && strcmp(sub, "list") == 0)
 				json = 1;
-			else {
-				fputs(usage_text, stderr);
-				return 2;
-			}
+			else
+				return cli_bad_option(verb, c, argv);
 		}
 		if (strcmp(sub, "list") != 0) {
 			if (optind + 1 != argc) {
@@ -295,15 +300,10 @@ cmd_grant(int argc, char **argv)
 			}
 			id = argv[optind];
 		} else if (optind != argc) {
-			fputs(usage_text, stderr);
+			cli_error(verb, "unexpected argument '%s' (see --help)",
+			    argv[optind]);
 			return 2;
 		}
-	}
-	if (strcmp(sub, "create") != 0 && strcmp(sub, "list") != 0 &&
-	    strcmp(sub, "show") != 0 && strcmp(sub, "revoke") != 0 &&
-	    strcmp(sub, "rotate") != 0) {
-		cli_error(verb, "unknown subcommand '%s'", sub);
-		return 2;
 	}
 	if (cli_load_config(verb, cfgpath, 1, &cfg) != 0)
 		return 1;

@@ -45,14 +45,15 @@ cmd_keygen(int argc, char **argv)
 	int c, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'V': vendor = optarg; break;
 		case 'k': kid = optarg; break;
 		case 'o': dir = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("keygen", c, argv);
 		}
 	}
 	if (optind != argc) {
@@ -70,7 +71,7 @@ cmd_keygen(int argc, char **argv)
 	r = cfg_keygen(cfg, stdout);
 	if (r != 0)
 		cli_error("keygen", "cannot create key files under %s: %s",
-		    cfg->keys_dir, gk_err_str(r));
+		    cfg->keys_dir, gk_file_strerror(r));
 	cfg_free(cfg);
 	return r == 0 ? 0 : 1;
 }

@@ -456,12 +456,13 @@ cmd_provision(int argc, char **argv)
 	int opt, dry = 0, rc = 1, failed = 0;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "c:nh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:nh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c': path = optarg; break;
 		case 'n': dry = 1; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("provision", opt, argv);
 		}
 	}
 	if (optind != argc) {
@@ -485,9 +486,16 @@ cmd_provision(int argc, char **argv)
 		cli_error("provision", "%s", err);
 		goto out;
 	}
-	printf("provisioning bucket %s in %s at %s%s\n", cfg->s3_bucket,
-	    cfg->s3_region, cfg->s3_endpoint,
-	    dry ? " (dry run: nothing is sent)" : "");
+	/* the default endpoint as cfg_s3_opts makes it */
+	if (cfg->s3_endpoint[0] != '\0')
+		printf("provisioning bucket %s in %s at %s%s\n",
+		    cfg->s3_bucket, cfg->s3_region, cfg->s3_endpoint,
+		    dry ? " (dry run: nothing is sent)" : "");
+	else
+		printf("provisioning bucket %s in %s at "
+		    "https://s3.%s.amazonaws.com%s\n", cfg->s3_bucket,
+		    cfg->s3_region, cfg->s3_region,
+		    dry ? " (dry run: nothing is sent)" : "");
 	if (ensure_bucket(cfg, c, dry) != 0) {
 		failed++;
 		goto policy;	/* nothing to configure */

@@ -53,12 +53,13 @@ cmd_serve(int argc, char **argv)
 	int c, sig, rc = 1, r;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:p:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:p:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': path = optarg; break;
 		case 'p': port = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("serve", c, argv);
 		}
 	}
 	if (optind != argc) {

@@ -125,16 +125,18 @@ keygen(int argc, char **argv)
 	int c, fd = -1, rc = 1;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "o:y:h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":o:y:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'y': conv = optarg; break;
 		case 'h': fputs(keygen_usage, stdout); return 0;
-		default: fputs(keygen_usage, stderr); return 2;
+		default: return cli_bad_option("share keygen", c, argv);
 		}
 	}
 	if (optind != argc) {
-		fputs(keygen_usage, stderr);
+		cli_error("share keygen", "unexpected argument '%s' (see --help)",
+		    argv[optind]);
 		return 2;
 	}
 	if (conv != NULL) {
@@ -206,7 +208,8 @@ fingerprint(int argc, char **argv)
 	int c, rc = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (share_cli_identity("share fingerprint", optarg,
@@ -222,7 +225,8 @@ fingerprint(int argc, char **argv)
 			    "'share receive --sender'.\n");
 			return 0;
 		default:
-			return 2;
+			share_cli_keys_release(&k);
+			return cli_bad_option("share fingerprint", c, argv);
 		}
 	}
 	if (k.n_ids == 0) {
@@ -286,6 +290,26 @@ struct outfile {
 	const char *path;
 	int fd;
 };
+
+/* FILE of encrypt and decrypt: a directory opens, but reading it fails
+ * only after the output has begun, so it is refused first. */
+static int
+open_input(const char *verb, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		cli_error(verb, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+		cli_error(verb, "%s: %s", path, strerror(EISDIR));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
 
 static int
 out_open(const char *verb, const char *path, struct outfile *o)
@@ -368,7 +392,8 @@ encrypt(int argc, char **argv)
 	int c, rc = 1, ok = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "r:R:o:h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":r:R:o:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (share_cli_recipient(verb, optarg, &k) != 0)
@@ -380,19 +405,18 @@ encrypt(int argc, char **argv)
 			break;
 		case 'o': out = optarg; break;
 		case 'h': fputs(encrypt_usage, stdout); rc = 0; goto done;
-		default: fputs(encrypt_usage, stderr); rc = 2; goto done;
+		default: rc = cli_bad_option(verb, c, argv); goto done;
 		}
 	}
 	if (k.n_pks == 0 || argc - optind > 1) {
-		fputs(encrypt_usage, stderr);
+		cli_error(verb, k.n_pks == 0 ? "give a recipient: -r age1... or "
+		    "-R FILE (see --help)" : "one FILE at most (see --help)");
 		rc = 2;
 		goto done;
 	}
 	if (optind < argc && strcmp(argv[optind], "-") != 0 &&
-	    (in.fd = open(argv[optind], O_RDONLY | O_CLOEXEC)) < 0) {
-		cli_error(verb, "%s: %s", argv[optind], strerror(errno));
+	    (in.fd = open_input(verb, argv[optind])) < 0)
 		goto done;
-	}
 	if (out_open(verb, out, &of) != 0)
 		goto done;
 	wo.fd = of.fd;
@@ -455,7 +479,8 @@ decrypt(int argc, char **argv)
 	int c, rc = 1, ok = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:o:dh", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:o:dh", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (share_cli_identity(verb, optarg, &k) != 0)
@@ -464,20 +489,19 @@ decrypt(int argc, char **argv)
 		case 'o': out = optarg; break;
 		case 'd': break;	/* accepted, as age -d */
 		case 'h': fputs(decrypt_usage, stdout); rc = 0; goto done;
-		default: fputs(decrypt_usage, stderr); rc = 2; goto done;
+		default: rc = cli_bad_option(verb, c, argv); goto done;
 		}
 	}
 	if (k.n_ids == 0 || argc - optind > 1) {
-		fputs(decrypt_usage, stderr);
+		cli_error(verb, k.n_ids == 0 ? "give an identity: -i KEY "
+		    "(see --help)" : "one FILE at most (see --help)");
 		rc = 2;
 		goto done;
 	}
 	if (optind < argc && strcmp(argv[optind], "-") != 0) {
 		name = argv[optind];
-		if ((in.fd = open(name, O_RDONLY | O_CLOEXEC)) < 0) {
-			cli_error(verb, "%s: %s", name, strerror(errno));
+		if ((in.fd = open_input(verb, name)) < 0)
 			goto done;
-		}
 	}
 	if (out_open(verb, out, &of) != 0)
 		goto done;

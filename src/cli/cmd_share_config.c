@@ -122,7 +122,8 @@ init(int argc, char **argv)
 	memset(&c, 0, sizeof(c));
 	gk_buf_init(&js, SHARE_CONFIG_MAX);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "d:O:r:s:o:fh", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":d:O:r:s:o:fh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'd': free(c.destination); c.destination = strdup(optarg);
 			break;
@@ -139,7 +140,7 @@ init(int argc, char **argv)
 		case 'o': path = optarg; break;
 		case 'f': force = 1; break;
 		case 'h': fputs(config_usage, stdout); rc = 0; goto out;
-		default: fputs(config_usage, stderr); rc = 2; goto out;
+		default: rc = cli_bad_option(verb, ch, argv); goto out;
 		}
 	}
 	if (tty && c.destination == NULL && ask("Destination (file:///DIR or "
@@ -205,7 +206,8 @@ export(int argc, char **argv)
 	gk_buf_init(&js, SHARE_CONFIG_MAX);
 	gk_buf_init(&env, SHARE_CONFIG_MAX + 4096);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "c:i:o:h", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":c:i:o:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 'i':
@@ -214,7 +216,7 @@ export(int argc, char **argv)
 			break;
 		case 'o': out = optarg; break;
 		case 'h': fputs(config_usage, stdout); rc = 0; goto out;
-		default: fputs(config_usage, stderr); rc = 2; goto out;
+		default: rc = cli_bad_option(verb, ch, argv); goto out;
 		}
 	}
 	if (k.n_ids == 0 || optind != argc) {
@@ -275,14 +277,15 @@ import(int argc, char **argv)
 	gk_buf_init(&raw, SHARE_CONFIG_MAX + 4096);
 	gk_buf_init(&js, SHARE_CONFIG_MAX);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "p:o:C:fh", lo, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":p:o:C:fh", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'p': pin = optarg; break;
 		case 'o': path = optarg; break;
 		case 'C': cacert = optarg; break;
 		case 'f': force = 1; break;
 		case 'h': fputs(config_usage, stdout); rc = 0; goto out;
-		default: fputs(config_usage, stderr); rc = 2; goto out;
+		default: rc = cli_bad_option(verb, ch, argv); goto out;
 		}
 	}
 	if (argc - optind != 1 || pin == NULL) {

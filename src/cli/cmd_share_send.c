@@ -102,7 +102,8 @@ cmd_share_send(int argc, char **argv)
 	memset(&cfg, 0, sizeof(cfg));
 	o.progress = -1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "r:R:d:i:s:O:u:w:S:qc:h", lo,
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":r:R:d:i:s:O:u:w:S:qc:h", lo,
 	    NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -131,11 +132,15 @@ cmd_share_send(int argc, char **argv)
 		case 'q': o.progress = 0; break;
 		case 'c': cfgpath = optarg; break;
 		case 'h': fputs(send_usage, stdout); rc = 0; goto out;
-		default: fputs(send_usage, stderr); rc = 2; goto out;
+		default: rc = cli_bad_option(verb, c, argv); goto out;
 		}
 	}
 	if (argc - optind != 1) {
-		fputs(send_usage, stderr);
+		if (argc == optind)
+			cli_error(verb, "give the DIR to send (see --help)");
+		else
+			cli_error(verb, "one DIR at a time; unexpected '%s' "
+			    "(see --help)", argv[argc - 1]);
 		rc = 2;
 		goto out;
 	}
@@ -253,7 +258,8 @@ cmd_share_receive(int argc, char **argv)
 	if ((pins = calloc((size_t)argc + 4096, sizeof(*pins))) == NULL)
 		return 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "i:o:s:tflw:qc:h", lo, NULL))
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:o:s:tflw:qc:h", lo, NULL))
 	    != -1) {
 		switch (c) {
 		case 'i':
@@ -274,12 +280,13 @@ cmd_share_receive(int argc, char **argv)
 		case 'q': o.progress = 0; break;
 		case 'c': cfgpath = optarg; break;
 		case 'h': fputs(receive_usage, stdout); rc = 0; goto out;
-		default: fputs(receive_usage, stderr); rc = 2; goto out;
+		default: rc = cli_bad_option(verb, c, argv); goto out;
 		}
 	}
 	if (argc - optind != 1 || k.n_ids == 0 ||
 	    (o.out_dir == NULL && !o.list_only)) {
-		fputs(receive_usage, stderr);
+		cli_error(verb, "needs one SHARE, -i IDENTITY and -o DIR "
+		    "(or --list) (see --help)");
 		rc = 2;
 		goto out;
 	}

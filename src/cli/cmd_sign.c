@@ -60,7 +60,8 @@ cmd_sign(int argc, char **argv)
 		return 2;
 	}
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r': root = optarg; break;
 		case 'P': path = optarg; break;
@@ -70,10 +71,15 @@ cmd_sign(int argc, char **argv)
 		case 'c': cfgpath = optarg; break;
 		case 'u': base = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("sign", c, argv);
 		}
 	}
-	if (optind != argc || root == NULL || path == NULL || op == NULL) {
+	if (optind != argc) {
+		cli_error("sign", "unexpected argument '%s' (see --help)",
+		    argv[optind]);
+		return 2;
+	}
+	if (root == NULL || path == NULL || op == NULL) {
 		cli_error("sign", "--root, --path and --op are required");
 		return 2;
 	}

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "gate/gate.h"
 #include "gatekeeper/sign.h"
+#include "policy/policy.h"
 
 static const char usage_text[] =
     "usage: gatekeeper sign v2 --kid KID --key-file FILE --op get|list|put\n"
@@ -23,7 +25,9 @@ static const char usage_text[] =
     "(its trimmed text, at least 32 bytes). --ttl is the lifetime in seconds\n"
     "(default 300); --jti auto makes the token single use with a random id.\n"
     "--aud defaults to the config's [gate] id, --url to its public_url.\n"
-    "For --op put the URL is to be POSTed (it answers the upload form).\n";
+    "For --op put the URL is to be POSTed (it answers the upload form).\n"
+    "A key, prefix or --cip the gatekeeper would refuse is refused here\n"
+    "with the gatekeeper's message (exit 2).\n";
 
 static int
 num(const char *s, long long *out)
@@ -45,7 +49,8 @@ load_key(const char *path, const char *kid, gk_sign_key **out)
 	int r;
 
 	if ((r = gk_file_read(path, 65536, &b)) != 0) {
-		cli_error("sign", "%s: cannot read: %s", path, gk_err_str(r));
+		cli_error("sign", "%s: cannot read: %s", path,
+		    gk_file_strerror(r));
 		return -1;
 	}
 	n = b.len;
@@ -98,7 +103,8 @@ cmd_sign_v2(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	optind = 2;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k': kid = optarg; break;
 		case 'f': file = optarg; break;
@@ -131,10 +137,15 @@ cmd_sign_v2(int argc, char **argv)
 			}
 			break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		default: fputs(usage_text, stderr); return 2;
+		default: return cli_bad_option("sign", ch, argv);
 		}
 	}
-	if (optind != argc || kid == NULL || file == NULL || c.op == NULL) {
+	if (optind != argc) {
+		cli_error("sign", "unexpected argument '%s' (see --help)",
+		    argv[optind]);
+		return 2;
+	}
+	if (kid == NULL || file == NULL || c.op == NULL) {
 		cli_error("sign", "--kid, --key-file and --op are required");
 		return 2;
 	}
@@ -151,6 +162,24 @@ cmd_sign_v2(int argc, char **argv)
 	    c.prefix[strlen(c.prefix) - 1] != '/')) {
 		cli_error("sign", "--prefix must end with '/'");
 		return 2;
+	}
+	/* refuse what the gatekeeper would refuse, in its words (as v1) */
+	if (c.key != NULL ? !gate_key_valid(gk_slice_str(c.key), 0) :
+	    !gate_key_valid(gk_slice_str(c.prefix), 1)) {
+		cli_error("sign", "the gatekeeper would answer 403 \"Forbidden: "
+		    "the token's 'key' or 'prefix' is not a valid key\"");
+		return 2;
+	}
+	if (c.cip != NULL) {
+		gk_addr net;
+		unsigned bits;
+
+		if (policy_cidr_parse(gk_slice_str(c.cip), &net, &bits) != 0) {
+			cli_error("sign", "the gatekeeper would answer 401 "
+			    "\"Unauthorized: invalid 'cip' claim\" (--cip %s)",
+			    c.cip);
+			return 2;
+		}
 	}
 	if (cli_load_config("sign", cfgpath, 0, &cfg) != 0)
 		return 1;

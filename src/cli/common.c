@@ -41,8 +41,10 @@ cli_load_config(const char *verb, const char *path, int load_keys,
 	char err[512];
 	int r;
 
-	if (path == NULL)
-		path = getenv("GATEKEEPER_CONFIG");
+	/* an empty $GATEKEEPER_CONFIG is an unset one */
+	if (path == NULL && (path = getenv("GATEKEEPER_CONFIG")) != NULL &&
+	    path[0] == '\0')
+		path = NULL;
 	if (path == NULL && access("gatekeeper.ini", F_OK) == 0)
 		path = "gatekeeper.ini";
 	if ((r = cfg_load(path, load_keys, out, err, sizeof(err))) != 0) {

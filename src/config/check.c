@@ -5,6 +5,7 @@
  */
 #include "config_int.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,8 +30,24 @@ bucket_name_ok(const char *b)
 int
 cfg_validate(gk_config *cfg, char *err, size_t errlen)
 {
+	struct in6_addr a6;
 	size_t i;
 
+	/* what serve binds: check-config must refuse what serve cannot use */
+	if (inet_pton(AF_INET, cfg->listen, &a6) != 1 &&
+	    inet_pton(AF_INET6, cfg->listen, &a6) != 1) {
+		(void)cfg_setting_error(cfg, err, errlen, "server", "listen",
+		    "[server] listen '%s' is not an IPv4 or IPv6 address",
+		    cfg->listen);
+		return GK_ERR_CONFIG;
+	}
+	if (strncmp(cfg->public_url, "http://", 7) != 0 &&
+	    strncmp(cfg->public_url, "https://", 8) != 0) {
+		(void)cfg_setting_error(cfg, err, errlen, "server",
+		    "public_url", "[server] public_url must be an http:// or "
+		    "https:// URL");
+		return GK_ERR_CONFIG;
+	}
 	if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
 		(void)cfg_setting_error(cfg, err, errlen, "server",
 		    cfg->tls_cert[0] != '\0' ? "tls_cert" : "tls_key",

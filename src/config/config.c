@@ -308,6 +308,10 @@ struct load_ctx {
 	gk_config *cfg;
 	uint8_t seen[GK_ARRAY_LEN(cfg_keywords)];
 	char msg[256];
+	FILE *fp;
+	int line;		/* of the line being parsed */
+	int at_start;		/* the next read begins a line */
+	int err_line;		/* of the first refused setting (0: none) */
 };
 
 static int
@@ -387,12 +391,22 @@ set_value(gk_config *cfg, const struct keyword *k, const char *v, char *msg,
 }
 
 static int
-on_ini_line(void *user, const char *section, const char *name,
+ini_setting(struct load_ctx *ctx, const char *section, const char *name,
     const char *value)
 {
-	struct load_ctx *ctx = user;
+	const char *h;
 	size_t i;
 
+	/* inih ends a value at " ;" only: "port = 80  # note" would keep
+	 * the note as part of the value */
+	for (h = strchr(value, '#'); h != NULL; h = strchr(h + 1, '#')) {
+		if (h > value && (h[-1] == ' ' || h[-1] == '\t')) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "[%s] %s: a "
+			    "comment after a value starts with ';' ('#' only "
+			    "starts a whole comment line)", section, name);
+			return 0;
+		}
+	}
 	if (strncmp(section, "vendor_key", 10) == 0)
 		return cfg_vendor_line(ctx->cfg, section, name, value,
 		    ctx->msg, sizeof(ctx->msg));
@@ -420,6 +434,40 @@ on_ini_line(void *user, const char *section, const char *name,
 	return 0;
 }
 
+/*
+ * inih goes on after a refused line and returns the first bad line's
+ * number: the message kept is the one of that line, and a later line
+ * must not replace it (nor stand in for an earlier syntax error).
+ */
+static int
+on_ini_line(void *user, const char *section, const char *name,
+    const char *value)
+{
+	struct load_ctx *ctx = user;
+
+	if (ctx->err_line != 0)
+		return 1;
+	if (ini_setting(ctx, section, name, value))
+		return 1;
+	ctx->err_line = ctx->line;
+	return 0;
+}
+
+/* inih's reader: fgets, counting lines for on_ini_line. */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *ctx = stream;
+	char *r = fgets(str, num, ctx->fp);
+
+	if (r != NULL) {
+		if (ctx->at_start)
+			ctx->line++;
+		ctx->at_start = strchr(r, '\n') != NULL;
+	}
+	return r;
+}
+
 /* Fills an empty path setting with dir + "/" + leaf. */
 static int
 default_path(char **field, const char *dir, const char *leaf)
@@ -437,6 +485,45 @@ default_path(char **field, const char *dir, const char *leaf)
 	free(*field);
 	*field = gk_buf_detach(&b, NULL);
 	return 0;
+}
+
+/*
+ * ini_parse() opens a directory without complaint and reads nothing from
+ * it, so a directory given as the config would mean the embedded
+ * defaults: it is refused, like a file that cannot be read to its end.
+ * -1 with errno set when the file cannot be opened or read.
+ */
+static int
+parse_file(const char *path, struct load_ctx *ctx)
+{
+	struct stat st;
+	FILE *fp;
+	int line, e = 0;
+
+	if ((fp = fopen(path, "re")) == NULL)
+		return -1;
+	if (fstat(fileno(fp), &st) != 0)
+		st.st_mode = 0;
+	if (S_ISDIR(st.st_mode)) {
+		line = -1;
+		e = EISDIR;
+	} else {
+		ctx->fp = fp;
+		ctx->line = 0;
+		ctx->at_start = 1;
+		line = ini_parse_stream(read_line, ctx, on_ini_line, ctx);
+		if (line == 0 && ferror(fp)) {
+			line = -1;
+			e = EIO;
+		} else if (line > 0 && line != ctx->err_line) {
+			/* inih's own: a line that is no section nor setting */
+			ctx->msg[0] = '\0';
+		}
+	}
+	fclose(fp);
+	if (line == -1)
+		errno = e;
+	return line;
 }
 
 int
@@ -468,8 +555,7 @@ cfg_load(const char *path, int load_keys, gk_config **out, char *err,
 	if (path != NULL) {
 		if ((cfg->path = strdup(path)) == NULL)
 			goto nomem;
-		line = ini_parse(path, on_ini_line, &ctx);
-		if (line == -1) {
+		if ((line = parse_file(path, &ctx)) == -1) {
 			snprintf(err, errlen, "%s: cannot open: %s", path,
 			    strerror(errno));
 			goto out;

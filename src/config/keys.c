@@ -36,8 +36,8 @@ cfg_secret_load(const char *path, int kind, gk_secret *out, char *err,
 	int r;
 
 	if (stat(path, &st) != 0) {
-		snprintf(err, errlen, "%s: %s (run 'gatekeeper keygen')", path,
-		    strerror(errno));
+		snprintf(err, errlen, "%s: %s%s", path, strerror(errno),
+		    errno == ENOENT ? " (run 'gatekeeper keygen')" : "");
 		return GK_ERR_CONFIG;
 	}
 	if ((st.st_mode & 077) != 0) {
@@ -49,8 +49,10 @@ cfg_secret_load(const char *path, int kind, gk_secret *out, char *err,
 	out->p = NULL;
 	out->len = 0;
 	if ((r = gk_file_read(path, 8192, &b)) != 0) {
-		snprintf(err, errlen, "%s: cannot read key file: %s", path,
-		    gk_err_str(r));
+		snprintf(err, errlen, "%s: cannot read key file: %s%s", path,
+		    gk_file_strerror(r), r == GK_ERR_IO && errno == EACCES ?
+		    " (the user running the gatekeeper must own it: run "
+		    "keygen as that user)" : "");
 		return GK_ERR_CONFIG;
 	}
 	n = (size_t)trim_len(b.data, b.len);

@@ -216,7 +216,7 @@ cfg_vendor_load(gk_config *cfg, char *err, size_t errlen)
 			    &b)) != 0) {
 				snprintf(err, errlen, "%s: cannot read public key "
 				    "file: %s", v->public_key_file,
-				    gk_err_str(r));
+				    gk_file_strerror(r));
 				return GK_ERR_CONFIG;
 			}
 			v->public_pem = gk_buf_detach(&b, NULL);

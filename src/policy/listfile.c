@@ -95,7 +95,7 @@ policy_cidrs_add_file(gk_cidrs *c, const char *path, char *err,
 	if ((r = gk_file_read(path, LIST_FILE_MAX, &b)) != 0) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s: cannot read list file: %s",
-			    path, gk_err_str(r));
+			    path, gk_file_strerror(r));
 		r = r == GK_ERR_TOO_LARGE ? r : GK_ERR_IO;
 		goto out;
 	}

@@ -200,7 +200,7 @@ gk_file_read(const char *path, size_t cap, gk_buf *out)
 {
 	char tmp[8192];
 	ssize_t n;
-	int fd, r = 0;
+	int fd, r = 0, e;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return errno == ENOENT ? GK_ERR_NOT_FOUND : GK_ERR_IO;
@@ -220,11 +220,20 @@ gk_file_read(const char *path, size_t cap, gk_buf *out)
 	}
 	if (r == 0 && out->data == NULL)
 		r = gk_buf_append(out, "", 0);
+	e = errno;
 	gk_wipe(tmp, sizeof(tmp));
 	close(fd);
 	if (r != 0)
 		gk_buf_release(out);
+	errno = e;
 	return r;
+}
+
+const char *
+gk_file_strerror(int r)
+{
+	return r == GK_ERR_IO || r == GK_ERR_NOT_FOUND ? strerror(errno) :
+	    gk_err_str(r);
 }
 
 int
@@ -254,7 +263,7 @@ gk_file_write_atomic(const char *path, const void *p, size_t len, mode_t mode)
 	const uint8_t *q = p;
 	size_t off = 0;
 	ssize_t n;
-	int fd = -1, r = GK_ERR_IO;
+	int fd = -1, r = GK_ERR_IO, e;
 	uint8_t rnd[8];
 	char hex[17];
 
@@ -290,11 +299,13 @@ gk_file_write_atomic(const char *path, const void *p, size_t len, mode_t mode)
 		goto out;
 	r = gk_fsync_dir(path);
 out:
+	e = errno;
 	if (fd >= 0)
 		close(fd);
 	if (r != 0 && tmp.data != NULL)
 		unlink((char *)tmp.data);
 	gk_buf_release(&tmp);
+	errno = e;
 	return r;
 }
 

@@ -259,12 +259,18 @@ void gk_time_http(int64_t unix_s, char *out, size_t out_len);
 
 /* ---- files ----------------------------------------------------------- */
 
-/* Reads a whole small file (at most cap bytes) into out. */
+/* Reads a whole small file (at most cap bytes) into out; on GK_ERR_IO
+ * and GK_ERR_NOT_FOUND errno says why, and gk_file_strerror(r) too. */
 int gk_file_read(const char *path, size_t cap, gk_buf *out) GK_WUR;
-/* Writes a file atomically (temp + fsync + rename) with the given mode. */
+/* What a gk_file_read() failure means, right after it ("Permission
+ * denied", "Is a directory", ...). */
+const char *gk_file_strerror(int r);
+/* Writes a file atomically (temp + fsync + rename) with the given mode;
+ * on GK_ERR_IO errno says why. */
 int gk_file_write_atomic(const char *path, const void *p, size_t len,
     mode_t mode) GK_WUR;
-/* mkdir -p with mode for each created component. */
+/* mkdir -p with mode for each created component; on GK_ERR_IO errno
+ * says why. */
 int gk_mkdirs(const char *path, mode_t mode) GK_WUR;
 /* fsync the directory holding path (or path itself if a directory). */
 int gk_fsync_dir(const char *dir) GK_WUR;

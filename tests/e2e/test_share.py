@@ -829,3 +829,16 @@ def test_usage_errors():
     assert gk("send").returncode == 2
     one_line_error(gk("receive", "file:///tmp/nowhere", "-i", "/dev/null",
                       "-o", "/tmp/x"))
+
+
+def test_encrypt_decrypt_refuse_a_directory_before_any_output(tmp_path):
+    # a directory opened as FILE failed only once the age header was on
+    # stdout ("read failed"), leaving a header with no payload
+    key = tmp_path / "id.key"
+    rcpt = ok(gk("keygen", "-o", str(key)))
+    p = gk("encrypt", "-r", rcpt, str(tmp_path))
+    one_line_error(p, "%s: Is a directory" % tmp_path)
+    assert p.stdout == b""
+    p = gk("decrypt", "-i", str(key), str(tmp_path))
+    one_line_error(p, "%s: Is a directory" % tmp_path)
+    assert p.stdout == b""

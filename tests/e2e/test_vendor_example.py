@@ -123,3 +123,36 @@ def test_vendor_never_sees_the_data(gk_factory, tmp_path):
     row = g.audit_rows("request_id = ?", (r.getheader("X-Request-Id"),))[0]
     assert (row["client_ip"], row["decision"], row["sub"]) == \
         (VENDOR_IP, "deny", "alice")
+
+
+def test_vendor_cli_errors_are_one_line(tmp_path):
+    # README's keygen line run twice, a missing key, a port taken: each
+    # was a Python traceback
+    key = str(tmp_path / "vendor.key")
+
+    def vendor(*args):
+        return subprocess.run([sys.executable, VENDOR] + list(args),
+                              capture_output=True, text=True, timeout=60)
+
+    assert vendor("keygen", key, "--kid", "helpdesk").returncode == 0
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()
+    try:
+        for args, needle in (
+                (["keygen", key, "--kid", "helpdesk"],
+                 "vendor.py keygen: %s: File exists" % key),
+                (["serve", "--key", str(tmp_path / "none.key"),
+                  "--gatekeeper", "http://127.0.0.1:9"],
+                 "none.key: No such file or directory"),
+                (["serve", "--key", key, "--gatekeeper", "http://127.0.0.1:9",
+                  "--port", str(held.getsockname()[1])],
+                 "cannot listen on 127.0.0.1 port %d: Address already in use"
+                 % held.getsockname()[1])):
+            p = vendor(*args)
+            assert p.returncode == 1, (args, p.stderr)
+            assert p.stderr.strip().splitlines() == [p.stderr.strip()], \
+                p.stderr
+            assert needle in p.stderr, p.stderr
+    finally:
+        held.close()

@@ -87,10 +87,15 @@ test_buf_cap_json_time(void)
 	T_EQ_STR(ts, "2026-11-23T16:11:49.500000Z");
 	T_EQ_INT(gk_time_parse("2026-13-01", &us), GK_ERR_INVALID);
 	T_EQ_INT(gk_time_parse("2026-02-29", &us), GK_ERR_INVALID);
+	T_EQ_INT(gk_time_parse("2026-02-30", &us), GK_ERR_INVALID);
 	T_EQ_INT(gk_time_parse("2026-04-31T00:00:00Z", &us), GK_ERR_INVALID);
 	T_EQ_INT(gk_time_parse("2100-02-29", &us), GK_ERR_INVALID);
-	T_EQ_INT(gk_time_parse("2028-02-29", &us), 0);
 	T_EQ_INT(gk_time_parse("2000-02-29", &us), 0);
+	T_EQ_INT(gk_time_parse("2028-02-29", &us), 0);
+	T_EQ_INT(us, 1835395200LL * 1000000);
+	/* a leap second is the next second */
+	T_EQ_INT(gk_time_parse("2026-12-31T23:59:60Z", &us), 0);
+	T_EQ_INT(us, 1798761600LL * 1000000);
 	gk_time_http(0, ts, sizeof(ts));
 	T_EQ_STR(ts, "Thu, 01 Jan 1970 00:00:00 GMT");
 }
