@@ -135,8 +135,20 @@ connect_server(void)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0)
-		die("connect");
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		int e = errno;
+		socklen_t len = sizeof(e);
+
+		/* a signal (libFuzzer's timer) cut the wait short: the
+		 * handshake goes on; wait for it, 10 s at the most */
+		if (e == EINTR && poll(&p, 1, 10000) == 1 &&
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) == 0 &&
+		    e == 0)
+			return fd;
+		fprintf(stderr, "fuzz_http: connect: %s\n", strerror(e));
+		abort();
+	}
 	return fd;
 }
 
