@@ -196,8 +196,8 @@ fill_req(gate_exchange *x, const gk_req_in *in)
 	    &req->has_sec_fetch_site);
 	req->user_agent = header(x, "User-Agent", NULL);
 	req->range = header(x, "Range", NULL);
-	if (x->h.each != NULL)
-		x->h.each(x->h.ctx, range_line, req);
+	if (req->range.p != NULL && x->h.each != NULL)
+		x->h.each(x->h.ctx, range_line, req);	/* at least one */
 	req->accept = header(x, "Accept", NULL);
 	req->content_type = header(x, "Content-Type", NULL);
 	req->content_length = header(x, "Content-Length",

@@ -552,7 +552,7 @@ part_number(gate_s3 *s)
 		    "integer between 1 and 10000, inclusive");
 		return -1;
 	}
-	if (has_header(s, "range")) {
+	if (s->req->range.p != NULL) {
 		s3api_fail(s, 400, "InvalidRequest", "Cannot specify both "
 		    "Range header and partNumber query parameter");
 		return -1;

@@ -48,6 +48,11 @@ void http_guard_request_done(http_guard *g, http_conn *c);
 /* libmicrohttpd's error logger (server.c's). */
 typedef void (*http_log_fn)(void *cls, const char *fmt, va_list ap);
 
+/* 1 when the head announces a body: a transfer coding (then *unknown,
+ * when given, is 1: its length on the wire is not known) or a length
+ * other than 0 (a malformed one is refused with the head). */
+int http_announces_body(struct MHD_Connection *conn, int *unknown);
+
 /* What the redirect listener's callbacks read; it must outlive the
  * daemon (and the guard be stopped after it). */
 typedef struct {

@@ -74,20 +74,6 @@ watch_of(struct MHD_Connection *conn)
 	return ci != NULL ? ci->socket_context : NULL;
 }
 
-/* 1 when a body follows the head (a length other than 0, or chunked). */
-static int
-announces_body(struct MHD_Connection *conn)
-{
-	const char *cl;
-
-	if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
-		return 1;
-	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-	    MHD_HTTP_HEADER_CONTENT_LENGTH);
-	return cl != NULL && strcmp(cl, "0") != 0;
-}
-
 static void
 redir_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
@@ -130,7 +116,7 @@ redir_handler(void *cls, struct MHD_Connection *conn, const char *url,
 	if (!rr->head_seen) {
 		rr->head_seen = 1;
 		http_guard_head_done(rd->guard, watch_of(conn),
-		    announces_body(conn));
+		    http_announces_body(conn, NULL));
 	}
 	if (*upload_data_size > 0) {	/* a body is never read */
 		*upload_data_size = 0;

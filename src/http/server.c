@@ -576,19 +576,18 @@ decide(struct rq *rq)
 	return MHD_YES;
 }
 
-/* 1 when the head announces a body: a transfer coding (then its length
- * on the wire is not known: rq->body_unknown), or a length other than 0;
- * a malformed one is refused with the head. */
-static int
-announces_body(struct rq *rq)
+int
+http_announces_body(struct MHD_Connection *conn, int *unknown)
 {
 	const char *cl;
+	int te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 
-	rq->body_unknown = MHD_lookup_connection_value(rq->conn,
-	    MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
-	if (rq->body_unknown)
+	if (unknown != NULL)
+		*unknown = te;
+	if (te)
 		return 1;
-	cl = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	return cl != NULL && strcmp(cl, "0") != 0;
 }
@@ -608,7 +607,7 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 	switch (atomic_load(&rq->state)) {
 	case RQ_NEW:
 		http_guard_head_done(rq->h->guard, rq->sc->watch,
-		    announces_body(rq));
+		    http_announces_body(rq->conn, &rq->body_unknown));
 		if (begin(rq, method, version) != 0)
 			return MHD_NO;
 		atomic_store(&rq->state, RQ_BODY);
