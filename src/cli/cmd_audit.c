@@ -124,8 +124,7 @@ term_cell(const char *s, size_t max, size_t *width)
 			break;
 		}
 		k = gk_utf8_seq(p + i, n - i);
-		if (k == 0 || p[i] < 0x20 || p[i] == 0x7f ||
-		    (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
+		if (k == 0 || gk_utf8_control(p + i, k)) {
 			if (gk_buf_append(&b, "?", 1) != 0)
 				goto fail;
 			i += k == 0 ? 1 : k;
@@ -172,23 +171,21 @@ csv_clean(const char *v, gk_buf *out)
 	static const char repl[] = "\xef\xbf\xbd";
 	gk_buf tmp;
 	const uint8_t *p;
-	size_t i;
+	size_t i, k;
 	int r;
 
 	gk_buf_init(&tmp, ROW_CAP);
 	if ((r = gk_utf8_sanitize(gk_slice_str(v), &tmp)) != 0)
 		goto out;
 	p = tmp.data;
-	for (i = 0; i < tmp.len && r == 0; i++) {
-		if (p[i] == 0xc2 && i + 1 < tmp.len && p[i + 1] < 0xa0) {
-			r = gk_buf_append(out, repl, 3);	/* C1 */
-			i++;
-		} else if ((p[i] < 0x20 && p[i] != '\t' && p[i] != '\r' &&
-		    p[i] != '\n') || p[i] == 0x7f) {
+	for (i = 0; i < tmp.len && r == 0; i += k) {
+		if ((k = gk_utf8_seq(p + i, tmp.len - i)) == 0)
+			k = 1;	/* not after gk_utf8_sanitize */
+		if (gk_utf8_control(p + i, k) && p[i] != '\t' &&
+		    p[i] != '\r' && p[i] != '\n')
 			r = gk_buf_append(out, repl, 3);
-		} else {
-			r = gk_buf_append(out, p + i, 1);
-		}
+		else
+			r = gk_buf_append(out, p + i, k);
 	}
 out:
 	gk_buf_release(&tmp);

@@ -53,8 +53,7 @@ share_text_safe(char *s)
 
 	while (i < n) {
 		k = gk_utf8_seq(p + i, n - i);
-		if (k == 0 || p[i] < 0x20 || p[i] == 0x7f ||
-		    (k == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
+		if (k == 0 || gk_utf8_control(p + i, k)) {
 			s[o++] = '?';
 			i += k == 0 ? 1 : k;
 		} else {

@@ -327,6 +327,13 @@ gk_utf8_valid(gk_slice s)
 	return 1;
 }
 
+int
+gk_utf8_control(const uint8_t *p, size_t k)
+{
+	return (k == 1 && (p[0] < 0x20 || p[0] == 0x7f)) ||
+	    (k == 2 && p[0] == 0xc2 && p[1] < 0xa0);
+}
+
 size_t
 gk_utf8_seq(const uint8_t *p, size_t n)
 {

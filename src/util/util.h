@@ -174,6 +174,9 @@ int gk_utf8_valid(gk_slice s);
 /* Length (1-4) of the valid UTF-8 sequence at p within n > 0 bytes, or 0
  * if none starts there. */
 size_t gk_utf8_seq(const uint8_t *p, size_t n);
+/* 1 if the sequence of k bytes at p (as gk_utf8_seq measured it) is a
+ * control character a terminal acts on: C0, DEL or C1 (U+0080-U+009F). */
+int gk_utf8_control(const uint8_t *p, size_t k);
 /* Appends s to out with every byte that is not part of valid UTF-8
  * replaced by U+FFFD. */
 int gk_utf8_sanitize(gk_slice s, gk_buf *out) GK_WUR;

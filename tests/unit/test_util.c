@@ -74,6 +74,11 @@ test_buf_cap_json_time(void)
 	T_EQ_INT(gk_json_str(&b, gk_slice_str("a\"\\\n\x01")), 0);
 	T_EQ_STR((char *)b.data, "\"a\\\"\\\\\\n\\u0001\"");
 	gk_buf_release(&b);
+	T_EQ_INT(gk_utf8_control((const uint8_t *)"\x1b", 1), 1);
+	T_EQ_INT(gk_utf8_control((const uint8_t *)"\x7f", 1), 1);
+	T_EQ_INT(gk_utf8_control((const uint8_t *)"\xc2\x9b", 2), 1);
+	T_EQ_INT(gk_utf8_control((const uint8_t *)"\xc2\xa0", 2), 0);
+	T_EQ_INT(gk_utf8_control((const uint8_t *)"a", 1), 0);
 	/* C1 controls and DEL escaped; other non-ASCII kept as UTF-8 */
 	gk_buf_init(&b, 64);
 	T_EQ_INT(gk_json_str(&b, gk_slice_str("x\xc2\x9b" "2J\x7f\xc2\xa0"
