@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,15 +81,31 @@ audit_free(gk_audit *a)
 	free(a);
 }
 
-int
-audit_open(const audit_settings *cfg, gk_audit **out)
+void
+audit_fail_line(gk_audit *a, const char *fmt, ...)
 {
-	return audit_open_as(cfg, NULL, out);
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (a->open_err != NULL)
+		snprintf(a->open_err, a->open_errlen, "%s", line);
+	else
+		gk_error("audit: %s", line);
+}
+
+int
+audit_open(const audit_settings *cfg, gk_audit **out, char *err,
+    size_t errlen)
+{
+	return audit_open_as(cfg, NULL, out, err, errlen);
 }
 
 int
 audit_open_as(const audit_settings *cfg, const char *suffix,
-    gk_audit **out)
+    gk_audit **out, char *errout, size_t errlen)
 {
 	gk_audit *a = NULL;
 	pthread_condattr_t attr;
@@ -99,10 +116,15 @@ audit_open_as(const audit_settings *cfg, const char *suffix,
 	const char *target = cfg != NULL ? cfg->target : NULL;
 
 	*out = NULL;
-	if (target == NULL || target[0] == '\0')
+	snprintf(errout, errlen, "%s", "");
+	if (target == NULL || target[0] == '\0') {
+		snprintf(errout, errlen, "no audit database configured");
 		return GK_ERR_CONFIG;
+	}
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return GK_ERR_NOMEM;
+	a->open_err = errout;
+	a->open_errlen = errlen;
 	gk_buf_init(&a->scratch, AUDIT_ENC_CAP);
 	if (pthread_condattr_init(&attr) != 0)
 		goto out;
@@ -170,9 +192,9 @@ audit_open_as(const audit_settings *cfg, const char *suffix,
 	}
 	if ((r = audit_instance_resolve(cfg->instance_id,
 	    cfg->keys_dir, a->instance)) != 0) {
-		gk_error("audit: cannot set up the instance id under %s: %s",
-		    cfg->keys_dir != NULL ? cfg->keys_dir : "?",
-		    gk_err_str(r));
+		snprintf(errout, errlen, "cannot set up the instance id "
+		    "under %s: %s", cfg->keys_dir != NULL ? cfg->keys_dir :
+		    "?", gk_err_str(r));
 		goto out;
 	}
 	if (suffix != NULL) {
@@ -196,7 +218,12 @@ audit_open_as(const audit_settings *cfg, const char *suffix,
 	if (writer_open_conn(a, err, sizeof(err)) != 0) {
 		if (audit_backend_is_file(a->path)) {
 			/* a local file that cannot be opened is a setup error */
-			gk_error("audit: cannot open the database (%s)", err);
+			size_t pl = strlen(a->path);
+
+			/* the caller names the file: not twice */
+			snprintf(errout, errlen, "%s", strncmp(err, a->path,
+			    pl) == 0 && strncmp(err + pl, ": ", 2) == 0 ?
+			    err + pl + 2 : err);
 			r = GK_ERR_UNAVAILABLE;
 			goto out;
 		}
@@ -212,6 +239,7 @@ audit_open_as(const audit_settings *cfg, const char *suffix,
 		r = GK_ERR_UNAVAILABLE;
 		goto out;
 	}
+	a->open_err = NULL;	/* from now on the writer logs */
 	if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
 		r = GK_ERR_INTERNAL;
 		goto out;
@@ -221,6 +249,8 @@ audit_open_as(const audit_settings *cfg, const char *suffix,
 	a = NULL; /* transferred */
 	r = 0;
 out:
+	if (r != 0 && errout[0] == '\0')
+		snprintf(errout, errlen, "%s", gk_err_str(r));
 	audit_free(a);
 	if (attr_ok)
 		pthread_condattr_destroy(&attr);

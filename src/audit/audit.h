@@ -99,18 +99,21 @@ typedef struct audit_settings {
  * s->instance_id or <keys_dir>/instance.id (made on first use);
  * checkpoints are signed only with s->key.
  * Returns GK_ERR_CONFIG without a target or with a bad instance id,
- * GK_ERR_UNAVAILABLE (logged) when a SQLite file cannot be opened. A
- * PostgreSQL server that cannot be reached is not an error: the writer
- * answers every batch GK_ERR_UNAVAILABLE until it connects.
+ * GK_ERR_UNAVAILABLE when a SQLite file cannot be opened (or its chain or
+ * journal read); on failure err holds the cause in one line (not logged:
+ * the caller reports it). A PostgreSQL server that cannot be reached is
+ * not an error: the writer answers every batch GK_ERR_UNAVAILABLE until
+ * it connects.
  */
-int audit_open(const audit_settings *s, gk_audit **out) GK_WUR;
+int audit_open(const audit_settings *s, gk_audit **out, char *err,
+    size_t errlen) GK_WUR;
 /*
  * The same with its own hash chain "<instance>.<suffix>" (1-128 of the
  * instance characters in all), for a command-line tool writing next to a
  * running server (whose chain it must not extend).
  */
 int audit_open_as(const audit_settings *s, const char *suffix,
-    gk_audit **out) GK_WUR;
+    gk_audit **out, char *err, size_t errlen) GK_WUR;
 /*
  * Refuses new submissions, commits everything already queued (done is
  * called for each), joins the writer and frees a; NULL ok. No other

@@ -390,6 +390,11 @@ struct gk_audit {
 	int prune_pending;
 	audit_stats stats;
 
+	/* during audit_open only: where a failure's one line goes instead of
+	 * the log (the caller prints it), else NULL */
+	char *open_err;
+	size_t open_errlen;
+
 	/* set at open, read-only after */
 	char *path;		/* the target: a file or a postgresql:// URI */
 	char *suffix;		/* audit_open_as's chain suffix, or NULL */
@@ -469,6 +474,9 @@ void writer_jti_answer(gk_audit *a, struct audit_jti_req *q, int result);
 /* recover.c: reads where a's chain ends and puts back what the journal
  * holds beyond it (once per connection). */
 int writer_load_chain(gk_audit *a) GK_WUR;
+/* A failure's line: into a->open_err while audit_open runs (its caller
+ * prints it, once), else logged as an error. */
+void audit_fail_line(gk_audit *a, const char *fmt, ...) GK_PRINTF(2, 3);
 
 /* retention.c: one retention chunk; 1 while more rows may remain. */
 int writer_prune_step(gk_audit *a, uint64_t *deleted);

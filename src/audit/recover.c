@@ -150,10 +150,10 @@ replay_journal(gk_audit *a)
 		r = audit_journal_open(a->path, a->suffix, &a->journal,
 		    rp->err, sizeof(rp->err));
 		if (r != 0)
-			gk_error("audit: %s", rp->err);
+			audit_fail_line(a, "%s", rp->err);
 	} else if (r != 0) {
-		gk_error("audit: cannot put back the journal's records (%s)",
-		    rp->err);
+		audit_fail_line(a, "cannot put back the journal's records "
+		    "(%s)", rp->err);
 	} else {
 		writer_journal_trim(a, 0);
 	}
@@ -333,8 +333,9 @@ writer_load_chain(gk_audit *a)
 	if (a->conn->ops->tail(a->conn, a->instance, &a->chain, err,
 	    sizeof(err)) != 0) {
 		if (!a->db_down)
-			gk_error("audit: cannot read the chain of %s (%s); "
-			    "answering 503", a->instance, err);
+			audit_fail_line(a, "cannot read the chain of %s (%s)%s",
+			    a->instance, err, a->open_err != NULL ? "" :
+			    "; answering 503");
 		return GK_ERR_UNAVAILABLE;
 	}
 	if (replay_journal(a) != 0)

@@ -48,7 +48,7 @@ audit_change(const gk_config *cfg, const char *op, const gk_grant *g,
 	gk_audit *a = NULL;
 	audit_settings as;
 	gk_audit_record rec;
-	char msg[512], ops[32];
+	char msg[512], ops[32], err[512];
 	int r, tries;
 
 	grant_ops_str(g->ops, ops, sizeof(ops));
@@ -66,8 +66,11 @@ audit_change(const gk_config *cfg, const char *op, const gk_grant *g,
 	rec.kid = g->id;
 	rec.user_agent = "gatekeeper grant";
 	cfg_audit_settings(cfg, &as);
-	if ((r = audit_open_as(&as, "cli", &a)) != 0)
+	if ((r = audit_open_as(&as, "cli", &a, err, sizeof(err))) != 0) {
+		cli_error(verb, "cannot open the audit log %s: %s",
+		    audit_label(as.target), err);
 		return r;
+	}
 	/* another command line may extend the same chain: retry */
 	for (tries = 0; tries < 3; tries++) {
 		if ((r = audit_write(a, &rec)) == 0)
@@ -327,7 +330,9 @@ cmd_grant(int argc, char **argv)
 			status = 0;
 		}
 	} else if (strcmp(sub, "revoke") == 0) {
-		if ((r = grant_revoke(gs, id, &g)) != 0)
+		if ((r = grant_revoke(gs, id, &g)) == GK_ERR_DENIED)
+			cli_error(verb, "grant %s is already revoked", id);
+		else if (r != 0)
 			status = failed(r, id);
 		else if (audit_change(cfg, "grant_revoke", &g,
 		    "revoked") != 0) {

@@ -11,6 +11,7 @@
 
 #include "config/config.h"
 #include "gate/gate.h"
+#include "grant/grant.h"
 #include "http/http.h"
 
 static const char usage_text[] =
@@ -32,6 +33,56 @@ static const char usage_text[] =
     "origins, rate limits; SIGHUP also re-reads the TLS certificate, key and\n"
     "OCSP response. A bad file keeps the old policy (one log line).\n"
     "Other settings (port, store, keys, audit) need a restart.\n";
+
+/* The ids of the grants no request can use (grant_unusable), listed up
+ * to the first UNUSABLE_LISTED. */
+#define UNUSABLE_LISTED 20
+struct unusable {
+	unsigned n;
+	char ids[UNUSABLE_LISTED * (GRANT_ID_LEN + 2) + 1];
+};
+
+static int
+unusable_one(void *arg, const gk_grant *g)
+{
+	struct unusable *u = arg;
+	size_t len = strlen(u->ids);
+
+	if (u->n++ < UNUSABLE_LISTED)
+		snprintf(u->ids + len, sizeof(u->ids) - len, "%s%s",
+		    len ? ", " : "", g->id);
+	return 0;
+}
+
+/*
+ * After grant.key changed, the grants sealed under the old key are
+ * refused (403 InvalidAccessKeyId) until each is rotated: one warning
+ * naming them. Not a refusal to start: each such grant fails closed on
+ * its own, and the rest of the gatekeeper (every other grant, v1, v2)
+ * keeps working while the operator rotates them.
+ */
+static void
+warn_unusable_grants(gk_app *app, const gk_config *cfg)
+{
+	struct unusable u;
+	int r;
+
+	if (app->grants == NULL)
+		return;
+	memset(&u, 0, sizeof(u));
+	if ((r = grant_unusable(app->grants, unusable_one, &u)) != 0) {
+		gk_warn("grants: cannot check them against the grant key: %s "
+		    "(%s)", gk_err_str(r), grant_error());
+		return;
+	}
+	if (u.n == 0)
+		return;
+	gk_warn("grants: %u active grant%s cannot be used: the secret does "
+	    "not decrypt with %s (it changed?); each is refused until "
+	    "'gatekeeper grant rotate ID': %s%s", u.n, u.n == 1 ? "" : "s",
+	    cfg->grant_key_file, u.ids, u.n > UNUSABLE_LISTED ?
+	    ", ..." : "");
+}
 
 int
 cmd_serve(int argc, char **argv)
@@ -129,6 +180,7 @@ cmd_serve(int argc, char **argv)
 			gk_warn("%s", cfg_v1_warning(cfg));
 		policy_free(pol);
 	}
+	warn_unusable_grants(app, cfg);
 	/* systemd Type=notify (a no-op without $NOTIFY_SOCKET) */
 	(void)sd_notifyf(0, "READY=1\nSTATUS=listening on port %u",
 	    http_server_port(http));

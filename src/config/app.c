@@ -92,6 +92,7 @@ cfg_gate_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	policy_settings ps;
 	audit_settings as;
 	audit_out_settings aos;
+	char aerr[512];
 	int r;
 
 	*out = NULL;
@@ -106,9 +107,9 @@ cfg_gate_open(gk_config *cfg, gk_app **out, char *err, size_t errlen)
 	    (r = cfg_store_open(cfg, &parts.store, err, errlen)) != 0)
 		goto out;
 	cfg_audit_settings(cfg, &as);
-	if ((r = audit_open(&as, &parts.audit)) != 0) {
+	if ((r = audit_open(&as, &parts.audit, aerr, sizeof(aerr))) != 0) {
 		snprintf(err, errlen, "cannot open the audit log %s: %s",
-		    audit_label(as.target), gk_err_str(r));
+		    audit_label(as.target), aerr);
 		goto out;
 	}
 	if (cfg->s3api_enabled) {

@@ -9,7 +9,8 @@
  *                                   secret, the only time it is shown
  *   POST /admin/api/grants/revoke?id=   revokes at once (every instance
  *                                   sharing the audit database refuses
- *                                   the key at its next request)
+ *                                   the key at its next request); 409
+ *                                   when it is revoked already
  *
  * Parameters as the CLI's options: ops a comma list of get, list, put,
  * delete; expires a duration (90d, 12h, 30m, 45s); ip a comma list of
@@ -324,7 +325,17 @@ console_grant_revoke(gk_app *app, const gk_req *req, const gate_params *ps,
 		    "Bad Request: 'id' (a grant id, g-...) is required");
 		return;
 	}
-	if ((r = grant_revoke(app->grants, id, &g)) != 0)
+	if ((r = grant_revoke(app->grants, id, &g)) == GK_ERR_DENIED) {
+		char m[96];
+
+		snprintf(m, sizeof(m), "Conflict: grant %s is already revoked",
+		    g.id);
+		gate_reply_error(rep, 409, "deny", m);
+		free(rep->kid);
+		rep->kid = strdup(g.id);	/* found by --grant */
+		return;
+	}
+	if (r != 0)
 		return store_failed(rep, r, "grant revoke");
 	r = gk_buf_append_str(&rep->body, "{\"grant\":");
 	if (r == 0)

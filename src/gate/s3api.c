@@ -432,11 +432,29 @@ authorize(gate_s3 *s, gk_reply *rep)
 		    "Id you provided does not exist in our records.");
 		return -1;
 	}
+	if (r == GK_ERR_AUTH) {
+		/*
+		 * The grant key changed and this grant was not rotated since:
+		 * its signature cannot be checked, and the access key id will
+		 * never work again (a rotation makes a new one). The client
+		 * is told what a revoked key is told; the log and the audit
+		 * record name the grant and the remedy.
+		 */
+		gk_warn("s3api: grant %s is refused: its secret does not "
+		    "decrypt with the current grant key (gatekeeper grant "
+		    "rotate %s)", s->grant.id, s->grant.id);
+		rep->kid = strdup(s->grant.id);
+		snprintf(s->err_note, sizeof(s->err_note), "the grant's secret "
+		    "does not decrypt with the current grant key: rotate it");
+		s3api_fail(s, 403, "InvalidAccessKeyId", "The AWS Access Key "
+		    "Id you provided does not exist in our records.");
+		return -1;
+	}
 	if (r != 0) {
 		gk_error("s3api: grant lookup failed: %s (%s)", gk_err_str(r),
 		    grant_error());
-		s3api_fail(s, 503, "ServiceUnavailable", "Please reduce your "
-		    "request rate.");
+		s3api_fail(s, 503, "ServiceUnavailable", "The grants cannot "
+		    "be read at the moment; please try again.");
 		return -1;
 	}
 	s->have_grant = 1;

@@ -47,6 +47,7 @@ struct gate_s3 {
 	int err_status;
 	const char *err_code;
 	char err_msg[256];
+	char err_note[160];	/* for the audit record only, not the body */
 	/* the body */
 	int body;
 	s3_chunked *ck;

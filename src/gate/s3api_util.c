@@ -73,7 +73,9 @@ s3api_error(gate_s3 *s, gk_reply *rep, int status, const char *code,
 	char audit_msg[320];
 	gk_buf *b;
 
-	snprintf(audit_msg, sizeof(audit_msg), "%s: %s", code, msg);
+	snprintf(audit_msg, sizeof(audit_msg), "%s: %s%s%s%s", code, msg,
+	    s->err_note[0] ? " (" : "", s->err_note,
+	    s->err_note[0] ? ")" : "");
 	gate_reply_error(rep, status, status >= 500 ? "error" : "deny",
 	    audit_msg);
 	b = &rep->body;

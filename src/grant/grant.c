@@ -314,8 +314,11 @@ out:
 	return r;
 }
 
+/* The document of g; its secret sealed anew, or kept as the stored
+ * keep_sealed when not NULL (a revocation need not decrypt it). */
 static int
-doc_make(const gk_grants *gs, const gk_grant *g, char **out)
+doc_make(const gk_grants *gs, const gk_grant *g, const char *keep_sealed,
+    char **out)
 {
 	json_t *root = NULL, *ips = NULL;
 	gk_buf sealed;
@@ -324,8 +327,12 @@ doc_make(const gk_grants *gs, const gk_grant *g, char **out)
 
 	*out = NULL;
 	gk_buf_init(&sealed, 256);
-	if ((r = secret_seal(gs, g, &sealed)) != 0 ||
-	    (r = gk_buf_append(&sealed, "", 1)) != 0)
+	if (keep_sealed != NULL)
+		r = gk_buf_append(&sealed, keep_sealed,
+		    strlen(keep_sealed) + 1);
+	else if ((r = secret_seal(gs, g, &sealed)) == 0)
+		r = gk_buf_append(&sealed, "", 1);
+	if (r != 0)
 		goto out;
 	r = GK_ERR_NOMEM;
 	if ((ips = json_array()) == NULL)
@@ -361,12 +368,12 @@ db_failed(int r)
 }
 
 static int
-store(gk_grants *gs, const gk_grant *g)
+store(gk_grants *gs, const gk_grant *g, const char *keep_sealed)
 {
 	char *doc = NULL;
 	int r;
 
-	if ((r = doc_make(gs, g, &doc)) != 0)
+	if ((r = doc_make(gs, g, keep_sealed, &doc)) != 0)
 		return r;
 	r = audit_grants_put(gs->db, g->id, g->access_key, doc, last_err,
 	    sizeof(last_err));
@@ -374,30 +381,44 @@ store(gk_grants *gs, const gk_grant *g)
 	return r != 0 ? db_failed(r) : 0;
 }
 
-/* Loads by id or key; with_secret decrypts it. */
+/* Loads by id or key into g and *root (the parsed document, the caller's
+ * to json_decref; *sealed points into it). */
+static int
+load_doc(gk_grants *gs, int by_key, const char *v, gk_grant *g,
+    json_t **root, const char **sealed)
+{
+	gk_buf doc;
+	int r;
+
+	memset(g, 0, sizeof(*g));
+	*root = NULL;
+	gk_buf_init(&doc, DOC_CAP);
+	r = audit_grants_get(gs->db, by_key, v, &doc, last_err,
+	    sizeof(last_err));
+	if (r != 0)
+		r = db_failed(r);
+	else
+		r = doc_parse((const char *)doc.data, g, root, sealed);
+	gk_buf_release(&doc);
+	return r;
+}
+
+/* Loads by id or key; with_secret decrypts it (GK_ERR_AUTH when the
+ * current key does not open it). */
 static int
 load(gk_grants *gs, int by_key, const char *v, gk_grant *g, int with_secret)
 {
 	json_t *root = NULL;
 	const char *sealed;
-	gk_buf doc;
 	int r;
 
-	memset(g, 0, sizeof(*g));
-	gk_buf_init(&doc, DOC_CAP);
-	r = audit_grants_get(gs->db, by_key, v, &doc, last_err,
-	    sizeof(last_err));
-	if (r != 0) {
-		r = db_failed(r);
-		goto out;
+	r = load_doc(gs, by_key, v, g, &root, &sealed);
+	if (r == 0 && with_secret && secret_open(gs, g, sealed) != 0) {
+		snprintf(last_err, sizeof(last_err), "the secret of grant %s "
+		    "does not decrypt with the current grant key", g->id);
+		r = GK_ERR_AUTH;
 	}
-	if ((r = doc_parse((const char *)doc.data, g, &root, &sealed)) != 0)
-		goto out;
-	if (with_secret)
-		r = secret_open(gs, g, sealed);
-out:
 	json_decref(root);
-	gk_buf_release(&doc);
 	if (r != 0)
 		OPENSSL_cleanse(g->secret, sizeof(g->secret));
 	return r;
@@ -499,7 +520,7 @@ grant_create(gk_grants *gs, gk_grant *g, const grant_field_names *f,
 				return GK_ERR_UNAVAILABLE;
 			}
 		}
-		r = store(gs, g);
+		r = store(gs, g, NULL);
 		if (r == GK_ERR_EXISTS)
 			continue;
 		if (r != 0)
@@ -525,14 +546,22 @@ grant_by_key(gk_grants *gs, const char *access_key, gk_grant *out)
 int
 grant_revoke(gk_grants *gs, const char *id, gk_grant *out)
 {
+	json_t *root = NULL;
+	const char *sealed;
 	int r;
 
-	if ((r = load(gs, 0, id, out, 1)) != 0)
-		return r;
-	if (out->revoked_s == 0)
-		out->revoked_s = gk_now_s();
-	r = store(gs, out);
-	OPENSSL_cleanse(out->secret, sizeof(out->secret));
+	if ((r = load_doc(gs, 0, id, out, &root, &sealed)) != 0)
+		goto out;
+	if (out->revoked_s != 0) {
+		r = GK_ERR_DENIED;
+		goto out;
+	}
+	out->revoked_s = gk_now_s();
+	/* the sealed secret is kept as stored: a grant whose secret the
+	 * current key cannot open can still be revoked */
+	r = store(gs, out, sealed);
+out:
+	json_decref(root);
 	return r;
 }
 
@@ -549,7 +578,7 @@ grant_rotate(gk_grants *gs, const char *id, gk_grant *out)
 		if (new_credentials(out) != 0)
 			return GK_ERR_INTERNAL;
 		out->rotated_s = gk_now_s();
-		if ((r = store(gs, out)) != GK_ERR_EXISTS)
+		if ((r = store(gs, out, NULL)) != GK_ERR_EXISTS)
 			break;
 	}
 	if (r != 0)
@@ -591,6 +620,46 @@ grant_list(gk_grants *gs, int (*fn)(void *arg, const gk_grant *g), void *arg)
 	r = audit_grants_list(gs->db, list_cb, &lc, last_err,
 	    sizeof(last_err));
 	return r;
+}
+
+struct unusable_ctx {
+	gk_grants *gs;
+	int64_t now;
+	int (*fn)(void *arg, const gk_grant *g);
+	void *arg;
+};
+
+static int
+unusable_cb(void *arg, const char *id, const char *akid, const char *doc)
+{
+	struct unusable_ctx *uc = arg;
+	json_t *root = NULL;
+	const char *sealed;
+	gk_grant g;
+	int r = 0;
+
+	(void)id;
+	(void)akid;
+	if (doc_parse(doc, &g, &root, &sealed) != 0) {
+		json_decref(root);
+		return GK_ERR_INTEGRITY;
+	}
+	if (g.revoked_s == 0 && (g.expires_s == 0 || g.expires_s > uc->now) &&
+	    secret_open(uc->gs, &g, sealed) != 0)
+		r = uc->fn(uc->arg, &g);
+	OPENSSL_cleanse(g.secret, sizeof(g.secret));
+	json_decref(root);
+	return r;
+}
+
+int
+grant_unusable(gk_grants *gs, int (*fn)(void *arg, const gk_grant *g),
+    void *arg)
+{
+	struct unusable_ctx uc = { gs, gk_now_s(), fn, arg };
+
+	return audit_grants_list(gs->db, unusable_cb, &uc, last_err,
+	    sizeof(last_err));
 }
 
 int

@@ -96,17 +96,30 @@ int grant_create(gk_grants *gs, gk_grant *g, const grant_field_names *f,
  * GK_ERR_INTEGRITY (a stored document that does not parse). */
 int grant_get(gk_grants *gs, const char *id, gk_grant *out) GK_WUR;
 /* By access key id, with the secret decrypted (wipe it after use): 0,
- * GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE, GK_ERR_INTEGRITY (a secret that
- * does not decrypt). Expiry and revocation are the caller's to check. */
+ * GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE, GK_ERR_INTEGRITY (a stored
+ * document that does not parse), GK_ERR_AUTH (the secret does not decrypt
+ * with the current grant key, e.g. after grant.key changed: out holds the
+ * grant without its secret, and only rotating it helps). Expiry and
+ * revocation are the caller's to check. */
 int grant_by_key(gk_grants *gs, const char *access_key, gk_grant *out)
     GK_WUR;
-/* Marks revoked now (idempotent: an earlier revocation time is kept). */
+/* Marks revoked now; out is the grant as stored afterwards (no secret).
+ * GK_ERR_DENIED when it was revoked already (nothing is written);
+ * GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE, GK_ERR_INTEGRITY. Works without
+ * decrypting the secret, so a grant the current key cannot open can be
+ * revoked. */
 int grant_revoke(gk_grants *gs, const char *id, gk_grant *out) GK_WUR;
 /* A new access key id and secret (the old pair stops working at once);
  * out has the new secret. GK_ERR_DENIED for a revoked grant. */
 int grant_rotate(gk_grants *gs, const char *id, gk_grant *out) GK_WUR;
 /* Every grant (no secrets), ordered by id; fn's non-zero return stops. */
 int grant_list(gk_grants *gs, int (*fn)(void *arg, const gk_grant *g),
+    void *arg) GK_WUR;
+/* Calls fn (no secret) for each grant neither revoked nor expired whose
+ * secret does not decrypt with the current grant key: requests with it
+ * are refused until it is rotated. fn's non-zero return stops. 0, or
+ * GK_ERR_UNAVAILABLE / GK_ERR_INTEGRITY as grant_list. */
+int grant_unusable(gk_grants *gs, int (*fn)(void *arg, const gk_grant *g),
     void *arg) GK_WUR;
 /* The last failure's one-line cause (database message), per thread. */
 const char *grant_error(void);

@@ -43,8 +43,10 @@ open_audit(const gk_config *cfg, gk_audit **out)
 {
 	audit_settings as;
 
+	char err[512];
+
 	cfg_audit_settings(cfg, &as);
-	return audit_open(&as, out);
+	return audit_open(&as, out, err, sizeof(err));
 }
 
 static int
@@ -1452,7 +1454,8 @@ test_journal_cli(void)
 	for (i = 0; i < 25; i++) {
 		if (i == 10) {
 			cfg_audit_settings(cfg, &as);
-			T_EQ_INT(audit_open_as(&as, "cli", &b), 0);
+			T_EQ_INT(audit_open_as(&as, "cli", &b, err,
+			    sizeof(err)), 0);
 			if (b == NULL)
 				goto out;
 			mk_rec(&rec, 900, "cli-1", "192.0.2.9");

@@ -32,8 +32,10 @@ open_audit(const gk_config *cfg, gk_audit **out)
 {
 	audit_settings as;
 
+	char err[512];
+
 	cfg_audit_settings(cfg, &as);
-	return audit_open(&as, out);
+	return audit_open(&as, out, err, sizeof(err));
 }
 
 static int
