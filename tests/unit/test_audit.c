@@ -1443,7 +1443,7 @@ test_journal_cli(void)
 	uint8_t *saved = malloc(JOURNAL_CAP);
 	struct stat st;
 	size_t n;
-	char req[16];
+	char req[16], err[512];
 	int i;
 
 	snprintf(jpath, sizeof(jpath), "%s.journal", db);

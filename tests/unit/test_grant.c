@@ -131,7 +131,16 @@ test_store(void)
 	}
 	/* another grant key cannot decrypt it */
 	T_EQ_INT(open_grants(other, &gs2, err, sizeof(err)), 0);
-	T_EQ_INT(grant_by_key(gs2, g.access_key, &k), GK_ERR_INTEGRITY);
+	T_EQ_INT(grant_by_key(gs2, g.access_key, &k), GK_ERR_AUTH);
+	T_EQ_STR(k.id, g.id);
+	T_EQ_INT(k.secret[0], 0);
+	/* which grants the other key cannot open: this one, not for gs */
+	n = 0;
+	T_EQ_INT(grant_unusable(gs2, count_cb, &n), 0);
+	T_EQ_INT(n, 1);
+	n = 0;
+	T_EQ_INT(grant_unusable(gs, count_cb, &n), 0);
+	T_EQ_INT(n, 0);
 	grant_close(gs2);
 	/* nor does a secret moved to another access key */
 	T_EQ_INT(sqlite3_exec(h, "UPDATE grants SET doc = replace(doc, "
@@ -139,7 +148,7 @@ test_store(void)
 	    "access_key = 'GKAAAAAAAAAAAAAAAAAA'", NULL, NULL, NULL),
 	    SQLITE_OK);
 	T_EQ_INT(grant_by_key(gs, "GKAAAAAAAAAAAAAAAAAA", &k),
-	    GK_ERR_INTEGRITY);
+	    GK_ERR_AUTH);
 	sqlite3_close(h);
 
 	/* rotate: a new pair, the old one is gone */
@@ -161,7 +170,40 @@ test_store(void)
 	T_EQ_INT(grant_by_key(gs, r.access_key, &k), 0);
 	T_CHECK(k.revoked_s > 0);
 	T_EQ_INT(grant_rotate(gs, g.id, &k), GK_ERR_DENIED);
+	/* a second revocation is refused and keeps the first time */
+	{
+		int64_t when = k.revoked_s;
+
+		T_EQ_INT(grant_revoke(gs, g.id, &k), GK_ERR_DENIED);
+		T_EQ_INT(grant_get(gs, g.id, &k), 0);
+		T_EQ_INT(k.revoked_s, when);
+	}
 	T_EQ_INT(grant_revoke(gs, "g-000000000000", &k), GK_ERR_NOT_FOUND);
+	/* a grant the current key cannot open can be revoked, and is
+	 * then no longer listed as unusable */
+	T_EQ_INT(open_grants(other, &gs2, err, sizeof(err)), 0);
+	/* the first grant (its row altered above): no key opens it; the
+	 * second is revoked, so not listed */
+	n = 0;
+	T_EQ_INT(grant_unusable(gs, count_cb, &n), 0);
+	T_EQ_INT(n, 1);
+	memset(&g, 0, sizeof(g));
+	snprintf(g.name, sizeof(g.name), "later");
+	g.ops = GRANT_OP_GET;
+	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
+	    sizeof(err)), 0);
+	n = 0;
+	T_EQ_INT(grant_unusable(gs2, count_cb, &n), 0);
+	T_EQ_INT(n, 2);
+	T_EQ_INT(grant_revoke(gs2, g.id, &k), 0);
+	T_CHECK(k.revoked_s > 0);
+	n = 0;
+	T_EQ_INT(grant_unusable(gs2, count_cb, &n), 0);
+	T_EQ_INT(n, 1);
+	/* and its stored secret was kept: the right key still opens it */
+	T_EQ_INT(grant_by_key(gs, g.access_key, &k), 0);
+	T_EQ_STR(k.secret, g.secret);
+	grant_close(gs2);
 
 	/* validation */
 	memset(&g, 0, sizeof(g));
@@ -189,8 +231,9 @@ test_store(void)
 	T_EQ_INT(grant_create(gs, &g, &grant_cli_fields, err,
 	    sizeof(err)), GK_ERR_INVALID);
 
+	n = 0;
 	T_EQ_INT(grant_list(gs, count_cb, &n), 0);
-	T_EQ_INT(n, 2);
+	T_EQ_INT(n, 3);
 	grant_close(gs);
 	free_cfg(cfg);
 	free_cfg(other);
