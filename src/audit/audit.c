@@ -81,19 +81,34 @@ audit_free(gk_audit *a)
 	free(a);
 }
 
+#define FAIL_QUIET_US (30 * 1000000LL)
+
 void
-audit_fail_line(gk_audit *a, const char *fmt, ...)
+audit_fail_line(gk_audit *a, int level, const char *fmt, ...)
 {
 	char line[512];
+	int64_t now;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (a->open_err != NULL)
+	if (a->open_err != NULL && level == GK_LOG_ERROR) {
 		snprintf(a->open_err, a->open_errlen, "%s", line);
+		return;
+	}
+	now = gk_mono_us();
+	if (now < a->fail_quiet_until) {
+		a->fail_suppressed++;
+		return;
+	}
+	a->fail_quiet_until = now + FAIL_QUIET_US;
+	if (a->fail_suppressed > 0)
+		gk_log_at(level, __func__, __LINE__, "audit: %s (and %llu "
+		    "more such lines left out)", line, a->fail_suppressed);
 	else
-		gk_error("audit: %s", line);
+		gk_log_at(level, __func__, __LINE__, "audit: %s", line);
+	a->fail_suppressed = 0;
 }
 
 int

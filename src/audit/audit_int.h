@@ -437,6 +437,13 @@ struct gk_audit {
 	int db_down;		/* last batch failed: log recovery once */
 	int64_t next_prune_mono;
 	int chain_loaded;	/* tail read from the store since (re)open */
+	/* the database file was deleted or replaced while serving: the
+	 * chain goes on from here in the new file, not from its tail */
+	int carry_chain;
+	audit_tail carried;
+	/* audit_fail_line: at most one line per FAIL_QUIET_US */
+	int64_t fail_quiet_until;
+	unsigned long long fail_suppressed;
 	int cp_file_checked;	/* the checkpoint file was recovered */
 	audit_tail chain;
 	int64_t cp_mono;	/* last checkpoint (or chain load), monotonic */
@@ -475,8 +482,11 @@ void writer_jti_answer(gk_audit *a, struct audit_jti_req *q, int result);
  * holds beyond it (once per connection). */
 int writer_load_chain(gk_audit *a) GK_WUR;
 /* A failure's line: into a->open_err while audit_open runs (its caller
- * prints it, once), else logged as an error. */
-void audit_fail_line(gk_audit *a, const char *fmt, ...) GK_PRINTF(2, 3);
+ * prints it, once), else logged at level, at most one line per 30 s
+ * (a full disk fails every batch: the next line counts the ones left
+ * out). Writer thread only. */
+void audit_fail_line(gk_audit *a, int level, const char *fmt, ...)
+    GK_PRINTF(3, 4);
 
 /* retention.c: one retention chunk; 1 while more rows may remain. */
 int writer_prune_step(gk_audit *a, uint64_t *deleted);

@@ -132,9 +132,10 @@ replay_journal(gk_audit *a)
 		r = replay_flush(rp, NULL);
 	else
 		(void)replay_flush(rp, NULL);
-	if (rp->added > 0)
-		gk_warn("audit: %llu records put back from %s (the database "
-		    "had lost them)", (unsigned long long)rp->added,
+	if (rp->added > 0)	/* once per failed commit: limited */
+		audit_fail_line(a, GK_LOG_WARN, "%llu records put back from "
+		    "%s (the database had lost them)",
+		    (unsigned long long)rp->added,
 		    audit_journal_path(a->journal));
 	if (r == GK_ERR_INTEGRITY) {
 		snprintf(aside, sizeof(aside), "%s.unmatched-%lld",
@@ -150,10 +151,11 @@ replay_journal(gk_audit *a)
 		r = audit_journal_open(a->path, a->suffix, &a->journal,
 		    rp->err, sizeof(rp->err));
 		if (r != 0)
-			audit_fail_line(a, "%s", rp->err);
+			audit_fail_line(a, GK_LOG_ERROR, "%s",
+			    rp->err);
 	} else if (r != 0) {
-		audit_fail_line(a, "cannot put back the journal's records "
-		    "(%s)", rp->err);
+		audit_fail_line(a, GK_LOG_ERROR, "cannot put back the "
+		    "journal's records (%s)", rp->err);
 	} else {
 		writer_journal_trim(a, 0);
 	}
@@ -333,10 +335,30 @@ writer_load_chain(gk_audit *a)
 	if (a->conn->ops->tail(a->conn, a->instance, &a->chain, err,
 	    sizeof(err)) != 0) {
 		if (!a->db_down)
-			audit_fail_line(a, "cannot read the chain of %s (%s)%s",
-			    a->instance, err, a->open_err != NULL ? "" :
-			    "; answering 503");
+			audit_fail_line(a, GK_LOG_ERROR, "cannot read the "
+			    "chain of %s (%s)%s", a->instance, err,
+			    a->open_err != NULL ? "" : "; answering 503");
 		return GK_ERR_UNAVAILABLE;
+	}
+	if (a->carry_chain) {
+		/*
+		 * A file deleted or replaced while serving does not restart
+		 * the chain: it goes on where it was, so that audit verify
+		 * shows the records the new file lacks as deleted.
+		 */
+		a->carry_chain = 0;
+		if (a->chain.seq < a->carried.seq) {
+			gk_error("audit: %s was deleted or replaced while "
+			    "serving: records up to seq %lld of %s are not in "
+			    "it (audit verify reports them deleted: restore "
+			    "them from a backup); the chain goes on at seq "
+			    "%lld", a->label, (long long)a->carried.seq,
+			    a->instance, (long long)a->carried.seq + 1);
+			a->chain = a->carried;
+		} else {
+			gk_warn("audit: %s was moved or replaced; reopened",
+			    a->label);
+		}
 	}
 	if (replay_journal(a) != 0)
 		return GK_ERR_UNAVAILABLE;

@@ -139,8 +139,9 @@ writer_commit_open(gk_audit *a)
 		return;
 	a->tx_records = 0;
 	if (audit_sqlite_commit(a->conn, err, sizeof(err)) != 0) {
-		gk_warn("audit: cannot commit to %s (%s); its records are in "
-		    "the journal, putting them back", a->label, err);
+		audit_fail_line(a, GK_LOG_ERROR, "cannot commit to %s (%s); "
+		    "its records are in the journal, putting them back",
+		    a->label, err);
 		writer_drop_conn(a);
 		return;
 	}

@@ -137,7 +137,10 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 			a->db_down = 1;
 			return GK_ERR_UNAVAILABLE;
 		}
-		gk_warn("audit: %s was moved or replaced; reopening", a->label);
+		if (a->chain_loaded) {
+			a->carried = a->chain;
+			a->carry_chain = 1;
+		}
 		writer_drop_conn(a);
 	}
 	if (a->conn == NULL && writer_open_conn(a, err, sizeof(err)) != 0) {

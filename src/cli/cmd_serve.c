@@ -135,6 +135,9 @@ cmd_serve(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* a file size limit (ulimit -f, LimitFSIZE=) is a full disk to the
+	 * writers (EFBIG: the audit fails closed), never a killed server */
+	signal(SIGXFSZ, SIG_IGN);
 	if (cfg_gate_open(cfg, &app, err, sizeof(err)) != 0) {
 		cli_error("serve", "%s", err);
 		return 1;
