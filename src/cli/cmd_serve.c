@@ -84,6 +84,43 @@ warn_unusable_grants(gk_app *app, const gk_config *cfg)
 	    ", ..." : "");
 }
 
+/*
+ * A certificate is checked at start and at each reload, but it also
+ * expires while the server runs: under TLS_WARN_DAYS left a warning once
+ * a day, once expired an error once an hour (clients refuse every
+ * handshake). Called once a second; *next is when to look again.
+ */
+#define TLS_WARN_DAYS 14
+static void
+tls_expiry_check(int64_t *next)
+{
+	int64_t now = (int64_t)time(NULL), na = http_tls_not_after();
+	char t[40];
+
+	if (na == 0 || now < *next)
+		return;
+	gk_time_iso(na, t, sizeof(t));
+	if (na <= now) {
+		gk_error("the TLS certificate expired at %s: clients refuse "
+		    "the connection; replace tls_cert and tls_key and reload",
+		    t);
+		*next = now + 3600;
+	} else if (na - now < (int64_t)TLS_WARN_DAYS * 86400) {
+		int64_t left = na - now;
+
+		gk_warn("the TLS certificate expires at %s (in %lld %s): "
+		    "renew it, then reload", t, (long long)(left < 172800 ?
+		    left / 3600 : left / 86400), left < 172800 ? "hours" :
+		    "days");
+		/* again in a day, or when it expires */
+		*next = na < now + 86400 ? na : now + 86400;
+	} else {
+		/* look again when the warning period begins, or after a
+		 * reload (which resets *next) */
+		*next = na - (int64_t)TLS_WARN_DAYS * 86400;
+	}
+}
+
 int
 cmd_serve(int argc, char **argv)
 {
@@ -100,6 +137,7 @@ cmd_serve(int argc, char **argv)
 	http_settings hs;
 	sigset_t set;
 	uint64_t p;
+	int64_t tls_next = 0;
 	char err[512];
 	int c, sig, rc = 1, r;
 
@@ -190,6 +228,7 @@ cmd_serve(int argc, char **argv)
 	for (;;) {
 		struct timespec tick = { 1, 0 };
 
+		tls_expiry_check(&tls_next);
 		if ((sig = sigtimedwait(&set, NULL, &tick)) < 0) {
 			gate_tick(app);	/* once a second */
 			continue;
@@ -203,6 +242,7 @@ cmd_serve(int argc, char **argv)
 				    "certificate: %s", err);
 			else if (http_server_is_tls(http))
 				gk_info("TLS certificate reloaded");
+			tls_next = 0;	/* the new one's expiry */
 			(void)sd_notify(0, "READY=1");
 			continue;
 		}

@@ -185,6 +185,11 @@ gate_admin_metrics(gk_app *app, const gk_req *req, gk_slice rest,
 	    (unsigned long long)pf.now, (unsigned long long)pf.parked,
 	    (unsigned long long)pf.woken, (unsigned long long)pf.idle_closed,
 	    (unsigned long long)pf.peer_closed);
+	if (r == 0 && http_tls_not_after() != 0)
+		r = gk_buf_printf(&rep->body,
+		    "# TYPE gatekeeper_tls_cert_not_after_seconds gauge\n"
+		    "gatekeeper_tls_cert_not_after_seconds %lld\n",
+		    (long long)http_tls_not_after());
 #undef STAT
 	rep->status = r == 0 ? 200 : 500;
 }

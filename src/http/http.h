@@ -158,6 +158,9 @@ const char *http_tls_priorities(void);
  * MHD_OPTION_HTTPS_CERT_CALLBACK2. */
 void *http_tls_cert_callback(void);
 int http_tls_has_ocsp(const http_tls *t);
+/* The expiry (notAfter, Unix seconds) of the certificate new handshakes
+ * get now; 0 without TLS. For /metrics and the serve loop's warning. */
+int64_t http_tls_not_after(void);
 /*
  * check-config's report: loads the files as the server would, prints the
  * subject, the names (subjectAltName), the chain length, the expiry and

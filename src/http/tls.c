@@ -331,6 +331,15 @@ http_tls_cert_callback(void)
 	return (void *)cert_callback;
 }
 
+int64_t
+http_tls_not_after(void)
+{
+	struct tls_gen *g = atomic_load(&tls_current);
+
+	return g != NULL && g->not_after != (time_t)-1 ?
+	    (int64_t)g->not_after : 0;
+}
+
 int
 http_tls_has_ocsp(const http_tls *t)
 {

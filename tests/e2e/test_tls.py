@@ -358,3 +358,77 @@ def test_reload_on_sighup_under_load(gk_factory, ca):
     log = open(g.log).read()
     assert log.count("TLS certificate reloaded") >= 4
     assert "TLS reload failed, keeping the old certificate" in log
+
+
+def short_leaf(ca, seconds):
+    """A leaf for localhost signed by the test CA that expires in the
+    given seconds (openssl x509 counts in days; python3-cryptography)."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID, ExtendedKeyUsageOID
+    import ipaddress
+    ca_key = serialization.load_pem_private_key(
+        open(ca.ca_key, "rb").read(), None)
+    ca_cert = x509.load_pem_x509_certificate(open(ca.ca, "rb").read())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca.n += 1
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME,
+                                                        "localhost")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key())
+            .serial_number(1000 + ca.n)
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(seconds=seconds))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"),
+                 x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                           True)
+            .add_extension(x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH]), False)
+            .sign(ca_key, hashes.SHA256()))
+    base = os.path.join(ca.d, "short%d" % ca.n)
+    with open(base + ".chain", "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM) +
+                open(ca.ca, "rb").read())
+    with open(base + ".key", "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM,
+                                  serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    return base + ".chain", base + ".key", int(cert.not_valid_after
+                                                .replace(tzinfo=datetime
+                                                         .timezone.utc)
+                                                .timestamp())
+
+
+def test_certificate_expiring_while_serving(gk_factory, ca):
+    """A certificate is checked at start and reload, but it also expires
+    while the server runs: a warning at start when it is close, an error
+    once it has expired, and its expiry in /metrics for alerting."""
+    chain, key, not_after = short_leaf(ca, 4)
+    g = gk_factory(server__tls_cert=chain, server__tls_key=key,
+                   admin__cidrs="127.0.0.0/8")
+    g.base = "https://127.0.0.1:%d" % g.port
+    g.start()
+    tok = open(os.path.join(g.data, "keys", "admin.token")).read().strip()
+    r = requests.get(g.base + "/metrics", verify=ca.ca, timeout=10,
+                     headers={"Authorization": "Bearer " + tok})
+    assert r.status_code == 200
+    assert "gatekeeper_tls_cert_not_after_seconds %d\n" % not_after in r.text
+    time.sleep(max(0, not_after - time.time()) + 2.5)
+    g.stop()
+    log = open(g.log).read()
+    assert "the TLS certificate expires at" in log, log
+    assert "renew it, then reload" in log
+    assert "the TLS certificate expired at" in log, log
+    # once, not once a second
+    assert log.count("the TLS certificate expired at") == 1
+    # plain HTTP has no such metric
+    h = gk_factory(admin__cidrs="127.0.0.0/8").start()
+    tok = open(os.path.join(h.data, "keys", "admin.token")).read().strip()
+    r = requests.get(h.base + "/metrics", timeout=10,
+                     headers={"Authorization": "Bearer " + tok})
+    assert r.status_code == 200 and "tls_cert" not in r.text
