@@ -181,11 +181,15 @@ cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	cfg_http_settings(cfg, &hs);
-	if ((r = http_server_start(app, &hs, &http)) != 0) {
-		cli_error("serve", "cannot listen on %s port %u: %s",
-		    cfg->listen, cfg->port,
-		    r == GK_ERR_IO ? "address in use or not permitted" :
-		    gk_err_str(r));
+	err[0] = '\0';
+	if ((r = http_server_start(app, &hs, &http, err, sizeof(err))) != 0) {
+		if (r == GK_ERR_CONFIG && err[0] != '\0')
+			cli_error("serve", "%s", err);
+		else
+			cli_error("serve", "cannot listen on %s port %u: %s",
+			    cfg->listen, cfg->port,
+			    r == GK_ERR_IO ? "address in use or not permitted" :
+			    gk_err_str(r));
 		goto out;
 	}
 	printf("listening on %s://%s%s%s:%u (public URL %s)\n",

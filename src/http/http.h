@@ -104,13 +104,15 @@ typedef struct http_settings {
  * Starts listening on s->listen:s->port (HTTPS with s->tls_cert) with a
  * thread pool, connection limits and timeouts, and hands every request to
  * the gate (app) until http_server_stop; with s->redirect_port also a
- * plain listener that redirects to s->public_url. Prints nothing; returns GK_ERR_IO if the port cannot
- * be bound, GK_ERR_CONFIG if listen is not an address.
+ * plain listener that redirects to s->public_url. Prints nothing;
+ * returns GK_ERR_IO if the port cannot be bound, GK_ERR_CONFIG (the cause
+ * in one line in err) if listen is not an address or a TLS file does not
+ * load.
  */
 typedef struct gk_http gk_http;
 
 int http_server_start(struct gk_app *app, const http_settings *s,
-    gk_http **out) GK_WUR;
+    gk_http **out, char *err, size_t errlen) GK_WUR;
 /* The port actually bound (useful with port 0). */
 unsigned http_server_port(const gk_http *h);
 /* The [s3api] port bound (0 when it has none). */

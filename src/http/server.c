@@ -661,7 +661,7 @@ start_abort(gk_http *h)
 
 int
 http_server_start(struct gk_app *app, const http_settings *cfg,
-    gk_http **out)
+    gk_http **out, char *errout, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -674,7 +674,6 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		{ MHD_OPTION_END, 0, NULL },
 		{ MHD_OPTION_END, 0, NULL },
 	};
-	char err[512];
 	gk_http *h;
 	long ncpu;
 	int r;
@@ -692,7 +691,8 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 		sin6->sin6_port = htons((uint16_t)cfg->port);
 		flags = MHD_USE_IPv6;
 	} else {
-		gk_error("listen address '%s' is not an IP address", cfg->listen);
+		snprintf(errout, errlen, "listen address '%s' is not an IP "
+		    "address", cfg->listen);
 		return GK_ERR_CONFIG;
 	}
 	if (threads == 0) {
@@ -715,8 +715,7 @@ http_server_start(struct gk_app *app, const http_settings *cfg,
 	}
 	if (cfg->tls_cert != NULL && cfg->tls_cert[0] != '\0') {
 		if ((r = http_tls_new(cfg->tls_cert, cfg->tls_key,
-		    cfg->tls_ocsp, &h->tls, err, sizeof(err))) != 0) {
-			gk_error("%s", err);
+		    cfg->tls_ocsp, &h->tls, errout, errlen)) != 0) {
 			http_guard_stop(h->guard);
 			free(h->public_url);
 			free(h);

@@ -7,6 +7,8 @@
  */
 #include "http.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/ocsp.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TLS_MAX_CHAIN 16
 
@@ -68,6 +71,19 @@ gen_free(struct tls_gen *g)
 	free(g);
 }
 
+/* Why gnutls_load_file could not read path (its own message does not
+ * say): "No such file or directory", "Permission denied", ... */
+static const char *
+unreadable(const char *path, int e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return strerror(errno);
+	close(fd);
+	return gnutls_strerror(e);
+}
+
 static int
 key_id(gnutls_pubkey_t pk, unsigned char *id, size_t *len)
 {
@@ -109,7 +125,7 @@ load_ocsp(struct tls_gen *g, const char *file, const gnutls_datum_t *leaf_der,
 
 	if ((e = gnutls_load_file(file, &der)) < 0) {
 		snprintf(err, errlen, "tls_ocsp %s: cannot read: %s", file,
-		    gnutls_strerror(e));
+		    unreadable(file, e));
 		return -1;
 	}
 	if (gnutls_ocsp_resp_init(&resp) < 0 ||
@@ -166,7 +182,7 @@ gen_load(const http_tls *t, struct tls_gen **out, char *err, size_t errlen)
 	}
 	if ((e = gnutls_load_file(t->cert_file, &cert)) < 0) {
 		snprintf(err, errlen, "tls_cert %s: cannot read: %s",
-		    t->cert_file, gnutls_strerror(e));
+		    t->cert_file, unreadable(t->cert_file, e));
 		goto out;
 	}
 	g->n = TLS_MAX_CHAIN;
@@ -180,7 +196,7 @@ gen_load(const http_tls *t, struct tls_gen **out, char *err, size_t errlen)
 	}
 	if ((e = gnutls_load_file(t->key_file, &key)) < 0) {
 		snprintf(err, errlen, "tls_key %s: cannot read: %s",
-		    t->key_file, gnutls_strerror(e));
+		    t->key_file, unreadable(t->key_file, e));
 		goto out;
 	}
 	if (gnutls_privkey_init(&g->key) < 0 ||

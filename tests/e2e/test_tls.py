@@ -432,3 +432,43 @@ def test_certificate_expiring_while_serving(gk_factory, ca):
     r = requests.get(h.base + "/metrics", timeout=10,
                      headers={"Authorization": "Bearer " + tok})
     assert r.status_code == 200 and "tls_cert" not in r.text
+
+
+def test_serve_tls_file_problems_one_line(gk_factory, ca):
+    """What an operator meets at start: each TLS problem stops serve with
+    exit 1 and one line naming the file and why (README: HTTPS)."""
+    chain, key, _ = ca.leaf()
+    _, other_key, _ = ca.leaf()
+    old_chain, old_key, _ = short_leaf(ca, -60)
+    d = os.path.dirname(chain)
+    empty = os.path.join(d, "empty.pem")
+    open(empty, "w").close()
+    cases = [
+        (chain, os.path.join(d, "missing.key"),
+         "tls_key %s: cannot read: No such file or directory" %
+         os.path.join(d, "missing.key")),
+        (os.path.join(d, "missing.pem"), key,
+         "tls_cert %s: cannot read: No such file or directory" %
+         os.path.join(d, "missing.pem")),
+        (chain, other_key, "tls_key %s does not belong to the first "
+         "certificate of tls_cert %s" % (other_key, chain)),
+        (chain, empty, "tls_key %s: not an unencrypted PEM private key" %
+         empty),
+        (old_chain, old_key, "tls_cert %s: the certificate has expired" %
+         old_chain),
+    ]
+    if os.geteuid() != 0:       # root reads any file
+        unreadable = os.path.join(d, "unreadable.key")
+        with open(unreadable, "w") as f:
+            f.write(open(key).read())
+        os.chmod(unreadable, 0)
+        cases.append((chain, unreadable, "tls_key %s: cannot read: "
+                      "Permission denied" % unreadable))
+    for cert, k, msg in cases:
+        g = gk_factory(server__tls_cert=cert, server__tls_key=k)
+        p = subprocess.run([BIN, "serve", "--config", g.config],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 1 and p.stdout == "", (msg, p)
+        lines = [ln for ln in p.stderr.splitlines()
+                 if " gatekeeper info: " not in ln]
+        assert lines == ["gatekeeper serve: " + msg], (msg, p.stderr)

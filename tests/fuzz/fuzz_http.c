@@ -74,7 +74,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (cfg_gate_open(cfg, &app, err, sizeof(err)) != 0)
 		die(err);
 	cfg_http_settings(cfg, &hs);
-	if (http_server_start(app, &hs, &http) != 0)
+	if (http_server_start(app, &hs, &http, err, sizeof(err)) != 0)
 		die("cannot start the server");
 	port = http_server_port(http);
 	/* app and http live until the process ends */
