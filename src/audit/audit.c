@@ -93,8 +93,14 @@ audit_fail_line(gk_audit *a, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (a->open_err != NULL && level == GK_LOG_ERROR) {
-		snprintf(a->open_err, a->open_errlen, "%s", line);
+	if (a->open_err != NULL) {
+		/* at open: an error is the caller's to print; anything else
+		 * (records put back) is logged and does not quiet later
+		 * failures */
+		if (level == GK_LOG_ERROR)
+			snprintf(a->open_err, a->open_errlen, "%s", line);
+		else
+			gk_log_at(level, __func__, __LINE__, "audit: %s", line);
 		return;
 	}
 	now = gk_mono_us();
