@@ -70,7 +70,8 @@ static const char send_usage[] =
     "(share config init/import). An interrupted send continues with\n"
     "--resume SHARE-ID: files already uploaded whole and unchanged are not\n"
     "sent again (the journal is in --state-dir, default\n"
-    "~/.local/state/gatekeeper/shares).\n";
+    "~/.local/state/gatekeeper/shares). An id with no journal there is\n"
+    "refused: nothing is uploaded.\n";
 
 int
 cmd_share_send(int argc, char **argv)

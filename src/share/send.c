@@ -420,6 +420,26 @@ share_send(share_send_opts *o, char *err, size_t errlen)
 		    "unreachable", share_dest_error());
 		goto out;
 	}
+	/*
+	 * A resume continues a send this state directory has a journal of;
+	 * any other id (a typo, another machine's send) would silently
+	 * start a new share under an id the user did not mean.
+	 */
+	if (o->resume_id != NULL) {
+		struct stat st;
+
+		if (o->state_dir == NULL ||
+		    (size_t)snprintf(jpath, sizeof(jpath), "%s/%s.journal",
+		    o->state_dir, o->share_id) >= sizeof(jpath) ||
+		    stat(jpath, &st) != 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "--resume %s: no send of this "
+			    "share in progress (no journal in %s)", o->share_id,
+			    o->state_dir ? o->state_dir : "a state directory");
+			r = GK_ERR_NOT_FOUND;
+			goto out;
+		}
+		jpath[0] = '\0';
+	}
 	if ((j.dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "%s: %s", o->dir, strerror(errno));
 		r = GK_ERR_NOT_FOUND;

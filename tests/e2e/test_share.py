@@ -842,3 +842,20 @@ def test_encrypt_decrypt_refuse_a_directory_before_any_output(tmp_path):
     p = gk("decrypt", "-i", str(key), str(tmp_path))
     one_line_error(p, "%s: Is a directory" % tmp_path)
     assert p.stdout == b""
+
+
+def test_resume_of_unknown_id_refused(tmp_path, keys):
+    """--resume with an id no send here has begun used to start a new
+    share under that id without a word."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(b"a" * 1000)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    sid = "20990101-000000-0123456789ab"
+    p = gk("send", str(src), "--to", keys["them_r"], "-i", keys["me"],
+           "--dest", "file://%s" % dest, "--state-dir",
+           str(tmp_path / "st"), "--resume", sid)
+    one_line_error(p, "--resume " + sid, "no send of this share in progress")
+    assert p.stdout == b""
+    assert os.listdir(dest) == []
