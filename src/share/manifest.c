@@ -110,18 +110,21 @@ share_envelope_open(const char *kind, gk_slice in, uint8_t pub[32],
 int
 share_path_ok(gk_slice p)
 {
-	size_t i, s = 0;
+	size_t i, s = 0, k;
 
-	if (p.len == 0 || p.len > 4096 || p.p[0] == '/' || !gk_utf8_valid(p))
+	if (p.len == 0 || p.len > 4096 || p.p[0] == '/')
 		return 0;
-	for (i = 0; i <= p.len; i++) {
+	for (i = 0; i <= p.len; i += k) {
+		k = 1;
 		if (i < p.len) {
-			if (p.p[i] < 0x20 || p.p[i] == 0x7f || p.p[i] == '\\')
-				return 0;
-			/* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F):
-			 * a terminal acts on them when a name is printed */
-			if (p.p[i] == 0xc2 && i + 1 < p.len &&
-			    p.p[i + 1] < 0xa0)
+			/*
+			 * Not UTF-8; a control a terminal acts on when the
+			 * name is printed (C0, DEL, C1); a bidi override or
+			 * isolate, which makes the name read otherwise
+			 */
+			if ((k = gk_utf8_seq(p.p + i, p.len - i)) == 0 ||
+			    gk_utf8_control(p.p + i, k) ||
+			    gk_utf8_bidi(p.p + i, k) || p.p[i] == '\\')
 				return 0;
 			if (p.p[i] != '/')
 				continue;

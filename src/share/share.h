@@ -203,12 +203,13 @@ int share_manifest_parse(gk_slice json, share_manifest *m, char *err,
     size_t errlen) GK_WUR;
 void share_manifest_release(share_manifest *m);
 /* 1 if p is a safe relative path: non-empty UTF-8 components without NUL,
- * '\\' or control characters (C0, DEL, C1), no "." or "..", not absolute,
- * <= 4096. */
+ * '\\', control characters (C0, DEL, C1) or bidi formatting characters
+ * (gk_utf8_bidi), no "." or "..", not absolute, <= 4096. */
 int share_path_ok(gk_slice p);
 /* Makes s (in place, never longer) safe to print on a terminal: C0, DEL
- * and C1 controls and bytes that are not UTF-8 become '?'. Names and
- * messages from a manifest or a destination go through it. */
+ * and C1 controls, bidi formatting characters and bytes that are not
+ * UTF-8 become '?'. Names and messages from a manifest or a destination
+ * go through it. */
 void share_text_safe(char *s);
 /* 1 if s is a share id: 1..64 of [0-9a-z-]. */
 int share_id_ok(const char *s);

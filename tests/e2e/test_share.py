@@ -601,7 +601,8 @@ def test_send_reports_unsafe_names_terminal_safe(tmp_path, keys):
     src.mkdir()
     (src / "ok.txt").write_bytes(b"ok")
     for name in (b"esc\x1b]0;pwned\x07", b"nl\nfake line", b"c1\xc2\x9b2J",
-                 b"bad\xff"):
+                 b"bad\xff", "invoice\u202efdp.exe".encode(),
+                 "iso\u2066late\u2069".encode()):
         with open(os.path.join(os.fsencode(str(src)), name), "wb") as f:
             f.write(b"x")
     dest = tmp_path / "dest"
@@ -610,10 +611,12 @@ def test_send_reports_unsafe_names_terminal_safe(tmp_path, keys):
            "--dest", "file://%s" % dest, "--state-dir", str(tmp_path / "st"))
     ok(p)
     err = p.stderr
-    for b in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xff", b"nl\n"):
+    for b in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xff", b"nl\n",
+              b"\xe2\x80\xae", b"\xe2\x81\xa6", b"\xe2\x81\xa9"):
         assert b not in err, err
     lines = err.decode().splitlines()
-    for shown in ("esc?]0;pwned?", "nl?fake line", "c1?2J", "bad?"):
+    for shown in ("esc?]0;pwned?", "nl?fake line", "c1?2J", "bad?",
+                  "invoice?fdp.exe", "iso?late?"):
         assert "skipped (unsafe or non-UTF-8 name): " + shown in lines, err
     assert "send: 1/1 files" in err.decode()
 
@@ -662,7 +665,14 @@ def sign_envelope(identity_file, body):
                                   "esc\x1b[2J",
                                   # C1 CSI / OSC: terminals act on them
                                   # when --list or an error prints the name
-                                  "csi\u009b2J", "osc\u009d0;t\u009c"])
+                                  "csi\u009b2J", "osc\u009d0;t\u009c",
+                                  # bidi override/isolate/marks: the name
+                                  # reads as another ("invoiceexe.pdf")
+                                  "invoice\u202efdp.exe", "a\u202a",
+                                  "a\u202b", "a\u202c", "a\u202d",
+                                  "d/\u2066x", "\u2067x", "\u2068x",
+                                  "x\u2069", "x\u200e", "x\u200f",
+                                  "x\u061c"])
 def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     share, sharedir, src = small_share
     m = sharedir / "manifest.age"

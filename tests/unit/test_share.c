@@ -13,11 +13,19 @@ test_paths(void)
 {
 	static const char *good[] = { "a", "a b/c.txt", "caf\xc3\xa9/x",
 	    "d/e/f/g", "..a", "a..", ".hidden", "a/.b",
-	    "nbsp\xc2\xa0x", "\xc2\xbd" };
+	    "nbsp\xc2\xa0x", "\xc2\xbd",
+	    /* the neighbours of the bidi characters are fine */
+	    "zwj\xe2\x80\x8d", "dash\xe2\x80\x90", "nnbsp\xe2\x80\xaf",
+	    "wj\xe2\x81\xa0", "\xe2\x81\xaa", "arabic\xd8\x9b\xd8\x9f" };
 	static const char *bad[] = { "", "/etc/passwd", "..", "../x", "a/..",
 	    "a/../b", ".", "./a", "a/./b", "a//b", "a/", "back\\slash",
 	    "nl\nx", "\xff\xfe", "tab\tx", "esc\x1b[31m", "del\x7f",
-	    "csi\xc2\x9b" "31m", "osc\xc2\x9d" "0;t\xc2\x9c", "c1\xc2\x80" };
+	    "csi\xc2\x9b" "31m", "osc\xc2\x9d" "0;t\xc2\x9c", "c1\xc2\x80",
+	    /* bidi: RLO in "invoice<RLO>fdp.exe" shows "invoiceexe.pdf" */
+	    "invoice\xe2\x80\xae" "fdp.exe", "lre\xe2\x80\xaa", "rle\xe2\x80\xab",
+	    "pdf\xe2\x80\xac", "lro\xe2\x80\xad", "d/lri\xe2\x81\xa6",
+	    "rli\xe2\x81\xa7", "fsi\xe2\x81\xa8", "pdi\xe2\x81\xa9",
+	    "lrm\xe2\x80\x8e", "rlm\xe2\x80\x8f", "alm\xd8\x9c" };
 	size_t i;
 
 	for (i = 0; i < GK_ARRAY_LEN(good); i++)
@@ -30,6 +38,13 @@ test_paths(void)
 
 		share_text_safe(t);
 		T_EQ_STR(t, "a?]0;x? caf\xc3\xa9 ?\xc2\xa0??.");
+	}
+	{
+		char t[] = "invoice\xe2\x80\xae" "fdp.exe \xe2\x81\xa6x\xe2\x81\xa9"
+		    "\xd8\x9c\xe2\x80\x8f";
+
+		share_text_safe(t);
+		T_EQ_STR(t, "invoice?fdp.exe ?x???");
 	}
 	T_CHECK(share_id_ok("20261130-171328-a1b2c3d4e5f6"));
 	T_CHECK(!share_id_ok("../x"));
