@@ -54,7 +54,9 @@ void age_recipient_encode(const uint8_t pk[AGE_KEY_LEN],
  * Reads an identity file as age-keygen writes it: '#' comments and empty
  * lines skipped, every other line an AGE-SECRET-KEY-1. Appends to *ids
  * (grown with realloc, caller frees and wipes). At most 64 KiB.
- * GK_ERR_INVALID names the line in err.
+ * GK_ERR_INVALID names the line in err; GK_ERR_DENIED when the file is
+ * a regular file group or others may access (mode & 077), as ssh refuses
+ * such a private key.
  */
 int age_identities_load(const char *path, age_identity **ids, size_t *n,
     char *err, size_t errlen) GK_WUR;

@@ -869,3 +869,39 @@ def test_resume_of_unknown_id_refused(tmp_path, keys):
     one_line_error(p, "--resume " + sid, "no send of this share in progress")
     assert p.stdout == b""
     assert os.listdir(dest) == []
+
+
+def test_identity_others_can_read_refused(tmp_path, keys, small_share):
+    """A private key group or others may read was used without a word;
+    it is refused as ssh refuses one, naming the file and the fix."""
+    share, sharedir, src = small_share
+    assert stat.S_IMODE(os.stat(keys["them"]).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(keys["me"]).st_mode) == 0o600
+    for mode in (0o640, 0o604, 0o620, 0o644):
+        os.chmod(keys["them"], mode)
+        out = tmp_path / ("out-%o" % mode)
+        p = receive(share, keys, out)
+        one_line_error(p, keys["them"], "%04o" % mode, "too open",
+                       "chmod 600 " + keys["them"])
+        assert not out.exists()
+        p = gk("decrypt", "-i", keys["them"], str(sharedir / "manifest.age"))
+        one_line_error(p, "chmod 600")
+        assert p.stdout == b""
+    os.chmod(keys["them"], 0o600)
+    ok(receive(share, keys, tmp_path / "out"))
+    # the sender's key too
+    os.chmod(keys["me"], 0o644)
+    p = gk("send", str(src), "--to", keys["them_r"], "-i", keys["me"],
+           "--dest", "file://%s" % (tmp_path / "dest"), "--state-dir",
+           str(tmp_path / "st"))
+    one_line_error(p, keys["me"], "chmod 600")
+    one_line_error(gk("fingerprint", "-i", keys["me"]), "chmod 600")
+    os.chmod(keys["me"], 0o600)
+    # keygen to stdout redirected into a readable file warns
+    f = tmp_path / "k.key"
+    with open(str(f), "wb") as fh:
+        os.chmod(str(f), 0o644)
+        p = subprocess.run([BIN, "share", "keygen"], stdout=fh,
+                           stderr=subprocess.PIPE)
+    assert p.returncode == 0 and b"chmod 600" in p.stderr
+    one_line_error(gk("keygen", "-y", str(f)), "chmod 600")
