@@ -227,8 +227,11 @@ static const char receive_usage[] =
     "decrypted, decompressed and its SHA-256 verified before it is\n"
     "renamed into place under DIR with its mode and mtime. Paths with\n"
     "'..', absolute paths and paths through a symlink are refused; an\n"
-    "existing file is never overwritten without --force. --list prints\n"
-    "the manifest instead.\n";
+    "existing file is never overwritten without --force. A file already\n"
+    "there whose size and SHA-256 are the manifest's is kept and not\n"
+    "fetched again, so a receive that failed part-way is run again as it\n"
+    "was; one that differs is refused before anything is written.\n"
+    "--list prints the manifest instead.\n";
 
 int
 cmd_share_receive(int argc, char **argv)

@@ -905,3 +905,37 @@ def test_identity_others_can_read_refused(tmp_path, keys, small_share):
                            stderr=subprocess.PIPE)
     assert p.returncode == 0 and b"chmod 600" in p.stderr
     one_line_error(gk("keygen", "-y", str(f)), "chmod 600")
+
+
+def test_receive_rerun_after_failure_resumes(tmp_path, keys, small_share):
+    """A receive that failed part-way kept the files it had verified, and
+    a rerun then needed --force. Now files already there whose size and
+    SHA-256 are the manifest's are kept (not fetched again); a file that
+    differs is still a conflict without --force."""
+    share, sharedir, src = small_share
+    obj = sharedir / object_of(sharedir, keys, "d/b.txt", share)
+    raw = obj.read_bytes()
+    obj.write_bytes(raw[:-20] + bytes([raw[-20] ^ 1]) + raw[-19:])
+    out = tmp_path / "out"
+    # one worker, manifest order: a.txt is written, then d/b.txt fails
+    p = receive(share, keys, out, "--workers", "1")
+    one_line_error(p, "d/b.txt:")
+    assert (out / "a.txt").read_bytes() == (src / "a.txt").read_bytes()
+    assert not (out / "d" / "b.txt").exists()
+    ino = os.stat(out / "a.txt").st_ino
+    obj.write_bytes(raw)
+    p = receive(share, keys, out)
+    assert p.returncode == 0, p.stderr
+    assert b"1 files already present and verified" in p.stderr
+    assert snapshot(str(out)) == snapshot(str(src))
+    assert os.stat(out / "a.txt").st_ino == ino  # kept, not fetched again
+    # the same size, other bytes: a conflict, nothing written
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    (out2 / "a.txt").write_bytes(b"x" * 300000)
+    p = receive(share, keys, out2)
+    one_line_error(p, "a.txt: exists and differs", "--force")
+    assert (out2 / "a.txt").read_bytes() == b"x" * 300000
+    assert not (out2 / "d").exists()
+    ok(receive(share, keys, out2, "--force"))
+    assert snapshot(str(out2)) == snapshot(str(src))
