@@ -546,6 +546,16 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	}
 	if (!pinned)
 		fprintf(stderr, "receive: trusting sender key %s\n", fp);
+	/* an older manifest of this share replayed at the destination;
+	 * --list checks, a receive also records this one */
+	if (o->state_dir == NULL) {
+		snprintf(err, errlen, "no receiver state directory");
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	if ((r = share_seen_check(o->state_dir, m.id, m.created, body, fp,
+	    !o->list_only, err, errlen)) != 0)
+		goto out;
 	if (o->list_only) {
 		list(&m, fp);
 		r = 0;

@@ -314,6 +314,9 @@ typedef struct {
 	int list_only;
 	unsigned workers;
 	int progress;
+	/* the manifests received, per share id (seen.c): an older one
+	 * replayed is refused; required */
+	const char *state_dir;
 } share_receive_opts;
 
 int share_receive(const share_receive_opts *o, char *err, size_t errlen)

@@ -46,6 +46,15 @@ def one_line_error(p, *needles):
     return last
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path, monkeypatch):
+    """Send journals and the receiver's record of manifests go under the
+    test's own directory, not the home of whoever runs the tests."""
+    d = tmp_path / "xdg-state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(d))
+    return d
+
+
 @pytest.fixture
 def keys(tmp_path):
     """Sender (ours), receiver (age-keygen) and a stranger."""
@@ -939,3 +948,70 @@ def test_receive_rerun_after_failure_resumes(tmp_path, keys, small_share):
     assert not (out2 / "d").exists()
     ok(receive(share, keys, out2, "--force"))
     assert snapshot(str(out2)) == snapshot(str(src))
+
+
+def test_receive_refuses_replayed_older_manifest(tmp_path, keys, small_share,
+                                                 state_home):
+    """Whoever can write the destination could put back an older manifest
+    of the same share (validly signed by the sender, back then) and the
+    receiver could not tell. The receiver records the signed creation time
+    of the manifest it received and refuses an older one."""
+    share, sharedir, src = small_share
+    sid = share.split("/shares/")[1]
+    m = sharedir / "manifest.age"
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+    now = body["created"]
+
+    def put(b, signer=keys["me"]):
+        env = sign_envelope(signer, json.dumps(b).encode())
+        m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                     capture_output=True,
+                                     check=True).stdout)
+
+    older = json.loads(json.dumps(body))
+    older["created"] = now - 3600
+    older["files"] = [f for f in older["files"] if f["path"] == "a.txt"]
+    # a receiver that has not seen the current one cannot tell: first
+    # receive the current manifest
+    ok(receive(share, keys, tmp_path / "out1"))
+    rec = state_home / "gatekeeper" / "received" / sid
+    assert rec.read_text().startswith("v1 %d " % now)
+    assert stat.S_IMODE(os.stat(rec).st_mode) == 0o600
+    put(older)
+    for extra in ((), ("--list",)):
+        out = tmp_path / "out2"
+        p = receive(share, keys, out, *extra)
+        one_line_error(p, "manifest of share %s" % sid, "older",
+                       "replayed manifest, refused")
+        assert p.stdout == b""
+        assert not out.exists()
+    # the same time, other content: refused too
+    same = json.loads(json.dumps(body))
+    same["files"][0]["mode"] = 0o777
+    put(same)
+    one_line_error(receive(share, keys, tmp_path / "out3"), "differs",
+                   "same time")
+    # another sender key for this share id: refused even with --trust
+    put(dict(body, created=now + 10), signer=keys["other"])
+    p = gk("receive", share, "-i", keys["them"], "-o",
+           str(tmp_path / "out4"), "--trust")
+    one_line_error(p, "signed by", keys["fp"], "refused")
+    # a newer one from the same sender is accepted and recorded
+    newer = dict(body, created=now + 60)
+    put(newer)
+    p = receive(share, keys, tmp_path / "out5")
+    assert p.returncode == 0, p.stderr
+    assert b"this manifest is newer" in p.stderr
+    assert rec.read_text().startswith("v1 %d " % (now + 60))
+    # and the current one is now the older
+    put(body)
+    one_line_error(receive(share, keys, tmp_path / "out6"), "older")
+    # a receiver state elsewhere has not seen any: --state-dir
+    ok(receive(share, keys, tmp_path / "out7", "--state-dir",
+               str(tmp_path / "elsewhere")))
+    # a corrupt record is not read as "nothing seen"
+    rec.write_text("garbage\n")
+    one_line_error(receive(share, keys, tmp_path / "out8"), "corrupt",
+                   str(rec))
