@@ -436,10 +436,20 @@ out:
 	return NULL;
 }
 
+struct msink {
+	gk_buf *b;
+	int too_large;
+};
+
 static int
 buf_sink(void *arg, const uint8_t *p, size_t len)
 {
-	return gk_buf_append(arg, p, len);
+	struct msink *ms = arg;
+	int r = gk_buf_append(ms->b, p, len);
+
+	if (r == GK_ERR_TOO_LARGE)
+		ms->too_large = 1;
+	return r;
 }
 
 static void
@@ -476,6 +486,7 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	share_rd *rd = NULL;
 	age_keyring kr;
 	age_error ae;
+	struct msink ms;
 	uint8_t pub[32];
 	gk_slice body;
 	uint64_t total = 0;
@@ -513,14 +524,21 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	kr.ids = o->ids;
 	kr.n_ids = o->n_ids;
 	kr.armor = 2;
-	if ((r = age_decrypt(&kr, share_rd_read, rd, buf_sink, &env,
+	ms.b = &env;
+	ms.too_large = 0;
+	if ((r = age_decrypt(&kr, share_rd_read, rd, buf_sink, &ms,
 	    &ae)) != 0) {
-		snprintf(err, errlen, "manifest: %s", ae.cls == AGE_E_IO ?
-		    share_dest_error() : ae.msg);
+		if (ms.too_large)
+			snprintf(err, errlen, "manifest: larger than %u MiB, "
+			    "the most a share's manifest may be",
+			    SHARE_ENVELOPE_MAX >> 20);
+		else
+			snprintf(err, errlen, "manifest: %s", ae.cls ==
+			    AGE_E_IO ? share_dest_error() : ae.msg);
 		goto out;
 	}
-	if ((r = share_envelope_open("manifest", gk_slice_of(env.data,
-	    env.len), pub, &body)) != 0) {
+	if ((r = share_envelope_open_inplace("manifest", env.data, env.len,
+	    pub, &body)) != 0) {
 		snprintf(err, errlen, "manifest signature mismatch (tampered "
 		    "or not a manifest)");
 		r = GK_ERR_AUTH;
@@ -556,6 +574,9 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	if ((r = share_seen_check(o->state_dir, m.id, m.created, body, fp,
 	    !o->list_only, err, errlen)) != 0)
 		goto out;
+	/* the manifest is parsed: its text is not needed any more */
+	gk_buf_release(&env);
+	body = GK_SLICE_NULL;
 	if (o->list_only) {
 		list(&m, fp);
 		r = 0;

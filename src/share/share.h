@@ -176,8 +176,13 @@ int share_envelope_sign(const char *kind, const age_identity *id,
  * malformed, GK_ERR_AUTH bad signature. */
 int share_envelope_open(const char *kind, gk_slice in, uint8_t pub[32],
     gk_slice *body) GK_WUR;
+/* The same without a copy of the body (a 64 MiB manifest would need a
+ * second 64 MiB): the header bytes of p are overwritten. */
+int share_envelope_open_inplace(const char *kind, uint8_t *p, size_t len,
+    uint8_t pub[32], gk_slice *body) GK_WUR;
 
 /* One file of a share. */
+#define SHARE_OBJECT_STR 48
 typedef struct {
 	char *path;		/* relative, '/'-separated, validated */
 	uint64_t size;
@@ -185,7 +190,7 @@ typedef struct {
 	int64_t mtime;		/* unix seconds */
 	int64_t mtime_ns;
 	uint8_t sha256[32];	/* of the plaintext */
-	char *object;		/* object name under the share */
+	char object[SHARE_OBJECT_STR];	/* "files/<32 hex>.age" */
 	int zstd;		/* 1: compressed with zstd */
 } share_file;
 
@@ -199,7 +204,10 @@ typedef struct {
 } share_manifest;
 
 /* Manifest JSON. Parsing validates every path (share_path_ok), object
- * name and field; GK_ERR_INVALID with a reason in err otherwise. */
+ * name and field; GK_ERR_INVALID with a reason in err otherwise. Both
+ * ways go one file entry at a time (memory: the input, plus about 130
+ * bytes and the path per file); the top-level fields other than "files"
+ * (which must be spelt so) take at most 1 MiB. */
 int share_manifest_json(const share_manifest *m, gk_buf *out) GK_WUR;
 int share_manifest_parse(gk_slice json, share_manifest *m, char *err,
     size_t errlen) GK_WUR;

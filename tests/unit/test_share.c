@@ -80,6 +80,31 @@ test_envelope(void)
 	env.data[env.len - 2] ^= 1;
 	T_CHECK(share_envelope_open("manifest", gk_slice_of(env.data, 40),
 	    pub, &body) != 0);
+	/* in place: the same answers, the body where it was */
+	{
+		uint8_t *cp = malloc(env.len);
+
+		T_CHECK(cp != NULL);
+		memcpy(cp, env.data, env.len);
+		memset(pub, 0, sizeof(pub));
+		T_EQ_INT(share_envelope_open_inplace("manifest", cp, env.len,
+		    pub, &body), 0);
+		T_CHECK(memcmp(pub, pa, 32) == 0);
+		T_CHECK(body.p == cp + env.len - strlen(msg) &&
+		    body.len == strlen(msg) &&
+		    memcmp(body.p, msg, body.len) == 0);
+		memcpy(cp, env.data, env.len);
+		cp[env.len - 2] ^= 1;
+		T_EQ_INT(share_envelope_open_inplace("manifest", cp, env.len,
+		    pub, &body), GK_ERR_AUTH);
+		memcpy(cp, env.data, env.len);
+		T_EQ_INT(share_envelope_open_inplace("config", cp, env.len, pub,
+		    &body), GK_ERR_INVALID);
+		memcpy(cp, env.data, env.len);
+		T_CHECK(share_envelope_open_inplace("manifest", cp, 40, pub,
+		    &body) != 0);
+		free(cp);
+	}
 	gk_buf_release(&env);
 }
 
@@ -100,7 +125,8 @@ test_manifest(void)
 	f[0].mtime = 1700000000;
 	f[0].mtime_ns = 123;
 	f[0].sha256[0] = 0xab;
-	f[0].object = (char *)"files/0123456789abcdef0123456789abcdef.age";
+	snprintf(f[0].object, sizeof(f[0].object), "%s",
+	    "files/0123456789abcdef0123456789abcdef.age");
 	f[0].zstd = 1;
 	f[1] = f[0];
 	f[1].path = (char *)"z";
@@ -183,6 +209,74 @@ test_manifest(void)
 	gk_buf_release(&js);
 }
 
+/* The manifest parser reads "files" one entry at a time: the JSON around
+ * it must still be judged as a whole. */
+static void
+test_manifest_split(void)
+{
+#define E "{\"path\":\"a\",\"size\":1,\"mode\":1,\"mtime\":1," \
+	"\"mtime_ns\":0,\"sha256\":\"" \
+	"0000000000000000000000000000000000000000000000000000000000000000" \
+	"\",\"object\":\"files/0123456789abcdef0123456789abcdef.age\"," \
+	"\"encoding\":\"none\"}"
+#define E2 "{\"path\":\"b\",\"size\":2,\"mode\":1,\"mtime\":1," \
+	"\"mtime_ns\":0,\"sha256\":\"" \
+	"0000000000000000000000000000000000000000000000000000000000000000" \
+	"\",\"object\":\"files/0123456789abcdef0123456789abcdef.age\"," \
+	"\"encoding\":\"zstd\"}"
+#define TOP "\"version\":1,\"share\":\"a\",\"sender\":\"x\"," \
+	"\"organisation\":\"o\",\"created\":7"
+	static const char *good[] = {
+		"{" TOP ",\"files\":[" E "," E2 "]}",
+		/* files first, whitespace everywhere, strings with brackets */
+		" {\n \"files\" : [ " E " ,\n\t" E2 " ] , \"version\":1,"
+		"\"share\":\"a\",\"sender\":\"x]}\\\"[{\",\"organisation\":"
+		"\"o\",\"created\":7 }\r\n",
+	};
+	static const char *bad[] = {
+		"",
+		"[]",
+		"{" TOP "}",				/* no files */
+		"{" TOP ",\"files\":[]",			/* unterminated */
+		"{" TOP ",\"files\":[" E "," E2 "]} x",	/* trailing */
+		"{" TOP ",\"files\":[" E "," E2 "],}",	/* trailing comma */
+		"{" TOP ",\"files\":[" E ",]}",
+		"{" TOP ",\"files\":[" E " " E2 "]}",
+		"{" TOP ",\"files\":[1]}",
+		"{" TOP ",\"files\":{}}",
+		"{" TOP ",\"files\":[" E "],\"files\":[]}",
+		/* the same key spelt otherwise: still a duplicate */
+		"{" TOP ",\"files\":[" E "],\"\\u0066iles\":[" E2 "]}",
+		"{" TOP ",\"\\u0066iles\":[" E "]}",
+		"{\"version\":1 \"share\":\"a\",\"files\":[]}",
+		"{" TOP ",\"x\":{\"files\":[" E "]}}",
+	};
+	share_manifest m;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < GK_ARRAY_LEN(good); i++) {
+		T_EQ_INT(share_manifest_parse(gk_slice_str(good[i]), &m, err,
+		    sizeof(err)), 0);
+		T_EQ_INT(m.n, 2);
+		T_EQ_STR(m.files[1].path, "b");
+		T_EQ_INT(m.files[1].size, 2);
+		T_EQ_INT(m.files[1].zstd, 1);
+		T_EQ_INT(m.created, 7);
+		share_manifest_release(&m);
+	}
+	for (i = 0; i < GK_ARRAY_LEN(bad); i++) {
+		err[0] = '\0';
+		T_EQ_INT(share_manifest_parse(gk_slice_str(bad[i]), &m, err,
+		    sizeof(err)), GK_ERR_INVALID);
+		T_CHECK(err[0] != '\0');
+		T_CHECK(m.n == 0 && m.files == NULL);
+	}
+#undef E
+#undef E2
+#undef TOP
+}
+
 static void
 test_config(void)
 {
@@ -230,6 +324,7 @@ main(void)
 	test_paths();
 	test_envelope();
 	test_manifest();
+	test_manifest_split();
 	test_config();
 	test_dest();
 	return T_DONE();
