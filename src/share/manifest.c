@@ -213,7 +213,8 @@ object_ok(const char *s)
 
 /*
  * Both ways one file entry at a time: a tree of the whole manifest in
- * jansson took about 1.8 KB per entry (580 MB for a 64 MiB manifest).
+ * jansson took about 1.8 KiB per entry (569 MiB RSS for a 64 MiB
+ * manifest of 322,974 entries).
  * The top-level fields go through jansson whole (they are small).
  */
 static int
