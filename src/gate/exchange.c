@@ -44,6 +44,7 @@ struct gate_exchange {
 	gk_reply rep;
 	const struct gate_route *route;
 	gate_upload *up;
+	int body_audited;	/* refused mid-body and recorded */
 	int refuse;		/* the adapter refused the head: status */
 	const char *refuse_why;
 	size_t discarded;
@@ -276,6 +277,7 @@ refuse_and_close(gate_exchange *x)
 
 	gate_upload_end(x->up, &x->rep);
 	record_of(x, &rec);
+	x->body_audited = 1;
 	if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
 	    r != GK_ERR_TOO_LARGE) {
 		gate_count(app, GK_STAT_AUDIT_FAILURES);
@@ -284,6 +286,31 @@ refuse_and_close(gate_exchange *x)
 	}
 	gk_debug("request %s: upload refused (%d); the rest of its body is "
 	    "not read, connection closed", x->req.request_id, x->rep.status);
+}
+
+/*
+ * An upload whose connection ended before its body did (the client went
+ * away, or the body deadline closed it): no answer can be sent, but the
+ * attempt is recorded with why, like any other refusal; its writer is
+ * dropped by gate_upload_free, so nothing is stored.
+ */
+static void
+abandoned(gate_exchange *x)
+{
+	gk_audit_record rec;
+	int r;
+
+	gate_upload_abandon(x->up);
+	gate_upload_end(x->up, &x->rep);
+	if (!x->rep.audited)
+		return;
+	record_of(x, &rec);
+	if ((r = audit_submit(x->app->audit, &rec, NULL, NULL)) != 0 &&
+	    r != GK_ERR_TOO_LARGE) {
+		gate_count(x->app, GK_STAT_AUDIT_FAILURES);
+		gk_debug("request %s: audit record of an abandoned upload not "
+		    "written", x->req.request_id);
+	}
 }
 
 int
@@ -635,6 +662,10 @@ gate_exchange_free(gate_exchange *x, int complete)
 	if (!complete && x->rep.reader != NULL)
 		gk_warn("request %s ended before the body was sent",
 		    x->req.request_id);
+	/* still open: gate_decide never ran, the body never ended */
+	if (!complete && x->up != NULL && !x->body_audited &&
+	    atomic_load(&x->state) == X_OPEN)
+		abandoned(x);
 	if (x->ticket != NULL) {
 		pthread_mutex_lock(&x->app->wait_lock);
 		if (x->ticket != NULL) {

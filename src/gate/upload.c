@@ -353,6 +353,17 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 		fail(u, 400, "Bad Request: malformed multipart body");
 }
 
+void
+gate_upload_abandon(gate_upload *u)
+{
+	if (u->s3 != NULL) {
+		gate_s3api_abandon(u->s3);
+		return;
+	}
+	fail(u, 400, "Bad Request: the connection closed before the end of "
+	    "the body; nothing was stored");
+}
+
 int
 gate_upload_refused(const gate_upload *u)
 {
