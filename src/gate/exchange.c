@@ -483,6 +483,37 @@ gate_shutdown_fail_waiting(gk_app *app)
 	pthread_mutex_unlock(&app->wait_lock);
 }
 
+/*
+ * A write whose store commit failed after its grant was recorded (the
+ * disk, the index or the bucket failed in between): the client gets the
+ * error, and a second record of the same request says so, so that the
+ * audit never shows as done a write that did not happen.
+ */
+static void
+commit_failed(gate_exchange *x)
+{
+	static const char note[] = " (the store failed after the grant was "
+	    "recorded: the write did not complete)";
+	gk_audit_record rec;
+	size_t n = x->rep.message != NULL ? strlen(x->rep.message) : 0;
+	char *m;
+
+	if ((m = malloc(n + sizeof(note))) != NULL) {
+		if (n > 0)
+			memcpy(m, x->rep.message, n);
+		memcpy(m + n, note, sizeof(note));
+		free(x->rep.message);
+		x->rep.message = m;
+	}
+	gate_count(x->app, GK_STAT_ERRORS);
+	record_of(x, &rec);
+	if (audit_submit(x->app->audit, &rec, NULL, NULL) != 0) {
+		gate_count(x->app, GK_STAT_AUDIT_FAILURES);
+		gk_error("request %s: the record of its failed commit was not "
+		    "written", x->req.request_id);
+	}
+}
+
 void
 gate_settle(gate_exchange *x)
 {
@@ -514,8 +545,11 @@ gate_settle(gate_exchange *x)
 		}
 		return;
 	}
-	if (x->up != NULL && x->rep.grant)
+	if (x->up != NULL && x->rep.grant) {
 		gate_upload_commit(x->up, &x->rep);
+		if (!x->rep.grant)
+			commit_failed(x);
+	}
 	x->granted = x->rep.grant;
 }
 
