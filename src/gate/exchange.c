@@ -495,16 +495,8 @@ commit_failed(gate_exchange *x)
 	static const char note[] = " (the store failed after the grant was "
 	    "recorded: the write did not complete)";
 	gk_audit_record rec;
-	size_t n = x->rep.message != NULL ? strlen(x->rep.message) : 0;
-	char *m;
 
-	if ((m = malloc(n + sizeof(note))) != NULL) {
-		if (n > 0)
-			memcpy(m, x->rep.message, n);
-		memcpy(m + n, note, sizeof(note));
-		free(x->rep.message);
-		x->rep.message = m;
-	}
+	gate_reply_message_append(&x->rep, note);
 	gate_count(x->app, GK_STAT_ERRORS);
 	record_of(x, &rec);
 	if (audit_submit(x->app->audit, &rec, NULL, NULL) != 0) {

@@ -169,6 +169,8 @@ int gate_cip_match(const char *cip, const gk_addr *client);
 
 /* The reply's message for the audit record (kept on out of memory). */
 void gate_reply_message(gk_reply *rep, const char *msg);
+/* Appends note to the reply's audit message (kept on out of memory). */
+void gate_reply_message_append(gk_reply *rep, const char *note);
 /* A grant (status and body set by the caller): decision "allow", msg
  * for the audit record; rendered only once the record is durable. */
 void gate_reply_allow(gk_reply *rep, const char *msg);
