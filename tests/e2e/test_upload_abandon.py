@@ -201,3 +201,26 @@ def test_s3_put_cut_is_audited(gk_factory):
     p = r.prepare()
     assert requests.get(p.url, headers=dict(p.headers),
                         timeout=10).status_code == 404
+
+
+def test_refused_form_records_the_key_field_as_sent(gk):
+    """A refused form whose policy never opened records its key field as
+    sent: a NUL in it shows as '?' instead of cutting the recorded key
+    short (which would name another key than the one tried)."""
+    key, head, body = form_body(gk, "/c/nul.bin", b"data")
+    sent = len(body)
+    body = body.replace(key.encode(), b"uploads/c/ok.bin\x00junk", 1)
+    at = body.index(b"name=\"x-gk-signature\"\r\n\r\n") + 26
+    body = body[:at] + (b"1" if body[at:at + 1] == b"0" else b"0") + \
+        body[at + 1:]   # a signature of the right shape that fails
+    head = head.replace(b"Content-Length: %d" % sent,
+                        b"Content-Length: %d" % len(body))
+    assert b"Content-Length: %d\r\n" % len(body) in head
+    s = socket.create_connection(("127.0.0.1", gk.port))
+    s.sendall(head + body)
+    s.settimeout(10)
+    assert s.recv(4096).startswith(b"HTTP/1.1 403 ")
+    s.close()
+    rows = wait_rows(gk, "protocol = 'upload'", ())
+    assert [(r["status"], r["path"], r["message"]) for r in rows] == [
+        (403, "uploads/c/ok.bin?junk", "Forbidden: invalid policy signature")]
