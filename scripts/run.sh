@@ -53,6 +53,9 @@ demo = true
 
 [gate]
 data_dir = $dir
+# the demo's roots: uploads go in through "app" and are read from
+# "uploads"; v1 refuses any other root (README, "v1's root boundary")
+v1_roots = app, uploads
 
 [acl]
 ip_allow = 127.0.0.0/8, ::1/128

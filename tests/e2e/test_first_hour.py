@@ -117,6 +117,24 @@ def test_printed_lines_work_as_printed(make_run, tmp_path):
     assert "GET_Bucket" in p.stdout and "PUT_Object" in p.stdout
 
 
+def test_first_run_lists_the_demo_roots(make_run, tmp_path):
+    """The config make run writes names the demo's v1 roots: no warning
+    about an open root boundary on a first start, and a v1 request for
+    another root is refused."""
+    r = make_run()
+    assert "v1_roots is empty" not in r.text()
+    v1 = url_of(r.line("GET_Bucket"))
+    # the same signature over root "uploadsx" would need its own HMAC;
+    # any valid-looking request for an unlisted root is refused first
+    other = v1.replace("/uploads?", "/other?", 1)
+    p = subprocess.run(["curl", "-s", "-w", "\n%{http_code}", "-H",
+                        "Origin: http://127.0.0.1:%d" % r.port, other],
+                       capture_output=True, text=True, timeout=30)
+    body, code = p.stdout.rsplit("\n", 1)
+    assert code == "403", p.stdout
+    assert "unknown root" in body, body
+
+
 def test_v1_url_without_origin_says_so(make_run):
     r = make_run()
     url = url_of(r.line("GET_Bucket"))
