@@ -164,8 +164,9 @@ def test_v2_put_cut_is_audited(gk_factory):
 
 def test_v2_put_closed_by_body_deadline_is_audited(gk_factory):
     vk = VendorKey()
+    # 1 s for the body, plus 1 s per KiB received: 10 bytes never make it
     g = gk_factory(gate__id="gk-slow", server__body_timeout="1",
-                   server__body_min_rate="0", **vk.settings()).start()
+                   server__body_min_rate="1024", **vk.settings()).start()
     tok = vk.token("gk-slow", "put", "c/slow.bin")
     s = socket.create_connection(("127.0.0.1", g.port))
     s.sendall(("PUT /v2/objects/c/slow.bin HTTP/1.1\r\nHost: x\r\n"

@@ -24,7 +24,7 @@ def test_commit_failure_after_the_grant_is_audited(gk_factory):
     def v2put(key, data):
         tok = vk.token("gk-cf", "put", key)
         return requests.put(g.base + "/v2/objects/" + key, data=data,
-                            timeout=60, headers={
+                            timeout=120, headers={
                                 "Origin": ORIGIN,
                                 "Authorization": "Bearer " + tok})
 
