@@ -105,7 +105,9 @@ static const char keygen_usage[] =
     "printed; without, the identity goes to stdout as age-keygen writes it.\n"
     "The same file signs what you send (an Ed25519 key derived from it);\n"
     "its fingerprint is printed on stderr. -y prints the recipient of each\n"
-    "identity in FILE. Identities made by age-keygen work the same.\n";
+    "identity in FILE. Identities made by age-keygen work the same.\n"
+    "An identity file that group or others may access (mode & 077) is\n"
+    "refused wherever -i takes one, as ssh refuses such a key: chmod 600.\n";
 
 static int
 keygen(int argc, char **argv)
@@ -162,6 +164,14 @@ keygen(int argc, char **argv)
 	    ids) != 0)
 		goto out;
 	if (out == NULL) {
+		struct stat st;
+
+		/* "keygen > FILE" under umask 022: the key is refused later */
+		if (fstat(STDOUT_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (st.st_mode & 077) != 0)
+			fprintf(stderr, "share keygen: warning: writing the "
+			    "secret key to a file others can read; chmod 600 "
+			    "it (or use -o FILE)\n");
 		fwrite(b.data, 1, b.len, stdout);
 		fprintf(stderr, "Public key: %s\nsender key: %s\n", rs, fp);
 		rc = 0;

@@ -47,6 +47,23 @@ parse_workers(const char *verb, const char *s)
 	return (unsigned)v;
 }
 
+/* $XDG_STATE_HOME/gatekeeper/<leaf>, ~/.local/state/gatekeeper/<leaf>,
+ * or /tmp/gatekeeper-<leaf>-UID. */
+static void
+default_state_dir(const char *leaf, char *out, size_t outlen)
+{
+	const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+	if (x != NULL && x[0] == '/')
+		snprintf(out, outlen, "%s/gatekeeper/%s", x, leaf);
+	else if (home != NULL && home[0] == '/')
+		snprintf(out, outlen, "%s/.local/state/gatekeeper/%s", home,
+		    leaf);
+	else
+		snprintf(out, outlen, "/tmp/gatekeeper-%s-%d", leaf,
+		    (int)getuid());
+}
+
 static const char send_usage[] =
     "usage: gatekeeper share send DIR (--to age1... | --to-file FILE)...\n"
     "           --dest DEST -i IDENTITY [--sender NAME] [--org NAME]\n"
@@ -70,7 +87,8 @@ static const char send_usage[] =
     "(share config init/import). An interrupted send continues with\n"
     "--resume SHARE-ID: files already uploaded whole and unchanged are not\n"
     "sent again (the journal is in --state-dir, default\n"
-    "~/.local/state/gatekeeper/shares).\n";
+    "~/.local/state/gatekeeper/shares). An id with no journal there is\n"
+    "refused: nothing is uploaded.\n";
 
 int
 cmd_share_send(int argc, char **argv)
@@ -94,7 +112,6 @@ cmd_share_send(int argc, char **argv)
 	share_send_opts o;
 	share_config cfg;
 	char err[1024], state[PATH_MAX], host[256], sender[320];
-	const char *home, *x;
 	int c, rc = 1, have_cfg = 0;
 	size_t i;
 
@@ -173,17 +190,7 @@ cmd_share_send(int argc, char **argv)
 		o.sender = sender;
 	}
 	if (o.state_dir == NULL) {
-		x = getenv("XDG_STATE_HOME");
-		home = getenv("HOME");
-		if (x != NULL && x[0] == '/')
-			snprintf(state, sizeof(state),
-			    "%s/gatekeeper/shares", x);
-		else if (home != NULL && home[0] == '/')
-			snprintf(state, sizeof(state),
-			    "%s/.local/state/gatekeeper/shares", home);
-		else
-			snprintf(state, sizeof(state), "/tmp/gatekeeper-shares-%d",
-			    (int)getuid());
+		default_state_dir("shares", state, sizeof(state));
 		o.state_dir = state;
 	}
 	o.pks = (const uint8_t (*)[AGE_KEY_LEN])k.pks;
@@ -218,6 +225,7 @@ static const char receive_usage[] =
     "usage: gatekeeper share receive SHARE -i IDENTITY... -o DIR\n"
     "           [--sender FINGERPRINT]... [--trust] [--force] [--list]\n"
     "           [--workers N] [--no-progress] [--config FILE]\n"
+    "           [--state-dir DIR]\n"
     "\n"
     "SHARE is what 'share send' printed: DEST/shares/SHARE-ID. Fetches\n"
     "and decrypts the manifest and checks its signature: the sender key\n"
@@ -226,8 +234,17 @@ static const char receive_usage[] =
     "decrypted, decompressed and its SHA-256 verified before it is\n"
     "renamed into place under DIR with its mode and mtime. Paths with\n"
     "'..', absolute paths and paths through a symlink are refused; an\n"
-    "existing file is never overwritten without --force. --list prints\n"
-    "the manifest instead.\n";
+    "existing file is never overwritten without --force. A file already\n"
+    "there whose size and SHA-256 are the manifest's is kept and not\n"
+    "fetched again, so a receive that failed part-way is run again as it\n"
+    "was; one that differs is refused before anything is written.\n"
+    "--list prints the manifest instead.\n"
+    "\n"
+    "Replays: --state-dir (default ~/.local/state/gatekeeper/received)\n"
+    "records, per share id, the signed creation time, hash and sender key\n"
+    "of the manifest received. A manifest older than that one (replayed\n"
+    "by whoever can write DEST), another with the same time, or one from\n"
+    "another sender key is refused, by --list too.\n";
 
 int
 cmd_share_receive(int argc, char **argv)
@@ -242,13 +259,14 @@ cmd_share_receive(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "no-progress", no_argument, NULL, 'q' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "state-dir", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	const char *verb = "share receive", *cfgpath = NULL, **pins = NULL;
 	struct share_keys k = { 0 };
 	share_receive_opts o;
 	share_config cfg;
-	char err[1024];
+	char err[1024], state[PATH_MAX];
 	size_t npins = 0, i;
 	int c, rc = 1, have_cfg = 0;
 
@@ -259,7 +277,7 @@ cmd_share_receive(int argc, char **argv)
 		return 1;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":i:o:s:tflw:qc:h", lo, NULL))
+	while ((c = getopt_long(argc, argv, ":i:o:s:tflw:qc:S:h", lo, NULL))
 	    != -1) {
 		switch (c) {
 		case 'i':
@@ -279,6 +297,7 @@ cmd_share_receive(int argc, char **argv)
 			break;
 		case 'q': o.progress = 0; break;
 		case 'c': cfgpath = optarg; break;
+		case 'S': o.state_dir = optarg; break;
 		case 'h': fputs(receive_usage, stdout); rc = 0; goto out;
 		default: rc = cli_bad_option(verb, c, argv); goto out;
 		}
@@ -294,6 +313,10 @@ cmd_share_receive(int argc, char **argv)
 		goto out;
 	for (i = 0; have_cfg && i < cfg.n_senders && i < 4096; i++)
 		pins[npins++] = cfg.senders[i];
+	if (o.state_dir == NULL) {
+		default_state_dir("received", state, sizeof(state));
+		o.state_dir = state;
+	}
 	o.share = argv[optind];
 	o.ids = k.ids;
 	o.n_ids = k.n_ids;

@@ -5,8 +5,10 @@
 #include "share/share.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -368,8 +370,20 @@ age_identities_load(const char *path, age_identity **ids, size_t *n,
 {
 	struct idlist l = { ids, n };
 	size_t before = *n;
+	struct stat st;
 	int r;
 
+	/*
+	 * A private key others can read is refused, as ssh refuses one
+	 * (a pipe, such as -i <(pass show key), has no such bits to check)
+	 */
+	if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (st.st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s: permissions %04o are too open: the "
+		    "identity is a private key; chmod 600 %s", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		return GK_ERR_DENIED;
+	}
 	if ((r = each_line(path, add_identity, &l, err, errlen)) != 0)
 		return r;
 	if (*n == before) {

@@ -73,30 +73,45 @@ field(gk_slice in, size_t *pos, const char *prefix, uint8_t *out, size_t n)
 	return 0;
 }
 
+/*
+ * Checks the envelope's form: *pos is where the body starts, *fl the
+ * length of the first line ("gatekeeper-share-<kind> v1\n"), which is
+ * also the length of the signed prefix ("...v1\0").
+ */
+static int
+envelope_header(const char *kind, gk_slice in, uint8_t pub[32],
+    uint8_t sig[64], size_t *pos, size_t *fl)
+{
+	char first[80];
+
+	if (in.len > SHARE_ENVELOPE_MAX + 4096)
+		return GK_ERR_TOO_LARGE;
+	*fl = (size_t)snprintf(first, sizeof(first), "gatekeeper-share-%s v1\n",
+	    kind);
+	if (*fl >= sizeof(first) || in.len < *fl ||
+	    memcmp(in.p, first, *fl) != 0)
+		return GK_ERR_INVALID;
+	*pos = *fl;
+	if (field(in, pos, "key: ", pub, 32) != 0 ||
+	    field(in, pos, "sig: ", sig, 64) != 0)
+		return GK_ERR_INVALID;
+	if (*pos >= in.len || in.p[*pos] != '\n')
+		return GK_ERR_INVALID;
+	(*pos)++;
+	return 0;
+}
+
 int
 share_envelope_open(const char *kind, gk_slice in, uint8_t pub[32],
     gk_slice *body)
 {
-	char first[80];
 	uint8_t sig[64];
 	size_t pos, fl;
 	gk_buf m;
 	int r;
 
-	if (in.len > SHARE_ENVELOPE_MAX + 4096)
-		return GK_ERR_TOO_LARGE;
-	fl = (size_t)snprintf(first, sizeof(first), "gatekeeper-share-%s v1\n",
-	    kind);
-	if (fl >= sizeof(first) || in.len < fl ||
-	    memcmp(in.p, first, fl) != 0)
-		return GK_ERR_INVALID;
-	pos = fl;
-	if (field(in, &pos, "key: ", pub, 32) != 0 ||
-	    field(in, &pos, "sig: ", sig, 64) != 0)
-		return GK_ERR_INVALID;
-	if (pos >= in.len || in.p[pos] != '\n')
-		return GK_ERR_INVALID;
-	pos++;
+	if ((r = envelope_header(kind, in, pub, sig, &pos, &fl)) != 0)
+		return r;
 	*body = gk_slice_of(in.p + pos, in.len - pos);
 	if ((r = signed_message(kind, *body, &m)) != 0)
 		return r;
@@ -105,23 +120,49 @@ share_envelope_open(const char *kind, gk_slice in, uint8_t pub[32],
 	return r == 0 ? 0 : GK_ERR_AUTH;
 }
 
+int
+share_envelope_open_inplace(const char *kind, uint8_t *p, size_t len,
+    uint8_t pub[32], gk_slice *body)
+{
+	uint8_t sig[64];
+	size_t pos, fl;
+	int r;
+
+	if ((r = envelope_header(kind, gk_slice_of(p, len), pub, sig, &pos,
+	    &fl)) != 0)
+		return r;
+	/*
+	 * The signed message is the first line with its '\n' made '\0',
+	 * then the body: it is written over the end of the header, which
+	 * holds at least the key and sig lines besides the first line.
+	 */
+	memmove(p + pos - fl, p, fl - 1);
+	p[pos - 1] = '\0';
+	*body = gk_slice_of(p + pos, len - pos);
+	r = share_verify(pub, gk_slice_of(p + pos - fl, fl + len - pos), sig);
+	return r == 0 ? 0 : GK_ERR_AUTH;
+}
+
 /* ---- paths and ids ------------------------------------------------------ */
 
 int
 share_path_ok(gk_slice p)
 {
-	size_t i, s = 0;
+	size_t i, s = 0, k;
 
-	if (p.len == 0 || p.len > 4096 || p.p[0] == '/' || !gk_utf8_valid(p))
+	if (p.len == 0 || p.len > 4096 || p.p[0] == '/')
 		return 0;
-	for (i = 0; i <= p.len; i++) {
+	for (i = 0; i <= p.len; i += k) {
+		k = 1;
 		if (i < p.len) {
-			if (p.p[i] < 0x20 || p.p[i] == 0x7f || p.p[i] == '\\')
-				return 0;
-			/* C1 controls (U+0080..U+009F, UTF-8 C2 80..C2 9F):
-			 * a terminal acts on them when a name is printed */
-			if (p.p[i] == 0xc2 && i + 1 < p.len &&
-			    p.p[i + 1] < 0xa0)
+			/*
+			 * Not UTF-8; a control a terminal acts on when the
+			 * name is printed (C0, DEL, C1); a bidi override or
+			 * isolate, which makes the name read otherwise
+			 */
+			if ((k = gk_utf8_seq(p.p + i, p.len - i)) == 0 ||
+			    gk_utf8_control(p.p + i, k) ||
+			    gk_utf8_bidi(p.p + i, k) || p.p[i] == '\\')
 				return 0;
 			if (p.p[i] != '/')
 				continue;
@@ -170,41 +211,62 @@ object_ok(const char *s)
 
 /* ---- manifest JSON ------------------------------------------------------ */
 
+/*
+ * Both ways one file entry at a time: a tree of the whole manifest in
+ * jansson took about 1.8 KiB per entry (569 MiB RSS for a 64 MiB
+ * manifest of 322,974 entries).
+ * The top-level fields go through jansson whole (they are small).
+ */
+static int
+entry_json(const share_file *sf, gk_buf *out)
+{
+	char hex[65], *s = NULL;
+	json_t *f;
+	int r = GK_ERR_NOMEM;
+
+	gk_hex_encode(sf->sha256, 32, hex);
+	f = json_pack("{s:s, s:I, s:i, s:I, s:I, s:s, s:s, s:s}", "path",
+	    sf->path, "size", (json_int_t)sf->size, "mode", (int)sf->mode,
+	    "mtime", (json_int_t)sf->mtime, "mtime_ns",
+	    (json_int_t)sf->mtime_ns, "sha256", hex, "object", sf->object,
+	    "encoding", sf->zstd ? "zstd" : "none");
+	if (f != NULL && (s = json_dumps(f, JSON_COMPACT)) != NULL)
+		r = gk_buf_append_str(out, s);
+	free(s);
+	json_decref(f);
+	return r;
+}
+
 int
 share_manifest_json(const share_manifest *m, gk_buf *out)
 {
-	json_t *root, *files, *f;
-	char hex[65], *s = NULL;
-	size_t i;
+	json_t *root;
+	char *s = NULL;
+	size_t i, l;
 	int r = GK_ERR_NOMEM;
 
 	root = json_pack("{s:i, s:s, s:s, s:s, s:I}", "version", 1, "share",
 	    m->id, "sender", m->sender ? m->sender : "", "organisation",
 	    m->organisation ? m->organisation : "", "created",
 	    (json_int_t)m->created);
-	files = json_array();
-	if (root == NULL || files == NULL)
+	if (root == NULL || (s = json_dumps(root, JSON_COMPACT)) == NULL)
 		goto out;
-	for (i = 0; i < m->n; i++) {
-		const share_file *sf = &m->files[i];
-
-		gk_hex_encode(sf->sha256, 32, hex);
-		f = json_pack("{s:s, s:I, s:i, s:I, s:I, s:s, s:s, s:s}",
-		    "path", sf->path, "size", (json_int_t)sf->size, "mode",
-		    (int)sf->mode, "mtime", (json_int_t)sf->mtime, "mtime_ns",
-		    (json_int_t)sf->mtime_ns, "sha256", hex, "object",
-		    sf->object, "encoding", sf->zstd ? "zstd" : "none");
-		if (f == NULL || json_array_append_new(files, f) != 0)
-			goto out;
+	/* {"version":1,...,"created":N} + ,"files":[...]} */
+	l = strlen(s);
+	if (l < 2 || s[l - 1] != '}') {
+		r = GK_ERR_INTERNAL;
+		goto out;
 	}
-	if (json_object_set(root, "files", files) != 0)
+	if ((r = gk_buf_append(out, s, l - 1)) != 0 ||
+	    (r = gk_buf_append_str(out, ",\"files\":[")) != 0)
 		goto out;
-	if ((s = json_dumps(root, JSON_COMPACT)) == NULL)
-		goto out;
-	r = gk_buf_append_str(out, s);
+	for (i = 0; i < m->n; i++)
+		if ((i > 0 && (r = gk_buf_append(out, ",", 1)) != 0) ||
+		    (r = entry_json(&m->files[i], out)) != 0)
+			goto out;
+	r = gk_buf_append_str(out, "]}");
 out:
 	free(s);
-	json_decref(files);
 	json_decref(root);
 	return r;
 }
@@ -216,10 +278,8 @@ share_manifest_release(share_manifest *m)
 
 	if (m == NULL)
 		return;
-	for (i = 0; i < m->n; i++) {
+	for (i = 0; i < m->n; i++)
 		free(m->files[i].path);
-		free(m->files[i].object);
-	}
 	free(m->files);
 	free(m->id);
 	free(m->sender);
@@ -239,6 +299,8 @@ bad(char *err, size_t errlen, const char *fmt, ...)
 }
 
 #define MAX_FILES 10000000u
+/* version, share id, sender, organisation, created and "files":[] */
+#define TOP_MAX (1024u * 1024)
 
 static int
 cmp_str(const void *a, const void *b)
@@ -273,22 +335,231 @@ dir_is_file(char *const *sorted, size_t n, const char *path)
 	return NULL;
 }
 
+static size_t
+skip_ws(gk_slice js, size_t pos)
+{
+	while (pos < js.len && (js.p[pos] == ' ' || js.p[pos] == '\t' ||
+	    js.p[pos] == '\n' || js.p[pos] == '\r'))
+		pos++;
+	return pos;
+}
+
+/* The end of the JSON string that starts (at its '"') at pos, or 0. */
+static size_t
+skip_string(gk_slice js, size_t pos)
+{
+	for (pos++; pos < js.len; pos++) {
+		if (js.p[pos] == '\\')
+			pos++;
+		else if (js.p[pos] == '"')
+			return pos + 1;
+	}
+	return 0;
+}
+
+/*
+ * The end of the top-level value at pos, or 0. Only finds its extent:
+ * jansson checks every value later.
+ */
+static size_t
+skip_value(gk_slice js, size_t pos)
+{
+	size_t depth = 0;
+
+	while (pos < js.len) {
+		switch (js.p[pos]) {
+		case '"':
+			if ((pos = skip_string(js, pos)) == 0)
+				return 0;
+			if (depth == 0)
+				return pos;
+			continue;
+		case '{': case '[':
+			depth++;
+			break;
+		case '}': case ']':
+			if (depth == 0)
+				return pos;	/* the end of a scalar */
+			if (--depth == 0)
+				return pos + 1;
+			break;
+		case ',':
+			if (depth == 0)
+				return pos;
+			break;
+		}
+		pos++;
+	}
+	return 0;
+}
+
+/* One entry of "files", checked, into sf (path owned). */
+static int
+parse_entry(json_t *f, share_file *sf, char *err, size_t errlen)
+{
+	json_error_t je;
+	const char *path, *hex, *object, *enc;
+	json_int_t size, mode, mtime, mtime_ns;
+
+	if (json_unpack_ex(f, &je, JSON_STRICT, "{s:s, s:I, s:I, s:I, "
+	    "s:I, s:s, s:s, s:s}", "path", &path, "size", &size, "mode",
+	    &mode, "mtime", &mtime, "mtime_ns", &mtime_ns, "sha256",
+	    &hex, "object", &object, "encoding", &enc) != 0)
+		return bad(err, errlen, "manifest file entry: %s", je.text);
+	if (!share_path_ok(gk_slice_str(path)) ||
+	    strlen(path) != json_string_length(json_object_get(f, "path")))
+		return bad(err, errlen, "%s", "manifest holds an unsafe path");
+	if (size < 0 || mode < 0 || mode > 07777 || mtime_ns < 0 ||
+	    mtime_ns > 999999999 || strlen(hex) != 64 ||
+	    gk_hex_decode(gk_slice_str(hex), sf->sha256, 32) != 0 ||
+	    !object_ok(object) || (strcmp(enc, "zstd") != 0 &&
+	    strcmp(enc, "none") != 0))
+		return bad(err, errlen, "manifest entry for a file is invalid "
+		    "(%s)", "size, mode, time, hash, object or encoding");
+	if ((sf->path = strdup(path)) == NULL)
+		return GK_ERR_NOMEM;
+	memcpy(sf->object, object, strlen(object) + 1);	/* object_ok */
+	sf->size = (uint64_t)size;
+	sf->mode = (unsigned)mode & 0777;
+	sf->mtime = mtime;
+	sf->mtime_ns = mtime_ns;
+	sf->zstd = strcmp(enc, "zstd") == 0;
+	return 0;
+}
+
+/*
+ * The elements of the "files" array that starts (at its '[') at pos,
+ * parsed one at a time; *end is just past its ']'.
+ */
+static int
+parse_files(gk_slice js, size_t pos, share_manifest *m, size_t *end,
+    char *err, size_t errlen)
+{
+	json_error_t je;
+	share_file *nv;
+	size_t alloc = 0;
+	json_t *f;
+	int r;
+
+	pos = skip_ws(js, pos + 1);
+	if (pos < js.len && js.p[pos] == ']') {
+		*end = pos + 1;
+		return 0;
+	}
+	for (;;) {
+		if (m->n >= MAX_FILES)
+			return bad(err, errlen, "%s", "manifest lists more than "
+			    "10,000,000 files");
+		if (m->n == alloc) {
+			alloc = alloc ? alloc * 2 : 1024;
+			if ((nv = realloc(m->files, alloc * sizeof(*nv))) ==
+			    NULL)
+				return GK_ERR_NOMEM;
+			m->files = nv;
+		}
+		f = json_loadb((const char *)js.p + pos, js.len - pos,
+		    JSON_REJECT_DUPLICATES | JSON_DISABLE_EOF_CHECK, &je);
+		if (f == NULL)
+			return bad(err, errlen, "manifest file entry: %s",
+			    je.text);
+		memset(&m->files[m->n], 0, sizeof(*m->files));
+		r = parse_entry(f, &m->files[m->n], err, errlen);
+		json_decref(f);
+		if (r != 0)
+			return r;
+		m->n++;
+		/* with JSON_DISABLE_EOF_CHECK, the bytes read: exactly the
+		 * object's, as it ends with its '}' */
+		pos = skip_ws(js, pos + (size_t)je.position);
+		if (pos < js.len && js.p[pos] == ']') {
+			*end = pos + 1;
+			return 0;
+		}
+		if (pos >= js.len || js.p[pos] != ',')
+			return bad(err, errlen, "%s", "manifest files is not a "
+			    "list of entries");
+		pos++;
+	}
+}
+
+/*
+ * Finds the top-level "files" key (spelt so) and parses its array; the
+ * rest of the object is copied with the array made "[]" into top.
+ */
+static int
+split_files(gk_slice js, share_manifest *m, gk_buf *top, char *err,
+    size_t errlen)
+{
+	size_t pos, k, v, end = 0;
+	int found = 0, r;
+
+	pos = skip_ws(js, 0);
+	if (pos >= js.len || js.p[pos] != '{')
+		return bad(err, errlen, "%s", "manifest is not a JSON object");
+	for (pos = skip_ws(js, pos + 1); pos < js.len && js.p[pos] == '"';) {
+		if ((k = skip_string(js, pos)) == 0)
+			break;
+		v = skip_ws(js, k);
+		if (v >= js.len || js.p[v] != ':')
+			break;
+		v = skip_ws(js, v + 1);
+		if (k - pos == 7 && memcmp(js.p + pos, "\"files\"", 7) == 0) {
+			if (found)
+				return bad(err, errlen, "%s", "manifest names "
+				    "files twice");
+			if (v >= js.len || js.p[v] != '[')
+				return bad(err, errlen, "%s", "manifest files "
+				    "is not a list");
+			if ((r = parse_files(js, v, m, &end, err,
+			    errlen)) != 0)
+				return r;
+			found = 1;
+			if ((r = gk_buf_append(top, js.p, v)) != 0 ||
+			    (r = gk_buf_append(top, "[]", 2)) != 0)
+				return r == GK_ERR_TOO_LARGE ? bad(err, errlen,
+				    "%s", "manifest fields are too large") : r;
+			pos = end;
+		} else if ((pos = skip_value(js, v)) == 0)
+			break;
+		pos = skip_ws(js, pos);
+		if (pos >= js.len || js.p[pos] != ',')
+			break;
+		pos = skip_ws(js, pos + 1);
+	}
+	if (!found)
+		return bad(err, errlen, "%s", "manifest fields: files missing");
+	/* the rest, whatever it is: jansson judges the whole of top */
+	if ((r = gk_buf_append(top, js.p + end, js.len - end)) != 0)
+		return r == GK_ERR_TOO_LARGE ? bad(err, errlen, "%s",
+		    "manifest fields are too large") : r;
+	return 0;
+}
+
 int
 share_manifest_parse(gk_slice js, share_manifest *m, char *err, size_t errlen)
 {
 	json_error_t je;
-	json_t *root, *files, *f;
-	const char *id, *sender, *org, *path, *hex, *object, *enc;
-	json_int_t ver, created, size, mode, mtime, mtime_ns;
-	size_t i, n = 0, j;
+	json_t *root = NULL, *files;
+	const char *id, *sender, *org, *path;
+	json_int_t ver, created;
+	size_t j, n;
 	char **sorted = NULL;
-	int r = GK_ERR_INVALID;
+	share_file *nv;
+	gk_buf top;
+	int r;
 
 	memset(m, 0, sizeof(*m));
-	root = json_loadb((const char *)js.p, js.len, JSON_REJECT_DUPLICATES,
-	    &je);
-	if (root == NULL)
-		return bad(err, errlen, "manifest is not JSON: %s", je.text);
+	err[0] = '\0';
+	gk_buf_init(&top, TOP_MAX);
+	if ((r = split_files(js, m, &top, err, errlen)) != 0)
+		goto out;
+	r = GK_ERR_INVALID;
+	root = json_loadb((const char *)top.data, top.len,
+	    JSON_REJECT_DUPLICATES, &je);
+	if (root == NULL) {
+		r = bad(err, errlen, "manifest is not JSON: %s", je.text);
+		goto out;
+	}
 	if (json_unpack_ex(root, &je, JSON_STRICT, "{s:I, s:s, s:s, s:s, "
 	    "s:I, s:o}", "version", &ver, "share", &id, "sender", &sender,
 	    "organisation", &org, "created", &created, "files", &files) != 0) {
@@ -303,7 +574,8 @@ share_manifest_parse(gk_slice js, share_manifest *m, char *err, size_t errlen)
 		r = bad(err, errlen, "%s", "manifest share id is invalid");
 		goto out;
 	}
-	if (!json_is_array(files) || (n = json_array_size(files)) > MAX_FILES) {
+	/* the only files key is the one split_files emptied */
+	if (!json_is_array(files) || json_array_size(files) != 0) {
 		r = bad(err, errlen, "%s", "manifest files is not a list");
 		goto out;
 	}
@@ -312,49 +584,9 @@ share_manifest_parse(gk_slice js, share_manifest *m, char *err, size_t errlen)
 	    NULL || (m->organisation = strdup(org)) == NULL)
 		goto out;
 	m->created = created;
-	if (n > 0 && (m->files = calloc(n, sizeof(*m->files))) == NULL)
-		goto out;
-	for (i = 0; i < n; i++) {
-		share_file *sf = &m->files[i];
-
-		f = json_array_get(files, i);
-		r = GK_ERR_INVALID;
-		if (json_unpack_ex(f, &je, JSON_STRICT, "{s:s, s:I, s:I, s:I, "
-		    "s:I, s:s, s:s, s:s}", "path", &path, "size", &size, "mode",
-		    &mode, "mtime", &mtime, "mtime_ns", &mtime_ns, "sha256",
-		    &hex, "object", &object, "encoding", &enc) != 0) {
-			r = bad(err, errlen, "manifest file entry: %s",
-			    je.text);
-			goto out;
-		}
-		if (!share_path_ok(gk_slice_str(path)) ||
-		    strlen(path) != json_string_length(json_object_get(f,
-		    "path"))) {
-			r = bad(err, errlen, "%s", "manifest holds an unsafe "
-			    "path");
-			goto out;
-		}
-		if (size < 0 || mode < 0 || mode > 07777 || mtime_ns < 0 ||
-		    mtime_ns > 999999999 || strlen(hex) != 64 ||
-		    gk_hex_decode(gk_slice_str(hex), sf->sha256, 32) != 0 ||
-		    !object_ok(object) || (strcmp(enc, "zstd") != 0 &&
-		    strcmp(enc, "none") != 0)) {
-			r = bad(err, errlen, "manifest entry for a file is "
-			    "invalid (%s)", "size, mode, time, hash, object or "
-			    "encoding");
-			goto out;
-		}
-		r = GK_ERR_NOMEM;
-		m->n = i + 1;
-		if ((sf->path = strdup(path)) == NULL ||
-		    (sf->object = strdup(object)) == NULL)
-			goto out;
-		sf->size = (uint64_t)size;
-		sf->mode = (unsigned)mode & 0777;
-		sf->mtime = mtime;
-		sf->mtime_ns = mtime_ns;
-		sf->zstd = strcmp(enc, "zstd") == 0;
-	}
+	n = m->n;
+	if (n > 0 && (nv = realloc(m->files, n * sizeof(*nv))) != NULL)
+		m->files = nv;	/* give back the growth */
 	if (n > 1) {
 		r = GK_ERR_NOMEM;
 		if ((sorted = malloc(n * sizeof(*sorted))) == NULL)
@@ -382,7 +614,11 @@ share_manifest_parse(gk_slice js, share_manifest *m, char *err, size_t errlen)
 out:
 	free(sorted);
 	json_decref(root);
-	if (r != 0)
+	gk_buf_release(&top);
+	if (r != 0) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "manifest: %s", gk_err_str(r));
 		share_manifest_release(m);
+	}
 	return r;
 }

@@ -28,6 +28,7 @@ struct rjob {
 	const share_receive_opts *o;
 	share_dest *d;
 	share_manifest *m;
+	uint8_t *have;		/* 1: present, to verify; 2: verified, skip */
 	int root;
 	_Atomic size_t next;
 	_Atomic int stop;
@@ -91,13 +92,95 @@ open_parent(int root, const char *path, int create, const char **name)
 	return fd;
 }
 
-/* Refuses, before anything is written, what receive must not do. */
+/*
+ * 1 if the regular file name under dirfd holds exactly f's plaintext
+ * (size and SHA-256), 0 if not or if it cannot be read.
+ */
+static int
+same_content(int dirfd, const char *name, const share_file *f, uint8_t *buf,
+    size_t cap)
+{
+	EVP_MD_CTX *md = NULL;
+	struct stat st;
+	uint8_t d[32];
+	uint64_t total = 0;
+	ssize_t n;
+	int fd, same = 0;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return 0;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != f->size ||
+	    (md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	for (;;) {
+		n = read(fd, buf, cap);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			goto out;
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > f->size || EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+			goto out;
+	}
+	if (total == f->size && EVP_DigestFinal_ex(md, d, NULL) == 1 &&
+	    CRYPTO_memcmp(d, f->sha256, 32) == 0)
+		same = 1;
+out:
+	EVP_MD_CTX_free(md);
+	close(fd);
+	return same;
+}
+
+/* Hashes the files preflight found present, on the workers. */
+static void *
+verify_worker(void *arg)
+{
+	struct rjob *j = arg;
+	const char *name;
+	uint8_t *buf = malloc(1u << 20);
+	size_t i;
+	int fd;
+
+	if (buf == NULL) {
+		rfail(j, "receive", "out of memory");
+		return NULL;
+	}
+	while (!atomic_load(&j->stop)) {
+		i = atomic_fetch_add(&j->next, 1);
+		if (i >= j->m->n)
+			break;
+		if (j->have[i] != 1)
+			continue;
+		if ((fd = open_parent(j->root, j->m->files[i].path, 0,
+		    &name)) >= 0 && same_content(fd, name, &j->m->files[i], buf,
+		    1u << 20))
+			j->have[i] = 2;
+		else
+			rfail(j, j->m->files[i].path, "exists and differs from "
+			    "the share (use --force to overwrite)");
+		if (fd >= 0)
+			close(fd);
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Refuses, before anything is written, what receive must not do. A file
+ * already there (a receive that failed part-way, run again) is kept when
+ * its size and SHA-256 are the manifest's, and is a conflict otherwise
+ * unless --force.
+ */
 static int
 preflight(struct rjob *j, char *err, size_t errlen)
 {
 	const char *name;
 	struct stat st;
-	size_t i;
+	size_t i, npresent = 0;
 	int fd;
 
 	for (i = 0; i < j->m->n; i++) {
@@ -119,14 +202,29 @@ preflight(struct rjob *j, char *err, size_t errlen)
 				close(fd);
 				return GK_ERR_EXISTS;
 			}
-			if (!j->o->force) {
+			if (!j->o->force && (!S_ISREG(st.st_mode) ||
+			    (uint64_t)st.st_size != j->m->files[i].size)) {
 				snprintf(err, errlen, "%s: exists (use --force "
 				    "to overwrite)", path);
 				close(fd);
 				return GK_ERR_EXISTS;
 			}
+			if (!j->o->force) {
+				j->have[i] = 1;
+				npresent++;
+			}
 		}
 		close(fd);
+	}
+	if (npresent == 0)
+		return 0;
+	atomic_store(&j->next, 0);
+	if (share_run_workers(j->o->workers, verify_worker, j) != 0)
+		rfail(j, "receive", "cannot start a worker");
+	atomic_store(&j->next, 0);
+	if (j->err[0] != '\0') {
+		snprintf(err, errlen, "%s", j->err);
+		return GK_ERR_EXISTS;
 	}
 	return 0;
 }
@@ -322,6 +420,8 @@ rworker(void *arg)
 		i = atomic_fetch_add(&j->next, 1);
 		if (i >= j->m->n)
 			break;
+		if (j->have[i] == 2)
+			continue;	/* already there, verified */
 		if (recv_one(j, &j->m->files[i], zd, zbuf, zcap, &ae,
 		    &why) != 0) {
 			if (!atomic_load(&j->stop))
@@ -336,10 +436,20 @@ out:
 	return NULL;
 }
 
+struct msink {
+	gk_buf *b;
+	int too_large;
+};
+
 static int
 buf_sink(void *arg, const uint8_t *p, size_t len)
 {
-	return gk_buf_append(arg, p, len);
+	struct msink *ms = arg;
+	int r = gk_buf_append(ms->b, p, len);
+
+	if (r == GK_ERR_TOO_LARGE)
+		ms->too_large = 1;
+	return r;
 }
 
 static void
@@ -376,10 +486,11 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	share_rd *rd = NULL;
 	age_keyring kr;
 	age_error ae;
+	struct msink ms;
 	uint8_t pub[32];
 	gk_slice body;
 	uint64_t total = 0;
-	size_t i;
+	size_t i, nskip;
 	int r, pinned = 0;
 
 	memset(&j, 0, sizeof(j));
@@ -413,14 +524,21 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	kr.ids = o->ids;
 	kr.n_ids = o->n_ids;
 	kr.armor = 2;
-	if ((r = age_decrypt(&kr, share_rd_read, rd, buf_sink, &env,
+	ms.b = &env;
+	ms.too_large = 0;
+	if ((r = age_decrypt(&kr, share_rd_read, rd, buf_sink, &ms,
 	    &ae)) != 0) {
-		snprintf(err, errlen, "manifest: %s", ae.cls == AGE_E_IO ?
-		    share_dest_error() : ae.msg);
+		if (ms.too_large)
+			snprintf(err, errlen, "manifest: larger than %u MiB, "
+			    "the most a share's manifest may be",
+			    SHARE_ENVELOPE_MAX >> 20);
+		else
+			snprintf(err, errlen, "manifest: %s", ae.cls ==
+			    AGE_E_IO ? share_dest_error() : ae.msg);
 		goto out;
 	}
-	if ((r = share_envelope_open("manifest", gk_slice_of(env.data,
-	    env.len), pub, &body)) != 0) {
+	if ((r = share_envelope_open_inplace("manifest", env.data, env.len,
+	    pub, &body)) != 0) {
 		snprintf(err, errlen, "manifest signature mismatch (tampered "
 		    "or not a manifest)");
 		r = GK_ERR_AUTH;
@@ -446,6 +564,19 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 	}
 	if (!pinned)
 		fprintf(stderr, "receive: trusting sender key %s\n", fp);
+	/* an older manifest of this share replayed at the destination;
+	 * --list checks, a receive also records this one */
+	if (o->state_dir == NULL) {
+		snprintf(err, errlen, "no receiver state directory");
+		r = GK_ERR_INVALID;
+		goto out;
+	}
+	if ((r = share_seen_check(o->state_dir, m.id, m.created, body, fp,
+	    !o->list_only, err, errlen)) != 0)
+		goto out;
+	/* the manifest is parsed: its text is not needed any more */
+	gk_buf_release(&env);
+	body = GK_SLICE_NULL;
 	if (o->list_only) {
 		list(&m, fp);
 		r = 0;
@@ -458,12 +589,23 @@ share_receive(const share_receive_opts *o, char *err, size_t errlen)
 		r = GK_ERR_IO;
 		goto out;
 	}
+	if ((j.have = calloc(m.n + 1, 1)) == NULL) {
+		r = GK_ERR_NOMEM;
+		goto out;
+	}
 	if ((r = preflight(&j, err, errlen)) != 0)
 		goto out;
-	for (i = 0; i < m.n; i++)
-		total += m.files[i].size;
-	if ((r = share_progress_start("receive", m.n, total, o->progress,
-	    &j.prog)) != 0)
+	for (i = 0, nskip = 0; i < m.n; i++) {
+		if (j.have[i] == 2)
+			nskip++;
+		else
+			total += m.files[i].size;
+	}
+	if (nskip > 0)
+		fprintf(stderr, "receive: %zu files already present and "
+		    "verified (size and SHA-256), not fetched again\n", nskip);
+	if ((r = share_progress_start("receive", m.n - nskip, total,
+	    o->progress, &j.prog)) != 0)
 		goto out;
 	if (share_run_workers(o->workers, rworker, &j) != 0)
 		rfail(&j, "receive", "cannot start a worker");
@@ -480,6 +622,7 @@ out:
 	share_rd_free(rd);
 	if (j.root >= 0)
 		close(j.root);
+	free(j.have);
 	share_manifest_release(&m);
 	share_dest_free(j.d);
 	gk_buf_release(&env);

@@ -314,6 +314,31 @@ load_journal(struct job *j, const char *path)
 	fclose(f);
 }
 
+/*
+ * An upper bound of the manifest's size (share_manifest_json): per file
+ * the fixed text, the longest numbers and the path with its quotes
+ * escaped (no other byte of a safe path is); the free text escaped at
+ * worst ("\\u00XX"). Checked before anything is uploaded.
+ */
+static uint64_t
+manifest_bound(const struct walk *w, const share_send_opts *o)
+{
+	uint64_t total = 256;
+	const char *p;
+	size_t i;
+
+	total += 6 * (uint64_t)(strlen(o->sender ? o->sender : "") +
+	    strlen(o->organisation ? o->organisation : ""));
+	for (i = 0; i < w->n; i++) {
+		/* keys and punctuation 91, sha256 64, object 42, size and
+		 * mtime 20 digits each, mode 4, mtime_ns 9 */
+		total += 91 + 64 + 42 + 20 + 20 + 4 + 9;
+		for (p = w->ents[i].path; *p != '\0'; p++)
+			total += *p == '"' ? 2 : 1;
+	}
+	return total;
+}
+
 static int
 put_manifest(struct job *j, char *err, size_t errlen)
 {
@@ -345,7 +370,7 @@ put_manifest(struct job *j, char *err, size_t errlen)
 		m.files[i].mtime = j->w->ents[i].mtime;
 		m.files[i].mtime_ns = j->w->ents[i].mtime_ns;
 		memcpy(m.files[i].sha256, j->sha[i], 32);
-		m.files[i].object = j->obj[i];
+		memcpy(m.files[i].object, j->obj[i], sizeof(m.files[i].object));
 		m.files[i].zstd = j->zstd[i];
 	}
 	if ((r = share_manifest_json(&m, &js)) != 0 ||
@@ -420,6 +445,26 @@ share_send(share_send_opts *o, char *err, size_t errlen)
 		    "unreachable", share_dest_error());
 		goto out;
 	}
+	/*
+	 * A resume continues a send this state directory has a journal of;
+	 * any other id (a typo, another machine's send) would silently
+	 * start a new share under an id the user did not mean.
+	 */
+	if (o->resume_id != NULL) {
+		struct stat st;
+
+		if (o->state_dir == NULL ||
+		    (size_t)snprintf(jpath, sizeof(jpath), "%s/%s.journal",
+		    o->state_dir, o->share_id) >= sizeof(jpath) ||
+		    stat(jpath, &st) != 0 || !S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "--resume %s: no send of this "
+			    "share in progress (no journal in %s)", o->share_id,
+			    o->state_dir ? o->state_dir : "a state directory");
+			r = GK_ERR_NOT_FOUND;
+			goto out;
+		}
+		jpath[0] = '\0';
+	}
 	if ((j.dirfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		snprintf(err, errlen, "%s: %s", o->dir, strerror(errno));
 		r = GK_ERR_NOT_FOUND;
@@ -427,6 +472,14 @@ share_send(share_send_opts *o, char *err, size_t errlen)
 	}
 	if ((r = walk_tree(o->dir, stderr, &w, err, errlen)) != 0)
 		goto out;
+	if (manifest_bound(&w, o) > SHARE_ENVELOPE_MAX) {
+		snprintf(err, errlen, "%s: %zu files need a manifest larger "
+		    "than the %u MiB one share may have (some 250,000 files); "
+		    "send the directory in parts", o->dir, w.n,
+		    SHARE_ENVELOPE_MAX >> 20);
+		r = GK_ERR_TOO_LARGE;
+		goto out;
+	}
 	r = GK_ERR_NOMEM;
 	if ((j.sha = calloc(w.n + 1, sizeof(*j.sha))) == NULL ||
 	    (j.obj = calloc(w.n + 1, sizeof(*j.obj))) == NULL ||

@@ -54,7 +54,9 @@ void age_recipient_encode(const uint8_t pk[AGE_KEY_LEN],
  * Reads an identity file as age-keygen writes it: '#' comments and empty
  * lines skipped, every other line an AGE-SECRET-KEY-1. Appends to *ids
  * (grown with realloc, caller frees and wipes). At most 64 KiB.
- * GK_ERR_INVALID names the line in err.
+ * GK_ERR_INVALID names the line in err; GK_ERR_DENIED when the file is
+ * a regular file group or others may access (mode & 077), as ssh refuses
+ * such a private key.
  */
 int age_identities_load(const char *path, age_identity **ids, size_t *n,
     char *err, size_t errlen) GK_WUR;
@@ -174,8 +176,13 @@ int share_envelope_sign(const char *kind, const age_identity *id,
  * malformed, GK_ERR_AUTH bad signature. */
 int share_envelope_open(const char *kind, gk_slice in, uint8_t pub[32],
     gk_slice *body) GK_WUR;
+/* The same without a copy of the body (a 64 MiB manifest would need a
+ * second 64 MiB): the header bytes of p are overwritten. */
+int share_envelope_open_inplace(const char *kind, uint8_t *p, size_t len,
+    uint8_t pub[32], gk_slice *body) GK_WUR;
 
 /* One file of a share. */
+#define SHARE_OBJECT_STR 48
 typedef struct {
 	char *path;		/* relative, '/'-separated, validated */
 	uint64_t size;
@@ -183,7 +190,7 @@ typedef struct {
 	int64_t mtime;		/* unix seconds */
 	int64_t mtime_ns;
 	uint8_t sha256[32];	/* of the plaintext */
-	char *object;		/* object name under the share */
+	char object[SHARE_OBJECT_STR];	/* "files/<32 hex>.age" */
 	int zstd;		/* 1: compressed with zstd */
 } share_file;
 
@@ -197,18 +204,22 @@ typedef struct {
 } share_manifest;
 
 /* Manifest JSON. Parsing validates every path (share_path_ok), object
- * name and field; GK_ERR_INVALID with a reason in err otherwise. */
+ * name and field; GK_ERR_INVALID with a reason in err otherwise. Both
+ * ways go one file entry at a time (memory: the input, plus about 130
+ * bytes and the path per file); the top-level fields other than "files"
+ * (which must be spelt so) take at most 1 MiB. */
 int share_manifest_json(const share_manifest *m, gk_buf *out) GK_WUR;
 int share_manifest_parse(gk_slice json, share_manifest *m, char *err,
     size_t errlen) GK_WUR;
 void share_manifest_release(share_manifest *m);
 /* 1 if p is a safe relative path: non-empty UTF-8 components without NUL,
- * '\\' or control characters (C0, DEL, C1), no "." or "..", not absolute,
- * <= 4096. */
+ * '\\', control characters (C0, DEL, C1) or bidi formatting characters
+ * (gk_utf8_bidi), no "." or "..", not absolute, <= 4096. */
 int share_path_ok(gk_slice p);
 /* Makes s (in place, never longer) safe to print on a terminal: C0, DEL
- * and C1 controls and bytes that are not UTF-8 become '?'. Names and
- * messages from a manifest or a destination go through it. */
+ * and C1 controls, bidi formatting characters and bytes that are not
+ * UTF-8 become '?'. Names and messages from a manifest or a destination
+ * go through it. */
 void share_text_safe(char *s);
 /* 1 if s is a share id: 1..64 of [0-9a-z-]. */
 int share_id_ok(const char *s);
@@ -311,6 +322,9 @@ typedef struct {
 	int list_only;
 	unsigned workers;
 	int progress;
+	/* the manifests received, per share id (seen.c): an older one
+	 * replayed is refused; required */
+	const char *state_dir;
 } share_receive_opts;
 
 int share_receive(const share_receive_opts *o, char *err, size_t errlen)

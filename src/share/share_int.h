@@ -77,4 +77,14 @@ int share_url_split(const char *share, char *dest, size_t destlen, char *id,
 int share_url_join(const char *dest, const char *id, char *out,
     size_t outlen) GK_WUR;
 
+/*
+ * The receiver's replay check (seen.c): refuses a manifest of share id
+ * older than the one recorded in state_dir (its signed "created"), one
+ * that differs with the same time, or one another sender key (fp)
+ * signed; with record, then records this one. One line in err.
+ */
+int share_seen_check(const char *state_dir, const char *id, int64_t created,
+    gk_slice body, const char *fp, int record, char *err, size_t errlen)
+    GK_WUR;
+
 #endif

@@ -334,6 +334,20 @@ gk_utf8_control(const uint8_t *p, size_t k)
 	    (k == 2 && p[0] == 0xc2 && p[1] < 0xa0);
 }
 
+int
+gk_utf8_bidi(const uint8_t *p, size_t k)
+{
+	/* U+061C ALM; U+200E LRM, U+200F RLM; U+202A..U+202E LRE, RLE,
+	 * PDF, LRO, RLO; U+2066..U+2069 LRI, RLI, FSI, PDI */
+	if (k == 2)
+		return p[0] == 0xd8 && p[1] == 0x9c;
+	if (k != 3 || p[0] != 0xe2)
+		return 0;
+	return (p[1] == 0x80 && (p[2] == 0x8e || p[2] == 0x8f ||
+	    (p[2] >= 0xaa && p[2] <= 0xae))) ||
+	    (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9);
+}
+
 size_t
 gk_utf8_seq(const uint8_t *p, size_t n)
 {

@@ -177,6 +177,10 @@ size_t gk_utf8_seq(const uint8_t *p, size_t n);
 /* 1 if the sequence of k bytes at p (as gk_utf8_seq measured it) is a
  * control character a terminal acts on: C0, DEL or C1 (U+0080-U+009F). */
 int gk_utf8_control(const uint8_t *p, size_t k);
+/* 1 if that sequence is a bidirectional formatting character (U+061C,
+ * U+200E/F, U+202A-U+202E, U+2066-U+2069): it reorders the text shown
+ * around it, so "invoice<U+202E>fdp.exe" reads as "invoiceexe.pdf". */
+int gk_utf8_bidi(const uint8_t *p, size_t k);
 /* Appends s to out with every byte that is not part of valid UTF-8
  * replaced by U+FFFD. */
 int gk_utf8_sanitize(gk_slice s, gk_buf *out) GK_WUR;

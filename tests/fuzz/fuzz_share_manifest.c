@@ -5,7 +5,8 @@
  * First byte even: the rest is an envelope ("gatekeeper-share-manifest
  * v1\nkey: ...") opened as a receiver does. First byte odd: the rest is
  * signed here with a fixed identity and opened, so the manifest and
- * config parsers behind the signature are reached. Invariants: every
+ * config parsers behind the signature are reached. The envelope opened in
+ * place gives the answer the copying open gives. Invariants: every
  * path of a parsed manifest is safe (no "..", not absolute, no empty
  * component) and unique; a parsed config re-serialises and parses again.
  */
@@ -43,6 +44,25 @@ check_manifest(gk_slice body)
 		for (j = 0; j < i && m.n < 64; j++)
 			if (strcmp(m.files[j].path, p) == 0)
 				__builtin_trap();
+	}
+	/* what was parsed is written back and parses the same */
+	{
+		share_manifest m2;
+		gk_buf b;
+
+		gk_buf_init(&b, SHARE_ENVELOPE_MAX);
+		if (share_manifest_json(&m, &b) != 0 ||
+		    share_manifest_parse(gk_slice_of(b.data, b.len), &m2, err,
+		    sizeof(err)) != 0 || m2.n != m.n ||
+		    m2.created != m.created || strcmp(m2.sender, m.sender) != 0)
+			__builtin_trap();
+		for (i = 0; i < m.n; i++)
+			if (strcmp(m.files[i].path, m2.files[i].path) != 0 ||
+			    m.files[i].size != m2.files[i].size ||
+			    strcmp(m.files[i].object, m2.files[i].object) != 0)
+				__builtin_trap();
+		share_manifest_release(&m2);
+		gk_buf_release(&b);
 	}
 	share_manifest_release(&m);
 }
@@ -84,9 +104,25 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	gk_buf_init(&env, SHARE_ENVELOPE_MAX);
 	if ((data[0] & 1) == 0) {
-		if (share_envelope_open("manifest", gk_slice_of(data + 1,
-		    size - 1), pub, &body) == 0)
+		/* in place (as receive opens it) the same answer and body */
+		uint8_t *cp = malloc(size), pub2[32];
+		gk_slice body2;
+		int r, r2;
+
+		if (cp == NULL)
+			abort();
+		memcpy(cp, data + 1, size - 1);
+		r = share_envelope_open("manifest", gk_slice_of(data + 1,
+		    size - 1), pub, &body);
+		r2 = share_envelope_open_inplace("manifest", cp, size - 1,
+		    pub2, &body2);
+		if (r != r2 || (r == 0 && (memcmp(pub, pub2, 32) != 0 ||
+		    body.len != body2.len || body2.p < cp ||
+		    memcmp(body.p, body2.p, body.len) != 0)))
+			__builtin_trap();
+		if (r == 0)
 			check_manifest(body);
+		free(cp);
 	} else {
 		if (share_envelope_sign("manifest", &id, gk_slice_of(data + 1,
 		    size - 1), &env) != 0 || share_envelope_open("manifest",

@@ -13,11 +13,19 @@ test_paths(void)
 {
 	static const char *good[] = { "a", "a b/c.txt", "caf\xc3\xa9/x",
 	    "d/e/f/g", "..a", "a..", ".hidden", "a/.b",
-	    "nbsp\xc2\xa0x", "\xc2\xbd" };
+	    "nbsp\xc2\xa0x", "\xc2\xbd",
+	    /* the neighbours of the bidi characters are fine */
+	    "zwj\xe2\x80\x8d", "dash\xe2\x80\x90", "nnbsp\xe2\x80\xaf",
+	    "wj\xe2\x81\xa0", "\xe2\x81\xaa", "arabic\xd8\x9b\xd8\x9f" };
 	static const char *bad[] = { "", "/etc/passwd", "..", "../x", "a/..",
 	    "a/../b", ".", "./a", "a/./b", "a//b", "a/", "back\\slash",
 	    "nl\nx", "\xff\xfe", "tab\tx", "esc\x1b[31m", "del\x7f",
-	    "csi\xc2\x9b" "31m", "osc\xc2\x9d" "0;t\xc2\x9c", "c1\xc2\x80" };
+	    "csi\xc2\x9b" "31m", "osc\xc2\x9d" "0;t\xc2\x9c", "c1\xc2\x80",
+	    /* bidi: RLO in "invoice<RLO>fdp.exe" shows "invoiceexe.pdf" */
+	    "invoice\xe2\x80\xae" "fdp.exe", "lre\xe2\x80\xaa", "rle\xe2\x80\xab",
+	    "pdf\xe2\x80\xac", "lro\xe2\x80\xad", "d/lri\xe2\x81\xa6",
+	    "rli\xe2\x81\xa7", "fsi\xe2\x81\xa8", "pdi\xe2\x81\xa9",
+	    "lrm\xe2\x80\x8e", "rlm\xe2\x80\x8f", "alm\xd8\x9c" };
 	size_t i;
 
 	for (i = 0; i < GK_ARRAY_LEN(good); i++)
@@ -30,6 +38,13 @@ test_paths(void)
 
 		share_text_safe(t);
 		T_EQ_STR(t, "a?]0;x? caf\xc3\xa9 ?\xc2\xa0??.");
+	}
+	{
+		char t[] = "invoice\xe2\x80\xae" "fdp.exe \xe2\x81\xa6x\xe2\x81\xa9"
+		    "\xd8\x9c\xe2\x80\x8f";
+
+		share_text_safe(t);
+		T_EQ_STR(t, "invoice?fdp.exe ?x???");
 	}
 	T_CHECK(share_id_ok("20261130-171328-a1b2c3d4e5f6"));
 	T_CHECK(!share_id_ok("../x"));
@@ -65,6 +80,31 @@ test_envelope(void)
 	env.data[env.len - 2] ^= 1;
 	T_CHECK(share_envelope_open("manifest", gk_slice_of(env.data, 40),
 	    pub, &body) != 0);
+	/* in place: the same answers, the body where it was */
+	{
+		uint8_t *cp = malloc(env.len);
+
+		T_CHECK(cp != NULL);
+		memcpy(cp, env.data, env.len);
+		memset(pub, 0, sizeof(pub));
+		T_EQ_INT(share_envelope_open_inplace("manifest", cp, env.len,
+		    pub, &body), 0);
+		T_CHECK(memcmp(pub, pa, 32) == 0);
+		T_CHECK(body.p == cp + env.len - strlen(msg) &&
+		    body.len == strlen(msg) &&
+		    memcmp(body.p, msg, body.len) == 0);
+		memcpy(cp, env.data, env.len);
+		cp[env.len - 2] ^= 1;
+		T_EQ_INT(share_envelope_open_inplace("manifest", cp, env.len,
+		    pub, &body), GK_ERR_AUTH);
+		memcpy(cp, env.data, env.len);
+		T_EQ_INT(share_envelope_open_inplace("config", cp, env.len, pub,
+		    &body), GK_ERR_INVALID);
+		memcpy(cp, env.data, env.len);
+		T_CHECK(share_envelope_open_inplace("manifest", cp, 40, pub,
+		    &body) != 0);
+		free(cp);
+	}
 	gk_buf_release(&env);
 }
 
@@ -85,7 +125,8 @@ test_manifest(void)
 	f[0].mtime = 1700000000;
 	f[0].mtime_ns = 123;
 	f[0].sha256[0] = 0xab;
-	f[0].object = (char *)"files/0123456789abcdef0123456789abcdef.age";
+	snprintf(f[0].object, sizeof(f[0].object), "%s",
+	    "files/0123456789abcdef0123456789abcdef.age");
 	f[0].zstd = 1;
 	f[1] = f[0];
 	f[1].path = (char *)"z";
@@ -168,6 +209,74 @@ test_manifest(void)
 	gk_buf_release(&js);
 }
 
+/* The manifest parser reads "files" one entry at a time: the JSON around
+ * it must still be judged as a whole. */
+static void
+test_manifest_split(void)
+{
+#define E "{\"path\":\"a\",\"size\":1,\"mode\":1,\"mtime\":1," \
+	"\"mtime_ns\":0,\"sha256\":\"" \
+	"0000000000000000000000000000000000000000000000000000000000000000" \
+	"\",\"object\":\"files/0123456789abcdef0123456789abcdef.age\"," \
+	"\"encoding\":\"none\"}"
+#define E2 "{\"path\":\"b\",\"size\":2,\"mode\":1,\"mtime\":1," \
+	"\"mtime_ns\":0,\"sha256\":\"" \
+	"0000000000000000000000000000000000000000000000000000000000000000" \
+	"\",\"object\":\"files/0123456789abcdef0123456789abcdef.age\"," \
+	"\"encoding\":\"zstd\"}"
+#define TOP "\"version\":1,\"share\":\"a\",\"sender\":\"x\"," \
+	"\"organisation\":\"o\",\"created\":7"
+	static const char *good[] = {
+		"{" TOP ",\"files\":[" E "," E2 "]}",
+		/* files first, whitespace everywhere, strings with brackets */
+		" {\n \"files\" : [ " E " ,\n\t" E2 " ] , \"version\":1,"
+		"\"share\":\"a\",\"sender\":\"x]}\\\"[{\",\"organisation\":"
+		"\"o\",\"created\":7 }\r\n",
+	};
+	static const char *bad[] = {
+		"",
+		"[]",
+		"{" TOP "}",				/* no files */
+		"{" TOP ",\"files\":[]",			/* unterminated */
+		"{" TOP ",\"files\":[" E "," E2 "]} x",	/* trailing */
+		"{" TOP ",\"files\":[" E "," E2 "],}",	/* trailing comma */
+		"{" TOP ",\"files\":[" E ",]}",
+		"{" TOP ",\"files\":[" E " " E2 "]}",
+		"{" TOP ",\"files\":[1]}",
+		"{" TOP ",\"files\":{}}",
+		"{" TOP ",\"files\":[" E "],\"files\":[]}",
+		/* the same key spelt otherwise: still a duplicate */
+		"{" TOP ",\"files\":[" E "],\"\\u0066iles\":[" E2 "]}",
+		"{" TOP ",\"\\u0066iles\":[" E "]}",
+		"{\"version\":1 \"share\":\"a\",\"files\":[]}",
+		"{" TOP ",\"x\":{\"files\":[" E "]}}",
+	};
+	share_manifest m;
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < GK_ARRAY_LEN(good); i++) {
+		T_EQ_INT(share_manifest_parse(gk_slice_str(good[i]), &m, err,
+		    sizeof(err)), 0);
+		T_EQ_INT(m.n, 2);
+		T_EQ_STR(m.files[1].path, "b");
+		T_EQ_INT(m.files[1].size, 2);
+		T_EQ_INT(m.files[1].zstd, 1);
+		T_EQ_INT(m.created, 7);
+		share_manifest_release(&m);
+	}
+	for (i = 0; i < GK_ARRAY_LEN(bad); i++) {
+		err[0] = '\0';
+		T_EQ_INT(share_manifest_parse(gk_slice_str(bad[i]), &m, err,
+		    sizeof(err)), GK_ERR_INVALID);
+		T_CHECK(err[0] != '\0');
+		T_CHECK(m.n == 0 && m.files == NULL);
+	}
+#undef E
+#undef E2
+#undef TOP
+}
+
 static void
 test_config(void)
 {
@@ -215,6 +324,7 @@ main(void)
 	test_paths();
 	test_envelope();
 	test_manifest();
+	test_manifest_split();
 	test_config();
 	test_dest();
 	return T_DONE();
