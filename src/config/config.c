@@ -36,7 +36,7 @@ const struct keyword cfg_keywords[] = {
 	    "seconds a request body may take, plus one per body_min_rate bytes" },
 	{ "server", "body_min_rate", K_UINT, O(body_min_rate), 0, 1u << 30,
 	    "1024", 0, "slowest accepted request body, bytes per second "
-	    "(0 = off)" },
+	    "(0 = no body deadline at all)" },
 	{ "server", "public_url", K_STR, O(public_url), 0, 0, "", 0,
 	    "URL browsers use to reach the gatekeeper (default http://listen:port)" },
 	{ "server", "demo", K_BOOL, O(demo), 0, 1, "false", 0,

@@ -44,6 +44,7 @@ struct gate_exchange {
 	gk_reply rep;
 	const struct gate_route *route;
 	gate_upload *up;
+	int body_audited;	/* refused mid-body and recorded */
 	int refuse;		/* the adapter refused the head: status */
 	const char *refuse_why;
 	size_t discarded;
@@ -276,6 +277,7 @@ refuse_and_close(gate_exchange *x)
 
 	gate_upload_end(x->up, &x->rep);
 	record_of(x, &rec);
+	x->body_audited = 1;
 	if ((r = audit_submit(app->audit, &rec, NULL, NULL)) != 0 &&
 	    r != GK_ERR_TOO_LARGE) {
 		gate_count(app, GK_STAT_AUDIT_FAILURES);
@@ -284,6 +286,31 @@ refuse_and_close(gate_exchange *x)
 	}
 	gk_debug("request %s: upload refused (%d); the rest of its body is "
 	    "not read, connection closed", x->req.request_id, x->rep.status);
+}
+
+/*
+ * An upload whose connection ended before its body did (the client went
+ * away, or the body deadline closed it): no answer can be sent, but the
+ * attempt is recorded with why, like any other refusal; its writer is
+ * dropped by gate_upload_free, so nothing is stored.
+ */
+static void
+abandoned(gate_exchange *x)
+{
+	gk_audit_record rec;
+	int r;
+
+	gate_upload_abandon(x->up);
+	gate_upload_end(x->up, &x->rep);
+	if (!x->rep.audited)
+		return;
+	record_of(x, &rec);
+	if ((r = audit_submit(x->app->audit, &rec, NULL, NULL)) != 0 &&
+	    r != GK_ERR_TOO_LARGE) {
+		gate_count(x->app, GK_STAT_AUDIT_FAILURES);
+		gk_debug("request %s: audit record of an abandoned upload not "
+		    "written", x->req.request_id);
+	}
 }
 
 int
@@ -456,6 +483,29 @@ gate_shutdown_fail_waiting(gk_app *app)
 	pthread_mutex_unlock(&app->wait_lock);
 }
 
+/*
+ * A write whose store commit failed after its grant was recorded (the
+ * disk, the index or the bucket failed in between): the client gets the
+ * error, and a second record of the same request says so, so that the
+ * audit never shows as done a write that did not happen.
+ */
+static void
+commit_failed(gate_exchange *x)
+{
+	static const char note[] = " (the store failed after the grant was "
+	    "recorded: the write did not complete)";
+	gk_audit_record rec;
+
+	gate_reply_message_append(&x->rep, note);
+	gate_count(x->app, GK_STAT_ERRORS);
+	record_of(x, &rec);
+	if (audit_submit(x->app->audit, &rec, NULL, NULL) != 0) {
+		gate_count(x->app, GK_STAT_AUDIT_FAILURES);
+		gk_error("request %s: the record of its failed commit was not "
+		    "written", x->req.request_id);
+	}
+}
+
 void
 gate_settle(gate_exchange *x)
 {
@@ -487,8 +537,11 @@ gate_settle(gate_exchange *x)
 		}
 		return;
 	}
-	if (x->up != NULL && x->rep.grant)
+	if (x->up != NULL && x->rep.grant) {
 		gate_upload_commit(x->up, &x->rep);
+		if (!x->rep.grant)
+			commit_failed(x);
+	}
 	x->granted = x->rep.grant;
 }
 
@@ -635,6 +688,10 @@ gate_exchange_free(gate_exchange *x, int complete)
 	if (!complete && x->rep.reader != NULL)
 		gk_warn("request %s ended before the body was sent",
 		    x->req.request_id);
+	/* still open: gate_decide never ran, the body never ended */
+	if (!complete && x->up != NULL && !x->body_audited &&
+	    atomic_load(&x->state) == X_OPEN)
+		abandoned(x);
 	if (x->ticket != NULL) {
 		pthread_mutex_lock(&x->app->wait_lock);
 		if (x->ticket != NULL) {

@@ -81,6 +81,10 @@ int gate_upload_refused(const gate_upload *u);
 /* End of body: fills rep with the decision (grant or refusal) and
  * finishes it. */
 void gate_upload_end(gate_upload *u, gk_reply *rep);
+/* The connection ended before the body did (the client went away or was
+ * too slow): refuses the upload, so that gate_upload_end records why and
+ * nothing is stored. */
+void gate_upload_abandon(gate_upload *u);
 /* After the audit committed a grant: makes the object visible. On a
  * failure rep becomes a 500 (502/504 for the bucket). */
 void gate_upload_commit(gate_upload *u, gk_reply *rep);
@@ -165,6 +169,8 @@ int gate_cip_match(const char *cip, const gk_addr *client);
 
 /* The reply's message for the audit record (kept on out of memory). */
 void gate_reply_message(gk_reply *rep, const char *msg);
+/* Appends note to the reply's audit message (kept on out of memory). */
+void gate_reply_message_append(gk_reply *rep, const char *note);
 /* A grant (status and body set by the caller): decision "allow", msg
  * for the audit record; rendered only once the record is durable. */
 void gate_reply_allow(gk_reply *rep, const char *msg);
@@ -269,6 +275,8 @@ void gate_s3api_feed(gate_s3 *s, const uint8_t *p, size_t len);
 /* 1 once the request is refused: the rest of its body is not needed
  * (refused at its head, it is answered at once and its body not read). */
 int gate_s3api_refused(const gate_s3 *s);
+/* The body ended early (gate_upload_abandon): 400 IncompleteBody. */
+void gate_s3api_abandon(gate_s3 *s);
 void gate_s3api_end(gate_s3 *s, gk_reply *rep);
 void gate_s3api_commit(gate_s3 *s, gk_reply *rep);
 void gate_s3api_free(gate_s3 *s);

@@ -58,6 +58,22 @@ gate_reply_message(gk_reply *rep, const char *msg)
 }
 
 void
+gate_reply_message_append(gk_reply *rep, const char *note)
+{
+	size_t n = rep->message != NULL ? strlen(rep->message) : 0;
+	size_t k = strlen(note);
+	char *m;
+
+	if ((m = malloc(n + k + 1)) == NULL)
+		return;	/* out of memory: the message stays as it was */
+	if (n > 0)
+		memcpy(m, rep->message, n);
+	memcpy(m + n, note, k + 1);
+	free(rep->message);
+	rep->message = m;
+}
+
+void
 gate_reply_error(gk_reply *rep, int status, const char *decision,
     const char *msg)
 {
@@ -246,8 +262,6 @@ count(gk_app *app, const gk_reply *rep)
 static void
 policy_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 {
-	char *m;
-	size_t n;
 	static const char note[] =
 	    " [forwarded header from an untrusted peer ignored]";
 
@@ -255,16 +269,8 @@ policy_finish(gk_app *app, const gk_req *req, gk_reply *rep)
 	    strcmp(rep->decision, "deny") == 0 && rep->status != 429)
 		policy_rate_denied(app->rate, req->policy, &req->client,
 		    gk_mono_us());
-	if (req->fwd == GK_FWD_IGNORED && rep->audited) {
-		n = rep->message ? strlen(rep->message) : 0;
-		if ((m = malloc(n + sizeof(note))) != NULL) {
-			if (n > 0)
-				memcpy(m, rep->message, n);
-			memcpy(m + n, note, sizeof(note));
-			free(rep->message);
-			rep->message = m;
-		}
-	}
+	if (req->fwd == GK_FWD_IGNORED && rep->audited)
+		gate_reply_message_append(rep, note);
 	if (req->fwd == GK_FWD_BAD)
 		gk_debug("request %s: malformed forwarded header from trusted "
 		    "proxy %s: client is unknown", req->request_id,

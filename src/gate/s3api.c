@@ -676,6 +676,13 @@ gate_s3api_refused(const gate_s3 *s)
 }
 
 void
+gate_s3api_abandon(gate_s3 *s)
+{
+	s3api_fail(s, 400, "IncompleteBody", "You did not provide the number "
+	    "of bytes specified by the Content-Length HTTP header.");
+}
+
+void
 gate_s3api_feed(gate_s3 *s, const uint8_t *p, size_t len)
 {
 	if (s->err_status != 0 || s->body == BODY_NONE)

@@ -353,6 +353,17 @@ gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len)
 		fail(u, 400, "Bad Request: malformed multipart body");
 }
 
+void
+gate_upload_abandon(gate_upload *u)
+{
+	if (u->s3 != NULL) {
+		gate_s3api_abandon(u->s3);
+		return;
+	}
+	fail(u, 400, "Bad Request: the connection closed before the end of "
+	    "the body; nothing was stored");
+}
+
 int
 gate_upload_refused(const gate_upload *u)
 {
@@ -388,8 +399,8 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 	else if (u->have_pol)
 		rep->path = strdup(u->pol.key);
 	else if (u->key.len > 0)
-		rep->path = gk_slice_dup(gk_slice_of(u->key.data,
-		    u->key.len > 2048 ? 2048 : u->key.len));
+		rep->path = gate_text_copy(gk_slice_of(u->key.data,
+		    u->key.len), 2048);	/* a NUL shows, not cuts */
 	if (u->status != 0) {
 		gate_reply_error(rep, u->status, u->decision, u->msg);
 		if (u->w != NULL)

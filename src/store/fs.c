@@ -572,18 +572,32 @@ fs_writer_commit(fs_writer *w)
 		goto out;
 	lock = &w->s->stripes[w->hash[0] % STORE_STRIPES];
 	pthread_mutex_lock(lock);
+	/*
+	 * The index row first, then the rename: an index that cannot be
+	 * written (busy, full) fails the commit before anything changed,
+	 * rather than after the object became readable, so a failed commit
+	 * never leaves an object that GET serves and listings miss. A rename
+	 * that then fails leaves a row that start-up reconciliation drops
+	 * (or corrects, when it describes a file that is still there).
+	 */
 	r = GK_ERR_IO;
 	if (ensure_fanout(w->s, dir) != 0) {
 		gk_error("store: cannot create %s: %s", dir, strerror(errno));
+	} else if ((r = fs_index_put(w->s, gk_slice_of(w->name, w->name_len),
+	    w->total, (int64_t)gk_get_u64be(w->hdr + OFF_MTIME))) != 0) {
+		/* nothing changed: the temp file goes with the writer */
 	} else if (rename(w->tmp_path, file) != 0) {
+		r = GK_ERR_IO;
 		gk_error("store: rename into place: %s", strerror(errno));
+		if (access(file, F_OK) != 0)	/* a new key: no row for it */
+			(void)fs_index_del(w->s, gk_slice_of(w->name,
+			    w->name_len));
 	} else {
 		w->committed = 1;
-		if (gk_fsync_dir(dir) != 0)
+		if (gk_fsync_dir(dir) != 0) {
+			r = GK_ERR_IO;
 			gk_error("store: fsync %s: %s", dir, strerror(errno));
-		else
-			r = fs_index_put(w->s, gk_slice_of(w->name, w->name_len),
-			    w->total, (int64_t)gk_get_u64be(w->hdr + OFF_MTIME));
+		}
 	}
 	pthread_mutex_unlock(lock);
 out:

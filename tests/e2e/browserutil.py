@@ -49,8 +49,10 @@ class VendorKey:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption()).decode()
 
-    def token(self, aud, op, key=None, prefix=None, sub="py", ttl=300):
-        """A v2 token (EdDSA) for one key or a prefix."""
+    def token(self, aud, op, key=None, prefix=None, sub="py", ttl=300,
+              jti=None):
+        """A v2 token (EdDSA) for one key or a prefix (single use with
+        jti)."""
         now = int(time.time())
         claims = {"aud": aud, "sub": sub, "op": op, "iat": now,
                   "exp": now + ttl}
@@ -58,6 +60,8 @@ class VendorKey:
             claims["key"] = key
         else:
             claims["prefix"] = prefix
+        if jti is not None:
+            claims["jti"] = jti
         si = (b64u(json.dumps({"alg": "EdDSA", "kid": self.kid}).encode()) +
               "." + b64u(json.dumps(claims).encode()))
         return si + "." + b64u(self.priv.sign(si.encode()))
