@@ -123,6 +123,7 @@ main(int argc, char **argv)
 {
 	audit_settings cfg;
 	uint8_t seed[32];
+	char err[256];
 	double secs = argc > 2 ? atof(argv[2]) : 5.0, t0, t1;
 	int window = argc > 3 ? atoi(argv[3]) : 64, k;
 	int jti_mode = argc > 4 && strcmp(argv[4], "jti") == 0;
@@ -142,8 +143,9 @@ main(int argc, char **argv)
 	cfg.key = seed;
 	cfg.key_len = sizeof(seed);
 	cfg.instance_id = "bench";
-	if (audit_open(&cfg, &aud) != 0) {
-		fprintf(stderr, "audit_writer: cannot open %s\n", argv[1]);
+	if (audit_open(&cfg, &aud, err, sizeof(err)) != 0) {
+		fprintf(stderr, "audit_writer: cannot open %s: %s\n", argv[1],
+		    err);
 		return 1;
 	}
 	if (jti_mode) {
