@@ -58,25 +58,18 @@ read_record(const char *path, int *have, int64_t *created,
 {
 	char line[SEEN_LINE_MAX + 1], hex[65], f[SHARE_FP_STR + 1];
 	long long c;
-	ssize_t n;
-	size_t len = 0;
-	int fd, used;
+	gk_buf b;
+	size_t len;
+	int r, used;
 
 	*have = 0;
-	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return errno == ENOENT ? 0 : GK_ERR_IO;
-	while (len < SEEN_LINE_MAX) {
-		n = read(fd, line + len, SEEN_LINE_MAX - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
+	if ((r = gk_file_read(path, SEEN_LINE_MAX, &b)) != 0)
+		return r == GK_ERR_NOT_FOUND ? 0 : r;
+	len = b.len;
+	memcpy(line, b.data, len);
 	line[len] = '\0';
-	if (len == 0 || len >= SEEN_LINE_MAX || line[len - 1] != '\n' ||
-	    strlen(line) != len ||
+	gk_buf_release(&b);
+	if (len == 0 || line[len - 1] != '\n' || strlen(line) != len ||
 	    sscanf(line, "v1 %lld %64s %56s%n", &c, hex, f, &used) != 3 ||
 	    (size_t)used != len - 1 || strlen(hex) != 64 ||
 	    gk_hex_decode(gk_slice_str(hex), sha, 32) != 0 ||
