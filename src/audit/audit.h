@@ -209,6 +209,17 @@ int audit_grants_put(gk_audit_grants *g, const char *id,
  * doc's content: 0, GK_ERR_NOT_FOUND, GK_ERR_UNAVAILABLE. */
 int audit_grants_get(gk_audit_grants *g, int by_key, const char *v,
     gk_buf *doc, char *err, size_t errlen) GK_WUR;
+/*
+ * Replaces id's access key and document with new_doc only if the document
+ * is still old_doc, in one conditional UPDATE, so that of two processes
+ * changing the same grant at once (two revokes) exactly one succeeds: 0,
+ * GK_ERR_DENIED (someone else changed or removed it since old_doc was
+ * read), GK_ERR_EXISTS (access key taken by another grant),
+ * GK_ERR_UNAVAILABLE.
+ */
+int audit_grants_swap(gk_audit_grants *g, const char *id,
+    const char *access_key, const char *old_doc, const char *new_doc,
+    char *err, size_t errlen) GK_WUR;
 /* Every grant ordered by id: 0, fn's non-zero value, GK_ERR_UNAVAILABLE. */
 int audit_grants_list(gk_audit_grants *g, gk_audit_doc_fn fn, void *arg,
     char *err, size_t errlen) GK_WUR;

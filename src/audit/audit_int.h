@@ -234,6 +234,13 @@ struct audit_backend {
 	/* Every grant, ordered by id; fn's non-zero return stops. */
 	int (*grant_list)(audit_conn *c, gk_audit_doc_fn fn, void *arg,
 	    char *err, size_t errlen);
+	/* Replaces id's access key and document only while the document
+	 * is still old (one conditional UPDATE): 0, GK_ERR_DENIED when it
+	 * changed or is gone, GK_ERR_EXISTS when access_key belongs to
+	 * another id, GK_ERR_UNAVAILABLE failure. */
+	int (*grant_swap)(audit_conn *c, const char *id,
+	    const char *access_key, const char *old_doc, const char *new_doc,
+	    char *err, size_t errlen);
 };
 
 extern const audit_backend audit_sqlite_backend;

@@ -106,6 +106,22 @@ audit_grants_get(gk_audit_grants *g, int by_key, const char *v, gk_buf *doc,
 }
 
 int
+audit_grants_swap(gk_audit_grants *g, const char *id,
+    const char *access_key, const char *old_doc, const char *new_doc,
+    char *err, size_t errlen)
+{
+	int r;
+
+	pthread_mutex_lock(&g->lock);
+	r = conn_get(g, err, errlen);
+	if (r == 0)
+		r = conn_done(g, g->conn->ops->grant_swap(g->conn, id,
+		    access_key, old_doc, new_doc, err, errlen));
+	pthread_mutex_unlock(&g->lock);
+	return r;
+}
+
+int
 audit_grants_list(gk_audit_grants *g, gk_audit_doc_fn fn, void *arg,
     char *err, size_t errlen)
 {

@@ -71,6 +71,9 @@ int audit_pg_prune_span(audit_conn *base, const char *instance,
 int audit_pg_jti_use(audit_conn *base, const char *jti, int64_t exp_s);
 int audit_pg_grant_put(audit_conn *base, const char *id,
     const char *access_key, const char *doc, char *err, size_t errlen);
+int audit_pg_grant_swap(audit_conn *base, const char *id,
+    const char *access_key, const char *old_doc, const char *new_doc,
+    char *err, size_t errlen);
 int audit_pg_grant_get(audit_conn *base, int by_key, const char *v,
     gk_buf *doc, char *err, size_t errlen);
 int audit_pg_grant_list(audit_conn *base, gk_audit_doc_fn fn, void *arg,

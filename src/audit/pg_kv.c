@@ -64,6 +64,28 @@ audit_pg_grant_put(audit_conn *base, const char *id, const char *access_key,
 	return r;
 }
 
+/* One statement: the row lock makes a second swap wait for the first and
+ * then find the document changed (READ COMMITTED re-checks WHERE). */
+int
+audit_pg_grant_swap(audit_conn *base, const char *id,
+    const char *access_key, const char *old_doc, const char *new_doc,
+    char *err, size_t errlen)
+{
+	PGresult *res = NULL;
+	const char *v[4] = { id, old_doc, new_doc, access_key };
+	int r;
+
+	/* (audit_pg_run maps unique_violation, the access key, to
+	 * GK_ERR_EXISTS) */
+	if ((r = audit_pg_run(PG(base)->db, "UPDATE grants SET doc = $3,"
+	    " access_key = $4 WHERE id = $1 AND doc = $2", 0, 4, v, NULL,
+	    NULL, &res, err, errlen)) != 0)
+		return r;
+	r = strcmp(PQcmdTuples(res), "1") == 0 ? 0 : GK_ERR_DENIED;
+	PQclear(res);
+	return r;
+}
+
 int
 audit_pg_grant_get(audit_conn *base, int by_key, const char *v, gk_buf *doc,
     char *err, size_t errlen)

@@ -215,6 +215,7 @@ const audit_backend audit_pg_backend = {
 	.jti_use = audit_pg_jti_use,
 	.grant_put = audit_pg_grant_put,
 	.grant_get = audit_pg_grant_get,
+	.grant_swap = audit_pg_grant_swap,
 	.grant_list = audit_pg_grant_list,
 };
 

@@ -417,5 +417,6 @@ const audit_backend audit_sqlite_backend = {
 	.jti_use = audit_sq_jti_use,
 	.grant_put = audit_sq_grant_put,
 	.grant_get = audit_sq_grant_get,
+	.grant_swap = audit_sq_grant_swap,
 	.grant_list = audit_sq_grant_list,
 };

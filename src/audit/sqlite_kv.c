@@ -164,6 +164,43 @@ out:
 	return r;
 }
 
+/* One statement: SQLite's write lock makes the test and the change one
+ * step for every process sharing the file. */
+int
+audit_sq_grant_swap(audit_conn *base, const char *id,
+    const char *access_key, const char *old_doc, const char *new_doc,
+    char *err, size_t errlen)
+{
+	static const char sql[] = "UPDATE grants SET doc = ?3,"
+	    " access_key = ?4 WHERE id = ?1 AND doc = ?2";
+	sqlite3 *db = SQ(base)->db;
+	sqlite3_stmt *st = NULL;
+	int rc, r = GK_ERR_UNAVAILABLE;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, old_doc, -1, SQLITE_STATIC) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, new_doc, -1, SQLITE_STATIC) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_text(st, 4, access_key, -1, SQLITE_STATIC) !=
+	    SQLITE_OK)
+		goto out;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+		r = GK_ERR_EXISTS;
+		goto out;
+	}
+	if (rc != SQLITE_DONE)
+		goto out;
+	r = sqlite3_changes(db) == 1 ? 0 : GK_ERR_DENIED;
+out:
+	if (r == GK_ERR_UNAVAILABLE)
+		audit_set_err(err, errlen, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return r;
+}
+
 int
 audit_sq_grant_get(audit_conn *base, int by_key, const char *v, gk_buf *doc,
     char *err, size_t errlen)

@@ -159,9 +159,14 @@ int gate_read_url(gk_app *app, gk_slice key, const char *cip, gk_buf *url,
  * The browser upload form for exactly key, appended to out as a JSON
  * object {"url": ..., "fields": {...}}: a presigned S3 POST (redirect
  * mode) or a signed policy for the gatekeeper's /_upload, bound to cip
- * when not NULL as gate_read_url. *exp gets its expiry.
+ * when not NULL as gate_read_url. *exp gets its expiry. once: the grant
+ * is single use (a v2 token with 'jti'), so is the form: /_upload takes
+ * one complete upload with it (the policy's "x-gk-once" id, recorded in
+ * the replay cache). A presigned S3 POST cannot be limited so: the bucket
+ * takes it until it expires.
  */
-int gate_upload_form(gk_app *app, gk_slice key, const char *cip,
+#define GATE_ONCE_LEN 16	/* random bytes of a single-use form's id */
+int gate_upload_form(gk_app *app, gk_slice key, const char *cip, int once,
     gk_buf *out, int64_t *exp);
 /* 1 if the client lies in cip (an address or CIDR), 0 if not, -1 if cip
  * is malformed. */

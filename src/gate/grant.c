@@ -49,10 +49,11 @@ out:
 }
 
 int
-gate_upload_form(gk_app *app, gk_slice key, const char *cip, gk_buf *out,
-    int64_t *exp)
+gate_upload_form(gk_app *app, gk_slice key, const char *cip, int once,
+    gk_buf *out, int64_t *exp)
 {
-	char sig[GK_MAC_HEX_LEN + 1];
+	char sig[GK_MAC_HEX_LEN + 1], id[2 * GATE_ONCE_LEN + 1];
+	uint8_t rnd[GATE_ONCE_LEN];
 	gk_buf pol;
 	int r;
 
@@ -63,9 +64,17 @@ gate_upload_form(gk_app *app, gk_slice key, const char *cip, gk_buf *out,
 		    app->cfg->max_upload_bytes, 0, out);
 	}
 	*exp = gk_add_sat(gk_now_s(), app->cfg->data_url_ttl);
+	if (once) {
+		/* the form's own id, random: the token's jti stays the
+		 * token's, and ids of forms cannot be guessed ahead */
+		if ((r = gk_random(rnd, sizeof(rnd))) != 0)
+			return r;
+		gk_hex_encode(rnd, sizeof(rnd), id);
+	}
 	gk_buf_init(&pol, 16384);
-	if ((r = verify_policy_make_cip(app->internal_mac, app->cfg->id, key,
-	    *exp, app->cfg->max_upload_bytes, cip, &pol, sig)) != 0 ||
+	if ((r = verify_policy_make_once(app->internal_mac, app->cfg->id, key,
+	    *exp, app->cfg->max_upload_bytes, cip, once ? id : NULL, &pol,
+	    sig)) != 0 ||
 	    (r = gk_buf_printf(out, "{\"url\":\"%s/_upload\",\"fields\":"
 	    "{\"key\":", app->cfg->public_url)) != 0 ||
 	    (r = gk_json_str(out, key)) != 0 ||

@@ -372,6 +372,32 @@ gate_upload_refused(const gate_upload *u)
 	return u != NULL && u->status != 0;
 }
 
+/*
+ * The form of a single-use grant (its policy's "x-gk-once" id) takes one
+ * upload: the first that arrived whole and is about to be stored uses it
+ * up. An attempt that failed before its end (cut, too large, malformed,
+ * the store refusing) does not, so the user can try again with the same
+ * form until it expires; of two at once, the one to end first wins.
+ */
+static void
+use_once(gate_upload *u)
+{
+	char id[80];
+	int n, r;
+
+	n = snprintf(id, sizeof(id), "gk-upload:%s", u->pol.once);
+	if (n < 0 || (size_t)n >= sizeof(id)) {
+		fail(u, 500, "Internal Exception");
+		return;
+	}
+	r = audit_jti_use(u->app->audit, id, u->pol.expires);
+	if (r == GK_ERR_EXISTS)
+		fail(u, 403, "Forbidden: this upload form was used already "
+		    "(single use)");
+	else if (r != 0)
+		fail(u, 503, "Service Unavailable: replay cache unavailable");
+}
+
 void
 gate_upload_end(gate_upload *u, gk_reply *rep)
 {
@@ -394,6 +420,8 @@ gate_upload_end(gate_upload *u, gk_reply *rep)
 		store_status(u, r, "cannot finish upload", &st, &m);
 		fail(u, st, m);
 	}
+	if (u->status == 0 && u->have_pol && u->pol.once != NULL)
+		use_once(u);
 	if (u->raw_key != NULL)
 		;	/* the v2 checks set path, kid, sub, jti */
 	else if (u->have_pol)

@@ -115,7 +115,7 @@ v1_put_object(gk_app *app, gk_slice key, gk_reply *rep)
 	int r;
 
 	if ((r = gk_buf_append_str(b, "{\"clientReturn\":")) != 0 ||
-	    (r = gate_upload_form(app, key, NULL, b, &exp)) != 0 ||
+	    (r = gate_upload_form(app, key, NULL, 0, b, &exp)) != 0 ||
 	    (r = gk_buf_append_str(b, ",\"bucket\":")) != 0 ||
 	    (r = gk_json_str(b, gk_slice_str(store_presigns(app->store) ?
 	    store_bucket(app->store) : app->cfg->id))) != 0 ||

@@ -189,14 +189,15 @@ out:
 }
 
 static int
-answer_put(gk_app *app, gk_slice key, const char *cip, gk_reply *rep)
+answer_put(gk_app *app, gk_slice key, const char *cip, int once,
+    gk_reply *rep)
 {
 	gk_buf form, *b = &rep->body;
 	int64_t exp;
 	int r;
 
 	gk_buf_init(&form, 65536);
-	if ((r = gate_upload_form(app, key, cip, &form, &exp)) != 0)
+	if ((r = gate_upload_form(app, key, cip, once, &form, &exp)) != 0)
 		goto out;
 	if (form.len < 2 || form.data[0] != '{') {
 		r = GK_ERR_INTERNAL;
@@ -441,7 +442,8 @@ gate_v2_handle(gk_app *app, const gk_req *req, gk_slice rest, gk_reply *rep)
 	else if (g.op == GK_V2_LIST)
 		r = answer_list(app, k, g.after, g.limit, rep);
 	else
-		r = answer_put(app, k, g.cip, rep);
+		/* a single-use token buys a single-use form */
+		r = answer_put(app, k, g.cip, rep->jti != NULL, rep);
 	if (r != 0) {
 		gate_store_failed(rep, r);
 		goto out;

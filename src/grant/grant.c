@@ -382,16 +382,19 @@ store(gk_grants *gs, const gk_grant *g, const char *keep_sealed)
 }
 
 /* Loads by id or key into g and *root (the parsed document, the caller's
- * to json_decref; *sealed points into it). */
+ * to json_decref; *sealed points into it); text, when not NULL, gets the
+ * document as stored (the caller's to free). */
 static int
 load_doc(gk_grants *gs, int by_key, const char *v, gk_grant *g,
-    json_t **root, const char **sealed)
+    json_t **root, const char **sealed, char **text)
 {
 	gk_buf doc;
 	int r;
 
 	memset(g, 0, sizeof(*g));
 	*root = NULL;
+	if (text != NULL)
+		*text = NULL;
 	gk_buf_init(&doc, DOC_CAP);
 	r = audit_grants_get(gs->db, by_key, v, &doc, last_err,
 	    sizeof(last_err));
@@ -399,6 +402,9 @@ load_doc(gk_grants *gs, int by_key, const char *v, gk_grant *g,
 		r = db_failed(r);
 	else
 		r = doc_parse((const char *)doc.data, g, root, sealed);
+	if (r == 0 && text != NULL && (*text = gk_slice_dup(gk_slice_of(
+	    doc.data, doc.len))) == NULL)
+		r = GK_ERR_NOMEM;
 	gk_buf_release(&doc);
 	return r;
 }
@@ -412,7 +418,7 @@ load(gk_grants *gs, int by_key, const char *v, gk_grant *g, int with_secret)
 	const char *sealed;
 	int r;
 
-	r = load_doc(gs, by_key, v, g, &root, &sealed);
+	r = load_doc(gs, by_key, v, g, &root, &sealed, NULL);
 	if (r == 0 && with_secret && secret_open(gs, g, sealed) != 0) {
 		snprintf(last_err, sizeof(last_err), "the secret of grant %s "
 		    "does not decrypt with the current grant key", g->id);
@@ -543,46 +549,109 @@ grant_by_key(gk_grants *gs, const char *access_key, gk_grant *out)
 	return load(gs, 1, access_key, out, 1);
 }
 
+/*
+ * The revocation replaces the document only if it is still the one read
+ * (audit_grants_swap), so of two revokes at once (the CLI and the console,
+ * or two instances) exactly one wins and records it; the other reads the
+ * grant again and finds it revoked. A document changed otherwise in
+ * between (a rotation) is read again, a few times.
+ */
 int
 grant_revoke(gk_grants *gs, const char *id, gk_grant *out)
 {
 	json_t *root = NULL;
 	const char *sealed;
-	int r;
+	char *old = NULL, *doc = NULL;
+	int r, tries;
 
-	if ((r = load_doc(gs, 0, id, out, &root, &sealed)) != 0)
-		goto out;
-	if (out->revoked_s != 0) {
-		r = GK_ERR_DENIED;
-		goto out;
+	for (tries = 0; tries < 4; tries++) {
+		json_decref(root);
+		root = NULL;
+		free(old);
+		free(doc);
+		old = doc = NULL;
+		if ((r = load_doc(gs, 0, id, out, &root, &sealed, &old)) != 0)
+			goto out;
+		if (out->revoked_s != 0) {
+			r = GK_ERR_DENIED;
+			goto out;
+		}
+		out->revoked_s = gk_now_s();
+		/* the sealed secret is kept as stored: a grant whose secret
+		 * the current key cannot open can still be revoked */
+		if ((r = doc_make(gs, out, sealed, &doc)) != 0)
+			goto out;
+		r = audit_grants_swap(gs->db, id, out->access_key, old, doc,
+		    last_err, sizeof(last_err));
+		if (r != GK_ERR_DENIED) {
+			if (r != 0)
+				r = db_failed(r);
+			goto out;
+		}
 	}
-	out->revoked_s = gk_now_s();
-	/* the sealed secret is kept as stored: a grant whose secret the
-	 * current key cannot open can still be revoked */
-	r = store(gs, out, sealed);
+	snprintf(last_err, sizeof(last_err), "grant %s kept changing while "
+	    "being revoked", id);
+	r = GK_ERR_UNAVAILABLE;
 out:
+	free(old);
+	free(doc);
 	json_decref(root);
 	return r;
 }
 
+/* Like a revocation, the new pair replaces the document only if it is
+ * still the one read: a rotation can never undo a revocation made
+ * meanwhile. */
 int
 grant_rotate(gk_grants *gs, const char *id, gk_grant *out)
 {
-	int r, tries;
+	json_t *root = NULL;
+	const char *sealed;
+	char *old = NULL, *doc = NULL;
+	int r = GK_ERR_INTERNAL, tries;
 
-	if ((r = load(gs, 0, id, out, 0)) != 0)
-		return r;
-	if (out->revoked_s != 0)
-		return GK_ERR_DENIED;
-	for (tries = 0; tries < 4; tries++) {
-		if (new_credentials(out) != 0)
-			return GK_ERR_INTERNAL;
+	for (tries = 0; tries < 8; tries++) {
+		if (old == NULL || r == GK_ERR_DENIED) {
+			/* first, or someone changed it: read it again */
+			json_decref(root);
+			root = NULL;
+			free(old);
+			old = NULL;
+			if ((r = load_doc(gs, 0, id, out, &root, &sealed,
+			    &old)) != 0)
+				goto out;
+			if (out->revoked_s != 0) {
+				r = GK_ERR_DENIED;
+				goto out;
+			}
+		}
+		if (new_credentials(out) != 0) {
+			r = GK_ERR_INTERNAL;
+			goto out;
+		}
 		out->rotated_s = gk_now_s();
-		if ((r = store(gs, out, NULL)) != GK_ERR_EXISTS)
-			break;
+		free(doc);
+		doc = NULL;
+		if ((r = doc_make(gs, out, NULL, &doc)) != 0)
+			goto out;
+		r = audit_grants_swap(gs->db, id, out->access_key, old, doc,
+		    last_err, sizeof(last_err));
+		/* EXISTS: the new access key id is taken, draw another */
+		if (r != GK_ERR_DENIED && r != GK_ERR_EXISTS) {
+			if (r != 0)
+				r = db_failed(r);
+			goto out;
+		}
 	}
+	snprintf(last_err, sizeof(last_err), "grant %s kept changing while "
+	    "being rotated", id);
+	r = GK_ERR_UNAVAILABLE;
+out:
 	if (r != 0)
 		OPENSSL_cleanse(out->secret, sizeof(out->secret));
+	free(old);
+	free(doc);
+	json_decref(root);
 	return r;
 }
 

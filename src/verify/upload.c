@@ -18,6 +18,7 @@
  * the years before 1970 as well. */
 #define POLICY_MAX_EXPIRES 253402300799LL /* 9999-12-31T23:59:59Z */
 #define ISO_LEN 20
+#define ONCE_MAX 64	/* longest "x-gk-once" form id */
 
 static const char upload_domain[] = "gk-upload-v1";
 
@@ -39,6 +40,7 @@ verify_policy_release(gk_upload_policy *p)
 	free(p->bucket);
 	free(p->key);
 	free(p->cip);
+	free(p->once);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -55,6 +57,31 @@ int
 verify_policy_make_cip(const gk_mac *m, const char *bucket, gk_slice key,
     int64_t expires, uint64_t max_bytes, const char *cip, gk_buf *policy_b64,
     char sig_hex[GK_MAC_HEX_LEN + 1])
+{
+	return verify_policy_make_once(m, bucket, key, expires, max_bytes, cip,
+	    NULL, policy_b64, sig_hex);
+}
+
+/* 1 if s is a form id: 1..ONCE_MAX lower-case hex digits. */
+static int
+once_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > ONCE_MAX)
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return 1;
+}
+
+int
+verify_policy_make_once(const gk_mac *m, const char *bucket, gk_slice key,
+    int64_t expires, uint64_t max_bytes, const char *cip, const char *once,
+    gk_buf *policy_b64, char sig_hex[GK_MAC_HEX_LEN + 1])
 {
 	json_t *root = NULL;
 	char *text = NULL, iso[32];
@@ -73,7 +100,8 @@ verify_policy_make_cip(const gk_mac *m, const char *bucket, gk_slice key,
 	    expires < 0 || expires > POLICY_MAX_EXPIRES ||
 	    max_bytes > (uint64_t)INT64_MAX ||
 	    (cip != NULL && (cip[0] == '\0' ||
-	    !gk_utf8_valid(gk_slice_str(cip)))))
+	    !gk_utf8_valid(gk_slice_str(cip)))) ||
+	    (once != NULL && !once_ok(once, strlen(once))))
 		goto out;
 	gk_time_iso(expires, iso, sizeof(iso));
 	if (strlen(iso) != ISO_LEN) {
@@ -91,6 +119,12 @@ verify_policy_make_cip(const gk_mac *m, const char *bucket, gk_slice key,
 	if (root != NULL && cip != NULL &&
 	    json_array_append_new(json_object_get(root, "conditions"),
 	    json_pack("{s:s}", "x-gk-cip", cip)) != 0) {
+		json_decref(root);
+		root = NULL;
+	}
+	if (root != NULL && once != NULL &&
+	    json_array_append_new(json_object_get(root, "conditions"),
+	    json_pack("{s:s}", "x-gk-once", once)) != 0) {
 		json_decref(root);
 		root = NULL;
 	}
@@ -179,9 +213,11 @@ verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
 	gk_buf json;
 	json_t *root = NULL;
 	json_error_t jerr;
-	const char *exp_s, *bucket, *eq, *dkey, *key, *clr, *sse, *cip = NULL;
+	json_t *conds;
+	const char *exp_s, *bucket, *eq, *dkey, *key, *clr, *sse, *cip = NULL,
+	    *once = NULL;
 	size_t exp_len, bucket_len, eq_len, dkey_len, key_len, clr_len,
-	    sse_len, cip_len = 0;
+	    sse_len, cip_len = 0, once_len = 0, n, i;
 	json_int_t lo, hi;
 	int64_t expires = 0;
 	int r = GK_ERR_INTERNAL;
@@ -205,27 +241,36 @@ verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
 	    JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL)
 		goto out;
-	/* the four conditions, or five with the client binding */
-	if (json_unpack_ex(root, &jerr, JSON_STRICT,
-	    "{s:s%, s:[{s:s%}, [s%, s%, s%], [s%, I, I], {s:s%}]}",
-	    "expiration", &exp_s, &exp_len,
-	    "conditions",
-	    "bucket", &bucket, &bucket_len,
-	    &eq, &eq_len, &dkey, &dkey_len, &key, &key_len,
-	    &clr, &clr_len, &lo, &hi,
-	    "x-amz-server-side-encryption", &sse, &sse_len) != 0 &&
-	    json_unpack_ex(root, &jerr, JSON_STRICT,
-	    "{s:s%, s:[{s:s%}, [s%, s%, s%], [s%, I, I], {s:s%}, {s:s%}]}",
-	    "expiration", &exp_s, &exp_len,
-	    "conditions",
-	    "bucket", &bucket, &bucket_len,
-	    &eq, &eq_len, &dkey, &dkey_len, &key, &key_len,
-	    &clr, &clr_len, &lo, &hi,
-	    "x-amz-server-side-encryption", &sse, &sse_len,
-	    "x-gk-cip", &cip, &cip_len) != 0)
+	/* the four conditions, then the client binding and the single-use
+	 * id, each optional, in that order */
+	if (json_unpack_ex(root, &jerr, JSON_STRICT, "{s:s%, s:o}",
+	    "expiration", &exp_s, &exp_len, "conditions", &conds) != 0 ||
+	    !json_is_array(conds) || (n = json_array_size(conds)) < 4 ||
+	    n > 6)
 		goto out;
+	if (json_unpack_ex(json_array_get(conds, 0), &jerr, JSON_STRICT,
+	    "{s:s%}", "bucket", &bucket, &bucket_len) != 0 ||
+	    json_unpack_ex(json_array_get(conds, 1), &jerr, JSON_STRICT,
+	    "[s%, s%, s%]", &eq, &eq_len, &dkey, &dkey_len, &key,
+	    &key_len) != 0 ||
+	    json_unpack_ex(json_array_get(conds, 2), &jerr, JSON_STRICT,
+	    "[s%, I, I]", &clr, &clr_len, &lo, &hi) != 0 ||
+	    json_unpack_ex(json_array_get(conds, 3), &jerr, JSON_STRICT,
+	    "{s:s%}", "x-amz-server-side-encryption", &sse, &sse_len) != 0)
+		goto out;
+	i = 4;
+	if (i < n && json_unpack_ex(json_array_get(conds, i), &jerr,
+	    JSON_STRICT, "{s:s%}", "x-gk-cip", &cip, &cip_len) == 0)
+		i++;
+	if (i < n && json_unpack_ex(json_array_get(conds, i), &jerr,
+	    JSON_STRICT, "{s:s%}", "x-gk-once", &once, &once_len) == 0)
+		i++;
+	if (i != n)
+		goto out;	/* something else, or out of order */
 	if (cip != NULL && (cip_len == 0 ||
 	    memchr(cip, '\0', cip_len) != NULL))
+		goto out;
+	if (once != NULL && !once_ok(once, once_len))
 		goto out;
 	if (!str_is(eq, eq_len, "eq") || !str_is(dkey, dkey_len, "$key") ||
 	    !str_is(clr, clr_len, "content-length-range") ||
@@ -241,7 +286,9 @@ verify_policy_open(const gk_mac *m, gk_slice policy_b64, gk_slice sig_hex,
 	    bucket_len))) == NULL ||
 	    (out->key = gk_slice_dup(gk_slice_of(key, key_len))) == NULL ||
 	    (cip != NULL && (out->cip = gk_slice_dup(gk_slice_of(cip,
-	    cip_len))) == NULL))
+	    cip_len))) == NULL) ||
+	    (once != NULL && (out->once = gk_slice_dup(gk_slice_of(once,
+	    once_len))) == NULL))
 		goto out;
 	out->expires = expires;
 	out->max_bytes = (uint64_t)hi;

@@ -93,7 +93,9 @@ typedef struct {
 	int64_t expires;	/* unix seconds */
 	uint64_t max_bytes;	/* content-length-range upper bound */
 	char *cip;		/* client address or CIDR it is bound to, or
-				 * NULL (a fifth condition {"x-gk-cip": C}) */
+				 * NULL (a condition {"x-gk-cip": C}) */
+	char *once;		/* single use: the form's own id, or NULL (a
+				 * last condition {"x-gk-once": ID}) */
 } gk_upload_policy;
 
 /*
@@ -112,6 +114,13 @@ int verify_policy_make(const gk_mac *m, const char *bucket, gk_slice key,
  * (a v2 token's 'cip': the upload must come from there). */
 int verify_policy_make_cip(const gk_mac *m, const char *bucket, gk_slice key,
     int64_t expires, uint64_t max_bytes, const char *cip, gk_buf *policy_b64,
+    char sig_hex[GK_MAC_HEX_LEN + 1]) GK_WUR;
+/* The same with, after it, a condition {"x-gk-once": once} when once is
+ * not NULL (1..64 bytes of [0-9a-f]): the form of a single-use v2 token,
+ * which the upload endpoint accepts for one upload. */
+int verify_policy_make_once(const gk_mac *m, const char *bucket,
+    gk_slice key, int64_t expires, uint64_t max_bytes, const char *cip,
+    const char *once, gk_buf *policy_b64,
     char sig_hex[GK_MAC_HEX_LEN + 1]) GK_WUR;
 /*
  * Checks the size and the signature (constant time) before decoding or

@@ -140,3 +140,75 @@ def test_serve_audit_store_unopenable(gk_factory):
     assert p.stderr.startswith("gatekeeper serve: cannot open the audit "
                                "log %s: " % g.audit_db), p.stderr
     assert p.stderr.count(g.audit_db) == 1, p.stderr
+
+
+def revoke_race(g, gid, n_cli, n_console):
+    """n_cli 'gatekeeper grant revoke' processes and n_console console
+    revokes of the same grant, all at once: what each was answered."""
+    import threading
+    procs = [subprocess.Popen([BIN, "grant", "revoke", gid, "--config",
+                               g.config], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for _ in range(n_cli)]
+    answers = []
+    if n_console:
+        tok = {"Authorization": "Bearer " + admin_token(g)}
+        rv = g.base + "/admin/api/grants/revoke"
+
+        def one():
+            r = requests.post(rv, params={"id": gid}, headers=tok,
+                              timeout=30)
+            answers.append((r.status_code, r.headers["Content-Type"],
+                            r.json()))
+
+        threads = [threading.Thread(target=one) for _ in range(n_console)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    cli = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        cli.append((p.returncode, out, err))
+    return cli, answers
+
+
+def test_revoke_race_cli(gk_factory, backend):
+    # 20 revokes of one grant in parallel: one wins, 19 are refused in
+    # one line, and one record says it was revoked (SQLite and PostgreSQL)
+    g = s3gk(gk_factory, backend)
+    gid = grant(g, "--name", "n", "--prefix", "a/", "--ops", "get")["id"]
+    cli, _ = revoke_race(g, gid, 20, 0)
+    won = [c for c in cli if c[0] == 0]
+    lost = [c for c in cli if c[0] != 0]
+    assert won == [(0, "revoked %s\n" % gid, "")], cli
+    assert lost == [(1, "", "gatekeeper grant: grant %s is already "
+                     "revoked\n" % gid)] * 19, cli
+    ops = [r["operation"] for r in grant_records(g, gid)]
+    assert sorted(ops) == ["grant_create", "grant_revoke"]
+    assert g.run("audit", "verify").returncode == 0
+
+
+def test_revoke_race_cli_and_console(gk_factory, backend):
+    # the CLI and the console revoking the same grant at once: exactly
+    # one success among both, the others refused (exit 1 / 409 JSON)
+    g = s3gk(gk_factory, backend).start()
+    gid = grant(g, "--name", "n", "--prefix", "a/", "--ops", "get")["id"]
+    cli, web = revoke_race(g, gid, 10, 10)
+    g.stop()
+    conflict = {"msg": "Conflict: grant %s is already revoked" % gid,
+                "error": True}
+    wins = [c for c in cli if c[0] == 0] + [w for w in web if w[0] == 200]
+    assert len(wins) == 1, (cli, web)
+    for c in cli:
+        assert c == (0, "revoked %s\n" % gid, "") or c == (
+            1, "", "gatekeeper grant: grant %s is already revoked\n" % gid), c
+    for w in web:
+        assert w[1].startswith("application/json")
+        assert (w[0] == 200 and w[2]["grant"]["state"] == "revoked") or \
+            (w[0], w[2]) == (409, conflict), w
+    recs = [(r["operation"], r["status"], r["decision"])
+            for r in grant_records(g, gid)]
+    ok = [r for r in recs if r[0] == "grant_revoke" and r[2] == "allow"]
+    assert len(ok) == 1, recs
+    assert g.run("audit", "verify").returncode == 0

@@ -590,6 +590,125 @@ def test_jti_single_use_across_restart(v2):
     assert req(v2, "GET", "/v2/objects/docs/a.txt", t2).status_code == 302
 
 
+# -- single use reaches the upload form -------------------------------------
+
+ONCE_USED = "Forbidden: this upload form was used already (single use)"
+
+
+def upload_form(g, key, **kw):
+    r = req(g, "POST", "/v2/uploads/" + urllib.parse.quote(key),
+            token(g.keys, op="put", key=key, **kw))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def post_form(form, content):
+    return requests.post(form["url"], data=form["fields"],
+                         files={"file": ("f.bin", content)}, timeout=60)
+
+
+def upload_rows(g, key, n):
+    deadline = time.monotonic() + 15
+    while True:
+        rows = g.audit_rows("protocol = 'upload' AND path = ?", (key,))
+        if len(rows) >= n or time.monotonic() > deadline:
+            return [(r["status"], r["decision"], r["message"]) for r in rows]
+        time.sleep(0.1)
+
+
+def stored(g, key):
+    r = req(g, "GET", "/v2/objects/" + key, token(g.keys, key=key))
+    assert r.status_code == 302, r.text
+    return requests.get(r.headers["Location"], timeout=30).content
+
+
+def test_single_use_token_uploads_once(v2):
+    # a token with 'jti' buys one form, and the form one upload: a second
+    # POST of it is refused (JSON, audited as a deny) and stores nothing
+    key = "docs/once.txt"
+    form = upload_form(v2, key, jti="up-" + os.urandom(4).hex())
+    assert post_form(form, b"first").status_code == 201
+    again = post_form(form, b"second")
+    assert again.status_code == 403, again.text
+    assert again.headers["Content-Type"].startswith("application/json")
+    assert again.json() == {"msg": ONCE_USED, "error": True}
+    assert stored(v2, key) == b"first"
+    assert upload_rows(v2, key, 2) == [(201, "allow", "Success"),
+                                       (403, "deny", ONCE_USED)]
+    # after a restart as well (the replay cache is in the audit database)
+    v2.stop()
+    v2.start()
+    assert post_form(form, b"third").status_code == 403
+    assert stored(v2, key) == b"first"
+    # a token without 'jti' is reusable until it expires, and so its form
+    key = "docs/many.txt"
+    form = upload_form(v2, key)
+    assert [post_form(form, b"x%d" % i).status_code
+            for i in range(3)] == [201] * 3
+
+
+def test_single_use_form_survives_a_failed_attempt(v2):
+    # an attempt that fails before its end (the connection cut in the
+    # middle of the file) does not use the form up: the user can retry,
+    # and after the first complete upload it is used
+    import socket
+    key = "docs/retry.bin"
+    form = upload_form(v2, key, jti="up-" + os.urandom(4).hex())
+    boundary = b"Cut0Here"
+    body = b""
+    for k, v in form["fields"].items():
+        body += (b"--" + boundary + b"\r\nContent-Disposition: form-data; "
+                 b"name=\"" + k.encode() + b"\"\r\n\r\n" + v.encode() +
+                 b"\r\n")
+    body += (b"--" + boundary + b"\r\nContent-Disposition: form-data; "
+             b"name=\"file\"; filename=\"f.bin\"\r\n\r\n" +
+             b"c" * 100000 + b"\r\n--" + boundary + b"--\r\n")
+    head = (b"POST /_upload HTTP/1.1\r\nHost: x\r\nContent-Type: "
+            b"multipart/form-data; boundary=" + boundary +
+            b"\r\nContent-Length: %d\r\n\r\n" % len(body))
+    s = socket.create_connection(("127.0.0.1", v2.port))
+    s.sendall(head + body[:len(body) // 2])
+    time.sleep(0.3)
+    s.close()
+    rows = upload_rows(v2, key, 1)
+    assert [r[:2] for r in rows] == [(400, "deny")], rows
+    # the same form again, whole: stored
+    assert post_form(form, b"whole").status_code == 201
+    assert stored(v2, key) == b"whole"
+    # and now used
+    again = post_form(form, b"more")
+    assert (again.status_code, again.json()["msg"]) == (403, ONCE_USED)
+    assert stored(v2, key) == b"whole"
+    # a form refused for its size does not use it up either
+    key = "docs/retry2.bin"
+    form = upload_form(v2, key, jti="up-" + os.urandom(4).hex())
+    big = post_form(form, b"z" * ((100 << 20) + 1))
+    assert big.status_code == 413, big.text
+    assert post_form(form, b"small").status_code == 201
+
+
+def test_single_use_form_two_at_once(v2):
+    # two uploads with the same single-use form at the same time: one is
+    # stored, the other refused
+    import threading
+    key = "docs/race.bin"
+    form = upload_form(v2, key, jti="up-" + os.urandom(4).hex())
+    got = []
+
+    def one(c):
+        r = post_form(form, c * 300000)
+        got.append((r.status_code, r.json()["msg"], c))
+
+    ts = [threading.Thread(target=one, args=(c,)) for c in (b"a", b"b")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert sorted(g[:2] for g in got) == [(201, "Success"), (403, ONCE_USED)]
+    won = [g[2] for g in got if g[0] == 201][0]
+    assert stored(v2, key) == won * 300000
+
+
 def test_replay_cache_unavailable_is_503(v2):
     t = token(v2.keys, jti="j-503")
     db = os.path.join(v2.data, "audit.db")

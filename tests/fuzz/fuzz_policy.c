@@ -93,8 +93,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(p.expires >= now && p.max_bytes <= (uint64_t)INT64_MAX);
 	/* what was accepted can be made again, and reads back the same */
 	gk_buf_init(&again, GK_POLICY_MAX_B64);
-	r = verify_policy_make(fuzz_mac, p.bucket, gk_slice_str(p.key),
-	    p.expires, p.max_bytes, &again, sig2);
+	r = verify_policy_make_once(fuzz_mac, p.bucket, gk_slice_str(p.key),
+	    p.expires, p.max_bytes, p.cip, p.once, &again, sig2);
 	CHECK(r == 0 || r == GK_ERR_TOO_LARGE);
 	if (r == 0) {
 		r2 = verify_policy_open(fuzz_mac, gk_slice_of(again.data,
@@ -103,6 +103,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(strcmp(p.bucket, q.bucket) == 0);
 		CHECK(strcmp(p.key, q.key) == 0);
 		CHECK(p.expires == q.expires && p.max_bytes == q.max_bytes);
+		CHECK((p.cip == NULL) == (q.cip == NULL) &&
+		    (p.cip == NULL || strcmp(p.cip, q.cip) == 0));
+		CHECK((p.once == NULL) == (q.once == NULL) &&
+		    (p.once == NULL || strcmp(p.once, q.once) == 0));
 		verify_policy_release(&q);
 	}
 	verify_policy_release(&p);

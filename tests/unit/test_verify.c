@@ -599,6 +599,32 @@ test_policy_structure(gk_mac *m)
 	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL) "{}", now), GK_ERR_INVALID);
 	T_EQ_INT(open_raw(m, "{", now), GK_ERR_INVALID);
 	T_EQ_INT(open_raw(m, "", now), GK_ERR_INVALID);
+	/* the optional conditions: cip, then the single-use id, once each */
+#define COND_C "{\"x-gk-cip\":\"10.0.0.1\"}"
+#define COND_O "{\"x-gk-once\":\"0a\"}"
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL "," COND_C), now), 0);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL "," COND_O), now), 0);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL "," COND_C "," COND_O), now), 0);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL "," COND_O "," COND_C), now),
+	    GK_ERR_INVALID);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL "," COND_O "," COND_O), now),
+	    GK_ERR_INVALID);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL "," COND_C "," COND_C), now),
+	    GK_ERR_INVALID);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL "," COND_C "," COND_O ","
+	    COND_O), now), GK_ERR_INVALID);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL ",{\"x-gk-once\":\"0a\","
+	    "\"x\":1}"), now), GK_ERR_INVALID);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL ",{\"x-gk-once\":\"0A\"}"),
+	    now), GK_ERR_INVALID);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL ",{\"x-gk-once\":\"\"}"), now),
+	    GK_ERR_INVALID);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL ",{\"x-gk-once\":1}"), now),
+	    GK_ERR_INVALID);
+	T_EQ_INT(open_raw(m, POL(EXP_OK, COND_B "," COND_K "," COND_L ","
+	    COND_O), now), GK_ERR_INVALID);
+#undef COND_C
+#undef COND_O
 	/* structurally fine but expired */
 	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL), 1893456001), GK_ERR_EXPIRED);
 	T_EQ_INT(open_raw(m, POL(EXP_OK, ALL), 1893456000), 0);
@@ -640,6 +666,29 @@ test_policy(void)
 	verify_policy_release(&p);
 	T_EQ_INT(verify_policy_make_cip(m, "my-bucket", key, 1893456000, 10,
 	    "", &b64, sig), GK_ERR_INVALID);
+	/* a single-use form's id, alone or after the cip, read back */
+	T_EQ_INT(verify_policy_make_once(m, "my-bucket", key, 1893456000, 10,
+	    NULL, "0123abcd", &b64, sig), 0);
+	T_EQ_INT(verify_policy_open(m, gk_slice_of(b64.data, b64.len),
+	    gk_slice_str(sig), 1800000000, &p), 0);
+	T_CHECK(p.cip == NULL);
+	T_EQ_STR(p.once, "0123abcd");
+	verify_policy_release(&p);
+	T_EQ_INT(verify_policy_make_once(m, "my-bucket", key, 1893456000, 10,
+	    "10.0.0.0/8", "ff", &b64, sig), 0);
+	T_EQ_INT(verify_policy_open(m, gk_slice_of(b64.data, b64.len),
+	    gk_slice_str(sig), 1800000000, &p), 0);
+	T_EQ_STR(p.cip, "10.0.0.0/8");
+	T_EQ_STR(p.once, "ff");
+	verify_policy_release(&p);
+	/* only lower-case hex, 1..64 digits */
+	T_EQ_INT(verify_policy_make_once(m, "my-bucket", key, 1893456000, 10,
+	    NULL, "", &b64, sig), GK_ERR_INVALID);
+	T_EQ_INT(verify_policy_make_once(m, "my-bucket", key, 1893456000, 10,
+	    NULL, "AB", &b64, sig), GK_ERR_INVALID);
+	T_EQ_INT(verify_policy_make_once(m, "my-bucket", key, 1893456000, 10,
+	    NULL, "0123456789abcdef0123456789abcdef0123456789abcdef"
+	    "0123456789abcdef0", &b64, sig), GK_ERR_INVALID);
 	T_EQ_INT(verify_policy_make(m, "my-bucket", key, 1893456000, 10485760,
 	    &b64, sig), 0);
 	/* the upper-case signature is the same signature */
