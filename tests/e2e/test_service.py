@@ -66,7 +66,10 @@ def test_unit_verifies_and_is_sandboxed(tmp_path):
                  "ProtectSystem=strict", "ReadWritePaths=/var/lib/gatekeeper",
                  "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
                  "SystemCallFilter=@system-service", "PrivateTmp=yes",
-                 "MemoryDenyWriteExecute=yes", "User=gatekeeper"):
+                 "MemoryDenyWriteExecute=yes", "User=gatekeeper",
+                 # the mode setup-system gives /etc/gatekeeper: another
+                 # one and systemd warns at every start
+                 "ConfigurationDirectoryMode=0750"):
         assert line in text, line
     # the security check really looks at the sandbox: without it the
     # same unit is exposed
@@ -246,6 +249,9 @@ def test_deb_install_serve_upgrade_remove_purge(debs):
     deps = [d.split()[0] for d in
             run("dpkg-deb", "-f", old, "Depends").split(",")]
     assert "libc6" in deps and "libmicrohttpd12" in deps, deps
+    # ExecReload's /bin/kill: a minimal Debian has no procps, and there
+    # `systemctl reload gatekeeper` failed with 203/EXEC
+    assert "procps" in deps, deps
     apt("install", old)
     assert installed_version() == "0.0.1~test"
     # user, directories, keys, unit
@@ -254,6 +260,8 @@ def test_deb_install_serve_upgrade_remove_purge(debs):
     assert pw.pw_shell == "/usr/sbin/nologin"
     st = os.stat("/var/lib/gatekeeper")
     assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (pw.pw_uid, 0o700)
+    st = os.stat("/etc/gatekeeper")
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (0, 0o750)
     st = os.stat("/etc/gatekeeper/gatekeeper.ini")
     assert st.st_gid == grp.getgrnam("gatekeeper").gr_gid
     assert stat.S_IMODE(st.st_mode) == 0o640
