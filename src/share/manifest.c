@@ -158,11 +158,12 @@ share_path_ok(gk_slice p)
 			/*
 			 * Not UTF-8; a control a terminal acts on when the
 			 * name is printed (C0, DEL, C1); a bidi override or
-			 * isolate, which makes the name read otherwise
+			 * isolate, which makes the name read otherwise; a
+			 * line or paragraph separator, which splits the
+			 * line the name is printed on
 			 */
 			if ((k = gk_utf8_seq(p.p + i, p.len - i)) == 0 ||
-			    gk_utf8_control(p.p + i, k) ||
-			    gk_utf8_bidi(p.p + i, k) || p.p[i] == '\\')
+			    gk_utf8_unsafe(p.p + i, k) || p.p[i] == '\\')
 				return 0;
 			if (p.p[i] != '/')
 				continue;
@@ -408,7 +409,9 @@ parse_entry(json_t *f, share_file *sf, char *err, size_t errlen)
 		return bad(err, errlen, "manifest file entry: %s", je.text);
 	if (!share_path_ok(gk_slice_str(path)) ||
 	    strlen(path) != json_string_length(json_object_get(f, "path")))
-		return bad(err, errlen, "%s", "manifest holds an unsafe path");
+		/* named as the CLI shows err: share_text_safe */
+		return bad(err, errlen, "manifest holds an unsafe path: %.200s",
+		    path);
 	if (size < 0 || mode < 0 || mode > 07777 || mtime_ns < 0 ||
 	    mtime_ns > 999999999 || strlen(hex) != 64 ||
 	    gk_hex_decode(gk_slice_str(hex), sf->sha256, 32) != 0 ||

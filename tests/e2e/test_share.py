@@ -611,7 +611,11 @@ def test_send_reports_unsafe_names_terminal_safe(tmp_path, keys):
     (src / "ok.txt").write_bytes(b"ok")
     for name in (b"esc\x1b]0;pwned\x07", b"nl\nfake line", b"c1\xc2\x9b2J",
                  b"bad\xff", "invoice\u202efdp.exe".encode(),
-                 "iso\u2066late\u2069".encode()):
+                 "iso\u2066late\u2069".encode(),
+                 # line and paragraph separators and NEL: a log line or
+                 # the receiver's listing would end there
+                 "ls\u2028fake line".encode(), "ps\u2029x".encode(),
+                 "nel\u0085x".encode()):
         with open(os.path.join(os.fsencode(str(src)), name), "wb") as f:
             f.write(b"x")
     dest = tmp_path / "dest"
@@ -621,11 +625,13 @@ def test_send_reports_unsafe_names_terminal_safe(tmp_path, keys):
     ok(p)
     err = p.stderr
     for b in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xff", b"nl\n",
-              b"\xe2\x80\xae", b"\xe2\x81\xa6", b"\xe2\x81\xa9"):
+              b"\xe2\x80\xae", b"\xe2\x81\xa6", b"\xe2\x81\xa9",
+              b"\xe2\x80\xa8", b"\xe2\x80\xa9", b"\xc2\x85"):
         assert b not in err, err
     lines = err.decode().splitlines()
     for shown in ("esc?]0;pwned?", "nl?fake line", "c1?2J", "bad?",
-                  "invoice?fdp.exe", "iso?late?"):
+                  "invoice?fdp.exe", "iso?late?", "ls?fake line", "ps?x",
+                  "nel?x"):
         assert "skipped (unsafe or non-UTF-8 name): " + shown in lines, err
     assert "send: 1/1 files" in err.decode()
 
@@ -681,7 +687,11 @@ def sign_envelope(identity_file, body):
                                   "a\u202b", "a\u202c", "a\u202d",
                                   "d/\u2066x", "\u2067x", "\u2068x",
                                   "x\u2069", "x\u200e", "x\u200f",
-                                  "x\u061c"])
+                                  "x\u061c",
+                                  # line/paragraph separator, NEL: one
+                                  # line of --list or a log becomes two
+                                  "ls\u2028fake", "d/ps\u2029x",
+                                  "nel\u0085x"])
 def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     share, sharedir, src = small_share
     m = sharedir / "manifest.age"
@@ -695,7 +705,15 @@ def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     # the signature itself is good: a sanity check of the Python signer
     out = tmp_path / "out"
     p = receive(share, keys, out)
-    one_line_error(p, "unsafe path")
+    # the entry is named, shown safely: one line, no control in it
+    line = one_line_error(p, "unsafe path")
+    err = p.stderr.decode(errors="replace")
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    shown = "".join("?" if ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 or
+                    c in "\u2028\u2029\u202a\u202b\u202c\u202d\u202e"
+                    "\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+                    else c for c in evil)
+    assert line.endswith("unsafe path: " + shown), line
     assert not out.exists() or os.listdir(out) == []
     assert not (tmp_path / "escape.txt").exists()
 
@@ -718,16 +736,18 @@ def test_receive_prints_sender_text_terminal_safe(tmp_path, keys,
                                      capture_output=True,
                                      check=True).stdout)
 
-    evil = dict(body, sender="evil\u001b]0;pwned\u0007",
-                organisation="org\u009b2J")
+    evil = dict(body, sender="evil\u001b]0;pwned\u0007\u2028x",
+                organisation="org\u009b2J\u2029y")
     put(evil)
     p = receive(share, keys, tmp_path / "out", "--list")
     assert p.returncode == 0, p.stderr
     assert b"\x1b" not in p.stdout and b"\x07" not in p.stdout
     assert b"\xc2\x9b" not in p.stdout
+    assert b"\xe2\x80\xa8" not in p.stdout
+    assert b"\xe2\x80\xa9" not in p.stdout
     out = p.stdout.decode()
-    assert "sender:       evil?]0;pwned? (%s)" % keys["fp"] in out, out
-    assert "organisation: org?2J\n" in out, out
+    assert "sender:       evil?]0;pwned??x (%s)" % keys["fp"] in out, out
+    assert "organisation: org?2J?y\n" in out, out
     m.write_bytes(orig)
     evil = json.loads(json.dumps(body))
     evil["files"][0]["\u001b]0;pwned\u0007"] = 1

@@ -25,7 +25,9 @@ test_paths(void)
 	    "invoice\xe2\x80\xae" "fdp.exe", "lre\xe2\x80\xaa", "rle\xe2\x80\xab",
 	    "pdf\xe2\x80\xac", "lro\xe2\x80\xad", "d/lri\xe2\x81\xa6",
 	    "rli\xe2\x81\xa7", "fsi\xe2\x81\xa8", "pdi\xe2\x81\xa9",
-	    "lrm\xe2\x80\x8e", "rlm\xe2\x80\x8f", "alm\xd8\x9c" };
+	    "lrm\xe2\x80\x8e", "rlm\xe2\x80\x8f", "alm\xd8\x9c",
+	    /* a line of output would end there */
+	    "ls\xe2\x80\xa8x", "d/ps\xe2\x80\xa9", "nel\xc2\x85x" };
 	size_t i;
 
 	for (i = 0; i < GK_ARRAY_LEN(good); i++)
@@ -45,6 +47,13 @@ test_paths(void)
 
 		share_text_safe(t);
 		T_EQ_STR(t, "invoice?fdp.exe ?x???");
+	}
+	{
+		char t[] = "a\xe2\x80\xa8" "b\xe2\x80\xa9" "c\xc2\x85" "d "
+		    "\xe2\x80\x94";
+
+		share_text_safe(t);
+		T_EQ_STR(t, "a?b?c?d \xe2\x80\x94");
 	}
 	T_CHECK(share_id_ok("20261130-171328-a1b2c3d4e5f6"));
 	T_CHECK(!share_id_ok("../x"));
