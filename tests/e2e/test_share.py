@@ -1037,6 +1037,39 @@ def test_receive_refuses_replayed_older_manifest(tmp_path, keys, small_share,
                    str(rec))
 
 
+@pytest.mark.parametrize("spoil", [
+    # a fingerprint of 56 characters was read into a buffer of 56 (one
+    # byte past it) and refused as "signed by another sender key"
+    lambda v, c, h, f: "v1 %s %s %s\n" % (c, h, f + "AAAAAA"),
+    # other spellings of the same record were read as it
+    lambda v, c, h, f: "v1 %s %s %s\n" % (c, h.upper(), f),
+    lambda v, c, h, f: "v1 +%s %s %s\n" % (c, h, f),
+    lambda v, c, h, f: "v1 0%s %s %s\n" % (c, h, f),
+    lambda v, c, h, f: "v1  %s %s %s\n" % (c, h, f),
+    lambda v, c, h, f: "v1 %s %s %s \n" % (c, h, f),
+    lambda v, c, h, f: "v1 99999999999999999999 %s %s\n" % (h, f),
+], ids=["long-fp", "upper-hex", "plus", "zero-padded", "two-spaces",
+        "trailing-space", "overflow"])
+def test_receive_refuses_state_record_it_did_not_write(tmp_path, keys,
+                                                       small_share,
+                                                       state_home, spoil):
+    """The receiver's record of a share is read back only as it writes
+    it: anything else in that file (another process of the user's, a
+    torn write) is corrupt and refuses the share, never a record read
+    otherwise."""
+    share, sharedir, src = small_share
+    sid = share.split("/shares/")[1]
+    ok(receive(share, keys, tmp_path / "out1"))
+    rec = state_home / "gatekeeper" / "received" / sid
+    v, c, h, f = rec.read_text().rstrip("\n").split(" ")
+    assert (v, f) == ("v1", keys["fp"])
+    rec.write_text(spoil(v, c, h, f))
+    out = tmp_path / "out2"
+    one_line_error(receive(share, keys, out), "receiver state", str(rec),
+                   "corrupt")
+    assert not out.exists()
+
+
 def big_manifest(keys, sharedir, sid, limit):
     """A signed manifest of as many small entries as fit in limit bytes
     (the most entries, the most memory), encrypted to them; returns the
