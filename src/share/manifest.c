@@ -441,6 +441,7 @@ parse_files(gk_slice js, size_t pos, share_manifest *m, size_t *end,
 	json_error_t je;
 	share_file *nv;
 	size_t alloc = 0;
+	uint64_t total = 0;
 	json_t *f;
 	int r;
 
@@ -471,6 +472,11 @@ parse_files(gk_slice js, size_t pos, share_manifest *m, size_t *end,
 		if (r != 0)
 			return r;
 		m->n++;
+		/* what receive adds up (its progress, its ETA) never wraps */
+		if (__builtin_add_overflow(total, m->files[m->n - 1].size,
+		    &total) || total > INT64_MAX)
+			return bad(err, errlen, "%s", "manifest file sizes add up "
+			    "to more than 2^63 bytes");
 		/* with JSON_DISABLE_EOF_CHECK, the bytes read: exactly the
 		 * object's, as it ends with its '}' */
 		pos = skip_ws(js, pos + (size_t)je.position);
