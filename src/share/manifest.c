@@ -475,8 +475,8 @@ parse_files(gk_slice js, size_t pos, share_manifest *m, size_t *end,
 		/* what receive adds up (its progress, its ETA) never wraps */
 		if (__builtin_add_overflow(total, m->files[m->n - 1].size,
 		    &total) || total > INT64_MAX)
-			return bad(err, errlen, "%s", "manifest file sizes add up "
-			    "to more than 2^63 bytes");
+			return bad(err, errlen, "%s", "manifest file sizes add "
+			    "up to more than 2^63 bytes");
 		/* with JSON_DISABLE_EOF_CHECK, the bytes read: exactly the
 		 * object's, as it ends with its '}' */
 		pos = skip_ws(js, pos + (size_t)je.position);

@@ -838,6 +838,10 @@ HOSTILE_ENTRIES = {
                      "a.txt: larger than the manifest says"),
     "object-of-another": (_set(lambda b: _a(b).update(
         object=_b(b)["object"])), "a.txt: SHA-256 mismatch"),
+    # a path of 3.8 KB used to fill the message: the reason was cut off
+    "long-path-wrong-object": (_set(lambda b: _a(b).update(
+        path="/".join(["L" * 255] * 15), object=_b(b)["object"])),
+        "LLLL...: SHA-256 mismatch"),
 }
 
 

@@ -19,6 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	static const char canary[8] = { 0x55, 0x55, 0x55, 0x55, 0x55, 0x55,
+	    0x55, 0x55 };
 	char fp[SHARE_FP_STR + 8], line[512], t[64];
 	uint8_t sha[32];
 	int64_t created;
@@ -27,13 +29,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a canary past the buffer the parser is given */
 	memset(fp, 0x55, sizeof(fp));
 	if (share_seen_parse(gk_slice_of(data, size), &created, sha, fp) != 0) {
-		if (memcmp(fp + SHARE_FP_STR, "\x55\x55\x55\x55\x55\x55\x55\x55",
-		    8) != 0)
+		if (memcmp(fp + SHARE_FP_STR, canary, 8) != 0)
 			__builtin_trap();
 		return 0;
 	}
-	if (memcmp(fp + SHARE_FP_STR, "\x55\x55\x55\x55\x55\x55\x55\x55",
-	    8) != 0 || memchr(fp, '\0', SHARE_FP_STR) == NULL ||
+	if (memcmp(fp + SHARE_FP_STR, canary, 8) != 0 ||
+	    memchr(fp, '\0', SHARE_FP_STR) == NULL ||
 	    strncmp(fp, "SHA256:", 7) != 0)
 		__builtin_trap();
 	n = share_seen_format(created, sha, fp, line, sizeof(line));

@@ -8,7 +8,8 @@
  * config parsers behind the signature are reached. The envelope opened in
  * place gives the answer the copying open gives. Invariants: every
  * path of a parsed manifest is safe (no "..", not absolute, no empty
- * component) and unique; the sizes add up to at most INT64_MAX; a parsed config re-serialises and parses again.
+ * component) and unique; the sizes add up to at most INT64_MAX; a
+ * parsed config re-serialises and parses again.
  */
 #include <stdint.h>
 #include <stdlib.h>
