@@ -66,8 +66,6 @@ b64_char(uint8_t c)
  * Only the bytes share_seen_format writes are read: any other spelling
  * (upper-case hex, "+5", "007", a longer fingerprint) is not ours, and a
  * record we did not write is corrupt, not a record to compare with.
- * (sscanf read "%56s" into a buffer of SHARE_FP_STR, 56, and accepted
- * all of these.)
  */
 int
 share_seen_parse(gk_slice in, int64_t *created, uint8_t sha[32],
@@ -215,7 +213,8 @@ share_seen_check(const char *state_dir, const char *id, int64_t created,
 	if (!record || (have && created == rcreated))
 		goto out;
 	n = share_seen_format(created, sha, fp, line, sizeof(line));
-	if (n < 0 || (r = gk_file_write_atomic(path, line, (size_t)n, 0600)) != 0) {
+	if (n < 0 || (r = gk_file_write_atomic(path, line, (size_t)n,
+	    0600)) != 0) {
 		snprintf(err, errlen, "cannot record share %s in %s: %s", id,
 		    state_dir, strerror(errno));
 		r = GK_ERR_IO;
