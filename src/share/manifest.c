@@ -158,11 +158,12 @@ share_path_ok(gk_slice p)
 			/*
 			 * Not UTF-8; a control a terminal acts on when the
 			 * name is printed (C0, DEL, C1); a bidi override or
-			 * isolate, which makes the name read otherwise
+			 * isolate, which makes the name read otherwise; a
+			 * line or paragraph separator, which splits the
+			 * line the name is printed on
 			 */
 			if ((k = gk_utf8_seq(p.p + i, p.len - i)) == 0 ||
-			    gk_utf8_control(p.p + i, k) ||
-			    gk_utf8_bidi(p.p + i, k) || p.p[i] == '\\')
+			    gk_utf8_unsafe(p.p + i, k) || p.p[i] == '\\')
 				return 0;
 			if (p.p[i] != '/')
 				continue;
@@ -408,7 +409,9 @@ parse_entry(json_t *f, share_file *sf, char *err, size_t errlen)
 		return bad(err, errlen, "manifest file entry: %s", je.text);
 	if (!share_path_ok(gk_slice_str(path)) ||
 	    strlen(path) != json_string_length(json_object_get(f, "path")))
-		return bad(err, errlen, "%s", "manifest holds an unsafe path");
+		/* named as the CLI shows err: share_text_safe */
+		return bad(err, errlen, "manifest holds an unsafe path: %.200s",
+		    path);
 	if (size < 0 || mode < 0 || mode > 07777 || mtime_ns < 0 ||
 	    mtime_ns > 999999999 || strlen(hex) != 64 ||
 	    gk_hex_decode(gk_slice_str(hex), sf->sha256, 32) != 0 ||
@@ -438,6 +441,7 @@ parse_files(gk_slice js, size_t pos, share_manifest *m, size_t *end,
 	json_error_t je;
 	share_file *nv;
 	size_t alloc = 0;
+	uint64_t total = 0;
 	json_t *f;
 	int r;
 
@@ -468,6 +472,11 @@ parse_files(gk_slice js, size_t pos, share_manifest *m, size_t *end,
 		if (r != 0)
 			return r;
 		m->n++;
+		/* what receive adds up (its progress, its ETA) never wraps */
+		if (__builtin_add_overflow(total, m->files[m->n - 1].size,
+		    &total) || total > INT64_MAX)
+			return bad(err, errlen, "%s", "manifest file sizes add "
+			    "up to more than 2^63 bytes");
 		/* with JSON_DISABLE_EOF_CHECK, the bytes read: exactly the
 		 * object's, as it ends with its '}' */
 		pos = skip_ws(js, pos + (size_t)je.position);

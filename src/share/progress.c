@@ -50,7 +50,10 @@ show(share_progress *p, int final)
 	human((double)b, done, sizeof(done));
 	human((double)p->bytes, total, sizeof(total));
 	human(bps, rate, sizeof(rate));
-	if (!final && bps > 0 && p->bytes > b) {
+	/* no ETA past about 31 years: the double would not fit uint64_t
+	 * for a slow start against a huge declared size */
+	if (!final && bps > 0 && p->bytes > b &&
+	    (double)(p->bytes - b) / bps < 1e9) {
 		uint64_t s = (uint64_t)((double)(p->bytes - b) / bps);
 		snprintf(eta, sizeof(eta), ", ETA %u:%02u:%02u",
 		    (unsigned)(s / 3600), (unsigned)(s / 60 % 60),

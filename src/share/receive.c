@@ -37,12 +37,28 @@ struct rjob {
 	share_progress *prog;
 };
 
+/*
+ * path as a message names it: a path may be 4 KB, and the reason after it
+ * must fit the one line too. Cut to its first 200 bytes, then "...".
+ */
+#define SHOWN_MAX 200
+static int
+shown_len(const char *path)
+{
+	size_t n = strlen(path);
+
+	return (int)(n > SHOWN_MAX ? SHOWN_MAX : n);
+}
+#define SHOWN(path) shown_len(path), (path), \
+	(strlen(path) > SHOWN_MAX ? "..." : "")
+
 static void
 rfail(struct rjob *j, const char *path, const char *why)
 {
 	pthread_mutex_lock(&j->mu);
 	if (j->err[0] == '\0')
-		snprintf(j->err, sizeof(j->err), "%s: %s", path, why);
+		snprintf(j->err, sizeof(j->err), "%.*s%s: %s", SHOWN(path),
+		    why);
 	pthread_mutex_unlock(&j->mu);
 	atomic_store(&j->stop, 1);
 }
@@ -190,22 +206,23 @@ preflight(struct rjob *j, char *err, size_t errlen)
 		if (fd < 0) {
 			if (errno == ENOENT)
 				continue;	/* created later */
-			snprintf(err, errlen, "%s: refused: %s", path,
-			    errno == ELOOP || errno == ENOTDIR ? "a parent is "
-			    "a symlink or not a directory" : strerror(errno));
+			snprintf(err, errlen, "%.*s%s: refused: %s",
+			    SHOWN(path), errno == ELOOP || errno == ENOTDIR ?
+			    "a parent is a symlink or not a directory" :
+			    strerror(errno));
 			return GK_ERR_DENIED;
 		}
 		if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			if (S_ISDIR(st.st_mode)) {
-				snprintf(err, errlen, "%s: refused: a directory "
-				    "is in the way", path);
+				snprintf(err, errlen, "%.*s%s: refused: a "
+				    "directory is in the way", SHOWN(path));
 				close(fd);
 				return GK_ERR_EXISTS;
 			}
 			if (!j->o->force && (!S_ISREG(st.st_mode) ||
 			    (uint64_t)st.st_size != j->m->files[i].size)) {
-				snprintf(err, errlen, "%s: exists (use --force "
-				    "to overwrite)", path);
+				snprintf(err, errlen, "%.*s%s: exists (use "
+				    "--force to overwrite)", SHOWN(path));
 				close(fd);
 				return GK_ERR_EXISTS;
 			}

@@ -51,42 +51,109 @@ state_dir_ok(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
+/* "SHA256:" and the unpadded base64 of a SHA-256 (share_fingerprint) */
+#define SEEN_FP_LEN (7 + 43)
+_Static_assert(SEEN_FP_LEN < SHARE_FP_STR, "a fingerprint fits its buffer");
+
+static int
+b64_char(uint8_t c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/*
+ * Only the bytes share_seen_format writes are read: any other spelling
+ * (upper-case hex, "+5", "007", a longer fingerprint) is not ours, and a
+ * record we did not write is corrupt, not a record to compare with.
+ */
+int
+share_seen_parse(gk_slice in, int64_t *created, uint8_t sha[32],
+    char fp[SHARE_FP_STR])
+{
+	const uint8_t *p = in.p, *sp;
+	size_t n = in.len, i, nl;
+	uint64_t v;
+	int neg;
+
+	/* "v1 " and, at the end, "\n" */
+	if (n < 4 || memcmp(p, "v1 ", 3) != 0 || p[n - 1] != '\n')
+		return GK_ERR_INVALID;
+	p += 3;
+	n -= 4;
+	/* created: decimal, '-' if negative, no leading zero */
+	if ((sp = memchr(p, ' ', n)) == NULL)
+		return GK_ERR_INVALID;
+	neg = p[0] == '-';
+	nl = (size_t)(sp - p) - (size_t)neg;
+	if (nl == 0 || (p[neg] == '0' && (nl > 1 || neg)) ||
+	    gk_parse_u64(gk_slice_of(p + neg, nl), neg ?
+	    (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX, &v) != 0)
+		return GK_ERR_INVALID;
+	/* -(2^63) without overflowing */
+	*created = neg ? -(int64_t)(v - 1) - 1 : (int64_t)v;
+	n -= (size_t)(sp - p) + 1;
+	p = sp + 1;
+	/* the manifest's SHA-256, 64 lower-case hex digits */
+	if (n < 65 || p[64] != ' ')
+		return GK_ERR_INVALID;
+	for (i = 0; i < 64; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] >= 'a' && p[i] <= 'f')))
+			return GK_ERR_INVALID;
+	if (gk_hex_decode(gk_slice_of(p, 64), sha, 32) != 0)
+		return GK_ERR_INVALID;
+	p += 65;
+	n -= 65;
+	/* the sender key's fingerprint, the rest of the line */
+	if (n != SEEN_FP_LEN || memcmp(p, "SHA256:", 7) != 0)
+		return GK_ERR_INVALID;
+	for (i = 7; i < n; i++)
+		if (!b64_char(p[i]))
+			return GK_ERR_INVALID;
+	memcpy(fp, p, n);
+	fp[n] = '\0';
+	return 0;
+}
+
+int
+share_seen_format(int64_t created, const uint8_t sha[32], const char *fp,
+    char *out, size_t outlen)
+{
+	char hex[65];
+	int n;
+
+	gk_hex_encode(sha, 32, hex);
+	n = snprintf(out, outlen, "v1 %" PRId64 " %s %s\n", created, hex, fp);
+	if (n < 0 || (size_t)n >= outlen)
+		return -1;
+	return n;
+}
+
 /* 0 and *have 1 with the record's fields; *have 0 if there is none. */
 static int
 read_record(const char *path, int *have, int64_t *created,
     uint8_t sha[32], char fp[SHARE_FP_STR])
 {
-	char line[SEEN_LINE_MAX + 1], hex[65], f[SHARE_FP_STR + 1];
-	long long c;
 	gk_buf b;
-	size_t len;
-	int r, used;
+	int r;
 
 	*have = 0;
 	if ((r = gk_file_read(path, SEEN_LINE_MAX, &b)) != 0)
 		return r == GK_ERR_NOT_FOUND ? 0 : r;
-	len = b.len;
-	memcpy(line, b.data, len);
-	line[len] = '\0';
+	r = share_seen_parse(gk_slice_of(b.data, b.len), created, sha, fp);
 	gk_buf_release(&b);
-	if (len == 0 || line[len - 1] != '\n' || strlen(line) != len ||
-	    sscanf(line, "v1 %lld %64s %56s%n", &c, hex, f, &used) != 3 ||
-	    (size_t)used != len - 1 || strlen(hex) != 64 ||
-	    gk_hex_decode(gk_slice_str(hex), sha, 32) != 0 ||
-	    strncmp(f, "SHA256:", 7) != 0)
-		return GK_ERR_INVALID;
-	*created = c;
-	memcpy(fp, f, strlen(f) + 1);
-	*have = 1;
-	return 0;
+	if (r == 0)
+		*have = 1;
+	return r;
 }
 
 int
 share_seen_check(const char *state_dir, const char *id, int64_t created,
     gk_slice body, const char *fp, int record, char *err, size_t errlen)
 {
-	char path[PATH_MAX], lock[PATH_MAX], rfp[SHARE_FP_STR], hex[65];
-	char line[SEEN_LINE_MAX], t0[64], t1[64];
+	char path[PATH_MAX], lock[PATH_MAX], rfp[SHARE_FP_STR];
+	char line[SEEN_LINE_MAX + 1], t0[64], t1[64];
 	uint8_t sha[32], rsha[32];
 	int64_t rcreated = 0;
 	int lfd = -1, have, r, n;
@@ -145,11 +212,9 @@ share_seen_check(const char *state_dir, const char *id, int64_t created,
 	r = 0;
 	if (!record || (have && created == rcreated))
 		goto out;
-	gk_hex_encode(sha, 32, hex);
-	n = snprintf(line, sizeof(line), "v1 %" PRId64 " %s %s\n", created,
-	    hex, fp);
-	if (n < 0 || (size_t)n >= sizeof(line) ||
-	    (r = gk_file_write_atomic(path, line, (size_t)n, 0600)) != 0) {
+	n = share_seen_format(created, sha, fp, line, sizeof(line));
+	if (n < 0 || (r = gk_file_write_atomic(path, line, (size_t)n,
+	    0600)) != 0) {
 		snprintf(err, errlen, "cannot record share %s in %s: %s", id,
 		    state_dir, strerror(errno));
 		r = GK_ERR_IO;

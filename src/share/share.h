@@ -213,11 +213,13 @@ int share_manifest_parse(gk_slice json, share_manifest *m, char *err,
     size_t errlen) GK_WUR;
 void share_manifest_release(share_manifest *m);
 /* 1 if p is a safe relative path: non-empty UTF-8 components without NUL,
- * '\\', control characters (C0, DEL, C1) or bidi formatting characters
- * (gk_utf8_bidi), no "." or "..", not absolute, <= 4096. */
+ * '\\', control characters (C0, DEL, C1), bidi formatting characters
+ * or line/paragraph separators (gk_utf8_unsafe), no "." or "..", not
+ * absolute, <= 4096. */
 int share_path_ok(gk_slice p);
-/* Makes s (in place, never longer) safe to print on a terminal: C0, DEL
- * and C1 controls, bidi formatting characters and bytes that are not
+/* Makes s (in place, never longer) safe to print on a terminal or in a
+ * one-line message: C0, DEL and C1 controls, bidi formatting characters,
+ * line/paragraph separators (gk_utf8_unsafe) and bytes that are not
  * UTF-8 become '?'. Names and messages from a manifest or a destination
  * go through it. */
 void share_text_safe(char *s);

@@ -86,5 +86,14 @@ int share_url_join(const char *dest, const char *id, char *out,
 int share_seen_check(const char *state_dir, const char *id, int64_t created,
     gk_slice body, const char *fp, int record, char *err, size_t errlen)
     GK_WUR;
+/* One record of that state (untrusted: whoever can write the file could
+ * have put anything there): "v1 <created> <64 hex> <fingerprint>\n" into
+ * its fields. GK_ERR_INVALID for anything else. */
+int share_seen_parse(gk_slice in, int64_t *created, uint8_t sha[32],
+    char fp[SHARE_FP_STR]) GK_WUR;
+/* The record share_seen_parse reads, into out: its length, or -1 if it
+ * does not fit. */
+int share_seen_format(int64_t created, const uint8_t sha[32], const char *fp,
+    char *out, size_t outlen);
 
 #endif

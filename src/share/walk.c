@@ -53,8 +53,7 @@ share_text_safe(char *s)
 
 	while (i < n) {
 		k = gk_utf8_seq(p + i, n - i);
-		if (k == 0 || gk_utf8_control(p + i, k) ||
-		    gk_utf8_bidi(p + i, k)) {
+		if (k == 0 || gk_utf8_unsafe(p + i, k)) {
 			s[o++] = '?';
 			i += k == 0 ? 1 : k;
 		} else {

@@ -348,6 +348,21 @@ gk_utf8_bidi(const uint8_t *p, size_t k)
 	    (p[1] == 0x81 && p[2] >= 0xa6 && p[2] <= 0xa9);
 }
 
+int
+gk_utf8_linesep(const uint8_t *p, size_t k)
+{
+	/* U+2028 LS, U+2029 PS */
+	return k == 3 && p[0] == 0xe2 && p[1] == 0x80 &&
+	    (p[2] == 0xa8 || p[2] == 0xa9);
+}
+
+int
+gk_utf8_unsafe(const uint8_t *p, size_t k)
+{
+	return gk_utf8_control(p, k) || gk_utf8_bidi(p, k) ||
+	    gk_utf8_linesep(p, k);
+}
+
 size_t
 gk_utf8_seq(const uint8_t *p, size_t n)
 {

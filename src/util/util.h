@@ -181,6 +181,14 @@ int gk_utf8_control(const uint8_t *p, size_t k);
  * U+200E/F, U+202A-U+202E, U+2066-U+2069): it reorders the text shown
  * around it, so "invoice<U+202E>fdp.exe" reads as "invoiceexe.pdf". */
 int gk_utf8_bidi(const uint8_t *p, size_t k);
+/* 1 if that sequence is U+2028 LINE SEPARATOR or U+2029 PARAGRAPH
+ * SEPARATOR: no control to a terminal, but log readers, JSON-in-JS and
+ * line-splitting tools end a line there, so one line of output becomes
+ * two. (U+0085 NEL is C1: gk_utf8_control.) */
+int gk_utf8_linesep(const uint8_t *p, size_t k);
+/* 1 if that sequence must not be shown as is in a name or a one-line
+ * message: gk_utf8_control, gk_utf8_bidi or gk_utf8_linesep. */
+int gk_utf8_unsafe(const uint8_t *p, size_t k);
 /* Appends s to out with every byte that is not part of valid UTF-8
  * replaced by U+FFFD. */
 int gk_utf8_sanitize(gk_slice s, gk_buf *out) GK_WUR;

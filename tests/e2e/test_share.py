@@ -474,9 +474,9 @@ def small_share(tmp_path, keys):
     return share, dest / "shares" / sid, src
 
 
-def receive(share, keys, out, *extra):
+def receive(share, keys, out, *extra, timeout=600):
     return gk("receive", share, "-i", keys["them"], "-o", str(out),
-              "--sender", keys["fp"], *extra)
+              "--sender", keys["fp"], *extra, timeout=timeout)
 
 
 def object_of(sharedir, keys, path, share):
@@ -611,7 +611,11 @@ def test_send_reports_unsafe_names_terminal_safe(tmp_path, keys):
     (src / "ok.txt").write_bytes(b"ok")
     for name in (b"esc\x1b]0;pwned\x07", b"nl\nfake line", b"c1\xc2\x9b2J",
                  b"bad\xff", "invoice\u202efdp.exe".encode(),
-                 "iso\u2066late\u2069".encode()):
+                 "iso\u2066late\u2069".encode(),
+                 # line and paragraph separators and NEL: a log line or
+                 # the receiver's listing would end there
+                 "ls\u2028fake line".encode(), "ps\u2029x".encode(),
+                 "nel\u0085x".encode()):
         with open(os.path.join(os.fsencode(str(src)), name), "wb") as f:
             f.write(b"x")
     dest = tmp_path / "dest"
@@ -621,11 +625,13 @@ def test_send_reports_unsafe_names_terminal_safe(tmp_path, keys):
     ok(p)
     err = p.stderr
     for b in (b"\x1b", b"\x07", b"\xc2\x9b", b"\xff", b"nl\n",
-              b"\xe2\x80\xae", b"\xe2\x81\xa6", b"\xe2\x81\xa9"):
+              b"\xe2\x80\xae", b"\xe2\x81\xa6", b"\xe2\x81\xa9",
+              b"\xe2\x80\xa8", b"\xe2\x80\xa9", b"\xc2\x85"):
         assert b not in err, err
     lines = err.decode().splitlines()
     for shown in ("esc?]0;pwned?", "nl?fake line", "c1?2J", "bad?",
-                  "invoice?fdp.exe", "iso?late?"):
+                  "invoice?fdp.exe", "iso?late?", "ls?fake line", "ps?x",
+                  "nel?x"):
         assert "skipped (unsafe or non-UTF-8 name): " + shown in lines, err
     assert "send: 1/1 files" in err.decode()
 
@@ -681,7 +687,11 @@ def sign_envelope(identity_file, body):
                                   "a\u202b", "a\u202c", "a\u202d",
                                   "d/\u2066x", "\u2067x", "\u2068x",
                                   "x\u2069", "x\u200e", "x\u200f",
-                                  "x\u061c"])
+                                  "x\u061c",
+                                  # line/paragraph separator, NEL: one
+                                  # line of --list or a log becomes two
+                                  "ls\u2028fake", "d/ps\u2029x",
+                                  "nel\u0085x"])
 def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     share, sharedir, src = small_share
     m = sharedir / "manifest.age"
@@ -695,7 +705,15 @@ def test_receive_refuses_hostile_paths(tmp_path, keys, small_share, evil):
     # the signature itself is good: a sanity check of the Python signer
     out = tmp_path / "out"
     p = receive(share, keys, out)
-    one_line_error(p, "unsafe path")
+    # the entry is named, shown safely: one line, no control in it
+    line = one_line_error(p, "unsafe path")
+    err = p.stderr.decode(errors="replace")
+    assert err.count("\n") == 1 and err.endswith("\n"), err
+    shown = "".join("?" if ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 or
+                    c in "\u2028\u2029\u202a\u202b\u202c\u202d\u202e"
+                    "\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+                    else c for c in evil)
+    assert line.endswith("unsafe path: " + shown), line
     assert not out.exists() or os.listdir(out) == []
     assert not (tmp_path / "escape.txt").exists()
 
@@ -718,16 +736,18 @@ def test_receive_prints_sender_text_terminal_safe(tmp_path, keys,
                                      capture_output=True,
                                      check=True).stdout)
 
-    evil = dict(body, sender="evil\u001b]0;pwned\u0007",
-                organisation="org\u009b2J")
+    evil = dict(body, sender="evil\u001b]0;pwned\u0007\u2028x",
+                organisation="org\u009b2J\u2029y")
     put(evil)
     p = receive(share, keys, tmp_path / "out", "--list")
     assert p.returncode == 0, p.stderr
     assert b"\x1b" not in p.stdout and b"\x07" not in p.stdout
     assert b"\xc2\x9b" not in p.stdout
+    assert b"\xe2\x80\xa8" not in p.stdout
+    assert b"\xe2\x80\xa9" not in p.stdout
     out = p.stdout.decode()
-    assert "sender:       evil?]0;pwned? (%s)" % keys["fp"] in out, out
-    assert "organisation: org?2J\n" in out, out
+    assert "sender:       evil?]0;pwned??x (%s)" % keys["fp"] in out, out
+    assert "organisation: org?2J?y\n" in out, out
     m.write_bytes(orig)
     evil = json.loads(json.dumps(body))
     evil["files"][0]["\u001b]0;pwned\u0007"] = 1
@@ -757,6 +777,174 @@ def test_receive_refuses_file_that_is_also_a_directory(tmp_path, keys,
         one_line_error(p, "manifest names d both as a file and as a "
                        "directory")
         assert not out.exists() or os.listdir(out) == []
+
+
+def _a(body):
+    return [f for f in body["files"] if f["path"] == "a.txt"][0]
+
+
+def _b(body):
+    return [f for f in body["files"] if f["path"] == "d/b.txt"][0]
+
+
+def _set(fn):
+    def m(body):
+        fn(body)
+        return body
+    return m
+
+
+# What a sender who signs whatever it likes could put in a manifest, and
+# the one line each gets. Nothing is written for the manifest's own
+# faults; a file whose bytes are not what the entry says is not written
+# under its name (the other file of the share may be).
+HOSTILE_ENTRIES = {
+    "duplicate-name": (_set(lambda b: _a(b).update(path="d/b.txt")),
+                       "manifest names a path twice"),
+    "component-256": (_set(lambda b: _a(b).update(path="d/" + "n" * 256)),
+                      "unsafe path: d/nnnn"),
+    "path-4097": (_set(lambda b: _a(b).update(
+        path="/".join(["p" * 255] * 16) + "/" + "q" * 1)),
+        "unsafe path: pppp"),
+    "size-2^64": (_set(lambda b: _a(b).update(size=1 << 64)),
+                  "manifest file entry: too big integer"),
+    "size-negative": (_set(lambda b: _a(b).update(size=-1)),
+                      "manifest entry for a file is invalid"),
+    # each size fits, their sum does not: receive's totals wrapped
+    "sizes-sum-2^63": (_set(lambda b: [f.update(size=(1 << 63) - 1)
+                                       for f in b["files"]]),
+                       "file sizes add up to more than 2^63 bytes"),
+    "object-escapes": (_set(lambda b: _a(b).update(
+        object="files/../../../../etc/passwd")),
+        "manifest entry for a file is invalid"),
+    # there is no count to lie about: a field more is refused
+    "claims-a-count": (_set(lambda b: b.update(count=5)),
+                       "manifest fields:", "count"),
+    "entry-field-more": (_set(lambda b: _a(b).update(entries=3)),
+                         "manifest file entry:", "entries"),
+    "files-not-a-list": (_set(lambda b: b.update(files={"a.txt": 1})),
+                         "manifest files is not a list"),
+    "nul-in-name": (_set(lambda b: _a(b).update(path="a\u0000b")),
+                    "manifest file entry:"),
+    "truncated": (lambda b: json.dumps(b).encode()[:-40],
+                  "manifest file entry: premature end of input"),
+    "nested-deep": (lambda b: json.dumps(b).encode()[:-1] + b',"x":' +
+                    b"[" * 100000 + b"]" * 100000 + b"}",
+                    "manifest is not JSON: maximum parsing depth"),
+    # the entry's bytes are another's, or fewer or more than it says
+    "size-huge": (_set(lambda b: _a(b).update(size=1 << 62)),
+                  "a.txt: SHA-256 mismatch"),
+    "size-smaller": (_set(lambda b: _a(b).update(size=10)),
+                     "a.txt: larger than the manifest says"),
+    "object-of-another": (_set(lambda b: _a(b).update(
+        object=_b(b)["object"])), "a.txt: SHA-256 mismatch"),
+    # a path of 3.8 KB used to fill the message: the reason was cut off
+    "long-path-wrong-object": (_set(lambda b: _a(b).update(
+        path="/".join(["L" * 255] * 15), object=_b(b)["object"])),
+        "LLLL...: SHA-256 mismatch"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_ENTRIES))
+def test_receive_refuses_hostile_manifest(tmp_path, keys, small_share,
+                                          name):
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+    spoil, *needles = HOSTILE_ENTRIES[name]
+    spoilt = spoil(body)
+    env = sign_envelope(keys["me"], spoilt if isinstance(spoilt, bytes)
+                        else json.dumps(spoilt).encode())
+    m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                 capture_output=True, check=True).stdout)
+    out = tmp_path / "out"
+    p = receive(share, keys, out, timeout=120)
+    line = one_line_error(p, *needles)
+    assert len(line) < 600, line
+    written = sorted(os.path.relpath(os.path.join(d, f), str(out))
+                     for d, _, fs in os.walk(str(out)) for f in fs)
+    assert written in ([], ["d/b.txt"]), written
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["dest", "me.key", "other.key", "src", "st", "them.key"] +
+        (["out", "xdg-state"] if out.exists() else [])), os.listdir(tmp_path)
+
+
+DEEP = 400
+
+
+def test_receive_long_names_and_modes_within_limits(tmp_path, keys,
+                                                    small_share):
+    """The limits' other side: a 255-byte name, a path hundreds of
+    directories deep (not 2047: pytest's clean-up of tmp_path recurses),
+    and setuid/setgid/sticky bits in mode (dropped: 0777 only)."""
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+    _a(body).update(path="n" * 255, mode=0o7755)
+    _b(body).update(path="/".join(["q"] * DEEP) + "/b.txt")
+    env = sign_envelope(keys["me"], json.dumps(body).encode())
+    m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                 capture_output=True, check=True).stdout)
+    out = tmp_path / "out"
+    ok(receive(share, keys, out, timeout=120))
+    assert (out / ("n" * 255)).read_bytes() == (src / "a.txt").read_bytes()
+    assert stat.S_IMODE(os.stat(out / ("n" * 255)).st_mode) == 0o755
+    fd = os.open(str(out), os.O_RDONLY)
+    try:
+        for _ in range(DEEP):
+            nfd = os.open("q", os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        with open(os.open("b.txt", os.O_RDONLY, dir_fd=fd), "rb") as f:
+            assert f.read() == b"b" * 1000
+    finally:
+        os.close(fd)
+
+
+# A zstd object is decompressed no further than its entry's size, with a
+# window of at most 128 MiB, and must end where its frame ends.
+HOSTILE_ZSTD = {
+    "bomb": ("head -c 256M /dev/zero | zstd -q -c -1",
+             "a.txt: larger than the manifest says"),
+    "window-2GiB": ("head -c 300000 /dev/zero | zstd -q -c --long=31",
+                    "a.txt: decompression failed"),
+    "truncated": ("head -c 300000 /dev/urandom | zstd -q -c | head -c 1000",
+                  "a.txt: compressed data truncated"),
+    "trailing-garbage": ("(head -c 300000 /dev/zero | zstd -q -c; "
+                         "echo garbage)", "a.txt: decompression failed"),
+    "not-zstd": ("head -c 300000 /dev/urandom",
+                 "a.txt: decompression failed"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_ZSTD))
+def test_receive_refuses_hostile_zstd_object(tmp_path, keys, small_share,
+                                             name):
+    share, sharedir, src = small_share
+    m = sharedir / "manifest.age"
+    plain = subprocess.run([AGE, "-d", "-i", keys["them"], str(m)],
+                           capture_output=True, check=True).stdout
+    body = json.loads(plain.split(b"\n\n", 1)[1])
+    cmd, needle = HOSTILE_ZSTD[name]
+    _a(body)["encoding"] = "zstd"
+    z = subprocess.run(["bash", "-c", cmd], capture_output=True,
+                       check=True).stdout
+    (sharedir / _a(body)["object"]).write_bytes(subprocess.run(
+        [AGE, "-r", keys["them_r"]], input=z, capture_output=True,
+        check=True).stdout)
+    env = sign_envelope(keys["me"], json.dumps(body).encode())
+    m.write_bytes(subprocess.run([AGE, "-r", keys["them_r"]], input=env,
+                                 capture_output=True, check=True).stdout)
+    out = tmp_path / "out"
+    p = receive(share, keys, out, timeout=120)
+    one_line_error(p, needle)
+    assert not (out / "a.txt").exists()
+    assert [f for _, _, fs in os.walk(str(out)) for f in fs
+            if f.startswith(".gk-part")] == []
 
 
 # ---- the organisation config ---------------------------------------------
@@ -1015,6 +1203,39 @@ def test_receive_refuses_replayed_older_manifest(tmp_path, keys, small_share,
     rec.write_text("garbage\n")
     one_line_error(receive(share, keys, tmp_path / "out8"), "corrupt",
                    str(rec))
+
+
+@pytest.mark.parametrize("spoil", [
+    # a fingerprint of 56 characters was read into a buffer of 56 (one
+    # byte past it) and refused as "signed by another sender key"
+    lambda v, c, h, f: "v1 %s %s %s\n" % (c, h, f + "AAAAAA"),
+    # other spellings of the same record were read as it
+    lambda v, c, h, f: "v1 %s %s %s\n" % (c, h.upper(), f),
+    lambda v, c, h, f: "v1 +%s %s %s\n" % (c, h, f),
+    lambda v, c, h, f: "v1 0%s %s %s\n" % (c, h, f),
+    lambda v, c, h, f: "v1  %s %s %s\n" % (c, h, f),
+    lambda v, c, h, f: "v1 %s %s %s \n" % (c, h, f),
+    lambda v, c, h, f: "v1 99999999999999999999 %s %s\n" % (h, f),
+], ids=["long-fp", "upper-hex", "plus", "zero-padded", "two-spaces",
+        "trailing-space", "overflow"])
+def test_receive_refuses_state_record_it_did_not_write(tmp_path, keys,
+                                                       small_share,
+                                                       state_home, spoil):
+    """The receiver's record of a share is read back only as it writes
+    it: anything else in that file (another process of the user's, a
+    torn write) is corrupt and refuses the share, never a record read
+    otherwise."""
+    share, sharedir, src = small_share
+    sid = share.split("/shares/")[1]
+    ok(receive(share, keys, tmp_path / "out1"))
+    rec = state_home / "gatekeeper" / "received" / sid
+    v, c, h, f = rec.read_text().rstrip("\n").split(" ")
+    assert (v, f) == ("v1", keys["fp"])
+    rec.write_text(spoil(v, c, h, f))
+    out = tmp_path / "out2"
+    one_line_error(receive(share, keys, out), "receiver state", str(rec),
+                   "corrupt")
+    assert not out.exists()
 
 
 def big_manifest(keys, sharedir, sid, limit):

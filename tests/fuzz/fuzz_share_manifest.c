@@ -8,7 +8,8 @@
  * config parsers behind the signature are reached. The envelope opened in
  * place gives the answer the copying open gives. Invariants: every
  * path of a parsed manifest is safe (no "..", not absolute, no empty
- * component) and unique; a parsed config re-serialises and parses again.
+ * component) and unique; the sizes add up to at most INT64_MAX; a
+ * parsed config re-serialises and parses again.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@ check_manifest(gk_slice body)
 {
 	share_manifest m;
 	char err[256];
+	uint64_t total = 0;
 	size_t i, j;
 
 	if (share_manifest_parse(body, &m, err, sizeof(err)) != 0) {
@@ -40,6 +42,10 @@ check_manifest(gk_slice body)
 		    strstr(p, "//") != NULL || strcmp(p, "..") == 0 ||
 		    strncmp(p, "../", 3) == 0 || strstr(p, "/../") != NULL ||
 		    m.files[i].mode > 0777 || !share_id_ok(m.id))
+			__builtin_trap();
+		/* the sizes add up without wrapping (receive's totals) */
+		total += m.files[i].size;
+		if (total > INT64_MAX)
 			__builtin_trap();
 		for (j = 0; j < i && m.n < 64; j++)
 			if (strcmp(m.files[j].path, p) == 0)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "share/share.h"
+#include "share/share_int.h"
 #include "t.h"
 
 static void
@@ -25,7 +26,9 @@ test_paths(void)
 	    "invoice\xe2\x80\xae" "fdp.exe", "lre\xe2\x80\xaa", "rle\xe2\x80\xab",
 	    "pdf\xe2\x80\xac", "lro\xe2\x80\xad", "d/lri\xe2\x81\xa6",
 	    "rli\xe2\x81\xa7", "fsi\xe2\x81\xa8", "pdi\xe2\x81\xa9",
-	    "lrm\xe2\x80\x8e", "rlm\xe2\x80\x8f", "alm\xd8\x9c" };
+	    "lrm\xe2\x80\x8e", "rlm\xe2\x80\x8f", "alm\xd8\x9c",
+	    /* a line of output would end there */
+	    "ls\xe2\x80\xa8x", "d/ps\xe2\x80\xa9", "nel\xc2\x85x" };
 	size_t i;
 
 	for (i = 0; i < GK_ARRAY_LEN(good); i++)
@@ -45,6 +48,13 @@ test_paths(void)
 
 		share_text_safe(t);
 		T_EQ_STR(t, "invoice?fdp.exe ?x???");
+	}
+	{
+		char t[] = "a\xe2\x80\xa8" "b\xe2\x80\xa9" "c\xc2\x85" "d "
+		    "\xe2\x80\x94";
+
+		share_text_safe(t);
+		T_EQ_STR(t, "a?b?c?d \xe2\x80\x94");
 	}
 	T_CHECK(share_id_ok("20261130-171328-a1b2c3d4e5f6"));
 	T_CHECK(!share_id_ok("../x"));
@@ -318,6 +328,55 @@ test_dest(void)
 	    GK_ERR_INVALID);
 }
 
+/* The receiver's record (seen.c): read only as share_seen_format writes
+ * it. */
+static void
+test_seen_record(void)
+{
+#define HEX "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define FP "SHA256:TtoJQRmvkuLJIl+Yl8UVghAbCdEfGhIjKlMnOpQrStU"
+	static const char *bad[] = { "", "v1 1 " HEX " " FP,
+	    "v1 1 " HEX " " FP "\n\n", "v2 1 " HEX " " FP "\n",
+	    "v1 +1 " HEX " " FP "\n", "v1 01 " HEX " " FP "\n",
+	    "v1 -0 " HEX " " FP "\n", "v1  1 " HEX " " FP "\n",
+	    "v1 1  " HEX " " FP "\n", "v1 1 " HEX "  " FP "\n",
+	    "v1 1 " HEX " " FP " \n", "v1 1\t" HEX " " FP "\n",
+	    "v1 9223372036854775808 " HEX " " FP "\n",
+	    "v1 -9223372036854775809 " HEX " " FP "\n",
+	    "v1 1 0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789"
+	    "abcdef " FP "\n", "v1 1 " HEX "0 " FP "\n",
+	    "v1 1 " HEX " " FP "AAAAAA\n", "v1 1 " HEX " " FP "=\n",
+	    "v1 1 " HEX " SHA256:\n", "v1 1 " HEX " sha256:TtoJQRmvkuLJIl+"
+	    "Yl8UVghAbCdEfGhIjKlMnOpQrStU\n", "v1 1 " HEX " SHA256:TtoJQRmvk"
+	    "uLJIl+Yl8UVghAbCdEfGhIjKlMnOpQrSt\x1b\n" };
+	char fp[SHARE_FP_STR], line[256];
+	uint8_t sha[32];
+	int64_t c;
+	size_t i;
+
+	for (i = 0; i < GK_ARRAY_LEN(bad); i++)
+		T_EQ_INT(share_seen_parse(gk_slice_str(bad[i]), &c, sha, fp),
+		    GK_ERR_INVALID);
+	T_EQ_INT(share_seen_parse(gk_slice_str("v1 1764600000 " HEX " " FP
+	    "\n"), &c, sha, fp), 0);
+	T_EQ_INT(c, 1764600000);
+	T_EQ_STR(fp, FP);
+	T_EQ_INT(sha[0], 0x01);
+	T_EQ_INT(sha[31], 0xef);
+	T_EQ_INT(share_seen_parse(gk_slice_str("v1 -9223372036854775808 " HEX
+	    " " FP "\n"), &c, sha, fp), 0);
+	T_CHECK(c == INT64_MIN);
+	T_EQ_INT(share_seen_format(c, sha, fp, line, sizeof(line)),
+	    (int)strlen("v1 -9223372036854775808 " HEX " " FP "\n"));
+	T_EQ_STR(line, "v1 -9223372036854775808 " HEX " " FP "\n");
+	T_EQ_INT(share_seen_parse(gk_slice_str("v1 0 " HEX " " FP "\n"), &c,
+	    sha, fp), 0);
+	T_EQ_INT(c, 0);
+	T_EQ_INT(share_seen_format(c, sha, fp, line, 10), -1);
+#undef HEX
+#undef FP
+}
+
 int
 main(void)
 {
@@ -327,5 +386,6 @@ main(void)
 	test_manifest_split();
 	test_config();
 	test_dest();
+	test_seen_record();
 	return T_DONE();
 }

@@ -79,6 +79,16 @@ test_buf_cap_json_time(void)
 	T_EQ_INT(gk_utf8_control((const uint8_t *)"\xc2\x9b", 2), 1);
 	T_EQ_INT(gk_utf8_control((const uint8_t *)"\xc2\xa0", 2), 0);
 	T_EQ_INT(gk_utf8_control((const uint8_t *)"a", 1), 0);
+	/* LS and PS end a line in log readers; their neighbours do not */
+	T_EQ_INT(gk_utf8_linesep((const uint8_t *)"\xe2\x80\xa8", 3), 1);
+	T_EQ_INT(gk_utf8_linesep((const uint8_t *)"\xe2\x80\xa9", 3), 1);
+	T_EQ_INT(gk_utf8_linesep((const uint8_t *)"\xe2\x80\xa7", 3), 0);
+	T_EQ_INT(gk_utf8_linesep((const uint8_t *)"\xe2\x80\xaa", 3), 0);
+	T_EQ_INT(gk_utf8_unsafe((const uint8_t *)"\xe2\x80\xa8", 3), 1);
+	T_EQ_INT(gk_utf8_unsafe((const uint8_t *)"\xe2\x80\xae", 3), 1);
+	T_EQ_INT(gk_utf8_unsafe((const uint8_t *)"\xc2\x85", 2), 1);
+	T_EQ_INT(gk_utf8_unsafe((const uint8_t *)"\xe2\x80\x94", 3), 0);
+	T_EQ_INT(gk_utf8_unsafe((const uint8_t *)"\xc3\xa9", 2), 0);
 	/* C1 controls and DEL escaped; other non-ASCII kept as UTF-8 */
 	gk_buf_init(&b, 64);
 	T_EQ_INT(gk_json_str(&b, gk_slice_str("x\xc2\x9b" "2J\x7f\xc2\xa0"
