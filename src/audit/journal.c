@@ -49,6 +49,13 @@
  * So a batch counts only when it is entirely on the disk, and what lies
  * past the end (zeros, older batches, a torn one) is never read as ours.
  *
+ * The file must stay the one flushed: a journal deleted, replaced or
+ * truncated under the writer no longer holds what it answered. After
+ * each flush the writer asks audit_journal_check (one fstat: fewer
+ * bytes than written = truncated; one stat of the path: gone or another
+ * inode); on a loss it makes SQLite durable itself and starts over with
+ * audit_journal_renew (session.c, writer_journal_renew).
+ *
  * One journal per chain and writer: the server's is <db>.journal; a
  * command-line writer with its own chain (audit_open_as) keeps
  * <db>.<suffix>.journal, locked while open, so neither writes over nor
