@@ -205,7 +205,8 @@ again:
 			a->chain_loaded = 0;
 			goto again;
 		}
-		if (!a->db_down)
+		/* a lost journal has said so (writer_journal_renew) */
+		if (!a->db_down && !a->journal_lost)
 			gk_error("audit: cannot write to %s (%s); answering "
 			    "503 until it can be written", a->label, err);
 		goto fail;

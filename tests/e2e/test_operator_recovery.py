@@ -205,3 +205,30 @@ def test_journal_truncated_under_load(gk_factory, tmp_path):
 def test_journal_replaced_under_load(gk_factory, tmp_path):
     journal_lost_under_load(gk_factory, tmp_path, replace_journal,
                             "replaced")
+
+
+def test_journal_cannot_be_recreated_fails_closed(gk_factory):
+    """The journal deleted and no new one can be put at its path (a
+    dangling symlink there: as root, permissions would not stop it), so
+    grants are refused (503) with one log line, and resume by themselves
+    once it can."""
+    g = gk_factory(server__log_level="info").start()
+    path = g.audit_db + ".journal"
+    first = listing(g, 3, ua="before")
+    assert all(c == 200 for c, _ in first)
+    os.remove(path)
+    os.symlink(os.path.join(g.dir, "nowhere", "journal"), path)
+    refused = listing(g, 4, ua="refused")
+    assert [c for c, _ in refused] == [503] * 4, refused
+    assert len(said(g, path, "a new journal cannot be started")) == 1, \
+        open(g.log).read()
+    os.remove(path)
+    after = listing(g, 3, ua="after")
+    assert all(c == 200 for c, _ in after), after
+    assert os.path.isfile(path) and not os.path.islink(path)
+    assert "a new journal is started at " + path in open(g.log).read()
+    assert g.stop() == 0
+    rows = {r["request_id"] for r in g.audit_rows()}
+    assert {rid for _, rid in first + after} <= rows
+    p = g.run("audit", "verify")
+    assert p.returncode == 0, p.stdout + p.stderr
