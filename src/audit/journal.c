@@ -722,7 +722,18 @@ audit_journal_renew(audit_journal *j, int how, char *err, size_t errlen)
 		return 0;
 	}
 	if (how == AUDIT_JOURNAL_REPLACED) {
-		/* not ours: kept for inspection, not written over */
+		/* not ours: kept for inspection, not written over; unless
+		 * another server started meanwhile holds it as its own */
+		if ((fd = open(j->path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			if (flock(fd, LOCK_EX | LOCK_NB) != 0 &&
+			    errno == EWOULDBLOCK) {
+				close(fd);
+				audit_set_err(err, errlen, "%s is held by "
+				    "another gatekeeper", j->path);
+				return GK_ERR_UNAVAILABLE;
+			}
+			close(fd);
+		}
 		snprintf(aside, sizeof(aside), "%s.replaced-%lld", j->path,
 		    (long long)gk_now_us());
 		if (rename(j->path, aside) != 0 && errno != ENOENT) {

@@ -167,7 +167,8 @@ again:
 	/* the journal was lost and no new one started yet: nothing is
 	 * answered until it is (logged once by writer_journal_renew) */
 	if (a->journal_lost != 0 && a->journal != NULL &&
-	    writer_journal_renew(a, a->journal_lost) != 0) {
+	    writer_journal_renew(a, audit_journal_check(a->journal) != 0 ?
+	    audit_journal_check(a->journal) : a->journal_lost) != 0) {
 		a->db_down = 1;
 		writer_drop_conn(a);
 		return GK_ERR_UNAVAILABLE;

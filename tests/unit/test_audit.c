@@ -1695,6 +1695,20 @@ test_journal_lost(void)
 	}
 	T_EQ_INT((int)g.gl_pathc, 1);
 	globfree(&g);
+
+	/* a second server started meanwhile holds a journal of its own
+	 * there: it is left alone, and the first cannot go on */
+	T_EQ_INT(unlink(path), 0);
+	T_EQ_INT(audit_journal_open(db, NULL, &other, err, sizeof(err)), 0);
+	T_EQ_INT(audit_journal_check(j), AUDIT_JOURNAL_REPLACED);
+	T_EQ_INT(audit_journal_renew(j, AUDIT_JOURNAL_REPLACED, err,
+	    sizeof(err)), GK_ERR_UNAVAILABLE);
+	T_CHECK(strstr(err, "held by another gatekeeper") != NULL);
+	T_EQ_INT(audit_journal_check(j), AUDIT_JOURNAL_REPLACED);
+	T_EQ_INT(glob(pat, 0, NULL, &g), 0);
+	T_EQ_INT((int)g.gl_pathc, 1);	/* not moved aside */
+	globfree(&g);
+	audit_journal_close(other);
 	audit_journal_close(j);
 }
 
