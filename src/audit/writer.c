@@ -36,7 +36,7 @@ static int
 store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
     size_t errlen)
 {
-	int r, more;
+	int r, more, how;
 
 	if (a->journal == NULL)
 		return a->conn->ops->insert(a->conn, a->instance, a->recs,
@@ -52,6 +52,17 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
 	if (r == 0 && audit_journal_flush(a->journal) != 0) {
 		audit_set_err(err, errlen, "%s cannot be written",
 		    audit_journal_path(a->journal));
+		r = GK_ERR_UNAVAILABLE;
+	}
+	/* the file flushed is no longer the journal (deleted, replaced,
+	 * truncated: one fstat and one stat): the batch counts only once
+	 * SQLite holds it durably itself (writer_journal_renew) */
+	if (r == 0 && (how = audit_journal_check(a->journal)) != 0) {
+		if (writer_journal_renew(a, how) == 0)
+			return 0;	/* the batch is durable in SQLite */
+		audit_set_err(err, errlen, "%s was %s",
+		    audit_journal_path(a->journal),
+		    audit_journal_lost_name(how));
 		r = GK_ERR_UNAVAILABLE;
 	}
 	audit_journal_end(a->journal, r == 0);
@@ -153,6 +164,15 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k)
 again:
 	if (writer_load_chain(a) != 0)
 		goto fail;
+	/* the journal was lost and no new one started yet: nothing is
+	 * answered until it is (logged once by writer_journal_renew) */
+	if (a->journal_lost != 0 && a->journal != NULL &&
+	    writer_journal_renew(a, audit_journal_check(a->journal) != 0 ?
+	    audit_journal_check(a->journal) : a->journal_lost) != 0) {
+		a->db_down = 1;
+		writer_drop_conn(a);
+		return GK_ERR_UNAVAILABLE;
+	}
 	for (j = 0; j < i; j++) {
 		a->links[j].seq = a->chain.seq + 1 + (int64_t)j;
 		memcpy(a->links[j].prev, j == 0 ? a->chain.hash :
@@ -186,7 +206,8 @@ again:
 			a->chain_loaded = 0;
 			goto again;
 		}
-		if (!a->db_down)
+		/* a lost journal has said so (writer_journal_renew) */
+		if (!a->db_down && !a->journal_lost)
 			gk_error("audit: cannot write to %s (%s); answering "
 			    "503 until it can be written", a->label, err);
 		goto fail;
