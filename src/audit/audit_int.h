@@ -126,6 +126,23 @@ int64_t audit_journal_size(const audit_journal *j);
  * next batch goes to offset 0, the file kept for reuse, or with shrink
  * set truncated to 0 bytes. */
 int audit_journal_reset(audit_journal *j, int shrink) GK_WUR;
+/* What happened to the journal file since it was opened: 0 when it is
+ * still the file at its path with every block written (one fstat and
+ * one stat); else how it was lost. */
+#define AUDIT_JOURNAL_DELETED 1
+#define AUDIT_JOURNAL_REPLACED 2
+#define AUDIT_JOURNAL_TRUNCATED 3
+int audit_journal_check(const audit_journal *j);
+const char *audit_journal_lost_name(int how);
+/* After a loss (how, from _check), once SQLite holds every record
+ * durably: an empty journal at the path again (truncated: the same file
+ * emptied; deleted: a new one; replaced: the file found there moved to
+ * <path>.replaced-<time> and a new one), locked like _open's and its
+ * name synced; a batch being built is dropped (SQLite holds it). On
+ * failure the old file stays in use (its descriptor can still be
+ * replayed). */
+int audit_journal_renew(audit_journal *j, int how, char *err,
+    size_t errlen) GK_WUR;
 /* One entry: a record (enc, n, hash) or a checkpoint (cp). */
 typedef int (*audit_journal_entry_fn)(void *arg, const uint8_t *enc,
     size_t n, const uint8_t *hash, const audit_checkpoint *cp);
@@ -442,6 +459,9 @@ struct gk_audit {
 	audit_link *links;	/* batch_max slots */
 	gk_buf scratch;		/* canonical encoding */
 	int db_down;		/* last batch failed: log recovery once */
+	/* the journal file was lost (AUDIT_JOURNAL_*) and no new one could
+	 * be started yet: batches are refused until one is */
+	int journal_lost;
 	int64_t next_prune_mono;
 	int chain_loaded;	/* tail read from the store since (re)open */
 	/* the database file was deleted or replaced while serving: the
@@ -480,6 +500,12 @@ void writer_journal_trim(gk_audit *a, int64_t over);
 void writer_drop_conn(gk_audit *a);
 /* Commits the SQLite transaction journaled batches share. */
 void writer_commit_open(gk_audit *a);
+/* The journal file was lost (how: AUDIT_JOURNAL_*) or still is
+ * (a->journal_lost): commits SQLite's open transaction, makes SQLite
+ * durable itself (a checkpoint that syncs) and starts a new journal at
+ * the path. 0 when all of it is done; else the batch is refused (503)
+ * until it is. Logs once per loss. */
+int writer_journal_renew(gk_audit *a, int how);
 
 /* writer.c: answers each request of the list (result, finished,
  * cond signalled under wait_lock). */

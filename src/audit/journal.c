@@ -51,6 +51,13 @@
  * So a batch counts only when it is entirely on the disk, and what lies
  * past the end (zeros, older batches, a torn one) is never read as ours.
  *
+ * The file must stay the one flushed: a journal deleted, replaced or
+ * truncated under the writer no longer holds what it answered. After
+ * each flush the writer asks audit_journal_check (one fstat: fewer
+ * bytes than written = truncated; one stat of the path: gone or another
+ * inode); on a loss it makes SQLite durable itself and starts over with
+ * audit_journal_renew (session.c, writer_journal_renew).
+ *
  * One journal per chain and writer: the server's is <db>.journal; a
  * command-line writer with its own chain (audit_open_as) keeps
  * <db>.<suffix>.journal, locked while open, so neither writes over nor
@@ -86,6 +93,9 @@ struct audit_journal {
 	int broken;		/* an undo failed: redo it before writing */
 	off_t written;		/* the file has blocks (zeros or data) up
 				 * to here */
+	int shared;		/* a command-line writer's: lock_wait */
+	dev_t dev;		/* the file at path when it was opened, */
+	ino_t ino;		/* to see it deleted or replaced */
 };
 
 static int
@@ -401,6 +411,7 @@ audit_journal_open(const char *db_path, const char *suffix,
 {
 	audit_journal *j;
 	struct scan sc;
+	struct stat st;
 	uint8_t *data = NULL;
 	size_t n = strlen(db_path) + sizeof(".journal") +
 	    (suffix != NULL ? strlen(suffix) + 1 : 0), len;
@@ -453,6 +464,14 @@ audit_journal_open(const char *db_path, const char *suffix,
 	if (scan_journal(data, len, NULL, NULL, &sc) == GK_ERR_INTEGRITY)
 		sc.end = len;
 	free(data);
+	if (fstat(j->fd, &st) != 0) {
+		audit_set_err(err, errlen, "%s: %s", j->path, strerror(errno));
+		audit_journal_close(j);
+		return GK_ERR_UNAVAILABLE;
+	}
+	j->dev = st.st_dev;
+	j->ino = st.st_ino;
+	j->shared = suffix != NULL;
 	j->size = (off_t)sc.end;
 	j->written = (off_t)len;
 	j->epoch = sc.have_epoch ? sc.epoch : new_epoch(0);
@@ -620,4 +639,141 @@ audit_journal_replay(audit_journal *j, audit_journal_entry_fn fn,
 	r = scan_journal(data, len, fn, arg, &sc);
 	free(data);
 	return r;
+}
+
+/* ---- the file at the path --------------------------------------------- */
+
+int
+audit_journal_check(const audit_journal *j)
+{
+	struct stat st;
+
+	/* what is ours: size never shrinks below written but by our own
+	 * ftruncate (audit_journal_reset) */
+	if (fstat(j->fd, &st) == 0 && st.st_nlink > 0 &&
+	    st.st_size < j->written)
+		return AUDIT_JOURNAL_TRUNCATED;
+	if (stat(j->path, &st) != 0)
+		return errno == ENOENT || errno == ENOTDIR ?
+		    AUDIT_JOURNAL_DELETED : 0;	/* else: cannot tell */
+	if (st.st_dev != j->dev || st.st_ino != j->ino)
+		return AUDIT_JOURNAL_REPLACED;
+	return 0;
+}
+
+const char *
+audit_journal_lost_name(int how)
+{
+	switch (how) {
+	case AUDIT_JOURNAL_DELETED:
+		return "deleted (or moved away)";
+	case AUDIT_JOURNAL_REPLACED:
+		return "replaced";
+	case AUDIT_JOURNAL_TRUNCATED:
+		return "truncated";
+	}
+	return "intact";
+}
+
+/* fsync of the directory holding path: a new file's name is durable. */
+static int
+sync_dir(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	int fd, r;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return GK_ERR_UNAVAILABLE;
+	r = fsync(fd) == 0 ? 0 : GK_ERR_UNAVAILABLE;
+	close(fd);
+	return r;
+}
+
+/* The batch being built is durable in SQLite: not written here. */
+static void
+drop_batch(audit_journal *j)
+{
+	if (j->buf.alloc > JOURNAL_BUF_KEEP)
+		gk_buf_release(&j->buf);
+	else
+		gk_buf_reset(&j->buf);
+}
+
+int
+audit_journal_renew(audit_journal *j, int how, char *err, size_t errlen)
+{
+	char aside[4096];
+	struct stat st;
+	int fd;
+
+	if (how == AUDIT_JOURNAL_TRUNCATED) {
+		/* still the file at the path: empty it, as at a start */
+		if (audit_journal_reset(j, 1) != 0 || fdatasync(j->fd) != 0) {
+			audit_set_err(err, errlen, "%s cannot be emptied: %s",
+			    j->path, strerror(errno));
+			return GK_ERR_UNAVAILABLE;
+		}
+		drop_batch(j);
+		return 0;
+	}
+	if (how == AUDIT_JOURNAL_REPLACED) {
+		/* not ours: kept for inspection, not written over; unless
+		 * another server started meanwhile holds it as its own */
+		if ((fd = open(j->path, O_RDONLY | O_CLOEXEC)) >= 0) {
+			if (flock(fd, LOCK_EX | LOCK_NB) != 0 &&
+			    errno == EWOULDBLOCK) {
+				close(fd);
+				audit_set_err(err, errlen, "%s is held by "
+				    "another gatekeeper", j->path);
+				return GK_ERR_UNAVAILABLE;
+			}
+			close(fd);
+		}
+		snprintf(aside, sizeof(aside), "%s.replaced-%lld", j->path,
+		    (long long)gk_now_us());
+		if (rename(j->path, aside) != 0 && errno != ENOENT) {
+			audit_set_err(err, errlen, "%s cannot be moved aside: "
+			    "%s", j->path, strerror(errno));
+			return GK_ERR_UNAVAILABLE;
+		}
+	}
+	fd = open(j->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		audit_set_err(err, errlen, "%s cannot be created: %s",
+		    j->path, strerror(errno));
+		return GK_ERR_UNAVAILABLE;
+	}
+	/* locked as audit_journal_open locks it: a second server started
+	 * meanwhile on the database holds the new one, then we stop */
+	if ((j->shared ? lock_wait(fd) : flock(fd, LOCK_EX | LOCK_NB)) !=
+	    0) {
+		audit_set_err(err, errlen, "%s is held by another writer",
+		    j->path);
+		close(fd);
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (fstat(fd, &st) != 0 || sync_dir(j->path) != 0) {
+		audit_set_err(err, errlen, "%s cannot be made durable: %s",
+		    j->path, strerror(errno));
+		close(fd);
+		(void)unlink(j->path);
+		return GK_ERR_UNAVAILABLE;
+	}
+	close(j->fd);
+	j->fd = fd;
+	j->dev = st.st_dev;
+	j->ino = st.st_ino;
+	j->size = 0;
+	j->written = 0;
+	j->broken = 0;
+	j->epoch = new_epoch(j->epoch);
+	drop_batch(j);
+	return 0;
 }

@@ -147,3 +147,57 @@ writer_commit_open(gk_audit *a)
 	}
 	writer_journal_trim(a, AUDIT_JOURNAL_FLUSH);
 }
+
+/*
+ * The journal's fdatasync is what makes an answered batch durable (SQLite
+ * commits without waiting for the disk), so a journal deleted, replaced
+ * or truncated under the writer no longer holds what it answered: a
+ * crash before SQLite's next checkpoint would lose it. SQLite is made
+ * durable itself first (the batches answered on the lost file, and the
+ * batch in hand, which then counts), then the journal starts over at its
+ * path. While that fails, batches are refused.
+ */
+int
+writer_journal_renew(gk_audit *a, int how)
+{
+	const char *path = audit_journal_path(a->journal);
+	char err[256] = "";
+	int first = a->journal_lost == 0, durable = 0;
+
+	a->journal_lost = how;
+	a->tx_records = 0;
+	if (audit_sqlite_commit(a->conn, err, sizeof(err)) == 0) {
+		/* PASSIVE, or (readers on older snapshots) TRUNCATE, which
+		 * waits for them; either syncs the WAL and the database */
+		durable = audit_sqlite_durable(a->conn) == 0 ||
+		    a->conn->ops->flush(a->conn) == 0;
+		if (!durable)
+			snprintf(err, sizeof(err), "its WAL cannot be "
+			    "checkpointed");
+	}
+	if (!durable) {
+		if (first)
+			gk_error("audit: %s was %s while serving and %s cannot "
+			    "be made durable without it (%s); answering 503 "
+			    "until it can", path, audit_journal_lost_name(how),
+			    a->label, err);
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (audit_journal_renew(a->journal, how, err, sizeof(err)) != 0) {
+		if (first)
+			gk_error("audit: %s was %s while serving; its records "
+			    "are durable in %s, but a new journal cannot be "
+			    "started (%s); answering 503 until it can", path,
+			    audit_journal_lost_name(how), a->label, err);
+		return GK_ERR_UNAVAILABLE;
+	}
+	if (first)
+		gk_error("audit: %s was %s while serving; its records are "
+		    "durable in %s, a new journal goes on at its path", path,
+		    audit_journal_lost_name(how), a->label);
+	else
+		gk_info("audit: a new journal is started at %s; answering "
+		    "again", path);
+	a->journal_lost = 0;
+	return 0;
+}

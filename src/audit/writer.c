@@ -41,7 +41,8 @@
  * their next ones queue while it runs. Should the insert fail after all,
  * the records are answered and in the journal: the connection is
  * dropped and reopening puts them back, as after a failed commit. A lone
- * record keeps the order above: inserted and committed, then answered.
+ * record keeps the order above: inserted and committed, then answered,
+ * and so does a batch whose journal was found lost after its flush.
  * *answered tells whether the batch (the list at batch) was answered.
  */
 static int
@@ -49,7 +50,7 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp,
     struct audit_node *batch, int *answered, char *err, size_t errlen)
 {
 	struct audit_node *e;
-	int r, more;
+	int r, more, how = 0, early;
 
 	if (a->journal == NULL)
 		return a->conn->ops->insert(a->conn, a->instance, a->recs,
@@ -60,15 +61,21 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp,
 		    audit_journal_path(a->journal));
 		return GK_ERR_UNAVAILABLE;
 	}
-	if (batch != NULL && n > 1 && a->tx_records > 0) {
-		r = audit_journal_flush(a->journal);
-		audit_journal_end(a->journal, r == 0);
-		if (r != 0) {
-			audit_set_err(err, errlen, "%s cannot be written",
-			    audit_journal_path(a->journal));
-			a->tx_records = 0;
-			return GK_ERR_UNAVAILABLE;
-		}
+	early = batch != NULL && n > 1 && a->tx_records > 0;
+	r = early ? 0 : audit_sqlite_insert_open(a->conn, a->instance,
+	    a->recs, a->links, n, cp, err, errlen);
+	if (r == 0 && audit_journal_flush(a->journal) != 0) {
+		audit_set_err(err, errlen, "%s cannot be written",
+		    audit_journal_path(a->journal));
+		r = GK_ERR_UNAVAILABLE;
+	}
+	/* the file flushed is no longer the journal (deleted, replaced,
+	 * truncated: one fstat and one stat): the batch counts only once
+	 * SQLite holds it durably itself (writer_journal_renew) */
+	if (r == 0)
+		how = audit_journal_check(a->journal);
+	if (r == 0 && early && how == 0) {
+		audit_journal_end(a->journal, 1);
 		for (e = batch; e != NULL; e = e->next) {
 			if (e->done != NULL)
 				e->done(e->arg, 0);
@@ -78,11 +85,15 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp,
 		r = audit_sqlite_insert_open(a->conn, a->instance, a->recs,
 		    a->links, n, cp, err, errlen);
 	} else {
-		r = audit_sqlite_insert_open(a->conn, a->instance, a->recs,
-		    a->links, n, cp, err, errlen);
-		if (r == 0 && audit_journal_flush(a->journal) != 0) {
-			audit_set_err(err, errlen, "%s cannot be written",
-			    audit_journal_path(a->journal));
+		if (r == 0 && early)	/* the journal lost: rows first */
+			r = audit_sqlite_insert_open(a->conn, a->instance,
+			    a->recs, a->links, n, cp, err, errlen);
+		if (r == 0 && how != 0) {
+			if (writer_journal_renew(a, how) == 0)
+				return 0;	/* durable in SQLite */
+			audit_set_err(err, errlen, "%s was %s",
+			    audit_journal_path(a->journal),
+			    audit_journal_lost_name(how));
 			r = GK_ERR_UNAVAILABLE;
 		}
 		audit_journal_end(a->journal, r == 0);
@@ -188,6 +199,15 @@ write_batch(gk_audit *a, struct audit_node *batch, size_t k, int *answered)
 again:
 	if (writer_load_chain(a) != 0)
 		goto fail;
+	/* the journal was lost and no new one started yet: nothing is
+	 * answered until it is (logged once by writer_journal_renew) */
+	if (a->journal_lost != 0 && a->journal != NULL &&
+	    writer_journal_renew(a, audit_journal_check(a->journal) != 0 ?
+	    audit_journal_check(a->journal) : a->journal_lost) != 0) {
+		a->db_down = 1;
+		writer_drop_conn(a);
+		return GK_ERR_UNAVAILABLE;
+	}
 	for (j = 0; j < i; j++) {
 		a->links[j].seq = a->chain.seq + 1 + (int64_t)j;
 		memcpy(a->links[j].prev, j == 0 ? a->chain.hash :
@@ -221,7 +241,8 @@ again:
 			a->chain_loaded = 0;
 			goto again;
 		}
-		if (!a->db_down)
+		/* a lost journal has said so (writer_journal_renew) */
+		if (!a->db_down && !a->journal_lost)
 			gk_error("audit: cannot write to %s (%s); answering "
 			    "503 until it can be written", a->label, err);
 		goto fail;

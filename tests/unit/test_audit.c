@@ -1612,6 +1612,106 @@ journal_replay_from(gk_config *cfg, const char *db, const char *jpath,
 	audit_close(a);
 }
 
+/* One batch of one fake record flushed into j and kept. */
+static int
+journal_batch(audit_journal *j)
+{
+	static const uint8_t hash[AUDIT_HASH_LEN], enc[40];
+
+	if (audit_journal_add_record(j, enc, sizeof(enc), hash) != 0 ||
+	    audit_journal_flush(j) != 0)
+		return -1;
+	audit_journal_end(j, 1);
+	return 0;
+}
+
+/*
+ * A journal deleted, replaced or truncated under its writer is seen by
+ * audit_journal_check after the next flush (and not before anything
+ * happened to it); audit_journal_renew puts an empty journal, locked, at
+ * the path again, moving a file put there aside.
+ */
+static void
+test_journal_lost(void)
+{
+	const char *dir = tpath("jlost"), *db = tpath("jlost/audit.db");
+	audit_journal *j = NULL, *other = NULL;
+	char path[300], pat[320], err[256];
+	struct stat st;
+	glob_t g;
+	int fd;
+
+	T_EQ_INT(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s.journal", db);
+	T_EQ_INT(audit_journal_open(db, NULL, &j, err, sizeof(err)), 0);
+	if (j == NULL)
+		return;
+	T_EQ_INT(journal_batch(j), 0);
+	T_EQ_INT(audit_journal_check(j), 0);
+
+	/* `: > audit.db.journal`, then a batch: it lands past a hole */
+	T_EQ_INT(truncate(path, 0), 0);
+	T_EQ_INT(journal_batch(j), 0);
+	T_EQ_INT(audit_journal_check(j), AUDIT_JOURNAL_TRUNCATED);
+	T_EQ_INT(audit_journal_renew(j, AUDIT_JOURNAL_TRUNCATED, err,
+	    sizeof(err)), 0);
+	T_EQ_INT(audit_journal_size(j), 0);
+	T_EQ_INT(audit_journal_check(j), 0);
+	T_EQ_INT(journal_batch(j), 0);
+	T_EQ_INT(audit_journal_check(j), 0);
+
+	/* deleted: a new file at the path, locked like the first */
+	T_EQ_INT(unlink(path), 0);
+	T_EQ_INT(journal_batch(j), 0);
+	T_EQ_INT(audit_journal_check(j), AUDIT_JOURNAL_DELETED);
+	T_EQ_INT(audit_journal_renew(j, AUDIT_JOURNAL_DELETED, err,
+	    sizeof(err)), 0);
+	T_EQ_INT(stat(path, &st), 0);
+	T_EQ_INT(st.st_mode & 0777, 0600);
+	T_EQ_INT(audit_journal_check(j), 0);
+	T_EQ_INT(audit_journal_open(db, NULL, &other, err, sizeof(err)),
+	    GK_ERR_UNAVAILABLE);
+	T_CHECK(strstr(err, "held by another gatekeeper") != NULL);
+	audit_journal_close(other);
+	T_EQ_INT(journal_batch(j), 0);
+	T_EQ_INT(stat(path, &st), 0);
+	T_CHECK(st.st_size > 40);
+
+	/* replaced: the file put there is moved aside, not written over */
+	fd = open(tpath("jlost/other"), O_WRONLY | O_CREAT, 0600);
+	T_CHECK(fd >= 0);
+	T_EQ_INT(write(fd, "x", 1), 1);
+	close(fd);
+	T_EQ_INT(rename(tpath("jlost/other"), path), 0);
+	T_EQ_INT(audit_journal_check(j), AUDIT_JOURNAL_REPLACED);
+	T_EQ_INT(audit_journal_renew(j, AUDIT_JOURNAL_REPLACED, err,
+	    sizeof(err)), 0);
+	T_EQ_INT(audit_journal_check(j), 0);
+	snprintf(pat, sizeof(pat), "%s.replaced-*", path);
+	T_EQ_INT(glob(pat, 0, NULL, &g), 0);
+	if (g.gl_pathc == 1) {
+		T_EQ_INT(stat(g.gl_pathv[0], &st), 0);
+		T_EQ_INT(st.st_size, 1);
+	}
+	T_EQ_INT((int)g.gl_pathc, 1);
+	globfree(&g);
+
+	/* a second server started meanwhile holds a journal of its own
+	 * there: it is left alone, and the first cannot go on */
+	T_EQ_INT(unlink(path), 0);
+	T_EQ_INT(audit_journal_open(db, NULL, &other, err, sizeof(err)), 0);
+	T_EQ_INT(audit_journal_check(j), AUDIT_JOURNAL_REPLACED);
+	T_EQ_INT(audit_journal_renew(j, AUDIT_JOURNAL_REPLACED, err,
+	    sizeof(err)), GK_ERR_UNAVAILABLE);
+	T_CHECK(strstr(err, "held by another gatekeeper") != NULL);
+	T_EQ_INT(audit_journal_check(j), AUDIT_JOURNAL_REPLACED);
+	T_EQ_INT(glob(pat, 0, NULL, &g), 0);
+	T_EQ_INT((int)g.gl_pathc, 1);	/* not moved aside */
+	globfree(&g);
+	audit_journal_close(other);
+	audit_journal_close(j);
+}
+
 /*
  * The journal is written ahead with zeros and reused, so recovery ends
  * at the first batch that is not whole and of the journal's epoch: a
@@ -1825,6 +1925,7 @@ main(void)
 	test_journal_format();
 	test_journal_reuse();
 	test_journal_cli();
+	test_journal_lost();
 	test_jti_journal();
 	rm_tree(tmpdir);
 	return T_DONE();
