@@ -2,9 +2,11 @@
  * journal.c - the durable record of the SQLite backend: a file beside the
  * database (<db>.journal) that holds every record and checkpoint of a
  * batch, written by the writer thread with one pwrite and one fdatasync
- * per batch right after it inserted the same batch into SQLite (which
+ * per batch beside its insert of the same batch into SQLite (which
  * then commits without waiting for the disk: synchronous=NORMAL). A batch
- * is answered only when both are done. (A thread of its own for the
+ * is answered only when both are done, or, while SQLite's transaction is
+ * open, once its frame is durable and before its insert (writer.c's
+ * store_batch). (A thread of its own for the
  * flush, overlapping it with the inserts, cost more CPU in its wake-ups
  * than the overlap saved: two more context switches a batch.)
  *

@@ -31,12 +31,26 @@
  * the commit then costs no request any latency, and under load many
  * batches share one commit; the records are durable meanwhile in the
  * journal.
+ *
+ * Such a batch, when the transaction is already open, is even answered
+ * before its rows go in: the journal's fdatasync is what makes it
+ * durable, and the clash the insert would find first cannot happen, as
+ * SQLite's write lock (BEGIN IMMEDIATE) has been ours since an earlier
+ * batch of this transaction went in after the chain's tail was read.
+ * The requests then do not wait for the insert (a few us a record), and
+ * their next ones queue while it runs. Should the insert fail after all,
+ * the records are answered and in the journal: the connection is
+ * dropped and reopening puts them back, as after a failed commit. A lone
+ * record keeps the order above: inserted and committed, then answered,
+ * and so does a batch whose journal was found lost after its flush.
+ * *answered tells whether the batch (the list at batch) was answered.
  */
 static int
-store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
-    size_t errlen)
+store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp,
+    struct audit_node *batch, int *answered, char *err, size_t errlen)
 {
-	int r, more, how;
+	struct audit_node *e;
+	int r, more, how = 0, early;
 
 	if (a->journal == NULL)
 		return a->conn->ops->insert(a->conn, a->instance, a->recs,
@@ -47,8 +61,9 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
 		    audit_journal_path(a->journal));
 		return GK_ERR_UNAVAILABLE;
 	}
-	r = audit_sqlite_insert_open(a->conn, a->instance, a->recs, a->links,
-	    n, cp, err, errlen);
+	early = batch != NULL && n > 1 && a->tx_records > 0;
+	r = early ? 0 : audit_sqlite_insert_open(a->conn, a->instance,
+	    a->recs, a->links, n, cp, err, errlen);
 	if (r == 0 && audit_journal_flush(a->journal) != 0) {
 		audit_set_err(err, errlen, "%s cannot be written",
 		    audit_journal_path(a->journal));
@@ -57,15 +72,32 @@ store_batch(gk_audit *a, size_t n, const audit_checkpoint *cp, char *err,
 	/* the file flushed is no longer the journal (deleted, replaced,
 	 * truncated: one fstat and one stat): the batch counts only once
 	 * SQLite holds it durably itself (writer_journal_renew) */
-	if (r == 0 && (how = audit_journal_check(a->journal)) != 0) {
-		if (writer_journal_renew(a, how) == 0)
-			return 0;	/* the batch is durable in SQLite */
-		audit_set_err(err, errlen, "%s was %s",
-		    audit_journal_path(a->journal),
-		    audit_journal_lost_name(how));
-		r = GK_ERR_UNAVAILABLE;
+	if (r == 0)
+		how = audit_journal_check(a->journal);
+	if (r == 0 && early && how == 0) {
+		audit_journal_end(a->journal, 1);
+		for (e = batch; e != NULL; e = e->next) {
+			if (e->done != NULL)
+				e->done(e->arg, 0);
+			e->done = NULL;
+		}
+		*answered = 1;
+		r = audit_sqlite_insert_open(a->conn, a->instance, a->recs,
+		    a->links, n, cp, err, errlen);
+	} else {
+		if (r == 0 && early)	/* the journal lost: rows first */
+			r = audit_sqlite_insert_open(a->conn, a->instance,
+			    a->recs, a->links, n, cp, err, errlen);
+		if (r == 0 && how != 0) {
+			if (writer_journal_renew(a, how) == 0)
+				return 0;	/* durable in SQLite */
+			audit_set_err(err, errlen, "%s was %s",
+			    audit_journal_path(a->journal),
+			    audit_journal_lost_name(how));
+			r = GK_ERR_UNAVAILABLE;
+		}
+		audit_journal_end(a->journal, r == 0);
 	}
-	audit_journal_end(a->journal, r == 0);
 	if (r != 0) {
 		/* the transaction is gone, with batches already answered:
 		 * the caller drops the connection, reopening puts them back
@@ -103,7 +135,7 @@ write_checkpoint(gk_audit *a)
 		a->cp_mono = gk_mono_us();
 		return;
 	}
-	if (store_batch(a, 0, &cp, err, sizeof(err)) != 0) {
+	if (store_batch(a, 0, &cp, NULL, NULL, err, sizeof(err)) != 0) {
 		gk_warn("audit: cannot store checkpoint %" PRId64 " (%s)",
 		    cp.seq, err);
 		writer_drop_conn(a);
@@ -112,9 +144,12 @@ write_checkpoint(gk_audit *a)
 	writer_cp_committed(a, &cp);
 }
 
-/* Commits a batch; reopens the database first if it was dropped. */
+/*
+ * Commits a batch; reopens the database first if it was dropped.
+ * *answered: its records were answered (durable) even if it then failed.
+ */
 static int
-write_batch(gk_audit *a, struct audit_node *batch, size_t k)
+write_batch(gk_audit *a, struct audit_node *batch, size_t k, int *answered)
 {
 	struct audit_node *n;
 	audit_checkpoint cp;
@@ -197,9 +232,9 @@ again:
 		gk_error("audit: cannot sign a checkpoint");
 		cp_due = 0;
 	}
-	if ((r = store_batch(a, i, cp_due ? &cp : NULL, err,
+	if ((r = store_batch(a, i, cp_due ? &cp : NULL, batch, answered, err,
 	    sizeof(err))) != 0) {
-		if (r == GK_ERR_EXISTS && !retried) {
+		if (r == GK_ERR_EXISTS && !retried && !*answered) {
 			/* another writer appended to our chain (a prune
 			 * record from `audit prune`): reread its tail */
 			retried = 1;
@@ -307,7 +342,7 @@ writer_main(void *p)
 	uint64_t deleted;
 	int64_t deadline;
 	size_t k;
-	int res, more, did;
+	int res, more, did, answered;
 
 	pthread_mutex_lock(&a->lock);
 	for (;;) {
@@ -339,7 +374,8 @@ writer_main(void *p)
 				a->stats.max_batch = k;
 			pthread_mutex_unlock(&a->lock);
 
-			res = write_batch(a, batch, k);
+			answered = 0;
+			res = write_batch(a, batch, k, &answered);
 			for (n = batch; n != NULL; n = next) {
 				next = n->next;
 				if (n->done != NULL)
@@ -356,7 +392,7 @@ writer_main(void *p)
 
 			pthread_mutex_lock(&a->lock);
 			a->busy = 0;
-			if (res == 0) {
+			if (res == 0 || answered) {
 				a->stats.commits++;
 				a->stats.committed += k;
 			} else {
