@@ -103,6 +103,9 @@ int audit_chain_decode(const uint8_t *enc, size_t n,
 
 /* Emptied once SQLite itself holds more than this durably. */
 #define AUDIT_JOURNAL_FLUSH (4 * 1024 * 1024)
+/* An idle writer makes SQLite durable this long after its last batch
+ * (the journal is then empty: its loss while idle loses nothing). */
+#define AUDIT_IDLE_DURABLE_US 1000000
 
 typedef struct audit_journal audit_journal;
 
@@ -474,6 +477,9 @@ struct gk_audit {
 	int cp_file_checked;	/* the checkpoint file was recovered */
 	audit_tail chain;
 	int64_t cp_mono;	/* last checkpoint (or chain load), monotonic */
+	/* the last batch, monotonic: AUDIT_IDLE_DURABLE_US after it an
+	 * idle writer makes SQLite durable and empties the journal */
+	int64_t batch_mono;
 };
 
 /* record.c: one allocation holding rec and copies of its strings (cut
@@ -493,8 +499,9 @@ void writer_cp_committed(gk_audit *a, const audit_checkpoint *cp);
 /* Opens a->conn; with SQLite also the journal. */
 int writer_open_conn(gk_audit *a, char *err, size_t errlen) GK_WUR;
 /* Empties the journal when it holds more than over bytes and SQLite
- * holds every record durably itself. */
-void writer_journal_trim(gk_audit *a, int64_t over);
+ * holds every record durably itself; shrink: truncates the file too
+ * (else its blocks are kept for the next batches). */
+void writer_journal_trim(gk_audit *a, int64_t over, int shrink);
 /* Drops the connection (the next batch reopens it and re-reads the
  * chain, putting back from the journal what SQLite lost). */
 void writer_drop_conn(gk_audit *a);

@@ -12,8 +12,9 @@
  *
  * Once SQLite has made everything durable itself (a WAL checkpoint that
  * backfilled every frame), the journal is emptied by starting over at
- * offset 0 with a new epoch, the file kept; a clean stop truncates it to
- * 0 bytes. Before a batch that would reach past the blocks the file has,
+ * offset 0 with a new epoch, the file kept (past AUDIT_JOURNAL_FLUSH
+ * bytes, and AUDIT_IDLE_DURABLE_US after the last batch of a writer gone
+ * idle: writer.c); a clean stop truncates it to 0 bytes. Before a batch that would reach past the blocks the file has,
  * zeros are written ahead (JOURNAL_AHEAD past its end, in JOURNAL_STEP
  * steps), so batches overwrite blocks the file already has and their
  * fdatasync commits no metadata (size, extents); as the file is reused,
@@ -85,6 +86,8 @@
 #define JOURNAL_AHEAD (256u * 1024)
 /* ... in steps of this many bytes (one pwrite and fdatasync each). */
 #define JOURNAL_STEP (256u * 1024)
+
+static int sync_dir(const char *path);
 
 struct audit_journal {
 	int fd;
@@ -466,7 +469,9 @@ audit_journal_open(const char *db_path, const char *suffix,
 	if (scan_journal(data, len, NULL, NULL, &sc) == GK_ERR_INTEGRITY)
 		sc.end = len;
 	free(data);
-	if (fstat(j->fd, &st) != 0) {
+	/* its name durable before a batch counts on it (the file may
+	 * have been created just now) */
+	if (fstat(j->fd, &st) != 0 || sync_dir(j->path) != 0) {
 		audit_set_err(err, errlen, "%s: %s", j->path, strerror(errno));
 		audit_journal_close(j);
 		return GK_ERR_UNAVAILABLE;

@@ -157,7 +157,7 @@ replay_journal(gk_audit *a)
 		audit_fail_line(a, GK_LOG_ERROR, "cannot put back the "
 		    "journal's records (%s)", rp->err);
 	} else {
-		writer_journal_trim(a, 0);
+		writer_journal_trim(a, 0, 1);
 	}
 	free(rp);
 	return r == 0 ? 0 : GK_ERR_UNAVAILABLE;

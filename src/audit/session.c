@@ -97,17 +97,17 @@ fail:
 
 /* Empties the journal when SQLite holds everything durably itself. */
 void
-writer_journal_trim(gk_audit *a, int64_t over)
+writer_journal_trim(gk_audit *a, int64_t over, int shrink)
 {
 	/* never before the journal was put back (writer_load_chain) */
 	if (a->journal == NULL || a->conn == NULL || !a->chain_loaded ||
 	    audit_journal_size(a->journal) <= over)
 		return;
 	/* kept for reuse while running (its blocks are written: a batch
-	 * then commits no metadata), truncated when asked to empty it all
-	 * (at start and at a clean stop) */
+	 * then commits no metadata), truncated at start and at a clean
+	 * stop */
 	if (audit_sqlite_durable(a->conn) == 0 &&
-	    audit_journal_reset(a->journal, over == 0) != 0)
+	    audit_journal_reset(a->journal, shrink) != 0)
 		gk_warn("audit: cannot empty %s (it is kept; its records "
 		    "are stored)", audit_journal_path(a->journal));
 }
@@ -145,7 +145,7 @@ writer_commit_open(gk_audit *a)
 		writer_drop_conn(a);
 		return;
 	}
-	writer_journal_trim(a, AUDIT_JOURNAL_FLUSH);
+	writer_journal_trim(a, AUDIT_JOURNAL_FLUSH, 0);
 }
 
 /*

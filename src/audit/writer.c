@@ -392,6 +392,7 @@ writer_main(void *p)
 
 			pthread_mutex_lock(&a->lock);
 			a->busy = 0;
+			a->batch_mono = gk_mono_us();
 			if (res == 0 || answered) {
 				a->stats.commits++;
 				a->stats.committed += k;
@@ -452,6 +453,26 @@ writer_main(void *p)
 			if (a->cp_mono + a->cp_interval_us < deadline)
 				deadline = a->cp_mono + a->cp_interval_us;
 		}
+		/* idle with records only the journal holds durably: SQLite
+		 * is made durable and the journal emptied a second later, so
+		 * the journal lost while idle (deleted, replaced) loses
+		 * nothing; tried again a second later if it could not be
+		 * (a reader's snapshot holds the WAL) */
+		if (a->journal != NULL && a->conn != NULL && !a->paused &&
+		    audit_journal_size(a->journal) > 0) {
+			int64_t due = a->batch_mono + AUDIT_IDLE_DURABLE_US;
+
+			if (gk_mono_us() >= due) {
+				a->batch_mono = gk_mono_us();
+				pthread_mutex_unlock(&a->lock);
+				writer_commit_open(a);
+				writer_journal_trim(a, 0, 0);
+				pthread_mutex_lock(&a->lock);
+				continue;
+			}
+			if (due < deadline)
+				deadline = due;
+		}
 		if (deadline != INT64_MAX) {
 			mono_deadline(deadline, &ts);
 			pthread_cond_timedwait(&a->wake, &a->lock, &ts);
@@ -462,7 +483,7 @@ writer_main(void *p)
 	pthread_mutex_unlock(&a->lock);
 	/* a clean stop leaves an empty journal when SQLite holds it all */
 	writer_commit_open(a);
-	writer_journal_trim(a, 0);
+	writer_journal_trim(a, 0, 1);
 	audit_conn_close(a->conn);
 	a->conn = NULL;
 	return NULL;

@@ -1713,6 +1713,62 @@ test_journal_lost(void)
 }
 
 /*
+ * An idle writer leaves nothing only the journal holds: a second after
+ * its last batch SQLite is made durable (the WAL copied into the
+ * database file) and the journal emptied, so a journal deleted while
+ * the log is idle, then a power loss (the WAL's unsynced frames gone),
+ * loses no answered record: the database file alone holds them all.
+ */
+static void
+test_idle_durable(void)
+{
+	const char *dir = tpath("idle"), *db = tpath("idle/audit.db");
+	gk_config *cfg = mk_cfg(db, 100, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec;
+	struct tally t = { PTHREAD_MUTEX_INITIALIZER, 0, 0 };
+	char req[16], jpath[300];
+	uint8_t *buf = malloc(8u << 20);
+	size_t n;
+	int i;
+
+	T_EQ_INT(mkdir(dir, 0700), 0);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || buf == NULL)
+		goto out;
+	/* several at once: answered once in the journal, before their
+	 * rows are checkpointed into the database file */
+	audit_debug_pause(a, 1);
+	for (i = 0; i < 50; i++) {
+		snprintf(req, sizeof(req), "idle%d", i);
+		mk_rec(&rec, 7000 + i, req, "192.0.2.9");
+		T_EQ_INT(audit_submit(a, &rec, tally_done, &t), 0);
+	}
+	audit_debug_wait_queued(a, 50);
+	audit_debug_pause(a, 0);
+	audit_debug_wait_idle(a);
+	pthread_mutex_lock(&t.mu);
+	T_EQ_INT(t.ok, 50);
+	pthread_mutex_unlock(&t.mu);
+	usleep((useconds_t)(AUDIT_IDLE_DURABLE_US + 600000));
+
+	/* the journal deleted, then the machine loses power: what is
+	 * left is the database file */
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	T_EQ_INT(unlink(jpath), 0);
+	n = file_get(db, buf, 8u << 20);
+	T_CHECK(n > 0 && n < (8u << 20));
+	T_EQ_INT(mkdir(tpath("idle/lost"), 0700), 0);
+	file_put(tpath("idle/lost/audit.db"), buf, n);
+	T_EQ_INT(sql_int(tpath("idle/lost/audit.db"),
+	    "SELECT count(*) FROM audit WHERE request_id LIKE 'idle%'"), 50);
+	audit_close(a);
+out:
+	free(buf);
+	free_cfg(cfg);
+}
+
+/*
  * The journal is written ahead with zeros and reused, so recovery ends
  * at the first batch that is not whole and of the journal's epoch: a
  * batch torn by a crash inside the zeros, or batches left from before
@@ -1926,6 +1982,7 @@ main(void)
 	test_journal_reuse();
 	test_journal_cli();
 	test_journal_lost();
+	test_idle_durable();
 	test_jti_journal();
 	rm_tree(tmpdir);
 	return T_DONE();
