@@ -882,6 +882,9 @@ test_prune(void)
 	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL)
 		goto out;
+	/* all queued before the writer starts: batches of exactly 256
+	 * (else where they end, and so the checkpoints, is up to timing) */
+	audit_debug_pause(a, 1);
 	for (i = 0; i < 1200; i++) {
 		snprintf(req, sizeof(req), "old%d", i);
 		mk_rec(&rec, now - 10 * day + i, req, "192.0.2.1");
@@ -889,6 +892,8 @@ test_prune(void)
 			bad++;
 	}
 	T_EQ_INT(bad, 0);
+	audit_debug_wait_queued(a, 1200);
+	audit_debug_pause(a, 0);
 	audit_close(a);
 	a = NULL;
 	mid = gk_now_us();
