@@ -14,8 +14,8 @@
  * backfilled every frame), the journal is emptied by starting over at
  * offset 0 with a new epoch, the file kept (past AUDIT_JOURNAL_FLUSH
  * bytes, and AUDIT_IDLE_DURABLE_US after the last batch of a writer gone
- * idle: writer.c); a clean stop truncates it to 0 bytes. Before a batch that would reach past the blocks the file has,
- * zeros are written ahead (JOURNAL_AHEAD past its end, in JOURNAL_STEP
+ * idle: writer.c); a clean stop truncates it to 0 bytes. Before a batch
+ * that would reach past the blocks the file has, zeros are written ahead (JOURNAL_AHEAD past its end, in JOURNAL_STEP
  * steps), so batches overwrite blocks the file already has and their
  * fdatasync commits no metadata (size, extents); as the file is reused,
  * that happens while it first grows after a start, not in the steady
@@ -657,8 +657,9 @@ audit_journal_replay(audit_journal *j, audit_journal_entry_fn fn,
  * asking for a file's ctime or mtime, as fstat and stat do, makes the
  * next write stamp it with a fresh fine-grained time, and the batch's
  * fdatasync then writes the inode too (measured here on ext4: a third
- * more disk writes and 30-50 % longer flushes). Without statx (ENOSYS):
- * fstat or stat.
+ * more disk writes and 30-50 % longer flushes). Without statx (ENOSYS,
+ * or EPERM from a seccomp filter that predates it): fstat or stat, so
+ * the check never goes blind.
  */
 static int
 stat_fields(int fd, const char *path, unsigned mask, struct statx *sx)
@@ -668,7 +669,7 @@ stat_fields(int fd, const char *path, unsigned mask, struct statx *sx)
 
 	r = path == NULL ? statx(fd, "", AT_EMPTY_PATH, mask, sx) :
 	    statx(AT_FDCWD, path, 0, mask, sx);
-	if (r == 0 || errno != ENOSYS)
+	if (r == 0 || (errno != ENOSYS && errno != EPERM))
 		return r;
 	if ((path == NULL ? fstat(fd, &st) : stat(path, &st)) != 0)
 		return -1;
