@@ -304,6 +304,11 @@ int audit_sqlite_jti_restore(audit_conn *c, const char *jti) GK_WUR;
 /* SQLite: 0 when every commit so far is durable in the database file
  * (a passive WAL checkpoint backfilled every frame). */
 int audit_sqlite_durable(audit_conn *c) GK_WUR;
+/* SQLite: 0 when every commit so far is durable, in the database file
+ * or in the WAL (the connection's WAL file synced; nothing copied);
+ * declines (GK_ERR_UNAVAILABLE) once the WAL is long, for
+ * audit_sqlite_durable to copy it and let it start over. */
+int audit_sqlite_wal_sync(audit_conn *c) GK_WUR;
 
 /* The backend for a target: PostgreSQL for a postgres:// or
  * postgresql:// URI, else SQLite (a file path). */

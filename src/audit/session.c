@@ -95,10 +95,18 @@ fail:
 }
 
 
-/* Empties the journal when SQLite holds everything durably itself. */
+/*
+ * Empties the journal when SQLite holds everything durably itself. A
+ * full journal (over > 0, while serving) needs only SQLite's WAL synced,
+ * one fdatasync that holds the writer briefly; at start, at a stop and
+ * when idle (over 0) the WAL is copied into the database and that synced
+ * too, so that the database file alone holds every record.
+ */
 void
 writer_journal_trim(gk_audit *a, int64_t over, int shrink)
 {
+	int durable;
+
 	/* never before the journal was put back (writer_load_chain) */
 	if (a->journal == NULL || a->conn == NULL || !a->chain_loaded ||
 	    audit_journal_size(a->journal) <= over)
@@ -106,8 +114,9 @@ writer_journal_trim(gk_audit *a, int64_t over, int shrink)
 	/* kept for reuse while running (its blocks are written: a batch
 	 * then commits no metadata), truncated at start and at a clean
 	 * stop */
-	if (audit_sqlite_durable(a->conn) == 0 &&
-	    audit_journal_reset(a->journal, shrink) != 0)
+	durable = (over > 0 && audit_sqlite_wal_sync(a->conn) == 0) ||
+	    audit_sqlite_durable(a->conn) == 0;
+	if (durable && audit_journal_reset(a->journal, shrink) != 0)
 		gk_warn("audit: cannot empty %s (it is kept; its records "
 		    "are stored)", audit_journal_path(a->journal));
 }

@@ -27,6 +27,8 @@ struct sq_ckpt {
 	int want;		/* a checkpoint is due */
 	int running;		/* one is being run */
 	int stop;
+	int frames;		/* WAL frames after the last commit (the
+				 * writer's thread only) */
 	sqlite3 *db;		/* the checkpointer's connection */
 };
 
@@ -64,6 +66,7 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 
 	(void)db;
 	(void)name;
+	k->frames = frames;
 	if (frames >= CKPT_FRAMES) {
 		pthread_mutex_lock(&k->mu);
 		k->want = 1;
@@ -124,6 +127,12 @@ audit_sq_ckpt_idle(struct sq_conn *c)
 	while (k->running)
 		pthread_cond_wait(&k->cv, &k->mu);
 	pthread_mutex_unlock(&k->mu);
+}
+
+int
+audit_sq_ckpt_frames(const struct sq_conn *c)
+{
+	return c->ckpt != NULL ? c->ckpt->frames : 0;
 }
 
 void

@@ -58,6 +58,9 @@ int audit_sq_flush(audit_conn *base);
 int audit_sq_ckpt_start(struct sq_conn *c) GK_WUR;
 /* Waits until no checkpoint is being run by that thread. */
 void audit_sq_ckpt_idle(struct sq_conn *c);
+/* Frames in the WAL after the writer's last commit (0 without the
+ * thread). */
+int audit_sq_ckpt_frames(const struct sq_conn *c);
 void audit_sq_ckpt_stop(struct sq_conn *c);
 
 /* sqlite_insert.c */

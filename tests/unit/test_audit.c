@@ -1968,6 +1968,101 @@ out:
 	free_cfg(cfg);
 }
 
+/* Copies a file (absent: nothing); 0 or -1. */
+static int
+file_copy(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out;
+	char buf[65536];
+	size_t n;
+	int r = 0;
+
+	if (in == NULL)
+		return 0;
+	if ((out = fopen(to, "wb")) == NULL) {
+		fclose(in);
+		return -1;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if (fwrite(buf, 1, n, out) != n)
+			r = -1;
+	if (ferror(in))
+		r = -1;
+	fclose(in);
+	if (fclose(out) != 0)
+		r = -1;
+	return r;
+}
+
+/*
+ * A journal emptied while serving (past AUDIT_JOURNAL_FLUSH) counts on
+ * SQLite's WAL, synced, for everything before its content: the database
+ * and its WAL, copied without the journal while the log is open, hold
+ * every record up to the journal's first one, without a gap. (That the
+ * sync reached the disk only a power loss would show.)
+ */
+static void
+test_trim_wal(void)
+{
+	const char *db = tpath("jtrim/audit.db"), *copy = tpath("jtrim2.db");
+	char jpath[300], wal[300], cwal[300], req[32];
+	char inst[AUDIT_INSTANCE_MAX + 1];
+	gk_config *cfg = mk_cfg(db, 0, 0);
+	gk_audit *a = NULL;
+	gk_audit_record rec, first;
+	uint8_t *saved = malloc(JOURNAL_CAP);
+	size_t n, k, off[1], end, len;
+	int64_t seq = 0;
+	char *block = NULL;
+	size_t refused = 0;
+
+	snprintf(jpath, sizeof(jpath), "%s.journal", db);
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	snprintf(cwal, sizeof(cwal), "%s-wal", copy);
+	T_EQ_INT(open_audit(cfg, &a), 0);
+	if (a == NULL || saved == NULL)
+		goto out;
+	audit_debug_pause(a, 1);
+	for (k = 0; k < 30000; k++) {
+		snprintf(req, sizeof(req), "t%zu", k + 1);
+		mk_rec(&rec, 1000 + (int64_t)k, req, "192.0.2.7");
+		rec.path = "/a/fairly/long/path/to/make/the/records/bigger.bin";
+		rec.user_agent = "Mozilla/5.0 (X11; Linux x86_64) test agent";
+		refused += audit_submit(a, &rec, NULL, NULL) != 0;
+		if (k % 2000 == 1999) {
+			audit_debug_pause(a, 0);
+			audit_debug_wait_idle(a);
+			audit_debug_pause(a, 1);
+		}
+	}
+	T_EQ_INT(refused, 0);
+	/* the writer is held: nothing is written while the files are read */
+	n = file_get(jpath, saved, JOURNAL_CAP);
+	T_EQ_INT(file_copy(db, copy), 0);
+	T_EQ_INT(file_copy(wal, cwal), 0);
+	audit_debug_pause(a, 0);
+	T_CHECK(n < JOURNAL_CAP);
+	/* the journal was emptied while serving: its first record is not
+	 * the first */
+	T_CHECK(journal_frames(saved, n, off, 1, &end) >= 1);
+	if (end < 17 + 5 + 32 || saved[17] != 'R')
+		goto out;
+	len = (size_t)saved[18] << 24 | (size_t)saved[19] << 16 |
+	    (size_t)saved[20] << 8 | saved[21];
+	T_EQ_INT(audit_chain_decode(saved + 22 + 32, len - 32, inst, &seq,
+	    &first, &block), 0);
+	free(block);
+	T_CHECK(seq > 1 && seq <= 30000);
+	T_CHECK(sql_int(copy, "SELECT count(*) FROM audit") >= seq - 1);
+	T_EQ_INT(sql_int(copy, "SELECT count(*) FROM audit WHERE seq < 1"), 0);
+	T_EQ_INT(sql_int(copy, "SELECT max(seq) FROM audit"),
+	    sql_int(copy, "SELECT count(*) FROM audit"));
+out:
+	audit_close(a);
+	free(saved);
+	free_cfg(cfg);
+}
+
 int
 main(void)
 {
@@ -1991,6 +2086,7 @@ main(void)
 	test_journal();
 	test_journal_format();
 	test_journal_reuse();
+	test_trim_wal();
 	test_journal_cli();
 	test_journal_lost();
 	test_idle_durable();
