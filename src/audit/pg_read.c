@@ -5,6 +5,7 @@
 #include "audit/pg_int.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,113 @@
 static const char select_sql[] =
     AUDIT_SELECT_COLS
     " FROM audit WHERE true";
+
+/*
+ * Searches keep their connections for the next one (the console's and
+ * the API's searches, one after another): a PostgreSQL connection is a
+ * server process started, tens of milliseconds, more than the search.
+ * At most SEARCH_IDLE_MAX are kept, each for the target it was opened
+ * to; only one left idle (no transaction, nothing unread) is kept, and
+ * a kept one that fails before a row is read is replaced by a new one
+ * (the server may have restarted meanwhile). They are closed at exit.
+ */
+#define SEARCH_IDLE_MAX 2
+
+static struct {
+	PGconn *db;
+	char *target;
+} search_idle[SEARCH_IDLE_MAX];
+static pthread_mutex_t search_mu = PTHREAD_MUTEX_INITIALIZER;
+static int search_atexit;
+
+static void
+search_idle_close(void)
+{
+	int i;
+
+	/* at exit: a thread still searching keeps the lock; the process's
+	 * end then closes the sockets */
+	if (pthread_mutex_trylock(&search_mu) != 0)
+		return;
+	for (i = 0; i < SEARCH_IDLE_MAX; i++) {
+		PQfinish(search_idle[i].db);
+		free(search_idle[i].target);
+		search_idle[i].db = NULL;
+		search_idle[i].target = NULL;
+	}
+	pthread_mutex_unlock(&search_mu);
+}
+
+/* A kept connection to target, or NULL. */
+static PGconn *
+search_take(const char *target)
+{
+	PGconn *db = NULL;
+	int i;
+
+	pthread_mutex_lock(&search_mu);
+	for (i = 0; i < SEARCH_IDLE_MAX && db == NULL; i++) {
+		if (search_idle[i].db == NULL ||
+		    strcmp(search_idle[i].target, target) != 0)
+			continue;
+		db = search_idle[i].db;
+		free(search_idle[i].target);
+		search_idle[i].db = NULL;
+		search_idle[i].target = NULL;
+	}
+	pthread_mutex_unlock(&search_mu);
+	return db;
+}
+
+/* Keeps db for the next search when it is idle and there is room;
+ * closes it else. */
+static void
+search_give(PGconn *db, const char *target)
+{
+	char *t = NULL;
+	int i;
+
+	if (db == NULL)
+		return;
+	if (PQstatus(db) != CONNECTION_OK ||
+	    PQtransactionStatus(db) != PQTRANS_IDLE ||
+	    (t = strdup(target)) == NULL) {
+		PQfinish(db);
+		return;
+	}
+	pthread_mutex_lock(&search_mu);
+	if (!search_atexit)
+		search_atexit = atexit(search_idle_close) == 0 ? 1 : -1;
+	for (i = 0; i < SEARCH_IDLE_MAX && search_atexit == 1; i++) {
+		if (search_idle[i].db == NULL) {
+			search_idle[i].db = db;
+			search_idle[i].target = t;
+			db = NULL;
+			t = NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&search_mu);
+	PQfinish(db);
+	free(t);
+}
+
+/* Counts the rows handed on (a kept connection's failure is retried on a
+ * new one only before the first). */
+struct counted {
+	gk_audit_row_fn fn;
+	void *arg;
+	uint64_t rows;
+};
+
+static int
+counted_row(void *arg, const gk_audit_row *row)
+{
+	struct counted *c = arg;
+
+	c->rows++;
+	return c->fn(c->arg, row);
+}
 
 int
 audit_pg_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
@@ -149,6 +257,7 @@ audit_pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
 {
 	PGconn *db = NULL;
 	audit_query b;
+	struct counted cnt;
 	const char *v[AUDIT_QUERY_MAX];
 	int len[AUDIT_QUERY_MAX], fmt[AUDIT_QUERY_MAX], i;
 	char num[AUDIT_QUERY_MAX][24];
@@ -172,13 +281,26 @@ audit_pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
 			}
 		}
 	}
+	cnt.fn = fn;
+	cnt.arg = arg;
+	cnt.rows = 0;
+	if ((db = search_take(target)) != NULL) {
+		r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt,
+		    counted_row, &cnt, err, errlen);
+		if (r != GK_ERR_IO || cnt.rows > 0)
+			goto out;
+		/* a kept connection that failed at once: a new one */
+		PQfinish(db);
+		db = NULL;
+		audit_set_err(err, errlen, "%s", "");
+	}
 	r = GK_ERR_IO;
 	if (audit_pg_connect(target, &db, err, errlen) != 0)
 		goto out;
-	r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt, fn, arg,
-	    err, errlen);
+	r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt, counted_row,
+	    &cnt, err, errlen);
 out:
-	PQfinish(db);
+	search_give(db, target);
 	audit_query_release(&b);
 	return r;
 }

@@ -237,3 +237,40 @@ def test_csv_replaces_terminal_controls(gk_factory):
         assert c not in p.stdout, c
     assert json.loads(p.stdout.splitlines()[-1])["path"] == \
         "probe\x1b]0;owned\x07 \x9b2J\x7f\tend"
+
+
+SEARCHING = ("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+             "current_database() AND query LIKE '%%FROM audit WHERE true%%' "
+             "AND pid <> pg_backend_pid()")
+
+
+def test_pg_search_keeps_its_connection(gk_factory, pg_server):
+    """PostgreSQL: the server's searches reuse one kept connection (a new
+    one is a server process started, most of a search's time), and a kept
+    connection the database dropped is replaced without an error."""
+    g = gk_factory(backend=pg_server).start()
+    ids = traffic(g)
+    tok = admin_token(g)
+    want = [i for i, _ in reversed(ids)]
+
+    def v1_ids():
+        r = api(g, tok, limit=100, op="GET_Object")
+        assert r.status_code == 200, r.text
+        return [x["request_id"] for x in r.json()["records"]]
+
+    assert v1_ids() == want
+    for _ in range(5):
+        assert v1_ids() == want
+    assert g.pg.psql(g.pgdb, SEARCHING).strip() == "1"
+    # the database ends that connection (a restart, an admin): the next
+    # search answers all the same, on a new one
+    g.pg.psql(g.pgdb, "SELECT pg_terminate_backend(pid) FROM "
+              "pg_stat_activity WHERE datname = current_database() AND "
+              "query LIKE '%FROM audit WHERE true%' AND "
+              "pid <> pg_backend_pid()")
+    assert v1_ids() == want
+    assert g.pg.psql(g.pgdb, SEARCHING).strip() == "1"
+    # a clean stop closes it
+    assert g.stop() == 0
+    assert g.pg.psql(g.pgdb, SEARCHING).strip() == "0"
+    g.start()   # the fixture's teardown stops it again
