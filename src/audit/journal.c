@@ -10,16 +10,17 @@
  * flush, overlapping it with the inserts, cost more CPU in its wake-ups
  * than the overlap saved: two more context switches a batch.)
  *
- * Once SQLite has made everything durable itself (a WAL checkpoint that
- * backfilled every frame), the journal is emptied by starting over at
- * offset 0 with a new epoch, the file kept (past AUDIT_JOURNAL_FLUSH
- * bytes, and AUDIT_IDLE_DURABLE_US after the last batch of a writer gone
- * idle: writer.c); a clean stop truncates it to 0 bytes. Before a batch
- * that would reach past the blocks the file has, zeros are written ahead (JOURNAL_AHEAD past its end, in JOURNAL_STEP
- * steps), so batches overwrite blocks the file already has and their
- * fdatasync commits no metadata (size, extents); as the file is reused,
- * that happens while it first grows after a start, not in the steady
- * state.
+ * Once SQLite holds everything durably itself (its WAL synced, or a
+ * checkpoint that backfilled every frame: writer_journal_trim), the
+ * journal is emptied by starting over at offset 0 with a new epoch, the
+ * file kept (past AUDIT_JOURNAL_FLUSH bytes, and AUDIT_IDLE_DURABLE_US
+ * after the last batch of a writer gone idle: writer.c); a clean stop
+ * truncates it to 0 bytes. Before a batch that would reach past the
+ * blocks the file has, zeros are written ahead (JOURNAL_AHEAD past its
+ * end, in JOURNAL_STEP steps), so batches overwrite blocks the file
+ * already has and their fdatasync commits no metadata (size, extents);
+ * as the file is reused, that happens while it first grows after a
+ * start, not in the steady state.
  *
  * Format. A batch is one frame:
  *   'B' || length (4 bytes big-endian: what follows this field)

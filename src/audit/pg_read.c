@@ -104,23 +104,6 @@ search_give(PGconn *db, const char *target)
 	free(t);
 }
 
-/* Counts the rows handed on (a kept connection's failure is retried on a
- * new one only before the first). */
-struct counted {
-	gk_audit_row_fn fn;
-	void *arg;
-	uint64_t rows;
-};
-
-static int
-counted_row(void *arg, const gk_audit_row *row)
-{
-	struct counted *c = arg;
-
-	c->rows++;
-	return c->fn(c->arg, row);
-}
-
 int
 audit_pg_tail(audit_conn *base, const char *instance, audit_tail *out, char *err,
     size_t errlen)
@@ -214,12 +197,13 @@ read_row(const PGresult *res, int i, gk_audit_row *row)
 
 /*
  * Streams the rows of a query one at a time (constant memory) to fn.
- * Returns 0, fn's non-zero value, or GK_ERR_IO.
+ * Returns 0, fn's non-zero value, or GK_ERR_IO; *rows (when not NULL)
+ * counts the rows handed to fn.
  */
 static int
 stream(PGconn *db, const char *sql, int n, const char *const *v,
     const int *len, const int *fmt, gk_audit_row_fn fn, void *arg,
-    char *err, size_t errlen)
+    uint64_t *rows, char *err, size_t errlen)
 {
 	PGresult *res;
 	gk_audit_row row;
@@ -235,6 +219,8 @@ stream(PGconn *db, const char *sql, int n, const char *const *v,
 
 		if (s == PGRES_SINGLE_TUPLE && r == 0) {
 			read_row(res, 0, &row);
+			if (rows != NULL)
+				(*rows)++;
 			r = fn(arg, &row);
 		} else if (s != PGRES_SINGLE_TUPLE && s != PGRES_TUPLES_OK &&
 		    !failed) {
@@ -257,7 +243,7 @@ audit_pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
 {
 	PGconn *db = NULL;
 	audit_query b;
-	struct counted cnt;
+	uint64_t rows = 0;
 	const char *v[AUDIT_QUERY_MAX];
 	int len[AUDIT_QUERY_MAX], fmt[AUDIT_QUERY_MAX], i;
 	char num[AUDIT_QUERY_MAX][24];
@@ -281,13 +267,10 @@ audit_pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
 			}
 		}
 	}
-	cnt.fn = fn;
-	cnt.arg = arg;
-	cnt.rows = 0;
 	if ((db = search_take(target)) != NULL) {
-		r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt,
-		    counted_row, &cnt, err, errlen);
-		if (r != GK_ERR_IO || cnt.rows > 0)
+		r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt, fn,
+		    arg, &rows, err, errlen);
+		if (r != GK_ERR_IO || rows > 0)
 			goto out;
 		/* a kept connection that failed at once: a new one */
 		PQfinish(db);
@@ -297,8 +280,8 @@ audit_pg_search(const char *target, const gk_audit_query *q, gk_audit_row_fn fn,
 	r = GK_ERR_IO;
 	if (audit_pg_connect(target, &db, err, errlen) != 0)
 		goto out;
-	r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt, counted_row,
-	    &cnt, err, errlen);
+	r = stream(db, (const char *)b.sql.data, b.n, v, len, fmt, fn, arg,
+	    NULL, err, errlen);
 out:
 	search_give(db, target);
 	audit_query_release(&b);
@@ -372,7 +355,7 @@ audit_pg_scan(const char *target, const audit_scan_cb *cb, void *arg, char *err,
 	    " seq, id") != 0)
 		goto out;
 	r = stream(db, (const char *)sql.data, 0, NULL, NULL, NULL,
-	    cb->record, arg, err, errlen);
+	    cb->record, arg, NULL, err, errlen);
 out:
 	PQfinish(db);
 	gk_buf_release(&sql);

@@ -7,10 +7,12 @@
  * checkpoint whenever a commit leaves CKPT_FRAMES or more frames in the
  * WAL. A passive checkpoint never blocks the writer (nor waits for it);
  * the writer restarts the WAL from its beginning at its next transaction
- * once a checkpoint has copied all of it. Emptying the journal still
- * asks the writer's own connection (audit_sqlite_durable, once per few
- * MiB of journal), after waiting for a checkpoint being run here: it
- * then finds little left to copy.
+ * once a checkpoint has copied all of it. Emptying the journal while
+ * serving (once per few MiB) syncs the writer's WAL (audit_sqlite_wal_sync,
+ * which reads the frame count kept here); past WAL_SYNC_FRAMES_MAX, or
+ * when idle, it asks the writer's own connection to checkpoint
+ * (audit_sqlite_durable), after waiting for a checkpoint being run here:
+ * it then finds little left to copy, and the WAL starts over.
  */
 #include "audit/sqlite_int.h"
 

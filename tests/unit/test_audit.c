@@ -1887,6 +1887,60 @@ out:
 }
 
 /*
+ * Submits n bigger-than-usual records (request ids PREFIX1..), letting the
+ * writer run them in batches of 2000, and returns with the writer held
+ * (audit_debug_pause). Past AUDIT_JOURNAL_FLUSH of journal for n above
+ * some 12,000. Returns how many were refused.
+ */
+static size_t
+fill_batches(gk_audit *a, size_t n, const char *prefix)
+{
+	gk_audit_record rec;
+	char req[32];
+	size_t k, refused = 0;
+
+	audit_debug_pause(a, 1);
+	for (k = 0; k < n; k++) {
+		snprintf(req, sizeof(req), "%s%zu", prefix, k + 1);
+		mk_rec(&rec, 1000 + (int64_t)k, req, "192.0.2.9");
+		rec.path = "/a/fairly/long/path/to/make/the/records/bigger.bin";
+		rec.user_agent = "Mozilla/5.0 (X11; Linux x86_64) test agent";
+		refused += audit_submit(a, &rec, NULL, NULL) != 0;
+		if (k % 2000 == 1999) {
+			audit_debug_pause(a, 0);
+			audit_debug_wait_idle(a);
+			audit_debug_pause(a, 1);
+		}
+	}
+	return refused;
+}
+
+/*
+ * The seq of the first record in a journal's content (saved, n bytes),
+ * and in *end the end of that content; 0 when the content does not start
+ * with a whole record frame.
+ */
+static int64_t
+journal_first_seq(const uint8_t *saved, size_t n, size_t *end)
+{
+	char inst[AUDIT_INSTANCE_MAX + 1], *block = NULL;
+	gk_audit_record first;
+	size_t off[1], len;
+	int64_t seq = 0;
+
+	if (journal_frames(saved, n, off, 1, end) < 1 ||
+	    *end < 17 + 5 + 32 || saved[17] != 'R')
+		return 0;
+	len = (size_t)saved[18] << 24 | (size_t)saved[19] << 16 |
+	    (size_t)saved[20] << 8 | saved[21];
+	if (len < 32 || len > n - 22 || audit_chain_decode(saved + 22 + 32,
+	    len - 32, inst, &seq, &first, &block) != 0)
+		seq = 0;
+	free(block);
+	return seq;
+}
+
+/*
  * A journal emptied while the writer runs is written over from its start
  * (new epoch), with the batches of before still behind its content:
  * after a power loss, exactly the records since the emptying come back,
@@ -1896,33 +1950,20 @@ static void
 test_journal_reuse(void)
 {
 	const char *db = tpath("jreuse/audit.db");
-	char jpath[300], req[32], inst[AUDIT_INSTANCE_MAX + 1], sql[128];
+	char jpath[300], sql[128];
 	gk_config *cfg = mk_cfg(db, 0, 0);
 	gk_audit *a = NULL;
-	gk_audit_record rec, first;
+	gk_audit_record rec;
 	uint8_t *saved = malloc(JOURNAL_CAP);
-	size_t n, k, off[1], end, len;
-	int64_t seq = 0;
-	char *block = NULL;
+	size_t n, k, end = 0;
+	int64_t seq;
 
 	snprintf(jpath, sizeof(jpath), "%s.journal", db);
 	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL || saved == NULL)
 		goto out;
 	/* well past AUDIT_JOURNAL_FLUSH of journal, in batches of 2000 */
-	audit_debug_pause(a, 1);
-	for (k = 0; k < 24000; k++) {
-		snprintf(req, sizeof(req), "r%zu", k + 1);
-		mk_rec(&rec, 1000 + (int64_t)k, req, "192.0.2.9");
-		rec.path = "/a/fairly/long/path/to/make/the/records/bigger.bin";
-		rec.user_agent = "Mozilla/5.0 (X11; Linux x86_64) test agent";
-		T_EQ_INT(audit_submit(a, &rec, NULL, NULL), 0);
-		if (k % 2000 == 1999) {
-			audit_debug_pause(a, 0);
-			audit_debug_wait_idle(a);
-			audit_debug_pause(a, 1);
-		}
-	}
+	T_EQ_INT(fill_batches(a, 24000, "r"), 0);
 	audit_debug_pause(a, 0);
 	mk_rec(&rec, 99999, "last", "192.0.2.9");
 	T_EQ_INT(audit_write(a, &rec), 0);
@@ -1934,15 +1975,10 @@ test_journal_reuse(void)
 	/* the content: the frames of the first one's epoch; the journal was
 	 * emptied (its first record is not the first) and older batches
 	 * (not zeros) follow the content */
-	T_CHECK(journal_frames(saved, n, off, 1, &end) >= 1);
-	if (end < 17 + 5 + 32 || saved[17] != 'R')
-		goto out;
-	len = (size_t)saved[18] << 24 | (size_t)saved[19] << 16 |
-	    (size_t)saved[20] << 8 | saved[21];
-	T_EQ_INT(audit_chain_decode(saved + 22 + 32, len - 32, inst, &seq,
-	    &first, &block), 0);
-	free(block);
+	seq = journal_first_seq(saved, n, &end);
 	T_CHECK(seq > 1 && seq <= 24001);
+	if (seq == 0)
+		goto out;
 	for (k = end; k < n && k < end + 4096 && saved[k] == 0; k++)
 		;
 	T_CHECK(k < n && k < end + 4096);
@@ -2005,16 +2041,12 @@ static void
 test_trim_wal(void)
 {
 	const char *db = tpath("jtrim/audit.db"), *copy = tpath("jtrim2.db");
-	char jpath[300], wal[300], cwal[300], req[32];
-	char inst[AUDIT_INSTANCE_MAX + 1];
+	char jpath[300], wal[300], cwal[300];
 	gk_config *cfg = mk_cfg(db, 0, 0);
 	gk_audit *a = NULL;
-	gk_audit_record rec, first;
 	uint8_t *saved = malloc(JOURNAL_CAP);
-	size_t n, k, off[1], end, len;
-	int64_t seq = 0;
-	char *block = NULL;
-	size_t refused = 0;
+	size_t n, end = 0;
+	int64_t seq;
 
 	snprintf(jpath, sizeof(jpath), "%s.journal", db);
 	snprintf(wal, sizeof(wal), "%s-wal", db);
@@ -2022,20 +2054,7 @@ test_trim_wal(void)
 	T_EQ_INT(open_audit(cfg, &a), 0);
 	if (a == NULL || saved == NULL)
 		goto out;
-	audit_debug_pause(a, 1);
-	for (k = 0; k < 30000; k++) {
-		snprintf(req, sizeof(req), "t%zu", k + 1);
-		mk_rec(&rec, 1000 + (int64_t)k, req, "192.0.2.7");
-		rec.path = "/a/fairly/long/path/to/make/the/records/bigger.bin";
-		rec.user_agent = "Mozilla/5.0 (X11; Linux x86_64) test agent";
-		refused += audit_submit(a, &rec, NULL, NULL) != 0;
-		if (k % 2000 == 1999) {
-			audit_debug_pause(a, 0);
-			audit_debug_wait_idle(a);
-			audit_debug_pause(a, 1);
-		}
-	}
-	T_EQ_INT(refused, 0);
+	T_EQ_INT(fill_batches(a, 30000, "t"), 0);
 	/* the writer is held: nothing is written while the files are read */
 	n = file_get(jpath, saved, JOURNAL_CAP);
 	T_EQ_INT(file_copy(db, copy), 0);
@@ -2044,14 +2063,7 @@ test_trim_wal(void)
 	T_CHECK(n < JOURNAL_CAP);
 	/* the journal was emptied while serving: its first record is not
 	 * the first */
-	T_CHECK(journal_frames(saved, n, off, 1, &end) >= 1);
-	if (end < 17 + 5 + 32 || saved[17] != 'R')
-		goto out;
-	len = (size_t)saved[18] << 24 | (size_t)saved[19] << 16 |
-	    (size_t)saved[20] << 8 | saved[21];
-	T_EQ_INT(audit_chain_decode(saved + 22 + 32, len - 32, inst, &seq,
-	    &first, &block), 0);
-	free(block);
+	seq = journal_first_seq(saved, n, &end);
 	T_CHECK(seq > 1 && seq <= 30000);
 	T_CHECK(sql_int(copy, "SELECT count(*) FROM audit") >= seq - 1);
 	T_EQ_INT(sql_int(copy, "SELECT count(*) FROM audit WHERE seq < 1"), 0);
