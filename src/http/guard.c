@@ -99,7 +99,11 @@ overdue(const http_guard *g, struct http_conn *c, int64_t now)
 
 	switch (c->phase) {
 	case PH_HEAD:
-		return g->head_ms > 0 && now - c->since_ms > g->head_ms;
+		/* bytes waiting unread mean the server, not the client, is
+		 * behind (its thread held by another request's work): the
+		 * client has sent, so the clock does not count against it */
+		return g->head_ms > 0 && now - c->since_ms > g->head_ms &&
+		    http_tcp_unread(c->fd) == 0;
 	case PH_IDLE:
 		(void)received_state(c->fd, &ok, &half, &last);
 		if (!ok) {
@@ -142,8 +146,9 @@ overdue(const http_guard *g, struct http_conn *c, int64_t now)
 		allowance = (got > c->base ? got - c->base : 0) / g->min_rate;
 		if (allowance > (uint64_t)INT64_MAX / 1000)
 			return 0;
+		/* unread bytes: the server is behind, as for the head */
 		return now - c->since_ms > gk_add_sat(g->body_ms,
-		    (int64_t)allowance * 1000);
+		    (int64_t)allowance * 1000) && http_tcp_unread(c->fd) == 0;
 	default:
 		return 0;
 	}

@@ -6,7 +6,9 @@ record of the same request saying the write did not complete, instead of
 only the grant (which claimed a 201 the client never got)."""
 import os
 import sqlite3
+import socket
 import threading
+import time
 
 import requests
 
@@ -86,3 +88,82 @@ def test_commit_failure_after_the_grant_is_audited(gk_factory):
     # the chain of both records verifies
     p = g.run("audit", "verify", check=False)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+
+def read_answer(s, buf):
+    """One HTTP/1.1 answer with a Content-Length body from socket s;
+    returns (answer, what followed it)."""
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(4096)
+        if not b:
+            return buf, b""
+        buf += b
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(rest) < n:
+        b = s.recv(4096)
+        if not b:
+            break
+        rest += b
+    return head + b"\r\n\r\n" + rest[:n], rest[n:]
+
+
+def test_a_client_waiting_behind_a_stuck_commit_is_not_closed(gk_factory):
+    """One HTTP thread, held for the store's 10 s wait by a commit that
+    cannot take the index; meanwhile a keep-alive client the server had
+    already accepted sends its next request head. The slow-client guard
+    (head_timeout 2 s here) must not close that connection: its bytes sit
+    unread because the server is behind, not the client. It is answered
+    once the thread is free. (A new connection would wait in the listen
+    queue, and one parked after its answer would wait in the daemon's
+    hand-over queue, where no guard sees either: the client sends its
+    first two requests back to back, so libmicrohttpd keeps the
+    connection.)"""
+    vk = VendorKey()
+    g = gk_factory(gate__id="gk-cw", server__threads="1",
+                   server__head_timeout="2", **vk.settings()).start()
+    s = socket.create_connection(("127.0.0.1", g.port), timeout=30)
+    ask = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    for _ in range(2):
+        s.sendall(ask + b"\r\n")
+        first, rest = read_answer(s, b"")
+        assert first.startswith(b"HTTP/1.1 200"), first[:200]
+        assert rest == b""
+    db = sqlite3.connect(os.path.join(g.data, "objects", "index.db"),
+                         isolation_level=None, timeout=5)
+    db.execute("BEGIN EXCLUSIVE")
+    got = {}
+
+    def put():
+        tok = vk.token("gk-cw", "put", "c/stuck.bin")
+        got["put"] = requests.put(
+            g.base + "/v2/objects/c/stuck.bin", data=b"v2", timeout=120,
+            headers={"Origin": ORIGIN, "Authorization": "Bearer " + tok})
+
+    t = threading.Thread(target=put)
+    try:
+        t.start()
+        # the put is in its commit wait once its grant is in the audit
+        deadline = time.monotonic() + 5
+        while not g.audit_rows("path = ?", ("c/stuck.bin",)):
+            assert time.monotonic() < deadline, "the put never got going"
+            time.sleep(0.05)
+        time.sleep(0.2)
+        s.sendall(ask + b"Connection: close\r\n\r\n")
+        started = time.monotonic()
+        second, _ = read_answer(s, rest)
+        waited = time.monotonic() - started
+        s.close()
+        t.join()
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    assert second.startswith(b"HTTP/1.1 200"), second[:200]
+    # it waited for the thread, longer than head_timeout
+    assert waited > 2, waited
+    assert got["put"].status_code == 500
