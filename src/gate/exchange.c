@@ -54,6 +54,8 @@ struct gate_exchange {
 	struct gate_ticket *ticket;	/* while waiting, under wait_lock */
 	void (*wake)(void *);
 	void *wake_arg;
+	int settled_off;	/* gate_settle's work done by a committer */
+	struct gate_exchange *commit_next;	/* in app's commit queue */
 	gk_headers h;
 	gk_buf fwd_hdr[2];	/* X-Forwarded-For, Forwarded: lines joined */
 	int fwd_has[2], fwd_over[2];
@@ -358,6 +360,104 @@ gate_decide(gate_exchange *x)
 	return GATE_WAIT;
 }
 
+/* ---- the committers --------------------------------------------------
+ *
+ * An upload's store commit (the fs index, a bucket request) can wait: for
+ * the index's lock held by another process (up to the store's busy wait),
+ * for a slow bucket. On an HTTP thread that wait would hold every other
+ * connection the thread serves, and libmicrohttpd would time out the ones
+ * ready behind it. So a durable upload grant goes to one of a few threads
+ * of the gate's own, which commit it (gate_settle's work) and only then
+ * wake the exchange; the adapter's gate_settle finds it done.
+ */
+static void settle_work(gate_exchange *x);
+
+static void *
+committer(void *arg)
+{
+	gk_app *app = arg;
+	gate_exchange *x;
+	void (*wake)(void *);
+	void *wake_arg;
+
+	pthread_mutex_lock(&app->commit_mu);
+	for (;;) {
+		while (app->commit_head == NULL && !app->commit_quit)
+			pthread_cond_wait(&app->commit_cv, &app->commit_mu);
+		if ((x = app->commit_head) == NULL)
+			break;	/* quit, and nothing left */
+		if ((app->commit_head = x->commit_next) == NULL)
+			app->commit_tail = NULL;
+		x->commit_next = NULL;
+		pthread_mutex_unlock(&app->commit_mu);
+		settle_work(x);
+		x->settled_off = 1;
+		/* once woken, x is the adapter's (and may be freed) */
+		wake = x->wake;
+		wake_arg = x->wake_arg;
+		wake(wake_arg);
+		pthread_mutex_lock(&app->commit_mu);
+		if (--app->commit_busy == 0)
+			pthread_cond_broadcast(&app->commit_idle);
+	}
+	pthread_mutex_unlock(&app->commit_mu);
+	return NULL;
+}
+
+/* Queues x for a committer (started on first use). -1 when there is none
+ * (stopped, or none could start): the caller wakes x as it is. */
+static int
+commit_queue(gk_app *app, gate_exchange *x)
+{
+	pthread_mutex_lock(&app->commit_mu);
+	if (app->commit_quit) {
+		pthread_mutex_unlock(&app->commit_mu);
+		return -1;
+	}
+	while (app->committers < GATE_COMMITTERS &&
+	    pthread_create(&app->committer[app->committers], NULL, committer,
+	    app) == 0)
+		app->committers++;
+	if (app->committers == 0) {
+		pthread_mutex_unlock(&app->commit_mu);
+		return -1;
+	}
+	x->commit_next = NULL;
+	if (app->commit_tail != NULL)
+		app->commit_tail->commit_next = x;
+	else
+		app->commit_head = x;
+	app->commit_tail = x;
+	app->commit_busy++;
+	pthread_cond_signal(&app->commit_cv);
+	pthread_mutex_unlock(&app->commit_mu);
+	return 0;
+}
+
+/* Waits until no commit is queued or running. */
+static void
+commits_wait(gk_app *app)
+{
+	pthread_mutex_lock(&app->commit_mu);
+	while (app->commit_busy > 0)
+		pthread_cond_wait(&app->commit_idle, &app->commit_mu);
+	pthread_mutex_unlock(&app->commit_mu);
+}
+
+void
+gate_committers_stop(gk_app *app)
+{
+	int i, n;
+
+	pthread_mutex_lock(&app->commit_mu);
+	app->commit_quit = 1;
+	n = app->committers;
+	pthread_cond_broadcast(&app->commit_cv);
+	pthread_mutex_unlock(&app->commit_mu);
+	for (i = 0; i < n; i++)
+		(void)pthread_join(app->committer[i], NULL);
+}
+
 /* Settles t's exchange with result and wakes it, once; wait_lock held. */
 static void
 ticket_settle_locked(gk_app *app, struct gate_ticket *t, int result)
@@ -377,6 +477,12 @@ ticket_settle_locked(gk_app *app, struct gate_ticket *t, int result)
 	x->ticket = NULL;
 	x->audit_result = result;
 	atomic_store(&x->state, X_SETTLED);
+	/* a durable upload grant is committed to the store off the HTTP
+	 * thread, then woken; otherwise (or with no committer) the adapter
+	 * settles on its thread */
+	if (result == 0 && x->up != NULL && x->rep.grant &&
+	    commit_queue(app, x) == 0)
+		return;
 	x->wake(x->wake_arg);
 }
 
@@ -481,6 +587,9 @@ gate_shutdown_fail_waiting(gk_app *app)
 	while (app->waiting != NULL)
 		ticket_settle_locked(app, app->waiting, GK_ERR_UNAVAILABLE);
 	pthread_mutex_unlock(&app->wait_lock);
+	/* an upload being committed is woken once its commit ends (bounded
+	 * by the store's own waits) */
+	commits_wait(app);
 }
 
 /*
@@ -508,6 +617,14 @@ commit_failed(gate_exchange *x)
 
 void
 gate_settle(gate_exchange *x)
+{
+	if (!x->settled_off)
+		settle_work(x);
+}
+
+/* gate_settle's work: on the adapter's thread, or a committer's. */
+static void
+settle_work(gate_exchange *x)
 {
 	gk_app *app = x->app;
 

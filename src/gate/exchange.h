@@ -6,10 +6,11 @@
  *   gate_begin -> gate_body* -> gate_decide
  *     READY: render now (refusals and answers that grant nothing)
  *     WAIT:  the adapter gets ready to wait, gate_commit submits the whole
- *            audit record, wake() comes from the durable-commit callback,
- *            then gate_settle on the adapter's thread: a grant whose
- *            record failed becomes a 503, an upload whose record is
- *            durable is committed.
+ *            audit record, wake() comes once it is durable (an upload's
+ *            store commit done by then, on a thread of the gate's, so
+ *            that a slow store holds no adapter thread), then
+ *            gate_settle on the adapter's thread: a grant whose record
+ *            failed becomes a 503.
  *   render: gate_reply_status, gate_reply_headers, gate_reply_body or
  *           gate_read (which refuses until the grant is settled).
  *
@@ -83,11 +84,13 @@ int gate_decide(gate_exchange *x);
 /*
  * Submits the whole audit record. wake(arg) is called exactly once, from
  * any thread and possibly before gate_commit returns, once the record is
- * durable or has failed; the adapter then calls gate_settle.
+ * durable (and an upload it grants committed to the store) or has failed;
+ * the adapter then calls gate_settle.
  */
 void gate_commit(gate_exchange *x, void (*wake)(void *arg), void *arg);
 /* On the adapter's thread after wake: a grant without a durable record
- * becomes a 503; an upload with one is committed (made visible). */
+ * becomes a 503; an upload with one is committed (made visible) unless
+ * that was done before the wake. */
 void gate_settle(gate_exchange *x);
 
 /*
@@ -97,7 +100,8 @@ void gate_settle(gate_exchange *x);
  * record is written), gate_shutdown_abandon (the audit drops the records
  * it has not started; their exchanges are woken with a failed commit),
  * gate_shutdown_fail_waiting (every exchange still waiting is woken with a
- * failed commit, so none stays suspended).
+ * failed commit, and an upload being committed once its commit ends, so
+ * none stays suspended).
  */
 void gate_shutdown_begin(struct gk_app *app);
 void gate_shutdown_abandon(struct gk_app *app);

@@ -105,6 +105,8 @@ typedef struct gate_parts {
 	void *arg;			/* for reload and release */
 } gate_parts;
 
+#define GATE_COMMITTERS 4
+
 typedef struct gk_app {
 	gate_settings settings;
 	const gate_settings *cfg;	/* &settings */
@@ -128,6 +130,17 @@ typedef struct gk_app {
 	struct gate_ticket *waiting;	/* under wait_lock */
 	int stopping;			/* under wait_lock: commits no longer
 					 * waited for (shutdown) */
+	/* uploads whose grant is durable, committed to the store by a few
+	 * threads of their own, so that a commit waiting for the store
+	 * (its index lock, the bucket) holds no HTTP thread (exchange.c) */
+	pthread_mutex_t commit_mu;
+	pthread_cond_t commit_cv;	/* queued, or quit */
+	pthread_cond_t commit_idle;	/* commit_busy reached 0 */
+	struct gate_exchange *commit_head, *commit_tail;
+	pthread_t committer[GATE_COMMITTERS];
+	int committers;			/* started */
+	int commit_busy;		/* queued or running */
+	int commit_quit;
 	audit_out *audit_out;		/* records to the SIEM, or NULL */
 	struct gate_console *console;	/* /admin/ state */
 	struct gate_sessions *sessions;	/* the console's sessions */

@@ -88,6 +88,9 @@ void gate_upload_abandon(gate_upload *u);
 /* After the audit committed a grant: makes the object visible. On a
  * failure rep becomes a 500 (502/504 for the bucket). */
 void gate_upload_commit(gate_upload *u, gk_reply *rep);
+/* Stops the commit threads (exchange.c) after they have done what is
+ * queued; at gate_app_close, before the audit closes. */
+void gate_committers_stop(gk_app *app);
 void gate_upload_free(gate_upload *u);
 
 /*
