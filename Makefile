@@ -28,7 +28,7 @@
 CC      ?= cc
 BUILD   ?= build
 PKGS    := libmicrohttpd openssl sqlite3 inih jansson libmaxminddb libcurl \
-	   expat libpq gnutls libsystemd geoip libzstd zlib
+	   expat libpq gnutls libsystemd geoip libzstd zlib libsodium
 SAN     ?=
 , := ,
 

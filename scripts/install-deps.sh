@@ -9,6 +9,7 @@ set -eu
 PKGS=(
 	build-essential pkg-config clang libclang-rt-14-dev
 	libmicrohttpd-dev libssl-dev libsqlite3-dev libinih-dev libjansson-dev
+	libsodium-dev
 	libcurl4-openssl-dev libexpat1-dev libmaxminddb-dev libpq-dev
 	libmaxmind-db-writer-perl perl libgnutls28-dev libsystemd-dev
 	libgeoip-dev geoip-database haproxy

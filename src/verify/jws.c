@@ -4,6 +4,11 @@
  *
  * Order: size, shape, strict base64url, header (allow list), kid, alg
  * against the key's type, signature; only then are the claims parsed.
+ *
+ * Ed25519 signatures are checked with libsodium (about 50 us here against
+ * OpenSSL's 83, and the largest part of a v2 request's CPU); it is also
+ * the stricter of the two: non-canonical and small-order public keys and
+ * R values are refused. Keys are still parsed (PEM, SPKI) by OpenSSL.
  */
 #include "verify.h"
 
@@ -15,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +32,7 @@ struct vkey {
 	char *kid;
 	int type;		/* GK_VKEY_* */
 	EVP_PKEY *pkey;		/* ed25519, p256 */
+	uint8_t ed_pub[32];	/* ed25519: the raw key, for libsodium */
 	gk_mac *mac;		/* hs256 */
 	int64_t not_before, not_after;
 };
@@ -303,6 +310,30 @@ pkey_is(EVP_PKEY *k, int type)
 	    strcmp(group, "P-256") == 0;
 }
 
+static int sodium_ok;
+
+static void
+sodium_start(void)
+{
+	sodium_ok = sodium_init() >= 0;
+}
+
+/* Copies k's raw Ed25519 key for libsodium: 0 unless it is a point of
+ * the prime-order subgroup in canonical form (a small-order key would
+ * let one signature pass for many messages). */
+static int
+ed_raw(struct vkey *k)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	size_t len = sizeof(k->ed_pub);
+
+	if (pthread_once(&once, sodium_start) != 0 || !sodium_ok)
+		return 0;
+	return EVP_PKEY_get_raw_public_key(k->pkey, k->ed_pub, &len) == 1 &&
+	    len == sizeof(k->ed_pub) &&
+	    crypto_core_ed25519_is_valid_point(k->ed_pub) == 1;
+}
+
 int
 verify_keyring_new(const gk_vendor_key *keys, size_t n, gk_keyring **out,
     char *err, size_t errlen)
@@ -346,7 +377,8 @@ verify_keyring_new(const gk_vendor_key *keys, size_t n, gk_keyring **out,
 			k->pkey = pkey_from_b64(v->type, v->public_key);
 		else if (v->public_pem != NULL)
 			k->pkey = pkey_from_pem(v->public_pem);
-		if (k->pkey == NULL || !pkey_is(k->pkey, v->type)) {
+		if (k->pkey == NULL || !pkey_is(k->pkey, v->type) ||
+		    (v->type == GK_VKEY_ED25519 && !ed_raw(k))) {
 			snprintf(err, errlen, "vendor key '%s': not a valid %s "
 			    "public key", v->kid, v->type == GK_VKEY_ED25519 ?
 			    "Ed25519" : "P-256");
@@ -520,7 +552,8 @@ verify_eddsa(const struct vkey *k, gk_slice msg, const uint8_t *sig,
 {
 	if (sig_len != 64)
 		return 0;
-	return digest_verify(k, NULL, msg, sig, sig_len);
+	return crypto_sign_verify_detached(sig, msg.len > 0 ? msg.p :
+	    (const uint8_t *)"", msg.len, k->ed_pub) == 0;
 }
 
 /* The order n of P-256's group and n / 2, big-endian. */

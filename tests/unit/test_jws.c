@@ -317,6 +317,17 @@ test_keyring_refusals(void)
 	vk = (gk_vendor_key){ .kid = (char *)"x", .type = GK_VKEY_P256,
 	    .public_pem = (char *)"-----BEGIN PUBLIC KEY-----\nAAAA\n" };
 	verify_keyring_free(ring(&vk, 1, GK_ERR_CONFIG));
+	/* Ed25519 keys that are not a point of the prime-order subgroup
+	 * in canonical form: the identity (small order: its signatures
+	 * would not bind the message) and y = p (non-canonical) */
+	vk = (gk_vendor_key){ .kid = (char *)"x", .type = GK_VKEY_ED25519,
+	    .public_key = (char *)
+	    "AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=" };
+	verify_keyring_free(ring(&vk, 1, GK_ERR_CONFIG));
+	vk = (gk_vendor_key){ .kid = (char *)"x", .type = GK_VKEY_ED25519,
+	    .public_key = (char *)
+	    "7f///////////////////////////////////////38=" };
+	verify_keyring_free(ring(&vk, 1, GK_ERR_CONFIG));
 	/* an empty keyring refuses every token */
 	verify_keyring_free(ring(NULL, 0, 0));
 	free_pair(&ed);
