@@ -557,7 +557,7 @@ run waits for another's disk writes.
   302). Two rows: with the default \`v2_verify_cache\`, where a token
   used again (wrk cycles through the $NURLS tokens) skips the Ed25519 check
   but every claim is still checked; and with the cache off, where every
-  request pays an Ed25519 verification (about 100 µs of one core here).
+  request pays an Ed25519 verification (libsodium: about 50 µs of one core here).
 - HTTPS: the same v1 request over TLS, both servers with the same ECDSA
   P-256 certificate (a test CA made for the run), TLS 1.2/1.3 and the
   gatekeeper's AEAD/ECDHE suites (GnuTLS in the gatekeeper through
