@@ -92,6 +92,15 @@ def test_commit_failure_after_the_grant_is_audited(gk_factory):
 
 
 
+def wait_granted(g, key):
+    """Waits until key's write has its grant in the audit: its commit is
+    then under way (waiting for the locked index)."""
+    deadline = time.monotonic() + 5
+    while not g.audit_rows("path = ?", (key,)):
+        assert time.monotonic() < deadline, "the put never got going"
+        time.sleep(0.05)
+
+
 def read_answer(s, buf):
     """One HTTP/1.1 answer with a Content-Length body from socket s;
     returns (answer, what followed it)."""
@@ -147,11 +156,7 @@ def test_a_stuck_commit_holds_no_http_thread(gk_factory):
     t = threading.Thread(target=put)
     try:
         t.start()
-        # the put is in its commit wait once its grant is in the audit
-        deadline = time.monotonic() + 5
-        while not g.audit_rows("path = ?", ("c/stuck.bin",)):
-            assert time.monotonic() < deadline, "the put never got going"
-            time.sleep(0.05)
+        wait_granted(g, "c/stuck.bin")
         time.sleep(0.2)
         s.sendall(ask + b"Connection: close\r\n\r\n")
         sent = time.monotonic()
@@ -200,10 +205,7 @@ def test_shutdown_waits_for_a_commit_under_way(gk_factory):
     t = threading.Thread(target=put)
     try:
         t.start()
-        deadline = time.monotonic() + 5
-        while not g.audit_rows("path = ?", ("c/late.bin",)):
-            assert time.monotonic() < deadline, "the put never got going"
-            time.sleep(0.05)
+        wait_granted(g, "c/late.bin")
         g.proc.send_signal(signal.SIGTERM)
         rc = g.proc.wait(timeout=40)
         t.join()
