@@ -156,7 +156,8 @@ vctx_cache_get(void)
 	return c;
 }
 
-/* A context initialised for verifying with k (md: NULL for Ed25519). */
+/* A context initialised for verifying with k (ES256: Ed25519 goes to
+ * libsodium, see verify_eddsa). */
 static EVP_MD_CTX *
 vctx_new(EVP_PKEY *k, const EVP_MD *md)
 {

@@ -92,6 +92,16 @@ def test_commit_failure_after_the_grant_is_audited(gk_factory):
 
 
 
+def lock_index(g):
+    """Another process's exclusive transaction on the object store's
+    index: a commit then waits the store's 10 s and fails. ROLLBACK and
+    close the connection returned to let go."""
+    db = sqlite3.connect(os.path.join(g.data, "objects", "index.db"),
+                         isolation_level=None, timeout=5)
+    db.execute("BEGIN EXCLUSIVE")
+    return db
+
+
 def wait_granted(g, key):
     """Waits until key's write has its grant in the audit: its commit is
     then under way (waiting for the locked index)."""
@@ -141,9 +151,7 @@ def test_a_stuck_commit_holds_no_http_thread(gk_factory):
         first, rest = read_answer(s, b"")
         assert first.startswith(b"HTTP/1.1 200"), first[:200]
         assert rest == b""
-    db = sqlite3.connect(os.path.join(g.data, "objects", "index.db"),
-                         isolation_level=None, timeout=5)
-    db.execute("BEGIN EXCLUSIVE")
+    db = lock_index(g)
     got = {}
 
     def put():
@@ -187,9 +195,7 @@ def test_shutdown_waits_for_a_commit_under_way(gk_factory):
     written; then the server exits cleanly and the chain verifies."""
     vk = VendorKey()
     g = gk_factory(gate__id="gk-cs", **vk.settings()).start()
-    db = sqlite3.connect(os.path.join(g.data, "objects", "index.db"),
-                         isolation_level=None, timeout=5)
-    db.execute("BEGIN EXCLUSIVE")
+    db = lock_index(g)
     got = {}
 
     def put():
