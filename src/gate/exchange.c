@@ -55,6 +55,9 @@ struct gate_exchange {
 	void (*wake)(void *);
 	void *wake_arg;
 	int settled_off;	/* gate_settle's work done by a committer */
+	/* the decision waits on a remote store: made by a gate worker
+	 * (gate_commit queues it), not on the adapter's thread */
+	int defer;
 	struct gate_exchange *commit_next;	/* in app's commit queue */
 	gk_headers h;
 	gk_buf fwd_hdr[2];	/* X-Forwarded-For, Forwarded: lines joined */
@@ -350,6 +353,11 @@ gate_decide(gate_exchange *x)
 		/* a protocol error, not a decision about data: counted (as
 		 * denied), answered at once, not audited */
 		x->rep.audited = 0;
+	} else if (gate_route_defers(x->app, x->route)) {
+		/* its handler may wait on the bucket: decided by a worker
+		 * once the adapter has suspended the request (gate_commit) */
+		x->defer = 1;
+		return GATE_WAIT;
 	} else {
 		gate_route_end(x->app, x->route, &x->req, x->up, &x->rep);
 	}
@@ -369,8 +377,14 @@ gate_decide(gate_exchange *x)
  * ready behind it. So a durable upload grant goes to one of a few threads
  * of the gate's own, which commit it (gate_settle's work) and only then
  * wake the exchange; the adapter's gate_settle finds it done.
+ *
+ * The same threads make the decisions that wait on a remote store (a
+ * download's HEAD in proxy mode, check_exists, a listing: x->defer): the
+ * route's handler runs there, then the record is submitted as on the
+ * adapter's thread.
  */
 static void settle_work(gate_exchange *x);
+static void decide_work(gate_exchange *x);
 
 static void *
 committer(void *arg)
@@ -390,12 +404,16 @@ committer(void *arg)
 			app->commit_tail = NULL;
 		x->commit_next = NULL;
 		pthread_mutex_unlock(&app->commit_mu);
-		settle_work(x);
-		x->settled_off = 1;
-		/* once woken, x is the adapter's (and may be freed) */
-		wake = x->wake;
-		wake_arg = x->wake_arg;
-		wake(wake_arg);
+		if (x->defer) {
+			decide_work(x);	/* x is not ours after it */
+		} else {
+			settle_work(x);
+			x->settled_off = 1;
+			/* once woken, x is the adapter's (may be freed) */
+			wake = x->wake;
+			wake_arg = x->wake_arg;
+			wake(wake_arg);
+		}
 		pthread_mutex_lock(&app->commit_mu);
 		if (--app->commit_busy == 0)
 			pthread_cond_broadcast(&app->commit_idle);
@@ -510,17 +528,45 @@ settle_now(gate_exchange *x, int result)
 	x->wake(x->wake_arg);
 }
 
+static void commit_submit(gate_exchange *x);
+
+/* A deferred decision (x->defer), on a worker or, without one, on the
+ * adapter's thread; x is not the caller's after it (woken). */
+static void
+decide_work(gate_exchange *x)
+{
+	x->defer = 0;
+	gate_route_end(x->app, x->route, &x->req, x->up, &x->rep);
+	if (!x->rep.audited) {
+		settle_now(x, 0);
+		return;
+	}
+	commit_submit(x);
+}
+
 void
 gate_commit(gate_exchange *x, void (*wake)(void *arg), void *arg)
+{
+	x->wake = wake;
+	x->wake_arg = arg;
+	atomic_store(&x->state, X_WAIT);
+	if (x->defer) {
+		if (commit_queue(x->app, x) != 0)
+			decide_work(x);	/* no worker: decided here */
+		return;
+	}
+	commit_submit(x);
+}
+
+/* Submits x's record; x->wake is called once it is settled. */
+static void
+commit_submit(gate_exchange *x)
 {
 	gk_app *app = x->app;
 	struct gate_ticket *t;
 	gk_audit_record rec;
 	int r;
 
-	x->wake = wake;
-	x->wake_arg = arg;
-	atomic_store(&x->state, X_WAIT);
 	record_of(x, &rec);
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		settle_now(x, GK_ERR_UNAVAILABLE);

@@ -105,7 +105,7 @@ typedef struct gate_parts {
 	void *arg;			/* for reload and release */
 } gate_parts;
 
-#define GATE_COMMITTERS 4
+#define GATE_COMMITTERS 8
 
 typedef struct gk_app {
 	gate_settings settings;
@@ -132,7 +132,9 @@ typedef struct gk_app {
 					 * waited for (shutdown) */
 	/* uploads whose grant is durable, committed to the store by a few
 	 * threads of their own, so that a commit waiting for the store
-	 * (its index lock, the bucket) holds no HTTP thread (exchange.c) */
+	 * (its index lock, the bucket) holds no HTTP thread; the same
+	 * threads make the decisions that call a remote store (exchange.c:
+	 * x->defer) */
 	pthread_mutex_t commit_mu;
 	pthread_cond_t commit_cv;	/* queued, or quit */
 	pthread_cond_t commit_idle;	/* commit_busy reached 0 */

@@ -32,6 +32,9 @@ int gate_route_has_body(const struct gate_route *rt);
  * finishes the reply. */
 void gate_route_end(gk_app *app, const struct gate_route *rt,
     const gk_req *req, gate_upload *up, gk_reply *rep);
+/* 1 when rt's handler may wait on the store's network (a remote store):
+ * gate_route_end then runs on a gate worker, not the HTTP thread. */
+int gate_route_defers(const gk_app *app, const struct gate_route *rt);
 
 /* static files (demo.c): not decisions, not audited */
 GATE_HANDLER(gate_static_favicon);

@@ -14,6 +14,7 @@
  * requests, and the other rows never see them.
  */
 #include "gate_int.h"
+#include "store/store.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,9 @@ enum {
 	R_DEMO = 4,	/* only with [server] demo on */
 	R_V1_OFF = 8,	/* only with [gate] v1 = false */
 	R_S3 = 16,	/* the S3 endpoint's listener or host */
+	/* the handler calls the store: with a remote one (s3) it may wait
+	 * on the bucket, so a gate worker decides (gate_route_defers) */
+	R_STORE = 32,
 };
 
 typedef void (*route_fn)(gk_app *app, const gk_req *req, gk_slice rest,
@@ -135,16 +139,16 @@ static const struct gate_route routes[] = {
 	{ "*", "/healthz", 0, NULL, probe_not_allowed, NULL, READ_ALLOW },
 	{ READ, "/metrics", 0, NULL, gate_admin_metrics, NULL, NULL },
 	{ "*", "/metrics", 0, NULL, probe_not_allowed, NULL, READ_ALLOW },
-	{ READ, "/_data/*", 0, "data", gate_data_handle, NULL, NULL },
+	{ READ, "/_data/*", R_STORE, "data", gate_data_handle, NULL, NULL },
 	{ "*", "/_data/*", 0, "data", not_allowed, NULL, READ_ALLOW },
 	{ "POST", "/_upload", R_BODY, "upload", NULL, gate_upload_form_begin,
 	    NULL },
 	{ "*", "/_upload", 0, "upload", not_allowed, NULL, "POST, OPTIONS" },
 	{ "PUT", "/v2/objects/*", R_BODY, NULL, NULL, gate_upload_put_begin,
 	    NULL },
-	{ "*", "/v2/*", 0, NULL, gate_v2_handle, NULL, NULL },
+	{ "*", "/v2/*", R_STORE, NULL, gate_v2_handle, NULL, NULL },
 	{ "*", "/{}", R_V1_OFF, "v1", v1_off, NULL, NULL },
-	{ READ, "/{}", 0, "v1", gate_v1_handle, NULL, NULL },
+	{ READ, "/{}", R_STORE, "v1", gate_v1_handle, NULL, NULL },
 	{ "*", "/{}", 0, "v1", v1_not_allowed, NULL, READ_ALLOW },
 	{ "*", "*", 0, NULL, not_found, NULL, NULL },
 };
@@ -249,6 +253,13 @@ gate_route_begin(gk_app *app, const gk_req *req, gate_upload **up,
 	if (!route_enter(app, rt, req, rep))
 		rt->body(app, req, up, rep);
 	return rt;
+}
+
+int
+gate_route_defers(const gk_app *app, const struct gate_route *rt)
+{
+	return rt != NULL && (rt->flags & R_STORE) && !(rt->flags & R_BODY) &&
+	    store_remote(app->store);
 }
 
 void

@@ -244,6 +244,12 @@ store_bucket(const gk_store *s)
 }
 
 int
+store_remote(const gk_store *s)
+{
+	return s->be != &store_fs_backend;
+}
+
+int
 store_error(const char **msg)
 {
 	if (last_be == NULL) {

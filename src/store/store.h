@@ -225,6 +225,12 @@ int store_presign_post(gk_store *s, gk_slice key, uint64_t max_bytes,
 const char *store_bucket(const gk_store *s);
 
 /*
+ * 1 when a call may wait on the network (s3: every call but a presign
+ * without [s3] check_exists), 0 when it only touches local files (fs).
+ */
+int store_remote(const gk_store *s);
+
+/*
  * Why the last store call on this thread failed, for the reply: the HTTP
  * status to answer (404, 502 or 504) and a one-line cause naming S3's
  * error code (never S3's body, never a secret). For fs: 500 and the

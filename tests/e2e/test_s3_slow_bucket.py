@@ -1,0 +1,182 @@
+"""A slow bucket holds only the requests that need it.
+
+With an s3 store, a decision may wait on the bucket: a HEAD for
+check_exists, a listing, a proxy-mode download's HEAD. Those decisions are
+made on the gate's worker threads, so that an HTTP thread stuck behind the
+bucket does not hold every other connection it serves. The bucket here is
+a small fake S3 server (no signature check) whose answers for keys named
+"slow..." wait until the test lets them go; the gatekeeper runs one HTTP
+thread, so on the old design every other request waited with them.
+"""
+import http.server
+import os
+import threading
+import time
+
+import requests
+
+ORIGIN = "https://app.example"
+BODY = b"hello"
+
+
+class FakeBucket(http.server.BaseHTTPRequestHandler):
+    """HEAD and GET of any key: 5 bytes. Keys with "slow" in their name are
+    answered once `release` is set (or after 30 s)."""
+    protocol_version = "HTTP/1.1"
+    release = threading.Event()
+    held = []
+
+    def log_message(self, *a):
+        pass
+
+    def hold(self):
+        if "slow" in self.path:
+            FakeBucket.held.append(self.path)
+            FakeBucket.release.wait(30)
+
+    def head_lines(self, length):
+        self.send_response(200)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Last-Modified", "Wed, 02 Dec 2026 10:00:00 GMT")
+        self.send_header("ETag", '"5d41402abc4b2a76b9719d911017c592"')
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+
+    def do_HEAD(self):
+        self.hold()
+        self.head_lines(len(BODY))
+
+    def do_GET(self):
+        self.hold()
+        self.head_lines(len(BODY))
+        self.wfile.write(BODY)
+
+
+def start_bucket():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeBucket)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def make_gk(gk_factory, port, tmp, **extra):
+    sk = os.path.join(tmp, "s3.secret")
+    with open(sk, "w") as f:
+        f.write("fake-secret\n")
+    os.chmod(sk, 0o600)
+    s = dict(server__threads="1", acl__origins=ORIGIN,
+             store__type="s3", s3__bucket="gk-bucket",
+             s3__endpoint="http://127.0.0.1:%d" % port,
+             s3__path_style="true", s3__region="us-east-1",
+             s3__access_key_id="AKIAFAKE", s3__secret_key_file=sk,
+             s3__imds="false", s3__container_credentials="false",
+             s3__retries="0")
+    s.update(extra)
+    return gk_factory(**s).start()
+
+
+def timed(fn):
+    t = time.monotonic()
+    r = fn()
+    return r, time.monotonic() - t
+
+
+def audit_paths(g):
+    return [r["path"] for r in g.audit_rows("operation = 'GET_Object'")]
+
+
+def wait_held(n, timeout=10):
+    end = time.monotonic() + timeout
+    while len(FakeBucket.held) < n:
+        assert time.monotonic() < end, FakeBucket.held
+        time.sleep(0.02)
+
+
+def run_slow_case(g, slow_call, fast_call):
+    """slow_call waits on the bucket; meanwhile fast_call and a static file
+    are answered at once; then the slow one is let go and answered."""
+    FakeBucket.release.clear()
+    FakeBucket.held.clear()
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=slow_call()))
+    t.start()
+    try:
+        wait_held(1)
+        r, took = timed(fast_call)
+        assert r.status_code in (200, 302), r.text
+        assert took < 3, took
+        r, took = timed(lambda: requests.get(g.base + "/robots.txt",
+                                             timeout=30))
+        assert r.status_code == 200 and took < 3, took
+        assert t.is_alive(), "the slow request did not wait on the bucket"
+    finally:
+        FakeBucket.release.set()
+        t.join(40)
+    return out["r"]
+
+
+def test_check_exists_head_holds_no_http_thread(gk_factory, tmp_path):
+    srv = start_bucket()
+    try:
+        g = make_gk(gk_factory, srv.server_address[1], str(tmp_path),
+                    s3__check_exists="true")
+        r = run_slow_case(
+            g, lambda: g.get("app", "/slow.txt", "GET_Object",
+                             origin=ORIGIN),
+            lambda: g.get("app", "/fast.txt", "GET_Object", origin=ORIGIN))
+        assert r.status_code == 302, r.text
+        assert "slow.txt" in r.headers["Location"]
+        g.stop()
+        paths = audit_paths(g)
+        assert any("fast.txt" in p for p in paths), paths
+        assert any("slow.txt" in p for p in paths), paths
+        assert g.run("audit", "verify", check=False).returncode == 0
+    finally:
+        srv.shutdown()
+
+
+def test_proxy_download_head_holds_no_http_thread(gk_factory, tmp_path):
+    srv = start_bucket()
+    try:
+        g = make_gk(gk_factory, srv.server_address[1], str(tmp_path),
+                    s3__mode="proxy")
+        # the grants (302 to a data URL) need no bucket call in proxy mode
+        slow = g.get("app", "/slow.txt", "GET_Object", origin=ORIGIN)
+        fast = g.get("app", "/fast.txt", "GET_Object", origin=ORIGIN)
+        assert slow.status_code == 302 and fast.status_code == 302
+        r = run_slow_case(
+            g, lambda: requests.get(slow.headers["Location"],
+                                    headers={"Origin": ORIGIN}, timeout=40),
+            lambda: requests.get(fast.headers["Location"],
+                                 headers={"Origin": ORIGIN}, timeout=30))
+        assert r.status_code == 200 and r.content == BODY, r.text
+    finally:
+        srv.shutdown()
+
+
+def test_shutdown_waits_for_a_decision_on_the_bucket(gk_factory, tmp_path):
+    """SIGTERM while a decision waits on the bucket: the gatekeeper stops
+    cleanly once the bucket answers, and the client gets an answer."""
+    srv = start_bucket()
+    try:
+        g = make_gk(gk_factory, srv.server_address[1], str(tmp_path),
+                    s3__check_exists="true")
+        FakeBucket.release.clear()
+        FakeBucket.held.clear()
+        out = {}
+        t = threading.Thread(target=lambda: out.update(
+            r=g.get("app", "/slow-stop.txt", "GET_Object", origin=ORIGIN)))
+        t.start()
+        wait_held(1)
+        g.proc.send_signal(15)
+        time.sleep(0.5)
+        FakeBucket.release.set()
+        t.join(40)
+        assert g.proc.wait(timeout=30) == 0
+        assert out["r"].status_code in (302, 503), out["r"].text
+        g.proc = None
+        assert g.run("audit", "verify", check=False).returncode == 0
+    finally:
+        FakeBucket.release.set()
+        srv.shutdown()
+
