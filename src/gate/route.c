@@ -105,7 +105,7 @@ static const struct gate_route routes[] = {
 	 * happens after its record, like an upload's; rate limited by
 	 * s3api.c (SlowDown, in S3's XML).
 	 */
-	{ "*", "*", R_S3 | R_NO_RATE | R_BODY, "s3api", NULL,
+	{ "*", "*", R_S3 | R_NO_RATE | R_BODY | R_STORE, "s3api", NULL,
 	    gate_upload_s3_begin, NULL },
 	{ "OPTIONS", "*", R_NO_RATE, NULL, preflight, NULL, NULL },
 	{ READ, "/favicon.ico", R_NO_RATE, NULL, gate_static_favicon, NULL,
@@ -141,11 +141,11 @@ static const struct gate_route routes[] = {
 	{ "*", "/metrics", 0, NULL, probe_not_allowed, NULL, READ_ALLOW },
 	{ READ, "/_data/*", R_STORE, "data", gate_data_handle, NULL, NULL },
 	{ "*", "/_data/*", 0, "data", not_allowed, NULL, READ_ALLOW },
-	{ "POST", "/_upload", R_BODY, "upload", NULL, gate_upload_form_begin,
-	    NULL },
+	{ "POST", "/_upload", R_BODY | R_STORE, "upload", NULL,
+	    gate_upload_form_begin, NULL },
 	{ "*", "/_upload", 0, "upload", not_allowed, NULL, "POST, OPTIONS" },
-	{ "PUT", "/v2/objects/*", R_BODY, NULL, NULL, gate_upload_put_begin,
-	    NULL },
+	{ "PUT", "/v2/objects/*", R_BODY | R_STORE, NULL, NULL,
+	    gate_upload_put_begin, NULL },
 	{ "*", "/v2/*", R_STORE, NULL, gate_v2_handle, NULL, NULL },
 	{ "*", "/{}", R_V1_OFF, "v1", v1_off, NULL, NULL },
 	{ READ, "/{}", R_STORE, "v1", gate_v1_handle, NULL, NULL },
@@ -258,8 +258,7 @@ gate_route_begin(gk_app *app, const gk_req *req, gate_upload **up,
 int
 gate_route_defers(const gk_app *app, const struct gate_route *rt)
 {
-	return rt != NULL && (rt->flags & R_STORE) && !(rt->flags & R_BODY) &&
-	    store_remote(app->store);
+	return rt != NULL && (rt->flags & R_STORE) && store_remote(app->store);
 }
 
 void
