@@ -58,6 +58,12 @@ struct gate_exchange {
 	/* the decision waits on a remote store: made by a gate worker
 	 * (gate_commit queues it), not on the adapter's thread */
 	int defer;
+	/* queued for a worker to wait for the next streamed bytes
+	 * (gate_read_wait): woken through read_wake */
+	int read_wait;
+	int read_inline;	/* no worker: reads wait on the adapter's */
+	void (*read_wake)(void *);
+	void *read_wake_arg;
 	struct gate_exchange *commit_next;	/* in app's commit queue */
 	gk_headers h;
 	gk_buf fwd_hdr[2];	/* X-Forwarded-For, Forwarded: lines joined */
@@ -381,10 +387,13 @@ gate_decide(gate_exchange *x)
  * The same threads make the decisions that wait on a remote store (a
  * download's HEAD in proxy mode, check_exists, a listing: x->defer): the
  * route's handler runs there, then the record is submitted as on the
- * adapter's thread.
+ * adapter's thread. And they wait for the bucket's next bytes of a
+ * download streaming from it (x->read_wait), so that the adapter's
+ * thread never does.
  */
 static void settle_work(gate_exchange *x);
 static void decide_work(gate_exchange *x);
+static void read_wait_work(gate_exchange *x);
 
 static void *
 committer(void *arg)
@@ -406,6 +415,8 @@ committer(void *arg)
 		pthread_mutex_unlock(&app->commit_mu);
 		if (x->defer) {
 			decide_work(x);	/* x is not ours after it */
+		} else if (x->read_wait) {
+			read_wait_work(x);	/* nor after this */
 		} else {
 			settle_work(x);
 			x->settled_off = 1;
@@ -815,6 +826,63 @@ gate_reply_body(gate_exchange *x, size_t *len)
 {
 	*len = 0;
 	return gk_buf_detach(&x->rep.body, len);
+}
+
+/* 1 once shutdown began. */
+static int
+app_stopping(gk_app *app)
+{
+	int s;
+
+	pthread_mutex_lock(&app->wait_lock);
+	s = app->stopping;
+	pthread_mutex_unlock(&app->wait_lock);
+	return s;
+}
+
+int
+gate_read_ready(gate_exchange *x)
+{
+	if (x->rep.reader == NULL || x->read_inline ||
+	    store_reader_ready(x->rep.reader))
+		return 1;
+	/* shutting down: the read waits on the adapter's thread (bounded
+	 * by the store's stall limit), so no request stays suspended */
+	return app_stopping(x->app);
+}
+
+/*
+ * One turn of a worker waiting for a stream's next bytes: at most
+ * READ_WAIT_TURN_MS, then back to the end of the queue, so that slow
+ * downloads take turns with the decisions and commits the workers owe.
+ */
+#define READ_WAIT_TURN_MS 200
+
+static void
+read_wait_work(gate_exchange *x)
+{
+	void (*wake)(void *) = x->read_wake;
+	void *arg = x->read_wake_arg;
+
+	if (store_reader_wait(x->rep.reader, READ_WAIT_TURN_MS) ==
+	    GK_ERR_AGAIN && !app_stopping(x->app) &&
+	    commit_queue(x->app, x) == 0)
+		return;		/* another turn */
+	x->read_wait = 0;
+	wake(arg);		/* x is the adapter's again */
+}
+
+void
+gate_read_wait(gate_exchange *x, void (*wake)(void *arg), void *arg)
+{
+	x->read_wake = wake;
+	x->read_wake_arg = arg;
+	x->read_wait = 1;
+	if (commit_queue(x->app, x) != 0) {
+		x->read_wait = 0;
+		x->read_inline = 1;
+		wake(arg);
+	}
 }
 
 int

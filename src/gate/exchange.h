@@ -120,6 +120,17 @@ void gate_reply_headers(const gate_exchange *x, gk_header_fn fn, void *arg);
 int gate_reply_streams(const gate_exchange *x, uint64_t *len);
 char *gate_reply_body(gate_exchange *x, size_t *len);
 /*
+ * A body streamed from a remote store may have to wait for the bucket.
+ * gate_read_ready: 1 when the next gate_read returns without waiting on
+ * the network (always for fs, and once shutdown began). Otherwise the
+ * adapter suspends the request and calls gate_read_wait: wake(arg) is
+ * called exactly once, from any thread and possibly before it returns,
+ * when a read is ready (or failed: gate_read says so), or shutdown began,
+ * or no worker could wait (the read then waits on the adapter's thread).
+ */
+int gate_read_ready(gate_exchange *x);
+void gate_read_wait(gate_exchange *x, void (*wake)(void *arg), void *arg);
+/*
  * Reads streamed body bytes from pos (relative to the reply's body).
  * GK_ERR_DENIED unless the grant is settled (its record durable): no byte
  * of an object leaves before that. Store errors otherwise.

@@ -53,7 +53,8 @@ struct gk_http {
 	struct MHD_Daemon *redir; /* plain listener redirecting to HTTPS */
 	http_redirect_ctx redir_ctx;	/* what its callbacks read */
 	unsigned redir_port;
-	_Atomic int inflight;	/* connections suspended for the audit */
+	_Atomic int inflight;	/* connections suspended for the audit or
+				 * a remote store's next bytes */
 	_Atomic int active;	/* requests begun and not yet completed */
 	http_guard *guard;	/* slow-client watchdog */
 	http_park *park;	/* idle connections, plain HTTP (park.c) */
@@ -476,6 +477,18 @@ begin(struct rq *rq, const char *method, const char *version)
 
 /* ---- the reply ---------------------------------------------------------- */
 
+/* The gate's wake-up: a streamed body's next bytes are there (any
+ * thread). */
+static void
+read_wake(void *arg)
+{
+	struct rq *rq = arg;
+	gk_http *h = rq->h;
+
+	MHD_resume_connection(rq->conn);
+	atomic_fetch_sub(&h->inflight, 1);
+}
+
 static ssize_t
 stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -485,6 +498,14 @@ stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 
 	if (!gate_reply_streams(rq->x, &len) || pos >= len)
 		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (!gate_read_ready(rq->x)) {
+		/* the bucket is behind: suspended until a gate worker has
+		 * the next bytes (0 with a suspension is not a busy wait) */
+		atomic_fetch_add(&rq->h->inflight, 1);
+		MHD_suspend_connection(rq->conn);
+		gate_read_wait(rq->x, read_wake, rq);
+		return 0;
+	}
 	if (gate_read(rq->x, pos, (uint8_t *)buf, max, &got) != 0)
 		return MHD_CONTENT_READER_END_WITH_ERROR;
 	return (ssize_t)got;

@@ -388,6 +388,11 @@ int s3_get_open(s3_client *c, gk_slice key, uint64_t off, uint64_t len,
     s3_get **out) GK_WUR;
 /* *got 0 at the end. */
 int s3_get_read(s3_get *g, uint8_t *buf, size_t max, size_t *got) GK_WUR;
+/* 1 when s3_get_read would return at once (bytes held, the transfer
+ * ended or failed); moves the transfer on without waiting. */
+int s3_get_ready(s3_get *g);
+/* Waits up to ms for that: 0, GK_ERR_AGAIN, or the transfer's failure. */
+int s3_get_wait(s3_get *g, unsigned ms) GK_WUR;
 void s3_get_free(s3_get *g);
 
 /*

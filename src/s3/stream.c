@@ -69,12 +69,15 @@ get_header(char *p, size_t size, size_t n, void *ud)
 	return len;
 }
 
-/* Runs the transfer until cond holds, it ends or it stalls. */
+/*
+ * Runs the transfer until cond holds, it ends or it stalls; with a
+ * deadline (monotonic us, 0: none) GK_ERR_AGAIN once it passed.
+ */
 static int
-pump(s3_get *g, int want_data)
+pump_until(s3_get *g, int want_data, int64_t deadline)
 {
 	CURLMsg *msg;
-	int running, left;
+	int running, left, ms = 1000;
 
 	for (;;) {
 		if (g->done || (!want_data && g->headers_done) ||
@@ -93,9 +96,64 @@ pump(s3_get *g, int want_data)
 		if (g->done || (!want_data && g->headers_done) ||
 		    (want_data && g->end > g->start))
 			return 0;
-		if (curl_multi_poll(g->m, NULL, 0, 1000, NULL) != CURLM_OK)
+		if (deadline != 0) {
+			int64_t left_us = deadline - gk_mono_us();
+
+			if (left_us <= 0)
+				return GK_ERR_AGAIN;
+			ms = left_us < 1000000 ? (int)(left_us / 1000) + 1 :
+			    1000;
+		}
+		if (curl_multi_poll(g->m, NULL, 0, ms, NULL) != CURLM_OK)
 			return GK_ERR_UNAVAILABLE;
 	}
+}
+
+static int
+pump(s3_get *g, int want_data)
+{
+	return pump_until(g, want_data, 0);
+}
+
+/* Lets a transfer paused on a full buffer go on once half is read. */
+static void
+unpause(s3_get *g)
+{
+	if (g->paused && g->end - g->start < S3_STREAM_BUF / 2) {
+		g->paused = 0;
+		curl_easy_pause(g->e, CURLPAUSE_CONT);
+	}
+}
+
+int
+s3_get_ready(s3_get *g)
+{
+	CURLMsg *msg;
+	int running, left;
+
+	if (g->done || g->end > g->start)
+		return 1;
+	unpause(g);
+	if (curl_multi_perform(g->m, &running) != CURLM_OK)
+		return 1;	/* the read reports it */
+	while ((msg = curl_multi_info_read(g->m, &left)) != NULL) {
+		if (msg->msg == CURLMSG_DONE) {
+			g->done = 1;
+			g->result = msg->data.result;
+			curl_easy_getinfo(g->e, CURLINFO_RESPONSE_CODE,
+			    &g->status);
+		}
+	}
+	return g->done || g->end > g->start;
+}
+
+int
+s3_get_wait(s3_get *g, unsigned ms)
+{
+	int64_t deadline = gk_mono_us() + (int64_t)ms * 1000;
+
+	unpause(g);
+	return pump_until(g, 1, deadline == 0 ? 1 : deadline);
 }
 
 int
@@ -186,10 +244,7 @@ s3_get_read(s3_get *g, uint8_t *buf, size_t max, size_t *got)
 	int r;
 
 	*got = 0;
-	if (g->paused && g->end - g->start < S3_STREAM_BUF / 2) {
-		g->paused = 0;
-		curl_easy_pause(g->e, CURLPAUSE_CONT);
-	}
+	unpause(g);
 	if ((r = pump(g, 1)) != 0)
 		return r;
 	n = g->end - g->start;

@@ -205,6 +205,27 @@ s3store_reader_read(s3_store_reader *rd, uint64_t off, uint8_t *buf,
 	return 0;
 }
 
+/* The next sequential read (at rd->pos) returns without waiting. */
+static int
+s3store_reader_ready(s3_store_reader *rd)
+{
+	if (rd->pos >= rd->size)
+		return 1;
+	return rd->g != NULL && s3_get_ready(rd->g);
+}
+
+static int
+s3store_reader_wait(s3_store_reader *rd, unsigned ms)
+{
+	int r;
+
+	if (rd->pos >= rd->size)
+		return 0;
+	if (rd->g == NULL && (r = reopen(rd, rd->pos, UINT64_MAX)) != 0)
+		return r;
+	return s3_get_wait(rd->g, ms);
+}
+
 static void
 s3store_reader_free(s3_store_reader *rd)
 {
@@ -548,6 +569,18 @@ be_reader_free(gk_store_reader *rd)
 }
 
 static int
+be_reader_ready(gk_store_reader *rd)
+{
+	return s3store_reader_ready((s3_store_reader *)rd);
+}
+
+static int
+be_reader_wait(gk_store_reader *rd, unsigned ms)
+{
+	return s3store_reader_wait((s3_store_reader *)rd, ms);
+}
+
+static int
 be_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
     gk_store_writer **out)
 {
@@ -698,6 +731,8 @@ const store_backend store_s3_backend = {
 	.reader_verify = be_reader_verify,
 	.reader_read = be_reader_read,
 	.reader_free = be_reader_free,
+	.reader_ready = be_reader_ready,
+	.reader_wait = be_reader_wait,
 	.put_begin = be_put_begin,
 	.writer_write = be_writer_write,
 	.writer_finish = be_writer_finish,

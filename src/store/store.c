@@ -80,6 +80,20 @@ store_reader_read(gk_store_reader *r, uint64_t off, uint8_t *buf, size_t max,
 	return noted(r->be, r->be->reader_read(r, off, buf, max, got));
 }
 
+int
+store_reader_ready(gk_store_reader *r)
+{
+	return r->be->reader_ready == NULL || r->be->reader_ready(r);
+}
+
+int
+store_reader_wait(gk_store_reader *r, unsigned ms)
+{
+	if (r->be->reader_wait == NULL)
+		return 0;
+	return r->be->reader_wait(r, ms);
+}
+
 void
 store_reader_free(gk_store_reader *r)
 {

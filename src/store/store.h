@@ -94,6 +94,14 @@ int store_reader_verify(gk_store_reader *r, uint64_t off, uint64_t len) GK_WUR;
  */
 int store_reader_read(gk_store_reader *r, uint64_t off, uint8_t *buf,
     size_t max, size_t *got) GK_WUR;
+/*
+ * A remote store's reader may have to wait for the next bytes: 1 when
+ * the next sequential read returns without waiting on the network (always
+ * for fs); store_reader_wait waits up to ms for that (0, GK_ERR_AGAIN,
+ * or the failure the read would report, which it then does).
+ */
+int store_reader_ready(gk_store_reader *r);
+int store_reader_wait(gk_store_reader *r, unsigned ms) GK_WUR;
 void store_reader_free(gk_store_reader *r);
 
 /* ---- writing --------------------------------------------------------- */

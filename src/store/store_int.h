@@ -26,8 +26,9 @@ struct gk_store_writer {
 
 /*
  * One backend. Each function has the contract of the store.h function of
- * the same name. retain, presigns, presign_get and presign_post may be
- * NULL (a backend without Object Lock, one that never presigns).
+ * the same name. retain, presigns, presign_get, presign_post,
+ * reader_ready and reader_wait may be NULL (a backend without Object
+ * Lock, one that never presigns, one whose reads never wait).
  */
 struct store_backend {
 	const char *name;	/* [store] type */
@@ -39,6 +40,9 @@ struct store_backend {
 	int (*reader_read)(gk_store_reader *r, uint64_t off, uint8_t *buf,
 	    size_t max, size_t *got);
 	void (*reader_free)(gk_store_reader *r);
+	/* NULL: reads never wait on the network (store_reader_ready) */
+	int (*reader_ready)(gk_store_reader *r);
+	int (*reader_wait)(gk_store_reader *r, unsigned ms);
 	int (*put_begin)(gk_store *s, gk_slice key, uint64_t max_bytes,
 	    gk_store_writer **out);
 	int (*writer_write)(gk_store_writer *w, const uint8_t *p, size_t len);

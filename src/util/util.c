@@ -30,6 +30,7 @@ gk_err_str(int err)
 	case GK_ERR_CONFIG: return "configuration error";
 	case GK_ERR_EXISTS: return "already exists";
 	case GK_ERR_RANGE: return "range not satisfiable";
+	case GK_ERR_AGAIN: return "not ready yet";
 	}
 	return "unknown error";
 }

@@ -37,6 +37,7 @@ enum {
 	GK_ERR_CONFIG = -12,
 	GK_ERR_EXISTS = -13,
 	GK_ERR_RANGE = -14,       /* unsatisfiable range */
+	GK_ERR_AGAIN = -15,       /* not yet: a wait timed out */
 };
 
 /* Static English text for a GK_ERR_* code; never NULL. */
