@@ -411,6 +411,9 @@ int s3_put_write(s3_put *p, const uint8_t *data, size_t len) GK_WUR;
 int s3_put_finish(s3_put *p) GK_WUR;
 /* Sends what s3_put_finish did not, then completes the upload. */
 int s3_put_complete(s3_put *p) GK_WUR;
+/* 1 once the upload became a multipart upload (the bucket took a write:
+ * its creation). */
+int s3_put_multipart(const s3_put *p);
 void s3_put_free(s3_put *p);
 
 /*

@@ -520,6 +520,12 @@ s3_put_finish(s3_put *p)
 	return 0;
 }
 
+int
+s3_put_multipart(const s3_put *p)
+{
+	return p->upload_id != NULL;
+}
+
 /* The whole object in one PUT (it was at most one part). */
 static int
 single_put(s3_put *p)

@@ -44,12 +44,13 @@ struct s3_store_reader {
 struct s3_store_writer {
 	gk_store_writer base;	/* first */
 	s3_put *p;		/* an object; NULL for a part */
+	gk_buf key;		/* the object's key */
 	uint64_t total, max;
 	int dead;
 	/* a part of the bucket's own multipart upload: held, then sent */
 	s3_store *s;
 	unsigned part;
-	gk_buf held, key, id;
+	gk_buf held, id;
 	char etag[S3_ETAG_MAX];
 };
 
@@ -243,7 +244,11 @@ s3store_reader_free(s3_store_reader *rd)
  * that a bucket refusing the gatekeeper's writes (keys, policy, a missing
  * bucket) is still answered 502 before the record, a write is first
  * checked (a multipart upload created and aborted, which needs exactly
- * s3:PutObject) unless a write succeeded in the last WRITE_OK_FOR s.
+ * s3:PutObject) unless a write succeeded in the last WRITE_OK_FOR s. The
+ * check runs at the end of the body (writer_finish), which the gate runs
+ * on a worker for a remote store, not at its start on an HTTP thread; a
+ * larger object's multipart upload, created when its second part is
+ * needed, is its own check.
  */
 static void
 write_ok(s3_store *s, int ok)
@@ -281,13 +286,14 @@ s3store_put_begin(s3_store *s, gk_slice key, uint64_t max_bytes,
 
 	if (key.len == 0 || key.len > 1024)
 		return GK_ERR_INVALID;
-	if ((r = write_check(s, key)) != 0)
-		return r;
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return GK_ERR_NOMEM;
 	w->s = s;
 	w->max = max_bytes;
-	if ((r = s3_put_begin(s->c, key, &w->p)) != 0) {
+	gk_buf_init(&w->key, 1024);	/* for the write check (finish) */
+	if ((r = gk_buf_append(&w->key, key.p, key.len)) != 0 ||
+	    (r = s3_put_begin(s->c, key, &w->p)) != 0) {
+		gk_buf_release(&w->key);
 		free(w);
 		return r;
 	}
@@ -374,6 +380,9 @@ s3store_writer_finish(s3_store_writer *w)
 	/* the last part goes now, before the audit record: only the
 	 * completion is left for store_writer_commit */
 	if ((r = s3_put_finish(w->p)) != 0)
+		w->dead = 1;
+	else if (!s3_put_multipart(w->p) && (r = write_check(w->s,
+	    gk_slice_of(w->key.data, w->key.len))) != 0)
 		w->dead = 1;
 	return r;
 }

@@ -28,6 +28,7 @@ class FakeBucket(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     release = threading.Event()
     held = []
+    writes = []
 
     def log_message(self, *a):
         pass
@@ -50,6 +51,34 @@ class FakeBucket(http.server.BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.hold()
         self.head_lines(len(LONG if "drip" in self.path else BODY))
+
+    def small(self, code, body=b"", etag=None):
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        if etag:
+            self.send_header("ETag", etag)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n)
+
+    def do_POST(self):      # CreateMultipartUpload (the write check)
+        self.body()
+        self.hold()
+        FakeBucket.writes.append(("POST", self.path))
+        self.small(200, b"<InitiateMultipartUploadResult><UploadId>up-1"
+                        b"</UploadId></InitiateMultipartUploadResult>")
+
+    def do_DELETE(self):    # AbortMultipartUpload
+        FakeBucket.writes.append(("DELETE", self.path))
+        self.small(204)
+
+    def do_PUT(self):       # the object, one PUT at commit
+        data = self.body()
+        FakeBucket.writes.append(("PUT", self.path, data))
+        self.small(200, etag='"e1"')
 
     def do_GET(self):
         self.hold()
@@ -227,6 +256,29 @@ def test_shutdown_ends_a_stalled_stream(gk_factory, tmp_path):
         assert g.run("audit", "verify", check=False).returncode == 0
     finally:
         FakeBucket.release.set()
+        srv.shutdown()
+
+
+def test_upload_write_check_holds_no_http_thread(gk_factory, tmp_path):
+    """A proxy-mode upload checks that the bucket takes writes (a multipart
+    upload created and aborted) before its record: at the end of its body,
+    on a worker, not on the HTTP thread at its start."""
+    srv = start_bucket()
+    try:
+        g = make_gk(gk_factory, srv.server_address[1], str(tmp_path),
+                    s3__mode="proxy")
+        FakeBucket.writes.clear()
+        content = b"upload bytes " * 100
+        r = run_slow_case(
+            g, lambda: g.upload("/slow-up.bin", content, origin=ORIGIN)[0],
+            lambda: g.get("app", "/fast.txt", "GET_Object", origin=ORIGIN))
+        assert r.status_code == 201, r.text
+        assert r.json()["key"] == "uploads/slow-up.bin"
+        kinds = [w[0] for w in FakeBucket.writes]
+        assert kinds == ["POST", "DELETE", "PUT"], FakeBucket.writes
+        assert FakeBucket.writes[2][2] == content
+        assert "slow-up.bin" in FakeBucket.writes[2][1]
+    finally:
         srv.shutdown()
 
 
