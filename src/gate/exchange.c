@@ -37,6 +37,7 @@ struct gate_ticket {
 };
 
 enum { X_OPEN, X_WAIT, X_SETTLED };
+enum { IO_NONE, IO_READ, IO_WRITE };
 
 struct gate_exchange {
 	gk_app *app;
@@ -58,12 +59,13 @@ struct gate_exchange {
 	/* the decision waits on a remote store: made by a gate worker
 	 * (gate_commit queues it), not on the adapter's thread */
 	int defer;
-	/* queued for a worker to wait for the next streamed bytes
-	 * (gate_read_wait): woken through read_wake */
-	int read_wait;
-	int read_inline;	/* no worker: reads wait on the adapter's */
-	void (*read_wake)(void *);
-	void *read_wake_arg;
+	/* queued for a worker to wait until the remote store can give the
+	 * next streamed bytes (IO_READ: gate_read_wait) or take the body's
+	 * (IO_WRITE: gate_body_wait); woken through io_wake */
+	int io_wait;
+	int io_inline;		/* no worker: the adapter's thread waits */
+	void (*io_wake)(void *);
+	void *io_wake_arg;
 	struct gate_exchange *commit_next;	/* in app's commit queue */
 	gk_headers h;
 	gk_buf fwd_hdr[2];	/* X-Forwarded-For, Forwarded: lines joined */
@@ -387,13 +389,13 @@ gate_decide(gate_exchange *x)
  * The same threads make the decisions that wait on a remote store (a
  * download's HEAD in proxy mode, check_exists, a listing: x->defer): the
  * route's handler runs there, then the record is submitted as on the
- * adapter's thread. And they wait for the bucket's next bytes of a
- * download streaming from it (x->read_wait), so that the adapter's
- * thread never does.
+ * adapter's thread. And they wait for the bucket to give a download's
+ * next bytes or take an upload's next part (x->io_wait), so that the
+ * adapter's thread never does.
  */
 static void settle_work(gate_exchange *x);
 static void decide_work(gate_exchange *x);
-static void read_wait_work(gate_exchange *x);
+static void io_wait_work(gate_exchange *x);
 
 static void *
 committer(void *arg)
@@ -415,8 +417,8 @@ committer(void *arg)
 		pthread_mutex_unlock(&app->commit_mu);
 		if (x->defer) {
 			decide_work(x);	/* x is not ours after it */
-		} else if (x->read_wait) {
-			read_wait_work(x);	/* nor after this */
+		} else if (x->io_wait != IO_NONE) {
+			io_wait_work(x);	/* nor after this */
 		} else {
 			settle_work(x);
 			x->settled_off = 1;
@@ -843,7 +845,7 @@ app_stopping(gk_app *app)
 int
 gate_read_ready(gate_exchange *x)
 {
-	if (x->rep.reader == NULL || x->read_inline ||
+	if (x->rep.reader == NULL || x->io_inline ||
 	    store_reader_ready(x->rep.reader))
 		return 1;
 	/* shutting down: the read waits on the adapter's thread (bounded
@@ -851,38 +853,67 @@ gate_read_ready(gate_exchange *x)
 	return app_stopping(x->app);
 }
 
+int
+gate_body_ready(gate_exchange *x)
+{
+	gk_store_writer *w;
+
+	if (x->up == NULL || x->io_inline ||
+	    (w = gate_upload_writer(x->up)) == NULL ||
+	    store_writer_ready(w))
+		return 1;
+	return app_stopping(x->app);	/* as for a read */
+}
+
 /*
- * One turn of a worker waiting for a stream's next bytes: at most
- * READ_WAIT_TURN_MS, then back to the end of the queue, so that slow
- * downloads take turns with the decisions and commits the workers owe.
+ * One turn of a worker waiting for the store: at most IO_WAIT_TURN_MS,
+ * then back to the end of the queue, so that slow transfers take turns
+ * with the decisions and commits the workers owe.
  */
-#define READ_WAIT_TURN_MS 200
+#define IO_WAIT_TURN_MS 200
 
 static void
-read_wait_work(gate_exchange *x)
+io_wait_work(gate_exchange *x)
 {
-	void (*wake)(void *) = x->read_wake;
-	void *arg = x->read_wake_arg;
+	void (*wake)(void *) = x->io_wake;
+	void *arg = x->io_wake_arg;
+	gk_store_writer *w;
+	int r = 0;
 
-	if (store_reader_wait(x->rep.reader, READ_WAIT_TURN_MS) ==
-	    GK_ERR_AGAIN && !app_stopping(x->app) &&
+	if (x->io_wait == IO_READ)
+		r = store_reader_wait(x->rep.reader, IO_WAIT_TURN_MS);
+	else if ((w = gate_upload_writer(x->up)) != NULL)
+		r = store_writer_wait(w, IO_WAIT_TURN_MS);
+	if (r == GK_ERR_AGAIN && !app_stopping(x->app) &&
 	    commit_queue(x->app, x) == 0)
 		return;		/* another turn */
-	x->read_wait = 0;
+	x->io_wait = IO_NONE;
 	wake(arg);		/* x is the adapter's again */
+}
+
+static void
+io_wait(gate_exchange *x, int kind, void (*wake)(void *arg), void *arg)
+{
+	x->io_wake = wake;
+	x->io_wake_arg = arg;
+	x->io_wait = kind;
+	if (commit_queue(x->app, x) != 0) {
+		x->io_wait = IO_NONE;
+		x->io_inline = 1;
+		wake(arg);
+	}
 }
 
 void
 gate_read_wait(gate_exchange *x, void (*wake)(void *arg), void *arg)
 {
-	x->read_wake = wake;
-	x->read_wake_arg = arg;
-	x->read_wait = 1;
-	if (commit_queue(x->app, x) != 0) {
-		x->read_wait = 0;
-		x->read_inline = 1;
-		wake(arg);
-	}
+	io_wait(x, IO_READ, wake, arg);
+}
+
+void
+gate_body_wait(gate_exchange *x, void (*wake)(void *arg), void *arg)
+{
+	io_wait(x, IO_WRITE, wake, arg);
 }
 
 int

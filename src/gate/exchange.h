@@ -73,6 +73,17 @@ int gate_answer_now(const gate_exchange *x);
  * (its refusal is recorded without waiting).
  */
 int gate_body(gate_exchange *x, const uint8_t *p, size_t len) GK_WUR;
+/*
+ * An upload into a remote store may have to wait for the bucket to take
+ * a part. gate_body_ready: 1 when gate_body takes the next piece without
+ * waiting on the network (always for fs, and once shutdown began).
+ * Otherwise the adapter keeps the piece, suspends the request and calls
+ * gate_body_wait: wake(arg) is called exactly once, from any thread and
+ * possibly before it returns, when the store can take it (or failed: the
+ * upload then says so), or shutdown began, or no worker could wait.
+ */
+int gate_body_ready(gate_exchange *x);
+void gate_body_wait(gate_exchange *x, void (*wake)(void *arg), void *arg);
 
 enum { GATE_READY = 0, GATE_WAIT = 1 };
 /*

@@ -3,6 +3,7 @@
 #define GK_GATE_INT_H
 
 #include "gate.h"
+#include "store/store.h"
 
 /* ---- routes (route.c): the table and its handlers -------------------- */
 
@@ -81,6 +82,8 @@ void gate_upload_feed(gate_upload *u, const uint8_t *p, size_t len);
  * size limit, ...): the rest of the body cannot change the answer, so it
  * is answered at once and no more of it is read. */
 int gate_upload_refused(const gate_upload *u);
+/* The store writer the body goes into (NULL: none, or not yet). */
+gk_store_writer *gate_upload_writer(const gate_upload *u);
 /* End of body: fills rep with the decision (grant or refusal) and
  * finishes it. */
 void gate_upload_end(gate_upload *u, gk_reply *rep);
@@ -283,6 +286,8 @@ int gate_s3api_match(const gk_app *app, const gk_req *req);
 void gate_s3api_begin(gk_app *app, const gk_req *req, gate_s3 **out,
     gk_reply *rep);
 void gate_s3api_feed(gate_s3 *s, const uint8_t *p, size_t len);
+/* The store writer of its write (NULL: none). */
+gk_store_writer *gate_s3api_writer(const gate_s3 *s);
 /* 1 once the request is refused: the rest of its body is not needed
  * (refused at its head, it is answered at once and its body not read). */
 int gate_s3api_refused(const gate_s3 *s);

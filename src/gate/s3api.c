@@ -690,6 +690,12 @@ gate_s3api_feed(gate_s3 *s, const uint8_t *p, size_t len)
 	s3api_write_feed(s, p, len);
 }
 
+gk_store_writer *
+gate_s3api_writer(const gate_s3 *s)
+{
+	return s->err_status != 0 ? NULL : s->w;
+}
+
 /* HeadObject, GetObject. */
 static void
 read_object(gate_s3 *s, gk_reply *rep)

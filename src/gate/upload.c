@@ -364,6 +364,14 @@ gate_upload_abandon(gate_upload *u)
 	    "the body; nothing was stored");
 }
 
+gk_store_writer *
+gate_upload_writer(const gate_upload *u)
+{
+	if (u->s3 != NULL)
+		return gate_s3api_writer(u->s3);
+	return u->status != 0 ? NULL : u->w;
+}
+
 int
 gate_upload_refused(const gate_upload *u)
 {

@@ -477,10 +477,10 @@ begin(struct rq *rq, const char *method, const char *version)
 
 /* ---- the reply ---------------------------------------------------------- */
 
-/* The gate's wake-up: a streamed body's next bytes are there (any
- * thread). */
+/* The gate's wake-up: the remote store can give a streamed body's next
+ * bytes or take the request body's next piece (any thread). */
 static void
-read_wake(void *arg)
+io_wake(void *arg)
 {
 	struct rq *rq = arg;
 	gk_http *h = rq->h;
@@ -503,7 +503,7 @@ stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
 		 * the next bytes (0 with a suspension is not a busy wait) */
 		atomic_fetch_add(&rq->h->inflight, 1);
 		MHD_suspend_connection(rq->conn);
-		gate_read_wait(rq->x, read_wake, rq);
+		gate_read_wait(rq->x, io_wake, rq);
 		return 0;
 	}
 	if (gate_read(rq->x, pos, (uint8_t *)buf, max, &got) != 0)
@@ -642,6 +642,14 @@ handler(void *cls, struct MHD_Connection *conn, const char *url,
 		return MHD_YES;
 	case RQ_BODY:
 		if (*upload_data_size > 0) {
+			if (!gate_body_ready(rq->x)) {
+				/* the bucket is behind: the piece stays with
+				 * libmicrohttpd, offered again on resume */
+				atomic_fetch_add(&rq->h->inflight, 1);
+				MHD_suspend_connection(rq->conn);
+				gate_body_wait(rq->x, io_wake, rq);
+				return MHD_YES;
+			}
 			if (gate_body(rq->x, (const uint8_t *)upload_data,
 			    *upload_data_size) != 0)
 				return MHD_NO;

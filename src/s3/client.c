@@ -46,6 +46,22 @@ s3_last_code(void)
 	return last_code;
 }
 
+void
+s3_err_save(s3_err_state *e)
+{
+	e->status = last_status;
+	memcpy(e->err, last_err, sizeof(e->err));
+	memcpy(e->code, last_code, sizeof(e->code));
+}
+
+void
+s3_err_load(const s3_err_state *e)
+{
+	last_status = e->status;
+	memcpy(last_err, e->err, sizeof(last_err));
+	memcpy(last_code, e->code, sizeof(last_code));
+}
+
 static void set_err(int status, const char *fmt, ...) GK_PRINTF(2, 3);
 
 static void

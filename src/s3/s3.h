@@ -398,7 +398,7 @@ void s3_get_free(s3_get *g);
 /*
  * Streaming upload: an object of at most S3_PART_SIZE is one PUT at
  * s3_put_complete; a larger one a multipart upload whose parts of
- * S3_PART_SIZE are sent as they fill (memory: one part). Either way the
+ * S3_PART_SIZE are sent as they fill (memory: two parts). Either way the
  * object appears only at s3_put_complete; s3_put_free aborts an upload not
  * completed.
  */
@@ -414,6 +414,12 @@ int s3_put_complete(s3_put *p) GK_WUR;
 /* 1 once the upload became a multipart upload (the bucket took a write:
  * its creation). */
 int s3_put_multipart(const s3_put *p);
+/* Parts are sent by a thread of the upload's own while the next fills
+ * (memory: two parts). s3_put_ready: 1 when a write of a body's piece
+ * will not wait for a part being sent; s3_put_wait waits up to ms for
+ * that (0 or GK_ERR_AGAIN; a failure is reported by the next call). */
+int s3_put_ready(s3_put *p);
+int s3_put_wait(s3_put *p, unsigned ms) GK_WUR;
 void s3_put_free(s3_put *p);
 
 /*
@@ -433,5 +439,15 @@ int s3_mpu_complete(s3_client *c, gk_slice key, gk_slice upload_id,
 int s3_mpu_abort(s3_client *c, gk_slice key, gk_slice upload_id) GK_WUR;
 /* S3's error code of the last failed call on this thread ("" if none). */
 const char *s3_last_code(void);
+/* The calling thread's last failure (status, message, code), to carry a
+ * failure of work done on another thread back to the thread that
+ * reports it. */
+typedef struct {
+	int status;
+	char err[256];
+	char code[64];
+} s3_err_state;
+void s3_err_save(s3_err_state *e);
+void s3_err_load(const s3_err_state *e);
 
 #endif

@@ -4,8 +4,10 @@
  * as S3 multipart uploads (memory: one S3_PART_SIZE part), completed only
  * when the caller commits.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "s3_int.h"
 
@@ -284,15 +286,35 @@ s3_get_free(s3_get *g)
 
 #define MAX_PARTS 10000
 
+/*
+ * A full part is sent by a thread of the upload's own (started with the
+ * second part) while the next one fills: the caller's thread waits only
+ * when the next part is full before the last one is sent, and the
+ * caller can ask first (s3_put_ready, s3_put_wait). While a part is
+ * being sent (busy) that thread alone touches upload_id, n_parts,
+ * done_xml and sending; the caller waits for it (sender_idle) before
+ * touching them.
+ */
 struct s3_put {
 	s3_client *c;
 	gk_buf key;
 	char *upload_id;	/* NULL until a second part is needed */
-	gk_buf part;
+	gk_buf part;		/* filling */
+	gk_buf sending;		/* being sent by the sender */
 	gk_buf done_xml;	/* <Part>..</Part> list */
 	unsigned n_parts;
 	int completed, failed;
+	pthread_t sender;
+	int sender_on;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int busy, quit, send_err;	/* under mu; send_err sticks */
+	s3_err_state send_es;	/* why it failed, for the caller's thread */
 };
+
+/* The caller may write this much more without waiting while a part is
+ * being sent (a body arrives in pieces far smaller). */
+#define PUT_READY_ROOM (1024u * 1024)
 
 static int
 sse_headers(s3_client *c, s3_header h[2], size_t *n)
@@ -443,6 +465,7 @@ s3_put_begin(s3_client *c, gk_slice key, s3_put **out)
 	p->c = c;
 	gk_buf_init(&p->key, 4096);
 	gk_buf_init(&p->part, S3_PART_SIZE);
+	gk_buf_init(&p->sending, S3_PART_SIZE);
 	gk_buf_init(&p->done_xml, 2u * 1024 * 1024);
 	if ((r = gk_buf_append(&p->key, key.p, key.len)) != 0) {
 		s3_put_free(p);
@@ -454,8 +477,9 @@ s3_put_begin(s3_client *c, gk_slice key, s3_put **out)
 	return 0;
 }
 
+/* Sends b as the next part (creating the multipart upload first). */
 static int
-upload_part(s3_put *p)
+upload_buf(s3_put *p, gk_buf *b)
 {
 	char etag[S3_ETAG_MAX];
 	int r;
@@ -467,13 +491,145 @@ upload_part(s3_put *p)
 		return r;
 	if ((r = s3_mpu_part(p->c, gk_slice_of(p->key.data, p->key.len),
 	    gk_slice_str(p->upload_id), p->n_parts + 1,
-	    gk_slice_of(p->part.data, p->part.len), etag)) != 0)
+	    gk_slice_of(b->data, b->len), etag)) != 0)
 		return r;
 	p->n_parts++;
 	r = gk_buf_printf(&p->done_xml, "<Part><PartNumber>%u</PartNumber>"
 	    "<ETag>%s</ETag></Part>", p->n_parts, etag);
-	gk_buf_reset(&p->part);
+	gk_buf_reset(b);
 	return r;
+}
+
+static void *
+sender_main(void *arg)
+{
+	s3_put *p = arg;
+	int r;
+
+	pthread_mutex_lock(&p->mu);
+	for (;;) {
+		while (!p->busy && !p->quit)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (!p->busy)
+			break;
+		pthread_mutex_unlock(&p->mu);
+		r = upload_buf(p, &p->sending);
+		pthread_mutex_lock(&p->mu);
+		if (r != 0 && p->send_err == 0) {
+			p->send_err = r;
+			s3_err_save(&p->send_es);
+		}
+		p->busy = 0;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* Waits until no part is being sent; its failure (the caller's thread
+ * then reports it as its own). */
+static int
+sender_idle(s3_put *p)
+{
+	int r;
+
+	if (!p->sender_on)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	while (p->busy)
+		pthread_cond_wait(&p->cv, &p->mu);
+	r = p->send_err;
+	if (r != 0)
+		s3_err_load(&p->send_es);
+	pthread_mutex_unlock(&p->mu);
+	return r;
+}
+
+/* The full part goes to the sender (started on first use; without one
+ * it is sent here) and the next fills meanwhile. */
+static int
+hand_part(s3_put *p)
+{
+	gk_buf t;
+	int r;
+
+	if (!p->sender_on) {
+		if (pthread_mutex_init(&p->mu, NULL) != 0)
+			return upload_buf(p, &p->part);
+		if (pthread_cond_init(&p->cv, NULL) != 0) {
+			pthread_mutex_destroy(&p->mu);
+			return upload_buf(p, &p->part);
+		}
+		if (pthread_create(&p->sender, NULL, sender_main, p) != 0) {
+			pthread_cond_destroy(&p->cv);
+			pthread_mutex_destroy(&p->mu);
+			return upload_buf(p, &p->part);
+		}
+		p->sender_on = 1;
+	}
+	if ((r = sender_idle(p)) != 0)
+		return r;
+	t = p->sending;
+	p->sending = p->part;
+	p->part = t;
+	gk_buf_reset(&p->part);
+	pthread_mutex_lock(&p->mu);
+	p->busy = 1;
+	pthread_cond_signal(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+int
+s3_put_ready(s3_put *p)
+{
+	int busy;
+
+	if (!p->sender_on || p->part.len + PUT_READY_ROOM < S3_PART_SIZE)
+		return 1;
+	pthread_mutex_lock(&p->mu);
+	busy = p->busy;
+	pthread_mutex_unlock(&p->mu);
+	return !busy;
+}
+
+int
+s3_put_wait(s3_put *p, unsigned ms)
+{
+	struct timespec ts;
+	int busy;
+
+	if (!p->sender_on)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (p->busy && pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
+		;
+	busy = p->busy;
+	pthread_mutex_unlock(&p->mu);
+	return busy ? GK_ERR_AGAIN : 0;
+}
+
+static void
+sender_stop(s3_put *p)
+{
+	if (!p->sender_on)
+		return;
+	(void)sender_idle(p);
+	pthread_mutex_lock(&p->mu);
+	p->quit = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->sender, NULL);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	p->sender_on = 0;
 }
 
 int
@@ -487,7 +643,7 @@ s3_put_write(s3_put *p, const uint8_t *data, size_t len)
 	while (len > 0) {
 		/* a full part goes when more bytes follow it, so an object
 		 * of exactly one part stays one PUT */
-		if (p->part.len == S3_PART_SIZE && (r = upload_part(p)) != 0)
+		if (p->part.len == S3_PART_SIZE && (r = hand_part(p)) != 0)
 			goto fail;
 		n = S3_PART_SIZE - p->part.len;
 		if (n > len)
@@ -510,10 +666,14 @@ s3_put_finish(s3_put *p)
 
 	if (p->failed || p->completed)
 		return GK_ERR_INVALID;
+	if ((r = sender_idle(p)) != 0) {
+		p->failed = 1;
+		return r;
+	}
 	/* a multipart upload sends its last part now; a single PUT waits
 	 * for s3_put_complete, when the object may appear */
 	if (p->upload_id != NULL && p->part.len > 0 &&
-	    (r = upload_part(p)) != 0) {
+	    (r = upload_buf(p, &p->part)) != 0) {
 		p->failed = 1;
 		return r;
 	}
@@ -552,10 +712,12 @@ s3_put_complete(s3_put *p)
 
 	if (p->failed || p->completed)
 		return GK_ERR_INVALID;
+	if ((r = sender_idle(p)) != 0)
+		goto out;
 	if (p->upload_id == NULL) {
 		r = single_put(p);
 	} else {
-		if (p->part.len > 0 && (r = upload_part(p)) != 0)
+		if (p->part.len > 0 && (r = upload_buf(p, &p->part)) != 0)
 			goto out;
 		r = s3_mpu_complete(p->c, gk_slice_of(p->key.data, p->key.len),
 		    gk_slice_str(p->upload_id), gk_slice_of(p->done_xml.data,
@@ -574,6 +736,7 @@ s3_put_free(s3_put *p)
 {
 	if (p == NULL)
 		return;
+	sender_stop(p);	/* a part being sent ends first */
 	if (!p->completed && p->upload_id != NULL &&
 	    s3_mpu_abort(p->c, gk_slice_of(p->key.data, p->key.len),
 	    gk_slice_str(p->upload_id)) != 0)
@@ -582,6 +745,7 @@ s3_put_free(s3_put *p)
 	free(p->upload_id);
 	gk_buf_release(&p->key);
 	gk_buf_release(&p->part);
+	gk_buf_release(&p->sending);
 	gk_buf_release(&p->done_xml);
 	free(p);
 }

@@ -578,6 +578,24 @@ be_reader_free(gk_store_reader *rd)
 }
 
 static int
+be_writer_ready(gk_store_writer *gw)
+{
+	s3_store_writer *w = (s3_store_writer *)gw;
+
+	return w->p == NULL || w->dead || s3_put_ready(w->p);
+}
+
+static int
+be_writer_wait(gk_store_writer *gw, unsigned ms)
+{
+	s3_store_writer *w = (s3_store_writer *)gw;
+
+	if (w->p == NULL || w->dead)
+		return 0;
+	return s3_put_wait(w->p, ms);
+}
+
+static int
 be_reader_ready(gk_store_reader *rd)
 {
 	return s3store_reader_ready((s3_store_reader *)rd);
@@ -742,6 +760,8 @@ const store_backend store_s3_backend = {
 	.reader_free = be_reader_free,
 	.reader_ready = be_reader_ready,
 	.reader_wait = be_reader_wait,
+	.writer_ready = be_writer_ready,
+	.writer_wait = be_writer_wait,
 	.put_begin = be_put_begin,
 	.writer_write = be_writer_write,
 	.writer_finish = be_writer_finish,

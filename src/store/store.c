@@ -81,6 +81,20 @@ store_reader_read(gk_store_reader *r, uint64_t off, uint8_t *buf, size_t max,
 }
 
 int
+store_writer_ready(gk_store_writer *w)
+{
+	return w->be->writer_ready == NULL || w->be->writer_ready(w);
+}
+
+int
+store_writer_wait(gk_store_writer *w, unsigned ms)
+{
+	if (w->be->writer_wait == NULL)
+		return 0;
+	return w->be->writer_wait(w, ms);
+}
+
+int
 store_reader_ready(gk_store_reader *r)
 {
 	return r->be->reader_ready == NULL || r->be->reader_ready(r);

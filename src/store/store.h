@@ -118,6 +118,14 @@ int store_put_begin(gk_store *s, gk_slice key, uint64_t max_bytes,
  * object can never be committed.
  */
 int store_writer_write(gk_store_writer *w, const uint8_t *p, size_t len) GK_WUR;
+/*
+ * A remote store's writer may have to wait for the bucket to take a part:
+ * store_writer_ready is 1 when a write of a body's piece will not (always
+ * for fs); store_writer_wait waits up to ms for that (0 or GK_ERR_AGAIN;
+ * a failure is reported by the next write or finish).
+ */
+int store_writer_ready(gk_store_writer *w);
+int store_writer_wait(gk_store_writer *w, unsigned ms) GK_WUR;
 /* Seals the last chunk and fsyncs the temp file; not yet visible. */
 int store_writer_finish(gk_store_writer *w) GK_WUR;
 /*

@@ -27,8 +27,9 @@ struct gk_store_writer {
 /*
  * One backend. Each function has the contract of the store.h function of
  * the same name. retain, presigns, presign_get, presign_post,
- * reader_ready and reader_wait may be NULL (a backend without Object
- * Lock, one that never presigns, one whose reads never wait).
+ * reader_ready, reader_wait, writer_ready and writer_wait may be NULL (a
+ * backend without Object Lock, one that never presigns, one whose reads
+ * and writes never wait).
  */
 struct store_backend {
 	const char *name;	/* [store] type */
@@ -43,6 +44,9 @@ struct store_backend {
 	/* NULL: reads never wait on the network (store_reader_ready) */
 	int (*reader_ready)(gk_store_reader *r);
 	int (*reader_wait)(gk_store_reader *r, unsigned ms);
+	/* NULL: writes never wait on the network (store_writer_ready) */
+	int (*writer_ready)(gk_store_writer *w);
+	int (*writer_wait)(gk_store_writer *w, unsigned ms);
 	int (*put_begin)(gk_store *s, gk_slice key, uint64_t max_bytes,
 	    gk_store_writer **out);
 	int (*writer_write)(gk_store_writer *w, const uint8_t *p, size_t len);

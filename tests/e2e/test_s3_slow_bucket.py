@@ -64,8 +64,12 @@ class FakeBucket(http.server.BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n)
 
-    def do_POST(self):      # CreateMultipartUpload (the write check)
-        self.body()
+    def do_POST(self):      # CreateMultipartUpload, CompleteMultipartUpload
+        data = self.body()
+        if "uploadId=" in self.path:
+            FakeBucket.writes.append(("COMPLETE", self.path, data))
+            return self.small(200, b"<CompleteMultipartUploadResult>"
+                                   b"</CompleteMultipartUploadResult>")
         self.hold()
         FakeBucket.writes.append(("POST", self.path))
         self.small(200, b"<InitiateMultipartUploadResult><UploadId>up-1"
@@ -75,10 +79,13 @@ class FakeBucket(http.server.BaseHTTPRequestHandler):
         FakeBucket.writes.append(("DELETE", self.path))
         self.small(204)
 
-    def do_PUT(self):       # the object, one PUT at commit
+    def do_PUT(self):       # the object in one PUT, or a part
         data = self.body()
+        if "partNumber=1&" in self.path and "slowpart" in self.path:
+            FakeBucket.held.append(self.path)
+            FakeBucket.release.wait(30)
         FakeBucket.writes.append(("PUT", self.path, data))
-        self.small(200, etag='"e1"')
+        self.small(200, etag='"e%d"' % len(FakeBucket.writes))
 
     def do_GET(self):
         self.hold()
@@ -134,9 +141,10 @@ def wait_held(n, timeout=10):
         time.sleep(0.02)
 
 
-def run_slow_case(g, slow_call, fast_call):
-    """slow_call waits on the bucket; meanwhile fast_call and a static file
-    are answered at once; then the slow one is let go and answered."""
+def run_slow_case(g, slow_call, fast_call, settle=0.0):
+    """slow_call waits on the bucket; meanwhile (after settle seconds)
+    fast_call and a static file are answered at once; then the slow one is
+    let go and answered."""
     FakeBucket.release.clear()
     FakeBucket.held.clear()
     out = {}
@@ -144,6 +152,7 @@ def run_slow_case(g, slow_call, fast_call):
     t.start()
     try:
         wait_held(1)
+        time.sleep(settle)
         r, took = timed(fast_call)
         assert r.status_code in (200, 302), r.text
         assert took < 3, took
@@ -278,6 +287,33 @@ def test_upload_write_check_holds_no_http_thread(gk_factory, tmp_path):
         assert kinds == ["POST", "DELETE", "PUT"], FakeBucket.writes
         assert FakeBucket.writes[2][2] == content
         assert "slow-up.bin" in FakeBucket.writes[2][1]
+    finally:
+        srv.shutdown()
+
+
+def test_upload_part_to_a_slow_bucket_holds_no_http_thread(gk_factory,
+                                                          tmp_path):
+    """An upload over 8 MiB goes as a multipart upload whose parts are sent
+    while the next fills: when the bucket is slow to take a part, the
+    request waits (suspended) once the next part is full, not the HTTP
+    thread, and the object is whole once the bucket goes on."""
+    srv = start_bucket()
+    try:
+        g = make_gk(gk_factory, srv.server_address[1], str(tmp_path),
+                    s3__mode="proxy")
+        FakeBucket.writes.clear()
+        content = os.urandom(17 * 1024 * 1024 + 5)
+        r = run_slow_case(
+            g, lambda: g.upload("/slowpart.bin", content, origin=ORIGIN)[0],
+            lambda: g.get("app", "/fast.txt", "GET_Object", origin=ORIGIN),
+            settle=1.0)  # the next part is full by then: the body waits
+        assert r.status_code == 201, r.text
+        parts = sorted((w for w in FakeBucket.writes if w[0] == "PUT"),
+                       key=lambda w: int(w[1].split("partNumber=")[1]
+                                         .split("&")[0]))
+        assert len(parts) == 3, [w[:2] for w in FakeBucket.writes]
+        assert b"".join(w[2] for w in parts) == content
+        assert any(w[0] == "COMPLETE" for w in FakeBucket.writes)
     finally:
         srv.shutdown()
 
