@@ -125,7 +125,7 @@ Presign cost in-process (signing key cached): **$GET_NS ns** per presigned GET U
 | --- | --- | --- | --- |
 $(printf '%s\n' "${RESULTS[@]}")
 
-The bucket is a local Ceph RGW; with check_exists each request waits for a HEAD to it.
+The bucket is a local Ceph RGW; with check_exists each request waits for a HEAD to it. With an s3 store every v1 decision is made on one of the gate's 8 worker threads, the request suspended meanwhile (so a slow bucket holds no HTTP thread, and up to 8 HEADs are in flight); the presign-only row pays that hand-off too.
 <!-- s3-bench end -->
 EOF
 )
