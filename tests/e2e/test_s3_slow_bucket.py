@@ -1,12 +1,15 @@
 """A slow bucket holds only the requests that need it.
 
-With an s3 store, a decision may wait on the bucket: a HEAD for
-check_exists, a listing, a proxy-mode download's HEAD. Those decisions are
-made on the gate's worker threads, so that an HTTP thread stuck behind the
-bucket does not hold every other connection it serves. The bucket here is
-a small fake S3 server (no signature check) whose answers for keys named
-"slow..." wait until the test lets them go; the gatekeeper runs one HTTP
-thread, so on the old design every other request waited with them.
+With an s3 store, a decision may wait on the bucket (a HEAD for
+check_exists, a listing, a proxy-mode download's HEAD, an upload's write
+check), and so may a proxy-mode transfer (a download's next bytes, an
+upload's next part). Those waits happen on the gate's worker threads, the
+request suspended, so that an HTTP thread stuck behind the bucket does not
+hold every other connection it serves. The bucket here is a small fake S3
+server (no signature check) whose answers for keys named "slow..." (and a
+download's second half for "drip...", the first part of "slowpart...")
+wait until the test lets them go; the gatekeeper runs one HTTP thread, so
+on the old design every other request waited with them.
 """
 import http.server
 import os
@@ -186,23 +189,30 @@ def test_check_exists_head_holds_no_http_thread(gk_factory, tmp_path):
         srv.shutdown()
 
 
-def test_proxy_download_head_holds_no_http_thread(gk_factory, tmp_path):
+def proxy_download_case(gk_factory, tmp_path, slow_key):
+    """A proxy-mode download of slow_key waits on the bucket while a
+    download of fast.txt and a static file are answered; returns the slow
+    download's answer once the bucket goes on. The grants (302 to a data
+    URL) need no bucket call in proxy mode."""
     srv = start_bucket()
     try:
         g = make_gk(gk_factory, srv.server_address[1], str(tmp_path),
                     s3__mode="proxy")
-        # the grants (302 to a data URL) need no bucket call in proxy mode
-        slow = g.get("app", "/slow.txt", "GET_Object", origin=ORIGIN)
+        slow = g.get("app", slow_key, "GET_Object", origin=ORIGIN)
         fast = g.get("app", "/fast.txt", "GET_Object", origin=ORIGIN)
         assert slow.status_code == 302 and fast.status_code == 302
-        r = run_slow_case(
+        return run_slow_case(
             g, lambda: requests.get(slow.headers["Location"],
                                     headers={"Origin": ORIGIN}, timeout=40),
             lambda: requests.get(fast.headers["Location"],
                                  headers={"Origin": ORIGIN}, timeout=30))
-        assert r.status_code == 200 and r.content == BODY, r.text
     finally:
         srv.shutdown()
+
+
+def test_proxy_download_head_holds_no_http_thread(gk_factory, tmp_path):
+    r = proxy_download_case(gk_factory, tmp_path, "/slow.txt")
+    assert r.status_code == 200 and r.content == BODY, r.text
 
 
 def test_proxy_download_stream_holds_no_http_thread(gk_factory, tmp_path):
@@ -210,22 +220,9 @@ def test_proxy_download_stream_holds_no_http_thread(gk_factory, tmp_path):
     HTTP thread does not wait for them (a worker does), other requests
     are answered, and the download completes byte for byte once the
     bucket goes on."""
-    srv = start_bucket()
-    try:
-        g = make_gk(gk_factory, srv.server_address[1], str(tmp_path),
-                    s3__mode="proxy")
-        drip = g.get("app", "/drip.bin", "GET_Object", origin=ORIGIN)
-        fast = g.get("app", "/fast.txt", "GET_Object", origin=ORIGIN)
-        assert drip.status_code == 302 and fast.status_code == 302
-        r = run_slow_case(
-            g, lambda: requests.get(drip.headers["Location"],
-                                    headers={"Origin": ORIGIN}, timeout=40),
-            lambda: requests.get(fast.headers["Location"],
-                                 headers={"Origin": ORIGIN}, timeout=30))
-        assert r.status_code == 200, r.text
-        assert r.content == LONG
-    finally:
-        srv.shutdown()
+    r = proxy_download_case(gk_factory, tmp_path, "/drip.bin")
+    assert r.status_code == 200, r.text
+    assert r.content == LONG
 
 
 def test_shutdown_ends_a_stalled_stream(gk_factory, tmp_path):
