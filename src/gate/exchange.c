@@ -64,6 +64,7 @@ struct gate_exchange {
 	 * (IO_WRITE: gate_body_wait); woken through io_wake */
 	int io_wait;
 	int io_inline;		/* no worker: the adapter's thread waits */
+	int free_job;		/* queued to be freed (exchange_release) */
 	void (*io_wake)(void *);
 	void *io_wake_arg;
 	struct gate_exchange *commit_next;	/* in app's commit queue */
@@ -396,6 +397,7 @@ gate_decide(gate_exchange *x)
 static void settle_work(gate_exchange *x);
 static void decide_work(gate_exchange *x);
 static void io_wait_work(gate_exchange *x);
+static void exchange_release(gate_exchange *x);
 
 static void *
 committer(void *arg)
@@ -415,7 +417,9 @@ committer(void *arg)
 			app->commit_tail = NULL;
 		x->commit_next = NULL;
 		pthread_mutex_unlock(&app->commit_mu);
-		if (x->defer) {
+		if (x->free_job) {
+			exchange_release(x);
+		} else if (x->defer) {
 			decide_work(x);	/* x is not ours after it */
 		} else if (x->io_wait != IO_NONE) {
 			io_wait_work(x);	/* nor after this */
@@ -971,6 +975,22 @@ gate_exchange_free(gate_exchange *x, int complete)
 		}
 		pthread_mutex_unlock(&x->app->wait_lock);
 	}
+	/* an upload into a remote store may still have a multipart upload
+	 * to abort (a bucket call, which can wait): a worker frees it; the
+	 * rest of x is x's own memory, not the adapter's */
+	if (x->up != NULL && store_remote(x->app->store)) {
+		x->free_job = 1;
+		if (commit_queue(x->app, x) == 0)
+			return;
+		x->free_job = 0;
+	}
+	exchange_release(x);
+}
+
+/* What gate_exchange_free frees, on the adapter's thread or a worker. */
+static void
+exchange_release(gate_exchange *x)
+{
 	gate_upload_free(x->up);
 	gate_reply_release(&x->rep);
 	policy_free(x->req.policy);

@@ -315,6 +315,61 @@ def test_upload_part_to_a_slow_bucket_holds_no_http_thread(gk_factory,
         srv.shutdown()
 
 
+def test_abandoned_upload_is_aborted_off_the_http_thread(gk_factory,
+                                                        tmp_path):
+    """A client that leaves in the middle of a large proxy upload while the
+    bucket holds its first part: the upload is recorded as cut, its
+    multipart upload aborted once the part is in, and meanwhile the HTTP
+    thread serves everyone else (the abort waits on a worker)."""
+    import socket
+    import urllib.parse
+    srv = start_bucket()
+    try:
+        g = make_gk(gk_factory, srv.server_address[1], str(tmp_path),
+                    s3__mode="proxy")
+        FakeBucket.writes.clear()
+        FakeBucket.release.clear()
+        FakeBucket.held.clear()
+        r = g.get("app", "/slowpart-cut.bin", "PUT_Object", origin=ORIGIN)
+        assert r.status_code == 200, r.text
+        ret = r.json()["clientReturn"]
+        b = "gkcutboundary"
+        head = "".join('--%s\r\nContent-Disposition: form-data; name="%s"'
+                       '\r\n\r\n%s\r\n' % (b, k, v)
+                       for k, v in ret["fields"].items())
+        head += ('--%s\r\nContent-Disposition: form-data; name="file"; '
+                 'filename="f.bin"\r\nContent-Type: application/'
+                 'octet-stream\r\n\r\n' % b)
+        total = len(head) + 17 * 1024 * 1024 + len("\r\n--%s--\r\n" % b)
+        u = urllib.parse.urlsplit(ret["url"])
+        c = socket.create_connection(("127.0.0.1", g.port))
+        c.sendall(("POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: %s\r\n"
+                   "Content-Type: multipart/form-data; boundary=%s\r\n"
+                   "Content-Length: %d\r\n\r\n" % (
+                       u.path, ORIGIN, b, total)).encode() + head.encode())
+        chunk = os.urandom(1024 * 1024)
+        for _ in range(12):
+            c.sendall(chunk)
+        wait_held(1)            # the first part is at the bucket, held
+        c.close()               # the client leaves mid-body
+        time.sleep(0.5)
+        r, took = timed(lambda: g.get("app", "/fast.txt", "GET_Object",
+                                      origin=ORIGIN))
+        assert r.status_code == 302 and took < 3, took
+        FakeBucket.release.set()
+        end = time.monotonic() + 20
+        while not any(w[0] == "DELETE" and "uploadId=up-1" in w[1]
+                      for w in FakeBucket.writes):
+            assert time.monotonic() < end, FakeBucket.writes
+            time.sleep(0.05)
+        assert not any(w[0] == "COMPLETE" for w in FakeBucket.writes)
+        rows = g.audit_rows("operation = 'POST_Upload'")
+        assert rows and rows[-1]["status"] == 400, rows
+    finally:
+        FakeBucket.release.set()
+        srv.shutdown()
+
+
 def test_shutdown_waits_for_a_decision_on_the_bucket(gk_factory, tmp_path):
     """SIGTERM while a decision waits on the bucket: the gatekeeper stops
     cleanly once the bucket answers, and the client gets an answer."""
