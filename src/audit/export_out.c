@@ -159,13 +159,7 @@ nap(audit_out *o, int64_t us)
 	struct timespec ts;
 	int stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(us / 1000000);
-	ts.tv_nsec += (long)(us % 1000000) * 1000;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	gk_deadline_ts(CLOCK_REALTIME, us, &ts);
 	pthread_mutex_lock(&o->lock);
 	if (!o->stopping)
 		pthread_cond_timedwait(&o->wake, &o->lock, &ts);

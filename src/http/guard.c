@@ -181,12 +181,7 @@ watch(void *arg)
 			 * list's mutex is held */
 			(void)shutdown(c->fd, SHUT_RDWR);
 		}
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += TICK_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		gk_deadline_ts(CLOCK_MONOTONIC, TICK_MS * 1000LL, &ts);
 		(void)pthread_cond_timedwait(&g->cv, &g->mu, &ts);
 	}
 	pthread_mutex_unlock(&g->mu);

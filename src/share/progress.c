@@ -76,10 +76,7 @@ run(void *arg)
 
 	pthread_mutex_lock(&p->mu);
 	while (!p->stop) {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (step_ms % 1000) * 1000000L;
-		ts.tv_sec += step_ms / 1000 + ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
+		gk_deadline_ts(CLOCK_REALTIME, step_ms * 1000LL, &ts);
 		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
 		if (!p->stop)
 			show(p, 0);

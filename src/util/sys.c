@@ -53,6 +53,18 @@ gk_mono_us(void)
 }
 
 void
+gk_deadline_ts(int clock, int64_t after_us, struct timespec *ts)
+{
+	clock_gettime((clockid_t)clock, ts);
+	ts->tv_sec += (time_t)(after_us / 1000000);
+	ts->tv_nsec += (long)(after_us % 1000000) * 1000;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+void
 gk_time_iso(int64_t unix_s, char *out, size_t out_len)
 {
 	struct tm tm;

@@ -263,6 +263,11 @@ void gk_debug_clock_fix(int64_t unix_us);
 int64_t gk_now_s(void);
 /* Monotonic clock, microseconds. */
 int64_t gk_mono_us(void);
+/* The time after_us (>= 0) from now on clock (CLOCK_REALTIME for a
+ * default condition variable, CLOCK_MONOTONIC for one set to it), for
+ * pthread_cond_timedwait. */
+struct timespec;
+void gk_deadline_ts(int clock, int64_t after_us, struct timespec *ts);
 /* ISO 8601 UTC: "2026-11-23T16:11:49Z" (out >= 21 bytes) or with
  * microseconds "2026-11-23T16:11:49.123456Z" (out >= 28 bytes). */
 void gk_time_iso(int64_t unix_s, char *out, size_t out_len);
