@@ -1,8 +1,8 @@
 /*
  * stream.c - streaming transfers for proxy mode: a GET whose transfer is
  * paused while the reader is behind (memory: S3_STREAM_BUF), and uploads
- * as S3 multipart uploads (memory: one S3_PART_SIZE part), completed only
- * when the caller commits.
+ * as S3 multipart uploads (memory: two S3_PART_SIZE parts, one filling
+ * while the other is sent), completed only when the caller commits.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,7 +11,6 @@
 
 #include "s3_int.h"
 
-#define STALL_SECONDS 30L
 #define ERR_CAP (64u * 1024)
 
 /* ---- GET -------------------------------------------------------------- */
@@ -152,10 +151,8 @@ s3_get_ready(s3_get *g)
 int
 s3_get_wait(s3_get *g, unsigned ms)
 {
-	int64_t deadline = gk_mono_us() + (int64_t)ms * 1000;
-
 	unpause(g);
-	return pump_until(g, 1, deadline == 0 ? 1 : deadline);
+	return pump_until(g, 1, gk_mono_us() + (int64_t)ms * 1000);
 }
 
 int
@@ -601,13 +598,7 @@ s3_put_wait(s3_put *p, unsigned ms)
 
 	if (!p->sender_on)
 		return 0;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	gk_deadline_ts(CLOCK_REALTIME, (int64_t)ms * 1000, &ts);
 	pthread_mutex_lock(&p->mu);
 	while (p->busy && pthread_cond_timedwait(&p->cv, &p->mu, &ts) == 0)
 		;
