@@ -55,7 +55,7 @@ struct gate_exchange {
 	struct gate_ticket *ticket;	/* while waiting, under wait_lock */
 	void (*wake)(void *);
 	void *wake_arg;
-	int settled_off;	/* gate_settle's work done by a committer */
+	int settled_off;	/* gate_settle's work done by a worker */
 	/* the decision waits on a remote store: made by a gate worker
 	 * (gate_commit queues it), not on the adapter's thread */
 	int defer;
@@ -67,7 +67,7 @@ struct gate_exchange {
 	int free_job;		/* queued to be freed (exchange_release) */
 	void (*io_wake)(void *);
 	void *io_wake_arg;
-	struct gate_exchange *commit_next;	/* in app's commit queue */
+	struct gate_exchange *work_next;	/* in app's commit queue */
 	gk_headers h;
 	gk_buf fwd_hdr[2];	/* X-Forwarded-For, Forwarded: lines joined */
 	int fwd_has[2], fwd_over[2];
@@ -377,7 +377,7 @@ gate_decide(gate_exchange *x)
 	return GATE_WAIT;
 }
 
-/* ---- the committers --------------------------------------------------
+/* ---- the workers --------------------------------------------------
  *
  * An upload's store commit (the fs index, a bucket request) can wait: for
  * the index's lock held by another process (up to the store's busy wait),
@@ -392,7 +392,8 @@ gate_decide(gate_exchange *x)
  * route's handler runs there, then the record is submitted as on the
  * adapter's thread. And they wait for the bucket to give a download's
  * next bytes or take an upload's next part (x->io_wait), so that the
- * adapter's thread never does.
+ * adapter's thread never does, and free an upload into a remote store,
+ * which may abort a multipart upload (x->free_job).
  */
 static void settle_work(gate_exchange *x);
 static void decide_work(gate_exchange *x);
@@ -400,23 +401,23 @@ static void io_wait_work(gate_exchange *x);
 static void exchange_release(gate_exchange *x);
 
 static void *
-committer(void *arg)
+worker_main(void *arg)
 {
 	gk_app *app = arg;
 	gate_exchange *x;
 	void (*wake)(void *);
 	void *wake_arg;
 
-	pthread_mutex_lock(&app->commit_mu);
+	pthread_mutex_lock(&app->work_mu);
 	for (;;) {
-		while (app->commit_head == NULL && !app->commit_quit)
-			pthread_cond_wait(&app->commit_cv, &app->commit_mu);
-		if ((x = app->commit_head) == NULL)
+		while (app->work_head == NULL && !app->work_quit)
+			pthread_cond_wait(&app->work_cv, &app->work_mu);
+		if ((x = app->work_head) == NULL)
 			break;	/* quit, and nothing left */
-		if ((app->commit_head = x->commit_next) == NULL)
-			app->commit_tail = NULL;
-		x->commit_next = NULL;
-		pthread_mutex_unlock(&app->commit_mu);
+		if ((app->work_head = x->work_next) == NULL)
+			app->work_tail = NULL;
+		x->work_next = NULL;
+		pthread_mutex_unlock(&app->work_mu);
 		if (x->free_job) {
 			exchange_release(x);
 		} else if (x->defer) {
@@ -431,66 +432,66 @@ committer(void *arg)
 			wake_arg = x->wake_arg;
 			wake(wake_arg);
 		}
-		pthread_mutex_lock(&app->commit_mu);
-		if (--app->commit_busy == 0)
-			pthread_cond_broadcast(&app->commit_idle);
+		pthread_mutex_lock(&app->work_mu);
+		if (--app->work_busy == 0)
+			pthread_cond_broadcast(&app->work_idle);
 	}
-	pthread_mutex_unlock(&app->commit_mu);
+	pthread_mutex_unlock(&app->work_mu);
 	return NULL;
 }
 
-/* Queues x for a committer (started on first use). -1 when there is none
+/* Queues x for a worker (started on first use). -1 when there is none
  * (stopped, or none could start): the caller wakes x as it is. */
 static int
-commit_queue(gk_app *app, gate_exchange *x)
+work_queue(gk_app *app, gate_exchange *x)
 {
-	pthread_mutex_lock(&app->commit_mu);
-	if (app->commit_quit) {
-		pthread_mutex_unlock(&app->commit_mu);
+	pthread_mutex_lock(&app->work_mu);
+	if (app->work_quit) {
+		pthread_mutex_unlock(&app->work_mu);
 		return -1;
 	}
-	while (app->committers < GATE_COMMITTERS &&
-	    pthread_create(&app->committer[app->committers], NULL, committer,
+	while (app->workers < GATE_WORKERS &&
+	    pthread_create(&app->worker[app->workers], NULL, worker_main,
 	    app) == 0)
-		app->committers++;
-	if (app->committers == 0) {
-		pthread_mutex_unlock(&app->commit_mu);
+		app->workers++;
+	if (app->workers == 0) {
+		pthread_mutex_unlock(&app->work_mu);
 		return -1;
 	}
-	x->commit_next = NULL;
-	if (app->commit_tail != NULL)
-		app->commit_tail->commit_next = x;
+	x->work_next = NULL;
+	if (app->work_tail != NULL)
+		app->work_tail->work_next = x;
 	else
-		app->commit_head = x;
-	app->commit_tail = x;
-	app->commit_busy++;
-	pthread_cond_signal(&app->commit_cv);
-	pthread_mutex_unlock(&app->commit_mu);
+		app->work_head = x;
+	app->work_tail = x;
+	app->work_busy++;
+	pthread_cond_signal(&app->work_cv);
+	pthread_mutex_unlock(&app->work_mu);
 	return 0;
 }
 
 /* Waits until no commit is queued or running. */
 static void
-commits_wait(gk_app *app)
+work_wait(gk_app *app)
 {
-	pthread_mutex_lock(&app->commit_mu);
-	while (app->commit_busy > 0)
-		pthread_cond_wait(&app->commit_idle, &app->commit_mu);
-	pthread_mutex_unlock(&app->commit_mu);
+	pthread_mutex_lock(&app->work_mu);
+	while (app->work_busy > 0)
+		pthread_cond_wait(&app->work_idle, &app->work_mu);
+	pthread_mutex_unlock(&app->work_mu);
 }
 
 void
-gate_committers_stop(gk_app *app)
+gate_workers_stop(gk_app *app)
 {
 	int i, n;
 
-	pthread_mutex_lock(&app->commit_mu);
-	app->commit_quit = 1;
-	n = app->committers;
-	pthread_cond_broadcast(&app->commit_cv);
-	pthread_mutex_unlock(&app->commit_mu);
+	pthread_mutex_lock(&app->work_mu);
+	app->work_quit = 1;
+	n = app->workers;
+	pthread_cond_broadcast(&app->work_cv);
+	pthread_mutex_unlock(&app->work_mu);
 	for (i = 0; i < n; i++)
-		(void)pthread_join(app->committer[i], NULL);
+		(void)pthread_join(app->worker[i], NULL);
 }
 
 /* Settles t's exchange with result and wakes it, once; wait_lock held. */
@@ -513,10 +514,10 @@ ticket_settle_locked(gk_app *app, struct gate_ticket *t, int result)
 	x->audit_result = result;
 	atomic_store(&x->state, X_SETTLED);
 	/* a durable upload grant is committed to the store off the HTTP
-	 * thread, then woken; otherwise (or with no committer) the adapter
+	 * thread, then woken; otherwise (or with no worker) the adapter
 	 * settles on its thread */
 	if (result == 0 && x->up != NULL && x->rep.grant &&
-	    commit_queue(app, x) == 0)
+	    work_queue(app, x) == 0)
 		return;
 	x->wake(x->wake_arg);
 }
@@ -568,7 +569,7 @@ gate_commit(gate_exchange *x, void (*wake)(void *arg), void *arg)
 	x->wake_arg = arg;
 	atomic_store(&x->state, X_WAIT);
 	if (x->defer) {
-		if (commit_queue(x->app, x) != 0)
+		if (work_queue(x->app, x) != 0)
 			decide_work(x);	/* no worker: decided here */
 		return;
 	}
@@ -652,7 +653,7 @@ gate_shutdown_fail_waiting(gk_app *app)
 	pthread_mutex_unlock(&app->wait_lock);
 	/* an upload being committed is woken once its commit ends (bounded
 	 * by the store's own waits) */
-	commits_wait(app);
+	work_wait(app);
 }
 
 /*
@@ -685,7 +686,7 @@ gate_settle(gate_exchange *x)
 		settle_work(x);
 }
 
-/* gate_settle's work: on the adapter's thread, or a committer's. */
+/* gate_settle's work: on the adapter's thread, or a worker's. */
 static void
 settle_work(gate_exchange *x)
 {
@@ -889,7 +890,7 @@ io_wait_work(gate_exchange *x)
 	else if ((w = gate_upload_writer(x->up)) != NULL)
 		r = store_writer_wait(w, IO_WAIT_TURN_MS);
 	if (r == GK_ERR_AGAIN && !app_stopping(x->app) &&
-	    commit_queue(x->app, x) == 0)
+	    work_queue(x->app, x) == 0)
 		return;		/* another turn */
 	x->io_wait = IO_NONE;
 	wake(arg);		/* x is the adapter's again */
@@ -901,7 +902,7 @@ io_wait(gate_exchange *x, int kind, void (*wake)(void *arg), void *arg)
 	x->io_wake = wake;
 	x->io_wake_arg = arg;
 	x->io_wait = kind;
-	if (commit_queue(x->app, x) != 0) {
+	if (work_queue(x->app, x) != 0) {
 		x->io_wait = IO_NONE;
 		x->io_inline = 1;
 		wake(arg);
@@ -980,7 +981,7 @@ gate_exchange_free(gate_exchange *x, int complete)
 	 * rest of x is x's own memory, not the adapter's */
 	if (x->up != NULL && store_remote(x->app->store)) {
 		x->free_job = 1;
-		if (commit_queue(x->app, x) == 0)
+		if (work_queue(x->app, x) == 0)
 			return;
 		x->free_job = 0;
 	}

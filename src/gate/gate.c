@@ -31,9 +31,9 @@ gate_app_open(const gate_settings *gs, gate_parts *parts, gk_app **out,
 		goto fail;
 	}
 	pthread_mutex_init(&app->wait_lock, NULL);
-	pthread_mutex_init(&app->commit_mu, NULL);
-	pthread_cond_init(&app->commit_cv, NULL);
-	pthread_cond_init(&app->commit_idle, NULL);
+	pthread_mutex_init(&app->work_mu, NULL);
+	pthread_cond_init(&app->work_cv, NULL);
+	pthread_cond_init(&app->work_idle, NULL);
 	app->settings = *gs;
 	app->cfg = &app->settings;
 	app->parts = *parts;
@@ -116,7 +116,7 @@ gate_app_close(gk_app *app)
 	if (app == NULL)
 		return;
 	gate_console_stop(app->console);
-	gate_committers_stop(app);	/* their failures are recorded */
+	gate_workers_stop(app);	/* their failures are recorded */
 	audit_out_stop(app->audit_out);
 	if (app->audit != NULL)
 		gate_refusals_flush(app, 1);	/* before the last checkpoint */
@@ -137,9 +137,9 @@ gate_app_close(gk_app *app)
 	if (app->parts.release != NULL)
 		app->parts.release(app->parts.arg);
 	pthread_mutex_destroy(&app->wait_lock);
-	pthread_cond_destroy(&app->commit_idle);
-	pthread_cond_destroy(&app->commit_cv);
-	pthread_mutex_destroy(&app->commit_mu);
+	pthread_cond_destroy(&app->work_idle);
+	pthread_cond_destroy(&app->work_cv);
+	pthread_mutex_destroy(&app->work_mu);
 	free(app);
 }
 

@@ -105,7 +105,7 @@ typedef struct gate_parts {
 	void *arg;			/* for reload and release */
 } gate_parts;
 
-#define GATE_COMMITTERS 8
+#define GATE_WORKERS 8
 
 typedef struct gk_app {
 	gate_settings settings;
@@ -130,19 +130,19 @@ typedef struct gk_app {
 	struct gate_ticket *waiting;	/* under wait_lock */
 	int stopping;			/* under wait_lock: commits no longer
 					 * waited for (shutdown) */
-	/* uploads whose grant is durable, committed to the store by a few
-	 * threads of their own, so that a commit waiting for the store
-	 * (its index lock, the bucket) holds no HTTP thread; the same
-	 * threads make the decisions that call a remote store (exchange.c:
-	 * x->defer) */
-	pthread_mutex_t commit_mu;
-	pthread_cond_t commit_cv;	/* queued, or quit */
-	pthread_cond_t commit_idle;	/* commit_busy reached 0 */
-	struct gate_exchange *commit_head, *commit_tail;
-	pthread_t committer[GATE_COMMITTERS];
-	int committers;			/* started */
-	int commit_busy;		/* queued or running */
-	int commit_quit;
+	/* the gate's workers (exchange.c): a few threads of its own that
+	 * do what may wait on the store, so that no HTTP thread does:
+	 * committing a durable upload grant (its index lock, the bucket)
+	 * and, with a remote store, the decisions that call it, the waits
+	 * for a transfer's next bytes and freeing an upload */
+	pthread_mutex_t work_mu;
+	pthread_cond_t work_cv;	/* queued, or quit */
+	pthread_cond_t work_idle;	/* work_busy reached 0 */
+	struct gate_exchange *work_head, *work_tail;
+	pthread_t worker[GATE_WORKERS];
+	int workers;			/* started */
+	int work_busy;		/* queued or running */
+	int work_quit;
 	audit_out *audit_out;		/* records to the SIEM, or NULL */
 	struct gate_console *console;	/* /admin/ state */
 	struct gate_sessions *sessions;	/* the console's sessions */

@@ -96,7 +96,7 @@ void gate_upload_abandon(gate_upload *u);
 void gate_upload_commit(gate_upload *u, gk_reply *rep);
 /* Stops the commit threads (exchange.c) after they have done what is
  * queued; at gate_app_close, before the audit closes. */
-void gate_committers_stop(gk_app *app);
+void gate_workers_stop(gk_app *app);
 void gate_upload_free(gate_upload *u);
 
 /*

@@ -511,7 +511,7 @@ run_upload(gk_app *app, const char *key, int mode, int want_status)
 		be_release();
 	}
 	wait_woken(w0 + 1);
-	/* a durable grant's upload is committed (by the gate's committer
+	/* a durable grant's upload is committed (by a gate worker
 	 * thread) before the wake; a failed record commits nothing */
 	T_EQ_INT(object_exists(app, key), want_status == 201);
 	gate_settle(x);
